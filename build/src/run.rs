@@ -1,0 +1,53 @@
+//! `cargo xtask run`: boots an image with the serial port on the terminal.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use ryokan_systest::runner::{self, RunSpec};
+use ryokan_systest::{Bochs, Emulator, Image, Qemu, Verdict};
+
+use crate::ws::Ws;
+use crate::{image, prereq};
+
+/// Options of `cargo xtask run`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOpts {
+    pub bochs: bool,
+    /// CPUs; defaults to 2 in QEMU and 1 in Bochs.
+    pub smp: Option<u32>,
+    pub image: Image,
+}
+
+pub fn run(ws: &Ws, opts: &RunOpts) -> Result<ExitCode> {
+    prereq::ensure()?;
+    let iso = image::build_image(ws, opts.image)?;
+    let emulator = if opts.bochs {
+        let mut b = Bochs::default();
+        b.cpus = opts.smp.unwrap_or(b.cpus);
+        Emulator::Bochs(b)
+    } else {
+        let mut q = Qemu::default();
+        q.smp = opts.smp.unwrap_or(q.smp);
+        Emulator::Qemu(q)
+    };
+    let work_dir = ws.out_dir().join("run");
+    eprintln!("booting {} in {}", iso.display(), emulator.describe());
+    let outcome = runner::run(&RunSpec {
+        emulator: &emulator,
+        iso: &iso,
+        work_dir: &work_dir,
+        timeout: None,
+        echo: true,
+    })?;
+    let secs = outcome.duration.as_secs_f64();
+    Ok(match outcome.verdict {
+        Verdict::Success => {
+            println!("RESULT: success ({}, {secs:.1}s)", outcome.exit);
+            ExitCode::SUCCESS
+        }
+        Verdict::Failure { reason } => {
+            println!("RESULT: failure ({secs:.1}s): {reason}");
+            ExitCode::FAILURE
+        }
+    })
+}

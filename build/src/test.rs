@@ -1,0 +1,118 @@
+//! `cargo xtask test`: host tests, then the system tests in the emulators.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use ryokan_systest::schedule::{self, Job, TestResult};
+use ryokan_systest::{cases, log, Image, Outcome};
+
+use crate::ws::{self, Ws, KERNEL_PACKAGE};
+use crate::{image, prereq};
+
+/// QEMU boots two at a time on the 2-core machines; Bochs runs beside at most one QEMU.
+const SLOTS: usize = 2;
+/// How much of a failed run's serial log to print.
+const LOG_TAIL_LINES: usize = 200;
+
+/// Options of `cargo xtask test`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TestOpts {
+    pub host: bool,
+    pub system: bool,
+    /// Run only system tests whose name contains one of these.
+    pub filters: Vec<String>,
+}
+
+pub fn test(ws: &Ws, opts: &TestOpts) -> Result<ExitCode> {
+    let selected: Vec<_> = cases::all()
+        .into_iter()
+        .filter(|t| opts.filters.is_empty() || opts.filters.iter().any(|f| t.name.contains(f)))
+        .collect();
+    if opts.system && selected.is_empty() {
+        anyhow::bail!("no system test matches {:?}", opts.filters);
+    }
+    if opts.system {
+        prereq::ensure()?;
+    }
+    let host_ok = !opts.host || host_tests(ws);
+    if !opts.system {
+        return Ok(if host_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+
+    // Build each image the selected tests need; a failed build fails its tests.
+    let mut isos = HashMap::new();
+    for image in [Image::Normal, Image::FaultTest] {
+        if selected.iter().any(|t| t.image == image) {
+            isos.insert(image, image::build_image(ws, image).map_err(|e| format!("{e:#}")));
+        }
+    }
+    let mut results = Vec::new();
+    let mut jobs = Vec::new();
+    for test in selected {
+        match &isos[&test.image] {
+            Ok(iso) => jobs.push(Job { test, iso: iso.clone() }),
+            Err(e) => results.push(TestResult {
+                name: test.name,
+                result: Err(format!("the {:?} image did not build: {e}", test.image)),
+                outcome: None,
+                duration: Default::default(),
+            }),
+        }
+    }
+    for r in &results {
+        report(r);
+    }
+    let base = ws.out_dir().join("systest");
+    println!("running {} system tests, {SLOTS} at a time (work dirs in {})", jobs.len(), base.display());
+    results.extend(schedule::run_all(jobs, &base, SLOTS, &report));
+
+    let passed = results.iter().filter(|r| r.passed()).count();
+    let failed = results.len() - passed;
+    if !host_ok {
+        println!("host tests FAILED (see above)");
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(if host_ok && failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The host crates' tests and the kernel library's tests; true if all passed.
+fn host_tests(ws: &Ws) -> bool {
+    let runs: [&[&str]; 2] =
+        [&["test", "--workspace", "--exclude", KERNEL_PACKAGE], &["test", "-p", KERNEL_PACKAGE, "--lib"]];
+    let mut ok = true;
+    for args in runs {
+        let mut cmd = ws.cargo();
+        cmd.args(args);
+        if let Err(e) = ws::run(&mut cmd) {
+            eprintln!("host tests: {e:#}");
+            ok = false;
+        }
+    }
+    ok
+}
+
+fn report(r: &TestResult) {
+    let secs = r.duration.as_secs_f64();
+    match &r.result {
+        Ok(()) => println!("PASS {} ({secs:.1}s)", r.name),
+        Err(reason) => {
+            println!("FAIL {} ({secs:.1}s)", r.name);
+            println!("  reason: {}", reason.replace('\n', "\n  "));
+            if let Some(o) = &r.outcome {
+                print_log(o);
+            }
+        }
+    }
+}
+
+fn print_log(o: &Outcome) {
+    println!("  {}; serial log ({}):", o.exit, o.work_dir.join("serial.log").display());
+    if o.serial.trim().is_empty() {
+        println!("  | (empty)");
+        return;
+    }
+    for line in log::tail(&o.serial, LOG_TAIL_LINES).lines() {
+        println!("  | {line}");
+    }
+}

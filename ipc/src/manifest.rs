@@ -1,0 +1,237 @@
+//! The system manifest: which domains `mgmt` starts, with what memory,
+//! capabilities and restart policy. `cargo xtask` compiles `system.toml` into
+//! it (postcard) and GRUB loads it as the module `manifest`. Decoding checks
+//! everything: a manifest is input like any other.
+
+use heapless::{String, Vec};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+pub const MANIFEST_VERSION: u32 = 1;
+pub const MAX_DOMAINS: usize = 16;
+pub const MAX_SHARED: usize = 8;
+pub const MAX_CAPS: usize = 8;
+/// The most memory one domain may be given (1 GiB).
+pub const MAX_MEMORY_KIB: u32 = 1 << 20;
+
+/// A name: of a domain, an image (a boot module), a shared region.
+pub type Name = String<24>;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u32,
+    pub domains: Vec<DomainSpec, MAX_DOMAINS>,
+    pub shared: Vec<SharedSpec, MAX_SHARED>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DomainSpec {
+    pub name: Name,
+    /// The boot module holding the domain's ELF image.
+    pub image: Name,
+    /// Memory quota: image, stack, heap and page tables.
+    pub memory_kib: u32,
+    pub restart: Restart,
+    pub caps: Vec<CapSpec, MAX_CAPS>,
+}
+
+/// What `mgmt` does when a domain faults or exits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Restart {
+    /// Leave it stopped.
+    Never,
+    /// Start it again after `initial_ms`, doubling up to `max_ms`, at most
+    /// `max_restarts` times.
+    Backoff { max_restarts: u32, initial_ms: u32, max_ms: u32 },
+}
+
+/// A capability a domain starts with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CapSpec {
+    /// The debug console (write).
+    Console,
+    /// I/O ports `base..base + count`.
+    IoPorts { base: u16, count: u16 },
+    /// An interrupt line.
+    Irq { line: u8 },
+    /// A shared memory region of the manifest, mapped read-only or writable.
+    Shared { name: Name, writable: bool },
+}
+
+/// Memory shared between domains, created by `mgmt`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedSpec {
+    pub name: Name,
+    pub kib: u32,
+}
+
+/// What is wrong with a manifest, and where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Problem {
+    WrongVersion,
+    NoDomains,
+    EmptyName,
+    DuplicateName,
+    BadMemorySize,
+    UnknownShared,
+    BadPortRange,
+    BadIrq,
+    BadBackoff,
+}
+
+/// A problem, with the index of the domain or shared region it concerns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ManifestError {
+    pub problem: Problem,
+    /// `Some(i)`: domain `i`; `None`: the manifest or its shared regions.
+    pub domain: Option<usize>,
+}
+
+impl Manifest {
+    /// Checks the manifest for consistency.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        let err = |problem, domain| Err(ManifestError { problem, domain });
+        if self.version != MANIFEST_VERSION {
+            return err(Problem::WrongVersion, None);
+        }
+        if self.domains.is_empty() {
+            return err(Problem::NoDomains, None);
+        }
+        for (i, s) in self.shared.iter().enumerate() {
+            if s.name.is_empty() {
+                return err(Problem::EmptyName, None);
+            }
+            if self.shared[..i].iter().any(|o| o.name == s.name) {
+                return err(Problem::DuplicateName, None);
+            }
+            if s.kib == 0 || s.kib % 4 != 0 || s.kib > MAX_MEMORY_KIB {
+                return err(Problem::BadMemorySize, None);
+            }
+        }
+        for (i, d) in self.domains.iter().enumerate() {
+            if d.name.is_empty() || d.image.is_empty() {
+                return err(Problem::EmptyName, Some(i));
+            }
+            if self.domains[..i].iter().any(|o| o.name == d.name) {
+                return err(Problem::DuplicateName, Some(i));
+            }
+            if d.memory_kib == 0 || d.memory_kib % 4 != 0 || d.memory_kib > MAX_MEMORY_KIB {
+                return err(Problem::BadMemorySize, Some(i));
+            }
+            if let Restart::Backoff { initial_ms, max_ms, .. } = d.restart {
+                if initial_ms > max_ms {
+                    return err(Problem::BadBackoff, Some(i));
+                }
+            }
+            for c in &d.caps {
+                match c {
+                    CapSpec::Console => {}
+                    CapSpec::IoPorts { base, count } => {
+                        if *count == 0 || u32::from(*base) + u32::from(*count) > 0x1_0000 {
+                            return err(Problem::BadPortRange, Some(i));
+                        }
+                    }
+                    CapSpec::Irq { line } => {
+                        if *line >= 24 {
+                            return err(Problem::BadIrq, Some(i));
+                        }
+                    }
+                    CapSpec::Shared { name, .. } => {
+                        if !self.shared.iter().any(|s| &s.name == name) {
+                            return err(Problem::UnknownShared, Some(i));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes into `buf`; returns the bytes used.
+    pub fn encode<'a>(&self, buf: &'a mut [u8]) -> Result<&'a mut [u8], Error> {
+        postcard::to_slice(self, buf).map_err(|_| Error::Malformed)
+    }
+
+    /// Decodes and validates.
+    pub fn decode(bytes: &[u8]) -> Result<Manifest, Error> {
+        let m: Manifest = postcard::from_bytes(bytes).map_err(|_| Error::Malformed)?;
+        m.validate().map_err(|_| Error::Malformed)?;
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn name(s: &str) -> Name {
+        Name::try_from(s).unwrap()
+    }
+
+    fn sample() -> Manifest {
+        let mut caps = Vec::new();
+        caps.push(CapSpec::Console).unwrap();
+        caps.push(CapSpec::Shared { name: name("ring"), writable: true }).unwrap();
+        let mut domains = Vec::new();
+        domains
+            .push(DomainSpec {
+                name: name("hello"),
+                image: name("hello"),
+                memory_kib: 512,
+                restart: Restart::Backoff { max_restarts: 3, initial_ms: 10, max_ms: 100 },
+                caps,
+            })
+            .unwrap();
+        let mut shared = Vec::new();
+        shared.push(SharedSpec { name: name("ring"), kib: 64 }).unwrap();
+        Manifest { version: MANIFEST_VERSION, domains, shared }
+    }
+
+    #[test]
+    fn round_trips() {
+        let m = sample();
+        let mut buf = [0u8; 1024];
+        let bytes = m.encode(&mut buf).unwrap().to_vec();
+        assert_eq!(Manifest::decode(&bytes), Ok(m));
+    }
+
+    #[test]
+    fn inconsistencies_are_found() {
+        let mut m = sample();
+        m.domains[0].caps[1] = CapSpec::Shared { name: name("nope"), writable: false };
+        assert_eq!(m.validate(), Err(ManifestError { problem: Problem::UnknownShared, domain: Some(0) }));
+        let mut m = sample();
+        let d = m.domains[0].clone();
+        m.domains.push(d).unwrap();
+        assert_eq!(m.validate(), Err(ManifestError { problem: Problem::DuplicateName, domain: Some(1) }));
+        let mut m = sample();
+        m.domains[0].memory_kib = 3;
+        assert_eq!(m.validate().unwrap_err().problem, Problem::BadMemorySize);
+        let mut m = sample();
+        m.domains[0].caps[0] = CapSpec::IoPorts { base: 0xffff, count: 2 };
+        assert_eq!(m.validate().unwrap_err().problem, Problem::BadPortRange);
+        let mut m = sample();
+        m.version = 2;
+        assert_eq!(m.validate().unwrap_err().problem, Problem::WrongVersion);
+    }
+
+    proptest! {
+        #[test]
+        fn hostile_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = Manifest::decode(&bytes);
+        }
+
+        #[test]
+        fn corrupted_manifests_are_refused_or_valid(i in 0usize..64, v in any::<u8>()) {
+            let mut buf = [0u8; 1024];
+            let mut bytes = sample().encode(&mut buf).unwrap().to_vec();
+            let i = i % bytes.len();
+            bytes[i] = v;
+            if let Ok(m) = Manifest::decode(&bytes) {
+                prop_assert!(m.validate().is_ok());
+            }
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! The syscalls: numbers, the registers they use, and their decoding.
+//!
+//! Registers (System V order, with r10 for rcx, which `syscall` clobbers):
+//! `rax` = number; `rdi, rsi, rdx, r10, r8, r9` = arguments 0..6.
+//! On return `rax` = 0 or an [`Error`] code, and `rdi, rsi, rdx, r10` carry
+//! results; on `InvalidArgument`, `rdi` = the 1-based index of the argument.
+//!
+//! [`Call::decode`] is the kernel's half of decode-then-invoke: every
+//! argument is checked here, and the kernel acts only on a decoded `Call`.
+//! [`Call::encode`] is the user side. One definition serves both.
+
+use crate::cap::{CapSlot, Rights};
+use crate::error::Error;
+
+/// The lowest address a domain may map (the null page stays unmapped).
+pub const USER_MIN: u64 = 0x1000;
+/// One past the highest address a domain may map: the lower half.
+pub const USER_END: u64 = 0x0000_8000_0000_0000;
+/// The most bytes one console write carries.
+pub const CONSOLE_MAX: u64 = 4096;
+/// The most pages one memory object holds (1 GiB).
+pub const MEMORY_MAX_PAGES: u64 = 1 << 18;
+
+/// Syscall numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Nr {
+    ConsoleWrite = 1,
+    Exit = 2,
+    Yield = 3,
+    CapDerive = 10,
+    CapGrant = 11,
+    CapDelete = 12,
+    CapRevoke = 13,
+    CapInfo = 14,
+    DomainCreate = 20,
+    DomainDestroy = 21,
+    DomainWait = 22,
+    MemoryCreate = 30,
+    MemoryMap = 31,
+    MemoryUnmap = 32,
+    ThreadCreate = 40,
+    IoPortRead = 50,
+    IoPortWrite = 51,
+    IoPortsCreate = 52,
+    IrqWait = 60,
+    Stats = 70,
+}
+
+/// A user virtual address: canonical, in the lower half, above the null page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UserAddr(u64);
+
+impl UserAddr {
+    /// Checks `va` (any alignment).
+    pub const fn new(va: u64) -> Option<Self> {
+        if va >= USER_MIN && va < USER_END {
+            Some(Self(va))
+        } else {
+            None
+        }
+    }
+
+    /// Checks `va` and that it is page aligned.
+    pub const fn page(va: u64) -> Option<Self> {
+        if va % 4096 == 0 {
+            Self::new(va)
+        } else {
+            None
+        }
+    }
+
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// A user buffer: `len` bytes from `addr`, wholly inside the user range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserBuf {
+    pub addr: UserAddr,
+    pub len: u64,
+}
+
+impl UserBuf {
+    fn new(addr: u64, len: u64, max: u64) -> Option<Self> {
+        let end = addr.checked_add(len)?;
+        if len > max || end > USER_END {
+            return None;
+        }
+        Some(Self { addr: UserAddr::new(addr)?, len })
+    }
+}
+
+/// Port I/O access width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Width {
+    Byte = 1,
+    Word = 2,
+    Dword = 4,
+}
+
+/// A decoded, checked syscall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    /// Writes `buf` to the debug console (`console` needs WRITE).
+    ConsoleWrite { console: CapSlot, buf: UserBuf },
+    /// Ends the calling domain; its supervisor learns `code`.
+    Exit { code: u64 },
+    /// Gives up the rest of the time slice.
+    Yield,
+    /// A copy of `slot` in the caller's table with `rights` (a subset).
+    /// Returns the new slot.
+    CapDerive { slot: CapSlot, rights: Rights },
+    /// A copy of `slot` (which needs GRANT) with `rights` into the table of
+    /// `domain` (which needs CONTROL). Returns the slot there.
+    CapGrant { domain: CapSlot, slot: CapSlot, rights: Rights },
+    /// Empties `slot`.
+    CapDelete { slot: CapSlot },
+    /// Invalidates every copy granted from the object of `slot` (which needs
+    /// REVOKE), and unmaps what they mapped; `slot` itself stays valid.
+    CapRevoke { slot: CapSlot },
+    /// The type and rights of `slot`; for memory, its size in pages.
+    CapInfo { slot: CapSlot },
+    /// A new, empty domain supervised by the caller, with `quota_pages` of
+    /// the caller's quota moved to it. Returns its slot and its id.
+    DomainCreate { quota_pages: u64 },
+    /// Destroys a domain the caller supervises and everything it owns; its
+    /// quota returns to the caller.
+    DomainDestroy { domain: CapSlot },
+    /// Waits for an event of a supervised domain (see [`crate::event`]).
+    /// With `block == false`, returns `WouldBlock` if there is none.
+    DomainWait { block: bool },
+    /// A new memory object of `pages` zeroed, physically contiguous pages,
+    /// owned by and charged to `domain` (the caller's own or one it
+    /// controls); destroyed with that domain.
+    MemoryCreate { domain: CapSlot, pages: u64 },
+    /// Maps all of `memory` into `domain` at `va` with `rights` (a subset of
+    /// the memory capability's READ/WRITE/EXEC; never WRITE with EXEC).
+    MemoryMap { memory: CapSlot, domain: CapSlot, va: UserAddr, rights: Rights },
+    /// Removes the mapping of `memory` at `va` from `domain`.
+    MemoryUnmap { memory: CapSlot, domain: CapSlot, va: UserAddr },
+    /// A thread in `domain` starting at `entry` with `stack` and `arg` in rdi.
+    ThreadCreate { domain: CapSlot, entry: UserAddr, stack: UserAddr, arg: u64 },
+    /// Reads a port of the range `ports` covers.
+    IoPortRead { ports: CapSlot, port: u16, width: Width },
+    /// Writes a port of the range `ports` covers.
+    IoPortWrite { ports: CapSlot, port: u16, width: Width, value: u32 },
+    /// A new port range `base..base + count` inside the one `ports` covers,
+    /// owned by the caller, with at most the rights of `ports`.
+    IoPortsCreate { ports: CapSlot, base: u16, count: u16 },
+    /// Waits for the interrupt line of `irq`.
+    IrqWait { irq: CapSlot },
+    /// Kernel-wide counts: free frames, objects in use, the caller's quota.
+    Stats,
+}
+
+fn slot(v: u64) -> Option<CapSlot> {
+    u32::try_from(v).ok().map(CapSlot)
+}
+
+fn rights(v: u64) -> Option<Rights> {
+    Rights::from_u64(v)
+}
+
+impl Call {
+    /// Checks a syscall's number and arguments. On failure: the error and,
+    /// for `InvalidArgument`, which argument (1-based).
+    pub fn decode(nr: u64, a: [u64; 6]) -> Result<Call, (Error, u64)> {
+        let bad = |i: u64| (Error::InvalidArgument, i);
+        let call = match nr {
+            1 => Call::ConsoleWrite {
+                console: slot(a[0]).ok_or(bad(1))?,
+                buf: UserBuf::new(a[1], a[2], CONSOLE_MAX).ok_or(bad(2))?,
+            },
+            2 => Call::Exit { code: a[0] },
+            3 => Call::Yield,
+            10 => Call::CapDerive { slot: slot(a[0]).ok_or(bad(1))?, rights: rights(a[1]).ok_or(bad(2))? },
+            11 => Call::CapGrant {
+                domain: slot(a[0]).ok_or(bad(1))?,
+                slot: slot(a[1]).ok_or(bad(2))?,
+                rights: rights(a[2]).ok_or(bad(3))?,
+            },
+            12 => Call::CapDelete { slot: slot(a[0]).ok_or(bad(1))? },
+            13 => Call::CapRevoke { slot: slot(a[0]).ok_or(bad(1))? },
+            14 => Call::CapInfo { slot: slot(a[0]).ok_or(bad(1))? },
+            20 => Call::DomainCreate { quota_pages: a[0] },
+            21 => Call::DomainDestroy { domain: slot(a[0]).ok_or(bad(1))? },
+            22 => Call::DomainWait {
+                block: match a[0] {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(bad(1)),
+                },
+            },
+            30 => Call::MemoryCreate {
+                domain: slot(a[0]).ok_or(bad(1))?,
+                pages: Some(a[1]).filter(|&p| p > 0 && p <= MEMORY_MAX_PAGES).ok_or(bad(2))?,
+            },
+            31 => Call::MemoryMap {
+                memory: slot(a[0]).ok_or(bad(1))?,
+                domain: slot(a[1]).ok_or(bad(2))?,
+                va: UserAddr::page(a[2]).ok_or(bad(3))?,
+                rights: rights(a[3])
+                    .filter(|r| (Rights::READ | Rights::WRITE | Rights::EXEC).contains(*r))
+                    .filter(|r| !r.contains(Rights::WRITE | Rights::EXEC))
+                    .ok_or(bad(4))?,
+            },
+            32 => Call::MemoryUnmap {
+                memory: slot(a[0]).ok_or(bad(1))?,
+                domain: slot(a[1]).ok_or(bad(2))?,
+                va: UserAddr::page(a[2]).ok_or(bad(3))?,
+            },
+            40 => Call::ThreadCreate {
+                domain: slot(a[0]).ok_or(bad(1))?,
+                entry: UserAddr::new(a[1]).ok_or(bad(2))?,
+                stack: UserAddr::new(a[2]).filter(|s| s.get() % 16 == 0).ok_or(bad(3))?,
+                arg: a[3],
+            },
+            50 | 51 => {
+                let ports = slot(a[0]).ok_or(bad(1))?;
+                let port = u16::try_from(a[1]).map_err(|_| bad(2))?;
+                let width = match a[2] {
+                    1 => Width::Byte,
+                    2 => Width::Word,
+                    4 => Width::Dword,
+                    _ => return Err(bad(3)),
+                };
+                if nr == 50 {
+                    Call::IoPortRead { ports, port, width }
+                } else {
+                    let max = match width {
+                        Width::Byte => 0xff,
+                        Width::Word => 0xffff,
+                        Width::Dword => 0xffff_ffff,
+                    };
+                    let value = Some(a[3]).filter(|&v| v <= max).ok_or(bad(4))? as u32;
+                    Call::IoPortWrite { ports, port, width, value }
+                }
+            }
+            52 => {
+                let base = u16::try_from(a[1]).map_err(|_| bad(2))?;
+                let count =
+                    u16::try_from(a[2]).ok().filter(|&c| c > 0 && u32::from(base) + u32::from(c) <= 0x1_0000);
+                Call::IoPortsCreate { ports: slot(a[0]).ok_or(bad(1))?, base, count: count.ok_or(bad(3))? }
+            }
+            60 => Call::IrqWait { irq: slot(a[0]).ok_or(bad(1))? },
+            70 => Call::Stats,
+            _ => return Err((Error::UnknownSyscall, 0)),
+        };
+        Ok(call)
+    }
+
+    /// The number and arguments that make this call.
+    pub fn encode(&self) -> (u64, [u64; 6]) {
+        let s = |c: CapSlot| u64::from(c.0);
+        let r = |r: Rights| u64::from(r.bits());
+        match *self {
+            Call::ConsoleWrite { console, buf } => (1, [s(console), buf.addr.get(), buf.len, 0, 0, 0]),
+            Call::Exit { code } => (2, [code, 0, 0, 0, 0, 0]),
+            Call::Yield => (3, [0; 6]),
+            Call::CapDerive { slot, rights } => (10, [s(slot), r(rights), 0, 0, 0, 0]),
+            Call::CapGrant { domain, slot, rights } => (11, [s(domain), s(slot), r(rights), 0, 0, 0]),
+            Call::CapDelete { slot } => (12, [s(slot), 0, 0, 0, 0, 0]),
+            Call::CapRevoke { slot } => (13, [s(slot), 0, 0, 0, 0, 0]),
+            Call::CapInfo { slot } => (14, [s(slot), 0, 0, 0, 0, 0]),
+            Call::DomainCreate { quota_pages } => (20, [quota_pages, 0, 0, 0, 0, 0]),
+            Call::DomainDestroy { domain } => (21, [s(domain), 0, 0, 0, 0, 0]),
+            Call::DomainWait { block } => (22, [u64::from(block), 0, 0, 0, 0, 0]),
+            Call::MemoryCreate { domain, pages } => (30, [s(domain), pages, 0, 0, 0, 0]),
+            Call::MemoryMap { memory, domain, va, rights } => {
+                (31, [s(memory), s(domain), va.get(), r(rights), 0, 0])
+            }
+            Call::MemoryUnmap { memory, domain, va } => (32, [s(memory), s(domain), va.get(), 0, 0, 0]),
+            Call::ThreadCreate { domain, entry, stack, arg } => {
+                (40, [s(domain), entry.get(), stack.get(), arg, 0, 0])
+            }
+            Call::IoPortRead { ports, port, width } => {
+                (50, [s(ports), u64::from(port), width as u64, 0, 0, 0])
+            }
+            Call::IoPortWrite { ports, port, width, value } => {
+                (51, [s(ports), u64::from(port), width as u64, u64::from(value), 0, 0])
+            }
+            Call::IoPortsCreate { ports, base, count } => {
+                (52, [s(ports), u64::from(base), u64::from(count), 0, 0, 0])
+            }
+            Call::IrqWait { irq } => (60, [s(irq), 0, 0, 0, 0, 0]),
+            Call::Stats => (70, [0; 6]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn bad_arguments_name_the_argument() {
+        assert_eq!(Call::decode(1, [1, 0, 10, 0, 0, 0]), Err((Error::InvalidArgument, 2)), "null page");
+        assert_eq!(Call::decode(1, [1, 0x1000, 5000, 0, 0, 0]), Err((Error::InvalidArgument, 2)), "too long");
+        assert_eq!(
+            Call::decode(1, [1, USER_END - 4, 8, 0, 0, 0]),
+            Err((Error::InvalidArgument, 2)),
+            "crosses"
+        );
+        assert_eq!(Call::decode(1, [1, u64::MAX - 2, 8, 0, 0, 0]), Err((Error::InvalidArgument, 2)), "wraps");
+        assert_eq!(Call::decode(10, [1 << 40, 0, 0, 0, 0, 0]), Err((Error::InvalidArgument, 1)));
+        assert_eq!(Call::decode(10, [1, 1 << 9, 0, 0, 0, 0]), Err((Error::InvalidArgument, 2)));
+        assert_eq!(Call::decode(30, [1, 0, 0, 0, 0, 0]), Err((Error::InvalidArgument, 2)));
+        assert_eq!(Call::decode(52, [1, 0xfff0, 0x11, 0, 0, 0]), Err((Error::InvalidArgument, 3)));
+        assert_eq!(Call::decode(52, [1, 0x3f8, 0, 0, 0, 0]), Err((Error::InvalidArgument, 3)));
+        assert_eq!(Call::decode(31, [1, 2, 0x1001, 1, 0, 0]), Err((Error::InvalidArgument, 3)));
+        assert_eq!(
+            Call::decode(31, [1, 2, 0xffff_8000_0000_0000, 1, 0, 0]),
+            Err((Error::InvalidArgument, 3))
+        );
+        assert_eq!(Call::decode(31, [1, 2, 0x1000, 0b110, 0, 0]), Err((Error::InvalidArgument, 4)), "W+X");
+        assert_eq!(Call::decode(31, [1, 2, 0x1000, 0b1000, 0, 0]), Err((Error::InvalidArgument, 4)), "GRANT");
+        assert_eq!(Call::decode(40, [1, 0x1000, 0x2008, 0, 0, 0]), Err((Error::InvalidArgument, 3)));
+        assert_eq!(Call::decode(51, [1, 0x3f8, 3, 0, 0, 0]), Err((Error::InvalidArgument, 3)));
+        assert_eq!(Call::decode(51, [1, 0x3f8, 1, 0x100, 0, 0]), Err((Error::InvalidArgument, 4)));
+        assert_eq!(Call::decode(50, [1, 0x10000, 1, 0, 0, 0]), Err((Error::InvalidArgument, 2)));
+        assert_eq!(Call::decode(22, [2, 0, 0, 0, 0, 0]), Err((Error::InvalidArgument, 1)));
+        assert_eq!(Call::decode(0, [0; 6]), Err((Error::UnknownSyscall, 0)));
+        assert_eq!(Call::decode(999, [0; 6]), Err((Error::UnknownSyscall, 0)));
+    }
+
+    proptest! {
+        /// Whatever a domain puts in the registers, decoding answers, and
+        /// what decodes re-encodes to a call that decodes the same.
+        #[test]
+        fn decode_is_total_and_round_trips(nr in 0u64..80, a in any::<[u64; 6]>()) {
+            if let Ok(call) = Call::decode(nr, a) {
+                let (nr2, a2) = call.encode();
+                prop_assert_eq!(nr2, nr);
+                prop_assert_eq!(Call::decode(nr2, a2), Ok(call));
+            }
+        }
+
+        #[test]
+        fn decoded_buffers_stay_in_user_space(addr in any::<u64>(), len in any::<u64>()) {
+            if let Ok(Call::ConsoleWrite { buf, .. }) = Call::decode(1, [0, addr, len, 0, 0, 0]) {
+                prop_assert!(buf.addr.get() >= USER_MIN);
+                prop_assert!(buf.addr.get() + buf.len <= USER_END);
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Per-CPU state, reached through GS: the CPU's index, its local APIC id,
+//! whether it is online, its timer ticks and its descriptor tables.
+
+use core::arch::asm;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use spin::Once;
+use x86_64::registers::model_specific::GsBase;
+use x86_64::structures::gdt::GlobalDescriptorTable;
+use x86_64::structures::tss::TaskStateSegment;
+use x86_64::VirtAddr;
+
+/// The most CPUs this kernel drives; more in the MADT are left offline.
+pub const MAX_CPUS: usize = 64;
+
+/// One CPU's kernel state.
+#[repr(C, align(64))]
+pub struct PerCpu {
+    /// This CPU's index: must stay the first field (read as `gs:[0]`).
+    index: AtomicUsize,
+    /// Top of the kernel stack for entries from user mode (`gs:[8]`).
+    pub kstack_top: AtomicU64,
+    /// The user stack pointer during `syscall` entry (`gs:[16]`).
+    pub user_rsp: AtomicU64,
+    /// False while the CPU runs user code: a CPU changing an address space
+    /// the CPU runs must interrupt it and wait for this to turn true.
+    pub in_kernel: AtomicBool,
+    /// The root page table loaded in CR3.
+    pub loaded_root: AtomicU64,
+    /// The address-space epoch of the loaded root when it was loaded.
+    pub loaded_epoch: AtomicU64,
+    /// Set by another CPU: switch to the kernel's own page tables (the
+    /// loaded ones are about to be freed).
+    pub leave_address_space: AtomicBool,
+    /// The local APIC id.
+    pub apic_id: AtomicU32,
+    /// Set by the CPU itself once it has finished its start-up.
+    pub online: AtomicBool,
+    /// Local APIC timer interrupts taken.
+    pub ticks: AtomicU64,
+    /// The CPU's task state segment (interrupt stacks).
+    pub tss: Once<TaskStateSegment>,
+    /// The CPU's GDT (its TSS descriptor points at `tss`).
+    pub gdt: Once<GlobalDescriptorTable<8>>,
+}
+
+impl PerCpu {
+    const fn new() -> Self {
+        Self {
+            index: AtomicUsize::new(0),
+            kstack_top: AtomicU64::new(0),
+            user_rsp: AtomicU64::new(0),
+            in_kernel: AtomicBool::new(true),
+            loaded_root: AtomicU64::new(0),
+            loaded_epoch: AtomicU64::new(0),
+            leave_address_space: AtomicBool::new(false),
+            apic_id: AtomicU32::new(0),
+            online: AtomicBool::new(false),
+            ticks: AtomicU64::new(0),
+            tss: Once::new(),
+            gdt: Once::new(),
+        }
+    }
+
+    /// The CPU's index (0 = the bootstrap CPU).
+    pub fn index(&self) -> usize {
+        self.index.load(Ordering::Relaxed)
+    }
+}
+
+static CPUS: [PerCpu; MAX_CPUS] = [const { PerCpu::new() }; MAX_CPUS];
+
+/// CPU `i`'s state, if `i` is in range.
+pub fn cpu(i: usize) -> Option<&'static PerCpu> {
+    CPUS.get(i)
+}
+
+/// Makes the running CPU CPU number `i` (`i < MAX_CPUS`): its GS base then
+/// points at `CPUS[i]`. The first thing every CPU does.
+pub fn set_current(i: usize) {
+    let i = i.min(MAX_CPUS - 1);
+    CPUS[i].index.store(i, Ordering::Relaxed);
+    GsBase::write(VirtAddr::from_ptr(&CPUS[i]));
+}
+
+/// The running CPU's index.
+pub fn current_index() -> usize {
+    let i: usize;
+    // SAFETY: GS points at this CPU's `PerCpu` (set_current runs first on
+    // every CPU), whose first field is the index.
+    unsafe { asm!("mov {}, gs:[0]", out(reg) i, options(nostack, readonly, preserves_flags)) };
+    i.min(MAX_CPUS - 1)
+}
+
+/// The running CPU's state.
+pub fn current() -> &'static PerCpu {
+    &CPUS[current_index()]
+}
+
+/// Stops this CPU for good: interrupts off, halted (NMIs wake it only to
+/// halt again).
+pub fn halt_forever() -> ! {
+    loop {
+        x86_64::instructions::interrupts::disable();
+        x86_64::instructions::hlt();
+    }
+}
+
+/// Waits for an interrupt with interrupts enabled (atomically: `sti; hlt`).
+pub fn idle() {
+    x86_64::instructions::interrupts::enable_and_hlt();
+}
+
+/// The time-stamp counter. Under deterministic emulation it counts
+/// instructions (EMULATORS.md).
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC only reads the counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// The offsets of the fields the entry stubs read through GS.
+pub const GS_KSTACK_TOP: usize = 8;
+pub const GS_USER_RSP: usize = 16;
+const _: () = assert!(core::mem::offset_of!(PerCpu, kstack_top) == GS_KSTACK_TOP);
+const _: () = assert!(core::mem::offset_of!(PerCpu, user_rsp) == GS_USER_RSP);
+
+/// Loads page tables `root` (flushing non-global translations) and records it.
+pub fn load_root(root: u64, epoch: u64) {
+    let me = current();
+    // SAFETY: `root` is a PML4 whose upper half is the kernel's (every
+    // address space shares it), so the kernel keeps running unchanged.
+    unsafe { asm!("mov cr3, {}", in(reg) root, options(nostack, preserves_flags)) };
+    me.loaded_root.store(root, Ordering::SeqCst);
+    me.loaded_epoch.store(epoch, Ordering::SeqCst);
+}

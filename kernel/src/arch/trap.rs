@@ -1,0 +1,129 @@
+//! What happens on an interrupt or exception. A CPU exception in the kernel
+//! is a kernel bug: it is reported (vector, error code, RIP, CR2, CPU), every
+//! CPU is stopped, and the run ends with the failure status.
+
+use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use x86_64::registers::control::Cr2;
+
+use super::{apic, cpu, power, serial::Serial};
+
+/// Vectors the kernel uses for device and inter-processor interrupts.
+pub mod vector {
+    /// The local APIC timer.
+    pub const TIMER: u8 = 0x20;
+    /// Interrupt lines of the I/O APIC: `IRQ_BASE + line`.
+    pub const IRQ_BASE: u8 = 0x30;
+    /// Another CPU wants this one in the kernel (shootdown, kill, wake-up).
+    pub const KICK: u8 = 0xF0;
+    /// The `syscall` instruction (not an IDT vector: the entry stub's tag).
+    pub const SYSCALL: u64 = 0x100;
+    /// The 8259 PICs are remapped here and masked; these are their spurious IRQs.
+    pub const PIC_BASE: u8 = 0xE0;
+    /// The local APIC's spurious vector (no EOI).
+    pub const SPURIOUS: u8 = 0xFF;
+}
+
+/// The state saved on every entry, in the order `trap_common` pushes it.
+#[derive(Debug)]
+#[repr(C)]
+pub struct TrapFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    pub vector: u64,
+    pub error: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+/// Set once a CPU has begun stopping the system; an NMI then halts the CPU.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+const NAMES: [&str; 32] = [
+    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS", "#GP", "#PF",
+    "reserved", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "reserved", "reserved", "reserved", "reserved",
+    "reserved", "reserved", "#HV", "#VC", "#SX", "reserved",
+];
+
+/// Called by `trap_common` with the saved state.
+pub extern "C" fn dispatch(frame: &mut TrapFrame) {
+    let vec = frame.vector as u8;
+    match vec {
+        2 if STOPPING.load(Ordering::SeqCst) => cpu::halt_forever(),
+        0..=31 => exception(frame),
+        vector::TIMER => {
+            cpu::current().ticks.fetch_add(1, Ordering::Relaxed);
+            apic::eoi();
+        }
+        vector::SPURIOUS => {}
+        v if (vector::PIC_BASE..vector::PIC_BASE + 16).contains(&v) => {} // masked PIC: spurious
+        v => {
+            log::warn!("trap: unexpected interrupt vector {v:#x}");
+            apic::eoi();
+        }
+    }
+}
+
+fn exception(frame: &TrapFrame) -> ! {
+    let first = !STOPPING.swap(true, Ordering::SeqCst);
+    if first {
+        apic::nmi_all_but_self();
+    }
+    let cr2 = Cr2::read_raw();
+    let cpu = cpu::current_index();
+    let name = NAMES.get(frame.vector as usize).copied().unwrap_or("?");
+    // The log lock may be held by a CPU that the NMI just stopped: write
+    // straight to the port.
+    let mut out = Serial::already_initialised();
+    let _ = write!(
+        out,
+        "\n[cpu{cpu}] EXCEPTION: vector {} ({name}) error={:#x} rip={:#018x} cr2={cr2:#018x} cpu={cpu}\n\
+         [cpu{cpu}]   cs={:#x} rflags={:#x} rsp={:#018x} ss={:#x}\n\
+         [cpu{cpu}]   rax={:#018x} rbx={:#018x} rcx={:#018x} rdx={:#018x}\n\
+         [cpu{cpu}]   rsi={:#018x} rdi={:#018x} rbp={:#018x}\n",
+        frame.vector,
+        frame.error,
+        frame.rip,
+        frame.cs,
+        frame.rflags,
+        frame.rsp,
+        frame.ss,
+        frame.rax,
+        frame.rbx,
+        frame.rcx,
+        frame.rdx,
+        frame.rsi,
+        frame.rdi,
+        frame.rbp,
+    );
+    if !first {
+        cpu::halt_forever();
+    }
+    power::exit(power::Status::Failure)
+}
+
+/// Stops every other CPU (the panic path).
+pub fn stop_others() -> bool {
+    let first = !STOPPING.swap(true, Ordering::SeqCst);
+    if first {
+        apic::nmi_all_but_self();
+    }
+    first
+}

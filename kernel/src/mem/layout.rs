@@ -1,0 +1,54 @@
+//! The kernel's virtual address layout: everything lives in the upper half
+//! (PML4 slots 256..512), so that every domain's lower half is its own.
+
+/// All physical memory that the memory map names, mapped RW and NX.
+pub const PHYS_OFFSET: u64 = 0xFFFF_8000_0000_0000;
+/// Device registers (local APIC, IOMMU, …), mapped uncached on demand.
+pub const MMIO_BASE: u64 = 0xFFFF_C000_0000_0000;
+/// The size of the MMIO window.
+pub const MMIO_SIZE: u64 = 1 << 39;
+/// Per-CPU stacks, each surrounded by unmapped guard pages.
+pub const STACKS_BASE: u64 = 0xFFFF_E000_0000_0000;
+/// The kernel image (code-model=kernel: the top 2 GiB).
+pub const KERNEL_VMA: u64 = 0xFFFF_FFFF_8000_0000;
+
+/// Size of a CPU's kernel stack.
+pub const KSTACK_SIZE: u64 = 64 * 1024;
+/// Size of each interrupt stack (double fault, NMI, machine check).
+pub const IST_SIZE: u64 = 16 * 1024;
+/// Number of interrupt stacks per CPU.
+pub const IST_COUNT: u64 = 3;
+/// Virtual space set aside per CPU: a guard page before each stack.
+pub const STACK_STRIDE: u64 = 0x10_0000;
+
+/// Where CPU `cpu`'s stack number `n` lives (`n == 0`: the kernel stack,
+/// `1..=IST_COUNT`: the interrupt stacks); returns `(bottom, size)`.
+pub const fn stack_slot(cpu: usize, n: u64) -> (u64, u64) {
+    let base = STACKS_BASE + cpu as u64 * STACK_STRIDE;
+    if n == 0 {
+        (base + super::PAGE_SIZE, KSTACK_SIZE)
+    } else {
+        let off = super::PAGE_SIZE + KSTACK_SIZE + (n - 1) * (IST_SIZE + super::PAGE_SIZE);
+        (base + off + super::PAGE_SIZE, IST_SIZE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mem::PAGE_SIZE;
+
+    #[test]
+    fn stacks_have_guards_and_fit_their_stride() {
+        for cpu in [0usize, 1, 63] {
+            let mut prev_end = STACKS_BASE + cpu as u64 * STACK_STRIDE;
+            for n in 0..=IST_COUNT {
+                let (bottom, size) = stack_slot(cpu, n);
+                assert!(bottom >= prev_end + PAGE_SIZE, "guard page below stack {n}");
+                assert_eq!(bottom % PAGE_SIZE, 0);
+                prev_end = bottom + size;
+            }
+            assert!(prev_end + PAGE_SIZE <= STACKS_BASE + (cpu as u64 + 1) * STACK_STRIDE);
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! A domain: an address space, a capability table, a memory quota, and the
+//! domain that supervises it.
+
+use ipc::event::{DomainId, Event};
+
+use super::pool::Ref;
+use crate::cap::CapTable;
+
+/// Pages of memory a domain may hold, and holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Quota {
+    pub limit: u64,
+    pub used: u64,
+}
+
+impl Quota {
+    pub const fn free(&self) -> u64 {
+        self.limit.saturating_sub(self.used)
+    }
+
+    /// Charges `pages`, if they fit.
+    pub fn charge(&mut self, pages: u64) -> Result<(), ipc::Error> {
+        if pages > self.free() {
+            return Err(ipc::Error::QuotaExceeded);
+        }
+        self.used += pages;
+        Ok(())
+    }
+
+    pub fn release(&mut self, pages: u64) {
+        self.used = self.used.saturating_sub(pages);
+    }
+}
+
+/// Whether a domain runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DomainState {
+    Running,
+    /// Exited or faulted: its threads are stopped, its resources held until
+    /// its supervisor destroys it.
+    Dead,
+}
+
+/// Events of supervised domains not yet collected.
+pub type Events = heapless::Deque<Event, 64>;
+
+pub struct Domain {
+    /// The root of its address space (PML4).
+    pub root: x86_64::PhysAddr,
+    pub caps: CapTable,
+    pub quota: Quota,
+    /// `None` for the root domain, supervised by the kernel.
+    pub supervisor: Option<Ref>,
+    pub state: DomainState,
+    /// Events of the domains it supervises.
+    pub events: Events,
+    /// Its thread blocked in `DomainWait`, if any.
+    pub waiter: Option<Ref>,
+    /// Bumped whenever a mapping is removed: a CPU that last loaded this
+    /// address space at an older epoch flushes its TLB before running it.
+    pub tlb_epoch: u64,
+}
+
+impl Domain {
+    pub fn new(root: x86_64::PhysAddr, quota_pages: u64, supervisor: Option<Ref>) -> Self {
+        Self {
+            root,
+            caps: CapTable::new(),
+            quota: Quota { limit: quota_pages, used: 0 },
+            supervisor,
+            state: DomainState::Running,
+            events: Events::new(),
+            waiter: None,
+            tlb_epoch: 0,
+        }
+    }
+}
+
+/// The id a supervisor knows a domain by.
+pub fn id(r: Ref) -> DomainId {
+    DomainId::new(u32::from(r.index), r.generation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_refuses_overdraft() {
+        let mut q = Quota { limit: 10, used: 0 };
+        assert_eq!(q.charge(8), Ok(()));
+        assert_eq!(q.charge(3), Err(ipc::Error::QuotaExceeded));
+        assert_eq!(q.free(), 2);
+        q.release(8);
+        assert_eq!(q.free(), 10);
+    }
+}

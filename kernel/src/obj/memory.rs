@@ -1,0 +1,38 @@
+//! A memory object: physically contiguous frames, owned by (and charged to)
+//! one domain, mapped into any number of address spaces by whoever holds a
+//! capability with the rights.
+
+use x86_64::PhysAddr;
+
+use super::pool::Ref;
+
+/// The most mappings of one object.
+pub const MAX_MAPPINGS: usize = 8;
+
+/// Where the object is mapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    pub domain: Ref,
+    pub va: u64,
+}
+
+/// Where the frames came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backing {
+    /// From the frame allocator: scrubbed and freed with the object.
+    Allocated,
+    /// A boot module: never freed.
+    Boot,
+}
+
+pub struct Memory {
+    pub base: PhysAddr,
+    pub pages: u64,
+    /// Exact size in bytes (a module's length; else `pages * 4096`).
+    pub bytes: u64,
+    pub owner: Ref,
+    pub backing: Backing,
+    /// Grant epoch: copies made before the last revocation are stale.
+    pub epoch: u32,
+    pub mappings: heapless::Vec<Mapping, MAX_MAPPINGS>,
+}

@@ -1,0 +1,109 @@
+//! A fixed pool of kernel objects of one type. Each slot has a generation
+//! that grows when its object is destroyed, so a reference to a dead object
+//! (a capability, a domain id) is recognisably stale. The kernel has no heap:
+//! every object lives in a pool, and the pools' sizes bound the kernel's
+//! memory.
+
+/// A reference into a pool: slot index and the generation it was made at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ref {
+    pub index: u16,
+    pub generation: u32,
+}
+
+struct Slot<T> {
+    generation: u32,
+    value: Option<T>,
+}
+
+/// A pool of up to `N` objects.
+pub struct Pool<T, const N: usize> {
+    slots: [Slot<T>; N],
+    used: usize,
+}
+
+impl<T, const N: usize> Pool<T, N> {
+    const EMPTY: Slot<T> = Slot { generation: 0, value: None };
+
+    pub const fn new() -> Self {
+        Self { slots: [Self::EMPTY; N], used: 0 }
+    }
+
+    /// Stores `value`; `Err(value)` if the pool is full.
+    pub fn insert(&mut self, value: T) -> Result<Ref, T> {
+        let Some(index) = self.slots.iter().position(|s| s.value.is_none()) else {
+            return Err(value);
+        };
+        let slot = &mut self.slots[index];
+        slot.value = Some(value);
+        self.used += 1;
+        Ok(Ref { index: index as u16, generation: slot.generation })
+    }
+
+    /// The live object `r` names.
+    pub fn get(&self, r: Ref) -> Option<&T> {
+        self.slots.get(usize::from(r.index)).filter(|s| s.generation == r.generation)?.value.as_ref()
+    }
+
+    pub fn get_mut(&mut self, r: Ref) -> Option<&mut T> {
+        self.slots.get_mut(usize::from(r.index)).filter(|s| s.generation == r.generation)?.value.as_mut()
+    }
+
+    /// Takes the object out; every reference to it is stale from now on.
+    pub fn remove(&mut self, r: Ref) -> Option<T> {
+        let slot = self.slots.get_mut(usize::from(r.index)).filter(|s| s.generation == r.generation)?;
+        let value = slot.value.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.used -= 1;
+        Some(value)
+    }
+
+    /// Objects in the pool.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    /// Every live object with its reference.
+    pub fn iter(&self) -> impl Iterator<Item = (Ref, &T)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((Ref { index: i as u16, generation: s.generation }, s.value.as_ref()?)))
+    }
+
+    /// Every live object, mutably.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (Ref, &mut T)> {
+        self.slots.iter_mut().enumerate().filter_map(|(i, s)| {
+            let generation = s.generation;
+            Some((Ref { index: i as u16, generation }, s.value.as_mut()?))
+        })
+    }
+}
+
+impl<T, const N: usize> Default for Pool<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_references_miss() {
+        let mut p: Pool<u32, 2> = Pool::new();
+        let a = p.insert(1).unwrap();
+        let b = p.insert(2).unwrap();
+        assert_eq!(p.insert(3), Err(3), "full");
+        assert_eq!(p.remove(a), Some(1));
+        assert_eq!(p.get(a), None, "stale after remove");
+        assert_eq!(p.remove(a), None);
+        let c = p.insert(4).unwrap();
+        assert_eq!(c.index, a.index);
+        assert_ne!(c.generation, a.generation);
+        assert_eq!(p.get(a), None, "a reused slot does not revive the old reference");
+        assert_eq!((p.get(b), p.get(c), p.used()), (Some(&2), Some(&4), 2));
+        assert_eq!(p.get(Ref { index: 9, generation: 0 }), None);
+    }
+}

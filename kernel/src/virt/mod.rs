@@ -1,0 +1,58 @@
+//! Hardware virtualization: which of Intel VT-x with EPT or AMD-V with NPT
+//! this CPU offers, and switching it on (VMXON, or EFER.SVME).
+
+pub mod svm;
+pub mod vmx;
+
+use raw_cpuid::CpuId;
+
+/// What a CPU offers for running guests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Virt {
+    /// Intel VT-x with EPT, in VMX root operation now.
+    Vmx,
+    /// AMD-V with nested paging, enabled now.
+    Svm,
+    /// Neither: guests are unavailable; domains still run.
+    None,
+}
+
+/// Why a CPU that has the feature could not enable it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnableError {
+    /// The firmware locked the feature off (IA32_FEATURE_CONTROL or VM_CR).
+    DisabledByFirmware,
+    /// Present without second-level address translation (EPT or NPT).
+    NoNestedPaging,
+    /// No frame for the VMXON region or host save area.
+    OutOfMemory,
+    /// VMXON itself failed.
+    VmxonFailed,
+}
+
+/// Detects and enables virtualization on the running CPU, and says what it
+/// found, one line.
+pub fn enable() -> Virt {
+    let cpuid = CpuId::new();
+    let has_vmx = cpuid.get_feature_info().is_some_and(|f| f.has_vmx());
+    let has_svm = cpuid.get_extended_processor_and_feature_identifiers().is_some_and(|f| f.has_svm());
+    let result = if has_vmx {
+        Some(vmx::enable().map(|()| Virt::Vmx).map_err(|e| ("VT-x", e)))
+    } else if has_svm {
+        Some(svm::enable(&cpuid).map(|()| Virt::Svm).map_err(|e| ("AMD-V", e)))
+    } else {
+        None
+    };
+    match result {
+        Some(Ok(Virt::Vmx)) => log::info!("virt: VT-x with EPT enabled (VMXON succeeded)"),
+        Some(Ok(_)) => log::info!("virt: AMD-V with NPT enabled (EFER.SVME set)"),
+        Some(Err((what, e))) => {
+            log::warn!("virt: {what} present but unusable ({e:?}): guests are unavailable")
+        }
+        None => log::info!("virt: no VT-x with EPT or AMD-V with NPT: guests are unavailable"),
+    }
+    match result {
+        Some(Ok(v)) => v,
+        _ => Virt::None,
+    }
+}
