@@ -43,6 +43,8 @@ pub struct StartInfo {
     pub quota_pages: u64,
     /// Which start of this domain this is (0 first, then 1, 2 … on restart).
     pub generation: u64,
+    /// Time-stamp counter ticks per millisecond (0 if unknown).
+    pub tsc_per_ms: u64,
     pub caps: [NamedCap; START_CAPS],
 }
 
@@ -70,7 +72,7 @@ impl NamedCap {
 
 impl StartInfo {
     /// An empty start page for `name`.
-    pub fn new(name: &str, quota_pages: u64, generation: u64) -> Self {
+    pub fn new(name: &str, quota_pages: u64, generation: u64, tsc_per_ms: u64) -> Self {
         Self {
             magic: START_MAGIC,
             version: START_VERSION,
@@ -78,6 +80,7 @@ impl StartInfo {
             name: name24(name),
             quota_pages,
             generation,
+            tsc_per_ms,
             caps: [NamedCap::EMPTY; START_CAPS],
         }
     }
@@ -119,7 +122,7 @@ mod tests {
 
     #[test]
     fn named_caps_are_found() {
-        let mut s = StartInfo::new("mgmt", 100, 0);
+        let mut s = StartInfo::new("mgmt", 100, 0, 1000);
         assert!(s.push("console", 1, 6, 0));
         assert!(s.push("module:hello", 7, 3, 12345));
         assert!(!s.push("a-name-that-is-far-too-long-for-it", 1, 1, 0));

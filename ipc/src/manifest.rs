@@ -57,6 +57,9 @@ pub enum CapSpec {
     Irq { line: u8 },
     /// A shared memory region of the manifest, mapped read-only or writable.
     Shared { name: Name, writable: bool },
+    /// Control of another domain of the manifest (map memory into it, give it
+    /// capabilities): for domains that set up sharing themselves.
+    Domain { name: Name },
 }
 
 /// Memory shared between domains, created by `mgmt`.
@@ -75,6 +78,8 @@ pub enum Problem {
     DuplicateName,
     BadMemorySize,
     UnknownShared,
+    /// A `Domain` capability names no other domain of the manifest.
+    UnknownDomain,
     BadPortRange,
     BadIrq,
     BadBackoff,
@@ -140,6 +145,11 @@ impl Manifest {
                     CapSpec::Shared { name, .. } => {
                         if !self.shared.iter().any(|s| &s.name == name) {
                             return err(Problem::UnknownShared, Some(i));
+                        }
+                    }
+                    CapSpec::Domain { name } => {
+                        if !self.domains.iter().any(|o| &o.name == name) || *name == d.name {
+                            return err(Problem::UnknownDomain, Some(i));
                         }
                     }
                 }
