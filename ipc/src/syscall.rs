@@ -83,7 +83,8 @@ pub struct UserBuf {
 }
 
 impl UserBuf {
-    fn new(addr: u64, len: u64, max: u64) -> Option<Self> {
+    /// Checks `len` bytes at `addr` (at most `max`) lie in user space.
+    pub fn new(addr: u64, len: u64, max: u64) -> Option<Self> {
         let end = addr.checked_add(len)?;
         if len > max || end > USER_END {
             return None;

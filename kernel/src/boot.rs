@@ -66,6 +66,7 @@ pub extern "C" fn kernel_start(magic: u32, info: u32) -> ! {
     let huge =
         CpuId::new().get_extended_processor_and_feature_identifiers().is_some_and(|f| f.has_1gib_pages());
     kspace::build(&regions, early::boot_stack_guard_page(), huge).unwrap_or_else(|e| fail("page tables", e));
+    crate::sched::set_kernel_root(kspace::root().map_or(0, |r| r.as_u64()));
     log::info!(
         "paging: kernel on its own page tables (W^X, NX direct map, {} pages)",
         if huge { "1 GiB" } else { "2 MiB" }
@@ -99,8 +100,18 @@ pub extern "C" fn kernel_start(magic: u32, info: u32) -> ! {
     fault_test::trigger(cal.tsc_per_ms);
     #[cfg(not(feature = "fault-test"))]
     {
-        log::info!("boot: complete; no root domain to start yet: shutting down");
-        power::exit(Status::Success)
+        let modules = modules(&mbi);
+        let Some(root) = modules.iter().find(|m| m.name == "mgmt") else {
+            log::info!("boot: complete; no root domain (module mgmt) given: shutting down");
+            power::exit(Status::Success)
+        };
+        let started =
+            crate::loader::start_root(&mut crate::state::KERNEL.lock(), root, &modules, cal.tsc_per_ms);
+        match started {
+            Ok(d) => log::info!("boot: complete; root domain {:#x} started", crate::obj::domain::id(d).0),
+            Err(e) => fail("root domain", e),
+        }
+        crate::sched::run_cpu()
     }
 }
 
@@ -114,11 +125,13 @@ pub extern "C" fn ap_entry(index: usize) -> ! {
     cpu::current().apic_id.store(apic::id(), Ordering::Relaxed);
     cpu_start();
     timer_check(cpu::rdtsc() + 2000 * TSC_PER_MS.load(Ordering::Relaxed));
+    #[cfg(feature = "fault-test")]
     loop {
         cpu::idle();
-        #[cfg(feature = "fault-test")]
         fault_test::poll();
     }
+    #[cfg(not(feature = "fault-test"))]
+    crate::sched::run_cpu()
 }
 
 /// This CPU's GDT and TSS, with its interrupt stacks (mapped by the BSP for
@@ -126,7 +139,10 @@ pub extern "C" fn ap_entry(index: usize) -> ! {
 fn cpu_tables(index: usize) {
     let top = |n| kspace::map_stack(index, n).unwrap_or_else(|e| fail("stack", e));
     let ist = [top(1), top(2), top(3)];
-    gdt::init(cpu::current(), top(0), ist);
+    let kstack = top(0);
+    cpu::current().kstack_top.store(kstack.as_u64(), Ordering::Relaxed);
+    gdt::init(cpu::current(), kstack, ist);
+    crate::arch::entry::init_syscall();
     debug_assert_eq!(IST_COUNT, 3);
 }
 
@@ -154,7 +170,9 @@ fn start_aps(platform: &tables::Platform, bsp_apic: u32, tsc_per_ms: u64) -> usi
             kspace::map_stack(index, n).unwrap_or_else(|e| fail("stack", e));
         }
         let stack = kspace::map_stack(index, 0).unwrap_or_else(|e| fail("stack", e));
-        if smp::start(index, id, stack.as_u64(), cr3, ap_entry as *const () as u64, tsc_per_ms) {
+        // The AP starts a page below its stack top: the top is the slot for
+        // its user-mode frame (see `arch::entry`).
+        if smp::start(index, id, stack.as_u64() - 4096, cr3, ap_entry as *const () as u64, tsc_per_ms) {
             online += 1;
         } else {
             log::warn!("smp: CPU {index} (APIC id {id}) did not start");
@@ -220,6 +238,18 @@ fn memory_map(mbi: &BootInformation) -> heapless::Vec<Region, { memmap::MAX_RANG
 }
 
 type Reservations = heapless::Vec<Reservation, 64>;
+
+/// The boot modules, named by their command lines.
+fn modules<'a>(mbi: &'a BootInformation) -> heapless::Vec<crate::loader::Module<'a>, 32> {
+    mbi.module_tags()
+        .map(|m| crate::loader::Module {
+            name: m.cmdline().unwrap_or("?"),
+            start: u64::from(m.start_address()),
+            end: u64::from(m.end_address()),
+        })
+        .take(32)
+        .collect()
+}
 
 fn reservations(mbi: &BootInformation, info: u32, regions: &[Region]) -> Reservations {
     let mut r = Reservations::new();

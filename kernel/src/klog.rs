@@ -47,3 +47,20 @@ pub fn init() {
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(LevelFilter::Info);
 }
+
+/// Writes a domain's console output as it is, except that control bytes
+/// other than newline and tab become `?`: a domain cannot forge terminal
+/// escapes into the log.
+pub fn write_raw(bytes: &[u8]) {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        if let Some(out) = SERIAL.lock().as_mut() {
+            for &b in bytes {
+                match b {
+                    b'\n' => out.write_str("\n"),
+                    b'\t' | 0x20..=0x7e => out.write_byte(b),
+                    _ => out.write_byte(b'?'),
+                }
+            }
+        }
+    });
+}

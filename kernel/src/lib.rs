@@ -27,4 +27,12 @@ pub mod boot;
 #[cfg(target_os = "none")]
 pub mod klog;
 #[cfg(target_os = "none")]
+pub mod loader;
+#[cfg(target_os = "none")]
+pub mod sched;
+#[cfg(target_os = "none")]
+pub mod state;
+#[cfg(target_os = "none")]
+pub mod syscall;
+#[cfg(target_os = "none")]
 pub mod virt;

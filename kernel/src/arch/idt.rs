@@ -33,6 +33,12 @@ trap_stubs:
     .endr
 
 trap_common:
+    test qword ptr [rsp + 24], 3     /* from user mode? (saved CS) */
+    jz 1f
+    swapgs
+1:
+    .globl trap_saved
+trap_saved:                          /* the syscall stub joins here */
     push rax
     push rbx
     push rcx
@@ -51,6 +57,8 @@ trap_common:
     mov rdi, rsp
     cld
     call {dispatch}
+    .globl trap_return
+trap_return:                         /* rsp: a TrapFrame */
     pop r15
     pop r14
     pop r13
@@ -66,6 +74,10 @@ trap_common:
     pop rcx
     pop rbx
     pop rax
+    test qword ptr [rsp + 24], 3     /* back to user mode? */
+    jz 2f
+    swapgs
+2:
     add rsp, 16
     iretq
 "#,

@@ -5,6 +5,7 @@
 pub mod apic;
 pub mod boot;
 pub mod cpu;
+pub mod entry;
 pub mod gdt;
 pub mod idt;
 pub mod pit;

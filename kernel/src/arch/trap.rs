@@ -64,6 +64,13 @@ const NAMES: [&str; 32] = [
 
 /// Called by `trap_common` with the saved state.
 pub extern "C" fn dispatch(frame: &mut TrapFrame) {
+    if frame.cs & 3 == 3 {
+        if frame.vector == 2 && STOPPING.load(Ordering::SeqCst) {
+            cpu::halt_forever();
+        }
+        crate::sched::from_user(frame);
+        return;
+    }
     let vec = frame.vector as u8;
     match vec {
         2 if STOPPING.load(Ordering::SeqCst) => cpu::halt_forever(),
@@ -72,6 +79,7 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
             cpu::current().ticks.fetch_add(1, Ordering::Relaxed);
             apic::eoi();
         }
+        vector::KICK => apic::eoi(),
         vector::SPURIOUS => {}
         v if (vector::PIC_BASE..vector::PIC_BASE + 16).contains(&v) => {} // masked PIC: spurious
         v => {

@@ -1,0 +1,236 @@
+//! Running threads: what happens on every entry from user mode, and which
+//! thread a CPU runs next. A plain round-robin queue for now, one time slice
+//! per timer tick; weights and caps come with the scheduler issue.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use ipc::event::{Event, Fault};
+use spin::MutexGuard;
+use x86_64::registers::control::Cr2;
+use x86_64::VirtAddr;
+
+use crate::arch::power::{self, Status};
+use crate::arch::trap::{vector, TrapFrame};
+use crate::arch::{apic, cpu, entry, gdt};
+use crate::obj::domain;
+use crate::obj::thread::{Context, ThreadState};
+use crate::state::{Kernel, KERNEL};
+
+/// The kernel's own PML4, loaded by CPUs with no user thread.
+static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
+
+/// RFLAGS bits user code may hold: CF PF AF ZF SF TF DF OF AC ID (not IOPL,
+/// NT, RF, VM, VIF, VIP); IF is always set.
+const USER_FLAGS: u64 = 0x0025_4DD5;
+
+/// Takes the big kernel lock, meanwhile obeying a request to leave the
+/// current address space (another CPU is about to free it).
+fn lock() -> MutexGuard<'static, Kernel> {
+    loop {
+        if let Some(k) = KERNEL.try_lock() {
+            return k;
+        }
+        if cpu::current().leave_address_space.swap(false, Ordering::SeqCst) {
+            load_kernel_root();
+        }
+        core::hint::spin_loop();
+    }
+}
+
+/// Switches this CPU to the kernel's own page tables.
+pub fn load_kernel_root() {
+    let root = KERNEL_ROOT.load(Ordering::Relaxed);
+    if root != 0 && cpu::current().loaded_root.load(Ordering::Relaxed) != root {
+        cpu::load_root(root, 0);
+    }
+}
+
+/// Every entry from user mode lands here, with the user state in `frame`.
+pub fn from_user(frame: &mut TrapFrame) {
+    let me = cpu::current();
+    me.in_kernel.store(true, Ordering::SeqCst);
+    let c = cpu::current_index();
+    let mut k = lock();
+    if let Some(t) = k.current[c] {
+        if let Some(th) = k.threads.get_mut(t).filter(|th| th.state == ThreadState::Running(c)) {
+            th.ctx = save(frame);
+        }
+    }
+    match frame.vector {
+        vector::SYSCALL => crate::syscall::handle(&mut k, c),
+        v if v == u64::from(vector::TIMER) => {
+            me.ticks.fetch_add(1, Ordering::Relaxed);
+            apic::eoi();
+            preempt(&mut k, c);
+        }
+        v if v < 32 => user_fault(&mut k, c, frame),
+        v if v == u64::from(vector::SPURIOUS) => {}
+        _ => apic::eoi(),
+    }
+    run_next(k, c, frame);
+    me.in_kernel.store(false, Ordering::SeqCst);
+}
+
+fn save(f: &TrapFrame) -> Context {
+    Context {
+        rax: f.rax,
+        rbx: f.rbx,
+        rcx: f.rcx,
+        rdx: f.rdx,
+        rsi: f.rsi,
+        rdi: f.rdi,
+        rbp: f.rbp,
+        r8: f.r8,
+        r9: f.r9,
+        r10: f.r10,
+        r11: f.r11,
+        r12: f.r12,
+        r13: f.r13,
+        r14: f.r14,
+        r15: f.r15,
+        rip: f.rip,
+        rsp: f.rsp,
+        rflags: f.rflags,
+    }
+}
+
+fn restore(f: &mut TrapFrame, c: &Context) {
+    *f = TrapFrame {
+        r15: c.r15,
+        r14: c.r14,
+        r13: c.r13,
+        r12: c.r12,
+        r11: c.r11,
+        r10: c.r10,
+        r9: c.r9,
+        r8: c.r8,
+        rbp: c.rbp,
+        rdi: c.rdi,
+        rsi: c.rsi,
+        rdx: c.rdx,
+        rcx: c.rcx,
+        rbx: c.rbx,
+        rax: c.rax,
+        vector: 0,
+        error: 0,
+        rip: c.rip,
+        cs: u64::from(gdt::USER_CODE.0),
+        rflags: (c.rflags & USER_FLAGS) | 0x202,
+        rsp: c.rsp,
+        ss: u64::from(gdt::USER_DATA.0),
+    };
+}
+
+/// The running thread's time slice is over: to the back of the queue.
+fn preempt(k: &mut Kernel, c: usize) {
+    if let Some(t) = k.current[c].take() {
+        if k.threads.get(t).is_some_and(|th| th.state == ThreadState::Running(c)) {
+            k.wake(t);
+        }
+    }
+}
+
+/// A CPU exception in user mode stops the domain; its supervisor is told.
+fn user_fault(k: &mut Kernel, c: usize, frame: &TrapFrame) {
+    let Some(t) = k.current[c].take() else { return };
+    let Some(d) = k.threads.get(t).map(|th| th.domain) else { return };
+    let address = if frame.vector == 14 { Cr2::read_raw() } else { 0 };
+    let fault = Fault { vector: frame.vector as u8, error: frame.error as u32, ip: frame.rip, address };
+    k.kill(d, Event::Faulted { domain: domain::id(d), fault });
+}
+
+/// Puts the next thread's context into `frame` (idling until there is one),
+/// with its address space loaded and current.
+fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame) {
+    loop {
+        let running =
+            k.current[c].filter(|&t| k.threads.get(t).is_some_and(|th| th.state == ThreadState::Running(c)));
+        let next = running.or_else(|| pick(&mut k, c));
+        if let Some(t) = next {
+            k.current[c] = Some(t);
+            let Some(th) = k.threads.get(t) else { continue };
+            let (ctx, d) = (th.ctx, th.domain);
+            let Some(dom) = k.domains.get(d) else { continue };
+            let (root, epoch) = (dom.root.as_u64(), dom.tlb_epoch);
+            if !is_canonical(ctx.rip) || !is_canonical(ctx.rsp) {
+                // Only a kernel bug could produce this; stop the domain
+                // rather than fault in ring 0 on the way out.
+                let fault = Fault { vector: 13, error: 0, ip: ctx.rip, address: 0 };
+                k.current[c] = None;
+                k.kill(d, Event::Faulted { domain: domain::id(d), fault });
+                continue;
+            }
+            let me = cpu::current();
+            if me.loaded_root.load(Ordering::Relaxed) != root
+                || me.loaded_epoch.load(Ordering::Relaxed) != epoch
+            {
+                cpu::load_root(root, epoch);
+            }
+            restore(frame, &ctx);
+            return;
+        }
+        k.current[c] = None;
+        load_kernel_root();
+        drop(k);
+        cpu::idle();
+        x86_64::instructions::interrupts::disable();
+        k = lock();
+    }
+}
+
+fn is_canonical(va: u64) -> bool {
+    VirtAddr::try_new(va).is_ok()
+}
+
+/// The next runnable thread from the queue, marked running here.
+fn pick(k: &mut Kernel, c: usize) -> Option<crate::obj::pool::Ref> {
+    while let Some(t) = k.runq.pop_front() {
+        if let Some(th) = k.threads.get_mut(t).filter(|th| th.state == ThreadState::Runnable) {
+            th.state = ThreadState::Running(c);
+            return Some(t);
+        }
+    }
+    None
+}
+
+/// Called once per CPU when start-up is done: runs threads from now on.
+pub fn run_cpu() -> ! {
+    let me = cpu::current();
+    let frame = entry::frame_slot(me.kstack_top.load(Ordering::Relaxed));
+    x86_64::instructions::interrupts::disable();
+    let c = cpu::current_index();
+    let k = lock();
+    // SAFETY: `frame` is this CPU's frame slot at the top of its kernel stack,
+    // which nothing else uses while this CPU runs this function (the caller is
+    // on another stack or below the slot).
+    let f = unsafe { &mut *frame };
+    run_next(k, c, f);
+    me.in_kernel.store(false, Ordering::SeqCst);
+    // SAFETY: `run_next` filled the slot with a user context.
+    unsafe { entry::enter_user(frame) }
+}
+
+/// Records the kernel's own page tables.
+pub fn set_kernel_root(root: u64) {
+    KERNEL_ROOT.store(root, Ordering::Relaxed);
+}
+
+/// The root domain ended: so does the system.
+pub fn root_died(why: Event) -> ! {
+    let status = match why {
+        Event::Exited { code: 0, .. } => {
+            log::info!("root domain finished: shutting down");
+            Status::Success
+        }
+        Event::Exited { code, .. } => {
+            log::error!("root domain exited with code {code}: shutting down");
+            Status::Failure
+        }
+        Event::Faulted { fault, .. } => {
+            log::error!("root domain faulted ({} at {:#x}): shutting down", fault.name(), fault.ip);
+            Status::Failure
+        }
+    };
+    crate::arch::trap::stop_others();
+    power::exit(status)
+}

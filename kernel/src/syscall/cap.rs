@@ -1,0 +1,80 @@
+//! Capability verbs: derive, grant, delete, revoke, inspect.
+
+use ipc::{CapSlot, Error, ObjectType, Rights};
+
+use super::{Caller, Next};
+use crate::cap::Cap;
+use crate::obj::domain::DomainState;
+use crate::state::Kernel;
+
+/// The object's current grant epoch (copies are stamped with it).
+fn epoch_of(k: &Kernel, cap: &Cap) -> u32 {
+    match cap.obj.kind {
+        ObjectType::Memory => k.memory.get(cap.obj.at).map_or(0, |m| m.epoch),
+        _ => 0,
+    }
+}
+
+pub fn derive(k: &mut Kernel, c: Caller, slot: CapSlot, rights: Rights) -> Result<Next, Error> {
+    let cap = k.resolve(c.domain, slot)?;
+    let new = Cap { epoch: epoch_of(k, &cap), ..cap.derive(rights)? };
+    let s = k.give(c.domain, new)?;
+    Ok(Next::Return([u64::from(s.0), 0, 0, 0]))
+}
+
+pub fn grant(
+    k: &mut Kernel,
+    c: Caller,
+    domain: CapSlot,
+    slot: CapSlot,
+    rights: Rights,
+) -> Result<Next, Error> {
+    let target = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
+    let cap = k.cap(c.domain, slot, cap_kind(k, c, slot)?, Rights::GRANT)?;
+    let new = Cap { epoch: epoch_of(k, &cap), ..cap.derive(rights)? };
+    if k.domain(target)?.state == DomainState::Dead {
+        return Err(Error::PeerDead);
+    }
+    let s = k.give(target, new)?;
+    Ok(Next::Return([u64::from(s.0), 0, 0, 0]))
+}
+
+fn cap_kind(k: &Kernel, c: Caller, slot: CapSlot) -> Result<ObjectType, Error> {
+    Ok(k.resolve(c.domain, slot)?.obj.kind)
+}
+
+pub fn delete(k: &mut Kernel, c: Caller, slot: CapSlot) -> Result<Next, Error> {
+    k.domain_mut(c.domain)?.caps.remove(slot)?;
+    Ok(Next::Return([0; 4]))
+}
+
+/// Revokes every copy of a memory object granted or derived so far, and
+/// removes its mappings outside the revoker's own domain.
+pub fn revoke(k: &mut Kernel, c: Caller, slot: CapSlot) -> Result<Next, Error> {
+    let cap = k.cap(c.domain, slot, ObjectType::Memory, Rights::REVOKE)?;
+    let m = cap.obj.at;
+    let mem = k.memory.get_mut(m).ok_or(Error::StaleCapability)?;
+    mem.epoch = mem.epoch.wrapping_add(1);
+    let elsewhere: heapless::Vec<_, { crate::obj::memory::MAX_MAPPINGS }> =
+        mem.mappings.iter().filter(|x| x.domain != c.domain).copied().collect();
+    for x in elsewhere {
+        k.unmap_memory(m, x.domain, x.va)?;
+    }
+    let refs: heapless::Vec<_, { crate::state::MAX_DOMAINS }> = k.domains.iter().map(|(r, _)| r).collect();
+    for r in refs {
+        if let Some(d) = k.domains.get_mut(r) {
+            d.caps.remove_where(|x| x.obj == cap.obj && !x.original);
+        }
+    }
+    Ok(Next::Return([0; 4]))
+}
+
+pub fn info(k: &mut Kernel, c: Caller, slot: CapSlot) -> Result<Next, Error> {
+    let cap = k.resolve(c.domain, slot)?;
+    let size = match cap.obj.kind {
+        ObjectType::Memory => k.memory.get(cap.obj.at).map_or(0, |m| m.bytes),
+        ObjectType::IoPorts => k.ioports.get(cap.obj.at).map_or(0, |p| u64::from(p.count)),
+        _ => 0,
+    };
+    Ok(Next::Return([cap.obj.kind as u64, u64::from(cap.rights.bits()), size, 0]))
+}

@@ -1,0 +1,79 @@
+//! Domain verbs: create, destroy, wait for a supervised domain's event, exit.
+
+use ipc::event::Event;
+use ipc::{CapSlot, Error, ObjectType, Rights};
+
+use super::{Caller, Next};
+use crate::cap::Cap;
+use crate::mem::kspace;
+use crate::mem::paging::PageTable;
+use crate::obj::domain::{self, Domain};
+use crate::obj::thread::ThreadState;
+use crate::state::Kernel;
+
+pub fn create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next, Error> {
+    if quota_pages == 0 {
+        return Err(Error::QuotaExceeded);
+    }
+    k.domain_mut(c.domain)?.quota.charge(quota_pages)?;
+    let undo = |k: &mut Kernel| {
+        if let Ok(d) = k.domain_mut(c.domain) {
+            d.quota.release(quota_pages);
+        }
+    };
+    let Ok((pt, tables)) = kspace::uspace_new() else {
+        undo(k);
+        return Err(Error::QuotaExceeded);
+    };
+    let mut dom = Domain::new(pt.root(), quota_pages, Some(c.domain));
+    dom.quota.used = tables;
+    let d = match k.domains.insert(dom) {
+        Ok(d) => d,
+        Err(dom) => {
+            kspace::uspace_destroy(PageTable::from_root(dom.root));
+            undo(k);
+            return Err(Error::OutOfObjects);
+        }
+    };
+    match k.give(c.domain, Cap::new(ObjectType::Domain, d, Rights::CONTROL | Rights::GRANT)) {
+        Ok(s) => Ok(Next::Return([u64::from(s.0), domain::id(d).0, 0, 0])),
+        Err(e) => {
+            k.destroy_domain(d);
+            Err(e)
+        }
+    }
+}
+
+pub fn destroy(k: &mut Kernel, c: Caller, domain: CapSlot) -> Result<Next, Error> {
+    let d = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
+    if k.domain(d)?.supervisor != Some(c.domain) {
+        return Err(Error::InsufficientRights);
+    }
+    k.destroy_domain(d);
+    Ok(Next::Return([0; 4]))
+}
+
+pub fn wait(k: &mut Kernel, c: Caller, block: bool) -> Result<Next, Error> {
+    let dom = k.domain_mut(c.domain)?;
+    if let Some(e) = dom.events.pop_front() {
+        return Ok(Next::Return(e.encode()));
+    }
+    if !block {
+        return Err(Error::WouldBlock);
+    }
+    if dom.waiter.is_some() {
+        return Err(Error::Busy);
+    }
+    dom.waiter = Some(c.thread);
+    if let Some(th) = k.threads.get_mut(c.thread) {
+        th.state = ThreadState::WaitingForEvent;
+    }
+    k.current[c.cpu] = None;
+    Ok(Next::Block)
+}
+
+pub fn exit(k: &mut Kernel, c: Caller, code: u64) -> Result<Next, Error> {
+    k.current[c.cpu] = None;
+    k.kill(c.domain, Event::Exited { domain: domain::id(c.domain), code });
+    Ok(Next::Gone)
+}

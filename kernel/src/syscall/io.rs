@@ -1,0 +1,93 @@
+//! Device verbs: the debug console, I/O ports, interrupt lines; and stats.
+
+use ipc::syscall::{UserBuf, Width, CONSOLE_MAX};
+use ipc::{CapSlot, Error, ObjectType, Rights};
+use x86_64::instructions::port::Port;
+
+use super::{Caller, Next};
+use crate::cap::Cap;
+use crate::obj::ioports::IoPorts;
+use crate::state::Kernel;
+
+pub fn console_write(k: &mut Kernel, c: Caller, console: CapSlot, buf: UserBuf) -> Result<Next, Error> {
+    k.cap(c.domain, console, ObjectType::Console, Rights::WRITE)?;
+    let mut bytes = [0u8; CONSOLE_MAX as usize];
+    let out = &mut bytes[..buf.len as usize];
+    k.copy_from_user(c.domain, buf.addr.get(), out)?;
+    crate::klog::write_raw(out);
+    Ok(Next::Return([0; 4]))
+}
+
+fn ports(k: &Kernel, c: Caller, slot: CapSlot, right: Rights, port: u16, width: Width) -> Result<(), Error> {
+    let cap = k.cap(c.domain, slot, ObjectType::IoPorts, right)?;
+    let range = k.ioports.get(cap.obj.at).ok_or(Error::StaleCapability)?;
+    if range.covers(port, width as u16) {
+        Ok(())
+    } else {
+        Err(Error::InsufficientRights)
+    }
+}
+
+pub fn port_read(k: &mut Kernel, c: Caller, slot: CapSlot, port: u16, width: Width) -> Result<Next, Error> {
+    ports(k, c, slot, Rights::READ, port, width)?;
+    // SAFETY: the caller holds a capability for this port, so reading it is
+    // its business; port reads cannot touch kernel memory.
+    let v = unsafe {
+        match width {
+            Width::Byte => u32::from(Port::<u8>::new(port).read()),
+            Width::Word => u32::from(Port::<u16>::new(port).read()),
+            Width::Dword => Port::<u32>::new(port).read(),
+        }
+    };
+    Ok(Next::Return([u64::from(v), 0, 0, 0]))
+}
+
+pub fn port_write(
+    k: &mut Kernel,
+    c: Caller,
+    slot: CapSlot,
+    port: u16,
+    width: Width,
+    value: u32,
+) -> Result<Next, Error> {
+    ports(k, c, slot, Rights::WRITE, port, width)?;
+    // SAFETY: as in `port_read`; the value fits the width (decode checked).
+    unsafe {
+        match width {
+            Width::Byte => Port::<u8>::new(port).write(value as u8),
+            Width::Word => Port::<u16>::new(port).write(value as u16),
+            Width::Dword => Port::<u32>::new(port).write(value),
+        }
+    }
+    Ok(Next::Return([0; 4]))
+}
+
+pub fn ports_create(k: &mut Kernel, c: Caller, slot: CapSlot, base: u16, count: u16) -> Result<Next, Error> {
+    let cap = k.cap(c.domain, slot, ObjectType::IoPorts, Rights::empty())?;
+    let parent = k.ioports.get(cap.obj.at).ok_or(Error::StaleCapability)?;
+    let wanted = IoPorts { base, count, owner: c.domain };
+    let end = u32::from(base) + u32::from(count);
+    if base < parent.base || end > u32::from(parent.base) + u32::from(parent.count) {
+        return Err(Error::InsufficientRights);
+    }
+    let p = k.ioports.insert(wanted).map_err(|_| Error::OutOfObjects)?;
+    let rights = (cap.rights & (Rights::READ | Rights::WRITE | Rights::GRANT)) | Rights::REVOKE;
+    match k.give(c.domain, Cap::new(ObjectType::IoPorts, p, rights)) {
+        Ok(s) => Ok(Next::Return([u64::from(s.0), 0, 0, 0])),
+        Err(e) => {
+            k.ioports.remove(p);
+            Err(e)
+        }
+    }
+}
+
+pub fn irq_wait(k: &mut Kernel, c: Caller, irq: CapSlot) -> Result<Next, Error> {
+    k.cap(c.domain, irq, ObjectType::Irq, Rights::CONTROL)?;
+    Err(Error::NotSupported)
+}
+
+pub fn stats(k: &mut Kernel, c: Caller) -> Result<Next, Error> {
+    let s = k.stats();
+    let q = k.domain(c.domain)?.quota;
+    Ok(Next::Return([s.free_frames, s.objects, q.limit, q.used]))
+}

@@ -1,0 +1,46 @@
+//! Thread verbs: create.
+
+use ipc::syscall::UserAddr;
+use ipc::{CapSlot, Error, ObjectType, Rights};
+
+use super::{Caller, Next};
+use crate::cap::Cap;
+use crate::obj::domain::DomainState;
+use crate::obj::thread::{Context, Thread, ThreadState};
+use crate::state::Kernel;
+
+/// The most threads one domain may have.
+const MAX_PER_DOMAIN: usize = 16;
+
+pub fn create(
+    k: &mut Kernel,
+    c: Caller,
+    domain: CapSlot,
+    entry: UserAddr,
+    stack: UserAddr,
+    arg: u64,
+) -> Result<Next, Error> {
+    let d = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
+    if k.domain(d)?.state == DomainState::Dead {
+        return Err(Error::PeerDead);
+    }
+    if k.threads.iter().filter(|(_, t)| t.domain == d).count() >= MAX_PER_DOMAIN {
+        return Err(Error::OutOfObjects);
+    }
+    let th = Thread {
+        domain: d,
+        ctx: Context::start(entry.get(), stack.get(), arg),
+        state: ThreadState::Runnable,
+    };
+    let t = k.threads.insert(th).map_err(|_| Error::OutOfObjects)?;
+    match k.give(c.domain, Cap::new(ObjectType::Thread, t, Rights::CONTROL)) {
+        Ok(s) => {
+            k.wake(t);
+            Ok(Next::Return([u64::from(s.0), 0, 0, 0]))
+        }
+        Err(e) => {
+            k.threads.remove(t);
+            Err(e)
+        }
+    }
+}
