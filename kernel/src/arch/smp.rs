@@ -31,9 +31,11 @@ ap_trampoline_start:
     .balign 8
 ap_gdt:
     .quad 0
-    .quad 0x00CF9A000000FFFF         /* 0x08: 32-bit code */
-    .quad 0x00CF92000000FFFF         /* 0x10: data */
-    .quad 0x00AF9A000000FFFF         /* 0x18: 64-bit code */
+    /* Accessed bits preset: the page is mapped read-only by then, and a
+       CPU that sets the bit on a descriptor load would fault (Bochs does). */
+    .quad 0x00CF9B000000FFFF         /* 0x08: 32-bit code */
+    .quad 0x00CF93000000FFFF         /* 0x10: data */
+    .quad 0x00AF9B000000FFFF         /* 0x18: 64-bit code */
 ap_gdtr:
     .short 31
     .long TRAMP + (ap_gdt - ap_trampoline_start)
