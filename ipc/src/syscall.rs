@@ -130,7 +130,8 @@ pub enum Call {
     /// quota returns to the caller.
     DomainDestroy { domain: CapSlot },
     /// Waits for an event of a supervised domain (see [`crate::event`]).
-    /// With `block == false`, returns `WouldBlock` if there is none.
+    /// Returns `WouldBlock` when there is none and `block` is false, or when
+    /// the caller supervises no domain (the wait could never end).
     DomainWait { block: bool },
     /// A new memory object of `pages` zeroed, physically contiguous pages,
     /// owned by and charged to `domain` (the caller's own or one it
@@ -150,7 +151,10 @@ pub enum Call {
     /// A new port range `base..base + count` inside the one `ports` covers,
     /// owned by the caller, with at most the rights of `ports`.
     IoPortsCreate { ports: CapSlot, base: u16, count: u16 },
-    /// Waits for the interrupt line of `irq`.
+    /// Waits for the interrupt line of `irq`: returns at once if it fired
+    /// since the last wait, else unmasks it (acknowledging the previous
+    /// interrupt) and blocks until it fires. The line stays masked between an
+    /// interrupt and the next wait.
     IrqWait { irq: CapSlot },
     /// Kernel-wide counts: free frames, objects in use, the caller's quota.
     Stats,

@@ -81,6 +81,7 @@ pub extern "C" fn kernel_start(magic: u32, info: u32) -> ! {
     report_platform(&platform);
 
     pit::disable_pic(vector::PIC_BASE);
+    let irq_lines = io_apic(&platform);
     let lapic = kspace::map_mmio(platform.lapic_base, 4096).unwrap_or_else(|e| fail("local APIC mapping", e));
     apic::set_base(lapic.as_u64());
     apic::init_cpu();
@@ -105,8 +106,13 @@ pub extern "C" fn kernel_start(magic: u32, info: u32) -> ! {
             log::info!("boot: complete; no root domain (module mgmt) given: shutting down");
             power::exit(Status::Success)
         };
-        let started =
-            crate::loader::start_root(&mut crate::state::KERNEL.lock(), root, &modules, cal.tsc_per_ms);
+        let started = crate::loader::start_root(
+            &mut crate::state::KERNEL.lock(),
+            root,
+            &modules,
+            irq_lines,
+            cal.tsc_per_ms,
+        );
         match started {
             Ok(d) => log::info!("boot: complete; root domain {:#x} started", crate::obj::domain::id(d).0),
             Err(e) => fail("root domain", e),
@@ -274,6 +280,24 @@ fn reservations(mbi: &BootInformation, info: u32, regions: &[Region]) -> Reserva
         add(c.start, c.end, "firmware conflict");
     }
     r
+}
+
+/// Takes over the first I/O APIC: every line routed to the bootstrap CPU,
+/// masked until a thread waits for it. Returns the number of lines.
+fn io_apic(p: &tables::Platform) -> u32 {
+    let Some(&(id, base, gsi_base)) = p.io_apics.first() else {
+        log::warn!("ioapic: none: interrupt lines unavailable");
+        return 0;
+    };
+    let va = kspace::map_mmio(base, 4096).unwrap_or_else(|e| fail("I/O APIC mapping", e));
+    let pins = crate::arch::ioapic::init(va.as_u64(), gsi_base);
+    let lines = (gsi_base + pins).min(crate::state::MAX_IRQS as u32);
+    for gsi in gsi_base..lines {
+        let (level, low) = p.trigger(gsi);
+        crate::arch::ioapic::route(gsi, vector::IRQ_BASE + gsi as u8, apic::id(), level, low);
+    }
+    log::info!("ioapic: I/O APIC {id}: {pins} lines from GSI {gsi_base}, masked until waited for");
+    lines
 }
 
 fn report_platform(p: &tables::Platform) {

@@ -13,6 +13,7 @@ use crate::mem::kspace;
 use crate::mem::paging::MapFlags;
 use crate::obj::domain::Domain;
 use crate::obj::ioports::IoPorts;
+use crate::obj::irq::Irq;
 use crate::obj::memory::{Backing, Memory};
 use crate::obj::pool::Ref;
 use crate::obj::thread::{Context, Thread, ThreadState};
@@ -63,6 +64,7 @@ pub fn start_root(
     k: &mut Kernel,
     root: &Module,
     modules: &[Module],
+    irq_lines: u32,
     tsc_per_ms: u64,
 ) -> Result<Ref, LoadError> {
     let bytes = module_bytes(root);
@@ -89,6 +91,13 @@ pub fn start_root(
         k.ioports.insert(IoPorts { base: 0, count: u16::MAX, owner: d }).map_err(|_| Error::OutOfObjects)?;
     let all = Rights::READ | Rights::WRITE | Rights::GRANT | Rights::REVOKE;
     give(k, "ioports", Cap::new(ObjectType::IoPorts, ports, all), u64::from(u16::MAX))?;
+    for line in 0..irq_lines.min(crate::state::MAX_IRQS as u32) as u8 {
+        let irq = Irq { line, pending: false, waiter: None };
+        let r = k.irqs.insert(irq).map_err(|_| Error::OutOfObjects)?;
+        let mut name: heapless::String<24> = heapless::String::new();
+        let _ = core::fmt::write(&mut name, format_args!("irq:{line}"));
+        give(k, &name, Cap::new(ObjectType::Irq, r, Rights::CONTROL | Rights::GRANT), 0)?;
+    }
     for m in modules {
         let bytes = m.end - m.start;
         let mem = Memory {

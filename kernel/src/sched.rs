@@ -64,6 +64,9 @@ pub fn from_user(frame: &mut TrapFrame) {
             preempt(&mut k, c);
         }
         v if v < 32 => user_fault(&mut k, c, frame),
+        v if (u64::from(vector::IRQ_BASE)..u64::from(vector::IRQ_BASE) + 24).contains(&v) => {
+            k.irq_fired((v - u64::from(vector::IRQ_BASE)) as u32)
+        }
         v if v == u64::from(vector::SPURIOUS) => {}
         _ => apic::eoi(),
     }
@@ -208,6 +211,12 @@ pub fn run_cpu() -> ! {
     me.in_kernel.store(false, Ordering::SeqCst);
     // SAFETY: `run_next` filled the slot with a user context.
     unsafe { entry::enter_user(frame) }
+}
+
+/// An interrupt line fired while this CPU idled (interrupts are on in the
+/// kernel only there, never with the lock held).
+pub fn irq_in_idle(gsi: u32) {
+    lock().irq_fired(gsi);
 }
 
 /// Records the kernel's own page tables.

@@ -175,6 +175,23 @@ impl Kernel {
         }
     }
 
+    /// Interrupt line `gsi` fired: mask it until the next wait, and hand it
+    /// to the waiting thread or leave it pending.
+    pub fn irq_fired(&mut self, gsi: u32) {
+        crate::arch::ioapic::set_masked(gsi, true);
+        crate::arch::apic::eoi();
+        let Some((_, irq)) = self.irqs.iter_mut().find(|(_, i)| u32::from(i.line) == gsi) else { return };
+        match irq.waiter.take() {
+            Some(t) => {
+                if let Some(th) = self.threads.get_mut(t) {
+                    th.ctx.set_result(0, [0; 4]);
+                }
+                self.wake(t);
+            }
+            None => irq.pending = true,
+        }
+    }
+
     /// Removes mapping `va` of memory `m` from domain `d`'s address space.
     pub fn unmap_memory(&mut self, m: Ref, d: Ref, va: u64) -> Result<(), Error> {
         let mem = self.memory.get_mut(m).ok_or(Error::StaleCapability)?;

@@ -8,6 +8,7 @@ pub mod cpu;
 pub mod entry;
 pub mod gdt;
 pub mod idt;
+pub mod ioapic;
 pub mod pit;
 pub mod power;
 pub mod serial;

@@ -80,6 +80,9 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
             apic::eoi();
         }
         vector::KICK => apic::eoi(),
+        v if (vector::IRQ_BASE..vector::IRQ_BASE + 24).contains(&v) => {
+            crate::sched::irq_in_idle(u32::from(v - vector::IRQ_BASE))
+        }
         vector::SPURIOUS => {}
         v if (vector::PIC_BASE..vector::PIC_BASE + 16).contains(&v) => {} // masked PIC: spurious
         v => {

@@ -82,7 +82,25 @@ pub struct Platform {
     /// I/O APICs: (id, register base, first GSI).
     pub io_apics: heapless::Vec<(u8, u64, u32), 8>,
     pub ecam: heapless::Vec<Ecam, 4>,
+    /// ISA interrupt source overrides: (ISA irq, GSI, MPS INTI flags).
+    pub overrides: heapless::Vec<(u8, u32, u16), 16>,
     pub iommu: Iommu,
+}
+
+impl Platform {
+    /// How GSI `gsi` is triggered: (level, active low). ISA lines are edge
+    /// and active high unless overridden; lines from 16 up are PCI's, level
+    /// and active low (ACPI 6.5 5.2.12.5).
+    pub fn trigger(&self, gsi: u32) -> (bool, bool) {
+        match self.overrides.iter().find(|o| o.1 == gsi) {
+            Some(&(_, _, flags)) => {
+                let active_low = flags & 0b11 == 0b11;
+                let level = (flags >> 2) & 0b11 == 0b11;
+                (level, active_low)
+            }
+            None => (gsi >= 16, gsi >= 16),
+        }
+    }
 }
 
 /// Why ACPI could not be read.
@@ -111,6 +129,7 @@ pub fn discover(rsdt: Option<(u8, u64)>) -> Result<Platform, AcpiError> {
         cpus_ignored: 0,
         io_apics: heapless::Vec::new(),
         ecam: heapless::Vec::new(),
+        overrides: heapless::Vec::new(),
         iommu: Iommu::None,
     };
     for entry in madt.get().entries() {
@@ -124,6 +143,10 @@ pub fn discover(rsdt: Option<(u8, u64)>) -> Result<Platform, AcpiError> {
                     u64::from(e.io_apic_address),
                     e.global_system_interrupt_base,
                 ));
+                None
+            }
+            MadtEntry::InterruptSourceOverride(e) if e.bus == 0 => {
+                let _ = p.overrides.push((e.irq, e.global_system_interrupt, e.flags));
                 None
             }
             MadtEntry::LocalApicAddressOverride(e) => {

@@ -11,9 +11,17 @@ use crate::obj::domain::{self, Domain};
 use crate::obj::thread::ThreadState;
 use crate::state::Kernel;
 
+/// The most domains a domain other than the root may supervise at once, so
+/// that no one domain can fill the kernel's pool.
+const MAX_CHILDREN: usize = 8;
+
 pub fn create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next, Error> {
     if quota_pages == 0 {
         return Err(Error::QuotaExceeded);
+    }
+    let children = k.domains.iter().filter(|(_, x)| x.supervisor == Some(c.domain)).count();
+    if Some(c.domain) != k.root && children >= MAX_CHILDREN {
+        return Err(Error::OutOfObjects);
     }
     k.domain_mut(c.domain)?.quota.charge(quota_pages)?;
     let undo = |k: &mut Kernel| {
@@ -54,13 +62,15 @@ pub fn destroy(k: &mut Kernel, c: Caller, domain: CapSlot) -> Result<Next, Error
 }
 
 pub fn wait(k: &mut Kernel, c: Caller, block: bool) -> Result<Next, Error> {
-    let dom = k.domain_mut(c.domain)?;
-    if let Some(e) = dom.events.pop_front() {
+    if let Some(e) = k.domain_mut(c.domain)?.events.pop_front() {
         return Ok(Next::Return(e.encode()));
     }
-    if !block {
+    // Waiting with no domain to wait for would never end.
+    let supervises = k.domains.iter().any(|(_, x)| x.supervisor == Some(c.domain));
+    if !block || !supervises {
         return Err(Error::WouldBlock);
     }
+    let dom = k.domain_mut(c.domain)?;
     if dom.waiter.is_some() {
         return Err(Error::Busy);
     }

@@ -7,6 +7,7 @@ use x86_64::instructions::port::Port;
 use super::{Caller, Next};
 use crate::cap::Cap;
 use crate::obj::ioports::IoPorts;
+use crate::obj::thread::ThreadState;
 use crate::state::Kernel;
 
 pub fn console_write(k: &mut Kernel, c: Caller, console: CapSlot, buf: UserBuf) -> Result<Next, Error> {
@@ -81,9 +82,25 @@ pub fn ports_create(k: &mut Kernel, c: Caller, slot: CapSlot, base: u16, count: 
     }
 }
 
+/// Returns at once if the line fired since the last wait; else unmasks it
+/// (acknowledging the last interrupt) and waits for it.
 pub fn irq_wait(k: &mut Kernel, c: Caller, irq: CapSlot) -> Result<Next, Error> {
-    k.cap(c.domain, irq, ObjectType::Irq, Rights::CONTROL)?;
-    Err(Error::NotSupported)
+    let at = k.cap(c.domain, irq, ObjectType::Irq, Rights::CONTROL)?.obj.at;
+    let obj = k.irqs.get_mut(at).ok_or(Error::StaleCapability)?;
+    if obj.pending {
+        obj.pending = false;
+        return Ok(Next::Return([0; 4]));
+    }
+    if obj.waiter.is_some() {
+        return Err(Error::Busy);
+    }
+    obj.waiter = Some(c.thread);
+    crate::arch::ioapic::set_masked(u32::from(obj.line), false);
+    if let Some(th) = k.threads.get_mut(c.thread) {
+        th.state = ThreadState::WaitingForIrq(at);
+    }
+    k.current[c.cpu] = None;
+    Ok(Next::Block)
 }
 
 pub fn stats(k: &mut Kernel, c: Caller) -> Result<Next, Error> {

@@ -39,7 +39,8 @@ pub enum Next {
 /// Handles the syscall of the thread running on `cpu`.
 pub fn handle(k: &mut Kernel, cpu: usize) {
     let Some(thread) = k.current[cpu] else { return };
-    let Some(th) = k.threads.get(thread) else { return };
+    // A thread whose domain was just stopped by another CPU makes no calls.
+    let Some(th) = k.threads.get(thread).filter(|th| th.state == ThreadState::Running(cpu)) else { return };
     let (domain, ctx) = (th.domain, th.ctx);
     let caller = Caller { thread, domain, cpu };
     let args = [ctx.rdi, ctx.rsi, ctx.rdx, ctx.r10, ctx.r8, ctx.r9];
