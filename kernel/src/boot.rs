@@ -106,13 +106,11 @@ pub extern "C" fn kernel_start(magic: u32, info: u32) -> ! {
             log::info!("boot: complete; no root domain (module mgmt) given: shutting down");
             power::exit(Status::Success)
         };
-        let started = crate::loader::start_root(
-            &mut crate::state::KERNEL.lock(),
-            root,
-            &modules,
-            irq_lines,
-            cal.tsc_per_ms,
-        );
+        // Interrupts off while the kernel lock is held, as everywhere.
+        let started = x86_64::instructions::interrupts::without_interrupts(|| {
+            let mut k = crate::state::KERNEL.lock();
+            crate::loader::start_root(&mut k, root, &modules, irq_lines, cal.tsc_per_ms)
+        });
         match started {
             Ok(d) => log::info!("boot: complete; root domain {:#x} started", crate::obj::domain::id(d).0),
             Err(e) => fail("root domain", e),
@@ -153,7 +151,19 @@ fn cpu_tables(index: usize) {
 }
 
 /// The last steps of every CPU's start: virtualization, the timer, online.
+/// The FPU and SSE stay off: their state is not yet saved per thread, so a
+/// domain using them faults (#NM, #UD) instead of seeing another's registers.
 fn cpu_start() {
+    // SAFETY: EM makes x87 instructions fault; clearing OSFXSR/OSXMMEXCPT
+    // makes SSE instructions fault; the kernel is built without either.
+    unsafe {
+        use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
+        Cr0::update(|f| {
+            f.insert(Cr0Flags::EMULATE_COPROCESSOR);
+            f.remove(Cr0Flags::MONITOR_COPROCESSOR);
+        });
+        Cr4::update(|f| f.remove(Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE | Cr4Flags::OSXSAVE));
+    }
     virt::enable();
     apic::timer_periodic(TIMER_COUNT.load(Ordering::Relaxed) as u32);
     cpu::current().online.store(true, Ordering::Release);

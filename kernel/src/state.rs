@@ -290,6 +290,12 @@ impl Kernel {
         for p in ports {
             self.ioports.remove(p);
         }
+        for (_, irq) in self.irqs.iter_mut() {
+            if irq.waiter.is_some_and(|w| threads.contains(&w)) {
+                irq.waiter = None;
+                crate::arch::ioapic::set_masked(u32::from(irq.line), true);
+            }
+        }
         for t in threads {
             self.runq.retain(|x| *x != t);
             self.threads.remove(t);
