@@ -47,6 +47,8 @@ pub enum ObjectType {
     IoPorts = 4,
     Irq = 5,
     Console = 6,
+    Endpoint = 7,
+    Notification = 8,
 }
 
 impl ObjectType {
@@ -59,6 +61,8 @@ impl ObjectType {
             4 => Self::IoPorts,
             5 => Self::Irq,
             6 => Self::Console,
+            7 => Self::Endpoint,
+            8 => Self::Notification,
             _ => return None,
         })
     }
@@ -69,9 +73,11 @@ bitflags! {
     /// same rights or fewer, never more.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     pub struct Rights: u32 {
-        /// Memory: map readable. IoPorts: read. Console: —.
+        /// Memory: map readable. IoPorts: read. Endpoint: receive.
+        /// Notification: wait and poll.
         const READ = 1 << 0;
-        /// Memory: map writable. IoPorts, Console: write.
+        /// Memory: map writable. IoPorts, Console: write. Endpoint: call.
+        /// Notification: signal.
         const WRITE = 1 << 1;
         /// Memory: map executable.
         const EXEC = 1 << 2;
@@ -126,6 +132,8 @@ mod tests {
             ObjectType::IoPorts,
             ObjectType::Irq,
             ObjectType::Console,
+            ObjectType::Endpoint,
+            ObjectType::Notification,
         ] {
             assert_eq!(ObjectType::from_u64(t as u64), Some(t));
         }

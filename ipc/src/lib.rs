@@ -14,6 +14,7 @@ pub mod elf;
 pub mod error;
 pub mod event;
 pub mod manifest;
+pub mod msg;
 pub mod syscall;
 
 pub use cap::{CapSlot, ObjectType, Rights};

@@ -45,6 +45,16 @@ pub enum Nr {
     IoPortsCreate = 52,
     IrqWait = 60,
     Stats = 70,
+    EndpointCreate = 90,
+    NotificationCreate = 91,
+    Signal = 92,
+    Wait = 93,
+    Poll = 94,
+    IrqBind = 95,
+    CapMint = 96,
+    SchedSet = 97,
+    ThreadSetCpu = 98,
+    DomainNotify = 99,
 }
 
 /// A user virtual address: canonical, in the lower half, above the null page.
@@ -158,6 +168,31 @@ pub enum Call {
     IrqWait { irq: CapSlot },
     /// Kernel-wide counts: free frames, objects in use, the caller's quota.
     Stats,
+    /// A new endpoint owned by `domain` (see [`crate::msg`]). Returns its slot.
+    EndpointCreate { domain: CapSlot },
+    /// A new notification (a word of signal bits) owned by `domain`.
+    NotificationCreate { domain: CapSlot },
+    /// ORs `bits` into the notification (needs WRITE); wakes its waiter.
+    Signal { ntfn: CapSlot, bits: u64 },
+    /// Waits until the word is non-zero (needs READ); returns and clears it.
+    Wait { ntfn: CapSlot },
+    /// Returns and clears the word without waiting (needs READ).
+    Poll { ntfn: CapSlot },
+    /// Delivers the interrupt line of `irq` as `bits` on `ntfn` instead of to
+    /// `IrqWait` (acknowledge with `IrqWait`'s unmasking: call `IrqWait` on
+    /// the line, which returns at once, after handling it).
+    IrqBind { irq: CapSlot, ntfn: CapSlot, bits: u64 },
+    /// A copy of `slot` (an endpoint or notification) with `rights` and a
+    /// badge the receiver sees with every message sent through it.
+    CapMint { slot: CapSlot, rights: Rights, badge: u64 },
+    /// Sets a domain's CPU weight (1..=65535, default 256) and cap (percent
+    /// of one CPU, 1..=100, or 0 for none). Needs CONTROL.
+    SchedSet { domain: CapSlot, weight: u16, cap_percent: u8 },
+    /// Moves a thread to CPU `cpu` (needs CONTROL on the thread).
+    ThreadSetCpu { thread: CapSlot, cpu: u16 },
+    /// Signals `bits` on `ntfn` when supervised `domain` exits or faults (the
+    /// event itself is then read with a non-blocking `DomainWait`).
+    DomainNotify { domain: CapSlot, ntfn: CapSlot, bits: u64 },
 }
 
 fn slot(v: u64) -> Option<CapSlot> {
@@ -251,6 +286,35 @@ impl Call {
             }
             60 => Call::IrqWait { irq: slot(a[0]).ok_or(bad(1))? },
             70 => Call::Stats,
+            90 => Call::EndpointCreate { domain: slot(a[0]).ok_or(bad(1))? },
+            91 => Call::NotificationCreate { domain: slot(a[0]).ok_or(bad(1))? },
+            92 => Call::Signal { ntfn: slot(a[0]).ok_or(bad(1))?, bits: a[1] },
+            93 => Call::Wait { ntfn: slot(a[0]).ok_or(bad(1))? },
+            94 => Call::Poll { ntfn: slot(a[0]).ok_or(bad(1))? },
+            95 => Call::IrqBind {
+                irq: slot(a[0]).ok_or(bad(1))?,
+                ntfn: slot(a[1]).ok_or(bad(2))?,
+                bits: Some(a[2]).filter(|&b| b != 0).ok_or(bad(3))?,
+            },
+            96 => Call::CapMint {
+                slot: slot(a[0]).ok_or(bad(1))?,
+                rights: rights(a[1]).ok_or(bad(2))?,
+                badge: a[2],
+            },
+            97 => Call::SchedSet {
+                domain: slot(a[0]).ok_or(bad(1))?,
+                weight: u16::try_from(a[1]).ok().filter(|&w| w > 0).ok_or(bad(2))?,
+                cap_percent: u8::try_from(a[2]).ok().filter(|&c| c <= 100).ok_or(bad(3))?,
+            },
+            98 => Call::ThreadSetCpu {
+                thread: slot(a[0]).ok_or(bad(1))?,
+                cpu: u16::try_from(a[1]).map_err(|_| bad(2))?,
+            },
+            99 => Call::DomainNotify {
+                domain: slot(a[0]).ok_or(bad(1))?,
+                ntfn: slot(a[1]).ok_or(bad(2))?,
+                bits: Some(a[2]).filter(|&b| b != 0).ok_or(bad(3))?,
+            },
             _ => return Err((Error::UnknownSyscall, 0)),
         };
         Ok(call)
@@ -291,6 +355,18 @@ impl Call {
             }
             Call::IrqWait { irq } => (60, [s(irq), 0, 0, 0, 0, 0]),
             Call::Stats => (70, [0; 6]),
+            Call::EndpointCreate { domain } => (90, [s(domain), 0, 0, 0, 0, 0]),
+            Call::NotificationCreate { domain } => (91, [s(domain), 0, 0, 0, 0, 0]),
+            Call::Signal { ntfn, bits } => (92, [s(ntfn), bits, 0, 0, 0, 0]),
+            Call::Wait { ntfn } => (93, [s(ntfn), 0, 0, 0, 0, 0]),
+            Call::Poll { ntfn } => (94, [s(ntfn), 0, 0, 0, 0, 0]),
+            Call::IrqBind { irq, ntfn, bits } => (95, [s(irq), s(ntfn), bits, 0, 0, 0]),
+            Call::CapMint { slot, rights, badge } => (96, [s(slot), r(rights), badge, 0, 0, 0]),
+            Call::SchedSet { domain, weight, cap_percent } => {
+                (97, [s(domain), u64::from(weight), u64::from(cap_percent), 0, 0, 0])
+            }
+            Call::ThreadSetCpu { thread, cpu } => (98, [s(thread), u64::from(cpu), 0, 0, 0, 0]),
+            Call::DomainNotify { domain, ntfn, bits } => (99, [s(domain), s(ntfn), bits, 0, 0, 0]),
         }
     }
 }
@@ -327,6 +403,9 @@ mod tests {
         assert_eq!(Call::decode(51, [1, 0x3f8, 1, 0x100, 0, 0]), Err((Error::InvalidArgument, 4)));
         assert_eq!(Call::decode(50, [1, 0x10000, 1, 0, 0, 0]), Err((Error::InvalidArgument, 2)));
         assert_eq!(Call::decode(22, [2, 0, 0, 0, 0, 0]), Err((Error::InvalidArgument, 1)));
+        assert_eq!(Call::decode(97, [1, 0, 0, 0, 0, 0]), Err((Error::InvalidArgument, 2)), "weight 0");
+        assert_eq!(Call::decode(97, [1, 1, 101, 0, 0, 0]), Err((Error::InvalidArgument, 3)), "cap > 100%");
+        assert_eq!(Call::decode(95, [1, 2, 0, 0, 0, 0]), Err((Error::InvalidArgument, 3)), "no bits");
         assert_eq!(Call::decode(0, [0; 6]), Err((Error::UnknownSyscall, 0)));
         assert_eq!(Call::decode(999, [0; 6]), Err((Error::UnknownSyscall, 0)));
     }
@@ -335,7 +414,7 @@ mod tests {
         /// Whatever a domain puts in the registers, decoding answers, and
         /// what decodes re-encodes to a call that decodes the same.
         #[test]
-        fn decode_is_total_and_round_trips(nr in 0u64..80, a in any::<[u64; 6]>()) {
+        fn decode_is_total_and_round_trips(nr in 0u64..110, a in any::<[u64; 6]>()) {
             if let Ok(call) = Call::decode(nr, a) {
                 let (nr2, a2) = call.encode();
                 prop_assert_eq!(nr2, nr);

@@ -17,7 +17,7 @@ use crate::{klog, virt};
 
 const MULTIBOOT2_MAGIC: u32 = 0x36D7_6289;
 /// Timer interrupts per second on every CPU.
-const TIMER_HZ: u32 = 100;
+const TIMER_HZ: u32 = 1000;
 /// Ticks each CPU must see before the boot counts its timer as working.
 const TICKS_WANTED: u64 = 3;
 
@@ -90,6 +90,7 @@ pub extern "C" fn kernel_start(magic: u32, info: u32) -> ! {
     let cal = pit::calibrate();
     log::info!("timer: TSC {} kHz, local APIC timer {} kHz (/16)", cal.tsc_per_ms, cal.apic_per_ms);
     TSC_PER_MS.store(cal.tsc_per_ms, Ordering::Relaxed);
+    crate::sched::set_tsc_rate(cal.tsc_per_ms);
     TIMER_COUNT.store(u64::from(cal.apic_per_ms * 1000 / TIMER_HZ), Ordering::Relaxed);
 
     cpu_start();

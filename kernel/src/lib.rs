@@ -19,6 +19,7 @@ pub mod cap;
 pub mod mem;
 pub mod obj;
 pub mod platform;
+pub mod policy;
 
 #[cfg(target_os = "none")]
 pub mod arch;

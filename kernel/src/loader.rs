@@ -16,7 +16,7 @@ use crate::obj::ioports::IoPorts;
 use crate::obj::irq::Irq;
 use crate::obj::memory::{Backing, Memory};
 use crate::obj::pool::Ref;
-use crate::obj::thread::{Context, Thread, ThreadState};
+use crate::obj::thread::{Context, Thread};
 use crate::state::Kernel;
 
 /// A boot module: its name (the GRUB command line) and physical extent.
@@ -92,7 +92,7 @@ pub fn start_root(
     let all = Rights::READ | Rights::WRITE | Rights::GRANT | Rights::REVOKE;
     give(k, "ioports", Cap::new(ObjectType::IoPorts, ports, all), u64::from(u16::MAX))?;
     for line in 0..irq_lines.min(crate::state::MAX_IRQS as u32) as u8 {
-        let irq = Irq { line, pending: false, waiter: None };
+        let irq = Irq { line, pending: false, waiter: None, bound: None };
         let r = k.irqs.insert(irq).map_err(|_| Error::OutOfObjects)?;
         let mut name: heapless::String<24> = heapless::String::new();
         let _ = core::fmt::write(&mut name, format_args!("irq:{line}"));
@@ -143,10 +143,7 @@ pub fn start_root(
     k.map_memory(page, d, START_INFO_VA, MapFlags::empty())?;
 
     let ctx = Context::start(image.entry, STACK_TOP, START_INFO_VA);
-    let t = k
-        .threads
-        .insert(Thread { domain: d, ctx, state: ThreadState::Runnable })
-        .map_err(|_| Error::OutOfObjects)?;
+    let t = k.threads.insert(Thread::new(d, ctx, 0)).map_err(|_| Error::OutOfObjects)?;
     k.wake(t);
     Ok(d)
 }

@@ -1,6 +1,7 @@
 //! Running threads: what happens on every entry from user mode, and which
-//! thread a CPU runs next. A plain round-robin queue for now, one time slice
-//! per timer tick; weights and caps come with the scheduler issue.
+//! thread a CPU runs next. Each CPU has its own run queue; time is charged
+//! on every entry from user mode and the choice made by `crate::policy`
+//! (credit by weight, caps per period) at every tick and wake-up.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -18,6 +19,10 @@ use crate::state::{Kernel, KERNEL};
 
 /// The kernel's own PML4, loaded by CPUs with no user thread.
 static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
+/// TSC ticks per microsecond (at least 1).
+static TSC_PER_US: AtomicU64 = AtomicU64::new(1);
+/// When each CPU last charged time to a thread.
+static LAST_TSC: [AtomicU64; cpu::MAX_CPUS] = [const { AtomicU64::new(0) }; cpu::MAX_CPUS];
 
 /// RFLAGS bits user code may hold: CF PF AF ZF SF TF DF OF AC ID (not IOPL,
 /// NT, RF, VM, VIF, VIP); IF is always set.
@@ -51,6 +56,7 @@ pub fn from_user(frame: &mut TrapFrame) {
     me.in_kernel.store(true, Ordering::SeqCst);
     let c = cpu::current_index();
     let mut k = lock();
+    charge(&mut k, c);
     if let Some(t) = k.current[c] {
         if let Some(th) = k.threads.get_mut(t).filter(|th| th.state == ThreadState::Running(c)) {
             th.ctx = save(frame);
@@ -124,11 +130,33 @@ fn restore(f: &mut TrapFrame, c: &Context) {
     };
 }
 
-/// The running thread's time slice is over: to the back of the queue.
+/// Charges the time since the last charge on CPU `c` to what ran there.
+fn charge(k: &mut Kernel, c: usize) {
+    let now = cpu::rdtsc();
+    let us = (now.saturating_sub(LAST_TSC[c].swap(now, Ordering::Relaxed))
+        / TSC_PER_US.load(Ordering::Relaxed)) as i64;
+    let Some(t) = k.current[c] else { return };
+    let Some(th) = k.threads.get_mut(t) else { return };
+    let d = th.domain;
+    let Some(dom) = k.domains.get_mut(d) else { return };
+    th.credit = crate::policy::burn(th.credit, us, dom.weight);
+    if dom.cap_percent > 0 {
+        dom.budget -= us;
+    }
+}
+
+/// The tick: the running thread goes back to the queue, and the CPU chooses
+/// again.
 fn preempt(k: &mut Kernel, c: usize) {
     if let Some(t) = k.current[c].take() {
-        if k.threads.get(t).is_some_and(|th| th.state == ThreadState::Running(c)) {
-            k.wake(t);
+        if let Some(th) = k.threads.get_mut(t).filter(|th| th.state == ThreadState::Running(c)) {
+            th.state = ThreadState::Runnable;
+            let home = th.cpu;
+            // Every thread is queued at most once: cannot overflow.
+            let _ = k.runqs[home].push(t);
+            if home != c {
+                crate::state::kick(home);
+            }
         }
     }
 }
@@ -146,6 +174,9 @@ fn user_fault(k: &mut Kernel, c: usize, frame: &TrapFrame) {
 /// with its address space loaded and current.
 fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame) {
     loop {
+        if core::mem::take(&mut k.resched[c]) {
+            preempt(&mut k, c);
+        }
         let running =
             k.current[c].filter(|&t| k.threads.get(t).is_some_and(|th| th.state == ThreadState::Running(c)));
         let next = running.or_else(|| pick(&mut k, c));
@@ -178,6 +209,7 @@ fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame)
         cpu::idle();
         x86_64::instructions::interrupts::disable();
         k = lock();
+        LAST_TSC[c].store(cpu::rdtsc(), Ordering::Relaxed);
     }
 }
 
@@ -185,12 +217,59 @@ fn is_canonical(va: u64) -> bool {
     VirtAddr::try_new(va).is_ok()
 }
 
-/// The next runnable thread from the queue, marked running here.
+/// Whether domain `d` may run now (not over its cap), replenishing its
+/// budget at the start of each cap period.
+fn eligible(k: &mut Kernel, d: crate::obj::pool::Ref, now: u64) -> bool {
+    let Some(dom) = k.domains.get_mut(d) else { return false };
+    if dom.cap_percent == 0 {
+        return true;
+    }
+    if now >= dom.period_end {
+        let period = crate::policy::CAP_PERIOD_US as u64 * TSC_PER_US.load(Ordering::Relaxed);
+        let budget = crate::policy::cap_budget(dom.cap_percent);
+        // Overspending carries into the next period; savings do not.
+        dom.budget = budget.min(dom.budget + budget);
+        dom.period_end = now + period;
+    }
+    dom.budget > 0
+}
+
+/// The runnable thread of CPU `c` with the most credit whose domain is under
+/// its cap, taken off the queue and marked running; resets credit when even
+/// the best has none.
 fn pick(k: &mut Kernel, c: usize) -> Option<crate::obj::pool::Ref> {
-    while let Some(t) = k.runq.pop_front() {
-        if let Some(th) = k.threads.get_mut(t).filter(|th| th.state == ThreadState::Runnable) {
-            th.state = ThreadState::Running(c);
+    let now = cpu::rdtsc();
+    for round in 0..2 {
+        let mut best: Option<(usize, i64)> = None;
+        let mut i = 0;
+        while i < k.runqs[c].len() {
+            let t = k.runqs[c][i];
+            let Some((state, d, credit)) = k.threads.get(t).map(|th| (th.state, th.domain, th.credit)) else {
+                k.runqs[c].swap_remove(i);
+                continue;
+            };
+            if state != ThreadState::Runnable {
+                k.runqs[c].swap_remove(i);
+                continue;
+            }
+            if eligible(k, d, now) && best.is_none_or(|(_, b)| credit > b) {
+                best = Some((i, credit));
+            }
+            i += 1;
+        }
+        let (i, credit) = best?;
+        if credit > 0 || round == 1 {
+            let t = k.runqs[c].remove(i);
+            if let Some(th) = k.threads.get_mut(t) {
+                th.state = ThreadState::Running(c);
+            }
             return Some(t);
+        }
+        let queued: heapless::Vec<_, { crate::state::MAX_THREADS }> = k.runqs[c].iter().copied().collect();
+        for t in queued {
+            if let Some(th) = k.threads.get_mut(t) {
+                th.credit = crate::policy::reset(th.credit);
+            }
         }
     }
     None
@@ -222,6 +301,11 @@ pub fn irq_in_idle(gsi: u32) {
 /// Records the kernel's own page tables.
 pub fn set_kernel_root(root: u64) {
     KERNEL_ROOT.store(root, Ordering::Relaxed);
+}
+
+/// Records the TSC rate, for charging time.
+pub fn set_tsc_rate(tsc_per_ms: u64) {
+    TSC_PER_US.store((tsc_per_ms / 1000).max(1), Ordering::Relaxed);
 }
 
 /// The root domain ended: so does the system.

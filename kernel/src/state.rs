@@ -16,9 +16,11 @@ use crate::cap::Cap;
 use crate::mem::kspace;
 use crate::mem::paging::PageTable;
 use crate::obj::domain::{self, Domain, DomainState};
+use crate::obj::endpoint::Endpoint;
 use crate::obj::ioports::IoPorts;
 use crate::obj::irq::Irq;
 use crate::obj::memory::{Backing, Memory};
+use crate::obj::notification::Notification;
 use crate::obj::pool::{Pool, Ref};
 use crate::obj::thread::{Thread, ThreadState};
 
@@ -27,6 +29,8 @@ pub const MAX_THREADS: usize = 256;
 pub const MAX_MEMORY: usize = 1024;
 pub const MAX_IOPORTS: usize = 64;
 pub const MAX_IRQS: usize = 24;
+pub const MAX_ENDPOINTS: usize = 256;
+pub const MAX_NOTIFICATIONS: usize = 256;
 
 /// All kernel objects.
 pub struct Kernel {
@@ -35,10 +39,15 @@ pub struct Kernel {
     pub memory: Pool<Memory, MAX_MEMORY>,
     pub ioports: Pool<IoPorts, MAX_IOPORTS>,
     pub irqs: Pool<Irq, MAX_IRQS>,
-    /// Runnable threads, oldest first.
-    pub runq: heapless::Deque<Ref, MAX_THREADS>,
+    pub endpoints: Pool<Endpoint, MAX_ENDPOINTS>,
+    pub notifications: Pool<Notification, MAX_NOTIFICATIONS>,
+    /// Each CPU's runnable threads.
+    pub runqs: [heapless::Vec<Ref, MAX_THREADS>; MAX_CPUS],
     /// The thread each CPU runs.
     pub current: [Option<Ref>; MAX_CPUS],
+    /// A CPU must choose again at its next exit to user mode (a thread with
+    /// more credit than its current one woke).
+    pub resched: [bool; MAX_CPUS],
     /// The root domain; its death ends the system.
     pub root: Option<Ref>,
 }
@@ -61,8 +70,11 @@ impl Kernel {
             memory: Pool::new(),
             ioports: Pool::new(),
             irqs: Pool::new(),
-            runq: heapless::Deque::new(),
+            endpoints: Pool::new(),
+            notifications: Pool::new(),
+            runqs: [const { heapless::Vec::new() }; MAX_CPUS],
             current: [None; MAX_CPUS],
+            resched: [false; MAX_CPUS],
             root: None,
         }
     }
@@ -72,7 +84,9 @@ impl Kernel {
             + self.threads.used()
             + self.memory.used()
             + self.ioports.used()
-            + self.irqs.used();
+            + self.irqs.used()
+            + self.endpoints.used()
+            + self.notifications.used();
         Stats { free_frames: kspace::free_frames(), objects: objects as u64 }
     }
 
@@ -96,6 +110,8 @@ impl Kernel {
             ObjectType::IoPorts => self.ioports.get(at).map(|_| 0),
             ObjectType::Irq => self.irqs.get(at).map(|_| 0),
             ObjectType::Console => Some(0),
+            ObjectType::Endpoint => self.endpoints.get(at).map(|_| 0),
+            ObjectType::Notification => self.notifications.get(at).map(|_| 0),
         };
         match epoch {
             Some(e) if cap.original || cap.epoch == e => Ok(cap),
@@ -115,12 +131,108 @@ impl Kernel {
 
     /// Makes thread `t` runnable.
     pub fn wake(&mut self, t: Ref) {
+        let Some(th) = self.threads.get_mut(t) else { return };
+        if matches!(th.state, ThreadState::Dead | ThreadState::Runnable | ThreadState::Running(_)) {
+            return;
+        }
+        th.state = ThreadState::Runnable;
+        let (c, credit) = (th.cpu, th.credit);
+        // Every thread is queued at most once: cannot overflow.
+        let _ = self.runqs[c].push(t);
+        let busy = self.current[c].and_then(|r| self.threads.get(r)).map(|r| r.credit);
+        if busy.is_none_or(|cur| credit > cur) {
+            self.resched[c] = true;
+            kick(c);
+        }
+    }
+
+    /// The online CPU with the fewest threads (new threads go there).
+    pub fn least_loaded_cpu(&self) -> usize {
+        let mut load = [0usize; MAX_CPUS];
+        for (_, t) in self.threads.iter() {
+            load[t.cpu.min(MAX_CPUS - 1)] += 1;
+        }
+        (0..MAX_CPUS)
+            .filter(|&c| cpu::cpu(c).is_some_and(|p| p.online.load(core::sync::atomic::Ordering::Relaxed)))
+            .min_by_key(|&c| load[c])
+            .unwrap_or(0)
+    }
+
+    /// ORs `bits` into notification `n`, waking its waiter with the word.
+    pub fn signal(&mut self, n: Ref, bits: u64) {
+        let Some(woken) = self.notifications.get_mut(n).and_then(|x| x.signal(bits)) else { return };
+        let (t, word) = woken;
         if let Some(th) = self.threads.get_mut(t) {
-            if th.state != ThreadState::Dead {
-                th.state = ThreadState::Runnable;
-                // The queue holds every thread at most once: cannot overflow.
-                let _ = self.runq.push_back(t);
+            th.ctx.set_result(0, [word, 0, 0, 0]);
+        }
+        self.wake(t);
+    }
+
+    /// Ends thread `t`'s wait with `err` (its peer is gone).
+    pub fn fail_wait(&mut self, t: Ref, err: Error) {
+        if let Some(th) = self.threads.get_mut(t) {
+            th.ctx.set_result(err.code(), [0; 4]);
+        }
+        self.wake(t);
+    }
+
+    /// Wakes, with `PeerDead`, every thread of another domain whose wait
+    /// depends on domain `d`: callers of its threads, callers queued on its
+    /// endpoints, waiters on its notifications.
+    fn release_waiters_of(&mut self, d: Ref) {
+        let mut victims: heapless::Vec<Ref, MAX_THREADS> = heapless::Vec::new();
+        for (_, th) in self.threads.iter().filter(|(_, th)| th.domain == d) {
+            if let Some(caller) = th.reply_to {
+                let _ = victims.push(caller);
             }
+        }
+        for (t, th) in self.threads.iter().filter(|(_, th)| th.domain != d) {
+            let stuck = match th.state {
+                ThreadState::Sending(ep) | ThreadState::Receiving(ep) => {
+                    self.endpoints.get(ep).is_some_and(|e| e.owner == d)
+                }
+                ThreadState::AwaitingReply(server) => self.threads.get(server).is_none_or(|s| s.domain == d),
+                ThreadState::WaitingForSignal(n) => self.notifications.get(n).is_some_and(|x| x.owner == d),
+                _ => false,
+            };
+            if stuck && !victims.contains(&t) {
+                let _ = victims.push(t);
+            }
+        }
+        for t in victims {
+            let waiting = self.threads.get(t).is_some_and(|th| {
+                th.domain != d
+                    && matches!(
+                        th.state,
+                        ThreadState::AwaitingReply(_)
+                            | ThreadState::Sending(_)
+                            | ThreadState::Receiving(_)
+                            | ThreadState::WaitingForSignal(_)
+                    )
+            });
+            if waiting {
+                self.unqueue(t);
+                self.fail_wait(t, Error::PeerDead);
+            }
+        }
+    }
+
+    /// Takes thread `t` out of any endpoint or notification it waits on.
+    pub fn unqueue(&mut self, t: Ref) {
+        let Some(state) = self.threads.get(t).map(|th| th.state) else { return };
+        match state {
+            ThreadState::Sending(ep) | ThreadState::Receiving(ep) => {
+                if let Some(e) = self.endpoints.get_mut(ep) {
+                    e.senders.retain(|x| *x != t);
+                    e.receivers.retain(|x| *x != t);
+                }
+            }
+            ThreadState::WaitingForSignal(n) => {
+                if let Some(x) = self.notifications.get_mut(n) {
+                    x.waiter = x.waiter.filter(|w| *w != t);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -142,6 +254,10 @@ impl Kernel {
         }
         for (c, _) in running_elsewhere.iter().enumerate().filter(|(_, r)| **r) {
             kick(c);
+        }
+        self.release_waiters_of(d);
+        if let Some((n, bits)) = self.domains.get(d).and_then(|x| x.notify) {
+            self.signal(n, bits);
         }
         match why {
             Event::Exited { code, .. } => {
@@ -181,6 +297,11 @@ impl Kernel {
         crate::arch::ioapic::set_masked(gsi, true);
         crate::arch::apic::eoi();
         let Some((_, irq)) = self.irqs.iter_mut().find(|(_, i)| u32::from(i.line) == gsi) else { return };
+        if let Some((n, bits)) = irq.bound {
+            irq.pending = true;
+            self.signal(n, bits);
+            return;
+        }
         match irq.waiter.take() {
             Some(t) => {
                 if let Some(th) = self.threads.get_mut(t) {
@@ -261,8 +382,12 @@ impl Kernel {
         if let Some(dom) = self.domains.get_mut(d) {
             dom.state = DomainState::Dead;
         }
+        self.release_waiters_of(d);
         let threads: heapless::Vec<Ref, MAX_THREADS> =
             self.threads.iter().filter(|(_, t)| t.domain == d).map(|(r, _)| r).collect();
+        for t in &threads {
+            self.unqueue(*t);
+        }
         for t in &threads {
             if let Some(th) = self.threads.get_mut(*t) {
                 if let ThreadState::Running(c) = th.state {
@@ -290,14 +415,34 @@ impl Kernel {
         for p in ports {
             self.ioports.remove(p);
         }
+        let endpoints: heapless::Vec<Ref, MAX_ENDPOINTS> =
+            self.endpoints.iter().filter(|(_, e)| e.owner == d).map(|(r, _)| r).collect();
+        for e in endpoints {
+            self.endpoints.remove(e);
+        }
+        let ntfns: heapless::Vec<Ref, MAX_NOTIFICATIONS> =
+            self.notifications.iter().filter(|(_, n)| n.owner == d).map(|(r, _)| r).collect();
+        for n in &ntfns {
+            self.notifications.remove(*n);
+        }
         for (_, irq) in self.irqs.iter_mut() {
-            if irq.waiter.is_some_and(|w| threads.contains(&w)) {
+            let bound_gone = irq.bound.is_some_and(|(n, _)| ntfns.contains(&n));
+            if irq.waiter.is_some_and(|w| threads.contains(&w)) || bound_gone {
                 irq.waiter = None;
+                irq.bound = None;
                 crate::arch::ioapic::set_masked(u32::from(irq.line), true);
             }
         }
+        for (_, dom) in self.domains.iter_mut() {
+            dom.notify = dom.notify.filter(|(n, _)| !ntfns.contains(n));
+        }
+        for (_, th) in self.threads.iter_mut() {
+            th.reply_to = th.reply_to.filter(|r| !threads.contains(r));
+        }
         for t in threads {
-            self.runq.retain(|x| *x != t);
+            for q in self.runqs.iter_mut() {
+                q.retain(|x| *x != t);
+            }
             self.threads.remove(t);
             for c in self.current.iter_mut().filter(|c| **c == Some(t)) {
                 *c = None;
@@ -341,6 +486,8 @@ impl Kernel {
             ObjectType::IoPorts => self.ioports.get(c.obj.at).is_some(),
             ObjectType::Irq => self.irqs.get(c.obj.at).is_some(),
             ObjectType::Console => true,
+            ObjectType::Endpoint => self.endpoints.get(c.obj.at).is_some(),
+            ObjectType::Notification => self.notifications.get(c.obj.at).is_some(),
         }
     }
 

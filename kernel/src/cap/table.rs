@@ -26,12 +26,15 @@ pub struct Cap {
     pub epoch: u32,
     /// Made with the object (not derived or granted): survives revocation.
     pub original: bool,
+    /// For endpoints and notifications: what the receiver learns about who
+    /// sent (set by `CapMint`).
+    pub badge: u64,
 }
 
 impl Cap {
     /// The capability for a new object: all of `rights`, original.
     pub const fn new(kind: ObjectType, at: Ref, rights: Rights) -> Self {
-        Self { obj: ObjRef { kind, at }, rights, epoch: 0, original: true }
+        Self { obj: ObjRef { kind, at }, rights, epoch: 0, original: true, badge: 0 }
     }
 
     /// This capability if it names a `kind` object and has `needed`.

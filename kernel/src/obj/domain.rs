@@ -59,6 +59,16 @@ pub struct Domain {
     /// Bumped whenever a mapping is removed: a CPU that last loaded this
     /// address space at an older epoch flushes its TLB before running it.
     pub tlb_epoch: u64,
+    /// CPU weight (share under contention).
+    pub weight: u16,
+    /// Most of one CPU it may use, in percent; 0 for no cap.
+    pub cap_percent: u8,
+    /// What is left of this cap period's budget, in microseconds.
+    pub budget: i64,
+    /// When the current cap period ends (TSC).
+    pub period_end: u64,
+    /// Signalled (notification, bits) when it exits or faults.
+    pub notify: Option<(Ref, u64)>,
 }
 
 impl Domain {
@@ -72,6 +82,11 @@ impl Domain {
             events: Events::new(),
             waiter: None,
             tlb_epoch: 0,
+            weight: crate::policy::DEFAULT_WEIGHT,
+            cap_percent: 0,
+            budget: 0,
+            period_end: 0,
+            notify: None,
         }
     }
 }

@@ -10,4 +10,6 @@ pub struct Irq {
     /// Arrived and not yet collected.
     pub pending: bool,
     pub waiter: Option<Ref>,
+    /// Delivered as (notification, bits) instead of to a waiter.
+    pub bound: Option<(Ref, u64)>,
 }

@@ -1,8 +1,10 @@
 //! Kernel objects, one file each, kept in fixed pools.
 
 pub mod domain;
+pub mod endpoint;
 pub mod ioports;
 pub mod irq;
 pub mod memory;
+pub mod notification;
 pub mod pool;
 pub mod thread;

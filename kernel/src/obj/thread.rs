@@ -1,4 +1,5 @@
-//! A thread: a user register context in a native domain.
+//! A thread: a user register context in a native domain, with its place in
+//! the scheduler and in message passing.
 
 use super::pool::Ref;
 
@@ -40,12 +41,31 @@ impl Context {
         self.rdx = results[2];
         self.r10 = results[3];
     }
+
+    /// The message registers (see `ipc::msg`).
+    pub fn msg_regs(&self) -> [u64; ipc::msg::REGS] {
+        [
+            self.rdi, self.rsi, self.rdx, self.r10, self.r8, self.r9, self.r12, self.r13, self.r14, self.r15,
+            self.rbx,
+        ]
+    }
+
+    /// Sets the message registers and `rax` = 0.
+    pub fn set_msg_regs(&mut self, r: &[u64; ipc::msg::REGS]) {
+        self.rax = 0;
+        [
+            self.rdi, self.rsi, self.rdx, self.r10, self.r8, self.r9, self.r12, self.r13, self.r14, self.r15,
+            self.rbx,
+        ] = *r;
+    }
 }
 
 /// What a thread is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ThreadState {
-    /// In the run queue.
+    /// Made, not yet started.
+    Created,
+    /// In its CPU's run queue.
     Runnable,
     /// On this CPU.
     Running(usize),
@@ -53,6 +73,14 @@ pub enum ThreadState {
     WaitingForEvent,
     /// In `IrqWait` on this Irq object.
     WaitingForIrq(Ref),
+    /// In `Wait` on this notification.
+    WaitingForSignal(Ref),
+    /// Calling: queued on this endpoint with its message.
+    Sending(Ref),
+    /// Receiving on this endpoint.
+    Receiving(Ref),
+    /// Called this server thread and waits for its reply.
+    AwaitingReply(Ref),
     /// Stopped for good; freed once no CPU runs it.
     Dead,
 }
@@ -61,4 +89,26 @@ pub struct Thread {
     pub domain: Ref,
     pub ctx: Context,
     pub state: ThreadState,
+    /// The CPU whose run queue it belongs to.
+    pub cpu: usize,
+    /// Scheduler credit, in microseconds (see `crate::policy`).
+    pub credit: i64,
+    /// The caller waiting for this thread's reply (one reply, once).
+    pub reply_to: Option<Ref>,
+    /// The badge of the endpoint capability its queued call came through.
+    pub badge: u64,
+}
+
+impl Thread {
+    pub fn new(domain: Ref, ctx: Context, cpu: usize) -> Self {
+        Self {
+            domain,
+            ctx,
+            state: ThreadState::Created,
+            cpu,
+            credit: crate::policy::CREDIT_INIT,
+            reply_to: None,
+            badge: 0,
+        }
+    }
 }

@@ -43,6 +43,17 @@ fn cap_kind(k: &Kernel, c: Caller, slot: CapSlot) -> Result<ObjectType, Error> {
     Ok(k.resolve(c.domain, slot)?.obj.kind)
 }
 
+/// A badged copy of an endpoint or notification capability.
+pub fn mint(k: &mut Kernel, c: Caller, slot: CapSlot, rights: Rights, badge: u64) -> Result<Next, Error> {
+    let cap = k.resolve(c.domain, slot)?;
+    if !matches!(cap.obj.kind, ObjectType::Endpoint | ObjectType::Notification) {
+        return Err(Error::WrongType);
+    }
+    let new = Cap { badge, ..cap.derive(rights)? };
+    let s = k.give(c.domain, new)?;
+    Ok(Next::Return([u64::from(s.0), 0, 0, 0]))
+}
+
 pub fn delete(k: &mut Kernel, c: Caller, slot: CapSlot) -> Result<Next, Error> {
     k.domain_mut(c.domain)?.caps.remove(slot)?;
     Ok(Next::Return([0; 4]))

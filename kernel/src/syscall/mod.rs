@@ -6,6 +6,9 @@ mod cap;
 mod domain;
 mod io;
 mod memory;
+mod msg;
+mod notify;
+mod sched;
 mod thread;
 
 use ipc::syscall::Call;
@@ -34,6 +37,8 @@ pub enum Next {
     Block,
     /// The caller is gone (its domain exited).
     Gone,
+    /// Success; the results are already in the caller's registers.
+    Done,
 }
 
 /// Handles the syscall of the thread running on `cpu`.
@@ -43,10 +48,16 @@ pub fn handle(k: &mut Kernel, cpu: usize) {
     let Some(th) = k.threads.get(thread).filter(|th| th.state == ThreadState::Running(cpu)) else { return };
     let (domain, ctx) = (th.domain, th.ctx);
     let caller = Caller { thread, domain, cpu };
-    let args = [ctx.rdi, ctx.rsi, ctx.rdx, ctx.r10, ctx.r8, ctx.r9];
-    let result = match Call::decode(ctx.rax, args) {
-        Err((e, arg)) => Err((e, arg)),
-        Ok(call) => invoke(k, caller, call).map_err(|e| (e, 0)),
+    let result = match ipc::msg::IpcCall::decode(ctx.rax, &ctx.msg_regs()) {
+        Some(Ok(call)) => invoke_ipc(k, caller, call).map_err(|e| (e, 0)),
+        Some(Err(e)) => Err(e),
+        None => {
+            let args = [ctx.rdi, ctx.rsi, ctx.rdx, ctx.r10, ctx.r8, ctx.r9];
+            match Call::decode(ctx.rax, args) {
+                Err((e, arg)) => Err((e, arg)),
+                Ok(call) => invoke(k, caller, call).map_err(|e| (e, 0)),
+            }
+        }
     };
     let Some(th) = k.threads.get_mut(thread) else { return };
     match result {
@@ -54,12 +65,24 @@ pub fn handle(k: &mut Kernel, cpu: usize) {
         Ok(Next::Yield) => {
             th.ctx.set_result(0, [0; 4]);
             th.state = ThreadState::Runnable;
+            th.credit = th.credit.min(0);
+            let home = th.cpu;
             k.current[cpu] = None;
-            // Every thread is in the queue at most once: cannot overflow.
-            let _ = k.runq.push_back(thread);
+            // Every thread is in a queue at most once: cannot overflow.
+            let _ = k.runqs[home].push(thread);
         }
-        Ok(Next::Block) | Ok(Next::Gone) => {}
+        Ok(Next::Block) | Ok(Next::Gone) | Ok(Next::Done) => {}
         Err((e, arg)) => th.ctx.set_result(e.code(), [arg, 0, 0, 0]),
+    }
+}
+
+fn invoke_ipc(k: &mut Kernel, c: Caller, call: ipc::msg::IpcCall) -> Result<Next, Error> {
+    use ipc::msg::IpcCall;
+    match call {
+        IpcCall::Call { ep, msg } => msg::call(k, c, ep, msg),
+        IpcCall::Recv { ep } => msg::recv(k, c, ep),
+        IpcCall::ReplyRecv { ep, msg } => msg::reply_recv(k, c, ep, msg),
+        IpcCall::Reply { msg } => msg::reply(k, c, msg),
     }
 }
 
@@ -85,5 +108,15 @@ fn invoke(k: &mut Kernel, c: Caller, call: Call) -> Result<Next, Error> {
         Call::IoPortsCreate { ports, base, count } => io::ports_create(k, c, ports, base, count),
         Call::IrqWait { irq } => io::irq_wait(k, c, irq),
         Call::Stats => io::stats(k, c),
+        Call::EndpointCreate { domain } => notify::endpoint_create(k, c, domain),
+        Call::NotificationCreate { domain } => notify::notification_create(k, c, domain),
+        Call::Signal { ntfn, bits } => notify::signal(k, c, ntfn, bits),
+        Call::Wait { ntfn } => notify::wait(k, c, ntfn, true),
+        Call::Poll { ntfn } => notify::wait(k, c, ntfn, false),
+        Call::IrqBind { irq, ntfn, bits } => notify::irq_bind(k, c, irq, ntfn, bits),
+        Call::CapMint { slot, rights, badge } => cap::mint(k, c, slot, rights, badge),
+        Call::SchedSet { domain, weight, cap_percent } => sched::sched_set(k, c, domain, weight, cap_percent),
+        Call::ThreadSetCpu { thread, cpu } => sched::thread_set_cpu(k, c, thread, cpu),
+        Call::DomainNotify { domain, ntfn, bits } => notify::domain_notify(k, c, domain, ntfn, bits),
     }
 }

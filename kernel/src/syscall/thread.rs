@@ -6,7 +6,7 @@ use ipc::{CapSlot, Error, ObjectType, Rights};
 use super::{Caller, Next};
 use crate::cap::Cap;
 use crate::obj::domain::DomainState;
-use crate::obj::thread::{Context, Thread, ThreadState};
+use crate::obj::thread::{Context, Thread};
 use crate::state::Kernel;
 
 /// The most threads one domain may have.
@@ -27,11 +27,7 @@ pub fn create(
     if k.threads.iter().filter(|(_, t)| t.domain == d).count() >= MAX_PER_DOMAIN {
         return Err(Error::OutOfObjects);
     }
-    let th = Thread {
-        domain: d,
-        ctx: Context::start(entry.get(), stack.get(), arg),
-        state: ThreadState::Runnable,
-    };
+    let th = Thread::new(d, Context::start(entry.get(), stack.get(), arg), k.least_loaded_cpu());
     let t = k.threads.insert(th).map_err(|_| Error::OutOfObjects)?;
     match k.give(c.domain, Cap::new(ObjectType::Thread, t, Rights::CONTROL)) {
         Ok(s) => {

@@ -1,0 +1,22 @@
+//! An endpoint: where callers and servers meet for synchronous messages.
+//! Threads blocked on it wait in two queues; a message never waits in the
+//! kernel without its sender.
+
+use super::pool::Ref;
+
+/// Threads that may wait on one endpoint at once, per direction.
+pub const QUEUE: usize = 32;
+
+pub struct Endpoint {
+    pub owner: Ref,
+    /// Callers waiting for a server (their messages in their registers).
+    pub senders: heapless::Deque<Ref, QUEUE>,
+    /// Servers waiting for a caller.
+    pub receivers: heapless::Deque<Ref, QUEUE>,
+}
+
+impl Endpoint {
+    pub const fn new(owner: Ref) -> Self {
+        Self { owner, senders: heapless::Deque::new(), receivers: heapless::Deque::new() }
+    }
+}

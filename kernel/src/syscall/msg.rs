@@ -1,0 +1,158 @@
+//! Message verbs on endpoints: call, receive, reply (see `ipc::msg`).
+//! When the partner of a call or reply already waits on the same CPU, the
+//! CPU switches straight to it: no run queue, no scheduler (the fast path).
+
+use ipc::msg::{Message, NO_CAP, REGS};
+use ipc::{CapSlot, Error, ObjectType, Rights};
+
+use super::{Caller, Next};
+use crate::cap::Cap;
+use crate::obj::pool::Ref;
+use crate::obj::thread::ThreadState;
+use crate::state::Kernel;
+
+/// Copies `from`'s message registers to `to`, with `badge`, transferring the
+/// capability the sender names (if it still may): the receiver gets a copy
+/// without REVOKE, or `NO_CAP` if the transfer is refused.
+fn transfer(k: &mut Kernel, from: Ref, to: Ref, badge: u64) {
+    let (Some(src), Some(dst)) = (k.threads.get(from), k.threads.get(to)) else { return };
+    let (from_dom, to_dom) = (src.domain, dst.domain);
+    let mut regs: [u64; REGS] = src.ctx.msg_regs();
+    regs[0] = badge;
+    if regs[2] != NO_CAP {
+        let granted = u32::try_from(regs[2])
+            .ok()
+            .and_then(|s| k.resolve(from_dom, CapSlot(s)).ok())
+            .filter(|cap| cap.rights.contains(Rights::GRANT))
+            .and_then(|cap| {
+                let copy = Cap { original: false, rights: cap.rights - Rights::REVOKE, ..cap };
+                k.give(to_dom, copy).ok()
+            });
+        regs[2] = granted.map_or(NO_CAP, |s| u64::from(s.0));
+    }
+    if let Some(dst) = k.threads.get_mut(to) {
+        dst.ctx.set_msg_regs(&regs);
+    }
+}
+
+/// Runs `t` next on CPU `cpu` if that is its CPU (the direct switch), else
+/// wakes it on its own.
+fn switch_to(k: &mut Kernel, cpu: usize, t: Ref) {
+    let Some(th) = k.threads.get_mut(t) else { return };
+    if th.cpu == cpu && k.current[cpu].is_none() {
+        th.state = ThreadState::Running(cpu);
+        k.current[cpu] = Some(t);
+    } else {
+        k.wake(t);
+    }
+}
+
+/// The first thread queued on `ep` in `want` state (stale entries dropped).
+fn pop_waiting(k: &mut Kernel, ep: Ref, senders: bool) -> Option<Ref> {
+    loop {
+        let e = k.endpoints.get_mut(ep)?;
+        let t = if senders { e.senders.pop_front()? } else { e.receivers.pop_front()? };
+        let want = if senders { ThreadState::Sending(ep) } else { ThreadState::Receiving(ep) };
+        if k.threads.get(t).is_some_and(|th| th.state == want) {
+            return Some(t);
+        }
+    }
+}
+
+fn check_cap(k: &Kernel, c: Caller, msg: &Message) -> Result<(), Error> {
+    if let Some(s) = msg.cap {
+        let cap = k.resolve(c.domain, s)?;
+        if !cap.rights.contains(Rights::GRANT) {
+            return Err(Error::InsufficientRights);
+        }
+    }
+    Ok(())
+}
+
+pub fn call(k: &mut Kernel, c: Caller, ep: CapSlot, msg: Message) -> Result<Next, Error> {
+    let cap = k.cap(c.domain, ep, ObjectType::Endpoint, Rights::WRITE)?;
+    check_cap(k, c, &msg)?;
+    let e = cap.obj.at;
+    match pop_waiting(k, e, false) {
+        Some(server) => {
+            transfer(k, c.thread, server, cap.badge);
+            if let Some(s) = k.threads.get_mut(server) {
+                s.reply_to = Some(c.thread);
+            }
+            block(k, c, ThreadState::AwaitingReply(server));
+            switch_to(k, c.cpu, server);
+        }
+        None => {
+            let queue = &mut k.endpoints.get_mut(e).ok_or(Error::StaleCapability)?.senders;
+            queue.push_back(c.thread).map_err(|_| Error::Busy)?;
+            if let Some(me) = k.threads.get_mut(c.thread) {
+                me.badge = cap.badge;
+            }
+            block(k, c, ThreadState::Sending(e));
+        }
+    }
+    Ok(Next::Block)
+}
+
+fn block(k: &mut Kernel, c: Caller, state: ThreadState) {
+    if let Some(me) = k.threads.get_mut(c.thread) {
+        me.state = state;
+    }
+    k.current[c.cpu] = None;
+}
+
+pub fn recv(k: &mut Kernel, c: Caller, ep: CapSlot) -> Result<Next, Error> {
+    let e = k.cap(c.domain, ep, ObjectType::Endpoint, Rights::READ)?.obj.at;
+    match pop_waiting(k, e, true) {
+        Some(caller) => {
+            let badge = k.threads.get(caller).map_or(0, |t| t.badge);
+            transfer(k, caller, c.thread, badge);
+            if let Some(t) = k.threads.get_mut(caller) {
+                t.state = ThreadState::AwaitingReply(c.thread);
+            }
+            if let Some(me) = k.threads.get_mut(c.thread) {
+                me.reply_to = Some(caller);
+            }
+            Ok(Next::Done)
+        }
+        None => {
+            let queue = &mut k.endpoints.get_mut(e).ok_or(Error::StaleCapability)?.receivers;
+            queue.push_back(c.thread).map_err(|_| Error::Busy)?;
+            block(k, c, ThreadState::Receiving(e));
+            Ok(Next::Block)
+        }
+    }
+}
+
+/// Delivers the caller's reply; returns the caller if it was still waiting.
+fn deliver_reply(k: &mut Kernel, c: Caller) -> Option<Ref> {
+    let caller = k.threads.get_mut(c.thread)?.reply_to.take()?;
+    if k.threads.get(caller)?.state != ThreadState::AwaitingReply(c.thread) {
+        return None; // it died or was released meanwhile
+    }
+    transfer(k, c.thread, caller, 0);
+    Some(caller)
+}
+
+pub fn reply(k: &mut Kernel, c: Caller, msg: Message) -> Result<Next, Error> {
+    check_cap(k, c, &msg)?;
+    if let Some(caller) = deliver_reply(k, c) {
+        k.wake(caller);
+    }
+    Ok(Next::Return([0; 4]))
+}
+
+pub fn reply_recv(k: &mut Kernel, c: Caller, ep: CapSlot, msg: Message) -> Result<Next, Error> {
+    check_cap(k, c, &msg)?;
+    k.cap(c.domain, ep, ObjectType::Endpoint, Rights::READ)?;
+    let caller = deliver_reply(k, c);
+    let next = recv(k, c, ep);
+    if let Some(t) = caller {
+        if next == Ok(Next::Block) {
+            switch_to(k, c.cpu, t);
+        } else {
+            k.wake(t);
+        }
+    }
+    next
+}

@@ -1,0 +1,105 @@
+//! Endpoint and notification objects, and the asynchronous verbs: signal,
+//! wait, poll; binding interrupt lines and domain deaths to notifications.
+
+use ipc::{CapSlot, Error, ObjectType, Rights};
+
+use super::{Caller, Next};
+use crate::cap::Cap;
+use crate::obj::endpoint::Endpoint;
+use crate::obj::notification::Notification;
+use crate::obj::thread::ThreadState;
+use crate::state::Kernel;
+
+/// The most endpoints or notifications a domain other than the root may own.
+const MAX_OWNED: usize = 32;
+
+fn owner(k: &Kernel, c: Caller, domain: CapSlot, kind: ObjectType) -> Result<crate::obj::pool::Ref, Error> {
+    let d = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
+    let owned = match kind {
+        ObjectType::Endpoint => k.endpoints.iter().filter(|(_, e)| e.owner == d).count(),
+        _ => k.notifications.iter().filter(|(_, n)| n.owner == d).count(),
+    };
+    if Some(d) != k.root && owned >= MAX_OWNED {
+        return Err(Error::OutOfObjects);
+    }
+    Ok(d)
+}
+
+fn hand_out(k: &mut Kernel, c: Caller, kind: ObjectType, at: crate::obj::pool::Ref) -> Result<Next, Error> {
+    let rights = Rights::READ | Rights::WRITE | Rights::GRANT;
+    match k.give(c.domain, Cap::new(kind, at, rights)) {
+        Ok(s) => Ok(Next::Return([u64::from(s.0), 0, 0, 0])),
+        Err(e) => {
+            match kind {
+                ObjectType::Endpoint => drop(k.endpoints.remove(at)),
+                _ => drop(k.notifications.remove(at)),
+            }
+            Err(e)
+        }
+    }
+}
+
+pub fn endpoint_create(k: &mut Kernel, c: Caller, domain: CapSlot) -> Result<Next, Error> {
+    let d = owner(k, c, domain, ObjectType::Endpoint)?;
+    let e = k.endpoints.insert(Endpoint::new(d)).map_err(|_| Error::OutOfObjects)?;
+    hand_out(k, c, ObjectType::Endpoint, e)
+}
+
+pub fn notification_create(k: &mut Kernel, c: Caller, domain: CapSlot) -> Result<Next, Error> {
+    let d = owner(k, c, domain, ObjectType::Notification)?;
+    let n = k.notifications.insert(Notification::new(d)).map_err(|_| Error::OutOfObjects)?;
+    hand_out(k, c, ObjectType::Notification, n)
+}
+
+pub fn signal(k: &mut Kernel, c: Caller, ntfn: CapSlot, bits: u64) -> Result<Next, Error> {
+    let n = k.cap(c.domain, ntfn, ObjectType::Notification, Rights::WRITE)?.obj.at;
+    k.signal(n, bits);
+    Ok(Next::Return([0; 4]))
+}
+
+pub fn wait(k: &mut Kernel, c: Caller, ntfn: CapSlot, block: bool) -> Result<Next, Error> {
+    let n = k.cap(c.domain, ntfn, ObjectType::Notification, Rights::READ)?.obj.at;
+    let obj = k.notifications.get_mut(n).ok_or(Error::StaleCapability)?;
+    if obj.word != 0 || !block {
+        return Ok(Next::Return([core::mem::take(&mut obj.word), 0, 0, 0]));
+    }
+    if obj.waiter.is_some() {
+        return Err(Error::Busy);
+    }
+    obj.waiter = Some(c.thread);
+    if let Some(me) = k.threads.get_mut(c.thread) {
+        me.state = ThreadState::WaitingForSignal(n);
+    }
+    k.current[c.cpu] = None;
+    Ok(Next::Block)
+}
+
+pub fn irq_bind(k: &mut Kernel, c: Caller, irq: CapSlot, ntfn: CapSlot, bits: u64) -> Result<Next, Error> {
+    let i = k.cap(c.domain, irq, ObjectType::Irq, Rights::CONTROL)?.obj.at;
+    let n = k.cap(c.domain, ntfn, ObjectType::Notification, Rights::WRITE)?.obj.at;
+    let obj = k.irqs.get_mut(i).ok_or(Error::StaleCapability)?;
+    if obj.waiter.is_some() {
+        return Err(Error::Busy);
+    }
+    obj.bound = Some((n, bits));
+    obj.pending = false;
+    crate::arch::ioapic::set_masked(u32::from(obj.line), false);
+    Ok(Next::Return([0; 4]))
+}
+
+pub fn domain_notify(
+    k: &mut Kernel,
+    c: Caller,
+    domain: CapSlot,
+    ntfn: CapSlot,
+    bits: u64,
+) -> Result<Next, Error> {
+    let d = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
+    let n = k.cap(c.domain, ntfn, ObjectType::Notification, Rights::WRITE)?.obj.at;
+    let dom = k.domain_mut(d)?;
+    if dom.supervisor != Some(c.domain) {
+        return Err(Error::InsufficientRights);
+    }
+    dom.notify = Some((n, bits));
+    Ok(Next::Return([0; 4]))
+}

@@ -1,0 +1,59 @@
+//! Scheduling verbs: a domain's weight and cap, a thread's CPU.
+
+use ipc::{CapSlot, Error, ObjectType, Rights};
+
+use super::{Caller, Next};
+use crate::arch::cpu;
+use crate::obj::thread::ThreadState;
+use crate::state::Kernel;
+
+/// Only a domain's supervisor sets its share: a domain cannot raise its own.
+pub fn sched_set(
+    k: &mut Kernel,
+    c: Caller,
+    domain: CapSlot,
+    weight: u16,
+    cap_percent: u8,
+) -> Result<Next, Error> {
+    let d = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
+    let dom = k.domain_mut(d)?;
+    if dom.supervisor != Some(c.domain) {
+        return Err(Error::InsufficientRights);
+    }
+    dom.weight = weight;
+    dom.cap_percent = cap_percent;
+    dom.budget = crate::policy::cap_budget(cap_percent);
+    dom.period_end = 0;
+    Ok(Next::Return([0; 4]))
+}
+
+pub fn thread_set_cpu(k: &mut Kernel, c: Caller, thread: CapSlot, target: u16) -> Result<Next, Error> {
+    let t = k.cap(c.domain, thread, ObjectType::Thread, Rights::CONTROL)?.obj.at;
+    let target = usize::from(target);
+    if !cpu::cpu(target).is_some_and(|p| p.online.load(core::sync::atomic::Ordering::Relaxed)) {
+        return Err(Error::NotSupported);
+    }
+    let th = k.threads.get_mut(t).ok_or(Error::StaleCapability)?;
+    let (old, state) = (th.cpu, th.state);
+    th.cpu = target;
+    match state {
+        ThreadState::Runnable => {
+            k.runqs[old].retain(|x| *x != t);
+            th_requeue(k, t);
+        }
+        ThreadState::Running(now) if now != target => {
+            // It moves at its next tick; hurry that up.
+            k.resched[now] = true;
+            crate::state::kick(now);
+        }
+        _ => {}
+    }
+    Ok(Next::Return([0; 4]))
+}
+
+fn th_requeue(k: &mut Kernel, t: crate::obj::pool::Ref) {
+    if let Some(th) = k.threads.get_mut(t) {
+        th.state = ThreadState::Created;
+    }
+    k.wake(t);
+}
