@@ -1,0 +1,212 @@
+//! The end of a domain: stopping it (death, reported to its supervisor)
+//! and destroying it (everything it owns freed, every capability to it stale).
+
+use ipc::event::Event;
+use ipc::ObjectType;
+
+use super::{
+    kick, wait_until, Kernel, MAX_DOMAINS, MAX_ENDPOINTS, MAX_IOPORTS, MAX_MEMORY, MAX_NOTIFICATIONS,
+    MAX_THREADS,
+};
+use crate::arch::cpu::{self, MAX_CPUS};
+use crate::cap::Cap;
+use crate::mem::kspace;
+use crate::mem::paging::PageTable;
+use crate::obj::domain::{self, DomainState};
+use crate::obj::pool::Ref;
+use crate::obj::thread::ThreadState;
+
+impl Kernel {
+    /// Stops domain `d` for good and tells its supervisor why. Its resources
+    /// stay until the supervisor destroys it.
+    pub fn kill(&mut self, d: Ref, why: Event) {
+        let Some(dom) = self.domains.get_mut(d) else { return };
+        if dom.state == DomainState::Dead {
+            return;
+        }
+        dom.state = DomainState::Dead;
+        let supervisor = dom.supervisor;
+        let mut running_elsewhere = [false; MAX_CPUS];
+        for (_, th) in self.threads.iter_mut().filter(|(_, th)| th.domain == d) {
+            if let ThreadState::Running(c) = th.state {
+                running_elsewhere[c] = true;
+            }
+            th.state = ThreadState::Dead;
+        }
+        for (c, _) in running_elsewhere.iter().enumerate().filter(|(_, r)| **r) {
+            kick(c);
+        }
+        self.release_waiters_of(d);
+        if let Some((n, bits)) = self.domains.get(d).and_then(|x| x.notify) {
+            self.signal(n, bits);
+        }
+        match why {
+            Event::Exited { code, .. } => {
+                log::info!("domain {:#x}: exited with code {code}", domain::id(d).0)
+            }
+            Event::Faulted { fault, .. } => log::info!(
+                "domain {:#x}: stopped: {} (vector {}) at ip {:#x}, address {:#x}",
+                domain::id(d).0,
+                fault.name(),
+                fault.vector,
+                fault.ip,
+                fault.address
+            ),
+        }
+        match supervisor {
+            Some(s) => self.post(s, why),
+            None => crate::sched::root_died(why),
+        }
+    }
+
+    /// Delivers an event to supervisor `s`: to its waiting thread, or queued.
+    fn post(&mut self, s: Ref, event: Event) {
+        let Some(sup) = self.domains.get_mut(s) else { return };
+        if let Some(w) = sup.waiter.take() {
+            if let Some(th) = self.threads.get_mut(w) {
+                th.ctx.set_result(0, event.encode());
+            }
+            self.wake(w);
+        } else if sup.events.push_back(event).is_err() {
+            log::warn!("domain {:#x}: supervisor event queue full; event dropped", domain::id(s).0);
+        }
+    }
+
+    /// Destroys domain `d` and everything it owns: the domains it
+    /// supervises, its threads, memory, port ranges, capabilities and page
+    /// tables. Every capability to any of them becomes stale.
+    pub fn destroy_domain(&mut self, d: Ref) {
+        let children: heapless::Vec<Ref, MAX_DOMAINS> =
+            self.domains.iter().filter(|(_, x)| x.supervisor == Some(d)).map(|(r, _)| r).collect();
+        for c in children {
+            self.destroy_domain(c);
+        }
+        if self.domains.get(d).is_none() {
+            return;
+        }
+        // Stop it (silently: its supervisor is the one destroying it).
+        if let Some(dom) = self.domains.get_mut(d) {
+            dom.state = DomainState::Dead;
+        }
+        self.release_waiters_of(d);
+        let threads: heapless::Vec<Ref, MAX_THREADS> =
+            self.threads.iter().filter(|(_, t)| t.domain == d).map(|(r, _)| r).collect();
+        for t in &threads {
+            self.unqueue(*t);
+        }
+        for t in &threads {
+            if let Some(th) = self.threads.get_mut(*t) {
+                if let ThreadState::Running(c) = th.state {
+                    kick(c);
+                }
+                th.state = ThreadState::Dead;
+            }
+        }
+        let owned: heapless::Vec<Ref, MAX_MEMORY> =
+            self.memory.iter().filter(|(_, m)| m.owner == d).map(|(r, _)| r).collect();
+        for m in owned {
+            self.destroy_memory(m);
+        }
+        // Its mappings of others' memory.
+        let foreign: heapless::Vec<(Ref, u64), MAX_MEMORY> = self
+            .memory
+            .iter()
+            .flat_map(|(r, m)| m.mappings.iter().filter(|x| x.domain == d).map(move |x| (r, x.va)))
+            .collect();
+        for (m, va) in foreign {
+            let _ = self.unmap_memory(m, d, va);
+        }
+        let ports: heapless::Vec<Ref, MAX_IOPORTS> =
+            self.ioports.iter().filter(|(_, p)| p.owner == d).map(|(r, _)| r).collect();
+        for p in ports {
+            self.ioports.remove(p);
+        }
+        let endpoints: heapless::Vec<Ref, MAX_ENDPOINTS> =
+            self.endpoints.iter().filter(|(_, e)| e.owner == d).map(|(r, _)| r).collect();
+        for e in endpoints {
+            self.endpoints.remove(e);
+        }
+        let ntfns: heapless::Vec<Ref, MAX_NOTIFICATIONS> =
+            self.notifications.iter().filter(|(_, n)| n.owner == d).map(|(r, _)| r).collect();
+        for n in &ntfns {
+            self.notifications.remove(*n);
+        }
+        for (_, irq) in self.irqs.iter_mut() {
+            let bound_gone = irq.bound.is_some_and(|(n, _)| ntfns.contains(&n));
+            if irq.waiter.is_some_and(|w| threads.contains(&w)) || bound_gone {
+                irq.waiter = None;
+                irq.bound = None;
+                crate::arch::ioapic::set_masked(u32::from(irq.line), true);
+            }
+        }
+        for (_, dom) in self.domains.iter_mut() {
+            dom.notify = dom.notify.filter(|(n, _)| !ntfns.contains(n));
+        }
+        for (_, th) in self.threads.iter_mut() {
+            th.reply_to = th.reply_to.filter(|r| !threads.contains(r));
+        }
+        for t in threads {
+            for q in self.runqs.iter_mut() {
+                q.retain(|x| *x != t);
+            }
+            self.threads.remove(t);
+            for c in self.current.iter_mut().filter(|c| **c == Some(t)) {
+                *c = None;
+            }
+        }
+        let Some(dom) = self.domains.get(d) else { return };
+        let root = dom.root;
+        // No CPU may keep these page tables loaded once they are freed.
+        for c in 0..MAX_CPUS {
+            let Some(pc) = cpu::cpu(c) else { continue };
+            if pc.loaded_root.load(core::sync::atomic::Ordering::SeqCst) == root.as_u64() {
+                if c == cpu::current_index() {
+                    crate::sched::load_kernel_root();
+                } else {
+                    pc.leave_address_space.store(true, core::sync::atomic::Ordering::SeqCst);
+                    wait_until(c, |pc| {
+                        pc.loaded_root.load(core::sync::atomic::Ordering::SeqCst) != root.as_u64()
+                    });
+                }
+            }
+        }
+        if let Some(dom) = self.domains.remove(d) {
+            let tables = kspace::uspace_destroy(PageTable::from_root(dom.root));
+            if let Some(sup) = dom.supervisor.and_then(|s| self.domains.get_mut(s)) {
+                sup.quota.release(dom.quota.limit);
+                let _ = tables; // page tables were charged to the domain itself
+                sup.events.retain(|e| e.domain() != domain::id(d));
+            }
+        }
+        // Capabilities to it and its objects are now stale everywhere; purge
+        // them from the tables that still hold them.
+        self.purge_dead_caps();
+    }
+
+    /// Whether the object a capability names still exists.
+    fn is_live(&self, c: &Cap) -> bool {
+        match c.obj.kind {
+            ObjectType::Domain => self.domains.get(c.obj.at).is_some(),
+            ObjectType::Thread => self.threads.get(c.obj.at).is_some(),
+            ObjectType::Memory => self.memory.get(c.obj.at).is_some(),
+            ObjectType::IoPorts => self.ioports.get(c.obj.at).is_some(),
+            ObjectType::Irq => self.irqs.get(c.obj.at).is_some(),
+            ObjectType::Console => true,
+            ObjectType::Endpoint => self.endpoints.get(c.obj.at).is_some(),
+            ObjectType::Notification => self.notifications.get(c.obj.at).is_some(),
+        }
+    }
+
+    /// Empties every slot whose object no longer exists.
+    fn purge_dead_caps(&mut self) {
+        let refs: heapless::Vec<Ref, MAX_DOMAINS> = self.domains.iter().map(|(r, _)| r).collect();
+        for r in refs {
+            let Some(d) = self.domains.get_mut(r) else { continue };
+            let mut table = core::mem::take(&mut d.caps);
+            table.remove_where(|c| !self.is_live(c));
+            if let Some(d) = self.domains.get_mut(r) {
+                d.caps = table;
+            }
+        }
+    }
+}

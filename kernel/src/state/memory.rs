@@ -1,0 +1,172 @@
+//! Memory objects in address spaces: creating, mapping, unmapping with
+//! shootdown, destroying; and reading user memory for the kernel.
+
+use ipc::Error;
+use x86_64::{PhysAddr, VirtAddr};
+
+use super::{wait_until, Kernel};
+use crate::arch::cpu::{self, MAX_CPUS};
+use crate::mem::kspace;
+use crate::mem::paging::PageTable;
+use crate::obj::domain::DomainState;
+use crate::obj::memory::{Backing, Memory};
+use crate::obj::pool::Ref;
+
+impl Kernel {
+    /// Removes mapping `va` of memory `m` from domain `d`'s address space.
+    pub fn unmap_memory(&mut self, m: Ref, d: Ref, va: u64) -> Result<(), Error> {
+        let mem = self.memory.get_mut(m).ok_or(Error::StaleCapability)?;
+        let i = mem.mappings.iter().position(|x| x.domain == d && x.va == va).ok_or(Error::NotMapped)?;
+        mem.mappings.swap_remove(i);
+        let pages = mem.pages;
+        if let Some(dom) = self.domains.get(d) {
+            let pt = PageTable::from_root(dom.root);
+            for p in 0..pages {
+                // The mapping was recorded, so each page is mapped.
+                let _ = kspace::uspace_unmap(&pt, VirtAddr::new(va + p * 4096));
+            }
+            self.shootdown(d);
+        }
+        Ok(())
+    }
+
+    /// Makes sure no CPU uses stale translations of domain `d`'s address
+    /// space: CPUs running it in user mode are interrupted and waited for;
+    /// every CPU flushes before running it again.
+    pub fn shootdown(&mut self, d: Ref) {
+        let Some(dom) = self.domains.get_mut(d) else { return };
+        dom.tlb_epoch += 1;
+        let root = dom.root.as_u64();
+        let me = cpu::current_index();
+        for c in (0..MAX_CPUS).filter(|&c| c != me) {
+            let Some(pc) = cpu::cpu(c) else { continue };
+            if pc.online.load(core::sync::atomic::Ordering::SeqCst)
+                && pc.loaded_root.load(core::sync::atomic::Ordering::SeqCst) == root
+            {
+                wait_until(c, |pc| pc.in_kernel.load(core::sync::atomic::Ordering::SeqCst));
+            }
+        }
+    }
+
+    /// Destroys memory object `m`: unmaps it everywhere, frees its frames,
+    /// returns its pages to its owner's quota.
+    pub fn destroy_memory(&mut self, m: Ref) {
+        let Some(mem) = self.memory.get(m) else { return };
+        let mappings = mem.mappings.clone();
+        for map in mappings {
+            let _ = self.unmap_memory(m, map.domain, map.va);
+        }
+        if let Some(mem) = self.memory.remove(m) {
+            if mem.backing == Backing::Allocated {
+                kspace::free_contiguous(mem.base, mem.pages);
+                if let Some(owner) = self.domains.get_mut(mem.owner) {
+                    owner.quota.release(mem.pages);
+                }
+            }
+        }
+    }
+
+    /// Creates a memory object of `pages` owned by (and charged to) `owner`.
+    pub fn create_memory(&mut self, owner: Ref, pages: u64) -> Result<Ref, Error> {
+        self.domain_mut(owner)?.quota.charge(pages)?;
+        let release = |k: &mut Kernel| {
+            if let Ok(d) = k.domain_mut(owner) {
+                d.quota.release(pages);
+            }
+        };
+        let Some(base) = kspace::alloc_contiguous(pages) else {
+            release(self);
+            return Err(Error::QuotaExceeded);
+        };
+        let mem = Memory {
+            base,
+            pages,
+            bytes: pages * 4096,
+            owner,
+            backing: Backing::Allocated,
+            epoch: 0,
+            mappings: heapless::Vec::new(),
+        };
+        self.memory.insert(mem).map_err(|mem| {
+            kspace::free_contiguous(mem.base, mem.pages);
+            release(self);
+            Error::OutOfObjects
+        })
+    }
+
+    /// Maps memory `m` into domain `d` at `va` with `flags`, charging page
+    /// tables to `d`.
+    pub fn map_memory(
+        &mut self,
+        m: Ref,
+        d: Ref,
+        va: u64,
+        flags: crate::mem::paging::MapFlags,
+    ) -> Result<(), Error> {
+        let mem = self.memory.get(m).ok_or(Error::StaleCapability)?;
+        let (base, pages) = (mem.base, mem.pages);
+        if mem.mappings.is_full() {
+            return Err(Error::Busy);
+        }
+        let end = va.checked_add(pages * 4096).filter(|&e| e <= ipc::syscall::USER_END);
+        if end.is_none() {
+            return Err(Error::BadAddress);
+        }
+        let dom = self.domain(d)?;
+        if dom.state == DomainState::Dead {
+            return Err(Error::PeerDead);
+        }
+        // Worst case for the page tables this may add.
+        let tables_bound = 3 + pages.div_ceil(512) + pages.div_ceil(512 * 512);
+        if dom.quota.free() < tables_bound {
+            return Err(Error::QuotaExceeded);
+        }
+        let pt = PageTable::from_root(dom.root);
+        let mut taken = 0;
+        for p in 0..pages {
+            let r = kspace::uspace_map(&pt, VirtAddr::new(va + p * 4096), base + p * 4096, flags);
+            match r {
+                Ok(n) => taken += n,
+                Err(e) => {
+                    for q in 0..p {
+                        let _ = kspace::uspace_unmap(&pt, VirtAddr::new(va + q * 4096));
+                    }
+                    self.domain_mut(d)?.quota.used += taken;
+                    self.shootdown(d);
+                    return Err(match e {
+                        crate::mem::paging::MapError::AlreadyMapped => Error::AlreadyMapped,
+                        crate::mem::paging::MapError::Misaligned => Error::Misaligned,
+                        _ => Error::QuotaExceeded,
+                    });
+                }
+            }
+        }
+        self.domain_mut(d)?.quota.used += taken;
+        let mem = self.memory.get_mut(m).ok_or(Error::StaleCapability)?;
+        // Checked not full above; nothing ran in between.
+        let _ = mem.mappings.push(crate::obj::memory::Mapping { domain: d, va });
+        Ok(())
+    }
+
+    /// Copies `len` bytes from user address `va` of domain `d` into `out`,
+    /// page by page through the direct map, after checking each page is
+    /// mapped user-readable.
+    pub fn copy_from_user(&self, d: Ref, va: u64, out: &mut [u8]) -> Result<(), Error> {
+        let pt = PageTable::from_root(self.domain(d)?.root);
+        let mut done = 0usize;
+        while done < out.len() {
+            let at = va + done as u64;
+            let (pa, flags) = kspace::uspace_translate(&pt, VirtAddr::new(at)).ok_or(Error::BadAddress)?;
+            if !flags.contains(crate::mem::paging::MapFlags::USER) {
+                return Err(Error::BadAddress);
+            }
+            let n = ((4096 - (at % 4096)) as usize).min(out.len() - done);
+            let src = kspace::phys_to_virt(PhysAddr::new(pa.as_u64()));
+            // SAFETY: `pa..pa + n` lies in one frame mapped into the domain
+            // (so RAM the direct map covers); it is only read, into `out`.
+            unsafe { core::ptr::copy_nonoverlapping(src.as_ptr::<u8>(), out[done..].as_mut_ptr(), n) };
+            done += n;
+        }
+        Ok(())
+    }
+}

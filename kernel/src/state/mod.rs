@@ -1,0 +1,165 @@
+//! The kernel's objects and the operations that keep them consistent:
+//! capability resolution, object lifetimes, domain death and destruction.
+//!
+//! One lock (the big kernel lock, as in seL4's SMP kernel) guards all of it:
+//! every entry from user mode takes it, and the kernel never runs with
+//! interrupts on while holding it. Simple, and fast enough while kernel paths
+//! are short; finer locking can come when measurements ask for it.
+
+use ipc::{CapSlot, Error, ObjectType, Rights};
+use spin::Mutex;
+
+mod life;
+mod memory;
+mod wake;
+
+use crate::arch::cpu::{self, MAX_CPUS};
+use crate::cap::Cap;
+use crate::mem::kspace;
+use crate::obj::domain::Domain;
+use crate::obj::endpoint::Endpoint;
+use crate::obj::ioports::IoPorts;
+use crate::obj::irq::Irq;
+use crate::obj::memory::Memory;
+use crate::obj::notification::Notification;
+use crate::obj::pool::{Pool, Ref};
+use crate::obj::thread::Thread;
+
+pub const MAX_DOMAINS: usize = 64;
+pub const MAX_THREADS: usize = 256;
+pub const MAX_MEMORY: usize = 1024;
+pub const MAX_IOPORTS: usize = 64;
+pub const MAX_IRQS: usize = 24;
+pub const MAX_ENDPOINTS: usize = 256;
+pub const MAX_NOTIFICATIONS: usize = 256;
+
+/// All kernel objects.
+pub struct Kernel {
+    pub domains: Pool<Domain, MAX_DOMAINS>,
+    pub threads: Pool<Thread, MAX_THREADS>,
+    pub memory: Pool<Memory, MAX_MEMORY>,
+    pub ioports: Pool<IoPorts, MAX_IOPORTS>,
+    pub irqs: Pool<Irq, MAX_IRQS>,
+    pub endpoints: Pool<Endpoint, MAX_ENDPOINTS>,
+    pub notifications: Pool<Notification, MAX_NOTIFICATIONS>,
+    /// Each CPU's runnable threads.
+    pub runqs: [heapless::Vec<Ref, MAX_THREADS>; MAX_CPUS],
+    /// The thread each CPU runs.
+    pub current: [Option<Ref>; MAX_CPUS],
+    /// A CPU must choose again at its next exit to user mode (a thread with
+    /// more credit than its current one woke).
+    pub resched: [bool; MAX_CPUS],
+    /// The root domain; its death ends the system.
+    pub root: Option<Ref>,
+}
+
+/// The big kernel lock and everything it guards.
+pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel::new());
+
+/// What `Stats` reports.
+#[derive(Clone, Copy, Debug)]
+pub struct Stats {
+    pub free_frames: u64,
+    pub objects: u64,
+}
+
+impl Kernel {
+    pub const fn new() -> Self {
+        Self {
+            domains: Pool::new(),
+            threads: Pool::new(),
+            memory: Pool::new(),
+            ioports: Pool::new(),
+            irqs: Pool::new(),
+            endpoints: Pool::new(),
+            notifications: Pool::new(),
+            runqs: [const { heapless::Vec::new() }; MAX_CPUS],
+            current: [None; MAX_CPUS],
+            resched: [false; MAX_CPUS],
+            root: None,
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        let objects = self.domains.used()
+            + self.threads.used()
+            + self.memory.used()
+            + self.ioports.used()
+            + self.irqs.used()
+            + self.endpoints.used()
+            + self.notifications.used();
+        Stats { free_frames: kspace::free_frames(), objects: objects as u64 }
+    }
+
+    pub fn domain(&self, d: Ref) -> Result<&Domain, Error> {
+        self.domains.get(d).ok_or(Error::StaleCapability)
+    }
+
+    pub fn domain_mut(&mut self, d: Ref) -> Result<&mut Domain, Error> {
+        self.domains.get_mut(d).ok_or(Error::StaleCapability)
+    }
+
+    /// The capability `slot` of domain `d`, checked against its object: the
+    /// object must be alive, and a copy must be of its current grant epoch.
+    pub fn resolve(&self, d: Ref, slot: CapSlot) -> Result<Cap, Error> {
+        let cap = self.domain(d)?.caps.get(slot)?;
+        let at = cap.obj.at;
+        let epoch = match cap.obj.kind {
+            ObjectType::Domain => self.domains.get(at).map(|_| 0),
+            ObjectType::Thread => self.threads.get(at).map(|_| 0),
+            ObjectType::Memory => self.memory.get(at).map(|m| m.epoch),
+            ObjectType::IoPorts => self.ioports.get(at).map(|_| 0),
+            ObjectType::Irq => self.irqs.get(at).map(|_| 0),
+            ObjectType::Console => Some(0),
+            ObjectType::Endpoint => self.endpoints.get(at).map(|_| 0),
+            ObjectType::Notification => self.notifications.get(at).map(|_| 0),
+        };
+        match epoch {
+            Some(e) if cap.original || cap.epoch == e => Ok(cap),
+            _ => Err(Error::StaleCapability),
+        }
+    }
+
+    /// Resolves `slot` as a `kind` capability with `rights`.
+    pub fn cap(&self, d: Ref, slot: CapSlot, kind: ObjectType, rights: Rights) -> Result<Cap, Error> {
+        self.resolve(d, slot)?.check(kind, rights)
+    }
+
+    /// Puts `cap` into domain `d`'s table.
+    pub fn give(&mut self, d: Ref, cap: Cap) -> Result<CapSlot, Error> {
+        self.domain_mut(d)?.caps.insert(cap)
+    }
+}
+
+impl Default for Kernel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Interrupts CPU `c` so that it enters the kernel.
+pub fn kick(c: usize) {
+    if c != cpu::current_index() {
+        if let Some(pc) = cpu::cpu(c) {
+            crate::arch::apic::send_fixed(
+                pc.apic_id.load(core::sync::atomic::Ordering::Relaxed),
+                crate::arch::trap::vector::KICK,
+            );
+        }
+    }
+}
+
+/// Kicks CPU `c` and waits (boundedly) until `done` holds for it.
+pub(super) fn wait_until(c: usize, done: impl Fn(&cpu::PerCpu) -> bool) {
+    let Some(pc) = cpu::cpu(c) else { return };
+    for i in 0..100_000_000u64 {
+        if done(pc) {
+            return;
+        }
+        if i % 100_000 == 0 {
+            kick(c);
+        }
+        core::hint::spin_loop();
+    }
+    log::error!("cpu {c} did not answer a shootdown");
+}

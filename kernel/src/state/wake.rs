@@ -1,0 +1,140 @@
+//! Waking threads: run queues, notifications, interrupt lines, and the
+//! waits that end when a peer dies.
+
+use ipc::Error;
+
+use super::{kick, Kernel, MAX_THREADS};
+use crate::arch::cpu::{self, MAX_CPUS};
+use crate::obj::pool::Ref;
+use crate::obj::thread::ThreadState;
+
+impl Kernel {
+    /// Makes thread `t` runnable.
+    pub fn wake(&mut self, t: Ref) {
+        let Some(th) = self.threads.get_mut(t) else { return };
+        if matches!(th.state, ThreadState::Dead | ThreadState::Runnable | ThreadState::Running(_)) {
+            return;
+        }
+        th.state = ThreadState::Runnable;
+        let (c, credit) = (th.cpu, th.credit);
+        // Every thread is queued at most once: cannot overflow.
+        let _ = self.runqs[c].push(t);
+        let busy = self.current[c].and_then(|r| self.threads.get(r)).map(|r| r.credit);
+        if busy.is_none_or(|cur| credit > cur) {
+            self.resched[c] = true;
+            kick(c);
+        }
+    }
+
+    /// The online CPU with the fewest threads (new threads go there).
+    pub fn least_loaded_cpu(&self) -> usize {
+        let mut load = [0usize; MAX_CPUS];
+        for (_, t) in self.threads.iter() {
+            load[t.cpu.min(MAX_CPUS - 1)] += 1;
+        }
+        (0..MAX_CPUS)
+            .filter(|&c| cpu::cpu(c).is_some_and(|p| p.online.load(core::sync::atomic::Ordering::Relaxed)))
+            .min_by_key(|&c| load[c])
+            .unwrap_or(0)
+    }
+
+    /// ORs `bits` into notification `n`, waking its waiter with the word.
+    pub fn signal(&mut self, n: Ref, bits: u64) {
+        let Some(woken) = self.notifications.get_mut(n).and_then(|x| x.signal(bits)) else { return };
+        let (t, word) = woken;
+        if let Some(th) = self.threads.get_mut(t) {
+            th.ctx.set_result(0, [word, 0, 0, 0]);
+        }
+        self.wake(t);
+    }
+
+    /// Ends thread `t`'s wait with `err` (its peer is gone).
+    pub fn fail_wait(&mut self, t: Ref, err: Error) {
+        if let Some(th) = self.threads.get_mut(t) {
+            th.ctx.set_result(err.code(), [0; 4]);
+        }
+        self.wake(t);
+    }
+
+    /// Wakes, with `PeerDead`, every thread of another domain whose wait
+    /// depends on domain `d`: callers of its threads, callers queued on its
+    /// endpoints, waiters on its notifications.
+    pub(super) fn release_waiters_of(&mut self, d: Ref) {
+        let mut victims: heapless::Vec<Ref, MAX_THREADS> = heapless::Vec::new();
+        for (_, th) in self.threads.iter().filter(|(_, th)| th.domain == d) {
+            if let Some(caller) = th.reply_to {
+                let _ = victims.push(caller);
+            }
+        }
+        for (t, th) in self.threads.iter().filter(|(_, th)| th.domain != d) {
+            let stuck = match th.state {
+                ThreadState::Sending(ep) | ThreadState::Receiving(ep) => {
+                    self.endpoints.get(ep).is_some_and(|e| e.owner == d)
+                }
+                ThreadState::AwaitingReply(server) => self.threads.get(server).is_none_or(|s| s.domain == d),
+                ThreadState::WaitingForSignal(n) => self.notifications.get(n).is_some_and(|x| x.owner == d),
+                _ => false,
+            };
+            if stuck && !victims.contains(&t) {
+                let _ = victims.push(t);
+            }
+        }
+        for t in victims {
+            let waiting = self.threads.get(t).is_some_and(|th| {
+                th.domain != d
+                    && matches!(
+                        th.state,
+                        ThreadState::AwaitingReply(_)
+                            | ThreadState::Sending(_)
+                            | ThreadState::Receiving(_)
+                            | ThreadState::WaitingForSignal(_)
+                    )
+            });
+            if waiting {
+                self.unqueue(t);
+                self.fail_wait(t, Error::PeerDead);
+            }
+        }
+    }
+
+    /// Takes thread `t` out of any endpoint or notification it waits on.
+    pub fn unqueue(&mut self, t: Ref) {
+        let Some(state) = self.threads.get(t).map(|th| th.state) else { return };
+        match state {
+            ThreadState::Sending(ep) | ThreadState::Receiving(ep) => {
+                if let Some(e) = self.endpoints.get_mut(ep) {
+                    e.senders.retain(|x| *x != t);
+                    e.receivers.retain(|x| *x != t);
+                }
+            }
+            ThreadState::WaitingForSignal(n) => {
+                if let Some(x) = self.notifications.get_mut(n) {
+                    x.waiter = x.waiter.filter(|w| *w != t);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Interrupt line `gsi` fired: mask it until the next wait, and hand it
+    /// to the waiting thread or leave it pending.
+    pub fn irq_fired(&mut self, gsi: u32) {
+        crate::arch::ioapic::set_masked(gsi, true);
+        crate::arch::apic::eoi();
+        let Some((_, irq)) = self.irqs.iter_mut().find(|(_, i)| u32::from(i.line) == gsi) else { return };
+        if let Some((n, bits)) = irq.bound {
+            irq.pending = true;
+            self.signal(n, bits);
+            return;
+        }
+        match irq.waiter.take() {
+            Some(t) => {
+                if let Some(th) = self.threads.get_mut(t) {
+                    th.ctx.set_result(0, [0; 4]);
+                }
+                self.wake(t);
+            }
+            None => irq.pending = true,
+        }
+    }
+}
