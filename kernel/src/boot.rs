@@ -81,6 +81,7 @@ pub extern "C" fn kernel_start(magic: u32, info: u32) -> ! {
     report_platform(&platform);
 
     pit::disable_pic(vector::PIC_BASE);
+    #[cfg_attr(feature = "fault-test", allow(unused_variables))]
     let irq_lines = io_apic(&platform);
     let lapic = kspace::map_mmio(platform.lapic_base, 4096).unwrap_or_else(|e| fail("local APIC mapping", e));
     apic::set_base(lapic.as_u64());
@@ -257,6 +258,7 @@ fn memory_map(mbi: &BootInformation) -> heapless::Vec<Region, { memmap::MAX_RANG
 type Reservations = heapless::Vec<Reservation, 64>;
 
 /// The boot modules, named by their command lines.
+#[cfg(not(feature = "fault-test"))]
 fn modules<'a>(mbi: &'a BootInformation) -> heapless::Vec<crate::loader::Module<'a>, 32> {
     mbi.module_tags()
         .map(|m| crate::loader::Module {

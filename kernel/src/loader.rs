@@ -29,8 +29,8 @@ pub struct Module<'a> {
 
 /// Frames kept back from the root domain's quota for the kernel's own use.
 const KERNEL_RESERVE: u64 = 512;
-/// The root domain's first stack.
-const STACK_PAGES: u64 = 16;
+/// The root domain's first stack (256 KiB: it decodes the manifest).
+const STACK_PAGES: u64 = 64;
 
 /// Why the root domain could not be started.
 #[derive(Clone, Copy, Debug)]
