@@ -1,12 +1,17 @@
 //! Building the kernel and packing it with its modules into a GRUB Multiboot2 ISO.
+//!
+//! A kernel-only ISO (`ryokan.iso`, `ryokan-fault.iso`) carries just the test
+//! module; a system ISO (`<system>.iso`, see [`sysimage`]) adds `mgmt`, the
+//! manifest and the domain images.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use ryokan_systest::Image;
 
+use crate::sysimage;
 use crate::ws::{self, Ws, KERNEL_PACKAGE, KERNEL_TARGET};
 
 /// A Multiboot2 module: the file at `path`, loaded as `/boot/<name>` with
@@ -17,7 +22,7 @@ pub struct Module {
     pub path: PathBuf,
 }
 
-/// File names of one image variant under `target/ryokan/`.
+/// File names of a kernel-only image under `target/ryokan/`.
 struct Names {
     kernel: &'static str,
     iso_dir: &'static str,
@@ -25,33 +30,36 @@ struct Names {
     log: &'static str,
 }
 
-fn names(image: Image) -> Names {
-    match image {
-        Image::Normal => {
-            Names { kernel: "kernel.elf", iso_dir: "iso", iso: "ryokan.iso", log: "grub-mkrescue.log" }
-        }
-        Image::FaultTest => Names {
+/// The kernel-only ISOs' names: no system file may take them.
+pub const BARE_ISOS: [&str; 2] = ["ryokan", "ryokan-fault"];
+
+fn names(fault_test: bool) -> Names {
+    if fault_test {
+        Names {
             kernel: "kernel-fault.elf",
             iso_dir: "iso-fault",
             iso: "ryokan-fault.iso",
             log: "grub-mkrescue-fault.log",
-        },
+        }
+    } else {
+        Names { kernel: "kernel.elf", iso_dir: "iso", iso: "ryokan.iso", log: "grub-mkrescue.log" }
     }
 }
 
-/// Builds the release kernel for the target and copies it out of cargo's
-/// directory (the feature variants share it); returns the copy.
-pub fn build_kernel(ws: &Ws, image: Image) -> Result<PathBuf> {
+/// Builds the release kernel for the target (the fault-test variant if
+/// asked) and copies it out of cargo's directory (the feature variants share
+/// it); returns the copy.
+pub fn build_kernel(ws: &Ws, fault_test: bool) -> Result<PathBuf> {
     let mut cmd = ws.cargo();
     cmd.args(["build", "-p", KERNEL_PACKAGE, "--bin", KERNEL_PACKAGE, "--release"]);
     cmd.args(["--target", KERNEL_TARGET]);
-    if image == Image::FaultTest {
+    if fault_test {
         cmd.args(["--features", "fault-test"]);
     }
     ws::run(&mut cmd)?;
     let out = ws.out_dir();
     fs::create_dir_all(&out)?;
-    let copy = out.join(names(image).kernel);
+    let copy = out.join(names(fault_test).kernel);
     fs::copy(ws.cargo_kernel_elf(), &copy)
         .with_context(|| format!("cannot copy the kernel to {}", copy.display()))?;
     Ok(copy)
@@ -65,15 +73,50 @@ pub fn default_modules(ws: &Ws) -> Result<Vec<Module>> {
     Ok(vec![Module { name: ryokan_systest::TESTBLOB_NAME.to_string(), path }])
 }
 
-/// Builds the kernel variant and its ISO; returns the ISO's path.
-pub fn build_image(ws: &Ws, image: Image) -> Result<PathBuf> {
-    let kernel = build_kernel(ws, image)?;
+/// Builds a kernel-only image (no `mgmt`): the kernel checks the machine
+/// and powers off. Returns the ISO's path.
+pub fn build_bare(ws: &Ws, fault_test: bool) -> Result<PathBuf> {
+    let kernel = build_kernel(ws, fault_test)?;
     let modules = default_modules(ws)?;
-    let n = names(image);
+    let n = names(fault_test);
     let out = ws.out_dir();
     let iso = out.join(n.iso);
     make_iso(&kernel, &modules, &out.join(n.iso_dir), &iso, &out.join(n.log))?;
     Ok(iso)
+}
+
+/// Builds one image; returns the ISO's path.
+pub fn build_image(ws: &Ws, image: Image) -> Result<PathBuf> {
+    let (_, result) = build_images(ws, &[image]).into_iter().next().context("nothing was built")?;
+    result.map_err(|e| anyhow!(e))
+}
+
+/// Builds every image asked for (each kernel variant once, every domain
+/// image in one cargo run); a failure fails only the images it concerns.
+pub fn build_images(ws: &Ws, images: &[Image]) -> Vec<(Image, Result<PathBuf, String>)> {
+    let systems: Vec<&'static str> =
+        images.iter().filter_map(|i| if let Image::System(s) = i { Some(*s) } else { None }).collect();
+    let mut built = sysimage::build_systems(ws, &systems).into_iter();
+    images
+        .iter()
+        .map(|&image| {
+            let result = match image {
+                Image::Normal => build_bare(ws, false).map_err(|e| format!("{e:#}")),
+                Image::FaultTest => build_bare(ws, true).map_err(|e| format!("{e:#}")),
+                Image::System(_) => built.next().unwrap_or_else(|| Err("not built".to_string())),
+            };
+            (image, result)
+        })
+        .collect()
+}
+
+/// What an image is, in words.
+pub fn describe(image: Image) -> String {
+    match image {
+        Image::Normal => "the kernel-only image".to_string(),
+        Image::FaultTest => "the fault-test kernel image".to_string(),
+        Image::System(file) => format!("the image of {file}"),
+    }
 }
 
 /// The GRUB configuration that boots `/boot/kernel` with the modules.

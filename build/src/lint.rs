@@ -1,38 +1,81 @@
-//! `cargo xtask lint`: rustfmt and clippy for the host crates and the kernel target.
+//! `cargo xtask lint`: rustfmt and clippy for the host crates, the kernel and the domains.
 
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 
 use anyhow::Result;
 
+use crate::domains;
 use crate::ws::{self, Ws, KERNEL_PACKAGE, KERNEL_TARGET};
 
+const DENY: [&str; 3] = ["--", "-D", "warnings"];
+
+fn cargo(ws: &Ws, args: &[&str]) -> Command {
+    let mut cmd = ws.cargo();
+    cmd.args(args);
+    cmd
+}
+
 pub fn lint(ws: &Ws) -> Result<ExitCode> {
-    const DENY: [&str; 3] = ["--", "-D", "warnings"];
-    let steps: Vec<Vec<&str>> = vec![
-        vec!["fmt", "--all", "--", "--check"],
-        // The kernel's binary cannot build for the host: lint the host crates,
-        // then the kernel's library (with its tests) on the host, then the kernel
-        // for its target in both feature variants.
-        [&["clippy", "--workspace", "--exclude", KERNEL_PACKAGE, "--all-targets"][..], &DENY].concat(),
-        [&["clippy", "-p", KERNEL_PACKAGE, "--lib", "--tests"][..], &DENY].concat(),
-        [&["clippy", "-p", KERNEL_PACKAGE, "--target", KERNEL_TARGET][..], &DENY].concat(),
-        [&["clippy", "-p", KERNEL_PACKAGE, "--target", KERNEL_TARGET, "--features", "fault-test"][..], &DENY]
+    let crates = domains::user_crates(ws)?;
+    // The kernel's binary and the user-side crates (the runtime and the
+    // domains) are `no_std` code for the target: lint the host crates without
+    // them, then the libraries of both (with their tests) on the host, then
+    // the kernel in both feature variants, `ipc`, and the user-side crates for
+    // the target, the latter with their own flags in their own target dir.
+    let mut host = vec!["clippy", "--workspace", "--exclude", KERNEL_PACKAGE];
+    for c in &crates {
+        host.extend(["--exclude", c.package.as_str()]);
+    }
+    host.push("--all-targets");
+    let mut steps = vec![
+        cargo(ws, &["fmt", "--all", "--", "--check"]),
+        cargo(ws, &[&host[..], &DENY].concat()),
+        cargo(ws, &[&["clippy", "-p", KERNEL_PACKAGE, "--lib", "--tests"][..], &DENY].concat()),
+        cargo(ws, &[&["clippy", "-p", KERNEL_PACKAGE, "--target", KERNEL_TARGET][..], &DENY].concat()),
+        cargo(
+            ws,
+            &[
+                &["clippy", "-p", KERNEL_PACKAGE, "--target", KERNEL_TARGET, "--features", "fault-test"][..],
+                &DENY,
+            ]
             .concat(),
+        ),
+        cargo(ws, &[&["clippy", "-p", "ryokan-ipc", "--target", KERNEL_TARGET][..], &DENY].concat()),
     ];
+    for c in crates.iter().filter(|c| c.host_tests) {
+        steps.push(cargo(
+            ws,
+            &[&["clippy", "-p", c.package.as_str(), "--lib", "--tests"][..], &DENY].concat(),
+        ));
+    }
     let mut failed = Vec::new();
-    for args in &steps {
-        let mut cmd = ws.cargo();
-        cmd.args(args);
+    if !crates.is_empty() {
+        match domains::cargo(ws, "clippy") {
+            Ok(mut cmd) => {
+                for c in &crates {
+                    cmd.args(["-p", &c.package]);
+                }
+                cmd.args(DENY);
+                steps.push(cmd);
+            }
+            Err(e) => {
+                eprintln!("lint: {e:#}");
+                failed.push("clippy of the user-side crates for the target".to_string());
+            }
+        }
+    }
+    let total = steps.len() + failed.len();
+    for mut cmd in steps {
         if let Err(e) = ws::run(&mut cmd) {
             eprintln!("lint: {e:#}");
             failed.push(ws::show(&cmd));
         }
     }
     if failed.is_empty() {
-        println!("lint: all {} checks passed", steps.len());
+        println!("lint: all {total} checks passed");
         Ok(ExitCode::SUCCESS)
     } else {
-        println!("lint: {} of {} checks failed:", failed.len(), steps.len());
+        println!("lint: {} of {total} checks failed:", failed.len());
         for f in &failed {
             println!("  {f}");
         }

@@ -1,5 +1,6 @@
 //! `cargo xtask`: the one entry point to build, run, measure, lint and test Ryokan.
 
+mod domains;
 mod elf;
 mod image;
 mod lint;
@@ -7,6 +8,8 @@ mod loc;
 mod prereq;
 mod run;
 mod sizes;
+mod sysimage;
+mod system;
 mod test;
 mod ws;
 
@@ -19,16 +22,23 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  build [--fault-test]          build the kernel and its GRUB ISO (target/ryokan/)
-  run [--emulator qemu|bochs] [--smp N] [--fault-test]
-                                boot the ISO with the serial port on the terminal
+  build [IMAGE]                 build an ISO (target/ryokan/<name>.iso)
+  run [IMAGE] [--emulator qemu|bochs] [--smp N]
+                                build and boot it, the serial port on the terminal
+  manifest [--system FILE]      compile a system file and show the manifest
   sizes                         the kernel's lines of code and binary size
-  lint                          rustfmt and clippy, host and kernel target
+  lint                          rustfmt and clippy: host crates, kernel and domains for the target
   test [--host-only|--system-only] [NAME...]
                                 host tests, then system tests (those whose names
                                 contain one of NAME, if given) in QEMU and Bochs
   list                          the system tests
-  help                          this text";
+  help                          this text
+
+IMAGE is one of:
+  --system FILE                 the kernel, mgmt, and the domains of a system file
+                                (default: system.toml, giving target/ryokan/system.iso)
+  --bare                        the kernel alone: it checks the machine and powers off
+  --fault-test                  the kernel alone, built to page-fault on purpose";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -50,7 +60,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
     let mut opts = Opts::new(rest);
     let code = match cmd.as_str() {
         "build" => {
-            let image = opts.image();
+            let image = opts.image()?;
             opts.finish()?;
             prereq::ensure()?;
             let iso = image::build_image(&ws, image)?;
@@ -63,7 +73,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
                 .value("--smp")?
                 .map(|n| n.parse::<u32>().ok().filter(|&n| n > 0).context("--smp wants a positive number"))
                 .transpose()?;
-            let image = opts.image();
+            let image = opts.image()?;
             opts.finish()?;
             let bochs = match emulator.as_deref() {
                 None | Some("qemu") => false,
@@ -71,6 +81,14 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
                 Some(other) => bail!("unknown emulator `{other}` (qemu or bochs)"),
             };
             run::run(&ws, &run::RunOpts { bochs, smp, image })?
+        }
+        "manifest" => {
+            let file = opts.value("--system")?;
+            opts.finish()?;
+            let (src, c) = sysimage::compile(&ws, file.as_deref().unwrap_or(sysimage::DEFAULT_SYSTEM))?;
+            println!("{}: {} bytes of manifest", src.shown, c.bytes.len());
+            println!("{:#?}", c.manifest);
+            ExitCode::SUCCESS
         }
         "sizes" => {
             opts.finish()?;
@@ -94,7 +112,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "list" => {
             opts.finish()?;
             for t in ryokan_systest::cases::all() {
-                println!("{:<24} {:?} image, {}", t.name, t.image, t.emulator.describe());
+                println!("{:<24} {}, {}", t.name, image::describe(t.image), t.emulator.describe());
             }
             ExitCode::SUCCESS
         }
@@ -123,12 +141,18 @@ impl Opts {
         self.rest.len() != before
     }
 
-    fn image(&mut self) -> Image {
-        if self.flag("--fault-test") {
-            Image::FaultTest
-        } else {
-            Image::Normal
-        }
+    /// `--system FILE`, `--bare` or `--fault-test`; the default system file if none.
+    fn image(&mut self) -> Result<Image> {
+        let system = self.value("--system")?;
+        let bare = self.flag("--bare");
+        let fault = self.flag("--fault-test");
+        Ok(match (system, bare, fault) {
+            (Some(file), false, false) => Image::System(Box::leak(file.into_boxed_str())),
+            (None, false, false) => Image::System(sysimage::DEFAULT_SYSTEM),
+            (None, true, false) => Image::Normal,
+            (None, false, true) => Image::FaultTest,
+            _ => bail!("--system, --bare and --fault-test exclude each other"),
+        })
     }
 
     fn value(&mut self, name: &str) -> Result<Option<String>> {

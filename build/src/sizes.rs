@@ -5,7 +5,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use ryokan_systest::Image;
 
 use crate::ws::Ws;
 use crate::{elf, image, loc};
@@ -40,7 +39,7 @@ pub fn sizes(ws: &Ws) -> Result<()> {
     );
     println!();
 
-    match image::build_kernel(ws, Image::Normal) {
+    match image::build_kernel(ws, false) {
         Ok(elf_path) => binary_sizes(&elf_path)?,
         Err(e) => println!("kernel binary: not available, the build failed: {e:#}"),
     }

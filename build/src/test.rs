@@ -1,6 +1,7 @@
 //! `cargo xtask test`: host tests, then the system tests in the emulators.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -8,7 +9,7 @@ use ryokan_systest::schedule::{self, Job, TestResult};
 use ryokan_systest::{cases, log, Image, Outcome};
 
 use crate::ws::{self, Ws, KERNEL_PACKAGE};
-use crate::{image, prereq};
+use crate::{domains, image, prereq};
 
 /// QEMU boots two at a time on the 2-core machines; Bochs runs beside at most one QEMU.
 const SLOTS: usize = 2;
@@ -30,7 +31,11 @@ pub fn test(ws: &Ws, opts: &TestOpts) -> Result<ExitCode> {
         .filter(|t| opts.filters.is_empty() || opts.filters.iter().any(|f| t.name.contains(f)))
         .collect();
     if opts.system && selected.is_empty() {
-        anyhow::bail!("no system test matches {:?}", opts.filters);
+        anyhow::bail!(
+            "no system test matches {:?} (`cargo xtask list` shows them; host tests such as \
+             manifest_rejected run by name with `cargo test -p ryokan-build NAME`)",
+            opts.filters
+        );
     }
     if opts.system {
         prereq::ensure()?;
@@ -41,12 +46,14 @@ pub fn test(ws: &Ws, opts: &TestOpts) -> Result<ExitCode> {
     }
 
     // Build each image the selected tests need; a failed build fails its tests.
-    let mut isos = HashMap::new();
-    for image in [Image::Normal, Image::FaultTest] {
-        if selected.iter().any(|t| t.image == image) {
-            isos.insert(image, image::build_image(ws, image).map_err(|e| format!("{e:#}")));
+    let mut wanted: Vec<Image> = Vec::new();
+    for t in &selected {
+        if !wanted.contains(&t.image) {
+            wanted.push(t.image);
         }
     }
+    let isos: HashMap<Image, Result<PathBuf, String>> =
+        image::build_images(ws, &wanted).into_iter().collect();
     let mut results = Vec::new();
     let mut jobs = Vec::new();
     for test in selected {
@@ -54,7 +61,7 @@ pub fn test(ws: &Ws, opts: &TestOpts) -> Result<ExitCode> {
             Ok(iso) => jobs.push(Job { test, iso: iso.clone() }),
             Err(e) => results.push(TestResult {
                 name: test.name,
-                result: Err(format!("the {:?} image did not build: {e}", test.image)),
+                result: Err(format!("{} did not build: {e}", image::describe(test.image))),
                 outcome: None,
                 duration: Default::default(),
             }),
@@ -76,10 +83,33 @@ pub fn test(ws: &Ws, opts: &TestOpts) -> Result<ExitCode> {
     Ok(if host_ok && failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// The host crates' tests and the kernel library's tests; true if all passed.
+/// The host crates' tests, then the library tests of the kernel and of the
+/// user-side crates (whose binaries only build for the target); true if all passed.
 fn host_tests(ws: &Ws) -> bool {
-    let runs: [&[&str]; 2] =
-        [&["test", "--workspace", "--exclude", KERNEL_PACKAGE], &["test", "-p", KERNEL_PACKAGE, "--lib"]];
+    let crates = match domains::user_crates(ws) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("host tests: {e:#}");
+            return false;
+        }
+    };
+    let mut runs: Vec<Vec<String>> = Vec::new();
+    let mut host = vec!["test", "--workspace", "--exclude", KERNEL_PACKAGE]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    for c in &crates {
+        host.extend(["--exclude".to_string(), c.package.clone()]);
+    }
+    runs.push(host);
+    runs.push(["test", "-p", KERNEL_PACKAGE, "--lib"].into_iter().map(String::from).collect());
+    for c in crates.iter().filter(|c| c.host_tests) {
+        let mut run = vec!["test".into(), "-p".into(), c.package.clone(), "--lib".into()];
+        if c.integration_tests {
+            run.extend(["--test".into(), "*".into()]);
+        }
+        runs.push(run);
+    }
     let mut ok = true;
     for args in runs {
         let mut cmd = ws.cargo();

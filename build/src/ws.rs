@@ -58,12 +58,16 @@ impl Ws {
     }
 }
 
-/// A command as one would type it.
+/// A command as one would type it, with the environment variables it sets.
 pub fn show(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    if s.ends_with("/cargo") {
-        s = "cargo".to_string();
+    let mut s = String::new();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            s.push_str(&format!("{}=\"{}\" ", k.to_string_lossy(), v.to_string_lossy()));
+        }
     }
+    let program = cmd.get_program().to_string_lossy();
+    s.push_str(if program.ends_with("/cargo") { "cargo" } else { &program });
     for a in cmd.get_args() {
         s.push(' ');
         s.push_str(&a.to_string_lossy());

@@ -21,7 +21,7 @@ pub const START_CAPS: usize = 48;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct NamedCap {
-    pub name: [u8; 24],
+    pub name: [u8; 32],
     /// The slot (a [`crate::CapSlot`] value).
     pub slot: u32,
     /// The object type (a [`crate::ObjectType`] value).
@@ -38,7 +38,7 @@ pub struct StartInfo {
     pub version: u32,
     pub ncaps: u32,
     /// The domain's name, NUL-padded.
-    pub name: [u8; 24],
+    pub name: [u8; 32],
     /// Pages of memory quota the domain holds at start.
     pub quota_pages: u64,
     /// Which start of this domain this is (0 first, then 1, 2 … on restart).
@@ -50,23 +50,23 @@ pub struct StartInfo {
 
 const _: () = assert!(core::mem::size_of::<StartInfo>() <= 4096);
 
-fn name24(s: &str) -> [u8; 24] {
-    let mut n = [0u8; 24];
-    let len = s.len().min(24);
+fn name32(s: &str) -> [u8; 32] {
+    let mut n = [0u8; 32];
+    let len = s.len().min(32);
     n[..len].copy_from_slice(&s.as_bytes()[..len]);
     n
 }
 
-fn str24(n: &[u8; 24]) -> &str {
-    let len = n.iter().position(|&b| b == 0).unwrap_or(24);
+fn str32(n: &[u8; 32]) -> &str {
+    let len = n.iter().position(|&b| b == 0).unwrap_or(32);
     core::str::from_utf8(&n[..len]).unwrap_or("")
 }
 
 impl NamedCap {
-    pub const EMPTY: NamedCap = NamedCap { name: [0; 24], slot: 0, kind: 0, size: 0 };
+    pub const EMPTY: NamedCap = NamedCap { name: [0; 32], slot: 0, kind: 0, size: 0 };
 
     pub fn name(&self) -> &str {
-        str24(&self.name)
+        str32(&self.name)
     }
 }
 
@@ -77,7 +77,7 @@ impl StartInfo {
             magic: START_MAGIC,
             version: START_VERSION,
             ncaps: 0,
-            name: name24(name),
+            name: name32(name),
             quota_pages,
             generation,
             tsc_per_ms,
@@ -88,10 +88,10 @@ impl StartInfo {
     /// Adds a named capability; false if the page is full or the name too long.
     pub fn push(&mut self, name: &str, slot: u32, kind: u32, size: u64) -> bool {
         let i = self.ncaps as usize;
-        if i >= START_CAPS || name.len() > 24 {
+        if i >= START_CAPS || name.len() > 32 {
             return false;
         }
-        self.caps[i] = NamedCap { name: name24(name), slot, kind, size };
+        self.caps[i] = NamedCap { name: name32(name), slot, kind, size };
         self.ncaps += 1;
         true
     }
@@ -102,7 +102,7 @@ impl StartInfo {
     }
 
     pub fn name(&self) -> &str {
-        str24(&self.name)
+        str32(&self.name)
     }
 
     /// The capabilities given, in order.

@@ -12,6 +12,9 @@ pub const MANIFEST_VERSION: u32 = 1;
 pub const MAX_DOMAINS: usize = 16;
 pub const MAX_SHARED: usize = 8;
 pub const MAX_CAPS: usize = 8;
+/// The most domains one shared region may be mapped into (a memory object
+/// has at most 8 mappings; one is kept for `mgmt`).
+pub const MAX_SHARERS: usize = 7;
 /// The most memory one domain may be given (1 GiB).
 pub const MAX_MEMORY_KIB: u32 = 1 << 20;
 
@@ -83,6 +86,8 @@ pub enum Problem {
     BadPortRange,
     BadIrq,
     BadBackoff,
+    /// A shared region is given to more than [`MAX_SHARERS`] domains.
+    TooManySharers,
 }
 
 /// A problem, with the index of the domain or shared region it concerns.
@@ -112,6 +117,16 @@ impl Manifest {
             }
             if s.kib == 0 || s.kib % 4 != 0 || s.kib > MAX_MEMORY_KIB {
                 return err(Problem::BadMemorySize, None);
+            }
+            let sharers = self
+                .domains
+                .iter()
+                .filter(|d| {
+                    d.caps.iter().any(|c| matches!(c, CapSpec::Shared { name, .. } if *name == s.name))
+                })
+                .count();
+            if sharers > MAX_SHARERS {
+                return err(Problem::TooManySharers, None);
             }
         }
         for (i, d) in self.domains.iter().enumerate() {

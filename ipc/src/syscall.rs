@@ -131,7 +131,8 @@ pub enum Call {
     /// Invalidates every copy granted from the object of `slot` (which needs
     /// REVOKE), and unmaps what they mapped; `slot` itself stays valid.
     CapRevoke { slot: CapSlot },
-    /// The type and rights of `slot`; for memory, its size in pages.
+    /// The type and rights of `slot`, and its size: bytes for memory, ports
+    /// for a port range, 0 otherwise.
     CapInfo { slot: CapSlot },
     /// A new, empty domain supervised by the caller, with `quota_pages` of
     /// the caller's quota moved to it. Returns its slot and its id.

@@ -94,11 +94,17 @@ pub fn start_root(
     for line in 0..irq_lines.min(crate::state::MAX_IRQS as u32) as u8 {
         let irq = Irq { line, pending: false, waiter: None, bound: None };
         let r = k.irqs.insert(irq).map_err(|_| Error::OutOfObjects)?;
-        let mut name: heapless::String<24> = heapless::String::new();
+        let mut name: heapless::String<32> = heapless::String::new();
         let _ = core::fmt::write(&mut name, format_args!("irq:{line}"));
         give(k, &name, Cap::new(ObjectType::Irq, r, Rights::CONTROL | Rights::GRANT), 0)?;
     }
     for m in modules {
+        let mut name: heapless::String<32> = heapless::String::new();
+        let _ = name.push_str("module:");
+        if name.push_str(m.name).is_err() {
+            log::warn!("loader: module name {} too long for the start page: skipped", m.name);
+            continue;
+        }
         let bytes = m.end - m.start;
         let mem = Memory {
             base: PhysAddr::new(m.start),
@@ -110,9 +116,6 @@ pub fn start_root(
             mappings: heapless::Vec::new(),
         };
         let r = k.memory.insert(mem).map_err(|_| Error::OutOfObjects)?;
-        let mut name: heapless::String<24> = heapless::String::new();
-        let _ = name.push_str("module:");
-        let _ = name.push_str(&m.name[..m.name.len().min(17)]);
         give(k, &name, Cap::new(ObjectType::Memory, r, Rights::READ | Rights::GRANT), bytes)?;
     }
 

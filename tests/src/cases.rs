@@ -5,13 +5,17 @@ use crate::frames;
 use crate::judge::{Outcome, Verdict};
 use crate::log;
 
-/// Which kernel image a test boots.
+/// Which image a test boots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Image {
-    /// The normal kernel.
+    /// The normal kernel alone (with the test module, no `mgmt`): it checks
+    /// the machine and powers off.
     Normal,
     /// The kernel built with `--features fault-test` (page-faults on purpose).
     FaultTest,
+    /// The normal kernel with `mgmt`, the manifest compiled from this system
+    /// file (a path relative to the workspace root) and its domain images.
+    System(&'static str),
 }
 
 /// Judges a finished run: `Err(reason)` fails the test.
@@ -26,8 +30,16 @@ pub struct SystemTest {
     pub check: Check,
 }
 
-/// Every system test, in the order they are listed.
+/// Every system test, in the order they are listed: the kernel alone, then
+/// the systems of domains ([`crate::domains`]).
 pub fn all() -> Vec<SystemTest> {
+    let mut all = kernel_only();
+    all.extend(crate::domains::cases());
+    all
+}
+
+/// The tests that boot the kernel without `mgmt`.
+fn kernel_only() -> Vec<SystemTest> {
     vec![
         SystemTest {
             name: "qemu_smp_svm",

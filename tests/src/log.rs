@@ -55,6 +55,17 @@ pub fn find_line<'a>(serial: &'a str, needle: &str) -> Option<&'a str> {
     serial.lines().find(|l| l.contains(needle))
 }
 
+/// What `who` said: the messages of lines `[who] message` (after any
+/// `[cpuN] ` prefix), trimmed at the end, each with its line number (0-based).
+pub fn said<'a>(serial: &'a str, who: &str) -> Vec<(usize, &'a str)> {
+    let tag = format!("[{who}] ");
+    serial
+        .lines()
+        .enumerate()
+        .filter_map(|(i, l)| parse_line(l).message.strip_prefix(tag.as_str()).map(|m| (i, m.trim_end())))
+        .collect()
+}
+
 /// The last `n` lines of the log (for failure reports of huge logs).
 pub fn tail(serial: &str, n: usize) -> String {
     let all: Vec<&str> = serial.lines().collect();
@@ -108,6 +119,14 @@ mod tests {
         assert!(!has_cpu_message(log, 0, "virt: on"));
         assert!(has_cpu_message_prefix(log, 0, "timer: "));
         assert!(!has_cpu_message_prefix(log, 1, "timer: "));
+    }
+
+    #[test]
+    fn said_finds_a_speakers_lines_with_or_without_cpu_prefix() {
+        let log = "[cpu0] [mgmt] started a\n[a] hi \n[cpu1] [a] there\n[ab] no\n[cpu0] boot\n";
+        assert_eq!(said(log, "a"), vec![(1, "hi"), (2, "there")]);
+        assert_eq!(said(log, "mgmt"), vec![(0, "started a")]);
+        assert!(said(log, "b").is_empty());
     }
 
     #[test]

@@ -1,0 +1,148 @@
+//! Compiling a system file (`system.toml`) into the manifest `mgmt` reads at boot.
+//!
+//! Every problem — TOML syntax, an unknown key, a value of the wrong type, or
+//! an inconsistency that [`Manifest::validate`] finds — is reported as
+//! `FILE:LINE:COL: message`, pointing at the table or key at fault, and fails
+//! the build. The file format is described in [`schema`].
+
+mod locate;
+mod lower;
+mod schema;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use ipc::manifest::Manifest;
+
+/// A compiled system file.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub manifest: Manifest,
+    /// The manifest, postcard-encoded: the boot module `manifest`.
+    pub bytes: Vec<u8>,
+    /// The distinct images the domains run, in order of first use.
+    pub images: Vec<ImageUse>,
+}
+
+/// An image a domain runs, and where the file first names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageUse {
+    pub name: String,
+    /// `FILE:LINE:COL` of its first `image = …`.
+    pub at: String,
+}
+
+/// A problem in a system file, with its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileError {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+    /// The offending line of the file, for the caret display.
+    pub source_line: String,
+}
+
+impl fmt::Display for CompileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)?;
+        if !self.source_line.trim().is_empty() {
+            let pad = " ".repeat(self.col.saturating_sub(1));
+            write!(f, "\n    {}\n    {pad}^", self.source_line)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for CompileError {}
+
+/// A problem at a byte range of the file, before it is given a line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Located {
+    span: Range<usize>,
+    message: String,
+}
+
+impl Located {
+    fn new(span: Range<usize>, message: impl Into<String>) -> Self {
+        Located { span, message: message.into() }
+    }
+}
+
+/// The text of a system file and the name it is shown by.
+struct Source<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    /// 1-based line and column (in characters) of byte `offset`.
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        (line, before[line_start..].chars().count() + 1)
+    }
+
+    fn at(&self, offset: usize) -> String {
+        let (line, col) = self.line_col(offset);
+        format!("{}:{line}:{col}", self.file)
+    }
+
+    fn error(&self, e: Located) -> CompileError {
+        let (line, col) = self.line_col(e.span.start);
+        let source_line = self.text.lines().nth(line - 1).unwrap_or_default().to_string();
+        CompileError { file: self.file.to_string(), line, col, message: e.message, source_line }
+    }
+}
+
+/// Compiles the text of a system file; `file` is the name errors show.
+pub fn compile(file: &str, text: &str) -> Result<Compiled, CompileError> {
+    let src = Source { file, text };
+    let parsed: schema::SystemFile = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let mut message = e.message().trim_end().replace('\n', "; ");
+        if message.ends_with("expected a sequence") {
+            message.push_str(" (domains and regions are arrays of tables: [[domain]], [[shared]])");
+        }
+        src.error(Located::new(span, message))
+    })?;
+    let manifest = lower::lower(&parsed).map_err(|e| src.error(e))?;
+    if let Err(problem) = manifest.validate() {
+        return Err(src.error(locate::locate(&src, &parsed, &manifest, problem)));
+    }
+    lower::check_names(&parsed).map_err(|e| src.error(e))?;
+
+    let mut buf = vec![0u8; 64 * 1024];
+    let bytes = manifest
+        .encode(&mut buf)
+        .map_err(|e| src.error(Located::new(0..0, format!("the manifest does not encode: {e:?}"))))?
+        .to_vec();
+    // What mgmt will see must be what was written.
+    if Manifest::decode(&bytes).as_ref() != Ok(&manifest) {
+        return Err(src.error(Located::new(0..0, "the encoded manifest does not decode to itself")));
+    }
+
+    let mut images: Vec<ImageUse> = Vec::new();
+    for d in &parsed.domain {
+        let image = &d.get_ref().image;
+        if !images.iter().any(|i| i.name == *image.get_ref()) {
+            images.push(ImageUse { name: image.get_ref().clone(), at: src.at(image.span().start) });
+        }
+    }
+    Ok(Compiled { manifest, bytes, images })
+}
+
+/// Reads and compiles a system file; `shown` is the name errors use.
+pub fn compile_file(path: &Path, shown: &str) -> Result<Compiled> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(compile(shown, &text)?)
+}

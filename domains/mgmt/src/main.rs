@@ -1,0 +1,82 @@
+//! `mgmt`, the root domain: reads the system manifest, starts every domain
+//! it names, and supervises them: it logs each exit and fault, restarts the
+//! failed per their policy, and shuts the system down (by exiting) when all
+//! are stopped for good.
+//!
+//! The kernel gives `mgmt` its domain (`self`), the console, all I/O ports,
+//! the interrupt lines (`irq:<line>`) and one `module:<name>` capability
+//! per boot module; the manifest is the module `manifest`. Exit code 0
+//! means the system ran and shut down; 1 means the manifest could not be
+//! read (or the kernel failed mgmt).
+//!
+//! Each domain gets its image (from `module:<image>`), a 64 KiB stack below
+//! `STACK_TOP` and a start page naming its capabilities: `self` (CONTROL),
+//! `console` (WRITE), and per manifest capability `ioports`, `ioports.1`, …
+//! (READ|WRITE), `irq:<line>` (CONTROL), `shared:<region>` (mapped at
+//! `user::layout::shared_va` of its ordinal among the domain's shared
+//! capabilities; READ, and WRITE if writable) and `domain:<name>`
+//! (CONTROL). All domains are created, then given each other, then started.
+//! A restarted domain gets the same, with the other domains as they run
+//! then; the capabilities others held to its previous instance are stale.
+
+#![cfg_attr(target_os = "none", no_std)]
+#![no_main]
+
+extern crate alloc;
+
+mod modules;
+mod spawn;
+mod supervise;
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+
+use ipc::manifest::Manifest;
+use user::{Caps, StartInfo};
+
+use crate::modules::Modules;
+
+user::entry!(main, heap_kib = 512, stack_kib = 256);
+
+fn main(start: &'static StartInfo) -> u64 {
+    let Some(this) = start.self_domain() else {
+        log::error!("no `self` capability: cannot work");
+        return 1;
+    };
+    let mut modules = Modules::new(this, start);
+    let manifest = match modules.get("module:manifest") {
+        Ok(bytes) => match decode(bytes) {
+            Ok(m) => m,
+            Err(why) => {
+                log::error!("the manifest (module `manifest`) is bad: {why}");
+                return 1;
+            }
+        },
+        Err(e) => {
+            log::error!("cannot read the manifest (module `manifest`): {e}");
+            return 1;
+        }
+    };
+    let plan = mgmt::plan::plan(&manifest);
+    drop(manifest);
+    supervise::run(start, this, modules, &plan)
+}
+
+/// Decodes and checks the manifest with `Manifest::decode`; when it refuses,
+/// finds out why, to say so.
+fn decode(bytes: &[u8]) -> Result<Box<Manifest>, String> {
+    match Manifest::decode(bytes) {
+        Ok(m) => Ok(Box::new(m)),
+        Err(_) => Err(match postcard::from_bytes::<Manifest>(bytes) {
+            Err(e) => format!("cannot decode it: {e}"),
+            Ok(m) => match m.validate() {
+                Ok(()) => "refused".into(),
+                Err(e) => match e.domain.and_then(|i| m.domains.get(i)) {
+                    Some(d) => format!("{:?} in domain {}", e.problem, d.name),
+                    None => format!("{:?}", e.problem),
+                },
+            },
+        }),
+    }
+}

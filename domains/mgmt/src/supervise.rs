@@ -1,0 +1,190 @@
+//! Starting the manifest's domains and supervising them: every exit and
+//! fault is logged, the domain destroyed and, per its policy, restarted;
+//! when none is left running or pending, `mgmt` exits and the system stops.
+
+use alloc::vec::Vec;
+
+use ipc::event::Event;
+use ipc::{CapSlot, Error};
+use mgmt::plan::{Grant, Plan, SharedPlan};
+use mgmt::policy::Outcome;
+use mgmt::report::Report;
+use mgmt::tracker::Tracker;
+use user::{arch, layout, sys, time, Caps, StartInfo};
+
+use crate::modules::Modules;
+use crate::spawn::{self, Env, Failure, Instance};
+
+struct Supervisor<'a> {
+    plan: &'a Plan,
+    env: Env,
+    /// The running instance of each domain of the plan.
+    running: Vec<Option<Instance>>,
+    tracker: Tracker,
+}
+
+/// Starts every domain of `plan`, supervises them until all are stopped for
+/// good, and returns mgmt's exit code.
+pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: &Plan) -> u64 {
+    let Some(console) = start.console() else { return 1 };
+    if start.tsc_per_ms == 0 {
+        log::warn!(
+            "warning: the TSC rate is unknown: delays assume {} ticks per ms",
+            time::FALLBACK_TSC_PER_MS
+        );
+    }
+    let env = Env {
+        start,
+        console,
+        ioports: start.slot("ioports"),
+        tsc_per_ms: time::tsc_per_ms(),
+        modules,
+        regions: make_regions(this, plan),
+        ports: Vec::new(),
+    };
+    let mut s = Supervisor {
+        plan,
+        env,
+        running: (0..plan.domains.len()).map(|_| None).collect(),
+        tracker: Tracker::new(plan.domains.iter().map(|d| d.restart), time::tsc_per_ms()),
+    };
+    s.start_all();
+    s.supervise()
+}
+
+/// Makes the manifest's shared regions, owned by mgmt, and says how large
+/// they are.
+fn make_regions(this: CapSlot, plan: &Plan) -> Vec<(Option<CapSlot>, u64)> {
+    let make = |r: &SharedPlan| match sys::memory_create(this, r.pages) {
+        Ok(m) => (Some(m), r.pages * layout::PAGE),
+        Err(e) => {
+            log::error!("cannot make shared region {} ({} pages): {e:?}", r.name, r.pages);
+            (None, 0)
+        }
+    };
+    plan.shared.iter().map(make).collect()
+}
+
+impl Supervisor<'_> {
+    /// Creates every domain, then gives them each other, then starts them.
+    fn start_all(&mut self) {
+        for (i, d) in self.plan.domains.iter().enumerate() {
+            for note in &d.notes {
+                log::warn!("warning: {}: {note}", d.name);
+            }
+            match spawn::create(&mut self.env, d, i, 0) {
+                Ok(inst) => self.running[i] = Some(inst),
+                Err(f) => self.refuse(i, &f),
+            }
+        }
+        for i in 0..self.plan.domains.len() {
+            self.grant_peers(i);
+        }
+        for i in 0..self.plan.domains.len() {
+            self.launch(i);
+        }
+    }
+
+    /// Starts domain `i` again after a failure.
+    fn restart(&mut self, i: usize) {
+        let Some(d) = self.plan.domains.get(i) else { return };
+        let generation = u64::from(self.tracker.restarts(i));
+        match spawn::create(&mut self.env, d, i, generation) {
+            Ok(inst) => {
+                self.running[i] = Some(inst);
+                self.grant_peers(i);
+                self.launch(i);
+            }
+            Err(f) => self.refuse(i, &f),
+        }
+    }
+
+    fn refuse(&mut self, i: usize, f: &Failure) {
+        let name = self.plan.domains.get(i).map_or("?", |d| d.name.as_str());
+        log::error!("cannot start {name}: {f}");
+        log::info!("{}", Report::StoppedForGood { name });
+        self.running[i] = None;
+        self.tracker.stop(i);
+    }
+
+    /// Gives domain `i` the running domains its plan names.
+    fn grant_peers(&mut self, i: usize) {
+        let Some(d) = self.plan.domains.get(i) else { return };
+        for g in &d.grants {
+            let Grant::Domain { cap, domain } = g else { continue };
+            let peer = self.running.get(*domain).and_then(|p| p.as_ref()).map(|p| p.domain);
+            let Some(Some(inst)) = self.running.get_mut(i) else { return };
+            match peer {
+                Some(peer) => {
+                    if let Err(f) = spawn::grant_peer(inst, cap, peer) {
+                        log::warn!("warning: {}: `{cap}` left out: {f}", d.name);
+                    }
+                }
+                None => log::warn!("warning: {}: `{cap}` left out: that domain is not running", d.name),
+            }
+        }
+    }
+
+    fn launch(&mut self, i: usize) {
+        let Some(Some(inst)) = self.running.get_mut(i) else { return };
+        let name = self.plan.domains.get(i).map_or("?", |d| d.name.as_str());
+        match spawn::launch(&self.env, inst) {
+            Ok(()) => {
+                log::info!("{}", Report::Started { name, id: inst.id });
+                self.tracker.started(i, inst.id);
+            }
+            Err(f) => {
+                if let Some(inst) = self.running[i].take() {
+                    spawn::destroy(inst);
+                }
+                self.refuse(i, &f);
+            }
+        }
+    }
+
+    fn supervise(&mut self) -> u64 {
+        loop {
+            if self.tracker.all_stopped() {
+                log::info!("{}", Report::AllStopped);
+                return 0;
+            }
+            while let Some(i) = self.tracker.due(arch::rdtsc()) {
+                self.restart(i);
+            }
+            let pending = self.tracker.any_pending();
+            match sys::domain_wait(!pending) {
+                Ok(event) => self.on_event(&event),
+                Err(Error::WouldBlock) if pending => sys::yield_now(),
+                Err(e) => {
+                    log::error!("waiting for the domains' events failed: {e:?}: giving up");
+                    return 1;
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: &Event) {
+        let Some(i) = self.tracker.find(event.domain()) else {
+            log::warn!(
+                "warning: an event of domain {:#x}, which mgmt does not know: {event:?}",
+                event.domain().0
+            );
+            return;
+        };
+        let name = self.plan.domains.get(i).map_or("?", |d| d.name.as_str());
+        match *event {
+            Event::Exited { code, .. } => log::info!("{}", Report::Exited { name, code }),
+            Event::Faulted { fault, .. } => log::info!("{}", Report::Faulted { name, fault }),
+        }
+        if let Some(inst) = self.running.get_mut(i).and_then(Option::take) {
+            spawn::destroy(inst);
+        }
+        match self.tracker.on_event(i, event, arch::rdtsc()) {
+            Outcome::Finished => {}
+            Outcome::Restart { delay_ms, attempt, max } => {
+                log::info!("{}", Report::Restarting { name, delay_ms, attempt, max })
+            }
+            Outcome::StoppedForGood => log::info!("{}", Report::StoppedForGood { name }),
+        }
+    }
+}

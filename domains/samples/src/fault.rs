@@ -1,0 +1,35 @@
+//! Faults made on purpose, in assembly so that what happens is the CPU's
+//! business (an exception the kernel reports to the supervisor), not
+//! undefined behaviour in Rust's eyes. None of them returns if the kernel
+//! keeps its promises; if one does, the caller reports that.
+
+use core::arch::asm;
+
+/// Reads the 8 bytes at `addr`.
+pub fn read(addr: u64) -> u64 {
+    let value: u64;
+    // SAFETY: a read changes nothing; if `addr` is not readable the CPU
+    // raises #PF and the kernel stops this domain before anything runs on.
+    unsafe {
+        asm!("mov {v}, qword ptr [{a}]", a = in(reg) addr, v = lateout(reg) value, options(nostack, readonly))
+    };
+    value
+}
+
+/// Writes a zero byte at `addr`, which must be memory nothing relies on
+/// (read-only memory, whose write the CPU refuses with #PF).
+///
+/// # Safety
+///
+/// If the write does happen (`addr` is writable after all), it must not
+/// break anything: pass an address of read-only data.
+pub unsafe fn write(addr: u64) {
+    // SAFETY: the caller's contract.
+    unsafe { asm!("mov byte ptr [{a}], 0", a = in(reg) addr, options(nostack)) };
+}
+
+/// Executes `ud2`: #UD.
+pub fn invalid_opcode() -> ! {
+    // SAFETY: `ud2` only raises #UD.
+    unsafe { asm!("ud2", options(noreturn, nomem, nostack)) }
+}

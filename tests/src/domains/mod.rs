@@ -1,0 +1,149 @@
+//! System tests of native domains: systems of sample domains, judged by what `mgmt` and they log.
+//!
+//! `mgmt` logs `[mgmt] started <name> (domain <id>)`, `[mgmt] <name> exited
+//! with code <n>`, `[mgmt] <name> faulted: <kind> (vector <v>) at address
+//! <0x..> ip <0x..>`, `[mgmt] restarting <name> in <ms> ms (restart <k> of
+//! <max>)`, `[mgmt] <name> stopped for good` and, last, `[mgmt] all domains
+//! stopped: shutting down`; a domain's own lines are `[<name>] <message>`.
+
+mod expect;
+#[cfg(test)]
+mod tests;
+
+use crate::cases::{Image, SystemTest};
+use crate::emulator::{Bochs, Emulator, Qemu};
+use crate::judge::{Outcome, Verdict};
+use expect::{count, in_order, never, says, says_prefix};
+
+/// The domain tests, in the order they are listed.
+pub fn cases() -> Vec<SystemTest> {
+    let qemu = || Emulator::Qemu(Qemu::default());
+    let case = |name, file, emulator, check| SystemTest { name, image: Image::System(file), emulator, check };
+    vec![
+        case("domains_default", "system.toml", qemu(), check_default),
+        case("domains_faults", "tests/systems/faults.toml", qemu(), check_faults),
+        case("domains_hostile", "tests/systems/hostile.toml", qemu(), check_hostile),
+        case("domains_shm", "tests/systems/shm.toml", qemu(), check_shm),
+        case("domains_churn", "tests/systems/churn.toml", qemu(), check_churn),
+        case("bochs_domains", "system.toml", Emulator::Bochs(Bochs::default()), check_default),
+    ]
+}
+
+const MGMT: &str = "mgmt";
+
+/// The run ended well, and `mgmt` saw every domain stop.
+fn finished(o: &Outcome) -> Result<(), String> {
+    if let Verdict::Failure { reason } = &o.verdict {
+        return Err(reason.clone());
+    }
+    says(&o.serial, MGMT, "all domains stopped: shutting down").map(|_| ())
+}
+
+fn started(s: &str, name: &str) -> Result<usize, String> {
+    says_prefix(s, MGMT, &format!("started {name} (domain "))
+}
+
+fn check_default(o: &Outcome) -> Result<(), String> {
+    finished(o)?;
+    let s = &o.serial;
+    started(s, "hello")?;
+    started(s, "ticker")?;
+    says(s, "hello", "hello from a native domain")?;
+    says(s, "ticker", "tick 5")?;
+    Ok(())
+}
+
+/// The faulting domains of `faults.toml`, and what `mgmt` reports each time.
+const FAULTERS: [(&str, &str); 4] = [
+    ("fault-kernel", "faulted: page fault (vector 14) at address 0xffff800000000000 ip 0x"),
+    ("fault-ro", "faulted: page fault (vector 14) at address 0x"),
+    ("fault-ud", "faulted: invalid opcode (vector 6)"),
+    ("fault-panic", "exited with code 101"),
+];
+
+/// `steady` ran to its end, undisturbed by its neighbours.
+fn steady_unharmed(s: &str) -> Result<(), String> {
+    says(s, "steady", "steady: done after 20 ticks")?;
+    says(s, MGMT, "steady exited with code 0")?;
+    never(s, MGMT, |m| m.starts_with("restarting steady "), "restarting steady")
+}
+
+fn check_faults(o: &Outcome) -> Result<(), String> {
+    finished(o)?;
+    let s = &o.serial;
+    for (name, report) in FAULTERS {
+        let report = format!("{name} {report}");
+        let faults = count(s, MGMT, |m| m.starts_with(&report));
+        if faults.len() != 3 {
+            return Err(format!(
+                "`[mgmt] {report}…` appears {} times, not 3 (the first run and 2 restarts)",
+                faults.len()
+            ));
+        }
+        let restart1 = says(s, MGMT, &format!("restarting {name} in 5 ms (restart 1 of 2)"))?;
+        let restart2 = says(s, MGMT, &format!("restarting {name} in 10 ms (restart 2 of 2)"))?;
+        let stopped = says(s, MGMT, &format!("{name} stopped for good"))?;
+        in_order(
+            &[
+                ("1st fault", faults[0]),
+                ("1st restart", restart1),
+                ("2nd fault", faults[1]),
+                ("2nd restart", restart2),
+                ("3rd fault", faults[2]),
+                ("stopped for good", stopped),
+            ],
+            name,
+        )?;
+        let starts = count(s, MGMT, |m| m.starts_with(&format!("started {name} (domain ")));
+        if starts.len() != 3 {
+            return Err(format!("`[mgmt] started {name} (domain …)` appears {} times, not 3", starts.len()));
+        }
+    }
+    steady_unharmed(s)
+}
+
+fn check_hostile(o: &Outcome) -> Result<(), String> {
+    finished(o)?;
+    let s = &o.serial;
+    says_prefix(s, "hostile", "hostile: 20000 random calls")?;
+    says(s, MGMT, "hostile exited with code 0")?;
+    if let Some(l) = s.lines().find(|l| l.contains("hostile: FAIL")) {
+        return Err(format!("the hostile domain reported a failure: `{l}`"));
+    }
+    steady_unharmed(s)
+}
+
+fn check_shm(o: &Outcome) -> Result<(), String> {
+    finished(o)?;
+    let s = &o.serial;
+    let verified = says_prefix(s, "shm-b", "shm-b: pattern verified")?;
+    let revoked = says(s, "shm-a", "shm-a: revoked")?;
+    let fault = says_prefix(s, MGMT, "shm-b faulted: page fault (vector 14) at address 0x200000000000 ip ")?;
+    in_order(&[("pattern verified", verified), ("revoked", revoked), ("shm-b's fault", fault)], "shm")?;
+    says(s, MGMT, "shm-a exited with code 0").map(|_| ())
+}
+
+fn check_churn(o: &Outcome) -> Result<(), String> {
+    finished(o)?;
+    let s = &o.serial;
+    const SUMMARY: &str = "churn: 1000 domains created and destroyed; ";
+    let at = says_prefix(s, "churn", SUMMARY)?;
+    let line = s.lines().nth(at).unwrap_or_default();
+    let rest = line.split_once(SUMMARY).map_or("", |(_, r)| r.trim_end());
+    let ((f0, f1), (o0, o1)) = parse_churn(rest)
+        .ok_or_else(|| format!("cannot read `{rest}`: expected `free frames A -> B, objects C -> D`"))?;
+    if f0 != f1 || o0 != o1 {
+        return Err(format!("churn leaked: free frames {f0} -> {f1}, objects {o0} -> {o1}"));
+    }
+    says(s, MGMT, "churn exited with code 0").map(|_| ())
+}
+
+/// `free frames A -> B, objects C -> D` → `((A, B), (C, D))`.
+fn parse_churn(s: &str) -> Option<((u64, u64), (u64, u64))> {
+    let (frames, objects) = s.strip_prefix("free frames ")?.split_once(", objects ")?;
+    let pair = |p: &str| -> Option<(u64, u64)> {
+        let (a, b) = p.split_once(" -> ")?;
+        Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+    };
+    Some((pair(frames)?, pair(objects)?))
+}

@@ -1,0 +1,188 @@
+//! Typed syscalls over [`ipc::syscall::Call`]: one [`syscall`] that makes any
+//! call, and a small function per verb that returns what the call returns.
+
+use ipc::event::{DomainId, Event};
+use ipc::syscall::{Call, UserAddr, UserBuf, Width, CONSOLE_MAX};
+use ipc::{CapSlot, Error, ObjectType, Rights};
+
+pub use crate::arch::syscall_raw;
+
+/// Makes `call`: the four result words, or the error with, for
+/// `InvalidArgument`, the 1-based index of the argument at fault.
+///
+/// # Safety
+///
+/// As for [`syscall_raw`]: the call must not unmap memory in use, nor start
+/// a thread in this domain at arbitrary code.
+pub unsafe fn syscall(call: &Call) -> Result<[u64; 4], (Error, u64)> {
+    let (nr, args) = call.encode();
+    // SAFETY: the caller's contract.
+    let (rax, r) = unsafe { syscall_raw(nr, args) };
+    match Error::from_code(rax) {
+        Ok(()) => Ok(r),
+        Err(e) => Err((e, r[0])),
+    }
+}
+
+/// A call the functions below make: none of them unmaps memory or starts a
+/// thread in this domain (those are the `unsafe` ones).
+fn call(call: Call) -> Result<[u64; 4], Error> {
+    // SAFETY: only calls that leave this domain's own memory and threads
+    // alone come here.
+    unsafe { syscall(&call) }.map_err(|(e, _)| e)
+}
+
+fn addr(va: u64) -> Result<UserAddr, Error> {
+    UserAddr::new(va).ok_or(Error::InvalidArgument)
+}
+
+fn page(va: u64) -> Result<UserAddr, Error> {
+    UserAddr::page(va).ok_or(Error::InvalidArgument)
+}
+
+fn slot(word: u64) -> CapSlot {
+    CapSlot(word as u32)
+}
+
+/// Writes `bytes` to the debug console, in calls of at most `CONSOLE_MAX`
+/// bytes (each call is atomic: send whole lines).
+pub fn console_write(console: CapSlot, bytes: &[u8]) -> Result<(), Error> {
+    for chunk in bytes.chunks(CONSOLE_MAX as usize) {
+        let buf = UserBuf { addr: addr(chunk.as_ptr() as u64)?, len: chunk.len() as u64 };
+        call(Call::ConsoleWrite { console, buf })?;
+    }
+    Ok(())
+}
+
+/// Ends this domain; its supervisor learns `code`.
+pub fn exit(code: u64) -> ! {
+    let _ = call(Call::Exit { code });
+    // Exit does not return. Should it, fault so that the supervisor hears.
+    // SAFETY: `ud2` raises #UD and touches nothing.
+    unsafe { core::arch::asm!("ud2", options(noreturn, nomem, nostack)) }
+}
+
+/// Gives up the rest of the time slice.
+pub fn yield_now() {
+    let _ = call(Call::Yield);
+}
+
+/// A copy of `slot` with `rights` (a subset) in this domain's table.
+pub fn cap_derive(slot: CapSlot, rights: Rights) -> Result<CapSlot, Error> {
+    call(Call::CapDerive { slot, rights }).map(|r| self::slot(r[0]))
+}
+
+/// A copy of `slot` with `rights` in `domain`'s table; returns its slot there.
+pub fn cap_grant(domain: CapSlot, slot: CapSlot, rights: Rights) -> Result<CapSlot, Error> {
+    call(Call::CapGrant { domain, slot, rights }).map(|r| self::slot(r[0]))
+}
+
+/// Empties `slot`.
+pub fn cap_delete(slot: CapSlot) -> Result<(), Error> {
+    call(Call::CapDelete { slot }).map(drop)
+}
+
+/// Invalidates every copy granted or derived from the object of `slot` and
+/// removes its mappings outside this domain.
+pub fn cap_revoke(slot: CapSlot) -> Result<(), Error> {
+    call(Call::CapRevoke { slot }).map(drop)
+}
+
+/// What a capability is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CapInfo {
+    /// `None` for a type this runtime does not know.
+    pub kind: Option<ObjectType>,
+    pub rights: Rights,
+    /// For memory and port ranges: their size, as the kernel reports it.
+    pub size: u64,
+}
+
+pub fn cap_info(slot: CapSlot) -> Result<CapInfo, Error> {
+    let r = call(Call::CapInfo { slot })?;
+    let rights = Rights::from_u64(r[1]).unwrap_or(Rights::empty());
+    Ok(CapInfo { kind: ObjectType::from_u64(r[0]), rights, size: r[2] })
+}
+
+/// A new domain, supervised by this one, with `quota_pages` of our quota.
+pub fn domain_create(quota_pages: u64) -> Result<(CapSlot, DomainId), Error> {
+    call(Call::DomainCreate { quota_pages }).map(|r| (slot(r[0]), DomainId(r[1])))
+}
+
+/// Destroys a domain this one supervises, and all it owns.
+pub fn domain_destroy(domain: CapSlot) -> Result<(), Error> {
+    call(Call::DomainDestroy { domain }).map(drop)
+}
+
+/// The next event of a supervised domain; with `block == false`,
+/// `WouldBlock` if there is none.
+pub fn domain_wait(block: bool) -> Result<Event, Error> {
+    let r = call(Call::DomainWait { block })?;
+    Event::decode(r).ok_or(Error::Malformed)
+}
+
+/// A new memory object of `pages` zeroed pages owned by `domain`.
+pub fn memory_create(domain: CapSlot, pages: u64) -> Result<CapSlot, Error> {
+    call(Call::MemoryCreate { domain, pages }).map(|r| slot(r[0]))
+}
+
+/// Maps all of `memory` into `domain` at the page-aligned `va`.
+pub fn memory_map(memory: CapSlot, domain: CapSlot, va: u64, rights: Rights) -> Result<(), Error> {
+    call(Call::MemoryMap { memory, domain, va: page(va)?, rights }).map(drop)
+}
+
+/// Removes the mapping of `memory` at `va` from `domain`.
+///
+/// # Safety
+///
+/// If `domain` is this domain, nothing may refer to the mapping any more.
+pub unsafe fn memory_unmap(memory: CapSlot, domain: CapSlot, va: u64) -> Result<(), Error> {
+    let unmap = Call::MemoryUnmap { memory, domain, va: page(va)? };
+    // SAFETY: the caller's contract.
+    unsafe { syscall(&unmap) }.map(drop).map_err(|(e, _)| e)
+}
+
+/// Starts a thread in `domain` at `entry` with `stack` (16-byte aligned) and
+/// `arg` in rdi; returns the thread's capability.
+///
+/// # Safety
+///
+/// If `domain` is this domain, the thread runs alongside ours: `entry` must
+/// be code that is sound to run so, on a stack no one else uses.
+pub unsafe fn thread_create(domain: CapSlot, entry: u64, stack: u64, arg: u64) -> Result<CapSlot, Error> {
+    let create = Call::ThreadCreate { domain, entry: addr(entry)?, stack: addr(stack)?, arg };
+    // SAFETY: the caller's contract.
+    unsafe { syscall(&create) }.map(|r| slot(r[0])).map_err(|(e, _)| e)
+}
+
+pub fn ioport_read(ports: CapSlot, port: u16, width: Width) -> Result<u32, Error> {
+    call(Call::IoPortRead { ports, port, width }).map(|r| r[0] as u32)
+}
+
+pub fn ioport_write(ports: CapSlot, port: u16, width: Width, value: u32) -> Result<(), Error> {
+    call(Call::IoPortWrite { ports, port, width, value }).map(drop)
+}
+
+/// A capability for ports `base..base + count` within those of `ports`.
+pub fn ioports_create(ports: CapSlot, base: u16, count: u16) -> Result<CapSlot, Error> {
+    call(Call::IoPortsCreate { ports, base, count }).map(|r| slot(r[0]))
+}
+
+/// Waits for the interrupt line of `irq`.
+pub fn irq_wait(irq: CapSlot) -> Result<(), Error> {
+    call(Call::IrqWait { irq }).map(drop)
+}
+
+/// Kernel-wide counts and this domain's quota.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stats {
+    pub free_frames: u64,
+    pub objects: u64,
+    pub quota_limit: u64,
+    pub quota_used: u64,
+}
+
+pub fn stats() -> Result<Stats, Error> {
+    let r = call(Call::Stats)?;
+    Ok(Stats { free_frames: r[0], objects: r[1], quota_limit: r[2], quota_used: r[3] })
+}
