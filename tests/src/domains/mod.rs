@@ -25,6 +25,7 @@ pub fn cases() -> Vec<SystemTest> {
         case("domains_hostile", "tests/systems/hostile.toml", qemu(), check_hostile),
         case("domains_shm", "tests/systems/shm.toml", qemu(), check_shm),
         case("domains_churn", "tests/systems/churn.toml", qemu(), check_churn),
+        case("domains_irq", "tests/systems/irq.toml", qemu(), check_irq),
         case("bochs_domains", "system.toml", Emulator::Bochs(Bochs::default()), check_default),
     ]
 }
@@ -146,4 +147,12 @@ fn parse_churn(s: &str) -> Option<((u64, u64), (u64, u64))> {
         Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
     };
     Some((pair(frames)?, pair(objects)?))
+}
+
+/// A driver domain takes interrupts of its line through `IrqWait`.
+fn check_irq(o: &Outcome) -> Result<(), String> {
+    finished(o)?;
+    let s = &o.serial;
+    says(s, "rtc", "rtc: 5 periodic interrupts on line 8")?;
+    says(s, MGMT, "rtc exited with code 0").map(|_| ())
 }
