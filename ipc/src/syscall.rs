@@ -36,6 +36,7 @@ pub enum Nr {
     DomainCreate = 20,
     DomainDestroy = 21,
     DomainWait = 22,
+    DomainInfo = 23,
     MemoryCreate = 30,
     MemoryMap = 31,
     MemoryUnmap = 32,
@@ -144,6 +145,9 @@ pub enum Call {
     /// Returns `WouldBlock` when there is none and `block` is false, or when
     /// the caller supervises no domain (the wait could never end).
     DomainWait { block: bool },
+    /// What the kernel knows of a domain the caller controls: [CPU time used
+    /// in microseconds, weight, cap percent, 1 if running else 0].
+    DomainInfo { domain: CapSlot },
     /// A new memory object of `pages` zeroed, physically contiguous pages,
     /// owned by and charged to `domain` (the caller's own or one it
     /// controls); destroyed with that domain.
@@ -234,6 +238,7 @@ impl Call {
                     _ => return Err(bad(1)),
                 },
             },
+            23 => Call::DomainInfo { domain: slot(a[0]).ok_or(bad(1))? },
             30 => Call::MemoryCreate {
                 domain: slot(a[0]).ok_or(bad(1))?,
                 pages: Some(a[1]).filter(|&p| p > 0 && p <= MEMORY_MAX_PAGES).ok_or(bad(2))?,
@@ -337,6 +342,7 @@ impl Call {
             Call::DomainCreate { quota_pages } => (20, [quota_pages, 0, 0, 0, 0, 0]),
             Call::DomainDestroy { domain } => (21, [s(domain), 0, 0, 0, 0, 0]),
             Call::DomainWait { block } => (22, [u64::from(block), 0, 0, 0, 0, 0]),
+            Call::DomainInfo { domain } => (23, [s(domain), 0, 0, 0, 0, 0]),
             Call::MemoryCreate { domain, pages } => (30, [s(domain), pages, 0, 0, 0, 0]),
             Call::MemoryMap { memory, domain, va, rights } => {
                 (31, [s(memory), s(domain), va.get(), r(rights), 0, 0])

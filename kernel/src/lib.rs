@@ -26,6 +26,8 @@ pub mod arch;
 #[cfg(target_os = "none")]
 pub mod boot;
 #[cfg(target_os = "none")]
+pub mod fastpath;
+#[cfg(target_os = "none")]
 pub mod klog;
 #[cfg(target_os = "none")]
 pub mod loader;

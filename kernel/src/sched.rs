@@ -57,6 +57,12 @@ pub fn from_user(frame: &mut TrapFrame) {
     let c = cpu::current_index();
     let mut k = lock();
     charge(&mut k, c);
+    if crate::fastpath::try_fast(&mut k, c, frame) {
+        switch_space(&k, c);
+        drop(k);
+        me.in_kernel.store(false, Ordering::SeqCst);
+        return;
+    }
     if let Some(t) = k.current[c] {
         if let Some(th) = k.threads.get_mut(t).filter(|th| th.state == ThreadState::Running(c)) {
             th.ctx = save(frame);
@@ -140,6 +146,7 @@ fn charge(k: &mut Kernel, c: usize) {
     let d = th.domain;
     let Some(dom) = k.domains.get_mut(d) else { return };
     th.credit = crate::policy::burn(th.credit, us, dom.weight);
+    dom.runtime_us += us as u64;
     if dom.cap_percent > 0 {
         dom.budget -= us;
     }
@@ -210,6 +217,18 @@ fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame)
         x86_64::instructions::interrupts::disable();
         k = lock();
         LAST_TSC[c].store(cpu::rdtsc(), Ordering::Relaxed);
+    }
+}
+
+/// Loads the address space of CPU `c`'s current thread if it is not loaded
+/// (or is loaded from before a shootdown).
+fn switch_space(k: &Kernel, c: usize) {
+    let Some(d) = k.current[c].and_then(|t| k.threads.get(t)).map(|t| t.domain) else { return };
+    let Some(dom) = k.domains.get(d) else { return };
+    let me = cpu::current();
+    let (root, epoch) = (dom.root.as_u64(), dom.tlb_epoch);
+    if me.loaded_root.load(Ordering::Relaxed) != root || me.loaded_epoch.load(Ordering::Relaxed) != epoch {
+        cpu::load_root(root, epoch);
     }
 }
 

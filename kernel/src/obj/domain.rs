@@ -69,6 +69,8 @@ pub struct Domain {
     pub period_end: u64,
     /// Signalled (notification, bits) when it exits or faults.
     pub notify: Option<(Ref, u64)>,
+    /// CPU time its threads have used, in microseconds.
+    pub runtime_us: u64,
 }
 
 impl Domain {
@@ -87,6 +89,7 @@ impl Domain {
             budget: 0,
             period_end: 0,
             notify: None,
+            runtime_us: 0,
         }
     }
 }

@@ -51,6 +51,7 @@ impl Kernel {
     /// Ends thread `t`'s wait with `err` (its peer is gone).
     pub fn fail_wait(&mut self, t: Ref, err: Error) {
         if let Some(th) = self.threads.get_mut(t) {
+            th.ctx.set_msg_regs(&[0; ipc::msg::REGS]);
             th.ctx.set_result(err.code(), [0; 4]);
         }
         self.wake(t);

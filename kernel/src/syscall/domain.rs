@@ -87,3 +87,10 @@ pub fn exit(k: &mut Kernel, c: Caller, code: u64) -> Result<Next, Error> {
     k.kill(c.domain, Event::Exited { domain: domain::id(c.domain), code });
     Ok(Next::Gone)
 }
+
+pub fn info(k: &mut Kernel, c: Caller, domain: CapSlot) -> Result<Next, Error> {
+    let d = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
+    let dom = k.domain(d)?;
+    let alive = u64::from(dom.state == crate::obj::domain::DomainState::Running);
+    Ok(Next::Return([dom.runtime_us, u64::from(dom.weight), u64::from(dom.cap_percent), alive]))
+}

@@ -99,6 +99,7 @@ fn invoke(k: &mut Kernel, c: Caller, call: Call) -> Result<Next, Error> {
         Call::DomainCreate { quota_pages } => domain::create(k, c, quota_pages),
         Call::DomainDestroy { domain } => domain::destroy(k, c, domain),
         Call::DomainWait { block } => domain::wait(k, c, block),
+        Call::DomainInfo { domain } => domain::info(k, c, domain),
         Call::MemoryCreate { domain, pages } => memory::create(k, c, domain, pages),
         Call::MemoryMap { memory, domain, va, rights } => memory::map(k, c, memory, domain, va, rights),
         Call::MemoryUnmap { memory, domain, va } => memory::unmap(k, c, memory, domain, va),
