@@ -1,5 +1,7 @@
-//! Building x86-64 four-level page tables (SDM Vol. 3A 4.5), over any memory
-//! that can hold tables: the kernel's physical memory, or a fake on the host.
+//! Building four-level page tables over any memory that can hold tables (the
+//! kernel's physical memory, or a fake on the host), in two entry formats:
+//! x86-64 paging (SDM Vol. 3A 4.5; also AMD's nested paging) and Intel's
+//! extended page tables (SDM Vol. 3C 29.3). Same walk, different bits.
 //!
 //! The builder enforces W^X: a mapping is never both writable and executable.
 
@@ -82,11 +84,107 @@ const G: u64 = 1 << 8;
 const NX: u64 = 1 << 63;
 const ADDR: u64 = 0x000F_FFFF_FFFF_F000;
 
-/// A four-level page table, named by the frame of its PML4.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PageTable {
-    root: PhysAddr,
+/// The bits of one entry format.
+pub trait Format: Copy {
+    /// An entry is present if any of these bits is set.
+    const PRESENT: u64;
+    /// Whether a page may be writable and executable at once: never in the
+    /// kernel's or a domain's tables; in a guest's (its RAM holds the code
+    /// it loads), where the guest's own page tables apply W^X if it wants.
+    const WRITE_AND_EXEC: bool = false;
+    /// A leaf mapping a page of `size` with `flags`.
+    fn leaf(flags: MapFlags, size: PageSize) -> u64;
+    /// A non-leaf entry (its leaves decide the access); `user` for user tables.
+    fn table(user: bool) -> u64;
+    /// The rights a leaf grants.
+    fn flags(e: u64) -> MapFlags;
 }
+
+/// x86-64 paging entries (and AMD-V nested paging, which uses them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct X86;
+
+/// Intel EPT entries: read, write, execute bits; write-back memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ept;
+
+/// AMD nested page tables: x86-64 entries, every level user-accessible
+/// (AMD APM Vol. 2 15.25.5), guest RAM writable and executable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Npt;
+
+impl Format for Npt {
+    const PRESENT: u64 = P;
+    const WRITE_AND_EXEC: bool = true;
+    fn leaf(flags: MapFlags, size: PageSize) -> u64 {
+        leaf_bits(flags | MapFlags::USER, size)
+    }
+    fn table(_user: bool) -> u64 {
+        P | RW | US
+    }
+    fn flags(e: u64) -> MapFlags {
+        flags_of(e)
+    }
+}
+
+impl Format for X86 {
+    const PRESENT: u64 = P;
+    fn leaf(flags: MapFlags, size: PageSize) -> u64 {
+        leaf_bits(flags, size)
+    }
+    fn table(user: bool) -> u64 {
+        P | RW | if user { US } else { 0 }
+    }
+    fn flags(e: u64) -> MapFlags {
+        flags_of(e)
+    }
+}
+
+const EPT_R: u64 = 1 << 0;
+const EPT_W: u64 = 1 << 1;
+const EPT_X: u64 = 1 << 2;
+const EPT_WB: u64 = 6 << 3;
+
+impl Format for Ept {
+    const PRESENT: u64 = EPT_R | EPT_W | EPT_X;
+    const WRITE_AND_EXEC: bool = true;
+    fn leaf(flags: MapFlags, size: PageSize) -> u64 {
+        let mut e = EPT_R | EPT_WB;
+        if flags.contains(MapFlags::WRITE) {
+            e |= EPT_W;
+        }
+        if flags.contains(MapFlags::EXEC) {
+            e |= EPT_X;
+        }
+        if size != PageSize::Size4K {
+            e |= PS;
+        }
+        e
+    }
+    fn table(_user: bool) -> u64 {
+        EPT_R | EPT_W | EPT_X
+    }
+    fn flags(e: u64) -> MapFlags {
+        let mut f = MapFlags::USER;
+        f.set(MapFlags::WRITE, e & EPT_W != 0);
+        f.set(MapFlags::EXEC, e & EPT_X != 0);
+        f
+    }
+}
+
+/// A four-level table of format `F`, named by the frame of its top level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Table<F: Format> {
+    root: PhysAddr,
+    format: core::marker::PhantomData<F>,
+}
+
+/// x86-64 page tables.
+pub type PageTable = Table<X86>;
+/// Extended page tables (guest-physical to host-physical, Intel).
+pub type EptTable = Table<Ept>;
+/// Nested page tables (guest-physical to host-physical, AMD).
+pub type NptTable = Table<Npt>;
 
 fn index(va: VirtAddr, level: usize) -> usize {
     ((va.as_u64() >> (12 + 9 * (level - 1))) & 0x1ff) as usize
@@ -125,15 +223,15 @@ fn flags_of(e: u64) -> MapFlags {
     f
 }
 
-impl PageTable {
+impl<F: Format> Table<F> {
     /// A new, empty address space.
     pub fn new(mem: &mut impl TableMemory) -> Result<Self, MapError> {
-        Ok(Self { root: mem.alloc_table().ok_or(MapError::OutOfMemory)? })
+        Ok(Self::from_root(mem.alloc_table().ok_or(MapError::OutOfMemory)?))
     }
 
     /// The table whose PML4 is at `root` (e.g. the one in CR3).
     pub const fn from_root(root: PhysAddr) -> Self {
-        Self { root }
+        Self { root, format: core::marker::PhantomData }
     }
 
     /// The physical address of the PML4, for CR3.
@@ -150,7 +248,7 @@ impl PageTable {
         size: PageSize,
         flags: MapFlags,
     ) -> Result<(), MapError> {
-        if flags.contains(MapFlags::WRITE | MapFlags::EXEC) {
+        if flags.contains(MapFlags::WRITE | MapFlags::EXEC) && !F::WRITE_AND_EXEC {
             return Err(MapError::WritableAndExecutable);
         }
         if va.as_u64() % size.bytes() != 0 || pa.as_u64() % size.bytes() != 0 {
@@ -160,25 +258,24 @@ impl PageTable {
         for level in (size.level() + 1..=4).rev() {
             let i = index(va, level);
             let e = mem.table(table)[i];
-            table = if e & P == 0 {
+            table = if e & F::PRESENT == 0 {
                 let t = mem.alloc_table().ok_or(MapError::OutOfMemory)?;
-                let user = if flags.contains(MapFlags::USER) { US } else { 0 };
-                mem.table(table)[i] = t.as_u64() | P | RW | user;
+                mem.table(table)[i] = t.as_u64() | F::table(flags.contains(MapFlags::USER));
                 t
             } else if e & PS != 0 {
                 return Err(MapError::AlreadyMapped);
             } else {
                 if flags.contains(MapFlags::USER) {
-                    mem.table(table)[i] |= US;
+                    mem.table(table)[i] |= F::table(true);
                 }
                 PhysAddr::new(e & ADDR)
             };
         }
         let slot = &mut mem.table(table)[index(va, size.level())];
-        if *slot & P != 0 {
+        if *slot & F::PRESENT != 0 {
             return Err(MapError::AlreadyMapped);
         }
-        *slot = pa.as_u64() | leaf_bits(flags, size);
+        *slot = pa.as_u64() | F::leaf(flags, size);
         Ok(())
     }
 
@@ -230,21 +327,21 @@ impl PageTable {
         let (table, i, size) = self.walk(mem, va)?;
         let e = mem.table(table)[i];
         let base = e & ADDR & !(size.bytes() - 1);
-        Some((PhysAddr::new(base + (va.as_u64() & (size.bytes() - 1))), flags_of(e)))
+        Some((PhysAddr::new(base + (va.as_u64() & (size.bytes() - 1))), F::flags(e)))
     }
 
     /// Frees every table below PML4 entries `entries` (their leaves are not
     /// the table's to free), clearing those entries. Returns how many.
     pub fn free_tables(&self, mem: &mut impl TableMemory, entries: core::ops::Range<usize>) -> u64 {
-        fn walk(mem: &mut impl TableMemory, table: PhysAddr, level: usize) -> u64 {
+        fn walk<F: Format>(mem: &mut impl TableMemory, table: PhysAddr, level: usize) -> u64 {
             let mut freed = 0;
             for i in 0..512 {
                 let e = mem.table(table)[i];
-                if e & P == 0 || e & PS != 0 || level == 1 {
+                if e & F::PRESENT == 0 || e & PS != 0 || level == 1 {
                     continue;
                 }
                 let child = PhysAddr::new(e & ADDR);
-                freed += walk(mem, child, level - 1) + 1;
+                freed += walk::<F>(mem, child, level - 1) + 1;
                 mem.free_table(child);
             }
             freed
@@ -252,9 +349,9 @@ impl PageTable {
         let mut freed = 0;
         for i in entries.filter(|&i| i < 512) {
             let e = mem.table(self.root)[i];
-            if e & P != 0 {
+            if e & F::PRESENT != 0 {
                 let child = PhysAddr::new(e & ADDR);
-                freed += walk(mem, child, 3) + 1;
+                freed += walk::<F>(mem, child, 3) + 1;
                 mem.free_table(child);
                 mem.table(self.root)[i] = 0;
             }
@@ -265,16 +362,16 @@ impl PageTable {
     /// Makes sure PML4 entry `index` points at a table, so that what is
     /// mapped under it later shows in every address space sharing it.
     pub fn ensure_top(&self, mem: &mut impl TableMemory, index: usize) -> Result<(), MapError> {
-        if index < 512 && mem.table(self.root)[index] & P == 0 {
+        if index < 512 && mem.table(self.root)[index] & F::PRESENT == 0 {
             let t = mem.alloc_table().ok_or(MapError::OutOfMemory)?;
-            mem.table(self.root)[index] = t.as_u64() | P | RW;
+            mem.table(self.root)[index] = t.as_u64() | F::table(false);
         }
         Ok(())
     }
 
     /// Copies PML4 entries `entries` of `from` into this table (the shared
     /// kernel half of every address space).
-    pub fn share(&self, mem: &mut impl TableMemory, from: &PageTable, entries: core::ops::Range<usize>) {
+    pub fn share(&self, mem: &mut impl TableMemory, from: &Table<F>, entries: core::ops::Range<usize>) {
         for i in entries.filter(|&i| i < 512) {
             let e = mem.table(from.root)[i];
             mem.table(self.root)[i] = e;
@@ -287,7 +384,7 @@ impl PageTable {
         for level in (1..=4).rev() {
             let i = index(va, level);
             let e = mem.table(table)[i];
-            if e & P == 0 {
+            if e & F::PRESENT == 0 {
                 return None;
             }
             let size = match level {
@@ -422,6 +519,36 @@ mod tests {
         assert_eq!(pt.unmap(&mut m, va), Ok((PhysAddr::new(0x8000), PageSize::Size4K)));
         assert_eq!(pt.translate(&mut m, va), None);
         assert_eq!(pt.unmap(&mut m, va), Err(MapError::NotMapped));
+    }
+
+    #[test]
+    fn ept_entries_have_ept_bits() {
+        let mut m = FakeMemory::default();
+        let ept = EptTable::new(&mut m).unwrap();
+        let gpa = VirtAddr::new(0x10_0000);
+        ept.map(&mut m, gpa, PhysAddr::new(0x4000_0000), PageSize::Size4K, MapFlags::WRITE).unwrap();
+        ept.map(&mut m, VirtAddr::new(0x20_0000), PhysAddr::new(0x20_0000), PageSize::Size2M, MapFlags::EXEC)
+            .unwrap();
+        let (pa, f) = ept.translate(&mut m, VirtAddr::new(0x10_0123)).unwrap();
+        assert_eq!(pa, PhysAddr::new(0x4000_0123));
+        assert!(f.contains(MapFlags::WRITE) && !f.contains(MapFlags::EXEC));
+        // The raw leaf: R|W, write-back, no X; non-leaf entries R|W|X.
+        let root = m.tables[&ept.root().as_u64()][0];
+        assert_eq!(root & 7, 7);
+        let leaf = ept.translate(&mut m, VirtAddr::new(0x20_0000)).unwrap();
+        assert!(leaf.1.contains(MapFlags::EXEC) && !leaf.1.contains(MapFlags::WRITE));
+        let pdpt = PhysAddr::new(root & ADDR);
+        let pd = PhysAddr::new(m.tables[&pdpt.as_u64()][0] & ADDR);
+        let pt = PhysAddr::new(m.tables[&pd.as_u64()][0] & ADDR);
+        assert_eq!(m.tables[&pt.as_u64()][0x100] & 0x7f, 0b011_0011, "R|W, WB");
+        assert_eq!(m.tables[&pd.as_u64()][1] & 0xff, 0b1011_0101, "R|X, WB, large");
+        // Guest RAM is writable and executable: the guest loads its own code.
+        let rwx = MapFlags::WRITE | MapFlags::EXEC;
+        ept.map(&mut m, VirtAddr::new(0x1000), PhysAddr::new(0x1000), PageSize::Size4K, rwx).unwrap();
+        assert_eq!(ept.translate(&mut m, VirtAddr::new(0x1000)).unwrap().1, rwx | MapFlags::USER);
+        let npt = NptTable::new(&mut m).unwrap();
+        npt.map(&mut m, VirtAddr::new(0x1000), PhysAddr::new(0x1000), PageSize::Size4K, rwx).unwrap();
+        assert_eq!(npt.translate(&mut m, VirtAddr::new(0x1000)).unwrap().1, rwx | MapFlags::USER);
     }
 
     #[test]
