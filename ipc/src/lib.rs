@@ -16,6 +16,7 @@ pub mod event;
 pub mod manifest;
 pub mod msg;
 pub mod syscall;
+pub mod vcpu;
 
 pub use cap::{CapSlot, ObjectType, Rights};
 pub use error::Error;

@@ -37,10 +37,12 @@ pub enum Nr {
     DomainDestroy = 21,
     DomainWait = 22,
     DomainInfo = 23,
+    GuestCreate = 24,
     MemoryCreate = 30,
     MemoryMap = 31,
     MemoryUnmap = 32,
     ThreadCreate = 40,
+    VcpuCreate = 41,
     IoPortRead = 50,
     IoPortWrite = 51,
     IoPortsCreate = 52,
@@ -148,6 +150,12 @@ pub enum Call {
     /// What the kernel knows of a domain the caller controls: [CPU time used
     /// in microseconds, weight, cap percent, 1 if running else 0].
     DomainInfo { domain: CapSlot },
+    /// A new, empty guest (a virtual machine) supervised by the caller, with
+    /// `quota_pages` of the caller's quota. Memory mapped into it lands in its
+    /// second-level page tables (EPT or NPT): `READ` maps readable and
+    /// executable (a guest runs code from its RAM), `WRITE` adds writable.
+    /// Returns its slot and id. `NotSupported` without VT-x or AMD-V.
+    GuestCreate { quota_pages: u64 },
     /// A new memory object of `pages` zeroed, physically contiguous pages,
     /// owned by and charged to `domain` (the caller's own or one it
     /// controls); destroyed with that domain.
@@ -159,6 +167,11 @@ pub enum Call {
     MemoryUnmap { memory: CapSlot, domain: CapSlot, va: UserAddr },
     /// A thread in `domain` starting at `entry` with `stack` and `arg` in rdi.
     ThreadCreate { domain: CapSlot, entry: UserAddr, stack: UserAddr, arg: u64 },
+    /// A virtual CPU of `guest` (CONTROL), starting in 32-bit protected mode
+    /// without paging at `entry` with ebx = `arg` and eax = 0x2BADB002 (the
+    /// Multiboot hand-off), on the CPU the kernel chooses. Its exits are calls
+    /// on endpoint `exit` (WRITE; see [`crate::vcpu`]). Returns its slot.
+    VcpuCreate { guest: CapSlot, exit: CapSlot, entry: u64, arg: u64 },
     /// Reads a port of the range `ports` covers.
     IoPortRead { ports: CapSlot, port: u16, width: Width },
     /// Writes a port of the range `ports` covers.
@@ -239,6 +252,7 @@ impl Call {
                 },
             },
             23 => Call::DomainInfo { domain: slot(a[0]).ok_or(bad(1))? },
+            24 => Call::GuestCreate { quota_pages: a[0] },
             30 => Call::MemoryCreate {
                 domain: slot(a[0]).ok_or(bad(1))?,
                 pages: Some(a[1]).filter(|&p| p > 0 && p <= MEMORY_MAX_PAGES).ok_or(bad(2))?,
@@ -262,6 +276,12 @@ impl Call {
                 entry: UserAddr::new(a[1]).ok_or(bad(2))?,
                 stack: UserAddr::new(a[2]).filter(|s| s.get() % 16 == 0).ok_or(bad(3))?,
                 arg: a[3],
+            },
+            41 => Call::VcpuCreate {
+                guest: slot(a[0]).ok_or(bad(1))?,
+                exit: slot(a[1]).ok_or(bad(2))?,
+                entry: Some(a[2]).filter(|&e| e < 1 << 32).ok_or(bad(3))?,
+                arg: Some(a[3]).filter(|&e| e < 1 << 32).ok_or(bad(4))?,
             },
             50 | 51 => {
                 let ports = slot(a[0]).ok_or(bad(1))?;
@@ -343,6 +363,8 @@ impl Call {
             Call::DomainDestroy { domain } => (21, [s(domain), 0, 0, 0, 0, 0]),
             Call::DomainWait { block } => (22, [u64::from(block), 0, 0, 0, 0, 0]),
             Call::DomainInfo { domain } => (23, [s(domain), 0, 0, 0, 0, 0]),
+            Call::GuestCreate { quota_pages } => (24, [quota_pages, 0, 0, 0, 0, 0]),
+            Call::VcpuCreate { guest, exit, entry, arg } => (41, [s(guest), s(exit), entry, arg, 0, 0]),
             Call::MemoryCreate { domain, pages } => (30, [s(domain), pages, 0, 0, 0, 0]),
             Call::MemoryMap { memory, domain, va, rights } => {
                 (31, [s(memory), s(domain), va.get(), r(rights), 0, 0])

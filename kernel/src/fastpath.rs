@@ -61,7 +61,8 @@ fn fast_call(k: &mut Kernel, c: usize, me: Ref, ep_slot: CapSlot, frame: &mut Tr
 fn fast_reply_recv(k: &mut Kernel, c: usize, me: Ref, ep_slot: CapSlot, frame: &mut TrapFrame) -> bool {
     let Some((d, caller)) = k.threads.get(me).map(|t| (t.domain, t.reply_to)) else { return false };
     let Some(caller) = caller else { return false };
-    if !k.threads.get(caller).is_some_and(|t| t.state == ThreadState::AwaitingReply(me) && t.cpu == c) {
+    let waiting = |t: &crate::obj::thread::Thread| t.state == ThreadState::AwaitingReply(me) && t.cpu == c;
+    if !k.threads.get(caller).is_some_and(|t| waiting(t) && t.vcpu.is_none()) {
         return false;
     }
     let Ok(cap) = k.cap(d, ep_slot, ObjectType::Endpoint, Rights::READ) else { return false };

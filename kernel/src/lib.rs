@@ -39,3 +39,5 @@ pub mod state;
 pub mod syscall;
 #[cfg(target_os = "none")]
 pub mod virt;
+#[cfg(target_os = "none")]
+pub mod vm;

@@ -30,7 +30,7 @@ const USER_FLAGS: u64 = 0x0025_4DD5;
 
 /// Takes the big kernel lock, meanwhile obeying a request to leave the
 /// current address space (another CPU is about to free it).
-fn lock() -> MutexGuard<'static, Kernel> {
+pub(crate) fn lock() -> MutexGuard<'static, Kernel> {
     loop {
         if let Some(k) = KERNEL.try_lock() {
             return k;
@@ -137,7 +137,7 @@ fn restore(f: &mut TrapFrame, c: &Context) {
 }
 
 /// Charges the time since the last charge on CPU `c` to what ran there.
-fn charge(k: &mut Kernel, c: usize) {
+pub(crate) fn charge(k: &mut Kernel, c: usize) {
     let now = cpu::rdtsc();
     let us = (now.saturating_sub(LAST_TSC[c].swap(now, Ordering::Relaxed))
         / TSC_PER_US.load(Ordering::Relaxed)) as i64;
@@ -154,7 +154,7 @@ fn charge(k: &mut Kernel, c: usize) {
 
 /// The tick: the running thread goes back to the queue, and the CPU chooses
 /// again.
-fn preempt(k: &mut Kernel, c: usize) {
+pub(crate) fn preempt(k: &mut Kernel, c: usize) {
     if let Some(t) = k.current[c].take() {
         if let Some(th) = k.threads.get_mut(t).filter(|th| th.state == ThreadState::Running(c)) {
             th.state = ThreadState::Runnable;
@@ -190,6 +190,17 @@ fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame)
         if let Some(t) = next {
             k.current[c] = Some(t);
             let Some(th) = k.threads.get(t) else { continue };
+            if th.vcpu.is_some() {
+                // A guest runs until it exits to its VMM or loses the CPU.
+                load_kernel_root();
+                k = crate::vm::run(k, c, t);
+                if k.current[c] == Some(t)
+                    && !k.threads.get(t).is_some_and(|x| x.state == ThreadState::Running(c))
+                {
+                    k.current[c] = None;
+                }
+                continue;
+            }
             let (ctx, d) = (th.ctx, th.domain);
             let Some(dom) = k.domains.get(d) else { continue };
             let (root, epoch) = (dom.root.as_u64(), dom.tlb_epoch);
@@ -212,6 +223,7 @@ fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame)
         }
         k.current[c] = None;
         load_kernel_root();
+        crate::vm::reap();
         drop(k);
         cpu::idle();
         x86_64::instructions::interrupts::disable();

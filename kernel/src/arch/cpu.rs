@@ -32,6 +32,10 @@ pub struct PerCpu {
     /// Set by another CPU: switch to the kernel's own page tables (the
     /// loaded ones are about to be freed).
     pub leave_address_space: AtomicBool,
+    /// The EPT root of the guest this CPU runs now (0: none).
+    pub running_guest: AtomicU64,
+    /// The VMCS current on this CPU (0: none).
+    pub current_vmcs: AtomicU64,
     /// The local APIC id.
     pub apic_id: AtomicU32,
     /// Set by the CPU itself once it has finished its start-up.
@@ -54,6 +58,8 @@ impl PerCpu {
             loaded_root: AtomicU64::new(0),
             loaded_epoch: AtomicU64::new(0),
             leave_address_space: AtomicBool::new(false),
+            running_guest: AtomicU64::new(0),
+            current_vmcs: AtomicU64::new(0),
             apic_id: AtomicU32::new(0),
             online: AtomicBool::new(false),
             ticks: AtomicU64::new(0),

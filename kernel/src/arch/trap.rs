@@ -130,6 +130,14 @@ fn exception(frame: &TrapFrame) -> ! {
     power::exit(power::Status::Failure)
 }
 
+/// An NMI arrived while this CPU ran a guest (it exited instead of being
+/// delivered): halt if the system is stopping.
+pub fn nmi_in_guest() {
+    if STOPPING.load(Ordering::SeqCst) {
+        cpu::halt_forever();
+    }
+}
+
 /// Stops every other CPU (the panic path).
 pub fn stop_others() -> bool {
     let first = !STOPPING.swap(true, Ordering::SeqCst);

@@ -13,7 +13,7 @@ use x86_64::{PhysAddr, VirtAddr};
 use super::frames::FrameAllocator;
 use super::layout::{self, KERNEL_VMA, MMIO_BASE, MMIO_SIZE, PHYS_OFFSET};
 use super::memmap::{self, MemMapError, Ranges, Region, Reservation};
-use super::paging::{MapError, MapFlags, PageSize, PageTable, TableMemory};
+use super::paging::{EptTable, Format, MapError, MapFlags, PageSize, PageTable, Table, TableMemory};
 use super::PAGE_SIZE;
 
 static FRAMES: Mutex<Option<FrameAllocator<'static>>> = Mutex::new(None);
@@ -270,7 +270,12 @@ pub fn uspace_new() -> Result<(PageTable, u64), SetupError> {
 }
 
 /// Maps one user page; returns the table frames it took.
-pub fn uspace_map(pt: &PageTable, va: VirtAddr, pa: PhysAddr, flags: MapFlags) -> Result<u64, MapError> {
+pub fn uspace_map<F: Format>(
+    pt: &Table<F>,
+    va: VirtAddr,
+    pa: PhysAddr,
+    flags: MapFlags,
+) -> Result<u64, MapError> {
     let mut frames = FRAMES.lock();
     let mut mem = Tables::new(frames.as_mut().ok_or(MapError::OutOfMemory)?);
     pt.map(&mut mem, va, pa, PageSize::Size4K, flags | MapFlags::USER)?;
@@ -278,14 +283,14 @@ pub fn uspace_map(pt: &PageTable, va: VirtAddr, pa: PhysAddr, flags: MapFlags) -
 }
 
 /// Unmaps one user page. The caller shoots down stale translations.
-pub fn uspace_unmap(pt: &PageTable, va: VirtAddr) -> Result<PhysAddr, MapError> {
+pub fn uspace_unmap<F: Format>(pt: &Table<F>, va: VirtAddr) -> Result<PhysAddr, MapError> {
     let mut frames = FRAMES.lock();
     let mut mem = Tables::new(frames.as_mut().ok_or(MapError::OutOfMemory)?);
     pt.unmap(&mut mem, va).map(|(pa, _)| pa)
 }
 
 /// Where a user address leads, and with what rights.
-pub fn uspace_translate(pt: &PageTable, va: VirtAddr) -> Option<(PhysAddr, MapFlags)> {
+pub fn uspace_translate<F: Format>(pt: &Table<F>, va: VirtAddr) -> Option<(PhysAddr, MapFlags)> {
     let mut frames = FRAMES.lock();
     let mut mem = Tables::new(frames.as_mut()?);
     pt.translate(&mut mem, va)
@@ -299,6 +304,22 @@ pub fn uspace_destroy(pt: PageTable) -> u64 {
     let mut mem = Tables::new(frames);
     let n = pt.free_tables(&mut mem, 0..256);
     mem.free_table(pt.root());
+    n + 1
+}
+
+/// A new, empty guest-physical address space (EPT). Returns it and the
+/// frames it took.
+pub fn gspace_new() -> Result<(EptTable, u64), SetupError> {
+    with_space(|_, mem| Ok((EptTable::new(mem)?, mem.taken)))
+}
+
+/// Frees a guest-physical address space's tables; returns how many frames.
+pub fn gspace_destroy(ept: EptTable) -> u64 {
+    let mut frames = FRAMES.lock();
+    let Some(frames) = frames.as_mut() else { return 0 };
+    let mut mem = Tables::new(frames);
+    let n = ept.free_tables(&mut mem, 0..512);
+    mem.free_table(ept.root());
     n + 1
 }
 

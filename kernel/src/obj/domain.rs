@@ -71,6 +71,9 @@ pub struct Domain {
     pub notify: Option<(Ref, u64)>,
     /// CPU time its threads have used, in microseconds.
     pub runtime_us: u64,
+    /// A guest: `root` is its second-level table (EPT), it has vCPUs, not
+    /// threads.
+    pub guest: bool,
 }
 
 impl Domain {
@@ -90,6 +93,7 @@ impl Domain {
             period_end: 0,
             notify: None,
             runtime_us: 0,
+            guest: false,
         }
     }
 }

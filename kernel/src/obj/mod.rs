@@ -8,3 +8,4 @@ pub mod memory;
 pub mod notification;
 pub mod pool;
 pub mod thread;
+pub mod vcpu;

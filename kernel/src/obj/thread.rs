@@ -97,6 +97,8 @@ pub struct Thread {
     pub reply_to: Option<Ref>,
     /// The badge of the endpoint capability its queued call came through.
     pub badge: u64,
+    /// For a virtual CPU: its guest state (the thread's domain is the guest).
+    pub vcpu: Option<super::vcpu::Vcpu>,
 }
 
 impl Thread {
@@ -109,6 +111,7 @@ impl Thread {
             credit: crate::policy::CREDIT_INIT,
             reply_to: None,
             badge: 0,
+            vcpu: None,
         }
     }
 }

@@ -149,7 +149,11 @@ impl Kernel {
             for q in self.runqs.iter_mut() {
                 q.retain(|x| *x != t);
             }
-            self.threads.remove(t);
+            if let Some(th) = self.threads.remove(t) {
+                if let Some(v) = &th.vcpu {
+                    crate::vm::retire(v, th.cpu);
+                }
+            }
             for c in self.current.iter_mut().filter(|c| **c == Some(t)) {
                 *c = None;
             }
@@ -171,7 +175,11 @@ impl Kernel {
             }
         }
         if let Some(dom) = self.domains.remove(d) {
-            let tables = kspace::uspace_destroy(PageTable::from_root(dom.root));
+            let tables = if dom.guest {
+                kspace::gspace_destroy(crate::mem::paging::EptTable::from_root(dom.root))
+            } else {
+                kspace::uspace_destroy(PageTable::from_root(dom.root))
+            };
             if let Some(sup) = dom.supervisor.and_then(|s| self.domains.get_mut(s)) {
                 sup.quota.release(dom.quota.limit);
                 let _ = tables; // page tables were charged to the domain itself

@@ -7,7 +7,7 @@ use x86_64::{PhysAddr, VirtAddr};
 use super::{wait_until, Kernel};
 use crate::arch::cpu::{self, MAX_CPUS};
 use crate::mem::kspace;
-use crate::mem::paging::PageTable;
+use crate::mem::paging::{EptTable, PageTable};
 use crate::obj::domain::DomainState;
 use crate::obj::memory::{Backing, Memory};
 use crate::obj::pool::Ref;
@@ -20,10 +20,10 @@ impl Kernel {
         mem.mappings.swap_remove(i);
         let pages = mem.pages;
         if let Some(dom) = self.domains.get(d) {
-            let pt = PageTable::from_root(dom.root);
+            let (guest, root) = (dom.guest, dom.root);
             for p in 0..pages {
                 // The mapping was recorded, so each page is mapped.
-                let _ = kspace::uspace_unmap(&pt, VirtAddr::new(va + p * 4096));
+                let _ = unmap_page(guest, root, va + p * 4096);
             }
             self.shootdown(d);
         }
@@ -40,9 +40,9 @@ impl Kernel {
         let me = cpu::current_index();
         for c in (0..MAX_CPUS).filter(|&c| c != me) {
             let Some(pc) = cpu::cpu(c) else { continue };
-            if pc.online.load(core::sync::atomic::Ordering::SeqCst)
-                && pc.loaded_root.load(core::sync::atomic::Ordering::SeqCst) == root
-            {
+            let uses = pc.loaded_root.load(core::sync::atomic::Ordering::SeqCst) == root
+                || pc.running_guest.load(core::sync::atomic::Ordering::SeqCst) == root;
+            if pc.online.load(core::sync::atomic::Ordering::SeqCst) && uses {
                 wait_until(c, |pc| pc.in_kernel.load(core::sync::atomic::Ordering::SeqCst));
             }
         }
@@ -121,15 +121,17 @@ impl Kernel {
         if dom.quota.free() < tables_bound {
             return Err(Error::QuotaExceeded);
         }
-        let pt = PageTable::from_root(dom.root);
+        let (guest, root) = (dom.guest, dom.root);
+        // A guest runs code from its RAM: what it may read, it may execute.
+        let flags = if guest { flags | crate::mem::paging::MapFlags::EXEC } else { flags };
         let mut taken = 0;
         for p in 0..pages {
-            let r = kspace::uspace_map(&pt, VirtAddr::new(va + p * 4096), base + p * 4096, flags);
+            let r = map_page(guest, root, va + p * 4096, base + p * 4096, flags);
             match r {
                 Ok(n) => taken += n,
                 Err(e) => {
                     for q in 0..p {
-                        let _ = kspace::uspace_unmap(&pt, VirtAddr::new(va + q * 4096));
+                        let _ = unmap_page(guest, root, va + q * 4096);
                     }
                     self.domain_mut(d)?.quota.used += taken;
                     self.shootdown(d);
@@ -168,5 +170,28 @@ impl Kernel {
             done += n;
         }
         Ok(())
+    }
+}
+
+/// Maps one page into a domain's tables: its page table, or a guest's EPT.
+fn map_page(
+    guest: bool,
+    root: PhysAddr,
+    va: u64,
+    pa: PhysAddr,
+    flags: crate::mem::paging::MapFlags,
+) -> Result<u64, crate::mem::paging::MapError> {
+    if guest {
+        kspace::uspace_map(&EptTable::from_root(root), VirtAddr::new(va), pa, flags)
+    } else {
+        kspace::uspace_map(&PageTable::from_root(root), VirtAddr::new(va), pa, flags)
+    }
+}
+
+fn unmap_page(guest: bool, root: PhysAddr, va: u64) -> Result<PhysAddr, crate::mem::paging::MapError> {
+    if guest {
+        kspace::uspace_unmap(&EptTable::from_root(root), VirtAddr::new(va))
+    } else {
+        kspace::uspace_unmap(&PageTable::from_root(root), VirtAddr::new(va))
     }
 }

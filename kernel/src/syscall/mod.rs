@@ -4,9 +4,10 @@
 
 mod cap;
 mod domain;
+mod guest;
 mod io;
 mod memory;
-mod msg;
+pub(crate) mod msg;
 mod notify;
 mod sched;
 mod thread;
@@ -100,6 +101,8 @@ fn invoke(k: &mut Kernel, c: Caller, call: Call) -> Result<Next, Error> {
         Call::DomainDestroy { domain } => domain::destroy(k, c, domain),
         Call::DomainWait { block } => domain::wait(k, c, block),
         Call::DomainInfo { domain } => domain::info(k, c, domain),
+        Call::GuestCreate { quota_pages } => guest::guest_create(k, c, quota_pages),
+        Call::VcpuCreate { guest, exit, entry, arg } => guest::vcpu_create(k, c, guest, exit, entry, arg),
         Call::MemoryCreate { domain, pages } => memory::create(k, c, domain, pages),
         Call::MemoryMap { memory, domain, va, rights } => memory::map(k, c, memory, domain, va, rights),
         Call::MemoryUnmap { memory, domain, va } => memory::unmap(k, c, memory, domain, va),

@@ -72,10 +72,17 @@ fn check_cap(k: &Kernel, c: Caller, msg: &Message) -> Result<(), Error> {
 pub fn call(k: &mut Kernel, c: Caller, ep: CapSlot, msg: Message) -> Result<Next, Error> {
     let cap = k.cap(c.domain, ep, ObjectType::Endpoint, Rights::WRITE)?;
     check_cap(k, c, &msg)?;
-    let e = cap.obj.at;
+    call_on(k, c, cap.obj.at, cap.badge)?;
+    Ok(Next::Block)
+}
+
+/// Thread `c.thread` (its message already in its registers) calls endpoint
+/// `e` with `badge`: handed to a waiting server, or queued. The caller
+/// blocks either way. Also how a vCPU sends its exits.
+pub fn call_on(k: &mut Kernel, c: Caller, e: Ref, badge: u64) -> Result<(), Error> {
     match pop_waiting(k, e, false) {
         Some(server) => {
-            transfer(k, c.thread, server, cap.badge);
+            transfer(k, c.thread, server, badge);
             if let Some(s) = k.threads.get_mut(server) {
                 s.reply_to = Some(c.thread);
             }
@@ -86,12 +93,12 @@ pub fn call(k: &mut Kernel, c: Caller, ep: CapSlot, msg: Message) -> Result<Next
             let queue = &mut k.endpoints.get_mut(e).ok_or(Error::StaleCapability)?.senders;
             queue.push_back(c.thread).map_err(|_| Error::Busy)?;
             if let Some(me) = k.threads.get_mut(c.thread) {
-                me.badge = cap.badge;
+                me.badge = badge;
             }
             block(k, c, ThreadState::Sending(e));
         }
     }
-    Ok(Next::Block)
+    Ok(())
 }
 
 fn block(k: &mut Kernel, c: Caller, state: ThreadState) {
@@ -125,18 +132,42 @@ pub fn recv(k: &mut Kernel, c: Caller, ep: CapSlot) -> Result<Next, Error> {
 }
 
 /// Delivers the caller's reply; returns the caller if it was still waiting.
-fn deliver_reply(k: &mut Kernel, c: Caller) -> Option<Ref> {
-    let caller = k.threads.get_mut(c.thread)?.reply_to.take()?;
-    if k.threads.get(caller)?.state != ThreadState::AwaitingReply(c.thread) {
-        return None; // it died or was released meanwhile
+/// Delivers the caller's reply; returns the caller if it was still waiting
+/// (and should run). A vCPU's reply is checked first: one that asks for
+/// state a VMM may not set is refused, and the vCPU keeps waiting.
+fn deliver_reply(k: &mut Kernel, c: Caller, msg: &Message) -> Result<Option<Ref>, Error> {
+    let Some(caller) = k.threads.get_mut(c.thread).and_then(|t| t.reply_to.take()) else { return Ok(None) };
+    if k.threads.get(caller).is_none_or(|t| t.state != ThreadState::AwaitingReply(c.thread)) {
+        return Ok(None); // it died or was released meanwhile
+    }
+    if let Some(v) = k.threads.get_mut(caller).and_then(|t| t.vcpu.as_mut()) {
+        let reply = match ipc::vcpu::Reply::decode(msg) {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(me) = k.threads.get_mut(c.thread) {
+                    me.reply_to = Some(caller);
+                }
+                return Err(e);
+            }
+        };
+        let stop = reply.actions.contains(ipc::vcpu::Action::STOP);
+        v.reply = Some(reply);
+        if stop {
+            v.stopped = true;
+            if let Some(t) = k.threads.get_mut(caller) {
+                t.state = ThreadState::Dead;
+            }
+            return Ok(None);
+        }
+        return Ok(Some(caller));
     }
     transfer(k, c.thread, caller, 0);
-    Some(caller)
+    Ok(Some(caller))
 }
 
 pub fn reply(k: &mut Kernel, c: Caller, msg: Message) -> Result<Next, Error> {
     check_cap(k, c, &msg)?;
-    if let Some(caller) = deliver_reply(k, c) {
+    if let Some(caller) = deliver_reply(k, c, &msg)? {
         k.wake(caller);
     }
     Ok(Next::Return([0; 4]))
@@ -145,7 +176,7 @@ pub fn reply(k: &mut Kernel, c: Caller, msg: Message) -> Result<Next, Error> {
 pub fn reply_recv(k: &mut Kernel, c: Caller, ep: CapSlot, msg: Message) -> Result<Next, Error> {
     check_cap(k, c, &msg)?;
     k.cap(c.domain, ep, ObjectType::Endpoint, Rights::READ)?;
-    let caller = deliver_reply(k, c);
+    let caller = deliver_reply(k, c, &msg)?;
     let next = recv(k, c, ep);
     if let Some(t) = caller {
         if next == Ok(Next::Block) {

@@ -30,6 +30,17 @@ pub enum EnableError {
     VmxonFailed,
 }
 
+static MODE: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
+/// What the machine offers for guests (what the bootstrap CPU enabled).
+pub fn available() -> Virt {
+    match MODE.load(core::sync::atomic::Ordering::Relaxed) {
+        1 => Virt::Vmx,
+        2 => Virt::Svm,
+        _ => Virt::None,
+    }
+}
+
 /// Detects and enables virtualization on the running CPU, and says what it
 /// found, one line.
 pub fn enable() -> Virt {
@@ -51,8 +62,17 @@ pub fn enable() -> Virt {
         }
         None => log::info!("virt: no VT-x with EPT or AMD-V with NPT: guests are unavailable"),
     }
-    match result {
+    let virt = match result {
         Some(Ok(v)) => v,
         _ => Virt::None,
+    };
+    if crate::arch::cpu::current_index() == 0 {
+        let mode = match virt {
+            Virt::Vmx => 1,
+            Virt::Svm => 2,
+            Virt::None => 0,
+        };
+        MODE.store(mode, core::sync::atomic::Ordering::Relaxed);
     }
+    virt
 }

@@ -1,4 +1,8 @@
-//! Intel VT-x: entering VMX root operation (SDM Vol. 3C 24.7, 24.11.5).
+//! Intel VT-x: entering VMX root operation (SDM Vol. 3C 24.7, 24.11.5), and
+//! running guests (`run`, `vmcs`).
+
+pub mod run;
+pub mod vmcs;
 
 use core::arch::asm;
 
@@ -25,6 +29,11 @@ fn rdmsr(msr: u32) -> u64 {
     // SAFETY: the caller checked CPUID.1:ECX.VMX, which makes these VMX
     // capability MSRs and IA32_FEATURE_CONTROL exist.
     unsafe { Msr::new(msr).read() }
+}
+
+/// The VMCS revision identifier (SDM Vol. 3C A.1).
+pub fn revision() -> u32 {
+    rdmsr(IA32_VMX_BASIC) as u32 & 0x7FFF_FFFF
 }
 
 /// Enables VMX on this CPU: checks that EPT (with a 4-level walk and

@@ -1,0 +1,52 @@
+//! A virtual CPU: a thread that runs a guest instead of user code. Its
+//! hardware state lives in a VMCS (VT-x) the kernel owns; its exits travel
+//! to the VMM as calls on an endpoint, and the VMM's replies come back
+//! checked (`ipc::vcpu::Reply`).
+
+use x86_64::PhysAddr;
+
+use super::pool::Ref;
+
+pub struct Vcpu {
+    /// The VMCS frame.
+    pub vmcs: PhysAddr,
+    /// Launched on its CPU (VMRESUME from now on).
+    pub launched: bool,
+    /// Where the guest starts.
+    pub entry: u64,
+    /// The exit endpoint and the badge the VMM sees.
+    pub exit_ep: Ref,
+    pub badge: u64,
+    pub regs: GuestRegs,
+    /// The VMM's checked answer to the last exit, applied at the next entry.
+    pub reply: Option<ipc::vcpu::Reply>,
+    /// The last exit's instruction length (for `ADVANCE`).
+    pub exit_len: u64,
+    /// The VMM stopped it: it never runs again.
+    pub stopped: bool,
+    /// The guest's EPT epoch when this vCPU last flushed its translations.
+    pub ept_epoch: u64,
+}
+
+/// The guest's general registers (and CR2) while the kernel holds them; the
+/// VMCS has the rest.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct GuestRegs {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub cr2: u64,
+}

@@ -1,0 +1,120 @@
+//! Guest verbs: create a guest (a domain whose memory is its EPT), create a
+//! virtual CPU in it.
+
+use ipc::{CapSlot, Error, ObjectType, Rights};
+
+use super::{Caller, Next};
+use crate::cap::Cap;
+use crate::mem::kspace;
+use crate::obj::domain::{self, Domain};
+use crate::obj::thread::{Context, Thread};
+use crate::obj::vcpu::Vcpu;
+use crate::state::Kernel;
+use crate::virt::vmx::run::GuestRegs;
+
+/// The most guests a domain other than the root may supervise.
+const MAX_GUESTS: usize = 8;
+/// Multiboot's hand-off value in eax.
+const MULTIBOOT_MAGIC: u64 = 0x2BAD_B002;
+
+pub fn guest_create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next, Error> {
+    if crate::virt::available() != crate::virt::Virt::Vmx {
+        return Err(Error::NotSupported);
+    }
+    if quota_pages == 0 {
+        return Err(Error::QuotaExceeded);
+    }
+    let guests = k.domains.iter().filter(|(_, x)| x.supervisor == Some(c.domain) && x.guest).count();
+    if Some(c.domain) != k.root && guests >= MAX_GUESTS {
+        return Err(Error::OutOfObjects);
+    }
+    k.domain_mut(c.domain)?.quota.charge(quota_pages)?;
+    let undo = |k: &mut Kernel| {
+        if let Ok(d) = k.domain_mut(c.domain) {
+            d.quota.release(quota_pages);
+        }
+    };
+    let Ok((ept, tables)) = kspace::gspace_new() else {
+        undo(k);
+        return Err(Error::QuotaExceeded);
+    };
+    let mut dom = Domain::new(ept.root(), quota_pages, Some(c.domain));
+    dom.quota.used = tables;
+    dom.guest = true;
+    let d = match k.domains.insert(dom) {
+        Ok(d) => d,
+        Err(dom) => {
+            kspace::gspace_destroy(crate::mem::paging::EptTable::from_root(dom.root));
+            undo(k);
+            return Err(Error::OutOfObjects);
+        }
+    };
+    match k.give(c.domain, Cap::new(ObjectType::Domain, d, Rights::CONTROL | Rights::GRANT)) {
+        Ok(s) => Ok(Next::Return([u64::from(s.0), domain::id(d).0, 0, 0])),
+        Err(e) => {
+            k.destroy_domain(d);
+            Err(e)
+        }
+    }
+}
+
+pub fn vcpu_create(
+    k: &mut Kernel,
+    c: Caller,
+    guest: CapSlot,
+    exit: CapSlot,
+    entry: u64,
+    arg: u64,
+) -> Result<Next, Error> {
+    let g = k.cap(c.domain, guest, ObjectType::Domain, Rights::CONTROL)?.obj.at;
+    let ep = k.cap(c.domain, exit, ObjectType::Endpoint, Rights::WRITE)?;
+    if !k.domain(g)?.guest {
+        return Err(Error::WrongType);
+    }
+    if k.threads.iter().filter(|(_, t)| t.domain == g).count() >= 16 {
+        return Err(Error::OutOfObjects);
+    }
+    k.domain_mut(g)?.quota.charge(1)?;
+    let Some((vmcs, va)) = kspace::alloc_frame() else {
+        k.domain_mut(g)?.quota.release(1);
+        return Err(Error::QuotaExceeded);
+    };
+    let revision = crate::virt::vmx::revision();
+    // SAFETY: a fresh frame of our own, mapped at `va`; the VMCS region
+    // starts with the revision id (SDM Vol. 3C 24.2).
+    unsafe { core::ptr::write_volatile(va.as_mut_ptr::<u32>(), revision) };
+    let vcpu = Vcpu {
+        vmcs,
+        launched: false,
+        entry,
+        exit_ep: ep.obj.at,
+        badge: ep.badge,
+        regs: GuestRegs { rax: MULTIBOOT_MAGIC, rbx: arg, ..GuestRegs::default() },
+        reply: None,
+        exit_len: 0,
+        stopped: false,
+        ept_epoch: u64::MAX,
+    };
+    let mut th = Thread::new(g, Context::default(), k.least_loaded_cpu());
+    th.vcpu = Some(vcpu);
+    let t = match k.threads.insert(th) {
+        Ok(t) => t,
+        Err(_) => {
+            kspace::free_contiguous(vmcs, 1);
+            k.domain_mut(g)?.quota.release(1);
+            return Err(Error::OutOfObjects);
+        }
+    };
+    match k.give(c.domain, Cap::new(ObjectType::Thread, t, Rights::CONTROL)) {
+        Ok(s) => {
+            k.wake(t);
+            Ok(Next::Return([u64::from(s.0), 0, 0, 0]))
+        }
+        Err(e) => {
+            k.threads.remove(t);
+            kspace::free_contiguous(vmcs, 1);
+            k.domain_mut(g)?.quota.release(1);
+            Err(e)
+        }
+    }
+}
