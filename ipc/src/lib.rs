@@ -15,6 +15,7 @@ pub mod error;
 pub mod event;
 pub mod manifest;
 pub mod msg;
+pub mod ring;
 pub mod syscall;
 pub mod vcpu;
 
