@@ -16,60 +16,57 @@ use crate::obj::pool::Ref;
 use crate::obj::thread::ThreadState;
 use crate::state::Kernel;
 use crate::syscall::Caller;
+use crate::virt::svm::run::{self as svm, SvmExit};
 use crate::virt::vmx::run::{self, VmxExit};
 use crate::virt::vmx::vmcs;
+
+/// A guest exit, with the vendor taken out.
+enum HwExit {
+    /// A host interrupt or NMI: the kernel's.
+    Interrupt { nmi: bool },
+    /// A virtualization instruction: #UD, as on a CPU without VT-x or AMD-V.
+    Undefined,
+    /// For the VMM.
+    Vmm(Exit),
+}
+
+/// What entering needs, read under the lock.
+struct Entry {
+    hw: u64,
+    regs: run::GuestRegs,
+    launched: bool,
+    root: u64,
+}
 
 /// Runs vCPU thread `t` on CPU `c` until it blocks, stops or loses the CPU;
 /// returns with the lock held.
 pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'static, Kernel> {
     let me = cpu::current();
+    let svm = crate::virt::available() == crate::virt::Virt::Svm;
     reap();
     loop {
-        let Some(th) = k.threads.get_mut(t).filter(|th| th.state == ThreadState::Running(c)) else {
-            return k;
-        };
+        let Some(th) = k.threads.get(t).filter(|th| th.state == ThreadState::Running(c)) else { return k };
         let d = th.domain;
         if th.ctx.rax != 0 {
             // Its VMM died while it waited (PeerDead): it stops.
             return stop(k, c, t);
         }
-        let Some(v) = th.vcpu.as_mut() else { return k };
-        let vmcs_pa = v.vmcs.as_u64();
-        if !v.launched {
-            let (Some(dom), true) = (k.domains.get(d), vmcs::clear(vmcs_pa) && vmcs::load(vmcs_pa)) else {
-                return stop(k, c, t);
-            };
-            me.current_vmcs.store(vmcs_pa, Ordering::Relaxed);
-            let (eptp, vpid) = (dom.root.as_u64(), t.index + 1);
-            let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) else { return k };
-            if !run::setup(v.entry, eptp, vpid) {
-                log::warn!("vcpu: the CPU refused a VMCS field");
-            }
-        } else if me.current_vmcs.load(Ordering::Relaxed) != vmcs_pa {
-            vmcs::load(vmcs_pa);
-            me.current_vmcs.store(vmcs_pa, Ordering::Relaxed);
-        }
-        let (root, epoch) = k.domains.get(d).map_or((0, 0), |x| (x.root.as_u64(), x.tlb_epoch));
+        let Some((root, epoch)) = k.domains.get(d).map(|x| (x.root.as_u64(), x.tlb_epoch)) else { return k };
         let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) else { return k };
-        if let Some(r) = v.reply.take() {
-            apply(v, &r);
-        }
-        if v.ept_epoch != epoch {
-            vmcs::invept_all();
-            v.ept_epoch = epoch;
-        }
-        let (mut regs, launched) = (v.regs, v.launched);
+        let prepared = if svm { prepare_svm(v, root, epoch, t) } else { prepare_vmx(v, root, epoch, t) };
+        let Some(mut entry) = prepared else { return stop(k, c, t) };
+        entry.root = root;
         let ticks = me.ticks.load(Ordering::Relaxed);
         me.running_guest.store(root, Ordering::SeqCst);
         me.in_kernel.store(false, Ordering::SeqCst);
         drop(k);
-        let exit = run::enter(&mut regs, launched);
+        let exit = if svm { enter_svm(&mut entry) } else { enter_vmx(&mut entry) };
         me.in_kernel.store(true, Ordering::SeqCst);
         me.running_guest.store(0, Ordering::SeqCst);
-        if exit == VmxExit::Nmi {
-            crate::arch::trap::nmi_in_guest();
-        }
-        if matches!(exit, VmxExit::ExternalInterrupt | VmxExit::Nmi) {
+        if let HwExit::Interrupt { nmi } = exit {
+            if nmi {
+                crate::arch::trap::nmi_in_guest();
+            }
             // The interrupt is still pending at the local APIC: take it now.
             x86_64::instructions::interrupts::enable();
             x86_64::instructions::nop();
@@ -78,16 +75,15 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
         k = crate::sched::lock();
         crate::sched::charge(&mut k, c);
         let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) else { return k };
-        v.regs = regs;
-        v.launched |= !matches!(exit, VmxExit::EntryFailed(_));
+        v.regs = entry.regs;
         match exit {
-            VmxExit::ExternalInterrupt | VmxExit::Nmi => {
+            HwExit::Interrupt { .. } => {
                 if me.ticks.load(Ordering::Relaxed) != ticks || k.resched[c] {
                     crate::sched::preempt(&mut k, c);
                     return k;
                 }
             }
-            VmxExit::VmxInstruction => {
+            HwExit::Undefined => {
                 v.reply = Some(ipc::vcpu::Reply {
                     actions: Action::INJECT,
                     rip: 0,
@@ -95,8 +91,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                     regs: [0; 4],
                 });
             }
-            other => {
-                let exit = describe(other, &regs);
+            HwExit::Vmm(exit) => {
                 let (ep, badge) = (v.exit_ep, v.badge);
                 v.exit_len = exit.len;
                 let Some(th) = k.threads.get_mut(t) else { return k };
@@ -115,16 +110,9 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
     }
 }
 
-/// Applies a VMM's checked reply to the vCPU before it runs again.
-fn apply(v: &mut crate::obj::vcpu::Vcpu, r: &ipc::vcpu::Reply) {
-    let (rip, len) = run::rip_and_len();
-    if r.actions.contains(Action::ADVANCE) {
-        run::set_rip(rip + v.exit_len.min(15));
-        let _ = len;
-    }
-    if r.actions.contains(Action::SET_RIP) {
-        run::set_rip(r.rip);
-    }
+/// The regs-affecting part of a VMM's reply (the vendor part is applied by
+/// the caller).
+fn apply_regs(v: &mut crate::obj::vcpu::Vcpu, r: &ipc::vcpu::Reply) {
     let regs = [&mut v.regs.rax, &mut v.regs.rbx, &mut v.regs.rcx, &mut v.regs.rdx];
     let flags = [Action::SET_RAX, Action::SET_RBX, Action::SET_RCX, Action::SET_RDX];
     for ((reg, flag), value) in regs.into_iter().zip(flags).zip(r.regs) {
@@ -132,31 +120,131 @@ fn apply(v: &mut crate::obj::vcpu::Vcpu, r: &ipc::vcpu::Reply) {
             *reg = value;
         }
     }
-    if let Some((vector, error)) = r.inject {
-        run::inject(vector, error);
+}
+
+fn prepare_vmx(v: &mut crate::obj::vcpu::Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
+    let me = cpu::current();
+    let pa = v.vmcs.as_u64();
+    if !v.launched {
+        if !(vmcs::clear(pa) && vmcs::load(pa)) {
+            return None;
+        }
+        me.current_vmcs.store(pa, Ordering::Relaxed);
+        if !run::setup(v.entry, root, t.index + 1) {
+            log::warn!("vcpu: the CPU refused a VMCS field");
+        }
+    } else if me.current_vmcs.load(Ordering::Relaxed) != pa {
+        vmcs::load(pa);
+        me.current_vmcs.store(pa, Ordering::Relaxed);
+    }
+    if let Some(r) = v.reply.take() {
+        let (rip, _) = run::rip_and_len();
+        if r.actions.contains(Action::ADVANCE) {
+            run::set_rip(rip + v.exit_len.min(15));
+        }
+        if r.actions.contains(Action::SET_RIP) {
+            run::set_rip(r.rip);
+        }
+        apply_regs(v, &r);
+        if let Some((vector, error)) = r.inject {
+            run::inject(vector, error);
+        }
+    }
+    if v.ept_epoch != epoch {
+        vmcs::invept_all();
+        v.ept_epoch = epoch;
+    }
+    let launched = v.launched;
+    v.launched = true;
+    Some(Entry { hw: pa, regs: v.regs, launched, root })
+}
+
+fn enter_vmx(e: &mut Entry) -> HwExit {
+    let exit = run::enter(&mut e.regs, e.launched);
+    let (rip, len) = run::rip_and_len();
+    let regs = [e.regs.rax, e.regs.rbx, e.regs.rcx, e.regs.rdx];
+    let vmm = |reason, qualification, gpa| HwExit::Vmm(Exit { reason, rip, len, qualification, gpa, regs });
+    match exit {
+        VmxExit::ExternalInterrupt => HwExit::Interrupt { nmi: false },
+        VmxExit::Nmi => HwExit::Interrupt { nmi: true },
+        VmxExit::VmxInstruction => HwExit::Undefined,
+        VmxExit::Cpuid => vmm(ExitReason::Cpuid, 0, 0),
+        VmxExit::Hlt => vmm(ExitReason::Hlt, 0, 0),
+        VmxExit::Io { port, size, input, .. } => {
+            let q = u64::from(port) | u64::from(size) << 16;
+            vmm(if input { ExitReason::PortIn } else { ExitReason::PortOut }, q, 0)
+        }
+        VmxExit::Rdmsr => vmm(ExitReason::MsrRead, 0, 0),
+        VmxExit::Wrmsr => vmm(ExitReason::MsrWrite, 0, 0),
+        VmxExit::EptViolation { gpa, access } => vmm(ExitReason::MemoryFault, access, gpa),
+        VmxExit::TripleFault => vmm(ExitReason::TripleFault, 0, 0),
+        VmxExit::Vmcall => vmm(ExitReason::Hypercall, 0, 0),
+        VmxExit::EntryFailed(code) => vmm(ExitReason::EntryFailed, code, 0),
+        VmxExit::Other(raw) => vmm(ExitReason::Other, raw, 0),
     }
 }
 
-/// The vendor-neutral exit the VMM receives.
-fn describe(exit: VmxExit, regs: &run::GuestRegs) -> Exit {
-    let (rip, len) = run::rip_and_len();
-    let (reason, qualification, gpa) = match exit {
-        VmxExit::Cpuid => (ExitReason::Cpuid, 0, 0),
-        VmxExit::Hlt => (ExitReason::Hlt, 0, 0),
-        VmxExit::Io { port, size, input, .. } => {
-            let q = u64::from(port) | u64::from(size) << 16;
-            (if input { ExitReason::PortIn } else { ExitReason::PortOut }, q, 0)
+fn prepare_svm(v: &mut crate::obj::vcpu::Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
+    let pa = v.vmcs.as_u64();
+    let vmcb = svm::Vmcb::at(pa);
+    if !v.launched {
+        if !svm::setup(&vmcb, v.entry, v.regs.rax, root, u32::from(t.index) + 1) {
+            return None;
         }
-        VmxExit::Rdmsr => (ExitReason::MsrRead, 0, 0),
-        VmxExit::Wrmsr => (ExitReason::MsrWrite, 0, 0),
-        VmxExit::EptViolation { gpa, access } => (ExitReason::MemoryFault, access, gpa),
-        VmxExit::TripleFault => (ExitReason::TripleFault, 0, 0),
-        VmxExit::Vmcall => (ExitReason::Hypercall, 0, 0),
-        VmxExit::EntryFailed(code) => (ExitReason::EntryFailed, code, 0),
-        VmxExit::Other(raw) => (ExitReason::Other, raw, 0),
-        VmxExit::ExternalInterrupt | VmxExit::Nmi | VmxExit::VmxInstruction => (ExitReason::Other, 0, 0),
-    };
-    Exit { reason, rip, len, qualification, gpa, regs: [regs.rax, regs.rbx, regs.rcx, regs.rdx] }
+        v.launched = true;
+        v.ept_epoch = epoch;
+    }
+    if let Some(r) = v.reply.take() {
+        let (rip, _) = svm::rip(&vmcb);
+        if r.actions.contains(Action::ADVANCE) {
+            svm::set_rip(&vmcb, rip + v.exit_len.min(15));
+        }
+        if r.actions.contains(Action::SET_RIP) {
+            svm::set_rip(&vmcb, r.rip);
+        }
+        apply_regs(v, &r);
+        if let Some((vector, error)) = r.inject {
+            svm::inject(&vmcb, vector, error);
+        }
+    }
+    if v.ept_epoch != epoch {
+        svm::flush_tlb(&vmcb);
+        v.ept_epoch = epoch;
+    }
+    Some(Entry { hw: pa, regs: v.regs, launched: true, root })
+}
+
+fn enter_svm(e: &mut Entry) -> HwExit {
+    let vmcb = svm::Vmcb::at(e.hw);
+    let host = cpu::current().svm_host.load(Ordering::Relaxed);
+    let exit = svm::enter(&vmcb, e.hw, &mut e.regs, host);
+    let (rip, next) = svm::rip(&vmcb);
+    let regs = [e.regs.rax, e.regs.rbx, e.regs.rcx, e.regs.rdx];
+    // Without next-RIP saving (QEMU TCG) the length comes from the
+    // instruction each exit implies (EMULATORS.md).
+    let len = |fixed: u64| if next > rip && next - rip <= 15 { next - rip } else { fixed };
+    let vmm =
+        |reason, len, qualification, gpa| HwExit::Vmm(Exit { reason, rip, len, qualification, gpa, regs });
+    match exit {
+        SvmExit::Interrupt => HwExit::Interrupt { nmi: false },
+        SvmExit::Nmi => HwExit::Interrupt { nmi: true },
+        SvmExit::SvmInstruction => HwExit::Undefined,
+        SvmExit::Cpuid => vmm(ExitReason::Cpuid, len(2), 0, 0),
+        SvmExit::Hlt => vmm(ExitReason::Hlt, len(1), 0, 0),
+        SvmExit::Io { port, size, input, next_rip } => {
+            let q = u64::from(port) | u64::from(size) << 16;
+            let l = next_rip.wrapping_sub(rip).min(15);
+            vmm(if input { ExitReason::PortIn } else { ExitReason::PortOut }, l, q, 0)
+        }
+        SvmExit::Msr { write } => {
+            vmm(if write { ExitReason::MsrWrite } else { ExitReason::MsrRead }, len(2), 0, 0)
+        }
+        SvmExit::NestedPageFault { gpa, access } => vmm(ExitReason::MemoryFault, 0, access, gpa),
+        SvmExit::Shutdown => vmm(ExitReason::TripleFault, 0, 0, 0),
+        SvmExit::Vmmcall => vmm(ExitReason::Hypercall, len(3), 0, 0),
+        SvmExit::Invalid => vmm(ExitReason::EntryFailed, 0, u64::MAX, 0),
+        SvmExit::Other(raw) => vmm(ExitReason::Other, 0, raw, 0),
+    }
 }
 
 /// The vCPU never runs again.

@@ -36,6 +36,8 @@ pub struct PerCpu {
     pub running_guest: AtomicU64,
     /// The VMCS current on this CPU (0: none).
     pub current_vmcs: AtomicU64,
+    /// Where VMSAVE keeps the host's hidden state around VMRUN (AMD-V).
+    pub svm_host: AtomicU64,
     /// The local APIC id.
     pub apic_id: AtomicU32,
     /// Set by the CPU itself once it has finished its start-up.
@@ -60,6 +62,7 @@ impl PerCpu {
             leave_address_space: AtomicBool::new(false),
             running_guest: AtomicU64::new(0),
             current_vmcs: AtomicU64::new(0),
+            svm_host: AtomicU64::new(0),
             apic_id: AtomicU32::new(0),
             online: AtomicBool::new(false),
             ticks: AtomicU64::new(0),

@@ -13,7 +13,7 @@ use x86_64::{PhysAddr, VirtAddr};
 use super::frames::FrameAllocator;
 use super::layout::{self, KERNEL_VMA, MMIO_BASE, MMIO_SIZE, PHYS_OFFSET};
 use super::memmap::{self, MemMapError, Ranges, Region, Reservation};
-use super::paging::{EptTable, Format, MapError, MapFlags, PageSize, PageTable, Table, TableMemory};
+use super::paging::{Format, MapError, MapFlags, PageSize, PageTable, Table, TableMemory};
 use super::PAGE_SIZE;
 
 static FRAMES: Mutex<Option<FrameAllocator<'static>>> = Mutex::new(None);
@@ -309,12 +309,12 @@ pub fn uspace_destroy(pt: PageTable) -> u64 {
 
 /// A new, empty guest-physical address space (EPT). Returns it and the
 /// frames it took.
-pub fn gspace_new() -> Result<(EptTable, u64), SetupError> {
-    with_space(|_, mem| Ok((EptTable::new(mem)?, mem.taken)))
+pub fn gspace_new<F: Format>() -> Result<(Table<F>, u64), SetupError> {
+    with_space(|_, mem| Ok((Table::<F>::new(mem)?, mem.taken)))
 }
 
 /// Frees a guest-physical address space's tables; returns how many frames.
-pub fn gspace_destroy(ept: EptTable) -> u64 {
+pub fn gspace_destroy<F: Format>(ept: Table<F>) -> u64 {
     let mut frames = FRAMES.lock();
     let Some(frames) = frames.as_mut() else { return 0 };
     let mut mem = Tables::new(frames);

@@ -176,7 +176,7 @@ impl Kernel {
         }
         if let Some(dom) = self.domains.remove(d) {
             let tables = if dom.guest {
-                kspace::gspace_destroy(crate::mem::paging::EptTable::from_root(dom.root))
+                super::memory::destroy_guest_tables(dom.root)
             } else {
                 kspace::uspace_destroy(PageTable::from_root(dom.root))
             };

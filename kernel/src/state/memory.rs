@@ -7,7 +7,7 @@ use x86_64::{PhysAddr, VirtAddr};
 use super::{wait_until, Kernel};
 use crate::arch::cpu::{self, MAX_CPUS};
 use crate::mem::kspace;
-use crate::mem::paging::{EptTable, PageTable};
+use crate::mem::paging::{EptTable, NptTable, PageTable};
 use crate::obj::domain::DomainState;
 use crate::obj::memory::{Backing, Memory};
 use crate::obj::pool::Ref;
@@ -181,7 +181,9 @@ fn map_page(
     pa: PhysAddr,
     flags: crate::mem::paging::MapFlags,
 ) -> Result<u64, crate::mem::paging::MapError> {
-    if guest {
+    if guest && npt() {
+        kspace::uspace_map(&NptTable::from_root(root), VirtAddr::new(va), pa, flags)
+    } else if guest {
         kspace::uspace_map(&EptTable::from_root(root), VirtAddr::new(va), pa, flags)
     } else {
         kspace::uspace_map(&PageTable::from_root(root), VirtAddr::new(va), pa, flags)
@@ -189,9 +191,25 @@ fn map_page(
 }
 
 fn unmap_page(guest: bool, root: PhysAddr, va: u64) -> Result<PhysAddr, crate::mem::paging::MapError> {
-    if guest {
+    if guest && npt() {
+        kspace::uspace_unmap(&NptTable::from_root(root), VirtAddr::new(va))
+    } else if guest {
         kspace::uspace_unmap(&EptTable::from_root(root), VirtAddr::new(va))
     } else {
         kspace::uspace_unmap(&PageTable::from_root(root), VirtAddr::new(va))
+    }
+}
+
+/// Guests' second-level tables are AMD's nested page tables (else EPT).
+pub(crate) fn npt() -> bool {
+    crate::virt::available() == crate::virt::Virt::Svm
+}
+
+/// Frees a guest's second-level tables.
+pub(crate) fn destroy_guest_tables(root: PhysAddr) -> u64 {
+    if npt() {
+        kspace::gspace_destroy(NptTable::from_root(root))
+    } else {
+        kspace::gspace_destroy(EptTable::from_root(root))
     }
 }

@@ -11,6 +11,8 @@ use spin::Mutex;
 
 mod life;
 mod memory;
+
+pub(crate) use memory::{destroy_guest_tables, npt};
 mod wake;
 
 use crate::arch::cpu::{self, MAX_CPUS};

@@ -18,7 +18,7 @@ const MAX_GUESTS: usize = 8;
 const MULTIBOOT_MAGIC: u64 = 0x2BAD_B002;
 
 pub fn guest_create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next, Error> {
-    if crate::virt::available() != crate::virt::Virt::Vmx {
+    if crate::virt::available() == crate::virt::Virt::None {
         return Err(Error::NotSupported);
     }
     if quota_pages == 0 {
@@ -34,17 +34,22 @@ pub fn guest_create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next,
             d.quota.release(quota_pages);
         }
     };
-    let Ok((ept, tables)) = kspace::gspace_new() else {
+    let made = if crate::state::npt() {
+        kspace::gspace_new::<crate::mem::paging::Npt>().map(|(t, n)| (t.root(), n))
+    } else {
+        kspace::gspace_new::<crate::mem::paging::Ept>().map(|(t, n)| (t.root(), n))
+    };
+    let Ok((root, tables)) = made else {
         undo(k);
         return Err(Error::QuotaExceeded);
     };
-    let mut dom = Domain::new(ept.root(), quota_pages, Some(c.domain));
+    let mut dom = Domain::new(root, quota_pages, Some(c.domain));
     dom.quota.used = tables;
     dom.guest = true;
     let d = match k.domains.insert(dom) {
         Ok(d) => d,
         Err(dom) => {
-            kspace::gspace_destroy(crate::mem::paging::EptTable::from_root(dom.root));
+            crate::state::destroy_guest_tables(dom.root);
             undo(k);
             return Err(Error::OutOfObjects);
         }
@@ -79,10 +84,12 @@ pub fn vcpu_create(
         k.domain_mut(g)?.quota.release(1);
         return Err(Error::QuotaExceeded);
     };
-    let revision = crate::virt::vmx::revision();
-    // SAFETY: a fresh frame of our own, mapped at `va`; the VMCS region
-    // starts with the revision id (SDM Vol. 3C 24.2).
-    unsafe { core::ptr::write_volatile(va.as_mut_ptr::<u32>(), revision) };
+    if crate::virt::available() == crate::virt::Virt::Vmx {
+        let revision = crate::virt::vmx::revision();
+        // SAFETY: a fresh frame of our own, mapped at `va`; the VMCS region
+        // starts with the revision id (SDM Vol. 3C 24.2).
+        unsafe { core::ptr::write_volatile(va.as_mut_ptr::<u32>(), revision) };
+    }
     let vcpu = Vcpu {
         vmcs,
         launched: false,

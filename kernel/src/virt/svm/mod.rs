@@ -1,4 +1,6 @@
-//! AMD-V: enabling SVM (AMD APM Vol. 2 15.4).
+//! AMD-V: enabling SVM (AMD APM Vol. 2 15.4), and running guests (`run`).
+
+pub mod run;
 
 use raw_cpuid::{CpuId, CpuIdReader};
 use x86_64::registers::model_specific::{Efer, EferFlags, Msr};
@@ -21,6 +23,8 @@ pub fn enable<R: CpuIdReader>(cpuid: &CpuId<R>) -> Result<(), EnableError> {
         return Err(EnableError::DisabledByFirmware);
     }
     let (pa, _) = kspace::alloc_frame().ok_or(EnableError::OutOfMemory)?;
+    let (host, _) = kspace::alloc_frame().ok_or(EnableError::OutOfMemory)?;
+    crate::arch::cpu::current().svm_host.store(host.as_u64(), core::sync::atomic::Ordering::Relaxed);
     // SAFETY: SVM is present and allowed; the host save area is a frame this
     // CPU owns for good. Setting SVME changes nothing until VMRUN.
     unsafe {
