@@ -53,6 +53,10 @@ pub fn build_kernel(ws: &Ws, fault_test: bool) -> Result<PathBuf> {
     let mut cmd = ws.cargo();
     cmd.args(["build", "-p", KERNEL_PACKAGE, "--bin", KERNEL_PACKAGE, "--release"]);
     cmd.args(["--target", KERNEL_TARGET]);
+    // Each variant in a target directory of its own: a concurrent build of
+    // the other variant can never swap the binary under this one.
+    let target_dir = ws.root.join("target").join(if fault_test { "kernel-fault" } else { "kernel" });
+    cmd.arg("--target-dir").arg(&target_dir);
     if fault_test {
         cmd.args(["--features", "fault-test"]);
     }
@@ -60,8 +64,8 @@ pub fn build_kernel(ws: &Ws, fault_test: bool) -> Result<PathBuf> {
     let out = ws.out_dir();
     fs::create_dir_all(&out)?;
     let copy = out.join(names(fault_test).kernel);
-    fs::copy(ws.cargo_kernel_elf(), &copy)
-        .with_context(|| format!("cannot copy the kernel to {}", copy.display()))?;
+    let built = target_dir.join(KERNEL_TARGET).join("release").join(KERNEL_PACKAGE);
+    fs::copy(&built, &copy).with_context(|| format!("cannot copy the kernel to {}", copy.display()))?;
     Ok(copy)
 }
 

@@ -1,5 +1,6 @@
 //! `cargo xtask`: the one entry point to build, run, measure, lint and test Ryokan.
 
+mod bench;
 mod domains;
 mod elf;
 mod image;
@@ -27,6 +28,8 @@ commands:
                                 build and boot it, the serial port on the terminal
   manifest [--system FILE]      compile a system file and show the manifest
   sizes                         the kernel's lines of code and binary size
+  bench                         path lengths in instructions (IPC, notifications, rings),
+                                from a boot of tests/systems/bench.toml under QEMU -icount
   lint                          rustfmt and clippy: host crates, kernel and domains for the target
   test [--host-only|--system-only] [NAME...]
                                 host tests, then system tests (those whose names
@@ -94,6 +97,10 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
             opts.finish()?;
             sizes::sizes(&ws)?;
             ExitCode::SUCCESS
+        }
+        "bench" => {
+            opts.finish()?;
+            bench::bench(&ws)?
         }
         "lint" => {
             opts.finish()?;

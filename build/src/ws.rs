@@ -40,11 +40,6 @@ impl Ws {
         self.target_dir().join("ryokan")
     }
 
-    /// The release kernel ELF as cargo leaves it (overwritten by each feature variant).
-    pub fn cargo_kernel_elf(&self) -> PathBuf {
-        self.target_dir().join(KERNEL_TARGET).join("release").join(KERNEL_PACKAGE)
-    }
-
     pub fn kernel_dir(&self) -> PathBuf {
         self.root.join("kernel")
     }

@@ -13,6 +13,7 @@ pub mod cap;
 pub mod elf;
 pub mod error;
 pub mod event;
+pub mod guest;
 pub mod manifest;
 pub mod msg;
 pub mod ring;

@@ -26,6 +26,10 @@ pub struct Manifest {
     pub version: u32,
     pub domains: Vec<DomainSpec, MAX_DOMAINS>,
     pub shared: Vec<SharedSpec, MAX_SHARED>,
+    /// Endpoints `mgmt` creates, by name.
+    pub endpoints: Vec<Name, MAX_SHARED>,
+    /// Notifications `mgmt` creates, by name.
+    pub notifications: Vec<Name, MAX_SHARED>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,6 +41,12 @@ pub struct DomainSpec {
     pub memory_kib: u32,
     pub restart: Restart,
     pub caps: Vec<CapSpec, MAX_CAPS>,
+    /// CPU weight: share under contention (default 256).
+    pub weight: u16,
+    /// Most of one CPU the domain may use, in percent; 0 for no cap.
+    pub cap_percent: u8,
+    /// The CPU its first thread runs on; `None` lets the kernel choose.
+    pub cpu: Option<u16>,
 }
 
 /// What `mgmt` does when a domain faults or exits.
@@ -63,6 +73,11 @@ pub enum CapSpec {
     /// Control of another domain of the manifest (map memory into it, give it
     /// capabilities): for domains that set up sharing themselves.
     Domain { name: Name },
+    /// An endpoint of the manifest: to receive on (`server`) or to call
+    /// through with `badge` (what the server learns of this caller).
+    Endpoint { name: Name, server: bool, badge: u64 },
+    /// A notification of the manifest: to wait on (`wait`) or only signal.
+    Notification { name: Name, wait: bool },
 }
 
 /// Memory shared between domains, created by `mgmt`.
@@ -88,6 +103,10 @@ pub enum Problem {
     BadBackoff,
     /// A shared region is given to more than [`MAX_SHARERS`] domains.
     TooManySharers,
+    /// A capability names no endpoint or notification of the manifest.
+    UnknownChannel,
+    /// A weight of 0, or a cap above 100 %.
+    BadSchedule,
 }
 
 /// A problem, with the index of the domain or shared region it concerns.
@@ -107,6 +126,16 @@ impl Manifest {
         }
         if self.domains.is_empty() {
             return err(Problem::NoDomains, None);
+        }
+        for list in [&self.endpoints, &self.notifications] {
+            for (i, n) in list.iter().enumerate() {
+                if n.is_empty() {
+                    return err(Problem::EmptyName, None);
+                }
+                if list[..i].contains(n) {
+                    return err(Problem::DuplicateName, None);
+                }
+            }
         }
         for (i, s) in self.shared.iter().enumerate() {
             if s.name.is_empty() {
@@ -139,6 +168,9 @@ impl Manifest {
             if d.memory_kib == 0 || d.memory_kib % 4 != 0 || d.memory_kib > MAX_MEMORY_KIB {
                 return err(Problem::BadMemorySize, Some(i));
             }
+            if d.weight == 0 || d.cap_percent > 100 {
+                return err(Problem::BadSchedule, Some(i));
+            }
             if let Restart::Backoff { initial_ms, max_ms, .. } = d.restart {
                 if initial_ms > max_ms {
                     return err(Problem::BadBackoff, Some(i));
@@ -160,6 +192,16 @@ impl Manifest {
                     CapSpec::Shared { name, .. } => {
                         if !self.shared.iter().any(|s| &s.name == name) {
                             return err(Problem::UnknownShared, Some(i));
+                        }
+                    }
+                    CapSpec::Endpoint { name, .. } => {
+                        if !self.endpoints.contains(name) {
+                            return err(Problem::UnknownChannel, Some(i));
+                        }
+                    }
+                    CapSpec::Notification { name, .. } => {
+                        if !self.notifications.contains(name) {
+                            return err(Problem::UnknownChannel, Some(i));
                         }
                     }
                     CapSpec::Domain { name } => {
@@ -207,11 +249,16 @@ mod tests {
                 memory_kib: 512,
                 restart: Restart::Backoff { max_restarts: 3, initial_ms: 10, max_ms: 100 },
                 caps,
+                weight: 256,
+                cap_percent: 0,
+                cpu: Some(1),
             })
             .unwrap();
         let mut shared = Vec::new();
         shared.push(SharedSpec { name: name("ring"), kib: 64 }).unwrap();
-        Manifest { version: MANIFEST_VERSION, domains, shared }
+        let mut endpoints = Vec::new();
+        endpoints.push(name("ping")).unwrap();
+        Manifest { version: MANIFEST_VERSION, domains, shared, endpoints, notifications: Vec::new() }
     }
 
     #[test]
@@ -237,6 +284,17 @@ mod tests {
         let mut m = sample();
         m.domains[0].caps[0] = CapSpec::IoPorts { base: 0xffff, count: 2 };
         assert_eq!(m.validate().unwrap_err().problem, Problem::BadPortRange);
+        let mut m = sample();
+        m.domains[0].caps[1] = CapSpec::Endpoint { name: name("pong"), server: true, badge: 0 };
+        assert_eq!(m.validate().unwrap_err().problem, Problem::UnknownChannel);
+        let mut m = sample();
+        m.domains[0].caps[1] = CapSpec::Endpoint { name: name("ping"), server: false, badge: 3 };
+        assert_eq!(m.validate(), Ok(()));
+        m.domains[0].weight = 0;
+        assert_eq!(m.validate().unwrap_err().problem, Problem::BadSchedule);
+        let mut m = sample();
+        m.domains[0].cap_percent = 101;
+        assert_eq!(m.validate().unwrap_err().problem, Problem::BadSchedule);
         let mut m = sample();
         m.version = 2;
         assert_eq!(m.validate().unwrap_err().problem, Problem::WrongVersion);

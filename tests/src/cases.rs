@@ -31,10 +31,12 @@ pub struct SystemTest {
 }
 
 /// Every system test, in the order they are listed: the kernel alone, then
-/// the systems of domains ([`crate::domains`]).
+/// the systems of domains ([`crate::domains`]), then IPC and scheduling
+/// ([`crate::ipc_sched`]).
 pub fn all() -> Vec<SystemTest> {
     let mut all = kernel_only();
     all.extend(crate::domains::cases());
+    all.extend(crate::ipc_sched::cases());
     all
 }
 

@@ -22,17 +22,34 @@ pub struct Qemu {
     pub memory_mib: u32,
     /// Extra `-device` arguments, e.g. `intel-iommu`.
     pub devices: Vec<String>,
+    /// Further arguments, last (e.g. `-icount shift=0,sleep=off` for `cargo xtask bench`).
+    pub extra: Vec<String>,
 }
 
 impl Default for Qemu {
     /// q35, `-cpu max` (AMD SVM with NPT), 2 CPUs, 512 MiB, Intel IOMMU.
     fn default() -> Self {
-        Qemu { cpu: "max".to_string(), smp: 2, memory_mib: 512, devices: vec!["intel-iommu".to_string()] }
+        Qemu {
+            cpu: "max".to_string(),
+            smp: 2,
+            memory_mib: 512,
+            devices: vec!["intel-iommu".to_string()],
+            extra: Vec::new(),
+        }
     }
 }
 
 impl Qemu {
     pub const BINARY: &'static str = "qemu-system-x86_64";
+    /// Deterministic instruction counting: the guest TSC advances by one per
+    /// instruction, and one host thread runs every CPU in turn (EMULATORS.md).
+    pub const ICOUNT: [&'static str; 2] = ["-icount", "shift=0,sleep=off"];
+
+    /// The default machine under [`Self::ICOUNT`]: runs are repeatable, and
+    /// cross-CPU wake-ups do not wait for the host to schedule a CPU's thread.
+    pub fn deterministic() -> Self {
+        Qemu { extra: Self::ICOUNT.iter().map(|s| s.to_string()).collect(), ..Qemu::default() }
+    }
 
     /// The arguments that boot `iso` (see EMULATORS.md).
     pub fn args(&self, iso: &str, serial: QemuSerial<'_>) -> Vec<String> {
@@ -59,6 +76,7 @@ impl Qemu {
         // The kernel's exit port: status = (value << 1) | 1.
         a.push("-device".to_string());
         a.push("isa-debug-exit,iobase=0xf4,iosize=4".to_string());
+        a.extend(self.extra.iter().cloned());
         a
     }
 }
@@ -160,6 +178,9 @@ impl Emulator {
                 for d in &q.devices {
                     s.push_str(&format!(" -device {d}"));
                 }
+                for a in &q.extra {
+                    s.push_str(&format!(" {a}"));
+                }
                 s
             }
             Emulator::Bochs(b) => format!("Bochs {} x{} {} MiB", b.cpu_model, b.cpus, b.memory_mib),
@@ -184,10 +205,17 @@ mod tests {
 
     #[test]
     fn qemu_parameters_are_used() {
-        let q = Qemu { cpu: "max,-svm".into(), smp: 4, memory_mib: 128, devices: vec!["amd-iommu".into()] };
+        let q = Qemu {
+            cpu: "max,-svm".into(),
+            smp: 4,
+            memory_mib: 128,
+            devices: vec!["amd-iommu".into()],
+            extra: vec!["-icount".into(), "shift=0".into()],
+        };
         let args = q.args("x.iso", QemuSerial::Stdio).join(" ");
         assert!(args.contains("-cpu max,-svm -smp 4 -m 128M"), "{args}");
         assert!(args.contains("-serial stdio -device amd-iommu"), "{args}");
+        assert!(args.ends_with("iosize=4 -icount shift=0"), "{args}");
     }
 
     #[test]

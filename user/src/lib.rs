@@ -36,6 +36,7 @@ pub mod arch;
 mod heap;
 pub mod layout;
 mod logger;
+pub mod msg;
 pub mod rt;
 pub mod start;
 pub mod sys;

@@ -11,6 +11,10 @@ pub const SHARED_PREFIX: &str = "shared:";
 pub const DOMAIN_PREFIX: &str = "domain:";
 /// The name prefix of an interrupt line's capability: `irq:<line>`.
 pub const IRQ_PREFIX: &str = "irq:";
+/// The name prefix of an endpoint's capability: `endpoint:<endpoint>`.
+pub const ENDPOINT_PREFIX: &str = "endpoint:";
+/// The name prefix of a notification's capability: `notification:<name>`.
+pub const NOTIFICATION_PREFIX: &str = "notification:";
 /// The name prefix of a boot module's capability (root domain only).
 pub const MODULE_PREFIX: &str = "module:";
 
@@ -42,11 +46,31 @@ pub trait Caps {
     /// The shared region `name` (the capability `shared:<name>`), mapped at
     /// [`layout::shared_va`] of its ordinal among the shared capabilities.
     fn shared(&self, name: &str) -> Option<SharedRegion>;
+
+    /// The slot of the capability named `<prefix><name>`.
+    fn prefixed(&self, prefix: &str, name: &str) -> Option<CapSlot>;
+
+    /// The endpoint `name` (the capability `endpoint:<name>`): READ|WRITE
+    /// for its server, WRITE (badged) for a client.
+    fn endpoint(&self, name: &str) -> Option<CapSlot> {
+        self.prefixed(ENDPOINT_PREFIX, name)
+    }
+
+    /// The notification `name` (the capability `notification:<name>`):
+    /// READ|WRITE for its waiter, WRITE for a signaller.
+    fn notification(&self, name: &str) -> Option<CapSlot> {
+        self.prefixed(NOTIFICATION_PREFIX, name)
+    }
 }
 
 impl Caps for StartInfo {
     fn slot(&self, name: &str) -> Option<CapSlot> {
         self.cap(name).map(|c| CapSlot(c.slot))
+    }
+
+    fn prefixed(&self, prefix: &str, name: &str) -> Option<CapSlot> {
+        let named = |c: &&ipc::boot::NamedCap| c.name().strip_prefix(prefix) == Some(name);
+        self.caps().iter().find(named).map(|c| CapSlot(c.slot))
     }
 
     fn shared(&self, name: &str) -> Option<SharedRegion> {
@@ -78,5 +102,16 @@ mod tests {
         assert_eq!(s.shared("ring").map(|r| r.va), Some(layout::SHARED_BASE));
         assert_eq!(s.shared("nope"), None);
         assert_eq!(s.slot("shared:ring"), Some(CapSlot(5)));
+    }
+
+    #[test]
+    fn channels_are_found_by_name() {
+        let mut s = StartInfo::new("a", 10, 0, 0);
+        assert!(s.push("endpoint:pp", 3, 7, 0));
+        assert!(s.push("notification:pp", 4, 8, 0));
+        assert_eq!(s.endpoint("pp"), Some(CapSlot(3)));
+        assert_eq!(s.notification("pp"), Some(CapSlot(4)));
+        assert_eq!(s.endpoint("p"), None);
+        assert_eq!(s.notification("doorbell"), None);
     }
 }

@@ -1,11 +1,14 @@
 //! Typed syscalls over [`ipc::syscall::Call`]: one [`syscall`] that makes any
-//! call, and a small function per verb that returns what the call returns.
+//! call, and a small function per verb that returns what the call returns;
+//! and the message verbs of [`crate::msg`] ([`ipc_call`], [`recv`],
+//! [`reply_recv`], [`reply`]).
 
 use ipc::event::{DomainId, Event};
 use ipc::syscall::{Call, UserAddr, UserBuf, Width, CONSOLE_MAX};
 use ipc::{CapSlot, Error, ObjectType, Rights};
 
 pub use crate::arch::syscall_raw;
+pub use crate::msg::{ipc_call, recv, reply, reply_recv};
 
 /// Makes `call`: the four result words, or the error with, for
 /// `InvalidArgument`, the 1-based index of the argument at fault.
@@ -185,4 +188,86 @@ pub struct Stats {
 pub fn stats() -> Result<Stats, Error> {
     let r = call(Call::Stats)?;
     Ok(Stats { free_frames: r[0], objects: r[1], quota_limit: r[2], quota_used: r[3] })
+}
+
+/// A new endpoint owned by `domain` (this one's, or one it controls);
+/// returns a capability with READ|WRITE|GRANT.
+pub fn endpoint_create(domain: CapSlot) -> Result<CapSlot, Error> {
+    call(Call::EndpointCreate { domain }).map(|r| slot(r[0]))
+}
+
+/// A new notification owned by `domain`; returns a capability with
+/// READ|WRITE|GRANT.
+pub fn notification_create(domain: CapSlot) -> Result<CapSlot, Error> {
+    call(Call::NotificationCreate { domain }).map(|r| slot(r[0]))
+}
+
+/// ORs `bits` into the notification (needs WRITE) and wakes its waiter.
+pub fn signal(ntfn: CapSlot, bits: u64) -> Result<(), Error> {
+    call(Call::Signal { ntfn, bits }).map(drop)
+}
+
+/// Waits until the notification's word is non-zero (needs READ); returns
+/// the word, now cleared.
+pub fn wait(ntfn: CapSlot) -> Result<u64, Error> {
+    call(Call::Wait { ntfn }).map(|r| r[0])
+}
+
+/// The notification's word, cleared, without waiting (needs READ): 0 if
+/// nothing was signalled.
+pub fn poll(ntfn: CapSlot) -> Result<u64, Error> {
+    call(Call::Poll { ntfn }).map(|r| r[0])
+}
+
+/// Delivers the interrupt line of `irq` as `bits` (non-zero) on `ntfn`
+/// instead of to [`irq_wait`]; acknowledge each interrupt with `irq_wait`.
+pub fn irq_bind(irq: CapSlot, ntfn: CapSlot, bits: u64) -> Result<(), Error> {
+    call(Call::IrqBind { irq, ntfn, bits }).map(drop)
+}
+
+/// A copy of an endpoint or notification capability in this domain's
+/// table, with `rights` (a subset) and `badge`, which a receiver sees with
+/// every message sent through the copy.
+pub fn cap_mint(slot: CapSlot, rights: Rights, badge: u64) -> Result<CapSlot, Error> {
+    call(Call::CapMint { slot, rights, badge }).map(|r| self::slot(r[0]))
+}
+
+/// Sets a supervised domain's CPU weight (1..=65535; 256 at creation) and
+/// cap (percent of one CPU, 1..=100, or 0 for none).
+pub fn sched_set(domain: CapSlot, weight: u16, cap_percent: u8) -> Result<(), Error> {
+    call(Call::SchedSet { domain, weight, cap_percent }).map(drop)
+}
+
+/// Moves a thread (CONTROL on the capability `thread_create` returned) to
+/// CPU `cpu`; `NotSupported` if that CPU is not online.
+pub fn thread_set_cpu(thread: CapSlot, cpu: u16) -> Result<(), Error> {
+    call(Call::ThreadSetCpu { thread, cpu }).map(drop)
+}
+
+/// Signals `bits` (non-zero) on `ntfn` when the supervised `domain` exits or
+/// faults; the event itself is then read with `domain_wait(false)`.
+pub fn domain_notify(domain: CapSlot, ntfn: CapSlot, bits: u64) -> Result<(), Error> {
+    call(Call::DomainNotify { domain, ntfn, bits }).map(drop)
+}
+
+/// What the kernel knows of a domain: [`domain_info`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DomainInfo {
+    /// CPU time its threads have used, in microseconds.
+    pub cpu_us: u64,
+    pub weight: u16,
+    /// 0 for no cap.
+    pub cap_percent: u8,
+    pub running: bool,
+}
+
+/// CPU time, weight, cap and state of a domain this one controls.
+pub fn domain_info(domain: CapSlot) -> Result<DomainInfo, Error> {
+    let r = call(Call::DomainInfo { domain })?;
+    Ok(DomainInfo {
+        cpu_us: r[0],
+        weight: u16::try_from(r[1]).unwrap_or(u16::MAX),
+        cap_percent: u8::try_from(r[2]).unwrap_or(u8::MAX),
+        running: r[3] != 0,
+    })
 }

@@ -6,6 +6,7 @@ use ipc::manifest::{
     CapSpec, Manifest, ManifestError, Problem, Restart, MANIFEST_VERSION, MAX_MEMORY_KIB, MAX_SHARERS,
 };
 
+use super::lower;
 use super::schema::SystemFile;
 use super::{Located, Source};
 
@@ -66,8 +67,17 @@ pub fn locate(src: &Source<'_>, f: &SystemFile, m: &Manifest, e: ManifestError) 
             };
             Located::new(span, why)
         }
+        Problem::BadSchedule => {
+            let (key, message) = if d.weight == 0 {
+                (t.weight.as_ref().map(|w| w.span()), lower::weight_message(0))
+            } else {
+                (t.cap.as_ref().map(|c| c.span()), lower::cpu_cap_message(i64::from(d.cap_percent)))
+            };
+            Located::new(key.unwrap_or_else(|| d_span(f, i)), message)
+        }
         Problem::BadPortRange
         | Problem::BadIrq
+        | Problem::UnknownChannel
         | Problem::UnknownShared
         | Problem::UnknownDomain
         | Problem::WrongVersion
@@ -101,6 +111,8 @@ fn cap_message(m: &Manifest, i: usize, cap: &CapSpec, problem: Problem) -> Strin
             format!("domain `{name}` cannot be given control of itself")
         }
         CapSpec::Domain { name } => format!("no other [[domain]] named `{name}`"),
+        CapSpec::Endpoint { name, .. } => format!("no [[endpoint]] named `{name}`"),
+        CapSpec::Notification { name, .. } => format!("no [[notification]] named `{name}`"),
         CapSpec::Console => format!("{problem:?}"),
     }
 }

@@ -1,5 +1,6 @@
 //! From the parsed file to `ipc`'s manifest types: capacities, name lengths, and the names' spelling.
 
+use ipc::boot::NamedCap;
 use ipc::manifest::{
     CapSpec, DomainSpec, Manifest, Name, Restart, SharedSpec, MANIFEST_VERSION, MAX_CAPS, MAX_DOMAINS,
     MAX_SHARED,
@@ -7,7 +8,25 @@ use ipc::manifest::{
 use toml::Spanned;
 
 use super::schema::{self, SystemFile};
-use super::Located;
+use super::{Located, Source};
+
+/// What `mgmt` calls a domain's endpoint and notification capabilities in
+/// its start page (`user::start::ENDPOINT_PREFIX`, `NOTIFICATION_PREFIX`).
+pub const CHANNEL_PREFIXES: [(&str, &str); 2] =
+    [("endpoint", "endpoint:"), ("notification", "notification:")];
+
+/// The default CPU weight, which `mgmt` leaves as the kernel set it.
+pub const DEFAULT_WEIGHT: u16 = 256;
+
+/// Why a weight is refused (here if it is no `u16`, by `validate` if 0).
+pub fn weight_message(w: i64) -> String {
+    format!("weight {w}: a weight is 1 to 65535 (256 if absent)")
+}
+
+/// Why a cap is refused (here if it is no `u8`, by `validate` if above 100).
+pub fn cpu_cap_message(c: i64) -> String {
+    format!("cap of {c}%: a cap is 1 to 100 percent of one CPU, or 0 for none")
+}
 
 /// Module names the build gives to other things than domain images.
 pub const RESERVED_IMAGES: [&str; 5] = ["kernel", "grub", "mgmt", "manifest", "testblob"];
@@ -28,7 +47,17 @@ pub fn lower(f: &SystemFile) -> Result<Manifest, Located> {
         version: f.version.as_ref().map_or(MANIFEST_VERSION, |v| *v.get_ref()),
         domains: heapless::Vec::new(),
         shared: heapless::Vec::new(),
+        endpoints: heapless::Vec::new(),
+        notifications: heapless::Vec::new(),
     };
+    for (kind, tables, list) in
+        [("endpoint", &f.endpoint, &mut m.endpoints), ("notification", &f.notification, &mut m.notifications)]
+    {
+        for t in tables {
+            list.push(name(&t.get_ref().name)?)
+                .map_err(|_| Located::new(t.span(), format!("too many [[{kind}]]s: at most {MAX_SHARED}")))?;
+        }
+    }
     for s in &f.shared {
         let t = s.get_ref();
         let spec = SharedSpec { name: name(&t.name)?, kib: t.size.get_ref().kib };
@@ -59,6 +88,26 @@ pub fn lower(f: &SystemFile) -> Result<Manifest, Located> {
             memory_kib: t.memory.get_ref().kib,
             restart,
             caps,
+            weight: match &t.weight {
+                None => DEFAULT_WEIGHT,
+                Some(w) => {
+                    let v = *w.get_ref();
+                    u16::try_from(v).map_err(|_| Located::new(w.span(), weight_message(v)))?
+                }
+            },
+            cap_percent: match &t.cap {
+                None => 0,
+                Some(c) => {
+                    let v = c.get_ref().0;
+                    u8::try_from(v).map_err(|_| Located::new(c.span(), cpu_cap_message(v)))?
+                }
+            },
+            cpu: match &t.cpu {
+                None => None,
+                Some(c) => Some(u16::try_from(*c.get_ref()).map_err(|_| {
+                    Located::new(c.span(), format!("cpu {}: a CPU number is 0 to 65535", c.get_ref()))
+                })?),
+            },
         };
         m.domains
             .push(spec)
@@ -76,6 +125,12 @@ fn cap(c: &Spanned<schema::Cap>) -> Result<CapSpec, Located> {
             CapSpec::Shared { name: name_at(name, c.span())?, writable: *writable }
         }
         schema::Cap::Domain(name) => CapSpec::Domain { name: name_at(name, c.span())? },
+        schema::Cap::Endpoint { name, server, badge } => {
+            CapSpec::Endpoint { name: name_at(name, c.span())?, server: *server, badge: *badge }
+        }
+        schema::Cap::Notification { name, wait } => {
+            CapSpec::Notification { name: name_at(name, c.span())?, wait: *wait }
+        }
     })
 }
 
@@ -97,9 +152,15 @@ fn spelling(what: &str, s: &Spanned<String>) -> Result<(), Located> {
 
 /// What `validate` leaves to the build: how names are spelled, and names
 /// that the boot image already uses.
-pub fn check_names(f: &SystemFile) -> Result<(), Located> {
+pub fn check_names(src: &Source<'_>, f: &SystemFile) -> Result<(), Located> {
     for s in &f.shared {
         spelling("bad region name", &s.get_ref().name)?;
+    }
+    let channels = [(CHANNEL_PREFIXES[0], &f.endpoint), (CHANNEL_PREFIXES[1], &f.notification)];
+    for ((kind, prefix), tables) in channels {
+        for (i, t) in tables.iter().enumerate() {
+            check_channel(src, kind, prefix, &tables[..i], &t.get_ref().name)?;
+        }
     }
     for d in &f.domain {
         let t = d.get_ref();
@@ -118,6 +179,37 @@ pub fn check_names(f: &SystemFile) -> Result<(), Located> {
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// An endpoint's or notification's name: spelled well, not empty, not
+/// taken by an `earlier` one of its kind, and short enough that
+/// `<prefix><name>` fits a start page's name.
+fn check_channel(
+    src: &Source<'_>,
+    kind: &str,
+    prefix: &str,
+    earlier: &[Spanned<schema::ChannelTable>],
+    name: &Spanned<String>,
+) -> Result<(), Located> {
+    let n = name.get_ref();
+    if n.is_empty() {
+        return Err(Located::new(name.span(), format!("empty {kind} name")));
+    }
+    spelling(&format!("bad {kind} name"), name)?;
+    if let Some(first) = earlier.iter().find(|o| o.get_ref().name.get_ref() == n) {
+        let at = src.at(first.get_ref().name.span().start);
+        return Err(Located::new(name.span(), format!("{kind} `{n}` is already defined at {at}")));
+    }
+    let room = NamedCap::EMPTY.name.len() - prefix.len();
+    if n.len() > room {
+        return Err(Located::new(
+            name.span(),
+            format!(
+                "{kind} name `{n}` is longer than {room} bytes: `{prefix}{n}` must fit a start page's 32"
+            ),
+        ));
     }
     Ok(())
 }

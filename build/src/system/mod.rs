@@ -5,6 +5,9 @@
 //! `FILE:LINE:COL: message`, pointing at the table or key at fault, and fails
 //! the build. The file format is described in [`schema`].
 
+mod cap;
+#[cfg(test)]
+mod channel_tests;
 mod locate;
 mod lower;
 mod schema;
@@ -111,15 +114,17 @@ pub fn compile(file: &str, text: &str) -> Result<Compiled, CompileError> {
         let span = e.span().unwrap_or(0..0);
         let mut message = e.message().trim_end().replace('\n', "; ");
         if message.ends_with("expected a sequence") {
-            message.push_str(" (domains and regions are arrays of tables: [[domain]], [[shared]])");
+            message.push_str(" (arrays of tables: [[domain]], [[shared]], [[endpoint]], [[notification]])");
         }
         src.error(Located::new(span, message))
     })?;
     let manifest = lower::lower(&parsed).map_err(|e| src.error(e))?;
+    // Names first: a duplicate channel name is found here, at its key,
+    // whether or not `validate` also knows the problem.
+    lower::check_names(&src, &parsed).map_err(|e| src.error(e))?;
     if let Err(problem) = manifest.validate() {
         return Err(src.error(locate::locate(&src, &parsed, &manifest, problem)));
     }
-    lower::check_names(&parsed).map_err(|e| src.error(e))?;
 
     let mut buf = vec![0u8; 64 * 1024];
     let bytes = manifest

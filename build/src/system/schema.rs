@@ -4,7 +4,13 @@
 //! (`"4K"`, `"1M"`, `"1G"`; `"1MiB"` too); a restart policy is `"never"` or
 //! `{ policy = "backoff", max_restarts, initial_ms, max_ms }`; a capability is
 //! `"console"` or a one-key table (`{ ioports = { base, count } }`,
-//! `{ irq = N }`, `{ shared = "region", writable = bool }`, `{ domain = "name" }`).
+//! `{ irq = N }`, `{ shared = "region", writable = bool }`, `{ domain = "name" }`,
+//! `{ endpoint = "name", server = bool, badge = N }`,
+//! `{ notification = "name", wait = bool }`). A domain's CPU share is
+//! `weight` (1 to 65535, 256 if absent), `cap` (percent of one CPU: `25` or
+//! `"25%"`; 0 or absent for none) and `cpu` (the CPU its first thread runs
+//! on). `[[endpoint]]` and `[[notification]]` tables (`name` only) declare
+//! the channels `mgmt` creates.
 
 use std::fmt;
 
@@ -12,6 +18,8 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
+
+pub use super::cap::Cap;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -23,6 +31,10 @@ pub struct SystemFile {
     pub domain: Vec<Spanned<DomainTable>>,
     #[serde(default)]
     pub shared: Vec<Spanned<SharedTable>>,
+    #[serde(default)]
+    pub endpoint: Vec<Spanned<ChannelTable>>,
+    #[serde(default)]
+    pub notification: Vec<Spanned<ChannelTable>>,
 }
 
 /// One `[[domain]]`.
@@ -37,6 +49,12 @@ pub struct DomainTable {
     pub restart: Option<Spanned<Restart>>,
     #[serde(default)]
     pub caps: Vec<Spanned<Cap>>,
+    /// CPU weight; 256 if absent. Checked for range when lowered.
+    pub weight: Option<Spanned<i64>>,
+    /// CPU cap; none if absent.
+    pub cap: Option<Spanned<Percent>>,
+    /// The CPU its first thread runs on; the kernel's choice if absent.
+    pub cpu: Option<Spanned<i64>>,
 }
 
 /// One `[[shared]]` region.
@@ -45,6 +63,43 @@ pub struct DomainTable {
 pub struct SharedTable {
     pub name: Spanned<String>,
     pub size: Spanned<Size>,
+}
+
+/// One `[[endpoint]]` or `[[notification]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelTable {
+    pub name: Spanned<String>,
+}
+
+/// A percentage as written: `25` or `"25%"`. Checked for range when lowered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Percent(pub i64);
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Percent;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a percentage: 25 or \"25%\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Percent, E> {
+                Ok(Percent(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Percent, E> {
+                Ok(Percent(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Percent, E> {
+                let digits = s.trim().strip_suffix('%').map(str::trim_end);
+                match digits.map(str::parse::<i64>) {
+                    Some(Ok(v)) => Ok(Percent(v)),
+                    _ => Err(E::custom(format!("bad percentage `{s}`: write a number, e.g. 25 or \"25%\""))),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A size, in KiB.
@@ -143,78 +198,6 @@ impl<'de> Deserialize<'de> for Restart {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Restart, A::Error> {
                 let t = RestartTable::deserialize(MapAccessDeserializer::new(map))?;
-                t.resolve().map_err(de::Error::custom)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A capability as written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cap {
-    Console,
-    IoPorts { base: u16, count: u16 },
-    Irq(u8),
-    Shared { name: String, writable: bool },
-    Domain(String),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Ports {
-    base: u16,
-    count: u16,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CapTable {
-    ioports: Option<Ports>,
-    irq: Option<u8>,
-    shared: Option<String>,
-    writable: Option<bool>,
-    domain: Option<String>,
-}
-
-impl CapTable {
-    fn resolve(self) -> Result<Cap, String> {
-        let kinds =
-            [self.ioports.is_some(), self.irq.is_some(), self.shared.is_some(), self.domain.is_some()];
-        if kinds.iter().filter(|&&k| k).count() != 1 {
-            return Err("a capability table names exactly one of ioports, irq, shared, domain".to_string());
-        }
-        if self.writable.is_some() && self.shared.is_none() {
-            return Err("`writable` goes only with `shared`".to_string());
-        }
-        Ok(match (self.ioports, self.irq, self.shared, self.domain) {
-            (Some(p), ..) => Cap::IoPorts { base: p.base, count: p.count },
-            (_, Some(line), ..) => Cap::Irq(line),
-            (_, _, Some(name), _) => Cap::Shared { name, writable: self.writable.unwrap_or(false) },
-            (.., Some(name)) => Cap::Domain(name),
-            (None, None, None, None) => return Err("empty capability table".to_string()),
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for Cap {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Cap;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("\"console\" or a table { ioports | irq | shared | domain = … }")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Cap, E> {
-                match s {
-                    "console" => Ok(Cap::Console),
-                    other => Err(E::custom(format!(
-                        "unknown capability `{other}`: \"console\" or a table {{ ioports | irq | shared | domain = … }}"
-                    ))),
-                }
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Cap, A::Error> {
-                let t = CapTable::deserialize(MapAccessDeserializer::new(map))?;
                 t.resolve().map_err(de::Error::custom)
             }
         }

@@ -39,7 +39,7 @@ fn err(text: &str) -> CompileError {
 }
 
 /// Asserts the error is at `line` and its message contains `needle`.
-fn refused(text: &str, line: usize, needle: &str) {
+pub(super) fn refused(text: &str, line: usize, needle: &str) {
     let e = err(text);
     let shown = e.to_string();
     assert_eq!(e.line, line, "wrong line: {shown}");

@@ -14,10 +14,17 @@
 //! `console` (WRITE), and per manifest capability `ioports`, `ioports.1`, …
 //! (READ|WRITE), `irq:<line>` (CONTROL), `shared:<region>` (mapped at
 //! `user::layout::shared_va` of its ordinal among the domain's shared
-//! capabilities; READ, and WRITE if writable) and `domain:<name>`
-//! (CONTROL). All domains are created, then given each other, then started.
-//! A restarted domain gets the same, with the other domains as they run
-//! then; the capabilities others held to its previous instance are stale.
+//! capabilities; READ, and WRITE if writable), `domain:<name>` (CONTROL),
+//! `endpoint:<name>` (READ|WRITE for the server; WRITE for a client, minted
+//! with its badge) and `notification:<name>` (READ|WRITE for a waiter,
+//! WRITE for a signaller). A domain whose weight or cap is not the default
+//! (256, none) gets them with `SchedSet` once created; one with a `cpu` has
+//! its thread moved there (if that fails, a line says so and it runs where
+//! the kernel put it). All domains are created, then given each other, then
+//! started. A restarted domain gets the same, with the other domains as
+//! they run then; the capabilities others held to its previous instance
+//! are stale. Endpoints and notifications are `mgmt`'s, made before any
+//! domain: they outlive the domains that use them.
 
 #![cfg_attr(target_os = "none", no_std)]
 #![no_main]

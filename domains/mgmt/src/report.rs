@@ -5,16 +5,39 @@
 use core::fmt;
 
 use ipc::event::{DomainId, Fault};
+use ipc::Error;
 
 /// One line of `mgmt`'s log about a domain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Report<'a> {
-    Started { name: &'a str, id: DomainId },
-    Exited { name: &'a str, code: u64 },
-    Faulted { name: &'a str, fault: Fault },
-    Restarting { name: &'a str, delay_ms: u64, attempt: u32, max: u32 },
-    StoppedForGood { name: &'a str },
+    Started {
+        name: &'a str,
+        id: DomainId,
+    },
+    Exited {
+        name: &'a str,
+        code: u64,
+    },
+    Faulted {
+        name: &'a str,
+        fault: Fault,
+    },
+    Restarting {
+        name: &'a str,
+        delay_ms: u64,
+        attempt: u32,
+        max: u32,
+    },
+    StoppedForGood {
+        name: &'a str,
+    },
     AllStopped,
+    /// Its first thread stays on the kernel's choice of CPU.
+    CpuUnavailable {
+        name: &'a str,
+        cpu: u16,
+        error: Error,
+    },
 }
 
 impl fmt::Display for Report<'_> {
@@ -35,6 +58,9 @@ impl fmt::Display for Report<'_> {
             }
             Report::StoppedForGood { name } => write!(f, "{name} stopped for good"),
             Report::AllStopped => write!(f, "all domains stopped: shutting down"),
+            Report::CpuUnavailable { name, cpu, error } => {
+                write!(f, "{name}: cpu {cpu} unavailable: {error:?}")
+            }
         }
     }
 }
@@ -63,6 +89,10 @@ mod tests {
             ),
             (Report::StoppedForGood { name: "shm-b" }, "shm-b stopped for good"),
             (Report::AllStopped, "all domains stopped: shutting down"),
+            (
+                Report::CpuUnavailable { name: "hello", cpu: 7, error: Error::NotSupported },
+                "hello: cpu 7 unavailable: NotSupported",
+            ),
         ];
         for (report, line) in cases {
             assert_eq!(report.to_string(), line);

@@ -1,7 +1,8 @@
-//! Making one domain of the plan: create it, load its image, give it a
-//! stack and its capabilities (`create`), give it the other domains it may
-//! control (`grant_peer`), then write its start page and start its thread
-//! (`launch`); and taking it apart again (`destroy`).
+//! Making one domain of the plan: create it, set its CPU share, load its
+//! image, give it a stack and its capabilities (`create`), give it the other
+//! domains it may control (`grant_peer`), then write its start page and
+//! start its thread on its CPU (`launch`); and taking it apart again
+//! (`destroy`).
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -13,6 +14,7 @@ use ipc::event::DomainId;
 use ipc::syscall::USER_MIN;
 use ipc::{CapSlot, Error, ObjectType, Rights};
 use mgmt::plan::{DomainPlan, Grant, ModuleName, Refusal};
+use mgmt::report::Report;
 use user::{layout, sys, Caps};
 
 use crate::modules::{ModuleError, Modules};
@@ -70,6 +72,10 @@ pub struct Env {
     pub regions: Vec<(Option<CapSlot>, u64)>,
     /// The port ranges made for (domain, grant index).
     pub ports: Vec<((usize, usize), CapSlot)>,
+    /// The plan's endpoints and notifications, owned by `mgmt` (None: could
+    /// not be made).
+    pub endpoints: Vec<Option<CapSlot>>,
+    pub notifications: Vec<Option<CapSlot>>,
 }
 
 /// One start of a domain.
@@ -96,13 +102,25 @@ pub fn create(env: &mut Env, plan: &DomainPlan, index: usize, generation: u64) -
     let (domain, id) = sys::domain_create(plan.quota_pages).map_err(failed("creating the domain"))?;
     let info = Box::new(StartInfo::new(&plan.name, plan.quota_pages, generation, env.tsc_per_ms));
     let mut inst = Instance { domain, id, entry: image.entry, held: Vec::new(), info };
-    let built = load(env, file, plan, &image, &mut inst).and_then(|()| give(env, plan, index, &mut inst));
+    let built = sched(plan, &inst)
+        .and_then(|()| load(env, file, plan, &image, &mut inst))
+        .and_then(|()| give(env, plan, index, &mut inst));
     match built {
         Ok(()) => Ok(inst),
         Err(f) => {
             destroy(inst);
             Err(f)
         }
+    }
+}
+
+/// Gives the domain its weight and cap, if the plan's are not the defaults.
+fn sched(plan: &DomainPlan, inst: &Instance) -> Result<(), Failure> {
+    match plan.sched {
+        Some((weight, cap)) => {
+            sys::sched_set(inst.domain, weight, cap).map_err(failed("setting its CPU share"))
+        }
+        None => Ok(()),
     }
 }
 
@@ -171,11 +189,36 @@ fn give(env: &mut Env, plan: &DomainPlan, index: usize, inst: &mut Instance) -> 
                     sys::cap_grant(inst.domain, line, Rights::CONTROL).map_err(failed("granting an IRQ"))?;
                 push(inst, cap, slot, ObjectType::Irq, 0)?;
             }
+            Grant::Endpoint { cap, endpoint, rights, badge } => {
+                let ep = env.endpoints.get(*endpoint).copied().flatten();
+                let ep = ep.ok_or(Failure::Unavailable("an endpoint"))?;
+                let slot = channel(inst, ep, *rights, *badge).map_err(failed("granting an endpoint"))?;
+                push(inst, cap, slot, ObjectType::Endpoint, 0)?;
+            }
+            Grant::Notification { cap, notification, rights } => {
+                let n = env.notifications.get(*notification).copied().flatten();
+                let n = n.ok_or(Failure::Unavailable("a notification"))?;
+                let slot = channel(inst, n, *rights, 0).map_err(failed("granting a notification"))?;
+                push(inst, cap, slot, ObjectType::Notification, 0)?;
+            }
             // Given once every domain exists: see grant_peer.
             Grant::Domain { .. } => {}
         }
     }
     Ok(())
+}
+
+/// Gives the instance `mgmt`'s endpoint or notification `obj` with
+/// `rights`, through a copy minted with `badge` if that is not 0 (the copy
+/// is `mgmt`'s only for the moment it takes).
+fn channel(inst: &Instance, obj: CapSlot, rights: Rights, badge: u64) -> Result<CapSlot, Error> {
+    if badge == 0 {
+        return sys::cap_grant(inst.domain, obj, rights);
+    }
+    let minted = sys::cap_mint(obj, rights | Rights::GRANT, badge)?;
+    let granted = sys::cap_grant(inst.domain, minted, rights);
+    let _ = sys::cap_delete(minted);
+    granted
 }
 
 /// A memory object of `pages` owned by (and charged to) the instance.
@@ -211,8 +254,10 @@ pub fn grant_peer(inst: &mut Instance, cap: &str, peer: CapSlot) -> Result<(), F
     push(inst, cap, slot, ObjectType::Domain, 0)
 }
 
-/// Writes the start page, maps it read-only and starts the first thread.
-pub fn launch(env: &Env, inst: &mut Instance) -> Result<(), Failure> {
+/// Writes the start page, maps it read-only and starts the first thread,
+/// moved to `cpu` if given: if that fails, the thread runs where the kernel
+/// put it, and a line says so.
+pub fn launch(env: &Env, inst: &mut Instance, cpu: Option<u16>) -> Result<(), Failure> {
     let page = memory(inst, 1)?;
     let info = &*inst.info;
     env.modules
@@ -230,6 +275,11 @@ pub fn launch(env: &Env, inst: &mut Instance) -> Result<(), Failure> {
     let thread = unsafe { sys::thread_create(inst.domain, inst.entry, STACK_TOP, START_INFO_VA) }
         .map_err(failed("starting its thread"))?;
     inst.held.push(thread);
+    if let Some(cpu) = cpu {
+        if let Err(error) = sys::thread_set_cpu(thread, cpu) {
+            log::warn!("{}", Report::CpuUnavailable { name: inst.info.name(), cpu, error });
+        }
+    }
     Ok(())
 }
 

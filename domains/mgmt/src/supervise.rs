@@ -5,6 +5,7 @@
 use alloc::vec::Vec;
 
 use ipc::event::Event;
+use ipc::manifest::Name;
 use ipc::{CapSlot, Error};
 use mgmt::plan::{Grant, Plan, SharedPlan};
 use mgmt::policy::Outcome;
@@ -41,6 +42,8 @@ pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: &Pl
         modules,
         regions: make_regions(this, plan),
         ports: Vec::new(),
+        endpoints: make_channels(this, "endpoint", &plan.endpoints, sys::endpoint_create),
+        notifications: make_channels(this, "notification", &plan.notifications, sys::notification_create),
     };
     let mut s = Supervisor {
         plan,
@@ -63,6 +66,25 @@ fn make_regions(this: CapSlot, plan: &Plan) -> Vec<(Option<CapSlot>, u64)> {
         }
     };
     plan.shared.iter().map(make).collect()
+}
+
+/// Makes the manifest's endpoints or notifications (`kind`), owned by mgmt,
+/// so that they outlive the domains that use them: a restarted server is
+/// found by its clients on the same endpoint.
+fn make_channels(
+    this: CapSlot,
+    kind: &str,
+    names: &[Name],
+    create: fn(CapSlot) -> Result<CapSlot, Error>,
+) -> Vec<Option<CapSlot>> {
+    let make = |name: &Name| match create(this) {
+        Ok(slot) => Some(slot),
+        Err(e) => {
+            log::error!("cannot make {kind} {name}: {e:?}");
+            None
+        }
+    };
+    names.iter().map(make).collect()
 }
 
 impl Supervisor<'_> {
@@ -127,8 +149,9 @@ impl Supervisor<'_> {
 
     fn launch(&mut self, i: usize) {
         let Some(Some(inst)) = self.running.get_mut(i) else { return };
-        let name = self.plan.domains.get(i).map_or("?", |d| d.name.as_str());
-        match spawn::launch(&self.env, inst) {
+        let Some(d) = self.plan.domains.get(i) else { return };
+        let name = d.name.as_str();
+        match spawn::launch(&self.env, inst, d.cpu) {
             Ok(()) => {
                 log::info!("{}", Report::Started { name, id: inst.id });
                 self.tracker.started(i, inst.id);

@@ -6,7 +6,7 @@
 //! <max>)`, `[mgmt] <name> stopped for good` and, last, `[mgmt] all domains
 //! stopped: shutting down`; a domain's own lines are `[<name>] <message>`.
 
-mod expect;
+pub(crate) mod expect;
 #[cfg(test)]
 mod tests;
 

@@ -1,26 +1,36 @@
 //! From the manifest to what `mgmt` gives each domain: its image module, its
-//! quota, and the capabilities beyond `self` and `console` (which every
-//! domain gets), each with the name the domain finds it under in its start
-//! page and, for shared regions, the address it is mapped at.
+//! quota, its CPU share, and the capabilities beyond `self` and `console`
+//! (which every domain gets), each with the name the domain finds it under
+//! in its start page, the rights it carries and, for shared regions, the
+//! address it is mapped at.
 
 use core::fmt::{self, Write};
 
 use heapless::{String, Vec};
 use ipc::manifest::{CapSpec, DomainSpec, Manifest, Name, Restart, MAX_CAPS, MAX_DOMAINS, MAX_SHARED};
+use ipc::Rights;
 use user::layout;
-use user::start::{DOMAIN_PREFIX, IRQ_PREFIX, MODULE_PREFIX, SHARED_PREFIX};
+use user::start::{
+    DOMAIN_PREFIX, ENDPOINT_PREFIX, IRQ_PREFIX, MODULE_PREFIX, NOTIFICATION_PREFIX, SHARED_PREFIX,
+};
 
-/// A capability's name in a start page (`ipc::boot::NamedCap` holds 24 bytes).
-pub type CapName = String<24>;
-/// A boot module's capability name, `module:<image>` (which the kernel cuts
-/// to 24 bytes: such a module is then not found).
+/// A capability's name in a start page (`ipc::boot::NamedCap` holds 32 bytes).
+pub type CapName = String<32>;
+/// A boot module's capability name, `module:<image>`.
 pub type ModuleName = String<32>;
+
+/// The CPU weight a domain has from `DomainCreate`.
+pub const DEFAULT_WEIGHT: u16 = 256;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     pub domains: Vec<DomainPlan, MAX_DOMAINS>,
     /// The manifest's shared regions, in order: `mgmt` creates each once.
     pub shared: Vec<SharedPlan, MAX_SHARED>,
+    /// The manifest's endpoints, in order: `mgmt` creates and owns each.
+    pub endpoints: Vec<Name, MAX_SHARED>,
+    /// The manifest's notifications, likewise.
+    pub notifications: Vec<Name, MAX_SHARED>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +46,11 @@ pub struct DomainPlan {
     pub module: ModuleName,
     pub quota_pages: u64,
     pub restart: Restart,
+    /// The (weight, cap percent) to set with `SchedSet`, if not the
+    /// defaults a new domain has (256, no cap).
+    pub sched: Option<(u16, u8)>,
+    /// The CPU to move its first thread to.
+    pub cpu: Option<u16>,
     /// In start-page order.
     pub grants: Vec<Grant, MAX_CAPS>,
     /// Capabilities of the manifest left out, to be logged.
@@ -55,6 +70,11 @@ pub enum Grant {
     Domain { cap: CapName, domain: usize },
     /// Interrupt line `line`, from `mgmt`'s capability of the same name.
     Irq { cap: CapName, line: u8 },
+    /// Endpoint number `endpoint` of the plan, with `rights`; a badge other
+    /// than 0 is minted into the copy.
+    Endpoint { cap: CapName, endpoint: usize, rights: Rights, badge: u64 },
+    /// Notification number `notification` of the plan, with `rights`.
+    Notification { cap: CapName, notification: usize, rights: Rights },
 }
 
 impl Grant {
@@ -63,7 +83,9 @@ impl Grant {
             Grant::IoPorts { cap, .. }
             | Grant::Shared { cap, .. }
             | Grant::Domain { cap, .. }
-            | Grant::Irq { cap, .. } => cap,
+            | Grant::Irq { cap, .. }
+            | Grant::Endpoint { cap, .. }
+            | Grant::Notification { cap, .. } => cap,
         }
     }
 }
@@ -80,8 +102,8 @@ pub enum Note {
 pub enum Refusal {
     /// `<prefix><name>` does not fit in a start page's 24-byte name.
     NameTooLong { prefix: &'static str, name: Name },
-    /// A capability names a shared region or domain the manifest lacks
-    /// (`Manifest::decode` refuses such manifests).
+    /// A capability names a shared region, domain, endpoint or notification
+    /// the manifest lacks (`Manifest::decode` refuses such manifests).
     Unknown { name: Name },
 }
 
@@ -97,7 +119,11 @@ impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Refusal::NameTooLong { prefix, name } => {
-                write!(f, "capability name `{prefix}{name}` is longer than 24 bytes")
+                write!(
+                    f,
+                    "capability name `{prefix}{name}` is longer than {} bytes",
+                    CapName::new().capacity()
+                )
             }
             Refusal::Unknown { name } => write!(f, "the manifest has no `{name}` to give"),
         }
@@ -114,11 +140,14 @@ fn prefixed<const N: usize>(prefix: &'static str, name: &Name) -> Result<String<
 pub fn plan(m: &Manifest) -> Plan {
     let shared = m.shared.iter().map(|s| SharedPlan { name: s.name.clone(), pages: u64::from(s.kib) / 4 });
     let domains = m.domains.iter().map(|d| {
+        let sched = (d.weight, d.cap_percent);
         let mut p = DomainPlan {
             name: d.name.clone(),
             module: String::new(),
             quota_pages: u64::from(d.memory_kib) / 4,
             restart: d.restart,
+            sched: Some(sched).filter(|&s| s != (DEFAULT_WEIGHT, 0)),
+            cpu: d.cpu,
             grants: Vec::new(),
             notes: Vec::new(),
             refusal: None,
@@ -128,7 +157,12 @@ pub fn plan(m: &Manifest) -> Plan {
         }
         p
     });
-    Plan { domains: domains.collect(), shared: shared.collect() }
+    Plan {
+        domains: domains.collect(),
+        shared: shared.collect(),
+        endpoints: m.endpoints.clone(),
+        notifications: m.notifications.clone(),
+    }
 }
 
 fn plan_domain(m: &Manifest, d: &DomainSpec, p: &mut DomainPlan) -> Result<(), Refusal> {
@@ -179,6 +213,30 @@ fn plan_domain(m: &Manifest, d: &DomainSpec, p: &mut DomainPlan) -> Result<(), R
                 }
                 Grant::Domain { cap, domain }
             }
+            CapSpec::Endpoint { name, server, badge } => {
+                let cap = prefixed(ENDPOINT_PREFIX, name)?;
+                let endpoint = m.endpoints.iter().position(|e| e == name);
+                let endpoint = endpoint.ok_or_else(|| Refusal::Unknown { name: name.clone() })?;
+                if p.grants.iter().any(|g| g.cap() == cap.as_str()) {
+                    let _ = p.notes.push(Note::Duplicate { cap });
+                    continue;
+                }
+                // A server receives (READ) and may call (WRITE); a client only calls.
+                let rights = if *server { Rights::READ | Rights::WRITE } else { Rights::WRITE };
+                Grant::Endpoint { cap, endpoint, rights, badge: *badge }
+            }
+            CapSpec::Notification { name, wait } => {
+                let cap = prefixed(NOTIFICATION_PREFIX, name)?;
+                let notification = m.notifications.iter().position(|n| n == name);
+                let notification = notification.ok_or_else(|| Refusal::Unknown { name: name.clone() })?;
+                if p.grants.iter().any(|g| g.cap() == cap.as_str()) {
+                    let _ = p.notes.push(Note::Duplicate { cap });
+                    continue;
+                }
+                // A waiter waits and polls (READ) and may signal (WRITE).
+                let rights = if *wait { Rights::READ | Rights::WRITE } else { Rights::WRITE };
+                Grant::Notification { cap, notification, rights }
+            }
         };
         let _ = p.grants.push(grant);
     }
@@ -186,120 +244,4 @@ fn plan_domain(m: &Manifest, d: &DomainSpec, p: &mut DomainPlan) -> Result<(), R
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use ipc::manifest::{SharedSpec, MANIFEST_VERSION};
-
-    fn name(s: &str) -> Name {
-        Name::try_from(s).unwrap()
-    }
-
-    fn domain(n: &str, caps: &[CapSpec]) -> DomainSpec {
-        DomainSpec {
-            name: name(n),
-            image: name(n),
-            memory_kib: 512,
-            restart: Restart::Never,
-            caps: Vec::from_slice(caps).unwrap(),
-        }
-    }
-
-    fn manifest(domains: &[DomainSpec]) -> Manifest {
-        let mut shared = Vec::new();
-        shared.push(SharedSpec { name: name("ring"), kib: 64 }).unwrap();
-        shared.push(SharedSpec { name: name("mailbox"), kib: 4 }).unwrap();
-        Manifest { version: MANIFEST_VERSION, domains: Vec::from_slice(domains).unwrap(), shared }
-    }
-
-    fn shared(n: &str, writable: bool) -> CapSpec {
-        CapSpec::Shared { name: name(n), writable }
-    }
-
-    #[test]
-    fn shared_regions_are_mapped_in_start_page_order() {
-        let m = manifest(&[
-            domain(
-                "shm-a",
-                &[CapSpec::Console, shared("mailbox", true), CapSpec::Domain { name: name("shm-b") }],
-            ),
-            domain("shm-b", &[shared("mailbox", true), shared("ring", false)]),
-        ]);
-        assert_eq!(m.validate(), Ok(()));
-        let p = plan(&m);
-        assert_eq!(p.shared[0], SharedPlan { name: name("ring"), pages: 16 });
-        let a = &p.domains[0];
-        assert_eq!((a.module.as_str(), a.quota_pages, a.refusal.clone()), ("module:shm-a", 128, None));
-        assert_eq!(
-            a.grants.as_slice(),
-            [
-                Grant::Shared {
-                    cap: CapName::try_from("shared:mailbox").unwrap(),
-                    region: 1,
-                    writable: true,
-                    va: layout::SHARED_BASE,
-                },
-                Grant::Domain { cap: CapName::try_from("domain:shm-b").unwrap(), domain: 1 },
-            ]
-        );
-        let b = &p.domains[1];
-        assert_eq!(b.grants[1], {
-            let cap = CapName::try_from("shared:ring").unwrap();
-            Grant::Shared { cap, region: 0, writable: false, va: layout::shared_va(1) }
-        });
-    }
-
-    #[test]
-    fn the_start_page_finds_what_the_plan_maps() {
-        let m = manifest(&[domain(
-            "a",
-            &[shared("ring", false), CapSpec::IoPorts { base: 1, count: 2 }, shared("mailbox", true)],
-        )]);
-        let p = plan(&m);
-        let mut start = ipc::boot::StartInfo::new("a", 1, 0, 0);
-        start.push("self", 1, 1, 0);
-        start.push("console", 2, 6, 0);
-        for (i, g) in p.domains[0].grants.iter().enumerate() {
-            start.push(g.cap(), 10 + i as u32, 3, 4096);
-        }
-        use user::start::Caps;
-        for g in &p.domains[0].grants {
-            if let Grant::Shared { cap, va, .. } = g {
-                let name = cap.strip_prefix(SHARED_PREFIX).unwrap();
-                assert_eq!(start.shared(name).map(|r| r.va), Some(*va));
-            }
-        }
-        assert_eq!(p.domains[0].grants[1].cap(), "ioports");
-    }
-
-    #[test]
-    fn duplicates_are_left_out_and_long_names_refused() {
-        let m = manifest(&[
-            domain(
-                "a",
-                &[
-                    CapSpec::Irq { line: 4 },
-                    shared("ring", true),
-                    shared("ring", false),
-                    CapSpec::IoPorts { base: 0x3f8, count: 8 },
-                    CapSpec::IoPorts { base: 0x2f8, count: 8 },
-                ],
-            ),
-            domain("a-domain-name-of-20ch", &[]),
-            domain("b", &[CapSpec::Domain { name: name("a-domain-name-of-20ch") }]),
-        ]);
-        let p = plan(&m);
-        let a = &p.domains[0];
-        let duplicate = Note::Duplicate { cap: CapName::try_from("shared:ring").unwrap() };
-        assert_eq!(a.notes.as_slice(), [duplicate]);
-        assert_eq!(a.grants[0], Grant::Irq { cap: CapName::try_from("irq:4").unwrap(), line: 4 });
-        assert_eq!(a.grants.len(), 4);
-        assert_eq!(a.grants[3].cap(), "ioports.1");
-        assert_eq!(p.domains[1].refusal, None);
-        assert_eq!(
-            p.domains[2].refusal.as_ref().map(|r| r.to_string()),
-            Some("capability name `domain:a-domain-name-of-20ch` is longer than 24 bytes".into())
-        );
-        let unknown = manifest(&[domain("c", &[shared("nope", true)])]);
-        assert_eq!(plan(&unknown).domains[0].refusal, Some(Refusal::Unknown { name: name("nope") }));
-    }
-}
+mod tests;

@@ -1,0 +1,186 @@
+//! Host tests of the plan: what each domain is given, under which names.
+
+use super::*;
+use ipc::manifest::{SharedSpec, MANIFEST_VERSION};
+
+fn name(s: &str) -> Name {
+    Name::try_from(s).unwrap()
+}
+
+fn domain(n: &str, caps: &[CapSpec]) -> DomainSpec {
+    DomainSpec {
+        name: name(n),
+        image: name(n),
+        memory_kib: 512,
+        restart: Restart::Never,
+        caps: Vec::from_slice(caps).unwrap(),
+        weight: DEFAULT_WEIGHT,
+        cap_percent: 0,
+        cpu: None,
+    }
+}
+
+fn manifest(domains: &[DomainSpec]) -> Manifest {
+    let mut shared = Vec::new();
+    shared.push(SharedSpec { name: name("ring"), kib: 64 }).unwrap();
+    shared.push(SharedSpec { name: name("mailbox"), kib: 4 }).unwrap();
+    let endpoints = Vec::from_slice(&[name("pp"), name("log")]).unwrap();
+    let notifications = Vec::from_slice(&[name("doorbell")]).unwrap();
+    Manifest {
+        version: MANIFEST_VERSION,
+        domains: Vec::from_slice(domains).unwrap(),
+        shared,
+        endpoints,
+        notifications,
+    }
+}
+
+fn shared(n: &str, writable: bool) -> CapSpec {
+    CapSpec::Shared { name: name(n), writable }
+}
+
+#[test]
+fn shared_regions_are_mapped_in_start_page_order() {
+    let m = manifest(&[
+        domain(
+            "shm-a",
+            &[CapSpec::Console, shared("mailbox", true), CapSpec::Domain { name: name("shm-b") }],
+        ),
+        domain("shm-b", &[shared("mailbox", true), shared("ring", false)]),
+    ]);
+    assert_eq!(m.validate(), Ok(()));
+    let p = plan(&m);
+    assert_eq!(p.shared[0], SharedPlan { name: name("ring"), pages: 16 });
+    let a = &p.domains[0];
+    assert_eq!((a.module.as_str(), a.quota_pages, a.refusal.clone()), ("module:shm-a", 128, None));
+    assert_eq!(
+        a.grants.as_slice(),
+        [
+            Grant::Shared {
+                cap: CapName::try_from("shared:mailbox").unwrap(),
+                region: 1,
+                writable: true,
+                va: layout::SHARED_BASE,
+            },
+            Grant::Domain { cap: CapName::try_from("domain:shm-b").unwrap(), domain: 1 },
+        ]
+    );
+    let b = &p.domains[1];
+    assert_eq!(b.grants[1], {
+        let cap = CapName::try_from("shared:ring").unwrap();
+        Grant::Shared { cap, region: 0, writable: false, va: layout::shared_va(1) }
+    });
+}
+
+#[test]
+fn the_start_page_finds_what_the_plan_maps() {
+    let m = manifest(&[domain(
+        "a",
+        &[shared("ring", false), CapSpec::IoPorts { base: 1, count: 2 }, shared("mailbox", true)],
+    )]);
+    let p = plan(&m);
+    let mut start = ipc::boot::StartInfo::new("a", 1, 0, 0);
+    start.push("self", 1, 1, 0);
+    start.push("console", 2, 6, 0);
+    for (i, g) in p.domains[0].grants.iter().enumerate() {
+        start.push(g.cap(), 10 + i as u32, 3, 4096);
+    }
+    use user::start::Caps;
+    for g in &p.domains[0].grants {
+        if let Grant::Shared { cap, va, .. } = g {
+            let name = cap.strip_prefix(SHARED_PREFIX).unwrap();
+            assert_eq!(start.shared(name).map(|r| r.va), Some(*va));
+        }
+    }
+    assert_eq!(p.domains[0].grants[1].cap(), "ioports");
+}
+
+#[test]
+fn duplicates_are_left_out_and_long_names_refused() {
+    let m = manifest(&[
+        domain(
+            "a",
+            &[
+                CapSpec::Irq { line: 4 },
+                shared("ring", true),
+                shared("ring", false),
+                CapSpec::IoPorts { base: 0x3f8, count: 8 },
+                CapSpec::IoPorts { base: 0x2f8, count: 8 },
+            ],
+        ),
+        domain("a-domain-name-of-24chars", &[]),
+        domain("b", &[CapSpec::Domain { name: name("a-domain-name-of-24chars") }]),
+        domain("c", &[CapSpec::Notification { name: name("a-notification-of-24ch"), wait: true }]),
+    ]);
+    let p = plan(&m);
+    let a = &p.domains[0];
+    let duplicate = Note::Duplicate { cap: CapName::try_from("shared:ring").unwrap() };
+    assert_eq!(a.notes.as_slice(), [duplicate]);
+    assert_eq!(a.grants[0], Grant::Irq { cap: CapName::try_from("irq:4").unwrap(), line: 4 });
+    assert_eq!(a.grants.len(), 4);
+    assert_eq!(a.grants[3].cap(), "ioports.1");
+    assert_eq!(p.domains[1].refusal, None);
+    assert_eq!(p.domains[2].refusal, None, "`domain:` and any domain name fit");
+    assert_eq!(
+        p.domains[3].refusal.as_ref().map(|r| r.to_string()),
+        Some("capability name `notification:a-notification-of-24ch` is longer than 32 bytes".into())
+    );
+    let unknown = manifest(&[domain("c", &[shared("nope", true)])]);
+    assert_eq!(plan(&unknown).domains[0].refusal, Some(Refusal::Unknown { name: name("nope") }));
+}
+
+fn cap(s: &str) -> CapName {
+    CapName::try_from(s).unwrap()
+}
+
+#[test]
+fn servers_clients_waiters_and_signallers_get_their_rights() {
+    let ep = |n: &str, server, badge| CapSpec::Endpoint { name: name(n), server, badge };
+    let ntfn = |wait| CapSpec::Notification { name: name("doorbell"), wait };
+    let m = manifest(&[
+        domain("server", &[ep("pp", true, 0), ntfn(true), CapSpec::Console]),
+        domain("client", &[ep("pp", false, 7), ep("log", false, 0), ntfn(false), ep("pp", true, 0)]),
+    ]);
+    assert_eq!(m.validate(), Ok(()));
+    let p = plan(&m);
+    assert_eq!(p.endpoints.as_slice(), [name("pp"), name("log")]);
+    assert_eq!(p.notifications.as_slice(), [name("doorbell")]);
+    let rw = Rights::READ | Rights::WRITE;
+    assert_eq!(
+        p.domains[0].grants.as_slice(),
+        [
+            Grant::Endpoint { cap: cap("endpoint:pp"), endpoint: 0, rights: rw, badge: 0 },
+            Grant::Notification { cap: cap("notification:doorbell"), notification: 0, rights: rw },
+        ]
+    );
+    assert_eq!(
+        p.domains[1].grants.as_slice(),
+        [
+            Grant::Endpoint { cap: cap("endpoint:pp"), endpoint: 0, rights: Rights::WRITE, badge: 7 },
+            Grant::Endpoint { cap: cap("endpoint:log"), endpoint: 1, rights: Rights::WRITE, badge: 0 },
+            Grant::Notification { cap: cap("notification:doorbell"), notification: 0, rights: Rights::WRITE },
+        ]
+    );
+    assert_eq!(p.domains[1].notes.as_slice(), [Note::Duplicate { cap: cap("endpoint:pp") }]);
+    let mut start = ipc::boot::StartInfo::new("client", 1, 0, 0);
+    for (i, g) in p.domains[1].grants.iter().enumerate() {
+        assert!(start.push(g.cap(), i as u32, 7, 0));
+    }
+    use user::start::Caps;
+    assert_eq!(start.endpoint("log"), Some(ipc::CapSlot(1)));
+    assert_eq!(start.notification("doorbell"), Some(ipc::CapSlot(2)));
+    let unknown = manifest(&[domain("c", &[ep("nope", false, 1)])]);
+    assert_eq!(plan(&unknown).domains[0].refusal, Some(Refusal::Unknown { name: name("nope") }));
+}
+
+#[test]
+fn only_settings_other_than_the_defaults_are_made() {
+    let mut heavy = domain("heavy", &[]);
+    (heavy.weight, heavy.cpu) = (512, Some(1));
+    let mut capped = domain("capped", &[]);
+    capped.cap_percent = 25;
+    let m = manifest(&[heavy, capped, domain("plain", &[])]);
+    let p = plan(&m);
+    let got: std::vec::Vec<_> = p.domains.iter().map(|d| (d.sched, d.cpu)).collect();
+    assert_eq!(got, [(Some((512, 0)), Some(1)), (Some((256, 25)), None), (None, None)]);
+}

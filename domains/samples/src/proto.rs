@@ -1,0 +1,32 @@
+//! The labels of the sample servers' message protocols: `pong` (and the
+//! doomed `victim-server`) and `bench-srv`.
+
+use ipc::msg::Message;
+
+/// A call whose first word the server answers plus one.
+pub const PING: u64 = 1;
+/// The answer to `PING`.
+pub const PONG: u64 = 2;
+/// The last call: the server answers it, then exits with 0.
+pub const DONE: u64 = 3;
+/// `bench-srv`: answer, then `words[0]` times wait on our doorbell and ring
+/// the caller's.
+pub const BELLS: u64 = 10;
+/// `bench-srv`: answer, then receive `words[0]` messages from the ring.
+pub const RING: u64 = 11;
+/// `bench-srv`: answer with the sum of the wake-up latencies of the last
+/// `BELLS` run.
+pub const REPORT: u64 = 12;
+/// `bench-srv`: the request cannot be served here.
+pub const REFUSED: u64 = 0xff;
+
+/// A message of `label` carrying `word` first.
+pub fn msg(label: u64, word: u64) -> Message {
+    let mut words = [0; ipc::msg::WORDS];
+    words[0] = word;
+    Message { label, words, cap: None }
+}
+
+/// Where `bench` writes the wake-up stamp in the region `bring`, past the
+/// ring at its start.
+pub const BENCH_STAMP_OFFSET: u64 = 12 * 1024;
