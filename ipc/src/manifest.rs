@@ -30,6 +30,28 @@ pub struct Manifest {
     pub endpoints: Vec<Name, MAX_SHARED>,
     /// Notifications `mgmt` creates, by name.
     pub notifications: Vec<Name, MAX_SHARED>,
+    /// Guests (virtual machines), each run by a VMM domain `mgmt` starts.
+    pub guests: Vec<GuestSpec, MAX_GUESTS>,
+}
+
+/// The most guests a manifest runs.
+pub const MAX_GUESTS: usize = 8;
+
+/// A guest: its kernel image (a boot module), command line, memory, vCPUs,
+/// and the same restart and schedule settings as a domain (they apply to its
+/// VMM domain, whose guest shares its fate).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GuestSpec {
+    pub name: Name,
+    /// The boot module holding the guest's Multiboot (v1) ELF kernel.
+    pub image: Name,
+    pub cmdline: String<128>,
+    pub memory_kib: u32,
+    pub vcpus: u8,
+    pub restart: Restart,
+    pub weight: u16,
+    pub cap_percent: u8,
+    pub cpu: Option<u16>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -126,6 +148,25 @@ impl Manifest {
         }
         if self.domains.is_empty() {
             return err(Problem::NoDomains, None);
+        }
+        for (i, g) in self.guests.iter().enumerate() {
+            if g.name.is_empty() || g.image.is_empty() {
+                return err(Problem::EmptyName, None);
+            }
+            let clash = self.domains.iter().any(|d| d.name == g.name)
+                || self.guests[..i].iter().any(|o| o.name == g.name);
+            if clash {
+                return err(Problem::DuplicateName, None);
+            }
+            let memory_ok = g.memory_kib >= 2048
+                && g.memory_kib % 4 == 0
+                && g.memory_kib <= crate::guest::MAX_GUEST_MEMORY_KIB;
+            if !memory_ok {
+                return err(Problem::BadMemorySize, None);
+            }
+            if g.vcpus == 0 || g.vcpus > 16 || g.weight == 0 || g.cap_percent > 100 {
+                return err(Problem::BadSchedule, None);
+            }
         }
         for list in [&self.endpoints, &self.notifications] {
             for (i, n) in list.iter().enumerate() {
@@ -258,7 +299,14 @@ mod tests {
         shared.push(SharedSpec { name: name("ring"), kib: 64 }).unwrap();
         let mut endpoints = Vec::new();
         endpoints.push(name("ping")).unwrap();
-        Manifest { version: MANIFEST_VERSION, domains, shared, endpoints, notifications: Vec::new() }
+        Manifest {
+            version: MANIFEST_VERSION,
+            domains,
+            shared,
+            endpoints,
+            notifications: Vec::new(),
+            guests: Vec::new(),
+        }
     }
 
     #[test]

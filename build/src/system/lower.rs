@@ -44,6 +44,7 @@ fn name_at(s: &str, span: std::ops::Range<usize>) -> Result<Name, Located> {
 /// Builds the manifest; `validate` has not run yet.
 pub fn lower(f: &SystemFile) -> Result<Manifest, Located> {
     let mut m = Manifest {
+        guests: heapless::Vec::new(),
         version: f.version.as_ref().map_or(MANIFEST_VERSION, |v| *v.get_ref()),
         domains: heapless::Vec::new(),
         shared: heapless::Vec::new(),

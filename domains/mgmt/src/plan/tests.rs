@@ -32,6 +32,7 @@ fn manifest(domains: &[DomainSpec]) -> Manifest {
         shared,
         endpoints,
         notifications,
+        guests: Vec::new(),
     }
 }
 
