@@ -49,6 +49,8 @@ pub enum ObjectType {
     Console = 6,
     Endpoint = 7,
     Notification = 8,
+    VirqLine = 9,
+    Doorbell = 10,
 }
 
 impl ObjectType {
@@ -63,6 +65,8 @@ impl ObjectType {
             6 => Self::Console,
             7 => Self::Endpoint,
             8 => Self::Notification,
+            9 => Self::VirqLine,
+            10 => Self::Doorbell,
             _ => return None,
         })
     }

@@ -43,6 +43,9 @@ pub enum Nr {
     MemoryUnmap = 32,
     ThreadCreate = 40,
     VcpuCreate = 41,
+    VirqCreate = 42,
+    VirqRaise = 43,
+    DoorbellCreate = 44,
     IoPortRead = 50,
     IoPortWrite = 51,
     IoPortsCreate = 52,
@@ -172,6 +175,16 @@ pub enum Call {
     /// Multiboot hand-off), on the CPU the kernel chooses. Its exits are calls
     /// on endpoint `exit` (WRITE; see [`crate::vcpu`]). Returns its slot.
     VcpuCreate { guest: CapSlot, exit: CapSlot, entry: u64, arg: u64 },
+    /// The right to inject interrupt `vector` (32..=255) into `guest`
+    /// (CONTROL): a VirqLine capability (WRITE|GRANT), to hand to whoever
+    /// raises it (a device backend).
+    VirqCreate { guest: CapSlot, vector: u8 },
+    /// Raises the line: the vector is delivered to the guest's first vCPU as
+    /// soon as it can take interrupts (needs WRITE).
+    VirqRaise { virq: CapSlot },
+    /// A doorbell: the guest's `OUT` to `port` signals `bits` on `ntfn`
+    /// without an exit reaching the VMM (the ioeventfd). Returns its slot.
+    DoorbellCreate { guest: CapSlot, port: u16, ntfn: CapSlot, bits: u64 },
     /// Reads a port of the range `ports` covers.
     IoPortRead { ports: CapSlot, port: u16, width: Width },
     /// Writes a port of the range `ports` covers.
@@ -283,6 +296,17 @@ impl Call {
                 entry: Some(a[2]).filter(|&e| e < 1 << 32).ok_or(bad(3))?,
                 arg: Some(a[3]).filter(|&e| e < 1 << 32).ok_or(bad(4))?,
             },
+            42 => Call::VirqCreate {
+                guest: slot(a[0]).ok_or(bad(1))?,
+                vector: u8::try_from(a[1]).ok().filter(|&v| v >= 32).ok_or(bad(2))?,
+            },
+            43 => Call::VirqRaise { virq: slot(a[0]).ok_or(bad(1))? },
+            44 => Call::DoorbellCreate {
+                guest: slot(a[0]).ok_or(bad(1))?,
+                port: u16::try_from(a[1]).map_err(|_| bad(2))?,
+                ntfn: slot(a[2]).ok_or(bad(3))?,
+                bits: Some(a[3]).filter(|&b| b != 0).ok_or(bad(4))?,
+            },
             50 | 51 => {
                 let ports = slot(a[0]).ok_or(bad(1))?;
                 let port = u16::try_from(a[1]).map_err(|_| bad(2))?;
@@ -365,6 +389,11 @@ impl Call {
             Call::DomainInfo { domain } => (23, [s(domain), 0, 0, 0, 0, 0]),
             Call::GuestCreate { quota_pages } => (24, [quota_pages, 0, 0, 0, 0, 0]),
             Call::VcpuCreate { guest, exit, entry, arg } => (41, [s(guest), s(exit), entry, arg, 0, 0]),
+            Call::VirqCreate { guest, vector } => (42, [s(guest), u64::from(vector), 0, 0, 0, 0]),
+            Call::VirqRaise { virq } => (43, [s(virq), 0, 0, 0, 0, 0]),
+            Call::DoorbellCreate { guest, port, ntfn, bits } => {
+                (44, [s(guest), u64::from(port), s(ntfn), bits, 0, 0])
+            }
             Call::MemoryCreate { domain, pages } => (30, [s(domain), pages, 0, 0, 0, 0]),
             Call::MemoryMap { memory, domain, va, rights } => {
                 (31, [s(memory), s(domain), va.get(), r(rights), 0, 0])

@@ -26,6 +26,8 @@ enum HwExit {
     Interrupt { nmi: bool },
     /// A virtualization instruction: #UD, as on a CPU without VT-x or AMD-V.
     Undefined,
+    /// The guest can take an interrupt now.
+    Window,
     /// For the VMM.
     Vmm(Exit),
 }
@@ -56,6 +58,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
         let prepared = if svm { prepare_svm(v, root, epoch, t) } else { prepare_vmx(v, root, epoch, t) };
         let Some(mut entry) = prepared else { return stop(k, c, t) };
         entry.root = root;
+        deliver_interrupt(&mut k, d, t, svm, entry.hw);
         let ticks = me.ticks.load(Ordering::Relaxed);
         me.running_guest.store(root, Ordering::SeqCst);
         me.in_kernel.store(false, Ordering::SeqCst);
@@ -91,9 +94,18 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                     regs: [0; 4],
                 });
             }
+            HwExit::Window => {}
             HwExit::Vmm(exit) => {
                 let (ep, badge) = (v.exit_ep, v.badge);
                 v.exit_len = exit.len;
+                if doorbell(&mut k, d, &exit) {
+                    if let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) {
+                        let advance = Action::ADVANCE;
+                        v.reply =
+                            Some(ipc::vcpu::Reply { actions: advance, rip: 0, inject: None, regs: [0; 4] });
+                    }
+                    continue;
+                }
                 let Some(th) = k.threads.get_mut(t) else { return k };
                 let mut r = [0u64; ipc::msg::REGS];
                 exit.to_message().to_regs(&mut r);
@@ -107,6 +119,57 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                 return k;
             }
         }
+    }
+}
+
+/// An `OUT` to a doorbell port of guest `d`: signal its notification
+/// right here; true if it was one.
+fn doorbell(k: &mut Kernel, d: Ref, exit: &Exit) -> bool {
+    if exit.reason != ExitReason::PortOut {
+        return false;
+    }
+    let port = (exit.qualification & 0xFFFF) as u16;
+    let bell =
+        k.doorbells.iter().find(|(_, b)| b.guest == d && b.port == port).map(|(_, b)| (b.ntfn, b.bits));
+    let Some((n, bits)) = bell else { return false };
+    k.signal(n, bits);
+    true
+}
+
+/// Injects the highest raised interrupt of guest `d` into vCPU `t` (its
+/// first vCPU) if it can take one now, else asks to be told when it can.
+fn deliver_interrupt(k: &mut Kernel, d: Ref, t: Ref, svm: bool, hw: u64) {
+    let Some(dom) = k.domains.get(d) else { return };
+    let pending = dom.pending_irqs;
+    let highest = (0..4usize)
+        .rev()
+        .find(|&w| pending[w] != 0)
+        .map(|w| (w * 64 + 63 - pending[w].leading_zeros() as usize) as u8);
+    let first = k.threads.iter().find(|(_, th)| th.domain == d && th.vcpu.is_some()).map(|(r, _)| r);
+    let window = |on: bool| {
+        if svm {
+            svm::want_window(&svm::Vmcb::at(hw), on);
+        } else {
+            run::want_window(on);
+        }
+    };
+    let Some(vector) = highest.filter(|_| first == Some(t)) else {
+        window(false);
+        return;
+    };
+    let ready = if svm { svm::interruptible(&svm::Vmcb::at(hw)) } else { run::interruptible() };
+    if !ready {
+        window(true);
+        return;
+    }
+    if let Some(dom) = k.domains.get_mut(d) {
+        dom.pending_irqs[usize::from(vector / 64)] &= !(1 << (vector % 64));
+    }
+    window(false);
+    if svm {
+        svm::inject_interrupt(&svm::Vmcb::at(hw), vector);
+    } else {
+        run::inject_interrupt(vector);
     }
 }
 
@@ -166,6 +229,7 @@ fn enter_vmx(e: &mut Entry) -> HwExit {
     let vmm = |reason, qualification, gpa| HwExit::Vmm(Exit { reason, rip, len, qualification, gpa, regs });
     match exit {
         VmxExit::ExternalInterrupt => HwExit::Interrupt { nmi: false },
+        VmxExit::InterruptWindow => HwExit::Window,
         VmxExit::Nmi => HwExit::Interrupt { nmi: true },
         VmxExit::VmxInstruction => HwExit::Undefined,
         VmxExit::Cpuid => vmm(ExitReason::Cpuid, 0, 0),
@@ -227,6 +291,7 @@ fn enter_svm(e: &mut Entry) -> HwExit {
         |reason, len, qualification, gpa| HwExit::Vmm(Exit { reason, rip, len, qualification, gpa, regs });
     match exit {
         SvmExit::Interrupt => HwExit::Interrupt { nmi: false },
+        SvmExit::InterruptWindow => HwExit::Window,
         SvmExit::Nmi => HwExit::Interrupt { nmi: true },
         SvmExit::SvmInstruction => HwExit::Undefined,
         SvmExit::Cpuid => vmm(ExitReason::Cpuid, len(2), 0, 0),

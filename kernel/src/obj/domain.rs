@@ -74,6 +74,8 @@ pub struct Domain {
     /// A guest: `root` is its second-level table (EPT), it has vCPUs, not
     /// threads.
     pub guest: bool,
+    /// A guest's interrupt vectors raised and not yet delivered.
+    pub pending_irqs: [u64; 4],
 }
 
 impl Domain {
@@ -94,6 +96,7 @@ impl Domain {
             notify: None,
             runtime_us: 0,
             guest: false,
+            pending_irqs: [0; 4],
         }
     }
 }

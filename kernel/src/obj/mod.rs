@@ -9,3 +9,4 @@ pub mod notification;
 pub mod pool;
 pub mod thread;
 pub mod vcpu;
+pub mod virq;

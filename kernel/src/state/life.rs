@@ -121,6 +121,16 @@ impl Kernel {
         for p in ports {
             self.ioports.remove(p);
         }
+        let virqs: heapless::Vec<Ref, 64> =
+            self.virqs.iter().filter(|(_, v)| v.guest == d).map(|(r, _)| r).collect();
+        for v in virqs {
+            self.virqs.remove(v);
+        }
+        let bells: heapless::Vec<Ref, 64> =
+            self.doorbells.iter().filter(|(_, b)| b.guest == d).map(|(r, _)| r).collect();
+        for b in bells {
+            self.doorbells.remove(b);
+        }
         let endpoints: heapless::Vec<Ref, MAX_ENDPOINTS> =
             self.endpoints.iter().filter(|(_, e)| e.owner == d).map(|(r, _)| r).collect();
         for e in endpoints {
@@ -202,6 +212,8 @@ impl Kernel {
             ObjectType::Console => true,
             ObjectType::Endpoint => self.endpoints.get(c.obj.at).is_some(),
             ObjectType::Notification => self.notifications.get(c.obj.at).is_some(),
+            ObjectType::VirqLine => self.virqs.get(c.obj.at).is_some(),
+            ObjectType::Doorbell => self.doorbells.get(c.obj.at).is_some(),
         }
     }
 

@@ -26,6 +26,7 @@ use crate::obj::memory::Memory;
 use crate::obj::notification::Notification;
 use crate::obj::pool::{Pool, Ref};
 use crate::obj::thread::Thread;
+use crate::obj::virq::{Doorbell, VirqLine};
 
 pub const MAX_DOMAINS: usize = 64;
 pub const MAX_THREADS: usize = 256;
@@ -34,6 +35,7 @@ pub const MAX_IOPORTS: usize = 64;
 pub const MAX_IRQS: usize = 24;
 pub const MAX_ENDPOINTS: usize = 256;
 pub const MAX_NOTIFICATIONS: usize = 256;
+pub const MAX_VIRQS: usize = 64;
 
 /// All kernel objects.
 pub struct Kernel {
@@ -44,6 +46,8 @@ pub struct Kernel {
     pub irqs: Pool<Irq, MAX_IRQS>,
     pub endpoints: Pool<Endpoint, MAX_ENDPOINTS>,
     pub notifications: Pool<Notification, MAX_NOTIFICATIONS>,
+    pub virqs: Pool<VirqLine, MAX_VIRQS>,
+    pub doorbells: Pool<Doorbell, MAX_VIRQS>,
     /// Each CPU's runnable threads.
     pub runqs: [heapless::Vec<Ref, MAX_THREADS>; MAX_CPUS],
     /// The thread each CPU runs.
@@ -75,6 +79,8 @@ impl Kernel {
             irqs: Pool::new(),
             endpoints: Pool::new(),
             notifications: Pool::new(),
+            virqs: Pool::new(),
+            doorbells: Pool::new(),
             runqs: [const { heapless::Vec::new() }; MAX_CPUS],
             current: [None; MAX_CPUS],
             resched: [false; MAX_CPUS],
@@ -89,7 +95,9 @@ impl Kernel {
             + self.ioports.used()
             + self.irqs.used()
             + self.endpoints.used()
-            + self.notifications.used();
+            + self.notifications.used()
+            + self.virqs.used()
+            + self.doorbells.used();
         Stats { free_frames: kspace::free_frames(), objects: objects as u64 }
     }
 
@@ -115,6 +123,8 @@ impl Kernel {
             ObjectType::Console => Some(0),
             ObjectType::Endpoint => self.endpoints.get(at).map(|_| 0),
             ObjectType::Notification => self.notifications.get(at).map(|_| 0),
+            ObjectType::VirqLine => self.virqs.get(at).map(|_| 0),
+            ObjectType::Doorbell => self.doorbells.get(at).map(|_| 0),
         };
         match epoch {
             Some(e) if cap.original || cap.epoch == e => Ok(cap),

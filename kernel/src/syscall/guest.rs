@@ -125,3 +125,65 @@ pub fn vcpu_create(
         }
     }
 }
+
+pub fn virq_create(k: &mut Kernel, c: Caller, guest: CapSlot, vector: u8) -> Result<Next, Error> {
+    let g = k.cap(c.domain, guest, ObjectType::Domain, Rights::CONTROL)?.obj.at;
+    if !k.domain(g)?.guest {
+        return Err(Error::WrongType);
+    }
+    let v =
+        k.virqs.insert(crate::obj::virq::VirqLine { guest: g, vector }).map_err(|_| Error::OutOfObjects)?;
+    match k.give(c.domain, Cap::new(ObjectType::VirqLine, v, Rights::WRITE | Rights::GRANT)) {
+        Ok(s) => Ok(Next::Return([u64::from(s.0), 0, 0, 0])),
+        Err(e) => {
+            k.virqs.remove(v);
+            Err(e)
+        }
+    }
+}
+
+/// Marks the vector pending in the guest and gets a running vCPU of it out
+/// of the guest so that it is injected at once.
+pub fn virq_raise(k: &mut Kernel, c: Caller, virq: CapSlot) -> Result<Next, Error> {
+    let at = k.cap(c.domain, virq, ObjectType::VirqLine, Rights::WRITE)?.obj.at;
+    let line = k.virqs.get(at).ok_or(Error::StaleCapability)?;
+    let (g, vector) = (line.guest, line.vector);
+    let dom = k.domain_mut(g)?;
+    dom.pending_irqs[usize::from(vector / 64)] |= 1 << (vector % 64);
+    let root = dom.root.as_u64();
+    for cpu in 0..crate::arch::cpu::MAX_CPUS {
+        let running = crate::arch::cpu::cpu(cpu)
+            .is_some_and(|p| p.running_guest.load(core::sync::atomic::Ordering::SeqCst) == root);
+        if running {
+            crate::state::kick(cpu);
+        }
+    }
+    Ok(Next::Return([0; 4]))
+}
+
+pub fn doorbell_create(
+    k: &mut Kernel,
+    c: Caller,
+    guest: CapSlot,
+    port: u16,
+    ntfn: CapSlot,
+    bits: u64,
+) -> Result<Next, Error> {
+    let g = k.cap(c.domain, guest, ObjectType::Domain, Rights::CONTROL)?.obj.at;
+    let n = k.cap(c.domain, ntfn, ObjectType::Notification, Rights::WRITE)?.obj.at;
+    if !k.domain(g)?.guest {
+        return Err(Error::WrongType);
+    }
+    if k.doorbells.iter().any(|(_, b)| b.guest == g && b.port == port) {
+        return Err(Error::AlreadyMapped);
+    }
+    let bell = crate::obj::virq::Doorbell { guest: g, port, ntfn: n, bits };
+    let b = k.doorbells.insert(bell).map_err(|_| Error::OutOfObjects)?;
+    match k.give(c.domain, Cap::new(ObjectType::Doorbell, b, Rights::CONTROL)) {
+        Ok(s) => Ok(Next::Return([u64::from(s.0), 0, 0, 0])),
+        Err(e) => {
+            k.doorbells.remove(b);
+            Err(e)
+        }
+    }
+}

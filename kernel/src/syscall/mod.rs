@@ -103,6 +103,11 @@ fn invoke(k: &mut Kernel, c: Caller, call: Call) -> Result<Next, Error> {
         Call::DomainInfo { domain } => domain::info(k, c, domain),
         Call::GuestCreate { quota_pages } => guest::guest_create(k, c, quota_pages),
         Call::VcpuCreate { guest, exit, entry, arg } => guest::vcpu_create(k, c, guest, exit, entry, arg),
+        Call::VirqCreate { guest, vector } => guest::virq_create(k, c, guest, vector),
+        Call::VirqRaise { virq } => guest::virq_raise(k, c, virq),
+        Call::DoorbellCreate { guest, port, ntfn, bits } => {
+            guest::doorbell_create(k, c, guest, port, ntfn, bits)
+        }
         Call::MemoryCreate { domain, pages } => memory::create(k, c, domain, pages),
         Call::MemoryMap { memory, domain, va, rights } => memory::map(k, c, memory, domain, va, rights),
         Call::MemoryUnmap { memory, domain, va } => memory::unmap(k, c, memory, domain, va),

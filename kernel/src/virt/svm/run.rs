@@ -245,6 +245,8 @@ pub enum SvmExit {
     /// VMRUN, VMLOAD, VMSAVE, STGI, CLGI, SKINIT: the guest gets #UD.
     SvmInstruction,
     Invalid,
+    /// The guest can take the virtual interrupt we asked about.
+    InterruptWindow,
     Other(u64),
 }
 
@@ -275,6 +277,7 @@ pub fn enter(vmcb: &Vmcb, vmcb_pa: u64, regs: &mut GuestRegs, host_area: u64) ->
             next_rip: info2,
         },
         0x7C => SvmExit::Msr { write: info1 & 1 != 0 },
+        0x64 => SvmExit::InterruptWindow,
         0x7F => SvmExit::Shutdown,
         0x80 | 0x82..=0x86 => SvmExit::SvmInstruction,
         0x81 => SvmExit::Vmmcall,
@@ -317,4 +320,28 @@ pub fn inject(vmcb: &Vmcb, vector: u8, error: Option<u32>) {
 /// Asks for a full TLB flush of the guest's ASID at the next VMRUN.
 pub fn flush_tlb(vmcb: &Vmcb) {
     vmcb.w(TLB_CONTROL, 1u8);
+}
+
+const VINTR: usize = 0x060;
+const INTERRUPT_SHADOW: usize = 0x068;
+
+/// Whether the guest can take an external interrupt now.
+pub fn interruptible(vmcb: &Vmcb) -> bool {
+    vmcb.r::<u64>(RFLAGS) & (1 << 9) != 0
+        && vmcb.r::<u64>(INTERRUPT_SHADOW) & 1 == 0
+        && vmcb.r::<u64>(EVENT_INJECT) & (1 << 31) == 0
+}
+
+/// Queues external interrupt `vector` for the next VMRUN.
+pub fn inject_interrupt(vmcb: &Vmcb, vector: u8) {
+    vmcb.w(EVENT_INJECT, u64::from(vector) | (1 << 31));
+}
+
+/// Asks (or stops asking) for an exit once the guest can take an interrupt:
+/// a virtual interrupt pending (V_IRQ, ignoring the TPR) with VINTR
+/// intercepted (APM 15.21.4).
+pub fn want_window(vmcb: &Vmcb, on: bool) {
+    let misc1: u32 = vmcb.r(INTERCEPT_MISC1);
+    vmcb.w(INTERCEPT_MISC1, if on { misc1 | (1 << 4) } else { misc1 & !(1 << 4) });
+    vmcb.w(VINTR, if on { (1u64 << 8) | (0xF << 16) | (1 << 20) } else { 0 });
 }

@@ -123,6 +123,8 @@ pub enum VmxExit {
     /// A VMX instruction: the guest gets #UD.
     VmxInstruction,
     EntryFailed(u64),
+    /// The guest can take an interrupt now (we asked to be told).
+    InterruptWindow,
     Other(u64),
 }
 
@@ -246,6 +248,7 @@ pub fn enter(regs: &mut GuestRegs, launched: bool) -> VmxExit {
         1 => VmxExit::ExternalInterrupt,
         2 => VmxExit::TripleFault,
         10 => VmxExit::Cpuid,
+        7 => VmxExit::InterruptWindow,
         12 => VmxExit::Hlt,
         18 => VmxExit::Vmcall,
         19..=27 | 50 | 53 => VmxExit::VmxInstruction,
@@ -280,4 +283,24 @@ pub fn inject(vector: u8, error: Option<u32>) {
         vmcs::write(ENTRY_ERROR_CODE, u64::from(e));
     }
     vmcs::write(ENTRY_INTERRUPTION, info);
+}
+
+/// Whether the guest can take an external interrupt now: IF set, no
+/// interrupt shadow, no event already queued.
+pub fn interruptible() -> bool {
+    vmcs::read(GUEST_RFLAGS) & (1 << 9) != 0
+        && vmcs::read(GUEST_INTERRUPTIBILITY) & 3 == 0
+        && vmcs::read(ENTRY_INTERRUPTION) & (1 << 31) == 0
+}
+
+/// Queues external interrupt `vector` for the next entry.
+pub fn inject_interrupt(vector: u8) {
+    vmcs::write(ENTRY_INTERRUPTION, u64::from(vector) | (1 << 31));
+}
+
+/// Asks (or stops asking) for an exit as soon as the guest can take an
+/// interrupt (SDM Vol. 3C 25.6.2: interrupt-window exiting).
+pub fn want_window(on: bool) {
+    let proc = vmcs::read(PROC_CONTROLS);
+    vmcs::write(PROC_CONTROLS, if on { proc | (1 << 2) } else { proc & !(1 << 2) });
 }
