@@ -61,6 +61,7 @@ pub enum Nr {
     SchedSet = 97,
     ThreadSetCpu = 98,
     DomainNotify = 99,
+    TimerSet = 100,
 }
 
 /// A user virtual address: canonical, in the lower half, above the null page.
@@ -192,10 +193,10 @@ pub enum Call {
     /// A new port range `base..base + count` inside the one `ports` covers,
     /// owned by the caller, with at most the rights of `ports`.
     IoPortsCreate { ports: CapSlot, base: u16, count: u16 },
-    /// Waits for the interrupt line of `irq`: returns at once if it fired
-    /// since the last wait, else unmasks it (acknowledging the previous
-    /// interrupt) and blocks until it fires. The line stays masked between an
-    /// interrupt and the next wait.
+    /// Acknowledges the last interrupt of the line of `irq` (unmasks it) and
+    /// blocks until the next, or returns at once if it fired meanwhile. The
+    /// line stays masked from an interrupt until this call. For a line bound
+    /// to a notification (`IrqBind`) it only acknowledges, without waiting.
     IrqWait { irq: CapSlot },
     /// Kernel-wide counts: free frames, objects in use, the caller's quota.
     Stats,
@@ -210,8 +211,8 @@ pub enum Call {
     /// Returns and clears the word without waiting (needs READ).
     Poll { ntfn: CapSlot },
     /// Delivers the interrupt line of `irq` as `bits` on `ntfn` instead of to
-    /// `IrqWait` (acknowledge with `IrqWait`'s unmasking: call `IrqWait` on
-    /// the line, which returns at once, after handling it).
+    /// `IrqWait`; after handling each interrupt, acknowledge it with
+    /// `IrqWait` (which then returns at once).
     IrqBind { irq: CapSlot, ntfn: CapSlot, bits: u64 },
     /// A copy of `slot` (an endpoint or notification) with `rights` and a
     /// badge the receiver sees with every message sent through it.
@@ -224,6 +225,11 @@ pub enum Call {
     /// Signals `bits` on `ntfn` when supervised `domain` exits or faults (the
     /// event itself is then read with a non-blocking `DomainWait`).
     DomainNotify { domain: CapSlot, ntfn: CapSlot, bits: u64 },
+    /// Signals `bits` on `ntfn` (WRITE) after `delay_us` microseconds, then
+    /// every `period_us` if that is not 0. Setting the same notification and
+    /// bits again replaces the timer; `delay_us` = 0 cancels it. A domain
+    /// has at most 4 timers; they end with it.
+    TimerSet { ntfn: CapSlot, bits: u64, delay_us: u64, period_us: u64 },
 }
 
 fn slot(v: u64) -> Option<CapSlot> {
@@ -365,6 +371,12 @@ impl Call {
                 ntfn: slot(a[1]).ok_or(bad(2))?,
                 bits: Some(a[2]).filter(|&b| b != 0).ok_or(bad(3))?,
             },
+            100 => Call::TimerSet {
+                ntfn: slot(a[0]).ok_or(bad(1))?,
+                bits: Some(a[1]).filter(|&b| b != 0).ok_or(bad(2))?,
+                delay_us: Some(a[2]).filter(|&d| d <= 1 << 40).ok_or(bad(3))?,
+                period_us: Some(a[3]).filter(|&p| p == 0 || (100..=1 << 40).contains(&p)).ok_or(bad(4))?,
+            },
             _ => return Err((Error::UnknownSyscall, 0)),
         };
         Ok(call)
@@ -425,6 +437,9 @@ impl Call {
             }
             Call::ThreadSetCpu { thread, cpu } => (98, [s(thread), u64::from(cpu), 0, 0, 0, 0]),
             Call::DomainNotify { domain, ntfn, bits } => (99, [s(domain), s(ntfn), bits, 0, 0, 0]),
+            Call::TimerSet { ntfn, bits, delay_us, period_us } => {
+                (100, [s(ntfn), bits, delay_us, period_us, 0, 0])
+            }
         }
     }
 }

@@ -73,6 +73,9 @@ pub fn from_user(frame: &mut TrapFrame) {
         v if v == u64::from(vector::TIMER) => {
             me.ticks.fetch_add(1, Ordering::Relaxed);
             apic::eoi();
+            if !k.timers.is_empty() {
+                k.fire_timers(cpu::rdtsc());
+            }
             preempt(&mut k, c);
         }
         v if v < 32 => user_fault(&mut k, c, frame),
@@ -229,6 +232,9 @@ fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame)
         x86_64::instructions::interrupts::disable();
         k = lock();
         LAST_TSC[c].store(cpu::rdtsc(), Ordering::Relaxed);
+        if !k.timers.is_empty() {
+            k.fire_timers(cpu::rdtsc());
+        }
     }
 }
 
@@ -332,6 +338,11 @@ pub fn irq_in_idle(gsi: u32) {
 /// Records the kernel's own page tables.
 pub fn set_kernel_root(root: u64) {
     KERNEL_ROOT.store(root, Ordering::Relaxed);
+}
+
+/// TSC ticks per microsecond.
+pub fn tsc_per_us() -> u64 {
+    TSC_PER_US.load(Ordering::Relaxed)
 }
 
 /// Records the TSC rate, for charging time.

@@ -271,3 +271,9 @@ pub fn domain_info(domain: CapSlot) -> Result<DomainInfo, Error> {
         running: r[3] != 0,
     })
 }
+
+/// Signals `bits` on `ntfn` after `delay_us`, then every `period_us` (0:
+/// once); `delay_us` = 0 cancels.
+pub fn timer_set(ntfn: CapSlot, bits: u64, delay_us: u64, period_us: u64) -> Result<(), Error> {
+    call(Call::TimerSet { ntfn, bits, delay_us, period_us }).map(drop)
+}

@@ -31,3 +31,8 @@ pub fn delay_ms(ms: u64) {
         sys::yield_now();
     }
 }
+
+/// The time-stamp counter now.
+pub fn now() -> u64 {
+    arch::rdtsc()
+}

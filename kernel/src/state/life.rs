@@ -121,6 +121,7 @@ impl Kernel {
         for p in ports {
             self.ioports.remove(p);
         }
+        self.timers.retain(|t| t.owner != d);
         let virqs: heapless::Vec<Ref, 64> =
             self.virqs.iter().filter(|(_, v)| v.guest == d).map(|(r, _)| r).collect();
         for v in virqs {

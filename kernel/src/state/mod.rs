@@ -57,6 +57,21 @@ pub struct Kernel {
     pub resched: [bool; MAX_CPUS],
     /// The root domain; its death ends the system.
     pub root: Option<Ref>,
+    /// Timers that signal notifications.
+    pub timers: heapless::Vec<Timer, MAX_TIMERS>,
+}
+
+/// The most timers in the system.
+pub const MAX_TIMERS: usize = 64;
+
+/// A timer: signals `bits` on `ntfn` at `due` (TSC), again every `period`.
+#[derive(Clone, Copy, Debug)]
+pub struct Timer {
+    pub owner: Ref,
+    pub ntfn: Ref,
+    pub bits: u64,
+    pub due: u64,
+    pub period: u64,
 }
 
 /// The big kernel lock and everything it guards.
@@ -85,6 +100,7 @@ impl Kernel {
             current: [None; MAX_CPUS],
             resched: [false; MAX_CPUS],
             root: None,
+            timers: heapless::Vec::new(),
         }
     }
 

@@ -82,13 +82,15 @@ pub fn ports_create(k: &mut Kernel, c: Caller, slot: CapSlot, base: u16, count: 
     }
 }
 
-/// Returns at once if the line fired since the last wait; else unmasks it
-/// (acknowledging the last interrupt) and waits for it.
+/// Acknowledges the line's last interrupt (unmasks it) and waits for the
+/// next — or returns at once if it fired meanwhile. For a line bound to a
+/// notification (`IrqBind`) it only acknowledges: the notification waits.
 pub fn irq_wait(k: &mut Kernel, c: Caller, irq: CapSlot) -> Result<Next, Error> {
     let at = k.cap(c.domain, irq, ObjectType::Irq, Rights::CONTROL)?.obj.at;
     let obj = k.irqs.get_mut(at).ok_or(Error::StaleCapability)?;
-    if obj.pending {
+    if obj.pending || obj.bound.is_some() {
         obj.pending = false;
+        crate::arch::ioapic::set_masked(u32::from(obj.line), false);
         return Ok(Next::Return([0; 4]));
     }
     if obj.waiter.is_some() {

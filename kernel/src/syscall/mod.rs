@@ -127,5 +127,8 @@ fn invoke(k: &mut Kernel, c: Caller, call: Call) -> Result<Next, Error> {
         Call::SchedSet { domain, weight, cap_percent } => sched::sched_set(k, c, domain, weight, cap_percent),
         Call::ThreadSetCpu { thread, cpu } => sched::thread_set_cpu(k, c, thread, cpu),
         Call::DomainNotify { domain, ntfn, bits } => notify::domain_notify(k, c, domain, ntfn, bits),
+        Call::TimerSet { ntfn, bits, delay_us, period_us } => {
+            notify::timer_set(k, c, ntfn, bits, delay_us, period_us)
+        }
     }
 }

@@ -103,3 +103,34 @@ pub fn domain_notify(
     dom.notify = Some((n, bits));
     Ok(Next::Return([0; 4]))
 }
+
+/// The most timers one domain may have.
+const MAX_TIMERS_PER_DOMAIN: usize = 4;
+
+pub fn timer_set(
+    k: &mut Kernel,
+    c: Caller,
+    ntfn: CapSlot,
+    bits: u64,
+    delay_us: u64,
+    period_us: u64,
+) -> Result<Next, Error> {
+    let n = k.cap(c.domain, ntfn, ObjectType::Notification, Rights::WRITE)?.obj.at;
+    k.timers.retain(|t| !(t.owner == c.domain && t.ntfn == n && t.bits == bits));
+    if delay_us == 0 {
+        return Ok(Next::Return([0; 4]));
+    }
+    if k.timers.iter().filter(|t| t.owner == c.domain).count() >= MAX_TIMERS_PER_DOMAIN {
+        return Err(Error::OutOfObjects);
+    }
+    let per_us = crate::sched::tsc_per_us();
+    let timer = crate::state::Timer {
+        owner: c.domain,
+        ntfn: n,
+        bits,
+        due: crate::arch::cpu::rdtsc() + delay_us * per_us,
+        period: period_us * per_us,
+    };
+    k.timers.push(timer).map_err(|_| Error::OutOfObjects)?;
+    Ok(Next::Return([0; 4]))
+}

@@ -26,6 +26,7 @@ pub fn cases() -> Vec<SystemTest> {
         case("domains_shm", "tests/systems/shm.toml", qemu(), check_shm),
         case("domains_churn", "tests/systems/churn.toml", qemu(), check_churn),
         case("domains_irq", "tests/systems/irq.toml", qemu(), check_irq),
+        case("ipc_notifications", "tests/systems/alarm.toml", qemu(), check_alarm),
         case("bochs_domains", "system.toml", Emulator::Bochs(Bochs::default()), check_default),
     ]
 }
@@ -155,4 +156,25 @@ fn check_irq(o: &Outcome) -> Result<(), String> {
     let s = &o.serial;
     says(s, "rtc", "rtc: 5 periodic interrupts on line 8")?;
     says(s, MGMT, "rtc exited with code 0").map(|_| ())
+}
+
+/// One notification collects a timer, an interrupt line and a child's death.
+fn check_alarm(o: &Outcome) -> Result<(), String> {
+    finished(o)?;
+    let s = &o.serial;
+    let line = says_prefix(s, "alarm", "alarm: 10 timer signals in ")?;
+    let ms: u64 = o
+        .serial
+        .lines()
+        .nth(line)
+        .and_then(|l| l.split("signals in ").nth(1))
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .ok_or("no time in the timer line")?;
+    if ms < 45 {
+        return Err(format!("10 timer signals 5 ms apart came after {ms} ms"));
+    }
+    says(s, "alarm", "alarm: 5 interrupts through the notification")?;
+    says(s, "alarm", "alarm: child death signalled: invalid opcode")?;
+    says(s, MGMT, "alarm exited with code 0").map(|_| ())
 }
