@@ -16,8 +16,16 @@ use user::{arch, layout, sys, time, Caps, StartInfo};
 use crate::modules::Modules;
 use crate::spawn::{self, Env, Failure, Instance};
 
+/// The bits of mgmt's one notification: a supervised domain died; a
+/// restart is due.
+const DEATH: u64 = 1 << 0;
+const RESTART_DUE: u64 = 1 << 1;
+
 struct Supervisor<'a> {
     plan: &'a Plan,
+    /// What mgmt waits on: every supervised domain's death and its restart
+    /// timer signal it (DESIGN.md §4: supervision on notifications).
+    bell: CapSlot,
     env: Env,
     /// The running instance of each domain of the plan.
     running: Vec<Option<Instance>>,
@@ -45,8 +53,16 @@ pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: &Pl
         endpoints: make_channels(this, "endpoint", &plan.endpoints, sys::endpoint_create),
         notifications: make_channels(this, "notification", &plan.notifications, sys::notification_create),
     };
+    let bell = match sys::notification_create(this) {
+        Ok(n) => n,
+        Err(e) => {
+            log::error!("cannot make mgmt's notification: {e:?}");
+            return 1;
+        }
+    };
     let mut s = Supervisor {
         plan,
+        bell,
         env,
         running: (0..plan.domains.len()).map(|_| None).collect(),
         tracker: Tracker::new(plan.domains.iter().map(|d| d.restart), time::tsc_per_ms()),
@@ -153,6 +169,9 @@ impl Supervisor<'_> {
         let name = d.name.as_str();
         match spawn::launch(&self.env, inst, d.cpu) {
             Ok(()) => {
+                if let Err(e) = sys::domain_notify(inst.domain, self.bell, DEATH) {
+                    log::warn!("warning: {name}: its death will not be signalled: {e:?}");
+                }
                 log::info!("{}", Report::Started { name, id: inst.id });
                 self.tracker.started(i, inst.id);
             }
@@ -165,23 +184,41 @@ impl Supervisor<'_> {
         }
     }
 
+    /// Waits on the one notification; on a death, collects the events; when
+    /// a restart is due, restarts. Nothing is polled.
     fn supervise(&mut self) -> u64 {
         loop {
+            while let Some(i) = self.tracker.due(arch::rdtsc()) {
+                self.restart(i);
+            }
+            loop {
+                match sys::domain_wait(false) {
+                    Ok(event) => self.on_event(&event),
+                    Err(Error::WouldBlock) => break,
+                    Err(e) => {
+                        log::error!("reading the domains' events failed: {e:?}: giving up");
+                        return 1;
+                    }
+                }
+            }
             if self.tracker.all_stopped() {
                 log::info!("{}", Report::AllStopped);
                 return 0;
             }
-            while let Some(i) = self.tracker.due(arch::rdtsc()) {
-                self.restart(i);
+            if self.tracker.due(arch::rdtsc()).is_some() {
+                continue;
             }
-            let pending = self.tracker.any_pending();
-            match sys::domain_wait(!pending) {
-                Ok(event) => self.on_event(&event),
-                Err(Error::WouldBlock) if pending => sys::yield_now(),
-                Err(e) => {
-                    log::error!("waiting for the domains' events failed: {e:?}: giving up");
+            if let Some(due) = self.tracker.next_due() {
+                let ticks_per_us = (time::tsc_per_ms() / 1000).max(1);
+                let us = due.saturating_sub(arch::rdtsc()) / ticks_per_us;
+                if let Err(e) = sys::timer_set(self.bell, RESTART_DUE, us.max(1), 0) {
+                    log::error!("cannot set the restart timer: {e:?}: giving up");
                     return 1;
                 }
+            }
+            if let Err(e) = sys::wait(self.bell) {
+                log::error!("waiting on mgmt's notification failed: {e:?}: giving up");
+                return 1;
             }
         }
     }

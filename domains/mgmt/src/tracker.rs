@@ -90,6 +90,17 @@ impl Tracker {
         self.entries.iter().position(|e| matches!(e.state, State::Pending { due } if due <= now))
     }
 
+    /// When the earliest pending restart is due (TSC), if any is.
+    pub fn next_due(&self) -> Option<u64> {
+        self.entries
+            .iter()
+            .filter_map(|e| match e.state {
+                State::Pending { due } => Some(due),
+                _ => None,
+            })
+            .min()
+    }
+
     pub fn any_pending(&self) -> bool {
         self.entries.iter().any(|e| matches!(e.state, State::Pending { .. }))
     }
