@@ -14,6 +14,7 @@ use crate::arch::power::{self, Status};
 use crate::arch::trap::{vector, TrapFrame};
 use crate::arch::{apic, cpu, entry, gdt};
 use crate::obj::domain;
+use crate::obj::pool::Ref;
 use crate::obj::thread::{Context, ThreadState};
 use crate::state::{Kernel, KERNEL};
 
@@ -63,13 +64,22 @@ pub fn from_user(frame: &mut TrapFrame) {
         me.in_kernel.store(false, Ordering::SeqCst);
         return;
     }
-    if let Some(t) = k.current[c] {
+    let entering = k.current[c];
+    let mut live = None;
+    if frame.vector == vector::SYSCALL {
+        if crate::syscall::handle(&mut k, c, frame) {
+            live = entering;
+        }
+        run_next(k, c, frame, live);
+        me.in_kernel.store(false, Ordering::SeqCst);
+        return;
+    }
+    if let Some(t) = entering {
         if let Some(th) = k.threads.get_mut(t).filter(|th| th.state == ThreadState::Running(c)) {
             th.ctx = save(frame);
         }
     }
     match frame.vector {
-        vector::SYSCALL => crate::syscall::handle(&mut k, c),
         v if v == u64::from(vector::TIMER) => {
             me.ticks.fetch_add(1, Ordering::Relaxed);
             apic::eoi();
@@ -85,11 +95,11 @@ pub fn from_user(frame: &mut TrapFrame) {
         v if v == u64::from(vector::SPURIOUS) => {}
         _ => apic::eoi(),
     }
-    run_next(k, c, frame);
+    run_next(k, c, frame, live);
     me.in_kernel.store(false, Ordering::SeqCst);
 }
 
-fn save(f: &TrapFrame) -> Context {
+pub(crate) fn save(f: &TrapFrame) -> Context {
     Context {
         rax: f.rax,
         rbx: f.rbx,
@@ -182,9 +192,17 @@ fn user_fault(k: &mut Kernel, c: usize, frame: &TrapFrame) {
 
 /// Puts the next thread's context into `frame` (idling until there is one),
 /// with its address space loaded and current.
-fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame) {
+/// `live`: the thread whose current registers are still only in `frame`
+/// (a syscall that went on); it is saved before anything else runs.
+fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame, mut live: Option<Ref>) {
     loop {
-        if core::mem::take(&mut k.resched[c]) {
+        if k.resched[c] {
+            if let Some(t) = live.take() {
+                if let Some(th) = k.threads.get_mut(t) {
+                    th.ctx = save(frame);
+                }
+            }
+            k.resched[c] = false;
             preempt(&mut k, c);
         }
         let running =
@@ -192,6 +210,16 @@ fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame)
         let next = running.or_else(|| pick(&mut k, c));
         if let Some(t) = next {
             k.current[c] = Some(t);
+            if live == Some(t) {
+                // The caller goes on: its registers are in the frame already.
+                switch_space(&k, c);
+                return;
+            }
+            if let Some(l) = live.take() {
+                if let Some(th) = k.threads.get_mut(l) {
+                    th.ctx = save(frame);
+                }
+            }
             let Some(th) = k.threads.get(t) else { continue };
             if th.vcpu.is_some() {
                 // A guest runs until it exits to its VMM or loses the CPU.
@@ -204,7 +232,7 @@ fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame)
                 }
                 continue;
             }
-            let (ctx, d) = (th.ctx, th.domain);
+            let (ctx, d) = (&th.ctx, th.domain);
             let Some(dom) = k.domains.get(d) else { continue };
             let (root, epoch) = (dom.root.as_u64(), dom.tlb_epoch);
             if !is_canonical(ctx.rip) || !is_canonical(ctx.rsp) {
@@ -221,7 +249,7 @@ fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame)
             {
                 cpu::load_root(root, epoch);
             }
-            restore(frame, &ctx);
+            restore(frame, ctx);
             return;
         }
         k.current[c] = None;
@@ -302,11 +330,10 @@ fn pick(k: &mut Kernel, c: usize) -> Option<crate::obj::pool::Ref> {
             }
             return Some(t);
         }
-        let queued: heapless::Vec<_, { crate::state::MAX_THREADS }> = k.runqs[c].iter().copied().collect();
-        for t in queued {
-            if let Some(th) = k.threads.get_mut(t) {
-                th.credit = crate::policy::reset(th.credit);
-            }
+        // Every thread of this CPU, blocked ones too (credit2): a thread that
+        // sleeps often but works when it wakes must not fall behind for good.
+        for (_, th) in k.threads.iter_mut().filter(|(_, th)| th.cpu == c) {
+            th.credit = crate::policy::reset(th.credit);
         }
     }
     None
@@ -323,7 +350,7 @@ pub fn run_cpu() -> ! {
     // which nothing else uses while this CPU runs this function (the caller is
     // on another stack or below the slot).
     let f = unsafe { &mut *frame };
-    run_next(k, c, f);
+    run_next(k, c, f, None);
     me.in_kernel.store(false, Ordering::SeqCst);
     // SAFETY: `run_next` filled the slot with a user context.
     unsafe { entry::enter_user(frame) }

@@ -15,6 +15,7 @@ mod thread;
 use ipc::syscall::Call;
 use ipc::Error;
 
+use crate::arch::trap::TrapFrame;
 use crate::obj::pool::Ref;
 use crate::obj::thread::ThreadState;
 use crate::state::Kernel;
@@ -42,28 +43,45 @@ pub enum Next {
     Done,
 }
 
-/// Handles the syscall of the thread running on `cpu`.
-pub fn handle(k: &mut Kernel, cpu: usize) {
-    let Some(thread) = k.current[cpu] else { return };
+/// Handles the syscall of the thread running on `cpu`, whose registers are
+/// in `frame`. Returns true if that thread goes on with its results written
+/// into `frame` (the common case: nothing else is copied); false if it
+/// blocked, yielded or ended, its context then saved in the thread.
+pub fn handle(k: &mut Kernel, cpu: usize, frame: &mut TrapFrame) -> bool {
+    let Some(thread) = k.current[cpu] else { return false };
     // A thread whose domain was just stopped by another CPU makes no calls.
-    let Some(th) = k.threads.get(thread).filter(|th| th.state == ThreadState::Running(cpu)) else { return };
-    let (domain, ctx) = (th.domain, th.ctx);
-    let caller = Caller { thread, domain, cpu };
-    let result = match ipc::msg::IpcCall::decode(ctx.rax, &ctx.msg_regs()) {
-        Some(Ok(call)) => invoke_ipc(k, caller, call).map_err(|e| (e, 0)),
-        Some(Err(e)) => Err(e),
-        None => {
-            let args = [ctx.rdi, ctx.rsi, ctx.rdx, ctx.r10, ctx.r8, ctx.r9];
-            match Call::decode(ctx.rax, args) {
-                Err((e, arg)) => Err((e, arg)),
-                Ok(call) => invoke(k, caller, call).map_err(|e| (e, 0)),
-            }
-        }
+    let Some(th) = k.threads.get_mut(thread).filter(|th| th.state == ThreadState::Running(cpu)) else {
+        return false;
     };
-    let Some(th) = k.threads.get_mut(thread) else { return };
+    let domain = th.domain;
+    let caller = Caller { thread, domain, cpu };
+    if (ipc::msg::nr::CALL..=ipc::msg::nr::REPLY).contains(&frame.rax) {
+        // Messages move between the threads' saved registers.
+        th.ctx = crate::sched::save(frame);
+        handle_ipc(k, caller);
+        return false;
+    }
+    let args = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9];
+    let result = match Call::decode(frame.rax, args) {
+        Err((e, arg)) => Err((e, arg)),
+        Ok(call) => invoke(k, caller, call).map_err(|e| (e, 0)),
+    };
+    let set = |f: &mut TrapFrame, code: u64, r: [u64; 4]| {
+        f.rax = code;
+        [f.rdi, f.rsi, f.rdx, f.r10] = r;
+    };
     match result {
-        Ok(Next::Return(r)) => th.ctx.set_result(0, r),
+        Ok(Next::Return(r)) => {
+            set(frame, 0, r);
+            true
+        }
+        Err((e, arg)) => {
+            set(frame, e.code(), [arg, 0, 0, 0]);
+            true
+        }
         Ok(Next::Yield) => {
+            let Some(th) = k.threads.get_mut(thread) else { return false };
+            th.ctx = crate::sched::save(frame);
             th.ctx.set_result(0, [0; 4]);
             th.state = ThreadState::Runnable;
             th.credit = th.credit.min(0);
@@ -71,8 +89,31 @@ pub fn handle(k: &mut Kernel, cpu: usize) {
             k.current[cpu] = None;
             // Every thread is in a queue at most once: cannot overflow.
             let _ = k.runqs[home].push(thread);
+            false
         }
-        Ok(Next::Block) | Ok(Next::Gone) | Ok(Next::Done) => {}
+        Ok(Next::Block) | Ok(Next::Done) => {
+            // Whoever ends the wait sets the results in the saved context.
+            if let Some(th) = k.threads.get_mut(thread) {
+                th.ctx = crate::sched::save(frame);
+            }
+            false
+        }
+        Ok(Next::Gone) => false,
+    }
+}
+
+/// A message syscall, on the saved registers.
+fn handle_ipc(k: &mut Kernel, caller: Caller) {
+    let Some(ctx) = k.threads.get(caller.thread).map(|th| th.ctx) else { return };
+    let result = match ipc::msg::IpcCall::decode(ctx.rax, &ctx.msg_regs()) {
+        Some(Ok(call)) => invoke_ipc(k, caller, call).map_err(|e| (e, 0)),
+        Some(Err(e)) => Err(e),
+        None => Err((Error::UnknownSyscall, 0)),
+    };
+    let Some(th) = k.threads.get_mut(caller.thread) else { return };
+    match result {
+        Ok(Next::Return(r)) => th.ctx.set_result(0, r),
+        Ok(Next::Yield) | Ok(Next::Block) | Ok(Next::Gone) | Ok(Next::Done) => {}
         Err((e, arg)) => th.ctx.set_result(e.code(), [arg, 0, 0, 0]),
     }
 }
