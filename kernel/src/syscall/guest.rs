@@ -102,7 +102,10 @@ pub fn vcpu_create(
         stopped: false,
         ept_epoch: u64::MAX,
     };
-    let mut th = Thread::new(g, Context::default(), k.least_loaded_cpu());
+    // On the VMM thread's CPU: an exit and its reply then switch directly
+    // between the two, with no IPI (the VMM can move it with ThreadSetCpu).
+    let cpu = k.threads.get(c.thread).map_or(c.cpu, |t| t.cpu);
+    let mut th = Thread::new(g, Context::default(), cpu);
     th.vcpu = Some(vcpu);
     let t = match k.threads.insert(th) {
         Ok(t) => t,

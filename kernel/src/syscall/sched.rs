@@ -34,6 +34,10 @@ pub fn thread_set_cpu(k: &mut Kernel, c: Caller, thread: CapSlot, target: u16) -
         return Err(Error::NotSupported);
     }
     let th = k.threads.get_mut(t).ok_or(Error::StaleCapability)?;
+    if th.vcpu.as_ref().is_some_and(|v| v.launched) {
+        // Its VMCS is cached by the CPU it ran on: it stays there.
+        return Err(Error::Busy);
+    }
     let (old, state) = (th.cpu, th.state);
     th.cpu = target;
     match state {
