@@ -335,7 +335,9 @@ static GRAVE: spin::Mutex<heapless::Vec<(usize, u64), 64>> = spin::Mutex::new(he
 /// it (or none did), else at that CPU's next pass through the scheduler.
 pub fn retire(vcpu: &crate::obj::vcpu::Vcpu, cpu_of: usize) {
     let pa = vcpu.vmcs.as_u64();
-    if !vcpu.launched || cpu_of == cpu::current_index() {
+    let vmx = crate::virt::available() == crate::virt::Virt::Vmx;
+    // A VMCB (AMD-V) is plain memory: nothing caches it between VMRUNs.
+    if !vmx || !vcpu.launched || cpu_of == cpu::current_index() {
         free_vmcs(pa);
     } else if GRAVE.lock().push((cpu_of, pa)).is_ok() {
         crate::state::kick(cpu_of);
@@ -359,7 +361,9 @@ pub fn reap() {
 }
 
 fn free_vmcs(pa: u64) {
-    vmcs::clear(pa);
+    if crate::virt::available() == crate::virt::Virt::Vmx {
+        vmcs::clear(pa);
+    }
     let me = cpu::current();
     if me.current_vmcs.load(Ordering::Relaxed) == pa {
         me.current_vmcs.store(0, Ordering::Relaxed);
