@@ -62,9 +62,21 @@ fn fast_reply_recv(k: &mut Kernel, c: usize, me: Ref, ep_slot: CapSlot, frame: &
     let Some((d, caller)) = k.threads.get(me).map(|t| (t.domain, t.reply_to)) else { return false };
     let Some(caller) = caller else { return false };
     let waiting = |t: &crate::obj::thread::Thread| t.state == ThreadState::AwaitingReply(me) && t.cpu == c;
-    if !k.threads.get(caller).is_some_and(|t| waiting(t) && t.vcpu.is_none()) {
+    let Some(is_vcpu) = k.threads.get(caller).filter(|t| waiting(t)).map(|t| t.vcpu.is_some()) else {
         return false;
-    }
+    };
+    // A vCPU's reply is checked now; a refused or stopping one takes the
+    // full path, which answers the VMM with the error.
+    let vcpu_reply = if is_vcpu {
+        let words = [frame.r10, frame.r8, frame.r9, frame.r12, frame.r13, frame.r14, frame.r15, frame.rbx];
+        let msg = ipc::msg::Message { label: frame.rsi, words, cap: None };
+        match ipc::vcpu::Reply::decode(&msg) {
+            Ok(r) if !r.actions.contains(ipc::vcpu::Action::STOP) => Some(r),
+            _ => return false,
+        }
+    } else {
+        None
+    };
     let Ok(cap) = k.cap(d, ep_slot, ObjectType::Endpoint, Rights::READ) else { return false };
     let ep = cap.obj.at;
     let Some(e) = k.endpoints.get_mut(ep) else { return false };
@@ -78,8 +90,13 @@ fn fast_reply_recv(k: &mut Kernel, c: usize, me: Ref, ep_slot: CapSlot, frame: &
     }
     let Some(t) = k.threads.get_mut(caller) else { return false };
     t.state = ThreadState::Running(c);
-    enter(frame, &t.ctx, 0);
     k.current[c] = Some(caller);
+    if let (Some(r), Some(v)) = (vcpu_reply, t.vcpu.as_mut()) {
+        // The frame is the VMM's until the scheduler's loop enters the guest.
+        v.reply = Some(r);
+        return true;
+    }
+    enter(frame, &t.ctx, 0);
     true
 }
 

@@ -59,8 +59,14 @@ pub fn from_user(frame: &mut TrapFrame) {
     let mut k = lock();
     charge(&mut k, c);
     if crate::fastpath::try_fast(&mut k, c, frame) {
-        switch_space(&k, c);
-        drop(k);
+        let to_guest = k.current[c].and_then(|t| k.threads.get(t)).is_some_and(|t| t.vcpu.is_some());
+        if to_guest {
+            // A VMM's reply: the vCPU runs until it exits again.
+            run_next(k, c, frame, None);
+        } else {
+            switch_space(&k, c);
+            drop(k);
+        }
         me.in_kernel.store(false, Ordering::SeqCst);
         return;
     }
