@@ -4,8 +4,8 @@ use std::process::{Command, ExitCode};
 
 use anyhow::Result;
 
-use crate::domains;
 use crate::ws::{self, Ws, KERNEL_PACKAGE, KERNEL_TARGET};
+use crate::{domains, guests};
 
 const DENY: [&str; 3] = ["--", "-D", "warnings"];
 
@@ -20,8 +20,8 @@ pub fn lint(ws: &Ws) -> Result<ExitCode> {
     // The kernel's binary and the user-side crates (the runtime and the
     // domains) are `no_std` code for the target: lint the host crates without
     // them, then the libraries of both (with their tests) on the host, then
-    // the kernel in both feature variants, `ipc`, and the user-side crates for
-    // the target, the latter with their own flags in their own target dir.
+    // the kernel in both feature variants, `ipc`, and the user-side crates and
+    // guest kernels for the target, with their own flags in their own target dirs.
     let mut host = vec!["clippy", "--workspace", "--exclude", KERNEL_PACKAGE];
     for c in &crates {
         host.extend(["--exclude", c.package.as_str()]);
@@ -62,6 +62,18 @@ pub fn lint(ws: &Ws) -> Result<ExitCode> {
                 eprintln!("lint: {e:#}");
                 failed.push("clippy of the user-side crates for the target".to_string());
             }
+        }
+    }
+    // The guest kernels, for the target with their own flags: their
+    // assembly is only assembled there.
+    match guests::cargo(ws, "clippy") {
+        Ok(mut cmd) => {
+            cmd.args(DENY);
+            steps.push(cmd);
+        }
+        Err(e) => {
+            eprintln!("lint: {e:#}");
+            failed.push("clippy of the guest kernels for the target".to_string());
         }
     }
     let total = steps.len() + failed.len();

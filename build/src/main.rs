@@ -3,6 +3,7 @@
 mod bench;
 mod domains;
 mod elf;
+mod guests;
 mod image;
 mod lint;
 mod loc;

@@ -1,10 +1,12 @@
-//! System ISOs: the kernel, `mgmt`, the manifest compiled from a system file, and its domain images.
+//! System ISOs: the kernel, `mgmt`, the manifest compiled from a system file,
+//! its domain images and its guests' kernels.
 //!
 //! `system.toml` becomes `target/ryokan/system.iso`, `tests/systems/faults.toml`
 //! `target/ryokan/faults.iso`; what goes into each is kept in
 //! `target/ryokan/systems/<name>/`. Modules, by GRUB command line: `testblob`
 //! (the kernel's own check of module reservation), `mgmt`, `manifest`, then one
-//! per distinct image the manifest names, called by that name.
+//! per distinct domain image the manifest names (and `vmm` if it has guests),
+//! then one per distinct guest kernel, each called by its image name.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -13,6 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::domains::{self, Bin, UserCrate};
+use crate::guests;
 use crate::image::{self, Module};
 use crate::system::{self, Compiled};
 use crate::ws::Ws;
@@ -65,9 +68,17 @@ struct Plan {
     compiled: Compiled,
     /// `(module name, binary)`: `mgmt` first, then each image.
     bins: Vec<(String, Bin)>,
+    /// The guest kernels (binaries of `tests/guests`), each its module's name.
+    guests: Vec<String>,
 }
 
-fn plan(ws: &Ws, crates: &[UserCrate], src: SystemSource, compiled: Compiled) -> Result<Plan, String> {
+fn plan(
+    ws: &Ws,
+    crates: &[UserCrate],
+    kernels: &[String],
+    src: SystemSource,
+    compiled: Compiled,
+) -> Result<Plan, String> {
     let mgmt = domains::find(crates, domains::MGMT).ok_or_else(|| domains::mgmt_missing(ws, crates))?;
     let mut bins = vec![(domains::MGMT.to_string(), mgmt)];
     for use_ in &compiled.images {
@@ -81,7 +92,25 @@ fn plan(ws: &Ws, crates: &[UserCrate], src: SystemSource, compiled: Compiled) ->
         })?;
         bins.push((use_.name.clone(), bin));
     }
-    Ok(Plan { src, compiled, bins })
+    let vmm = ipc::guest::VMM_IMAGE;
+    if !compiled.manifest.guests.is_empty() && !bins.iter().any(|(n, _)| n == vmm) {
+        let bin = domains::find(crates, vmm).ok_or_else(|| {
+            format!("{}: the guests need the VMM, a domain binary named `{vmm}` (domains/vmm)", src.shown)
+        })?;
+        bins.push((vmm.to_string(), bin));
+    }
+    for use_ in &compiled.guest_images {
+        if !kernels.contains(&use_.name) {
+            return Err(format!(
+                "{}: no guest kernel named `{}` (a binary of tests/guests); there are: {}",
+                use_.at,
+                use_.name,
+                kernels.join(", ")
+            ));
+        }
+    }
+    let guests = compiled.guest_images.iter().map(|u| u.name.clone()).collect();
+    Ok(Plan { src, compiled, bins, guests })
 }
 
 /// Builds the ISO of each system file (kernel once, domain images in one
@@ -100,8 +129,12 @@ pub fn build_systems(ws: &Ws, specs: &[&str]) -> Vec<Result<PathBuf, String>> {
         Ok(c) => c,
         Err(e) => return fail_all(format!("{e:#}")),
     };
+    let kernels = match guests::names(ws) {
+        Ok(k) => k,
+        Err(e) => return fail_all(format!("{e:#}")),
+    };
     let plans: Vec<Result<Plan, String>> =
-        compiled.into_iter().map(|r| r.and_then(|(src, c)| plan(ws, &crates, src, c))).collect();
+        compiled.into_iter().map(|r| r.and_then(|(src, c)| plan(ws, &crates, &kernels, src, c))).collect();
     if plans.iter().all(Result::is_err) {
         return plans.into_iter().map(|r| r.map(|_| PathBuf::new())).collect();
     }
@@ -120,6 +153,10 @@ pub fn build_systems(ws: &Ws, specs: &[&str]) -> Vec<Result<PathBuf, String>> {
         // One broken image should not cost the systems that do not use it.
         eprintln!("the domain images did not all build: building them system by system");
     }
+    let mut kernels: Vec<String> = plans.iter().flatten().flat_map(|p| p.guests.iter().cloned()).collect();
+    kernels.sort();
+    kernels.dedup();
+    let guest_kernels = guests::build(ws, &kernels).map_err(|e| format!("{e:#}"));
     plans
         .into_iter()
         .map(|p| {
@@ -130,13 +167,22 @@ pub fn build_systems(ws: &Ws, specs: &[&str]) -> Vec<Result<PathBuf, String>> {
                     domains::build(ws, &wanted(&mut std::iter::once(&p))).map_err(|e| format!("{e:#}"))?
                 }
             };
-            pack(ws, &kernel, &p, &built).map_err(|e| format!("{e:#}"))
+            let no_kernels = BTreeMap::new();
+            let kernels = if p.guests.is_empty() { &no_kernels } else { guest_kernels.as_ref()? };
+            pack(ws, &kernel, &p, &built, kernels).map_err(|e| format!("{e:#}"))
         })
         .collect()
 }
 
-/// Lays out one system's modules and makes its ISO.
-fn pack(ws: &Ws, kernel: &Path, p: &Plan, built: &BTreeMap<String, PathBuf>) -> Result<PathBuf> {
+/// Lays out one system's modules and makes its ISO: `built` are the domain
+/// images, `kernels` the guest kernels, by binary name.
+fn pack(
+    ws: &Ws,
+    kernel: &Path,
+    p: &Plan,
+    built: &BTreeMap<String, PathBuf>,
+    kernels: &BTreeMap<String, PathBuf>,
+) -> Result<PathBuf> {
     let dir = ws.out_dir().join("systems").join(&p.src.stem);
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let manifest = dir.join("manifest");
@@ -150,13 +196,27 @@ fn pack(ws: &Ws, kernel: &Path, p: &Plan, built: &BTreeMap<String, PathBuf>) -> 
     for (name, bin) in &p.bins[1..] {
         push(name, bin_path(built, bin)?);
     }
+    for name in &p.guests {
+        let path = kernels.get(name).with_context(|| format!("the guest kernel `{name}` was not built"))?;
+        for g in p.compiled.manifest.guests.iter().filter(|g| g.image.as_str() == name) {
+            guests::check(path, g.memory_kib)
+                .with_context(|| format!("guest `{}`: kernel `{name}`", g.name))?;
+        }
+        push(name, path.clone());
+    }
     let iso = iso_path(ws, &p.src.stem);
     image::make_iso(kernel, &modules, &dir.join("iso"), &iso, &dir.join("grub-mkrescue.log"))?;
     eprintln!(
-        "{}: {} domain(s), images {}, manifest {} bytes",
+        "{}: {} domain(s), {} guest(s), images {}, manifest {} bytes",
         p.src.shown,
         p.compiled.manifest.domains.len(),
-        p.bins[1..].iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+        p.compiled.manifest.guests.len(),
+        p.bins[1..]
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .chain(p.guests.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(", "),
         p.compiled.bytes.len()
     );
     Ok(iso)

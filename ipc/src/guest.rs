@@ -1,6 +1,9 @@
 //! What a VMM is told about the guest it runs: `mgmt` writes a [`GuestConfig`]
-//! (postcard) into a memory object it grants the VMM as `guest-config`, and
-//! grants the guest's kernel image as `module:guest`.
+//! (postcard) into a memory object it grants the VMM as `guest-config`
+//! ([`CONFIG_CAP`]; the capability's size is the encoding's length), and
+//! grants the guest's kernel image as `module:guest` ([`MODULE_CAP`]). The
+//! VMM is the boot module [`VMM_IMAGE`], started as a domain named after the
+//! guest with [`vmm_quota_kib`] of memory.
 
 use heapless::String;
 use serde::{Deserialize, Serialize};
@@ -10,6 +13,24 @@ use crate::error::Error;
 pub const GUEST_CONFIG_VERSION: u32 = 1;
 /// The most guest RAM one VMM gives a guest (3 GiB: below the 32-bit hole).
 pub const MAX_GUEST_MEMORY_KIB: u32 = 3 << 20;
+/// The name of the VMM's capability to its configuration.
+pub const CONFIG_CAP: &str = "guest-config";
+/// The name of the VMM's capability to the guest's kernel image.
+pub const MODULE_CAP: &str = "module:guest";
+/// The boot module (and domain image) of the VMM.
+pub const VMM_IMAGE: &str = "vmm";
+/// The most bytes a configuration encodes to.
+pub const CONFIG_MAX: usize = 256;
+/// The CPU weight of a domain or guest nobody set one for.
+pub const DEFAULT_WEIGHT: u16 = 256;
+
+/// The memory quota of the VMM domain of a guest with `memory_kib` of RAM:
+/// the RAM, then 4 MiB for the VMM itself (image, stack, start page,
+/// configuration, vCPU frames) and 1/128 of the RAM for the page tables
+/// that map it, in the guest's EPT/NPT and in the VMM.
+pub const fn vmm_quota_kib(memory_kib: u32) -> u32 {
+    memory_kib + 4096 + memory_kib / 128
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuestConfig {
@@ -22,6 +43,12 @@ pub struct GuestConfig {
     pub cmdline: String<128>,
     /// Virtual CPUs.
     pub vcpus: u8,
+    /// The guest's CPU weight (1..=65535) and cap (percent of one CPU,
+    /// 0 for none): its VMM sets them on the guest domain, whose vCPUs'
+    /// time is charged to it. (Its CPU is the VMM's: a vCPU starts on the
+    /// CPU of the VMM thread that creates it, where `mgmt` put that thread.)
+    pub weight: u16,
+    pub cap_percent: u8,
 }
 
 impl GuestConfig {
@@ -32,7 +59,9 @@ impl GuestConfig {
             && self.memory_kib >= 2048
             && self.memory_kib <= MAX_GUEST_MEMORY_KIB
             && self.memory_kib % 4 == 0
-            && (1..=16).contains(&self.vcpus);
+            && (1..=16).contains(&self.vcpus)
+            && self.weight > 0
+            && self.cap_percent <= 100;
         if ok {
             Ok(())
         } else {
@@ -63,6 +92,8 @@ mod tests {
             memory_kib: 16 << 10,
             cmdline: String::try_from("console=ttyS0").unwrap(),
             vcpus: 1,
+            weight: 512,
+            cap_percent: 0,
         }
     }
 
@@ -77,6 +108,23 @@ mod tests {
         let mut c = sample();
         c.vcpus = 0;
         assert_eq!(c.validate(), Err(Error::Malformed));
+        let mut c = sample();
+        c.weight = 0;
+        assert_eq!(c.validate(), Err(Error::Malformed));
+        let mut c = sample();
+        c.cap_percent = 101;
+        assert_eq!(c.validate(), Err(Error::Malformed));
+    }
+
+    #[test]
+    fn the_largest_config_fits_its_buffer() {
+        let mut c = sample();
+        c.name = String::try_from("x".repeat(24).as_str()).unwrap();
+        c.cmdline = String::try_from("y".repeat(128).as_str()).unwrap();
+        (c.memory_kib, c.weight, c.cap_percent) = (MAX_GUEST_MEMORY_KIB, u16::MAX, 100);
+        let mut buf = [0u8; CONFIG_MAX];
+        assert!(c.encode(&mut buf).is_ok());
+        assert_eq!(vmm_quota_kib(MAX_GUEST_MEMORY_KIB), (3 << 20) + 4096 + (3 << 20) / 128);
     }
 
     proptest! {

@@ -146,7 +146,7 @@ impl Manifest {
         if self.version != MANIFEST_VERSION {
             return err(Problem::WrongVersion, None);
         }
-        if self.domains.is_empty() {
+        if self.domains.is_empty() && self.guests.is_empty() {
             return err(Problem::NoDomains, None);
         }
         for (i, g) in self.guests.iter().enumerate() {

@@ -78,6 +78,17 @@ impl UserAddr {
         }
     }
 
+    /// A page-aligned address below [`USER_END`], page 0 included: what a
+    /// guest's memory map may use (a guest's RAM starts at guest-physical 0).
+    /// The kernel refuses page 0 for a native domain.
+    pub const fn page_or_zero(va: u64) -> Option<Self> {
+        if va % 4096 == 0 && va < USER_END {
+            Some(Self(va))
+        } else {
+            None
+        }
+    }
+
     /// Checks `va` and that it is page aligned.
     pub const fn page(va: u64) -> Option<Self> {
         if va % 4096 == 0 {
@@ -279,7 +290,7 @@ impl Call {
             31 => Call::MemoryMap {
                 memory: slot(a[0]).ok_or(bad(1))?,
                 domain: slot(a[1]).ok_or(bad(2))?,
-                va: UserAddr::page(a[2]).ok_or(bad(3))?,
+                va: UserAddr::page_or_zero(a[2]).ok_or(bad(3))?,
                 rights: rights(a[3])
                     .filter(|r| (Rights::READ | Rights::WRITE | Rights::EXEC).contains(*r))
                     .filter(|r| !r.contains(Rights::WRITE | Rights::EXEC))
@@ -288,7 +299,7 @@ impl Call {
             32 => Call::MemoryUnmap {
                 memory: slot(a[0]).ok_or(bad(1))?,
                 domain: slot(a[1]).ok_or(bad(2))?,
-                va: UserAddr::page(a[2]).ok_or(bad(3))?,
+                va: UserAddr::page_or_zero(a[2]).ok_or(bad(3))?,
             },
             40 => Call::ThreadCreate {
                 domain: slot(a[0]).ok_or(bad(1))?,

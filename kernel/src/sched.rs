@@ -310,8 +310,10 @@ fn eligible(k: &mut Kernel, d: crate::obj::pool::Ref, now: u64) -> bool {
 /// the best has none.
 fn pick(k: &mut Kernel, c: usize) -> Option<crate::obj::pool::Ref> {
     let now = cpu::rdtsc();
+    let yielded = k.yielded[c].take();
     for round in 0..2 {
         let mut best: Option<(usize, i64)> = None;
+        let mut fallback: Option<usize> = None;
         let mut i = 0;
         while i < k.runqs[c].len() {
             let t = k.runqs[c][i];
@@ -323,12 +325,16 @@ fn pick(k: &mut Kernel, c: usize) -> Option<crate::obj::pool::Ref> {
                 k.runqs[c].swap_remove(i);
                 continue;
             }
-            if eligible(k, d, now) && best.is_none_or(|(_, b)| credit > b) {
-                best = Some((i, credit));
+            if eligible(k, d, now) {
+                if Some(t) == yielded {
+                    fallback = Some(i);
+                } else if best.is_none_or(|(_, b)| credit > b) {
+                    best = Some((i, credit));
+                }
             }
             i += 1;
         }
-        let (i, credit) = best?;
+        let (i, credit) = best.or_else(|| fallback.map(|f| (f, i64::MAX)))?;
         if credit > 0 || round == 1 {
             let t = k.runqs[c].remove(i);
             if let Some(th) = k.threads.get_mut(t) {

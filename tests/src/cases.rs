@@ -32,11 +32,12 @@ pub struct SystemTest {
 
 /// Every system test, in the order they are listed: the kernel alone, then
 /// the systems of domains ([`crate::domains`]), then IPC and scheduling
-/// ([`crate::ipc_sched`]).
+/// ([`crate::ipc_sched`]), then guests ([`crate::guests`]).
 pub fn all() -> Vec<SystemTest> {
     let mut all = kernel_only();
     all.extend(crate::domains::cases());
     all.extend(crate::ipc_sched::cases());
+    all.extend(crate::guests::cases());
     all
 }
 

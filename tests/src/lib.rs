@@ -9,6 +9,7 @@ pub mod cases;
 pub mod domains;
 pub mod emulator;
 pub mod frames;
+pub mod guests;
 pub mod ipc_sched;
 pub mod judge;
 pub mod log;

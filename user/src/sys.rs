@@ -39,8 +39,10 @@ fn addr(va: u64) -> Result<UserAddr, Error> {
     UserAddr::new(va).ok_or(Error::InvalidArgument)
 }
 
-fn page(va: u64) -> Result<UserAddr, Error> {
-    UserAddr::page(va).ok_or(Error::InvalidArgument)
+/// A mapping address: page 0 too (a guest's RAM starts there; the kernel
+/// refuses it for a native domain).
+fn map_page(va: u64) -> Result<UserAddr, Error> {
+    UserAddr::page_or_zero(va).ok_or(Error::InvalidArgument)
 }
 
 fn slot(word: u64) -> CapSlot {
@@ -124,6 +126,19 @@ pub fn domain_wait(block: bool) -> Result<Event, Error> {
     Event::decode(r).ok_or(Error::Malformed)
 }
 
+/// A new guest (a virtual machine), supervised by this domain, with
+/// `quota_pages` of our quota: its slot (CONTROL|GRANT) and id.
+/// `NotSupported` on a machine without VT-x or AMD-V.
+pub fn guest_create(quota_pages: u64) -> Result<(CapSlot, DomainId), Error> {
+    call(Call::GuestCreate { quota_pages }).map(|r| (slot(r[0]), DomainId(r[1])))
+}
+
+/// A vCPU of `guest` entering at `entry` with ebx = `arg` (the Multiboot
+/// hand-off), its exits calls on endpoint `exit`; returns its thread.
+pub fn vcpu_create(guest: CapSlot, exit: CapSlot, entry: u64, arg: u64) -> Result<CapSlot, Error> {
+    call(Call::VcpuCreate { guest, exit, entry, arg }).map(|r| slot(r[0]))
+}
+
 /// A new memory object of `pages` zeroed pages owned by `domain`.
 pub fn memory_create(domain: CapSlot, pages: u64) -> Result<CapSlot, Error> {
     call(Call::MemoryCreate { domain, pages }).map(|r| slot(r[0]))
@@ -131,7 +146,7 @@ pub fn memory_create(domain: CapSlot, pages: u64) -> Result<CapSlot, Error> {
 
 /// Maps all of `memory` into `domain` at the page-aligned `va`.
 pub fn memory_map(memory: CapSlot, domain: CapSlot, va: u64, rights: Rights) -> Result<(), Error> {
-    call(Call::MemoryMap { memory, domain, va: page(va)?, rights }).map(drop)
+    call(Call::MemoryMap { memory, domain, va: map_page(va)?, rights }).map(drop)
 }
 
 /// Removes the mapping of `memory` at `va` from `domain`.
@@ -140,7 +155,7 @@ pub fn memory_map(memory: CapSlot, domain: CapSlot, va: u64, rights: Rights) -> 
 ///
 /// If `domain` is this domain, nothing may refer to the mapping any more.
 pub unsafe fn memory_unmap(memory: CapSlot, domain: CapSlot, va: u64) -> Result<(), Error> {
-    let unmap = Call::MemoryUnmap { memory, domain, va: page(va)? };
+    let unmap = Call::MemoryUnmap { memory, domain, va: map_page(va)? };
     // SAFETY: the caller's contract.
     unsafe { syscall(&unmap) }.map(drop).map_err(|(e, _)| e)
 }

@@ -31,7 +31,7 @@ pub fn cpu_cap_message(c: i64) -> String {
 /// Module names the build gives to other things than domain images.
 pub const RESERVED_IMAGES: [&str; 5] = ["kernel", "grub", "mgmt", "manifest", "testblob"];
 
-fn name(s: &Spanned<String>) -> Result<Name, Located> {
+pub fn name(s: &Spanned<String>) -> Result<Name, Located> {
     name_at(s.get_ref(), s.span())
 }
 
@@ -77,44 +77,67 @@ pub fn lower(f: &SystemFile) -> Result<Manifest, Located> {
                 )
             })?;
         }
-        let restart = match t.restart.as_ref().map(|r| *r.get_ref()) {
-            None | Some(schema::Restart::Never) => Restart::Never,
-            Some(schema::Restart::Backoff { max_restarts, initial_ms, max_ms }) => {
-                Restart::Backoff { max_restarts, initial_ms, max_ms }
-            }
-        };
+        let restart = restart(t.restart.as_ref());
         let spec = DomainSpec {
             name: name(&t.name)?,
             image: name(&t.image)?,
             memory_kib: t.memory.get_ref().kib,
             restart,
             caps,
-            weight: match &t.weight {
-                None => DEFAULT_WEIGHT,
-                Some(w) => {
-                    let v = *w.get_ref();
-                    u16::try_from(v).map_err(|_| Located::new(w.span(), weight_message(v)))?
-                }
-            },
-            cap_percent: match &t.cap {
-                None => 0,
-                Some(c) => {
-                    let v = c.get_ref().0;
-                    u8::try_from(v).map_err(|_| Located::new(c.span(), cpu_cap_message(v)))?
-                }
-            },
-            cpu: match &t.cpu {
-                None => None,
-                Some(c) => Some(u16::try_from(*c.get_ref()).map_err(|_| {
-                    Located::new(c.span(), format!("cpu {}: a CPU number is 0 to 65535", c.get_ref()))
-                })?),
-            },
+            weight: weight(t.weight.as_ref())?,
+            cap_percent: cpu_cap(t.cap.as_ref())?,
+            cpu: cpu(t.cpu.as_ref())?,
         };
         m.domains
             .push(spec)
             .map_err(|_| Located::new(d.span(), format!("too many [[domain]]s: at most {MAX_DOMAINS}")))?;
     }
+    for g in &f.guest {
+        let spec = super::guest::lower(g.get_ref())?;
+        m.guests.push(spec).map_err(|_| {
+            Located::new(g.span(), format!("too many [[guest]]s: at most {}", ipc::manifest::MAX_GUESTS))
+        })?;
+    }
     Ok(m)
+}
+
+/// A CPU weight as the manifest has it (0 passes: `validate` refuses it).
+pub fn weight(w: Option<&Spanned<i64>>) -> Result<u16, Located> {
+    match w {
+        None => Ok(DEFAULT_WEIGHT),
+        Some(w) => {
+            u16::try_from(*w.get_ref()).map_err(|_| Located::new(w.span(), weight_message(*w.get_ref())))
+        }
+    }
+}
+
+/// A CPU cap as the manifest has it (above 100 passes: `validate` refuses it).
+pub fn cpu_cap(c: Option<&Spanned<schema::Percent>>) -> Result<u8, Located> {
+    match c {
+        None => Ok(0),
+        Some(c) => {
+            u8::try_from(c.get_ref().0).map_err(|_| Located::new(c.span(), cpu_cap_message(c.get_ref().0)))
+        }
+    }
+}
+
+/// The CPU a domain's or guest's first thread runs on.
+pub fn cpu(c: Option<&Spanned<i64>>) -> Result<Option<u16>, Located> {
+    c.map(|c| {
+        u16::try_from(*c.get_ref())
+            .map_err(|_| Located::new(c.span(), format!("cpu {}: a CPU number is 0 to 65535", c.get_ref())))
+    })
+    .transpose()
+}
+
+/// A restart policy as the manifest has it.
+pub fn restart(r: Option<&Spanned<schema::Restart>>) -> Restart {
+    match r.map(|r| *r.get_ref()) {
+        None | Some(schema::Restart::Never) => Restart::Never,
+        Some(schema::Restart::Backoff { max_restarts, initial_ms, max_ms }) => {
+            Restart::Backoff { max_restarts, initial_ms, max_ms }
+        }
+    }
 }
 
 fn cap(c: &Spanned<schema::Cap>) -> Result<CapSpec, Located> {
@@ -141,7 +164,7 @@ fn well_spelled(s: &str) -> bool {
     !s.starts_with(['.', '-']) && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-fn spelling(what: &str, s: &Spanned<String>) -> Result<(), Located> {
+pub fn spelling(what: &str, s: &Spanned<String>) -> Result<(), Located> {
     if well_spelled(s.get_ref()) {
         return Ok(());
     }

@@ -8,6 +8,9 @@
 mod cap;
 #[cfg(test)]
 mod channel_tests;
+mod guest;
+#[cfg(test)]
+mod guest_tests;
 mod locate;
 mod lower;
 mod schema;
@@ -29,6 +32,8 @@ pub struct Compiled {
     pub bytes: Vec<u8>,
     /// The distinct images the domains run, in order of first use.
     pub images: Vec<ImageUse>,
+    /// The distinct kernel images the guests boot, in order of first use.
+    pub guest_images: Vec<ImageUse>,
 }
 
 /// An image a domain runs, and where the file first names it.
@@ -114,7 +119,9 @@ pub fn compile(file: &str, text: &str) -> Result<Compiled, CompileError> {
         let span = e.span().unwrap_or(0..0);
         let mut message = e.message().trim_end().replace('\n', "; ");
         if message.ends_with("expected a sequence") {
-            message.push_str(" (arrays of tables: [[domain]], [[shared]], [[endpoint]], [[notification]])");
+            message.push_str(
+                " (arrays of tables: [[domain]], [[shared]], [[endpoint]], [[notification]], [[guest]])",
+            );
         }
         src.error(Located::new(span, message))
     })?;
@@ -122,6 +129,7 @@ pub fn compile(file: &str, text: &str) -> Result<Compiled, CompileError> {
     // Names first: a duplicate channel name is found here, at its key,
     // whether or not `validate` also knows the problem.
     lower::check_names(&src, &parsed).map_err(|e| src.error(e))?;
+    guest::check_names(&src, &parsed).map_err(|e| src.error(e))?;
     if let Err(problem) = manifest.validate() {
         return Err(src.error(locate::locate(&src, &parsed, &manifest, problem)));
     }
@@ -136,14 +144,19 @@ pub fn compile(file: &str, text: &str) -> Result<Compiled, CompileError> {
         return Err(src.error(Located::new(0..0, "the encoded manifest does not decode to itself")));
     }
 
-    let mut images: Vec<ImageUse> = Vec::new();
-    for d in &parsed.domain {
-        let image = &d.get_ref().image;
+    let uses = |images: &mut Vec<ImageUse>, image: &toml::Spanned<String>| {
         if !images.iter().any(|i| i.name == *image.get_ref()) {
             images.push(ImageUse { name: image.get_ref().clone(), at: src.at(image.span().start) });
         }
+    };
+    let (mut images, mut guest_images) = (Vec::new(), Vec::new());
+    for d in &parsed.domain {
+        uses(&mut images, &d.get_ref().image);
     }
-    Ok(Compiled { manifest, bytes, images })
+    for g in &parsed.guest {
+        uses(&mut guest_images, &g.get_ref().image);
+    }
+    Ok(Compiled { manifest, bytes, images, guest_images })
 }
 
 /// Reads and compiles a system file; `shown` is the name errors use.

@@ -10,7 +10,10 @@
 //! `weight` (1 to 65535, 256 if absent), `cap` (percent of one CPU: `25` or
 //! `"25%"`; 0 or absent for none) and `cpu` (the CPU its first thread runs
 //! on). `[[endpoint]]` and `[[notification]]` tables (`name` only) declare
-//! the channels `mgmt` creates.
+//! the channels `mgmt` creates. A `[[guest]]` is a virtual machine: `name`,
+//! `image` (a Multiboot kernel, a binary of `tests/guests`), `cmdline`,
+//! `memory` (its RAM), `vcpus` (1 if absent) and the same `restart`,
+//! `weight`, `cap` and `cpu` as a domain's.
 
 use std::fmt;
 
@@ -35,6 +38,27 @@ pub struct SystemFile {
     pub endpoint: Vec<Spanned<ChannelTable>>,
     #[serde(default)]
     pub notification: Vec<Spanned<ChannelTable>>,
+    #[serde(default)]
+    pub guest: Vec<Spanned<GuestTable>>,
+}
+
+/// One `[[guest]]`. Checked for range when lowered (`super::guest`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestTable {
+    pub name: Spanned<String>,
+    /// The guest kernel (and boot module) it boots.
+    pub image: Spanned<String>,
+    /// The kernel's command line; empty if absent.
+    pub cmdline: Option<Spanned<String>>,
+    /// Its RAM.
+    pub memory: Spanned<Size>,
+    /// 1 if absent.
+    pub vcpus: Option<Spanned<i64>>,
+    pub restart: Option<Spanned<Restart>>,
+    pub weight: Option<Spanned<i64>>,
+    pub cap: Option<Spanned<Percent>>,
+    pub cpu: Option<Spanned<i64>>,
 }
 
 /// One `[[domain]]`.

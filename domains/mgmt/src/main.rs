@@ -25,12 +25,20 @@
 //! they run then; the capabilities others held to its previous instance
 //! are stale. Endpoints and notifications are `mgmt`'s, made before any
 //! domain: they outlive the domains that use them.
+//!
+//! Each guest of the manifest runs in a domain of its own named after it:
+//! its VMM, the boot module `vmm`, given `module:guest` (the guest's kernel
+//! image, read-only) and `guest-config` (its `ipc::guest::GuestConfig`,
+//! read-only), and the guest's restart policy, CPU share and CPU. The VMM
+//! creates the guest, supervises it, and exits when it stops: `mgmt`
+//! supervises the VMM like any domain (`mgmt::plan::guest`).
 
 #![cfg_attr(target_os = "none", no_std)]
 #![no_main]
 
 extern crate alloc;
 
+mod guest;
 mod modules;
 mod spawn;
 mod supervise;

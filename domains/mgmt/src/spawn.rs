@@ -54,7 +54,7 @@ impl fmt::Display for Failure {
     }
 }
 
-fn failed(what: &'static str) -> impl FnOnce(Error) -> Failure {
+pub(crate) fn failed(what: &'static str) -> impl FnOnce(Error) -> Failure {
     move |error| Failure::Sys { what, error }
 }
 
@@ -201,6 +201,8 @@ fn give(env: &mut Env, plan: &DomainPlan, index: usize, inst: &mut Instance) -> 
                 let slot = channel(inst, n, *rights, 0).map_err(failed("granting a notification"))?;
                 push(inst, cap, slot, ObjectType::Notification, 0)?;
             }
+            Grant::Module { cap, module } => crate::guest::give_module(env, inst, cap, module)?,
+            Grant::GuestConfig { cap, config } => crate::guest::give_config(env, inst, cap, config)?,
             // Given once every domain exists: see grant_peer.
             Grant::Domain { .. } => {}
         }
@@ -222,13 +224,19 @@ fn channel(inst: &Instance, obj: CapSlot, rights: Rights, badge: u64) -> Result<
 }
 
 /// A memory object of `pages` owned by (and charged to) the instance.
-fn memory(inst: &mut Instance, pages: u64) -> Result<CapSlot, Failure> {
+pub(crate) fn memory(inst: &mut Instance, pages: u64) -> Result<CapSlot, Failure> {
     let mem = sys::memory_create(inst.domain, pages).map_err(failed("making its memory"))?;
     inst.held.push(mem);
     Ok(mem)
 }
 
-fn push(inst: &mut Instance, name: &str, slot: CapSlot, kind: ObjectType, size: u64) -> Result<(), Failure> {
+pub(crate) fn push(
+    inst: &mut Instance,
+    name: &str,
+    slot: CapSlot,
+    kind: ObjectType,
+    size: u64,
+) -> Result<(), Failure> {
     if inst.info.push(name, slot.0, kind as u32, size) {
         Ok(())
     } else {

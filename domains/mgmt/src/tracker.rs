@@ -4,8 +4,9 @@
 
 use heapless::Vec;
 use ipc::event::{DomainId, Event};
-use ipc::manifest::{Restart, MAX_DOMAINS};
+use ipc::manifest::Restart;
 
+use crate::plan::MAX_PLANNED;
 use crate::policy::{self, Outcome};
 
 /// Where a domain of the manifest stands.
@@ -30,7 +31,7 @@ struct Entry {
 /// clock the caller counts in, `ticks_per_ms` of it a millisecond.
 #[derive(Clone, Debug)]
 pub struct Tracker {
-    entries: Vec<Entry, MAX_DOMAINS>,
+    entries: Vec<Entry, MAX_PLANNED>,
     ticks_per_ms: u64,
 }
 
@@ -39,7 +40,7 @@ impl Tracker {
     pub fn new(policies: impl IntoIterator<Item = Restart>, ticks_per_ms: u64) -> Self {
         let entries =
             policies.into_iter().map(|restart| Entry { state: State::Stopped, restart, restarts: 0 });
-        Self { entries: entries.take(MAX_DOMAINS).collect(), ticks_per_ms }
+        Self { entries: entries.take(MAX_PLANNED).collect(), ticks_per_ms }
     }
 
     pub fn state(&self, i: usize) -> Option<State> {

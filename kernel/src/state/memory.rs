@@ -116,6 +116,9 @@ impl Kernel {
         if dom.state == DomainState::Dead {
             return Err(Error::PeerDead);
         }
+        if !dom.guest && va < ipc::syscall::USER_MIN {
+            return Err(Error::BadAddress); // a domain's page 0 stays unmapped
+        }
         // Worst case for the page tables this may add.
         let tables_bound = 3 + pages.div_ceil(512) + pages.div_ceil(512 * 512);
         if dom.quota.free() < tables_bound {

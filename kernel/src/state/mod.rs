@@ -55,6 +55,9 @@ pub struct Kernel {
     /// A CPU must choose again at its next exit to user mode (a thread with
     /// more credit than its current one woke).
     pub resched: [bool; MAX_CPUS],
+    /// The thread that yielded on each CPU: passed over at the next choice
+    /// if anything else may run.
+    pub yielded: [Option<Ref>; MAX_CPUS],
     /// The root domain; its death ends the system.
     pub root: Option<Ref>,
     /// Timers that signal notifications.
@@ -99,6 +102,7 @@ impl Kernel {
             runqs: [const { heapless::Vec::new() }; MAX_CPUS],
             current: [None; MAX_CPUS],
             resched: [false; MAX_CPUS],
+            yielded: [None; MAX_CPUS],
             root: None,
             timers: heapless::Vec::new(),
         }

@@ -84,11 +84,13 @@ pub fn handle(k: &mut Kernel, cpu: usize, frame: &mut TrapFrame) -> bool {
             th.ctx = crate::sched::save(frame);
             th.ctx.set_result(0, [0; 4]);
             th.state = ThreadState::Runnable;
-            th.credit = th.credit.min(0);
             let home = th.cpu;
             k.current[cpu] = None;
             // Every thread is in a queue at most once: cannot overflow.
             let _ = k.runqs[home].push(thread);
+            // It gives way for one choice, keeping its credit: a thread that
+            // waits by yielding neither hogs its CPU nor loses its share.
+            k.yielded[home] = Some(thread);
             false
         }
         Ok(Next::Block) | Ok(Next::Done) => {

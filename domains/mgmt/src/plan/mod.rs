@@ -2,12 +2,16 @@
 //! quota, its CPU share, and the capabilities beyond `self` and `console`
 //! (which every domain gets), each with the name the domain finds it under
 //! in its start page, the rights it carries and, for shared regions, the
-//! address it is mapped at.
+//! address it is mapped at. Each guest of the manifest becomes a domain too,
+//! after the manifest's domains: its VMM ([`guest`]).
 
 use core::fmt::{self, Write};
 
 use heapless::{String, Vec};
-use ipc::manifest::{CapSpec, DomainSpec, Manifest, Name, Restart, MAX_CAPS, MAX_DOMAINS, MAX_SHARED};
+use ipc::guest::GuestConfig;
+use ipc::manifest::{
+    CapSpec, DomainSpec, Manifest, Name, Restart, MAX_CAPS, MAX_DOMAINS, MAX_GUESTS, MAX_SHARED,
+};
 use ipc::Rights;
 use user::layout;
 use user::start::{
@@ -20,11 +24,16 @@ pub type CapName = String<32>;
 pub type ModuleName = String<32>;
 
 /// The CPU weight a domain has from `DomainCreate`.
-pub const DEFAULT_WEIGHT: u16 = 256;
+pub const DEFAULT_WEIGHT: u16 = ipc::guest::DEFAULT_WEIGHT;
+/// The most domains a plan starts: the manifest's, and a VMM per guest.
+pub const MAX_PLANNED: usize = MAX_DOMAINS + MAX_GUESTS;
+
+mod guest;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
-    pub domains: Vec<DomainPlan, MAX_DOMAINS>,
+    /// The manifest's domains, then its guests' VMMs.
+    pub domains: Vec<DomainPlan, MAX_PLANNED>,
     /// The manifest's shared regions, in order: `mgmt` creates each once.
     pub shared: Vec<SharedPlan, MAX_SHARED>,
     /// The manifest's endpoints, in order: `mgmt` creates and owns each.
@@ -75,6 +84,11 @@ pub enum Grant {
     Endpoint { cap: CapName, endpoint: usize, rights: Rights, badge: u64 },
     /// Notification number `notification` of the plan, with `rights`.
     Notification { cap: CapName, notification: usize, rights: Rights },
+    /// The boot module `module` (`module:<image>`), read-only.
+    Module { cap: CapName, module: ModuleName },
+    /// A page holding `config` (postcard), read-only; the capability's
+    /// size is the encoding's length.
+    GuestConfig { cap: CapName, config: GuestConfig },
 }
 
 impl Grant {
@@ -85,7 +99,9 @@ impl Grant {
             | Grant::Domain { cap, .. }
             | Grant::Irq { cap, .. }
             | Grant::Endpoint { cap, .. }
-            | Grant::Notification { cap, .. } => cap,
+            | Grant::Notification { cap, .. }
+            | Grant::Module { cap, .. }
+            | Grant::GuestConfig { cap, .. } => cap,
         }
     }
 }
@@ -158,7 +174,7 @@ pub fn plan(m: &Manifest) -> Plan {
         p
     });
     Plan {
-        domains: domains.collect(),
+        domains: domains.chain(m.guests.iter().map(guest::plan)).collect(),
         shared: shared.collect(),
         endpoints: m.endpoints.clone(),
         notifications: m.notifications.clone(),

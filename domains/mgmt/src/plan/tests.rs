@@ -185,3 +185,43 @@ fn only_settings_other_than_the_defaults_are_made() {
     let got: std::vec::Vec<_> = p.domains.iter().map(|d| (d.sched, d.cpu)).collect();
     assert_eq!(got, [(Some((512, 0)), Some(1)), (Some((256, 25)), None), (None, None)]);
 }
+
+#[test]
+fn a_guest_becomes_its_vmm_after_the_domains() {
+    use ipc::guest::GuestConfig;
+    use ipc::manifest::GuestSpec;
+    let mut m = manifest(&[domain("hello", &[])]);
+    let spec = GuestSpec {
+        name: name("guest-hello"),
+        image: name("guest-hello"),
+        cmdline: heapless::String::try_from("console=ttyS0").unwrap(),
+        memory_kib: 8 << 10,
+        vcpus: 1,
+        restart: Restart::Never,
+        weight: 512,
+        cap_percent: 0,
+        cpu: Some(0),
+    };
+    m.guests.push(spec).unwrap();
+    assert_eq!(m.validate(), Ok(()));
+    let p = plan(&m);
+    assert_eq!(p.domains.len(), 2);
+    let vmm = &p.domains[1];
+    assert_eq!(
+        (vmm.name.as_str(), vmm.module.as_str(), vmm.refusal.clone()),
+        ("guest-hello", "module:vmm", None)
+    );
+    assert_eq!(vmm.quota_pages, (8192 + 4096 + 64) / 4, "RAM, 4 MiB and 1/128 of the RAM");
+    assert_eq!((vmm.sched, vmm.cpu, vmm.restart), (Some((512, 0)), Some(0), Restart::Never));
+    assert_eq!(vmm.grants[0], Grant::Module { cap: cap("module:guest"), module: cap("module:guest-hello") });
+    let Grant::GuestConfig { cap: c, config } = &vmm.grants[1] else { panic!("{:?}", vmm.grants) };
+    assert_eq!(c.as_str(), "guest-config");
+    let mut buf = [0u8; ipc::guest::CONFIG_MAX];
+    let bytes = config.encode(&mut buf).unwrap().to_vec();
+    let back = GuestConfig::decode(&bytes).unwrap();
+    assert_eq!(
+        (back.name.as_str(), back.memory_kib, back.cmdline.as_str()),
+        ("guest-hello", 8192, "console=ttyS0")
+    );
+    assert_eq!((back.weight, back.cap_percent, back.vcpus), (512, 0, 1));
+}

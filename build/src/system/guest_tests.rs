@@ -1,0 +1,89 @@
+//! Host tests of the system-file compiler's `[[guest]]` tables.
+
+use ipc::manifest::Restart;
+
+use super::tests::refused;
+use super::*;
+
+const GUESTS: &str = r#"[[domain]]
+name = "hello"
+image = "hello"
+memory = "1M"
+
+[[guest]]
+name = "guest-hello"
+image = "guest-hello"
+cmdline = "console=ttyS0"
+memory = "8M"
+weight = 512
+cpu = 0
+
+[[guest]]
+name = "spin"
+image = "guest-spin"
+memory = "16M"
+vcpus = 2
+cap = "50%"
+restart = { policy = "backoff", max_restarts = 2, initial_ms = 5, max_ms = 20 }
+"#;
+
+#[test]
+fn guests_compile_to_the_manifest() {
+    let c = compile("system.toml", GUESTS).expect("compiles");
+    let g = &c.manifest.guests;
+    assert_eq!(g.len(), 2);
+    assert_eq!(
+        (g[0].name.as_str(), g[0].image.as_str(), g[0].cmdline.as_str()),
+        ("guest-hello", "guest-hello", "console=ttyS0")
+    );
+    assert_eq!(
+        (g[0].memory_kib, g[0].vcpus, g[0].weight, g[0].cap_percent, g[0].cpu),
+        (8192, 1, 512, 0, Some(0))
+    );
+    assert_eq!(g[0].restart, Restart::Never);
+    assert_eq!((g[1].vcpus, g[1].weight, g[1].cap_percent, g[1].cpu), (2, 256, 50, None));
+    assert_eq!(g[1].restart, Restart::Backoff { max_restarts: 2, initial_ms: 5, max_ms: 20 });
+    let images: Vec<_> = c.guest_images.iter().map(|i| (i.name.as_str(), i.at.as_str())).collect();
+    assert_eq!(images, [("guest-hello", "system.toml:8:9"), ("guest-spin", "system.toml:16:9")]);
+    assert_eq!(c.images.len(), 1, "guest kernels are not domain images");
+    assert_eq!(ipc::manifest::Manifest::decode(&c.bytes).as_ref(), Ok(&c.manifest));
+}
+
+#[test]
+fn bad_guest_values_are_refused_at_their_key() {
+    refused(&GUESTS.replace("memory = \"8M\"", "memory = \"1M\""), 10, "from 2M to 3G");
+    refused(&GUESTS.replace("memory = \"16M\"", "memory = \"4G\""), 17, "memory of 4194304 KiB");
+    refused(&GUESTS.replace("vcpus = 2", "vcpus = 0"), 18, "1 to 16 vCPUs");
+    refused(&GUESTS.replace("vcpus = 2", "vcpus = 300"), 18, "1 to 16 vCPUs");
+    refused(&GUESTS.replace("weight = 512", "weight = 0"), 11, "weight 0");
+    refused(&GUESTS.replace("weight = 512", "weight = 70000"), 11, "weight 70000");
+    refused(&GUESTS.replace("cap = \"50%\"", "cap = 101"), 19, "cap of 101%");
+    refused(&GUESTS.replace("cpu = 0", "cpu = -1"), 12, "cpu -1");
+    refused(&GUESTS.replace("initial_ms = 5", "initial_ms = 50"), 20, "above max_ms = 20");
+    refused(&GUESTS.replace("console=ttyS0", "tab\there"), 9, "printable ASCII");
+    refused(&GUESTS.replace("console=ttyS0", &"x".repeat(129)), 9, "at most 128 bytes");
+    refused(&GUESTS.replace("vcpus = 2", "vcpus = 2\ncolour = 1"), 19, "unknown field `colour`");
+}
+
+#[test]
+fn guest_names_and_images_are_checked() {
+    refused(&GUESTS.replace("name = \"spin\"", "name = \"hello\""), 15, "already defined at system.toml:2:8");
+    refused(
+        &GUESTS.replace("name = \"spin\"", "name = \"guest-hello\""),
+        15,
+        "already defined at system.toml:7:8",
+    );
+    refused(&GUESTS.replace("name = \"spin\"", "name = \"two words\""), 15, "bad guest name");
+    refused(&GUESTS.replace("name = \"spin\"", "name = \"mgmt\""), 15, "root domain");
+    refused(&GUESTS.replace("image = \"guest-spin\"", "image = \"vmm\""), 16, "reserved");
+    refused(&GUESTS.replace("image = \"guest-spin\"", "image = \"manifest\""), 16, "reserved");
+    refused(
+        &GUESTS.replace("image = \"guest-spin\"", "image = \"hello\""),
+        16,
+        "a domain's image (at system.toml:3:9)",
+    );
+    refused(&GUESTS.replace("image = \"guest-spin\"", "image = \"\""), 16, "empty image name");
+    let nine: String =
+        (0..9).map(|i| format!("[[guest]]\nname = \"g{i}\"\nimage = \"k\"\nmemory = \"2M\"\n")).collect();
+    refused(&format!("{GUESTS}{nine}"), 45, "at most 8");
+}

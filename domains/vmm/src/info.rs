@@ -1,0 +1,137 @@
+//! The Multiboot information a kernel finds at ebx (Multiboot Specification
+//! 0.6.96, section 3.3): memory sizes, the command line, a memory map and
+//! the loader's name, all in one page of guest RAM at [`INFO_GPA`].
+//!
+//! The page holds the information block at offset 0, the memory map at
+//! [`MMAP_OFFSET`], the command line at [`CMDLINE_OFFSET`] and the loader's
+//! name at [`NAME_OFFSET`]. The memory map is a PC's: RAM from
+//! [`crate::ram::RAM_START`] to 0x9FC00, the extended BIOS data area and
+//! the BIOS ROM reserved, RAM from 1 MiB to the end.
+
+use crate::ram::{PAGE, RAM_START};
+
+/// Where the information page goes in guest RAM (below 640 KiB, where a
+/// kernel at 1 MiB does not load).
+pub const INFO_GPA: u64 = 0x9000;
+pub const MMAP_OFFSET: usize = 0x100;
+pub const CMDLINE_OFFSET: usize = 0x200;
+pub const NAME_OFFSET: usize = 0x400;
+/// The loader's name the kernel is told.
+pub const LOADER_NAME: &str = "ryokan-vmm";
+/// The longest command line passed on (ipc::guest::GuestConfig's).
+pub const CMDLINE_MAX: usize = 128;
+
+/// The end of conventional memory: 639 KiB.
+const LOW_END: u64 = 0x9_FC00;
+const MIB: u64 = 1 << 20;
+
+/// Flags of the information block: mem_lower/mem_upper, cmdline, mmap,
+/// boot_loader_name.
+pub const FLAGS: u32 = 1 << 0 | 1 << 2 | 1 << 6 | 1 << 9;
+
+/// Memory map entry types.
+pub const AVAILABLE: u32 = 1;
+pub const RESERVED: u32 = 2;
+
+/// The memory map of a guest whose RAM ends at `ram_end` (at least 2 MiB).
+pub fn memory_map(ram_end: u64) -> [(u64, u64, u32); 4] {
+    [
+        (RAM_START, LOW_END, AVAILABLE),
+        (LOW_END, 0xA_0000, RESERVED),
+        (0xF_0000, MIB, RESERVED),
+        (MIB, ram_end, AVAILABLE),
+    ]
+}
+
+fn put32(page: &mut [u8], o: usize, v: u32) {
+    page[o..o + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn put64(page: &mut [u8], o: usize, v: u64) {
+    page[o..o + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Fills `page` (to be copied to [`INFO_GPA`]) for a guest whose RAM ends
+/// at `ram_end` and whose command line is `cmdline` (cut at
+/// [`CMDLINE_MAX`] bytes, and at a NUL); returns the address for ebx.
+pub fn build(page: &mut [u8; PAGE as usize], ram_end: u64, cmdline: &str) -> u32 {
+    page.fill(0);
+    let gpa = |offset: usize| (INFO_GPA as u32) + offset as u32;
+    put32(page, 0, FLAGS);
+    put32(page, 4, (LOW_END / 1024) as u32);
+    put32(page, 8, (ram_end.saturating_sub(MIB) / 1024) as u32);
+    put32(page, 16, gpa(CMDLINE_OFFSET));
+    let map = memory_map(ram_end);
+    // Each entry: size (20, not counting itself), base, length, type.
+    for (i, (start, end, kind)) in map.iter().enumerate() {
+        let o = MMAP_OFFSET + i * 24;
+        put32(page, o, 20);
+        put64(page, o + 4, *start);
+        put64(page, o + 12, end - start);
+        put32(page, o + 20, *kind);
+    }
+    put32(page, 44, (map.len() * 24) as u32);
+    put32(page, 48, gpa(MMAP_OFFSET));
+    let line = cmdline.as_bytes();
+    let len = line.iter().position(|&b| b == 0).unwrap_or(line.len()).min(CMDLINE_MAX);
+    page[CMDLINE_OFFSET..CMDLINE_OFFSET + len].copy_from_slice(&line[..len]);
+    put32(page, 64, gpa(NAME_OFFSET));
+    page[NAME_OFFSET..NAME_OFFSET + LOADER_NAME.len()].copy_from_slice(LOADER_NAME.as_bytes());
+    INFO_GPA as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u32_at(p: &[u8], o: usize) -> u32 {
+        u32::from_le_bytes(p[o..o + 4].try_into().unwrap())
+    }
+
+    fn u64_at(p: &[u8], o: usize) -> u64 {
+        u64::from_le_bytes(p[o..o + 8].try_into().unwrap())
+    }
+
+    /// A C string at a guest-physical address of the page.
+    fn c_str(p: &[u8], gpa: u32) -> &str {
+        let o = (gpa as u64 - INFO_GPA) as usize;
+        let end = p[o..].iter().position(|&b| b == 0).unwrap();
+        std::str::from_utf8(&p[o..o + end]).unwrap()
+    }
+
+    #[test]
+    fn a_kernel_reads_what_it_is_told() {
+        let mut page = [0xAAu8; 4096];
+        let ebx = build(&mut page, 16 << 20, "console=ttyS0 probe=apic");
+        assert_eq!(ebx, 0x9000);
+        assert_eq!(u32_at(&page, 0), 0b10_0100_0101, "mem, cmdline, mmap, loader name");
+        assert_eq!((u32_at(&page, 4), u32_at(&page, 8)), (639, 15 * 1024));
+        assert_eq!(c_str(&page, u32_at(&page, 16)), "console=ttyS0 probe=apic");
+        assert_eq!(c_str(&page, u32_at(&page, 64)), "ryokan-vmm");
+        let (len, addr) = (u32_at(&page, 44) as usize, u32_at(&page, 48));
+        assert_eq!(len, 4 * 24);
+        let base = (addr as u64 - INFO_GPA) as usize;
+        let mut entries = Vec::new();
+        let mut o = base;
+        while o < base + len {
+            entries.push((u64_at(&page, o + 4), u64_at(&page, o + 12), u32_at(&page, o + 20)));
+            o += u32_at(&page, o) as usize + 4;
+        }
+        assert_eq!(
+            entries,
+            [(0, 0x9_FC00, 1), (0x9_FC00, 0x400, 2), (0xF_0000, 0x1_0000, 2), (1 << 20, 15 << 20, 1)]
+        );
+        assert_eq!(u32_at(&page, 12), 0, "no boot device");
+        assert_eq!(u32_at(&page, 20), 0, "no modules");
+    }
+
+    #[test]
+    fn long_or_odd_command_lines_are_cut() {
+        let mut page = [0u8; 4096];
+        let long = "x".repeat(300);
+        build(&mut page, 4 << 20, &long);
+        assert_eq!(c_str(&page, 0x9200).len(), CMDLINE_MAX);
+        build(&mut page, 4 << 20, "a\0b");
+        assert_eq!(c_str(&page, 0x9200), "a");
+    }
+}

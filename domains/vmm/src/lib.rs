@@ -1,0 +1,42 @@
+//! The pure logic of the VMM, kept apart from its syscalls so that it is
+//! tested on the host (`cargo test -p ryokan-vmm --lib`): which kernel
+//! images it loads and where ([`multiboot`]), the Multiboot information it
+//! hands them ([`info`]), how guest RAM is laid out ([`ram`]), what CPUID
+//! tells a guest ([`cpuid`]), the serial port ([`uart`]), and what each VM
+//! exit gets ([`platform`]), with the exit codes the VMM ends with
+//! ([`status`]).
+//!
+//! The binary (`main.rs` and its modules) does the rest with syscalls: it
+//! creates the guest and its RAM, loads the image, starts the vCPU and
+//! answers its exits.
+
+#![cfg_attr(not(test), no_std)]
+
+pub mod cpuid;
+pub mod info;
+pub mod multiboot;
+pub mod platform;
+pub mod ram;
+pub mod uart;
+
+/// What the VMM's exit code tells its supervisor about the guest.
+pub mod status {
+    /// The guest reported success on the exit port (value 0x10).
+    pub const PASSED: u64 = 0;
+    /// The guest wrote another value to the exit port.
+    pub const FAILED: u64 = 1;
+    /// The guest halted (HLT with nothing to wake it).
+    pub const HALTED: u64 = 2;
+    /// The guest touched guest-physical memory nothing maps.
+    pub const UNMAPPED: u64 = 3;
+    /// The guest triple-faulted.
+    pub const TRIPLE_FAULT: u64 = 4;
+    /// The hardware would not enter the guest, or an exit the VMM does not
+    /// know (or the exit endpoint failed).
+    pub const UNHANDLED: u64 = 5;
+    /// The guest could not be set up: bad configuration or image, or a
+    /// syscall failed.
+    pub const SETUP: u64 = 6;
+    /// The kernel accepted a reply it must refuse (`hostile-vmm` mode).
+    pub const HOSTILE_ACCEPTED: u64 = 7;
+}

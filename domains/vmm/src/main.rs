@@ -1,0 +1,116 @@
+//! `vmm`: one per guest. `mgmt` starts it as a domain named after the guest
+//! with `guest-config` (a memory object holding the postcard
+//! `ipc::guest::GuestConfig`) and `module:guest` (the guest's kernel
+//! image). Started without `guest-config`, it runs a guest named "guest"
+//! with 16 MiB of RAM and one vCPU.
+//!
+//! It checks the kernel ([`vmm::multiboot`]), creates the guest domain with
+//! the configured CPU share, its RAM and one vCPU (more are not run yet: it
+//! says so), loads the kernel and the Multiboot information, and answers the
+//! vCPU's exits ([`vmm::platform`]) until the guest stops. Its lines are
+//! `[vmm] <guest>: …`, the guest's serial output `[<guest>] <line>`. It
+//! destroys the guest and exits with a [`vmm::status`]: 0 when the guest
+//! reported success on port 0xf4, 1 for another value there, 2 halted,
+//! 3 unmapped memory, 4 triple fault, 5 an exit it cannot handle, 6 no
+//! guest could be made, 7 the kernel accepted a forbidden reply (the
+//! `hostile-vmm` test mode, [`hostile`]).
+
+#![cfg_attr(target_os = "none", no_std)]
+#![no_main]
+
+mod console;
+mod hostile;
+mod run;
+mod setup;
+
+use heapless::String;
+use ipc::guest::{GuestConfig, CONFIG_CAP, CONFIG_MAX, DEFAULT_WEIGHT, GUEST_CONFIG_VERSION, MODULE_CAP};
+use ipc::{CapSlot, Rights};
+use user::{layout, sys, Caps, StartInfo};
+use vmm::status;
+
+use crate::console::{say, Console};
+
+user::entry!(main, heap_kib = 0);
+
+/// Where the VMM maps its configuration and the guest's kernel image.
+const CONFIG_VA: u64 = layout::FREE2_BASE;
+const IMAGE_VA: u64 = layout::FREE2_BASE + (1 << 30);
+
+fn main(start: &'static StartInfo) -> u64 {
+    let mut console = Console::new(start.console(), start.name());
+    let Some(this) = start.self_domain() else {
+        say!(console, "no `self` capability: cannot work");
+        return status::SETUP;
+    };
+    let config = match config(start, this, &console) {
+        Ok(c) => c,
+        Err(why) => {
+            say!(console, "bad `{CONFIG_CAP}`: {why}: not started");
+            return status::SETUP;
+        }
+    };
+    console.rename(&config.name);
+    let Some(image) = image(start, this, &console) else { return status::SETUP };
+    if config.vcpus > 1 {
+        say!(console, "{} vCPUs asked for: only 1 is run for now", config.vcpus);
+    }
+    let guest = match setup::boot(this, &config, image) {
+        Ok(g) => g,
+        Err(e) => {
+            say!(console, "cannot start the guest: {e}");
+            return status::SETUP;
+        }
+    };
+    let hostile = config.cmdline.split(' ').any(|w| w == hostile::FLAG);
+    say!(console, "started: {} KiB of RAM, 1 vCPU, command line `{}`", config.memory_kib, config.cmdline);
+    let code = run::serve(&guest, &console, hostile);
+    if let Err(e) = sys::domain_destroy(guest.domain) {
+        say!(console, "warning: cannot destroy the guest: {e:?}");
+    }
+    code
+}
+
+/// The configuration `mgmt` gave, or the defaults if it gave none.
+fn config(start: &StartInfo, this: CapSlot, console: &Console) -> Result<GuestConfig, &'static str> {
+    let Some(cap) = start.cap(CONFIG_CAP) else {
+        say!(console, "no `{CONFIG_CAP}`: running the defaults (16 MiB of RAM, 1 vCPU)");
+        return Ok(GuestConfig {
+            version: GUEST_CONFIG_VERSION,
+            name: String::try_from("guest").map_err(|_| "the default name does not fit")?,
+            memory_kib: 16 << 10,
+            cmdline: String::new(),
+            vcpus: 1,
+            weight: DEFAULT_WEIGHT,
+            cap_percent: 0,
+        });
+    };
+    let len =
+        usize::try_from(cap.size).ok().filter(|&l| l <= CONFIG_MAX).ok_or("larger than a configuration")?;
+    sys::memory_map(CapSlot(cap.slot), this, CONFIG_VA, Rights::READ).map_err(|_| "cannot map it")?;
+    let mut bytes = [0u8; CONFIG_MAX];
+    for (i, b) in bytes[..len].iter_mut().enumerate() {
+        // SAFETY: the memory object is mapped readable at CONFIG_VA, and a
+        // memory object holds at least a page (CONFIG_MAX < 4096). It is
+        // read byte by byte, volatile: mgmt, which made it, could change it.
+        *b = unsafe { ((CONFIG_VA as *const u8).add(i)).read_volatile() };
+    }
+    GuestConfig::decode(&bytes[..len]).map_err(|_| "it does not decode to a valid GuestConfig")
+}
+
+/// The guest's kernel image (`module:guest`), mapped read-only.
+fn image(start: &StartInfo, this: CapSlot, console: &Console) -> Option<&'static [u8]> {
+    let Some(cap) = start.cap(MODULE_CAP) else {
+        say!(console, "no `{MODULE_CAP}`: no kernel to boot");
+        return None;
+    };
+    let len = usize::try_from(cap.size).ok().filter(|&l| l > 0)?;
+    if let Err(e) = sys::memory_map(CapSlot(cap.slot), this, IMAGE_VA, Rights::READ) {
+        say!(console, "cannot map `{MODULE_CAP}`: {e:?}");
+        return None;
+    }
+    // SAFETY: the module is mapped read-only at IMAGE_VA for the VMM's life
+    // (never unmapped) and holds `size` bytes; nobody can write it: the
+    // kernel gives only READ|GRANT on boot modules, and mgmt grants READ.
+    Some(unsafe { core::slice::from_raw_parts(IMAGE_VA as *const u8, len) })
+}

@@ -1,0 +1,248 @@
+//! The platform a guest sees, exit by exit: what each VM exit gets as its
+//! reply, which ones end the guest (and with which [`crate::status`]), and
+//! what the VMM says about them.
+//!
+//! - CPUID: the [`crate::cpuid`] policy.
+//! - Port I/O: the UART at 0x3f8–0x3ff ([`crate::uart`]); the exit port
+//!   0xf4 as QEMU's isa-debug-exit (a write ends the guest: value 0x10 is
+//!   success); other ports read as all ones and ignore writes (a PC's
+//!   floating bus).
+//! - RDMSR/WRMSR: #GP(0), as for an MSR the CPU lacks. VMCALL/VMMCALL: #UD.
+//! - HLT (no interrupts yet to wake the guest), an access to unmapped
+//!   guest-physical memory, a triple fault, a failed entry or an exit of
+//!   another kind: the guest is stopped.
+
+use core::fmt;
+
+use ipc::vcpu::{Action, Exit, ExitReason, Reply};
+
+use crate::uart::{self, Line, Uart};
+use crate::{cpuid, status};
+
+/// The exit port and the value that means success (QEMU isa-debug-exit).
+pub const EXIT_PORT: u16 = 0xf4;
+pub const EXIT_SUCCESS: u64 = 0x10;
+/// How many refused MSR accesses, hypercalls and ignored ports are said.
+pub const NOTES_MAX: u32 = 8;
+
+const UD: u8 = 6;
+const GP: u8 = 13;
+
+/// Something the VMM says about its guest: `[vmm] <guest>: <note>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Note {
+    ExitPort {
+        value: u64,
+    },
+    Halted,
+    Unmapped {
+        gpa: u64,
+        access: u64,
+        rip: u64,
+    },
+    TripleFault {
+        rip: u64,
+    },
+    EntryFailed {
+        reason: u64,
+        rip: u64,
+    },
+    Unknown {
+        reason: ExitReason,
+        code: u64,
+        rip: u64,
+    },
+    Msr {
+        msr: u64,
+        write: bool,
+        rip: u64,
+    },
+    Hypercall {
+        rip: u64,
+    },
+    Port {
+        port: u16,
+        write: bool,
+        rip: u64,
+    },
+    /// The last of [`NOTES_MAX`] notes of a kind.
+    Enough,
+}
+
+fn access(q: u64) -> &'static str {
+    if q & 4 != 0 {
+        "execute"
+    } else if q & 2 != 0 {
+        "write"
+    } else {
+        "read"
+    }
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Note::ExitPort { value } => write!(f, "exit port {EXIT_PORT:#x} value {value}"),
+            Note::Halted => write!(f, "halted"),
+            Note::Unmapped { gpa, access: q, rip } => write!(
+                f,
+                "access to unmapped guest-physical {gpa:#x} ({}) at rip {rip:#x}: stopped",
+                access(q)
+            ),
+            Note::TripleFault { rip } => write!(f, "triple fault at rip {rip:#x}: stopped"),
+            Note::EntryFailed { reason, rip } => {
+                write!(f, "the CPU refused to enter the guest (reason {reason:#x}) at rip {rip:#x}: stopped")
+            }
+            Note::Unknown { reason, code, rip } => {
+                write!(f, "unhandled exit {reason:?} (code {code:#x}) at rip {rip:#x}: stopped")
+            }
+            Note::Msr { msr, write, rip } => {
+                let op = if write { "wrmsr" } else { "rdmsr" };
+                write!(f, "{op} of MSR {msr:#x} at rip {rip:#x}: #GP(0) injected")
+            }
+            Note::Hypercall { rip } => write!(f, "hypercall at rip {rip:#x}: #UD injected"),
+            Note::Port { port, write, rip } => {
+                let op = if write { "write to" } else { "read of" };
+                write!(f, "{op} port {port:#x} at rip {rip:#x} ignored")
+            }
+            Note::Enough => write!(f, "(further refused MSR accesses, hypercalls and ports are not logged)"),
+        }
+    }
+}
+
+/// What to do about one exit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub reply: Reply,
+    /// Stop the guest; the VMM exits with this status.
+    pub stop: Option<u64>,
+    /// A finished line of guest output.
+    pub line: Option<Line>,
+    pub note: Option<Note>,
+}
+
+impl Step {
+    fn reply(actions: Action) -> Self {
+        Step {
+            reply: Reply { actions, rip: 0, inject: None, regs: [0; 4] },
+            stop: None,
+            line: None,
+            note: None,
+        }
+    }
+}
+
+/// The guest's devices and the VMM's bookkeeping of one guest.
+#[derive(Clone, Debug, Default)]
+pub struct Platform {
+    uart: Uart,
+    notes: u32,
+}
+
+impl Platform {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Answers `exit`; `cpu(leaf, subleaf)` asks the real CPU.
+    pub fn on_exit(&mut self, exit: &Exit, cpu: impl FnOnce(u32, u32) -> [u32; 4]) -> Step {
+        let rip = exit.rip;
+        match exit.reason {
+            ExitReason::Cpuid => {
+                let (leaf, sub) = (exit.regs[0] as u32, exit.regs[2] as u32);
+                let real = if cpuid::asks_cpu(leaf) { cpu(leaf, sub) } else { [0; 4] };
+                let mut s = Step::reply(
+                    Action::ADVANCE | Action::SET_RAX | Action::SET_RBX | Action::SET_RCX | Action::SET_RDX,
+                );
+                s.reply.regs = cpuid::answer(leaf, real).map(u64::from);
+                s
+            }
+            ExitReason::PortOut | ExitReason::PortIn => self.port(exit),
+            ExitReason::MsrRead | ExitReason::MsrWrite => {
+                let write = exit.reason == ExitReason::MsrWrite;
+                self.inject(GP, Some(0), Note::Msr { msr: exit.regs[2] & 0xFFFF_FFFF, write, rip })
+            }
+            ExitReason::Hypercall => self.inject(UD, None, Note::Hypercall { rip }),
+            ExitReason::Hlt => self.stop(status::HALTED, Note::Halted),
+            ExitReason::MemoryFault => {
+                self.stop(status::UNMAPPED, Note::Unmapped { gpa: exit.gpa, access: exit.qualification, rip })
+            }
+            ExitReason::TripleFault => self.stop(status::TRIPLE_FAULT, Note::TripleFault { rip }),
+            ExitReason::EntryFailed => {
+                self.stop(status::UNHANDLED, Note::EntryFailed { reason: exit.qualification, rip })
+            }
+            ExitReason::Other => self.stop(
+                status::UNHANDLED,
+                Note::Unknown { reason: exit.reason, code: exit.qualification, rip },
+            ),
+        }
+    }
+
+    /// What is left of the guest's last line of output.
+    pub fn flush(&mut self) -> Option<Line> {
+        self.uart.flush()
+    }
+
+    fn stop(&mut self, code: u64, note: Note) -> Step {
+        let mut s = Step::reply(Action::STOP);
+        (s.stop, s.note, s.line) = (Some(code), Some(note), self.uart.flush());
+        s
+    }
+
+    fn inject(&mut self, vector: u8, error: Option<u32>, note: Note) -> Step {
+        let mut s = Step::reply(Action::INJECT);
+        s.reply.inject = Some((vector, error));
+        s.note = self.note(note);
+        s
+    }
+
+    /// `note`, while fewer than [`NOTES_MAX`] were said.
+    fn note(&mut self, note: Note) -> Option<Note> {
+        self.notes = self.notes.saturating_add(1);
+        match self.notes {
+            n if n < NOTES_MAX => Some(note),
+            NOTES_MAX => Some(Note::Enough),
+            _ => None,
+        }
+    }
+
+    fn port(&mut self, exit: &Exit) -> Step {
+        let port = (exit.qualification & 0xFFFF) as u16;
+        let size = (exit.qualification >> 16) & 0xFF;
+        let mask = match size {
+            1 => 0xFF,
+            2 => 0xFFFF,
+            _ => 0xFFFF_FFFF,
+        };
+        let write = exit.reason == ExitReason::PortOut;
+        let uart = port.wrapping_sub(uart::BASE);
+        if write {
+            let value = exit.regs[0] & mask;
+            if port == EXIT_PORT {
+                let code = if value == EXIT_SUCCESS { status::PASSED } else { status::FAILED };
+                return self.stop(code, Note::ExitPort { value });
+            }
+            let mut s = Step::reply(Action::ADVANCE);
+            if uart < uart::PORTS {
+                s.line = self.uart.write(uart, value as u8);
+            } else {
+                s.note = self.note(Note::Port { port, write, rip: exit.rip });
+            }
+            return s;
+        }
+        let mut s = Step::reply(Action::ADVANCE | Action::SET_RAX);
+        let value = if uart < uart::PORTS {
+            u64::from(self.uart.read(uart))
+        } else {
+            s.note = self.note(Note::Port { port, write, rip: exit.rip });
+            mask
+        };
+        // IN writes only al, ax or eax (and eax's write clears the top half).
+        let rax = if size == 4 { value } else { (exit.regs[0] & !mask) | (value & mask) };
+        s.reply.regs[0] = rax;
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests;

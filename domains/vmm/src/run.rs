@@ -1,0 +1,74 @@
+//! Serving the vCPU's exits: each is a call on the exit endpoint, answered
+//! by the reply [`Platform::on_exit`] makes, until one stops the guest.
+
+use ipc::msg::Message;
+use ipc::vcpu::{Action, Exit, Reply};
+use user::sys;
+use vmm::platform::Platform;
+use vmm::status;
+
+use crate::console::{say, Console};
+use crate::hostile;
+use crate::setup::Guest;
+
+/// What the CPU answers CPUID `leaf`, `subleaf` with, in the VMM.
+fn cpu(leaf: u32, subleaf: u32) -> [u32; 4] {
+    let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
+    [r.eax, r.ebx, r.ecx, r.edx]
+}
+
+/// Answers the guest's exits until it stops; returns the VMM's exit status.
+/// With `hostile`, first tries replies the kernel must refuse.
+pub fn serve(guest: &Guest, console: &Console, hostile: bool) -> u64 {
+    let mut platform = Platform::new();
+    let mut msg = match sys::recv(guest.exits) {
+        Ok((_, m)) => m,
+        Err(e) => {
+            say!(console, "waiting for the first exit failed: {e:?}: stopped");
+            return status::UNHANDLED;
+        }
+    };
+    if hostile {
+        if let Err(code) = hostile::probe(console) {
+            return code;
+        }
+    }
+    loop {
+        let Some(exit) = Exit::from_message(&msg) else {
+            say!(console, "an exit with the unknown label {:#x}: stopped", msg.label);
+            stop(console);
+            return status::UNHANDLED;
+        };
+        let step = platform.on_exit(&exit, cpu);
+        if let Some(line) = &step.line {
+            console.guest(line);
+        }
+        if let Some(note) = &step.note {
+            say!(console, "{note}");
+        }
+        let reply = step.reply.to_message();
+        if let Some(code) = step.stop {
+            answer(console, &reply);
+            return code;
+        }
+        match sys::reply_recv(guest.exits, &reply) {
+            Ok((_, m)) => msg = m,
+            Err(e) => {
+                say!(console, "answering an exit failed: {e:?}: stopped");
+                return status::UNHANDLED;
+            }
+        }
+    }
+}
+
+/// Tells the vCPU to stop for good.
+fn stop(console: &Console) {
+    let reply = Reply { actions: Action::STOP, rip: 0, inject: None, regs: [0; 4] };
+    answer(console, &reply.to_message());
+}
+
+fn answer(console: &Console, reply: &Message) {
+    if let Err(e) = sys::reply(reply) {
+        say!(console, "the last reply failed: {e:?}");
+    }
+}

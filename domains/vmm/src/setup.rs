@@ -1,0 +1,120 @@
+//! Making the guest: the guest domain and its CPU share, its RAM (mapped
+//! into it and into the VMM), the kernel's segments and the Multiboot
+//! information loaded into that RAM, the exit endpoint, and the vCPU,
+//! which starts running at once, on the VMM's CPU.
+
+use core::fmt;
+
+use ipc::guest::{GuestConfig, DEFAULT_WEIGHT};
+use ipc::{CapSlot, Error, Rights};
+use user::sys;
+use vmm::info::{self, INFO_GPA};
+use vmm::multiboot::{self, ImageError, Kernel};
+use vmm::ram::{self, PAGE, RAM_START, RAM_VA};
+
+/// A running guest.
+pub struct Guest {
+    pub domain: CapSlot,
+    /// The endpoint its vCPU's exits arrive on.
+    pub exits: CapSlot,
+}
+
+/// Why the guest could not be made.
+pub enum SetupError {
+    Image(ImageError),
+    Sys { what: &'static str, error: Error },
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetupError::Image(e) => write!(f, "the kernel image is refused: {e}"),
+            SetupError::Sys { what, error } => write!(f, "{what} failed: {error:?}"),
+        }
+    }
+}
+
+fn failed(what: &'static str) -> impl FnOnce(Error) -> SetupError {
+    move |error| SetupError::Sys { what, error }
+}
+
+/// Checks the kernel `file`, makes the guest of `config` and starts it.
+pub fn boot(this: CapSlot, config: &GuestConfig, file: &[u8]) -> Result<Guest, SetupError> {
+    let ram_end = u64::from(config.memory_kib) * 1024;
+    let kernel = multiboot::check(file, RAM_START..ram_end).map_err(SetupError::Image)?;
+    let quota = ram::guest_quota_pages(ram_end, 1);
+    let (domain, _) = sys::guest_create(quota).map_err(failed("creating the guest"))?;
+    match build(this, domain, config, &kernel, file) {
+        Ok(exits) => Ok(Guest { domain, exits }),
+        Err(e) => {
+            // Everything made so far belongs to the guest, or is harmless.
+            let _ = sys::domain_destroy(domain);
+            Err(e)
+        }
+    }
+}
+
+fn build(
+    this: CapSlot,
+    domain: CapSlot,
+    config: &GuestConfig,
+    kernel: &Kernel,
+    file: &[u8],
+) -> Result<CapSlot, SetupError> {
+    if (config.weight, config.cap_percent) != (DEFAULT_WEIGHT, 0) {
+        sys::sched_set(domain, config.weight, config.cap_percent).map_err(failed("setting its CPU share"))?;
+    }
+    let ram_end = u64::from(config.memory_kib) * 1024;
+    let rw = Rights::READ | Rights::WRITE;
+    for chunk in ram::chunks(ram_end) {
+        let mem =
+            sys::memory_create(domain, (chunk.end - chunk.start) / PAGE).map_err(failed("making its RAM"))?;
+        sys::memory_map(mem, domain, chunk.start, rw).map_err(failed("mapping its RAM into it"))?;
+        sys::memory_map(mem, this, RAM_VA + chunk.start, rw)
+            .map_err(failed("mapping its RAM into the VMM"))?;
+    }
+    let ram = Ram { end: ram_end };
+    for seg in &kernel.segments {
+        // multiboot::check made sure the bytes are in the file.
+        let bytes = usize::try_from(seg.offset)
+            .ok()
+            .and_then(|o| file.get(o..o.checked_add(usize::try_from(seg.filesz).ok()?)?));
+        let bytes =
+            bytes.ok_or(SetupError::Image(ImageError::Elf(ipc::elf::ElfError::SegmentOutsideFile)))?;
+        ram.write(seg.vaddr, bytes).map_err(failed("loading the kernel"))?;
+    }
+    let mut page = [0u8; PAGE as usize];
+    let ebx = info::build(&mut page, ram_end, &config.cmdline);
+    ram.write(INFO_GPA, &page).map_err(failed("writing the Multiboot information"))?;
+    let exits = sys::endpoint_create(this).map_err(failed("making the exit endpoint"))?;
+    // The vCPU starts on this thread's CPU (where mgmt put it: the guest's
+    // `cpu`, if it has one), so that an exit and its reply switch directly.
+    sys::vcpu_create(domain, exits, kernel.entry, u64::from(ebx)).map_err(failed("making the vCPU"))?;
+    Ok(exits)
+}
+
+/// Guest RAM as the VMM sees it: mapped read-write at `RAM_VA + gpa` for
+/// every gpa in `[RAM_START, end)`.
+struct Ram {
+    end: u64,
+}
+
+impl Ram {
+    /// Copies `bytes` to guest-physical `gpa`, byte by byte with volatile
+    /// writes (the guest may run and change its RAM at any time).
+    fn write(&self, gpa: u64, bytes: &[u8]) -> Result<(), Error> {
+        let end = gpa.checked_add(bytes.len() as u64).ok_or(Error::InvalidArgument)?;
+        if end > self.end {
+            return Err(Error::InvalidArgument);
+        }
+        let base = (RAM_VA + gpa) as *mut u8;
+        for (i, &b) in bytes.iter().enumerate() {
+            // SAFETY: [gpa, end) lies in [RAM_START, self.end), which `build`
+            // mapped read-write at RAM_VA + gpa for the VMM's life; it is
+            // guest memory, never a Rust object, so a volatile byte write
+            // cannot break any reference.
+            unsafe { base.add(i).write_volatile(b) };
+        }
+        Ok(())
+    }
+}

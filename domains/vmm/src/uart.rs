@@ -1,0 +1,155 @@
+//! The guest's serial port: a 16550 UART at 0x3f8 whose transmitter is
+//! always ready and whose output is collected into lines (the VMM prints
+//! each as `[<guest>] <line>`). No input, no interrupts: the receive buffer
+//! is always empty, the interrupt identification always "none pending".
+//! The other registers keep what the guest writes, as a driver probing the
+//! chip expects (scratch, line and modem control, divisor latch).
+
+use heapless::String;
+
+/// The ports, from the base.
+pub const BASE: u16 = 0x3f8;
+pub const PORTS: u16 = 8;
+/// The longest line kept; a longer one is cut into lines of this length.
+pub const LINE_MAX: usize = 120;
+
+/// Register offsets (with DLAB, the line control's bit 7, clear / set).
+const DATA: u16 = 0; // THR / RBR; DLL
+const IER: u16 = 1; // interrupt enable; DLM
+const IIR: u16 = 2; // interrupt identification / FIFO control
+const LCR: u16 = 3;
+const MCR: u16 = 4;
+const LSR: u16 = 5;
+const MSR: u16 = 6;
+const SCR: u16 = 7;
+
+const LCR_DLAB: u8 = 0x80;
+/// Transmitter holding register empty, transmitter empty.
+pub const LSR_IDLE: u8 = 0x60;
+/// Clear to send, data set ready, carrier detect.
+const MSR_READY: u8 = 0xB0;
+const MCR_LOOPBACK: u8 = 0x10;
+
+/// A line of guest output.
+pub type Line = String<LINE_MAX>;
+
+#[derive(Clone, Debug, Default)]
+pub struct Uart {
+    ier: u8,
+    lcr: u8,
+    mcr: u8,
+    scr: u8,
+    divisor: [u8; 2],
+    fifo: bool,
+    line: Line,
+}
+
+impl Uart {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A write of `value` to register `offset`; a line, if one is complete.
+    pub fn write(&mut self, offset: u16, value: u8) -> Option<Line> {
+        let dlab = self.lcr & LCR_DLAB != 0;
+        match offset {
+            DATA if dlab => self.divisor[0] = value,
+            DATA if self.mcr & MCR_LOOPBACK != 0 => {}
+            DATA => return self.put(value),
+            IER if dlab => self.divisor[1] = value,
+            IER => self.ier = value & 0x0F,
+            IIR => self.fifo = value & 1 != 0,
+            LCR => self.lcr = value,
+            MCR => self.mcr = value & 0x1F,
+            SCR => self.scr = value,
+            _ => {} // LSR and MSR are read-only.
+        }
+        None
+    }
+
+    /// A read of register `offset`.
+    pub fn read(&self, offset: u16) -> u8 {
+        let dlab = self.lcr & LCR_DLAB != 0;
+        match offset {
+            DATA if dlab => self.divisor[0],
+            DATA => 0,
+            IER if dlab => self.divisor[1],
+            IER => self.ier,
+            IIR => 0x01 | if self.fifo { 0xC0 } else { 0 },
+            LCR => self.lcr,
+            MCR => self.mcr,
+            LSR => LSR_IDLE,
+            MSR => MSR_READY,
+            SCR => self.scr,
+            _ => 0xFF,
+        }
+    }
+
+    /// What is left of an unfinished line.
+    pub fn flush(&mut self) -> Option<Line> {
+        (!self.line.is_empty()).then(|| core::mem::take(&mut self.line))
+    }
+
+    fn put(&mut self, byte: u8) -> Option<Line> {
+        let c = match byte {
+            b'\n' => return Some(core::mem::take(&mut self.line)),
+            b'\r' | 0 => return None,
+            b'\t' => ' ',
+            0x20..=0x7E => char::from(byte),
+            _ => '?',
+        };
+        // Never fails: the line is flushed below whenever it is full.
+        let _ = self.line.push(c);
+        if self.line.len() == LINE_MAX {
+            return self.flush();
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send(u: &mut Uart, s: &[u8]) -> Vec<String<LINE_MAX>> {
+        s.iter().filter_map(|&b| u.write(0, b)).collect()
+    }
+
+    #[test]
+    fn output_becomes_lines() {
+        let mut u = Uart::new();
+        assert_eq!(send(&mut u, b"hello from a guest\r\nsecond"), ["hello from a guest"]);
+        assert_eq!(u.flush().as_deref(), Some("second"));
+        assert_eq!(u.flush(), None);
+        assert_eq!(send(&mut u, b"a\x1b[1mb\tc\n"), ["a?[1mb c"]);
+        assert_eq!(send(&mut u, b"\n"), [""], "an empty line is a line");
+        let long = [b'x'; LINE_MAX + 5];
+        let lines = send(&mut u, &long);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].len(), LINE_MAX);
+        assert_eq!(u.flush().as_deref(), Some("xxxxx"));
+    }
+
+    #[test]
+    fn registers_read_back_as_a_16550() {
+        let mut u = Uart::new();
+        assert_eq!(u.read(5), 0x60, "always ready to send, nothing received");
+        assert_eq!(u.read(2), 0x01, "no interrupt pending");
+        u.write(7, 0x5A);
+        assert_eq!(u.read(7), 0x5A, "scratch");
+        u.write(3, 0x80);
+        u.write(0, 0x01);
+        u.write(1, 0x00);
+        assert_eq!((u.read(0), u.read(1)), (0x01, 0x00), "divisor latch");
+        assert_eq!(send(&mut u, b"x\n"), Vec::<String<LINE_MAX>>::new(), "DLAB set: no output");
+        u.write(3, 0x03);
+        u.write(2, 0xC7);
+        assert_eq!(u.read(2), 0xC1, "FIFOs on");
+        u.write(1, 0xFF);
+        assert_eq!(u.read(1), 0x0F);
+        u.write(4, 0x10);
+        assert_eq!(send(&mut u, b"loop\n").len(), 0, "loopback: nothing goes out");
+        assert_eq!(u.read(6), 0xB0);
+        assert_eq!(u.read(9), 0xFF);
+    }
+}

@@ -1,0 +1,139 @@
+//! `guest-probe`: reads guest-physical memory beyond its RAM, in turn:
+//! 0x4000_0000 (past any test guest's RAM), 0xFEE0_0000 (where a PC's local
+//! APIC is) and 0x1_0000_0000 (above 4 GiB, reached through PAE paging:
+//! linear 0x4000_0000 maps it with a 2 MiB page). The first read must stop
+//! the guest (its VMM reports the unmapped access); the command line picks
+//! the first: `probe=apic` or `probe=high`, else 0x4000_0000. An IDT is
+//! installed first, so that a read that faults in the guest instead is
+//! reported (`unexpected exception`) rather than lost in a triple fault. A
+//! read that returns prints `guest-probe: FAIL …` and the next is tried;
+//! after the last the guest reports failure.
+
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+use guests as _;
+
+#[cfg(not(target_os = "none"))]
+fn main() -> std::process::ExitCode {
+    guests::host_stub("guest-probe")
+}
+
+#[cfg(target_os = "none")]
+core::arch::global_asm!(
+    r#"
+    .section .text.guest_main, "ax"
+    .code32
+    .global guest_main
+guest_main:
+    call idt_install
+    movl $opt_apic, %esi
+    call cmdline_has
+    testl %eax, %eax
+    jnz probe_apic
+    movl $opt_high, %esi
+    call cmdline_has
+    testl %eax, %eax
+    jnz probe_high
+    movl $0x40000000, %edi
+    call probe
+probe_apic:
+    movl $0xFEE00000, %edi
+    call probe
+probe_high:
+    call pae_on
+    movl $msg_reading, %esi
+    call puts
+    movl $msg_high, %esi
+    call puts
+    movl 0x40000000, %eax
+    movl $msg_fail, %esi
+    call puts
+    movl $msg_high_short, %esi
+    call puts
+    jmp gave
+
+    /* Reads the word at %edi, which must stop the guest. */
+probe:
+    movl $msg_reading, %esi
+    call puts
+    movl %edi, %eax
+    call put_hex
+    movb $0x0a, %al
+    call putc
+    movl (%edi), %eax
+    movl $msg_fail, %esi
+    call puts
+    pushl %eax
+    movl %edi, %eax
+    call put_hex
+    popl %eax
+gave:
+    movl $msg_gave, %esi
+    call puts
+    call put_hex
+    movl $msg_not_stopped, %esi
+    call puts
+    ret
+
+    /* PAE paging: linear 0..1 GiB identity-mapped, linear 0x4000_0000
+       mapped to physical 0x1_0000_0000, both with 2 MiB pages. */
+pae_on:
+    xorl %ecx, %ecx
+1:  movl %ecx, %eax
+    shll $21, %eax
+    orl $0x83, %eax
+    movl %eax, pd0(,%ecx,8)
+    movl $0, pd0+4(,%ecx,8)
+    incl %ecx
+    cmpl $512, %ecx
+    jne 1b
+    movl $0x83, pd1
+    movl $1, pd1+4
+    movl $pd0, %eax
+    orl $1, %eax
+    movl %eax, pdpt
+    movl $pd1, %eax
+    orl $1, %eax
+    movl %eax, pdpt+8
+    movl %cr4, %eax
+    orl $0x20, %eax
+    movl %eax, %cr4
+    movl $pdpt, %eax
+    movl %eax, %cr3
+    movl %cr0, %eax
+    orl $0x80000000, %eax
+    movl %eax, %cr0
+    ret
+
+    .section .rodata.guest_main, "a"
+    .global guest_name
+guest_name:
+    .asciz "guest-probe"
+opt_apic:
+    .asciz "probe=apic"
+opt_high:
+    .asciz "probe=high"
+msg_reading:
+    .asciz "guest-probe: reading guest-physical "
+msg_high:
+    .asciz "0x100000000 (through PAE paging, at linear 0x40000000)\n"
+msg_high_short:
+    .asciz "0x100000000"
+msg_fail:
+    .asciz "guest-probe: FAIL reading "
+msg_gave:
+    .asciz " gave "
+msg_not_stopped:
+    .asciz " and did not stop the guest\n"
+
+    .section .bss.guest_main, "aw", @nobits
+    .balign 4096
+pd0:
+    .skip 4096
+pd1:
+    .skip 4096
+pdpt:
+    .skip 32
+"#,
+    options(att_syntax)
+);

@@ -1,0 +1,220 @@
+//! What every test guest shares: the Multiboot (v1) header, the entry
+//! (`_start`: own GDT, flat segments, a stack, then `guest_main`), the ways
+//! out (`guest_pass`: `out 0xf4, 0x10`; `guest_fail`: `out 0xf4, 0x11`, as
+//! with QEMU's isa-debug-exit), the serial console (16550 at 0x3f8: `putc`,
+//! `puts`, `put_hex`, `put_dec`), the command line (`cmdline_has`) and an
+//! IDT of 32 exception gates whose handler asks `trap_hook` first.
+//!
+//! A guest is a binary of this crate: 32-bit assembly (`global_asm!`,
+//! AT&T syntax) that defines `guest_main` and `guest_name`; no Rust code
+//! runs in a guest. The calling convention of the shared routines:
+//!
+//! - `putc`: prints `%al`; `puts`: prints the NUL-terminated string at
+//!   `%esi`; `put_hex`: prints `%eax` as `0x` and 8 hex digits; `put_dec`:
+//!   prints `%eax` in decimal. All keep every register.
+//! - `cmdline_has`: if the Multiboot command line contains the string at
+//!   `%esi`, `%eax` = the address just past it, else 0.
+//! - `idt_install`: loads the IDT. An exception then calls `trap_hook` (if
+//!   not 0) with `%eax` = vector, `%ecx` = error code (0 if none), `%ebx` =
+//!   the address of the saved EIP (which the hook may change); the hook
+//!   returns `%eax` != 0 if it handled the exception. Otherwise the guest
+//!   prints `<guest_name>: unexpected exception: vector …` and fails.
+//! - `mb_info`, `mb_magic`: what the loader handed over in ebx and eax.
+//!
+//! Built only for `x86_64-unknown-none` with `link.ld` (1 MiB, see there);
+//! on the host each binary is a stub.
+
+#![cfg_attr(target_os = "none", no_std)]
+
+#[cfg(target_os = "none")]
+mod traps;
+
+#[cfg(target_os = "none")]
+core::arch::global_asm!(
+    r#"
+    .section .multiboot, "a"
+    .balign 4
+    /* Multiboot v1: magic, flags (page-aligned modules, memory info), checksum. */
+    .long 0x1BADB002
+    .long 0x00000003
+    .long -(0x1BADB002 + 0x00000003)
+
+    .section .text.guest_start, "ax"
+    .code32
+    .global _start
+_start:
+    cli
+    cld
+    movl %eax, mb_magic
+    movl %ebx, mb_info
+    lgdt gdt_ptr
+    /* Far jump to reload CS from our own GDT (hand-encoded, EMULATORS.md). */
+    .byte 0xEA
+    .long 1f
+    .word 0x08
+1:  movw $0x10, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movw %ax, %fs
+    movw %ax, %gs
+    movw %ax, %ss
+    movl $stack_top, %esp
+    call guest_main
+    jmp guest_pass
+
+    .global guest_pass
+guest_pass:
+    movw $0xf4, %dx
+    movb $0x10, %al
+    outb %al, %dx
+2:  hlt
+    jmp 2b
+
+    .global guest_fail
+guest_fail:
+    movw $0xf4, %dx
+    movb $0x11, %al
+    outb %al, %dx
+3:  hlt
+    jmp 3b
+
+    .global putc
+putc:
+    pushl %edx
+    pushl %eax
+    movw $0x3fd, %dx
+1:  inb %dx, %al
+    testb $0x20, %al
+    jz 1b
+    popl %eax
+    movw $0x3f8, %dx
+    outb %al, %dx
+    popl %edx
+    ret
+
+    .global puts
+puts:
+    pushl %eax
+    pushl %esi
+1:  lodsb
+    testb %al, %al
+    jz 2f
+    call putc
+    jmp 1b
+2:  popl %esi
+    popl %eax
+    ret
+
+    .global put_hex
+put_hex:
+    pushal
+    movl %eax, %ebx
+    movb $0x30, %al
+    call putc
+    movb $0x78, %al
+    call putc
+    movl $8, %ecx
+1:  roll $4, %ebx
+    movl %ebx, %eax
+    andl $0xf, %eax
+    movb hex_digits(%eax), %al
+    call putc
+    loop 1b
+    popal
+    ret
+
+    .global put_dec
+put_dec:
+    pushal
+    movl $10, %ebx
+    xorl %ecx, %ecx
+1:  xorl %edx, %edx
+    divl %ebx
+    pushl %edx
+    incl %ecx
+    testl %eax, %eax
+    jnz 1b
+2:  popl %eax
+    addb $0x30, %al
+    call putc
+    loop 2b
+    popal
+    ret
+
+    .global cmdline_has
+cmdline_has:
+    pushl %ebx
+    pushl %ecx
+    pushl %edx
+    pushl %edi
+    xorl %eax, %eax
+    movl mb_info, %ebx
+    testl $4, (%ebx)
+    jz 4f
+    movl 16(%ebx), %edi
+1:  xorl %ecx, %ecx
+2:  movb (%esi,%ecx), %dl
+    testb %dl, %dl
+    jz 3f
+    cmpb (%edi,%ecx), %dl
+    jne 5f
+    incl %ecx
+    jmp 2b
+5:  cmpb $0, (%edi)
+    je 4f
+    incl %edi
+    jmp 1b
+3:  leal (%edi,%ecx), %eax
+4:  popl %edi
+    popl %edx
+    popl %ecx
+    popl %ebx
+    ret
+
+    .section .rodata.guest_common, "a"
+hex_digits:
+    .ascii "0123456789abcdef"
+
+    .section .data.guest_common, "aw"
+    .balign 8
+gdt:
+    .quad 0
+    .quad 0x00CF9A000000FFFF
+    .quad 0x00CF92000000FFFF
+gdt_end:
+gdt_ptr:
+    .word gdt_end - gdt - 1
+    .long gdt
+    .balign 4
+    .global mb_info
+mb_info:
+    .long 0
+    .global mb_magic
+mb_magic:
+    .long 0
+
+    .section .bss.guest_common, "aw", @nobits
+    .balign 16
+    .skip 16384
+stack_top:
+"#,
+    options(att_syntax)
+);
+
+#[cfg(target_os = "none")]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    unsafe extern "C" {
+        fn guest_fail() -> !;
+    }
+    // SAFETY: no Rust code runs in a guest, so this is never reached; were
+    // it, `guest_fail` (above) reports failure on the exit port and halts.
+    unsafe { guest_fail() }
+}
+
+/// What a guest binary does when built for the host: says it is not one.
+#[cfg(not(target_os = "none"))]
+pub fn host_stub(name: &str) -> std::process::ExitCode {
+    eprintln!("{name} is a Ryokan test guest: `cargo xtask build` builds it for x86_64-unknown-none");
+    std::process::ExitCode::from(2)
+}

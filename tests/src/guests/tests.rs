@@ -1,0 +1,193 @@
+//! The guest tests' checks against logs written by hand (after real runs):
+//! complete logs pass, and a missing line, a wrong address or exit code, a
+//! FAIL or a line out of order fails.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+use crate::judge::{self, Exit};
+
+const END: &str = "[mgmt] all domains stopped: shutting down\n[cpu0] RYOKAN: shutdown status=success\n";
+
+fn run(name: &str, body: &str) -> Result<(), String> {
+    let t = cases().into_iter().find(|t| t.name == name).expect("case exists");
+    let serial = format!("{body}{END}");
+    let exit = if t.emulator.kind() == judge::EmulatorKind::Qemu { Exit::Code(33) } else { Exit::Code(1) };
+    let o = Outcome {
+        verdict: judge::judge(t.emulator.kind(), exit, &serial),
+        serial,
+        exit,
+        duration: Duration::from_secs(1),
+        work_dir: PathBuf::new(),
+    };
+    (t.check)(&o)
+}
+
+fn fails(name: &str, body: &str, needle: &str) {
+    let e = run(name, body).expect_err("the check should fail");
+    assert!(e.contains(needle), "`{needle}` not in: {e}");
+}
+
+/// What `guest-hello` prints as `who` with `kib` of RAM and `cmdline`, and
+/// its VMM's and mgmt's lines.
+fn hello(who: &str, kib: u32, cmdline: &str) -> String {
+    let upper = kib - 1024;
+    format!(
+        "[vmm] {who}: started: {kib} KiB of RAM, 1 vCPU, command line `{cmdline}`\n\
+         [{who}] hello from a guest\n\
+         [{who}] hypervisor vendor: RyokanRyokan, max leaf 0x40000000\n\
+         [{who}] cpuid: hypervisor bit set, vmx and svm hidden\n\
+         [{who}] multiboot: mem_lower 639 KiB, mem_upper {upper} KiB, cmdline `{cmdline}`\n\
+         [{who}] mmap: base 0x00000000 length 0x0009fc00 type 1\n\
+         [{who}] mmap: base 0x0009fc00 length 0x00000400 type 2\n\
+         [{who}] mmap: base 0x000f0000 length 0x00010000 type 2\n\
+         [{who}] mmap: base 0x00100000 length {:#010x} type 1\n\
+         [vmm] {who}: exit port 0xf4 value 16\n\
+         [mgmt] {who} exited with code 0\n",
+        upper * 1024
+    )
+}
+
+#[test]
+fn hello_wants_every_line_and_a_clean_exit() {
+    let log = hello("guest-hello", 8192, "console=ttyS0 greeting=hello");
+    for name in ["guest_hello", "bochs_guest_hello", "ryzen_guest_hello"] {
+        assert_eq!(run(name, &log), Ok(()), "{name}");
+    }
+    fails("guest_hello", &log.replace("RyokanRyokan", "KVMKVMKVM"), "hypervisor vendor");
+    fails("guest_hello", &log.replace("value 16", "value 17"), "exit port 0xf4 value 16");
+    fails("guest_hello", &log.replace("exited with code 0", "exited with code 1"), "exited with code 0");
+    fails("guest_hello", &log.replace("greeting=hello`", "`"), "cmdline");
+    fails("guest_hello", &log.replace("0x00700000", "0x00800000"), "mmap: base 0x00100000");
+    let failed = format!("[guest-hello] guest-hello: FAIL cpuid leaf 1\n{log}");
+    fails("guest_hello", &failed, "FAIL");
+    let lines: Vec<&str> = log.lines().collect();
+    let late = format!("{}\n{}\n{}\n", lines[9], lines[1..9].join("\n"), lines[10]);
+    fails("guest_hello", &late, "does not come after");
+}
+
+fn spin() -> String {
+    let mut s = "[vmm] guest-spin: started: 4096 KiB of RAM, 1 vCPU, command line ``\n\
+                 [guest-spin] guest-spin: counting down 40 rounds of 2000000\n"
+        .to_string();
+    for n in 1..=40 {
+        s.push_str(&format!("[guest-spin] spin {n}\n"));
+    }
+    s + "[guest-spin] guest-spin: done\n[vmm] guest-spin: exit port 0xf4 value 16\n\
+         [mgmt] guest-spin exited with code 0\n"
+}
+
+#[test]
+fn two_wants_both_guests_to_finish() {
+    let log = format!("{}{}", spin(), hello("guest-hello", 4096, ""));
+    assert_eq!(run("guest_two", &log), Ok(()));
+    assert_eq!(run("bochs_guest_two", &log), Ok(()));
+    fails("guest_two", &log.replace("[guest-spin] spin 17\n", ""), "not 1 to 40");
+    fails(
+        "guest_two",
+        &log.replace("guest-spin exited with code 0", "guest-spin exited with code 2"),
+        "code 0",
+    );
+    fails("guest_two", &spin(), "hello from a guest");
+}
+
+fn probes() -> String {
+    let mut s = String::new();
+    for (who, gpa) in PROBES {
+        s.push_str(&format!(
+            "[{who}] guest-probe: reading guest-physical {gpa}\n\
+             [vmm] {who}: access to unmapped guest-physical {gpa} (read) at rip 0x100438: stopped\n\
+             [mgmt] {who} exited with code 3\n[mgmt] {who} stopped for good\n"
+        ));
+    }
+    s + &hello("guest-hello", 4096, "")
+}
+
+#[test]
+fn probe_wants_each_read_stopped_at_its_address() {
+    let log = probes();
+    assert_eq!(run("guest_probe", &log), Ok(()));
+    assert_eq!(run("bochs_guest_probe", &log), Ok(()));
+    fails(
+        "guest_probe",
+        &log.replace("guest-physical 0xfee00000 (read)", "guest-physical 0xfee00040 (read)"),
+        "probe-apic: access to unmapped guest-physical 0xfee00000",
+    );
+    fails(
+        "guest_probe",
+        &log.replace("probe-high exited with code 3", "probe-high exited with code 1"),
+        "code 3",
+    );
+    let fail =
+        "[guest-probe] guest-probe: FAIL reading 0x40000000 gave 0x00000000 and did not stop the guest\n";
+    fails("guest_probe", &format!("{log}{fail}"), "FAIL");
+    let trap =
+        "[probe-high] guest-probe: unexpected exception: vector 14 error 0x00000000 at eip 0x00100405\n";
+    fails("guest_probe", &format!("{log}{trap}"), "unexpected");
+    fails("guest_probe", &log.replace("[vmm] guest-hello: exit port 0xf4 value 16\n", ""), "guest-hello");
+}
+
+fn faults() -> String {
+    let mut s = "[guest-triple] guest-triple: loading an empty IDT and executing int3\n\
+                 [vmm] guest-triple: triple fault at rip 0x1003c8: stopped\n\
+                 [mgmt] guest-triple exited with code 4\n"
+        .to_string();
+    for t in TRAPS {
+        s.push_str(&format!("[guest-vmx] {t}\n"));
+    }
+    s + "[guest-vmx] guest-vmx: every instruction trapped as it should\n\
+         [vmm] guest-vmx: exit port 0xf4 value 16\n[mgmt] guest-vmx exited with code 0\n"
+}
+
+#[test]
+fn faults_want_the_triple_fault_and_every_trap() {
+    let log = faults();
+    assert_eq!(run("guest_faults", &log), Ok(()));
+    assert_eq!(run("bochs_guest_faults", &log), Ok(()));
+    fails("guest_faults", &log.replace("triple fault at rip", "halted at rip"), "triple fault");
+    fails(
+        "guest_faults",
+        &log.replace("guest-triple exited with code 4", "guest-triple exited with code 2"),
+        "code 4",
+    );
+    fails("guest_faults", &log.replace("[guest-vmx] got #UD for vmrun\n", ""), "got #UD for vmrun");
+    let failed = log
+        .replace("[guest-vmx] got #UD for vmmcall\n", "[guest-vmx] guest-vmx: FAIL vmmcall did not trap\n");
+    fails("guest_faults", &failed, "got #UD for vmmcall");
+}
+
+fn bad_reply() -> String {
+    let mut s = String::new();
+    for f in FORBIDDEN {
+        s.push_str(&format!("[vmm] guest-hostile: forbidden reply refused: {f}\n"));
+    }
+    s.push_str("[vmm] guest-hostile: every forbidden reply was refused: answering properly now\n");
+    s + &hello("guest-hostile", 4096, "hostile-vmm")
+}
+
+#[test]
+fn bad_reply_wants_every_refusal_before_the_guest_runs_on() {
+    let log = bad_reply();
+    assert_eq!(run("guest_bad_reply", &log), Ok(()));
+    assert_eq!(run("bochs_guest_bad_reply", &log), Ok(()));
+    fails(
+        "guest_bad_reply",
+        &log.replace("refused: INJECT of vector 2 (NMI)", "accepted"),
+        "INJECT of vector 2 (NMI)",
+    );
+    let accepted = "[vmm] guest-hostile: FAIL forbidden reply accepted: ADVANCE with SET_RIP\n";
+    fails("guest_bad_reply", &format!("{accepted}{log}"), "FAIL");
+    fails("guest_bad_reply", &log.replace("exited with code 0", "exited with code 7"), "code 0");
+}
+
+#[test]
+fn bench_wants_both_figures_within_their_limits() {
+    let log = "[guest-bench] bench: guest_cpuid_vmm 2062\n[guest-bench] bench: guest_cpuid_vmm_mean 2063\n\
+               [guest-bench] bench: guest_out_vmm 2404\n[vmm] guest-bench: exit port 0xf4 value 16\n\
+               [mgmt] guest-bench exited with code 0\n";
+    assert_eq!(run("guest_bench", log), Ok(()));
+    fails("guest_bench", &log.replace("cpuid_vmm 2062", "cpuid_vmm 3001"), "guest_cpuid_vmm: 3001");
+    fails("guest_bench", &log.replace("out_vmm 2404", "out_vmm many"), "cannot read `many`");
+    fails("guest_bench", &log.replace("guest_out_vmm", "guest_in_vmm"), "guest_out_vmm");
+}
