@@ -128,6 +128,9 @@ fn doorbell(k: &mut Kernel, d: Ref, exit: &Exit) -> bool {
     if exit.reason != ExitReason::PortOut {
         return false;
     }
+    if k.doorbells.used() == 0 {
+        return false;
+    }
     let port = (exit.qualification & 0xFFFF) as u16;
     let bell =
         k.doorbells.iter().find(|(_, b)| b.guest == d && b.port == port).map(|(_, b)| (b.ntfn, b.bits));
@@ -145,7 +148,6 @@ fn deliver_interrupt(k: &mut Kernel, d: Ref, t: Ref, svm: bool, hw: u64) {
         .rev()
         .find(|&w| pending[w] != 0)
         .map(|w| (w * 64 + 63 - pending[w].leading_zeros() as usize) as u8);
-    let first = k.threads.iter().find(|(_, th)| th.domain == d && th.vcpu.is_some()).map(|(r, _)| r);
     let window = |on: bool| {
         if svm {
             svm::want_window(&svm::Vmcb::at(hw), on);
@@ -153,10 +155,16 @@ fn deliver_interrupt(k: &mut Kernel, d: Ref, t: Ref, svm: bool, hw: u64) {
             run::want_window(on);
         }
     };
-    let Some(vector) = highest.filter(|_| first == Some(t)) else {
+    let Some(vector) = highest else {
         window(false);
         return;
     };
+    // Interrupts go to the guest's first vCPU (no APIC routing yet).
+    let first = k.threads.iter().find(|(_, th)| th.domain == d && th.vcpu.is_some()).map(|(r, _)| r);
+    if first != Some(t) {
+        window(false);
+        return;
+    }
     let ready = if svm { svm::interruptible(&svm::Vmcb::at(hw)) } else { run::interruptible() };
     if !ready {
         window(true);
