@@ -4,6 +4,12 @@
 //! interrupts, VMX instructions, which get #UD as on a CPU without VT-x),
 //! and turns every other exit into a call on the vCPU's exit endpoint,
 //! blocking until the VMM's checked reply.
+//!
+//! Time slices: every host interrupt makes the guest exit (VT-x
+//! external-interrupt exiting, AMD-V's INTR intercept), so the kernel's
+//! 1 kHz tick ends a guest's slice exactly as it ends a thread's, on both
+//! vendors, with one accounting path. The VMX-preemption timer would only
+//! duplicate that on Intel (a decision where the issue suggested it).
 
 use core::sync::atomic::Ordering;
 
