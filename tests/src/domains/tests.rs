@@ -35,6 +35,8 @@ const DEFAULT: &str = "\
 [ticker] tick 5
 [mgmt] hello exited with code 0
 [mgmt] ticker exited with code 0
+[guest-hello] hello from a guest
+[mgmt] guest-hello exited with code 0
 ";
 
 #[test]
@@ -50,6 +52,8 @@ fn default_wants_every_line() {
     fails("domains_default", &format!("{}{END}", DEFAULT.replace("tick 5", "tick 50")), "[ticker] tick 5");
     fails("domains_default", &format!("{}{END}", DEFAULT.replace("started hello", "began hello")), "hello");
     fails("domains_default", DEFAULT, "");
+    let no_guest = DEFAULT.replace("[guest-hello] hello from a guest\n", "");
+    fails("domains_default", &format!("{no_guest}{END}"), "guest-hello");
     let failed = format!(
         "{DEFAULT}[mgmt] all domains stopped: shutting down\n[cpu0] RYOKAN: shutdown status=failure\n"
     );
