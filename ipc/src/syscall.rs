@@ -64,6 +64,9 @@ pub enum Nr {
     TimerSet = 100,
 }
 
+/// `ThreadCreate`'s CPU argument when the kernel is to choose.
+pub const ANY_CPU: u64 = u64::MAX;
+
 /// A user virtual address: canonical, in the lower half, above the null page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UserAddr(u64);
@@ -180,8 +183,11 @@ pub enum Call {
     MemoryMap { memory: CapSlot, domain: CapSlot, va: UserAddr, rights: Rights },
     /// Removes the mapping of `memory` at `va` from `domain`.
     MemoryUnmap { memory: CapSlot, domain: CapSlot, va: UserAddr },
-    /// A thread in `domain` starting at `entry` with `stack` and `arg` in rdi.
-    ThreadCreate { domain: CapSlot, entry: UserAddr, stack: UserAddr, arg: u64 },
+    /// A thread in `domain` starting at `entry` with `stack` and `arg` in rdi,
+    /// on CPU `cpu` (`None`: the least loaded one). Placing it at creation,
+    /// not after, means it never runs anywhere else (and a vCPU it makes
+    /// lands on that CPU too).
+    ThreadCreate { domain: CapSlot, entry: UserAddr, stack: UserAddr, arg: u64, cpu: Option<u16> },
     /// A virtual CPU of `guest` (CONTROL), starting in 32-bit protected mode
     /// without paging at `entry` with ebx = `arg` and eax = 0x2BADB002 (the
     /// Multiboot hand-off), on the CPU the kernel chooses. Its exits are calls
@@ -306,6 +312,10 @@ impl Call {
                 entry: UserAddr::new(a[1]).ok_or(bad(2))?,
                 stack: UserAddr::new(a[2]).filter(|s| s.get() % 16 == 0).ok_or(bad(3))?,
                 arg: a[3],
+                cpu: match a[4] {
+                    ANY_CPU => None,
+                    c => Some(u16::try_from(c).map_err(|_| bad(5))?),
+                },
             },
             41 => Call::VcpuCreate {
                 guest: slot(a[0]).ok_or(bad(1))?,
@@ -422,8 +432,8 @@ impl Call {
                 (31, [s(memory), s(domain), va.get(), r(rights), 0, 0])
             }
             Call::MemoryUnmap { memory, domain, va } => (32, [s(memory), s(domain), va.get(), 0, 0, 0]),
-            Call::ThreadCreate { domain, entry, stack, arg } => {
-                (40, [s(domain), entry.get(), stack.get(), arg, 0, 0])
+            Call::ThreadCreate { domain, entry, stack, arg, cpu } => {
+                (40, [s(domain), entry.get(), stack.get(), arg, cpu.map_or(ANY_CPU, u64::from), 0])
             }
             Call::IoPortRead { ports, port, width } => {
                 (50, [s(ports), u64::from(port), width as u64, 0, 0, 0])
@@ -483,6 +493,19 @@ mod tests {
         assert_eq!(Call::decode(31, [1, 2, 0x1000, 0b110, 0, 0]), Err((Error::InvalidArgument, 4)), "W+X");
         assert_eq!(Call::decode(31, [1, 2, 0x1000, 0b1000, 0, 0]), Err((Error::InvalidArgument, 4)), "GRANT");
         assert_eq!(Call::decode(40, [1, 0x1000, 0x2008, 0, 0, 0]), Err((Error::InvalidArgument, 3)));
+        assert_eq!(
+            Call::decode(40, [1, 0x1000, 0x2000, 0, 1 << 16, 0]),
+            Err((Error::InvalidArgument, 5)),
+            "cpu"
+        );
+        assert!(matches!(
+            Call::decode(40, [1, 0x1000, 0x2000, 0, ANY_CPU, 0]),
+            Ok(Call::ThreadCreate { cpu: None, .. })
+        ));
+        assert!(matches!(
+            Call::decode(40, [1, 0x1000, 0x2000, 0, 1, 0]),
+            Ok(Call::ThreadCreate { cpu: Some(1), .. })
+        ));
         assert_eq!(Call::decode(51, [1, 0x3f8, 3, 0, 0, 0]), Err((Error::InvalidArgument, 3)));
         assert_eq!(Call::decode(51, [1, 0x3f8, 1, 0x100, 0, 0]), Err((Error::InvalidArgument, 4)));
         assert_eq!(Call::decode(50, [1, 0x10000, 1, 0, 0, 0]), Err((Error::InvalidArgument, 2)));

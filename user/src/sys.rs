@@ -68,7 +68,14 @@ pub fn exit(code: u64) -> ! {
 }
 
 /// Gives up the rest of the time slice.
+///
+/// Callers mostly yield while polling, so this PAUSEs too: a hint to the CPU
+/// (and its SMT sibling) on real hardware, and under QEMU's deterministic
+/// single-threaded emulation what lets a halted CPU be woken at all while
+/// this one polls (its timer and IPIs wait for a turn that a CPU never
+/// pausing or halting does not give up; seen with sched_latency).
 pub fn yield_now() {
+    core::hint::spin_loop();
     let _ = call(Call::Yield);
 }
 
@@ -161,14 +168,21 @@ pub unsafe fn memory_unmap(memory: CapSlot, domain: CapSlot, va: u64) -> Result<
 }
 
 /// Starts a thread in `domain` at `entry` with `stack` (16-byte aligned) and
-/// `arg` in rdi; returns the thread's capability.
+/// `arg` in rdi, on CPU `cpu` (`None`: where the kernel chooses); returns
+/// the thread's capability.
 ///
 /// # Safety
 ///
 /// If `domain` is this domain, the thread runs alongside ours: `entry` must
 /// be code that is sound to run so, on a stack no one else uses.
-pub unsafe fn thread_create(domain: CapSlot, entry: u64, stack: u64, arg: u64) -> Result<CapSlot, Error> {
-    let create = Call::ThreadCreate { domain, entry: addr(entry)?, stack: addr(stack)?, arg };
+pub unsafe fn thread_create(
+    domain: CapSlot,
+    entry: u64,
+    stack: u64,
+    arg: u64,
+    cpu: Option<u16>,
+) -> Result<CapSlot, Error> {
+    let create = Call::ThreadCreate { domain, entry: addr(entry)?, stack: addr(stack)?, arg, cpu };
     // SAFETY: the caller's contract.
     unsafe { syscall(&create) }.map(|r| slot(r[0])).map_err(|(e, _)| e)
 }

@@ -262,9 +262,10 @@ pub fn grant_peer(inst: &mut Instance, cap: &str, peer: CapSlot) -> Result<(), F
     push(inst, cap, slot, ObjectType::Domain, 0)
 }
 
-/// Writes the start page, maps it read-only and starts the first thread,
-/// moved to `cpu` if given: if that fails, the thread runs where the kernel
-/// put it, and a line says so.
+/// Writes the start page, maps it read-only and starts the first thread on
+/// `cpu` if given (from its first instruction: a VMM's vCPU then lands there
+/// too); if that CPU is not there, the thread runs where the kernel puts it,
+/// and a line says so.
 pub fn launch(env: &Env, inst: &mut Instance, cpu: Option<u16>) -> Result<(), Failure> {
     let page = memory(inst, 1)?;
     let info = &*inst.info;
@@ -279,15 +280,19 @@ pub fn launch(env: &Env, inst: &mut Instance, cpu: Option<u16>) -> Result<(), Fa
         .map_err(failed("writing the start page"))?;
     sys::memory_map(page, inst.domain, START_INFO_VA, Rights::READ)
         .map_err(failed("mapping the start page"))?;
-    // SAFETY: the thread runs in the new domain, not in mgmt.
-    let thread = unsafe { sys::thread_create(inst.domain, inst.entry, STACK_TOP, START_INFO_VA) }
-        .map_err(failed("starting its thread"))?;
-    inst.held.push(thread);
-    if let Some(cpu) = cpu {
-        if let Err(error) = sys::thread_set_cpu(thread, cpu) {
+    let (entry, start) = (inst.entry, START_INFO_VA);
+    // SAFETY: the thread runs in the new domain, not in mgmt (so below too).
+    let placed = unsafe { sys::thread_create(inst.domain, entry, STACK_TOP, start, cpu) };
+    let thread = match (placed, cpu) {
+        (Err(error @ Error::NotSupported), Some(cpu)) => {
             log::warn!("{}", Report::CpuUnavailable { name: inst.info.name(), cpu, error });
+            // SAFETY: as above.
+            unsafe { sys::thread_create(inst.domain, entry, STACK_TOP, start, None) }
         }
+        (r, _) => r,
     }
+    .map_err(failed("starting its thread"))?;
+    inst.held.push(thread);
     Ok(())
 }
 

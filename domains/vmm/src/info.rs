@@ -18,8 +18,28 @@ pub const CMDLINE_OFFSET: usize = 0x200;
 pub const NAME_OFFSET: usize = 0x400;
 /// The loader's name the kernel is told.
 pub const LOADER_NAME: &str = "ryokan-vmm";
-/// The longest command line passed on (ipc::guest::GuestConfig's).
-pub const CMDLINE_MAX: usize = 128;
+/// The longest command line passed on: ipc::guest::GuestConfig's 128
+/// bytes and the `tsc_khz=` the VMM may append ([`with_tsc_khz`]).
+pub const CMDLINE_MAX: usize = 160;
+/// A command line with this option asks for a fixed time: the VMM tells
+/// the guest the TSC's rate by appending `tsc_khz=<ticks per ms>`.
+pub const SPIN_OPTION: &str = "spin_ms=";
+
+/// `cmdline`, and ` tsc_khz=<tsc_khz>` after it if one of its words starts
+/// with [`SPIN_OPTION`] (cut to [`CMDLINE_MAX`] bytes).
+pub fn with_tsc_khz(cmdline: &str, tsc_khz: u64) -> heapless::String<CMDLINE_MAX> {
+    let mut out = heapless::String::new();
+    for ch in cmdline.chars() {
+        if out.push(ch).is_err() {
+            return out;
+        }
+    }
+    if cmdline.split(' ').any(|w| w.starts_with(SPIN_OPTION)) {
+        // Cut if it does not fit: the guest then finds no rate and says so.
+        let _ = core::fmt::write(&mut out, format_args!(" tsc_khz={tsc_khz}"));
+    }
+    out
+}
 
 /// The end of conventional memory: 639 KiB.
 const LOW_END: u64 = 0x9_FC00;
@@ -123,6 +143,17 @@ mod tests {
         );
         assert_eq!(u32_at(&page, 12), 0, "no boot device");
         assert_eq!(u32_at(&page, 20), 0, "no modules");
+    }
+
+    #[test]
+    fn a_timed_guest_is_told_the_tsc_rate() {
+        assert_eq!(
+            with_tsc_khz("spin_ms=1500 warm_ms=500", 2_500_000),
+            "spin_ms=1500 warm_ms=500 tsc_khz=2500000"
+        );
+        assert_eq!(with_tsc_khz("console=ttyS0", 2_500_000), "console=ttyS0");
+        assert_eq!(with_tsc_khz("", 1), "");
+        assert_eq!(with_tsc_khz("xspin_ms=1", 1), "xspin_ms=1");
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! It checks the kernel ([`vmm::multiboot`]), creates the guest domain with
 //! the configured CPU share, its RAM and one vCPU (more are not run yet: it
 //! says so), loads the kernel and the Multiboot information, and answers the
-//! vCPU's exits ([`vmm::platform`]) until the guest stops. Its lines are
+//! vCPU's exits ([`vmm::platform`]) until the guest stops, when it says the
+//! guest's CPU time (`cpu time <us> us`; also between the guest's marks,
+//! see [`vmm::platform::MARK_PORT`]). Its lines are
 //! `[vmm] <guest>: …`, the guest's serial output `[<guest>] <line>`. It
 //! destroys the guest and exits with a [`vmm::status`]: 0 when the guest
 //! reported success on port 0xf4, 1 for another value there, 2 halted,
@@ -65,6 +67,10 @@ fn main(start: &'static StartInfo) -> u64 {
     let hostile = config.cmdline.split(' ').any(|w| w == hostile::FLAG);
     say!(console, "started: {} KiB of RAM, 1 vCPU, command line `{}`", config.memory_kib, config.cmdline);
     let code = run::serve(&guest, &console, hostile);
+    match sys::domain_info(guest.domain) {
+        Ok(info) => say!(console, "cpu time {} us", info.cpu_us),
+        Err(e) => say!(console, "cannot read the guest's CPU time: {e:?}"),
+    }
     if let Err(e) = sys::domain_destroy(guest.domain) {
         say!(console, "warning: cannot destroy the guest: {e:?}");
     }

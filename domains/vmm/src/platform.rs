@@ -5,7 +5,8 @@
 //! - CPUID: the [`crate::cpuid`] policy.
 //! - Port I/O: the UART at 0x3f8–0x3ff ([`crate::uart`]); the exit port
 //!   0xf4 as QEMU's isa-debug-exit (a write ends the guest: value 0x10 is
-//!   success); other ports read as all ones and ignore writes (a PC's
+//!   success); the mark port 0xf5 (a write is the guest's mark: the VMM
+//!   notes its CPU time, see [`MARK_PORT`]); other ports read as all ones and ignore writes (a PC's
 //!   floating bus).
 //! - RDMSR/WRMSR: #GP(0), as for an MSR the CPU lacks. VMCALL/VMMCALL: #UD.
 //! - HLT (no interrupts yet to wake the guest), an access to unmapped
@@ -22,6 +23,10 @@ use crate::{cpuid, status};
 /// The exit port and the value that means success (QEMU isa-debug-exit).
 pub const EXIT_PORT: u16 = 0xf4;
 pub const EXIT_SUCCESS: u64 = 0x10;
+/// A write here marks a moment in the guest's run: the VMM (not this
+/// module, which only lets the write pass without a note) logs the guest's
+/// CPU time since the previous mark.
+pub const MARK_PORT: u16 = 0xf5;
 /// How many refused MSR accesses, hypercalls and ignored ports are said.
 pub const NOTES_MAX: u32 = 8;
 
@@ -225,7 +230,7 @@ impl Platform {
             let mut s = Step::reply(Action::ADVANCE);
             if uart < uart::PORTS {
                 s.line = self.uart.write(uart, value as u8);
-            } else {
+            } else if port != MARK_PORT {
                 s.note = self.note(Note::Port { port, write, rip: exit.rip });
             }
             return s;

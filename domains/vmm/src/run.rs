@@ -2,9 +2,9 @@
 //! by the reply [`Platform::on_exit`] makes, until one stops the guest.
 
 use ipc::msg::Message;
-use ipc::vcpu::{Action, Exit, Reply};
-use user::sys;
-use vmm::platform::Platform;
+use ipc::vcpu::{Action, Exit, ExitReason, Reply};
+use user::{arch, sys, time};
+use vmm::platform::{Platform, MARK_PORT};
 use vmm::status;
 
 use crate::console::{say, Console};
@@ -21,6 +21,7 @@ fn cpu(leaf: u32, subleaf: u32) -> [u32; 4] {
 /// With `hostile`, first tries replies the kernel must refuse.
 pub fn serve(guest: &Guest, console: &Console, hostile: bool) -> u64 {
     let mut platform = Platform::new();
+    let mut marks = Marks::default();
     let mut msg = match sys::recv(guest.exits) {
         Ok((_, m)) => m,
         Err(e) => {
@@ -39,6 +40,9 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool) -> u64 {
             stop(console);
             return status::UNHANDLED;
         };
+        if exit.reason == ExitReason::PortOut && (exit.qualification & 0xFFFF) as u16 == MARK_PORT {
+            marks.mark(guest, console);
+        }
         let step = platform.on_exit(&exit, cpu);
         if let Some(line) = &step.line {
             console.guest(line);
@@ -58,6 +62,43 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool) -> u64 {
                 return status::UNHANDLED;
             }
         }
+    }
+}
+
+/// The guest's marks (writes to [`MARK_PORT`]): how many, and the guest's
+/// CPU time and the TSC at the last one.
+#[derive(Default)]
+struct Marks {
+    count: u32,
+    cpu_us: u64,
+    tsc: u64,
+}
+
+impl Marks {
+    /// Notes a mark; from the second on, says the guest's CPU time and the
+    /// wall-clock time since the previous one:
+    /// `cpu time between marks <n-1> and <n>: <us> us in <us> us`.
+    fn mark(&mut self, guest: &Guest, console: &Console) {
+        let tsc = arch::rdtsc();
+        let cpu_us = match sys::domain_info(guest.domain) {
+            Ok(info) => info.cpu_us,
+            Err(e) => {
+                say!(console, "mark: cannot read the guest's CPU time: {e:?}");
+                return;
+            }
+        };
+        self.count += 1;
+        if self.count > 1 {
+            let wall_us = tsc.saturating_sub(self.tsc).saturating_mul(1000) / time::tsc_per_ms();
+            say!(
+                console,
+                "cpu time between marks {} and {}: {} us in {wall_us} us",
+                self.count - 1,
+                self.count,
+                cpu_us.saturating_sub(self.cpu_us)
+            );
+        }
+        (self.cpu_us, self.tsc) = (cpu_us, tsc);
     }
 }
 

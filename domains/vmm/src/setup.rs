@@ -1,6 +1,7 @@
 //! Making the guest: the guest domain and its CPU share, its RAM (mapped
 //! into it and into the VMM), the kernel's segments and the Multiboot
-//! information loaded into that RAM, the exit endpoint, and the vCPU,
+//! information loaded into that RAM (a command line asking for a fixed
+//! time is told the TSC's rate: [`vmm::info::with_tsc_khz`]), the exit endpoint, and the vCPU,
 //! which starts running at once, on the VMM's CPU.
 
 use core::fmt;
@@ -84,7 +85,8 @@ fn build(
         ram.write(seg.vaddr, bytes).map_err(failed("loading the kernel"))?;
     }
     let mut page = [0u8; PAGE as usize];
-    let ebx = info::build(&mut page, ram_end, &config.cmdline);
+    let cmdline = info::with_tsc_khz(&config.cmdline, user::time::tsc_per_ms());
+    let ebx = info::build(&mut page, ram_end, &cmdline);
     ram.write(INFO_GPA, &page).map_err(failed("writing the Multiboot information"))?;
     let exits = sys::endpoint_create(this).map_err(failed("making the exit endpoint"))?;
     // The vCPU starts on this thread's CPU (where mgmt put it: the guest's

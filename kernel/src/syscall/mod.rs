@@ -154,7 +154,9 @@ fn invoke(k: &mut Kernel, c: Caller, call: Call) -> Result<Next, Error> {
         Call::MemoryCreate { domain, pages } => memory::create(k, c, domain, pages),
         Call::MemoryMap { memory, domain, va, rights } => memory::map(k, c, memory, domain, va, rights),
         Call::MemoryUnmap { memory, domain, va } => memory::unmap(k, c, memory, domain, va),
-        Call::ThreadCreate { domain, entry, stack, arg } => thread::create(k, c, domain, entry, stack, arg),
+        Call::ThreadCreate { domain, entry, stack, arg, cpu } => {
+            thread::create(k, c, domain, entry, stack, arg, cpu)
+        }
         Call::IoPortRead { ports, port, width } => io::port_read(k, c, ports, port, width),
         Call::IoPortWrite { ports, port, width, value } => io::port_write(k, c, ports, port, width, value),
         Call::IoPortsCreate { ports, base, count } => io::ports_create(k, c, ports, base, count),

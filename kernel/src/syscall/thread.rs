@@ -1,5 +1,7 @@
 //! Thread verbs: create.
 
+use core::sync::atomic::Ordering;
+
 use ipc::syscall::UserAddr;
 use ipc::{CapSlot, Error, ObjectType, Rights};
 
@@ -19,15 +21,25 @@ pub fn create(
     entry: UserAddr,
     stack: UserAddr,
     arg: u64,
+    cpu: Option<u16>,
 ) -> Result<Next, Error> {
     let d = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
+    let home = match cpu {
+        None => k.least_loaded_cpu(),
+        Some(n)
+            if crate::arch::cpu::cpu(usize::from(n)).is_some_and(|p| p.online.load(Ordering::Relaxed)) =>
+        {
+            usize::from(n)
+        }
+        Some(_) => return Err(Error::NotSupported),
+    };
     if k.domain(d)?.state == DomainState::Dead {
         return Err(Error::PeerDead);
     }
     if k.threads.iter().filter(|(_, t)| t.domain == d).count() >= MAX_PER_DOMAIN {
         return Err(Error::OutOfObjects);
     }
-    let th = Thread::new(d, Context::start(entry.get(), stack.get(), arg), k.least_loaded_cpu());
+    let th = Thread::new(d, Context::start(entry.get(), stack.get(), arg), home);
     let t = k.threads.insert(th).map_err(|_| Error::OutOfObjects)?;
     match k.give(c.domain, Cap::new(ObjectType::Thread, t, Rights::CONTROL)) {
         Ok(s) => {

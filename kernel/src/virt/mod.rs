@@ -2,6 +2,7 @@
 //! this CPU offers, and switching it on (VMXON, or EFER.SVME).
 
 pub mod svm;
+pub mod vcpu;
 pub mod vmx;
 
 use raw_cpuid::CpuId;

@@ -12,16 +12,24 @@ const END: &str = "[mgmt] all domains stopped: shutting down\n[cpu0] RYOKAN: shu
 
 fn run(name: &str, body: &str) -> Result<(), String> {
     let t = cases().into_iter().find(|t| t.name == name).expect("case exists");
+    (t.check)(&outcome_on(t.emulator.kind(), body))
+}
+
+/// A QEMU run that logged `body`.
+fn outcome(body: &str) -> Outcome {
+    outcome_on(judge::EmulatorKind::Qemu, body)
+}
+
+fn outcome_on(kind: judge::EmulatorKind, body: &str) -> Outcome {
     let serial = format!("{body}{END}");
-    let exit = if t.emulator.kind() == judge::EmulatorKind::Qemu { Exit::Code(33) } else { Exit::Code(1) };
-    let o = Outcome {
-        verdict: judge::judge(t.emulator.kind(), exit, &serial),
+    let exit = if kind == judge::EmulatorKind::Qemu { Exit::Code(33) } else { Exit::Code(1) };
+    Outcome {
+        verdict: judge::judge(kind, exit, &serial),
         serial,
         exit,
         duration: Duration::from_secs(1),
         work_dir: PathBuf::new(),
-    };
-    (t.check)(&o)
+    }
 }
 
 fn fails(name: &str, body: &str, needle: &str) {
@@ -92,7 +100,41 @@ fn two_wants_both_guests_to_finish() {
     fails("guest_two", &spin(), "hello from a guest");
 }
 
-fn probes() -> String {
+/// What `guest-steady` prints as `who` (checksum `after`), and its VMM's
+/// window line (`cpu_us` between the marks); `between` goes after its
+/// first checksum.
+fn steady(who: &str, after: &str, cpu_us: u64, between: &str) -> String {
+    format!(
+        "[vmm] {who}: started: 4096 KiB of RAM, 1 vCPU, command line `spin_ms=1500`\n\
+         [{who}] guest-steady: checksum before 0x4c13431c\n\
+         [{who}] guest-steady: spinning 0 + 1500 + 0 ms (tsc_khz 2595884)\n{between}\
+         [vmm] {who}: cpu time between marks 1 and 2: {cpu_us} us in 1500000 us\n\
+         [{who}] guest-steady: checksum after {after}\n\
+         [{who}] guest-steady: memory unchanged\n\
+         [vmm] {who}: exit port 0xf4 value 16\n[vmm] {who}: cpu time {cpu_us} us\n\
+         [mgmt] {who} exited with code 0\n"
+    )
+}
+
+#[test]
+fn weights_want_two_to_one_while_both_run() {
+    let b = |cpu| steady("steady-b", "0x4c13431c", cpu, "");
+    let log = |a_cpu, b_cpu| steady("steady-a", "0x4c13431c", a_cpu, &b(b_cpu));
+    assert_eq!(run("guest_weights", &log(1_000_000, 500_000)), Ok(()));
+    assert_eq!(run("guest_weights", &log(1_050_000, 500_000)), Ok(()));
+    fails("guest_weights", &log(1_500_000, 1_500_000), "a ratio of 1.000");
+    fails("guest_weights", &log(1_000_000, 0), "no CPU time");
+    let apart = format!("{}{}", steady("steady-a", "0x4c13431c", 1_000_000, ""), b(500_000));
+    fails("guest_weights", &apart, "did not run at the same time");
+    fails(
+        "guest_weights",
+        &log(1_000_000, 500_000).replace("after 0x4c13431c", "after 0x0"),
+        "checksum changed",
+    );
+}
+
+/// The three probes' lines, each stopped.
+fn probes_only() -> String {
     let mut s = String::new();
     for (who, gpa) in PROBES {
         s.push_str(&format!(
@@ -101,7 +143,12 @@ fn probes() -> String {
              [mgmt] {who} exited with code 3\n[mgmt] {who} stopped for good\n"
         ));
     }
-    s + &hello("guest-hello", 4096, "")
+    s
+}
+
+/// The probes, all while the witness spins.
+fn probes() -> String {
+    steady("guest-steady", "0x4c13431c", 1_000_000, &probes_only())
 }
 
 #[test]
@@ -109,6 +156,10 @@ fn probe_wants_each_read_stopped_at_its_address() {
     let log = probes();
     assert_eq!(run("guest_probe", &log), Ok(()));
     assert_eq!(run("bochs_guest_probe", &log), Ok(()));
+    let alone = format!("{}{}", steady("guest-steady", "0x4c13431c", 1_000_000, ""), probes_only());
+    assert_eq!(run("guest_probe", &alone), Ok(()));
+    assert!(probe_checked(&outcome(&alone), true).is_err_and(|e| e.contains("does not come after")));
+    assert_eq!(probe_checked(&outcome(&log), true), Ok(()));
     fails(
         "guest_probe",
         &log.replace("guest-physical 0xfee00000 (read)", "guest-physical 0xfee00040 (read)"),
@@ -125,7 +176,8 @@ fn probe_wants_each_read_stopped_at_its_address() {
     let trap =
         "[probe-high] guest-probe: unexpected exception: vector 14 error 0x00000000 at eip 0x00100405\n";
     fails("guest_probe", &format!("{log}{trap}"), "unexpected");
-    fails("guest_probe", &log.replace("[vmm] guest-hello: exit port 0xf4 value 16\n", ""), "guest-hello");
+    fails("guest_probe", &log.replace("[vmm] guest-steady: exit port 0xf4 value 16\n", ""), "guest-steady");
+    fails("guest_probe", &log.replace("after 0x4c13431c", "after 0x4c13431d"), "checksum changed");
 }
 
 fn faults() -> String {

@@ -80,7 +80,7 @@ fn run(start: &StartInfo) -> Result<(), Error> {
     unsafe { sys::memory_unmap(code, me, scratch)? };
     sys::memory_map(code, child, 0x40_0000, Rights::READ | Rights::EXEC)?;
     // SAFETY: the thread runs in the child, not in this domain.
-    unsafe { sys::thread_create(child, 0x40_0000, 0x50_0000, 0)? };
+    unsafe { sys::thread_create(child, 0x40_0000, 0x50_0000, 0, None)? };
     let deadline = time::deadline_ms(5_000);
     while sys::wait(n)? & CHILD == 0 {
         if time::passed(deadline) {

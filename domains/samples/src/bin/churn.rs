@@ -79,8 +79,8 @@ fn spin_in(this: CapSlot, child: CapSlot, held: &mut [Option<CapSlot>; 2]) -> Re
     sys::memory_map(page, child, CHILD_CODE, Rights::READ | Rights::EXEC)
         .or_fail("mapping the child's code")?;
     // SAFETY: the thread runs in the child, not here.
-    let thread =
-        unsafe { sys::thread_create(child, CHILD_CODE, CHILD_STACK, 0) }.or_fail("starting the child")?;
+    let thread = unsafe { sys::thread_create(child, CHILD_CODE, CHILD_STACK, 0, None) }
+        .or_fail("starting the child")?;
     held[1] = Some(thread);
     Ok(())
 }

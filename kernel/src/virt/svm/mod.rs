@@ -1,6 +1,7 @@
 //! AMD-V: enabling SVM (AMD APM Vol. 2 15.4), and running guests (`run`).
 
 pub mod run;
+pub mod vcpu;
 
 use raw_cpuid::{CpuId, CpuIdReader};
 use x86_64::registers::model_specific::{Efer, EferFlags, Msr};

@@ -114,6 +114,11 @@ pub fn setup(vmcb: &Vmcb, rip: u64, rax: u64, npt: u64, asid: u32) -> bool {
     vmcb.w(NP_ENABLE, 1u64);
     vmcb.w(N_CR3, npt);
     vmcb.w(EVENT_INJECT, 0u64);
+    // V_INTR_MASKING: the guest's IF masks only its virtual interrupts; the
+    // host's (set across VMRUN in `svm_enter`) governs physical ones, which
+    // exit. Without it a guest that spins with IF clear holds off the timer
+    // and keeps its CPU for as long as it likes.
+    vmcb.w(VINTR, V_INTR_MASKING);
     for i in 0..4 {
         // ES, CS, SS, DS: flat 32-bit.
         let code = i == 1;
@@ -182,7 +187,9 @@ svm_enter:
     mov r14, [rdi + 104]
     mov r15, [rdi + 112]
     mov rdi, [rdi + 40]
-    vmrun rax
+    sti                              /* GIF is clear: nothing is taken yet, */
+    vmrun rax                        /* but a host interrupt now exits the guest */
+    cli                              /* and waits, pending, for the caller */
     vmsave rax
     push rdi
     mov rdi, [rsp + 24]
@@ -323,6 +330,8 @@ pub fn flush_tlb(vmcb: &Vmcb) {
 }
 
 const VINTR: usize = 0x060;
+/// VINTR's V_INTR_MASKING bit (APM 15.21.1).
+const V_INTR_MASKING: u64 = 1 << 24;
 const INTERRUPT_SHADOW: usize = 0x068;
 
 /// Whether the guest can take an external interrupt now.
@@ -343,5 +352,6 @@ pub fn inject_interrupt(vmcb: &Vmcb, vector: u8) {
 pub fn want_window(vmcb: &Vmcb, on: bool) {
     let misc1: u32 = vmcb.r(INTERCEPT_MISC1);
     vmcb.w(INTERCEPT_MISC1, if on { misc1 | (1 << 4) } else { misc1 & !(1 << 4) });
-    vmcb.w(VINTR, if on { (1u64 << 8) | (0xF << 16) | (1 << 20) } else { 0 });
+    let ask = if on { (1u64 << 8) | (0xF << 16) | (1 << 20) } else { 0 };
+    vmcb.w(VINTR, V_INTR_MASKING | ask);
 }

@@ -2,6 +2,7 @@
 //! running guests (`run`, `vmcs`).
 
 pub mod run;
+pub mod vcpu;
 pub mod vmcs;
 
 use core::arch::asm;

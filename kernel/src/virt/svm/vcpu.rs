@@ -1,0 +1,75 @@
+//! The AMD-V back end of the internal vCPU interface (`crate::virt::vcpu`).
+
+use core::sync::atomic::Ordering;
+
+use ipc::vcpu::{Action, Exit, ExitReason};
+
+use super::run::{self as svm, SvmExit};
+use crate::arch::cpu;
+use crate::obj::pool::Ref;
+use crate::obj::vcpu::Vcpu;
+use crate::virt::vcpu::{apply_regs, Entry, HwExit};
+
+pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
+    let pa = v.vmcs.as_u64();
+    let vmcb = svm::Vmcb::at(pa);
+    if !v.launched {
+        if !svm::setup(&vmcb, v.entry, v.regs.rax, root, u32::from(t.index) + 1) {
+            return None;
+        }
+        v.launched = true;
+        v.ept_epoch = epoch;
+    }
+    if let Some(r) = v.reply.take() {
+        let (rip, _) = svm::rip(&vmcb);
+        if r.actions.contains(Action::ADVANCE) {
+            svm::set_rip(&vmcb, rip + v.exit_len.min(15));
+        }
+        if r.actions.contains(Action::SET_RIP) {
+            svm::set_rip(&vmcb, r.rip);
+        }
+        apply_regs(v, &r);
+        if let Some((vector, error)) = r.inject {
+            svm::inject(&vmcb, vector, error);
+        }
+    }
+    if v.ept_epoch != epoch {
+        svm::flush_tlb(&vmcb);
+        v.ept_epoch = epoch;
+    }
+    Some(Entry { hw: pa, regs: v.regs, launched: true, root })
+}
+
+pub fn enter(e: &mut Entry) -> HwExit {
+    let vmcb = svm::Vmcb::at(e.hw);
+    let host = cpu::current().svm_host.load(Ordering::Relaxed);
+    let exit = svm::enter(&vmcb, e.hw, &mut e.regs, host);
+    let (rip, next) = svm::rip(&vmcb);
+    let regs = [e.regs.rax, e.regs.rbx, e.regs.rcx, e.regs.rdx];
+    // Without next-RIP saving (QEMU TCG) the length comes from the
+    // instruction each exit implies (EMULATORS.md).
+    let len = |fixed: u64| if next > rip && next - rip <= 15 { next - rip } else { fixed };
+    let vmm =
+        |reason, len, qualification, gpa| HwExit::Vmm(Exit { reason, rip, len, qualification, gpa, regs });
+    match exit {
+        SvmExit::Interrupt => HwExit::Interrupt { nmi: false },
+        SvmExit::InterruptWindow => HwExit::Window,
+        SvmExit::Nmi => HwExit::Interrupt { nmi: true },
+        SvmExit::SvmInstruction => HwExit::Undefined,
+        SvmExit::Cpuid => vmm(ExitReason::Cpuid, len(2), 0, 0),
+        SvmExit::Hlt => vmm(ExitReason::Hlt, len(1), 0, 0),
+        SvmExit::Io { port, size, input, next_rip } => {
+            let q = u64::from(port) | u64::from(size) << 16;
+            let l = next_rip.wrapping_sub(rip).min(15);
+            vmm(if input { ExitReason::PortIn } else { ExitReason::PortOut }, l, q, 0)
+        }
+        SvmExit::Msr { write } => {
+            vmm(if write { ExitReason::MsrWrite } else { ExitReason::MsrRead }, len(2), 0, 0)
+        }
+        SvmExit::NestedPageFault { gpa, access } => vmm(ExitReason::MemoryFault, 0, access, gpa),
+        SvmExit::Shutdown => vmm(ExitReason::TripleFault, 0, 0, 0),
+        SvmExit::Vmmcall => vmm(ExitReason::Hypercall, len(3), 0, 0),
+        SvmExit::Invalid => vmm(ExitReason::EntryFailed, 0, u64::MAX, 0),
+        SvmExit::Other(raw) => vmm(ExitReason::Other, 0, raw, 0),
+    }
+}

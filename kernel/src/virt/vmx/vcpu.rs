@@ -1,0 +1,75 @@
+//! The VT-x back end of the internal vCPU interface (`crate::virt::vcpu`).
+
+use core::sync::atomic::Ordering;
+
+use ipc::vcpu::{Action, Exit, ExitReason};
+
+use super::run::{self, VmxExit};
+use super::vmcs;
+use crate::arch::cpu;
+use crate::obj::pool::Ref;
+use crate::obj::vcpu::Vcpu;
+use crate::virt::vcpu::{apply_regs, Entry, HwExit};
+
+pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
+    let me = cpu::current();
+    let pa = v.vmcs.as_u64();
+    if !v.launched {
+        if !(vmcs::clear(pa) && vmcs::load(pa)) {
+            return None;
+        }
+        me.current_vmcs.store(pa, Ordering::Relaxed);
+        if !run::setup(v.entry, root, t.index + 1) {
+            log::warn!("vcpu: the CPU refused a VMCS field");
+        }
+    } else if me.current_vmcs.load(Ordering::Relaxed) != pa {
+        vmcs::load(pa);
+        me.current_vmcs.store(pa, Ordering::Relaxed);
+    }
+    if let Some(r) = v.reply.take() {
+        let (rip, _) = run::rip_and_len();
+        if r.actions.contains(Action::ADVANCE) {
+            run::set_rip(rip + v.exit_len.min(15));
+        }
+        if r.actions.contains(Action::SET_RIP) {
+            run::set_rip(r.rip);
+        }
+        apply_regs(v, &r);
+        if let Some((vector, error)) = r.inject {
+            run::inject(vector, error);
+        }
+    }
+    if v.ept_epoch != epoch {
+        vmcs::invept_all();
+        v.ept_epoch = epoch;
+    }
+    let launched = v.launched;
+    v.launched = true;
+    Some(Entry { hw: pa, regs: v.regs, launched, root })
+}
+
+pub fn enter(e: &mut Entry) -> HwExit {
+    let exit = run::enter(&mut e.regs, e.launched);
+    let (rip, len) = run::rip_and_len();
+    let regs = [e.regs.rax, e.regs.rbx, e.regs.rcx, e.regs.rdx];
+    let vmm = |reason, qualification, gpa| HwExit::Vmm(Exit { reason, rip, len, qualification, gpa, regs });
+    match exit {
+        VmxExit::ExternalInterrupt => HwExit::Interrupt { nmi: false },
+        VmxExit::InterruptWindow => HwExit::Window,
+        VmxExit::Nmi => HwExit::Interrupt { nmi: true },
+        VmxExit::VmxInstruction => HwExit::Undefined,
+        VmxExit::Cpuid => vmm(ExitReason::Cpuid, 0, 0),
+        VmxExit::Hlt => vmm(ExitReason::Hlt, 0, 0),
+        VmxExit::Io { port, size, input, .. } => {
+            let q = u64::from(port) | u64::from(size) << 16;
+            vmm(if input { ExitReason::PortIn } else { ExitReason::PortOut }, q, 0)
+        }
+        VmxExit::Rdmsr => vmm(ExitReason::MsrRead, 0, 0),
+        VmxExit::Wrmsr => vmm(ExitReason::MsrWrite, 0, 0),
+        VmxExit::EptViolation { gpa, access } => vmm(ExitReason::MemoryFault, access, gpa),
+        VmxExit::TripleFault => vmm(ExitReason::TripleFault, 0, 0),
+        VmxExit::Vmcall => vmm(ExitReason::Hypercall, 0, 0),
+        VmxExit::EntryFailed(code) => vmm(ExitReason::EntryFailed, code, 0),
+        VmxExit::Other(raw) => vmm(ExitReason::Other, raw, 0),
+    }
+}
