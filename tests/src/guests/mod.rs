@@ -21,24 +21,32 @@ use crate::judge::{Outcome, Verdict};
 pub fn cases() -> Vec<SystemTest> {
     let qemu = || Emulator::Qemu(Qemu::default());
     let bochs = || Emulator::Bochs(Bochs::default());
-    let ryzen = Emulator::Bochs(Bochs { cpu_model: "ryzen".to_string(), ..Bochs::default() });
+    let ryzen = || Emulator::Bochs(Bochs { cpu_model: "ryzen".to_string(), ..Bochs::default() });
     let case = |name, file, emulator, check| SystemTest { name, image: Image::System(file), emulator, check };
-    let both = |name: &'static str, bochs_name, file, check: fn(&Outcome) -> Result<(), String>| {
-        [case(name, file, qemu(), check), case(bochs_name, file, bochs(), check)]
-    };
+    // Every guest test runs on AMD-V under QEMU (`name`), on VT-x under
+    // Bochs (`bochs_name`) and on AMD-V under Bochs (`ryzen_name`).
+    macro_rules! all3 {
+        ($name:literal, $file:literal, $check:expr) => {
+            [
+                case($name, $file, qemu(), $check as fn(&Outcome) -> Result<(), String>),
+                case(concat!("bochs_", $name), $file, bochs(), $check),
+                case(concat!("ryzen_", $name), $file, ryzen(), $check),
+            ]
+        };
+    }
     let mut all = Vec::new();
-    all.extend(both("guest_hello", "bochs_guest_hello", "tests/systems/guest-hello.toml", check_hello));
-    all.push(case("ryzen_guest_hello", "tests/systems/guest-hello.toml", ryzen, check_hello));
-    all.extend(both("guest_two", "bochs_guest_two", "tests/systems/guest-two.toml", check_two));
+    all.extend(all3!("guest_hello", "tests/systems/guest-hello.toml", check_hello));
+    all.extend(all3!("guest_two", "tests/systems/guest-two.toml", check_two));
+    // QEMU only: under Bochs (one CPU) a spinning guest leaves for the
+    // host's timer far too seldom for shares to show (fewer than 100
+    // interrupt exits in 5 s of guest time, both vendors): open.
     all.push(case("guest_weights", "tests/systems/guest-weights.toml", qemu(), check_weights));
-    all.extend(both("guest_probe", "bochs_guest_probe", "tests/systems/guest-probe.toml", check_probe));
-    all.extend(both("guest_faults", "bochs_guest_faults", "tests/systems/guest-faults.toml", check_faults));
-    all.extend(both(
-        "guest_bad_reply",
-        "bochs_guest_bad_reply",
-        "tests/systems/guest-bad-reply.toml",
-        check_bad_reply,
-    ));
+    all.extend(all3!("guest_probe", "tests/systems/guest-probe.toml", check_probe));
+    // Not on Bochs' AMD model: Bochs takes a guest's triple fault as its own
+    // (it panics; it has no SVM shutdown intercept). QEMU's AMD-V has one.
+    all.push(case("guest_faults", "tests/systems/guest-faults.toml", qemu(), check_faults));
+    all.push(case("bochs_guest_faults", "tests/systems/guest-faults.toml", bochs(), check_faults));
+    all.extend(all3!("guest_bad_reply", "tests/systems/guest-bad-reply.toml", check_bad_reply));
     let icount = Emulator::Qemu(Qemu::deterministic());
     all.push(case("guest_bench", "tests/systems/guest-bench.toml", icount, check_bench));
     all
