@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use ryokan_systest::runner::{self, RunSpec};
-use ryokan_systest::{log, Emulator, Image, Qemu, Verdict};
+use ryokan_systest::{log, Bochs, Emulator, Image, Qemu, Verdict};
 
 use crate::ws::Ws;
 use crate::{image, prereq};
@@ -39,6 +39,15 @@ const ABOUT: [(&str, &str); 9] = [
     ("ring_msg_64b_cross_cpu", "one 64-byte message through ipc::ring with doorbells, other CPU"),
 ];
 
+/// What each guest figure measures (its name then says where).
+/// (`_mean` ones are the mean of 1000; the others the fewest.)
+const GUEST_ABOUT: [(&str, &str); 4] = [
+    ("guest_cpuid_vmm_mean", "the same, mean of 1000"),
+    ("guest_cpuid_vmm", "guest CPUID until it resumes, answered by the VMM (exit, call, reply, entry)"),
+    ("guest_out_vmm_mean", "the same, mean of 1000"),
+    ("guest_out_vmm", "guest OUT to a UART port until it resumes, handled by the VMM"),
+];
+
 /// The deterministic machine: the test harness' QEMU plus instruction counting.
 pub fn emulator() -> Emulator {
     Emulator::Qemu(Qemu::deterministic())
@@ -46,39 +55,74 @@ pub fn emulator() -> Emulator {
 
 pub fn bench(ws: &Ws) -> Result<ExitCode> {
     prereq::ensure()?;
-    let iso = image::build_image(ws, Image::System(SYSTEM))?;
-    let emulator = emulator();
-    let work_dir = ws.out_dir().join("bench");
+    let mut figures = run_one(ws, SYSTEM, &emulator(), WHO, "bench")?;
+    for (label, emulator) in guest_machines() {
+        let got = run_one(ws, GUEST_SYSTEM, &emulator, GUEST_WHO, &format!("bench-{label}"))?;
+        figures.extend(got.into_iter().map(|(name, n)| (format!("{name}_{label}"), n)));
+    }
+    print!("{}", table(&figures));
+    println!("({} figures; logs in {})", figures.len(), ws.out_dir().join("bench*").display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The guest bench (`tests/systems/guest-bench.toml`): exit round trips
+/// measured by the guest itself with RDTSC.
+pub const GUEST_SYSTEM: &str = "tests/systems/guest-bench.toml";
+const GUEST_WHO: &str = "guest-bench";
+
+/// Where the guest figures are taken, each named by the suffix its figures
+/// get: AMD-V under QEMU with instruction counting; VT-x and AMD-V under
+/// Bochs (`clock: sync=none`, where the TSC advances by one per emulated
+/// instruction at `ips` 50 M, the TSC's calibrated rate).
+pub fn guest_machines() -> [(&'static str, Emulator); 3] {
+    let ryzen = Bochs { cpu_model: "ryzen".to_string(), ..Bochs::default() };
+    [
+        ("svm_qemu", emulator()),
+        ("vmx_bochs", Emulator::Bochs(Bochs::default())),
+        ("svm_bochs", Emulator::Bochs(ryzen)),
+    ]
+}
+
+/// Boots `system` on `emulator` and returns `who`'s figures.
+fn run_one(
+    ws: &Ws,
+    system: &'static str,
+    emulator: &Emulator,
+    who: &str,
+    dir: &str,
+) -> Result<Vec<(String, u64)>> {
+    let iso = image::build_image(ws, Image::System(system))?;
+    let work_dir = ws.out_dir().join(dir);
     eprintln!("booting {} in {}", iso.display(), emulator.describe());
     let o = runner::run(&RunSpec {
-        emulator: &emulator,
+        emulator,
         iso: &iso,
         work_dir: &work_dir,
         timeout: Some(TIMEOUT),
         echo: false,
     })?;
-    let figures = parse(&o.serial);
+    let figures = parse(&o.serial, who);
     if let Verdict::Failure { reason } = &o.verdict {
         eprintln!("{}", log::tail(&o.serial, LOG_TAIL_LINES));
-        bail!("the bench run failed ({:.1} s): {reason}", o.duration.as_secs_f64());
+        bail!("the bench run of {system} failed ({:.1} s): {reason}", o.duration.as_secs_f64());
     }
     if figures.is_empty() {
         eprintln!("{}", log::tail(&o.serial, LOG_TAIL_LINES));
-        bail!("the bench run logged no `[{WHO}] {PREFIX}<name> <instructions>` line");
+        bail!("the bench run of {system} logged no `[{who}] {PREFIX}<name> <instructions>` line");
     }
-    print!("{}", table(&figures));
-    println!(
-        "({} figures in {:.1} s; log in {})",
+    eprintln!(
+        "{} figures in {:.1} s (log in {})",
         figures.len(),
         o.duration.as_secs_f64(),
         work_dir.display()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(figures)
 }
 
-/// The `bench: <name> <instructions>` lines of `bench`, in order.
-pub fn parse(serial: &str) -> Vec<(String, u64)> {
-    log::said(serial, WHO)
+/// The `bench: <name> <instructions>` lines of domain or guest `who`, in
+/// order.
+pub fn parse(serial: &str, who: &str) -> Vec<(String, u64)> {
+    log::said(serial, who)
         .into_iter()
         .filter_map(|(_, m)| {
             let (name, n) = m.strip_prefix(PREFIX)?.split_once(' ')?;
@@ -90,7 +134,11 @@ pub fn parse(serial: &str) -> Vec<(String, u64)> {
 
 /// The figures as a table: name, instructions, what it measures.
 pub fn table(figures: &[(String, u64)]) -> String {
-    let about = |name: &str| ABOUT.iter().find(|(n, _)| *n == name).map_or("", |(_, a)| a);
+    let about = |name: &str| {
+        let native = ABOUT.iter().find(|(n, _)| *n == name);
+        let guest = || GUEST_ABOUT.iter().find(|(n, _)| name.starts_with(n));
+        native.or_else(guest).map_or("", |(_, a)| a)
+    };
     let width = figures.iter().map(|(n, _)| n.len()).chain(["name".len()]).max().unwrap_or(4);
     let mut out = format!("{:<width$}  {:>12}  what\n", "name", "instructions");
     out.push_str(&format!("{}  {}  {}\n", "-".repeat(width), "-".repeat(12), "-".repeat(4)));
@@ -119,14 +167,14 @@ mod tests {
     #[test]
     fn only_the_bench_domains_well_formed_figures_are_read() {
         assert_eq!(
-            parse(LOG),
+            parse(LOG, WHO),
             vec![("syscall_poll".to_string(), 212), ("ipc_call_same_cpu".to_string(), 1534)]
         );
     }
 
     #[test]
     fn the_table_lines_up_and_explains() {
-        let t = table(&parse(LOG));
+        let t = table(&parse(LOG, WHO));
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 4, "{t}");
         assert!(lines[0].starts_with("name ") && lines[0].contains("instructions"), "{t}");
@@ -139,5 +187,19 @@ mod tests {
         let Emulator::Qemu(q) = emulator() else { panic!("QEMU") };
         assert_eq!(q.extra, ["-icount", "shift=0,sleep=off"]);
         assert!(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(SYSTEM).is_file());
+    }
+
+    #[test]
+    fn guest_figures_are_taken_on_both_vendors_and_explained() {
+        let labels: Vec<&str> = guest_machines().iter().map(|(l, _)| *l).collect();
+        assert_eq!(labels, ["svm_qemu", "vmx_bochs", "svm_bochs"]);
+        let log =
+            "[guest-bench] bench: guest_cpuid_vmm 2051\n[guest-bench] bench: guest_cpuid_vmm_mean 2079\n";
+        let figures: Vec<(String, u64)> =
+            parse(log, GUEST_WHO).into_iter().map(|(n, v)| (format!("{n}_vmx_bochs"), v)).collect();
+        let t = table(&figures);
+        assert!(t.contains("guest_cpuid_vmm_vmx_bochs") && t.contains("2051  guest CPUID"), "{t}");
+        assert!(t.contains("2079  the same, mean of 1000"), "{t}");
+        assert!(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(GUEST_SYSTEM).is_file());
     }
 }
