@@ -11,6 +11,9 @@
 pub const DEFAULT_WEIGHT: u16 = 256;
 /// Credit given at a reset, in microseconds.
 pub const CREDIT_INIT: i64 = 10_000;
+/// A guest's time slice from one entry where the hardware times it (VT-x's
+/// preemption timer), in microseconds: one scheduler tick.
+pub const SLICE_US: u64 = 1000;
 /// The period over which caps are enforced, in microseconds.
 pub const CAP_PERIOD_US: i64 = 100_000;
 

@@ -78,6 +78,10 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                 });
             }
             HwExit::Window => {}
+            HwExit::SliceOver => {
+                crate::sched::preempt(&mut k, c);
+                return k;
+            }
             HwExit::Vmm(exit) => {
                 let (ep, badge) = (v.exit_ep, v.badge);
                 v.exit_len = exit.len;

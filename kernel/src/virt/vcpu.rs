@@ -17,6 +17,8 @@ pub enum HwExit {
     Undefined,
     /// The guest can take an interrupt now.
     Window,
+    /// Its time slice is over (VT-x's preemption timer).
+    SliceOver,
     /// For the VMM.
     Vmm(Exit),
 }

@@ -125,7 +125,27 @@ pub enum VmxExit {
     EntryFailed(u64),
     /// The guest can take an interrupt now (we asked to be told).
     InterruptWindow,
+    /// The VMX-preemption timer ran out: the guest's time slice is over.
+    PreemptionTimer,
     Other(u64),
+}
+
+/// The pin-based control that activates the VMX-preemption timer.
+const PIN_PREEMPTION_TIMER: u32 = 1 << 6;
+
+/// Arms the VMX-preemption timer of the current VMCS to end the guest's
+/// time slice after `tsc` TSC ticks, if the CPU has the timer (it counts
+/// down once every 2^IA32_VMX_MISC[4:0] TSC ticks, SDM 25.5.1). Without it
+/// the local APIC tick ends slices (its interrupt exits the guest), as on
+/// AMD-V; with it a slice ends on time even where an emulator is slow to
+/// deliver that interrupt to a spinning guest (Bochs).
+pub fn slice_start(tsc: u64) {
+    if vmcs::read(PIN_CONTROLS) as u32 & PIN_PREEMPTION_TIMER == 0 {
+        return;
+    }
+    let rate = rdmsr(0x485) & 0x1F;
+    let ticks = (tsc >> rate).clamp(1, u64::from(u32::MAX));
+    vmcs::write(PREEMPTION_TIMER, ticks);
 }
 
 fn rdmsr(msr: u32) -> u64 {
@@ -144,7 +164,9 @@ fn adjust(want: u32, msr: u32, true_msr: u32) -> u32 {
 /// without paging (the Multiboot hand-off): `rip`, flat segments, EPT
 /// `eptp`, VPID `vpid`. Returns false if a field was refused.
 pub fn setup(rip: u64, eptp: u64, vpid: u16) -> bool {
-    let pin = adjust(1 | (1 << 3), 0x481, 0x48D); // external interrupts, NMIs exit
+    // External interrupts and NMIs exit; the VMX-preemption timer if the
+    // CPU has it (`slice_start` arms it).
+    let pin = adjust(1 | (1 << 3) | PIN_PREEMPTION_TIMER, 0x481, 0x48D);
     let proc = adjust((1 << 7) | (1 << 24) | (1 << 31), 0x482, 0x48E); // HLT, all I/O, secondary
     let proc2 = adjust((1 << 1) | (1 << 5) | (1 << 7), 0x48B, 0x48B); // EPT, VPID, unrestricted
     let exit = adjust((1 << 9) | (1 << 20) | (1 << 21), 0x483, 0x48F); // 64-bit host, save/load EFER
@@ -260,6 +282,7 @@ pub fn enter(regs: &mut GuestRegs, launched: bool) -> VmxExit {
         },
         31 => VmxExit::Rdmsr,
         32 => VmxExit::Wrmsr,
+        52 => VmxExit::PreemptionTimer,
         48 => VmxExit::EptViolation { gpa: vmcs::read(GUEST_PHYSICAL), access: q & 7 },
         r => VmxExit::Other(r),
     }

@@ -43,6 +43,8 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
         vmcs::invept_all();
         v.ept_epoch = epoch;
     }
+    // A slice of one scheduler tick from each entry.
+    run::slice_start(crate::sched::tsc_per_us() * crate::policy::SLICE_US);
     let launched = v.launched;
     v.launched = true;
     Some(Entry { hw: pa, regs: v.regs, launched, root })
@@ -56,6 +58,7 @@ pub fn enter(e: &mut Entry) -> HwExit {
     match exit {
         VmxExit::ExternalInterrupt => HwExit::Interrupt { nmi: false },
         VmxExit::InterruptWindow => HwExit::Window,
+        VmxExit::PreemptionTimer => HwExit::SliceOver,
         VmxExit::Nmi => HwExit::Interrupt { nmi: true },
         VmxExit::VmxInstruction => HwExit::Undefined,
         VmxExit::Cpuid => vmm(ExitReason::Cpuid, 0, 0),

@@ -6,6 +6,8 @@ use core::arch::asm;
 pub const VPID: u64 = 0x0000;
 pub const EPTP: u64 = 0x201A;
 pub const GUEST_PHYSICAL: u64 = 0x2400;
+/// The VMX-preemption timer's value (32-bit guest state).
+pub const PREEMPTION_TIMER: u64 = 0x482E;
 pub const VMCS_LINK: u64 = 0x2800;
 pub const GUEST_DEBUGCTL: u64 = 0x2802;
 pub const GUEST_EFER: u64 = 0x2806;
