@@ -41,7 +41,9 @@ const ABOUT: [(&str, &str); 9] = [
 
 /// What each guest figure measures (its name then says where).
 /// (`_mean` ones are the mean of 1000; the others the fewest.)
-const GUEST_ABOUT: [(&str, &str); 4] = [
+const GUEST_ABOUT: [(&str, &str); 6] = [
+    ("guest_out_kernel_mean", "the same, mean of 1000"),
+    ("guest_out_kernel", "guest OUT to a doorbell port until it resumes, handled in the kernel alone"),
     ("guest_cpuid_vmm_mean", "the same, mean of 1000"),
     ("guest_cpuid_vmm", "guest CPUID until it resumes, answered by the VMM (exit, call, reply, entry)"),
     ("guest_out_vmm_mean", "the same, mean of 1000"),

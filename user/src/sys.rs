@@ -227,6 +227,12 @@ pub fn endpoint_create(domain: CapSlot) -> Result<CapSlot, Error> {
 
 /// A new notification owned by `domain`; returns a capability with
 /// READ|WRITE|GRANT.
+/// A doorbell on `port` of `guest` (CONTROL): the guest's writes there
+/// signal `bits` on `ntfn` (WRITE) inside the kernel, without an exit.
+pub fn doorbell_create(guest: CapSlot, port: u16, ntfn: CapSlot, bits: u64) -> Result<CapSlot, Error> {
+    call(Call::DoorbellCreate { guest, port, ntfn, bits }).map(|r| slot(r[0]))
+}
+
 pub fn notification_create(domain: CapSlot) -> Result<CapSlot, Error> {
     call(Call::NotificationCreate { domain }).map(|r| slot(r[0]))
 }

@@ -6,8 +6,9 @@
 //! - Port I/O: the UART at 0x3f8–0x3ff ([`crate::uart`]); the exit port
 //!   0xf4 as QEMU's isa-debug-exit (a write ends the guest: value 0x10 is
 //!   success); the mark port 0xf5 (a write is the guest's mark: the VMM
-//!   notes its CPU time, see [`MARK_PORT`]); other ports read as all ones and ignore writes (a PC's
-//!   floating bus).
+//!   notes its CPU time, see [`MARK_PORT`]); the doorbell 0xf6
+//!   ([`DOORBELL_PORT`], kept by the kernel: its writes never come here);
+//!   other ports read as all ones and ignore writes (a PC's floating bus).
 //! - RDMSR/WRMSR: #GP(0), as for an MSR the CPU lacks. VMCALL/VMMCALL: #UD.
 //! - HLT (no interrupts yet to wake the guest), an access to unmapped
 //!   guest-physical memory, a triple fault, a failed entry or an exit of
@@ -27,6 +28,11 @@ pub const EXIT_SUCCESS: u64 = 0x10;
 /// module, which only lets the write pass without a note) logs the guest's
 /// CPU time since the previous mark.
 pub const MARK_PORT: u16 = 0xf5;
+/// A doorbell: a write here signals bit 0 of the VMM's doorbell
+/// notification inside the kernel, without an exit reaching the VMM (the
+/// path virtio queue notifications will take; `guest-bench` times it).
+/// Nothing waits on that notification yet.
+pub const DOORBELL_PORT: u16 = 0xf6;
 /// How many refused MSR accesses, hypercalls and ignored ports are said.
 pub const NOTES_MAX: u32 = 8;
 

@@ -11,6 +11,7 @@ use ipc::{CapSlot, Error, Rights};
 use user::sys;
 use vmm::info::{self, INFO_GPA};
 use vmm::multiboot::{self, ImageError, Kernel};
+use vmm::platform::DOORBELL_PORT;
 use vmm::ram::{self, PAGE, RAM_START, RAM_VA};
 
 /// A running guest.
@@ -89,6 +90,8 @@ fn build(
     let ebx = info::build(&mut page, ram_end, &cmdline);
     ram.write(INFO_GPA, &page).map_err(failed("writing the Multiboot information"))?;
     let exits = sys::endpoint_create(this).map_err(failed("making the exit endpoint"))?;
+    let bell = sys::notification_create(this).map_err(failed("making the doorbell notification"))?;
+    sys::doorbell_create(domain, DOORBELL_PORT, bell, 1).map_err(failed("making the doorbell"))?;
     // The vCPU starts on this thread's CPU (where mgmt put it: the guest's
     // `cpu`, if it has one), so that an exit and its reply switch directly.
     sys::vcpu_create(domain, exits, kernel.entry, u64::from(ebx)).map_err(failed("making the vCPU"))?;

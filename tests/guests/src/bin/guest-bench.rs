@@ -3,9 +3,11 @@
 //! `clock: sync=none` the TSC counts instructions: the guest's, the
 //! kernel's and the VMM's). 1000 times each: CPUID leaf 0x4000_0000 (an
 //! exit the VMM answers without asking the CPU) and an OUT to the UART's
-//! scratch register (a port write the VMM handles). Prints
+//! scratch register (a port write the VMM handles), and an OUT to the
+//! VMM's doorbell port 0xf6 (an exit the kernel handles alone). Prints
 //! `bench: <name> <fewest instructions>` and `bench: <name>_mean <mean>`
-//! for `guest_cpuid_vmm` and `guest_out_vmm`, then reports success.
+//! for `guest_cpuid_vmm`, `guest_out_vmm` and `guest_out_kernel`, then
+//! reports success.
 
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -58,6 +60,12 @@ core::arch::global_asm!(
     cpuid
     .endm
 
+    .macro out_doorbell
+    movw $0xf6, %dx
+    movb $1, %al
+    outb %al, %dx
+    .endm
+
     .macro out_scratch
     movw $0x3ff, %dx
     movb $0x5a, %al
@@ -72,6 +80,7 @@ guest_main:
     call puts
     measure name_cpuid, cpuid_hv
     measure name_out, out_scratch
+    measure name_doorbell, out_doorbell
     ret
 
     /* Prints `bench: <name at %esi> <%eax>` and a newline. */
@@ -110,6 +119,8 @@ name_cpuid:
     .asciz "guest_cpuid_vmm"
 name_out:
     .asciz "guest_out_vmm"
+name_doorbell:
+    .asciz "guest_out_kernel"
 
     .section .bss.guest_main, "aw", @nobits
     .balign 4
