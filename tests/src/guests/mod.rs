@@ -37,13 +37,12 @@ pub fn cases() -> Vec<SystemTest> {
     let mut all = Vec::new();
     all.extend(all3!("guest_hello", "tests/systems/guest-hello.toml", check_hello));
     all.extend(all3!("guest_two", "tests/systems/guest-two.toml", check_two));
-    // Not on Bochs' AMD model: there the host's local APIC timer hardly ever
-    // interrupts a guest spinning with IF clear (fewer than 100 interrupt
-    // exits in 5 s of guest time), though V_INTR_MASKING is set and VMRUN
-    // runs with the host's IF set (which fixed the same symptom on QEMU);
-    // SVM has no preemption timer to end slices instead (open: Bochs seems
-    // to mask INTR by the guest's IF at VMRUN). Bochs' VT-x ends slices with
-    // the VMX-preemption timer.
+    // Not on Bochs' AMD model: there a guest spinning with IF clear is not
+    // interrupted by the host's local APIC timer (the two guests ran one
+    // after the other), though V_INTR_MASKING is set and VMRUN runs with the
+    // host's IF set (which fixed the same symptom on QEMU). Bochs' VT-x did
+    // the same (fewer than 100 interrupt exits in 5 s of guest time) until
+    // slices came from the VMX-preemption timer; SVM has none (open).
     all.push(case("guest_weights", "tests/systems/guest-weights.toml", qemu(), check_weights));
     all.push(case("bochs_guest_weights", "tests/systems/guest-weights.toml", bochs(), check_weights));
     all.extend(all3!("guest_probe", "tests/systems/guest-probe.toml", check_probe));
