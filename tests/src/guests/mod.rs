@@ -46,7 +46,9 @@ pub fn cases() -> Vec<SystemTest> {
     // after the other), though V_INTR_MASKING is set and VMRUN runs with the
     // host's IF set (which fixed the same symptom on QEMU). Bochs' VT-x did
     // the same (fewer than 100 interrupt exits in 5 s of guest time) until
-    // slices came from the VMX-preemption timer; SVM has none (open).
+    // slices came from the VMX-preemption timer; SVM has none. (Bochs' VMRUN
+    // works out interrupt masking from the guest's IF before it counts as in
+    // the guest, so INTR stays masked until the guest changes IF.)
     all.push(case("guest_weights", "tests/systems/guest-weights.toml", qemu(), check_weights));
     all.push(case("bochs_guest_weights", "tests/systems/guest-weights.toml", bochs(), check_weights));
     all.extend(all3!("guest_probe", "tests/systems/guest-probe.toml", check_probe));
