@@ -1,5 +1,6 @@
 //! The labels of the sample servers' message protocols: `pong` (and the
-//! doomed `victim-server`) and `bench-srv`.
+//! doomed `victim-server`) and `bench-srv`; and the shared words through
+//! which `pinger` and `interactive` agree ([`wakeup`]).
 
 use ipc::msg::Message;
 
@@ -30,3 +31,17 @@ pub fn msg(label: u64, word: u64) -> Message {
 /// Where `bench` writes the wake-up stamp in the region `bring`, past the
 /// ring at its start.
 pub const BENCH_STAMP_OFFSET: u64 = 12 * 1024;
+
+/// `pinger` and `interactive`: the words of their shared region `stamp`.
+pub mod wakeup {
+    /// Wake-ups `pinger` sends and `interactive` expects.
+    pub const WAKEUPS: u64 = 50;
+    /// When the signal was sent (TSC).
+    pub const STAMP: usize = 0;
+    /// Which wake-up it is.
+    pub const ROUND: usize = 1;
+    /// The last one `interactive` acknowledged.
+    pub const ACK: usize = 2;
+    /// Non-zero once `interactive` is waiting.
+    pub const READY: usize = 3;
+}

@@ -14,18 +14,13 @@
 #![cfg_attr(target_os = "none", no_std)]
 #![no_main]
 
+use samples::proto::wakeup::{ACK, READY, ROUND, STAMP, WAKEUPS};
 use samples::words::Words;
 use samples::{Failure, OrFail};
 use user::{arch, sys, time, Caps, StartInfo};
 
 user::entry!(main, heap_kib = 0);
 
-const WAKEUPS: u64 = 50;
-/// The words of `stamp` (see `pinger`).
-const STAMP: usize = 0;
-const ROUND: usize = 1;
-const ACK: usize = 2;
-const READY: usize = 3;
 /// One time slice.
 const SLICE_US: u64 = 1000;
 /// Rounds of arithmetic after each wake-up as `interactive-busy` (about

@@ -9,20 +9,13 @@
 #![cfg_attr(target_os = "none", no_std)]
 #![no_main]
 
+use samples::proto::wakeup::{ACK, READY, ROUND, STAMP, WAKEUPS};
 use samples::words::Words;
 use samples::{Failure, OrFail};
 use user::{arch, sys, time, Caps, StartInfo};
 
 user::entry!(main, heap_kib = 0);
 
-/// Wake-ups to send (`interactive` expects as many).
-const WAKEUPS: u64 = 50;
-/// The words of `stamp`: when the signal was sent, which wake-up it is,
-/// the last one acknowledged, and whether `interactive` is waiting yet.
-const STAMP: usize = 0;
-const ROUND: usize = 1;
-const ACK: usize = 2;
-const READY: usize = 3;
 const PATIENCE_MS: u64 = 10_000;
 
 fn main(start: &'static StartInfo) -> u64 {

@@ -2,6 +2,7 @@
 //! the CPU it stays on), entering the guest, and reading why it left.
 
 use core::arch::global_asm;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use x86_64::registers::control::{Cr0, Cr3, Cr4};
 use x86_64::registers::model_specific::{Efer, Msr};
@@ -133,19 +134,24 @@ pub enum VmxExit {
 /// The pin-based control that activates the VMX-preemption timer.
 const PIN_PREEMPTION_TIMER: u32 = 1 << 6;
 
+/// The VMX-preemption timer's rate (it counts down once every 2^this TSC
+/// ticks: IA32_VMX_MISC[4:0], SDM 25.5.1), learnt by `setup`; [`NO_TIMER`]
+/// until then or if the CPU lacks the timer. Kept here so that the entry
+/// path reads neither an MSR nor the VMCS for it.
+static PREEMPT_SHIFT: AtomicU8 = AtomicU8::new(NO_TIMER);
+const NO_TIMER: u8 = u8::MAX;
+
 /// Arms the VMX-preemption timer of the current VMCS to end the guest's
-/// time slice after `tsc` TSC ticks, if the CPU has the timer (it counts
-/// down once every 2^IA32_VMX_MISC[4:0] TSC ticks, SDM 25.5.1). Without it
+/// time slice after `tsc` TSC ticks, if the CPU has the timer. Without it
 /// the local APIC tick ends slices (its interrupt exits the guest), as on
 /// AMD-V; with it a slice ends on time even where an emulator is slow to
 /// deliver that interrupt to a spinning guest (Bochs).
 pub fn slice_start(tsc: u64) {
-    if vmcs::read(PIN_CONTROLS) as u32 & PIN_PREEMPTION_TIMER == 0 {
+    let shift = PREEMPT_SHIFT.load(Ordering::Relaxed);
+    if shift == NO_TIMER {
         return;
     }
-    let rate = rdmsr(0x485) & 0x1F;
-    let ticks = (tsc >> rate).clamp(1, u64::from(u32::MAX));
-    vmcs::write(PREEMPTION_TIMER, ticks);
+    vmcs::write(PREEMPTION_TIMER, (tsc >> shift).clamp(1, u64::from(u32::MAX)));
 }
 
 fn rdmsr(msr: u32) -> u64 {
@@ -167,6 +173,9 @@ pub fn setup(rip: u64, eptp: u64, vpid: u16) -> bool {
     // External interrupts and NMIs exit; the VMX-preemption timer if the
     // CPU has it (`slice_start` arms it).
     let pin = adjust(1 | (1 << 3) | PIN_PREEMPTION_TIMER, 0x481, 0x48D);
+    if pin & PIN_PREEMPTION_TIMER != 0 {
+        PREEMPT_SHIFT.store((rdmsr(0x485) & 0x1F) as u8, Ordering::Relaxed);
+    }
     let proc = adjust((1 << 7) | (1 << 24) | (1 << 31), 0x482, 0x48E); // HLT, all I/O, secondary
     let proc2 = adjust((1 << 1) | (1 << 5) | (1 << 7), 0x48B, 0x48B); // EPT, VPID, unrestricted
     let exit = adjust((1 << 9) | (1 << 20) | (1 << 21), 0x483, 0x48F); // 64-bit host, save/load EFER
