@@ -79,6 +79,12 @@ pub fn test(ws: &Ws, opts: &TestOpts) -> Result<ExitCode> {
     if !host_ok {
         println!("host tests FAILED (see above)");
     }
+    // Every failure again, last, one line each: a long log above may be
+    // cut from what a CI page shows.
+    for r in results.iter().filter(|r| !r.passed()) {
+        let reason = r.result.as_ref().err().map_or("", |e| e.lines().next().unwrap_or(""));
+        println!("failed: {}: {reason}", r.name);
+    }
     println!("{passed} passed, {failed} failed");
     Ok(if host_ok && failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -21,12 +21,17 @@ pub const LOADER_NAME: &str = "ryokan-vmm";
 /// The longest command line passed on: ipc::guest::GuestConfig's 128
 /// bytes and the `tsc_khz=` the VMM may append ([`with_tsc_khz`]).
 pub const CMDLINE_MAX: usize = 160;
-/// A command line with this option asks for a fixed time: the VMM tells
-/// the guest the TSC's rate by appending `tsc_khz=<ticks per ms>`.
-pub const SPIN_OPTION: &str = "spin_ms=";
+/// A command line with an option named `<something>_ms` (`spin_ms=1000`,
+/// `wait_ms=200`) asks for a fixed time: the VMM tells the guest the TSC's
+/// rate by appending `tsc_khz=<ticks per ms>` (the test guests' convention;
+/// a guest that finds it can time itself without calibrating).
+pub const TIMED_SUFFIX: &str = "_ms";
+/// The option the VMM appends.
+pub const TSC_OPTION: &str = "tsc_khz=";
 
-/// `cmdline`, and ` tsc_khz=<tsc_khz>` after it if one of its words starts
-/// with [`SPIN_OPTION`] (cut to [`CMDLINE_MAX`] bytes).
+/// `cmdline`, and ` tsc_khz=<tsc_khz>` after it if one of its options is
+/// timed ([`TIMED_SUFFIX`]) and none already says the rate (cut to
+/// [`CMDLINE_MAX`] bytes).
 pub fn with_tsc_khz(cmdline: &str, tsc_khz: u64) -> heapless::String<CMDLINE_MAX> {
     let mut out = heapless::String::new();
     for ch in cmdline.chars() {
@@ -34,7 +39,9 @@ pub fn with_tsc_khz(cmdline: &str, tsc_khz: u64) -> heapless::String<CMDLINE_MAX
             return out;
         }
     }
-    if cmdline.split(' ').any(|w| w.starts_with(SPIN_OPTION)) {
+    let timed = |w: &str| w.split_once('=').is_some_and(|(name, _)| name.ends_with(TIMED_SUFFIX));
+    let words = || cmdline.split(' ');
+    if words().any(timed) && !words().any(|w| w.starts_with(TSC_OPTION)) {
         // Cut if it does not fit: the guest then finds no rate and says so.
         let _ = core::fmt::write(&mut out, format_args!(" tsc_khz={tsc_khz}"));
     }
@@ -153,7 +160,10 @@ mod tests {
         );
         assert_eq!(with_tsc_khz("console=ttyS0", 2_500_000), "console=ttyS0");
         assert_eq!(with_tsc_khz("", 1), "");
-        assert_eq!(with_tsc_khz("xspin_ms=1", 1), "xspin_ms=1");
+        assert_eq!(with_tsc_khz("probe=high wait_ms=200", 7), "probe=high wait_ms=200 tsc_khz=7");
+        assert_eq!(with_tsc_khz("spin_ms", 1), "spin_ms", "not an option with a value");
+        assert_eq!(with_tsc_khz("ms=1 timeout=5", 1), "ms=1 timeout=5");
+        assert_eq!(with_tsc_khz("spin_ms=1 tsc_khz=9", 1), "spin_ms=1 tsc_khz=9", "already told");
     }
 
     #[test]

@@ -14,6 +14,12 @@
 //!   prints `%eax` in decimal. All keep every register.
 //! - `cmdline_has`: if the Multiboot command line contains the string at
 //!   `%esi`, `%eax` = the address just past it, else 0.
+//! - `cmdline_number`: `%eax` = the decimal number just after the string
+//!   at `%esi` on the command line (e.g. `"spin_ms="`), or 0 if absent.
+//! - `delay_ms`: spins `%eax` milliseconds (none if 0) on the TSC, at the rate the VMM
+//!   appends to a command line with a timed option (`tsc_khz=`, see
+//!   `domains/vmm`); without it the guest prints `<guest_name>: FAIL no
+//!   tsc_khz= on the command line` and fails. Keeps every register.
 //! - `idt_install`: loads the IDT. An exception then calls `trap_hook` (if
 //!   not 0) with `%eax` = vector, `%ecx` = error code (0 if none), `%ebx` =
 //!   the address of the saved EIP (which the hook may change); the hook
@@ -171,7 +177,62 @@ cmdline_has:
     popl %ebx
     ret
 
+    .global cmdline_number
+cmdline_number:
+    pushl %ecx
+    pushl %esi
+    call cmdline_has
+    testl %eax, %eax
+    jz 2f
+    movl %eax, %esi
+    xorl %eax, %eax
+1:  movzbl (%esi), %ecx
+    subl $0x30, %ecx
+    cmpl $9, %ecx
+    ja 2f
+    imull $10, %eax
+    addl %ecx, %eax
+    incl %esi
+    jmp 1b
+2:  popl %esi
+    popl %ecx
+    ret
+
+    .global delay_ms
+delay_ms:
+    pushal
+    testl %eax, %eax
+    jz 2f
+    movl %eax, %edi
+    movl $opt_tsc_khz, %esi
+    call cmdline_number
+    testl %eax, %eax
+    jz 3f
+    mull %edi
+    movl %eax, %ebx
+    movl %edx, %ecx
+    rdtsc
+    addl %eax, %ebx
+    adcl %edx, %ecx
+1:  rdtsc
+    cmpl %ecx, %edx
+    jb 1b
+    ja 2f
+    cmpl %ebx, %eax
+    jb 1b
+2:  popal
+    ret
+3:  movl $guest_name, %esi
+    call puts
+    movl $msg_no_khz, %esi
+    call puts
+    jmp guest_fail
+
     .section .rodata.guest_common, "a"
+opt_tsc_khz:
+    .asciz "tsc_khz="
+msg_no_khz:
+    .asciz ": FAIL no tsc_khz= on the command line\n"
 hex_digits:
     .ascii "0123456789abcdef"
 

@@ -3,7 +3,8 @@
 //! APIC is) and 0x1_0000_0000 (above 4 GiB, reached through PAE paging:
 //! linear 0x4000_0000 maps it with a 2 MiB page). The first read must stop
 //! the guest (its VMM reports the unmapped access); the command line picks
-//! the first: `probe=apic` or `probe=high`, else 0x4000_0000. An IDT is
+//! the first: `probe=apic` or `probe=high`, else 0x4000_0000; `wait_ms=<n>`
+//! makes it spin n ms before its first read. An IDT is
 //! installed first, so that a read that faults in the guest instead is
 //! reported (`unexpected exception`) rather than lost in a triple fault. A
 //! read that returns prints `guest-probe: FAIL …` and the next is tried;
@@ -26,6 +27,9 @@ core::arch::global_asm!(
     .global guest_main
 guest_main:
     call idt_install
+    movl $opt_wait, %esi
+    call cmdline_number
+    call delay_ms
     movl $opt_apic, %esi
     call cmdline_has
     testl %eax, %eax
@@ -109,6 +113,8 @@ pae_on:
     .global guest_name
 guest_name:
     .asciz "guest-probe"
+opt_wait:
+    .asciz "wait_ms="
 opt_apic:
     .asciz "probe=apic"
 opt_high:

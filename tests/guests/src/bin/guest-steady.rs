@@ -56,18 +56,18 @@ guest_main:
     call newline
 
     movl $opt_khz, %esi
-    call option
+    call cmdline_number
     testl %eax, %eax
     jz no_khz
     movl %eax, tsc_khz
     movl $opt_spin, %esi
-    call option
+    call cmdline_number
     testl %eax, %eax
     jnz 2f
     movl $1000, %eax
 2:  movl %eax, spin_ms
     movl $opt_warm, %esi
-    call option
+    call cmdline_number
     movl %eax, warm_ms
     movl $msg_spin, %esi
     call puts
@@ -89,13 +89,13 @@ guest_main:
     call newline
 
     movl warm_ms, %eax
-    call spin
+    call delay_ms
     call mark
     movl spin_ms, %eax
-    call spin
+    call delay_ms
     call mark
     movl warm_ms, %eax
-    call spin
+    call delay_ms
 
     call checksum
     movl %eax, %ebx
@@ -131,24 +131,6 @@ checksum:
     popl %edi
     ret
 
-    /* Spins until %eax milliseconds have passed on the TSC. */
-spin:
-    pushal
-    mull tsc_khz
-    movl %eax, %ebx
-    movl %edx, %ecx
-    rdtsc
-    addl %eax, %ebx
-    adcl %edx, %ecx
-1:  rdtsc
-    cmpl %ecx, %edx
-    jb 1b
-    ja 2f
-    cmpl %ebx, %eax
-    jb 1b
-2:  popal
-    ret
-
 mark:
     pushl %eax
     pushl %edx
@@ -157,27 +139,6 @@ mark:
     outb %al, %dx
     popl %edx
     popl %eax
-    ret
-
-    /* %eax = the decimal number after the option at %esi, or 0. */
-option:
-    pushl %ecx
-    pushl %esi
-    call cmdline_has
-    testl %eax, %eax
-    jz 2f
-    movl %eax, %esi
-    xorl %eax, %eax
-1:  movzbl (%esi), %ecx
-    subl $0x30, %ecx
-    cmpl $9, %ecx
-    ja 2f
-    imull $10, %eax
-    addl %ecx, %eax
-    incl %esi
-    jmp 1b
-2:  popl %esi
-    popl %ecx
     ret
 
 newline:
