@@ -90,7 +90,15 @@ mod tests {
     fn the_guests_are_found_and_garbage_is_refused() {
         let ws = Ws::locate().unwrap();
         let names = names(&ws).unwrap();
-        for n in ["guest-hello", "guest-spin", "guest-probe", "guest-triple", "guest-vmx", "guest-bench"] {
+        for n in [
+            "guest-hello",
+            "guest-spin",
+            "guest-probe",
+            "guest-triple",
+            "guest-vmx",
+            "guest-bench",
+            "guest-mods",
+        ] {
             assert!(names.iter().any(|x| x == n), "{n} not in {names:?}");
         }
         let dir = std::env::temp_dir().join(format!("ryokan-guests-test-{}", std::process::id()));

@@ -70,6 +70,8 @@ struct Plan {
     bins: Vec<(String, Bin)>,
     /// The guest kernels (binaries of `tests/guests`), each its module's name.
     guests: Vec<String>,
+    /// The guests' module files: `(module name, path)`.
+    modules: Vec<(String, PathBuf)>,
 }
 
 fn plan(
@@ -110,7 +112,46 @@ fn plan(
         }
     }
     let guests = compiled.guest_images.iter().map(|u| u.name.clone()).collect();
-    Ok(Plan { src, compiled, bins, guests })
+    let modules = module_files(&src, &compiled)?;
+    Ok(Plan { src, compiled, bins, guests, modules })
+}
+
+/// The guests' module files, found relative to the system file: each must
+/// be a non-empty file, and a guest's modules must fit in its RAM above
+/// 1 MiB (the VMM checks exactly, with the kernel's place known).
+fn module_files(src: &SystemSource, compiled: &Compiled) -> Result<Vec<(String, PathBuf)>, String> {
+    let dir = src.path.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::new();
+    for m in &compiled.guest_modules {
+        let path = dir.join(&m.file);
+        let len =
+            fs::metadata(&path).ok().filter(|md| md.is_file()).map(|md| md.len()).ok_or_else(|| {
+                format!("{}: module file `{}` not found ({})", m.at, m.file, path.display())
+            })?;
+        if len == 0 {
+            return Err(format!("{}: module file `{}` is empty", m.at, m.file));
+        }
+        out.push((m.name.clone(), path, len));
+    }
+    for g in &compiled.manifest.guests {
+        let pages: u64 = g
+            .modules
+            .iter()
+            .filter_map(|gm| out.iter().find(|(n, _, _)| *n == gm.module.as_str()))
+            .map(|(_, _, len)| len.div_ceil(4096))
+            .sum();
+        let room = (u64::from(g.memory_kib) - 1024) / 4;
+        if pages > room {
+            return Err(format!(
+                "{}: guest `{}`: its modules take {} KiB, more than its {} KiB of RAM above 1 MiB",
+                src.shown,
+                g.name,
+                pages * 4,
+                room * 4
+            ));
+        }
+    }
+    Ok(out.into_iter().map(|(n, p, _)| (n, p)).collect())
 }
 
 /// Builds the ISO of each system file (kernel once, domain images in one
@@ -204,6 +245,9 @@ fn pack(
         }
         push(name, path.clone());
     }
+    for (name, path) in &p.modules {
+        push(name, path.clone());
+    }
     let iso = iso_path(ws, &p.src.stem);
     image::make_iso(kernel, &modules, &dir.join("iso"), &iso, &dir.join("grub-mkrescue.log"))?;
     eprintln!(
@@ -224,4 +268,51 @@ fn pack(
 
 fn bin_path(built: &BTreeMap<String, PathBuf>, bin: &Bin) -> Result<PathBuf> {
     built.get(&bin.bin).cloned().with_context(|| format!("the binary `{}` was not built", bin.bin))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A system file in a fresh directory with `files` beside it; what
+    /// `module_files` makes of it.
+    fn modules_of(text: &str, files: &[(&str, usize)]) -> Result<Vec<(String, PathBuf)>, String> {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("ryokan-sysimage-{}-{n}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        for (name, len) in files {
+            fs::write(dir.join(name), vec![7u8; *len]).unwrap();
+        }
+        let path = dir.join("s.toml");
+        fs::write(&path, text).unwrap();
+        let src = SystemSource { path, shown: "s.toml".to_string(), stem: "s".to_string() };
+        let compiled = system::compile("s.toml", text).unwrap();
+        let r = module_files(&src, &compiled);
+        fs::remove_dir_all(&dir).unwrap();
+        r
+    }
+
+    const GUEST: &str = "[[guest]]\nname = \"g\"\nimage = \"guest-mods\"\nmemory = \"2M\"\n";
+
+    #[test]
+    fn module_files_are_found_beside_the_system_file() {
+        let text = format!("{GUEST}modules = [{{ file = \"a.bin\" }}, {{ file = \"b.bin\" }}]\n");
+        let got = modules_of(&text, &[("a.bin", 5), ("b.bin", 4096)]).unwrap();
+        let names: Vec<_> =
+            got.iter().map(|(n, p)| (n.as_str(), p.file_name().unwrap().to_owned())).collect();
+        assert_eq!(names, [("guest-module.0", "a.bin".into()), ("guest-module.1", "b.bin".into())]);
+    }
+
+    #[test]
+    fn missing_empty_or_oversized_module_files_are_refused() {
+        let one = |f: &str| format!("{GUEST}modules = [{{ file = \"{f}\" }}]\n");
+        let e = modules_of(&one("nope.bin"), &[]).unwrap_err();
+        assert!(e.contains("s.toml:5:21: module file `nope.bin` not found"), "{e}");
+        let e = modules_of(&one("empty.bin"), &[("empty.bin", 0)]).unwrap_err();
+        assert!(e.contains("module file `empty.bin` is empty"), "{e}");
+        let e = modules_of(&one("big.bin"), &[("big.bin", (1 << 20) + 1)]).unwrap_err();
+        assert!(e.contains("guest `g`: its modules take 1028 KiB, more than its 1024 KiB"), "{e}");
+        assert!(modules_of(&one("fits.bin"), &[("fits.bin", 1 << 20)]).is_ok());
+    }
 }

@@ -1,26 +1,46 @@
 //! What a VMM is told about the guest it runs: `mgmt` writes a [`GuestConfig`]
 //! (postcard) into a memory object it grants the VMM as `guest-config`
 //! ([`CONFIG_CAP`]; the capability's size is the encoding's length), and
-//! grants the guest's kernel image as `module:guest` ([`MODULE_CAP`]). The
-//! VMM is the boot module [`VMM_IMAGE`], started as a domain named after the
-//! guest with [`vmm_quota_kib`] of memory.
+//! grants the guest's kernel image as `module:guest` ([`MODULE_CAP`]) and
+//! its Multiboot modules (an initrd, say) as `guest-module:0`, `:1`, …
+//! ([`module_cap`]), each read-only, in the order of
+//! [`GuestConfig::modules`], which holds their strings. The VMM is the boot
+//! module [`VMM_IMAGE`], started as a domain named after the guest with
+//! [`vmm_quota_kib`] of memory.
 
 use heapless::String;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
-pub const GUEST_CONFIG_VERSION: u32 = 1;
+pub const GUEST_CONFIG_VERSION: u32 = 2;
 /// The most guest RAM one VMM gives a guest (3 GiB: below the 32-bit hole).
 pub const MAX_GUEST_MEMORY_KIB: u32 = 3 << 20;
 /// The name of the VMM's capability to its configuration.
 pub const CONFIG_CAP: &str = "guest-config";
 /// The name of the VMM's capability to the guest's kernel image.
 pub const MODULE_CAP: &str = "module:guest";
+/// The most Multiboot modules a guest is given.
+pub const MAX_GUEST_MODULES: usize = 4;
+/// The longest string (its command line) of a guest's module.
+pub const MODULE_STRING_MAX: usize = 64;
+/// A module's string.
+pub type ModuleString = String<MODULE_STRING_MAX>;
+/// The prefix of the VMM's capabilities to the guest's modules.
+pub const GUEST_MODULE_PREFIX: &str = "guest-module:";
+
+/// The name of the VMM's capability to the guest's module `i`
+/// (`guest-module:<i>`).
+pub fn module_cap(i: usize) -> String<24> {
+    let mut name = String::new();
+    let _ = core::fmt::write(&mut name, format_args!("{GUEST_MODULE_PREFIX}{i}"));
+    name
+}
+
 /// The boot module (and domain image) of the VMM.
 pub const VMM_IMAGE: &str = "vmm";
 /// The most bytes a configuration encodes to.
-pub const CONFIG_MAX: usize = 256;
+pub const CONFIG_MAX: usize = 512;
 /// The CPU weight of a domain or guest nobody set one for.
 pub const DEFAULT_WEIGHT: u16 = 256;
 
@@ -49,6 +69,9 @@ pub struct GuestConfig {
     /// CPU of the VMM thread that creates it, where `mgmt` put that thread.)
     pub weight: u16,
     pub cap_percent: u8,
+    /// The strings of the guest's Multiboot modules, one per module
+    /// capability (`guest-module:<i>`), in order.
+    pub modules: heapless::Vec<ModuleString, MAX_GUEST_MODULES>,
 }
 
 impl GuestConfig {
@@ -61,7 +84,8 @@ impl GuestConfig {
             && self.memory_kib % 4 == 0
             && (1..=16).contains(&self.vcpus)
             && self.weight > 0
-            && self.cap_percent <= 100;
+            && self.cap_percent <= 100
+            && self.modules.iter().all(|m| printable(m));
         if ok {
             Ok(())
         } else {
@@ -80,6 +104,12 @@ impl GuestConfig {
     }
 }
 
+/// Printable ASCII only: a module's string becomes a C string in guest
+/// memory, and a NUL would cut it.
+pub fn printable(s: &str) -> bool {
+    s.bytes().all(|b| (0x20..0x7F).contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,12 +124,13 @@ mod tests {
             vcpus: 1,
             weight: 512,
             cap_percent: 0,
+            modules: heapless::Vec::from_slice(&[String::try_from("initrd ro").unwrap()]).unwrap(),
         }
     }
 
     #[test]
     fn round_trips_and_checks() {
-        let mut buf = [0u8; 256];
+        let mut buf = [0u8; CONFIG_MAX];
         let bytes = sample().encode(&mut buf).unwrap().to_vec();
         assert_eq!(GuestConfig::decode(&bytes), Ok(sample()));
         let mut c = sample();
@@ -114,6 +145,15 @@ mod tests {
         let mut c = sample();
         c.cap_percent = 101;
         assert_eq!(c.validate(), Err(Error::Malformed));
+        let mut c = sample();
+        c.modules[0] = String::try_from("nul\0inside").unwrap();
+        assert_eq!(c.validate(), Err(Error::Malformed));
+    }
+
+    #[test]
+    fn module_caps_are_numbered() {
+        assert_eq!(module_cap(0), "guest-module:0");
+        assert_eq!(module_cap(MAX_GUEST_MODULES - 1), "guest-module:3");
     }
 
     #[test]
@@ -122,6 +162,8 @@ mod tests {
         c.name = String::try_from("x".repeat(24).as_str()).unwrap();
         c.cmdline = String::try_from("y".repeat(128).as_str()).unwrap();
         (c.memory_kib, c.weight, c.cap_percent) = (MAX_GUEST_MEMORY_KIB, u16::MAX, 100);
+        let longest = String::try_from("z".repeat(MODULE_STRING_MAX).as_str()).unwrap();
+        c.modules = core::iter::repeat_n(longest, MAX_GUEST_MODULES).collect();
         let mut buf = [0u8; CONFIG_MAX];
         assert!(c.encode(&mut buf).is_ok());
         assert_eq!(vmm_quota_kib(MAX_GUEST_MEMORY_KIB), (3 << 20) + 4096 + (3 << 20) / 128);
@@ -129,7 +171,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn hostile_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        fn hostile_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
             let _ = GuestConfig::decode(&bytes);
         }
     }

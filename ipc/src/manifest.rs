@@ -52,6 +52,16 @@ pub struct GuestSpec {
     pub weight: u16,
     pub cap_percent: u8,
     pub cpu: Option<u16>,
+    /// Its Multiboot modules, in order.
+    pub modules: Vec<GuestModule, { crate::guest::MAX_GUEST_MODULES }>,
+}
+
+/// A Multiboot module of a guest: a boot module (its bytes) and the
+/// string the guest is told with it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GuestModule {
+    pub module: Name,
+    pub string: crate::guest::ModuleString,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -129,6 +139,9 @@ pub enum Problem {
     UnknownChannel,
     /// A weight of 0, or a cap above 100 %.
     BadSchedule,
+    /// A guest module with no boot module, or a string that is not
+    /// printable ASCII.
+    BadModule,
 }
 
 /// A problem, with the index of the domain or shared region it concerns.
@@ -166,6 +179,9 @@ impl Manifest {
             }
             if g.vcpus == 0 || g.vcpus > 16 || g.weight == 0 || g.cap_percent > 100 {
                 return err(Problem::BadSchedule, None);
+            }
+            if g.modules.iter().any(|m| m.module.is_empty() || !crate::guest::printable(&m.string)) {
+                return err(Problem::BadModule, None);
             }
         }
         for list in [&self.endpoints, &self.notifications] {

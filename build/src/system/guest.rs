@@ -4,14 +4,83 @@
 //! unique among domains and guests, and images that no domain image or
 //! module of the boot image already names (each image is a module called
 //! by its name).
+//!
+//! A guest's `modules` are files; each distinct file (as written) becomes
+//! one boot module, `guest-module.<k>` in order of first use, which every
+//! guest naming that file is given.
 
-use ipc::guest::{MAX_GUEST_MEMORY_KIB, VMM_IMAGE};
-use ipc::manifest::{GuestSpec, Restart};
+use std::ops::Range;
+
+use ipc::guest::{ModuleString, MAX_GUEST_MEMORY_KIB, MAX_GUEST_MODULES, MODULE_STRING_MAX, VMM_IMAGE};
+use ipc::manifest::{GuestModule, GuestSpec, Name, Restart};
 use toml::Spanned;
 
 use super::lower::{self, RESERVED_IMAGES};
 use super::schema::{GuestTable, SystemFile};
 use super::{Located, Source};
+
+/// The boot modules holding guests' module files are named this and a number.
+pub const MODULE_IMAGE_PREFIX: &str = "guest-module.";
+
+/// A file some guest has as a module: the boot module holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleFile {
+    /// Its boot module's name (`guest-module.<k>`).
+    pub name: String,
+    /// As written, relative to the system file.
+    pub file: String,
+    /// Where it is first named.
+    pub span: Range<usize>,
+}
+
+/// The distinct module files of the guests of `f`, in order of first use.
+pub fn module_files(f: &SystemFile) -> Vec<ModuleFile> {
+    let mut files: Vec<ModuleFile> = Vec::new();
+    for m in f.guest.iter().flat_map(|g| &g.get_ref().modules) {
+        let file = m.get_ref().file.get_ref();
+        if !files.iter().any(|x| x.file == *file) {
+            let name = format!("{MODULE_IMAGE_PREFIX}{}", files.len());
+            files.push(ModuleFile { name, file: file.clone(), span: m.get_ref().file.span() });
+        }
+    }
+    files
+}
+
+/// Whether the boot image names a module `image` for something else than
+/// a domain's or guest's image.
+pub fn reserved_image(image: &str) -> bool {
+    RESERVED_IMAGES.contains(&image) || image == VMM_IMAGE || image.starts_with(MODULE_IMAGE_PREFIX)
+}
+
+fn modules(
+    t: &GuestTable,
+    files: &[ModuleFile],
+) -> Result<heapless::Vec<GuestModule, MAX_GUEST_MODULES>, Located> {
+    let mut out = heapless::Vec::new();
+    for m in &t.modules {
+        let (m, span) = (m.get_ref(), m.span());
+        if m.file.get_ref().is_empty() {
+            return Err(Located::new(m.file.span(), "empty module file name"));
+        }
+        let string: ModuleString = match &m.cmdline {
+            None => ModuleString::new(),
+            Some(c) if !ipc::guest::printable(c.get_ref()) => {
+                return Err(Located::new(c.span(), "a module's cmdline is printable ASCII"))
+            }
+            Some(c) => ModuleString::try_from(c.get_ref().as_str()).map_err(|_| {
+                Located::new(c.span(), format!("a module's cmdline is at most {MODULE_STRING_MAX} bytes"))
+            })?,
+        };
+        let file = files.iter().find(|f| f.file == *m.file.get_ref());
+        let module = file.and_then(|f| Name::try_from(f.name.as_str()).ok()).ok_or_else(|| {
+            Located::new(m.file.span(), "too many distinct module files for their boot modules' names")
+        })?;
+        out.push(GuestModule { module, string }).map_err(|_| {
+            Located::new(span, format!("too many modules: a guest has at most {MAX_GUEST_MODULES}"))
+        })?;
+    }
+    Ok(out)
+}
 
 /// The least RAM a guest has (the Multiboot information and a kernel at 1 MiB).
 const MIN_MEMORY_KIB: u32 = 2048;
@@ -19,7 +88,8 @@ const MIN_MEMORY_KIB: u32 = 2048;
 const CMDLINE_MAX: usize = 128;
 const MAX_VCPUS: i64 = 16;
 
-pub fn lower(t: &GuestTable) -> Result<GuestSpec, Located> {
+/// `t` as a manifest guest; its modules are among `files` ([`module_files`]).
+pub fn lower(t: &GuestTable, files: &[ModuleFile]) -> Result<GuestSpec, Located> {
     let kib = t.memory.get_ref().kib;
     if !(MIN_MEMORY_KIB..=MAX_GUEST_MEMORY_KIB).contains(&kib) || kib % 4 != 0 {
         return Err(Located::new(
@@ -70,6 +140,7 @@ pub fn lower(t: &GuestTable) -> Result<GuestSpec, Located> {
         weight,
         cap_percent,
         cpu: lower::cpu(t.cpu.as_ref())?,
+        modules: modules(t, files)?,
     })
 }
 
@@ -111,14 +182,8 @@ pub fn check_names(src: &Source<'_>, f: &SystemFile) -> Result<(), Located> {
         if image.is_empty() {
             return Err(Located::new(t.image.span(), "empty image name"));
         }
-        if RESERVED_IMAGES.contains(&image.as_str()) || image == VMM_IMAGE {
-            return Err(Located::new(
-                t.image.span(),
-                format!(
-                    "image name `{image}` is reserved: the boot image has modules {} and {VMM_IMAGE}",
-                    RESERVED_IMAGES.join(", ")
-                ),
-            ));
+        if reserved_image(image) {
+            return Err(Located::new(t.image.span(), reserved_message(image)));
         }
         if let Some(d) = f.domain.iter().map(|d| &d.get_ref().image).find(|d| d.get_ref() == image) {
             return Err(Located::new(
@@ -131,4 +196,12 @@ pub fn check_names(src: &Source<'_>, f: &SystemFile) -> Result<(), Located> {
         }
     }
     Ok(())
+}
+
+/// Why `image` cannot be an image's name.
+pub fn reserved_message(image: &str) -> String {
+    format!(
+        "image name `{image}` is reserved: the boot image has modules {}, {VMM_IMAGE} and {MODULE_IMAGE_PREFIX}<n>",
+        RESERVED_IMAGES.join(", ")
+    )
 }

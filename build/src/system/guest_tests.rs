@@ -87,3 +87,60 @@ fn guest_names_and_images_are_checked() {
         (0..9).map(|i| format!("[[guest]]\nname = \"g{i}\"\nimage = \"k\"\nmemory = \"2M\"\n")).collect();
     refused(&format!("{GUESTS}{nine}"), 45, "at most 8");
 }
+
+const MODULES: &str = r#"[[guest]]
+name = "a"
+image = "guest-mods"
+memory = "4M"
+modules = [{ file = "mods/one.txt", cmdline = "one 1" }, { file = "mods/two.txt" }]
+
+[[guest]]
+name = "b"
+image = "guest-mods"
+memory = "4M"
+modules = [{ file = "mods/two.txt", cmdline = "two again" }]
+"#;
+
+#[test]
+fn guest_modules_are_boot_modules_by_file() {
+    let c = compile("system.toml", MODULES).expect("compiles");
+    let g = &c.manifest.guests;
+    let mods = |i: usize| -> Vec<(&str, &str)> {
+        g[i].modules.iter().map(|m| (m.module.as_str(), m.string.as_str())).collect()
+    };
+    assert_eq!(mods(0), [("guest-module.0", "one 1"), ("guest-module.1", "")]);
+    assert_eq!(mods(1), [("guest-module.1", "two again")], "one boot module per file");
+    let files: Vec<_> =
+        c.guest_modules.iter().map(|m| (m.name.as_str(), m.file.as_str(), m.at.as_str())).collect();
+    assert_eq!(
+        files,
+        [
+            ("guest-module.0", "mods/one.txt", "system.toml:5:21"),
+            ("guest-module.1", "mods/two.txt", "system.toml:5:67")
+        ]
+    );
+    assert_eq!(ipc::manifest::Manifest::decode(&c.bytes).as_ref(), Ok(&c.manifest));
+}
+
+#[test]
+fn bad_guest_modules_are_refused_at_their_key() {
+    refused(&MODULES.replace("cmdline = \"one 1\"", "cmdline = \"tab\there\""), 5, "printable ASCII");
+    refused(&MODULES.replace("one 1", &"x".repeat(65)), 5, "at most 64 bytes");
+    refused(&MODULES.replace("file = \"mods/one.txt\"", "file = \"\""), 5, "empty module file name");
+    refused(&MODULES.replace("cmdline = \"one 1\"", "size = 1"), 5, "unknown field `size`");
+    let five =
+        r#"modules = [{ file = "1" }, { file = "2" }, { file = "3" }, { file = "4" }, { file = "5" }]"#;
+    refused(
+        &MODULES.replace(r#"modules = [{ file = "mods/two.txt", cmdline = "two again" }]"#, five),
+        11,
+        "at most 4",
+    );
+    refused(
+        &MODULES.replace(
+            "image = \"guest-mods\"\nmemory = \"4M\"\nmodules",
+            "image = \"guest-module.0\"\nmemory = \"4M\"\nmodules",
+        ),
+        3,
+        "reserved",
+    );
+}

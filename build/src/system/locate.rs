@@ -82,6 +82,7 @@ pub fn locate(src: &Source<'_>, f: &SystemFile, m: &Manifest, e: ManifestError) 
         | Problem::UnknownDomain
         | Problem::WrongVersion
         | Problem::TooManySharers
+        | Problem::BadModule
         | Problem::NoDomains => {
             let with = |k: usize| {
                 let mut m = m.clone();

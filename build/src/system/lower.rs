@@ -43,6 +43,7 @@ fn name_at(s: &str, span: std::ops::Range<usize>) -> Result<Name, Located> {
 
 /// Builds the manifest; `validate` has not run yet.
 pub fn lower(f: &SystemFile) -> Result<Manifest, Located> {
+    let files = super::guest::module_files(f);
     let mut m = Manifest {
         guests: heapless::Vec::new(),
         version: f.version.as_ref().map_or(MANIFEST_VERSION, |v| *v.get_ref()),
@@ -93,7 +94,7 @@ pub fn lower(f: &SystemFile) -> Result<Manifest, Located> {
             .map_err(|_| Located::new(d.span(), format!("too many [[domain]]s: at most {MAX_DOMAINS}")))?;
     }
     for g in &f.guest {
-        let spec = super::guest::lower(g.get_ref())?;
+        let spec = super::guest::lower(g.get_ref(), &files)?;
         m.guests.push(spec).map_err(|_| {
             Located::new(g.span(), format!("too many [[guest]]s: at most {}", ipc::manifest::MAX_GUESTS))
         })?;
@@ -193,15 +194,8 @@ pub fn check_names(src: &Source<'_>, f: &SystemFile) -> Result<(), Located> {
         if t.name.get_ref() == "mgmt" {
             return Err(Located::new(t.name.span(), "`mgmt` is the root domain's name; pick another"));
         }
-        if RESERVED_IMAGES.contains(&t.image.get_ref().as_str()) {
-            return Err(Located::new(
-                t.image.span(),
-                format!(
-                    "image name `{}` is reserved: the boot image has modules {}",
-                    t.image.get_ref(),
-                    RESERVED_IMAGES.join(", ")
-                ),
-            ));
+        if super::guest::reserved_image(t.image.get_ref()) && t.image.get_ref() != ipc::guest::VMM_IMAGE {
+            return Err(Located::new(t.image.span(), super::guest::reserved_message(t.image.get_ref())));
         }
     }
     Ok(())

@@ -34,6 +34,20 @@ pub struct Compiled {
     pub images: Vec<ImageUse>,
     /// The distinct kernel images the guests boot, in order of first use.
     pub guest_images: Vec<ImageUse>,
+    /// The distinct files the guests have as modules, in order of first
+    /// use, each with its boot module's name; `at` is where it is first named.
+    pub guest_modules: Vec<ModuleUse>,
+}
+
+/// A file a guest has as a module: the boot module holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleUse {
+    /// The boot module's name.
+    pub name: String,
+    /// As written: relative to the system file.
+    pub file: String,
+    /// `FILE:LINE:COL` of its first `file = …`.
+    pub at: String,
 }
 
 /// An image a domain runs, and where the file first names it.
@@ -156,7 +170,11 @@ pub fn compile(file: &str, text: &str) -> Result<Compiled, CompileError> {
     for g in &parsed.guest {
         uses(&mut guest_images, &g.get_ref().image);
     }
-    Ok(Compiled { manifest, bytes, images, guest_images })
+    let guest_modules = guest::module_files(&parsed)
+        .into_iter()
+        .map(|m| ModuleUse { name: m.name, file: m.file, at: src.at(m.span.start) })
+        .collect();
+    Ok(Compiled { manifest, bytes, images, guest_images, guest_modules })
 }
 
 /// Reads and compiles a system file; `shown` is the name errors use.

@@ -12,8 +12,10 @@
 //! on). `[[endpoint]]` and `[[notification]]` tables (`name` only) declare
 //! the channels `mgmt` creates. A `[[guest]]` is a virtual machine: `name`,
 //! `image` (a Multiboot kernel, a binary of `tests/guests`), `cmdline`,
-//! `memory` (its RAM), `vcpus` (1 if absent) and the same `restart`,
-//! `weight`, `cap` and `cpu` as a domain's.
+//! `memory` (its RAM), `vcpus` (1 if absent), `modules` (Multiboot modules:
+//! `[{ file = "initrd.img", cmdline = "…" }]`, each file relative to the
+//! system file, up to 4) and the same `restart`, `weight`, `cap` and `cpu`
+//! as a domain's.
 
 use std::fmt;
 
@@ -59,6 +61,19 @@ pub struct GuestTable {
     pub weight: Option<Spanned<i64>>,
     pub cap: Option<Spanned<Percent>>,
     pub cpu: Option<Spanned<i64>>,
+    /// Its Multiboot modules, in order; none if absent.
+    #[serde(default)]
+    pub modules: Vec<Spanned<ModuleTable>>,
+}
+
+/// One of a guest's `modules`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleTable {
+    /// The file, relative to the system file.
+    pub file: Spanned<String>,
+    /// The module's string; empty if absent.
+    pub cmdline: Option<Spanned<String>>,
 }
 
 /// One `[[domain]]`.

@@ -1,5 +1,5 @@
 //! What the VMM of a guest is given beyond what every domain gets: the
-//! guest's kernel image (`mgmt`'s boot module, read-only) and its
+//! guest's kernel image and modules (`mgmt`'s boot modules, read-only) and its
 //! configuration (a page `mgmt` fills with the postcard `GuestConfig`,
 //! read-only, the capability's size the encoding's length).
 
@@ -16,7 +16,7 @@ pub fn give_module(env: &Env, inst: &mut Instance, cap: &str, module: &str) -> R
         || Failure::Module { module: module.try_into().unwrap_or_default(), error: ModuleError::Missing };
     let named = env.start.cap(module).ok_or_else(missing)?;
     let slot = sys::cap_grant(inst.domain, CapSlot(named.slot), Rights::READ)
-        .map_err(failed("granting the guest's kernel image"))?;
+        .map_err(failed("granting a guest's kernel image or module"))?;
     push(inst, cap, slot, ObjectType::Memory, named.size)
 }
 

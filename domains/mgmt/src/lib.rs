@@ -10,6 +10,8 @@
 
 #![cfg_attr(not(test), no_std)]
 
+extern crate alloc;
+
 pub mod plan;
 pub mod policy;
 pub mod report;

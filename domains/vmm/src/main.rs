@@ -1,8 +1,9 @@
 //! `vmm`: one per guest. `mgmt` starts it as a domain named after the guest
 //! with `guest-config` (a memory object holding the postcard
-//! `ipc::guest::GuestConfig`) and `module:guest` (the guest's kernel
-//! image). Started without `guest-config`, it runs a guest named "guest"
-//! with 16 MiB of RAM and one vCPU.
+//! `ipc::guest::GuestConfig`), `module:guest` (the guest's kernel image)
+//! and `guest-module:<i>` for each of the guest's Multiboot modules.
+//! Started without `guest-config`, it runs a guest named "guest" with
+//! 16 MiB of RAM and one vCPU.
 //!
 //! It checks the kernel ([`vmm::multiboot`]), creates the guest domain with
 //! the configured CPU share, its RAM and one vCPU (more are not run yet: it
@@ -26,7 +27,10 @@ mod run;
 mod setup;
 
 use heapless::String;
-use ipc::guest::{GuestConfig, CONFIG_CAP, CONFIG_MAX, DEFAULT_WEIGHT, GUEST_CONFIG_VERSION, MODULE_CAP};
+use ipc::guest::{
+    module_cap, GuestConfig, CONFIG_CAP, CONFIG_MAX, DEFAULT_WEIGHT, GUEST_CONFIG_VERSION, MAX_GUEST_MODULES,
+    MODULE_CAP,
+};
 use ipc::{CapSlot, Rights};
 use user::{layout, sys, Caps, StartInfo};
 use vmm::status;
@@ -35,9 +39,12 @@ use crate::console::{say, Console};
 
 user::entry!(main, heap_kib = 0);
 
-/// Where the VMM maps its configuration and the guest's kernel image.
+/// Where the VMM maps its configuration, the guest's kernel image and its
+/// modules (each at most guest RAM's 3 GiB, so 4 GiB apart).
 const CONFIG_VA: u64 = layout::FREE2_BASE;
 const IMAGE_VA: u64 = layout::FREE2_BASE + (1 << 30);
+const MODULES_VA: u64 = layout::FREE2_BASE + (4 << 30);
+const MODULE_STRIDE: u64 = 4 << 30;
 
 fn main(start: &'static StartInfo) -> u64 {
     let mut console = Console::new(start.console(), start.name());
@@ -54,10 +61,11 @@ fn main(start: &'static StartInfo) -> u64 {
     };
     console.rename(&config.name);
     let Some(image) = image(start, this, &console) else { return status::SETUP };
+    let Some(modules) = modules(start, this, &config, &console) else { return status::SETUP };
     if config.vcpus > 1 {
         say!(console, "{} vCPUs asked for: only 1 is run for now", config.vcpus);
     }
-    let guest = match setup::boot(this, &config, image) {
+    let guest = match setup::boot(this, &config, image, &modules) {
         Ok(g) => g,
         Err(e) => {
             say!(console, "cannot start the guest: {e}");
@@ -65,7 +73,13 @@ fn main(start: &'static StartInfo) -> u64 {
         }
     };
     let hostile = config.cmdline.split(' ').any(|w| w == hostile::FLAG);
-    say!(console, "started: {} KiB of RAM, 1 vCPU, command line `{}`", config.memory_kib, config.cmdline);
+    say!(
+        console,
+        "started: {} KiB of RAM, 1 vCPU, command line `{}`, {} module(s)",
+        config.memory_kib,
+        config.cmdline,
+        modules.len()
+    );
     let code = run::serve(&guest, &console, hostile);
     match sys::domain_info(guest.domain) {
         Ok(info) => say!(console, "cpu time {} us", info.cpu_us),
@@ -89,6 +103,7 @@ fn config(start: &StartInfo, this: CapSlot, console: &Console) -> Result<GuestCo
             vcpus: 1,
             weight: DEFAULT_WEIGHT,
             cap_percent: 0,
+            modules: heapless::Vec::new(),
         });
     };
     let len =
@@ -119,4 +134,39 @@ fn image(start: &StartInfo, this: CapSlot, console: &Console) -> Option<&'static
     // (never unmapped) and holds `size` bytes; nobody can write it: the
     // kernel gives only READ|GRANT on boot modules, and mgmt grants READ.
     Some(unsafe { core::slice::from_raw_parts(IMAGE_VA as *const u8, len) })
+}
+
+/// The guest's modules (`guest-module:<i>`, one per string in `config`),
+/// each mapped read-only; None (and said why) if one is missing or empty.
+fn modules(
+    start: &StartInfo,
+    this: CapSlot,
+    config: &GuestConfig,
+    console: &Console,
+) -> Option<heapless::Vec<&'static [u8], MAX_GUEST_MODULES>> {
+    let mut out = heapless::Vec::new();
+    for i in 0..config.modules.len() {
+        let name = module_cap(i);
+        let Some(cap) = start.cap(&name) else {
+            say!(console, "no `{name}`: the configuration names {} module(s)", config.modules.len());
+            return None;
+        };
+        let Some(len) = usize::try_from(cap.size).ok().filter(|&l| l > 0 && l as u64 <= MODULE_STRIDE) else {
+            say!(console, "`{name}` holds {} bytes: not a module", cap.size);
+            return None;
+        };
+        let va = MODULES_VA + i as u64 * MODULE_STRIDE;
+        if let Err(e) = sys::memory_map(CapSlot(cap.slot), this, va, Rights::READ) {
+            say!(console, "cannot map `{name}`: {e:?}");
+            return None;
+        }
+        // SAFETY: the module is mapped read-only at `va` for the VMM's life
+        // (never unmapped) and holds `len` bytes (its capability's size,
+        // below MODULE_STRIDE, so the mappings do not overlap); nobody can
+        // write it: boot modules are READ|GRANT, and mgmt grants READ.
+        let bytes = unsafe { core::slice::from_raw_parts(va as *const u8, len) };
+        // At most MAX_GUEST_MODULES strings, so this fits.
+        let _ = out.push(bytes);
+    }
+    Some(out)
 }

@@ -23,8 +23,8 @@ use crate::ram::PAGE;
 pub const MAGIC: u32 = 0x1BAD_B002;
 /// The header lies within this many bytes of the file's start.
 pub const SEARCH: usize = 8192;
-/// Header flags the VMM honours: page-aligned modules (it loads none) and
-/// memory information (it always gives it). Bits 2..=15 are requirements it
+/// Header flags the VMM honours: page-aligned modules (it always aligns
+/// them) and memory information (it always gives it). Bits 2..=15 are requirements it
 /// cannot meet; bits 16..=31 are optional (bit 16, the a.out addresses, is
 /// ignored: the ELF headers say where things go).
 const REQUIRED_MASK: u32 = 0xFFFF;

@@ -1,12 +1,12 @@
 //! Making the guest: the guest domain and its CPU share, its RAM (mapped
-//! into it and into the VMM), the kernel's segments and the Multiboot
-//! information loaded into that RAM (a command line asking for a fixed
+//! into it and into the VMM), the kernel's segments, its modules and the
+//! Multiboot information loaded into that RAM (a command line asking for a fixed
 //! time is told the TSC's rate: [`vmm::info::with_tsc_khz`]), the exit endpoint, and the vCPU,
 //! which starts running at once, on the VMM's CPU.
 
 use core::fmt;
 
-use ipc::guest::{GuestConfig, DEFAULT_WEIGHT};
+use ipc::guest::{GuestConfig, DEFAULT_WEIGHT, MAX_GUEST_MODULES};
 use ipc::{CapSlot, Error, Rights};
 use user::sys;
 use vmm::info::{self, INFO_GPA};
@@ -24,6 +24,7 @@ pub struct Guest {
 /// Why the guest could not be made.
 pub enum SetupError {
     Image(ImageError),
+    Modules(info::ModulesTooBig),
     Sys { what: &'static str, error: Error },
 }
 
@@ -31,6 +32,7 @@ impl fmt::Display for SetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SetupError::Image(e) => write!(f, "the kernel image is refused: {e}"),
+            SetupError::Modules(e) => write!(f, "{e}"),
             SetupError::Sys { what, error } => write!(f, "{what} failed: {error:?}"),
         }
     }
@@ -40,13 +42,26 @@ fn failed(what: &'static str) -> impl FnOnce(Error) -> SetupError {
     move |error| SetupError::Sys { what, error }
 }
 
-/// Checks the kernel `file`, makes the guest of `config` and starts it.
-pub fn boot(this: CapSlot, config: &GuestConfig, file: &[u8]) -> Result<Guest, SetupError> {
+/// Checks the kernel `file` and that `modules` fit beside it, makes the
+/// guest of `config` and starts it.
+pub fn boot(
+    this: CapSlot,
+    config: &GuestConfig,
+    file: &[u8],
+    modules: &[&[u8]],
+) -> Result<Guest, SetupError> {
     let ram_end = u64::from(config.memory_kib) * 1024;
     let kernel = multiboot::check(file, RAM_START..ram_end).map_err(SetupError::Image)?;
+    let kernel_end = kernel.segments.iter().map(|s| s.vaddr + s.memsz).max().unwrap_or(0);
+    let sizes: heapless::Vec<u64, MAX_GUEST_MODULES> = modules.iter().map(|m| m.len() as u64).collect();
+    let places = info::place_modules(kernel_end, &sizes, ram_end).map_err(SetupError::Modules)?;
+    let mut told: heapless::Vec<info::Module<'_>, MAX_GUEST_MODULES> = heapless::Vec::new();
+    for (at, string) in places.iter().zip(&config.modules) {
+        let _ = told.push(info::Module { at: at.clone(), string });
+    }
     let quota = ram::guest_quota_pages(ram_end, 1);
     let (domain, _) = sys::guest_create(quota).map_err(failed("creating the guest"))?;
-    match build(this, domain, config, &kernel, file) {
+    match build(this, domain, config, (&kernel, file), (modules, &told)) {
         Ok(exits) => Ok(Guest { domain, exits }),
         Err(e) => {
             // Everything made so far belongs to the guest, or is harmless.
@@ -60,8 +75,8 @@ fn build(
     this: CapSlot,
     domain: CapSlot,
     config: &GuestConfig,
-    kernel: &Kernel,
-    file: &[u8],
+    (kernel, file): (&Kernel, &[u8]),
+    (modules, told): (&[&[u8]], &[info::Module<'_>]),
 ) -> Result<CapSlot, SetupError> {
     if (config.weight, config.cap_percent) != (DEFAULT_WEIGHT, 0) {
         sys::sched_set(domain, config.weight, config.cap_percent).map_err(failed("setting its CPU share"))?;
@@ -85,9 +100,12 @@ fn build(
             bytes.ok_or(SetupError::Image(ImageError::Elf(ipc::elf::ElfError::SegmentOutsideFile)))?;
         ram.write(seg.vaddr, bytes).map_err(failed("loading the kernel"))?;
     }
+    for (bytes, m) in modules.iter().zip(told) {
+        ram.write(m.at.start, bytes).map_err(failed("loading a module"))?;
+    }
     let mut page = [0u8; PAGE as usize];
     let cmdline = info::with_tsc_khz(&config.cmdline, user::time::tsc_per_ms());
-    let ebx = info::build(&mut page, ram_end, &cmdline);
+    let ebx = info::build(&mut page, ram_end, &cmdline, told);
     ram.write(INFO_GPA, &page).map_err(failed("writing the Multiboot information"))?;
     let exits = sys::endpoint_create(this).map_err(failed("making the exit endpoint"))?;
     let bell = sys::notification_create(this).map_err(failed("making the doorbell notification"))?;

@@ -41,6 +41,7 @@ pub fn cases() -> Vec<SystemTest> {
     }
     let mut all = Vec::new();
     all.extend(all3!("guest_hello", "tests/systems/guest-hello.toml", check_hello));
+    all.extend(all3!("guest_modules", "tests/systems/guest-mods.toml", check_modules));
     // Bochs' AMD model runs both to the end but one after the other (see
     // guest_weights below): there only that they finish is checked.
     all.push(case("guest_two", "tests/systems/guest-two.toml", counted(), check_two_at_once));
@@ -110,6 +111,45 @@ fn hello_said(s: &str, guest: &str, kib: u32, cmdline: &str) -> Result<(), Strin
 fn check_hello(o: &Outcome) -> Result<(), String> {
     finished(o)?;
     hello_said(&o.serial, "guest-hello", 8192, "console=ttyS0 greeting=hello")
+}
+
+/// The modules `guest-mods` is given in guest-mods.toml: file (beside it)
+/// and string.
+const MODULES: [(&str, &str); 3] = [
+    ("modules/motd.txt", "motd lang=en"),
+    ("modules/lines.txt", ""),
+    ("modules/motd.txt", "the first, again"),
+];
+
+/// The sum `guest-mods` prints of a module: `sum = rotl(sum, 5) ^ byte`.
+pub fn module_sum(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0u32, |sum, &b| sum.rotate_left(5) ^ u32::from(b))
+}
+
+fn check_modules(o: &Outcome) -> Result<(), String> {
+    finished(o)?;
+    let s = &o.serial;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("systems");
+    let mut lines = Vec::new();
+    for (i, (file, string)) in MODULES.iter().enumerate() {
+        let bytes = std::fs::read(dir.join(file)).map_err(|e| format!("cannot read {file}: {e}"))?;
+        let (len, sum) = (bytes.len(), module_sum(&bytes));
+        let head = format!("guest-mods: module {i}: {len} bytes at 0x");
+        let tail = format!(", sum {sum:#010x}, string \"{string}\"");
+        let found = crate::log::said(s, "guest-mods")
+            .into_iter()
+            .find(|(_, m)| m.starts_with(&head) && m.ends_with(&tail))
+            .map(|(line, _)| line)
+            .ok_or_else(|| format!("guest-mods did not say `{head}…{tail}` (module {i}: {file})"))?;
+        lines.push((file, found));
+    }
+    let done = says(s, "guest-mods", "guest-mods: 3 module(s) as expected")?;
+    let exit = passed(s, "guest-mods")?;
+    let order: Vec<(&str, usize)> =
+        lines.iter().map(|(f, l)| (**f, *l)).chain([("the count", done), ("the exit", exit)]).collect();
+    in_order(&order, "guest-mods")?;
+    says(s, "no-mods", "guest-mods: 0 module(s) as expected")?;
+    passed(s, "no-mods").map(|_| ())
 }
 
 /// The rounds `guest` counted (`spin <n>` lines).

@@ -256,3 +256,13 @@ fn bench_wants_every_figure_within_its_limit() {
     fails("guest_bench", &log.replace("out_kernel 900", "out_kernel 2001"), "guest_out_kernel: 2001");
     fails("guest_bench", &log.replace("guest_out_kernel", "guest_in_kernel"), "guest_out_kernel");
 }
+
+#[test]
+fn the_module_sum_is_the_guests() {
+    // The sum guest-mods printed for modules/motd.txt under QEMU.
+    let motd =
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("systems/modules/motd.txt"));
+    assert_eq!(super::module_sum(&motd.unwrap()), 0x2deb_0004);
+    assert_eq!(super::module_sum(b""), 0);
+    assert_eq!(super::module_sum(&[1, 2]), (1 << 5) ^ 2);
+}

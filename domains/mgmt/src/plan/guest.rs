@@ -1,13 +1,16 @@
 //! A guest of the manifest as a domain: its VMM (the boot module
 //! [`VMM_IMAGE`]), named after the guest, with the RAM and more in its
 //! quota ([`vmm_quota_kib`]), the guest's restart policy, CPU share and
-//! CPU, and two capabilities: the guest's kernel image as `module:guest`
-//! and its [`GuestConfig`] as `guest-config`. The VMM sets the guest's CPU
+//! CPU, and capabilities: the guest's kernel image as `module:guest`, its
+//! [`GuestConfig`] as `guest-config`, and its Multiboot modules (boot
+//! modules too) as `guest-module:<i>` ([`module_cap`]). The VMM sets the guest's CPU
 //! share on the guest domain it creates, whose vCPUs are charged to it;
 //! `mgmt` sets the same on the VMM domain.
 
 use heapless::{String, Vec};
-use ipc::guest::{vmm_quota_kib, GuestConfig, CONFIG_CAP, GUEST_CONFIG_VERSION, MODULE_CAP, VMM_IMAGE};
+use ipc::guest::{
+    module_cap, vmm_quota_kib, GuestConfig, CONFIG_CAP, GUEST_CONFIG_VERSION, MODULE_CAP, VMM_IMAGE,
+};
 use ipc::manifest::{GuestSpec, Name};
 use user::start::MODULE_PREFIX;
 
@@ -44,12 +47,18 @@ fn grants(g: &GuestSpec, p: &mut DomainPlan) -> Result<(), Refusal> {
         vcpus: g.vcpus,
         weight: g.weight,
         cap_percent: g.cap_percent,
+        modules: g.modules.iter().map(|m| m.string.clone()).collect(),
     };
     let cap = |s: &str| CapName::try_from(s).map_err(|_| Refusal::Unknown { name: Name::new() });
     let module = Grant::Module { cap: cap(MODULE_CAP)?, module: prefixed(MODULE_PREFIX, &g.image)? };
-    let config = Grant::GuestConfig { cap: cap(CONFIG_CAP)?, config };
-    // Two grants fit in MAX_CAPS.
+    let config = Grant::GuestConfig { cap: cap(CONFIG_CAP)?, config: alloc::boxed::Box::new(config) };
+    // 2 + MAX_GUEST_MODULES grants fit in MAX_CAPS (a test says so).
     let _ = p.grants.push(module);
     let _ = p.grants.push(config);
+    for (i, m) in g.modules.iter().enumerate() {
+        let name = module_cap(i);
+        let _ =
+            p.grants.push(Grant::Module { cap: cap(&name)?, module: prefixed(MODULE_PREFIX, &m.module)? });
+    }
     Ok(())
 }

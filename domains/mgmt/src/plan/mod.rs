@@ -87,8 +87,9 @@ pub enum Grant {
     /// The boot module `module` (`module:<image>`), read-only.
     Module { cap: CapName, module: ModuleName },
     /// A page holding `config` (postcard), read-only; the capability's
-    /// size is the encoding's length.
-    GuestConfig { cap: CapName, config: GuestConfig },
+    /// size is the encoding's length. (Boxed: it is far larger than the
+    /// other grants, and a plan holds many.)
+    GuestConfig { cap: CapName, config: alloc::boxed::Box<GuestConfig> },
 }
 
 impl Grant {

@@ -201,6 +201,7 @@ fn a_guest_becomes_its_vmm_after_the_domains() {
         weight: 512,
         cap_percent: 0,
         cpu: Some(0),
+        modules: heapless::Vec::new(),
     };
     m.guests.push(spec).unwrap();
     assert_eq!(m.validate(), Ok(()));
@@ -224,4 +225,45 @@ fn a_guest_becomes_its_vmm_after_the_domains() {
         ("guest-hello", 8192, "console=ttyS0")
     );
     assert_eq!((back.weight, back.cap_percent, back.vcpus), (512, 0, 1));
+}
+
+#[test]
+fn a_guests_modules_are_granted_in_order() {
+    use ipc::guest::{GuestConfig, MAX_GUEST_MODULES};
+    use ipc::manifest::{GuestModule, GuestSpec};
+    let mut m = manifest(&[domain("hello", &[])]);
+    let module = |i: usize| GuestModule {
+        module: name(&format!("guest-module.{i}")),
+        string: heapless::String::try_from(format!("string {i}").as_str()).unwrap(),
+    };
+    let spec = GuestSpec {
+        name: name("guest-mods"),
+        image: name("guest-mods"),
+        cmdline: heapless::String::new(),
+        memory_kib: 4 << 10,
+        vcpus: 1,
+        restart: Restart::Never,
+        weight: 256,
+        cap_percent: 0,
+        cpu: None,
+        modules: (0..MAX_GUEST_MODULES).map(module).collect(),
+    };
+    m.guests.push(spec).unwrap();
+    assert_eq!(m.validate(), Ok(()));
+    let p = plan(&m);
+    let vmm = &p.domains[1];
+    assert_eq!(vmm.refusal, None);
+    assert_eq!(vmm.grants.len(), 2 + MAX_GUEST_MODULES, "every module fits the start page's capabilities");
+    for i in 0..MAX_GUEST_MODULES {
+        let want = Grant::Module {
+            cap: cap(&format!("guest-module:{i}")),
+            module: cap(&format!("module:guest-module.{i}")),
+        };
+        assert_eq!(vmm.grants[2 + i], want);
+    }
+    let Grant::GuestConfig { config, .. } = &vmm.grants[1] else { panic!("{:?}", vmm.grants) };
+    let mut buf = [0u8; ipc::guest::CONFIG_MAX];
+    let back = GuestConfig::decode(config.encode(&mut buf).unwrap()).unwrap();
+    let strings: std::vec::Vec<_> = back.modules.iter().map(|s| s.as_str()).collect();
+    assert_eq!(strings, ["string 0", "string 1", "string 2", "string 3"]);
 }
