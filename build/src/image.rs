@@ -60,6 +60,11 @@ pub fn build_kernel(ws: &Ws, fault_test: bool) -> Result<PathBuf> {
     if fault_test {
         cmd.args(["--features", "fault-test"]);
     }
+    // The kernel alone is built with whole-program optimisation: its hot
+    // paths cross into `ipc` (message and exit encodings), which only LTO
+    // inlines. (Not the domains: LTO there conflicts with their small code
+    // model against the prebuilt `core`.)
+    cmd.env("CARGO_PROFILE_RELEASE_LTO", "fat").env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1");
     ws::run(&mut cmd)?;
     let out = ws.out_dir();
     fs::create_dir_all(&out)?;

@@ -109,6 +109,20 @@ impl CapTable {
         Ok(cap)
     }
 
+    /// The capability in slot number `i`, if any.
+    pub fn at(&self, i: usize) -> Option<Cap> {
+        self.slots.get(i).and_then(|s| s.cap)
+    }
+
+    /// Empties slot number `i` (if it held a capability, its handles
+    /// become stale).
+    pub fn clear(&mut self, i: usize) {
+        if let Some(slot) = self.slots.get_mut(i).filter(|s| s.cap.is_some()) {
+            slot.cap = None;
+            slot.generation = (slot.generation + 1) & CapSlot::MAX_GENERATION;
+        }
+    }
+
     /// Empties every slot whose capability matches `pred`; returns how many.
     pub fn remove_where(&mut self, mut pred: impl FnMut(&Cap) -> bool) -> usize {
         let mut n = 0;

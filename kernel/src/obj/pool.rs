@@ -58,6 +58,28 @@ impl<T, const N: usize> Pool<T, N> {
         Some(value)
     }
 
+    /// Drops the object where it lies (for objects too large to move
+    /// through a kernel stack); true if it was live. Every reference to it
+    /// is stale from now on.
+    pub fn discard(&mut self, r: Ref) -> bool {
+        let Some(slot) = self.slots.get_mut(usize::from(r.index)).filter(|s| s.generation == r.generation)
+        else {
+            return false;
+        };
+        if slot.value.is_none() {
+            return false;
+        }
+        slot.value = None;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.used -= 1;
+        true
+    }
+
+    /// The first live object that satisfies `pred`.
+    pub fn find(&self, pred: impl Fn(&T) -> bool) -> Option<Ref> {
+        self.iter().find(|(_, x)| pred(x)).map(|(r, _)| r)
+    }
+
     /// Objects in the pool.
     pub fn used(&self) -> usize {
         self.used
@@ -105,5 +127,20 @@ mod tests {
         assert_eq!(p.get(a), None, "a reused slot does not revive the old reference");
         assert_eq!((p.get(b), p.get(c), p.used()), (Some(&2), Some(&4), 2));
         assert_eq!(p.get(Ref { index: 9, generation: 0 }), None);
+    }
+
+    #[test]
+    fn discard_drops_in_place_and_find_finds_the_first() {
+        let mut p: Pool<u32, 4> = Pool::new();
+        let a = p.insert(7).unwrap();
+        let b = p.insert(8).unwrap();
+        assert_eq!((p.find(|&x| x == 8), p.find(|&x| x > 6), p.find(|&x| x == 9)), (Some(b), Some(a), None));
+        assert!(p.discard(a));
+        assert!(!p.discard(a), "once");
+        assert_eq!((p.get(a), p.used(), p.find(|&x| x > 6)), (None, 1, Some(b)));
+        let c = p.insert(9).unwrap();
+        assert_eq!(c.index, a.index);
+        assert!(!p.discard(a), "a stale reference discards nothing");
+        assert_eq!(p.get(c), Some(&9));
     }
 }

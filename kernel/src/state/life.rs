@@ -4,10 +4,7 @@
 use ipc::event::Event;
 use ipc::ObjectType;
 
-use super::{
-    kick, wait_until, Kernel, MAX_DOMAINS, MAX_ENDPOINTS, MAX_IOPORTS, MAX_MEMORY, MAX_NOTIFICATIONS,
-    MAX_THREADS,
-};
+use super::{kick, wait_until, Kernel, MAX_DOMAINS, MAX_THREADS};
 use crate::arch::cpu::{self, MAX_CPUS};
 use crate::cap::Cap;
 use crate::mem::kspace;
@@ -75,12 +72,32 @@ impl Kernel {
     /// Destroys domain `d` and everything it owns: the domains it
     /// supervises, its threads, memory, port ranges, capabilities and page
     /// tables. Every capability to any of them becomes stale.
+    ///
+    /// Neither recursive nor holding lists of every object: a kernel stack
+    /// is 64 KiB, and this runs under a syscall's frame.
     pub fn destroy_domain(&mut self, d: Ref) {
-        let children: heapless::Vec<Ref, MAX_DOMAINS> =
-            self.domains.iter().filter(|(_, x)| x.supervisor == Some(d)).map(|(r, _)| r).collect();
-        for c in children {
-            self.destroy_domain(c);
+        // The tree it supervises, parents before children; destroyed in
+        // reverse, so children go first.
+        let mut tree: heapless::Vec<Ref, MAX_DOMAINS> = heapless::Vec::new();
+        let _ = tree.push(d);
+        let mut i = 0;
+        while i < tree.len() {
+            let parent = tree[i];
+            for (r, x) in self.domains.iter() {
+                if x.supervisor == Some(parent) && !tree.contains(&r) {
+                    // At most MAX_DOMAINS domains exist: it fits.
+                    let _ = tree.push(r);
+                }
+            }
+            i += 1;
         }
+        for &x in tree.iter().rev() {
+            self.destroy_one(x);
+        }
+    }
+
+    /// Destroys domain `d`, whose children are gone.
+    fn destroy_one(&mut self, d: Ref) {
         if self.domains.get(d).is_none() {
             return;
         }
@@ -102,48 +119,40 @@ impl Kernel {
                 th.state = ThreadState::Dead;
             }
         }
-        let owned: heapless::Vec<Ref, MAX_MEMORY> =
-            self.memory.iter().filter(|(_, m)| m.owner == d).map(|(r, _)| r).collect();
-        for m in owned {
+        // Each loop below removes what it found, so it ends.
+        while let Some(m) = self.memory.find(|m| m.owner == d) {
             self.destroy_memory(m);
         }
         // Its mappings of others' memory.
-        let foreign: heapless::Vec<(Ref, u64), MAX_MEMORY> = self
-            .memory
-            .iter()
-            .flat_map(|(r, m)| m.mappings.iter().filter(|x| x.domain == d).map(move |x| (r, x.va)))
-            .collect();
-        for (m, va) in foreign {
-            let _ = self.unmap_memory(m, d, va);
+        let mapping = |k: &Self| {
+            k.memory.iter().find_map(|(r, m)| m.mappings.iter().find(|x| x.domain == d).map(|x| (r, x.va)))
+        };
+        while let Some((m, va)) = mapping(self) {
+            if self.unmap_memory(m, d, va).is_err() {
+                break;
+            }
         }
-        let ports: heapless::Vec<Ref, MAX_IOPORTS> =
-            self.ioports.iter().filter(|(_, p)| p.owner == d).map(|(r, _)| r).collect();
-        for p in ports {
+        while let Some(p) = self.ioports.find(|p| p.owner == d) {
             self.ioports.remove(p);
         }
         self.timers.retain(|t| t.owner != d);
-        let virqs: heapless::Vec<Ref, 64> =
-            self.virqs.iter().filter(|(_, v)| v.guest == d).map(|(r, _)| r).collect();
-        for v in virqs {
+        while let Some(v) = self.virqs.find(|v| v.guest == d) {
             self.virqs.remove(v);
         }
-        let bells: heapless::Vec<Ref, 64> =
-            self.doorbells.iter().filter(|(_, b)| b.guest == d).map(|(r, _)| r).collect();
-        for b in bells {
+        while let Some(b) = self.doorbells.find(|b| b.guest == d) {
             self.doorbells.remove(b);
         }
-        let endpoints: heapless::Vec<Ref, MAX_ENDPOINTS> =
-            self.endpoints.iter().filter(|(_, e)| e.owner == d).map(|(r, _)| r).collect();
-        for e in endpoints {
+        while let Some(e) = self.endpoints.find(|e| e.owner == d) {
             self.endpoints.remove(e);
         }
-        let ntfns: heapless::Vec<Ref, MAX_NOTIFICATIONS> =
-            self.notifications.iter().filter(|(_, n)| n.owner == d).map(|(r, _)| r).collect();
-        for n in &ntfns {
-            self.notifications.remove(*n);
+        while let Some(n) = self.notifications.find(|n| n.owner == d) {
+            self.notifications.remove(n);
         }
+        // Bindings to notifications that are gone (its own, just now).
+        let notifications = &self.notifications;
+        let gone = |n: Ref| notifications.get(n).is_none();
         for (_, irq) in self.irqs.iter_mut() {
-            let bound_gone = irq.bound.is_some_and(|(n, _)| ntfns.contains(&n));
+            let bound_gone = irq.bound.is_some_and(|(n, _)| gone(n));
             if irq.waiter.is_some_and(|w| threads.contains(&w)) || bound_gone {
                 irq.waiter = None;
                 irq.bound = None;
@@ -151,7 +160,7 @@ impl Kernel {
             }
         }
         for (_, dom) in self.domains.iter_mut() {
-            dom.notify = dom.notify.filter(|(n, _)| !ntfns.contains(n));
+            dom.notify = dom.notify.filter(|&(n, _)| !gone(n));
         }
         for (_, th) in self.threads.iter_mut() {
             th.reply_to = th.reply_to.filter(|r| !threads.contains(r));
@@ -185,14 +194,22 @@ impl Kernel {
                 }
             }
         }
-        if let Some(dom) = self.domains.remove(d) {
-            let tables = if dom.guest {
-                super::memory::destroy_guest_tables(dom.root)
+        // What is needed of it is read first, and it is dropped where it
+        // lies: a domain (its capability table) is too large to move
+        // through a kernel stack.
+        let Some((guest, supervisor, limit)) =
+            self.domains.get(d).map(|x| (x.guest, x.supervisor, x.quota.limit))
+        else {
+            return;
+        };
+        if self.domains.discard(d) {
+            let tables = if guest {
+                super::memory::destroy_guest_tables(root)
             } else {
-                kspace::uspace_destroy(PageTable::from_root(dom.root))
+                kspace::uspace_destroy(PageTable::from_root(root))
             };
-            if let Some(sup) = dom.supervisor.and_then(|s| self.domains.get_mut(s)) {
-                sup.quota.release(dom.quota.limit);
+            if let Some(sup) = supervisor.and_then(|s| self.domains.get_mut(s)) {
+                sup.quota.release(limit);
                 let _ = tables; // page tables were charged to the domain itself
                 sup.events.retain(|e| e.domain() != domain::id(d));
             }
@@ -218,15 +235,18 @@ impl Kernel {
         }
     }
 
-    /// Empties every slot whose object no longer exists.
+    /// Empties every slot whose object no longer exists (in place: a
+    /// table is too large to move through a kernel stack).
     fn purge_dead_caps(&mut self) {
         let refs: heapless::Vec<Ref, MAX_DOMAINS> = self.domains.iter().map(|(r, _)| r).collect();
         for r in refs {
-            let Some(d) = self.domains.get_mut(r) else { continue };
-            let mut table = core::mem::take(&mut d.caps);
-            table.remove_where(|c| !self.is_live(c));
-            if let Some(d) = self.domains.get_mut(r) {
-                d.caps = table;
+            for i in 0..crate::cap::table::SLOTS {
+                let Some(cap) = self.domains.get(r).and_then(|d| d.caps.at(i)) else { continue };
+                if !self.is_live(&cap) {
+                    if let Some(d) = self.domains.get_mut(r) {
+                        d.caps.clear(i);
+                    }
+                }
             }
         }
     }

@@ -15,6 +15,9 @@ use crate::state::Kernel;
 /// that no one domain can fill the kernel's pool.
 const MAX_CHILDREN: usize = 8;
 
+// Never inlined into the syscall dispatch: a new domain (its capability
+// table) is built on this frame, which no other syscall should carry.
+#[inline(never)]
 pub fn create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next, Error> {
     if quota_pages == 0 {
         return Err(Error::QuotaExceeded);

@@ -17,6 +17,9 @@ const MAX_GUESTS: usize = 8;
 /// Multiboot's hand-off value in eax.
 const MULTIBOOT_MAGIC: u64 = 0x2BAD_B002;
 
+// Never inlined into the syscall dispatch: a new domain (its capability
+// table) is built on this frame, which no other syscall should carry.
+#[inline(never)]
 pub fn guest_create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next, Error> {
     if crate::virt::available() == crate::virt::Virt::None {
         return Err(Error::NotSupported);
