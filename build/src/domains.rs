@@ -144,7 +144,11 @@ pub fn target_dir(ws: &Ws) -> PathBuf {
 }
 
 /// The flags every user-side crate is built (and linted) with; they replace
-/// the kernel's target flags of `.cargo/config.toml`.
+/// the kernel's target flags of `.cargo/config.toml`. The code model stays
+/// the target's (`kernel`: symbols reached by sign-extended 32-bit
+/// addresses), which the prebuilt `core` has too, so that whole-program
+/// optimisation can merge them: it serves images linked low
+/// (`user/link.ld`: 4 MiB up, far below 2 GiB) as well as the top 2 GiB.
 pub fn rustflags(ws: &Ws) -> Result<String> {
     let script = ws.root.join("user/link.ld");
     if !script.is_file() {
@@ -154,9 +158,7 @@ pub fn rustflags(ws: &Ws) -> Result<String> {
     if shown.chars().any(char::is_whitespace) {
         bail!("the workspace path {} contains whitespace, which RUSTFLAGS cannot carry", ws.root.display());
     }
-    Ok(format!(
-        "-C relocation-model=static -C code-model=small -C link-arg=-T{shown} -C link-arg=-zmax-page-size=4096"
-    ))
+    Ok(format!("-C relocation-model=static -C link-arg=-T{shown} -C link-arg=-zmax-page-size=4096"))
 }
 
 /// `cargo <sub> --target x86_64-unknown-none --target-dir target/user` with the user-side flags.
@@ -176,6 +178,9 @@ pub fn build(ws: &Ws, bins: &[Bin]) -> Result<BTreeMap<String, PathBuf>> {
     }
     let mut cmd = cargo(ws, "build")?;
     cmd.arg("--release");
+    // Whole-program optimisation, as for the kernel: a VMM's exit loop
+    // crosses into `ipc` and `user` on every exit.
+    cmd.env("CARGO_PROFILE_RELEASE_LTO", "fat").env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1");
     let mut packages: Vec<&str> = bins.iter().map(|b| b.package.as_str()).collect();
     packages.sort_unstable();
     packages.dedup();

@@ -229,7 +229,9 @@ fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame,
             let Some(th) = k.threads.get(t) else { continue };
             if th.vcpu.is_some() {
                 // A guest runs until it exits to its VMM or loses the CPU.
-                load_kernel_root();
+                // The address space loaded stays (its VMM's, usually, which
+                // its exit then returns to without a switch): a CPU in a
+                // guest still answers a request to leave it (`lock`).
                 k = crate::vm::run(k, c, t);
                 if k.current[c] == Some(t)
                     && !k.threads.get(t).is_some_and(|x| x.state == ThreadState::Running(c))

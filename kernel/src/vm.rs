@@ -176,6 +176,9 @@ fn stop(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'sta
 /// only that CPU may clear them (VMCLEAR writes back its cached copy), and
 /// only then may they be freed.
 static GRAVE: spin::Mutex<heapless::Vec<(usize, u64), 64>> = spin::Mutex::new(heapless::Vec::new());
+/// How many frames lie in [`GRAVE`]: read without its lock on every guest
+/// entry, which then skips it when none do.
+static BURIED: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
 /// Disposes of a destroyed vCPU's VMCS: now if this CPU is the one that ran
 /// it (or none did), else at that CPU's next pass through the scheduler.
@@ -184,6 +187,7 @@ pub fn retire(vcpu: &crate::obj::vcpu::Vcpu, cpu_of: usize) {
     if !hw::cached_by_cpu() || !vcpu.launched || cpu_of == cpu::current_index() {
         free_vmcs(pa);
     } else if GRAVE.lock().push((cpu_of, pa)).is_ok() {
+        BURIED.fetch_add(1, Ordering::SeqCst);
         crate::state::kick(cpu_of);
     } else {
         log::warn!("vcpu: too many VMCS frames awaiting their CPU: one leaked");
@@ -193,10 +197,14 @@ pub fn retire(vcpu: &crate::obj::vcpu::Vcpu, cpu_of: usize) {
 /// Clears and frees the VMCS frames left for this CPU.
 pub fn reap() {
     let me = cpu::current_index();
+    if BURIED.load(Ordering::SeqCst) == 0 {
+        return;
+    }
     let mut grave = GRAVE.lock();
     grave.retain(|&(c, pa)| {
         if c == me {
             free_vmcs(pa);
+            BURIED.fetch_sub(1, Ordering::SeqCst);
             false
         } else {
             true

@@ -26,6 +26,10 @@ pub struct Vcpu {
     pub stopped: bool,
     /// The guest's EPT epoch when this vCPU last flushed its translations.
     pub ept_epoch: u64,
+    /// The page tables a VM exit returns to (VT-x's host CR3, 0 until
+    /// written): the address space loaded when the guest was entered,
+    /// which is its VMM's (an exit then returns to it without a switch).
+    pub host_cr3: u64,
 }
 
 /// The guest's general registers (and CR2) while the kernel holds them; the

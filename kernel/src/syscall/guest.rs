@@ -104,6 +104,7 @@ pub fn vcpu_create(
         exit_len: 0,
         stopped: false,
         ept_epoch: u64::MAX,
+        host_cr3: 0,
     };
     // On the VMM thread's CPU: an exit and its reply then switch directly
     // between the two, with no IPI (the VMM can move it with ThreadSetCpu).

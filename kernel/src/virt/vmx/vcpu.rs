@@ -26,6 +26,11 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
         vmcs::load(pa);
         me.current_vmcs.store(pa, Ordering::Relaxed);
     }
+    // An exit returns to the address space loaded now (the VMM's, usually).
+    let cr3 = x86_64::registers::control::Cr3::read_raw().0.start_address().as_u64();
+    if v.host_cr3 != cr3 && vmcs::write(vmcs::HOST_CR3, cr3) {
+        v.host_cr3 = cr3;
+    }
     if let Some(r) = v.reply.take() {
         let (rip, _) = run::rip_and_len();
         if r.actions.contains(Action::ADVANCE) {
