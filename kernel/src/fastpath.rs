@@ -6,7 +6,7 @@
 //! which does the same with every check spelled out.
 
 use ipc::msg::{nr, NO_CAP};
-use ipc::{CapSlot, ObjectType, Rights};
+use ipc::{CapSlot, Rights};
 
 use crate::arch::gdt;
 use crate::arch::trap::{vector, TrapFrame};
@@ -37,8 +37,7 @@ pub fn try_fast(k: &mut Kernel, c: usize, frame: &mut TrapFrame) -> bool {
 
 fn fast_call(k: &mut Kernel, c: usize, me: Ref, ep_slot: CapSlot, frame: &mut TrapFrame) -> bool {
     let Some(d) = k.threads.get(me).map(|t| t.domain) else { return false };
-    let Ok(cap) = k.cap(d, ep_slot, ObjectType::Endpoint, Rights::WRITE) else { return false };
-    let ep = cap.obj.at;
+    let Some((ep, badge)) = k.endpoint_cap(d, ep_slot, Rights::WRITE) else { return false };
     let Some(&server) = k.endpoints.get(ep).and_then(|e| e.receivers.front()) else { return false };
     if !k.threads.get(server).is_some_and(|s| s.state == ThreadState::Receiving(ep) && s.cpu == c) {
         return false;
@@ -53,7 +52,7 @@ fn fast_call(k: &mut Kernel, c: usize, me: Ref, ep_slot: CapSlot, frame: &mut Tr
     let Some(s) = k.threads.get_mut(server) else { return false };
     s.reply_to = Some(me);
     s.state = ThreadState::Running(c);
-    enter(frame, &s.ctx, cap.badge);
+    enter(frame, &s.ctx, badge);
     k.current[c] = Some(server);
     true
 }
@@ -77,8 +76,7 @@ fn fast_reply_recv(k: &mut Kernel, c: usize, me: Ref, ep_slot: CapSlot, frame: &
     } else {
         None
     };
-    let Ok(cap) = k.cap(d, ep_slot, ObjectType::Endpoint, Rights::READ) else { return false };
-    let ep = cap.obj.at;
+    let Some((ep, _)) = k.endpoint_cap(d, ep_slot, Rights::READ) else { return false };
     let Some(e) = k.endpoints.get_mut(ep) else { return false };
     if !e.senders.is_empty() || e.receivers.push_back(me).is_err() {
         return false;

@@ -93,13 +93,11 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                     }
                     continue;
                 }
-                let Some(th) = k.threads.get_mut(t) else { return k };
                 let mut r = [0u64; ipc::msg::REGS];
                 exit.to_message().to_regs(&mut r);
                 r[2] = NO_CAP;
-                th.ctx.set_msg_regs(&r);
                 let caller = Caller { thread: t, domain: d, cpu: c };
-                if crate::syscall::msg::call_on(&mut k, caller, ep, badge).is_err() {
+                if crate::syscall::msg::call_with(&mut k, caller, ep, badge, &r).is_err() {
                     log::warn!("vcpu: its exit endpoint is gone or full: stopped");
                     return stop(k, c, t);
                 }
@@ -195,11 +193,15 @@ pub fn retire(vcpu: &crate::obj::vcpu::Vcpu, cpu_of: usize) {
 }
 
 /// Clears and frees the VMCS frames left for this CPU.
+#[inline]
 pub fn reap() {
-    let me = cpu::current_index();
-    if BURIED.load(Ordering::SeqCst) == 0 {
-        return;
+    if BURIED.load(Ordering::SeqCst) != 0 {
+        reap_here();
     }
+}
+
+fn reap_here() {
+    let me = cpu::current_index();
     let mut grave = GRAVE.lock();
     grave.retain(|&(c, pa)| {
         if c == me {

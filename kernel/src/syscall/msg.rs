@@ -101,6 +101,30 @@ pub fn call_on(k: &mut Kernel, c: Caller, e: Ref, badge: u64) -> Result<(), Erro
     Ok(())
 }
 
+/// A call whose message is `regs` (a vCPU's exit, which carries no
+/// capability): written straight into a waiting server's registers, else
+/// into the caller's, which is queued. The caller blocks either way.
+pub fn call_with(k: &mut Kernel, c: Caller, e: Ref, badge: u64, regs: &[u64; REGS]) -> Result<(), Error> {
+    match pop_waiting(k, e, false) {
+        Some(server) => {
+            if let Some(s) = k.threads.get_mut(server) {
+                s.ctx.set_msg_regs(regs);
+                s.ctx.rdi = badge;
+                s.reply_to = Some(c.thread);
+            }
+            block(k, c, ThreadState::AwaitingReply(server));
+            switch_to(k, c.cpu, server);
+            Ok(())
+        }
+        None => {
+            if let Some(me) = k.threads.get_mut(c.thread) {
+                me.ctx.set_msg_regs(regs);
+            }
+            call_on(k, c, e, badge)
+        }
+    }
+}
+
 fn block(k: &mut Kernel, c: Caller, state: ThreadState) {
     if let Some(me) = k.threads.get_mut(c.thread) {
         me.state = state;
