@@ -252,8 +252,12 @@ fn check_weights(o: &Outcome) -> Result<(), String> {
 }
 
 /// The probe guests: name, the address each must be stopped at.
-const PROBES: [(&str, &str); 3] =
-    [("guest-probe", "0x40000000"), ("probe-apic", "0xfee00000"), ("probe-high", "0x100000000")];
+const PROBES: [(&str, &str); 4] = [
+    ("guest-probe", "0x40000000"),
+    ("probe-apic", "0xfee00000"),
+    ("probe-high", "0x100000000"),
+    ("probe-scribble", "0x40000000"),
+];
 
 /// The probes were stopped while the witness ran: its start comes before
 /// each stop, its second checksum after.
@@ -284,6 +288,12 @@ fn probe_checked(o: &Outcome, enclosed: bool) -> Result<(), String> {
         }
         stops.push((guest, stopped));
     }
+    // The scribbler found its RAM from 2 MiB up zero (nothing of the
+    // kernel's, which the host keeps at host-physical 1 MiB up) and its own
+    // before its read.
+    let own = says(s, "probe-scribble", "guest-probe: RAM 0x00200000 to 0x00400000 was zero and is its own")?;
+    let read = says_prefix(s, "probe-scribble", "guest-probe: reading guest-physical 0x40000000")?;
+    in_order(&[("its RAM checked", own), ("the read", read)], "probe-scribble")?;
     // The witness was running when the probes were stopped (its first
     // checksum may come a little after: it fills 1 MiB first) and
     // checksummed its memory again after them: unchanged.

@@ -142,10 +142,15 @@ fn weights_want_two_to_one_while_both_run() {
     );
 }
 
-/// The three probes' lines, each stopped.
+/// The probes' lines, each stopped (the scribbler after checking its RAM).
 fn probes_only() -> String {
     let mut s = String::new();
     for (who, gpa) in PROBES {
+        if who == "probe-scribble" {
+            s.push_str(
+                "[probe-scribble] guest-probe: RAM 0x00200000 to 0x00400000 was zero and is its own\n",
+            );
+        }
         s.push_str(&format!(
             "[{who}] guest-probe: reading guest-physical {gpa}\n\
              [vmm] {who}: access to unmapped guest-physical {gpa} (read) at rip 0x100438: stopped\n\
@@ -180,6 +185,11 @@ fn probe_wants_each_read_stopped_at_its_address() {
         "guest_probe",
         &log.replace("probe-high exited with code 3", "probe-high exited with code 1"),
         "code 3",
+    );
+    fails(
+        "guest_probe",
+        &log.replace("was zero and is its own", "FAIL fresh RAM is not zero"),
+        "FAIL fresh RAM",
     );
     let fail =
         "[guest-probe] guest-probe: FAIL reading 0x40000000 gave 0x00000000 and did not stop the guest\n";

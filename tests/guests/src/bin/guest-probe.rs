@@ -4,7 +4,12 @@
 //! linear 0x4000_0000 maps it with a 2 MiB page). The first read must stop
 //! the guest (its VMM reports the unmapped access); the command line picks
 //! the first: `probe=apic` or `probe=high`, else 0x4000_0000; `wait_ms=<n>`
-//! makes it spin n ms before its first read. An IDT is
+//! makes it spin n ms before its first read. `scribble` first reads its RAM
+//! from 2 MiB to its end, which must be all zero (fresh RAM: where the host
+//! keeps its kernel, guest-physical 2 MiB and up is host memory a guest
+//! guessing host-physical addresses would aim at), then fills it with a
+//! pattern and reads that back (`guest-probe: RAM 0x… to 0x… was zero and
+//! is its own`). An IDT is
 //! installed first, so that a read that faults in the guest instead is
 //! reported (`unexpected exception`) rather than lost in a triple fault. A
 //! read that returns prints `guest-probe: FAIL …` and the next is tried;
@@ -22,6 +27,8 @@ fn main() -> std::process::ExitCode {
 #[cfg(target_os = "none")]
 core::arch::global_asm!(
     r#"
+    .set SCRIBBLE_START, 0x200000
+
     .section .text.guest_main, "ax"
     .code32
     .global guest_main
@@ -30,7 +37,12 @@ guest_main:
     movl $opt_wait, %esi
     call cmdline_number
     call delay_ms
-    movl $opt_apic, %esi
+    movl $opt_scribble, %esi
+    call cmdline_has
+    testl %eax, %eax
+    jz 1f
+    call scribble
+1:    movl $opt_apic, %esi
     call cmdline_has
     testl %eax, %eax
     jnz probe_apic
@@ -79,6 +91,72 @@ gave:
     call puts
     ret
 
+    /* Checks [SCRIBBLE_START, RAM end) reads zero, fills it with an
+       xorshift pattern and reads it back; fails the guest otherwise. */
+scribble:
+    movl mb_info, %ebx
+    movl 8(%ebx), %ebp
+    shll $10, %ebp
+    addl $0x100000, %ebp            /* RAM's end */
+    movl $SCRIBBLE_START, %edi
+1:  cmpl $0, (%edi)
+    jne not_zero
+    addl $4, %edi
+    cmpl %ebp, %edi
+    jb 1b
+    movl $0x2545F491, %eax
+    movl $SCRIBBLE_START, %edi
+2:  call xorshift
+    movl %eax, (%edi)
+    addl $4, %edi
+    cmpl %ebp, %edi
+    jb 2b
+    movl $0x2545F491, %eax
+    movl $SCRIBBLE_START, %edi
+3:  call xorshift
+    cmpl %eax, (%edi)
+    jne not_kept
+    addl $4, %edi
+    cmpl %ebp, %edi
+    jb 3b
+    movl $msg_scribbled, %esi
+    call puts
+    movl $SCRIBBLE_START, %eax
+    call put_hex
+    movl $msg_to, %esi
+    call puts
+    movl %ebp, %eax
+    call put_hex
+    movl $msg_own, %esi
+    call puts
+    ret
+not_zero:
+    movl $msg_not_zero, %esi
+    jmp 4f
+not_kept:
+    movl $msg_not_kept, %esi
+4:  call puts
+    movl %edi, %eax
+    call put_hex
+    movb $0x0a, %al
+    call putc
+    jmp guest_fail
+
+    /* %eax = the next xorshift32 of %eax. */
+xorshift:
+    pushl %edx
+    movl %eax, %edx
+    shll $13, %edx
+    xorl %edx, %eax
+    movl %eax, %edx
+    shrl $17, %edx
+    xorl %edx, %eax
+    movl %eax, %edx
+    shll $5, %edx
+    xorl %edx, %eax
+    popl %edx
+    ret
+
     /* PAE paging: linear 0..1 GiB identity-mapped, linear 0x4000_0000
        mapped to physical 0x1_0000_0000, both with 2 MiB pages. */
 pae_on:
@@ -115,6 +193,8 @@ guest_name:
     .asciz "guest-probe"
 opt_wait:
     .asciz "wait_ms="
+opt_scribble:
+    .asciz "scribble"
 opt_apic:
     .asciz "probe=apic"
 opt_high:
@@ -129,6 +209,16 @@ msg_fail:
     .asciz "guest-probe: FAIL reading "
 msg_gave:
     .asciz " gave "
+msg_scribbled:
+    .asciz "guest-probe: RAM "
+msg_to:
+    .asciz " to "
+msg_own:
+    .asciz " was zero and is its own\n"
+msg_not_zero:
+    .asciz "guest-probe: FAIL fresh RAM is not zero at "
+msg_not_kept:
+    .asciz "guest-probe: FAIL RAM did not keep what was written at "
 msg_not_stopped:
     .asciz " and did not stop the guest\n"
 
