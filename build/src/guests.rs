@@ -98,6 +98,7 @@ mod tests {
             "guest-vmx",
             "guest-bench",
             "guest-mods",
+            "guest-smp",
         ] {
             assert!(names.iter().any(|x| x == n), "{n} not in {names:?}");
         }

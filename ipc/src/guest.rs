@@ -61,7 +61,8 @@ pub struct GuestConfig {
     pub memory_kib: u32,
     /// The kernel command line (Multiboot).
     pub cmdline: String<128>,
-    /// Virtual CPUs.
+    /// Virtual CPUs: the first starts at the kernel's entry; the guest
+    /// starts the others (x2APIC INIT and start-up IPIs, as on a PC).
     pub vcpus: u8,
     /// The guest's CPU weight (1..=65535) and cap (percent of one CPU,
     /// 0 for none): its VMM sets them on the guest domain, whose vCPUs'

@@ -66,6 +66,8 @@ pub enum Nr {
 
 /// `ThreadCreate`'s CPU argument when the kernel is to choose.
 pub const ANY_CPU: u64 = u64::MAX;
+/// `VcpuCreate`'s word for "a Multiboot start, not a start-up IPI".
+pub const NO_SIPI: u64 = u64::MAX;
 
 /// A user virtual address: canonical, in the lower half, above the null page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -188,11 +190,15 @@ pub enum Call {
     /// not after, means it never runs anywhere else (and a vCPU it makes
     /// lands on that CPU too).
     ThreadCreate { domain: CapSlot, entry: UserAddr, stack: UserAddr, arg: u64, cpu: Option<u16> },
-    /// A virtual CPU of `guest` (CONTROL), starting in 32-bit protected mode
-    /// without paging at `entry` with ebx = `arg` and eax = 0x2BADB002 (the
-    /// Multiboot hand-off), on the CPU the kernel chooses. Its exits are calls
-    /// on endpoint `exit` (WRITE; see [`crate::vcpu`]). Returns its slot.
-    VcpuCreate { guest: CapSlot, exit: CapSlot, entry: u64, arg: u64 },
+    /// A virtual CPU of `guest` (CONTROL). With `sipi` None it starts in
+    /// 32-bit protected mode without paging at `entry` with ebx = `arg` and
+    /// eax = 0x2BADB002 (the Multiboot hand-off); with `sipi` = Some(v) it
+    /// starts as an application processor does after INIT and a start-up
+    /// IPI of vector v: in real mode at v:0000, that is 0x1000·v (`entry`
+    /// and `arg` must be 0). It runs on `cpu` (None: the caller's), where it
+    /// stays once started. Its exits are calls on endpoint `exit` (WRITE;
+    /// see [`crate::vcpu`]). Returns its slot.
+    VcpuCreate { guest: CapSlot, exit: CapSlot, entry: u64, arg: u64, sipi: Option<u8>, cpu: Option<u16> },
     /// The right to inject interrupt `vector` (32..=255) into `guest`
     /// (CONTROL): a VirqLine capability (WRITE|GRANT), to hand to whoever
     /// raises it (a device backend).
@@ -317,12 +323,25 @@ impl Call {
                     c => Some(u16::try_from(c).map_err(|_| bad(5))?),
                 },
             },
-            41 => Call::VcpuCreate {
-                guest: slot(a[0]).ok_or(bad(1))?,
-                exit: slot(a[1]).ok_or(bad(2))?,
-                entry: Some(a[2]).filter(|&e| e < 1 << 32).ok_or(bad(3))?,
-                arg: Some(a[3]).filter(|&e| e < 1 << 32).ok_or(bad(4))?,
-            },
+            41 => {
+                let sipi = match a[4] {
+                    NO_SIPI => None,
+                    v => Some(u8::try_from(v).map_err(|_| bad(5))?),
+                };
+                // A start-up IPI says where to start: no entry, no argument.
+                let fits = |v: u64| v < 1 << 32 && (sipi.is_none() || v == 0);
+                Call::VcpuCreate {
+                    guest: slot(a[0]).ok_or(bad(1))?,
+                    exit: slot(a[1]).ok_or(bad(2))?,
+                    entry: Some(a[2]).filter(|&e| fits(e)).ok_or(bad(3))?,
+                    arg: Some(a[3]).filter(|&e| fits(e)).ok_or(bad(4))?,
+                    sipi,
+                    cpu: match a[5] {
+                        ANY_CPU => None,
+                        c => Some(u16::try_from(c).map_err(|_| bad(6))?),
+                    },
+                }
+            }
             42 => Call::VirqCreate {
                 guest: slot(a[0]).ok_or(bad(1))?,
                 vector: u8::try_from(a[1]).ok().filter(|&v| v >= 32).ok_or(bad(2))?,
@@ -421,7 +440,17 @@ impl Call {
             Call::DomainWait { block } => (22, [u64::from(block), 0, 0, 0, 0, 0]),
             Call::DomainInfo { domain } => (23, [s(domain), 0, 0, 0, 0, 0]),
             Call::GuestCreate { quota_pages } => (24, [quota_pages, 0, 0, 0, 0, 0]),
-            Call::VcpuCreate { guest, exit, entry, arg } => (41, [s(guest), s(exit), entry, arg, 0, 0]),
+            Call::VcpuCreate { guest, exit, entry, arg, sipi, cpu } => (
+                41,
+                [
+                    s(guest),
+                    s(exit),
+                    entry,
+                    arg,
+                    sipi.map_or(NO_SIPI, u64::from),
+                    cpu.map_or(ANY_CPU, u64::from),
+                ],
+            ),
             Call::VirqCreate { guest, vector } => (42, [s(guest), u64::from(vector), 0, 0, 0, 0]),
             Call::VirqRaise { virq } => (43, [s(virq), 0, 0, 0, 0, 0]),
             Call::DoorbellCreate { guest, port, ntfn, bits } => {
@@ -506,6 +535,24 @@ mod tests {
             Call::decode(40, [1, 0x1000, 0x2000, 0, 1, 0]),
             Ok(Call::ThreadCreate { cpu: Some(1), .. })
         ));
+        let vcpu = |a: [u64; 6]| Call::decode(41, a);
+        assert_eq!(
+            vcpu([1, 2, 0x10_0000, 0x9000, NO_SIPI, ANY_CPU]),
+            Ok(Call::VcpuCreate {
+                guest: CapSlot(1),
+                exit: CapSlot(2),
+                entry: 0x10_0000,
+                arg: 0x9000,
+                sipi: None,
+                cpu: None
+            })
+        );
+        assert!(matches!(vcpu([1, 2, 0, 0, 8, 1]), Ok(Call::VcpuCreate { sipi: Some(8), cpu: Some(1), .. })));
+        assert_eq!(vcpu([1, 2, 0x10_0000, 0, 8, 1]), Err((Error::InvalidArgument, 3)), "a SIPI has no entry");
+        assert_eq!(vcpu([1, 2, 0, 7, 8, 1]), Err((Error::InvalidArgument, 4)), "nor an argument");
+        assert_eq!(vcpu([1, 2, 0, 0, 0x100, 1]), Err((Error::InvalidArgument, 5)), "vectors are bytes");
+        assert_eq!(vcpu([1, 2, 0, 0, 8, 1 << 16]), Err((Error::InvalidArgument, 6)), "cpu");
+        assert_eq!(vcpu([1, 2, 1 << 32, 0, NO_SIPI, 0]), Err((Error::InvalidArgument, 3)));
         assert_eq!(Call::decode(51, [1, 0x3f8, 3, 0, 0, 0]), Err((Error::InvalidArgument, 3)));
         assert_eq!(Call::decode(51, [1, 0x3f8, 1, 0x100, 0, 0]), Err((Error::InvalidArgument, 4)));
         assert_eq!(Call::decode(50, [1, 0x10000, 1, 0, 0, 0]), Err((Error::InvalidArgument, 2)));

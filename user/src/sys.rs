@@ -143,7 +143,14 @@ pub fn guest_create(quota_pages: u64) -> Result<(CapSlot, DomainId), Error> {
 /// A vCPU of `guest` entering at `entry` with ebx = `arg` (the Multiboot
 /// hand-off), its exits calls on endpoint `exit`; returns its thread.
 pub fn vcpu_create(guest: CapSlot, exit: CapSlot, entry: u64, arg: u64) -> Result<CapSlot, Error> {
-    call(Call::VcpuCreate { guest, exit, entry, arg }).map(|r| slot(r[0]))
+    call(Call::VcpuCreate { guest, exit, entry, arg, sipi: None, cpu: None }).map(|r| slot(r[0]))
+}
+
+/// A vCPU of `guest` that starts as an application processor after INIT
+/// and a start-up IPI with `vector`: in real mode at 0x1000 × `vector`, on
+/// `cpu` (None: this thread's). Its exits are calls on `exit`.
+pub fn vcpu_create_ap(guest: CapSlot, exit: CapSlot, vector: u8, cpu: Option<u16>) -> Result<CapSlot, Error> {
+    call(Call::VcpuCreate { guest, exit, entry: 0, arg: 0, sipi: Some(vector), cpu }).map(|r| slot(r[0]))
 }
 
 /// A new memory object of `pages` zeroed pages owned by `domain`.

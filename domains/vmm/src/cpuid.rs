@@ -2,7 +2,9 @@
 //! hardware virtualization is hidden (VMX, leaf 1 ecx bit 5; SVM, leaf
 //! 0x8000_0001 ecx bit 2, and its feature leaf 0x8000_000A) and a
 //! hypervisor announces itself (leaf 1 ecx bit 31, and the leaves from
-//! 0x4000_0000 with the vendor "RyokanRyokan", as KVM and Xen do).
+//! 0x4000_0000 with the vendor "RyokanRyokan", as KVM and Xen do). Each
+//! vCPU learns its own APIC ID (leaf 1 ebx[31:24], leaf 0xB edx) and that
+//! it has an APIC with x2APIC mode ([`crate::apic`]), whatever the host has.
 
 /// The hypervisor's vendor, in ebx, ecx, edx of leaf 0x4000_0000.
 pub const VENDOR: &[u8; 12] = b"RyokanRyokan";
@@ -12,6 +14,9 @@ pub const HYPERVISOR_LEAF: u32 = 0x4000_0000;
 const HYPERVISOR_LEAVES: core::ops::RangeInclusive<u32> = 0x4000_0000..=0x4FFF_FFFF;
 
 const LEAF1_ECX_VMX: u32 = 1 << 5;
+const LEAF1_ECX_X2APIC: u32 = 1 << 21;
+const LEAF1_EDX_APIC: u32 = 1 << 9;
+const TOPOLOGY: u32 = 0xB;
 const LEAF1_ECX_HYPERVISOR: u32 = 1 << 31;
 const EXT1_ECX_SVM: u32 = 1 << 2;
 const SVM_FEATURES: u32 = 0x8000_000A;
@@ -22,15 +27,21 @@ pub fn asks_cpu(leaf: u32) -> bool {
     !HYPERVISOR_LEAVES.contains(&leaf)
 }
 
-/// The guest's eax, ebx, ecx, edx for `leaf`, given what the CPU answered
-/// (ignored for the hypervisor's leaves).
-pub fn answer(leaf: u32, cpu: [u32; 4]) -> [u32; 4] {
+/// The eax, ebx, ecx, edx of vCPU `vcpu` for `leaf`, given what the CPU
+/// answered (ignored for the hypervisor's leaves).
+pub fn answer(leaf: u32, cpu: [u32; 4], vcpu: u32) -> [u32; 4] {
     let word = |i: usize| u32::from_le_bytes([VENDOR[i], VENDOR[i + 1], VENDOR[i + 2], VENDOR[i + 3]]);
     let [eax, ebx, ecx, edx] = cpu;
     match leaf {
         HYPERVISOR_LEAF => [HYPERVISOR_LEAF, word(0), word(4), word(8)],
         l if HYPERVISOR_LEAVES.contains(&l) => [0; 4],
-        1 => [eax, ebx, (ecx & !LEAF1_ECX_VMX) | LEAF1_ECX_HYPERVISOR, edx],
+        1 => [
+            eax,
+            (ebx & 0x00FF_FFFF) | (vcpu << 24),
+            (ecx & !LEAF1_ECX_VMX) | LEAF1_ECX_HYPERVISOR | LEAF1_ECX_X2APIC,
+            edx | LEAF1_EDX_APIC,
+        ],
+        TOPOLOGY => [eax, ebx, ecx, vcpu],
         0x8000_0001 => [eax, ebx, ecx & !EXT1_ECX_SVM, edx],
         SVM_FEATURES => [0; 4],
         _ => cpu,
@@ -45,26 +56,33 @@ mod tests {
 
     #[test]
     fn virtualization_is_hidden_and_the_hypervisor_shown() {
-        let [_, _, ecx, _] = answer(1, [0; 4]);
-        assert_eq!(ecx, 1 << 31);
-        let [eax, ebx, ecx, edx] = answer(1, ALL);
-        assert_eq!((eax, ebx, ecx, edx), (u32::MAX, u32::MAX, !(1 << 5), u32::MAX));
-        assert_eq!(answer(0x8000_0001, ALL)[2], !(1 << 2));
-        assert_eq!(answer(0x8000_000A, ALL), [0; 4]);
-        assert_eq!(answer(7, [1, 2, 3, 4]), [1, 2, 3, 4], "other leaves pass");
+        let [_, _, ecx, _] = answer(1, [0; 4], 0);
+        assert_eq!(ecx, (1 << 31) | (1 << 21));
+        let [eax, ebx, ecx, edx] = answer(1, ALL, 0);
+        assert_eq!((eax, ebx, ecx, edx), (u32::MAX, 0x00FF_FFFF, !(1 << 5), u32::MAX));
+        let [_, ebx, ecx, edx] = answer(1, [0; 4], 3);
+        assert_eq!(
+            (ebx >> 24, ecx & (1 << 21), edx & (1 << 9)),
+            (3, 1 << 21, 1 << 9),
+            "APIC ID, x2APIC, APIC"
+        );
+        assert_eq!(answer(0xB, [1, 2, 3, 4], 5), [1, 2, 3, 5], "the x2APIC ID");
+        assert_eq!(answer(0x8000_0001, ALL, 0)[2], !(1 << 2));
+        assert_eq!(answer(0x8000_000A, ALL, 0), [0; 4]);
+        assert_eq!(answer(7, [1, 2, 3, 4], 0), [1, 2, 3, 4], "other leaves pass");
     }
 
     #[test]
     fn the_hypervisor_leaves_are_ours() {
-        let [max, b, c, d] = answer(0x4000_0000, ALL);
+        let [max, b, c, d] = answer(0x4000_0000, ALL, 0);
         assert_eq!(max, 0x4000_0000);
         let mut vendor = Vec::new();
         for w in [b, c, d] {
             vendor.extend_from_slice(&w.to_le_bytes());
         }
         assert_eq!(vendor, b"RyokanRyokan");
-        assert_eq!(answer(0x4000_0001, ALL), [0; 4]);
-        assert_eq!(answer(0x4000_0100, ALL), [0; 4]);
+        assert_eq!(answer(0x4000_0001, ALL, 0), [0; 4]);
+        assert_eq!(answer(0x4000_0100, ALL, 0), [0; 4]);
         assert!(!asks_cpu(0x4000_0000) && !asks_cpu(0x4FFF_FFFF));
         assert!(asks_cpu(0) && asks_cpu(0x3FFF_FFFF) && asks_cpu(0x5000_0000) && asks_cpu(0x8000_0000));
     }

@@ -2,7 +2,8 @@
 //! tested on the host (`cargo test -p ryokan-vmm --lib`): which kernel
 //! images it loads and where ([`multiboot`]), the Multiboot information it
 //! hands them ([`info`]), how guest RAM is laid out ([`ram`]), what CPUID
-//! tells a guest ([`cpuid`]), the serial port ([`uart`]), and what each VM
+//! tells a guest ([`cpuid`]), the serial port ([`uart`]), the local APICs
+//! that start a guest's other vCPUs ([`apic`]), and what each VM
 //! exit gets ([`platform`]), with the exit codes the VMM ends with
 //! ([`status`]).
 //!
@@ -12,6 +13,7 @@
 
 #![cfg_attr(not(test), no_std)]
 
+pub mod apic;
 pub mod cpuid;
 pub mod info;
 pub mod multiboot;

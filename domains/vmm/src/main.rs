@@ -62,9 +62,6 @@ fn main(start: &'static StartInfo) -> u64 {
     console.rename(&config.name);
     let Some(image) = image(start, this, &console) else { return status::SETUP };
     let Some(modules) = modules(start, this, &config, &console) else { return status::SETUP };
-    if config.vcpus > 1 {
-        say!(console, "{} vCPUs asked for: only 1 is run for now", config.vcpus);
-    }
     let guest = match setup::boot(this, &config, image, &modules) {
         Ok(g) => g,
         Err(e) => {
@@ -75,12 +72,14 @@ fn main(start: &'static StartInfo) -> u64 {
     let hostile = config.cmdline.split(' ').any(|w| w == hostile::FLAG);
     say!(
         console,
-        "started: {} KiB of RAM, 1 vCPU, command line `{}`, {} module(s)",
+        "started: {} KiB of RAM, {} vCPU{}, command line `{}`, {} module(s)",
         config.memory_kib,
+        config.vcpus,
+        if config.vcpus == 1 { "" } else { "s" },
         config.cmdline,
         modules.len()
     );
-    let code = run::serve(&guest, &console, hostile);
+    let code = run::serve(&guest, &console, hostile, usize::from(config.vcpus));
     match sys::domain_info(guest.domain) {
         Ok(info) => say!(console, "cpu time {} us", info.cpu_us),
         Err(e) => say!(console, "cannot read the guest's CPU time: {e:?}"),

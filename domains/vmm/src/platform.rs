@@ -9,7 +9,9 @@
 //!   notes its CPU time, see [`MARK_PORT`]); the doorbell 0xf6
 //!   ([`DOORBELL_PORT`], kept by the kernel: its writes never come here);
 //!   other ports read as all ones and ignore writes (a PC's floating bus).
-//! - RDMSR/WRMSR: #GP(0), as for an MSR the CPU lacks. VMCALL/VMMCALL: #UD.
+//! - RDMSR/WRMSR: the local APIC's in x2APIC mode ([`crate::apic`]: how
+//!   a guest starts its other vCPUs); any other MSR #GP(0), as for an MSR
+//!   the CPU lacks. VMCALL/VMMCALL: #UD.
 //! - HLT (no interrupts yet to wake the guest), an access to unmapped
 //!   guest-physical memory, a triple fault, a failed entry or an exit of
 //!   another kind: the guest is stopped.
@@ -18,6 +20,7 @@ use core::fmt;
 
 use ipc::vcpu::{Action, Exit, ExitReason, Reply};
 
+use crate::apic::{ApicAction, Apics};
 use crate::uart::{self, Line, Uart};
 use crate::{cpuid, status};
 
@@ -76,6 +79,11 @@ pub enum Note {
         write: bool,
         rip: u64,
     },
+    /// An IPI the APIC model does not deliver.
+    Ipi {
+        icr: u64,
+        rip: u64,
+    },
     /// The last of [`NOTES_MAX`] notes of a kind.
     Enough,
 }
@@ -116,7 +124,12 @@ impl fmt::Display for Note {
                 let op = if write { "write to" } else { "read of" };
                 write!(f, "{op} port {port:#x} at rip {rip:#x} ignored")
             }
-            Note::Enough => write!(f, "(further refused MSR accesses, hypercalls and ports are not logged)"),
+            Note::Ipi { icr, rip } => {
+                write!(f, "IPI {icr:#x} at rip {rip:#x} not delivered (not modelled yet)")
+            }
+            Note::Enough => {
+                write!(f, "(further refused MSR accesses, hypercalls, ports and IPIs are not logged)")
+            }
         }
     }
 }
@@ -130,6 +143,8 @@ pub struct Step {
     /// A finished line of guest output.
     pub line: Option<Line>,
     pub note: Option<Note>,
+    /// Start vCPU `.0` in real mode at 0x1000 × `.1` (a start-up IPI).
+    pub start: Option<(u8, u8)>,
 }
 
 impl Step {
@@ -139,24 +154,27 @@ impl Step {
             stop: None,
             line: None,
             note: None,
+            start: None,
         }
     }
 }
 
 /// The guest's devices and the VMM's bookkeeping of one guest.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Platform {
     uart: Uart,
+    apics: Apics,
     notes: u32,
 }
 
 impl Platform {
-    pub fn new() -> Self {
-        Self::default()
+    /// The platform of a guest with `vcpus` vCPUs.
+    pub fn new(vcpus: usize) -> Self {
+        Platform { uart: Uart::default(), apics: Apics::new(vcpus), notes: 0 }
     }
 
-    /// Answers `exit`; `cpu(leaf, subleaf)` asks the real CPU.
-    pub fn on_exit(&mut self, exit: &Exit, cpu: impl FnOnce(u32, u32) -> [u32; 4]) -> Step {
+    /// Answers `exit` of vCPU `vcpu`; `cpu(leaf, subleaf)` asks the real CPU.
+    pub fn on_exit(&mut self, vcpu: usize, exit: &Exit, cpu: impl FnOnce(u32, u32) -> [u32; 4]) -> Step {
         let rip = exit.rip;
         match exit.reason {
             ExitReason::Cpuid => {
@@ -165,14 +183,11 @@ impl Platform {
                 let mut s = Step::reply(
                     Action::ADVANCE | Action::SET_RAX | Action::SET_RBX | Action::SET_RCX | Action::SET_RDX,
                 );
-                s.reply.regs = cpuid::answer(leaf, real).map(u64::from);
+                s.reply.regs = cpuid::answer(leaf, real, vcpu as u32).map(u64::from);
                 s
             }
             ExitReason::PortOut | ExitReason::PortIn => self.port(exit),
-            ExitReason::MsrRead | ExitReason::MsrWrite => {
-                let write = exit.reason == ExitReason::MsrWrite;
-                self.inject(GP, Some(0), Note::Msr { msr: exit.regs[2] & 0xFFFF_FFFF, write, rip })
-            }
+            ExitReason::MsrRead | ExitReason::MsrWrite => self.msr(vcpu, exit),
             ExitReason::Hypercall => self.inject(UD, None, Note::Hypercall { rip }),
             ExitReason::Hlt => self.stop(status::HALTED, Note::Halted),
             ExitReason::MemoryFault => {
@@ -214,6 +229,36 @@ impl Platform {
             n if n < NOTES_MAX => Some(note),
             NOTES_MAX => Some(Note::Enough),
             _ => None,
+        }
+    }
+
+    /// RDMSR and WRMSR: the APIC's registers, else #GP(0).
+    fn msr(&mut self, vcpu: usize, exit: &Exit) -> Step {
+        let rip = exit.rip;
+        let msr = (exit.regs[2] & 0xFFFF_FFFF) as u32;
+        let [rax, _, _, rdx] = exit.regs;
+        let write = exit.reason == ExitReason::MsrWrite;
+        let refused = Note::Msr { msr: u64::from(msr), write, rip };
+        if !write {
+            let Some(value) = self.apics.read(vcpu, msr) else { return self.inject(GP, Some(0), refused) };
+            let mut s = Step::reply(Action::ADVANCE | Action::SET_RAX | Action::SET_RDX);
+            // RDMSR writes edx:eax (clearing both registers' top halves).
+            s.reply.regs[0] = value & 0xFFFF_FFFF;
+            s.reply.regs[3] = value >> 32;
+            return s;
+        }
+        let value = (rdx << 32) | (rax & 0xFFFF_FFFF);
+        match self.apics.write(vcpu, msr, value) {
+            None => self.inject(GP, Some(0), refused),
+            Some(action) => {
+                let mut s = Step::reply(Action::ADVANCE);
+                match action {
+                    ApicAction::None => {}
+                    ApicAction::Start { vcpu, vector } => s.start = Some((vcpu, vector)),
+                    ApicAction::Unsupported { icr } => s.note = self.note(Note::Ipi { icr, rip }),
+                }
+                s
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 
 use ipc::msg::Message;
 use ipc::vcpu::{Action, Exit, ExitReason, Reply};
+use ipc::Rights;
 use user::{arch, sys, time};
 use vmm::platform::{Platform, MARK_PORT};
 use vmm::status;
@@ -17,13 +18,20 @@ fn cpu(leaf: u32, subleaf: u32) -> [u32; 4] {
     [r.eax, r.ebx, r.ecx, r.edx]
 }
 
-/// Answers the guest's exits until it stops; returns the VMM's exit status.
-/// With `hostile`, first tries replies the kernel must refuse.
-pub fn serve(guest: &Guest, console: &Console, hostile: bool) -> u64 {
-    let mut platform = Platform::new();
+/// Answers the exits of the guest's `vcpus` vCPUs until it stops; returns
+/// the VMM's exit status. With `hostile`, first tries replies the kernel
+/// must refuse.
+///
+/// Every vCPU calls the one exit endpoint, vCPU `i` with badge `i`, so one
+/// thread serves them all, one exit at a time (those of the others queue
+/// meanwhile), and the platform needs no lock. The first vCPU runs from the
+/// start; the others when the guest starts them (INIT and start-up IPIs,
+/// [`vmm::apic`]), vCPU `i` on CPU `i` if there is one, else on the VMM's.
+pub fn serve(guest: &Guest, console: &Console, hostile: bool, vcpus: usize) -> u64 {
+    let mut platform = Platform::new(vcpus);
     let mut marks = Marks::default();
-    let mut msg = match sys::recv(guest.exits) {
-        Ok((_, m)) => m,
+    let (mut badge, mut msg) = match sys::recv(guest.exits) {
+        Ok(got) => got,
         Err(e) => {
             say!(console, "waiting for the first exit failed: {e:?}: stopped");
             return status::UNHANDLED;
@@ -35,6 +43,11 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool) -> u64 {
         }
     }
     loop {
+        let Some(vcpu) = usize::try_from(badge).ok().filter(|&v| v < vcpus) else {
+            say!(console, "an exit from an unknown vCPU (badge {badge:#x}): stopped");
+            stop(console);
+            return status::UNHANDLED;
+        };
         let Some(exit) = Exit::from_message(&msg) else {
             say!(console, "an exit with the unknown label {:#x}: stopped", msg.label);
             stop(console);
@@ -43,7 +56,10 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool) -> u64 {
         if exit.reason == ExitReason::PortOut && (exit.qualification & 0xFFFF) as u16 == MARK_PORT {
             marks.mark(guest, console);
         }
-        let step = platform.on_exit(&exit, cpu);
+        let step = platform.on_exit(vcpu, &exit, cpu);
+        if let Some((ap, vector)) = step.start {
+            start_ap(guest, console, ap, vector);
+        }
         if let Some(line) = &step.line {
             console.guest(line);
         }
@@ -56,7 +72,7 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool) -> u64 {
             return code;
         }
         match sys::reply_recv(guest.exits, &reply) {
-            Ok((_, m)) => msg = m,
+            Ok(got) => (badge, msg) = got,
             Err(e) => {
                 say!(console, "answering an exit failed: {e:?}: stopped");
                 return status::UNHANDLED;
@@ -99,6 +115,31 @@ impl Marks {
             );
         }
         (self.cpu_us, self.tsc) = (cpu_us, tsc);
+    }
+}
+
+/// Starts vCPU `ap` as a start-up IPI with `vector` asks: in real mode at
+/// 0x1000 × `vector`, its exits on the exit endpoint with badge `ap`, on
+/// CPU `ap` if there is one, else on this thread's. A vCPU that cannot be
+/// made is said and never runs, as a broken processor would not.
+fn start_ap(guest: &Guest, console: &Console, ap: u8, vector: u8) {
+    let exits = match sys::cap_mint(guest.exits, Rights::WRITE, u64::from(ap)) {
+        Ok(e) => e,
+        Err(e) => {
+            say!(console, "cannot make vCPU {ap}'s exit capability: {e:?}: it stays stopped");
+            return;
+        }
+    };
+    let at = u64::from(vector) << 12;
+    match sys::vcpu_create_ap(guest.domain, exits, vector, Some(u16::from(ap))) {
+        Ok(_) => say!(console, "vCPU {ap} started at {at:#x} (start-up IPI {vector:#x}) on cpu {ap}"),
+        Err(ipc::Error::NotSupported) => match sys::vcpu_create_ap(guest.domain, exits, vector, None) {
+            Ok(_) => {
+                say!(console, "vCPU {ap} started at {at:#x} (start-up IPI {vector:#x}) on the VMM's cpu")
+            }
+            Err(e) => say!(console, "cannot start vCPU {ap}: {e:?}: it stays stopped"),
+        },
+        Err(e) => say!(console, "cannot start vCPU {ap}: {e:?}: it stays stopped"),
     }
 }
 

@@ -59,7 +59,7 @@ pub fn boot(
     for (at, string) in places.iter().zip(&config.modules) {
         let _ = told.push(info::Module { at: at.clone(), string });
     }
-    let quota = ram::guest_quota_pages(ram_end, 1);
+    let quota = ram::guest_quota_pages(ram_end, u64::from(config.vcpus));
     let (domain, _) = sys::guest_create(quota).map_err(failed("creating the guest"))?;
     match build(this, domain, config, (&kernel, file), (modules, &told)) {
         Ok(exits) => Ok(Guest { domain, exits }),

@@ -12,8 +12,10 @@ pub struct Vcpu {
     pub vmcs: PhysAddr,
     /// Launched on its CPU (VMRESUME from now on).
     pub launched: bool,
-    /// Where the guest starts.
+    /// Where the guest starts (Multiboot), or the start-up IPI's vector it
+    /// starts from (real mode at 0x1000 × vector).
     pub entry: u64,
+    pub sipi: Option<u8>,
     /// The exit endpoint and the badge the VMM sees.
     pub exit_ep: Ref,
     pub badge: u64,

@@ -66,14 +66,32 @@ pub fn guest_create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next,
     }
 }
 
+/// How a new vCPU starts (see `ipc::syscall::Call::VcpuCreate`).
+pub struct Start {
+    pub entry: u64,
+    pub arg: u64,
+    pub sipi: Option<u8>,
+}
+
 pub fn vcpu_create(
     k: &mut Kernel,
     c: Caller,
     guest: CapSlot,
     exit: CapSlot,
-    entry: u64,
-    arg: u64,
+    start: Start,
+    cpu: Option<u16>,
 ) -> Result<Next, Error> {
+    let target = match cpu {
+        None => None,
+        Some(n) => {
+            let n = usize::from(n);
+            if !crate::arch::cpu::cpu(n).is_some_and(|p| p.online.load(core::sync::atomic::Ordering::Relaxed))
+            {
+                return Err(Error::NotSupported);
+            }
+            Some(n)
+        }
+    };
     let g = k.cap(c.domain, guest, ObjectType::Domain, Rights::CONTROL)?.obj.at;
     let ep = k.cap(c.domain, exit, ObjectType::Endpoint, Rights::WRITE)?;
     if !k.domain(g)?.guest {
@@ -96,19 +114,23 @@ pub fn vcpu_create(
     let vcpu = Vcpu {
         vmcs,
         launched: false,
-        entry,
+        entry: start.entry,
+        sipi: start.sipi,
         exit_ep: ep.obj.at,
         badge: ep.badge,
-        regs: GuestRegs { rax: MULTIBOOT_MAGIC, rbx: arg, ..GuestRegs::default() },
+        regs: match start.sipi {
+            None => GuestRegs { rax: MULTIBOOT_MAGIC, rbx: start.arg, ..GuestRegs::default() },
+            Some(_) => GuestRegs::default(),
+        },
         reply: None,
         exit_len: 0,
         stopped: false,
         ept_epoch: u64::MAX,
         host_cr3: 0,
     };
-    // On the VMM thread's CPU: an exit and its reply then switch directly
-    // between the two, with no IPI (the VMM can move it with ThreadSetCpu).
-    let cpu = k.threads.get(c.thread).map_or(c.cpu, |t| t.cpu);
+    // By default on the VMM thread's CPU: an exit and its reply then switch
+    // directly between the two, with no IPI.
+    let cpu = target.unwrap_or_else(|| k.threads.get(c.thread).map_or(c.cpu, |t| t.cpu));
     let mut th = Thread::new(g, Context::default(), cpu);
     th.vcpu = Some(vcpu);
     let t = match k.threads.insert(th) {

@@ -145,7 +145,9 @@ fn invoke(k: &mut Kernel, c: Caller, call: Call) -> Result<Next, Error> {
         Call::DomainWait { block } => domain::wait(k, c, block),
         Call::DomainInfo { domain } => domain::info(k, c, domain),
         Call::GuestCreate { quota_pages } => guest::guest_create(k, c, quota_pages),
-        Call::VcpuCreate { guest, exit, entry, arg } => guest::vcpu_create(k, c, guest, exit, entry, arg),
+        Call::VcpuCreate { guest, exit, entry, arg, sipi, cpu } => {
+            guest::vcpu_create(k, c, guest, exit, guest::Start { entry, arg, sipi }, cpu)
+        }
         Call::VirqCreate { guest, vector } => guest::virq_create(k, c, guest, vector),
         Call::VirqRaise { virq } => guest::virq_raise(k, c, virq),
         Call::DoorbellCreate { guest, port, ntfn, bits } => {

@@ -20,68 +20,68 @@ fn no_cpu(_: u32, _: u32) -> [u32; 4] {
 
 #[test]
 fn serial_output_becomes_lines_and_the_exit_port_ends_the_guest() {
-    let mut p = Platform::new();
+    let mut p = Platform::new(1);
     let mut lines = Vec::new();
     for b in b"hi\n" {
-        let s = p.on_exit(&out(0x3f8, 1, u64::from(*b) | 0xAB00), no_cpu);
+        let s = p.on_exit(0, &out(0x3f8, 1, u64::from(*b) | 0xAB00), no_cpu);
         assert_eq!((s.reply.actions, s.stop), (Action::ADVANCE, None));
         lines.extend(s.line);
     }
     assert_eq!(lines, ["hi"]);
-    p.on_exit(&out(0x3f8, 1, u64::from(b'x')), no_cpu);
-    let s = p.on_exit(&out(0xf4, 1, 0x10), no_cpu);
+    p.on_exit(0, &out(0x3f8, 1, u64::from(b'x')), no_cpu);
+    let s = p.on_exit(0, &out(0xf4, 1, 0x10), no_cpu);
     assert_eq!((s.reply.actions, s.stop), (Action::STOP, Some(status::PASSED)));
     assert_eq!(s.line.as_deref(), Some("x"), "the unfinished line is kept");
     assert_eq!(s.note.unwrap().to_string(), "exit port 0xf4 value 16");
-    let s = p.on_exit(&out(0xf4, 4, 0x1_0000_0011), no_cpu);
+    let s = p.on_exit(0, &out(0xf4, 4, 0x1_0000_0011), no_cpu);
     assert_eq!((s.stop, s.note), (Some(status::FAILED), Some(Note::ExitPort { value: 0x11 })));
 }
 
 #[test]
 fn port_reads_merge_into_rax() {
-    let mut p = Platform::new();
-    let s = p.on_exit(&inp(0x3fd, 1, 0xDEAD_BEEF_1234_5678), no_cpu);
+    let mut p = Platform::new(1);
+    let s = p.on_exit(0, &inp(0x3fd, 1, 0xDEAD_BEEF_1234_5678), no_cpu);
     assert_eq!(s.reply.actions, Action::ADVANCE | Action::SET_RAX);
     assert_eq!(s.reply.regs[0], 0xDEAD_BEEF_1234_5660, "only al changes");
-    let s = p.on_exit(&inp(0x60, 2, 0xFFFF_0000_0000_0000), no_cpu);
+    let s = p.on_exit(0, &inp(0x60, 2, 0xFFFF_0000_0000_0000), no_cpu);
     assert_eq!(s.reply.regs[0], 0xFFFF_0000_0000_FFFF, "nothing there: all ones");
     assert_eq!(s.note.unwrap().to_string(), "read of port 0x60 at rip 0x100040 ignored");
-    let s = p.on_exit(&inp(0x3fd, 4, u64::MAX), no_cpu);
+    let s = p.on_exit(0, &inp(0x3fd, 4, u64::MAX), no_cpu);
     assert_eq!(s.reply.regs[0], 0x60, "a 32-bit IN clears the upper half");
 }
 
 #[test]
 fn cpuid_follows_the_policy() {
-    let mut p = Platform::new();
-    let s = p.on_exit(&exit(ExitReason::Cpuid, 0, 0, [1, 0, 0, 0]), |leaf, sub| {
+    let mut p = Platform::new(1);
+    let s = p.on_exit(0, &exit(ExitReason::Cpuid, 0, 0, [1, 0, 0, 0]), |leaf, sub| {
         assert_eq!((leaf, sub), (1, 0));
         [0x906, 0x800, 1 << 5, 0x1]
     });
     let all = Action::ADVANCE | Action::SET_RAX | Action::SET_RBX | Action::SET_RCX | Action::SET_RDX;
     assert_eq!(s.reply.actions, all);
-    assert_eq!(s.reply.regs, [0x906, 0x800, 1 << 31, 0x1]);
-    let s = p.on_exit(&exit(ExitReason::Cpuid, 0, 0, [0xFFFF_FFFF_4000_0000, 0, 0, 0]), no_cpu);
+    assert_eq!(s.reply.regs, [0x906, 0x800, (1 << 31) | (1 << 21), 0x201], "VMX hidden; hypervisor, x2APIC");
+    let s = p.on_exit(0, &exit(ExitReason::Cpuid, 0, 0, [0xFFFF_FFFF_4000_0000, 0, 0, 0]), no_cpu);
     assert_eq!(s.reply.regs[0], 0x4000_0000, "the leaf is eax, not rax");
 }
 
 #[test]
 fn refused_instructions_get_exceptions_and_bounded_notes() {
-    let mut p = Platform::new();
-    let s = p.on_exit(&exit(ExitReason::MsrRead, 0, 0, [0, 0, 0x3A, 0]), no_cpu);
+    let mut p = Platform::new(1);
+    let s = p.on_exit(0, &exit(ExitReason::MsrRead, 0, 0, [0, 0, 0x3A, 0]), no_cpu);
     assert_eq!((s.reply.actions, s.reply.inject), (Action::INJECT, Some((13, Some(0)))));
     assert_eq!(s.note.unwrap().to_string(), "rdmsr of MSR 0x3a at rip 0x100040: #GP(0) injected");
-    let s = p.on_exit(&exit(ExitReason::Hypercall, 0, 0, [0; 4]), no_cpu);
+    let s = p.on_exit(0, &exit(ExitReason::Hypercall, 0, 0, [0; 4]), no_cpu);
     assert_eq!((s.reply.actions, s.reply.inject), (Action::INJECT, Some((6, None))));
     assert_eq!(ipc::vcpu::Reply::decode(&s.reply.to_message()), Ok(s.reply), "the kernel accepts it");
     let notes: Vec<_> =
-        (0..20).map(|_| p.on_exit(&exit(ExitReason::MsrWrite, 0, 0, [0; 4]), no_cpu).note).collect();
+        (0..20).map(|_| p.on_exit(0, &exit(ExitReason::MsrWrite, 0, 0, [0; 4]), no_cpu).note).collect();
     assert_eq!(notes.iter().flatten().count(), (NOTES_MAX - 2) as usize);
     assert_eq!(notes.iter().flatten().last(), Some(&Note::Enough));
 }
 
 #[test]
 fn fatal_exits_stop_the_guest_with_their_status() {
-    let mut p = Platform::new();
+    let mut p = Platform::new(1);
     let cases = [
         (exit(ExitReason::Hlt, 0, 0, [0; 4]), status::HALTED, "halted"),
         (
@@ -111,10 +111,34 @@ fn fatal_exits_stop_the_guest_with_their_status() {
         ),
     ];
     for (e, code, line) in cases {
-        let s = p.on_exit(&e, no_cpu);
+        let s = p.on_exit(0, &e, no_cpu);
         assert_eq!((s.reply.actions, s.stop), (Action::STOP, Some(code)), "{line}");
         assert_eq!(s.note.unwrap().to_string(), line);
     }
-    let exec = p.on_exit(&exit(ExitReason::MemoryFault, 4, 0x1_0000_0000, [0; 4]), no_cpu);
+    let exec = p.on_exit(0, &exit(ExitReason::MemoryFault, 4, 0x1_0000_0000, [0; 4]), no_cpu);
     assert!(exec.note.unwrap().to_string().contains("0x100000000 (execute)"));
+}
+
+#[test]
+fn the_apic_msrs_start_a_second_vcpu() {
+    let mut p = Platform::new(2);
+    let wrmsr =
+        |msr: u64, value: u64| exit(ExitReason::MsrWrite, 0, 0, [value & 0xFFFF_FFFF, 0, msr, value >> 32]);
+    let rdmsr =
+        |msr: u64| exit(ExitReason::MsrRead, 0, 0, [0xAAAA_AAAA_0000_0000, 0, msr, 0xBBBB_BBBB_0000_0000]);
+    let s = p.on_exit(0, &rdmsr(0x1B), no_cpu);
+    assert_eq!(s.reply.actions, Action::ADVANCE | Action::SET_RAX | Action::SET_RDX);
+    assert_eq!((s.reply.regs[0], s.reply.regs[3]), (0xFEE0_0900, 0), "edx:eax, top halves cleared");
+    let s = p.on_exit(0, &wrmsr(0x1B, 0xFEE0_0D00), no_cpu);
+    assert_eq!((s.reply.actions, s.note), (Action::ADVANCE, None), "x2APIC mode on");
+    assert_eq!(p.on_exit(0, &rdmsr(0x802), no_cpu).reply.regs[0], 0, "the BSP's ID");
+    assert_eq!(p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x4500), no_cpu).start, None, "INIT");
+    let s = p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x4608), no_cpu);
+    assert_eq!((s.reply.actions, s.start), (Action::ADVANCE, Some((1, 8))), "SIPI starts vCPU 1 at 0x8000");
+    let s = p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x40), no_cpu);
+    assert!(matches!(s.note, Some(Note::Ipi { icr: 0x1_0000_0040, .. })), "a fixed IPI is said, not done");
+    let s = p.on_exit(1, &rdmsr(0x802), no_cpu);
+    assert_eq!(s.reply.inject, Some((13, Some(0))), "vCPU 1 is not in x2APIC mode yet");
+    let s = p.on_exit(1, &exit(ExitReason::Cpuid, 0, 0, [1, 0, 0, 0]), |_, _| [0; 4]);
+    assert_eq!(s.reply.regs[1] >> 24, 1, "vCPU 1's initial APIC ID");
 }

@@ -94,9 +94,10 @@ fn permission_maps() -> bool {
 }
 
 /// Sets up a fresh VMCB for a guest starting in 32-bit protected mode
-/// without paging at `rip` (the Multiboot hand-off), nested paging from
-/// `npt`, address-space id `asid`.
-pub fn setup(vmcb: &Vmcb, rip: u64, rax: u64, npt: u64, asid: u32) -> bool {
+/// without paging at `rip` (the Multiboot hand-off), or with `sipi` =
+/// Some(v) in real mode at v:0000 (an application processor after INIT and
+/// a start-up IPI); nested paging from `npt`, address-space id `asid`.
+pub fn setup(vmcb: &Vmcb, rip: u64, rax: u64, npt: u64, asid: u32, sipi: Option<u8>) -> bool {
     if !permission_maps() {
         return false;
     }
@@ -119,19 +120,17 @@ pub fn setup(vmcb: &Vmcb, rip: u64, rax: u64, npt: u64, asid: u32) -> bool {
     // exit. Without it a guest that spins with IF clear holds off the timer
     // and keeps its CPU for as long as it likes.
     vmcb.w(VINTR, V_INTR_MASKING);
-    for i in 0..4 {
-        // ES, CS, SS, DS: flat 32-bit.
+    for i in 0..6 {
+        // ES, CS, SS, DS, FS, GS: flat 32-bit, or real mode.
         let code = i == 1;
-        vmcb.segment(
-            ES + 16 * i,
-            if code { 0x08 } else { 0x10 },
-            if code { 0x0C9B } else { 0x0C93 },
-            u32::MAX,
-            0,
-        );
+        let (sel, attrib, limit, base) = match sipi {
+            None if code => (0x08, 0x0C9B, u32::MAX, 0),
+            None => (0x10, 0x0C93, u32::MAX, 0),
+            Some(v) if code => (u16::from(v) << 8, 0x009B, 0xFFFF, u64::from(v) << 12),
+            Some(_) => (0, 0x0093, 0xFFFF, 0),
+        };
+        vmcb.segment(ES + 16 * i, sel, attrib, limit, base);
     }
-    vmcb.segment(ES + 16 * 4, 0x10, 0x0C93, u32::MAX, 0); // FS
-    vmcb.segment(ES + 16 * 5, 0x10, 0x0C93, u32::MAX, 0); // GS
     vmcb.segment(GDTR, 0, 0, 0xFFFF, 0);
     vmcb.segment(LDTR, 0, 0x0082, 0, 0);
     vmcb.segment(IDTR, 0, 0, 0xFFFF, 0);
@@ -140,7 +139,7 @@ pub fn setup(vmcb: &Vmcb, rip: u64, rax: u64, npt: u64, asid: u32) -> bool {
     vmcb.w(EFER, 1u64 << 12); // SVME: required in guest state (APM 15.5.1)
     vmcb.w(CR4, 0u64);
     vmcb.w(CR3, 0u64);
-    vmcb.w(CR0, 0x11u64); // PE, ET
+    vmcb.w(CR0, if sipi.is_some() { 0x10u64 } else { 0x11 }); // (PE,) ET
     vmcb.w(DR7, 0x400u64);
     vmcb.w(DR6, 0xFFFF_0FF0u64);
     vmcb.w(RFLAGS, 2u64);

@@ -14,7 +14,8 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
     let pa = v.vmcs.as_u64();
     let vmcb = svm::Vmcb::at(pa);
     if !v.launched {
-        if !svm::setup(&vmcb, v.entry, v.regs.rax, root, u32::from(t.index) + 1) {
+        let rip = if v.sipi.is_some() { 0 } else { v.entry };
+        if !svm::setup(&vmcb, rip, v.regs.rax, root, u32::from(t.index) + 1, v.sipi) {
             return None;
         }
         v.launched = true;

@@ -167,9 +167,11 @@ fn adjust(want: u32, msr: u32, true_msr: u32) -> u32 {
 }
 
 /// Sets up the current VMCS for a guest starting in 32-bit protected mode
-/// without paging (the Multiboot hand-off): `rip`, flat segments, EPT
-/// `eptp`, VPID `vpid`. Returns false if a field was refused.
-pub fn setup(rip: u64, eptp: u64, vpid: u16) -> bool {
+/// without paging (the Multiboot hand-off): `rip`, flat segments; or, with
+/// `sipi` = Some(v), in real mode at v:0000 (an application processor
+/// after INIT and a start-up IPI); EPT `eptp`, VPID `vpid`. Returns false
+/// if a field was refused.
+pub fn setup(rip: u64, eptp: u64, vpid: u16, sipi: Option<u8>) -> bool {
     // External interrupts and NMIs exit; the VMX-preemption timer if the
     // CPU has it (`slice_start` arms it).
     let pin = adjust(1 | (1 << 3) | PIN_PREEMPTION_TIMER, 0x481, 0x48D);
@@ -216,21 +218,30 @@ pub fn setup(rip: u64, eptp: u64, vpid: u16) -> bool {
     w(HOST_SYSENTER_EIP, 0);
     w(HOST_EFER, Efer::read_raw());
     w(HOST_RIP, vmx_exit as *const () as u64);
-    // Guest: 32-bit protected mode, flat, paging off (unrestricted guest).
-    // NE and VMXE are forced on by VMX and hidden from the guest.
-    w(GUEST_CR0, 0x31);
+    // Guest: 32-bit protected mode, flat, paging off, or real mode
+    // (unrestricted guest). NE and VMXE are forced on by VMX and hidden
+    // from the guest.
+    let pe = u64::from(sipi.is_none());
+    w(GUEST_CR0, 0x30 | pe);
     w(CR0_MASK, 0x20);
-    w(CR0_SHADOW, 0x11);
+    w(CR0_SHADOW, 0x10 | pe);
     w(GUEST_CR4, 0x2000);
     w(CR4_MASK, 0x2000);
     w(CR4_SHADOW, 0);
     w(GUEST_CR3, 0);
     for i in 0..6u64 {
         let code = i == 1;
-        w(GUEST_ES_SELECTOR + 2 * i, if code { 0x08 } else { 0x10 });
-        w(GUEST_ES_LIMIT + 2 * i, 0xFFFF_FFFF);
-        w(GUEST_ES_ACCESS + 2 * i, if code { 0xC09B } else { 0xC093 });
-        w(GUEST_ES_BASE + 2 * i, 0);
+        // (selector, limit, access rights, base)
+        let (sel, limit, access, base) = match sipi {
+            None if code => (0x08, 0xFFFF_FFFF, 0xC09B, 0),
+            None => (0x10, 0xFFFF_FFFF, 0xC093, 0),
+            Some(v) if code => (u64::from(v) << 8, 0xFFFF, 0x9B, u64::from(v) << 12),
+            Some(_) => (0, 0xFFFF, 0x93, 0),
+        };
+        w(GUEST_ES_SELECTOR + 2 * i, sel);
+        w(GUEST_ES_LIMIT + 2 * i, limit);
+        w(GUEST_ES_ACCESS + 2 * i, access);
+        w(GUEST_ES_BASE + 2 * i, base);
     }
     w(GUEST_LDTR_SELECTOR, 0);
     w(GUEST_LDTR_LIMIT, 0);

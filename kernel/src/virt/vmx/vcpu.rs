@@ -19,7 +19,8 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
             return None;
         }
         me.current_vmcs.store(pa, Ordering::Relaxed);
-        if !run::setup(v.entry, root, t.index + 1) {
+        let rip = if v.sipi.is_some() { 0 } else { v.entry };
+        if !run::setup(rip, root, t.index + 1, v.sipi) {
             log::warn!("vcpu: the CPU refused a VMCS field");
         }
     } else if me.current_vmcs.load(Ordering::Relaxed) != pa {

@@ -1,0 +1,289 @@
+//! Each vCPU's local APIC, as far as starting processors needs it, in
+//! x2APIC mode only (its registers are MSRs, so an access is a RDMSR or
+//! WRMSR exit with the register and value in hand; the xAPIC's MMIO page
+//! at 0xFEE0_0000 stays unmapped, and touching it stops the guest).
+//!
+//! - IA32_APIC_BASE (0x1B): 0xFEE0_0000, enabled, BSP on vCPU 0; the guest
+//!   may switch x2APIC mode on (bits 10 and 11), and nothing else.
+//! - In x2APIC mode: the ID (0x802, the vCPU's index), the version (0x803),
+//!   TPR (0x808), EOI (0x80B), LDR (0x80D, derived from the ID), SVR
+//!   (0x80F), the LVT and timer registers (kept, masked, inert) and the ICR
+//!   (0x830): INIT and start-up IPIs to another vCPU by x2APIC ID, which
+//!   are all a guest needs to start its application processors (Intel SDM
+//!   Vol. 3A 10.12, "INIT-SIPI-SIPI"). An INIT makes the target wait for a
+//!   start-up IPI; the first start-up IPI after it starts that vCPU in real
+//!   mode at 0x1000 × vector ([`ApicAction::Start`]); later ones are
+//!   ignored, as by a started processor. IPIs of other kinds are not
+//!   delivered yet ([`ApicAction::Unsupported`]).
+//! - Any other access gets #GP, as on a CPU without the register.
+//!
+//! Decision (DESIGN.md leaves interrupt controllers to the VMM): x2APIC
+//! only, because it needs no instruction decoding and every kernel since
+//! Linux 2.6.32 can use it; the xAPIC page comes with MMIO emulation.
+
+/// The most vCPUs a guest has (as `ipc::guest::GuestConfig::vcpus`).
+pub const MAX_VCPUS: usize = 16;
+
+pub const APIC_BASE_MSR: u32 = 0x1B;
+const APIC_BASE: u64 = 0xFEE0_0000;
+const BASE_BSP: u64 = 1 << 8;
+const BASE_X2APIC: u64 = 1 << 10;
+const BASE_ENABLE: u64 = 1 << 11;
+
+const X2APIC_FIRST: u32 = 0x800;
+const X2APIC_LAST: u32 = 0x8FF;
+const ID: u32 = 0x802;
+const VERSION: u32 = 0x803;
+const TPR: u32 = 0x808;
+const PPR: u32 = 0x80A;
+const EOI: u32 = 0x80B;
+const LDR: u32 = 0x80D;
+const SVR: u32 = 0x80F;
+const ESR: u32 = 0x828;
+const ICR: u32 = 0x830;
+/// LVT CMCI, timer, thermal, performance, LINT0, LINT1, error.
+const LVT: [u32; 7] = [0x82F, 0x832, 0x833, 0x834, 0x835, 0x836, 0x837];
+const TIMER_INITIAL: u32 = 0x838;
+const TIMER_CURRENT: u32 = 0x839;
+const TIMER_DIVIDE: u32 = 0x83E;
+/// Version 0x14 (an integrated APIC), 7 LVT entries (max index 6).
+const VERSION_VALUE: u64 = 0x0006_0014;
+const LVT_MASKED: u64 = 1 << 16;
+
+const DELIVERY_INIT: u64 = 5;
+const DELIVERY_STARTUP: u64 = 6;
+
+/// What a write asks of the VMM beyond its reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApicAction {
+    None,
+    /// Start vCPU `vcpu` in real mode at 0x1000 × `vector`.
+    Start {
+        vcpu: u8,
+        vector: u8,
+    },
+    /// An IPI this model does not deliver (its ICR value): said, not done.
+    Unsupported {
+        icr: u64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Apic {
+    x2apic: bool,
+    /// An INIT arrived and no start-up IPI yet.
+    waiting: bool,
+    started: bool,
+    tpr: u64,
+    svr: u64,
+    lvt: [u64; 7],
+    timer_divide: u64,
+    timer_initial: u64,
+}
+
+/// The local APICs of a guest's vCPUs.
+#[derive(Clone, Debug)]
+pub struct Apics {
+    n: usize,
+    apic: [Apic; MAX_VCPUS],
+}
+
+impl Apics {
+    /// The APICs of `n` vCPUs (1..=MAX_VCPUS); vCPU 0 is running.
+    pub fn new(n: usize) -> Self {
+        let mut apic = [Apic { svr: 0xFF, lvt: [LVT_MASKED; 7], ..Apic::default() }; MAX_VCPUS];
+        apic[0].started = true;
+        Apics { n: n.clamp(1, MAX_VCPUS), apic }
+    }
+
+    /// How many vCPUs the guest has.
+    pub fn vcpus(&self) -> usize {
+        self.n
+    }
+
+    /// RDMSR `msr` on vCPU `v`: the value, or None for #GP.
+    pub fn read(&self, v: usize, msr: u32) -> Option<u64> {
+        let a = self.apic.get(v).filter(|_| v < self.n)?;
+        if msr == APIC_BASE_MSR {
+            let bsp = if v == 0 { BASE_BSP } else { 0 };
+            let x2 = if a.x2apic { BASE_X2APIC } else { 0 };
+            return Some(APIC_BASE | BASE_ENABLE | bsp | x2);
+        }
+        if !(X2APIC_FIRST..=X2APIC_LAST).contains(&msr) || !a.x2apic {
+            return None;
+        }
+        Some(match msr {
+            ID => v as u64,
+            VERSION => VERSION_VALUE,
+            TPR => a.tpr,
+            PPR => a.tpr,
+            LDR => ldr(v),
+            SVR => a.svr,
+            ESR => 0,
+            ICR => 0, // idle: delivery status 0
+            TIMER_INITIAL => a.timer_initial,
+            TIMER_CURRENT => 0,
+            TIMER_DIVIDE => a.timer_divide,
+            m => match LVT.iter().position(|&l| l == m) {
+                Some(i) => a.lvt[i],
+                None => return None,
+            },
+        })
+    }
+
+    /// WRMSR `value` to `msr` on vCPU `v`: what it asks for, or None for #GP.
+    pub fn write(&mut self, v: usize, msr: u32, value: u64) -> Option<ApicAction> {
+        if v >= self.n {
+            return None;
+        }
+        if msr == APIC_BASE_MSR {
+            // Only x2APIC mode may change (and the BSP bit be written as read).
+            let bsp = if v == 0 { BASE_BSP } else { 0 };
+            let fixed = APIC_BASE | BASE_ENABLE | bsp;
+            if value & !BASE_X2APIC != fixed {
+                return None;
+            }
+            self.apic[v].x2apic = value & BASE_X2APIC != 0;
+            return Some(ApicAction::None);
+        }
+        if !(X2APIC_FIRST..=X2APIC_LAST).contains(&msr) || !self.apic[v].x2apic {
+            return None;
+        }
+        let a = &mut self.apic[v];
+        match msr {
+            TPR => a.tpr = value & 0xFF,
+            EOI if value == 0 => {}
+            SVR => a.svr = value & 0x1FFF,
+            ESR if value == 0 => {}
+            TIMER_INITIAL => a.timer_initial = value & 0xFFFF_FFFF,
+            TIMER_DIVIDE => a.timer_divide = value & 0xB,
+            ICR => return Some(self.ipi(v, value)),
+            m => match LVT.iter().position(|&l| l == m) {
+                // Kept masked: no timer or LVT interrupt is delivered yet.
+                Some(i) => a.lvt[i] = (value & 0x0001_F7FF) | LVT_MASKED,
+                None => return None,
+            },
+        }
+        Some(ApicAction::None)
+    }
+
+    /// An ICR write from vCPU `from`.
+    fn ipi(&mut self, from: usize, icr: u64) -> ApicAction {
+        let delivery = (icr >> 8) & 7;
+        let shorthand = (icr >> 18) & 3;
+        let dest = icr >> 32;
+        let target = usize::try_from(dest).ok().filter(|&t| t < self.n);
+        match (delivery, shorthand, target) {
+            // INIT or start-up to itself: a reset, which this model lacks.
+            (DELIVERY_INIT | DELIVERY_STARTUP, 0, Some(t)) if t == from => ApicAction::Unsupported { icr },
+            (DELIVERY_INIT, 0, Some(t)) => {
+                // INIT level de-assert (bit 14 clear, trigger level) is a
+                // no-op on modern CPUs, as here.
+                if icr & (1 << 14) != 0 && !self.apic[t].started {
+                    self.apic[t].waiting = true;
+                }
+                ApicAction::None
+            }
+            (DELIVERY_STARTUP, 0, Some(t)) => {
+                let a = &mut self.apic[t];
+                if a.waiting && !a.started {
+                    a.waiting = false;
+                    a.started = true;
+                    ApicAction::Start { vcpu: t as u8, vector: (icr & 0xFF) as u8 }
+                } else {
+                    ApicAction::None
+                }
+            }
+            // To a vCPU that does not exist: lost, as on hardware.
+            (DELIVERY_INIT | DELIVERY_STARTUP, 0, None) => ApicAction::None,
+            _ => ApicAction::Unsupported { icr },
+        }
+    }
+}
+
+/// The x2APIC logical ID of x2APIC ID `id` (SDM Vol. 3A 10.12.10.2).
+fn ldr(id: usize) -> u64 {
+    (((id >> 4) as u64) << 16) | (1 << (id & 0xF))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ON: u64 = APIC_BASE | BASE_ENABLE | BASE_X2APIC;
+
+    fn x2(n: usize) -> Apics {
+        let mut a = Apics::new(n);
+        for v in 0..n {
+            let bsp = if v == 0 { BASE_BSP } else { 0 };
+            assert_eq!(a.write(v, APIC_BASE_MSR, ON | bsp), Some(ApicAction::None));
+        }
+        a
+    }
+
+    #[test]
+    fn x2apic_mode_is_the_only_change_and_opens_the_registers() {
+        let mut a = Apics::new(2);
+        assert_eq!(a.read(0, APIC_BASE_MSR), Some(APIC_BASE | BASE_ENABLE | BASE_BSP));
+        assert_eq!(a.read(1, APIC_BASE_MSR), Some(APIC_BASE | BASE_ENABLE));
+        assert_eq!(a.read(0, ID), None, "xAPIC mode: no x2APIC registers");
+        assert_eq!(
+            a.write(0, APIC_BASE_MSR, 0xFEE0_1000 | BASE_ENABLE | BASE_BSP | BASE_X2APIC),
+            None,
+            "base"
+        );
+        assert_eq!(a.write(0, APIC_BASE_MSR, APIC_BASE | BASE_X2APIC | BASE_BSP), None, "disabled");
+        assert_eq!(a.write(1, APIC_BASE_MSR, ON | BASE_BSP), None, "not the BSP");
+        assert_eq!(a.write(0, APIC_BASE_MSR, ON | BASE_BSP), Some(ApicAction::None));
+        assert_eq!(a.read(0, APIC_BASE_MSR), Some(ON | BASE_BSP));
+        assert_eq!(
+            (a.read(0, ID), a.read(0, VERSION), a.read(0, LDR)),
+            (Some(0), Some(VERSION_VALUE), Some(1))
+        );
+        assert_eq!(a.read(1, ID), None, "vCPU 1 is still in xAPIC mode");
+        assert_eq!(a.read(2, APIC_BASE_MSR), None, "no vCPU 2");
+        assert_eq!(a.read(0, 0x10), None, "not an APIC register");
+        assert_eq!(a.read(0, 0x8FF), None, "reserved");
+        assert_eq!(a.write(0, ID, 5), None, "read-only");
+    }
+
+    #[test]
+    fn registers_keep_what_is_written_and_lvts_stay_masked() {
+        let mut a = x2(1);
+        assert_eq!(a.write(0, TPR, 0x1_20), Some(ApicAction::None));
+        assert_eq!(a.read(0, TPR), Some(0x20));
+        assert_eq!(a.write(0, SVR, 0x1FF), Some(ApicAction::None));
+        assert_eq!(a.read(0, SVR), Some(0x1FF));
+        assert_eq!(a.write(0, 0x832, 0x20), Some(ApicAction::None));
+        assert_eq!(a.read(0, 0x832), Some(0x20 | LVT_MASKED));
+        assert_eq!(a.write(0, EOI, 0), Some(ApicAction::None));
+        assert_eq!(a.write(0, EOI, 1), None, "EOI takes only 0");
+        assert_eq!(ldr(17), (1 << 16) | 2);
+    }
+
+    #[test]
+    fn init_then_startup_starts_a_vcpu_once() {
+        let mut a = x2(3);
+        let init = |id: u64| (id << 32) | (DELIVERY_INIT << 8) | (1 << 14);
+        let sipi = |id: u64, v: u64| (id << 32) | (DELIVERY_STARTUP << 8) | v;
+        assert_eq!(a.write(0, ICR, sipi(1, 8)), Some(ApicAction::None), "no INIT yet");
+        assert_eq!(a.write(0, ICR, init(1)), Some(ApicAction::None));
+        assert_eq!(a.write(0, ICR, (1 << 32) | (DELIVERY_INIT << 8)), Some(ApicAction::None), "de-assert");
+        assert_eq!(a.write(0, ICR, sipi(1, 8)), Some(ApicAction::Start { vcpu: 1, vector: 8 }));
+        assert_eq!(a.write(0, ICR, sipi(1, 8)), Some(ApicAction::None), "the second SIPI");
+        assert_eq!(a.write(0, ICR, init(1)), Some(ApicAction::None), "a started one ignores INIT");
+        assert_eq!(a.write(0, ICR, sipi(1, 9)), Some(ApicAction::None));
+        assert_eq!(a.write(0, ICR, init(7)), Some(ApicAction::None), "no such vCPU: lost");
+        assert_eq!(a.write(0, ICR, init(0)), Some(ApicAction::Unsupported { icr: init(0) }), "itself");
+        assert_eq!(
+            a.write(0, ICR, init(2) | (3 << 18)),
+            Some(ApicAction::Unsupported { icr: init(2) | (3 << 18) })
+        );
+        assert_eq!(
+            a.write(0, ICR, (2 << 32) | 0x30),
+            Some(ApicAction::Unsupported { icr: (2 << 32) | 0x30 })
+        );
+        assert_eq!(a.write(1, ICR, init(2)), Some(ApicAction::None), "an AP may start another");
+        assert_eq!(a.write(1, ICR, sipi(2, 0x9f)), Some(ApicAction::Start { vcpu: 2, vector: 0x9f }));
+    }
+}

@@ -1,0 +1,182 @@
+//! `guest-smp`: starts its second vCPU the way an operating system starts
+//! an application processor, and shows both running. vCPU 0 checks that
+//! CPUID offers x2APIC, turns x2APIC mode on (IA32_APIC_BASE), reads its
+//! APIC ID (`guest-smp: vCPU 0 up, x2APIC ID 0`), copies a real-mode
+//! trampoline to 0x8000 and sends vCPU 1 INIT and a start-up IPI with
+//! vector 8 (ICR, MSR 0x830). vCPU 1 starts in real mode at 0x8000, loads a
+//! GDT, enters 32-bit protected mode, turns its x2APIC on, says `guest-smp:
+//! vCPU 1 up, x2APIC ID 1` and counts for ever. vCPU 0 waits for it, then
+//! counts itself until vCPU 1's count has moved on by 1,000,000 (`guest-smp:
+//! vCPU 1 counted 1000000 while vCPU 0 counted <n>`: both ran, in parallel
+//! or by turns); then reports success, which ends both.
+
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+use guests as _;
+
+#[cfg(not(target_os = "none"))]
+fn main() -> std::process::ExitCode {
+    guests::host_stub("guest-smp")
+}
+
+#[cfg(target_os = "none")]
+core::arch::global_asm!(
+    r#"
+    .set TRAMPOLINE, 0x8000
+    .set VECTOR, TRAMPOLINE >> 12
+    .set COUNT, 1000000
+    .set LIMIT, 0x40000000
+
+    .section .text.guest_main, "ax"
+    .code32
+    .global guest_main
+guest_main:
+    movl $1, %eax
+    xorl %ecx, %ecx
+    cpuid
+    testl $(1 << 21), %ecx
+    jz no_x2apic
+    call x2apic_on
+    movl $msg_up0, %esi
+    call puts
+    call put_dec
+    movb $0x0a, %al
+    call putc
+
+    movl $ap_tramp, %esi
+    movl $TRAMPOLINE, %edi
+    movl $(ap_tramp_end - ap_tramp), %ecx
+    rep movsb
+    movl $0x830, %ecx
+    movl $1, %edx
+    movl $0x4500, %eax              /* INIT, level assert, to APIC 1 */
+    wrmsr
+    movl $(0x4600 | VECTOR), %eax   /* start-up */
+    wrmsr
+
+    movl $400000000, %ebx
+1:  cmpl $0, ap_up
+    jne 2f
+    pause
+    decl %ebx
+    jnz 1b
+    movl $msg_no_ap, %esi
+    jmp fail
+
+2:  movl ap_count, %edi
+    xorl %ecx, %ecx
+3:  incl %ecx
+    cmpl $LIMIT, %ecx
+    je ap_still
+    movl ap_count, %eax
+    subl %edi, %eax
+    cmpl $COUNT, %eax
+    jb 3b
+    movl %ecx, bsp_count
+    movl $msg_counted, %esi
+    call puts
+    movl $COUNT, %eax
+    call put_dec
+    movl $msg_while, %esi
+    call puts
+    movl bsp_count, %eax
+    call put_dec
+    movb $0x0a, %al
+    call putc
+    ret
+
+ap_still:
+    movl $msg_ap_still, %esi
+    jmp fail
+no_x2apic:
+    movl $msg_no_x2apic, %esi
+fail:
+    call puts
+    jmp guest_fail
+
+    /* Turns x2APIC mode on; %eax = the APIC ID. */
+x2apic_on:
+    movl $0x1B, %ecx
+    rdmsr
+    orl $0xC00, %eax
+    wrmsr
+    movl $0x802, %ecx
+    rdmsr
+    ret
+
+    /* vCPU 1, from the trampoline: 32-bit protected mode, flat. */
+ap_pm:
+    movw $0x10, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movw %ax, %fs
+    movw %ax, %gs
+    movw %ax, %ss
+    movl $ap_stack_top, %esp
+    call x2apic_on
+    movl $msg_up1, %esi
+    call puts
+    call put_dec
+    movb $0x0a, %al
+    call putc
+    movl $1, ap_up
+1:  incl ap_count
+    jmp 1b
+
+    /* Copied to TRAMPOLINE; runs in real mode there (CS = VECTOR << 8,
+       IP = 0), so it is written out in bytes, 16-bit encodings. */
+ap_tramp:
+    .byte 0xFA                      /* cli */
+    .byte 0x31, 0xC0                /* xor ax, ax */
+    .byte 0x8E, 0xD8                /* mov ds, ax */
+    .byte 0x66, 0x0F, 0x01, 0x16    /* lgdt (32-bit base) [disp16] */
+    .word tramp_gdtr - ap_tramp + TRAMPOLINE
+    .byte 0x0F, 0x20, 0xC0          /* mov eax, cr0 */
+    .byte 0x66, 0x83, 0xC8, 0x01    /* or eax, 1: PE */
+    .byte 0x0F, 0x22, 0xC0          /* mov cr0, eax */
+    .byte 0x66, 0xEA                /* jmp far 0x08:ap_pm (32-bit offset) */
+    .long ap_pm
+    .word 0x08
+    .balign 8
+tramp_gdt:
+    .quad 0
+    .quad 0x00CF9A000000FFFF
+    .quad 0x00CF92000000FFFF
+tramp_gdtr:
+    .word 23
+    .long tramp_gdt - ap_tramp + TRAMPOLINE
+ap_tramp_end:
+
+    .section .rodata.guest_main, "a"
+    .global guest_name
+guest_name:
+    .asciz "guest-smp"
+msg_up0:
+    .asciz "guest-smp: vCPU 0 up, x2APIC ID "
+msg_up1:
+    .asciz "guest-smp: vCPU 1 up, x2APIC ID "
+msg_counted:
+    .asciz "guest-smp: vCPU 1 counted "
+msg_while:
+    .asciz " while vCPU 0 counted "
+msg_no_x2apic:
+    .asciz "guest-smp: FAIL no x2APIC in CPUID\n"
+msg_no_ap:
+    .asciz "guest-smp: FAIL vCPU 1 did not come up\n"
+msg_ap_still:
+    .asciz "guest-smp: FAIL vCPU 1 did not count while vCPU 0 counted to 2^30\n"
+
+    .section .bss.guest_main, "aw", @nobits
+    .balign 4
+ap_up:
+    .skip 4
+ap_count:
+    .skip 4
+bsp_count:
+    .skip 4
+    .balign 16
+    .skip 4096
+ap_stack_top:
+"#,
+    options(att_syntax)
+);
