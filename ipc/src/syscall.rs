@@ -46,6 +46,7 @@ pub enum Nr {
     VirqCreate = 42,
     VirqRaise = 43,
     DoorbellCreate = 44,
+    VcpuInterrupt = 45,
     IoPortRead = 50,
     IoPortWrite = 51,
     IoPortsCreate = 52,
@@ -206,6 +207,11 @@ pub enum Call {
     /// Raises the line: the vector is delivered to the guest's first vCPU as
     /// soon as it can take interrupts (needs WRITE).
     VirqRaise { virq: CapSlot },
+    /// Raises interrupt `vector` (32..=255) on the one vCPU `vcpu` names
+    /// (its thread capability, CONTROL): delivered as soon as that vCPU can
+    /// take it, kicking its CPU if it runs a guest there (the interprocessor
+    /// interrupts a VMM's local APIC model sends).
+    VcpuInterrupt { vcpu: CapSlot, vector: u8 },
     /// A doorbell: the guest's `OUT` to `port` signals `bits` on `ntfn`
     /// without an exit reaching the VMM (the ioeventfd). Returns its slot.
     DoorbellCreate { guest: CapSlot, port: u16, ntfn: CapSlot, bits: u64 },
@@ -347,6 +353,10 @@ impl Call {
                 vector: u8::try_from(a[1]).ok().filter(|&v| v >= 32).ok_or(bad(2))?,
             },
             43 => Call::VirqRaise { virq: slot(a[0]).ok_or(bad(1))? },
+            45 => Call::VcpuInterrupt {
+                vcpu: slot(a[0]).ok_or(bad(1))?,
+                vector: u8::try_from(a[1]).ok().filter(|&v| v >= 32).ok_or(bad(2))?,
+            },
             44 => Call::DoorbellCreate {
                 guest: slot(a[0]).ok_or(bad(1))?,
                 port: u16::try_from(a[1]).map_err(|_| bad(2))?,
@@ -453,6 +463,7 @@ impl Call {
             ),
             Call::VirqCreate { guest, vector } => (42, [s(guest), u64::from(vector), 0, 0, 0, 0]),
             Call::VirqRaise { virq } => (43, [s(virq), 0, 0, 0, 0, 0]),
+            Call::VcpuInterrupt { vcpu, vector } => (45, [s(vcpu), u64::from(vector), 0, 0, 0, 0]),
             Call::DoorbellCreate { guest, port, ntfn, bits } => {
                 (44, [s(guest), u64::from(port), s(ntfn), bits, 0, 0])
             }
@@ -535,6 +546,16 @@ mod tests {
             Call::decode(40, [1, 0x1000, 0x2000, 0, 1, 0]),
             Ok(Call::ThreadCreate { cpu: Some(1), .. })
         ));
+        assert_eq!(
+            Call::decode(45, [1, 31, 0, 0, 0, 0]),
+            Err((Error::InvalidArgument, 2)),
+            "an exception vector"
+        );
+        assert_eq!(Call::decode(45, [1, 0x140, 0, 0, 0, 0]), Err((Error::InvalidArgument, 2)));
+        assert_eq!(
+            Call::decode(45, [1, 0x40, 0, 0, 0, 0]),
+            Ok(Call::VcpuInterrupt { vcpu: CapSlot(1), vector: 0x40 })
+        );
         let vcpu = |a: [u64; 6]| Call::decode(41, a);
         assert_eq!(
             vcpu([1, 2, 0x10_0000, 0x9000, NO_SIPI, ANY_CPU]),

@@ -124,33 +124,43 @@ fn doorbell(k: &mut Kernel, d: Ref, exit: &Exit) -> bool {
     true
 }
 
-/// Injects the highest raised interrupt of guest `d` into vCPU `t` (its
-/// first vCPU) if it can take one now, else asks to be told when it can.
-fn deliver_interrupt(k: &mut Kernel, d: Ref, t: Ref, hw_state: u64) {
-    let Some(dom) = k.domains.get(d) else { return };
-    let pending = dom.pending_irqs;
-    let highest = (0..4usize)
+/// The highest vector set in `pending`.
+fn highest(pending: &[u64; 4]) -> Option<u8> {
+    (0..4usize)
         .rev()
         .find(|&w| pending[w] != 0)
-        .map(|w| (w * 64 + 63 - pending[w].leading_zeros() as usize) as u8);
+        .map(|w| (w * 64 + 63 - pending[w].leading_zeros() as usize) as u8)
+}
+
+/// Injects the highest interrupt raised on vCPU `t` — its own
+/// (`VcpuInterrupt`) or, on the guest's first vCPU, guest `d`'s VirqLines —
+/// if it can take one now, else asks to be told when it can.
+fn deliver_interrupt(k: &mut Kernel, d: Ref, t: Ref, hw_state: u64) {
     let window = |on: bool| hw::want_window(hw_state, on);
-    let Some(vector) = highest else {
+    let own = k.threads.get(t).and_then(|th| th.vcpu.as_ref()).and_then(|v| highest(&v.pending));
+    let shared = match k.domains.get(d).map(|dom| highest(&dom.pending_irqs)) {
+        // VirqLines go to the guest's first vCPU (no routing of them yet).
+        Some(Some(v)) => {
+            let first = k.threads.iter().find(|(_, th)| th.domain == d && th.vcpu.is_some()).map(|(r, _)| r);
+            Some(v).filter(|_| first == Some(t))
+        }
+        _ => None,
+    };
+    let Some(vector) = own.max(shared) else {
         window(false);
         return;
     };
-    // Interrupts go to the guest's first vCPU (no APIC routing yet).
-    let first = k.threads.iter().find(|(_, th)| th.domain == d && th.vcpu.is_some()).map(|(r, _)| r);
-    if first != Some(t) {
-        window(false);
-        return;
-    }
-    let ready = hw::interruptible(hw_state);
-    if !ready {
+    if !hw::interruptible(hw_state) {
         window(true);
         return;
     }
-    if let Some(dom) = k.domains.get_mut(d) {
-        dom.pending_irqs[usize::from(vector / 64)] &= !(1 << (vector % 64));
+    let bit = |p: &mut [u64; 4]| p[usize::from(vector / 64)] &= !(1 << (vector % 64));
+    if own == Some(vector) {
+        if let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) {
+            bit(&mut v.pending);
+        }
+    } else if let Some(dom) = k.domains.get_mut(d) {
+        bit(&mut dom.pending_irqs);
     }
     window(false);
     hw::inject_interrupt(hw_state, vector);

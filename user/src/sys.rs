@@ -146,6 +146,12 @@ pub fn vcpu_create(guest: CapSlot, exit: CapSlot, entry: u64, arg: u64) -> Resul
     call(Call::VcpuCreate { guest, exit, entry, arg, sipi: None, cpu: None }).map(|r| slot(r[0]))
 }
 
+/// Raises interrupt `vector` (32..=255) on the vCPU whose thread `vcpu`
+/// names; it is delivered when that vCPU can take it.
+pub fn vcpu_interrupt(vcpu: CapSlot, vector: u8) -> Result<(), Error> {
+    call(Call::VcpuInterrupt { vcpu, vector }).map(drop)
+}
+
 /// A vCPU of `guest` that starts as an application processor after INIT
 /// and a start-up IPI with `vector`: in real mode at 0x1000 × `vector`, on
 /// `cpu` (None: this thread's). Its exits are calls on `exit`.

@@ -13,8 +13,10 @@
 //!   Vol. 3A 10.12, "INIT-SIPI-SIPI"). An INIT makes the target wait for a
 //!   start-up IPI; the first start-up IPI after it starts that vCPU in real
 //!   mode at 0x1000 × vector ([`ApicAction::Start`]); later ones are
-//!   ignored, as by a started processor. IPIs of other kinds are not
-//!   delivered yet ([`ApicAction::Unsupported`]).
+//!   ignored, as by a started processor. Fixed IPIs (vectors 32 and up,
+//!   physical destination or a shorthand) go to the vCPUs they name
+//!   ([`ApicAction::Ipi`]); other kinds (logical destinations, NMI, SMI,
+//!   lowest priority) are not delivered yet ([`ApicAction::Unsupported`]).
 //! - Any other access gets #GP, as on a CPU without the register.
 //!
 //! Decision (DESIGN.md leaves interrupt controllers to the VMM): x2APIC
@@ -50,7 +52,10 @@ const TIMER_DIVIDE: u32 = 0x83E;
 const VERSION_VALUE: u64 = 0x0006_0014;
 const LVT_MASKED: u64 = 1 << 16;
 
+const DELIVERY_FIXED: u64 = 0;
 const DELIVERY_INIT: u64 = 5;
+/// The x2APIC ID that means every APIC.
+const BROADCAST: u64 = 0xFFFF_FFFF;
 const DELIVERY_STARTUP: u64 = 6;
 
 /// What a write asks of the VMM beyond its reply.
@@ -60,6 +65,11 @@ pub enum ApicAction {
     /// Start vCPU `vcpu` in real mode at 0x1000 × `vector`.
     Start {
         vcpu: u8,
+        vector: u8,
+    },
+    /// Interrupt `vector` on each vCPU whose bit is set in `targets`.
+    Ipi {
+        targets: u16,
         vector: u8,
     },
     /// An IPI this model does not deliver (its ICR value): said, not done.
@@ -196,6 +206,18 @@ impl Apics {
             }
             // To a vCPU that does not exist: lost, as on hardware.
             (DELIVERY_INIT | DELIVERY_STARTUP, 0, None) => ApicAction::None,
+            (DELIVERY_FIXED, _, _) if icr & (1 << 11) == 0 && icr & 0xFF >= 32 => {
+                let all = ((1u32 << self.n) - 1) as u16;
+                let me = 1u16 << from;
+                let targets = match shorthand {
+                    0 if dest == BROADCAST => all,
+                    0 => target.map_or(0, |t| 1 << t),
+                    1 => me,
+                    2 => all,
+                    _ => all & !me,
+                };
+                ApicAction::Ipi { targets, vector: (icr & 0xFF) as u8 }
+            }
             _ => ApicAction::Unsupported { icr },
         }
     }
@@ -279,10 +301,17 @@ mod tests {
             a.write(0, ICR, init(2) | (3 << 18)),
             Some(ApicAction::Unsupported { icr: init(2) | (3 << 18) })
         );
-        assert_eq!(
-            a.write(0, ICR, (2 << 32) | 0x30),
-            Some(ApicAction::Unsupported { icr: (2 << 32) | 0x30 })
-        );
+        let fixed = |icr: u64| Some(ApicAction::Unsupported { icr });
+        assert_eq!(a.write(0, ICR, (2 << 32) | 0x1F), fixed((2 << 32) | 0x1F), "vectors below 32");
+        assert_eq!(a.write(0, ICR, (2 << 32) | 0x830), fixed((2 << 32) | 0x830), "logical destination");
+        assert_eq!(a.write(0, ICR, (2 << 32) | 0x430), fixed((2 << 32) | 0x430), "NMI");
+        let ipi = |targets, vector| Some(ApicAction::Ipi { targets, vector });
+        assert_eq!(a.write(0, ICR, (2 << 32) | 0x30), ipi(0b100, 0x30));
+        assert_eq!(a.write(0, ICR, (9 << 32) | 0x30), ipi(0, 0x30), "no such vCPU: lost");
+        assert_eq!(a.write(1, ICR, (1 << 18) | 0x31), ipi(0b010, 0x31), "self");
+        assert_eq!(a.write(1, ICR, (2 << 18) | 0x32), ipi(0b111, 0x32), "all");
+        assert_eq!(a.write(1, ICR, (3 << 18) | 0x33), ipi(0b101, 0x33), "all but self");
+        assert_eq!(a.write(2, ICR, (BROADCAST << 32) | 0x34), ipi(0b111, 0x34), "broadcast");
         assert_eq!(a.write(1, ICR, init(2)), Some(ApicAction::None), "an AP may start another");
         assert_eq!(a.write(1, ICR, sipi(2, 0x9f)), Some(ApicAction::Start { vcpu: 2, vector: 0x9f }));
     }

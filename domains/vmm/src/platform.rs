@@ -145,6 +145,8 @@ pub struct Step {
     pub note: Option<Note>,
     /// Start vCPU `.0` in real mode at 0x1000 × `.1` (a start-up IPI).
     pub start: Option<(u8, u8)>,
+    /// Interrupt `.1` on each vCPU whose bit is set in `.0` (a fixed IPI).
+    pub ipi: Option<(u16, u8)>,
 }
 
 impl Step {
@@ -155,6 +157,7 @@ impl Step {
             line: None,
             note: None,
             start: None,
+            ipi: None,
         }
     }
 }
@@ -255,6 +258,7 @@ impl Platform {
                 match action {
                     ApicAction::None => {}
                     ApicAction::Start { vcpu, vector } => s.start = Some((vcpu, vector)),
+                    ApicAction::Ipi { targets, vector } => s.ipi = Some((targets, vector)),
                     ApicAction::Unsupported { icr } => s.note = self.note(Note::Ipi { icr, rip }),
                 }
                 s

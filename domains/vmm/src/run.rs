@@ -3,7 +3,7 @@
 
 use ipc::msg::Message;
 use ipc::vcpu::{Action, Exit, ExitReason, Reply};
-use ipc::Rights;
+use ipc::{CapSlot, Rights};
 use user::{arch, sys, time};
 use vmm::platform::{Platform, MARK_PORT};
 use vmm::status;
@@ -30,6 +30,9 @@ fn cpu(leaf: u32, subleaf: u32) -> [u32; 4] {
 pub fn serve(guest: &Guest, console: &Console, hostile: bool, vcpus: usize) -> u64 {
     let mut platform = Platform::new(vcpus);
     let mut marks = Marks::default();
+    // Each started vCPU's thread, for its interrupts.
+    let mut threads: [Option<CapSlot>; vmm::apic::MAX_VCPUS] = [None; vmm::apic::MAX_VCPUS];
+    threads[0] = Some(guest.vcpu0);
     let (mut badge, mut msg) = match sys::recv(guest.exits) {
         Ok(got) => got,
         Err(e) => {
@@ -58,7 +61,12 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, vcpus: usize) -> u
         }
         let step = platform.on_exit(vcpu, &exit, cpu);
         if let Some((ap, vector)) = step.start {
-            start_ap(guest, console, ap, vector);
+            if let Some(slot) = threads.get_mut(usize::from(ap)) {
+                *slot = start_ap(guest, console, ap, vector);
+            }
+        }
+        if let Some((targets, vector)) = step.ipi {
+            interrupt(&threads, targets, vector, console);
         }
         if let Some(line) = &step.line {
             console.guest(line);
@@ -122,24 +130,42 @@ impl Marks {
 /// 0x1000 × `vector`, its exits on the exit endpoint with badge `ap`, on
 /// CPU `ap` if there is one, else on this thread's. A vCPU that cannot be
 /// made is said and never runs, as a broken processor would not.
-fn start_ap(guest: &Guest, console: &Console, ap: u8, vector: u8) {
+fn start_ap(guest: &Guest, console: &Console, ap: u8, vector: u8) -> Option<CapSlot> {
     let exits = match sys::cap_mint(guest.exits, Rights::WRITE, u64::from(ap)) {
         Ok(e) => e,
         Err(e) => {
             say!(console, "cannot make vCPU {ap}'s exit capability: {e:?}: it stays stopped");
-            return;
+            return None;
         }
     };
     let at = u64::from(vector) << 12;
-    match sys::vcpu_create_ap(guest.domain, exits, vector, Some(u16::from(ap))) {
-        Ok(_) => say!(console, "vCPU {ap} started at {at:#x} (start-up IPI {vector:#x}) on cpu {ap}"),
-        Err(ipc::Error::NotSupported) => match sys::vcpu_create_ap(guest.domain, exits, vector, None) {
-            Ok(_) => {
-                say!(console, "vCPU {ap} started at {at:#x} (start-up IPI {vector:#x}) on the VMM's cpu")
+    let started = |place: core::fmt::Arguments<'_>| {
+        say!(console, "vCPU {ap} started at {at:#x} (start-up IPI {vector:#x}) on {place}");
+    };
+    let made = match sys::vcpu_create_ap(guest.domain, exits, vector, Some(u16::from(ap))) {
+        Ok(t) => {
+            started(format_args!("cpu {ap}"));
+            Ok(t)
+        }
+        Err(ipc::Error::NotSupported) => {
+            sys::vcpu_create_ap(guest.domain, exits, vector, None).inspect(|_| {
+                started(format_args!("the VMM's cpu"));
+            })
+        }
+        Err(e) => Err(e),
+    };
+    made.map_err(|e| say!(console, "cannot start vCPU {ap}: {e:?}: it stays stopped")).ok()
+}
+
+/// Raises `vector` on each started vCPU whose bit is set in `targets`; an
+/// IPI to a vCPU not started is lost, as on a PC.
+fn interrupt(threads: &[Option<CapSlot>], targets: u16, vector: u8, console: &Console) {
+    for (i, t) in threads.iter().enumerate().filter(|&(i, _)| targets & (1 << i) != 0) {
+        if let Some(t) = t {
+            if let Err(e) = sys::vcpu_interrupt(*t, vector) {
+                say!(console, "interrupt {vector:#x} to vCPU {i} failed: {e:?}");
             }
-            Err(e) => say!(console, "cannot start vCPU {ap}: {e:?}: it stays stopped"),
-        },
-        Err(e) => say!(console, "cannot start vCPU {ap}: {e:?}: it stays stopped"),
+        }
     }
 }
 

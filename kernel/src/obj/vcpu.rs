@@ -32,6 +32,9 @@ pub struct Vcpu {
     /// written): the address space loaded when the guest was entered,
     /// which is its VMM's (an exit then returns to it without a switch).
     pub host_cr3: u64,
+    /// Interrupts raised on this vCPU alone (`VcpuInterrupt`), a bit per
+    /// vector; the guest's VirqLines go to its first vCPU.
+    pub pending: [u64; 4],
 }
 
 /// The guest's general registers (and CR2) while the kernel holds them; the

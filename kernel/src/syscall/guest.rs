@@ -127,6 +127,7 @@ pub fn vcpu_create(
         stopped: false,
         ept_epoch: u64::MAX,
         host_cr3: 0,
+        pending: [0; 4],
     };
     // By default on the VMM thread's CPU: an exit and its reply then switch
     // directly between the two, with no IPI.
@@ -186,6 +187,19 @@ pub fn virq_raise(k: &mut Kernel, c: Caller, virq: CapSlot) -> Result<Next, Erro
         if running {
             crate::state::kick(cpu);
         }
+    }
+    Ok(Next::Return([0; 4]))
+}
+
+pub fn vcpu_interrupt(k: &mut Kernel, c: Caller, vcpu: CapSlot, vector: u8) -> Result<Next, Error> {
+    let t = k.cap(c.domain, vcpu, ObjectType::Thread, Rights::CONTROL)?.obj.at;
+    let th = k.threads.get_mut(t).ok_or(Error::StaleCapability)?;
+    let v = th.vcpu.as_mut().ok_or(Error::WrongType)?;
+    v.pending[usize::from(vector / 64)] |= 1 << (vector % 64);
+    if let crate::obj::thread::ThreadState::Running(cpu) = th.state {
+        // In its guest there (or about to be): the kick makes it exit and
+        // take the interrupt at its next entry.
+        crate::state::kick(cpu);
     }
     Ok(Next::Return([0; 4]))
 }

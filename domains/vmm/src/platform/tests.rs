@@ -136,7 +136,9 @@ fn the_apic_msrs_start_a_second_vcpu() {
     let s = p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x4608), no_cpu);
     assert_eq!((s.reply.actions, s.start), (Action::ADVANCE, Some((1, 8))), "SIPI starts vCPU 1 at 0x8000");
     let s = p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x40), no_cpu);
-    assert!(matches!(s.note, Some(Note::Ipi { icr: 0x1_0000_0040, .. })), "a fixed IPI is said, not done");
+    assert_eq!((s.reply.actions, s.ipi, s.note), (Action::ADVANCE, Some((0b10, 0x40)), None), "a fixed IPI");
+    let s = p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x440), no_cpu);
+    assert!(matches!(s.note, Some(Note::Ipi { icr: 0x1_0000_0440, .. })), "an NMI IPI is said, not done");
     let s = p.on_exit(1, &rdmsr(0x802), no_cpu);
     assert_eq!(s.reply.inject, Some((13, Some(0))), "vCPU 1 is not in x2APIC mode yet");
     let s = p.on_exit(1, &exit(ExitReason::Cpuid, 0, 0, [1, 0, 0, 0]), |_, _| [0; 4]);

@@ -8,7 +8,10 @@
 //! vCPU 1 up, x2APIC ID 1` and counts for ever. vCPU 0 waits for it, then
 //! counts itself until vCPU 1's count has moved on by 1,000,000 (`guest-smp:
 //! vCPU 1 counted 1000000 while vCPU 0 counted <n>`: both ran, in parallel
-//! or by turns); then reports success, which ends both.
+//! or by turns). Last vCPU 0 sends vCPU 1 a fixed IPI, vector 0x40, which
+//! vCPU 1 (interrupts on, its IDT one gate) takes and acknowledges (EOI)
+//! (`guest-smp: vCPU 1 took interrupt 0x40 from vCPU 0`); then vCPU 0
+//! reports success, which ends both.
 
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -25,6 +28,7 @@ core::arch::global_asm!(
     .set TRAMPOLINE, 0x8000
     .set VECTOR, TRAMPOLINE >> 12
     .set COUNT, 1000000
+    .set IPI_VECTOR, 0x40
     .set LIMIT, 0x40000000
 
     .section .text.guest_main, "ax"
@@ -42,6 +46,14 @@ guest_main:
     call put_dec
     movb $0x0a, %al
     call putc
+
+    /* vCPU 1's IDT: one interrupt gate, for IPI_VECTOR. */
+    movl $ap_ipi, %eax
+    movw %ax, ap_idt + IPI_VECTOR * 8
+    movw $0x08, ap_idt + IPI_VECTOR * 8 + 2
+    movw $0x8E00, ap_idt + IPI_VECTOR * 8 + 4
+    shrl $16, %eax
+    movw %ax, ap_idt + IPI_VECTOR * 8 + 6
 
     movl $ap_tramp, %esi
     movl $TRAMPOLINE, %edi
@@ -83,6 +95,21 @@ guest_main:
     call put_dec
     movb $0x0a, %al
     call putc
+
+    movl $0x830, %ecx
+    movl $1, %edx
+    movl $IPI_VECTOR, %eax          /* fixed, physical, to APIC 1 */
+    wrmsr
+    movl $400000000, %ebx
+4:  cmpl $0, ap_got_ipi
+    jne 5f
+    pause
+    decl %ebx
+    jnz 4b
+    movl $msg_no_ipi, %esi
+    jmp fail
+5:  movl $msg_ipi, %esi
+    call puts
     ret
 
 ap_still:
@@ -113,6 +140,7 @@ ap_pm:
     movw %ax, %gs
     movw %ax, %ss
     movl $ap_stack_top, %esp
+    lidt ap_idt_ptr
     call x2apic_on
     movl $msg_up1, %esi
     call puts
@@ -120,8 +148,24 @@ ap_pm:
     movb $0x0a, %al
     call putc
     movl $1, ap_up
+    sti
 1:  incl ap_count
     jmp 1b
+
+    /* vCPU 1's handler of IPI_VECTOR: notes it, EOI, back. */
+ap_ipi:
+    pushl %eax
+    pushl %ecx
+    pushl %edx
+    movl $1, ap_got_ipi
+    movl $0x80B, %ecx
+    xorl %eax, %eax
+    xorl %edx, %edx
+    wrmsr
+    popl %edx
+    popl %ecx
+    popl %eax
+    iret
 
     /* Copied to TRAMPOLINE; runs in real mode there (CS = VECTOR << 8,
        IP = 0), so it is written out in bytes, 16-bit encodings. */
@@ -163,6 +207,14 @@ msg_no_x2apic:
     .asciz "guest-smp: FAIL no x2APIC in CPUID\n"
 msg_no_ap:
     .asciz "guest-smp: FAIL vCPU 1 did not come up\n"
+msg_ipi:
+    .asciz "guest-smp: vCPU 1 took interrupt 0x40 from vCPU 0\n"
+msg_no_ipi:
+    .asciz "guest-smp: FAIL vCPU 1 did not take interrupt 0x40\n"
+    .balign 4
+ap_idt_ptr:
+    .word IPI_VECTOR * 8 + 7
+    .long ap_idt
 msg_ap_still:
     .asciz "guest-smp: FAIL vCPU 1 did not count while vCPU 0 counted to 2^30\n"
 
@@ -174,6 +226,11 @@ ap_count:
     .skip 4
 bsp_count:
     .skip 4
+ap_got_ipi:
+    .skip 4
+    .balign 8
+ap_idt:
+    .skip IPI_VECTOR * 8 + 8
     .balign 16
     .skip 4096
 ap_stack_top:
