@@ -20,6 +20,8 @@ use crate::msg::{Message, WORDS};
 #[repr(u64)]
 pub enum ExitReason {
     Cpuid = 1,
+    /// `HLT` with interrupts off (with them on, the kernel idles the vCPU
+    /// until an interrupt is raised on it: no exit message).
     Hlt = 2,
     /// `OUT`: qualification = port | size << 16 (size 1, 2 or 4); value in rax.
     PortOut = 3,

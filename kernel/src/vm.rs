@@ -85,6 +85,25 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             HwExit::Vmm(exit) => {
                 let (ep, badge) = (v.exit_ep, v.badge);
                 v.exit_len = exit.len;
+                if exit.reason == ExitReason::Hlt && hw::interrupts_on(entry.hw) {
+                    // Idle until an interrupt (a halt with interrupts off
+                    // goes to the VMM: nothing can end it).
+                    v.reply = Some(ipc::vcpu::Reply {
+                        actions: Action::ADVANCE,
+                        rip: 0,
+                        inject: None,
+                        regs: [0; 4],
+                    });
+                    let (own, shared) = raised(&k, d, t);
+                    if own.is_none() && shared.is_none() {
+                        if let Some(th) = k.threads.get_mut(t) {
+                            th.state = ThreadState::Halted;
+                        }
+                        k.current[c] = None;
+                        return k;
+                    }
+                    continue;
+                }
                 if doorbell(&mut k, d, &exit) {
                     if let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) {
                         let advance = Action::ADVANCE;
@@ -132,20 +151,28 @@ fn highest(pending: &[u64; 4]) -> Option<u8> {
         .map(|w| (w * 64 + 63 - pending[w].leading_zeros() as usize) as u8)
 }
 
-/// Injects the highest interrupt raised on vCPU `t` — its own
-/// (`VcpuInterrupt`) or, on the guest's first vCPU, guest `d`'s VirqLines —
-/// if it can take one now, else asks to be told when it can.
-fn deliver_interrupt(k: &mut Kernel, d: Ref, t: Ref, hw_state: u64) {
-    let window = |on: bool| hw::want_window(hw_state, on);
+/// The highest interrupt raised on vCPU `t` of guest `d`: its own
+/// (`VcpuInterrupt`), and guest `d`'s VirqLines' if `t` is its first vCPU
+/// (they have no routing yet).
+fn raised(k: &Kernel, d: Ref, t: Ref) -> (Option<u8>, Option<u8>) {
     let own = k.threads.get(t).and_then(|th| th.vcpu.as_ref()).and_then(|v| highest(&v.pending));
     let shared = match k.domains.get(d).map(|dom| highest(&dom.pending_irqs)) {
-        // VirqLines go to the guest's first vCPU (no routing of them yet).
-        Some(Some(v)) => {
-            let first = k.threads.iter().find(|(_, th)| th.domain == d && th.vcpu.is_some()).map(|(r, _)| r);
-            Some(v).filter(|_| first == Some(t))
-        }
+        Some(Some(v)) => Some(v).filter(|_| first_vcpu(k, d) == Some(t)),
         _ => None,
     };
+    (own, shared)
+}
+
+/// Guest `d`'s first vCPU, where its VirqLines go.
+pub fn first_vcpu(k: &Kernel, d: Ref) -> Option<Ref> {
+    k.threads.iter().find(|(_, th)| th.domain == d && th.vcpu.is_some()).map(|(r, _)| r)
+}
+
+/// Injects the highest interrupt raised on vCPU `t` ([`raised`]) if it can
+/// take one now, else asks to be told when it can.
+fn deliver_interrupt(k: &mut Kernel, d: Ref, t: Ref, hw_state: u64) {
+    let window = |on: bool| hw::want_window(hw_state, on);
+    let (own, shared) = raised(k, d, t);
     let Some(vector) = own.max(shared) else {
         window(false);
         return;

@@ -12,7 +12,9 @@
 //! - RDMSR/WRMSR: the local APIC's in x2APIC mode ([`crate::apic`]: how
 //!   a guest starts its other vCPUs); any other MSR #GP(0), as for an MSR
 //!   the CPU lacks. VMCALL/VMMCALL: #UD.
-//! - HLT (no interrupts yet to wake the guest), an access to unmapped
+//! - HLT with interrupts off (nothing can wake the guest; with them on the
+//!   kernel idles the vCPU until an interrupt is raised on it, and the
+//!   exit never comes here), an access to unmapped
 //!   guest-physical memory, a triple fault, a failed entry or an exit of
 //!   another kind: the guest is stopped.
 

@@ -81,6 +81,8 @@ pub enum ThreadState {
     Receiving(Ref),
     /// Called this server thread and waits for its reply.
     AwaitingReply(Ref),
+    /// A vCPU in HLT with interrupts on, until one is raised on it.
+    Halted,
     /// Stopped for good; freed once no CPU runs it.
     Dead,
 }

@@ -181,6 +181,11 @@ pub fn virq_raise(k: &mut Kernel, c: Caller, virq: CapSlot) -> Result<Next, Erro
     let dom = k.domain_mut(g)?;
     dom.pending_irqs[usize::from(vector / 64)] |= 1 << (vector % 64);
     let root = dom.root.as_u64();
+    if let Some(first) = crate::vm::first_vcpu(k, g) {
+        if k.threads.get(first).is_some_and(|th| th.state == crate::obj::thread::ThreadState::Halted) {
+            k.wake(first);
+        }
+    }
     for cpu in 0..crate::arch::cpu::MAX_CPUS {
         let running = crate::arch::cpu::cpu(cpu)
             .is_some_and(|p| p.running_guest.load(core::sync::atomic::Ordering::SeqCst) == root);
@@ -196,10 +201,12 @@ pub fn vcpu_interrupt(k: &mut Kernel, c: Caller, vcpu: CapSlot, vector: u8) -> R
     let th = k.threads.get_mut(t).ok_or(Error::StaleCapability)?;
     let v = th.vcpu.as_mut().ok_or(Error::WrongType)?;
     v.pending[usize::from(vector / 64)] |= 1 << (vector % 64);
-    if let crate::obj::thread::ThreadState::Running(cpu) = th.state {
+    match th.state {
         // In its guest there (or about to be): the kick makes it exit and
         // take the interrupt at its next entry.
-        crate::state::kick(cpu);
+        crate::obj::thread::ThreadState::Running(cpu) => crate::state::kick(cpu),
+        crate::obj::thread::ThreadState::Halted => k.wake(t),
+        _ => {}
     }
     Ok(Next::Return([0; 4]))
 }

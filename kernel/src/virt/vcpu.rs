@@ -70,6 +70,15 @@ pub fn interruptible(hw: u64) -> bool {
     }
 }
 
+/// Whether the guest of the prepared vCPU (`hw`) has interrupts on
+/// (RFLAGS.IF), whatever shadow an STI or MOV SS casts.
+pub fn interrupts_on(hw: u64) -> bool {
+    match super::available() {
+        Virt::Svm => super::svm::run::interrupts_on(&super::svm::run::Vmcb::at(hw)),
+        _ => super::vmx::run::interrupts_on(),
+    }
+}
+
 /// Queues external interrupt `vector` for the next entry.
 pub fn inject_interrupt(hw: u64, vector: u8) {
     match super::available() {

@@ -167,7 +167,8 @@ fn check_smp_one_cpu(o: &Outcome) -> Result<(), String> {
 }
 
 /// guest-smp started vCPU 1 by INIT and start-up IPI, the VMM started it
-/// (`where`), both counted, and vCPU 1 took vCPU 0's fixed IPI.
+/// (`where`), both counted, and vCPU 1 took vCPU 0's fixed IPI, then
+/// halted (in the kernel, not stopped by its VMM) until a second one.
 fn smp_checked(o: &Outcome, place: &str) -> Result<(), String> {
     finished(o)?;
     let s = &o.serial;
@@ -185,6 +186,7 @@ fn smp_checked(o: &Outcome, place: &str) -> Result<(), String> {
         ("vCPU 1", says(s, g, "guest-smp: vCPU 1 up, x2APIC ID 1")?),
         ("both counting", says_prefix(s, g, "guest-smp: vCPU 1 counted 1000000 while vCPU 0 counted ")?),
         ("the IPI", says(s, g, "guest-smp: vCPU 1 took interrupt 0x40 from vCPU 0")?),
+        ("the wake-up", says(s, g, "guest-smp: vCPU 1 halted, and woke for interrupt 0x40")?),
         ("the exit", passed(s, g)?),
     ];
     in_order(&lines, g)?;

@@ -340,6 +340,11 @@ pub fn interruptible(vmcb: &Vmcb) -> bool {
         && vmcb.r::<u64>(EVENT_INJECT) & (1 << 31) == 0
 }
 
+/// The guest's RFLAGS.IF.
+pub fn interrupts_on(vmcb: &Vmcb) -> bool {
+    vmcb.r::<u64>(RFLAGS) & (1 << 9) != 0
+}
+
 /// Queues external interrupt `vector` for the next VMRUN.
 pub fn inject_interrupt(vmcb: &Vmcb, vector: u8) {
     vmcb.w(EVENT_INJECT, u64::from(vector) | (1 << 31));

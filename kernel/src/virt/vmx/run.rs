@@ -336,6 +336,11 @@ pub fn interruptible() -> bool {
         && vmcs::read(ENTRY_INTERRUPTION) & (1 << 31) == 0
 }
 
+/// The guest's RFLAGS.IF.
+pub fn interrupts_on() -> bool {
+    vmcs::read(GUEST_RFLAGS) & (1 << 9) != 0
+}
+
 /// Queues external interrupt `vector` for the next entry.
 pub fn inject_interrupt(vector: u8) {
     vmcs::write(ENTRY_INTERRUPTION, u64::from(vector) | (1 << 31));

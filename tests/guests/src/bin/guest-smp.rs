@@ -10,7 +10,9 @@
 //! vCPU 1 counted 1000000 while vCPU 0 counted <n>`: both ran, in parallel
 //! or by turns). Last vCPU 0 sends vCPU 1 a fixed IPI, vector 0x40, which
 //! vCPU 1 (interrupts on, its IDT one gate) takes and acknowledges (EOI)
-//! (`guest-smp: vCPU 1 took interrupt 0x40 from vCPU 0`); then vCPU 0
+//! (`guest-smp: vCPU 1 took interrupt 0x40 from vCPU 0`). vCPU 1 then
+//! halts with interrupts on (idle, in the kernel), and a second IPI wakes it
+//! (`guest-smp: vCPU 1 halted, and woke for interrupt 0x40`); then vCPU 0
 //! reports success, which ends both.
 
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -100,17 +102,45 @@ guest_main:
     movl $1, %edx
     movl $IPI_VECTOR, %eax          /* fixed, physical, to APIC 1 */
     wrmsr
+    movl $1, %eax
+    call await_ipis
+    movl $msg_ipi, %esi
+    call puts
+
+    /* vCPU 1 now halts (interrupts on); wake it with a second IPI. */
     movl $400000000, %ebx
-4:  cmpl $0, ap_got_ipi
-    jne 5f
+6:  cmpl $0, ap_halting
+    jne 7f
+    pause
+    decl %ebx
+    jnz 6b
+    movl $msg_no_halt, %esi
+    jmp fail
+7:  movl $1000000, %ecx
+8:  pause
+    decl %ecx
+    jnz 8b
+    movl $0x830, %ecx
+    movl $1, %edx
+    movl $IPI_VECTOR, %eax
+    wrmsr
+    movl $2, %eax
+    call await_ipis
+    movl $msg_woken, %esi
+    call puts
+    ret
+
+    /* Waits (boundedly) until vCPU 1 has taken %eax IPIs. */
+await_ipis:
+    movl $400000000, %ebx
+4:  cmpl %eax, ap_ipis
+    jae 5f
     pause
     decl %ebx
     jnz 4b
     movl $msg_no_ipi, %esi
     jmp fail
-5:  movl $msg_ipi, %esi
-    call puts
-    ret
+5:  ret
 
 ap_still:
     movl $msg_ap_still, %esi
@@ -150,14 +180,19 @@ ap_pm:
     movl $1, ap_up
     sti
 1:  incl ap_count
-    jmp 1b
+    cmpl $0, ap_ipis
+    je 1b
+    /* After the first IPI: idle, interrupts on, until the next. */
+    movl $1, ap_halting
+2:  hlt
+    jmp 2b
 
     /* vCPU 1's handler of IPI_VECTOR: notes it, EOI, back. */
 ap_ipi:
     pushl %eax
     pushl %ecx
     pushl %edx
-    movl $1, ap_got_ipi
+    lock incl ap_ipis
     movl $0x80B, %ecx
     xorl %eax, %eax
     xorl %edx, %edx
@@ -211,6 +246,10 @@ msg_ipi:
     .asciz "guest-smp: vCPU 1 took interrupt 0x40 from vCPU 0\n"
 msg_no_ipi:
     .asciz "guest-smp: FAIL vCPU 1 did not take interrupt 0x40\n"
+msg_no_halt:
+    .asciz "guest-smp: FAIL vCPU 1 did not go idle\n"
+msg_woken:
+    .asciz "guest-smp: vCPU 1 halted, and woke for interrupt 0x40\n"
     .balign 4
 ap_idt_ptr:
     .word IPI_VECTOR * 8 + 7
@@ -226,7 +265,9 @@ ap_count:
     .skip 4
 bsp_count:
     .skip 4
-ap_got_ipi:
+ap_ipis:
+    .skip 4
+ap_halting:
     .skip 4
     .balign 8
 ap_idt:
