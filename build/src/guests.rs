@@ -99,6 +99,7 @@ mod tests {
             "guest-bench",
             "guest-mods",
             "guest-smp",
+            "guest-timer",
         ] {
             assert!(names.iter().any(|x| x == n), "{n} not in {names:?}");
         }

@@ -23,6 +23,9 @@ pub const WORDS: usize = 8;
 pub const REGS: usize = 11;
 /// "No capability" in the capability register.
 pub const NO_CAP: u64 = u64::MAX;
+/// In the capability register of a receive: not a call but the word of the
+/// receiver's bound notification (`NotificationBind`), in the first word.
+pub const NOTIFIED: u64 = u64::MAX - 1;
 
 /// A message.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -123,6 +126,32 @@ impl IpcCall {
     }
 }
 
+/// What a receive returned: a call, or its thread's bound notification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Incoming {
+    /// A call: the badge of the caller's capability, and its message.
+    Call { badge: u64, msg: Message },
+    /// The bound notification's word (non-zero), collected.
+    Notified(u64),
+}
+
+/// What a receiver finds in its registers.
+pub fn incoming(r: &[u64; REGS]) -> Incoming {
+    if r[2] == NOTIFIED {
+        return Incoming::Notified(r[3]);
+    }
+    let (badge, msg) = received(r);
+    Incoming::Call { badge, msg }
+}
+
+/// The registers of a notification delivered to a receiver.
+pub fn notified_regs(word: u64) -> [u64; REGS] {
+    let mut r = [0; REGS];
+    r[2] = NOTIFIED;
+    r[3] = word;
+    r
+}
+
 /// What a receiver finds in its registers: (badge, message).
 pub fn received(r: &[u64; REGS]) -> (u64, Message) {
     let mut words = [0; WORDS];
@@ -138,6 +167,20 @@ pub fn received(r: &[u64; REGS]) -> (u64, Message) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_notification_is_told_apart_from_a_call() {
+        assert_eq!(incoming(&notified_regs(0b101)), Incoming::Notified(0b101));
+        let mut r = [0u64; REGS];
+        r[2] = NO_CAP;
+        r[1] = 7;
+        assert!(matches!(
+            incoming(&r),
+            Incoming::Call { badge: 0, msg: Message { label: 7, cap: None, .. } }
+        ));
+        r[2] = 3;
+        assert!(matches!(incoming(&r), Incoming::Call { msg: Message { cap: Some(CapSlot(3)), .. }, .. }));
+    }
 
     proptest! {
         #[test]

@@ -63,6 +63,7 @@ pub enum Nr {
     ThreadSetCpu = 98,
     DomainNotify = 99,
     TimerSet = 100,
+    NotificationBind = 101,
 }
 
 /// `ThreadCreate`'s CPU argument when the kernel is to choose.
@@ -212,6 +213,12 @@ pub enum Call {
     /// take it, kicking its CPU if it runs a guest there (the interprocessor
     /// interrupts a VMM's local APIC model sends).
     VcpuInterrupt { vcpu: CapSlot, vector: u8 },
+    /// Binds notification `ntfn` (READ) to the calling thread: while it
+    /// receives on any endpoint, a signal ends the receive with the word
+    /// (`ipc::msg::NOTIFIED`); a word already signalled is returned by the
+    /// next receive, before any call. One thread per notification, one
+    /// notification per thread (a new bind replaces the thread's old one).
+    NotificationBind { ntfn: CapSlot },
     /// A doorbell: the guest's `OUT` to `port` signals `bits` on `ntfn`
     /// without an exit reaching the VMM (the ioeventfd). Returns its slot.
     DoorbellCreate { guest: CapSlot, port: u16, ntfn: CapSlot, bits: u64 },
@@ -353,6 +360,7 @@ impl Call {
                 vector: u8::try_from(a[1]).ok().filter(|&v| v >= 32).ok_or(bad(2))?,
             },
             43 => Call::VirqRaise { virq: slot(a[0]).ok_or(bad(1))? },
+            101 => Call::NotificationBind { ntfn: slot(a[0]).ok_or(bad(1))? },
             45 => Call::VcpuInterrupt {
                 vcpu: slot(a[0]).ok_or(bad(1))?,
                 vector: u8::try_from(a[1]).ok().filter(|&v| v >= 32).ok_or(bad(2))?,
@@ -464,6 +472,7 @@ impl Call {
             Call::VirqCreate { guest, vector } => (42, [s(guest), u64::from(vector), 0, 0, 0, 0]),
             Call::VirqRaise { virq } => (43, [s(virq), 0, 0, 0, 0, 0]),
             Call::VcpuInterrupt { vcpu, vector } => (45, [s(vcpu), u64::from(vector), 0, 0, 0, 0]),
+            Call::NotificationBind { ntfn } => (101, [s(ntfn), 0, 0, 0, 0, 0]),
             Call::DoorbellCreate { guest, port, ntfn, bits } => {
                 (44, [s(guest), u64::from(port), s(ntfn), bits, 0, 0])
             }

@@ -58,7 +58,12 @@ fn fast_call(k: &mut Kernel, c: usize, me: Ref, ep_slot: CapSlot, frame: &mut Tr
 }
 
 fn fast_reply_recv(k: &mut Kernel, c: usize, me: Ref, ep_slot: CapSlot, frame: &mut TrapFrame) -> bool {
-    let Some((d, caller)) = k.threads.get(me).map(|t| (t.domain, t.reply_to)) else { return false };
+    let Some((d, caller, bound)) = k.threads.get(me).map(|t| (t.domain, t.reply_to, t.bound)) else {
+        return false;
+    };
+    if bound.is_some_and(|n| k.notifications.get(n).is_some_and(|x| x.word != 0)) {
+        return false; // its notification is signalled: the full path delivers it
+    }
     let Some(caller) = caller else { return false };
     let waiting = |t: &crate::obj::thread::Thread| t.state == ThreadState::AwaitingReply(me) && t.cpu == c;
     let Some(is_vcpu) = k.threads.get(caller).filter(|t| waiting(t)).map(|t| t.vcpu.is_some()) else {

@@ -2,6 +2,7 @@
 //! reply-then-receive, a message being a label, eight words and at most one
 //! capability, all in registers. Re-exported by [`crate::sys`].
 
+pub use ipc::msg::Incoming;
 use ipc::msg::{self, IpcCall, Message, REGS};
 use ipc::{CapSlot, Error};
 
@@ -32,7 +33,7 @@ pub fn ipc_call(ep: CapSlot, m: &Message) -> Result<(u64, Message), Error> {
 
 /// Waits for a call on `ep` (needs READ): returns the badge of the
 /// capability the caller used, and its message. Reply with [`reply`] or
-/// [`reply_recv`].
+/// [`reply_recv`]. (A thread with a bound notification uses [`recv_any`].)
 pub fn recv(ep: CapSlot) -> Result<(u64, Message), Error> {
     ipc(IpcCall::Recv { ep })
 }
@@ -41,6 +42,25 @@ pub fn recv(ep: CapSlot) -> Result<(u64, Message), Error> {
 /// waits for the next call on `ep`, as [`recv`].
 pub fn reply_recv(ep: CapSlot, m: &Message) -> Result<(u64, Message), Error> {
     ipc(IpcCall::ReplyRecv { ep, msg: *m })
+}
+
+/// As [`recv`], for a thread with a bound notification
+/// ([`crate::sys::notification_bind`]): a signal of it ends the wait too.
+pub fn recv_any(ep: CapSlot) -> Result<Incoming, Error> {
+    ipc_any(IpcCall::Recv { ep })
+}
+
+/// As [`reply_recv`], for a thread with a bound notification.
+pub fn reply_recv_any(ep: CapSlot, m: &Message) -> Result<Incoming, Error> {
+    ipc_any(IpcCall::ReplyRecv { ep, msg: *m })
+}
+
+fn ipc_any(call: IpcCall) -> Result<Incoming, Error> {
+    let (nr, regs) = call.encode();
+    // SAFETY: as in `ipc`.
+    let (rax, regs) = unsafe { ipc_raw(nr, regs) };
+    Error::from_code(rax)?;
+    Ok(msg::incoming(&regs))
 }
 
 /// Replies `m` to the last call received and goes on.

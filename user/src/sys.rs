@@ -8,7 +8,7 @@ use ipc::syscall::{Call, UserAddr, UserBuf, Width, CONSOLE_MAX};
 use ipc::{CapSlot, Error, ObjectType, Rights};
 
 pub use crate::arch::syscall_raw;
-pub use crate::msg::{ipc_call, recv, reply, reply_recv};
+pub use crate::msg::{ipc_call, recv, recv_any, reply, reply_recv, reply_recv_any, Incoming};
 
 /// Makes `call`: the four result words, or the error with, for
 /// `InvalidArgument`, the 1-based index of the argument at fault.
@@ -144,6 +144,12 @@ pub fn guest_create(quota_pages: u64) -> Result<(CapSlot, DomainId), Error> {
 /// hand-off), its exits calls on endpoint `exit`; returns its thread.
 pub fn vcpu_create(guest: CapSlot, exit: CapSlot, entry: u64, arg: u64) -> Result<CapSlot, Error> {
     call(Call::VcpuCreate { guest, exit, entry, arg, sipi: None, cpu: None }).map(|r| slot(r[0]))
+}
+
+/// Binds notification `ntfn` to this thread: while it receives (with
+/// [`recv_any`] or [`reply_recv_any`]), a signal ends the wait.
+pub fn notification_bind(ntfn: CapSlot) -> Result<(), Error> {
+    call(Call::NotificationBind { ntfn }).map(drop)
 }
 
 /// Raises interrupt `vector` (32..=255) on the vCPU whose thread `vcpu`

@@ -17,6 +17,15 @@
 //!   physical destination or a shorthand) go to the vCPUs they name
 //!   ([`ApicAction::Ipi`]); other kinds (logical destinations, NMI, SMI,
 //!   lowest priority) are not delivered yet ([`ApicAction::Unsupported`]).
+//! - The timer: one-shot and periodic modes (LVT timer 0x832, divide
+//!   0x83E, initial count 0x838), counting at [`TIMER_KHZ`] before the
+//!   divider (a guest learns the rate from CPUID 0x4000_0010, as from KVM
+//!   and VMware). Writing the initial count arms it ([`ApicAction::Timer`]:
+//!   the VMM sets a kernel timer); when that fires, [`Apics::timer_fired`]
+//!   names the vector to raise unless the guest masked it. The current
+//!   count reads as the initial count while armed and 0 after (there is no
+//!   clock in this model); TSC-deadline mode is not offered. The other LVT
+//!   entries are kept masked: nothing else interrupts.
 //! - Any other access gets #GP, as on a CPU without the register.
 //!
 //! Decision (DESIGN.md leaves interrupt controllers to the VMM): x2APIC
@@ -25,6 +34,11 @@
 
 /// The most vCPUs a guest has (as `ipc::guest::GuestConfig::vcpus`).
 pub const MAX_VCPUS: usize = 16;
+/// The APIC timer's rate before the divider: 1 GHz, a tick a nanosecond.
+pub const TIMER_KHZ: u64 = 1_000_000;
+const LVT_TIMER: u32 = 0x832;
+const LVT_PERIODIC: u64 = 1 << 17;
+const LVT_MODE: u64 = 3 << 17;
 
 pub const APIC_BASE_MSR: u32 = 0x1B;
 const APIC_BASE: u64 = 0xFEE0_0000;
@@ -72,6 +86,13 @@ pub enum ApicAction {
         targets: u16,
         vector: u8,
     },
+    /// Arm vCPU `vcpu`'s timer: first in `delay_ns`, then every
+    /// `period_ns` if that is not 0; or disarm it if `delay_ns` is 0.
+    Timer {
+        vcpu: u8,
+        delay_ns: u64,
+        period_ns: u64,
+    },
     /// An IPI this model does not deliver (its ICR value): said, not done.
     Unsupported {
         icr: u64,
@@ -89,6 +110,8 @@ struct Apic {
     lvt: [u64; 7],
     timer_divide: u64,
     timer_initial: u64,
+    /// Armed and not yet expired (one-shot) or stopped.
+    timer_armed: bool,
 }
 
 /// The local APICs of a guest's vCPUs.
@@ -132,6 +155,7 @@ impl Apics {
             ESR => 0,
             ICR => 0, // idle: delivery status 0
             TIMER_INITIAL => a.timer_initial,
+            TIMER_CURRENT if a.timer_armed => a.timer_initial,
             TIMER_CURRENT => 0,
             TIMER_DIVIDE => a.timer_divide,
             m => match LVT.iter().position(|&l| l == m) {
@@ -165,16 +189,46 @@ impl Apics {
             EOI if value == 0 => {}
             SVR => a.svr = value & 0x1FFF,
             ESR if value == 0 => {}
-            TIMER_INITIAL => a.timer_initial = value & 0xFFFF_FFFF,
+            TIMER_INITIAL => {
+                a.timer_initial = value & 0xFFFF_FFFF;
+                return Some(self.arm(v));
+            }
             TIMER_DIVIDE => a.timer_divide = value & 0xB,
             ICR => return Some(self.ipi(v, value)),
+            // TSC-deadline mode (and the reserved one) is not offered.
+            LVT_TIMER if value & LVT_MODE > LVT_PERIODIC => return None,
+            LVT_TIMER => a.lvt[1] = value & 0x0003_10FF,
             m => match LVT.iter().position(|&l| l == m) {
-                // Kept masked: no timer or LVT interrupt is delivered yet.
+                // Kept masked: no other LVT interrupt is delivered yet.
                 Some(i) => a.lvt[i] = (value & 0x0001_F7FF) | LVT_MASKED,
                 None => return None,
             },
         }
         Some(ApicAction::None)
+    }
+
+    /// The timer of vCPU `v` after a write of its initial count.
+    fn arm(&mut self, v: usize) -> ApicAction {
+        let a = &mut self.apic[v];
+        let delay_ns = a.timer_initial * divisor(a.timer_divide) * 1_000_000 / TIMER_KHZ;
+        a.timer_armed = delay_ns != 0;
+        let period_ns = if a.lvt[1] & LVT_PERIODIC != 0 { delay_ns } else { 0 };
+        ApicAction::Timer { vcpu: v as u8, delay_ns, period_ns }
+    }
+
+    /// vCPU `v`'s timer went off: the vector to raise, unless the guest
+    /// masked it or the timer was disarmed meanwhile (a one-shot one
+    /// disarms as it fires).
+    pub fn timer_fired(&mut self, v: usize) -> Option<u8> {
+        let a = self.apic.get_mut(v).filter(|_| v < self.n)?;
+        if !a.timer_armed {
+            return None;
+        }
+        let lvt = a.lvt[1];
+        if lvt & LVT_PERIODIC == 0 {
+            a.timer_armed = false;
+        }
+        (lvt & LVT_MASKED == 0).then_some((lvt & 0xFF) as u8)
     }
 
     /// An ICR write from vCPU `from`.
@@ -220,6 +274,17 @@ impl Apics {
             }
             _ => ApicAction::Unsupported { icr },
         }
+    }
+}
+
+/// The divisor a divide configuration register value selects (SDM Vol.
+/// 3A 10.5.4): bits 0, 1 and 3 make 2, 4, 8, …, 128, then 1.
+fn divisor(dcr: u64) -> u64 {
+    let n = ((dcr & 8) >> 1) | (dcr & 3);
+    if n == 7 {
+        1
+    } else {
+        2 << n
     }
 }
 
@@ -276,8 +341,10 @@ mod tests {
         assert_eq!(a.read(0, TPR), Some(0x20));
         assert_eq!(a.write(0, SVR, 0x1FF), Some(ApicAction::None));
         assert_eq!(a.read(0, SVR), Some(0x1FF));
+        assert_eq!(a.write(0, 0x833, 0x20), Some(ApicAction::None));
+        assert_eq!(a.read(0, 0x833), Some(0x20 | LVT_MASKED), "other LVTs stay masked");
         assert_eq!(a.write(0, 0x832, 0x20), Some(ApicAction::None));
-        assert_eq!(a.read(0, 0x832), Some(0x20 | LVT_MASKED));
+        assert_eq!(a.read(0, 0x832), Some(0x20), "the timer's is the guest's");
         assert_eq!(a.write(0, EOI, 0), Some(ApicAction::None));
         assert_eq!(a.write(0, EOI, 1), None, "EOI takes only 0");
         assert_eq!(ldr(17), (1 << 16) | 2);
@@ -314,5 +381,29 @@ mod tests {
         assert_eq!(a.write(2, ICR, (BROADCAST << 32) | 0x34), ipi(0b111, 0x34), "broadcast");
         assert_eq!(a.write(1, ICR, init(2)), Some(ApicAction::None), "an AP may start another");
         assert_eq!(a.write(1, ICR, sipi(2, 0x9f)), Some(ApicAction::Start { vcpu: 2, vector: 0x9f }));
+    }
+
+    #[test]
+    fn the_timer_arms_fires_and_masks() {
+        let mut a = x2(2);
+        assert_eq!([0, 1, 2, 3, 8, 9, 10, 11].map(divisor), [2, 4, 8, 16, 32, 64, 128, 1]);
+        assert_eq!(a.write(1, 0x832, 0x50 | LVT_PERIODIC), Some(ApicAction::None));
+        assert_eq!(a.write(1, 0x83E, 0xB), Some(ApicAction::None), "divide by 1");
+        let armed = ApicAction::Timer { vcpu: 1, delay_ns: 1_000_000, period_ns: 1_000_000 };
+        assert_eq!(a.write(1, 0x838, 1_000_000), Some(armed), "1 ms at 1 GHz");
+        assert_eq!(a.read(1, 0x839), Some(1_000_000));
+        assert_eq!((a.timer_fired(1), a.timer_fired(1)), (Some(0x50), Some(0x50)), "periodic");
+        assert_eq!(a.timer_fired(0), None, "vCPU 0's is not armed");
+        assert_eq!(a.write(1, 0x832, 0x50 | LVT_MASKED | LVT_PERIODIC), Some(ApicAction::None));
+        assert_eq!(a.timer_fired(1), None, "masked");
+        assert_eq!(a.write(0, 0x832, 0x51), Some(ApicAction::None));
+        assert_eq!(a.write(0, 0x83E, 0x3), Some(ApicAction::None), "divide by 16");
+        let once = ApicAction::Timer { vcpu: 0, delay_ns: 16_000, period_ns: 0 };
+        assert_eq!(a.write(0, 0x838, 1000), Some(once));
+        assert_eq!((a.timer_fired(0), a.timer_fired(0)), (Some(0x51), None), "one-shot");
+        assert_eq!(a.read(0, 0x839), Some(0));
+        let off = ApicAction::Timer { vcpu: 0, delay_ns: 0, period_ns: 0 };
+        assert_eq!(a.write(0, 0x838, 0), Some(off), "a zero count stops it");
+        assert_eq!(a.write(0, 0x832, 2 << 17), None, "no TSC-deadline mode");
     }
 }

@@ -8,8 +8,11 @@
 
 /// The hypervisor's vendor, in ebx, ecx, edx of leaf 0x4000_0000.
 pub const VENDOR: &[u8; 12] = b"RyokanRyokan";
-/// The first hypervisor leaf, which names the last one (itself, for now).
+/// The first hypervisor leaf, which names the last one ([`TIMING_LEAF`]).
 pub const HYPERVISOR_LEAF: u32 = 0x4000_0000;
+/// The timing leaf (as KVM's and VMware's): eax = the TSC's rate, ebx =
+/// the local APIC timer's, both in kHz.
+pub const TIMING_LEAF: u32 = 0x4000_0010;
 /// The leaves reserved for hypervisors (Intel SDM Vol. 2A, CPUID).
 const HYPERVISOR_LEAVES: core::ops::RangeInclusive<u32> = 0x4000_0000..=0x4FFF_FFFF;
 
@@ -28,12 +31,13 @@ pub fn asks_cpu(leaf: u32) -> bool {
 }
 
 /// The eax, ebx, ecx, edx of vCPU `vcpu` for `leaf`, given what the CPU
-/// answered (ignored for the hypervisor's leaves).
-pub fn answer(leaf: u32, cpu: [u32; 4], vcpu: u32) -> [u32; 4] {
+/// answered (ignored for the hypervisor's leaves) and the TSC's rate.
+pub fn answer(leaf: u32, cpu: [u32; 4], vcpu: u32, tsc_khz: u32) -> [u32; 4] {
     let word = |i: usize| u32::from_le_bytes([VENDOR[i], VENDOR[i + 1], VENDOR[i + 2], VENDOR[i + 3]]);
     let [eax, ebx, ecx, edx] = cpu;
     match leaf {
-        HYPERVISOR_LEAF => [HYPERVISOR_LEAF, word(0), word(4), word(8)],
+        HYPERVISOR_LEAF => [TIMING_LEAF, word(0), word(4), word(8)],
+        TIMING_LEAF => [tsc_khz, crate::apic::TIMER_KHZ as u32, 0, 0],
         l if HYPERVISOR_LEAVES.contains(&l) => [0; 4],
         1 => [
             eax,
@@ -56,33 +60,34 @@ mod tests {
 
     #[test]
     fn virtualization_is_hidden_and_the_hypervisor_shown() {
-        let [_, _, ecx, _] = answer(1, [0; 4], 0);
+        let [_, _, ecx, _] = answer(1, [0; 4], 0, 0);
         assert_eq!(ecx, (1 << 31) | (1 << 21));
-        let [eax, ebx, ecx, edx] = answer(1, ALL, 0);
+        let [eax, ebx, ecx, edx] = answer(1, ALL, 0, 0);
         assert_eq!((eax, ebx, ecx, edx), (u32::MAX, 0x00FF_FFFF, !(1 << 5), u32::MAX));
-        let [_, ebx, ecx, edx] = answer(1, [0; 4], 3);
+        let [_, ebx, ecx, edx] = answer(1, [0; 4], 3, 0);
         assert_eq!(
             (ebx >> 24, ecx & (1 << 21), edx & (1 << 9)),
             (3, 1 << 21, 1 << 9),
             "APIC ID, x2APIC, APIC"
         );
-        assert_eq!(answer(0xB, [1, 2, 3, 4], 5), [1, 2, 3, 5], "the x2APIC ID");
-        assert_eq!(answer(0x8000_0001, ALL, 0)[2], !(1 << 2));
-        assert_eq!(answer(0x8000_000A, ALL, 0), [0; 4]);
-        assert_eq!(answer(7, [1, 2, 3, 4], 0), [1, 2, 3, 4], "other leaves pass");
+        assert_eq!(answer(0xB, [1, 2, 3, 4], 5, 0), [1, 2, 3, 5], "the x2APIC ID");
+        assert_eq!(answer(0x8000_0001, ALL, 0, 0)[2], !(1 << 2));
+        assert_eq!(answer(0x8000_000A, ALL, 0, 0), [0; 4]);
+        assert_eq!(answer(7, [1, 2, 3, 4], 0, 0), [1, 2, 3, 4], "other leaves pass");
     }
 
     #[test]
     fn the_hypervisor_leaves_are_ours() {
-        let [max, b, c, d] = answer(0x4000_0000, ALL, 0);
-        assert_eq!(max, 0x4000_0000);
+        let [max, b, c, d] = answer(0x4000_0000, ALL, 0, 0);
+        assert_eq!(max, 0x4000_0010);
+        assert_eq!(answer(0x4000_0010, ALL, 0, 2_600_000), [2_600_000, 1_000_000, 0, 0], "the timing leaf");
         let mut vendor = Vec::new();
         for w in [b, c, d] {
             vendor.extend_from_slice(&w.to_le_bytes());
         }
         assert_eq!(vendor, b"RyokanRyokan");
-        assert_eq!(answer(0x4000_0001, ALL, 0), [0; 4]);
-        assert_eq!(answer(0x4000_0100, ALL, 0), [0; 4]);
+        assert_eq!(answer(0x4000_0001, ALL, 0, 0), [0; 4]);
+        assert_eq!(answer(0x4000_0100, ALL, 0, 0), [0; 4]);
         assert!(!asks_cpu(0x4000_0000) && !asks_cpu(0x4FFF_FFFF));
         assert!(asks_cpu(0) && asks_cpu(0x3FFF_FFFF) && asks_cpu(0x5000_0000) && asks_cpu(0x8000_0000));
     }

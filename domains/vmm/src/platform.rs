@@ -149,6 +149,9 @@ pub struct Step {
     pub start: Option<(u8, u8)>,
     /// Interrupt `.1` on each vCPU whose bit is set in `.0` (a fixed IPI).
     pub ipi: Option<(u16, u8)>,
+    /// Arm vCPU `.0`'s timer: in `.1` ns, then every `.2` ns if not 0; or
+    /// disarm it if `.1` is 0.
+    pub timer: Option<(u8, u64, u64)>,
 }
 
 impl Step {
@@ -160,6 +163,7 @@ impl Step {
             note: None,
             start: None,
             ipi: None,
+            timer: None,
         }
     }
 }
@@ -170,12 +174,19 @@ pub struct Platform {
     uart: Uart,
     apics: Apics,
     notes: u32,
+    /// The TSC's rate, told in CPUID 0x4000_0010.
+    tsc_khz: u32,
 }
 
 impl Platform {
-    /// The platform of a guest with `vcpus` vCPUs.
-    pub fn new(vcpus: usize) -> Self {
-        Platform { uart: Uart::default(), apics: Apics::new(vcpus), notes: 0 }
+    /// The platform of a guest with `vcpus` vCPUs, on a TSC of `tsc_khz`.
+    pub fn new(vcpus: usize, tsc_khz: u32) -> Self {
+        Platform { uart: Uart::default(), apics: Apics::new(vcpus), notes: 0, tsc_khz }
+    }
+
+    /// vCPU `vcpu`'s APIC timer went off: the vector to raise on it, if any.
+    pub fn timer_fired(&mut self, vcpu: usize) -> Option<u8> {
+        self.apics.timer_fired(vcpu)
     }
 
     /// Answers `exit` of vCPU `vcpu`; `cpu(leaf, subleaf)` asks the real CPU.
@@ -188,7 +199,7 @@ impl Platform {
                 let mut s = Step::reply(
                     Action::ADVANCE | Action::SET_RAX | Action::SET_RBX | Action::SET_RCX | Action::SET_RDX,
                 );
-                s.reply.regs = cpuid::answer(leaf, real, vcpu as u32).map(u64::from);
+                s.reply.regs = cpuid::answer(leaf, real, vcpu as u32, self.tsc_khz).map(u64::from);
                 s
             }
             ExitReason::PortOut | ExitReason::PortIn => self.port(exit),
@@ -261,6 +272,9 @@ impl Platform {
                     ApicAction::None => {}
                     ApicAction::Start { vcpu, vector } => s.start = Some((vcpu, vector)),
                     ApicAction::Ipi { targets, vector } => s.ipi = Some((targets, vector)),
+                    ApicAction::Timer { vcpu, delay_ns, period_ns } => {
+                        s.timer = Some((vcpu, delay_ns, period_ns))
+                    }
                     ApicAction::Unsupported { icr } => s.note = self.note(Note::Ipi { icr, rip }),
                 }
                 s

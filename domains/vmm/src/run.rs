@@ -4,6 +4,7 @@
 use ipc::msg::Message;
 use ipc::vcpu::{Action, Exit, ExitReason, Reply};
 use ipc::{CapSlot, Rights};
+use user::sys::Incoming;
 use user::{arch, sys, time};
 use vmm::platform::{Platform, MARK_PORT};
 use vmm::status;
@@ -27,13 +28,20 @@ fn cpu(leaf: u32, subleaf: u32) -> [u32; 4] {
 /// meanwhile), and the platform needs no lock. The first vCPU runs from the
 /// start; the others when the guest starts them (INIT and start-up IPIs,
 /// [`vmm::apic`]), vCPU `i` on CPU `i` if there is one, else on the VMM's.
+/// Their APIC timers are kernel timers on one notification bound to this
+/// thread (bit `i` for vCPU `i`), so a timer ends its wait for exits too.
 pub fn serve(guest: &Guest, console: &Console, hostile: bool, vcpus: usize) -> u64 {
-    let mut platform = Platform::new(vcpus);
+    let tsc_khz = u32::try_from(time::tsc_per_ms()).unwrap_or(u32::MAX);
+    let mut platform = Platform::new(vcpus, tsc_khz);
+    if let Err(e) = sys::notification_bind(guest.timers) {
+        say!(console, "cannot bind the timer notification: {e:?}: stopped");
+        return status::UNHANDLED;
+    }
     let mut marks = Marks::default();
     // Each started vCPU's thread, for its interrupts.
     let mut threads: [Option<CapSlot>; vmm::apic::MAX_VCPUS] = [None; vmm::apic::MAX_VCPUS];
     threads[0] = Some(guest.vcpu0);
-    let (mut badge, mut msg) = match sys::recv(guest.exits) {
+    let mut next = match sys::recv_any(guest.exits) {
         Ok(got) => got,
         Err(e) => {
             say!(console, "waiting for the first exit failed: {e:?}: stopped");
@@ -46,6 +54,25 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, vcpus: usize) -> u
         }
     }
     loop {
+        let (badge, msg) = match next {
+            Incoming::Call { badge, msg } => (badge, msg),
+            Incoming::Notified(bits) => {
+                for v in (0..vcpus).filter(|v| bits & (1 << v) != 0) {
+                    if let Some(vector) = platform.timer_fired(v) {
+                        interrupt(&threads, 1 << v, vector, console);
+                    }
+                }
+                // No exit awaits an answer: only receive.
+                next = match sys::recv_any(guest.exits) {
+                    Ok(got) => got,
+                    Err(e) => {
+                        say!(console, "waiting for an exit failed: {e:?}: stopped");
+                        return status::UNHANDLED;
+                    }
+                };
+                continue;
+            }
+        };
         let Some(vcpu) = usize::try_from(badge).ok().filter(|&v| v < vcpus) else {
             say!(console, "an exit from an unknown vCPU (badge {badge:#x}): stopped");
             stop(console);
@@ -68,6 +95,14 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, vcpus: usize) -> u
         if let Some((targets, vector)) = step.ipi {
             interrupt(&threads, targets, vector, console);
         }
+        if let Some((v, delay_ns, period_ns)) = step.timer {
+            // Microseconds, rounded up: a timer never fires early. A delay
+            // of 0 disarms it.
+            let us = |ns: u64| ns.div_ceil(1000);
+            if let Err(e) = sys::timer_set(guest.timers, 1 << v, us(delay_ns), us(period_ns)) {
+                say!(console, "cannot set vCPU {v}'s timer: {e:?}");
+            }
+        }
         if let Some(line) = &step.line {
             console.guest(line);
         }
@@ -79,8 +114,8 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, vcpus: usize) -> u
             answer(console, &reply);
             return code;
         }
-        match sys::reply_recv(guest.exits, &reply) {
-            Ok(got) => (badge, msg) = got,
+        match sys::reply_recv_any(guest.exits, &reply) {
+            Ok(got) => next = got,
             Err(e) => {
                 say!(console, "answering an exit failed: {e:?}: stopped");
                 return status::UNHANDLED;

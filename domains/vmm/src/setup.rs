@@ -21,6 +21,8 @@ pub struct Guest {
     pub exits: CapSlot,
     /// Its first vCPU (a thread capability).
     pub vcpu0: CapSlot,
+    /// The notification its vCPUs' APIC timers signal (bit i: vCPU i).
+    pub timers: CapSlot,
 }
 
 /// Why the guest could not be made.
@@ -64,7 +66,7 @@ pub fn boot(
     let quota = ram::guest_quota_pages(ram_end, u64::from(config.vcpus));
     let (domain, _) = sys::guest_create(quota).map_err(failed("creating the guest"))?;
     match build(this, domain, config, (&kernel, file), (modules, &told)) {
-        Ok((exits, vcpu0)) => Ok(Guest { domain, exits, vcpu0 }),
+        Ok((exits, vcpu0, timers)) => Ok(Guest { domain, exits, vcpu0, timers }),
         Err(e) => {
             // Everything made so far belongs to the guest, or is harmless.
             let _ = sys::domain_destroy(domain);
@@ -79,7 +81,7 @@ fn build(
     config: &GuestConfig,
     (kernel, file): (&Kernel, &[u8]),
     (modules, told): (&[&[u8]], &[info::Module<'_>]),
-) -> Result<(CapSlot, CapSlot), SetupError> {
+) -> Result<(CapSlot, CapSlot, CapSlot), SetupError> {
     if (config.weight, config.cap_percent) != (DEFAULT_WEIGHT, 0) {
         sys::sched_set(domain, config.weight, config.cap_percent).map_err(failed("setting its CPU share"))?;
     }
@@ -114,9 +116,10 @@ fn build(
     sys::doorbell_create(domain, DOORBELL_PORT, bell, 1).map_err(failed("making the doorbell"))?;
     // The vCPU starts on this thread's CPU (where mgmt put it: the guest's
     // `cpu`, if it has one), so that an exit and its reply switch directly.
+    let timers = sys::notification_create(this).map_err(failed("making the timer notification"))?;
     let vcpu0 =
         sys::vcpu_create(domain, exits, kernel.entry, u64::from(ebx)).map_err(failed("making the vCPU"))?;
-    Ok((exits, vcpu0))
+    Ok((exits, vcpu0, timers))
 }
 
 /// Guest RAM as the VMM sees it: mapped read-write at `RAM_VA + gpa` for

@@ -9,11 +9,14 @@ pub struct Notification {
     pub word: u64,
     /// The thread blocked in `Wait`.
     pub waiter: Option<Ref>,
+    /// The thread it is bound to (`NotificationBind`), whose receives a
+    /// signal ends.
+    pub bound: Option<Ref>,
 }
 
 impl Notification {
     pub const fn new(owner: Ref) -> Self {
-        Self { owner, word: 0, waiter: None }
+        Self { owner, word: 0, waiter: None, bound: None }
     }
 
     /// ORs in `bits`; returns the word for the waiter, taken, if one waits.

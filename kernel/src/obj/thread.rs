@@ -99,6 +99,9 @@ pub struct Thread {
     pub reply_to: Option<Ref>,
     /// The badge of the endpoint capability its queued call came through.
     pub badge: u64,
+    /// Its bound notification (`NotificationBind`): a signal ends its
+    /// receives.
+    pub bound: Option<Ref>,
     /// For a virtual CPU: its guest state (the thread's domain is the guest).
     pub vcpu: Option<super::vcpu::Vcpu>,
 }
@@ -114,6 +117,7 @@ impl Thread {
             reply_to: None,
             badge: 0,
             vcpu: None,
+            bound: None,
         }
     }
 }

@@ -38,8 +38,24 @@ impl Kernel {
             .unwrap_or(0)
     }
 
-    /// ORs `bits` into notification `n`, waking its waiter with the word.
+    /// ORs `bits` into notification `n`, waking its waiter with the word,
+    /// or ending the receive of the thread it is bound to.
     pub fn signal(&mut self, n: Ref, bits: u64) {
+        let bound = self.notifications.get(n).and_then(|x| x.bound);
+        if let Some(t) = bound {
+            if let Some(ThreadState::Receiving(ep)) = self.threads.get(t).map(|th| th.state) {
+                let Some(x) = self.notifications.get_mut(n) else { return };
+                let word = core::mem::take(&mut x.word) | bits;
+                if let Some(e) = self.endpoints.get_mut(ep) {
+                    e.receivers.retain(|r| *r != t);
+                }
+                if let Some(th) = self.threads.get_mut(t) {
+                    th.ctx.set_msg_regs(&ipc::msg::notified_regs(word));
+                }
+                self.wake(t);
+                return;
+            }
+        }
         let Some(woken) = self.notifications.get_mut(n).and_then(|x| x.signal(bits)) else { return };
         let (t, word) = woken;
         if let Some(th) = self.threads.get_mut(t) {

@@ -151,6 +151,7 @@ fn invoke(k: &mut Kernel, c: Caller, call: Call) -> Result<Next, Error> {
         Call::VirqCreate { guest, vector } => guest::virq_create(k, c, guest, vector),
         Call::VirqRaise { virq } => guest::virq_raise(k, c, virq),
         Call::VcpuInterrupt { vcpu, vector } => guest::vcpu_interrupt(k, c, vcpu, vector),
+        Call::NotificationBind { ntfn } => notify::notification_bind(k, c, ntfn),
         Call::DoorbellCreate { guest, port, ntfn, bits } => {
             guest::doorbell_create(k, c, guest, port, ntfn, bits)
         }

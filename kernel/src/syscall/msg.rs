@@ -134,6 +134,17 @@ fn block(k: &mut Kernel, c: Caller, state: ThreadState) {
 
 pub fn recv(k: &mut Kernel, c: Caller, ep: CapSlot) -> Result<Next, Error> {
     let e = k.cap(c.domain, ep, ObjectType::Endpoint, Rights::READ)?.obj.at;
+    // A bound notification already signalled comes first.
+    let bound = k.threads.get(c.thread).and_then(|t| t.bound);
+    if let Some(n) = bound.and_then(|n| k.notifications.get_mut(n)) {
+        if n.word != 0 {
+            let word = core::mem::take(&mut n.word);
+            if let Some(me) = k.threads.get_mut(c.thread) {
+                me.ctx.set_msg_regs(&ipc::msg::notified_regs(word));
+            }
+            return Ok(Next::Done);
+        }
+    }
     match pop_waiting(k, e, true) {
         Some(caller) => {
             let badge = k.threads.get(caller).map_or(0, |t| t.badge);

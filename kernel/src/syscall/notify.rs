@@ -63,7 +63,8 @@ pub fn wait(k: &mut Kernel, c: Caller, ntfn: CapSlot, block: bool) -> Result<Nex
     if obj.word != 0 || !block {
         return Ok(Next::Return([core::mem::take(&mut obj.word), 0, 0, 0]));
     }
-    if obj.waiter.is_some() {
+    let bound_elsewhere = obj.bound.is_some_and(|t| t != c.thread);
+    if obj.waiter.is_some() || bound_elsewhere {
         return Err(Error::Busy);
     }
     obj.waiter = Some(c.thread);
@@ -72,6 +73,25 @@ pub fn wait(k: &mut Kernel, c: Caller, ntfn: CapSlot, block: bool) -> Result<Nex
     }
     k.current[c.cpu] = None;
     Ok(Next::Block)
+}
+
+/// Binds notification `ntfn` to the calling thread (see
+/// `ipc::syscall::Call::NotificationBind`).
+pub fn notification_bind(k: &mut Kernel, c: Caller, ntfn: CapSlot) -> Result<Next, Error> {
+    let n = k.cap(c.domain, ntfn, ObjectType::Notification, Rights::READ)?.obj.at;
+    let obj = k.notifications.get(n).ok_or(Error::StaleCapability)?;
+    let taken = obj.bound.is_some_and(|t| t != c.thread && k.threads.get(t).is_some());
+    if taken || obj.waiter.is_some() {
+        return Err(Error::Busy);
+    }
+    let old = k.threads.get_mut(c.thread).ok_or(Error::StaleCapability)?.bound.replace(n);
+    if let Some(x) = old.filter(|&o| o != n).and_then(|o| k.notifications.get_mut(o)) {
+        x.bound = None;
+    }
+    if let Some(x) = k.notifications.get_mut(n) {
+        x.bound = Some(c.thread);
+    }
+    Ok(Next::Return([0; 4]))
 }
 
 pub fn irq_bind(k: &mut Kernel, c: Caller, irq: CapSlot, ntfn: CapSlot, bits: u64) -> Result<Next, Error> {

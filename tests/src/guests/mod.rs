@@ -42,6 +42,7 @@ pub fn cases() -> Vec<SystemTest> {
     let mut all = Vec::new();
     all.extend(all3!("guest_hello", "tests/systems/guest-hello.toml", check_hello));
     all.extend(all3!("guest_modules", "tests/systems/guest-mods.toml", check_modules));
+    all.extend(all3!("guest_timer", "tests/systems/guest-timer.toml", check_timer));
     // Not on Bochs' AMD model (one CPU, and a spinning vCPU is never
     // interrupted there: see guest_weights below): tried, vCPU 1 comes up
     // and then keeps the CPU, and vCPU 0 never counts again.
@@ -103,7 +104,7 @@ fn passed(s: &str, guest: &str) -> Result<usize, String> {
 /// `guest-hello`'s lines, as `guest` (with `kib` of RAM and `cmdline`).
 fn hello_said(s: &str, guest: &str, kib: u32, cmdline: &str) -> Result<(), String> {
     let hello = says(s, guest, "hello from a guest")?;
-    says(s, guest, "hypervisor vendor: RyokanRyokan, max leaf 0x40000000")?;
+    says(s, guest, "hypervisor vendor: RyokanRyokan, max leaf 0x40000010")?;
     says(s, guest, "cpuid: hypervisor bit set, vmx and svm hidden")?;
     let upper = kib - 1024;
     says(s, guest, &format!("multiboot: mem_lower 639 KiB, mem_upper {upper} KiB, cmdline `{cmdline}`"))?;
@@ -155,6 +156,35 @@ fn check_modules(o: &Outcome) -> Result<(), String> {
     in_order(&order, "guest-mods")?;
     says(s, "no-mods", "guest-mods: 0 module(s) as expected")?;
     passed(s, "no-mods").map(|_| ())
+}
+
+/// guest-timer took 50 ticks of its APIC timer, no faster than 1 ms each,
+/// and was not on the CPU all that time (it halted between them).
+fn check_timer(o: &Outcome) -> Result<(), String> {
+    finished(o)?;
+    let s = &o.serial;
+    let g = "guest-timer";
+    let rates = says_prefix(s, g, "guest-timer: TSC ")?;
+    let prefix = "guest-timer: 50 ticks in ";
+    let (ticked, ms) = crate::log::said(s, g)
+        .into_iter()
+        .find_map(|(i, m)| {
+            Some((i, m.strip_prefix(prefix)?.strip_suffix(" ms, halted between them")?.parse::<u64>().ok()?))
+        })
+        .ok_or_else(|| format!("{g} did not say `{prefix}<n> ms, halted between them`"))?;
+    let exit = passed(s, g)?;
+    in_order(&[("the rates", rates), ("the ticks", ticked), ("the exit", exit)], g)?;
+    let cpu_prefix = format!("{g}: cpu time ");
+    let cpu_us = crate::log::said(s, VMM)
+        .into_iter()
+        .find_map(|(_, m)| m.strip_prefix(cpu_prefix.as_str())?.strip_suffix(" us")?.parse::<u64>().ok())
+        .ok_or("the VMM did not say the guest's CPU time")?;
+    if ms < 45 || cpu_us >= ms * 1000 {
+        return Err(format!(
+            "50 ticks in {ms} ms with {cpu_us} us of CPU time: not a 1 ms timer idled through"
+        ));
+    }
+    Ok(())
 }
 
 fn check_smp_two_cpus(o: &Outcome) -> Result<(), String> {

@@ -44,7 +44,7 @@ fn hello(who: &str, kib: u32, cmdline: &str) -> String {
     format!(
         "[vmm] {who}: started: {kib} KiB of RAM, 1 vCPU, command line `{cmdline}`\n\
          [{who}] hello from a guest\n\
-         [{who}] hypervisor vendor: RyokanRyokan, max leaf 0x40000000\n\
+         [{who}] hypervisor vendor: RyokanRyokan, max leaf 0x40000010\n\
          [{who}] cpuid: hypervisor bit set, vmx and svm hidden\n\
          [{who}] multiboot: mem_lower 639 KiB, mem_upper {upper} KiB, cmdline `{cmdline}`\n\
          [{who}] mmap: base 0x00000000 length 0x0009fc00 type 1\n\
@@ -275,4 +275,26 @@ fn the_module_sum_is_the_guests() {
     assert_eq!(super::module_sum(&motd.unwrap()), 0x2deb_0004);
     assert_eq!(super::module_sum(b""), 0);
     assert_eq!(super::module_sum(&[1, 2]), (1 << 5) ^ 2);
+}
+
+/// guest-timer's lines: 50 ticks in `ms`, `cpu_us` of CPU time.
+fn timer(ms: u64, cpu_us: u64) -> String {
+    format!(
+        "[guest-timer] guest-timer: TSC 2600000 kHz, APIC timer 1000000 kHz\n\
+         [guest-timer] guest-timer: 50 ticks in {ms} ms, halted between them\n\
+         [vmm] guest-timer: exit port 0xf4 value 16\n\
+         [vmm] guest-timer: cpu time {cpu_us} us\n\
+         [mgmt] guest-timer exited with code 0\n"
+    )
+}
+
+#[test]
+fn the_timer_wants_fifty_idle_milliseconds() {
+    assert_eq!(run("guest_timer", &timer(56, 10_059)), Ok(()));
+    assert_eq!(run("bochs_guest_timer", &timer(50, 6_040)), Ok(()));
+    fails("guest_timer", &timer(30, 10_000), "not a 1 ms timer");
+    fails("guest_timer", &timer(56, 56_000), "not a 1 ms timer");
+    fails("guest_timer", &timer(56, 10_000).replace("50 ticks in 56 ms", "49 ticks in 56 ms"), "50 ticks in");
+    let no_exit = timer(56, 10_000).replace("[vmm] guest-timer: exit port 0xf4 value 16\n", "");
+    fails("guest_timer", &no_exit, "exit port");
 }

@@ -20,7 +20,7 @@ fn no_cpu(_: u32, _: u32) -> [u32; 4] {
 
 #[test]
 fn serial_output_becomes_lines_and_the_exit_port_ends_the_guest() {
-    let mut p = Platform::new(1);
+    let mut p = Platform::new(1, 0);
     let mut lines = Vec::new();
     for b in b"hi\n" {
         let s = p.on_exit(0, &out(0x3f8, 1, u64::from(*b) | 0xAB00), no_cpu);
@@ -39,7 +39,7 @@ fn serial_output_becomes_lines_and_the_exit_port_ends_the_guest() {
 
 #[test]
 fn port_reads_merge_into_rax() {
-    let mut p = Platform::new(1);
+    let mut p = Platform::new(1, 0);
     let s = p.on_exit(0, &inp(0x3fd, 1, 0xDEAD_BEEF_1234_5678), no_cpu);
     assert_eq!(s.reply.actions, Action::ADVANCE | Action::SET_RAX);
     assert_eq!(s.reply.regs[0], 0xDEAD_BEEF_1234_5660, "only al changes");
@@ -52,7 +52,7 @@ fn port_reads_merge_into_rax() {
 
 #[test]
 fn cpuid_follows_the_policy() {
-    let mut p = Platform::new(1);
+    let mut p = Platform::new(1, 0);
     let s = p.on_exit(0, &exit(ExitReason::Cpuid, 0, 0, [1, 0, 0, 0]), |leaf, sub| {
         assert_eq!((leaf, sub), (1, 0));
         [0x906, 0x800, 1 << 5, 0x1]
@@ -61,12 +61,12 @@ fn cpuid_follows_the_policy() {
     assert_eq!(s.reply.actions, all);
     assert_eq!(s.reply.regs, [0x906, 0x800, (1 << 31) | (1 << 21), 0x201], "VMX hidden; hypervisor, x2APIC");
     let s = p.on_exit(0, &exit(ExitReason::Cpuid, 0, 0, [0xFFFF_FFFF_4000_0000, 0, 0, 0]), no_cpu);
-    assert_eq!(s.reply.regs[0], 0x4000_0000, "the leaf is eax, not rax");
+    assert_eq!(s.reply.regs[0], 0x4000_0010, "the leaf is eax, not rax: the last hypervisor leaf");
 }
 
 #[test]
 fn refused_instructions_get_exceptions_and_bounded_notes() {
-    let mut p = Platform::new(1);
+    let mut p = Platform::new(1, 0);
     let s = p.on_exit(0, &exit(ExitReason::MsrRead, 0, 0, [0, 0, 0x3A, 0]), no_cpu);
     assert_eq!((s.reply.actions, s.reply.inject), (Action::INJECT, Some((13, Some(0)))));
     assert_eq!(s.note.unwrap().to_string(), "rdmsr of MSR 0x3a at rip 0x100040: #GP(0) injected");
@@ -81,7 +81,7 @@ fn refused_instructions_get_exceptions_and_bounded_notes() {
 
 #[test]
 fn fatal_exits_stop_the_guest_with_their_status() {
-    let mut p = Platform::new(1);
+    let mut p = Platform::new(1, 0);
     let cases = [
         (exit(ExitReason::Hlt, 0, 0, [0; 4]), status::HALTED, "halted"),
         (
@@ -121,7 +121,7 @@ fn fatal_exits_stop_the_guest_with_their_status() {
 
 #[test]
 fn the_apic_msrs_start_a_second_vcpu() {
-    let mut p = Platform::new(2);
+    let mut p = Platform::new(2, 0);
     let wrmsr =
         |msr: u64, value: u64| exit(ExitReason::MsrWrite, 0, 0, [value & 0xFFFF_FFFF, 0, msr, value >> 32]);
     let rdmsr =

@@ -1,0 +1,163 @@
+//! `guest-timer`: idles between the ticks of its local APIC timer, as an
+//! operating system's idle loop does. It reads the TSC's and the APIC
+//! timer's rates from CPUID 0x4000_0010 (`guest-timer: TSC <n> kHz, APIC
+//! timer <n> kHz`), turns x2APIC mode on, points vector 0x50 at a handler
+//! (which counts and EOIs), programs a periodic 1 ms timer, and halts with
+//! interrupts on until 50 ticks have come; then stops the timer and says
+//! how long that took by the TSC (`guest-timer: 50 ticks in <n> ms,
+//! halted between them`). Fewer than 45 ms would be a timer running fast;
+//! that fails. Then it reports success.
+
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+use guests as _;
+
+#[cfg(not(target_os = "none"))]
+fn main() -> std::process::ExitCode {
+    guests::host_stub("guest-timer")
+}
+
+#[cfg(target_os = "none")]
+core::arch::global_asm!(
+    r#"
+    .set VECTOR, 0x50
+    .set TICKS, 50
+
+    .section .text.guest_main, "ax"
+    .code32
+    .global guest_main
+guest_main:
+    movl $0x40000000, %eax
+    cpuid
+    cmpl $0x40000010, %eax
+    jb no_leaf
+    movl $0x40000010, %eax
+    cpuid
+    movl %eax, tsc_khz
+    movl %ebx, apic_khz
+    movl $msg_rates, %esi
+    call puts
+    movl tsc_khz, %eax
+    call put_dec
+    movl $msg_apic, %esi
+    call puts
+    movl apic_khz, %eax
+    call put_dec
+    movl $msg_khz, %esi
+    call puts
+
+    /* The IDT: one interrupt gate, for VECTOR. */
+    movl $tick, %eax
+    movw %ax, idt + VECTOR * 8
+    movw $0x08, idt + VECTOR * 8 + 2
+    movw $0x8E00, idt + VECTOR * 8 + 4
+    shrl $16, %eax
+    movw %ax, idt + VECTOR * 8 + 6
+    lidt idt_ptr
+
+    movl $0x1B, %ecx                /* x2APIC mode */
+    rdmsr
+    orl $0xC00, %eax
+    wrmsr
+    xorl %edx, %edx
+    movl $0x832, %ecx               /* LVT timer: periodic, VECTOR */
+    movl $(VECTOR | (1 << 17)), %eax
+    wrmsr
+    movl $0x83E, %ecx               /* divide by 1 */
+    movl $0xB, %eax
+    wrmsr
+    rdtsc
+    movl %eax, start
+    movl %edx, start + 4
+    movl $0x838, %ecx               /* initial count: 1 ms */
+    movl apic_khz, %eax
+    xorl %edx, %edx
+    wrmsr
+
+    sti
+1:  hlt
+    cmpl $TICKS, ticks
+    jb 1b
+    cli
+    rdtsc
+    subl start, %eax
+    sbbl start + 4, %edx
+    divl tsc_khz                    /* ms */
+    movl %eax, %edi
+    movl $0x838, %ecx               /* stop the timer */
+    xorl %eax, %eax
+    xorl %edx, %edx
+    wrmsr
+
+    movl $msg_ticks, %esi
+    call puts
+    movl %edi, %eax
+    call put_dec
+    movl $msg_ms, %esi
+    call puts
+    cmpl $45, %edi
+    jb too_fast
+    ret
+
+tick:
+    pushl %eax
+    pushl %ecx
+    pushl %edx
+    incl ticks
+    movl $0x80B, %ecx               /* EOI */
+    xorl %eax, %eax
+    xorl %edx, %edx
+    wrmsr
+    popl %edx
+    popl %ecx
+    popl %eax
+    iret
+
+no_leaf:
+    movl $msg_no_leaf, %esi
+    jmp fail
+too_fast:
+    movl $msg_too_fast, %esi
+fail:
+    call puts
+    jmp guest_fail
+
+    .section .rodata.guest_main, "a"
+    .global guest_name
+guest_name:
+    .asciz "guest-timer"
+msg_rates:
+    .asciz "guest-timer: TSC "
+msg_apic:
+    .asciz " kHz, APIC timer "
+msg_khz:
+    .asciz " kHz\n"
+msg_ticks:
+    .asciz "guest-timer: 50 ticks in "
+msg_ms:
+    .asciz " ms, halted between them\n"
+msg_no_leaf:
+    .asciz "guest-timer: FAIL no timing leaf 0x40000010 in CPUID\n"
+msg_too_fast:
+    .asciz "guest-timer: FAIL the timer ran fast\n"
+    .balign 4
+idt_ptr:
+    .word VECTOR * 8 + 7
+    .long idt
+
+    .section .bss.guest_main, "aw", @nobits
+    .balign 8
+start:
+    .skip 8
+tsc_khz:
+    .skip 4
+apic_khz:
+    .skip 4
+ticks:
+    .skip 4
+    .balign 8
+idt:
+    .skip VECTOR * 8 + 8
+"#,
+    options(att_syntax)
+);
