@@ -36,12 +36,21 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             // Its VMM died while it waited (PeerDead): it stops.
             return stop(k, c, t);
         }
-        let Some((root, epoch)) = k.domains.get(d).map(|x| (x.root.as_u64(), x.tlb_epoch)) else { return k };
+        let Some((root, epoch, shared)) =
+            k.domains.get(d).map(|x| (x.root.as_u64(), x.tlb_epoch, any_raised(&x.pending_irqs)))
+        else {
+            return k;
+        };
         let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) else { return k };
+        let own = any_raised(&v.pending);
         let prepared = hw::prepare(v, root, epoch, t);
         let Some(mut entry) = prepared else { return stop(k, c, t) };
         entry.root = root;
-        deliver_interrupt(&mut k, d, t, entry.hw);
+        if own || shared {
+            deliver_interrupt(&mut k, d, t, entry.hw);
+        } else {
+            hw::want_window(entry.hw, false);
+        }
         let ticks = me.ticks.load(Ordering::Relaxed);
         me.running_guest.store(root, Ordering::SeqCst);
         me.in_kernel.store(false, Ordering::SeqCst);
@@ -141,6 +150,12 @@ fn doorbell(k: &mut Kernel, d: Ref, exit: &Exit) -> bool {
     let Some((n, bits)) = bell else { return false };
     k.signal(n, bits);
     true
+}
+
+/// Whether any vector is set in `pending` (an OR, not an array compare,
+/// which would be a call to `memcmp`).
+fn any_raised(pending: &[u64; 4]) -> bool {
+    pending[0] | pending[1] | pending[2] | pending[3] != 0
 }
 
 /// The highest vector set in `pending`.

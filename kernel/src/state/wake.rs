@@ -41,10 +41,9 @@ impl Kernel {
     /// ORs `bits` into notification `n`, waking its waiter with the word,
     /// or ending the receive of the thread it is bound to.
     pub fn signal(&mut self, n: Ref, bits: u64) {
-        let bound = self.notifications.get(n).and_then(|x| x.bound);
-        if let Some(t) = bound {
+        let Some(x) = self.notifications.get_mut(n) else { return };
+        if let Some(t) = x.bound {
             if let Some(ThreadState::Receiving(ep)) = self.threads.get(t).map(|th| th.state) {
-                let Some(x) = self.notifications.get_mut(n) else { return };
                 let word = core::mem::take(&mut x.word) | bits;
                 if let Some(e) = self.endpoints.get_mut(ep) {
                     e.receivers.retain(|r| *r != t);
