@@ -1,15 +1,25 @@
 //! Running virtual CPUs. A vCPU is a thread whose "user mode" is a guest:
 //! the scheduler picks it like any thread, and this loop enters the guest
 //! without the kernel lock, takes the exits the kernel keeps (host
-//! interrupts, VMX instructions, which get #UD as on a CPU without VT-x),
+//! interrupts, the end of a time slice, VMX/SVM instructions, which get #UD
+//! as on a CPU without them, doorbell writes, and HLT with interrupts on),
 //! and turns every other exit into a call on the vCPU's exit endpoint,
 //! blocking until the VMM's checked reply.
 //!
 //! Time slices: every host interrupt makes the guest exit (VT-x
 //! external-interrupt exiting, AMD-V's INTR intercept), so the kernel's
-//! 1 kHz tick ends a guest's slice exactly as it ends a thread's, on both
-//! vendors, with one accounting path. The VMX-preemption timer would only
-//! duplicate that on Intel (a decision where the issue suggested it).
+//! 1 kHz tick ends a guest's slice as it ends a thread's; on VT-x the
+//! VMX-preemption timer ends it too, on time even where an emulator is slow
+//! to deliver the tick to a spinning guest.
+//!
+//! Idle: a vCPU that halts with interrupts on waits here, off the CPU
+//! (`ThreadState::Halted`), until an interrupt is raised on it — as KVM
+//! keeps HLT in its kernel: a round trip to the VMM per idle would only add
+//! latency. A halt with interrupts off goes to the VMM (nothing can end it).
+//!
+//! Interrupts: each vCPU's own (`VcpuInterrupt`, the VMM's IPIs and
+//! timers) and its guest's VirqLines (to the first vCPU), injected at the
+//! next entry when the guest can take them, else at the window exit.
 
 use core::sync::atomic::Ordering;
 

@@ -177,6 +177,12 @@ fn check_alarm(o: &Outcome) -> Result<(), String> {
         return Err(format!("10 timer signals 5 ms apart came after {ms} ms"));
     }
     says(s, "alarm", "alarm: 5 interrupts through the notification")?;
-    says(s, "alarm", "alarm: child death signalled: invalid opcode")?;
+    let death = says(s, "alarm", "alarm: child death signalled: invalid opcode")?;
+    let bound = says(
+        s,
+        "alarm",
+        "alarm: a bound notification ended 2 receives: 0x1 signalled before, 0x2 by a timer during",
+    )?;
+    in_order(&[("the child's death", death), ("the bound notification", bound)], "alarm")?;
     says(s, MGMT, "alarm exited with code 0").map(|_| ())
 }

@@ -1,6 +1,8 @@
 //! `alarm`: notifications as the one way to wait for anything asynchronous:
 //! a periodic timer, an interrupt line bound to the notification (the RTC,
-//! line 8), and the death of a domain it supervises.
+//! line 8), and the death of a domain it supervises; and a notification
+//! bound to its thread, which ends its receive on an endpoint (signalled
+//! before the receive, then by a timer during it).
 
 #![cfg_attr(target_os = "none", no_std)]
 #![no_main]
@@ -92,5 +94,21 @@ fn run(start: &StartInfo) -> Result<(), Error> {
         other => log::info!("alarm: child event {other:?}"),
     }
     sys::domain_destroy(child)?;
+    // 4. A notification bound to this thread ends its receives.
+    let ep = sys::endpoint_create(me)?;
+    let bound = sys::notification_create(me)?;
+    sys::notification_bind(bound)?;
+    sys::signal(bound, 1)?;
+    let before = sys::recv_any(ep)?;
+    sys::timer_set(bound, 2, 2_000, 0)?;
+    let during = sys::recv_any(ep)?;
+    match (before, during) {
+        (sys::Incoming::Notified(1), sys::Incoming::Notified(2)) => {
+            log::info!(
+                "alarm: a bound notification ended 2 receives: 0x1 signalled before, 0x2 by a timer during"
+            )
+        }
+        other => log::info!("alarm: FAIL receives with a bound notification gave {other:?}"),
+    }
     Ok(())
 }
