@@ -25,6 +25,12 @@
 //!   the address of the saved EIP (which the hook may change); the hook
 //!   returns `%eax` != 0 if it handled the exception. Otherwise the guest
 //!   prints `<guest_name>: unexpected exception: vector …` and fails.
+//! - `x2apic_on`: turns the local APIC's x2APIC mode on; `%eax` = its
+//!   APIC ID (clobbers `%ecx`, `%edx`). `apic_eoi`: ends the interrupt in
+//!   service (keeps every register).
+//! - `gate_set`: writes a 32-bit interrupt gate to `%eax` for vector `%ecx`
+//!   into the IDT at `%edi` (keeps every register).
+//! - `xorshift`: `%eax` = the next xorshift32 (13, 17, 5) of `%eax`.
 //! - `mb_info`, `mb_magic`: what the loader handed over in ebx and eax.
 //!
 //! Built only for `x86_64-unknown-none` with `link.ld` (1 MiB, see there);
@@ -227,6 +233,56 @@ delay_ms:
     movl $msg_no_khz, %esi
     call puts
     jmp guest_fail
+
+    .global x2apic_on
+x2apic_on:
+    movl $0x1B, %ecx
+    rdmsr
+    orl $0xC00, %eax
+    wrmsr
+    movl $0x802, %ecx
+    rdmsr
+    ret
+
+    .global apic_eoi
+apic_eoi:
+    pushl %eax
+    pushl %ecx
+    pushl %edx
+    movl $0x80B, %ecx
+    xorl %eax, %eax
+    xorl %edx, %edx
+    wrmsr
+    popl %edx
+    popl %ecx
+    popl %eax
+    ret
+
+    .global xorshift
+xorshift:
+    pushl %edx
+    movl %eax, %edx
+    shll $13, %edx
+    xorl %edx, %eax
+    movl %eax, %edx
+    shrl $17, %edx
+    xorl %edx, %eax
+    movl %eax, %edx
+    shll $5, %edx
+    xorl %edx, %eax
+    popl %edx
+    ret
+
+    .global gate_set
+gate_set:
+    pushl %eax
+    movw %ax, (%edi,%ecx,8)
+    movw $0x08, 2(%edi,%ecx,8)
+    movw $0x8E00, 4(%edi,%ecx,8)
+    shrl $16, %eax
+    movw %ax, 6(%edi,%ecx,8)
+    popl %eax
+    ret
 
     .section .rodata.guest_common, "a"
 opt_tsc_khz:

@@ -142,21 +142,6 @@ not_kept:
     call putc
     jmp guest_fail
 
-    /* %eax = the next xorshift32 of %eax. */
-xorshift:
-    pushl %edx
-    movl %eax, %edx
-    shll $13, %edx
-    xorl %edx, %eax
-    movl %eax, %edx
-    shrl $17, %edx
-    xorl %edx, %eax
-    movl %eax, %edx
-    shll $5, %edx
-    xorl %edx, %eax
-    popl %edx
-    ret
-
     /* PAE paging: linear 0..1 GiB identity-mapped, linear 0x4000_0000
        mapped to physical 0x1_0000_0000, both with 2 MiB pages. */
 pae_on:

@@ -51,11 +51,9 @@ guest_main:
 
     /* vCPU 1's IDT: one interrupt gate, for IPI_VECTOR. */
     movl $ap_ipi, %eax
-    movw %ax, ap_idt + IPI_VECTOR * 8
-    movw $0x08, ap_idt + IPI_VECTOR * 8 + 2
-    movw $0x8E00, ap_idt + IPI_VECTOR * 8 + 4
-    shrl $16, %eax
-    movw %ax, ap_idt + IPI_VECTOR * 8 + 6
+    movl $IPI_VECTOR, %ecx
+    movl $ap_idt, %edi
+    call gate_set
 
     movl $ap_tramp, %esi
     movl $TRAMPOLINE, %edi
@@ -151,16 +149,6 @@ fail:
     call puts
     jmp guest_fail
 
-    /* Turns x2APIC mode on; %eax = the APIC ID. */
-x2apic_on:
-    movl $0x1B, %ecx
-    rdmsr
-    orl $0xC00, %eax
-    wrmsr
-    movl $0x802, %ecx
-    rdmsr
-    ret
-
     /* vCPU 1, from the trampoline: 32-bit protected mode, flat. */
 ap_pm:
     movw $0x10, %ax
@@ -189,17 +177,8 @@ ap_pm:
 
     /* vCPU 1's handler of IPI_VECTOR: notes it, EOI, back. */
 ap_ipi:
-    pushl %eax
-    pushl %ecx
-    pushl %edx
     lock incl ap_ipis
-    movl $0x80B, %ecx
-    xorl %eax, %eax
-    xorl %edx, %edx
-    wrmsr
-    popl %edx
-    popl %ecx
-    popl %eax
+    call apic_eoi
     iret
 
     /* Copied to TRAMPOLINE; runs in real mode there (CS = VECTOR << 8,

@@ -35,15 +35,7 @@ guest_main:
     /* Fill the region: xorshift32 from a fixed seed. */
     movl $0x12345678, %eax
     movl $REGION, %edi
-1:  movl %eax, %edx
-    shll $13, %edx
-    xorl %edx, %eax
-    movl %eax, %edx
-    shrl $17, %edx
-    xorl %edx, %eax
-    movl %eax, %edx
-    shll $5, %edx
-    xorl %edx, %eax
+1:  call xorshift
     movl %eax, (%edi)
     addl $4, %edi
     cmpl $REGION_END, %edi

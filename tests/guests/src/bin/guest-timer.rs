@@ -48,17 +48,12 @@ guest_main:
 
     /* The IDT: one interrupt gate, for VECTOR. */
     movl $tick, %eax
-    movw %ax, idt + VECTOR * 8
-    movw $0x08, idt + VECTOR * 8 + 2
-    movw $0x8E00, idt + VECTOR * 8 + 4
-    shrl $16, %eax
-    movw %ax, idt + VECTOR * 8 + 6
+    movl $VECTOR, %ecx
+    movl $idt, %edi
+    call gate_set
     lidt idt_ptr
 
-    movl $0x1B, %ecx                /* x2APIC mode */
-    rdmsr
-    orl $0xC00, %eax
-    wrmsr
+    call x2apic_on
     xorl %edx, %edx
     movl $0x832, %ecx               /* LVT timer: periodic, VECTOR */
     movl $(VECTOR | (1 << 17)), %eax
@@ -100,17 +95,8 @@ guest_main:
     ret
 
 tick:
-    pushl %eax
-    pushl %ecx
-    pushl %edx
     incl ticks
-    movl $0x80B, %ecx               /* EOI */
-    xorl %eax, %eax
-    xorl %edx, %edx
-    wrmsr
-    popl %edx
-    popl %ecx
-    popl %eax
+    call apic_eoi
     iret
 
 no_leaf:
