@@ -8,6 +8,7 @@ mod image;
 mod lint;
 mod loc;
 mod prereq;
+mod profile;
 mod run;
 mod sizes;
 mod sysimage;
@@ -31,6 +32,8 @@ commands:
   sizes                         the kernel's lines of code and binary size
   bench                         path lengths in instructions (IPC, notifications, rings),
                                 from a boot of tests/systems/bench.toml under QEMU -icount
+  profile [cpuid|out|doorbell]  where one guest exit round trip's instructions go, by function
+                                (a traced QEMU run of the guest bench; minutes, GBs of log)
   lint                          rustfmt and clippy: host crates, kernel and domains for the target
   test [--host-only|--system-only] [NAME...]
                                 host tests, then system tests (those whose names
@@ -102,6 +105,13 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "bench" => {
             opts.finish()?;
             bench::bench(&ws)?
+        }
+        "profile" => {
+            let kinds = opts.positional()?;
+            if kinds.len() > 1 {
+                bail!("profile takes one exit kind: cpuid, out or doorbell");
+            }
+            profile::profile(&ws, kinds.first().map(String::as_str))?
         }
         "lint" => {
             opts.finish()?;

@@ -55,21 +55,29 @@ core::arch::global_asm!(
     call putc
     .endm
 
+    /* Each exit is followed by a label (used once), where the guest
+       resumes: `cargo xtask profile` counts round trips by it. */
     .macro cpuid_hv
     movl $0x40000000, %eax
     cpuid
+    .global after_cpuid
+after_cpuid:
     .endm
 
     .macro out_doorbell
     movw $0xf6, %dx
     movb $1, %al
     outb %al, %dx
+    .global after_out_kernel
+after_out_kernel:
     .endm
 
     .macro out_scratch
     movw $0x3ff, %dx
     movb $0x5a, %al
     outb %al, %dx
+    .global after_out_vmm
+after_out_vmm:
     .endm
 
     .section .text.guest_main, "ax"
