@@ -138,5 +138,24 @@ pub fn run(start: &StartInfo, this: CapSlot, console: CapSlot) -> Result<(), Fai
     let grant = sys::cap_grant(this, console, Rights::WRITE);
     expect("granting a capability without GRANT", result(grant), Got::Err(InsufficientRights))?;
     expect("destroying itself", result(sys::domain_destroy(this)), Got::Err(InsufficientRights))?;
+
+    let vcpu_irq = call(Call::VcpuInterrupt { vcpu: console, vector: 0x40 });
+    expect("an interrupt on the console as a vCPU", vcpu_irq, Got::Err(WrongType))?;
+    expect("an exception vector as an interrupt", raw(45, [c, 31, 0, 0, 0, 0]), Got::BadArg(2))?;
+    expect("a start-up IPI with an entry", raw(41, [c, c, 0x1000, 0, 8, u64::MAX]), Got::BadArg(3))?;
+    expect("a start-up IPI vector of 256", raw(41, [c, c, 0, 0, 256, u64::MAX]), Got::BadArg(5))?;
+    expect("a vCPU on CPU 70000", raw(41, [c, c, 0, 0, 8, 70_000]), Got::BadArg(6))?;
+    let vcpu =
+        call(Call::VcpuCreate { guest: this, exit: console, entry: 0, arg: 0, sipi: Some(8), cpu: None });
+    expect("a vCPU with the console as its exit endpoint", vcpu, Got::Err(WrongType))?;
+    expect("binding the console", call(Call::NotificationBind { ntfn: console }), Got::Err(WrongType))?;
+    let n = made("a notification", sys::notification_create(this))?;
+    let mute = made("deriving it without READ", sys::cap_derive(n, Rights::WRITE))?;
+    expect(
+        "binding it without READ",
+        call(Call::NotificationBind { ntfn: mute }),
+        Got::Err(InsufficientRights),
+    )?;
+    expect("binding it", call(Call::NotificationBind { ntfn: n }), Got::Ok)?;
     Ok(())
 }
