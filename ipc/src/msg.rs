@@ -78,6 +78,7 @@ impl Message {
     }
 
     /// Fills registers 1.. with the message.
+    #[inline]
     pub fn to_regs(&self, r: &mut [u64; REGS]) {
         r[1] = self.label;
         r[2] = self.cap.map_or(NO_CAP, |c| u64::from(c.0));
@@ -136,6 +137,7 @@ pub enum Incoming {
 }
 
 /// What a receiver finds in its registers.
+#[inline]
 pub fn incoming(r: &[u64; REGS]) -> Incoming {
     if r[2] == NOTIFIED {
         return Incoming::Notified(r[3]);
@@ -153,6 +155,7 @@ pub fn notified_regs(word: u64) -> [u64; REGS] {
 }
 
 /// What a receiver finds in its registers: (badge, message).
+#[inline]
 pub fn received(r: &[u64; REGS]) -> (u64, Message) {
     let mut words = [0; WORDS];
     words.copy_from_slice(&r[3..]);

@@ -76,6 +76,7 @@ pub struct Exit {
 }
 
 impl Exit {
+    #[inline]
     pub fn to_message(&self) -> Message {
         let r = self.regs;
         Message {
@@ -85,6 +86,7 @@ impl Exit {
         }
     }
 
+    #[inline]
     pub fn from_message(m: &Message) -> Option<Self> {
         let w = m.words;
         Some(Self {
@@ -142,6 +144,7 @@ impl Reply {
     /// Checks a VMM's reply: unknown action bits, a non-canonical rip, an
     /// event that is not an exception, NMI (2), or an error code that does
     /// not fit are refused with `InvalidArgument`.
+    #[inline]
     pub fn decode(m: &Message) -> Result<Reply, Error> {
         let actions = Action::from_bits(m.label).ok_or(Error::InvalidArgument)?;
         let w = m.words;
@@ -169,6 +172,7 @@ impl Reply {
     }
 
     /// The message that asks for this.
+    #[inline]
     pub fn to_message(&self) -> Message {
         let (vector, error) = self.inject.map_or((0, 0), |(v, e)| (u64::from(v), u64::from(e.unwrap_or(0))));
         let r = self.regs;
