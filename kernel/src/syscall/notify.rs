@@ -63,7 +63,9 @@ pub fn wait(k: &mut Kernel, c: Caller, ntfn: CapSlot, block: bool) -> Result<Nex
     if obj.word != 0 || !block {
         return Ok(Next::Return([core::mem::take(&mut obj.word), 0, 0, 0]));
     }
-    let bound_elsewhere = obj.bound.is_some_and(|t| t != c.thread);
+    // Bound to another live thread, its signals end that one's receives.
+    let threads = &k.threads;
+    let bound_elsewhere = obj.bound.is_some_and(|t| t != c.thread && threads.get(t).is_some());
     if obj.waiter.is_some() || bound_elsewhere {
         return Err(Error::Busy);
     }
