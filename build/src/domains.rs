@@ -150,9 +150,14 @@ pub fn target_dir(ws: &Ws) -> PathBuf {
 /// optimisation can merge them: it serves images linked low
 /// (`user/link.ld`: 4 MiB up, far below 2 GiB) as well as the top 2 GiB.
 pub fn rustflags(ws: &Ws) -> Result<String> {
-    let script = ws.root.join("user/link.ld");
+    static_flags(ws, &ws.root.join("user/link.ld"), "the domain images")
+}
+
+/// RUSTFLAGS for static freestanding binaries laid out by `script` (for
+/// `what`): the domains' and the test guests'.
+pub fn static_flags(ws: &Ws, script: &Path, what: &str) -> Result<String> {
     if !script.is_file() {
-        bail!("{} does not exist: the domain images have no linker script yet", script.display());
+        bail!("{} does not exist: {what} have no linker script", script.display());
     }
     let shown = script.display().to_string();
     if shown.chars().any(char::is_whitespace) {

@@ -37,15 +37,7 @@ pub fn names(ws: &Ws) -> Result<Vec<String>> {
 
 /// The flags the guests are built (and linted) with.
 pub fn rustflags(ws: &Ws) -> Result<String> {
-    let script = dir(ws).join("link.ld");
-    if !script.is_file() {
-        bail!("{} does not exist: the guests have no linker script", script.display());
-    }
-    let shown = script.display().to_string();
-    if shown.chars().any(char::is_whitespace) {
-        bail!("the workspace path {} contains whitespace, which RUSTFLAGS cannot carry", ws.root.display());
-    }
-    Ok(format!("-C relocation-model=static -C link-arg=-T{shown} -C link-arg=-zmax-page-size=4096"))
+    crate::domains::static_flags(ws, &dir(ws).join("link.ld"), "the guests")
 }
 
 /// `cargo <sub> -p ryokan-guests --target x86_64-unknown-none --target-dir target/guests`.

@@ -141,6 +141,11 @@ fn canonical(va: u64) -> bool {
 }
 
 impl Reply {
+    /// A reply that asks for `actions` alone (no rip, event or registers).
+    pub const fn only(actions: Action) -> Reply {
+        Reply { actions, rip: 0, inject: None, regs: [0; 4] }
+    }
+
     /// Checks a VMM's reply: unknown action bits, a non-canonical rip, an
     /// event that is not an exception, NMI (2), or an error code that does
     /// not fit are refused with `InvalidArgument`.

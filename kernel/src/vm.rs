@@ -90,10 +90,8 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             }
             HwExit::Undefined => {
                 v.reply = Some(ipc::vcpu::Reply {
-                    actions: Action::INJECT,
-                    rip: 0,
                     inject: Some((6, None)),
-                    regs: [0; 4],
+                    ..ipc::vcpu::Reply::only(Action::INJECT)
                 });
             }
             HwExit::Window => {}
@@ -107,12 +105,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                 if exit.reason == ExitReason::Hlt && hw::interrupts_on(entry.hw) {
                     // Idle until an interrupt (a halt with interrupts off
                     // goes to the VMM: nothing can end it).
-                    v.reply = Some(ipc::vcpu::Reply {
-                        actions: Action::ADVANCE,
-                        rip: 0,
-                        inject: None,
-                        regs: [0; 4],
-                    });
+                    v.reply = Some(ipc::vcpu::Reply::only(Action::ADVANCE));
                     let (own, shared) = raised(&k, d, t);
                     if own.is_none() && shared.is_none() {
                         if let Some(th) = k.threads.get_mut(t) {
@@ -125,9 +118,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                 }
                 if doorbell(&mut k, d, &exit) {
                     if let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) {
-                        let advance = Action::ADVANCE;
-                        v.reply =
-                            Some(ipc::vcpu::Reply { actions: advance, rip: 0, inject: None, regs: [0; 4] });
+                        v.reply = Some(ipc::vcpu::Reply::only(Action::ADVANCE));
                     }
                     continue;
                 }

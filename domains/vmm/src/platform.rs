@@ -157,7 +157,7 @@ pub struct Step {
 impl Step {
     fn reply(actions: Action) -> Self {
         Step {
-            reply: Reply { actions, rip: 0, inject: None, regs: [0; 4] },
+            reply: Reply::only(actions),
             stop: None,
             line: None,
             note: None,

@@ -206,7 +206,7 @@ fn interrupt(threads: &[Option<CapSlot>], targets: u16, vector: u8, console: &Co
 
 /// Tells the vCPU to stop for good.
 fn stop(console: &Console) {
-    let reply = Reply { actions: Action::STOP, rip: 0, inject: None, regs: [0; 4] };
+    let reply = Reply::only(Action::STOP);
     answer(console, &reply.to_message());
 }
 

@@ -32,10 +32,7 @@ impl Kernel {
         for (_, t) in self.threads.iter() {
             load[t.cpu.min(MAX_CPUS - 1)] += 1;
         }
-        (0..MAX_CPUS)
-            .filter(|&c| cpu::cpu(c).is_some_and(|p| p.online.load(core::sync::atomic::Ordering::Relaxed)))
-            .min_by_key(|&c| load[c])
-            .unwrap_or(0)
+        (0..MAX_CPUS).filter(|&c| cpu::is_online(c)).min_by_key(|&c| load[c]).unwrap_or(0)
     }
 
     /// ORs `bits` into notification `n`, waking its waiter with the word,

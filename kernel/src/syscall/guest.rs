@@ -81,17 +81,7 @@ pub fn vcpu_create(
     start: Start,
     cpu: Option<u16>,
 ) -> Result<Next, Error> {
-    let target = match cpu {
-        None => None,
-        Some(n) => {
-            let n = usize::from(n);
-            if !crate::arch::cpu::cpu(n).is_some_and(|p| p.online.load(core::sync::atomic::Ordering::Relaxed))
-            {
-                return Err(Error::NotSupported);
-            }
-            Some(n)
-        }
-    };
+    let target = cpu.map(crate::arch::cpu::online).transpose()?;
     let g = k.cap(c.domain, guest, ObjectType::Domain, Rights::CONTROL)?.obj.at;
     let ep = k.cap(c.domain, exit, ObjectType::Endpoint, Rights::WRITE)?;
     if !k.domain(g)?.guest {

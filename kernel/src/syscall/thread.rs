@@ -1,7 +1,5 @@
 //! Thread verbs: create.
 
-use core::sync::atomic::Ordering;
-
 use ipc::syscall::UserAddr;
 use ipc::{CapSlot, Error, ObjectType, Rights};
 
@@ -26,12 +24,7 @@ pub fn create(
     let d = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
     let home = match cpu {
         None => k.least_loaded_cpu(),
-        Some(n)
-            if crate::arch::cpu::cpu(usize::from(n)).is_some_and(|p| p.online.load(Ordering::Relaxed)) =>
-        {
-            usize::from(n)
-        }
-        Some(_) => return Err(Error::NotSupported),
+        Some(n) => crate::arch::cpu::online(n)?,
     };
     if k.domain(d)?.state == DomainState::Dead {
         return Err(Error::PeerDead);
