@@ -10,11 +10,16 @@ use crate::arch::ipc_raw;
 
 /// Makes a message call: what the kernel returned, as (badge, message).
 fn ipc(call: IpcCall) -> Result<(u64, Message), Error> {
+    let (rax, regs) = raw(call);
+    outcome(rax, &regs)
+}
+
+/// Makes a message call: rax and the registers it returns with.
+fn raw(call: IpcCall) -> (u64, [u64; REGS]) {
     let (nr, regs) = call.encode();
     // SAFETY: message verbs leave this domain's memory and threads alone: a
     // transferred capability arrives in a free slot of the table.
-    let (rax, regs) = unsafe { ipc_raw(nr, regs) };
-    outcome(rax, &regs)
+    unsafe { ipc_raw(nr, regs) }
 }
 
 /// Decodes the registers a message call returns with.
@@ -56,9 +61,7 @@ pub fn reply_recv_any(ep: CapSlot, m: &Message) -> Result<Incoming, Error> {
 }
 
 fn ipc_any(call: IpcCall) -> Result<Incoming, Error> {
-    let (nr, regs) = call.encode();
-    // SAFETY: as in `ipc`.
-    let (rax, regs) = unsafe { ipc_raw(nr, regs) };
+    let (rax, regs) = raw(call);
     Error::from_code(rax)?;
     Ok(msg::incoming(&regs))
 }
