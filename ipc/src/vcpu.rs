@@ -23,7 +23,8 @@ pub enum ExitReason {
     /// `HLT` with interrupts off (with them on, the kernel idles the vCPU
     /// until an interrupt is raised on it: no exit message).
     Hlt = 2,
-    /// `OUT`: qualification = port | size << 16 (size 1, 2 or 4); value in rax.
+    /// `OUT`: qualification = port | size << 16 (size 1, 2 or 4), with
+    /// [`PORT_STRING`] for `OUTS` (and [`PORT_REP`] if it repeats); value in rax.
     PortOut = 3,
     /// `IN`: qualification as for `PortOut`; reply with the value in rax.
     PortIn = 4,
@@ -62,6 +63,11 @@ impl ExitReason {
         })
     }
 }
+
+/// A port exit's qualification bit: a string instruction (`INS`/`OUTS`).
+pub const PORT_STRING: u64 = 1 << 24;
+/// A port exit's qualification bit: with a `REP` prefix.
+pub const PORT_REP: u64 = 1 << 25;
 
 /// An exit, as the VMM receives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

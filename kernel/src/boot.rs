@@ -166,6 +166,7 @@ fn cpu_start() {
         });
         Cr4::update(|f| f.remove(Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE | Cr4Flags::OSXSAVE));
     }
+    virt::state::init();
     virt::enable();
     apic::timer_periodic(TIMER_COUNT.load(Ordering::Relaxed) as u32);
     cpu::current().online.store(true, Ordering::Release);

@@ -189,6 +189,11 @@ pub(crate) fn preempt(k: &mut Kernel, c: usize) {
 
 /// A CPU exception in user mode stops the domain; its supervisor is told.
 fn user_fault(k: &mut Kernel, c: usize, frame: &TrapFrame) {
+    if frame.vector == 1 {
+        // A domain single-stepped: the CPU set DR6 bits that belong to the
+        // guest whose state it holds (VT-x keeps a guest's DR6 in the CPU).
+        crate::virt::state::restore_dr6();
+    }
     let Some(t) = k.current[c].take() else { return };
     let Some(d) = k.threads.get(t).map(|th| th.domain) else { return };
     let address = if frame.vector == 14 { Cr2::read_raw() } else { 0 };

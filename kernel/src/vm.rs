@@ -39,12 +39,22 @@ use crate::virt::vcpu::{self as hw, HwExit};
 pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'static, Kernel> {
     let me = cpu::current();
     reap();
+    // Exits the kernel keeps do not end a slice by themselves: a guest that
+    // makes nothing but those (an exception that faults in its own
+    // delivery, CVE-2015-5307/8104) still gives up the CPU when it is over.
+    let since = cpu::rdtsc();
+    let slice = crate::sched::tsc_per_us() * crate::policy::SLICE_US;
     loop {
         let Some(th) = k.threads.get(t).filter(|th| th.state == ThreadState::Running(c)) else { return k };
         let d = th.domain;
-        if th.ctx.rax != 0 {
-            // Its VMM died while it waited (PeerDead): it stops.
+        if th.ctx.rax != 0 || th.vcpu.as_ref().is_some_and(|v| v.stopped) {
+            // Its VMM died while it waited (PeerDead), or its entry failed:
+            // it stops.
             return stop(k, c, t);
+        }
+        if cpu::rdtsc().wrapping_sub(since) > slice {
+            crate::sched::preempt(&mut k, c);
+            return k;
         }
         let Some((root, epoch, shared)) =
             k.domains.get(d).map(|x| (x.root.as_u64(), x.tlb_epoch, any_raised(&x.pending_irqs)))
@@ -53,8 +63,10 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
         };
         let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) else { return k };
         let own = any_raised(&v.pending);
+        let state = v.state();
         let prepared = hw::prepare(v, root, epoch, t);
         let Some(mut entry) = prepared else { return stop(k, c, t) };
+        crate::virt::state::load(state);
         entry.root = root;
         if own || shared {
             deliver_interrupt(&mut k, d, t, entry.hw);
@@ -81,6 +93,9 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
         crate::sched::charge(&mut k, c);
         let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) else { return k };
         v.regs = entry.regs;
+        if hw::cached_by_cpu() {
+            crate::virt::state::save_dr6(state);
+        }
         match exit {
             HwExit::Interrupt { .. } => {
                 if me.ticks.load(Ordering::Relaxed) != ticks || k.resched[c] {
@@ -95,6 +110,29 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                 });
             }
             HwExit::Window => {}
+            HwExit::Reflect { vector, error, len } => {
+                v.exit_len = len;
+                let advance = if len != 0 { Action::ADVANCE } else { Action::empty() };
+                v.reply = Some(ipc::vcpu::Reply {
+                    inject: Some((vector, error)),
+                    ..ipc::vcpu::Reply::only(Action::INJECT | advance)
+                });
+            }
+            HwExit::Skip { len } => {
+                v.exit_len = len;
+                v.reply = Some(ipc::vcpu::Reply::only(Action::ADVANCE));
+            }
+            HwExit::Xsetbv { len } => {
+                let r = &entry.regs;
+                let value = (r.rdx << 32) | (r.rax & 0xFFFF_FFFF);
+                v.reply = Some(if r.rcx as u32 == 0 && crate::virt::state::xcr0_valid(value) {
+                    crate::virt::state::set_xcr0(value);
+                    v.exit_len = len;
+                    ipc::vcpu::Reply::only(Action::ADVANCE)
+                } else {
+                    ipc::vcpu::Reply { inject: Some((13, Some(0))), ..ipc::vcpu::Reply::only(Action::INJECT) }
+                });
+            }
             HwExit::SliceOver => {
                 crate::sched::preempt(&mut k, c);
                 return k;
@@ -102,6 +140,11 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             HwExit::Vmm(exit) => {
                 let (ep, badge) = (v.exit_ep, v.badge);
                 v.exit_len = exit.len;
+                if exit.reason == ExitReason::EntryFailed {
+                    // The VMM is told, but the vCPU never runs again: after a
+                    // failed VMRUN the VMCB holds the host's state.
+                    v.stopped = true;
+                }
                 if exit.reason == ExitReason::Hlt && hw::interrupts_on(entry.hw) {
                     // Idle until an interrupt (a halt with interrupts off
                     // goes to the VMM: nothing can end it).
@@ -273,5 +316,6 @@ fn free_vmcs(pa: u64) {
     if me.current_vmcs.load(Ordering::Relaxed) == pa {
         me.current_vmcs.store(0, Ordering::Relaxed);
     }
-    crate::mem::kspace::free_contiguous(x86_64::PhysAddr::new(pa), 1);
+    crate::virt::state::forget(pa + 4096);
+    crate::mem::kspace::free_contiguous(x86_64::PhysAddr::new(pa), crate::obj::vcpu::HW_FRAMES);
 }

@@ -1,6 +1,7 @@
 //! What CPUID tells a guest: what the CPU tells the VMM, except that
 //! hardware virtualization is hidden (VMX, leaf 1 ecx bit 5; SVM, leaf
-//! 0x8000_0001 ecx bit 2, and its feature leaf 0x8000_000A) and a
+//! 0x8000_0001 ecx bit 2, and its feature leaf 0x8000_000A), MONITOR/MWAIT
+//! (leaf 1 ecx bit 3) and XSAVE beyond what the kernel switches are hidden, and a
 //! hypervisor announces itself (leaf 1 ecx bit 31, and the leaves from
 //! 0x4000_0000 with the vendor "RyokanRyokan", as KVM and Xen do). Each
 //! vCPU learns its own APIC ID (leaf 1 ebx[31:24], leaf 0xB edx) and that
@@ -17,6 +18,14 @@ pub const TIMING_LEAF: u32 = 0x4000_0010;
 const HYPERVISOR_LEAVES: core::ops::RangeInclusive<u32> = 0x4000_0000..=0x4FFF_FFFF;
 
 const LEAF1_ECX_VMX: u32 = 1 << 5;
+/// MONITOR/MWAIT: the kernel gives the guest #UD for both.
+const LEAF1_ECX_MONITOR: u32 = 1 << 3;
+/// The XSAVE leaf, and the components the kernel lets XCR0 enable (x87,
+/// SSE, AVX, AVX-512, PKRU: `kernel/src/virt/state.rs`).
+const XSAVE_LEAF: u32 = 0xD;
+const XSAVE_COMPONENTS: u32 = 0x2E7;
+/// Leaf 0xD sub-leaf 1 eax: XSAVES (supervisor states are not switched).
+const XSAVES: u32 = 1 << 3;
 const LEAF1_ECX_X2APIC: u32 = 1 << 21;
 const LEAF1_EDX_APIC: u32 = 1 << 9;
 const TOPOLOGY: u32 = 0xB;
@@ -30,9 +39,9 @@ pub fn asks_cpu(leaf: u32) -> bool {
     !HYPERVISOR_LEAVES.contains(&leaf)
 }
 
-/// The eax, ebx, ecx, edx of vCPU `vcpu` for `leaf`, given what the CPU
+/// The eax, ebx, ecx, edx of vCPU `vcpu` for `leaf` (sub-leaf `sub`), given what the CPU
 /// answered (ignored for the hypervisor's leaves) and the TSC's rate.
-pub fn answer(leaf: u32, cpu: [u32; 4], vcpu: u32, tsc_khz: u32) -> [u32; 4] {
+pub fn answer(leaf: u32, sub: u32, cpu: [u32; 4], vcpu: u32, tsc_khz: u32) -> [u32; 4] {
     let word = |i: usize| u32::from_le_bytes([VENDOR[i], VENDOR[i + 1], VENDOR[i + 2], VENDOR[i + 3]]);
     let [eax, ebx, ecx, edx] = cpu;
     match leaf {
@@ -42,10 +51,12 @@ pub fn answer(leaf: u32, cpu: [u32; 4], vcpu: u32, tsc_khz: u32) -> [u32; 4] {
         1 => [
             eax,
             (ebx & 0x00FF_FFFF) | (vcpu << 24),
-            (ecx & !LEAF1_ECX_VMX) | LEAF1_ECX_HYPERVISOR | LEAF1_ECX_X2APIC,
+            (ecx & !(LEAF1_ECX_VMX | LEAF1_ECX_MONITOR)) | LEAF1_ECX_HYPERVISOR | LEAF1_ECX_X2APIC,
             edx | LEAF1_EDX_APIC,
         ],
         TOPOLOGY => [eax, ebx, ecx, vcpu],
+        XSAVE_LEAF if sub == 0 => [eax & XSAVE_COMPONENTS, ebx, ecx, 0],
+        XSAVE_LEAF if sub == 1 => [eax & !XSAVES, 0, 0, 0],
         0x8000_0001 => [eax, ebx, ecx & !EXT1_ECX_SVM, edx],
         SVM_FEATURES => [0; 4],
         _ => cpu,
@@ -60,34 +71,42 @@ mod tests {
 
     #[test]
     fn virtualization_is_hidden_and_the_hypervisor_shown() {
-        let [_, _, ecx, _] = answer(1, [0; 4], 0, 0);
+        let [_, _, ecx, _] = answer(1, 0, [0; 4], 0, 0);
         assert_eq!(ecx, (1 << 31) | (1 << 21));
-        let [eax, ebx, ecx, edx] = answer(1, ALL, 0, 0);
-        assert_eq!((eax, ebx, ecx, edx), (u32::MAX, 0x00FF_FFFF, !(1 << 5), u32::MAX));
-        let [_, ebx, ecx, edx] = answer(1, [0; 4], 3, 0);
+        let [eax, ebx, ecx, edx] = answer(1, 0, ALL, 0, 0);
+        assert_eq!((eax, ebx, ecx, edx), (u32::MAX, 0x00FF_FFFF, !((1 << 5) | (1 << 3)), u32::MAX));
+        let [_, ebx, ecx, edx] = answer(1, 0, [0; 4], 3, 0);
         assert_eq!(
             (ebx >> 24, ecx & (1 << 21), edx & (1 << 9)),
             (3, 1 << 21, 1 << 9),
             "APIC ID, x2APIC, APIC"
         );
-        assert_eq!(answer(0xB, [1, 2, 3, 4], 5, 0), [1, 2, 3, 5], "the x2APIC ID");
-        assert_eq!(answer(0x8000_0001, ALL, 0, 0)[2], !(1 << 2));
-        assert_eq!(answer(0x8000_000A, ALL, 0, 0), [0; 4]);
-        assert_eq!(answer(7, [1, 2, 3, 4], 0, 0), [1, 2, 3, 4], "other leaves pass");
+        assert_eq!(answer(0xB, 0, [1, 2, 3, 4], 5, 0), [1, 2, 3, 5], "the x2APIC ID");
+        assert_eq!(answer(0x8000_0001, 0, ALL, 0, 0)[2], !(1 << 2));
+        assert_eq!(answer(0x8000_000A, 0, ALL, 0, 0), [0; 4]);
+        assert_eq!(answer(7, 0, [1, 2, 3, 4], 0, 0), [1, 2, 3, 4], "other leaves pass");
+        assert_eq!(answer(1, 0, ALL, 0, 0)[2] & (1 << 3), 0, "MONITOR/MWAIT hidden");
+        assert_eq!(answer(0xD, 0, ALL, 0, 0), [0x2E7, u32::MAX, u32::MAX, 0], "XCR0 as the kernel allows");
+        assert_eq!(answer(0xD, 1, ALL, 0, 0), [!(1 << 3), 0, 0, 0], "no XSAVES");
+        assert_eq!(answer(0xD, 2, [1, 2, 3, 4], 0, 0), [1, 2, 3, 4], "component sizes pass");
     }
 
     #[test]
     fn the_hypervisor_leaves_are_ours() {
-        let [max, b, c, d] = answer(0x4000_0000, ALL, 0, 0);
+        let [max, b, c, d] = answer(0x4000_0000, 0, ALL, 0, 0);
         assert_eq!(max, 0x4000_0010);
-        assert_eq!(answer(0x4000_0010, ALL, 0, 2_600_000), [2_600_000, 1_000_000, 0, 0], "the timing leaf");
+        assert_eq!(
+            answer(0x4000_0010, 0, ALL, 0, 2_600_000),
+            [2_600_000, 1_000_000, 0, 0],
+            "the timing leaf"
+        );
         let mut vendor = Vec::new();
         for w in [b, c, d] {
             vendor.extend_from_slice(&w.to_le_bytes());
         }
         assert_eq!(vendor, b"RyokanRyokan");
-        assert_eq!(answer(0x4000_0001, ALL, 0, 0), [0; 4]);
-        assert_eq!(answer(0x4000_0100, ALL, 0, 0), [0; 4]);
+        assert_eq!(answer(0x4000_0001, 0, ALL, 0, 0), [0; 4]);
+        assert_eq!(answer(0x4000_0100, 0, ALL, 0, 0), [0; 4]);
         assert!(!asks_cpu(0x4000_0000) && !asks_cpu(0x4FFF_FFFF));
         assert!(asks_cpu(0) && asks_cpu(0x3FFF_FFFF) && asks_cpu(0x5000_0000) && asks_cpu(0x8000_0000));
     }

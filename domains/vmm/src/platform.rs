@@ -81,6 +81,13 @@ pub enum Note {
         write: bool,
         rip: u64,
     },
+    /// A string port instruction (INS/OUTS), which is not emulated.
+    StringPort {
+        port: u16,
+        write: bool,
+        rep: bool,
+        rip: u64,
+    },
     /// An IPI the APIC model does not deliver.
     Ipi {
         icr: u64,
@@ -125,6 +132,15 @@ impl fmt::Display for Note {
             Note::Port { port, write, rip } => {
                 let op = if write { "write to" } else { "read of" };
                 write!(f, "{op} port {port:#x} at rip {rip:#x} ignored")
+            }
+            Note::StringPort { port, write, rep, rip } => {
+                let op = match (write, rep) {
+                    (true, false) => "outs",
+                    (true, true) => "rep outs",
+                    (false, false) => "ins",
+                    (false, true) => "rep ins",
+                };
+                write!(f, "{op} on port {port:#x} at rip {rip:#x}: string port I/O is not emulated: stopped")
             }
             Note::Ipi { icr, rip } => {
                 write!(f, "IPI {icr:#x} at rip {rip:#x} not delivered (not modelled yet)")
@@ -199,7 +215,7 @@ impl Platform {
                 let mut s = Step::reply(
                     Action::ADVANCE | Action::SET_RAX | Action::SET_RBX | Action::SET_RCX | Action::SET_RDX,
                 );
-                s.reply.regs = cpuid::answer(leaf, real, vcpu as u32, self.tsc_khz).map(u64::from);
+                s.reply.regs = cpuid::answer(leaf, sub, real, vcpu as u32, self.tsc_khz).map(u64::from);
                 s
             }
             ExitReason::PortOut | ExitReason::PortIn => self.port(exit),
@@ -291,6 +307,12 @@ impl Platform {
             _ => 0xFFFF_FFFF,
         };
         let write = exit.reason == ExitReason::PortOut;
+        if exit.qualification & ipc::vcpu::PORT_STRING != 0 {
+            // Done as one IN or OUT it would leave rcx, rsi/rdi and memory
+            // as they were: a guest that relies on it must not go on wrong.
+            let rep = exit.qualification & ipc::vcpu::PORT_REP != 0;
+            return self.stop(status::UNHANDLED, Note::StringPort { port, write, rep, rip: exit.rip });
+        }
         let uart = port.wrapping_sub(uart::BASE);
         if write {
             let value = exit.regs[0] & mask;

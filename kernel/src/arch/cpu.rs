@@ -38,6 +38,9 @@ pub struct PerCpu {
     pub current_vmcs: AtomicU64,
     /// Where VMSAVE keeps the host's hidden state around VMRUN (AMD-V).
     pub svm_host: AtomicU64,
+    /// The state frame of the vCPU whose FPU, XCR0 and debug registers
+    /// this CPU holds (0: none; `crate::virt::state`).
+    pub guest_state: AtomicU64,
     /// The local APIC id.
     pub apic_id: AtomicU32,
     /// Set by the CPU itself once it has finished its start-up.
@@ -63,6 +66,7 @@ impl PerCpu {
             running_guest: AtomicU64::new(0),
             current_vmcs: AtomicU64::new(0),
             svm_host: AtomicU64::new(0),
+            guest_state: AtomicU64::new(0),
             apic_id: AtomicU32::new(0),
             online: AtomicBool::new(false),
             ticks: AtomicU64::new(0),

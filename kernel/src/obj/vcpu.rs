@@ -7,8 +7,12 @@ use x86_64::PhysAddr;
 
 use super::pool::Ref;
 
+/// Frames of a vCPU's hardware state: its VMCS or VMCB, then its state
+/// frame (`crate::virt::state`: FPU, XCR0's components, debug registers).
+pub const HW_FRAMES: u64 = 2;
+
 pub struct Vcpu {
-    /// The VMCS frame.
+    /// The VMCS (or VMCB) frame; the state frame follows it.
     pub vmcs: PhysAddr,
     /// Launched on its CPU (VMRESUME from now on).
     pub launched: bool,
@@ -35,6 +39,13 @@ pub struct Vcpu {
     /// Interrupts raised on this vCPU alone (`VcpuInterrupt`), a bit per
     /// vector; the guest's VirqLines go to its first vCPU.
     pub pending: [u64; 4],
+}
+
+impl Vcpu {
+    /// Its state frame.
+    pub fn state(&self) -> u64 {
+        self.vmcs.as_u64() + 4096
+    }
 }
 
 /// The guest's general registers (and CR2) while the kernel holds them; the

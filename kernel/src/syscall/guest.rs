@@ -8,7 +8,7 @@ use crate::cap::Cap;
 use crate::mem::kspace;
 use crate::obj::domain::{self, Domain};
 use crate::obj::thread::{Context, Thread};
-use crate::obj::vcpu::Vcpu;
+use crate::obj::vcpu::{Vcpu, HW_FRAMES};
 use crate::state::Kernel;
 use crate::virt::vmx::run::GuestRegs;
 
@@ -90,11 +90,13 @@ pub fn vcpu_create(
     if k.threads.iter().filter(|(_, t)| t.domain == g).count() >= 16 {
         return Err(Error::OutOfObjects);
     }
-    k.domain_mut(g)?.quota.charge(1)?;
-    let Some((vmcs, va)) = kspace::alloc_frame() else {
-        k.domain_mut(g)?.quota.release(1);
+    k.domain_mut(g)?.quota.charge(HW_FRAMES)?;
+    let Some(vmcs) = kspace::alloc_contiguous(HW_FRAMES) else {
+        k.domain_mut(g)?.quota.release(HW_FRAMES);
         return Err(Error::QuotaExceeded);
     };
+    let va = kspace::phys_to_virt(vmcs);
+    crate::virt::state::init_frame(vmcs.as_u64() + 4096);
     if crate::virt::available() == crate::virt::Virt::Vmx {
         let revision = crate::virt::vmx::revision();
         // SAFETY: a fresh frame of our own, mapped at `va`; the VMCS region
@@ -127,8 +129,8 @@ pub fn vcpu_create(
     let t = match k.threads.insert(th) {
         Ok(t) => t,
         Err(_) => {
-            kspace::free_contiguous(vmcs, 1);
-            k.domain_mut(g)?.quota.release(1);
+            kspace::free_contiguous(vmcs, HW_FRAMES);
+            k.domain_mut(g)?.quota.release(HW_FRAMES);
             return Err(Error::OutOfObjects);
         }
     };
@@ -139,8 +141,8 @@ pub fn vcpu_create(
         }
         Err(e) => {
             k.threads.remove(t);
-            kspace::free_contiguous(vmcs, 1);
-            k.domain_mut(g)?.quota.release(1);
+            kspace::free_contiguous(vmcs, HW_FRAMES);
+            k.domain_mut(g)?.quota.release(HW_FRAMES);
             Err(e)
         }
     }

@@ -19,6 +19,16 @@ pub enum HwExit {
     Window,
     /// Its time slice is over (VT-x's preemption timer).
     SliceOver,
+    /// An intercepted #DB or #AC, given back to the guest (after the
+    /// instruction of `len` bytes, for ICEBP): intercepted so that their
+    /// delivery cannot loop inside the CPU, which takes no interrupt then.
+    Reflect { vector: u8, error: Option<u32>, len: u64 },
+    /// WBINVD or INVD of `len` bytes: done (a guest without devices has
+    /// nothing to flush that the host's coherent memory does not keep).
+    Skip { len: u64 },
+    /// XSETBV of `len` bytes in ring 0: the kernel checks and keeps the
+    /// guest's XCR0 (`crate::virt::state`).
+    Xsetbv { len: u64 },
     /// For the VMM.
     Vmm(Exit),
 }

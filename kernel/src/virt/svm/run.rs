@@ -102,12 +102,16 @@ pub fn setup(vmcb: &Vmcb, rip: u64, rax: u64, npt: u64, asid: u32, sipi: Option<
         return false;
     }
     vmcb.w(INTERCEPT_CR, 0u32);
-    vmcb.w(INTERCEPT_EXCEPTIONS, 0u32);
-    // INTR, NMI, CPUID, HLT, I/O, MSR, shutdown.
-    let misc1: u32 = 1 | (1 << 1) | (1 << 18) | (1 << 24) | (1 << 27) | (1 << 28) | (1 << 31);
+    // #DB and #AC: a guest could otherwise hold the CPU forever in their
+    // delivery (CVE-2015-8104, CVE-2015-5307); the kernel reflects them.
+    vmcb.w(INTERCEPT_EXCEPTIONS, (1u32 << 1) | (1 << 17));
+    // INTR, NMI, CPUID, INVD, HLT, INVLPGA, I/O, MSR, shutdown.
+    let misc1: u32 =
+        1 | (1 << 1) | (1 << 18) | (1 << 22) | (1 << 24) | (1 << 26) | (1 << 27) | (1 << 28) | (1 << 31);
     vmcb.w(INTERCEPT_MISC1, misc1);
-    // VMRUN, VMMCALL, VMLOAD, VMSAVE, STGI, CLGI, SKINIT.
-    vmcb.w(INTERCEPT_MISC2, 0x7Fu32);
+    // VMRUN, VMMCALL, VMLOAD, VMSAVE, STGI, CLGI, SKINIT; WBINVD, MONITOR,
+    // MWAIT (and armed), XSETBV (APM Vol. 2 B.1): none runs natively.
+    vmcb.w(INTERCEPT_MISC2, 0x7Fu32 | (0x1F << 9));
     vmcb.w(IOPM_BASE, IOPM.load(Ordering::Acquire));
     vmcb.w(MSRPM_BASE, MSRPM.load(Ordering::Acquire));
     vmcb.w(GUEST_ASID, asid);
@@ -238,6 +242,8 @@ pub enum SvmExit {
         port: u16,
         size: u8,
         input: bool,
+        string: bool,
+        rep: bool,
         next_rip: u64,
     },
     Msr {
@@ -248,8 +254,20 @@ pub enum SvmExit {
         access: u64,
     },
     Vmmcall,
-    /// VMRUN, VMLOAD, VMSAVE, STGI, CLGI, SKINIT: the guest gets #UD.
+    /// VMRUN, VMLOAD, VMSAVE, STGI, CLGI, SKINIT, INVLPGA, MONITOR, MWAIT:
+    /// the guest gets #UD.
     SvmInstruction,
+    /// An intercepted exception (#DB: the VMCB's DR6 has its bits).
+    Exception {
+        vector: u8,
+        error: Option<u32>,
+    },
+    /// WBINVD or INVD.
+    CacheFlush,
+    /// XSETBV, with the guest's CPL.
+    Xsetbv {
+        cpl: u8,
+    },
     Invalid,
     /// The guest can take the virtual interrupt we asked about.
     InterruptWindow,
@@ -265,6 +283,9 @@ pub fn enter(vmcb: &Vmcb, vmcb_pa: u64, regs: &mut GuestRegs, host_area: u64) ->
     // register and switches the guest's; interrupts are off (GIF cleared
     // around VMRUN).
     unsafe { svm_enter(regs, vmcb_pa, host_area) };
+    if vmcb.r::<u64>(DR7) & 0xFF != 0 {
+        crate::virt::state::disarm();
+    }
     regs.rax = vmcb.r(RAX);
     regs.cr2 = vmcb.r(CR2);
     vmcb.w(TLB_CONTROL, 0u8);
@@ -280,14 +301,22 @@ pub fn enter(vmcb: &Vmcb, vmcb_pa: u64, regs: &mut GuestRegs, host_area: u64) ->
             port: (info1 >> 16) as u16,
             size: ((info1 >> 4) & 7) as u8,
             input: info1 & 1 != 0,
+            string: info1 & (1 << 2) != 0,
+            rep: info1 & (1 << 3) != 0,
             next_rip: info2,
         },
         0x7C => SvmExit::Msr { write: info1 & 1 != 0 },
         0x64 => SvmExit::InterruptWindow,
         0x7F => SvmExit::Shutdown,
-        0x80 | 0x82..=0x86 => SvmExit::SvmInstruction,
+        0x80 | 0x82..=0x86 | 0x7A | 0x8A..=0x8C => SvmExit::SvmInstruction,
+        0x41 => SvmExit::Exception { vector: 1, error: None },
+        0x51 => SvmExit::Exception { vector: 17, error: Some(info1 as u32) },
+        0x76 | 0x89 => SvmExit::CacheFlush,
+        0x8D => SvmExit::Xsetbv { cpl: vmcb.r(CPL) },
         0x81 => SvmExit::Vmmcall,
         0x400 => SvmExit::NestedPageFault { gpa: info2, access: nested_access(info1) },
+        // The VMCB's save area then holds what the CPU was running, the
+        // host (QEMU writes its own RIP there): none of it is read.
         u64::MAX => SvmExit::Invalid,
         code => SvmExit::Other(code),
     }

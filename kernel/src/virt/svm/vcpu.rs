@@ -44,8 +44,15 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
 pub fn enter(e: &mut Entry) -> HwExit {
     let vmcb = svm::Vmcb::at(e.hw);
     let host = cpu::current().svm_host.load(Ordering::Relaxed);
+    let saved = e.regs;
     let exit = svm::enter(&vmcb, e.hw, &mut e.regs, host);
-    let (rip, next) = svm::rip(&vmcb);
+    let invalid = exit == SvmExit::Invalid;
+    if invalid {
+        // No guest ran: its registers are as they were, and the VMCB's
+        // save area holds nothing of the guest's (see `SvmExit::Invalid`).
+        e.regs = saved;
+    }
+    let (rip, next) = if invalid { (0, 0) } else { svm::rip(&vmcb) };
     let regs = [e.regs.rax, e.regs.rbx, e.regs.rcx, e.regs.rdx];
     // Without next-RIP saving (QEMU TCG) the length comes from the
     // instruction each exit implies (EMULATORS.md).
@@ -57,10 +64,17 @@ pub fn enter(e: &mut Entry) -> HwExit {
         SvmExit::InterruptWindow => HwExit::Window,
         SvmExit::Nmi => HwExit::Interrupt { nmi: true },
         SvmExit::SvmInstruction => HwExit::Undefined,
+        SvmExit::Exception { vector, error } => HwExit::Reflect { vector, error, len: 0 },
+        SvmExit::CacheFlush => HwExit::Skip { len: len(2) },
+        SvmExit::Xsetbv { cpl: 0 } => HwExit::Xsetbv { len: len(3) },
+        SvmExit::Xsetbv { .. } => HwExit::Reflect { vector: 13, error: Some(0), len: 0 },
         SvmExit::Cpuid => vmm(ExitReason::Cpuid, len(2), 0, 0),
         SvmExit::Hlt => vmm(ExitReason::Hlt, len(1), 0, 0),
-        SvmExit::Io { port, size, input, next_rip } => {
-            let q = u64::from(port) | u64::from(size) << 16;
+        SvmExit::Io { port, size, input, string, rep, next_rip } => {
+            let q = u64::from(port)
+                | u64::from(size) << 16
+                | if string { ipc::vcpu::PORT_STRING } else { 0 }
+                | if rep { ipc::vcpu::PORT_REP } else { 0 };
             let l = next_rip.wrapping_sub(rip).min(15);
             vmm(if input { ExitReason::PortIn } else { ExitReason::PortOut }, l, q, 0)
         }

@@ -113,6 +113,7 @@ pub enum VmxExit {
         size: u8,
         input: bool,
         string: bool,
+        rep: bool,
     },
     Rdmsr,
     Wrmsr,
@@ -121,8 +122,19 @@ pub enum VmxExit {
         access: u64,
     },
     Vmcall,
-    /// A VMX instruction: the guest gets #UD.
+    /// A VMX instruction, MONITOR or MWAIT: the guest gets #UD.
     VmxInstruction,
+    /// #DB (with the DR6 bits it would have set) or #AC, intercepted.
+    Exception {
+        vector: u8,
+        error: Option<u32>,
+        dr6: u64,
+        software: bool,
+    },
+    /// WBINVD or INVD: without devices of its own a guest's caches need no
+    /// flush, and its memory stays coherent.
+    CacheFlush,
+    Xsetbv,
     EntryFailed(u64),
     /// The guest can take an interrupt now (we asked to be told).
     InterruptWindow,
@@ -178,10 +190,15 @@ pub fn setup(rip: u64, eptp: u64, vpid: u16, sipi: Option<u8>) -> bool {
     if pin & PIN_PREEMPTION_TIMER != 0 {
         PREEMPT_SHIFT.store((rdmsr(0x485) & 0x1F) as u8, Ordering::Relaxed);
     }
-    let proc = adjust((1 << 7) | (1 << 24) | (1 << 31), 0x482, 0x48E); // HLT, all I/O, secondary
-    let proc2 = adjust((1 << 1) | (1 << 5) | (1 << 7), 0x48B, 0x48B); // EPT, VPID, unrestricted
-    let exit = adjust((1 << 9) | (1 << 20) | (1 << 21), 0x483, 0x48F); // 64-bit host, save/load EFER
-    let entry = adjust(1 << 15, 0x484, 0x490); // load EFER (guest starts with EFER = 0)
+    // HLT, MWAIT, all I/O, MONITOR, secondary.
+    let proc = adjust((1 << 7) | (1 << 10) | (1 << 24) | (1 << 29) | (1 << 31), 0x482, 0x48E);
+    // EPT, VPID, WBINVD, unrestricted.
+    let proc2 = adjust((1 << 1) | (1 << 5) | (1 << 6) | (1 << 7), 0x48B, 0x48B);
+    // Save debug controls (the guest's DR7 is its own), 64-bit host,
+    // save/load EFER.
+    let exit = adjust((1 << 2) | (1 << 9) | (1 << 20) | (1 << 21), 0x483, 0x48F);
+    // Load debug controls, load EFER (the guest starts with EFER = 0).
+    let entry = adjust((1 << 2) | (1 << 15), 0x484, 0x490);
     let me = cpu::current();
     let tss = me.tss.get().map_or(0, |t| t as *const _ as u64);
     let gdt = me.gdt.get().map_or(0, |g| g as *const _ as u64);
@@ -195,7 +212,9 @@ pub fn setup(rip: u64, eptp: u64, vpid: u16, sipi: Option<u8>) -> bool {
     w(PROC2_CONTROLS, u64::from(proc2));
     w(EXIT_CONTROLS, u64::from(exit));
     w(ENTRY_CONTROLS, u64::from(entry));
-    w(EXCEPTION_BITMAP, 0);
+    // #DB and #AC: a guest could otherwise hold the CPU forever in their
+    // delivery (CVE-2015-8104, CVE-2015-5307); the kernel reflects them.
+    w(EXCEPTION_BITMAP, (1 << 1) | (1 << 17));
     w(CR3_TARGET_COUNT, 0);
     w(VMCS_LINK, u64::MAX);
     // Host: this CPU as the kernel runs it.
@@ -286,19 +305,22 @@ pub fn enter(regs: &mut GuestRegs, launched: bool) -> VmxExit {
         return VmxExit::EntryFailed(reason & 0xFFFF);
     }
     match reason & 0xFFFF {
-        0 => VmxExit::Nmi,
+        0 => exception(q),
         1 => VmxExit::ExternalInterrupt,
         2 => VmxExit::TripleFault,
         10 => VmxExit::Cpuid,
         7 => VmxExit::InterruptWindow,
         12 => VmxExit::Hlt,
+        13 | 54 => VmxExit::CacheFlush,
         18 => VmxExit::Vmcall,
-        19..=27 | 50 | 53 => VmxExit::VmxInstruction,
+        19..=27 | 36 | 39 | 50 | 53 => VmxExit::VmxInstruction,
+        55 => VmxExit::Xsetbv,
         30 => VmxExit::Io {
             port: (q >> 16) as u16,
             size: (q & 7) as u8 + 1,
             input: q & (1 << 3) != 0,
             string: q & (1 << 4) != 0,
+            rep: q & (1 << 5) != 0,
         },
         31 => VmxExit::Rdmsr,
         32 => VmxExit::Wrmsr,
@@ -306,6 +328,36 @@ pub fn enter(regs: &mut GuestRegs, launched: bool) -> VmxExit {
         48 => VmxExit::EptViolation { gpa: vmcs::read(GUEST_PHYSICAL), access: q & 7 },
         r => VmxExit::Other(r),
     }
+}
+
+/// Exit reason 0: an NMI, or an exception the bitmap intercepts (SDM Vol.
+/// 3C 27.2.2: interruption information; for #DB the qualification holds
+/// the DR6 bits B0-B3, BD and BS, which the CPU left unset).
+fn exception(q: u64) -> VmxExit {
+    let info = vmcs::read(EXIT_INTERRUPTION);
+    let (vector, kind) = ((info & 0xFF) as u8, (info >> 8) & 7);
+    if kind == 2 {
+        return VmxExit::Nmi;
+    }
+    let error = (info & (1 << 11) != 0).then(|| vmcs::read(EXIT_ERROR_CODE) as u32);
+    VmxExit::Exception { vector, error, dr6: q & 0x600F, software: kind == 5 }
+}
+
+/// Sets the bits a #DB the kernel intercepted would have set in the
+/// guest's DR6 (VT-x keeps the guest's DR6 in the CPU).
+pub fn debug_status(bits: u64) {
+    let dr6: u64;
+    // SAFETY: DR6 holds the guest's status bits; setting B0-B3, BD and BS
+    // (bits the CPU itself sets on a #DB) has no other effect.
+    unsafe {
+        core::arch::asm!("mov {}, dr6", out(reg) dr6, options(nomem, nostack, preserves_flags));
+        core::arch::asm!("mov dr6, {}", in(reg) (dr6 & !0xF) | bits, options(nomem, nostack, preserves_flags));
+    }
+}
+
+/// Whether the guest runs in ring 0 (SS.DPL, SDM Vol. 3C 24.4.1).
+pub fn ring0() -> bool {
+    vmcs::read(GUEST_ES_ACCESS + 4) & (3 << 5) == 0
 }
 
 /// The guest's rip and the exiting instruction's length.

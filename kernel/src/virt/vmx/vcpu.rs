@@ -67,10 +67,24 @@ pub fn enter(e: &mut Entry) -> HwExit {
         VmxExit::PreemptionTimer => HwExit::SliceOver,
         VmxExit::Nmi => HwExit::Interrupt { nmi: true },
         VmxExit::VmxInstruction => HwExit::Undefined,
+        VmxExit::Exception { vector, error, dr6, software } => {
+            if vector == 1 {
+                run::debug_status(dr6);
+            }
+            HwExit::Reflect { vector, error, len: if software { len } else { 0 } }
+        }
+        VmxExit::CacheFlush => HwExit::Skip { len },
+        // A fault of CPL > 0 precedes the exit (SDM Vol. 3C 25.1.1); checked
+        // anyway.
+        VmxExit::Xsetbv if run::ring0() => HwExit::Xsetbv { len },
+        VmxExit::Xsetbv => HwExit::Reflect { vector: 13, error: Some(0), len: 0 },
         VmxExit::Cpuid => vmm(ExitReason::Cpuid, 0, 0),
         VmxExit::Hlt => vmm(ExitReason::Hlt, 0, 0),
-        VmxExit::Io { port, size, input, .. } => {
-            let q = u64::from(port) | u64::from(size) << 16;
+        VmxExit::Io { port, size, input, string, rep } => {
+            let q = u64::from(port)
+                | u64::from(size) << 16
+                | if string { ipc::vcpu::PORT_STRING } else { 0 }
+                | if rep { ipc::vcpu::PORT_REP } else { 0 };
             vmm(if input { ExitReason::PortIn } else { ExitReason::PortOut }, q, 0)
         }
         VmxExit::Rdmsr => vmm(ExitReason::MsrRead, 0, 0),
