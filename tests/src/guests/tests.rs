@@ -210,7 +210,10 @@ fn faults() -> String {
         s.push_str(&format!("[guest-vmx] {t}\n"));
     }
     s + "[guest-vmx] guest-vmx: every instruction trapped as it should\n\
-         [vmm] guest-vmx: exit port 0xf4 value 16\n[mgmt] guest-vmx exited with code 0\n"
+         [vmm] guest-vmx: exit port 0xf4 value 16\n[mgmt] guest-vmx exited with code 0\n\
+         [guest-strio] guest-strio: rep outsb to the UART\n\
+         [vmm] guest-strio: rep outs on port 0x3f8 at rip 0x100230: string port I/O is not emulated: stopped\n\
+         [mgmt] guest-strio exited with code 5\n"
 }
 
 #[test]
@@ -228,6 +231,40 @@ fn faults_want_the_triple_fault_and_every_trap() {
     let failed = log
         .replace("[guest-vmx] got #UD for vmmcall\n", "[guest-vmx] guest-vmx: FAIL vmmcall did not trap\n");
     fails("guest_faults", &failed, "got #UD for vmmcall");
+    fails("guest_faults", &log.replace("[guest-vmx] got #UD for mwait\n", ""), "got #UD for mwait");
+    let went_on = log.replace("[mgmt] guest-strio exited with code 5\n", "[guest-strio] XY!\n");
+    fails("guest_faults", &went_on, "guest-strio exited with code 5");
+    let silent = log.replace(": string port I/O is not emulated: stopped", ": stopped");
+    fails("guest_faults", &silent, "does not say why");
+}
+
+fn state() -> String {
+    let mut s = String::new();
+    for (guest, xcr0) in [("state-a", 7), ("state-b", 3), ("state-dr", 3)] {
+        s += &format!(
+            "[{guest}] guest-state: xsetbv of 0x5 refused with #GP\n\
+             [{guest}] guest-state: xcr0 {xcr0:#010x}\n\
+             [{guest}] guest-state: 100 rounds, registers kept\n\
+             [vmm] {guest}: exit port 0xf4 value 16\n[mgmt] {guest} exited with code 0\n"
+        );
+    }
+    s + "[mgmt] all domains stopped: shutting down\n"
+}
+
+#[test]
+fn state_wants_every_guest_to_keep_its_registers() {
+    let log = state();
+    assert_eq!(run("guest_state", &log), Ok(()));
+    assert_eq!(run("bochs_guest_state", &log), Ok(()));
+    let leaked = log.replace(
+        "[state-b] guest-state: 100 rounds, registers kept\n",
+        "[state-b] guest-state: FAIL xmm0-7 changed: read 0x12345678\n",
+    );
+    fails("guest_state", &leaked, "100 rounds");
+    let fault = "[mgmt] state-dr faulted: debug exception (vector 1) at address 0x0 ip 0x400000\n";
+    fails("guest_state", &format!("{fault}{log}"), "faulted");
+    fails("guest_state", &log.replace("xcr0 0x00000003", "xcr0 0x00000007"), "state-b");
+    fails("guest_state", &log.replace("refused with #GP", "taken"), "refused");
 }
 
 fn bad_reply() -> String {

@@ -2,7 +2,10 @@
 //! kernel answers both with #UD, as a CPU without VMX or SVM would), VMCALL
 //! and VMMCALL (#UD: the VMM offers no hypercalls; on each vendor one of
 //! them reaches the VMM, the other is #UD in the CPU), and RDMSR/WRMSR of
-//! IA32_FEATURE_CONTROL (#GP(0) from the VMM). Its exception handler prints
+//! IA32_FEATURE_CONTROL (#GP(0) from the VMM); MONITOR, MWAIT and INVLPGA
+//! (#UD from the kernel, which never lets them run natively; CPUID hides
+//! MONITOR/MWAIT), then WBINVD and INVD, which the kernel completes
+//! without running them (`guest-vmx: wbinvd and invd completed`). Its exception handler prints
 //! `got #UD for vmxon` and so on, and resumes after the instruction; when
 //! all have trapped as they should it reports success. An instruction that
 //! does not trap prints `guest-vmx: FAIL …`; an unexpected exception is
@@ -59,7 +62,28 @@ guest_main:
     xorl %edx, %edx
     wrmsr
     jmp not_trapped
-6:  movl $msg_done, %esi
+6:  expect 6, name_monitor, 7f
+    movl $0x100000, %eax
+    xorl %ecx, %ecx
+    xorl %edx, %edx
+    .byte 0x0F, 0x01, 0xC8
+    jmp not_trapped
+7:  expect 6, name_mwait, 8f
+    xorl %eax, %eax
+    xorl %ecx, %ecx
+    .byte 0x0F, 0x01, 0xC9
+    jmp not_trapped
+8:  expect 6, name_invlpga, 9f
+    xorl %eax, %eax
+    xorl %ecx, %ecx
+    .byte 0x0F, 0x01, 0xDF
+    jmp not_trapped
+    /* Done by the kernel (nothing to flush): no exception. */
+9:  wbinvd
+    invd
+    movl $msg_flushed, %esi
+    call puts
+    movl $msg_done, %esi
     call puts
     ret
 
@@ -112,6 +136,14 @@ name_rdmsr:
     .asciz "rdmsr"
 name_wrmsr:
     .asciz "wrmsr"
+name_monitor:
+    .asciz "monitor"
+name_mwait:
+    .asciz "mwait"
+name_invlpga:
+    .asciz "invlpga"
+msg_flushed:
+    .asciz "guest-vmx: wbinvd and invd completed\n"
 msg_ud:
     .asciz "got #UD for "
 msg_gp:
