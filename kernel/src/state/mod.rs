@@ -170,6 +170,16 @@ impl Kernel {
         self.resolve(d, slot)?.check(kind, rights)
     }
 
+    /// A copy of `cap` with `rights` (and `badge`): [`Cap::copy`] stamped
+    /// with its object's current grant epoch. Every copy is made here.
+    pub fn copy(&self, cap: Cap, rights: Rights, badge: Option<u64>) -> Result<Cap, Error> {
+        let epoch = match cap.obj.kind {
+            ObjectType::Memory => self.memory.get(cap.obj.at).map_or(0, |m| m.epoch),
+            _ => 0,
+        };
+        cap.copy(rights, epoch, badge)
+    }
+
     /// Puts `cap` into domain `d`'s table.
     pub fn give(&mut self, d: Ref, cap: Cap) -> Result<CapSlot, Error> {
         self.domain_mut(d)?.caps.insert(cap)

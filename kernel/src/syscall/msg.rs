@@ -6,7 +6,6 @@ use ipc::msg::{Message, NO_CAP, REGS};
 use ipc::{CapSlot, Error, ObjectType, Rights};
 
 use super::{Caller, Next};
-use crate::cap::Cap;
 use crate::obj::pool::Ref;
 use crate::obj::thread::ThreadState;
 use crate::state::Kernel;
@@ -24,10 +23,8 @@ fn transfer(k: &mut Kernel, from: Ref, to: Ref, badge: u64) {
             .ok()
             .and_then(|s| k.resolve(from_dom, CapSlot(s)).ok())
             .filter(|cap| cap.rights.contains(Rights::GRANT))
-            .and_then(|cap| {
-                let copy = Cap { original: false, rights: cap.rights - Rights::REVOKE, ..cap };
-                k.give(to_dom, copy).ok()
-            });
+            .and_then(|cap| k.copy(cap, cap.rights - Rights::REVOKE, None).ok())
+            .and_then(|copy| k.give(to_dom, copy).ok());
         regs[2] = granted.map_or(NO_CAP, |s| u64::from(s.0));
     }
     if let Some(dst) = k.threads.get_mut(to) {
