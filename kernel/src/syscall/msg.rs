@@ -56,6 +56,25 @@ fn pop_waiting(k: &mut Kernel, ep: Ref, senders: bool) -> Option<Ref> {
     }
 }
 
+/// Queues `t` on endpoint `e` (a sender, or a receiver) to wait in state
+/// `want`. A full queue first drops the threads that no longer wait there
+/// (they died or were released, and are otherwise dropped only when they
+/// reach its front): only threads really waiting can fill it.
+fn enqueue(k: &mut Kernel, e: Ref, t: Ref, want: ThreadState) -> Result<(), Error> {
+    let threads = &k.threads;
+    let ep = k.endpoints.get_mut(e).ok_or(Error::StaleCapability)?;
+    let queue = if matches!(want, ThreadState::Sending(_)) { &mut ep.senders } else { &mut ep.receivers };
+    if queue.is_full() {
+        for _ in 0..queue.len() {
+            let Some(x) = queue.pop_front() else { break };
+            if threads.get(x).is_some_and(|th| th.state == want) {
+                let _ = queue.push_back(x); // one was just taken out
+            }
+        }
+    }
+    queue.push_back(t).map_err(|_| Error::Busy)
+}
+
 fn check_cap(k: &Kernel, c: Caller, msg: &Message) -> Result<(), Error> {
     if let Some(s) = msg.cap {
         let cap = k.resolve(c.domain, s)?;
@@ -87,8 +106,7 @@ pub fn call_on(k: &mut Kernel, c: Caller, e: Ref, badge: u64) -> Result<(), Erro
             switch_to(k, c.cpu, server);
         }
         None => {
-            let queue = &mut k.endpoints.get_mut(e).ok_or(Error::StaleCapability)?.senders;
-            queue.push_back(c.thread).map_err(|_| Error::Busy)?;
+            enqueue(k, e, c.thread, ThreadState::Sending(e))?;
             if let Some(me) = k.threads.get_mut(c.thread) {
                 me.badge = badge;
             }
@@ -155,8 +173,7 @@ pub fn recv(k: &mut Kernel, c: Caller, ep: CapSlot) -> Result<Next, Error> {
             Ok(Next::Done)
         }
         None => {
-            let queue = &mut k.endpoints.get_mut(e).ok_or(Error::StaleCapability)?.receivers;
-            queue.push_back(c.thread).map_err(|_| Error::Busy)?;
+            enqueue(k, e, c.thread, ThreadState::Receiving(e))?;
             block(k, c, ThreadState::Receiving(e));
             Ok(Next::Block)
         }
