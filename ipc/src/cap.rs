@@ -89,6 +89,8 @@ bitflags! {
         const GRANT = 1 << 3;
         /// Domain: create threads in it, map into it, give it capabilities,
         /// destroy it. Irq: wait for and acknowledge the interrupt.
+        /// Endpoint, Notification (unbadged): mint badged copies; only the
+        /// capability made with the object has it, and a badged copy never.
         const CONTROL = 1 << 4;
         /// May revoke every copy granted from this capability's object.
         /// Only the capability made with the object carries it.

@@ -182,8 +182,9 @@ pub enum Call {
     /// owned by and charged to `domain` (the caller's own or one it
     /// controls); destroyed with that domain.
     MemoryCreate { domain: CapSlot, pages: u64 },
-    /// Maps all of `memory` into `domain` at `va` with `rights` (a subset of
-    /// the memory capability's READ/WRITE/EXEC; never WRITE with EXEC).
+    /// Maps all of `memory` into `domain` at `va` with `rights`: READ and
+    /// any of WRITE and EXEC (never both), each of which the memory
+    /// capability must have.
     MemoryMap { memory: CapSlot, domain: CapSlot, va: UserAddr, rights: Rights },
     /// Removes the mapping of `memory` at `va` from `domain`.
     MemoryUnmap { memory: CapSlot, domain: CapSlot, va: UserAddr },
@@ -250,8 +251,10 @@ pub enum Call {
     /// `IrqWait`; after handling each interrupt, acknowledge it with
     /// `IrqWait` (which then returns at once).
     IrqBind { irq: CapSlot, ntfn: CapSlot, bits: u64 },
-    /// A copy of `slot` (an endpoint or notification) with `rights` and a
-    /// badge the receiver sees with every message sent through it.
+    /// A copy of `slot` (an unbadged endpoint or notification with CONTROL)
+    /// with `rights` (less CONTROL) and `badge` (not 0, which means
+    /// unbadged), which the receiver sees with every message sent through
+    /// it. A badged copy can never be badged again.
     CapMint { slot: CapSlot, rights: Rights, badge: u64 },
     /// Sets a domain's CPU weight (1..=65535, default 256) and cap (percent
     /// of one CPU, 1..=100, or 0 for none). Needs CONTROL.
@@ -316,8 +319,12 @@ impl Call {
                 memory: slot(a[0]).ok_or(bad(1))?,
                 domain: slot(a[1]).ok_or(bad(2))?,
                 va: UserAddr::page_or_zero(a[2]).ok_or(bad(3))?,
+                // Every mapping is readable (x86 has no write- or
+                // execute-only pages): READ is always asked for, so the
+                // capability must have it too.
                 rights: rights(a[3])
                     .filter(|r| (Rights::READ | Rights::WRITE | Rights::EXEC).contains(*r))
+                    .filter(|r| r.contains(Rights::READ))
                     .filter(|r| !r.contains(Rights::WRITE | Rights::EXEC))
                     .ok_or(bad(4))?,
             },
@@ -413,7 +420,7 @@ impl Call {
             96 => Call::CapMint {
                 slot: slot(a[0]).ok_or(bad(1))?,
                 rights: rights(a[1]).ok_or(bad(2))?,
-                badge: a[2],
+                badge: Some(a[2]).filter(|&b| b != 0).ok_or(bad(3))?,
             },
             97 => Call::SchedSet {
                 domain: slot(a[0]).ok_or(bad(1))?,
@@ -539,7 +546,16 @@ mod tests {
             Call::decode(31, [1, 2, 0xffff_8000_0000_0000, 1, 0, 0]),
             Err((Error::InvalidArgument, 3))
         );
-        assert_eq!(Call::decode(31, [1, 2, 0x1000, 0b110, 0, 0]), Err((Error::InvalidArgument, 4)), "W+X");
+        assert_eq!(Call::decode(31, [1, 2, 0x1000, 0b111, 0, 0]), Err((Error::InvalidArgument, 4)), "W+X");
+        assert_eq!(Call::decode(31, [1, 2, 0x1000, 0, 0, 0]), Err((Error::InvalidArgument, 4)), "no rights");
+        assert_eq!(Call::decode(31, [1, 2, 0x1000, 0b10, 0, 0]), Err((Error::InvalidArgument, 4)), "no READ");
+        assert_eq!(
+            Call::decode(31, [1, 2, 0x1000, 0b100, 0, 0]),
+            Err((Error::InvalidArgument, 4)),
+            "EXEC only"
+        );
+        assert!(matches!(Call::decode(31, [1, 2, 0x1000, 0b101, 0, 0]), Ok(Call::MemoryMap { .. })), "R+X");
+        assert_eq!(Call::decode(96, [1, 2, 0, 0, 0, 0]), Err((Error::InvalidArgument, 3)), "badge 0");
         assert_eq!(Call::decode(31, [1, 2, 0x1000, 0b1000, 0, 0]), Err((Error::InvalidArgument, 4)), "GRANT");
         assert_eq!(Call::decode(40, [1, 0x1000, 0x2008, 0, 0, 0]), Err((Error::InvalidArgument, 3)));
         assert_eq!(

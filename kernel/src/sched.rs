@@ -39,6 +39,7 @@ pub(crate) fn lock() -> MutexGuard<'static, Kernel> {
         if cpu::current().leave_address_space.swap(false, Ordering::SeqCst) {
             load_kernel_root();
         }
+        crate::vm::reap(); // as must a VMCS another CPU retires
         core::hint::spin_loop();
     }
 }

@@ -62,6 +62,12 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             return k;
         };
         let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) else { return k };
+        if v.unsent {
+            // Its exit found the queue full: sent again, its message still
+            // in its registers.
+            let (ep, badge) = (v.exit_ep, v.badge);
+            return send_exit(k, Caller { thread: t, domain: d, cpu: c }, ep, badge, None);
+        }
         let own = any_raised(&v.pending);
         let state = v.state();
         let prepared = hw::prepare(v, root, epoch, t);
@@ -168,13 +174,40 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                 let mut r = [0u64; ipc::msg::REGS];
                 exit.to_message().to_regs(&mut r);
                 r[2] = NO_CAP;
-                let caller = Caller { thread: t, domain: d, cpu: c };
-                if crate::syscall::msg::call_with(&mut k, caller, ep, badge, &r).is_err() {
-                    log::warn!("vcpu: its exit endpoint is gone or full: stopped");
-                    return stop(k, c, t);
-                }
-                return k;
+                return send_exit(k, Caller { thread: t, domain: d, cpu: c }, ep, badge, Some(&r));
             }
+        }
+    }
+}
+
+/// Sends vCPU `c.thread`'s exit (`regs`, or the message already in its
+/// registers) to its VMM on endpoint `ep`. If the endpoint's queue is full
+/// the vCPU waits its turn (it yields, and sends again when next chosen):
+/// it is stopped only if the endpoint is gone.
+fn send_exit(
+    mut k: MutexGuard<'static, Kernel>,
+    c: Caller,
+    ep: Ref,
+    badge: u64,
+    regs: Option<&[u64; ipc::msg::REGS]>,
+) -> MutexGuard<'static, Kernel> {
+    let sent = match regs {
+        Some(r) => crate::syscall::msg::call_with(&mut k, c, ep, badge, r),
+        None => crate::syscall::msg::call_on(&mut k, c, ep, badge),
+    };
+    let busy = sent == Err(ipc::Error::Busy);
+    if let Some(v) = k.threads.get_mut(c.thread).and_then(|th| th.vcpu.as_mut()) {
+        v.unsent = busy;
+    }
+    match sent {
+        Ok(()) => k,
+        Err(_) if busy => {
+            crate::sched::preempt(&mut k, c.cpu);
+            k
+        }
+        Err(_) => {
+            log::warn!("vcpu: its exit endpoint is gone: stopped");
+            stop(k, c.cpu, c.thread)
         }
     }
 }
@@ -268,23 +301,30 @@ fn stop(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'sta
 
 /// VMCS frames of destroyed vCPUs, with the CPU that may still cache them:
 /// only that CPU may clear them (VMCLEAR writes back its cached copy), and
-/// only then may they be freed.
+/// only then may they be freed. A frame is retired synchronously (its CPU
+/// is kicked, and clears it in the interrupt, or when next taking the
+/// lock, and the retiring CPU waits), so this holds only the frames of
+/// CPUs that did not answer: those are never freed early. If it is full
+/// even so (many such CPUs), a frame is leaked, never freed while cached.
 static GRAVE: spin::Mutex<heapless::Vec<(usize, u64), 64>> = spin::Mutex::new(heapless::Vec::new());
 /// How many frames lie in [`GRAVE`]: read without its lock on every guest
 /// entry, which then skips it when none do.
 static BURIED: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
 /// Disposes of a destroyed vCPU's VMCS: now if this CPU is the one that ran
-/// it (or none did), else at that CPU's next pass through the scheduler.
+/// it (or none did), else as soon as that CPU has cleared it.
 pub fn retire(vcpu: &crate::obj::vcpu::Vcpu, cpu_of: usize) {
     let pa = vcpu.vmcs.as_u64();
     if !hw::cached_by_cpu() || !vcpu.launched || cpu_of == cpu::current_index() {
         free_vmcs(pa);
     } else if GRAVE.lock().push((cpu_of, pa)).is_ok() {
         BURIED.fetch_add(1, Ordering::SeqCst);
-        crate::state::kick(cpu_of);
+        let buried = |_: &cpu::PerCpu| !GRAVE.lock().iter().any(|&(_, x)| x == pa);
+        if !crate::state::wait_until(cpu_of, buried) {
+            log::error!("vcpu: cpu {cpu_of} did not clear a VMCS: its frame is kept until it does");
+        }
     } else {
-        log::warn!("vcpu: too many VMCS frames awaiting their CPU: one leaked");
+        crate::mem::kspace::leak(1, "a VMCS its CPU never cleared");
     }
 }
 

@@ -79,7 +79,10 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
             cpu::current().ticks.fetch_add(1, Ordering::Relaxed);
             apic::eoi();
         }
-        vector::KICK => apic::eoi(),
+        vector::KICK => {
+            crate::vm::reap(); // a VMCS another CPU retires waits for this
+            apic::eoi();
+        }
         v if (vector::IRQ_BASE..vector::IRQ_BASE + 24).contains(&v) => {
             crate::sched::irq_in_idle(u32::from(v - vector::IRQ_BASE))
         }

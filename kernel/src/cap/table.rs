@@ -48,13 +48,30 @@ impl Cap {
         }
     }
 
-    /// A copy with `rights`, which must be a subset of this one's; never
-    /// original, and never with REVOKE.
-    pub fn derive(self, rights: Rights) -> Result<Cap, Error> {
+    /// A copy with `rights`: the one rule for every copy a domain makes
+    /// (derive, grant, mint, IPC transfer). Its rights are a subset of this
+    /// one's, never REVOKE; it is never original, and it is stamped with
+    /// `epoch`, its object's current grant epoch (so a copy made after a
+    /// revocation is current, whatever the epoch of the copy it came from).
+    ///
+    /// With `badge`, a badged copy of an endpoint or notification (`CapMint`).
+    /// As in seL4, only an unbadged capability can be badged, and only with
+    /// CONTROL (which the object's creator holds and clients are not given);
+    /// the badged copy never carries CONTROL, so it can never be badged
+    /// again: a client cannot take another client's badge.
+    pub fn copy(self, rights: Rights, epoch: u32, badge: Option<u64>) -> Result<Cap, Error> {
         if !self.rights.contains(rights) || rights.contains(Rights::REVOKE) {
             return Err(Error::InsufficientRights);
         }
-        Ok(Cap { rights, original: false, ..self })
+        let copy = Cap { rights, epoch, original: false, ..self };
+        let Some(badge) = badge else { return Ok(copy) };
+        if !matches!(self.obj.kind, ObjectType::Endpoint | ObjectType::Notification) {
+            return Err(Error::WrongType);
+        }
+        if !self.rights.contains(Rights::CONTROL) || self.badge != 0 {
+            return Err(Error::InsufficientRights);
+        }
+        Ok(Cap { rights: rights - Rights::CONTROL, badge, ..copy })
     }
 }
 
@@ -189,10 +206,10 @@ mod tests {
     #[test]
     fn derivation_never_adds_rights() {
         let c = mem(1);
-        let r = c.derive(Rights::READ | Rights::GRANT).unwrap();
+        let r = c.copy(Rights::READ | Rights::GRANT, 0, None).unwrap();
         assert!(!r.original);
-        assert_eq!(r.derive(Rights::WRITE), Err(Error::InsufficientRights));
-        assert_eq!(c.derive(Rights::REVOKE), Err(Error::InsufficientRights));
+        assert_eq!(r.copy(Rights::WRITE, 0, None), Err(Error::InsufficientRights));
+        assert_eq!(c.copy(Rights::REVOKE, 0, None), Err(Error::InsufficientRights));
         assert_eq!(r.check(ObjectType::Domain, Rights::empty()), Err(Error::WrongType));
         assert_eq!(r.check(ObjectType::Memory, Rights::WRITE), Err(Error::InsufficientRights));
         assert!(r.check(ObjectType::Memory, Rights::READ).is_ok());
@@ -207,6 +224,30 @@ mod tests {
         assert_eq!(t.insert(mem(0)), Err(Error::OutOfSlots));
         assert_eq!(t.remove_where(|c| c.obj.at.index % 2 == 0), SLOTS / 2);
         assert_eq!(t.len(), SLOTS / 2);
+    }
+
+    #[test]
+    fn every_copy_is_of_the_current_epoch() {
+        // The original of a memory object revoked twice (epoch 2) stays
+        // epoch 0; a copy of it, or of a copy, is stamped with the epoch given.
+        let c = mem(1);
+        let r = c.copy(Rights::READ | Rights::GRANT, 2, None).unwrap();
+        assert_eq!(r.epoch, 2);
+        assert_eq!(r.copy(Rights::READ, 3, None).map(|x| x.epoch), Ok(3));
+    }
+
+    #[test]
+    fn only_an_unbadged_capability_with_control_can_be_badged() {
+        let ep =
+            Cap::new(ObjectType::Endpoint, Ref { index: 3, generation: 0 }, Rights::all() - Rights::REVOKE);
+        let minted = ep.copy(Rights::WRITE | Rights::GRANT | Rights::CONTROL, 0, Some(7)).unwrap();
+        assert_eq!((minted.badge, minted.rights), (7, Rights::WRITE | Rights::GRANT), "CONTROL dropped");
+        assert_eq!(minted.copy(Rights::WRITE, 0, Some(8)), Err(Error::InsufficientRights), "re-badged");
+        let client = ep.copy(Rights::WRITE | Rights::GRANT, 0, None).unwrap();
+        assert_eq!(client.copy(Rights::WRITE, 0, Some(8)), Err(Error::InsufficientRights), "no CONTROL");
+        // A badged copy passed on (granted, sent) keeps its badge.
+        assert_eq!(minted.copy(Rights::WRITE, 0, None).map(|x| x.badge), Ok(7));
+        assert_eq!(mem(1).copy(Rights::READ, 0, Some(1)), Err(Error::WrongType));
     }
 
     proptest! {

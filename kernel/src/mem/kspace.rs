@@ -130,6 +130,17 @@ pub fn alloc_frame() -> Option<(PhysAddr, VirtAddr)> {
     Some((pa, phys_to_virt(pa)))
 }
 
+/// Frames leaked: never freed because a CPU may still cache them (a
+/// shootdown it did not answer).
+static LEAKED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Gives up `n` frames (`what`) for good, loudly: a CPU that did not answer
+/// a shootdown may still reach them, so they may never be reused.
+pub fn leak(n: u64, what: &str) {
+    let total = LEAKED.fetch_add(n, core::sync::atomic::Ordering::Relaxed) + n;
+    log::error!("leaked {n} frame(s) of {what}: {total} in all");
+}
+
 /// Frames free now.
 pub fn free_frames() -> u64 {
     FRAMES.lock().as_ref().map_or(0, |f| f.free_count())

@@ -41,9 +41,6 @@ pub enum DomainState {
     Dead,
 }
 
-/// Events of supervised domains not yet collected.
-pub type Events = heapless::Deque<Event, 64>;
-
 pub struct Domain {
     /// The root of its address space (PML4).
     pub root: x86_64::PhysAddr,
@@ -52,8 +49,10 @@ pub struct Domain {
     /// `None` for the root domain, supervised by the kernel.
     pub supervisor: Option<Ref>,
     pub state: DomainState,
-    /// Events of the domains it supervises.
-    pub events: Events,
+    /// Its death, until its supervisor collects it (`DomainWait`). Kept on
+    /// the dead domain itself, not in a queue of the supervisor's: no
+    /// number of deaths at once can lose one.
+    pub death: Option<Event>,
     /// Its thread blocked in `DomainWait`, if any.
     pub waiter: Option<Ref>,
     /// Bumped whenever a mapping is removed: a CPU that last loaded this
@@ -86,7 +85,7 @@ impl Domain {
             quota: Quota { limit: quota_pages, used: 0 },
             supervisor,
             state: DomainState::Running,
-            events: Events::new(),
+            death: None,
             waiter: None,
             tlb_epoch: 0,
             weight: crate::policy::DEFAULT_WEIGHT,

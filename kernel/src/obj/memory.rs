@@ -23,6 +23,10 @@ pub enum Backing {
     Allocated,
     /// A boot module: never freed.
     Boot,
+    /// Allocated, but a shootdown of one of its mappings did not complete:
+    /// a CPU may still cache translations to its frames, so they are never
+    /// freed (leaked with the object, loudly, and counted).
+    Unflushed,
 }
 
 pub struct Memory {

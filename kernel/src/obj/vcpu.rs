@@ -30,6 +30,9 @@ pub struct Vcpu {
     pub exit_len: u64,
     /// The VMM stopped it: it never runs again.
     pub stopped: bool,
+    /// Its last exit (in its thread's message registers) found the exit
+    /// endpoint's queue full: it is sent again before the guest runs.
+    pub unsent: bool,
     /// The guest's EPT epoch when this vCPU last flushed its translations.
     pub ept_epoch: u64,
     /// The page tables a VM exit returns to (VT-x's host CR3, 0 until

@@ -51,21 +51,27 @@ impl Kernel {
             ),
         }
         match supervisor {
-            Some(s) => self.post(s, why),
+            Some(s) => self.post(s, d, why),
             None => crate::sched::root_died(why),
         }
     }
 
-    /// Delivers an event to supervisor `s`: to its waiting thread, or queued.
-    fn post(&mut self, s: Ref, event: Event) {
-        let Some(sup) = self.domains.get_mut(s) else { return };
-        if let Some(w) = sup.waiter.take() {
-            if let Some(th) = self.threads.get_mut(w) {
-                th.ctx.set_result(0, event.encode());
+    /// Tells supervisor `s` of the death of `d`: handed to its waiting
+    /// thread, or kept on `d` until collected.
+    fn post(&mut self, s: Ref, d: Ref, event: Event) {
+        let waiter = self.domains.get_mut(s).and_then(|sup| sup.waiter.take());
+        match waiter {
+            Some(w) => {
+                if let Some(th) = self.threads.get_mut(w) {
+                    th.ctx.set_result(0, event.encode());
+                }
+                self.wake(w);
             }
-            self.wake(w);
-        } else if sup.events.push_back(event).is_err() {
-            log::warn!("domain {:#x}: supervisor event queue full; event dropped", domain::id(s).0);
+            None => {
+                if let Some(dead) = self.domains.get_mut(d) {
+                    dead.death = Some(event);
+                }
+            }
         }
     }
 
@@ -119,6 +125,9 @@ impl Kernel {
                 th.state = ThreadState::Dead;
             }
         }
+        // A guest's vCPUs may still be in it on other CPUs: they leave it
+        // (and its VMCBs, VMCSs and tables) before any of it is freed.
+        let left = !self.domains.get(d).is_some_and(|x| x.guest) || self.shootdown(d);
         // Each loop below removes what it found, so it ends.
         while let Some(m) = self.memory.find(|m| m.owner == d) {
             self.destroy_memory(m);
@@ -170,8 +179,10 @@ impl Kernel {
                 q.retain(|x| *x != t);
             }
             if let Some(th) = self.threads.remove(t) {
-                if let Some(v) = &th.vcpu {
-                    crate::vm::retire(v, th.cpu);
+                match &th.vcpu {
+                    Some(v) if left => crate::vm::retire(v, th.cpu),
+                    Some(_) => kspace::leak(1, "a vCPU a CPU may still run"),
+                    None => {}
                 }
             }
             for c in self.current.iter_mut().filter(|c| **c == Some(t)) {
@@ -181,6 +192,7 @@ impl Kernel {
         let Some(dom) = self.domains.get(d) else { return };
         let root = dom.root;
         // No CPU may keep these page tables loaded once they are freed.
+        let mut unloaded = left;
         for c in 0..MAX_CPUS {
             let Some(pc) = cpu::cpu(c) else { continue };
             if pc.loaded_root.load(core::sync::atomic::Ordering::SeqCst) == root.as_u64() {
@@ -188,7 +200,7 @@ impl Kernel {
                     crate::sched::load_kernel_root();
                 } else {
                     pc.leave_address_space.store(true, core::sync::atomic::Ordering::SeqCst);
-                    wait_until(c, |pc| {
+                    unloaded &= wait_until(c, |pc| {
                         pc.loaded_root.load(core::sync::atomic::Ordering::SeqCst) != root.as_u64()
                     });
                 }
@@ -203,7 +215,10 @@ impl Kernel {
             return;
         };
         if self.domains.discard(d) {
-            let tables = if guest {
+            let tables = if !unloaded {
+                kspace::leak(0, "page tables a CPU may still use (uncounted)");
+                0
+            } else if guest {
                 super::memory::destroy_guest_tables(root)
             } else {
                 kspace::uspace_destroy(PageTable::from_root(root))
@@ -211,7 +226,6 @@ impl Kernel {
             if let Some(sup) = supervisor.and_then(|s| self.domains.get_mut(s)) {
                 sup.quota.release(limit);
                 let _ = tables; // page tables were charged to the domain itself
-                sup.events.retain(|e| e.domain() != domain::id(d));
             }
         }
         // Capabilities to it and its objects are now stale everywhere; purge

@@ -25,16 +25,21 @@ impl Kernel {
                 // The mapping was recorded, so each page is mapped.
                 let _ = unmap_page(guest, root, va + p * 4096);
             }
-            self.shootdown(d);
+            if !self.shootdown(d) {
+                self.unflushed(m);
+            }
         }
         Ok(())
     }
 
     /// Makes sure no CPU uses stale translations of domain `d`'s address
     /// space: CPUs running it in user mode are interrupted and waited for;
-    /// every CPU flushes before running it again.
-    pub fn shootdown(&mut self, d: Ref) {
-        let Some(dom) = self.domains.get_mut(d) else { return };
+    /// every CPU flushes before running it again. False if a CPU did not
+    /// answer: then it may still cache them, and nothing they reached may
+    /// be freed.
+    #[must_use]
+    pub fn shootdown(&mut self, d: Ref) -> bool {
+        let Some(dom) = self.domains.get_mut(d) else { return true };
         dom.tlb_epoch += 1;
         let root = dom.root.as_u64();
         let me = cpu::current_index();
@@ -42,9 +47,21 @@ impl Kernel {
             let Some(pc) = cpu::cpu(c) else { continue };
             let uses = pc.loaded_root.load(core::sync::atomic::Ordering::SeqCst) == root
                 || pc.running_guest.load(core::sync::atomic::Ordering::SeqCst) == root;
-            if pc.online.load(core::sync::atomic::Ordering::SeqCst) && uses {
-                wait_until(c, |pc| pc.in_kernel.load(core::sync::atomic::Ordering::SeqCst));
+            if pc.online.load(core::sync::atomic::Ordering::SeqCst)
+                && uses
+                && !wait_until(c, |pc| pc.in_kernel.load(core::sync::atomic::Ordering::SeqCst))
+            {
+                return false;
             }
+        }
+        true
+    }
+
+    /// Memory `m` may still be reached through a stale translation: its
+    /// frames are never freed.
+    fn unflushed(&mut self, m: Ref) {
+        if let Some(mem) = self.memory.get_mut(m).filter(|x| x.backing == Backing::Allocated) {
+            mem.backing = Backing::Unflushed;
         }
     }
 
@@ -57,11 +74,13 @@ impl Kernel {
             let _ = self.unmap_memory(m, map.domain, map.va);
         }
         if let Some(mem) = self.memory.remove(m) {
-            if mem.backing == Backing::Allocated {
-                kspace::free_contiguous(mem.base, mem.pages);
-                if let Some(owner) = self.domains.get_mut(mem.owner) {
-                    owner.quota.release(mem.pages);
-                }
+            match mem.backing {
+                Backing::Boot => return,
+                Backing::Allocated => kspace::free_contiguous(mem.base, mem.pages),
+                Backing::Unflushed => kspace::leak(mem.pages, "memory a CPU may still cache"),
+            }
+            if let Some(owner) = self.domains.get_mut(mem.owner) {
+                owner.quota.release(mem.pages);
             }
         }
     }
@@ -137,7 +156,9 @@ impl Kernel {
                         let _ = unmap_page(guest, root, va + q * 4096);
                     }
                     self.domain_mut(d)?.quota.used += taken;
-                    self.shootdown(d);
+                    if !self.shootdown(d) {
+                        self.unflushed(m);
+                    }
                     return Err(match e {
                         crate::mem::paging::MapError::AlreadyMapped => Error::AlreadyMapped,
                         crate::mem::paging::MapError::Misaligned => Error::Misaligned,

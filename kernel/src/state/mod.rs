@@ -170,6 +170,16 @@ impl Kernel {
         self.resolve(d, slot)?.check(kind, rights)
     }
 
+    /// A copy of `cap` with `rights` (and `badge`): [`Cap::copy`] stamped
+    /// with its object's current grant epoch. Every copy is made here.
+    pub fn copy(&self, cap: Cap, rights: Rights, badge: Option<u64>) -> Result<Cap, Error> {
+        let epoch = match cap.obj.kind {
+            ObjectType::Memory => self.memory.get(cap.obj.at).map_or(0, |m| m.epoch),
+            _ => 0,
+        };
+        cap.copy(rights, epoch, badge)
+    }
+
     /// Puts `cap` into domain `d`'s table.
     pub fn give(&mut self, d: Ref, cap: Cap) -> Result<CapSlot, Error> {
         self.domain_mut(d)?.caps.insert(cap)
@@ -194,12 +204,15 @@ pub fn kick(c: usize) {
     }
 }
 
-/// Kicks CPU `c` and waits (boundedly) until `done` holds for it.
-pub(super) fn wait_until(c: usize, done: impl Fn(&cpu::PerCpu) -> bool) {
-    let Some(pc) = cpu::cpu(c) else { return };
+/// Kicks CPU `c` and waits (boundedly) until `done` holds for it; false if
+/// it did not answer in time. The caller then frees nothing that CPU may
+/// still use (a shootdown that did not complete must never free memory).
+#[must_use]
+pub(crate) fn wait_until(c: usize, done: impl Fn(&cpu::PerCpu) -> bool) -> bool {
+    let Some(pc) = cpu::cpu(c) else { return true };
     for i in 0..100_000_000u64 {
         if done(pc) {
-            return;
+            return true;
         }
         if i % 100_000 == 0 {
             kick(c);
@@ -207,4 +220,5 @@ pub(super) fn wait_until(c: usize, done: impl Fn(&cpu::PerCpu) -> bool) {
         core::hint::spin_loop();
     }
     log::error!("cpu {c} did not answer a shootdown");
+    false
 }

@@ -3,21 +3,12 @@
 use ipc::{CapSlot, Error, ObjectType, Rights};
 
 use super::{Caller, Next};
-use crate::cap::Cap;
 use crate::obj::domain::DomainState;
 use crate::state::Kernel;
 
-/// The object's current grant epoch (copies are stamped with it).
-fn epoch_of(k: &Kernel, cap: &Cap) -> u32 {
-    match cap.obj.kind {
-        ObjectType::Memory => k.memory.get(cap.obj.at).map_or(0, |m| m.epoch),
-        _ => 0,
-    }
-}
-
 pub fn derive(k: &mut Kernel, c: Caller, slot: CapSlot, rights: Rights) -> Result<Next, Error> {
     let cap = k.resolve(c.domain, slot)?;
-    let new = Cap { epoch: epoch_of(k, &cap), ..cap.derive(rights)? };
+    let new = k.copy(cap, rights, None)?;
     let s = k.give(c.domain, new)?;
     Ok(Next::Return([u64::from(s.0), 0, 0, 0]))
 }
@@ -31,7 +22,7 @@ pub fn grant(
 ) -> Result<Next, Error> {
     let target = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
     let cap = k.cap(c.domain, slot, cap_kind(k, c, slot)?, Rights::GRANT)?;
-    let new = Cap { epoch: epoch_of(k, &cap), ..cap.derive(rights)? };
+    let new = k.copy(cap, rights, None)?;
     if k.domain(target)?.state == DomainState::Dead {
         return Err(Error::PeerDead);
     }
@@ -43,13 +34,11 @@ fn cap_kind(k: &Kernel, c: Caller, slot: CapSlot) -> Result<ObjectType, Error> {
     Ok(k.resolve(c.domain, slot)?.obj.kind)
 }
 
-/// A badged copy of an endpoint or notification capability.
+/// A badged copy of an unbadged endpoint or notification capability with
+/// CONTROL (see `crate::cap::Cap::copy`).
 pub fn mint(k: &mut Kernel, c: Caller, slot: CapSlot, rights: Rights, badge: u64) -> Result<Next, Error> {
     let cap = k.resolve(c.domain, slot)?;
-    if !matches!(cap.obj.kind, ObjectType::Endpoint | ObjectType::Notification) {
-        return Err(Error::WrongType);
-    }
-    let new = Cap { badge, ..cap.derive(rights)? };
+    let new = k.copy(cap, rights, Some(badge))?;
     let s = k.give(c.domain, new)?;
     Ok(Next::Return([u64::from(s.0), 0, 0, 0]))
 }

@@ -65,7 +65,9 @@ pub fn destroy(k: &mut Kernel, c: Caller, domain: CapSlot) -> Result<Next, Error
 }
 
 pub fn wait(k: &mut Kernel, c: Caller, block: bool) -> Result<Next, Error> {
-    if let Some(e) = k.domain_mut(c.domain)?.events.pop_front() {
+    let me = Some(c.domain);
+    let dead = k.domains.iter_mut().find_map(|(_, x)| (x.supervisor == me).then(|| x.death.take()).flatten());
+    if let Some(e) = dead {
         return Ok(Next::Return(e.encode()));
     }
     // Waiting with no domain to wait for would never end.

@@ -117,6 +117,7 @@ pub fn vcpu_create(
         reply: None,
         exit_len: 0,
         stopped: false,
+        unsent: false,
         ept_epoch: u64::MAX,
         host_cr3: 0,
         pending: [0; 4],

@@ -6,7 +6,6 @@ use ipc::msg::{Message, NO_CAP, REGS};
 use ipc::{CapSlot, Error, ObjectType, Rights};
 
 use super::{Caller, Next};
-use crate::cap::Cap;
 use crate::obj::pool::Ref;
 use crate::obj::thread::ThreadState;
 use crate::state::Kernel;
@@ -24,10 +23,8 @@ fn transfer(k: &mut Kernel, from: Ref, to: Ref, badge: u64) {
             .ok()
             .and_then(|s| k.resolve(from_dom, CapSlot(s)).ok())
             .filter(|cap| cap.rights.contains(Rights::GRANT))
-            .and_then(|cap| {
-                let copy = Cap { original: false, rights: cap.rights - Rights::REVOKE, ..cap };
-                k.give(to_dom, copy).ok()
-            });
+            .and_then(|cap| k.copy(cap, cap.rights - Rights::REVOKE, None).ok())
+            .and_then(|copy| k.give(to_dom, copy).ok());
         regs[2] = granted.map_or(NO_CAP, |s| u64::from(s.0));
     }
     if let Some(dst) = k.threads.get_mut(to) {
@@ -57,6 +54,25 @@ fn pop_waiting(k: &mut Kernel, ep: Ref, senders: bool) -> Option<Ref> {
             return Some(t);
         }
     }
+}
+
+/// Queues `t` on endpoint `e` (a sender, or a receiver) to wait in state
+/// `want`. A full queue first drops the threads that no longer wait there
+/// (they died or were released, and are otherwise dropped only when they
+/// reach its front): only threads really waiting can fill it.
+fn enqueue(k: &mut Kernel, e: Ref, t: Ref, want: ThreadState) -> Result<(), Error> {
+    let threads = &k.threads;
+    let ep = k.endpoints.get_mut(e).ok_or(Error::StaleCapability)?;
+    let queue = if matches!(want, ThreadState::Sending(_)) { &mut ep.senders } else { &mut ep.receivers };
+    if queue.is_full() {
+        for _ in 0..queue.len() {
+            let Some(x) = queue.pop_front() else { break };
+            if threads.get(x).is_some_and(|th| th.state == want) {
+                let _ = queue.push_back(x); // one was just taken out
+            }
+        }
+    }
+    queue.push_back(t).map_err(|_| Error::Busy)
 }
 
 fn check_cap(k: &Kernel, c: Caller, msg: &Message) -> Result<(), Error> {
@@ -90,8 +106,7 @@ pub fn call_on(k: &mut Kernel, c: Caller, e: Ref, badge: u64) -> Result<(), Erro
             switch_to(k, c.cpu, server);
         }
         None => {
-            let queue = &mut k.endpoints.get_mut(e).ok_or(Error::StaleCapability)?.senders;
-            queue.push_back(c.thread).map_err(|_| Error::Busy)?;
+            enqueue(k, e, c.thread, ThreadState::Sending(e))?;
             if let Some(me) = k.threads.get_mut(c.thread) {
                 me.badge = badge;
             }
@@ -158,8 +173,7 @@ pub fn recv(k: &mut Kernel, c: Caller, ep: CapSlot) -> Result<Next, Error> {
             Ok(Next::Done)
         }
         None => {
-            let queue = &mut k.endpoints.get_mut(e).ok_or(Error::StaleCapability)?.receivers;
-            queue.push_back(c.thread).map_err(|_| Error::Busy)?;
+            enqueue(k, e, c.thread, ThreadState::Receiving(e))?;
             block(k, c, ThreadState::Receiving(e));
             Ok(Next::Block)
         }

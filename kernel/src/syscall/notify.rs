@@ -26,7 +26,8 @@ fn owner(k: &Kernel, c: Caller, domain: CapSlot, kind: ObjectType) -> Result<cra
 }
 
 fn hand_out(k: &mut Kernel, c: Caller, kind: ObjectType, at: crate::obj::pool::Ref) -> Result<Next, Error> {
-    let rights = Rights::READ | Rights::WRITE | Rights::GRANT;
+    // CONTROL: may mint badged copies (`CapMint`), which clients never get.
+    let rights = Rights::READ | Rights::WRITE | Rights::GRANT | Rights::CONTROL;
     match k.give(c.domain, Cap::new(kind, at, rights)) {
         Ok(s) => Ok(Next::Return([u64::from(s.0), 0, 0, 0])),
         Err(e) => {

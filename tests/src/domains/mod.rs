@@ -23,6 +23,7 @@ pub fn cases() -> Vec<SystemTest> {
         case("domains_default", "system.toml", qemu(), check_default),
         case("domains_faults", "tests/systems/faults.toml", qemu(), check_faults),
         case("domains_hostile", "tests/systems/hostile.toml", qemu(), check_hostile),
+        case("domains_deaths", "tests/systems/deaths.toml", qemu(), check_deaths),
         case("domains_shm", "tests/systems/shm.toml", qemu(), check_shm),
         case("domains_churn", "tests/systems/churn.toml", qemu(), check_churn),
         case("domains_irq", "tests/systems/irq.toml", qemu(), check_irq),
@@ -70,6 +71,28 @@ fn steady_unharmed(s: &str) -> Result<(), String> {
     says(s, "steady", "steady: done after 20 ticks")?;
     says(s, MGMT, "steady exited with code 0")?;
     never(s, MGMT, |m| m.starts_with("restarting steady "), "restarting steady")
+}
+
+/// The domains of `deaths.toml` and the runs each has (1 + 13 restarts).
+const DEATHS: (usize, usize) = (15, 14);
+
+/// Every one of the 210 deaths of `deaths.toml` was seen: each domain
+/// faulted, was restarted 13 times, and was stopped for good.
+fn check_deaths(o: &Outcome) -> Result<(), String> {
+    finished(o)?;
+    let s = &o.serial;
+    let (domains, runs) = DEATHS;
+    for i in 1..=domains {
+        let name = format!("fault-ud{i}");
+        let report = format!("{name} faulted: invalid opcode (vector 6)");
+        let seen = count(s, MGMT, |m| m.starts_with(&report)).len();
+        if seen != runs {
+            return Err(format!("`[mgmt] {report}…` appears {seen} times, not {runs}"));
+        }
+        says(s, MGMT, &format!("restarting {name} in 2 ms (restart {} of {})", runs - 1, runs - 1))?;
+        says(s, MGMT, &format!("{name} stopped for good"))?;
+    }
+    Ok(())
 }
 
 fn check_faults(o: &Outcome) -> Result<(), String> {

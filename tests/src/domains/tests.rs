@@ -184,3 +184,36 @@ fn every_case_boots_a_system_file_of_the_repository() {
         assert!(root.join(file).is_file(), "{}: {file} missing", t.name);
     }
 }
+
+/// A deaths.toml run as mgmt reports it: 15 domains, 14 faults each.
+fn deaths_log() -> String {
+    let mut s = String::new();
+    for k in 0..14 {
+        for i in 1..=15 {
+            s.push_str(&format!("[mgmt] started fault-ud{i} (domain {})\n", 2 + i))
+        }
+        for i in 1..=15 {
+            s.push_str(&format!(
+                "[mgmt] fault-ud{i} faulted: invalid opcode (vector 6) at address 0x401020 ip 0x401020\n"
+            ));
+            if k < 13 {
+                let ms = if k == 0 { 1 } else { 2 };
+                s.push_str(&format!("[mgmt] restarting fault-ud{i} in {ms} ms (restart {} of 13)\n", k + 1));
+            } else {
+                s.push_str(&format!("[mgmt] fault-ud{i} stopped for good\n"));
+            }
+        }
+    }
+    s
+}
+
+#[test]
+fn deaths_wants_every_death_seen() {
+    let log = deaths_log();
+    assert_eq!(run("domains_deaths", &format!("{log}{END}")), Ok(()));
+    // One death of 210 unseen: its domain is neither restarted nor stopped.
+    let one_lost = log.replacen("[mgmt] fault-ud7 faulted: invalid opcode", "[mgmt] fault-ud7 lost", 1);
+    fails("domains_deaths", &format!("{one_lost}{END}"), "appears 13 times, not 14");
+    let never_stopped = log.replace("[mgmt] fault-ud15 stopped for good\n", "");
+    fails("domains_deaths", &format!("{never_stopped}{END}"), "fault-ud15 stopped for good");
+}

@@ -18,7 +18,7 @@ const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
 static READ_ONLY: [u8; 16] = *b"read-only bytes.";
 
 fn main(start: &'static StartInfo) -> u64 {
-    match start.name() {
+    match start.name().trim_end_matches(|c: char| c.is_ascii_digit()) {
         "fault-kernel" => {
             log::info!("about to read kernel memory at {KERNEL_HALF:#x}");
             let v = fault::read(KERNEL_HALF);

@@ -7,6 +7,7 @@
 #![cfg_attr(target_os = "none", no_std)]
 #![no_main]
 
+mod copies;
 mod random;
 mod targeted;
 

@@ -13,6 +13,8 @@ pub enum Got {
     Ok,
     Err(Error),
     BadArg(u64),
+    /// A value a check reads (a badge, rights).
+    Value(u64),
 }
 
 impl From<Result<[u64; 4], (Error, u64)>> for Got {
@@ -31,6 +33,7 @@ impl fmt::Display for Got {
             Got::Ok => write!(f, "success"),
             Got::Err(e) => write!(f, "{e:?}"),
             Got::BadArg(i) => write!(f, "InvalidArgument (argument {i})"),
+            Got::Value(v) => write!(f, "{v:#x}"),
         }
     }
 }
@@ -48,7 +51,7 @@ impl fmt::Display for Failure {
     }
 }
 
-fn expect(what: &'static str, got: impl Into<Got>, want: Got) -> Result<(), Failure> {
+pub fn expect(what: &'static str, got: impl Into<Got>, want: Got) -> Result<(), Failure> {
     let got = got.into();
     if got == want {
         Ok(())
@@ -74,7 +77,7 @@ fn raw(nr: u64, a: [u64; 6]) -> Got {
     }
 }
 
-fn result<T>(r: Result<T, Error>) -> Got {
+pub fn result<T>(r: Result<T, Error>) -> Got {
     match r {
         Ok(_) => Got::Ok,
         Err(e) => Got::Err(e),
@@ -82,7 +85,7 @@ fn result<T>(r: Result<T, Error>) -> Got {
 }
 
 /// A step that sets a check up, and must succeed.
-fn made<T>(what: &'static str, r: Result<T, Error>) -> Result<T, Failure> {
+pub fn made<T>(what: &'static str, r: Result<T, Error>) -> Result<T, Failure> {
     r.map_err(|e| Failure { what, got: Got::Err(e), want: Got::Ok })
 }
 
@@ -133,6 +136,14 @@ pub fn run(start: &StartInfo, this: CapSlot, console: CapSlot) -> Result<(), Fai
     let wx = u64::from((Rights::WRITE | Rights::EXEC).bits());
     let map = raw(31, [u64::from(mem.0), u64::from(this.0), layout::FREE_BASE, wx, 0, 0]);
     expect("a writable and executable mapping", map, Got::BadArg(4))?;
+    let grant_only = made("a GRANT-only copy of it", sys::cap_derive(mem, Rights::GRANT))?;
+    let none = raw(31, [u64::from(grant_only.0), u64::from(this.0), layout::FREE_BASE, 0, 0, 0]);
+    expect("a mapping with no rights", none, Got::BadArg(4))?;
+    let read = result(sys::memory_map(grant_only, this, layout::FREE_BASE, Rights::READ));
+    expect("mapping a GRANT-only capability", read, Got::Err(InsufficientRights))?;
+    let write_only = made("a WRITE-only copy of it", sys::cap_derive(mem, Rights::WRITE))?;
+    let rw = result(sys::memory_map(write_only, this, layout::FREE_BASE, Rights::READ | Rights::WRITE));
+    expect("mapping a capability without READ", rw, Got::Err(InsufficientRights))?;
     made("deleting the memory", sys::cap_delete(mem))?;
 
     let grant = sys::cap_grant(this, console, Rights::WRITE);
@@ -157,5 +168,5 @@ pub fn run(start: &StartInfo, this: CapSlot, console: CapSlot) -> Result<(), Fai
         Got::Err(InsufficientRights),
     )?;
     expect("binding it", call(Call::NotificationBind { ntfn: n }), Got::Ok)?;
-    Ok(())
+    crate::copies::run(this)
 }
