@@ -154,6 +154,16 @@ pub fn message(rng: &mut XorShift, hints: &Hints<'_>) -> [u64; msg::REGS] {
     r
 }
 
+/// Which arguments of syscall `nr` name capability slots.
+pub fn slot_arguments(nr: u64) -> [bool; 6] {
+    let shape = Nr::ALL.iter().find(|&&n| n as u64 == nr).map_or(&[][..], |&n| shape(n));
+    let mut slots = [false; 6];
+    for (s, kind) in slots.iter_mut().zip(shape) {
+        *s = matches!(kind, Slot(_));
+    }
+    slots
+}
+
 /// Arguments for syscall `nr`, shaped as its arguments are.
 pub fn arguments(nr: u64, rng: &mut XorShift, hints: &Hints<'_>) -> [u64; 6] {
     let shape = Nr::ALL.iter().find(|&&n| n as u64 == nr).map_or(&[][..], |&n| shape(n));
@@ -227,7 +237,7 @@ fn argument(kind: Arg, rng: &mut XorShift, h: &Hints<'_>) -> u64 {
             _ => rng.next_u64(),
         },
         Pages => match r {
-            0..=5 => rng.below(24),
+            0..=5 => rng.below(12),
             6 => ipc::syscall::MEMORY_MAX_PAGES + rng.below(2) - 1,
             _ => rng.next_u64(),
         },
@@ -358,6 +368,14 @@ mod tests {
                 .count();
             assert!(ok > 700, "{nr}: {ok}");
         }
+    }
+
+    #[test]
+    fn slot_arguments_are_the_slots() {
+        assert_eq!(slot_arguments(Nr::MemoryMap as u64), [true, true, false, false, false, false]);
+        assert_eq!(slot_arguments(Nr::DoorbellCreate as u64), [true, false, true, false, false, false]);
+        assert_eq!(slot_arguments(Nr::Exit as u64), [false; 6]);
+        assert_eq!(slot_arguments(0), [false; 6]);
     }
 
     /// Slots come mostly from the hints.

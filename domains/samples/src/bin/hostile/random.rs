@@ -4,14 +4,17 @@
 //! objects the calls made, page-aligned addresses and values at the edges
 //! of what each argument allows, so that most calls pass `Call::decode` and
 //! reach the kernel's objects. Each must come back with success or a known
-//! error (and, for `InvalidArgument`, name an argument that exists).
+//! error (and, for `InvalidArgument` from a syscall, name an argument that
+//! exists).
 //!
 //! What the calls make (domains, guests, memory, threads, vCPUs, endpoints,
 //! notifications, port ranges, copies) is kept in a pool of slots the
 //! arguments are drawn from; when the pool is full the oldest is destroyed
 //! (if a domain) and deleted, so that the kernel's tables stay neither full
-//! nor empty. The objects the run starts with (a copy of `self`, a guest,
-//! a port range, a code page, a console without WRITE) go in the pool too.
+//! nor empty; stale slots are dropped. The objects the run starts with (a
+//! copy of `self`, a port range, a code page, a console without WRITE, and
+//! a sandbox child and guest, remade every few thousand calls so that what
+//! the calls leave in them is freed) are drawn from too.
 //!
 //! So that the domain survives to tell (the survivability rules):
 //! - `self`, `console`, the witness endpoint, the given port range and the
@@ -27,7 +30,10 @@
 //!   and becomes `Poll` on one it could not; a receive gets the bound
 //!   notification's timer first; `Call` on a live endpoint (no thread here
 //!   ever serves one) carries a capability that cannot be sent, so it is
-//!   refused; `IrqWait` is never made on an interrupt line.
+//!   refused; `IrqWait` is never made on an interrupt line;
+//! - a child is destroyed before a capability to it is deleted (with its
+//!   last capability gone it could never be, and would hold one of the few
+//!   children a domain may have for good).
 //!
 //! `MemoryUnmap` and `CapRevoke` touch only memory the calls made: this
 //! domain holds no capability to its own image, stack or start page.
@@ -46,17 +52,30 @@ pub const CALLS: u32 = 1_000_000;
 const SEED: u64 = 0x5259_4f4b_414e_2121;
 /// The pool of slots the calls made.
 const POOL: usize = 48;
-/// Calls between checks that the objects the run started with still exist.
-const REFRESH: u32 = 4096;
-/// Where the code page is written before it is mapped into children.
-const SCRATCH: u64 = layout::FREE2_BASE;
+/// Calls between checks that the objects the run started with still exist
+/// (and the pool's slots: stale ones are dropped).
+const REFRESH: u32 = 512;
+/// Calls between remakes of the sandbox child and guest (whatever the calls
+/// left in them is freed, their quota returned).
+const RECYCLE: u32 = 8192;
+/// The quota of each of them.
+const SANDBOX_PAGES: u64 = 48;
+/// Where the code page is written before it is mapped into children (no
+/// random call is drawn near it, so it stays free).
+const SCRATCH: u64 = layout::FREE2_BASE + (1 << 40);
 /// What a child that runs the code page exits with.
 pub const CHILD_EXIT: u64 = 0x77;
 /// The first port of the range the system file gives (tests/systems/hostile.toml).
 pub const PORTS_BASE: u16 = 0x2f8;
 /// The types of `Fuzzer::fixed`.
-const FIXED_KINDS: [ObjectType; 5] =
-    [ObjectType::Domain, ObjectType::Domain, ObjectType::IoPorts, ObjectType::Memory, ObjectType::Console];
+const FIXED_KINDS: [ObjectType; 6] = [
+    ObjectType::Domain,
+    ObjectType::Domain,
+    ObjectType::IoPorts,
+    ObjectType::Memory,
+    ObjectType::Console,
+    ObjectType::Domain,
+];
 /// The bit the receive timer signals.
 const WAKE: u64 = 1;
 
@@ -140,8 +159,8 @@ struct Fuzzer {
     pool: [(u64, Option<ObjectType>); POOL],
     next: usize,
     /// The objects the run started with: self copy, guest, ports, code page,
-    /// mute console (0 for one that could not be made).
-    fixed: [u64; 5],
+    /// mute console, a child (0 for one that could not be made).
+    fixed: [u64; 6],
     pages: [u64; 4],
     ports: [u16; 1],
     this: CapSlot,
@@ -168,24 +187,64 @@ impl Fuzzer {
         }
     }
 
-    /// Makes again whichever of the run's first objects the calls deleted.
+    /// Destroys the sandbox child and guest, to be made again by `refresh`.
+    fn recycle(&mut self) {
+        for at in [1, 5] {
+            let s = core::mem::take(&mut self.fixed[at]);
+            let _ = raw(Nr::DomainDestroy as u64, [s, 0, 0, 0, 0, 0]);
+            let _ = raw(Nr::CapDelete as u64, [s, 0, 0, 0, 0, 0]);
+        }
+    }
+
+    /// Drops the pool's stale slots; makes again whichever of the run's
+    /// first objects the calls deleted.
     fn refresh(&mut self) {
+        for i in 0..POOL {
+            let slot = self.pool[i].0;
+            if slot != 0 && self.info(slot).is_none() {
+                // A capability whose object is gone still holds its slot.
+                let _ = raw(Nr::CapDelete as u64, [slot, 0, 0, 0, 0, 0]);
+                self.pool[i] = (0, None);
+            }
+        }
         let stale = |s: u64| s == 0 || sys::cap_info(CapSlot(s as u32)).is_err();
         if stale(self.fixed[0]) {
             self.fixed[0] = sys::cap_derive(self.this, Rights::CONTROL).map_or(0, |s| u64::from(s.0));
         }
         if stale(self.fixed[1]) {
-            self.fixed[1] = sys::guest_create(16).map_or(0, |(s, _)| u64::from(s.0));
+            self.fixed[1] = sys::guest_create(SANDBOX_PAGES).map_or(0, |(s, _)| u64::from(s.0));
         }
         if stale(self.fixed[2]) {
             let copy = |p| sys::cap_derive(p, sys::cap_info(p)?.rights - Rights::REVOKE);
             self.fixed[2] = self.given_ports.and_then(|p| copy(p).ok()).map_or(0, |s| u64::from(s.0));
         }
-        if stale(self.fixed[3]) {
-            self.fixed[3] = code_page(self.this).map_or(0, |s| u64::from(s.0));
-        }
+
         if stale(self.fixed[4]) {
             self.fixed[4] = sys::cap_derive(self.console, Rights::empty()).map_or(0, |s| u64::from(s.0));
+        }
+        if stale(self.fixed[5]) {
+            let mut child = sys::domain_create(SANDBOX_PAGES);
+            if child == Err(Error::OutOfObjects) {
+                // The calls made as many children as a domain may have: the
+                // sandbox comes first.
+                for p in self.pool.iter_mut().filter(|p| p.1 == Some(ObjectType::Domain)) {
+                    let _ = raw(Nr::DomainDestroy as u64, [p.0, 0, 0, 0, 0, 0]);
+                    let _ = raw(Nr::CapDelete as u64, [p.0, 0, 0, 0, 0, 0]);
+                    *p = (0, None);
+                }
+                child = sys::domain_create(SANDBOX_PAGES);
+            }
+            self.fixed[5] = child.map_or(0, |(s, _)| u64::from(s.0));
+        }
+        if stale(self.fixed[3]) && self.fixed[5] != 0 {
+            // The child's, where its threads start: a thread made in it
+            // exits (the only `Exit` of the run). Freed with the child.
+            let child = CapSlot(self.fixed[5] as u32);
+            let code = code_page(self.this, child);
+            if let Ok(c) = code {
+                let _ = sys::memory_map(c, child, park_entry() & !0xfff, Rights::READ | Rights::EXEC);
+            }
+            self.fixed[3] = code.map_or(0, |s| u64::from(s.0));
         }
     }
 
@@ -214,6 +273,7 @@ impl Fuzzer {
         const DOMAIN_WAIT: u64 = Nr::DomainWait as u64;
         const THREAD_CREATE: u64 = Nr::ThreadCreate as u64;
         const IRQ_WAIT: u64 = Nr::IrqWait as u64;
+        const CAP_DELETE: u64 = Nr::CapDelete as u64;
         match nr {
             2 => None, // Exit
             DOMAIN_WAIT => {
@@ -222,6 +282,15 @@ impl Fuzzer {
             }
             THREAD_CREATE => {
                 a[1] = park_entry();
+                Some(nr)
+            }
+            CAP_DELETE => {
+                // The last capability to a child gone, the child could never
+                // be destroyed: it would hold one of the few children a
+                // domain may have for good.
+                if self.info(a[0]).is_some_and(|i| i.kind == Some(ObjectType::Domain)) {
+                    let _ = raw(Nr::DomainDestroy as u64, [a[0], 0, 0, 0, 0, 0]);
+                }
                 Some(nr)
             }
             IRQ_WAIT => {
@@ -264,10 +333,11 @@ impl Fuzzer {
     }
 }
 
-/// A page holding [`EXIT_CODE`] where `hostile_park` is in its page: a
-/// child that maps it at `hostile_park`'s page and is given a thread exits.
-fn code_page(this: CapSlot) -> Result<CapSlot, Error> {
-    let page = sys::memory_create(this, 1)?;
+/// A page of `owner`'s holding [`EXIT_CODE`] where `hostile_park` is in
+/// its page: a child that maps it at `hostile_park`'s page and is given a
+/// thread exits.
+fn code_page(this: CapSlot, owner: CapSlot) -> Result<CapSlot, Error> {
+    let page = sys::memory_create(owner, 1)?;
     sys::memory_map(page, this, SCRATCH, Rights::READ | Rights::WRITE)?;
     let at = SCRATCH + (park_entry() & 0xfff);
     // SAFETY: the page was just mapped read-write at SCRATCH for this domain
@@ -296,8 +366,8 @@ pub fn run(
         wake,
         pool: [(0, None); POOL],
         next: 0,
-        fixed: [0; 5],
-        pages: [park_page, SCRATCH, layout::FREE_BASE, layout::IMAGE_BASE],
+        fixed: [0; 6],
+        pages: [park_page, layout::FREE2_BASE, layout::FREE_BASE, layout::IMAGE_BASE],
         ports: [PORTS_BASE],
         this,
         console,
@@ -312,6 +382,9 @@ pub fn run(
     };
     let mut call = 0;
     while call < CALLS {
+        if call % RECYCLE == RECYCLE - 1 {
+            f.recycle();
+        }
         if call % REFRESH == 0 {
             f.refresh();
         }
@@ -320,7 +393,11 @@ pub fn run(
         let nr = fuzz::number(&mut f.rng);
         let mut a = fuzz::arguments(nr, &mut f.rng, &hints);
         let mut m = fuzz::message(&mut f.rng, &hints);
-        for v in a.iter_mut().chain(m.iter_mut().take(3)) {
+        // The slot arguments (the endpoint and capability of a message).
+        let slots = fuzz::slot_arguments(nr);
+        let forged = a.iter_mut().zip(slots).filter(|(_, s)| *s).map(|(v, _)| v);
+        let (m0, rest) = m.split_at_mut(1);
+        for v in forged.chain(m0.iter_mut()).chain(rest[1..2].iter_mut()) {
             if f.protected.contains(v) {
                 *v ^= 1 << 12; // another generation of the slot
             }
@@ -343,7 +420,10 @@ pub fn run(
             (rax, r[0], Some(r[0]))
         };
         let known = rax == 0 || Error::ALL.iter().any(|e| e.code() == rax);
-        let arg_ok = rax != Error::InvalidArgument.code() || (1..=6).contains(&r0);
+        // A reply a vCPU's whitelist refuses (`ipc::vcpu::Reply::decode`)
+        // is refused whole: no argument index for the message verbs.
+        let message = fuzz::MESSAGE_NRS.contains(&nr);
+        let arg_ok = rax != Error::InvalidArgument.code() || (1..=6).contains(&r0) || message;
         if !known || !arg_ok {
             return Err(Failure { call, nr, args: a, rax, arg: r0 });
         }
