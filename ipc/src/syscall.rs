@@ -66,6 +66,52 @@ pub enum Nr {
     NotificationBind = 101,
 }
 
+impl Nr {
+    /// Every syscall, in number order (a test checks that no other number
+    /// decodes): what a fuzzer draws from to miss none.
+    pub const ALL: [Nr; 39] = [
+        Nr::ConsoleWrite,
+        Nr::Exit,
+        Nr::Yield,
+        Nr::CapDerive,
+        Nr::CapGrant,
+        Nr::CapDelete,
+        Nr::CapRevoke,
+        Nr::CapInfo,
+        Nr::DomainCreate,
+        Nr::DomainDestroy,
+        Nr::DomainWait,
+        Nr::DomainInfo,
+        Nr::GuestCreate,
+        Nr::MemoryCreate,
+        Nr::MemoryMap,
+        Nr::MemoryUnmap,
+        Nr::ThreadCreate,
+        Nr::VcpuCreate,
+        Nr::VirqCreate,
+        Nr::VirqRaise,
+        Nr::DoorbellCreate,
+        Nr::VcpuInterrupt,
+        Nr::IoPortRead,
+        Nr::IoPortWrite,
+        Nr::IoPortsCreate,
+        Nr::IrqWait,
+        Nr::Stats,
+        Nr::EndpointCreate,
+        Nr::NotificationCreate,
+        Nr::Signal,
+        Nr::Wait,
+        Nr::Poll,
+        Nr::IrqBind,
+        Nr::CapMint,
+        Nr::SchedSet,
+        Nr::ThreadSetCpu,
+        Nr::DomainNotify,
+        Nr::TimerSet,
+        Nr::NotificationBind,
+    ];
+}
+
 /// `ThreadCreate`'s CPU argument when the kernel is to choose.
 pub const ANY_CPU: u64 = u64::MAX;
 /// `VcpuCreate`'s word for "a Multiboot start, not a start-up IPI".
@@ -191,7 +237,8 @@ pub enum Call {
     /// A thread in `domain` starting at `entry` with `stack` and `arg` in rdi,
     /// on CPU `cpu` (`None`: the least loaded one). Placing it at creation,
     /// not after, means it never runs anywhere else (and a vCPU it makes
-    /// lands on that CPU too).
+    /// lands on that CPU too). `WrongType` for a guest, which runs vCPUs
+    /// only (`VcpuCreate`).
     ThreadCreate { domain: CapSlot, entry: UserAddr, stack: UserAddr, arg: u64, cpu: Option<u16> },
     /// A virtual CPU of `guest` (CONTROL). With `sipi` None it starts in
     /// 32-bit protected mode without paging at `entry` with ebx = `arg` and
@@ -608,6 +655,21 @@ mod tests {
         assert_eq!(Call::decode(95, [1, 2, 0, 0, 0, 0]), Err((Error::InvalidArgument, 3)), "no bits");
         assert_eq!(Call::decode(0, [0; 6]), Err((Error::UnknownSyscall, 0)));
         assert_eq!(Call::decode(999, [0; 6]), Err((Error::UnknownSyscall, 0)));
+    }
+
+    /// `Nr::ALL` lists every number `decode` knows, and no other: a syscall
+    /// added without it would be missed by `hostile`'s fuzzer.
+    #[test]
+    fn all_lists_every_syscall() {
+        let listed: Vec<u64> = Nr::ALL.iter().map(|&n| n as u64).collect();
+        assert!(listed.windows(2).all(|w| w[0] < w[1]), "in number order, once each");
+        for nr in 0..1024u64 {
+            // Some arguments decode for every call but for no unknown number.
+            let known = [[0; 6], [1, 0x1000, 0x2000, 1, 1, 1], [1, 1, 1, 1, NO_SIPI, ANY_CPU]]
+                .iter()
+                .any(|a| Call::decode(nr, *a) != Err((Error::UnknownSyscall, 0)));
+            assert_eq!(known, listed.contains(&nr), "syscall {nr}");
+        }
     }
 
     proptest! {

@@ -1,5 +1,5 @@
 //! Pieces the sample domains share: faults made on purpose, the mailbox
-//! `shm-a` and `shm-b` talk through, a small PRNG for `hostile`, shared
+//! `shm-a` and `shm-b` talk through, a small PRNG and a syscall argument generator for `hostile`, shared
 //! words and rings with doorbells for the IPC and scheduling samples, and
 //! the labels of the sample servers' protocols.
 
@@ -7,6 +7,7 @@
 
 pub mod failure;
 pub mod fault;
+pub mod fuzz;
 pub mod link;
 pub mod mailbox;
 pub mod proto;

@@ -1,4 +1,10 @@
 //! Thread verbs: create.
+//!
+//! A native thread runs only in a native domain: the scheduler loads its
+//! domain's root as CR3, and a guest's root is a second-level table (EPT or
+//! NPT), not a PML4 the CPU can run on (loading it would triple-fault the
+//! host). So `ThreadCreate` refuses a guest (`WrongType`), as `VcpuCreate`
+//! refuses a native domain; a thread never changes domain after.
 
 use ipc::syscall::UserAddr;
 use ipc::{CapSlot, Error, ObjectType, Rights};
@@ -26,7 +32,11 @@ pub fn create(
         None => k.least_loaded_cpu(),
         Some(n) => crate::arch::cpu::online(n)?,
     };
-    if k.domain(d)?.state == DomainState::Dead {
+    let dom = k.domain(d)?;
+    if dom.guest {
+        return Err(Error::WrongType);
+    }
+    if dom.state == DomainState::Dead {
         return Err(Error::PeerDead);
     }
     if k.threads.iter().filter(|(_, t)| t.domain == d).count() >= MAX_PER_DOMAIN {

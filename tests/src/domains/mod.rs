@@ -129,14 +129,46 @@ fn check_faults(o: &Outcome) -> Result<(), String> {
     steady_unharmed(s)
 }
 
+/// The random syscalls `hostile` must make in one run, at least.
+const HOSTILE_CALLS: u64 = 1_000_000;
+
+/// The line and number of `who`'s first message `<prefix><n><suffix>…`.
+fn number_in(s: &str, who: &str, prefix: &str, suffix: &str) -> Result<(usize, u64), String> {
+    crate::log::said(s, who)
+        .into_iter()
+        .find_map(|(i, m)| {
+            let (digits, _) = m.strip_prefix(prefix)?.split_once(suffix)?;
+            Some((i, digits.parse().ok()?))
+        })
+        .ok_or_else(|| format!("no line `[{who}] {prefix}<n>{suffix}…`"))
+}
+
+/// `hostile` made its million calls and passed every check, the kernel
+/// stayed up (no fault line, a normal end: `finished`), and `witness` ticked
+/// all through them and still answered `hostile`'s call after the last one.
 fn check_hostile(o: &Outcome) -> Result<(), String> {
     finished(o)?;
     let s = &o.serial;
-    says_prefix(s, "hostile", "hostile: 20000 random calls")?;
-    says(s, MGMT, "hostile exited with code 0")?;
     if let Some(l) = s.lines().find(|l| l.contains("hostile: FAIL")) {
         return Err(format!("the hostile domain reported a failure: `{l}`"));
     }
+    says(s, "hostile", "hostile: all targeted checks passed")?;
+    let (done, calls) = number_in(s, "hostile", "hostile: ", " random calls, ")?;
+    if calls < HOSTILE_CALLS {
+        return Err(format!("hostile made {calls} random calls, fewer than {HOSTILE_CALLS}"));
+    }
+    let (answered, ticks) = number_in(s, "witness", "witness: answered after ", " ticks")?;
+    if ticks == 0 {
+        return Err("the witness never ticked".into());
+    }
+    let heard = says_prefix(s, "hostile", "hostile: the witness answered: ")?;
+    let exited = says(s, MGMT, "hostile exited with code 0")?;
+    in_order(
+        &[("the calls", done), ("the witness's answer", answered), ("hostile's exit", exited)],
+        "hostile",
+    )?;
+    in_order(&[("the calls", done), ("hearing the witness", heard)], "hostile")?;
+    says(s, MGMT, "witness exited with code 0")?;
     steady_unharmed(s)
 }
 

@@ -124,8 +124,13 @@ fn faults_wants_three_faults_in_order_and_steady_alone() {
 
 const HOSTILE: &str = "\
 [mgmt] started hostile (domain 2)
-[mgmt] started steady (domain 3)
-[hostile] hostile: 20000 random calls
+[mgmt] started witness (domain 3)
+[mgmt] started steady (domain 4)
+[hostile] hostile: all targeted checks passed
+[hostile] hostile: 1000000 random calls, 90000 ok, 910000 errors, kernel alive
+[witness] witness: answered after 2100 ticks
+[hostile] hostile: the witness answered: 2100 ticks meanwhile
+[mgmt] witness exited with code 0
 [mgmt] hostile exited with code 0
 [steady] steady: done after 20 ticks
 [mgmt] steady exited with code 0
@@ -138,6 +143,18 @@ fn hostile_accepts_a_clean_run_only() {
     fails("domains_hostile", &fail, "hostile: FAIL");
     let bad_exit = HOSTILE.replace("hostile exited with code 0", "hostile exited with code 1");
     fails("domains_hostile", &format!("{bad_exit}{END}"), "hostile exited with code 0");
+    let few = HOSTILE.replace("1000000 random calls", "999999 random calls");
+    fails("domains_hostile", &format!("{few}{END}"), "fewer than 1000000");
+    let still = HOSTILE.replace("after 2100 ticks", "after 0 ticks");
+    fails("domains_hostile", &format!("{still}{END}"), "never ticked");
+    let mute = HOSTILE.replace("[witness] witness: answered after 2100 ticks\n", "");
+    fails("domains_hostile", &format!("{mute}{END}"), "witness: answered after <n> ticks");
+    let dead = HOSTILE.replace("witness exited with code 0", "witness faulted: page fault (vector 14)");
+    fails("domains_hostile", &format!("{dead}{END}"), "witness exited with code 0");
+    let ex = format!("{HOSTILE}[cpu1] EXCEPTION: vector 13 (#GP) rip=0x1\n{END}");
+    fails("domains_hostile", &ex, "EXCEPTION");
+    let untargeted = HOSTILE.replace("[hostile] hostile: all targeted checks passed\n", "");
+    fails("domains_hostile", &format!("{untargeted}{END}"), "all targeted checks passed");
 }
 
 const SHM: &str = "\

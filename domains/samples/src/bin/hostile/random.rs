@@ -1,43 +1,120 @@
-//! 20,000 random syscalls with forged arguments, from a fixed seed. Each
-//! must come back with success or one of the known errors (and, for
-//! `InvalidArgument`, name an argument that exists).
+//! A million random syscalls, from a fixed seed, drawn from every syscall
+//! of `ipc::syscall` and the message verbs of `ipc::msg` alike, with
+//! arguments shaped as each call's (`samples::fuzz`): mostly slots of
+//! objects the calls made, page-aligned addresses and values at the edges
+//! of what each argument allows, so that most calls pass `Call::decode` and
+//! reach the kernel's objects. Each must come back with success or a known
+//! error (and, for `InvalidArgument` from a syscall, name an argument that
+//! exists).
 //!
-//! Left out, so that the domain survives to tell: `Exit`, `ThreadCreate`,
-//! `MemoryUnmap` and the port calls; and its own `self` and `console`
-//! capabilities are never passed (a forged slot that equals one is changed),
-//! so that it cannot delete, revoke, copy or write through them, nor map
-//! anything into itself. `DomainWait` never blocks (it would wait forever
-//! for the empty domains this may create).
+//! What the calls make (domains, guests, memory, threads, vCPUs, endpoints,
+//! notifications, port ranges, copies) is kept in a pool of slots the
+//! arguments are drawn from; when the pool is full the oldest is destroyed
+//! (if a domain) and deleted, so that the kernel's tables stay neither full
+//! nor empty; stale slots are dropped. The objects the run starts with (a
+//! copy of `self`, a port range, a code page, a console without WRITE, and
+//! a sandbox child and guest, remade every few thousand calls so that what
+//! the calls leave in them is freed) are drawn from too.
+//!
+//! So that the domain survives to tell (the survivability rules):
+//! - `self`, `console`, the witness endpoint, the given port range and the
+//!   run's own endpoint and notification are never passed (a forged slot equal to one is changed),
+//!   so none can be deleted, revoked, copied or written through;
+//! - `Exit` is not made here: the children make it, running the code page
+//!   (an `Exit`) that the calls may map into them;
+//! - `ThreadCreate` always starts at `park`, whatever domain it names: in
+//!   this one that thread blocks for good (in a child, the code page runs
+//!   if mapped there, or the child faults; a guest refuses);
+//! - nothing waits for ever: `DomainWait` never blocks; `Wait` on a
+//!   notification it could signal gets a 100 µs timer first (or a signal),
+//!   and becomes `Poll` on one it could not; a receive gets the bound
+//!   notification's timer first; `Call` on a live endpoint (no thread here
+//!   ever serves one) carries a capability that cannot be sent, so it is
+//!   refused; `IrqWait` is never made on an interrupt line;
+//! - a child is destroyed before a capability to it is deleted (with its
+//!   last capability gone it could never be, and would hold one of the few
+//!   children a domain may have for good).
+//!
+//! `MemoryUnmap` and `CapRevoke` touch only memory the calls made: this
+//! domain holds no capability to its own image, stack or start page.
 
 use core::fmt;
 
+use ipc::event::Event;
+use ipc::msg::{self as ipcmsg, NO_CAP, REGS};
 use ipc::syscall::Nr;
-use ipc::{CapSlot, Error};
+use ipc::{CapSlot, Error, ObjectType, Rights};
+use samples::fuzz::{self, Hints};
 use samples::rng::XorShift;
-use user::sys;
+use user::{arch, layout, sys};
 
-pub const CALLS: u32 = 20_000;
+pub const CALLS: u32 = 1_000_000;
 const SEED: u64 = 0x5259_4f4b_414e_2121;
-
-/// The numbers never made.
-const SKIPPED: [Nr; 6] =
-    [Nr::Exit, Nr::ThreadCreate, Nr::MemoryUnmap, Nr::IoPortRead, Nr::IoPortWrite, Nr::IoPortsCreate];
-/// The numbers picked from more often than the rest of 0..80.
-const KNOWN: [Nr; 13] = [
-    Nr::ConsoleWrite,
-    Nr::Yield,
-    Nr::CapDerive,
-    Nr::CapGrant,
-    Nr::CapDelete,
-    Nr::CapRevoke,
-    Nr::CapInfo,
-    Nr::DomainCreate,
-    Nr::DomainDestroy,
-    Nr::DomainWait,
-    Nr::MemoryCreate,
-    Nr::MemoryMap,
-    Nr::Stats,
+/// The pool of slots the calls made.
+const POOL: usize = 48;
+/// Calls between checks that the objects the run started with still exist
+/// (and the pool's slots: stale ones are dropped).
+const REFRESH: u32 = 512;
+/// Calls between remakes of the sandbox child and guest (whatever the calls
+/// left in them is freed, their quota returned).
+const RECYCLE: u32 = 8192;
+/// The quota of each of them.
+const SANDBOX_PAGES: u64 = 48;
+/// Where the code page is written before it is mapped into children (no
+/// random call is drawn near it, so it stays free).
+const SCRATCH: u64 = layout::FREE2_BASE + (1 << 40);
+/// What a child that runs the code page exits with.
+pub const CHILD_EXIT: u64 = 0x77;
+/// The first port of the range the system file gives (tests/systems/hostile.toml).
+pub const PORTS_BASE: u16 = 0x2f8;
+/// The types of `Fuzzer::fixed`.
+const FIXED_KINDS: [ObjectType; 6] = [
+    ObjectType::Domain,
+    ObjectType::Domain,
+    ObjectType::IoPorts,
+    ObjectType::Memory,
+    ObjectType::Console,
+    ObjectType::Domain,
 ];
+/// The bit the receive timer signals.
+const WAKE: u64 = 1;
+
+// A thread started in this domain blocks in a receive on an endpoint no one
+// ever calls (many threads may wait on one endpoint; on a notification only
+// one may). It uses no stack, so any stack pointer will do. 64-byte aligned,
+// so the code page's copy of it fits its page.
+core::arch::global_asm!(
+    ".pushsection .text.hostile_park, \"ax\", @progbits",
+    ".balign 64",
+    ".global hostile_park",
+    "hostile_park:",
+    "    mov rdi, [rip + {ep}]",
+    "    mov eax, {recv}",
+    "    syscall",
+    "    jmp hostile_park",
+    ".popsection",
+    ep = sym PARK_EP,
+    recv = const ipcmsg::nr::RECV,
+);
+
+unsafe extern "C" {
+    /// Blocks for good (see above). Never called: only started as a thread.
+    fn hostile_park() -> !;
+}
+
+/// Where `hostile_park` starts.
+pub fn park_entry() -> u64 {
+    hostile_park as *const () as usize as u64
+}
+
+/// The endpoint `hostile_park` receives on (written once, before any thread
+/// is started there; read by those threads only).
+#[unsafe(no_mangle)]
+static PARK_EP: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(NO_CAP);
+
+/// `mov eax, 2 (Exit); mov edi, CHILD_EXIT; syscall; ud2`.
+const EXIT_CODE: [u8; 14] =
+    [0xb8, Nr::Exit as u8, 0, 0, 0, 0xbf, CHILD_EXIT as u8, 0, 0, 0, 0x0f, 0x05, 0x0f, 0x0b];
 
 /// A call that came back wrong.
 pub struct Failure {
@@ -58,93 +135,361 @@ impl fmt::Display for Failure {
     }
 }
 
-/// Slots the random calls made (copies, memory, domains), to use again.
-struct Made {
-    slots: [u64; 16],
+impl Failure {
+    fn setup(what: Error) -> Self {
+        Failure { call: 0, nr: 0, args: [0; 6], rax: what.code(), arg: 0 }
+    }
+}
+
+/// What the run counts: calls and successes per syscall number, results per
+/// error, events of children.
+pub struct Counts {
+    pub calls: u32,
+    pub by_nr: [(u32, u32); 256],
+    pub by_error: [u32; Error::ALL.len() + 1],
+    pub child_exits: u32,
+    pub child_faults: u32,
+}
+
+/// The run's state.
+struct Fuzzer {
+    rng: XorShift,
+    protected: [u64; 6],
+    wake: CapSlot,
+    pool: [(u64, Option<ObjectType>); POOL],
     next: usize,
+    /// The objects the run started with: self copy, guest, ports, code page,
+    /// mute console, a child (0 for one that could not be made).
+    fixed: [u64; 6],
+    pages: [u64; 4],
+    ports: [u16; 1],
+    this: CapSlot,
+    console: CapSlot,
+    given_ports: Option<CapSlot>,
 }
 
-impl Made {
+fn raw(nr: u64, a: [u64; 6]) -> (u64, [u64; 4]) {
+    // SAFETY: every call made here follows the module's survivability rules.
+    unsafe { sys::syscall_raw(nr, a) }
+}
+
+impl Fuzzer {
+    /// Adds a slot a call made, if it is in this domain's table, with its
+    /// type; the oldest goes when the pool is full.
     fn add(&mut self, slot: u64) {
-        self.slots[self.next % self.slots.len()] = slot;
+        let Some(info) = self.info(slot) else { return };
+        let at = self.next % POOL;
+        let (old, _) = core::mem::replace(&mut self.pool[at], (slot, info.kind));
         self.next += 1;
-    }
-}
-
-/// Forged arguments: mostly slot-like numbers and addresses, some small
-/// numbers, some anything, some slots of objects the calls made.
-fn argument(rng: &mut XorShift, made: &Made) -> u64 {
-    match rng.below(10) {
-        0..=2 => u64::from(CapSlot::new(rng.below(260) as usize, rng.below(3) as u32).0),
-        3 => rng.below(16),
-        4 => 0x1000 * rng.below(0x100_0000),
-        5 => 0xffff_8000_0000_0000 | rng.next_u64(),
-        6 | 7 => made.slots[rng.below(made.slots.len() as u64) as usize],
-        _ => rng.next_u64(),
-    }
-}
-
-fn number(rng: &mut XorShift) -> u64 {
-    loop {
-        let nr = if rng.below(4) == 0 {
-            rng.below(80)
-        } else {
-            KNOWN[rng.below(KNOWN.len() as u64) as usize] as u64
-        };
-        if !SKIPPED.iter().any(|&s| s as u64 == nr) {
-            return nr;
+        if old != 0 && !self.protected.contains(&old) && !self.fixed.contains(&old) {
+            let _ = raw(Nr::DomainDestroy as u64, [old, 0, 0, 0, 0, 0]);
+            let _ = raw(Nr::CapDelete as u64, [old, 0, 0, 0, 0, 0]);
         }
     }
-}
 
-/// Makes the calls; returns how many failed with an error (codes are
-/// 1..=ALL.len(), so each indexes `by_error`).
-pub fn run(this: CapSlot, console: CapSlot) -> Result<u32, Failure> {
-    let protected = [u64::from(this.0), u64::from(console.0)];
-    let mut rng = XorShift::new(SEED);
-    let mut by_error = [0u32; Error::ALL.len() + 1];
-    let mut made = Made { slots: [0; 16], next: 0 };
-    for call in 0..CALLS {
-        let nr = number(&mut rng);
-        let mut args = [0u64; 6];
-        for a in &mut args {
-            *a = argument(&mut rng, &made);
-            if protected.contains(a) {
-                *a ^= 1 << 12; // another generation of the slot
+    /// Destroys the sandbox child and guest, to be made again by `refresh`.
+    fn recycle(&mut self) {
+        for at in [1, 5] {
+            let s = core::mem::take(&mut self.fixed[at]);
+            let _ = raw(Nr::DomainDestroy as u64, [s, 0, 0, 0, 0, 0]);
+            let _ = raw(Nr::CapDelete as u64, [s, 0, 0, 0, 0, 0]);
+        }
+    }
+
+    /// Drops the pool's stale slots; makes again whichever of the run's
+    /// first objects the calls deleted.
+    fn refresh(&mut self) {
+        for i in 0..POOL {
+            let slot = self.pool[i].0;
+            if slot != 0 && self.info(slot).is_none() {
+                // A capability whose object is gone still holds its slot.
+                let _ = raw(Nr::CapDelete as u64, [slot, 0, 0, 0, 0, 0]);
+                self.pool[i] = (0, None);
             }
         }
-        if nr == Nr::DomainWait as u64 && args[0] == 1 {
-            args[0] = 0;
+        let stale = |s: u64| s == 0 || sys::cap_info(CapSlot(s as u32)).is_err();
+        if stale(self.fixed[0]) {
+            self.fixed[0] = sys::cap_derive(self.this, Rights::CONTROL).map_or(0, |s| u64::from(s.0));
         }
-        // SAFETY: none of the calls that could unmap this domain's memory or
-        // run code in it is made, and no forged argument names this domain
-        // itself (see the module's doc).
-        let (rax, r) = unsafe { sys::syscall_raw(nr, args) };
-        let known = rax == 0 || Error::ALL.iter().any(|e| e.code() == rax);
-        let arg_ok = rax != Error::InvalidArgument.code() || (1..=6).contains(&r[0]);
-        if !known || !arg_ok {
-            return Err(Failure { call, nr, args, rax, arg: r[0] });
+        if stale(self.fixed[1]) {
+            self.fixed[1] = sys::guest_create(SANDBOX_PAGES).map_or(0, |(s, _)| u64::from(s.0));
         }
-        by_error[rax as usize] += 1;
-        let makes = [Nr::CapDerive, Nr::DomainCreate, Nr::MemoryCreate];
-        if rax == 0 && makes.iter().any(|&m| m as u64 == nr) {
-            made.add(r[0]);
+        if stale(self.fixed[2]) {
+            let copy = |p| sys::cap_derive(p, sys::cap_info(p)?.rights - Rights::REVOKE);
+            self.fixed[2] = self.given_ports.and_then(|p| copy(p).ok()).map_or(0, |s| u64::from(s.0));
+        }
+
+        if stale(self.fixed[4]) {
+            self.fixed[4] = sys::cap_derive(self.console, Rights::empty()).map_or(0, |s| u64::from(s.0));
+        }
+        if stale(self.fixed[5]) {
+            let mut child = sys::domain_create(SANDBOX_PAGES);
+            if child == Err(Error::OutOfObjects) {
+                // The calls made as many children as a domain may have: the
+                // sandbox comes first.
+                for p in self.pool.iter_mut().filter(|p| p.1 == Some(ObjectType::Domain)) {
+                    let _ = raw(Nr::DomainDestroy as u64, [p.0, 0, 0, 0, 0, 0]);
+                    let _ = raw(Nr::CapDelete as u64, [p.0, 0, 0, 0, 0, 0]);
+                    *p = (0, None);
+                }
+                child = sys::domain_create(SANDBOX_PAGES);
+            }
+            self.fixed[5] = child.map_or(0, |(s, _)| u64::from(s.0));
+        }
+        if stale(self.fixed[3]) && self.fixed[5] != 0 {
+            // The child's, where its threads start: a thread made in it
+            // exits (the only `Exit` of the run). Freed with the child.
+            let child = CapSlot(self.fixed[5] as u32);
+            let code = code_page(self.this, child);
+            if let Ok(c) = code {
+                let _ = sys::memory_map(c, child, park_entry() & !0xfff, Rights::READ | Rights::EXEC);
+            }
+            self.fixed[3] = code.map_or(0, |s| u64::from(s.0));
         }
     }
-    log::info!("hostile: random results: {} ok; {}", by_error[0], Counts(&by_error));
-    Ok(by_error[1..].iter().sum())
+
+    fn hints(&self) -> ([(u64, Option<ObjectType>); POOL + 5], usize) {
+        let mut slots = [(0, None); POOL + 5];
+        let mut n = 0;
+        for &s in self.pool.iter().filter(|s| s.0 != 0) {
+            slots[n] = s;
+            n += 1;
+        }
+        for (&s, kind) in self.fixed.iter().zip(FIXED_KINDS).filter(|(&s, _)| s != 0) {
+            slots[n] = (s, Some(kind));
+            n += 1;
+        }
+        (slots, n)
+    }
+
+    fn info(&self, slot: u64) -> Option<sys::CapInfo> {
+        u32::try_from(slot).ok().and_then(|s| sys::cap_info(CapSlot(s)).ok())
+    }
+
+    /// Applies the survivability rules to a drawn call (see the module's
+    /// doc); returns the number to make, or None to draw again.
+    fn tame(&mut self, nr: u64, a: &mut [u64; 6], m: &mut [u64; REGS]) -> Option<u64> {
+        const WAIT: u64 = Nr::Wait as u64;
+        const DOMAIN_WAIT: u64 = Nr::DomainWait as u64;
+        const THREAD_CREATE: u64 = Nr::ThreadCreate as u64;
+        const IRQ_WAIT: u64 = Nr::IrqWait as u64;
+        const CAP_DELETE: u64 = Nr::CapDelete as u64;
+        match nr {
+            2 => None, // Exit
+            DOMAIN_WAIT => {
+                a[0] &= !1;
+                Some(nr)
+            }
+            THREAD_CREATE => {
+                a[1] = park_entry();
+                Some(nr)
+            }
+            CAP_DELETE => {
+                // The last capability to a child gone, the child could never
+                // be destroyed: it would hold one of the few children a
+                // domain may have for good.
+                if self.info(a[0]).is_some_and(|i| i.kind == Some(ObjectType::Domain)) {
+                    let _ = raw(Nr::DomainDestroy as u64, [a[0], 0, 0, 0, 0, 0]);
+                }
+                Some(nr)
+            }
+            IRQ_WAIT => {
+                self.info(a[0]).filter(|i| i.kind == Some(ObjectType::Irq)).map_or(Some(nr), |_| None)
+            }
+            WAIT => {
+                let Some(i) = self.info(a[0]) else { return Some(nr) };
+                if i.kind != Some(ObjectType::Notification) || !i.rights.contains(Rights::READ) {
+                    return Some(nr);
+                }
+                if !i.rights.contains(Rights::WRITE) {
+                    return Some(Nr::Poll as u64);
+                }
+                let timer = raw(Nr::TimerSet as u64, [a[0], 1 << 63, 100, 0, 0, 0]).0;
+                if timer != 0 {
+                    raw(Nr::Signal as u64, [a[0], 1 << 63, 0, 0, 0, 0]);
+                }
+                Some(nr)
+            }
+            ipcmsg::nr::CALL => {
+                let live = self.info(m[0]).is_some_and(|i| {
+                    i.kind == Some(ObjectType::Endpoint) && i.rights.contains(Rights::WRITE)
+                });
+                if live {
+                    // A slot past the table's end: the kernel refuses to send it.
+                    m[2] = u64::from(CapSlot::new(ipc::cap::SLOTS + 1, 0).0);
+                }
+                Some(nr)
+            }
+            ipcmsg::nr::RECV | ipcmsg::nr::REPLY_RECV => {
+                let w = u64::from(self.wake.0);
+                if raw(Nr::TimerSet as u64, [w, WAKE, 100, 0, 0, 0]).0 != 0 {
+                    raw(Nr::Signal as u64, [w, WAKE, 0, 0, 0, 0]);
+                }
+                raw(Nr::NotificationBind as u64, [w, 0, 0, 0, 0, 0]);
+                Some(nr)
+            }
+            _ => Some(nr),
+        }
+    }
+}
+
+/// A page of `owner`'s holding [`EXIT_CODE`] where `hostile_park` is in
+/// its page: a child that maps it at `hostile_park`'s page and is given a
+/// thread exits.
+fn code_page(this: CapSlot, owner: CapSlot) -> Result<CapSlot, Error> {
+    let page = sys::memory_create(owner, 1)?;
+    sys::memory_map(page, this, SCRATCH, Rights::READ | Rights::WRITE)?;
+    let at = SCRATCH + (park_entry() & 0xfff);
+    // SAFETY: the page was just mapped read-write at SCRATCH for this domain
+    // alone, and `hostile_park` is 64-byte aligned, so the code fits.
+    unsafe { core::ptr::copy_nonoverlapping(EXIT_CODE.as_ptr(), at as *mut u8, EXIT_CODE.len()) };
+    // SAFETY: nothing refers to the scratch mapping any more.
+    unsafe { sys::memory_unmap(page, this, SCRATCH)? };
+    Ok(page)
+}
+
+/// Makes the calls; returns what they did.
+pub fn run(
+    this: CapSlot,
+    console: CapSlot,
+    witness: Option<CapSlot>,
+    ports: Option<CapSlot>,
+) -> Result<Counts, Failure> {
+    let park = sys::endpoint_create(this).map_err(Failure::setup)?;
+    PARK_EP.store(u64::from(park.0), core::sync::atomic::Ordering::Release);
+    let wake = sys::notification_create(this).map_err(Failure::setup)?;
+    let s = |c: CapSlot| u64::from(c.0);
+    let park_page = park_entry() & !0xfff;
+    let mut f = Fuzzer {
+        rng: XorShift::new(SEED),
+        protected: [s(this), s(console), witness.map_or(0, s), s(park), s(wake), ports.map_or(0, s)],
+        wake,
+        pool: [(0, None); POOL],
+        next: 0,
+        fixed: [0; 6],
+        pages: [park_page, layout::FREE2_BASE, layout::FREE_BASE, layout::IMAGE_BASE],
+        ports: [PORTS_BASE],
+        this,
+        console,
+        given_ports: ports,
+    };
+    let mut c = Counts {
+        calls: 0,
+        by_nr: [(0, 0); 256],
+        by_error: [0; Error::ALL.len() + 1],
+        child_exits: 0,
+        child_faults: 0,
+    };
+    let mut call = 0;
+    while call < CALLS {
+        if call % RECYCLE == RECYCLE - 1 {
+            f.recycle();
+        }
+        if call % REFRESH == 0 {
+            f.refresh();
+        }
+        let (slots, n) = f.hints();
+        let hints = Hints { slots: &slots[..n], pages: &f.pages, ports: &f.ports };
+        let nr = fuzz::number(&mut f.rng);
+        let mut a = fuzz::arguments(nr, &mut f.rng, &hints);
+        let mut m = fuzz::message(&mut f.rng, &hints);
+        // The slot arguments (the endpoint and capability of a message).
+        let slots = fuzz::slot_arguments(nr);
+        let forged = a.iter_mut().zip(slots).filter(|(_, s)| *s).map(|(v, _)| v);
+        let (m0, rest) = m.split_at_mut(1);
+        for v in forged.chain(m0.iter_mut()).chain(rest[1..2].iter_mut()) {
+            if f.protected.contains(v) {
+                *v ^= 1 << 12; // another generation of the slot
+            }
+        }
+        let Some(nr) = f.tame(nr, &mut a, &mut m) else { continue };
+        let (rax, r0, made) = if fuzz::MESSAGE_NRS.contains(&nr) {
+            // SAFETY: message verbs leave this domain's memory and threads
+            // alone, and the rules above keep them from blocking for good.
+            let (rax, r) = unsafe { arch::ipc_raw(nr, m) };
+            (rax, r[0], None)
+        } else {
+            let (rax, r) = raw(nr, a);
+            if nr == Nr::DomainWait as u64 && rax == 0 {
+                match Event::decode(r) {
+                    Some(Event::Exited { code: CHILD_EXIT, .. }) => c.child_exits += 1,
+                    Some(Event::Faulted { .. }) => c.child_faults += 1,
+                    _ => {}
+                }
+            }
+            (rax, r[0], Some(r[0]))
+        };
+        let known = rax == 0 || Error::ALL.iter().any(|e| e.code() == rax);
+        // A reply a vCPU's whitelist refuses (`ipc::vcpu::Reply::decode`)
+        // is refused whole: no argument index for the message verbs.
+        let message = fuzz::MESSAGE_NRS.contains(&nr);
+        let arg_ok = rax != Error::InvalidArgument.code() || (1..=6).contains(&r0) || message;
+        if !known || !arg_ok {
+            return Err(Failure { call, nr, args: a, rax, arg: r0 });
+        }
+        c.by_error[rax as usize] += 1;
+        let e = &mut c.by_nr[nr as usize & 0xff];
+        e.0 += 1;
+        e.1 += u32::from(rax == 0);
+        if rax == 0 && makes(nr) {
+            if let Some(slot) = made {
+                f.add(slot);
+            }
+        }
+        call += 1;
+    }
+    c.calls = call;
+    Ok(c)
+}
+
+/// The calls whose first result is a new slot.
+fn makes(nr: u64) -> bool {
+    [
+        Nr::CapDerive,
+        Nr::CapGrant,
+        Nr::CapMint,
+        Nr::DomainCreate,
+        Nr::GuestCreate,
+        Nr::MemoryCreate,
+        Nr::ThreadCreate,
+        Nr::VcpuCreate,
+        Nr::VirqCreate,
+        Nr::DoorbellCreate,
+        Nr::IoPortsCreate,
+        Nr::EndpointCreate,
+        Nr::NotificationCreate,
+    ]
+    .iter()
+    .any(|&m| m as u64 == nr)
 }
 
 /// The error counts, as `Name n, …`.
-struct Counts<'a>(&'a [u32]);
+pub struct ByError<'a>(pub &'a [u32]);
 
-impl fmt::Display for Counts<'_> {
+impl fmt::Display for ByError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;
         for e in Error::ALL {
             let n = self.0.get(e.code() as usize).copied().unwrap_or(0);
             if n > 0 {
                 write!(f, "{}{e:?} {n}", if first { "" } else { ", " })?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Calls and successes per syscall, as `nr calls/ok, …` for every number
+/// called.
+pub struct ByNr<'a>(pub &'a [(u32, u32)]);
+
+impl fmt::Display for ByNr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (nr, (calls, ok)) in self.0.iter().enumerate().filter(|(_, (calls, ok))| *ok > 0 || *calls > 0) {
+            if Nr::ALL.iter().any(|&n| n as usize == nr) || fuzz::MESSAGE_NRS.contains(&(nr as u64)) {
+                write!(f, "{}{nr} {calls}/{ok}", if first { "" } else { ", " })?;
                 first = false;
             }
         }
