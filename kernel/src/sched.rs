@@ -87,7 +87,10 @@ pub fn from_user(frame: &mut TrapFrame) {
     me.in_kernel.store(true, Ordering::SeqCst);
     let c = cpu::current_index();
     let mut k = lock();
-    charge(&mut k, c);
+    // The fast path is not charged for: it never changes who pays for the
+    // CPU (a call's server runs on its caller's time, a reply goes back to
+    // the thread whose time it was), so the next charge, on whatever entry,
+    // charges the same thread (see the module's docs on donation).
     if crate::fastpath::try_fast(&mut k, c, frame) {
         let to_guest = k.current[c].and_then(|t| k.threads.get(t)).is_some_and(|t| t.vcpu.is_some());
         if to_guest {
@@ -100,6 +103,7 @@ pub fn from_user(frame: &mut TrapFrame) {
         me.in_kernel.store(false, Ordering::SeqCst);
         return;
     }
+    charge(&mut k, c);
     let entering = k.current[c];
     let mut live = None;
     if frame.vector == vector::SYSCALL {

@@ -78,11 +78,17 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             x86_64::instructions::interrupts::disable();
         }
         k = crate::sched::lock();
-        crate::sched::charge(&mut k, c);
-        let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) else { return k };
+        // Charged only where another thread may run next: an exit the
+        // kernel handles and the guest goes on from is the same payer's
+        // time as what follows (`sched`'s docs on donation).
+        let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) else {
+            crate::sched::charge(&mut k, c);
+            return k;
+        };
         v.regs = entry.regs;
         match exit {
             HwExit::Interrupt { .. } => {
+                crate::sched::charge(&mut k, c);
                 if me.ticks.load(Ordering::Relaxed) != ticks || k.resched[c] {
                     crate::sched::preempt(&mut k, c);
                     return k;
@@ -96,6 +102,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             }
             HwExit::Window => {}
             HwExit::SliceOver => {
+                crate::sched::charge(&mut k, c);
                 crate::sched::preempt(&mut k, c);
                 return k;
             }
@@ -108,6 +115,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                     v.reply = Some(ipc::vcpu::Reply::only(Action::ADVANCE));
                     let (own, shared) = raised(&k, d, t);
                     if own.is_none() && shared.is_none() {
+                        crate::sched::charge(&mut k, c);
                         if let Some(th) = k.threads.get_mut(t) {
                             th.state = ThreadState::Halted;
                         }
@@ -125,6 +133,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                 let mut r = [0u64; ipc::msg::REGS];
                 exit.to_message().to_regs(&mut r);
                 r[2] = NO_CAP;
+                crate::sched::charge(&mut k, c);
                 let caller = Caller { thread: t, domain: d, cpu: c };
                 if crate::syscall::msg::call_with(&mut k, caller, ep, badge, &r).is_err() {
                     log::warn!("vcpu: its exit endpoint is gone or full: stopped");
@@ -211,6 +220,7 @@ fn deliver_interrupt(k: &mut Kernel, d: Ref, t: Ref, hw_state: u64) {
 
 /// The vCPU never runs again.
 fn stop(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'static, Kernel> {
+    crate::sched::charge(&mut k, c);
     if let Some(th) = k.threads.get_mut(t) {
         th.state = ThreadState::Dead;
         if let Some(v) = th.vcpu.as_mut() {
