@@ -92,6 +92,7 @@ mod tests {
             "guest-mods",
             "guest-smp",
             "guest-timer",
+            "guest-storm",
         ] {
             assert!(names.iter().any(|x| x == n), "{n} not in {names:?}");
         }

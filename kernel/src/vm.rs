@@ -53,6 +53,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             return stop(k, c, t);
         }
         if cpu::rdtsc().wrapping_sub(since) > slice {
+            crate::sched::charge(&mut k, c);
             crate::sched::preempt(&mut k, c);
             return k;
         }
@@ -66,6 +67,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             // Its exit found the queue full: sent again, its message still
             // in its registers.
             let (ep, badge) = (v.exit_ep, v.badge);
+            crate::sched::charge(&mut k, c);
             return send_exit(k, Caller { thread: t, domain: d, cpu: c }, ep, badge, None);
         }
         let own = any_raised(&v.pending);
@@ -96,14 +98,20 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             x86_64::instructions::interrupts::disable();
         }
         k = crate::sched::lock();
-        crate::sched::charge(&mut k, c);
-        let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) else { return k };
+        // Charged only where another thread may run next: an exit the
+        // kernel handles and the guest goes on from is the same payer's
+        // time as what follows (`sched`'s docs on donation).
+        let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) else {
+            crate::sched::charge(&mut k, c);
+            return k;
+        };
         v.regs = entry.regs;
         if hw::cached_by_cpu() {
             crate::virt::state::save_dr6(state);
         }
         match exit {
             HwExit::Interrupt { .. } => {
+                crate::sched::charge(&mut k, c);
                 if me.ticks.load(Ordering::Relaxed) != ticks || k.resched[c] {
                     crate::sched::preempt(&mut k, c);
                     return k;
@@ -140,6 +148,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                 });
             }
             HwExit::SliceOver => {
+                crate::sched::charge(&mut k, c);
                 crate::sched::preempt(&mut k, c);
                 return k;
             }
@@ -157,6 +166,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                     v.reply = Some(ipc::vcpu::Reply::only(Action::ADVANCE));
                     let (own, shared) = raised(&k, d, t);
                     if own.is_none() && shared.is_none() {
+                        crate::sched::charge(&mut k, c);
                         if let Some(th) = k.threads.get_mut(t) {
                             th.state = ThreadState::Halted;
                         }
@@ -174,6 +184,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                 let mut r = [0u64; ipc::msg::REGS];
                 exit.to_message().to_regs(&mut r);
                 r[2] = NO_CAP;
+                crate::sched::charge(&mut k, c);
                 return send_exit(k, Caller { thread: t, domain: d, cpu: c }, ep, badge, Some(&r));
             }
         }
@@ -287,6 +298,7 @@ fn deliver_interrupt(k: &mut Kernel, d: Ref, t: Ref, hw_state: u64) {
 
 /// The vCPU never runs again.
 fn stop(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'static, Kernel> {
+    crate::sched::charge(&mut k, c);
     if let Some(th) = k.threads.get_mut(t) {
         th.state = ThreadState::Dead;
         if let Some(v) = th.vcpu.as_mut() {

@@ -163,8 +163,13 @@ impl Emulator {
     }
 
     /// How long a boot may take: the kernel needs a few seconds in either.
+    /// QEMU under instruction counting gets as long as Bochs: there one host
+    /// thread runs every CPU, and world switches cost much host time for
+    /// few counted instructions (`guest_storm`'s exit storm: about 50 µs of
+    /// host time an exit, some 80 s for its 4 s).
     pub fn default_timeout(&self) -> Duration {
         match self {
+            Emulator::Qemu(q) if q.extra.iter().any(|a| a == "-icount") => Duration::from_secs(180),
             Emulator::Qemu(_) => Duration::from_secs(60),
             Emulator::Bochs(_) => Duration::from_secs(180),
         }
@@ -237,6 +242,7 @@ mod tests {
     #[test]
     fn timeouts_follow_the_emulator() {
         assert_eq!(Emulator::Qemu(Qemu::default()).default_timeout().as_secs(), 60);
+        assert_eq!(Emulator::Qemu(Qemu::deterministic()).default_timeout().as_secs(), 180);
         assert_eq!(Emulator::Bochs(Bochs::default()).default_timeout().as_secs(), 180);
     }
 }

@@ -16,10 +16,12 @@ impl Kernel {
             return;
         }
         th.state = ThreadState::Runnable;
-        let (c, credit) = (th.cpu, th.credit);
+        let c = th.cpu;
         // Every thread is queued at most once: cannot overflow.
         let _ = self.runqs[c].push(t);
-        let busy = self.current[c].and_then(|r| self.threads.get(r)).map(|r| r.credit);
+        // By the credit each is scheduled by (a server's is its caller's).
+        let credit = crate::sched::credit_of(self, t).unwrap_or(0);
+        let busy = self.current[c].and_then(|r| crate::sched::credit_of(self, r));
         if busy.is_none_or(|cur| credit > cur) {
             self.resched[c] = true;
             kick(c);

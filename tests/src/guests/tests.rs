@@ -142,6 +142,46 @@ fn weights_want_two_to_one_while_both_run() {
     );
 }
 
+/// `guest_storm`'s log: the storm's lines around the steady neighbour's
+/// (its window's `cpu_us` of 3 s), the storm's `rounds`; with `early`, the
+/// storm ends inside the neighbour's window.
+fn storm_log(cpu_us: u64, rounds: u64, early: bool) -> String {
+    let end = format!(
+        "[vmm] storm: cpu time between marks 1 and 2: 2500000 us in 5000000 us\n\
+         [storm] guest-storm: {rounds} rounds of CPUID, OUT and IN\n\
+         [vmm] storm: exit port 0xf4 value 16\n[mgmt] storm exited with code 0\n"
+    );
+    let (inside, after) = if early { (end.as_str(), "") } else { ("", end.as_str()) };
+    let steady = steady("steady", "0x4c13431c", cpu_us, inside).replace(" in 1500000 us", " in 3000000 us");
+    format!(
+        "[vmm] storm: started: 4096 KiB of RAM, 1 vCPU, command line `spin_ms=5000`\n\
+         [storm] guest-storm: storming 5000 ms\n{steady}{after}"
+    )
+}
+
+#[test]
+fn a_storms_neighbour_wants_45_percent_while_it_storms() {
+    for name in ["guest_storm", "bochs_guest_storm"] {
+        assert_eq!(run(name, &storm_log(1_500_000, 200_000, false)), Ok(()));
+        assert_eq!(run(name, &storm_log(1_350_000, 200_000, false)), Ok(()));
+        fails(name, &storm_log(1_340_000, 200_000, false), "less than 45 %");
+        fails(name, &storm_log(900_000, 200_000, false), "steady 900000 us of 3000000 us (30.0 %)");
+        fails(name, &storm_log(1_500_000, 9_999, false), "not a storm");
+        fails(name, &storm_log(1_500_000, 200_000, true), "did not last the neighbour's window");
+        let late =
+            storm_log(1_500_000, 200_000, false).replace("[storm] guest-storm: storming 5000 ms\n", "");
+        let late = late
+            .replace("[vmm] storm: cpu time", "[storm] guest-storm: storming 5000 ms\n[vmm] storm: cpu time");
+        fails(name, &late, "did not last the neighbour's window");
+        let unmarked =
+            storm_log(1_500_000, 200_000, false).replace("steady: cpu time between", "steady: time between");
+        fails(name, &unmarked, "no line");
+        let failed = storm_log(1_500_000, 200_000, false)
+            .replace("storm exited with code 0", "storm exited with code 1");
+        fails(name, &failed, "code 0");
+    }
+}
+
 /// The probes' lines, each stopped (the scribbler after checking its RAM).
 fn probes_only() -> String {
     let mut s = String::new();
