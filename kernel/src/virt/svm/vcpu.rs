@@ -64,7 +64,13 @@ pub fn enter(e: &mut Entry) -> HwExit {
         SvmExit::InterruptWindow => HwExit::Window,
         SvmExit::Nmi => HwExit::Interrupt { nmi: true },
         SvmExit::SvmInstruction => HwExit::Undefined,
-        SvmExit::Exception { vector, error } => HwExit::Reflect { vector, error, len: 0 },
+        SvmExit::Exception { vector, in_delivery: true, .. } => {
+            vmm(ExitReason::ExceptionLoop, 0, u64::from(vector), 0)
+        }
+        SvmExit::Exception { vector, error, .. } => HwExit::Reflect { vector, error, len: 0 },
+        SvmExit::DrWrite { dr, info1, next_rip } => {
+            super::debugreg::write(&vmcb, e.root, &e.regs, dr, info1, next_rip)
+        }
         SvmExit::CacheFlush => HwExit::Skip { len: len(2) },
         SvmExit::Xsetbv { cpl: 0 } => HwExit::Xsetbv { len: len(3) },
         SvmExit::Xsetbv { .. } => HwExit::Reflect { vector: 13, error: Some(0), len: 0 },

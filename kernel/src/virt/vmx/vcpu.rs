@@ -67,7 +67,10 @@ pub fn enter(e: &mut Entry) -> HwExit {
         VmxExit::PreemptionTimer => HwExit::SliceOver,
         VmxExit::Nmi => HwExit::Interrupt { nmi: true },
         VmxExit::VmxInstruction => HwExit::Undefined,
-        VmxExit::Exception { vector, error, dr6, software } => {
+        VmxExit::Exception { vector, in_delivery: true, .. } => {
+            vmm(ExitReason::ExceptionLoop, u64::from(vector), 0)
+        }
+        VmxExit::Exception { vector, error, dr6, software, .. } => {
             if vector == 1 {
                 run::debug_status(dr6);
             }
