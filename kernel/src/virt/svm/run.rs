@@ -294,6 +294,13 @@ pub fn enter(vmcb: &Vmcb, vmcb_pa: u64, regs: &mut GuestRegs, host_area: u64) ->
     // register and switches the guest's; interrupts are off (GIF cleared
     // around VMRUN).
     unsafe { svm_enter(regs, vmcb_pa, host_area) };
+    let code: u64 = vmcb.r(EXIT_CODE);
+    if code == u64::MAX {
+        // No guest ran; the VMCB's save area holds what the CPU ran, the
+        // host (QEMU writes its own rax and rip there): none of it is read,
+        // and the other registers are as the stub loaded them.
+        return SvmExit::Invalid;
+    }
     if vmcb.r::<u64>(DR7) & 0xFF != 0 {
         crate::virt::state::disarm();
     }
@@ -303,7 +310,7 @@ pub fn enter(vmcb: &Vmcb, vmcb_pa: u64, regs: &mut GuestRegs, host_area: u64) ->
     vmcb.w(EVENT_INJECT, 0u64);
     let info1: u64 = vmcb.r(EXIT_INFO1);
     let info2: u64 = vmcb.r(EXIT_INFO2);
-    match vmcb.r::<u64>(EXIT_CODE) {
+    match code {
         0x60 => SvmExit::Interrupt,
         0x61 => SvmExit::Nmi,
         0x72 => SvmExit::Cpuid,
@@ -329,9 +336,6 @@ pub fn enter(vmcb: &Vmcb, vmcb_pa: u64, regs: &mut GuestRegs, host_area: u64) ->
         0x8D => SvmExit::Xsetbv { cpl: vmcb.r(CPL) },
         0x81 => SvmExit::Vmmcall,
         0x400 => SvmExit::NestedPageFault { gpa: info2, access: nested_access(info1) },
-        // The VMCB's save area then holds what the CPU was running, the
-        // host (QEMU writes its own RIP there): none of it is read.
-        u64::MAX => SvmExit::Invalid,
         code => SvmExit::Other(code),
     }
 }
