@@ -94,13 +94,13 @@ pub fn xcr0_valid(value: u64) -> bool {
         && (avx512 == 0 || (avx512 == 0xE0 && value & 4 != 0))
 }
 
-/// Loads vCPU state frame `pa` into this CPU's registers if they hold
+/// Loads vCPU state frame `pa` into this CPU's (`me`'s) registers if they hold
 /// another's, saving that one's first; runs under the kernel lock (so that
 /// no frame is freed meanwhile), interrupts off. While a vCPU's state is
 /// loaded its registers (XCR0 too) are the truth, its frame stale.
 #[inline]
-pub fn load(pa: u64) {
-    if cpu::current().guest_state.load(Ordering::Relaxed) != pa {
+pub fn load(me: &cpu::PerCpu, pa: u64) {
+    if me.guest_state.load(Ordering::Relaxed) != pa {
         switch(pa);
     }
 }
