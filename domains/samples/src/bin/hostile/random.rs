@@ -26,8 +26,9 @@
 //!   this one that thread blocks for good (in a child, the code page runs
 //!   if mapped there, or the child faults; a guest refuses);
 //! - nothing waits for ever: `DomainWait` never blocks; `Wait` on a
-//!   notification it could signal gets a 100 µs timer first (or a signal),
-//!   and becomes `Poll` on one it could not; a receive gets the bound
+//!   notification it could signal gets a periodic 100 µs timer first,
+//!   cancelled after the call, and becomes `Poll` on one it could not (or
+//!   when the domain's timers are all taken); a receive gets the bound
 //!   notification's timer first; `Call` on a live endpoint (no thread here
 //!   ever serves one) carries a capability that cannot be sent, so it is
 //!   refused; `IrqWait` is never made on an interrupt line;
@@ -78,6 +79,8 @@ const FIXED_KINDS: [ObjectType; 6] = [
 ];
 /// The bit the receive timer signals.
 const WAKE: u64 = 1;
+/// The bits of the timer that ends a `Wait`.
+const WAIT_BITS: u64 = 1 << 63;
 
 // A thread started in this domain blocks in a receive on an endpoint no one
 // ever calls (many threads may wait on one endpoint; on a notification only
@@ -156,6 +159,9 @@ struct Fuzzer {
     rng: XorShift,
     protected: [u64; 6],
     wake: CapSlot,
+    /// The notification whose `WAIT_BITS` timer the call about to be made
+    /// set (cancelled after it).
+    waited: Option<u64>,
     pool: [(u64, Option<ObjectType>); POOL],
     next: usize,
     /// The objects the run started with: self copy, guest, ports, code page,
@@ -304,10 +310,18 @@ impl Fuzzer {
                 if !i.rights.contains(Rights::WRITE) {
                     return Some(Nr::Poll as u64);
                 }
-                let timer = raw(Nr::TimerSet as u64, [a[0], 1 << 63, 100, 0, 0, 0]).0;
-                if timer != 0 {
-                    raw(Nr::Signal as u64, [a[0], 1 << 63, 0, 0, 0, 0]);
+                // Another thread of this domain may wait on it too (the
+                // targeted checks' client parks on one the calls can draw):
+                // a single wake-up, a one-shot timer's or a signal, could
+                // wake that thread and leave this one waiting for good
+                // (whichever waits first is the waiter, a second gets
+                // `Busy`). A periodic timer wakes whichever waits, until
+                // this call is over.
+                if raw(Nr::TimerSet as u64, [a[0], WAIT_BITS, 100, 100, 0, 0]).0 != 0 {
+                    // The domain's timers are all taken.
+                    return Some(Nr::Poll as u64);
                 }
+                self.waited = Some(a[0]);
                 Some(nr)
             }
             ipcmsg::nr::CALL => {
@@ -331,6 +345,13 @@ impl Fuzzer {
             _ => Some(nr),
         }
     }
+
+    /// Undoes what `tame` set up for the call just made: a `Wait`'s timer.
+    fn untame(&mut self) {
+        if let Some(n) = self.waited.take() {
+            let _ = raw(Nr::TimerSet as u64, [n, WAIT_BITS, 0, 0, 0, 0]);
+        }
+    }
 }
 
 /// A page of `owner`'s holding [`EXIT_CODE`] where `hostile_park` is in
@@ -348,12 +369,46 @@ fn code_page(this: CapSlot, owner: CapSlot) -> Result<CapSlot, Error> {
     Ok(page)
 }
 
-/// Makes the calls; returns what they did.
+/// The rule for `Wait` holds beside another waiter: with the client of the
+/// targeted checks waiting on `parked` (binding it is refused while a
+/// thread waits on it) and every timer of this domain taken, a `Wait` on
+/// it as the rules make it returns. Under the rule before, a signal in
+/// place of the timer, the client took the signal and this thread waited
+/// for good (1 run in 3 of this test timed out so).
+fn wait_beside_a_waiter(f: &mut Fuzzer, parked: CapSlot) -> Result<(), Failure> {
+    while sys::notification_bind(parked) != Err(Error::Busy) {
+        // Not waiting yet: the binding goes back to the run's own, and the
+        // client gets the CPU.
+        sys::notification_bind(f.wake).map_err(Failure::setup)?;
+        sys::yield_now();
+    }
+    let far = 60_000_000; // µs: none fires during the check
+    let taken = (1..=8).take_while(|&b| sys::timer_set(f.wake, 1 << b, far, 0).is_ok()).count();
+    if sys::timer_set(f.wake, 1 << 9, far, 0) != Err(Error::OutOfObjects) {
+        return Err(Failure::setup(Error::OutOfObjects));
+    }
+    let mut a = [u64::from(parked.0), 0, 0, 0, 0, 0];
+    let nr = f.tame(Nr::Wait as u64, &mut a, &mut [0; REGS]).unwrap_or(Nr::Wait as u64);
+    let (rax, r) = raw(nr, a);
+    f.untame();
+    for b in 1..=taken {
+        let _ = sys::timer_set(f.wake, 1 << b, 0, 0);
+    }
+    if rax != 0 && rax != Error::Busy.code() {
+        return Err(Failure { call: 0, nr, args: a, rax, arg: r[0] });
+    }
+    log::info!("hostile: a Wait beside another thread's returned");
+    Ok(())
+}
+
+/// Makes the calls; returns what they did. `parked`: a notification
+/// another thread of this domain waits on.
 pub fn run(
     this: CapSlot,
     console: CapSlot,
     witness: Option<CapSlot>,
     ports: Option<CapSlot>,
+    parked: CapSlot,
 ) -> Result<Counts, Failure> {
     let park = sys::endpoint_create(this).map_err(Failure::setup)?;
     PARK_EP.store(u64::from(park.0), core::sync::atomic::Ordering::Release);
@@ -364,6 +419,7 @@ pub fn run(
         rng: XorShift::new(SEED),
         protected: [s(this), s(console), witness.map_or(0, s), s(park), s(wake), ports.map_or(0, s)],
         wake,
+        waited: None,
         pool: [(0, None); POOL],
         next: 0,
         fixed: [0; 6],
@@ -380,6 +436,7 @@ pub fn run(
         child_exits: 0,
         child_faults: 0,
     };
+    wait_beside_a_waiter(&mut f, parked)?;
     let mut call = 0;
     while call < CALLS {
         if call % RECYCLE == RECYCLE - 1 {
@@ -410,6 +467,7 @@ pub fn run(
             (rax, r[0], None)
         } else {
             let (rax, r) = raw(nr, a);
+            f.untame();
             if nr == Nr::DomainWait as u64 && rax == 0 {
                 match Event::decode(r) {
                     Some(Event::Exited { code: CHILD_EXIT, .. }) => c.child_exits += 1,
