@@ -10,6 +10,7 @@
 
 mod copies;
 mod guests;
+mod limits;
 mod random;
 mod targeted;
 
@@ -34,8 +35,12 @@ fn main(start: &'static StartInfo) -> u64 {
         log::error!("hostile: FAIL {what}: got {got:?}, want WrongType");
         return 1;
     }
-    log::info!("hostile: all targeted checks passed");
     let witness = start.endpoint("witness");
+    if let Err(failure) = limits::run(this, witness) {
+        log::error!("hostile: FAIL {failure}");
+        return 1;
+    }
+    log::info!("hostile: all targeted checks passed");
     let counts = match random::run(this, console, witness, start.slot("ioports"), parked) {
         Ok(c) => c,
         Err(failure) => {

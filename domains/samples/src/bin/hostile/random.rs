@@ -84,14 +84,20 @@ const WAIT_BITS: u64 = 1 << 63;
 
 // A thread started in this domain blocks in a receive on an endpoint no one
 // ever calls (many threads may wait on one endpoint; on a notification only
-// one may). It uses no stack, so any stack pointer will do. 64-byte aligned,
-// so the code page's copy of it fits its page.
+// one may). An endpoint queues at most `QUEUE` receivers, fewer than the
+// threads this domain's account may hold (a quarter of the kernel's 256):
+// a thread the first refuses waits on the second, so that none spins. It
+// uses no stack, so any stack pointer will do. 64-byte aligned, so the code
+// page's copy of it fits its page.
 core::arch::global_asm!(
     ".pushsection .text.hostile_park, \"ax\", @progbits",
     ".balign 64",
     ".global hostile_park",
     "hostile_park:",
     "    mov rdi, [rip + {ep}]",
+    "    mov eax, {recv}",
+    "    syscall",
+    "    mov rdi, [rip + {ep} + 8]",
     "    mov eax, {recv}",
     "    syscall",
     "    jmp hostile_park",
@@ -110,10 +116,11 @@ pub fn park_entry() -> u64 {
     hostile_park as *const () as usize as u64
 }
 
-/// The endpoint `hostile_park` receives on (written once, before any thread
+/// The endpoints `hostile_park` receives on (written once, before any thread
 /// is started there; read by those threads only).
 #[unsafe(no_mangle)]
-static PARK_EP: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(NO_CAP);
+static PARK_EP: [core::sync::atomic::AtomicU64; 2] =
+    [const { core::sync::atomic::AtomicU64::new(NO_CAP) }; 2];
 
 /// `mov eax, 2 (Exit); mov edi, CHILD_EXIT; syscall; ud2`.
 const EXIT_CODE: [u8; 14] =
@@ -157,7 +164,7 @@ pub struct Counts {
 /// The run's state.
 struct Fuzzer {
     rng: XorShift,
-    protected: [u64; 6],
+    protected: [u64; 7],
     wake: CapSlot,
     /// The notification whose `WAIT_BITS` timer the call about to be made
     /// set (cancelled after it).
@@ -230,9 +237,9 @@ impl Fuzzer {
         }
         if stale(self.fixed[5]) {
             let mut child = sys::domain_create(SANDBOX_PAGES);
-            if child == Err(Error::OutOfObjects) {
-                // The calls made as many children as a domain may have: the
-                // sandbox comes first.
+            if matches!(child, Err(Error::OutOfObjects | Error::QuotaExceeded)) {
+                // The calls made as many children as the account may hold
+                // (or took the quota they need): the sandbox comes first.
                 for p in self.pool.iter_mut().filter(|p| p.1 == Some(ObjectType::Domain)) {
                     let _ = raw(Nr::DomainDestroy as u64, [p.0, 0, 0, 0, 0, 0]);
                     let _ = raw(Nr::CapDelete as u64, [p.0, 0, 0, 0, 0, 0]);
@@ -411,13 +418,24 @@ pub fn run(
     parked: CapSlot,
 ) -> Result<Counts, Failure> {
     let park = sys::endpoint_create(this).map_err(Failure::setup)?;
-    PARK_EP.store(u64::from(park.0), core::sync::atomic::Ordering::Release);
+    let park2 = sys::endpoint_create(this).map_err(Failure::setup)?;
+    for (at, ep) in PARK_EP.iter().zip([park, park2]) {
+        at.store(u64::from(ep.0), core::sync::atomic::Ordering::Release);
+    }
     let wake = sys::notification_create(this).map_err(Failure::setup)?;
     let s = |c: CapSlot| u64::from(c.0);
     let park_page = park_entry() & !0xfff;
     let mut f = Fuzzer {
         rng: XorShift::new(SEED),
-        protected: [s(this), s(console), witness.map_or(0, s), s(park), s(wake), ports.map_or(0, s)],
+        protected: [
+            s(this),
+            s(console),
+            witness.map_or(0, s),
+            s(park),
+            s(park2),
+            s(wake),
+            ports.map_or(0, s),
+        ],
         wake,
         waited: None,
         pool: [(0, None); POOL],
