@@ -390,9 +390,11 @@ fn wait_beside_a_waiter(f: &mut Fuzzer, parked: CapSlot) -> Result<(), Failure> 
         sys::yield_now();
     }
     let far = 60_000_000; // µs: none fires during the check
-    let taken = (1..=8).take_while(|&b| sys::timer_set(f.wake, 1 << b, far, 0).is_ok()).count();
-    if sys::timer_set(f.wake, 1 << 9, far, 0) != Err(Error::OutOfObjects) {
-        return Err(Failure::setup(Error::OutOfObjects));
+                          // Until the domain's share of timers (or the pool) is used up.
+    let taken = (1..=62).take_while(|&b| sys::timer_set(f.wake, 1 << b, far, 0).is_ok()).count();
+    match sys::timer_set(f.wake, 1 << (taken + 1), far, 0) {
+        Err(Error::QuotaExceeded | Error::OutOfObjects) => {}
+        _ => return Err(Failure::setup(Error::QuotaExceeded)),
     }
     let mut a = [u64::from(parked.0), 0, 0, 0, 0, 0];
     let nr = f.tame(Nr::Wait as u64, &mut a, &mut [0; REGS]).unwrap_or(Nr::Wait as u64);
