@@ -373,6 +373,6 @@ fn free_vmcs(pa: u64) {
     if me.current_vmcs.load(Ordering::Relaxed) == pa {
         me.current_vmcs.store(0, Ordering::Relaxed);
     }
-    crate::virt::state::forget(pa + 4096);
+    crate::virt::state::forget(crate::obj::vcpu::state_frame(pa));
     crate::mem::kspace::free_contiguous(x86_64::PhysAddr::new(pa), crate::obj::vcpu::HW_FRAMES);
 }

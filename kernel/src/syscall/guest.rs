@@ -89,7 +89,7 @@ pub fn vcpu_create(
         return Err(Error::QuotaExceeded);
     };
     let va = kspace::phys_to_virt(vmcs);
-    crate::virt::state::init_frame(vmcs.as_u64() + 4096);
+    crate::virt::state::init_frame(crate::obj::vcpu::state_frame(vmcs.as_u64()));
     if crate::virt::available() == crate::virt::Virt::Vmx {
         let revision = crate::virt::vmx::revision();
         // SAFETY: a fresh frame of our own, mapped at `va`; the VMCS region

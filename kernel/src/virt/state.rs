@@ -9,7 +9,8 @@
 //! native domains get neither (CR0.EM set, CR4.OSFXSR and CR4.OSXSAVE clear
 //! outside the switch: x87, SSE, AVX, XSAVE and XGETBV all fault in ring
 //! 3). A breakpoint a guest arms stays its own: VT-x resets DR7 on every
-//! exit, and `disarm` does so on AMD-V.
+//! exit, and `disarm` does so on AMD-V, where the kernel also does a guest's
+//! writes of the breakpoint registers (`svm::debugreg`).
 //!
 //! Components are saved and restored with the widest mask the kernel
 //! supports ([`mask`]), whatever the guest's XCR0, so that every component

@@ -58,9 +58,9 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
 
 pub fn enter(e: &mut Entry) -> HwExit {
     let exit = run::enter(&mut e.regs, e.launched);
-    // DR6 stays in the CPU: kept in the state frame (after the VMCS) for
+    // DR6 stays in the CPU: kept in the state frame for
     // when a domain's single step clobbers it (`state::restore_dr6`).
-    crate::virt::state::save_dr6(e.hw + 4096);
+    crate::virt::state::save_dr6(crate::obj::vcpu::state_frame(e.hw));
     let (rip, len) = run::rip_and_len();
     let regs = [e.regs.rax, e.regs.rbx, e.regs.rcx, e.regs.rdx];
     let vmm = |reason, qualification, gpa| HwExit::Vmm(Exit { reason, rip, len, qualification, gpa, regs });
