@@ -39,7 +39,18 @@ pub enum ExitReason {
     TripleFault = 8,
     /// `VMCALL` / `VMMCALL`.
     Hypercall = 9,
-    /// The hardware refused to enter the guest: qualification = its reason.
+    /// The hardware refused to enter the guest: qualification = its reason,
+    /// on VT-x the VM-instruction error of a VMLAUNCH/VMRESUME that failed
+    /// (below 32; 7 is an invalid control field) or the exit reason of a
+    /// VM-entry failure (33 invalid guest state, 34 MSR loading, 41 machine
+    /// check), on AMD-V `u64::MAX` (VMEXIT_INVALID). Nothing is read back
+    /// from a VMCS or VMCB the CPU refused (AMD-V may leave the host's own
+    /// state in it): rip and len are 0, and the registers are the guest's as
+    /// they were entered with. The vCPU never runs again, whatever the VMM
+    /// answers. The kernel refuses the replies it can judge alone
+    /// ([`Reply::decode`]); whether a rip the VMM sets suits the guest's
+    /// mode is the CPU's to judge (VT-x refuses bits 63:32 outside 64-bit
+    /// mode, AMD-V ignores them), as KVM leaves `KVM_SET_REGS` to it.
     EntryFailed = 10,
     /// Anything else: qualification = the vendor's raw exit code.
     Other = 11,
@@ -124,8 +135,8 @@ bitflags! {
         const SET_RBX = 1 << 3;
         const SET_RCX = 1 << 4;
         const SET_RDX = 1 << 5;
-        /// Deliver exception `words[1]` (0..=31, not NMI), with error code
-        /// `words[2]` where the vector has one.
+        /// Deliver exception `words[1]` (one that [`injectable`] allows),
+        /// with error code `words[2]` (16 bits) where the vector has one.
         const INJECT = 1 << 6;
         /// Do not run the guest again (the VMM ends it).
         const STOP = 1 << 7;
@@ -147,6 +158,16 @@ pub const fn has_error_code(vector: u8) -> bool {
     matches!(vector, 8 | 10 | 11 | 12 | 13 | 14 | 17 | 21 | 29 | 30)
 }
 
+/// The exceptions a VMM may inject: those both vendors define, up to #VE
+/// (20), but NMI (2, not an exception) and the reserved 15. Past 20 each is
+/// reserved or one vendor's (#CP needs CET, 28-30 are AMD's SEV and
+/// security exceptions), and the hardware refuses some of them at entry:
+/// AMD-V vector 31 (VMEXIT_INVALID), VT-x the error code that
+/// [`has_error_code`] has 29 and 30 push (an invalid control field).
+pub const fn injectable(vector: u8) -> bool {
+    vector <= 20 && vector != 2 && vector != 15
+}
+
 fn canonical(va: u64) -> bool {
     let top = va >> 47;
     top == 0 || top == 0x1_ffff
@@ -159,8 +180,11 @@ impl Reply {
     }
 
     /// Checks a VMM's reply: unknown action bits, a non-canonical rip, an
-    /// event that is not an exception, NMI (2), or an error code that does
-    /// not fit are refused with `InvalidArgument`.
+    /// event that is not an exception a VMM may inject ([`injectable`]), or
+    /// an error code that does not fit are refused with `InvalidArgument`.
+    /// Error codes are 16 bits, as VT-x requires of an injected one (SDM
+    /// Vol. 3C 26.2.1.3; wider is an invalid control field): no error code
+    /// of the vectors [`injectable`] allows has more.
     #[inline]
     pub fn decode(m: &Message) -> Result<Reply, Error> {
         let actions = Action::from_bits(m.label).ok_or(Error::InvalidArgument)?;
@@ -172,10 +196,9 @@ impl Reply {
             return Err(Error::InvalidArgument);
         }
         let inject = if actions.contains(Action::INJECT) {
-            let vector =
-                u8::try_from(w[1]).ok().filter(|&v| v < 32 && v != 2).ok_or(Error::InvalidArgument)?;
+            let vector = u8::try_from(w[1]).ok().filter(|&v| injectable(v)).ok_or(Error::InvalidArgument)?;
             let error = if has_error_code(vector) {
-                Some(u32::try_from(w[2]).map_err(|_| Error::InvalidArgument)?)
+                Some(u32::from(u16::try_from(w[2]).map_err(|_| Error::InvalidArgument)?))
             } else if w[2] != 0 {
                 return Err(Error::InvalidArgument);
             } else {
@@ -230,6 +253,21 @@ mod tests {
             "#UD has no code"
         );
         assert_eq!(Reply::decode(&msg(inj, [0, 13, 1 << 40, 0, 0, 0, 0, 0])), Err(Error::InvalidArgument));
+        // What the hardware would refuse at entry: AMD-V vector 31; VT-x an
+        // error code past 16 bits, or the one 29 and 30 would push.
+        for vector in [15u8, 21, 22, 27, 28, 29, 30, 31] {
+            let w = [0, u64::from(vector), u64::from(has_error_code(vector)), 0, 0, 0, 0, 0];
+            assert_eq!(Reply::decode(&msg(inj, w)), Err(Error::InvalidArgument), "vector {vector}");
+        }
+        assert_eq!(Reply::decode(&msg(inj, [0, 13, 0x1_0000, 0, 0, 0, 0, 0])), Err(Error::InvalidArgument));
+        assert_eq!(
+            Reply::decode(&msg(inj, [0, 14, 0xFFFF, 0, 0, 0, 0, 0])).unwrap().inject,
+            Some((14, Some(0xFFFF)))
+        );
+        for vector in (0..=20u8).filter(|&v| v != 2 && v != 15) {
+            let w = [0, u64::from(vector), 0, 0, 0, 0, 0, 0];
+            assert!(Reply::decode(&msg(inj, w)).is_ok(), "vector {vector}");
+        }
         let ok = Reply::decode(&msg(inj, [0, 13, 8, 0, 0, 0, 0, 0])).unwrap();
         assert_eq!(ok.inject, Some((13, Some(8))));
     }

@@ -19,8 +19,9 @@ fn reply(actions: u64, rip: u64, vector: u64, error: u64) -> Message {
     Message { label: actions, words: [rip, vector, error, 0, 0, 0, 0, 0], cap: None }
 }
 
-/// Each forbidden reply, and what is wrong with it.
-fn forbidden() -> [(&'static str, Message); 6] {
+/// Each forbidden reply, and what is wrong with it: the last four are
+/// exceptions the hardware itself would refuse to deliver at entry.
+fn forbidden() -> [(&'static str, Message); 10] {
     let inject = Action::INJECT.bits();
     [
         ("unknown action bits 0x100000", reply(1 << 20, 0, 0, 0)),
@@ -29,6 +30,10 @@ fn forbidden() -> [(&'static str, Message); 6] {
         ("INJECT of vector 40 (not an exception)", reply(inject, 0, 40, 0)),
         ("INJECT of #UD with an error code", reply(inject, 0, 6, 5)),
         ("ADVANCE with SET_RIP", reply((Action::ADVANCE | Action::SET_RIP).bits(), 0x10_0000, 0, 0)),
+        ("INJECT of vector 31 (reserved: AMD-V refuses it)", reply(inject, 0, 31, 0)),
+        ("INJECT of vector 30 (AMD's #SX: VT-x refuses its error code)", reply(inject, 0, 30, 0)),
+        ("INJECT of vector 15 (reserved)", reply(inject, 0, 15, 0)),
+        ("INJECT of #GP with a 17-bit error code (VT-x refuses it)", reply(inject, 0, 13, 0x1_0000)),
     ]
 }
 
