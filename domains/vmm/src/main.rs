@@ -16,11 +16,13 @@
 //! reported success on port 0xf4, 1 for another value there, 2 halted,
 //! 3 unmapped memory, 4 triple fault, 5 an exit it cannot handle, 6 no
 //! guest could be made, 7 the kernel accepted a forbidden reply (the
-//! `hostile-vmm` test mode, [`hostile`]).
+//! `hostile-vmm` test mode, [`hostile`]) or ran a vCPU on after its entry
+//! failed (the `bad-entry` test mode, [`bad_entry`]).
 
 #![cfg_attr(target_os = "none", no_std)]
 #![no_main]
 
+mod bad_entry;
 mod console;
 mod hostile;
 mod run;
@@ -69,7 +71,8 @@ fn main(start: &'static StartInfo) -> u64 {
             return status::SETUP;
         }
     };
-    let hostile = config.cmdline.split(' ').any(|w| w == hostile::FLAG);
+    let has = |flag: &str| config.cmdline.split(' ').any(|w| w == flag);
+    let (hostile, bad_entry) = (has(hostile::FLAG), has(bad_entry::FLAG));
     say!(
         console,
         "started: {} KiB of RAM, {} vCPU{}, command line `{}`, {} module(s)",
@@ -79,7 +82,7 @@ fn main(start: &'static StartInfo) -> u64 {
         config.cmdline,
         modules.len()
     );
-    let code = run::serve(&guest, &console, hostile, usize::from(config.vcpus));
+    let code = run::serve(&guest, &console, hostile, bad_entry, usize::from(config.vcpus));
     match sys::domain_info(guest.domain) {
         Ok(info) => say!(console, "cpu time {} us", info.cpu_us),
         Err(e) => say!(console, "cannot read the guest's CPU time: {e:?}"),

@@ -59,9 +59,12 @@ pub enum Note {
     TripleFault {
         rip: u64,
     },
+    /// The kernel reads nothing back from a refused entry (rip 0); the
+    /// registers are the guest's as the kernel entered it with them.
     EntryFailed {
         reason: u64,
         rip: u64,
+        regs: [u64; 4],
     },
     Unknown {
         reason: ExitReason,
@@ -123,9 +126,11 @@ impl fmt::Display for Note {
                 access(q)
             ),
             Note::TripleFault { rip } => write!(f, "triple fault at rip {rip:#x}: stopped"),
-            Note::EntryFailed { reason, rip } => {
-                write!(f, "the CPU refused to enter the guest (reason {reason:#x}) at rip {rip:#x}: stopped")
-            }
+            Note::EntryFailed { reason, rip, regs: [a, b, c, d] } => write!(
+                f,
+                "the CPU refused to enter the guest (reason {reason:#x}) at rip {rip:#x}, \
+                 rax {a:#x} rbx {b:#x} rcx {c:#x} rdx {d:#x}: stopped"
+            ),
             Note::Unknown { reason, code, rip } => {
                 write!(f, "unhandled exit {reason:?} (code {code:#x}) at rip {rip:#x}: stopped")
             }
@@ -240,7 +245,8 @@ impl Platform {
             }
             ExitReason::TripleFault => self.stop(status::TRIPLE_FAULT, Note::TripleFault { rip }),
             ExitReason::EntryFailed => {
-                self.stop(status::UNHANDLED, Note::EntryFailed { reason: exit.qualification, rip })
+                let note = Note::EntryFailed { reason: exit.qualification, rip, regs: exit.regs };
+                self.stop(status::UNHANDLED, note)
             }
             ExitReason::ExceptionLoop => {
                 self.stop(status::STUCK, Note::ExceptionLoop { vector: exit.qualification, rip })

@@ -10,8 +10,8 @@ use vmm::platform::{Platform, MARK_PORT};
 use vmm::status;
 
 use crate::console::{say, Console};
-use crate::hostile;
 use crate::setup::Guest;
+use crate::{bad_entry, hostile};
 
 /// What the CPU answers CPUID `leaf`, `subleaf` with, in the VMM.
 fn cpu(leaf: u32, subleaf: u32) -> [u32; 4] {
@@ -21,7 +21,8 @@ fn cpu(leaf: u32, subleaf: u32) -> [u32; 4] {
 
 /// Answers the exits of the guest's `vcpus` vCPUs until it stops; returns
 /// the VMM's exit status. With `hostile`, first tries replies the kernel
-/// must refuse.
+/// must refuse; with `bad_entry`, has the CPU refuse an entry
+/// ([`bad_entry`]).
 ///
 /// Every vCPU calls the one exit endpoint, vCPU `i` with badge `i`, so one
 /// thread serves them all, one exit at a time (those of the others queue
@@ -30,7 +31,7 @@ fn cpu(leaf: u32, subleaf: u32) -> [u32; 4] {
 /// [`vmm::apic`]), vCPU `i` on CPU `i` if there is one, else on the VMM's.
 /// Their APIC timers are kernel timers on one notification bound to this
 /// thread (bit `i` for vCPU `i`), so a timer ends its wait for exits too.
-pub fn serve(guest: &Guest, console: &Console, hostile: bool, vcpus: usize) -> u64 {
+pub fn serve(guest: &Guest, console: &Console, hostile: bool, bad_entry: bool, vcpus: usize) -> u64 {
     let tsc_khz = u32::try_from(time::tsc_per_ms()).unwrap_or(u32::MAX);
     let mut platform = Platform::new(vcpus, tsc_khz);
     if let Err(e) = sys::notification_bind(guest.timers) {
@@ -86,7 +87,10 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, vcpus: usize) -> u
         if exit.reason == ExitReason::PortOut && (exit.qualification & 0xFFFF) as u16 == MARK_PORT {
             marks.mark(guest, console);
         }
-        let step = platform.on_exit(vcpu, &exit, cpu);
+        let mut step = platform.on_exit(vcpu, &exit, cpu);
+        if let Some(r) = bad_entry::answer(&exit).filter(|_| bad_entry) {
+            (step.reply, step.note) = (r, None);
+        }
         if let Some((ap, vector)) = step.start {
             if let Some(slot) = threads.get_mut(usize::from(ap)) {
                 *slot = start_ap(guest, console, ap, vector);
@@ -111,6 +115,9 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, vcpus: usize) -> u
         }
         let reply = step.reply.to_message();
         if let Some(code) = step.stop {
+            if bad_entry && exit.reason == ExitReason::EntryFailed {
+                return bad_entry::watch(guest, console).err().unwrap_or(code);
+            }
             answer(console, &reply);
             return code;
         }

@@ -88,6 +88,8 @@ pub fn cases() -> Vec<SystemTest> {
     // there the loops can only tell so, and the witness run beside them.
     all.push(case("guest_loops", "tests/systems/guest-loops.toml", qemu(), check_loops_qemu));
     all.push(case("bochs_guest_loops", "tests/systems/guest-loops.toml", bochs(), check_loops));
+    all.push(case("guest_invalid", "tests/systems/guest-invalid.toml", qemu(), check_invalid_svm));
+    all.push(case("bochs_guest_invalid", "tests/systems/guest-invalid.toml", bochs(), check_invalid_vmx));
     let icount = Emulator::Qemu(Qemu::deterministic());
     all.push(case("guest_bench", "tests/systems/guest-bench.toml", icount, check_bench));
     all
@@ -597,4 +599,73 @@ fn check_loops_qemu(o: &Outcome) -> Result<(), String> {
     says(s, "loop-ac", "guest-loop: entering the #AC loop")?;
     says(s, "loop-ac", "guest-loop: this CPU raises no #AC")?;
     passed(s, "loop-ac").map(|_| ())
+}
+
+/// The registers `guest-invalid` holds when its entry is refused: eax, ebx,
+/// ecx, and edx with the port it wrote (0x80 for `cr0-nw`, 0xf7 for
+/// `wide-rip`) in its low half.
+const INVALID_REGS: &str = "rax 0x1a2b3c4d rbx 0x5e6f7081 rcx 0x92a3b4c5 rdx 0xd6e700";
+
+/// On QEMU's AMD-V: `invalid-nw`'s VMRUN is refused (VMEXIT_INVALID), and
+/// its VMM is told so with nothing of the VMCB (rip 0, not the host's, and
+/// the guest's registers, not the host's rax); it never runs again. QEMU
+/// runs `invalid-rip` on at a rip it truncates (garbled, until its VMM
+/// stops it): only that it ends is judged.
+fn check_invalid_svm(o: &Outcome) -> Result<(), String> {
+    finished(o)?;
+    let s = &o.serial;
+    let asked = says(s, "invalid-nw", "guest-invalid: setting CR0.NW without CD")?;
+    let refused = format!("(reason 0xffffffffffffffff) at rip 0x0, {INVALID_REGS}80: stopped");
+    let stop = refused_entry(s, "invalid-nw", asked, &refused)?;
+    says_prefix(s, MGMT, "invalid-rip exited with code ")?;
+    invalid_rest(s, stop)
+}
+
+/// On Bochs' VT-x: `invalid-nw` gets #GP for its CR0 and passes; the entry
+/// at `invalid-rip`'s rip above 4 GiB fails (exit reason 33, invalid guest
+/// state), and its VMM is told so with nothing of the VMCS (rip 0, the
+/// guest's registers); it never runs again.
+fn check_invalid_vmx(o: &Outcome) -> Result<(), String> {
+    finished(o)?;
+    let s = &o.serial;
+    says(s, "invalid-nw", "guest-invalid: CR0.NW without CD refused with #GP")?;
+    passed(s, "invalid-nw")?;
+    let asked = says(s, "invalid-rip", "guest-invalid: asking for a rip above 4 GiB")?;
+    let refused = format!("(reason 0x21) at rip 0x0, {INVALID_REGS}f7: stopped");
+    let stop = refused_entry(s, "invalid-rip", asked, &refused)?;
+    invalid_rest(s, stop)
+}
+
+/// `guest` asked (line `asked`) for an entry the CPU refused: its VMM was
+/// told `the CPU refused to enter the guest <refused>`, answered ADVANCE
+/// and saw no exit after it, and exited with 5; returns the line where it
+/// was told.
+fn refused_entry(s: &str, guest: &str, asked: usize, refused: &str) -> Result<usize, String> {
+    let told = says(s, VMM, &format!("{guest}: the CPU refused to enter the guest {refused}"))?;
+    let stayed = "the vCPU stayed stopped after its entry failed (answered ADVANCE, no exit in 200 ms)";
+    let stayed = says(s, VMM, &format!("{guest}: {stayed}"))?;
+    let exit = says(s, MGMT, &format!("{guest} exited with code 5"))?;
+    let order =
+        [("the request", asked), ("the VMM told", told), ("no exit after", stayed), ("the exit", exit)];
+    in_order(&order, guest)?;
+    never(s, guest, |m| m.contains("FAIL") || m.contains("unexpected"), "failure")?;
+    never(s, VMM, |m| m.starts_with(&format!("{guest}: FAIL")), "failure")?;
+    if count(s, VMM, |m| m.starts_with(&format!("{guest}: the CPU refused"))).len() != 1 {
+        return Err(format!("{guest}: its VMM was told of more than one refused entry"));
+    }
+    Ok(told)
+}
+
+/// What both vendors show of `guest_invalid` besides the refused entry
+/// (VMM told at line `stop`): `invalid-real`'s #GP(0) came in real mode
+/// without an error code, and the witness on the same CPU ran across the
+/// stop, its memory unchanged.
+fn invalid_rest(s: &str, stop: usize) -> Result<(), String> {
+    says(s, "invalid-real", "guest-invalid: #GP(0) in real mode delivered without an error code")?;
+    passed(s, "invalid-real")?;
+    let (before, after) = steady_said(s, "guest-steady")?;
+    in_order(
+        &[("the witness's first checksum", before), ("the stop", stop), ("its second", after)],
+        "guest-steady",
+    )
 }

@@ -100,9 +100,10 @@ fn fatal_exits_stop_the_guest_with_their_status() {
             "triple fault at rip 0x100040: stopped",
         ),
         (
-            exit(ExitReason::EntryFailed, 0x21, 0, [0; 4]),
+            exit(ExitReason::EntryFailed, 0x21, 0, [1, 0x2b, 3, 0xd4]),
             status::UNHANDLED,
-            "the CPU refused to enter the guest (reason 0x21) at rip 0x100040: stopped",
+            "the CPU refused to enter the guest (reason 0x21) at rip 0x100040, \
+             rax 0x1 rbx 0x2b rcx 0x3 rdx 0xd4: stopped",
         ),
         (
             exit(ExitReason::Other, 0x7f, 0, [0; 4]),

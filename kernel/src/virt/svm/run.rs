@@ -279,6 +279,8 @@ pub enum SvmExit {
     Xsetbv {
         cpl: u8,
     },
+    /// VMRUN refused the guest's state (VMEXIT_INVALID): nothing of the
+    /// VMCB is read (see `enter`).
     Invalid,
     /// The guest can take the virtual interrupt we asked about.
     InterruptWindow,
@@ -295,10 +297,17 @@ pub fn enter(vmcb: &Vmcb, vmcb_pa: u64, regs: &mut GuestRegs, host_area: u64) ->
     // around VMRUN).
     unsafe { svm_enter(regs, vmcb_pa, host_area) };
     let code: u64 = vmcb.r(EXIT_CODE);
-    if code == u64::MAX {
-        // No guest ran; the VMCB's save area holds what the CPU ran, the
-        // host (QEMU writes its own rax and rip there): none of it is read,
-        // and the other registers are as the stub loaded them.
+    // VMEXIT_INVALID is -1, and its low half is what counts: QEMU writes a
+    // 32-bit -1 (0xFFFF_FFFF) into the 64-bit field, and KVM reads the low
+    // half alone too. Matched as u64::MAX, QEMU's went to the VMM as an
+    // unknown exit at the host's rip (issue 9 item 3).
+    if code as u32 == u32::MAX {
+        // No guest ran; the VMCB's save area may hold what the CPU ran, the
+        // host (QEMU writes its own rax and rip there, when it refuses
+        // before loading the guest's): none of it is read, and the other
+        // registers are as the stub loaded them. Nor is its DR7: a refusal
+        // after the guest's was loaded leaves it to disarm.
+        crate::virt::state::disarm();
         return SvmExit::Invalid;
     }
     if vmcb.r::<u64>(DR7) & 0xFF != 0 {
@@ -400,10 +409,11 @@ pub fn set_rip(vmcb: &Vmcb, rip: u64) {
     vmcb.w(RIP, rip);
 }
 
-/// Queues a hardware exception for the next VMRUN.
+/// Queues a hardware exception for the next VMRUN; in real mode without
+/// its error code, as on VT-x (`vmx::run::inject`).
 pub fn inject(vmcb: &Vmcb, vector: u8, error: Option<u32>) {
     let mut e = u64::from(vector) | (3 << 8) | (1 << 31);
-    if let Some(code) = error {
+    if let Some(code) = error.filter(|_| vmcb.r::<u64>(CR0) & 1 != 0) {
         e |= (1 << 11) | u64::from(code) << 32;
     }
     vmcb.w(EVENT_INJECT, e);

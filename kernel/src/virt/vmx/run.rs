@@ -376,10 +376,14 @@ pub fn set_rip(rip: u64) {
     vmcs::write(GUEST_RIP, rip);
 }
 
-/// Queues a hardware exception for the next entry.
+/// Queues a hardware exception for the next entry. In real mode without
+/// its error code: no exception pushes one there, and VT-x refuses to
+/// deliver one (SDM Vol. 3C 26.2.1.3, an invalid control field), so a
+/// VMM's #GP(0) would stop a real-mode guest on VT-x only (KVM drops it
+/// likewise).
 pub fn inject(vector: u8, error: Option<u32>) {
     let mut info = u64::from(vector) | (3 << 8) | (1 << 31);
-    if let Some(e) = error {
+    if let Some(e) = error.filter(|_| vmcs::read(GUEST_CR0) & 1 != 0) {
         info |= 1 << 11;
         vmcs::write(ENTRY_ERROR_CODE, u64::from(e));
     }

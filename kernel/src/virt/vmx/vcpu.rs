@@ -58,10 +58,16 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
 
 pub fn enter(e: &mut Entry) -> HwExit {
     let exit = run::enter(&mut e.regs, e.launched);
-    // DR6 stays in the CPU: kept in the state frame for
-    // when a domain's single step clobbers it (`state::restore_dr6`).
-    crate::virt::state::save_dr6(crate::obj::vcpu::state_frame(e.hw));
-    let (rip, len) = run::rip_and_len();
+    // After a failed entry nothing of the VMCS is read (its exit fields are
+    // an older exit's), as on AMD-V (`ipc::vcpu::ExitReason::EntryFailed`).
+    let (rip, len) = if let VmxExit::EntryFailed(_) = exit {
+        (0, 0)
+    } else {
+        // DR6 stays in the CPU: kept in the state frame for
+        // when a domain's single step clobbers it (`state::restore_dr6`).
+        crate::virt::state::save_dr6(crate::obj::vcpu::state_frame(e.hw));
+        run::rip_and_len()
+    };
     let regs = [e.regs.rax, e.regs.rbx, e.regs.rcx, e.regs.rdx];
     let vmm = |reason, qualification, gpa| HwExit::Vmm(Exit { reason, rip, len, qualification, gpa, regs });
     match exit {
