@@ -7,6 +7,7 @@ pub mod guest;
 pub mod layout;
 pub mod memmap;
 pub mod paging;
+pub mod shootdown;
 
 #[cfg(target_os = "none")]
 pub mod kspace;

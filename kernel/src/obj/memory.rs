@@ -5,6 +5,7 @@
 use x86_64::PhysAddr;
 
 use super::pool::Ref;
+use crate::mem::shootdown::Release;
 
 /// The most mappings of one object.
 pub const MAX_MAPPINGS: usize = 8;
@@ -27,6 +28,28 @@ pub enum Backing {
     /// a CPU may still cache translations to its frames, so they are never
     /// freed (leaked with the object, loudly, and counted).
     Unflushed,
+}
+
+impl Backing {
+    /// The backing after a shootdown of one of the object's mappings that
+    /// `completed` or not. Unflushed stays so when a later one completes:
+    /// that one asks only the CPUs that use the space then, not the one
+    /// that did not answer before and may cache translations still.
+    pub const fn after_shootdown(self, completed: bool) -> Backing {
+        match self {
+            Backing::Allocated if !completed => Backing::Unflushed,
+            b => b,
+        }
+    }
+
+    /// What destroying the object does with its frames.
+    pub const fn on_destroy(self) -> Release {
+        match self {
+            Backing::Allocated => Release::Free,
+            Backing::Boot => Release::Keep,
+            Backing::Unflushed => Release::Leak,
+        }
+    }
 }
 
 pub struct Memory {

@@ -9,6 +9,7 @@ use crate::arch::cpu::{self, MAX_CPUS};
 use crate::cap::Cap;
 use crate::mem::kspace;
 use crate::mem::paging::PageTable;
+use crate::mem::shootdown::Release;
 use crate::obj::domain::{self, DomainState};
 use crate::obj::pool::Ref;
 use crate::obj::thread::ThreadState;
@@ -179,10 +180,10 @@ impl Kernel {
                 q.retain(|x| *x != t);
             }
             if let Some(th) = self.threads.remove(t) {
-                match &th.vcpu {
-                    Some(v) if left => crate::vm::retire(v, th.cpu),
-                    Some(_) => kspace::leak(1, "a vCPU a CPU may still run"),
-                    None => {}
+                match (&th.vcpu, Release::after(left)) {
+                    (Some(v), Release::Free) => crate::vm::retire(v, th.cpu),
+                    (Some(_), _) => kspace::leak(1, "a vCPU a CPU may still run"),
+                    (None, _) => {}
                 }
             }
             for c in self.current.iter_mut().filter(|c| **c == Some(t)) {
@@ -215,7 +216,7 @@ impl Kernel {
             return;
         };
         if self.domains.discard(d) {
-            let tables = if !unloaded {
+            let tables = if Release::after(unloaded) == Release::Leak {
                 kspace::leak(0, "page tables a CPU may still use (uncounted)");
                 0
             } else if guest {

@@ -1,6 +1,8 @@
 //! Memory objects in address spaces: creating, mapping, unmapping with
 //! shootdown, destroying; and reading user memory for the kernel.
 
+use core::sync::atomic::Ordering;
+
 use ipc::Error;
 use x86_64::{PhysAddr, VirtAddr};
 
@@ -8,6 +10,7 @@ use super::{wait_until, Kernel};
 use crate::arch::cpu::{self, MAX_CPUS};
 use crate::mem::kspace;
 use crate::mem::paging::{EptTable, NptTable, PageTable};
+use crate::mem::shootdown::{self, Peer, Release};
 use crate::obj::domain::DomainState;
 use crate::obj::memory::{Backing, Memory};
 use crate::obj::pool::Ref;
@@ -37,31 +40,28 @@ impl Kernel {
     /// every CPU flushes before running it again. False if a CPU did not
     /// answer: then it may still cache them, and nothing they reached may
     /// be freed.
+    /// (The decisions are `mem::shootdown`'s, host-tested.)
     #[must_use]
     pub fn shootdown(&mut self, d: Ref) -> bool {
         let Some(dom) = self.domains.get_mut(d) else { return true };
         dom.tlb_epoch += 1;
         let root = dom.root.as_u64();
         let me = cpu::current_index();
-        for c in (0..MAX_CPUS).filter(|&c| c != me) {
-            let Some(pc) = cpu::cpu(c) else { continue };
-            let uses = pc.loaded_root.load(core::sync::atomic::Ordering::SeqCst) == root
-                || pc.running_guest.load(core::sync::atomic::Ordering::SeqCst) == root;
-            if pc.online.load(core::sync::atomic::Ordering::SeqCst)
-                && uses
-                && !wait_until(c, |pc| pc.in_kernel.load(core::sync::atomic::Ordering::SeqCst))
-            {
-                return false;
-            }
-        }
-        true
+        let peers = (0..MAX_CPUS).filter(|&c| c != me).filter_map(|c| {
+            let pc = cpu::cpu(c)?;
+            let uses = pc.loaded_root.load(Ordering::SeqCst) == root
+                || pc.running_guest.load(Ordering::SeqCst) == root;
+            Some(Peer { cpu: c, online: pc.online.load(Ordering::SeqCst), uses })
+        });
+        shootdown::completed(peers, |c| wait_until(c, |pc| pc.in_kernel.load(Ordering::SeqCst)))
     }
 
-    /// Memory `m` may still be reached through a stale translation: its
-    /// frames are never freed.
+    /// A shootdown of a mapping of memory `m` did not complete: it may still
+    /// be reached through a stale translation, and its frames are never
+    /// freed (`Backing::after_shootdown`).
     fn unflushed(&mut self, m: Ref) {
-        if let Some(mem) = self.memory.get_mut(m).filter(|x| x.backing == Backing::Allocated) {
-            mem.backing = Backing::Unflushed;
+        if let Some(mem) = self.memory.get_mut(m) {
+            mem.backing = mem.backing.after_shootdown(false);
         }
     }
 
@@ -74,10 +74,10 @@ impl Kernel {
             let _ = self.unmap_memory(m, map.domain, map.va);
         }
         if let Some(mem) = self.memory.remove(m) {
-            match mem.backing {
-                Backing::Boot => return,
-                Backing::Allocated => kspace::free_contiguous(mem.base, mem.pages),
-                Backing::Unflushed => kspace::leak(mem.pages, "memory a CPU may still cache"),
+            match mem.backing.on_destroy() {
+                Release::Keep => return,
+                Release::Free => kspace::free_contiguous(mem.base, mem.pages),
+                Release::Leak => kspace::leak(mem.pages, "memory a CPU may still cache"),
             }
             if let Some(owner) = self.domains.get_mut(mem.owner) {
                 owner.quota.release(mem.pages);
