@@ -37,38 +37,20 @@ impl CapSlot {
     pub const MAX_GENERATION: u32 = (1 << (32 - INDEX_BITS)) - 1;
 }
 
-/// The kinds of kernel object a capability can name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum ObjectType {
-    Domain = 1,
-    Thread = 2,
-    Memory = 3,
-    IoPorts = 4,
-    Irq = 5,
-    Console = 6,
-    Endpoint = 7,
-    Notification = 8,
-    VirqLine = 9,
-    Doorbell = 10,
-}
-
-impl ObjectType {
-    /// Decodes a wire value.
-    pub const fn from_u64(v: u64) -> Option<Self> {
-        Some(match v {
-            1 => Self::Domain,
-            2 => Self::Thread,
-            3 => Self::Memory,
-            4 => Self::IoPorts,
-            5 => Self::Irq,
-            6 => Self::Console,
-            7 => Self::Endpoint,
-            8 => Self::Notification,
-            9 => Self::VirqLine,
-            10 => Self::Doorbell,
-            _ => return None,
-        })
+crate::wire_enum! {
+    /// The kinds of kernel object a capability can name.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum ObjectType: u8 {
+        Domain = 1,
+        Thread = 2,
+        Memory = 3,
+        IoPorts = 4,
+        Irq = 5,
+        Console = 6,
+        Endpoint = 7,
+        Notification = 8,
+        VirqLine = 9,
+        Doorbell = 10,
     }
 }
 
@@ -131,16 +113,7 @@ mod tests {
 
     #[test]
     fn object_types_decode() {
-        for t in [
-            ObjectType::Domain,
-            ObjectType::Thread,
-            ObjectType::Memory,
-            ObjectType::IoPorts,
-            ObjectType::Irq,
-            ObjectType::Console,
-            ObjectType::Endpoint,
-            ObjectType::Notification,
-        ] {
+        for t in ObjectType::ALL {
             assert_eq!(ObjectType::from_u64(t as u64), Some(t));
         }
         assert_eq!(ObjectType::from_u64(0), None);

@@ -50,6 +50,11 @@ impl Fault {
     }
 }
 
+/// The kind of an event, in the low byte of its second register: each
+/// written once, for `encode` and `decode` both.
+const EXITED: u64 = 1;
+const FAULTED: u64 = 2;
+
 /// An event of a supervised domain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -61,10 +66,10 @@ impl Event {
     /// The four result registers that carry the event.
     pub const fn encode(&self) -> [u64; 4] {
         match *self {
-            Event::Exited { domain, code } => [domain.0, 1, code, 0],
+            Event::Exited { domain, code } => [domain.0, EXITED, code, 0],
             Event::Faulted { domain, fault } => [
                 domain.0,
-                2 | (fault.vector as u64) << 8 | (fault.error as u64) << 32,
+                FAULTED | (fault.vector as u64) << 8 | (fault.error as u64) << 32,
                 fault.ip,
                 fault.address,
             ],
@@ -75,8 +80,8 @@ impl Event {
     pub const fn decode(r: [u64; 4]) -> Option<Event> {
         let domain = DomainId(r[0]);
         match r[1] & 0xff {
-            1 => Some(Event::Exited { domain, code: r[2] }),
-            2 => Some(Event::Faulted {
+            EXITED => Some(Event::Exited { domain, code: r[2] }),
+            FAULTED => Some(Event::Faulted {
                 domain,
                 fault: Fault {
                     vector: (r[1] >> 8) as u8,

@@ -15,69 +15,50 @@ use bitflags::bitflags;
 use crate::error::Error;
 use crate::msg::{Message, WORDS};
 
-/// Why a vCPU stopped running its guest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u64)]
-pub enum ExitReason {
-    Cpuid = 1,
-    /// `HLT` with interrupts off (with them on, the kernel idles the vCPU
-    /// until an interrupt is raised on it: no exit message).
-    Hlt = 2,
-    /// `OUT`: qualification = port | size << 16 (size 1, 2 or 4), with
-    /// [`PORT_STRING`] for `OUTS` (and [`PORT_REP`] if it repeats); value in rax.
-    PortOut = 3,
-    /// `IN`: qualification as for `PortOut`; reply with the value in rax.
-    PortIn = 4,
-    /// `RDMSR` of the MSR in rcx; reply with edx:eax.
-    MsrRead = 5,
-    /// `WRMSR` of edx:eax to the MSR in rcx.
-    MsrWrite = 6,
-    /// An access to guest-physical memory nothing maps: qualification = access
-    /// (1 read, 2 write, 4 execute), address in the gpa word.
-    MemoryFault = 7,
-    /// The guest triple-faulted (shutdown).
-    TripleFault = 8,
-    /// `VMCALL` / `VMMCALL`.
-    Hypercall = 9,
-    /// The hardware refused to enter the guest: qualification = its reason,
-    /// on VT-x the VM-instruction error of a VMLAUNCH/VMRESUME that failed
-    /// (below 32; 7 is an invalid control field) or the exit reason of a
-    /// VM-entry failure (33 invalid guest state, 34 MSR loading, 41 machine
-    /// check), on AMD-V `u64::MAX` (VMEXIT_INVALID). Nothing is read back
-    /// from a VMCS or VMCB the CPU refused (AMD-V may leave the host's own
-    /// state in it): rip and len are 0, and the registers are the guest's as
-    /// they were entered with. The vCPU never runs again, whatever the VMM
-    /// answers. The kernel refuses the replies it can judge alone
-    /// ([`Reply::decode`]); whether a rip the VMM sets suits the guest's
-    /// mode is the CPU's to judge (VT-x refuses bits 63:32 outside 64-bit
-    /// mode, AMD-V ignores them), as KVM leaves `KVM_SET_REGS` to it.
-    EntryFailed = 10,
-    /// Anything else: qualification = the vendor's raw exit code.
-    Other = 11,
-    /// An exception the kernel intercepts (qualification = its vector: #DB
-    /// or #AC) faulted in its own delivery: the guest can never run again,
-    /// as a CPU would deliver it forever and take no interrupt
-    /// (CVE-2015-5307). The VMM stops it.
-    ExceptionLoop = 12,
-}
-
-impl ExitReason {
-    pub const fn from_u64(v: u64) -> Option<Self> {
-        Some(match v {
-            1 => Self::Cpuid,
-            2 => Self::Hlt,
-            3 => Self::PortOut,
-            4 => Self::PortIn,
-            5 => Self::MsrRead,
-            6 => Self::MsrWrite,
-            7 => Self::MemoryFault,
-            8 => Self::TripleFault,
-            9 => Self::Hypercall,
-            10 => Self::EntryFailed,
-            11 => Self::Other,
-            12 => Self::ExceptionLoop,
-            _ => return None,
-        })
+crate::wire_enum! {
+    /// Why a vCPU stopped running its guest.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum ExitReason: u64 {
+        Cpuid = 1,
+        /// `HLT` with interrupts off (with them on, the kernel idles the vCPU
+        /// until an interrupt is raised on it: no exit message).
+        Hlt = 2,
+        /// `OUT`: qualification = port | size << 16 (size 1, 2 or 4), with
+        /// [`PORT_STRING`] for `OUTS` (and [`PORT_REP`] if it repeats); value in rax.
+        PortOut = 3,
+        /// `IN`: qualification as for `PortOut`; reply with the value in rax.
+        PortIn = 4,
+        /// `RDMSR` of the MSR in rcx; reply with edx:eax.
+        MsrRead = 5,
+        /// `WRMSR` of edx:eax to the MSR in rcx.
+        MsrWrite = 6,
+        /// An access to guest-physical memory nothing maps: qualification = access
+        /// (1 read, 2 write, 4 execute), address in the gpa word.
+        MemoryFault = 7,
+        /// The guest triple-faulted (shutdown).
+        TripleFault = 8,
+        /// `VMCALL` / `VMMCALL`.
+        Hypercall = 9,
+        /// The hardware refused to enter the guest: qualification = its reason,
+        /// on VT-x the VM-instruction error of a VMLAUNCH/VMRESUME that failed
+        /// (below 32; 7 is an invalid control field) or the exit reason of a
+        /// VM-entry failure (33 invalid guest state, 34 MSR loading, 41 machine
+        /// check), on AMD-V `u64::MAX` (VMEXIT_INVALID). Nothing is read back
+        /// from a VMCS or VMCB the CPU refused (AMD-V may leave the host's own
+        /// state in it): rip and len are 0, and the registers are the guest's as
+        /// they were entered with. The vCPU never runs again, whatever the VMM
+        /// answers. The kernel refuses the replies it can judge alone
+        /// ([`Reply::decode`]); whether a rip the VMM sets suits the guest's
+        /// mode is the CPU's to judge (VT-x refuses bits 63:32 outside 64-bit
+        /// mode, AMD-V ignores them), as KVM leaves `KVM_SET_REGS` to it.
+        EntryFailed = 10,
+        /// Anything else: qualification = the vendor's raw exit code.
+        Other = 11,
+        /// An exception the kernel intercepts (qualification = its vector: #DB
+        /// or #AC) faulted in its own delivery: the guest can never run again,
+        /// as a CPU would deliver it forever and take no interrupt
+        /// (CVE-2015-5307). The VMM stops it.
+        ExceptionLoop = 12,
     }
 }
 
@@ -274,8 +255,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn exits_round_trip(reason in 1u64..12, w in any::<[u64; 8]>()) {
-            let m = Message { label: reason, words: w, cap: None };
+        fn exits_round_trip(reason in prop::sample::select(&ExitReason::ALL[..]), w in any::<[u64; 8]>()) {
+            let m = Message { label: reason as u64, words: w, cap: None };
             let e = Exit::from_message(&m).unwrap();
             prop_assert_eq!(e.to_message(), m);
         }
