@@ -45,3 +45,15 @@ pub mod wakeup {
     /// Non-zero once `interactive` is waiting.
     pub const READY: usize = 3;
 }
+
+/// `handoff-a` and `handoff-b`: the words of their shared region `flags`.
+pub mod handoff {
+    /// Signals `handoff-a` sends and `handoff-b` expects.
+    pub const ROUNDS: u64 = 100;
+    /// The round signalled.
+    pub const ROUND: usize = 0;
+    /// The last round after whose signal `handoff-a` went on.
+    pub const WENT_ON: usize = 1;
+    /// The last round `handoff-b` finished.
+    pub const DONE: usize = 2;
+}

@@ -33,6 +33,7 @@ pub fn cases() -> Vec<SystemTest> {
         case("sched_cap", "tests/systems/sched-cap.toml", check_cap, tcg()),
         case("sched_latency", "tests/systems/sched-latency.toml", check_latency, icount()),
         case("sched_latency_busy", "tests/systems/sched-latency-busy.toml", check_latency_busy, icount()),
+        case("sched_handoff", "tests/systems/handoff.toml", check_handoff, icount()),
     ]
 }
 
@@ -155,6 +156,22 @@ fn check_latency(o: &Outcome) -> Result<(), String> {
 /// The same, for a woken thread that works about 0.3 ms on each wake-up.
 fn check_latency_busy(o: &Outcome) -> Result<(), String> {
     latency_of(o, "interactive-busy")
+}
+
+/// Every same-CPU wake-up ran before its signaller went on (the
+/// hand-over), though the woken thread had less credit.
+fn check_handoff(o: &Outcome) -> Result<(), String> {
+    finished(o, &["handoff-a", "handoff-b"])?;
+    let rest = after(&o.serial, "handoff-b", "handoff-b: ")?;
+    let line = format!("[handoff-b] handoff-b: {rest}");
+    let first = rest
+        .strip_suffix(" of 100 wake-ups ran before the signaller went on")
+        .ok_or_else(|| format!("cannot read `{line}`: expected `N of 100 wake-ups ran before …`"))?;
+    let first: u64 = num(first, &line)?;
+    if first != 100 {
+        return Err(format!("{} of 100 same-CPU wake-ups waited for the signaller to go on", 100 - first));
+    }
+    Ok(())
 }
 
 fn latency_of(o: &Outcome, who: &str) -> Result<(), String> {

@@ -172,3 +172,15 @@ fn every_case_boots_a_system_file_of_the_repository() {
         assert!(root.join(file).is_file(), "{}: {file} missing", t.name);
     }
 }
+
+#[test]
+fn handoff_needs_every_wake_up_before_the_signaller_went_on() {
+    let ok = format!(
+        "[handoff-b] handoff-b: 100 of 100 wake-ups ran before the signaller went on\n{}",
+        exits(&["handoff-a", "handoff-b"])
+    );
+    assert_eq!(run("sched_handoff", &ok), Ok(()));
+    let late = ok.replace("100 of 100", "63 of 100");
+    fails("sched_handoff", &late, "37 of 100 same-CPU wake-ups waited");
+    fails("sched_handoff", &exits(&["handoff-a", "handoff-b"]), "handoff-b: ");
+}
