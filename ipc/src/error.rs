@@ -19,9 +19,13 @@ pub enum Error {
     WrongType = 5,
     /// The capability lacks a right the operation needs.
     InsufficientRights = 6,
-    /// The domain's memory quota does not cover the request.
+    /// The domain's own limit does not cover the request: its memory quota,
+    /// or its account's share of the kernel's objects of this kind (a
+    /// quarter of each pool, for a child of the root and every domain below
+    /// it together; see `ipc::syscall`).
     QuotaExceeded = 7,
-    /// The kernel has no room left for another object of this kind.
+    /// The kernel has no room left for another object of this kind (the
+    /// pool itself is full, whoever filled it).
     OutOfObjects = 8,
     /// The capability table is full.
     OutOfSlots = 9,

@@ -5,6 +5,15 @@
 //! On return `rax` = 0 or an [`Error`] code, and `rdi, rsi, rdx, r10` carry
 //! results; on `InvalidArgument`, `rdi` = the 1-based index of the argument.
 //!
+//! Every verb that makes a kernel object (a domain, guest, thread, vCPU,
+//! memory object, port range, endpoint, notification, VirqLine, doorbell or
+//! timer) charges it to an *account*: the caller's (or the owner's) ancestor
+//! that the root domain supervises, so a domain and all it made share one.
+//! An account holds at most a quarter of the kernel's pool of each kind;
+//! past that the verb fails with `QuotaExceeded`, and an object destroyed
+//! (with its domain, or a timer cancelled) gives its place back. The root
+//! is limited by the pools alone (`OutOfObjects`).
+//!
 //! [`Call::decode`] is the kernel's half of decode-then-invoke: every
 //! argument is checked here, and the kernel acts only on a decoded `Call`.
 //! [`Call::encode`] is the user side. One definition serves both.
@@ -313,8 +322,8 @@ pub enum Call {
     DomainNotify { domain: CapSlot, ntfn: CapSlot, bits: u64 },
     /// Signals `bits` on `ntfn` (WRITE) after `delay_us` microseconds, then
     /// every `period_us` if that is not 0. Setting the same notification and
-    /// bits again replaces the timer; `delay_us` = 0 cancels it. A domain
-    /// has at most 4 timers; they end with it.
+    /// bits again replaces the timer; `delay_us` = 0 cancels it. Timers are
+    /// charged to the caller's account (see above) and end with the caller.
     TimerSet { ntfn: CapSlot, bits: u64, delay_us: u64, period_us: u64 },
 }
 

@@ -43,6 +43,11 @@ pub enum ExitReason {
     EntryFailed = 10,
     /// Anything else: qualification = the vendor's raw exit code.
     Other = 11,
+    /// An exception the kernel intercepts (qualification = its vector: #DB
+    /// or #AC) faulted in its own delivery: the guest can never run again,
+    /// as a CPU would deliver it forever and take no interrupt
+    /// (CVE-2015-5307). The VMM stops it.
+    ExceptionLoop = 12,
 }
 
 impl ExitReason {
@@ -59,6 +64,7 @@ impl ExitReason {
             9 => Self::Hypercall,
             10 => Self::EntryFailed,
             11 => Self::Other,
+            12 => Self::ExceptionLoop,
             _ => return None,
         })
     }

@@ -33,3 +33,13 @@ pub fn invalid_opcode() -> ! {
     // SAFETY: `ud2` only raises #UD.
     unsafe { asm!("ud2", options(noreturn, nomem, nostack)) }
 }
+
+/// Reads xmm0, which may hold another domain's or a guest's data were the
+/// kernel to let a native domain use SSE: it does not (CR4.OSFXSR clear,
+/// `kernel/src/virt/state.rs`), so this is #UD.
+pub fn read_xmm0() -> u64 {
+    let v: u64;
+    // SAFETY: `movq` only reads a register (or raises #UD, as here).
+    unsafe { asm!("movq {}, xmm0", out(reg) v, options(nomem, nostack)) };
+    v
+}

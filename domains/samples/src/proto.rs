@@ -18,6 +18,11 @@ pub const RING: u64 = 11;
 /// `bench-srv`: answer with the sum of the wake-up latencies of the last
 /// `BELLS` run.
 pub const REPORT: u64 = 12;
+/// `witness`: make a guest, a VirqLine and a notification in it and a
+/// timer, destroy them, and answer with each one's error code (0: made):
+/// [guest, VirqLine, notification, timer]. Another domain's account is
+/// then shown to have room whatever `hostile` holds.
+pub const MAKE: u64 = 20;
 /// `bench-srv`: the request cannot be served here.
 pub const REFUSED: u64 = 0xff;
 

@@ -41,4 +41,7 @@ pub mod status {
     pub const SETUP: u64 = 6;
     /// The kernel accepted a reply it must refuse (`hostile-vmm` mode).
     pub const HOSTILE_ACCEPTED: u64 = 7;
+    /// The guest can never run again: an exception faults in its own
+    /// delivery (`ExitReason::ExceptionLoop`).
+    pub const STUCK: u64 = 8;
 }

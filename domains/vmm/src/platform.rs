@@ -81,6 +81,11 @@ pub enum Note {
         write: bool,
         rip: u64,
     },
+    /// An exception that faults in its own delivery, forever.
+    ExceptionLoop {
+        vector: u64,
+        rip: u64,
+    },
     /// A string port instruction (INS/OUTS), which is not emulated.
     StringPort {
         port: u16,
@@ -132,6 +137,14 @@ impl fmt::Display for Note {
             Note::Port { port, write, rip } => {
                 let op = if write { "write to" } else { "read of" };
                 write!(f, "{op} port {port:#x} at rip {rip:#x} ignored")
+            }
+            Note::ExceptionLoop { vector, rip } => {
+                let name = match vector {
+                    1 => "#DB",
+                    17 => "#AC",
+                    _ => "exception",
+                };
+                write!(f, "endless {name} delivery (vector {vector}) at rip {rip:#x}: stopped")
             }
             Note::StringPort { port, write, rep, rip } => {
                 let op = match (write, rep) {
@@ -228,6 +241,9 @@ impl Platform {
             ExitReason::TripleFault => self.stop(status::TRIPLE_FAULT, Note::TripleFault { rip }),
             ExitReason::EntryFailed => {
                 self.stop(status::UNHANDLED, Note::EntryFailed { reason: exit.qualification, rip })
+            }
+            ExitReason::ExceptionLoop => {
+                self.stop(status::STUCK, Note::ExceptionLoop { vector: exit.qualification, rip })
             }
             ExitReason::Other => self.stop(
                 status::UNHANDLED,

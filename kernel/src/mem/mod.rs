@@ -3,6 +3,7 @@
 //! space (bare metal only).
 
 pub mod frames;
+pub mod guest;
 pub mod layout;
 pub mod memmap;
 pub mod paging;

@@ -105,9 +105,47 @@ pub fn id(r: Ref) -> DomainId {
     DomainId::new(u32::from(r.index), r.generation)
 }
 
+/// The account domain `d`'s objects are charged to (see `state::limits`):
+/// its ancestor that the root supervises (itself, if the root supervises
+/// it), so that a domain and all it made share one; `None` for the root
+/// itself. `supervisor(x)` is x's supervisor. At most `links` links are
+/// followed (no chain is longer than the domain pool), so even a broken
+/// chain ends: where it ends is the account.
+pub fn account<T: Copy + Eq>(
+    d: T,
+    root: Option<T>,
+    links: usize,
+    supervisor: impl Fn(T) -> Option<T>,
+) -> Option<T> {
+    if Some(d) == root {
+        return None;
+    }
+    let mut x = d;
+    for _ in 0..links {
+        match supervisor(x) {
+            Some(s) if Some(s) != root => x = s,
+            _ => break,
+        }
+    }
+    Some(x)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_domain_is_charged_to_its_line_below_the_root() {
+        // 0 is the root; 1 and 5 are its children; 2 is 1's, 3 is 2's.
+        let sup = |x: u8| [None, Some(0), Some(1), Some(2), None, Some(0)][usize::from(x)];
+        let account = |d| account(d, Some(0), 8, sup);
+        assert_eq!(account(0), None, "the root is not limited");
+        assert_eq!((account(1), account(2), account(3)), (Some(1), Some(1), Some(1)), "children share one");
+        assert_eq!(account(5), Some(5), "a sibling has its own");
+        assert_eq!(account(4), Some(4), "a chain that ends elsewhere ends there");
+        // A cycle (which supervision rules out) still ends.
+        assert!(super::account(1u8, Some(0), 8, |x| Some(x ^ 3)).is_some());
+    }
 
     #[test]
     fn quota_refuses_overdraft() {

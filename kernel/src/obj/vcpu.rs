@@ -47,8 +47,14 @@ pub struct Vcpu {
 impl Vcpu {
     /// Its state frame.
     pub fn state(&self) -> u64 {
-        self.vmcs.as_u64() + 4096
+        state_frame(self.vmcs.as_u64())
     }
+}
+
+/// The state frame of the vCPU whose VMCS (or VMCB) is at `hw`: the frame
+/// after it (see [`HW_FRAMES`]).
+pub const fn state_frame(hw: u64) -> u64 {
+    hw + 4096
 }
 
 /// The guest's general registers (and CR2) while the kernel holds them; the

@@ -10,7 +10,10 @@ use ipc::{CapSlot, Error, ObjectType, Rights};
 use spin::Mutex;
 
 mod life;
+mod limits;
 mod memory;
+
+pub use limits::Kind;
 
 pub(crate) use memory::{destroy_guest_tables, npt};
 mod wake;

@@ -9,11 +9,7 @@ use crate::mem::kspace;
 use crate::mem::paging::PageTable;
 use crate::obj::domain::{self, Domain};
 use crate::obj::thread::ThreadState;
-use crate::state::Kernel;
-
-/// The most domains a domain other than the root may supervise at once, so
-/// that no one domain can fill the kernel's pool.
-const MAX_CHILDREN: usize = 8;
+use crate::state::{Kernel, Kind};
 
 // Never inlined into the syscall dispatch: a new domain (its capability
 // table) is built on this frame, which no other syscall should carry.
@@ -22,10 +18,7 @@ pub fn create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next, Error
     if quota_pages == 0 {
         return Err(Error::QuotaExceeded);
     }
-    let children = k.domains.iter().filter(|(_, x)| x.supervisor == Some(c.domain)).count();
-    if Some(c.domain) != k.root && children >= MAX_CHILDREN {
-        return Err(Error::OutOfObjects);
-    }
+    k.admit(c.domain, Kind::Domain)?;
     k.domain_mut(c.domain)?.quota.charge(quota_pages)?;
     let undo = |k: &mut Kernel| {
         if let Ok(d) = k.domain_mut(c.domain) {

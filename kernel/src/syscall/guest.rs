@@ -9,11 +9,9 @@ use crate::mem::kspace;
 use crate::obj::domain::{self, Domain};
 use crate::obj::thread::{Context, Thread};
 use crate::obj::vcpu::{Vcpu, HW_FRAMES};
-use crate::state::Kernel;
+use crate::state::{Kernel, Kind};
 use crate::virt::vmx::run::GuestRegs;
 
-/// The most guests a domain other than the root may supervise.
-const MAX_GUESTS: usize = 8;
 /// Multiboot's hand-off value in eax.
 const MULTIBOOT_MAGIC: u64 = 0x2BAD_B002;
 
@@ -27,10 +25,7 @@ pub fn guest_create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next,
     if quota_pages == 0 {
         return Err(Error::QuotaExceeded);
     }
-    let guests = k.domains.iter().filter(|(_, x)| x.supervisor == Some(c.domain) && x.guest).count();
-    if Some(c.domain) != k.root && guests >= MAX_GUESTS {
-        return Err(Error::OutOfObjects);
-    }
+    k.admit(c.domain, Kind::Domain)?;
     k.domain_mut(c.domain)?.quota.charge(quota_pages)?;
     let undo = |k: &mut Kernel| {
         if let Ok(d) = k.domain_mut(c.domain) {
@@ -87,16 +82,14 @@ pub fn vcpu_create(
     if !k.domain(g)?.guest {
         return Err(Error::WrongType);
     }
-    if k.threads.iter().filter(|(_, t)| t.domain == g).count() >= 16 {
-        return Err(Error::OutOfObjects);
-    }
+    k.admit(g, Kind::Thread)?;
     k.domain_mut(g)?.quota.charge(HW_FRAMES)?;
     let Some(vmcs) = kspace::alloc_contiguous(HW_FRAMES) else {
         k.domain_mut(g)?.quota.release(HW_FRAMES);
         return Err(Error::QuotaExceeded);
     };
     let va = kspace::phys_to_virt(vmcs);
-    crate::virt::state::init_frame(vmcs.as_u64() + 4096);
+    crate::virt::state::init_frame(crate::obj::vcpu::state_frame(vmcs.as_u64()));
     if crate::virt::available() == crate::virt::Virt::Vmx {
         let revision = crate::virt::vmx::revision();
         // SAFETY: a fresh frame of our own, mapped at `va`; the VMCS region
@@ -154,6 +147,7 @@ pub fn virq_create(k: &mut Kernel, c: Caller, guest: CapSlot, vector: u8) -> Res
     if !k.domain(g)?.guest {
         return Err(Error::WrongType);
     }
+    k.admit(g, Kind::VirqLine)?;
     let v =
         k.virqs.insert(crate::obj::virq::VirqLine { guest: g, vector }).map_err(|_| Error::OutOfObjects)?;
     match k.give(c.domain, Cap::new(ObjectType::VirqLine, v, Rights::WRITE | Rights::GRANT)) {
@@ -220,6 +214,7 @@ pub fn doorbell_create(
     if k.doorbells.iter().any(|(_, b)| b.guest == g && b.port == port) {
         return Err(Error::AlreadyMapped);
     }
+    k.admit(g, Kind::Doorbell)?;
     let bell = crate::obj::virq::Doorbell { guest: g, port, ntfn: n, bits };
     let b = k.doorbells.insert(bell).map_err(|_| Error::OutOfObjects)?;
     match k.give(c.domain, Cap::new(ObjectType::Doorbell, b, Rights::CONTROL)) {

@@ -8,7 +8,7 @@ use super::{Caller, Next};
 use crate::cap::Cap;
 use crate::obj::ioports::IoPorts;
 use crate::obj::thread::ThreadState;
-use crate::state::Kernel;
+use crate::state::{Kernel, Kind};
 
 pub fn console_write(k: &mut Kernel, c: Caller, console: CapSlot, buf: UserBuf) -> Result<Next, Error> {
     k.cap(c.domain, console, ObjectType::Console, Rights::WRITE)?;
@@ -71,6 +71,7 @@ pub fn ports_create(k: &mut Kernel, c: Caller, slot: CapSlot, base: u16, count: 
     if base < parent.base || end > u32::from(parent.base) + u32::from(parent.count) {
         return Err(Error::InsufficientRights);
     }
+    k.admit(c.domain, Kind::IoPorts)?;
     let p = k.ioports.insert(wanted).map_err(|_| Error::OutOfObjects)?;
     let rights = (cap.rights & (Rights::READ | Rights::WRITE | Rights::GRANT)) | Rights::REVOKE;
     match k.give(c.domain, Cap::new(ObjectType::IoPorts, p, rights)) {

@@ -6,17 +6,11 @@ use ipc::{CapSlot, Error, ObjectType, Rights};
 use super::{Caller, Next};
 use crate::cap::Cap;
 use crate::mem::paging::MapFlags;
-use crate::state::Kernel;
-
-/// The most memory objects a domain other than the root may own, so that no
-/// one domain can fill the kernel's pool.
-const MAX_OWNED: usize = 64;
+use crate::state::{Kernel, Kind};
 
 pub fn create(k: &mut Kernel, c: Caller, domain: CapSlot, pages: u64) -> Result<Next, Error> {
     let owner = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
-    if Some(owner) != k.root && k.memory.iter().filter(|(_, m)| m.owner == owner).count() >= MAX_OWNED {
-        return Err(Error::OutOfObjects);
-    }
+    k.admit(owner, Kind::Memory)?;
     let m = k.create_memory(owner, pages)?;
     let rights = Rights::READ | Rights::WRITE | Rights::EXEC | Rights::GRANT | Rights::REVOKE;
     match k.give(c.domain, Cap::new(ObjectType::Memory, m, rights)) {

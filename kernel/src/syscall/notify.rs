@@ -8,20 +8,13 @@ use crate::cap::Cap;
 use crate::obj::endpoint::Endpoint;
 use crate::obj::notification::Notification;
 use crate::obj::thread::ThreadState;
-use crate::state::Kernel;
+use crate::state::{Kernel, Kind};
 
-/// The most endpoints or notifications a domain other than the root may own.
-const MAX_OWNED: usize = 32;
-
-fn owner(k: &Kernel, c: Caller, domain: CapSlot, kind: ObjectType) -> Result<crate::obj::pool::Ref, Error> {
+/// The domain an endpoint or notification is made for, if its account has
+/// room for one more of `kind`.
+fn owner(k: &Kernel, c: Caller, domain: CapSlot, kind: Kind) -> Result<crate::obj::pool::Ref, Error> {
     let d = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
-    let owned = match kind {
-        ObjectType::Endpoint => k.endpoints.iter().filter(|(_, e)| e.owner == d).count(),
-        _ => k.notifications.iter().filter(|(_, n)| n.owner == d).count(),
-    };
-    if Some(d) != k.root && owned >= MAX_OWNED {
-        return Err(Error::OutOfObjects);
-    }
+    k.admit(d, kind)?;
     Ok(d)
 }
 
@@ -41,13 +34,13 @@ fn hand_out(k: &mut Kernel, c: Caller, kind: ObjectType, at: crate::obj::pool::R
 }
 
 pub fn endpoint_create(k: &mut Kernel, c: Caller, domain: CapSlot) -> Result<Next, Error> {
-    let d = owner(k, c, domain, ObjectType::Endpoint)?;
+    let d = owner(k, c, domain, Kind::Endpoint)?;
     let e = k.endpoints.insert(Endpoint::new(d)).map_err(|_| Error::OutOfObjects)?;
     hand_out(k, c, ObjectType::Endpoint, e)
 }
 
 pub fn notification_create(k: &mut Kernel, c: Caller, domain: CapSlot) -> Result<Next, Error> {
-    let d = owner(k, c, domain, ObjectType::Notification)?;
+    let d = owner(k, c, domain, Kind::Notification)?;
     let n = k.notifications.insert(Notification::new(d)).map_err(|_| Error::OutOfObjects)?;
     hand_out(k, c, ObjectType::Notification, n)
 }
@@ -129,9 +122,6 @@ pub fn domain_notify(
     Ok(Next::Return([0; 4]))
 }
 
-/// The most timers one domain may have.
-const MAX_TIMERS_PER_DOMAIN: usize = 4;
-
 pub fn timer_set(
     k: &mut Kernel,
     c: Caller,
@@ -145,9 +135,7 @@ pub fn timer_set(
     if delay_us == 0 {
         return Ok(Next::Return([0; 4]));
     }
-    if k.timers.iter().filter(|t| t.owner == c.domain).count() >= MAX_TIMERS_PER_DOMAIN {
-        return Err(Error::OutOfObjects);
-    }
+    k.admit(c.domain, Kind::Timer)?;
     let per_us = crate::sched::tsc_per_us();
     let timer = crate::state::Timer {
         owner: c.domain,

@@ -13,10 +13,7 @@ use super::{Caller, Next};
 use crate::cap::Cap;
 use crate::obj::domain::DomainState;
 use crate::obj::thread::{Context, Thread};
-use crate::state::Kernel;
-
-/// The most threads one domain may have.
-const MAX_PER_DOMAIN: usize = 16;
+use crate::state::{Kernel, Kind};
 
 pub fn create(
     k: &mut Kernel,
@@ -39,9 +36,7 @@ pub fn create(
     if dom.state == DomainState::Dead {
         return Err(Error::PeerDead);
     }
-    if k.threads.iter().filter(|(_, t)| t.domain == d).count() >= MAX_PER_DOMAIN {
-        return Err(Error::OutOfObjects);
-    }
+    k.admit(d, Kind::Thread)?;
     let th = Thread::new(d, Context::start(entry.get(), stack.get(), arg), home);
     let t = k.threads.insert(th).map_err(|_| Error::OutOfObjects)?;
     match k.give(c.domain, Cap::new(ObjectType::Thread, t, Rights::CONTROL)) {

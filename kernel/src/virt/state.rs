@@ -9,7 +9,8 @@
 //! native domains get neither (CR0.EM set, CR4.OSFXSR and CR4.OSXSAVE clear
 //! outside the switch: x87, SSE, AVX, XSAVE and XGETBV all fault in ring
 //! 3). A breakpoint a guest arms stays its own: VT-x resets DR7 on every
-//! exit, and `disarm` does so on AMD-V.
+//! exit, and `disarm` does so on AMD-V, where the kernel also does a guest's
+//! writes of the breakpoint registers (`svm::debugreg`).
 //!
 //! Components are saved and restored with the widest mask the kernel
 //! supports ([`mask`]), whatever the guest's XCR0, so that every component
@@ -94,13 +95,13 @@ pub fn xcr0_valid(value: u64) -> bool {
         && (avx512 == 0 || (avx512 == 0xE0 && value & 4 != 0))
 }
 
-/// Loads vCPU state frame `pa` into this CPU's registers if they hold
+/// Loads vCPU state frame `pa` into this CPU's (`me`'s) registers if they hold
 /// another's, saving that one's first; runs under the kernel lock (so that
 /// no frame is freed meanwhile), interrupts off. While a vCPU's state is
 /// loaded its registers (XCR0 too) are the truth, its frame stale.
 #[inline]
-pub fn load(pa: u64) {
-    if cpu::current().guest_state.load(Ordering::Relaxed) != pa {
+pub fn load(me: &cpu::PerCpu, pa: u64) {
+    if me.guest_state.load(Ordering::Relaxed) != pa {
         switch(pa);
     }
 }

@@ -59,10 +59,11 @@ fn check_default(o: &Outcome) -> Result<(), String> {
 }
 
 /// The faulting domains of `faults.toml`, and what `mgmt` reports each time.
-const FAULTERS: [(&str, &str); 4] = [
+const FAULTERS: [(&str, &str); 5] = [
     ("fault-kernel", "faulted: page fault (vector 14) at address 0xffff800000000000 ip 0x"),
     ("fault-ro", "faulted: page fault (vector 14) at address 0x"),
     ("fault-ud", "faulted: invalid opcode (vector 6)"),
+    ("fault-simd", "faulted: invalid opcode (vector 6)"),
     ("fault-panic", "exited with code 101"),
 ];
 

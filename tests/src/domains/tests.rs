@@ -67,6 +67,7 @@ fn faults_log() -> String {
         ("fault-kernel", "faulted: page fault (vector 14) at address 0xffff800000000000 ip 0x401000"),
         ("fault-ro", "faulted: page fault (vector 14) at address 0x401000 ip 0x401010"),
         ("fault-ud", "faulted: invalid opcode (vector 6) at address 0x401020 ip 0x401020"),
+        ("fault-simd", "faulted: invalid opcode (vector 6) at address 0x0 ip 0x401030"),
         ("fault-panic", "exited with code 101"),
     ];
     let mut s = String::new();

@@ -375,3 +375,42 @@ fn the_timer_wants_fifty_idle_milliseconds() {
     let no_exit = timer(56, 10_000).replace("[vmm] guest-timer: exit port 0xf4 value 16\n", "");
     fails("guest_timer", &no_exit, "exit port");
 }
+
+fn loops(ac: &str, db: &str) -> String {
+    format!(
+        "[loop-db] guest-loop: entering the #DB loop\n[loop-ac] guest-loop: entering the #AC loop\n{ac}\
+         {}{db}[mgmt] all domains stopped: shutting down\n",
+        hello("witness", 4096, "")
+    )
+}
+
+#[test]
+fn loops_want_the_witness_served_while_they_loop() {
+    let ac_stopped = "[vmm] loop-ac: endless #AC delivery (vector 17) at rip 0x100531: stopped\n\
+                      [mgmt] loop-ac exited with code 8\n";
+    let db_ended =
+        "[vmm] loop-db: triple fault at rip 0x1004d4: stopped\n[mgmt] loop-db exited with code 4\n";
+    let log = loops(ac_stopped, db_ended);
+    assert_eq!(run("bochs_guest_loops", &log), Ok(()));
+    // The #DB loop ended before the witness did: it held the CPU.
+    let held = format!(
+        "[loop-db] guest-loop: entering the #DB loop\n{db_ended}[loop-ac] guest-loop: entering the #AC loop\n\
+         {ac_stopped}{}[mgmt] all domains stopped: shutting down\n",
+        hello("witness", 4096, "")
+    );
+    fails("bochs_guest_loops", &held, "held the CPU");
+    fails("bochs_guest_loops", &log.replace("exited with code 8", "exited with code 5"), "code 8");
+    let no_ac = "[loop-ac] guest-loop: this CPU raises no #AC\n[vmm] loop-ac: exit port 0xf4 value 16\n\
+                 [mgmt] loop-ac exited with code 0\n";
+    fails("bochs_guest_loops", &loops(no_ac, db_ended), "no #AC loop");
+    let no_bp = "[loop-db] guest-loop: the #DB handler ran: no instruction breakpoint fired\n\
+                 [vmm] loop-db: exit port 0xf4 value 16\n[mgmt] loop-db exited with code 0\n";
+    fails("bochs_guest_loops", &loops(ac_stopped, no_bp), "no #DB loop");
+    // QEMU raises no #AC and fires no guest breakpoint: they say so.
+    assert_eq!(run("guest_loops", &loops(no_ac, no_bp)), Ok(()));
+    fails(
+        "guest_loops",
+        &loops(no_ac, no_bp).replace("[vmm] witness: exit port 0xf4 value 16\n", ""),
+        "witness",
+    );
+}

@@ -36,12 +36,17 @@ fn main(start: &'static StartInfo) -> u64 {
             log::info!("about to execute an invalid instruction (ud2)");
             fault::invalid_opcode();
         }
+        "fault-simd" => {
+            log::info!("about to read xmm0");
+            let v = fault::read_xmm0();
+            log::error!("faulter: FAIL read xmm0 and got {v:#x}");
+        }
         "fault-panic" => {
             log::info!("about to panic");
             panic!("on purpose, as fault-panic does");
         }
         other => {
-            log::error!("faulter: unknown domain name `{other}`: want fault-kernel, fault-ro, fault-ud or fault-panic");
+            log::error!("faulter: unknown domain name `{other}`: want fault-kernel, fault-ro, fault-ud, fault-simd or fault-panic");
         }
     }
     1

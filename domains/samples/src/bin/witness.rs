@@ -2,11 +2,17 @@
 //! while it waits for one call on `endpoint:witness`; answers with the count
 //! of ticks, logs it and exits with 0. It shows that a domain next to
 //! `hostile` ran on through all of `hostile`'s calls and still serves.
+//! Before that, a call labelled `proto::MAKE` has it make one object of
+//! each kind `hostile` took its share of, which must succeed: another
+//! account still finds room.
 
 #![cfg_attr(target_os = "none", no_std)]
 #![no_main]
 
 use ipc::msg::Message;
+use ipc::syscall::Call;
+use ipc::{CapSlot, Error};
+use samples::proto;
 use user::sys::{self, Incoming};
 use user::{Caps, StartInfo};
 
@@ -32,6 +38,11 @@ fn serve(start: &StartInfo) -> Result<(), ipc::Error> {
     loop {
         match sys::recv_any(ep)? {
             Incoming::Notified(_) => ticks += 1,
+            Incoming::Call { msg, .. } if msg.label == proto::MAKE => {
+                let mut m = Message::default();
+                m.words[..4].copy_from_slice(&make_one(tick));
+                sys::reply(&m)?;
+            }
             Incoming::Call { .. } => {
                 // Said before the reply: `hostile` exits once it has it.
                 log::info!("witness: answered after {ticks} ticks");
@@ -42,4 +53,23 @@ fn serve(start: &StartInfo) -> Result<(), ipc::Error> {
             }
         }
     }
+}
+
+/// Makes a guest, a VirqLine and a notification in it and a timer on
+/// `tick`, then undoes them: the error codes (0: made) of [guest, VirqLine,
+/// notification, timer].
+fn make_one(tick: CapSlot) -> [u64; 4] {
+    let code = |r: Result<(), Error>| r.err().map_or(0, Error::code);
+    // Bit 2, due in 10 s: cancelled at once, it never ticks.
+    let timer = code(sys::timer_set(tick, 2, 10_000_000, 0).and_then(|()| sys::timer_set(tick, 2, 0, 0)));
+    let (guest, _) = match sys::guest_create(16) {
+        Ok(g) => g,
+        Err(e) => return [e.code(), e.code(), e.code(), timer],
+    };
+    // SAFETY: makes a capability; nothing runs.
+    let virq = unsafe { sys::syscall(&Call::VirqCreate { guest, vector: 0x20 }) };
+    let ntfn = sys::notification_create(guest).map(drop);
+    // Its objects go with it.
+    let gone = sys::domain_destroy(guest);
+    [code(gone), code(virq.map(drop).map_err(|(e, _)| e)), code(ntfn), timer]
 }

@@ -109,6 +109,26 @@ fn fatal_exits_stop_the_guest_with_their_status() {
             status::UNHANDLED,
             "unhandled exit Other (code 0x7f) at rip 0x100040: stopped",
         ),
+        (
+            exit(ExitReason::ExceptionLoop, 17, 0, [0; 4]),
+            status::STUCK,
+            "endless #AC delivery (vector 17) at rip 0x100040: stopped",
+        ),
+        (
+            exit(
+                ExitReason::PortOut,
+                0x3f8 | 1 << 16 | ipc::vcpu::PORT_STRING | ipc::vcpu::PORT_REP,
+                0,
+                [0; 4],
+            ),
+            status::UNHANDLED,
+            "rep outs on port 0x3f8 at rip 0x100040: string port I/O is not emulated: stopped",
+        ),
+        (
+            exit(ExitReason::PortIn, 0x60 | 1 << 16 | ipc::vcpu::PORT_STRING, 0, [0; 4]),
+            status::UNHANDLED,
+            "ins on port 0x60 at rip 0x100040: string port I/O is not emulated: stopped",
+        ),
     ];
     for (e, code, line) in cases {
         let s = p.on_exit(0, &e, no_cpu);

@@ -1,5 +1,6 @@
 //! AMD-V: enabling SVM (AMD APM Vol. 2 15.4), and running guests (`run`).
 
+pub mod debugreg;
 pub mod run;
 pub mod vcpu;
 

@@ -10,6 +10,7 @@ use crate::obj::vcpu::GuestRegs;
 
 // Control area.
 const INTERCEPT_CR: usize = 0x000;
+const INTERCEPT_DR: usize = 0x004;
 const INTERCEPT_EXCEPTIONS: usize = 0x008;
 const INTERCEPT_MISC1: usize = 0x00C;
 const INTERCEPT_MISC2: usize = 0x010;
@@ -20,6 +21,7 @@ const TLB_CONTROL: usize = 0x05C;
 const EXIT_CODE: usize = 0x070;
 const EXIT_INFO1: usize = 0x078;
 const EXIT_INFO2: usize = 0x080;
+const EXIT_INT_INFO: usize = 0x088;
 const NP_ENABLE: usize = 0x090;
 const EVENT_INJECT: usize = 0x0A8;
 const N_CR3: usize = 0x0B0;
@@ -102,6 +104,7 @@ pub fn setup(vmcb: &Vmcb, rip: u64, rax: u64, npt: u64, asid: u32, sipi: Option<
         return false;
     }
     vmcb.w(INTERCEPT_CR, 0u32);
+    vmcb.w(INTERCEPT_DR, super::debugreg::INTERCEPT_WRITES);
     // #DB and #AC: a guest could otherwise hold the CPU forever in their
     // delivery (CVE-2015-8104, CVE-2015-5307); the kernel reflects them.
     vmcb.w(INTERCEPT_EXCEPTIONS, (1u32 << 1) | (1 << 17));
@@ -257,10 +260,18 @@ pub enum SvmExit {
     /// VMRUN, VMLOAD, VMSAVE, STGI, CLGI, SKINIT, INVLPGA, MONITOR, MWAIT:
     /// the guest gets #UD.
     SvmInstruction,
-    /// An intercepted exception (#DB: the VMCB's DR6 has its bits).
+    /// An intercepted exception (#DB: the VMCB's DR6 has its bits), and
+    /// whether it arose in the delivery of the same exception.
     Exception {
         vector: u8,
         error: Option<u32>,
+        in_delivery: bool,
+    },
+    /// A write of DR`dr` (see `super::debugreg`).
+    DrWrite {
+        dr: u8,
+        info1: u64,
+        next_rip: u64,
     },
     /// WBINVD or INVD.
     CacheFlush,
@@ -283,6 +294,13 @@ pub fn enter(vmcb: &Vmcb, vmcb_pa: u64, regs: &mut GuestRegs, host_area: u64) ->
     // register and switches the guest's; interrupts are off (GIF cleared
     // around VMRUN).
     unsafe { svm_enter(regs, vmcb_pa, host_area) };
+    let code: u64 = vmcb.r(EXIT_CODE);
+    if code == u64::MAX {
+        // No guest ran; the VMCB's save area holds what the CPU ran, the
+        // host (QEMU writes its own rax and rip there): none of it is read,
+        // and the other registers are as the stub loaded them.
+        return SvmExit::Invalid;
+    }
     if vmcb.r::<u64>(DR7) & 0xFF != 0 {
         crate::virt::state::disarm();
     }
@@ -292,7 +310,7 @@ pub fn enter(vmcb: &Vmcb, vmcb_pa: u64, regs: &mut GuestRegs, host_area: u64) ->
     vmcb.w(EVENT_INJECT, 0u64);
     let info1: u64 = vmcb.r(EXIT_INFO1);
     let info2: u64 = vmcb.r(EXIT_INFO2);
-    match vmcb.r::<u64>(EXIT_CODE) {
+    match code {
         0x60 => SvmExit::Interrupt,
         0x61 => SvmExit::Nmi,
         0x72 => SvmExit::Cpuid,
@@ -309,17 +327,24 @@ pub fn enter(vmcb: &Vmcb, vmcb_pa: u64, regs: &mut GuestRegs, host_area: u64) ->
         0x64 => SvmExit::InterruptWindow,
         0x7F => SvmExit::Shutdown,
         0x80 | 0x82..=0x86 | 0x7A | 0x8A..=0x8C => SvmExit::SvmInstruction,
-        0x41 => SvmExit::Exception { vector: 1, error: None },
-        0x51 => SvmExit::Exception { vector: 17, error: Some(info1 as u32) },
+        0x41 => SvmExit::Exception { vector: 1, error: None, in_delivery: delivering(vmcb, 1) },
+        0x51 => {
+            SvmExit::Exception { vector: 17, error: Some(info1 as u32), in_delivery: delivering(vmcb, 17) }
+        }
+        code @ 0x30..=0x3F => SvmExit::DrWrite { dr: (code - 0x30) as u8, info1, next_rip: vmcb.r(NEXT_RIP) },
         0x76 | 0x89 => SvmExit::CacheFlush,
         0x8D => SvmExit::Xsetbv { cpl: vmcb.r(CPL) },
         0x81 => SvmExit::Vmmcall,
         0x400 => SvmExit::NestedPageFault { gpa: info2, access: nested_access(info1) },
-        // The VMCB's save area then holds what the CPU was running, the
-        // host (QEMU writes its own RIP there): none of it is read.
-        u64::MAX => SvmExit::Invalid,
         code => SvmExit::Other(code),
     }
+}
+
+/// Whether the exit came in the delivery of exception `vector` (APM Vol.
+/// 2 15.7.2: EXITINTINFO, valid, an exception).
+fn delivering(vmcb: &Vmcb, vector: u8) -> bool {
+    let info: u64 = vmcb.r(EXIT_INT_INFO);
+    info & (1 << 31) != 0 && (info >> 8) & 7 == 3 && info & 0xFF == u64::from(vector)
 }
 
 /// A nested page fault's error code as read/write/execute bits (1, 2, 4).
@@ -330,6 +355,38 @@ fn nested_access(code: u64) -> u64 {
         2
     } else {
         1
+    }
+}
+
+/// What a debug-register write needs of the guest's state.
+pub struct DebugState {
+    pub cpl: u8,
+    pub cr0: u64,
+    pub cr3: u64,
+    pub cr4: u64,
+    pub efer: u64,
+    pub rip: u64,
+    pub rsp: u64,
+    pub cs_base: u64,
+}
+
+impl Vmcb {
+    pub fn debug_state(&self) -> DebugState {
+        DebugState {
+            cpl: self.r(CPL),
+            cr0: self.r(CR0),
+            cr3: self.r(CR3),
+            cr4: self.r(CR4),
+            efer: self.r(EFER),
+            rip: self.r(RIP),
+            rsp: self.r(RSP),
+            cs_base: self.r(ES + 16 + 8),
+        }
+    }
+
+    /// The guest's DR7, which VMRUN loads.
+    pub fn set_dr7(&self, value: u64) {
+        self.w(DR7, value);
     }
 }
 

@@ -44,15 +44,9 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
 pub fn enter(e: &mut Entry) -> HwExit {
     let vmcb = svm::Vmcb::at(e.hw);
     let host = cpu::current().svm_host.load(Ordering::Relaxed);
-    let saved = e.regs;
     let exit = svm::enter(&vmcb, e.hw, &mut e.regs, host);
-    let invalid = exit == SvmExit::Invalid;
-    if invalid {
-        // No guest ran: its registers are as they were, and the VMCB's
-        // save area holds nothing of the guest's (see `SvmExit::Invalid`).
-        e.regs = saved;
-    }
-    let (rip, next) = if invalid { (0, 0) } else { svm::rip(&vmcb) };
+    // After a failed VMRUN the VMCB's rip is the host's (`svm::enter`).
+    let (rip, next) = if exit == SvmExit::Invalid { (0, 0) } else { svm::rip(&vmcb) };
     let regs = [e.regs.rax, e.regs.rbx, e.regs.rcx, e.regs.rdx];
     // Without next-RIP saving (QEMU TCG) the length comes from the
     // instruction each exit implies (EMULATORS.md).
@@ -64,7 +58,13 @@ pub fn enter(e: &mut Entry) -> HwExit {
         SvmExit::InterruptWindow => HwExit::Window,
         SvmExit::Nmi => HwExit::Interrupt { nmi: true },
         SvmExit::SvmInstruction => HwExit::Undefined,
-        SvmExit::Exception { vector, error } => HwExit::Reflect { vector, error, len: 0 },
+        SvmExit::Exception { vector, in_delivery: true, .. } => {
+            vmm(ExitReason::ExceptionLoop, 0, u64::from(vector), 0)
+        }
+        SvmExit::Exception { vector, error, .. } => HwExit::Reflect { vector, error, len: 0 },
+        SvmExit::DrWrite { dr, info1, next_rip } => {
+            super::debugreg::write(&vmcb, e.root, &e.regs, dr, info1, next_rip)
+        }
         SvmExit::CacheFlush => HwExit::Skip { len: len(2) },
         SvmExit::Xsetbv { cpl: 0 } => HwExit::Xsetbv { len: len(3) },
         SvmExit::Xsetbv { .. } => HwExit::Reflect { vector: 13, error: Some(0), len: 0 },

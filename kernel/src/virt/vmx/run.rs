@@ -130,6 +130,8 @@ pub enum VmxExit {
         error: Option<u32>,
         dr6: u64,
         software: bool,
+        /// It arose in the delivery of the same exception.
+        in_delivery: bool,
     },
     /// WBINVD or INVD: without devices of its own a guest's caches need no
     /// flush, and its memory stays coherent.
@@ -340,7 +342,11 @@ fn exception(q: u64) -> VmxExit {
         return VmxExit::Nmi;
     }
     let error = (info & (1 << 11) != 0).then(|| vmcs::read(EXIT_ERROR_CODE) as u32);
-    VmxExit::Exception { vector, error, dr6: q & 0x600F, software: kind == 5 }
+    // It arose while the CPU delivered the same exception (SDM Vol. 3C
+    // 27.2.4: IDT-vectoring information, valid, a hardware exception).
+    let during = vmcs::read(IDT_VECTORING);
+    let in_delivery = during & (1 << 31) != 0 && (during >> 8) & 7 == 3 && during & 0xFF == u64::from(vector);
+    VmxExit::Exception { vector, error, dr6: q & 0x600F, software: kind == 5, in_delivery }
 }
 
 /// Sets the bits a #DB the kernel intercepted would have set in the

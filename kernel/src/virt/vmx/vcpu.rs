@@ -58,6 +58,9 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
 
 pub fn enter(e: &mut Entry) -> HwExit {
     let exit = run::enter(&mut e.regs, e.launched);
+    // DR6 stays in the CPU: kept in the state frame for
+    // when a domain's single step clobbers it (`state::restore_dr6`).
+    crate::virt::state::save_dr6(crate::obj::vcpu::state_frame(e.hw));
     let (rip, len) = run::rip_and_len();
     let regs = [e.regs.rax, e.regs.rbx, e.regs.rcx, e.regs.rdx];
     let vmm = |reason, qualification, gpa| HwExit::Vmm(Exit { reason, rip, len, qualification, gpa, regs });
@@ -67,7 +70,10 @@ pub fn enter(e: &mut Entry) -> HwExit {
         VmxExit::PreemptionTimer => HwExit::SliceOver,
         VmxExit::Nmi => HwExit::Interrupt { nmi: true },
         VmxExit::VmxInstruction => HwExit::Undefined,
-        VmxExit::Exception { vector, error, dr6, software } => {
+        VmxExit::Exception { vector, in_delivery: true, .. } => {
+            vmm(ExitReason::ExceptionLoop, u64::from(vector), 0)
+        }
+        VmxExit::Exception { vector, error, dr6, software, .. } => {
             if vector == 1 {
                 run::debug_status(dr6);
             }

@@ -26,6 +26,7 @@ pub const EXIT_REASON: u64 = 0x4402;
 pub const EXIT_INSTRUCTION_LEN: u64 = 0x440C;
 pub const EXIT_INTERRUPTION: u64 = 0x4404;
 pub const EXIT_ERROR_CODE: u64 = 0x4406;
+pub const IDT_VECTORING: u64 = 0x4408;
 pub const GUEST_ES_SELECTOR: u64 = 0x0800;
 pub const GUEST_LDTR_SELECTOR: u64 = 0x080C;
 pub const GUEST_TR_SELECTOR: u64 = 0x080E;

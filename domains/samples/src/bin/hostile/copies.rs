@@ -49,7 +49,9 @@ extern "C" fn client(park: *mut u8) -> ! {
     loop {
         let s = SCRIPT.load(Ordering::Acquire);
         if s == PARK {
-            // `park` is a notification only this thread waits on.
+            // `park` is a notification no one signals, but the random calls
+            // that follow may: they may wait on it too or bind it (this
+            // wait is then refused with `Busy`), or signal it.
             let _ = sys::wait(CapSlot(park as u32));
             sys::yield_now();
             continue;
@@ -67,7 +69,9 @@ fn script(ep: CapSlot, cap: Option<CapSlot>) -> u64 {
     (cap << 32) | u64::from(ep.0)
 }
 
-pub fn run(this: CapSlot) -> Result<(), Failure> {
+/// Returns the notification the client waits on from now on (the random
+/// calls check their rule for `Wait` beside it).
+pub fn run(this: CapSlot) -> Result<CapSlot, Failure> {
     use Error::*;
     // The server's endpoint (made here: it holds CONTROL), a client's copy
     // badged 7, and an unbadged client copy without CONTROL.
@@ -145,5 +149,5 @@ pub fn run(this: CapSlot) -> Result<(), Failure> {
     // Done: the client parks (the reply lets it read the new script).
     SCRIPT.store(PARK, Ordering::Release);
     made("the last reply", sys::reply(&reply))?;
-    Ok(())
+    Ok(park)
 }

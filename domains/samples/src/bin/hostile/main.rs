@@ -10,6 +10,7 @@
 
 mod copies;
 mod guests;
+mod limits;
 mod random;
 mod targeted;
 
@@ -23,17 +24,24 @@ fn main(start: &'static StartInfo) -> u64 {
         log::error!("hostile: FAIL no `self` or `console` capability");
         return 1;
     };
-    if let Err(failure) = targeted::run(start, this, console) {
-        log::error!("hostile: FAIL {failure}");
-        return 1;
-    }
+    let parked = match targeted::run(start, this, console) {
+        Ok(n) => n,
+        Err(failure) => {
+            log::error!("hostile: FAIL {failure}");
+            return 1;
+        }
+    };
     if let Err(guests::Failure(what, got)) = guests::run(this) {
         log::error!("hostile: FAIL {what}: got {got:?}, want WrongType");
         return 1;
     }
-    log::info!("hostile: all targeted checks passed");
     let witness = start.endpoint("witness");
-    let counts = match random::run(this, console, witness, start.slot("ioports")) {
+    if let Err(failure) = limits::run(this, witness) {
+        log::error!("hostile: FAIL {failure}");
+        return 1;
+    }
+    log::info!("hostile: all targeted checks passed");
+    let counts = match random::run(this, console, witness, start.slot("ioports"), parked) {
         Ok(c) => c,
         Err(failure) => {
             log::error!("hostile: FAIL {failure}");

@@ -26,8 +26,9 @@
 //!   this one that thread blocks for good (in a child, the code page runs
 //!   if mapped there, or the child faults; a guest refuses);
 //! - nothing waits for ever: `DomainWait` never blocks; `Wait` on a
-//!   notification it could signal gets a 100 µs timer first (or a signal),
-//!   and becomes `Poll` on one it could not; a receive gets the bound
+//!   notification it could signal gets a periodic 100 µs timer first,
+//!   cancelled after the call, and becomes `Poll` on one it could not (or
+//!   when the domain's timers are all taken); a receive gets the bound
 //!   notification's timer first; `Call` on a live endpoint (no thread here
 //!   ever serves one) carries a capability that cannot be sent, so it is
 //!   refused; `IrqWait` is never made on an interrupt line;
@@ -78,17 +79,25 @@ const FIXED_KINDS: [ObjectType; 6] = [
 ];
 /// The bit the receive timer signals.
 const WAKE: u64 = 1;
+/// The bits of the timer that ends a `Wait`.
+const WAIT_BITS: u64 = 1 << 63;
 
 // A thread started in this domain blocks in a receive on an endpoint no one
 // ever calls (many threads may wait on one endpoint; on a notification only
-// one may). It uses no stack, so any stack pointer will do. 64-byte aligned,
-// so the code page's copy of it fits its page.
+// one may). An endpoint queues at most `QUEUE` receivers, fewer than the
+// threads this domain's account may hold (a quarter of the kernel's 256):
+// a thread the first refuses waits on the second, so that none spins. It
+// uses no stack, so any stack pointer will do. 64-byte aligned, so the code
+// page's copy of it fits its page.
 core::arch::global_asm!(
     ".pushsection .text.hostile_park, \"ax\", @progbits",
     ".balign 64",
     ".global hostile_park",
     "hostile_park:",
     "    mov rdi, [rip + {ep}]",
+    "    mov eax, {recv}",
+    "    syscall",
+    "    mov rdi, [rip + {ep} + 8]",
     "    mov eax, {recv}",
     "    syscall",
     "    jmp hostile_park",
@@ -107,10 +116,11 @@ pub fn park_entry() -> u64 {
     hostile_park as *const () as usize as u64
 }
 
-/// The endpoint `hostile_park` receives on (written once, before any thread
+/// The endpoints `hostile_park` receives on (written once, before any thread
 /// is started there; read by those threads only).
 #[unsafe(no_mangle)]
-static PARK_EP: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(NO_CAP);
+static PARK_EP: [core::sync::atomic::AtomicU64; 2] =
+    [const { core::sync::atomic::AtomicU64::new(NO_CAP) }; 2];
 
 /// `mov eax, 2 (Exit); mov edi, CHILD_EXIT; syscall; ud2`.
 const EXIT_CODE: [u8; 14] =
@@ -154,8 +164,11 @@ pub struct Counts {
 /// The run's state.
 struct Fuzzer {
     rng: XorShift,
-    protected: [u64; 6],
+    protected: [u64; 7],
     wake: CapSlot,
+    /// The notification whose `WAIT_BITS` timer the call about to be made
+    /// set (cancelled after it).
+    waited: Option<u64>,
     pool: [(u64, Option<ObjectType>); POOL],
     next: usize,
     /// The objects the run started with: self copy, guest, ports, code page,
@@ -224,9 +237,9 @@ impl Fuzzer {
         }
         if stale(self.fixed[5]) {
             let mut child = sys::domain_create(SANDBOX_PAGES);
-            if child == Err(Error::OutOfObjects) {
-                // The calls made as many children as a domain may have: the
-                // sandbox comes first.
+            if matches!(child, Err(Error::OutOfObjects | Error::QuotaExceeded)) {
+                // The calls made as many children as the account may hold
+                // (or took the quota they need): the sandbox comes first.
                 for p in self.pool.iter_mut().filter(|p| p.1 == Some(ObjectType::Domain)) {
                     let _ = raw(Nr::DomainDestroy as u64, [p.0, 0, 0, 0, 0, 0]);
                     let _ = raw(Nr::CapDelete as u64, [p.0, 0, 0, 0, 0, 0]);
@@ -304,10 +317,18 @@ impl Fuzzer {
                 if !i.rights.contains(Rights::WRITE) {
                     return Some(Nr::Poll as u64);
                 }
-                let timer = raw(Nr::TimerSet as u64, [a[0], 1 << 63, 100, 0, 0, 0]).0;
-                if timer != 0 {
-                    raw(Nr::Signal as u64, [a[0], 1 << 63, 0, 0, 0, 0]);
+                // Another thread of this domain may wait on it too (the
+                // targeted checks' client parks on one the calls can draw):
+                // a single wake-up, a one-shot timer's or a signal, could
+                // wake that thread and leave this one waiting for good
+                // (whichever waits first is the waiter, a second gets
+                // `Busy`). A periodic timer wakes whichever waits, until
+                // this call is over.
+                if raw(Nr::TimerSet as u64, [a[0], WAIT_BITS, 100, 100, 0, 0]).0 != 0 {
+                    // The domain's timers are all taken.
+                    return Some(Nr::Poll as u64);
                 }
+                self.waited = Some(a[0]);
                 Some(nr)
             }
             ipcmsg::nr::CALL => {
@@ -331,6 +352,13 @@ impl Fuzzer {
             _ => Some(nr),
         }
     }
+
+    /// Undoes what `tame` set up for the call just made: a `Wait`'s timer.
+    fn untame(&mut self) {
+        if let Some(n) = self.waited.take() {
+            let _ = raw(Nr::TimerSet as u64, [n, WAIT_BITS, 0, 0, 0, 0]);
+        }
+    }
 }
 
 /// A page of `owner`'s holding [`EXIT_CODE`] where `hostile_park` is in
@@ -348,22 +376,70 @@ fn code_page(this: CapSlot, owner: CapSlot) -> Result<CapSlot, Error> {
     Ok(page)
 }
 
-/// Makes the calls; returns what they did.
+/// The rule for `Wait` holds beside another waiter: with the client of the
+/// targeted checks waiting on `parked` (binding it is refused while a
+/// thread waits on it) and every timer of this domain taken, a `Wait` on
+/// it as the rules make it returns. Under the rule before, a signal in
+/// place of the timer, the client took the signal and this thread waited
+/// for good (1 run in 3 of this test timed out so).
+fn wait_beside_a_waiter(f: &mut Fuzzer, parked: CapSlot) -> Result<(), Failure> {
+    while sys::notification_bind(parked) != Err(Error::Busy) {
+        // Not waiting yet: the binding goes back to the run's own, and the
+        // client gets the CPU.
+        sys::notification_bind(f.wake).map_err(Failure::setup)?;
+        sys::yield_now();
+    }
+    let far = 60_000_000; // µs: none fires during the check
+                          // Until the domain's share of timers (or the pool) is used up.
+    let taken = (1..=62).take_while(|&b| sys::timer_set(f.wake, 1 << b, far, 0).is_ok()).count();
+    match sys::timer_set(f.wake, 1 << (taken + 1), far, 0) {
+        Err(Error::QuotaExceeded | Error::OutOfObjects) => {}
+        _ => return Err(Failure::setup(Error::QuotaExceeded)),
+    }
+    let mut a = [u64::from(parked.0), 0, 0, 0, 0, 0];
+    let nr = f.tame(Nr::Wait as u64, &mut a, &mut [0; REGS]).unwrap_or(Nr::Wait as u64);
+    let (rax, r) = raw(nr, a);
+    f.untame();
+    for b in 1..=taken {
+        let _ = sys::timer_set(f.wake, 1 << b, 0, 0);
+    }
+    if rax != 0 && rax != Error::Busy.code() {
+        return Err(Failure { call: 0, nr, args: a, rax, arg: r[0] });
+    }
+    log::info!("hostile: a Wait beside another thread's returned");
+    Ok(())
+}
+
+/// Makes the calls; returns what they did. `parked`: a notification
+/// another thread of this domain waits on.
 pub fn run(
     this: CapSlot,
     console: CapSlot,
     witness: Option<CapSlot>,
     ports: Option<CapSlot>,
+    parked: CapSlot,
 ) -> Result<Counts, Failure> {
     let park = sys::endpoint_create(this).map_err(Failure::setup)?;
-    PARK_EP.store(u64::from(park.0), core::sync::atomic::Ordering::Release);
+    let park2 = sys::endpoint_create(this).map_err(Failure::setup)?;
+    for (at, ep) in PARK_EP.iter().zip([park, park2]) {
+        at.store(u64::from(ep.0), core::sync::atomic::Ordering::Release);
+    }
     let wake = sys::notification_create(this).map_err(Failure::setup)?;
     let s = |c: CapSlot| u64::from(c.0);
     let park_page = park_entry() & !0xfff;
     let mut f = Fuzzer {
         rng: XorShift::new(SEED),
-        protected: [s(this), s(console), witness.map_or(0, s), s(park), s(wake), ports.map_or(0, s)],
+        protected: [
+            s(this),
+            s(console),
+            witness.map_or(0, s),
+            s(park),
+            s(park2),
+            s(wake),
+            ports.map_or(0, s),
+        ],
         wake,
+        waited: None,
         pool: [(0, None); POOL],
         next: 0,
         fixed: [0; 6],
@@ -380,6 +456,7 @@ pub fn run(
         child_exits: 0,
         child_faults: 0,
     };
+    wait_beside_a_waiter(&mut f, parked)?;
     let mut call = 0;
     while call < CALLS {
         if call % RECYCLE == RECYCLE - 1 {
@@ -410,6 +487,7 @@ pub fn run(
             (rax, r[0], None)
         } else {
             let (rax, r) = raw(nr, a);
+            f.untame();
             if nr == Nr::DomainWait as u64 && rax == 0 {
                 match Event::decode(r) {
                     Some(Event::Exited { code: CHILD_EXIT, .. }) => c.child_exits += 1,

@@ -96,7 +96,8 @@ fn user_buf(addr: u64, len: u64) -> Result<UserBuf, Failure> {
 
 const MSG: &[u8] = b"hostile: this line must never be printed\n";
 
-pub fn run(start: &StartInfo, this: CapSlot, console: CapSlot) -> Result<(), Failure> {
+/// Returns the notification the second thread of `copies` waits on.
+pub fn run(start: &StartInfo, this: CapSlot, console: CapSlot) -> Result<CapSlot, Failure> {
     use Error::*;
     let buf = user_buf(MSG.as_ptr() as u64, MSG.len() as u64)?;
     expect("syscall 0", raw(0, [0; 6]), Got::Err(UnknownSyscall))?;
