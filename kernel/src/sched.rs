@@ -42,11 +42,24 @@
 //! time the signaller was preempted through the full scheduler and the
 //! other half the waiter was not woken but found its word later (the
 //! bench's same-CPU wake-up 993 -> 1,503 instructions once charging was
-//! exact; handed over on the fast path, 714). Handing over is the latency a waiter wants, as a call's direct
-//! switch is; it is fair because only the running thread (chosen by
-//! credit) can hand its turn on, and each pays for its own time from then
-//! (charged at the switch). The cost: a producer that signals a consumer
-//! for every message no longer fills a ring before the consumer runs.
+//! exact; handed over on the fast path, 714). Handing over is the latency
+//! a waiter wants, as a call's direct switch is; it is fair because only
+//! the running thread (chosen by credit) can hand its turn on, and each
+//! pays for its own time from then (charged at the switch). The cost: a
+//! producer that signals a consumer for every message no longer fills a
+//! ring before the consumer runs.
+//! - A tick raised while the kernel hands the CPU over (interrupts are
+//!   off in the kernel) is taken only once the waiter is back in user
+//!   mode, before its first instruction: it ended the signaller's turn,
+//!   not the waiter's. That tick's choice passes over the signaller, as
+//!   after a yield ([`Kernel::handed`]): chosen by credit, it took the CPU
+//!   straight back from a waiter with less credit, and 1 signal in 100
+//!   (26 in 30 timed onto the tick, `sched_handoff`) ran on before its
+//!   waiter had run at all. Whether the waiter ran is judged by where the
+//!   tick interrupts it, at the very place it was resumed: a thread that
+//!   loops back there before a tick makes the signaller give way once more
+//!   (it still competes by credit with every other thread); a tick that
+//!   comes later preempts by credit as any tick does.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -147,6 +160,12 @@ pub fn from_user(frame: &mut TrapFrame) {
             apic::eoi();
             if !k.timers.is_empty() {
                 k.fire_timers(cpu::rdtsc());
+            }
+            // A tick raised during a hand-over (see the module's docs).
+            if let Some(h) = k.handed[c].take() {
+                if k.current[c] == Some(h.to) && (frame.rip, frame.rsp) == (h.rip, h.rsp) {
+                    k.yielded[c] = Some(h.by);
+                }
             }
             preempt(&mut k, c);
         }

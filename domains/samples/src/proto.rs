@@ -54,11 +54,24 @@ pub mod wakeup {
 /// `handoff-a` and `handoff-b`: the words of their shared region `flags`.
 pub mod handoff {
     /// Signals `handoff-a` sends and `handoff-b` expects.
-    pub const ROUNDS: u64 = 100;
+    pub const ROUNDS: u64 = 30;
     /// The round signalled.
     pub const ROUND: usize = 0;
     /// The last round after whose signal `handoff-a` went on.
     pub const WENT_ON: usize = 1;
     /// The last round `handoff-b` finished.
     pub const DONE: usize = 2;
+    /// The TSC just before the last signal.
+    pub const SENT: usize = 3;
+
+    /// How long before a tick `handoff-a` signals in `round`, in ns: swept
+    /// over 100..400, well inside the kernel's signal path (under QEMU's
+    /// instruction counting, leads from 60 to 720 ns have the tick raised
+    /// during the hand-over).
+    pub fn lead_ns(round: u64) -> u64 {
+        100 + round * 10 % 300
+    }
+    /// A wake-up later than this after its signal met the tick, in µs
+    /// (about 0.7 without, 4.6 with, under QEMU's instruction counting).
+    pub const MET_TICK_US: u64 = 2;
 }

@@ -3,7 +3,7 @@
 
 use ipc::Error;
 
-use super::{kick, Kernel, MAX_THREADS};
+use super::{kick, HandOver, Kernel, MAX_THREADS};
 use crate::arch::cpu::{self, MAX_CPUS};
 use crate::obj::pool::Ref;
 use crate::obj::thread::ThreadState;
@@ -80,9 +80,9 @@ impl Kernel {
         me.state = ThreadState::Runnable;
         // Every thread is queued at most once: cannot overflow.
         let _ = self.runqs[c].push(by);
-        if let Some(th) = self.threads.get_mut(t) {
-            th.state = ThreadState::Running(c);
-        }
+        let Some(th) = self.threads.get_mut(t) else { return };
+        th.state = ThreadState::Running(c);
+        self.handed[c] = Some(HandOver { to: t, by, rip: th.ctx.rip, rsp: th.ctx.rsp });
         self.current[c] = Some(t);
     }
 

@@ -174,13 +174,19 @@ fn every_case_boots_a_system_file_of_the_repository() {
 }
 
 #[test]
-fn handoff_needs_every_wake_up_before_the_signaller_went_on() {
+fn handoff_needs_every_wake_up_before_the_signaller_went_on_and_the_tick_met() {
     let ok = format!(
-        "[handoff-b] handoff-b: 100 of 100 wake-ups ran before the signaller went on\n{}",
+        "[handoff-b] handoff-b: 30 of 30 wake-ups ran before the signaller went on, 27 met the tick\n{}",
         exits(&["handoff-a", "handoff-b"])
     );
     assert_eq!(run("sched_handoff", &ok), Ok(()));
-    let late = ok.replace("100 of 100", "63 of 100");
-    fails("sched_handoff", &late, "37 of 100 same-CPU wake-ups waited");
+    let late = ok.replace("30 of 30", "23 of 30");
+    fails("sched_handoff", &late, "7 of 30 same-CPU wake-ups waited");
+    let missed = ok.replace("27 met", "26 met");
+    fails("sched_handoff", &missed, "only 26 of 30 wake-ups met the tick");
+    let few = ok.replace("30 of 30", "29 of 29");
+    fails("sched_handoff", &few, "only 29 wake-ups");
+    let old = ok.replace(", 27 met the tick", "");
+    fails("sched_handoff", &old, "cannot read");
     fails("sched_handoff", &exits(&["handoff-a", "handoff-b"]), "handoff-b: ");
 }

@@ -1,12 +1,14 @@
-//! `handoff-b`: waits on `notification:go`, which `handoff-a` on the same
+//! `handoff-b`: waits `ROUNDS` times on `notification:go`, which `handoff-a` on the same
 //! CPU signals, and counts the wake-ups that ran before `handoff-a` went on
-//! past its signal (the hand-over). After each it works 200 us, so that
-//! its credit falls below the signaller's: it runs at once all the same.
+//! past its signal (the hand-over), and those that met the timer's tick
+//! (`handoff-a` times its signals so: the tick is raised in the hand-over).
+//! After each it works 2.5 ms, so that its credit falls below the
+//! signaller's: it runs before the signaller all the same.
 
 #![cfg_attr(target_os = "none", no_std)]
 #![no_main]
 
-use samples::proto::handoff::{DONE, ROUND, ROUNDS, WENT_ON};
+use samples::proto::handoff::{DONE, MET_TICK_US, ROUND, ROUNDS, SENT, WENT_ON};
 use samples::words::Words;
 use samples::{Failure, OrFail};
 use user::{arch, sys, time, Caps, StartInfo};
@@ -15,8 +17,8 @@ user::entry!(main, heap_kib = 0);
 
 fn main(start: &'static StartInfo) -> u64 {
     match run(start) {
-        Ok(first) => {
-            log::info!("handoff-b: {first} of {ROUNDS} wake-ups ran before the signaller went on");
+        Ok((first, met)) => {
+            log::info!("handoff-b: {first} of {ROUNDS} wake-ups ran before the signaller went on, {met} met the tick");
             0
         }
         Err(why) => {
@@ -26,25 +28,34 @@ fn main(start: &'static StartInfo) -> u64 {
     }
 }
 
-fn run(start: &StartInfo) -> Result<u64, Failure> {
+fn run(start: &StartInfo) -> Result<(u64, u64), Failure> {
     let region = start.shared("flags").or_fail("no `shared:flags` region")?;
     // SAFETY: mgmt maps the region read-write for our life; only `Words` touches it.
-    let words = unsafe { Words::new(region, 3) }.or_fail("the `flags` region is too small")?;
+    let words = unsafe { Words::new(region, 4) }.or_fail("the `flags` region is too small")?;
     let go = start.slot("notification:go").or_fail("no `notification:go`")?;
-    let mut first = 0;
+    let late = time::tsc_per_ms() * MET_TICK_US / 1000;
+    let (mut first, mut met) = (0, 0);
     for round in 1..=ROUNDS {
         sys::wait(go).or_fail("waiting")?;
+        let woke = arch::rdtsc();
         if words.get(ROUND) != round {
             return Err(Failure::new("woken out of turn"));
         }
         if words.get(WENT_ON) < round {
             first += 1;
         }
-        let until = arch::rdtsc() + time::tsc_per_ms() / 5;
+        if woke.saturating_sub(words.get(SENT)) > late {
+            met += 1;
+        }
+        let until = arch::rdtsc() + time::tsc_per_ms() * 5 / 2;
         while arch::rdtsc() < until {
-            core::hint::spin_loop();
+            // The TSC read seldom: under instruction counting each read ends
+            // QEMU's translated block, and a loop of them runs slowly.
+            for _ in 0..1000 {
+                core::hint::spin_loop();
+            }
         }
         words.set(DONE, round);
     }
-    Ok(first)
+    Ok((first, met))
 }
