@@ -57,11 +57,13 @@ fn run(start: &StartInfo) -> Result<(u64, u64), Failure> {
             met += 1;
         }
         let until = arch::rdtsc() + time::tsc_per_ms() * 5 / 2;
+        let mut x = round;
         while arch::rdtsc() < until {
-            // The TSC read seldom: under instruction counting each read ends
-            // QEMU's translated block, and a loop of them runs slowly.
+            // The TSC read seldom and plain arithmetic, not `spin_loop`:
+            // under instruction counting QEMU ends its turn at each read
+            // and each PAUSE, and a loop of them runs slowly.
             for _ in 0..1000 {
-                core::hint::spin_loop();
+                x = core::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
             }
         }
         words.set(DONE, round);
