@@ -21,26 +21,42 @@ const USER_FLAGS: u64 = 0x0025_4DD5;
 
 /// Tries the fast path for the syscall in `frame` on CPU `c`; true if done
 /// (the frame then holds the partner's context, ready to return to).
+///
+/// A `Signal` is told from the messages by its capability argument (rdx,
+/// which it does not use, is 0 from `ipc::syscall::Call::encode`, never
+/// `NO_CAP`): the messages' checks stay what they were, and a signal costs
+/// them nothing. One with rdx = `NO_CAP` takes the full path.
 pub fn try_fast(k: &mut Kernel, c: usize, frame: &mut TrapFrame) -> bool {
     if frame.vector != vector::SYSCALL || k.resched[c] {
         return false;
     }
-    match frame.rax {
-        nr::CALL | nr::REPLY_RECV if frame.rdx == NO_CAP => {}
-        SIGNAL => {}
-        _ => return false,
+    if frame.rdx != NO_CAP {
+        return frame.rax == SIGNAL && try_signal(k, c, frame);
     }
-    let Some(me) = k.current[c] else { return false };
-    if !k.threads.get(me).is_some_and(|t| t.state == ThreadState::Running(c)) {
-        return false; // stopped by another CPU meanwhile
-    }
+    let Some(me) = running(k, c) else { return false };
     let Some(ep_slot) = u32::try_from(frame.rdi).ok().map(CapSlot) else { return false };
     match frame.rax {
         nr::CALL => fast_call(k, c, me, ep_slot, frame),
         nr::REPLY_RECV => fast_reply_recv(k, c, me, ep_slot, frame),
-        SIGNAL => fast_signal(k, c, me, ep_slot, frame),
         _ => false,
     }
+}
+
+/// The thread running on CPU `c`, if it still is (not stopped by another
+/// CPU meanwhile).
+#[inline(always)]
+fn running(k: &Kernel, c: usize) -> Option<Ref> {
+    let me = k.current[c]?;
+    k.threads.get(me).is_some_and(|t| t.state == ThreadState::Running(c)).then_some(me)
+}
+
+/// [`try_fast`] for a `Signal`, out of line: the messages' path stays as
+/// short as it was.
+#[inline(never)]
+fn try_signal(k: &mut Kernel, c: usize, frame: &mut TrapFrame) -> bool {
+    let Some(me) = running(k, c) else { return false };
+    let Some(slot) = u32::try_from(frame.rdi).ok().map(CapSlot) else { return false };
+    fast_signal(k, c, me, slot, frame)
 }
 
 /// `Signal`'s number (`ipc::syscall::Nr::Signal`).
@@ -50,7 +66,7 @@ const SIGNAL: u64 = ipc::syscall::Nr::Signal as u64;
 /// thread may change who runs (and pays): the time until now is charged
 /// first. A pending reschedule (the woken one has more credit) is left to
 /// the scheduler's loop (`sched::from_user`).
-#[inline(never)] // keeps the IPC fast paths as short as they were
+#[inline(always)]
 fn fast_signal(k: &mut Kernel, c: usize, me: Ref, slot: CapSlot, frame: &mut TrapFrame) -> bool {
     let Some(d) = k.threads.get(me).map(|t| t.domain) else { return false };
     let Some(cap) = k.domains.get(d).and_then(|dom| dom.caps.get(slot).ok()) else { return false };
