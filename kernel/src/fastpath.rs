@@ -3,10 +3,12 @@
 //! trap frame directly — no copy of the message, no run queue, no
 //! scheduler. Anything unusual (a capability to transfer, a partner on
 //! another CPU or not waiting, a pending reschedule) takes the full path,
-//! which does the same with every check spelled out.
+//! which does the same with every check spelled out. A signal takes it
+//! too: the word set, a waiter on the same CPU switched to in the
+//! signaller's place (`Kernel::wake_by`), any other woken as usual.
 
 use ipc::msg::{nr, NO_CAP};
-use ipc::{CapSlot, Rights};
+use ipc::{CapSlot, ObjectType, Rights};
 
 use crate::arch::gdt;
 use crate::arch::trap::{vector, TrapFrame};
@@ -19,20 +21,83 @@ const USER_FLAGS: u64 = 0x0025_4DD5;
 
 /// Tries the fast path for the syscall in `frame` on CPU `c`; true if done
 /// (the frame then holds the partner's context, ready to return to).
+///
+/// A `Signal` is told from the messages by its capability argument (rdx,
+/// which it does not use, is 0 from `ipc::syscall::Call::encode`, never
+/// `NO_CAP`): the messages' checks stay what they were, and a signal costs
+/// them nothing. One with rdx = `NO_CAP` takes the full path.
 pub fn try_fast(k: &mut Kernel, c: usize, frame: &mut TrapFrame) -> bool {
-    if frame.vector != vector::SYSCALL || frame.rdx != NO_CAP || k.resched[c] {
+    if frame.vector != vector::SYSCALL || k.resched[c] {
         return false;
     }
-    let Some(me) = k.current[c] else { return false };
-    if !k.threads.get(me).is_some_and(|t| t.state == ThreadState::Running(c)) {
-        return false; // stopped by another CPU meanwhile
+    if frame.rdx != NO_CAP {
+        return frame.rax == SIGNAL && try_signal(k, c, frame);
     }
+    let Some(me) = running(k, c) else { return false };
     let Some(ep_slot) = u32::try_from(frame.rdi).ok().map(CapSlot) else { return false };
     match frame.rax {
         nr::CALL => fast_call(k, c, me, ep_slot, frame),
         nr::REPLY_RECV => fast_reply_recv(k, c, me, ep_slot, frame),
         _ => false,
     }
+}
+
+/// The thread running on CPU `c`, if it still is (not stopped by another
+/// CPU meanwhile).
+#[inline(always)]
+fn running(k: &Kernel, c: usize) -> Option<Ref> {
+    let me = k.current[c]?;
+    k.threads.get(me).is_some_and(|t| t.state == ThreadState::Running(c)).then_some(me)
+}
+
+/// [`try_fast`] for a `Signal`, out of line: the messages' path stays as
+/// short as it was.
+#[inline(never)]
+fn try_signal(k: &mut Kernel, c: usize, frame: &mut TrapFrame) -> bool {
+    let Some(me) = running(k, c) else { return false };
+    let Some(slot) = u32::try_from(frame.rdi).ok().map(CapSlot) else { return false };
+    fast_signal(k, c, me, slot, frame)
+}
+
+/// `Signal`'s number (`ipc::syscall::Nr::Signal`).
+const SIGNAL: u64 = ipc::syscall::Nr::Signal as u64;
+
+/// `Signal` with the notification in `slot`, the bits in rsi. A woken
+/// thread may change who runs (and pays): the time until now is charged
+/// first. A pending reschedule (the woken one has more credit) is left to
+/// the scheduler's loop (`sched::from_user`).
+#[inline(always)]
+fn fast_signal(k: &mut Kernel, c: usize, me: Ref, slot: CapSlot, frame: &mut TrapFrame) -> bool {
+    let Some(d) = k.threads.get(me).map(|t| t.domain) else { return false };
+    let Some(cap) = k.domains.get(d).and_then(|dom| dom.caps.get(slot).ok()) else { return false };
+    // `Kernel::cap`'s checks for a notification (which has no grant
+    // epochs: a copy is current if made in epoch 0); a failure takes the
+    // full path, which names the error.
+    let ok = cap.obj.kind == ObjectType::Notification
+        && cap.rights.contains(Rights::WRITE)
+        && (cap.original || cap.epoch == 0)
+        && k.notifications.get(cap.obj.at).is_some();
+    if !ok {
+        return false;
+    }
+    [frame.rax, frame.rdi, frame.rsi, frame.rdx, frame.r10] = [0, 0, frame.rsi, 0, 0];
+    let Some(t) = k.deliver(cap.obj.at, frame.rsi) else {
+        frame.rsi = 0;
+        return true;
+    };
+    frame.rsi = 0;
+    crate::sched::charge(k, c);
+    k.wake_by(t, me, c);
+    if k.current[c] != Some(me) {
+        // Handed over: the signaller's registers (its results set) are
+        // saved whole, as the full path's scheduler loop would.
+        if let Some(th) = k.threads.get_mut(me) {
+            th.ctx = crate::sched::save(frame);
+        }
+        let Some(th) = k.threads.get(t) else { return true };
+        crate::sched::restore(frame, &th.ctx);
+    }
+    true
 }
 
 fn fast_call(k: &mut Kernel, c: usize, me: Ref, ep_slot: CapSlot, frame: &mut TrapFrame) -> bool {

@@ -31,6 +31,35 @@
 //!   only while the caller's domain is under its cap, so that debt stays
 //!   within a slice too). While a capped caller's budget is out, the server
 //!   waits with it, and so do its other callers (at most one cap period).
+//!
+//! Hand-over: a `Signal` that wakes a waiter on the signaller's own CPU
+//! switches to it at once, the signaller going to the run queue with its
+//! credit (`Kernel::wake_by`; on the fast path, `fastpath`), unless the
+//! waiter's payer's domain is over its cap. Any other wake-up preempts by
+//! credit (`Kernel::wake`). Decided by credit too, a same-CPU signal's
+//! outcome hung on microseconds of accounting noise: the two threads of a
+//! ping-pong, charged alike, took turns having the more credit, so half the
+//! time the signaller was preempted through the full scheduler and the
+//! other half the waiter was not woken but found its word later (the
+//! bench's same-CPU wake-up 993 -> 1,503 instructions once charging was
+//! exact; handed over on the fast path, 714). Handing over is the latency
+//! a waiter wants, as a call's direct switch is; it is fair because only
+//! the running thread (chosen by credit) can hand its turn on, and each
+//! pays for its own time from then (charged at the switch). The cost: a
+//! producer that signals a consumer for every message no longer fills a
+//! ring before the consumer runs.
+//! - A tick raised while the kernel hands the CPU over (interrupts are
+//!   off in the kernel) is taken only once the waiter is back in user
+//!   mode, before its first instruction: it ended the signaller's turn,
+//!   not the waiter's. That tick's choice passes over the signaller, as
+//!   after a yield ([`Kernel::handed`]): chosen by credit, it took the CPU
+//!   straight back from a waiter with less credit, and 1 signal in 100
+//!   (26 in 30 timed onto the tick, `sched_handoff`) ran on before its
+//!   waiter had run at all. Whether the waiter ran is judged by where the
+//!   tick interrupts it, at the very place it was resumed: a thread that
+//!   loops back there before a tick makes the signaller give way once more
+//!   (it still competes by credit with every other thread); a tick that
+//!   comes later preempts by credit as any tick does.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -97,6 +126,11 @@ pub fn from_user(frame: &mut TrapFrame) {
         if to_guest {
             // A VMM's reply: the vCPU runs until it exits again.
             run_next(k, c, frame, None);
+        } else if k.resched[c] {
+            // A signal woke a thread with more credit than the one in the
+            // frame (the signaller's, or the waiter's it handed over to).
+            let live = k.current[c];
+            run_next(k, c, frame, live);
         } else {
             switch_space(&k, c);
             drop(k);
@@ -126,6 +160,12 @@ pub fn from_user(frame: &mut TrapFrame) {
             apic::eoi();
             if !k.timers.is_empty() {
                 k.fire_timers(cpu::rdtsc());
+            }
+            // A tick raised during a hand-over (see the module's docs).
+            if let Some(h) = k.handed[c].take() {
+                if k.current[c] == Some(h.to) && (frame.rip, frame.rsp) == (h.rip, h.rsp) {
+                    k.yielded[c] = Some(h.by);
+                }
             }
             preempt(&mut k, c);
         }
@@ -163,7 +203,7 @@ pub(crate) fn save(f: &TrapFrame) -> Context {
     }
 }
 
-fn restore(f: &mut TrapFrame, c: &Context) {
+pub(crate) fn restore(f: &mut TrapFrame, c: &Context) {
     *f = TrapFrame {
         r15: c.r15,
         r14: c.r14,
@@ -376,6 +416,12 @@ fn eligible(k: &mut Kernel, d: crate::obj::pool::Ref, now: u64) -> bool {
         dom.period_end = now + period;
     }
     dom.budget > 0
+}
+
+/// Whether thread `t` may run now: its payer's domain is under its cap.
+pub(crate) fn may_run(k: &mut Kernel, t: Ref) -> bool {
+    let Some(d) = k.threads.get(payer(k, t)).map(|th| th.domain) else { return false };
+    eligible(k, d, cpu::rdtsc())
 }
 
 /// The runnable thread of CPU `c` with the most credit whose domain is under

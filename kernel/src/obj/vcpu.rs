@@ -39,6 +39,11 @@ pub struct Vcpu {
     /// written): the address space loaded when the guest was entered,
     /// which is its VMM's (an exit then returns to it without a switch).
     pub host_cr3: u64,
+    /// The exit at the guest's next interrupt window is asked for (set in
+    /// its VMCS or VMCB): an entry with no interrupt to deliver clears the
+    /// request only if it stands, not on every entry (a VMREAD and a
+    /// VMWRITE, or a VMCB's intercepts rewritten, per exit).
+    pub window: bool,
     /// Interrupts raised on this vCPU alone (`VcpuInterrupt`), a bit per
     /// vector; the guest's VirqLines go to its first vCPU.
     pub pending: [u64; 4],

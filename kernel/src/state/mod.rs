@@ -61,10 +61,24 @@ pub struct Kernel {
     /// The thread that yielded on each CPU: passed over at the next choice
     /// if anything else may run.
     pub yielded: [Option<Ref>; MAX_CPUS],
+    /// Each CPU's last hand-over (`Kernel::wake_by`), until its next tick:
+    /// that tick passes over the signaller if the waiter has not run yet
+    /// (`sched`'s docs on hand-over).
+    pub handed: [Option<HandOver>; MAX_CPUS],
     /// The root domain; its death ends the system.
     pub root: Option<Ref>,
     /// Timers that signal notifications.
     pub timers: heapless::Vec<Timer, MAX_TIMERS>,
+}
+
+/// A signal's hand-over of a CPU (`Kernel::wake_by`): thread `by` gave it
+/// to thread `to`, resumed at `rip` and `rsp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HandOver {
+    pub to: Ref,
+    pub by: Ref,
+    pub rip: u64,
+    pub rsp: u64,
 }
 
 /// The most timers in the system.
@@ -106,6 +120,7 @@ impl Kernel {
             current: [None; MAX_CPUS],
             resched: [false; MAX_CPUS],
             yielded: [None; MAX_CPUS],
+            handed: [None; MAX_CPUS],
             root: None,
             timers: heapless::Vec::new(),
         }

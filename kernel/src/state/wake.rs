@@ -3,7 +3,7 @@
 
 use ipc::Error;
 
-use super::{kick, Kernel, MAX_THREADS};
+use super::{kick, HandOver, Kernel, MAX_THREADS};
 use crate::arch::cpu::{self, MAX_CPUS};
 use crate::obj::pool::Ref;
 use crate::obj::thread::ThreadState;
@@ -38,28 +38,56 @@ impl Kernel {
     }
 
     /// ORs `bits` into notification `n`, waking its waiter with the word,
-    /// or ending the receive of the thread it is bound to.
+    /// or ending the receive of the thread it is bound to. Out of line, with
+    /// [`Self::deliver`] in it: a doorbell's exit costs what it did before
+    /// the split (inlined, 8 instructions more).
+    #[inline(never)]
     pub fn signal(&mut self, n: Ref, bits: u64) {
-        let Some(x) = self.notifications.get_mut(n) else { return };
+        if let Some(t) = self.deliver(n, bits) {
+            self.wake(t);
+        }
+    }
+
+    /// [`Self::signal`] up to the wake-up: the thread whose wait the signal
+    /// ends, its results set, still to be woken.
+    #[inline(always)]
+    pub fn deliver(&mut self, n: Ref, bits: u64) -> Option<Ref> {
+        let x = self.notifications.get_mut(n)?;
         if let Some(t) = x.bound {
             if let Some(ThreadState::Receiving(ep)) = self.threads.get(t).map(|th| th.state) {
                 let word = core::mem::take(&mut x.word) | bits;
                 if let Some(e) = self.endpoints.get_mut(ep) {
                     e.receivers.retain(|r| *r != t);
                 }
-                if let Some(th) = self.threads.get_mut(t) {
-                    th.ctx.set_msg_regs(&ipc::msg::notified_regs(word));
-                }
-                self.wake(t);
-                return;
+                self.threads.get_mut(t)?.ctx.set_msg_regs(&ipc::msg::notified_regs(word));
+                return Some(t);
             }
         }
-        let Some(woken) = self.notifications.get_mut(n).and_then(|x| x.signal(bits)) else { return };
-        let (t, word) = woken;
-        if let Some(th) = self.threads.get_mut(t) {
-            th.ctx.set_result(0, [word, 0, 0, 0]);
+        let (t, word) = self.notifications.get_mut(n)?.signal(bits)?;
+        self.threads.get_mut(t)?.ctx.set_result(0, [word, 0, 0, 0]);
+        Some(t)
+    }
+
+    /// Wakes thread `t`, whose wait thread `by`, running on CPU `c`, ended
+    /// (its signal): on `c` too, it runs at once in `by`'s place (`by` goes
+    /// to the run queue), unless its payer's domain is over its cap; on
+    /// another CPU, as [`Self::wake`] does. See `sched`'s docs on hand-over.
+    pub fn wake_by(&mut self, t: Ref, by: Ref, c: usize) {
+        let waits = |s| !matches!(s, ThreadState::Dead | ThreadState::Runnable | ThreadState::Running(_));
+        let here = self.threads.get(t).is_some_and(|th| th.cpu == c && waits(th.state));
+        if !here || self.current[c] != Some(by) || !crate::sched::may_run(self, t) {
+            return self.wake(t);
         }
-        self.wake(t);
+        let Some(me) = self.threads.get_mut(by).filter(|th| th.state == ThreadState::Running(c)) else {
+            return self.wake(t);
+        };
+        me.state = ThreadState::Runnable;
+        // Every thread is queued at most once: cannot overflow.
+        let _ = self.runqs[c].push(by);
+        let Some(th) = self.threads.get_mut(t) else { return };
+        th.state = ThreadState::Running(c);
+        self.handed[c] = Some(HandOver { to: t, by, rip: th.ctx.rip, rsp: th.ctx.rsp });
+        self.current[c] = Some(t);
     }
 
     /// Ends thread `t`'s wait with `err` (its peer is gone).

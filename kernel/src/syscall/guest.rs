@@ -113,6 +113,7 @@ pub fn vcpu_create(
         unsent: false,
         ept_epoch: u64::MAX,
         host_cr3: 0,
+        window: false,
         pending: [0; 4],
     };
     // By default on the VMM thread's CPU: an exit and its reply then switch

@@ -47,7 +47,9 @@ pub fn notification_create(k: &mut Kernel, c: Caller, domain: CapSlot) -> Result
 
 pub fn signal(k: &mut Kernel, c: Caller, ntfn: CapSlot, bits: u64) -> Result<Next, Error> {
     let n = k.cap(c.domain, ntfn, ObjectType::Notification, Rights::WRITE)?.obj.at;
-    k.signal(n, bits);
+    if let Some(t) = k.deliver(n, bits) {
+        k.wake_by(t, c.thread, c.cpu);
+    }
     Ok(Next::Return([0; 4]))
 }
 

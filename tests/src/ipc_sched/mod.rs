@@ -33,6 +33,7 @@ pub fn cases() -> Vec<SystemTest> {
         case("sched_cap", "tests/systems/sched-cap.toml", check_cap, tcg()),
         case("sched_latency", "tests/systems/sched-latency.toml", check_latency, icount()),
         case("sched_latency_busy", "tests/systems/sched-latency-busy.toml", check_latency_busy, icount()),
+        case("sched_handoff", "tests/systems/handoff.toml", check_handoff, icount()),
     ]
 }
 
@@ -155,6 +156,41 @@ fn check_latency(o: &Outcome) -> Result<(), String> {
 /// The same, for a woken thread that works about 0.3 ms on each wake-up.
 fn check_latency_busy(o: &Outcome) -> Result<(), String> {
     latency_of(o, "interactive-busy")
+}
+
+/// Every same-CPU wake-up (of at least 30) ran before its signaller went
+/// on (the hand-over), though the woken thread had less credit, and those
+/// timed onto the timer's tick (at least 20) met it in the hand-over: at
+/// least 90 % of them, or the test no longer does what it says.
+fn check_handoff(o: &Outcome) -> Result<(), String> {
+    finished(o, &["handoff-a", "handoff-b"])?;
+    let rest = after(&o.serial, "handoff-b", "handoff-b: ")?;
+    let line = format!("[handoff-b] handoff-b: {rest}");
+    let unread = || {
+        format!("cannot read `{line}`: expected `N of M wake-ups ran before …, K of T timed onto the tick met it`")
+    };
+    let (first, rest) = rest.split_once(" of ").ok_or_else(unread)?;
+    let (rounds, rest) =
+        rest.split_once(" wake-ups ran before the signaller went on, ").ok_or_else(unread)?;
+    let (met, timed) = rest.split_once(" of ").ok_or_else(unread)?;
+    let timed = timed.strip_suffix(" timed onto the tick met it").ok_or_else(unread)?;
+    let n = |t: &str| num::<u64>(t, &line);
+    let [first, rounds, met, timed] = [n(first)?, n(rounds)?, n(met)?, n(timed)?];
+    if rounds < 30 || timed < 20 {
+        return Err(format!(
+            "only {rounds} wake-ups, {timed} timed onto the tick: expected at least 30 and 20"
+        ));
+    }
+    if first != rounds {
+        return Err(format!(
+            "{} of {rounds} same-CPU wake-ups waited for the signaller to go on",
+            rounds - first
+        ));
+    }
+    if met * 10 < timed * 9 {
+        return Err(format!("only {met} of {timed} wake-ups timed onto the tick met it"));
+    }
+    Ok(())
 }
 
 fn latency_of(o: &Outcome, who: &str) -> Result<(), String> {

@@ -172,3 +172,24 @@ fn every_case_boots_a_system_file_of_the_repository() {
         assert!(root.join(file).is_file(), "{}: {file} missing", t.name);
     }
 }
+
+#[test]
+fn handoff_needs_every_wake_up_before_the_signaller_went_on_and_the_tick_met() {
+    let ok = format!(
+        "[handoff-b] handoff-b: 30 of 30 wake-ups ran before the signaller went on, \
+         23 of 25 timed onto the tick met it\n{}",
+        exits(&["handoff-a", "handoff-b"])
+    );
+    assert_eq!(run("sched_handoff", &ok), Ok(()));
+    let late = ok.replace("30 of 30", "23 of 30");
+    fails("sched_handoff", &late, "7 of 30 same-CPU wake-ups waited");
+    let missed = ok.replace("23 of 25", "22 of 25");
+    fails("sched_handoff", &missed, "only 22 of 25 wake-ups timed onto the tick met it");
+    let few = ok.replace("30 of 30", "29 of 29");
+    fails("sched_handoff", &few, "only 29 wake-ups");
+    let untimed = ok.replace("23 of 25", "19 of 19");
+    fails("sched_handoff", &untimed, "19 timed onto the tick");
+    let old = ok.replace(", 23 of 25 timed onto the tick met it", "");
+    fails("sched_handoff", &old, "cannot read");
+    fails("sched_handoff", &exits(&["handoff-a", "handoff-b"]), "handoff-b: ");
+}

@@ -2,7 +2,7 @@
 //! the CPU it stays on), entering the guest, and reading why it left.
 
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use x86_64::registers::control::{Cr0, Cr3, Cr4};
 use x86_64::registers::model_specific::{Efer, Msr};
@@ -148,24 +148,25 @@ pub enum VmxExit {
 /// The pin-based control that activates the VMX-preemption timer.
 const PIN_PREEMPTION_TIMER: u32 = 1 << 6;
 
-/// The VMX-preemption timer's rate (it counts down once every 2^this TSC
-/// ticks: IA32_VMX_MISC[4:0], SDM 25.5.1), learnt by `setup`; [`NO_TIMER`]
-/// until then or if the CPU lacks the timer. Kept here so that the entry
-/// path reads neither an MSR nor the VMCS for it.
-static PREEMPT_SHIFT: AtomicU8 = AtomicU8::new(NO_TIMER);
-const NO_TIMER: u8 = u8::MAX;
+/// The VMX-preemption timer's value for one time slice
+/// (`crate::policy::SLICE_US`; the timer counts down once every 2^n TSC
+/// ticks, n = IA32_VMX_MISC[4:0], SDM 25.5.1), worked out by `setup`; 0
+/// until then or if the CPU lacks the timer. Kept here whole so that the
+/// entry path reads neither an MSR nor the VMCS for it, nor works it out
+/// again on every entry (6 instructions an exit).
+static SLICE_TIMER: AtomicU32 = AtomicU32::new(0);
 
 /// Arms the VMX-preemption timer of the current VMCS to end the guest's
-/// time slice after `tsc` TSC ticks, if the CPU has the timer. Without it
+/// time slice one slice from now, if the CPU has the timer. Without it
 /// the local APIC tick ends slices (its interrupt exits the guest), as on
 /// AMD-V; with it a slice ends on time even where an emulator is slow to
 /// deliver that interrupt to a spinning guest (Bochs).
-pub fn slice_start(tsc: u64) {
-    let shift = PREEMPT_SHIFT.load(Ordering::Relaxed);
-    if shift == NO_TIMER {
-        return;
+#[inline]
+pub fn slice_start() {
+    let value = SLICE_TIMER.load(Ordering::Relaxed);
+    if value != 0 {
+        vmcs::write(PREEMPTION_TIMER, u64::from(value));
     }
-    vmcs::write(PREEMPTION_TIMER, (tsc >> shift).clamp(1, u64::from(u32::MAX)));
 }
 
 fn rdmsr(msr: u32) -> u64 {
@@ -190,7 +191,9 @@ pub fn setup(rip: u64, eptp: u64, vpid: u16, sipi: Option<u8>) -> bool {
     // CPU has it (`slice_start` arms it).
     let pin = adjust(1 | (1 << 3) | PIN_PREEMPTION_TIMER, 0x481, 0x48D);
     if pin & PIN_PREEMPTION_TIMER != 0 {
-        PREEMPT_SHIFT.store((rdmsr(0x485) & 0x1F) as u8, Ordering::Relaxed);
+        let slice = crate::sched::tsc_per_us() * crate::policy::SLICE_US;
+        let value = (slice >> (rdmsr(0x485) & 0x1F)).clamp(1, u64::from(u32::MAX));
+        SLICE_TIMER.store(value as u32, Ordering::Relaxed);
     }
     // HLT, MWAIT, all I/O, MONITOR, secondary.
     let proc = adjust((1 << 7) | (1 << 10) | (1 << 24) | (1 << 29) | (1 << 31), 0x482, 0x48E);
@@ -302,12 +305,13 @@ pub fn enter(regs: &mut GuestRegs, launched: bool) -> VmxExit {
         return VmxExit::EntryFailed(vmcs::read(INSTRUCTION_ERROR));
     }
     let reason = vmcs::read(EXIT_REASON);
-    let q = vmcs::read(QUALIFICATION);
     if reason & (1 << 31) != 0 {
         return VmxExit::EntryFailed(reason & 0xFFFF);
     }
+    // The qualification is read only for the exits that have one.
+    let q = || vmcs::read(QUALIFICATION);
     match reason & 0xFFFF {
-        0 => exception(q),
+        0 => exception(q()),
         1 => VmxExit::ExternalInterrupt,
         2 => VmxExit::TripleFault,
         10 => VmxExit::Cpuid,
@@ -317,17 +321,20 @@ pub fn enter(regs: &mut GuestRegs, launched: bool) -> VmxExit {
         18 => VmxExit::Vmcall,
         19..=27 | 36 | 39 | 50 | 53 => VmxExit::VmxInstruction,
         55 => VmxExit::Xsetbv,
-        30 => VmxExit::Io {
-            port: (q >> 16) as u16,
-            size: (q & 7) as u8 + 1,
-            input: q & (1 << 3) != 0,
-            string: q & (1 << 4) != 0,
-            rep: q & (1 << 5) != 0,
-        },
+        30 => {
+            let q = q();
+            VmxExit::Io {
+                port: (q >> 16) as u16,
+                size: (q & 7) as u8 + 1,
+                input: q & (1 << 3) != 0,
+                string: q & (1 << 4) != 0,
+                rep: q & (1 << 5) != 0,
+            }
+        }
         31 => VmxExit::Rdmsr,
         32 => VmxExit::Wrmsr,
         52 => VmxExit::PreemptionTimer,
-        48 => VmxExit::EptViolation { gpa: vmcs::read(GUEST_PHYSICAL), access: q & 7 },
+        48 => VmxExit::EptViolation { gpa: vmcs::read(GUEST_PHYSICAL), access: q() & 7 },
         r => VmxExit::Other(r),
     }
 }
@@ -368,7 +375,12 @@ pub fn ring0() -> bool {
 
 /// The guest's rip and the exiting instruction's length.
 pub fn rip_and_len() -> (u64, u64) {
-    (vmcs::read(GUEST_RIP), vmcs::read(EXIT_INSTRUCTION_LEN))
+    (rip(), vmcs::read(EXIT_INSTRUCTION_LEN))
+}
+
+/// The guest's rip.
+pub fn rip() -> u64 {
+    vmcs::read(GUEST_RIP)
 }
 
 /// Sets the guest's rip.

@@ -33,9 +33,8 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
         v.host_cr3 = cr3;
     }
     if let Some(r) = v.reply.take() {
-        let (rip, _) = run::rip_and_len();
         if r.actions.contains(Action::ADVANCE) {
-            run::set_rip(rip + v.exit_len.min(15));
+            run::set_rip(run::rip() + v.exit_len.min(15));
         }
         if r.actions.contains(Action::SET_RIP) {
             run::set_rip(r.rip);
@@ -50,7 +49,7 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
         v.ept_epoch = epoch;
     }
     // A slice of one scheduler tick from each entry.
-    run::slice_start(crate::sched::tsc_per_us() * crate::policy::SLICE_US);
+    run::slice_start();
     let launched = v.launched;
     v.launched = true;
     Some(Entry { hw: pa, regs: v.regs, launched, root })
