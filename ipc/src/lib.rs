@@ -10,6 +10,7 @@
 
 pub mod boot;
 pub mod cap;
+pub mod control;
 pub mod elf;
 pub mod error;
 pub mod event;
