@@ -73,12 +73,13 @@ pub enum Nr {
     DomainNotify = 99,
     TimerSet = 100,
     NotificationBind = 101,
+    DomainPause = 102,
 }
 
 impl Nr {
     /// Every syscall, in number order (a test checks that no other number
     /// decodes): what a fuzzer draws from to miss none.
-    pub const ALL: [Nr; 39] = [
+    pub const ALL: [Nr; 40] = [
         Nr::ConsoleWrite,
         Nr::Exit,
         Nr::Yield,
@@ -118,6 +119,7 @@ impl Nr {
         Nr::DomainNotify,
         Nr::TimerSet,
         Nr::NotificationBind,
+        Nr::DomainPause,
     ];
 }
 
@@ -325,6 +327,13 @@ pub enum Call {
     /// bits again replaces the timer; `delay_us` = 0 cancels it. Timers are
     /// charged to the caller's account (see above) and end with the caller.
     TimerSet { ntfn: CapSlot, bits: u64, delay_us: u64, period_us: u64 },
+    /// Pauses (`paused`) or resumes `domain` (CONTROL) and every domain
+    /// below it (a VMM and its guest), which the caller must be above: its
+    /// supervisor, or its supervisor's, and so on. A paused domain's threads
+    /// and vCPUs are not run; one running stops at its CPU's next tick (the
+    /// CPU is kicked at once). Calls, signals and timers still reach it and
+    /// wait.
+    DomainPause { domain: CapSlot, paused: bool },
 }
 
 fn slot(v: u64) -> Option<CapSlot> {
@@ -498,6 +507,14 @@ impl Call {
                 delay_us: Some(a[2]).filter(|&d| d <= 1 << 40).ok_or(bad(3))?,
                 period_us: Some(a[3]).filter(|&p| p == 0 || (100..=1 << 40).contains(&p)).ok_or(bad(4))?,
             },
+            102 => Call::DomainPause {
+                domain: slot(a[0]).ok_or(bad(1))?,
+                paused: match a[1] {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(bad(2)),
+                },
+            },
             _ => return Err((Error::UnknownSyscall, 0)),
         };
         Ok(call)
@@ -573,6 +590,7 @@ impl Call {
             Call::TimerSet { ntfn, bits, delay_us, period_us } => {
                 (100, [s(ntfn), bits, delay_us, period_us, 0, 0])
             }
+            Call::DomainPause { domain, paused } => (102, [s(domain), u64::from(paused), 0, 0, 0, 0]),
         }
     }
 }
@@ -662,6 +680,15 @@ mod tests {
         assert_eq!(Call::decode(97, [1, 0, 0, 0, 0, 0]), Err((Error::InvalidArgument, 2)), "weight 0");
         assert_eq!(Call::decode(97, [1, 1, 101, 0, 0, 0]), Err((Error::InvalidArgument, 3)), "cap > 100%");
         assert_eq!(Call::decode(95, [1, 2, 0, 0, 0, 0]), Err((Error::InvalidArgument, 3)), "no bits");
+        assert_eq!(
+            Call::decode(102, [1, 2, 0, 0, 0, 0]),
+            Err((Error::InvalidArgument, 2)),
+            "paused is 0 or 1"
+        );
+        assert_eq!(
+            Call::decode(102, [1, 1, 0, 0, 0, 0]),
+            Ok(Call::DomainPause { domain: CapSlot(1), paused: true })
+        );
         assert_eq!(Call::decode(0, [0; 6]), Err((Error::UnknownSyscall, 0)));
         assert_eq!(Call::decode(999, [0; 6]), Err((Error::UnknownSyscall, 0)));
     }

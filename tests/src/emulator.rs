@@ -45,6 +45,18 @@ impl Qemu {
     /// instruction, and one host thread runs every CPU in turn (EMULATORS.md).
     pub const ICOUNT: [&'static str; 2] = ["-icount", "shift=0,sleep=off"];
 
+    /// COM2 on a unix socket `control.sock` in the run's work dir (QEMU
+    /// the server, not waiting for a client): mgmt's control channel.
+    pub const CONTROL: [&'static str; 4] =
+        ["-chardev", "socket,id=ctl,path=control.sock,server=on,wait=off", "-serial", "chardev:ctl"];
+    /// The control socket's name in the run's work dir.
+    pub const CONTROL_SOCKET: &'static str = "control.sock";
+
+    /// The default machine with the control channel ([`Self::CONTROL`]).
+    pub fn with_control() -> Self {
+        Qemu { extra: Self::CONTROL.iter().map(|s| s.to_string()).collect(), ..Qemu::default() }
+    }
+
     /// The default machine under [`Self::ICOUNT`]: runs are repeatable, and
     /// cross-CPU wake-ups do not wait for the host to schedule a CPU's thread.
     pub fn deterministic() -> Self {

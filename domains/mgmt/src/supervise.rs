@@ -13,23 +13,37 @@ use mgmt::report::Report;
 use mgmt::tracker::Tracker;
 use user::{arch, layout, sys, time, Caps, StartInfo};
 
+use crate::control::{After, Channel};
 use crate::modules::Modules;
 use crate::spawn::{self, Env, Failure, Instance};
+use crate::uart::{self, Uart};
 
 /// The bits of mgmt's one notification: a supervised domain died; a
 /// restart is due.
 const DEATH: u64 = 1 << 0;
 const RESTART_DUE: u64 = 1 << 1;
+/// The control channel's line has bytes (its interrupt, or mgmt's own
+/// signal when it left some for the next round).
+const CONTROL: u64 = 1 << 2;
 
-struct Supervisor<'a> {
-    plan: &'a Plan,
+pub(crate) struct Supervisor<'a> {
+    pub(crate) plan: &'a Plan,
     /// What mgmt waits on: every supervised domain's death and its restart
     /// timer signal it (DESIGN.md §4: supervision on notifications).
     bell: CapSlot,
     env: Env,
     /// The running instance of each domain of the plan.
-    running: Vec<Option<Instance>>,
-    tracker: Tracker,
+    pub(crate) running: Vec<Option<Instance>>,
+    pub(crate) tracker: Tracker,
+    /// Whether each domain's running instance is paused (`ryokan pause`).
+    pub(crate) paused: Vec<bool>,
+    /// The CPU share set by hand (`ryokan set`) for each domain, kept
+    /// across its restarts; None: the plan's.
+    pub(crate) shares: Vec<Option<(u16, u8)>>,
+    /// The control channel, if COM2 is there.
+    pub(crate) control: Option<Channel>,
+    /// When mgmt started supervising (TSC).
+    pub(crate) started: u64,
 }
 
 /// Starts every domain of `plan`, supervises them until all are stopped for
@@ -60,15 +74,48 @@ pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: &Pl
             return 1;
         }
     };
+    let control = open_control(start, plan, bell);
     let mut s = Supervisor {
         plan,
         bell,
         env,
         running: (0..plan.domains.len()).map(|_| None).collect(),
         tracker: Tracker::new(plan.domains.iter().map(|d| d.restart), time::tsc_per_ms()),
+        paused: plan.domains.iter().map(|_| false).collect(),
+        shares: plan.domains.iter().map(|_| None).collect(),
+        control,
+        started: arch::rdtsc(),
     };
     s.start_all();
     s.supervise()
+}
+
+/// The control channel on COM2, unless the manifest gives its ports or its
+/// interrupt line to a domain (then that domain's it is), or it is absent.
+fn open_control(start: &StartInfo, plan: &Plan, bell: CapSlot) -> Option<Channel> {
+    let end = uart::BASE + uart::PORTS;
+    let taken = plan.domains.iter().flat_map(|d| d.grants.iter()).any(|g| match *g {
+        Grant::IoPorts { base, count, .. } => {
+            base < end && u32::from(base) + u32::from(count) > u32::from(uart::BASE)
+        }
+        Grant::Irq { line, .. } => line == uart::IRQ,
+        _ => false,
+    });
+    if taken {
+        log::info!("control: COM2 is a domain's (the manifest gives its ports or interrupt): not served");
+        return None;
+    }
+    let irq = start.slot(&alloc::format!("irq:{}", uart::IRQ));
+    match Uart::open(start.slot("ioports"), irq, bell, CONTROL) {
+        Ok(u) => {
+            log::info!("control: serving on COM2 (ports {:#x}, interrupt {})", uart::BASE, uart::IRQ);
+            Some(Channel::new(u))
+        }
+        Err(why) => {
+            log::info!("control: not served: {why}");
+            None
+        }
+    }
 }
 
 /// Makes the manifest's shared regions, owned by mgmt, and says how large
@@ -123,12 +170,21 @@ impl Supervisor<'_> {
         }
     }
 
-    /// Starts domain `i` again after a failure.
-    fn restart(&mut self, i: usize) {
+    /// Starts domain `i` again after a failure (or by hand), with the CPU
+    /// share last set by hand, unpaused.
+    pub(crate) fn restart(&mut self, i: usize) {
         let Some(d) = self.plan.domains.get(i) else { return };
         let generation = u64::from(self.tracker.restarts(i));
+        if let Some(p) = self.paused.get_mut(i) {
+            *p = false;
+        }
         match spawn::create(&mut self.env, d, i, generation) {
             Ok(inst) => {
+                if let Some((w, c)) = self.shares.get(i).copied().flatten() {
+                    if let Err(e) = sys::sched_set(inst.domain, w, c) {
+                        log::warn!("warning: {}: its CPU share stays the plan's: {e:?}", d.name);
+                    }
+                }
                 self.running[i] = Some(inst);
                 self.grant_peers(i);
                 self.launch(i);
@@ -205,6 +261,15 @@ impl Supervisor<'_> {
                 log::info!("{}", Report::AllStopped);
                 return 0;
             }
+            let (more, after) = self.serve_control();
+            if let After::Shutdown = after {
+                log::info!("{}", Report::AllStopped);
+                return 0;
+            }
+            if more {
+                // Bytes left on the line: come back after this round.
+                let _ = sys::signal(self.bell, CONTROL);
+            }
             if self.tracker.due(arch::rdtsc()).is_some() {
                 continue;
             }
@@ -235,6 +300,16 @@ impl Supervisor<'_> {
         match *event {
             Event::Exited { code, .. } => log::info!("{}", Report::Exited { name, code }),
             Event::Faulted { fault, .. } => log::info!("{}", Report::Faulted { name, fault }),
+        }
+        self.on_death(i, event);
+    }
+
+    /// Domain `i` died (or was killed by hand): it is destroyed, and its
+    /// policy decides whether it starts again.
+    pub(crate) fn on_death(&mut self, i: usize, event: &Event) {
+        let name = self.plan.domains.get(i).map_or("?", |d| d.name.as_str());
+        if let Some(p) = self.paused.get_mut(i) {
+            *p = false;
         }
         if let Some(inst) = self.running.get_mut(i).and_then(Option::take) {
             spawn::destroy(inst);

@@ -27,7 +27,13 @@ pub fn cases() -> Vec<SystemTest> {
     let counted = || Emulator::Qemu(Qemu::deterministic());
     let bochs = || Emulator::Bochs(Bochs::default());
     let ryzen = || Emulator::Bochs(Bochs { cpu_model: "ryzen".to_string(), ..Bochs::default() });
-    let case = |name, file, emulator, check| SystemTest { name, image: Image::System(file), emulator, check };
+    let case = |name, file, emulator, check| SystemTest {
+        name,
+        image: Image::System(file),
+        emulator,
+        check,
+        drive: None,
+    };
     // Every guest test runs on AMD-V under QEMU (`name`), on VT-x under
     // Bochs (`bochs_name`) and on AMD-V under Bochs (`ryzen_name`).
     macro_rules! all3 {
