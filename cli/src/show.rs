@@ -135,11 +135,14 @@ pub fn info(e: &Entry) -> String {
 /// What `stats` prints.
 pub fn stats(s: &Stats) -> String {
     let mut out = format!(
-        "free frames: {} ({} MiB); kernel objects in use: {}; up {} ms\n{:<24} {:>12} {:>8}\n",
+        "free frames: {} ({} MiB); kernel objects in use: {}; up {} ms; control frames answered: {} \
+         (dropped: {})\n{:<24} {:>12} {:>8}\n",
         s.free_frames,
         s.free_frames * 4 / 1024,
         s.objects,
         s.uptime_ms,
+        s.frames,
+        s.dropped,
         "NAME",
         "CPU ms",
         "MEMORY"

@@ -44,6 +44,10 @@ pub(crate) struct Supervisor<'a> {
     pub(crate) control: Option<Channel>,
     /// When mgmt started supervising (TSC).
     pub(crate) started: u64,
+    /// Frames the control channel answered, and answers it dropped (the
+    /// host did not read them in time).
+    pub(crate) answered: u64,
+    pub(crate) dropped: u64,
 }
 
 /// Starts every domain of `plan`, supervises them until all are stopped for
@@ -85,6 +89,8 @@ pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: &Pl
         shares: plan.domains.iter().map(|_| None).collect(),
         control,
         started: arch::rdtsc(),
+        answered: 0,
+        dropped: 0,
     };
     s.start_all();
     s.supervise()

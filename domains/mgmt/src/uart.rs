@@ -13,16 +13,18 @@
 //!   arrives during the drain then raises a new edge, which a masked I/O
 //!   APIC input would lose.
 //! - Transmit spins on the transmitter-empty bit, boundedly
-//!   ([`TX_SPIN_LIMIT`] reads a byte): a host that stops reading stalls an
-//!   answer, never `mgmt`; what does not go out in time is dropped (the
-//!   client times out and may ask again).
+//!   ([`TX_TIMEOUT_MS`] per FIFO of bytes): a host that stops reading
+//!   stalls an answer, never `mgmt`; what does not go out in time is
+//!   dropped (the client times out and may ask again), and so is every
+//!   answer after it until the transmitter is seen empty again, so a host
+//!   that never reads costs one timeout, not one per answer.
 //! - The UART is probed through its scratch register: with no COM2 (Bochs,
 //!   QEMU without a second `-serial`) the ports read 0xff and no channel is
 //!   served.
 
 use ipc::syscall::Width;
 use ipc::{CapSlot, Error};
-use user::sys;
+use user::{sys, time};
 
 /// COM2's ports and interrupt line (the PC's, since the IBM AT).
 pub const BASE: u16 = 0x2f8;
@@ -42,13 +44,18 @@ const LSR_THR_EMPTY: u32 = 1 << 5;
 const IER_RX_AVAILABLE: u32 = 1 << 0;
 /// DTR, RTS and OUT2 (which gates the interrupt onto the ISA line on a PC).
 const MCR_DTR_RTS_OUT2: u32 = 0x0b;
-/// Reads of the line status a byte may wait for the transmitter.
-pub const TX_SPIN_LIMIT: u32 = 20_000;
+/// The 16550's transmit FIFO.
+const TX_FIFO: usize = 16;
+/// How long a FIFO's worth may wait for the transmitter.
+pub const TX_TIMEOUT_MS: u64 = 100;
 
 /// COM2, programmed and bound.
 pub struct Uart {
     ports: CapSlot,
     irq: CapSlot,
+    /// The transmitter timed out: until it is seen empty again, answers
+    /// are dropped at once, not waited for.
+    stalled: core::cell::Cell<bool>,
 }
 
 /// Why no channel is served.
@@ -84,7 +91,7 @@ impl Uart {
         let all = all.ok_or(Absent::NoPorts)?;
         let irq = irq.ok_or(Absent::NoIrq)?;
         let ports = sys::ioports_create(all, BASE, PORTS).map_err(|e| Absent::Sys("making its ports", e))?;
-        let uart = Uart { ports, irq };
+        let uart = Uart { ports, irq, stalled: core::cell::Cell::new(false) };
         uart.out(SCRATCH, 0x5a);
         if uart.inb(SCRATCH) != Some(0x5a) {
             let _ = sys::cap_delete(ports);
@@ -116,15 +123,25 @@ impl Uart {
     }
 
     /// Sends `bytes`; false if the transmitter stayed busy and the rest was
-    /// dropped.
+    /// dropped. With the FIFOs on, an empty holding register means an empty
+    /// 16-byte transmit FIFO: one status read per 16 bytes, not per byte.
     pub fn write(&self, bytes: &[u8]) -> bool {
-        for &b in bytes {
-            let ready =
-                (0..TX_SPIN_LIMIT).any(|_| self.inb(LSR).is_some_and(|l| l & LSR_THR_EMPTY as u8 != 0));
-            if !ready {
-                return false;
+        let empty = || self.inb(LSR).is_some_and(|l| l & LSR_THR_EMPTY as u8 != 0);
+        if self.stalled.get() && !empty() {
+            return false;
+        }
+        self.stalled.set(false);
+        for chunk in bytes.chunks(TX_FIFO) {
+            let deadline = time::deadline_ms(TX_TIMEOUT_MS);
+            while !empty() {
+                if time::passed(deadline) {
+                    self.stalled.set(true);
+                    return false;
+                }
             }
-            self.out(RBR_THR, u32::from(b));
+            for &b in chunk {
+                self.out(RBR_THR, u32::from(b));
+            }
         }
         true
     }

@@ -181,6 +181,10 @@ pub struct Stats {
     pub objects: u64,
     /// Milliseconds since `mgmt` started.
     pub uptime_ms: u64,
+    /// Frames the channel has answered, and answers it dropped because the
+    /// host did not read them in time.
+    pub frames: u64,
+    pub dropped: u64,
     pub entries: Vec<Usage, MAX_ENTRIES>,
 }
 

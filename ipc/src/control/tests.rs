@@ -76,11 +76,13 @@ fn body() -> impl Strategy<Value = Body> {
         Just(Body::Done),
         entry().prop_map(Body::Info),
         vec(entry(), 0..=MAX_ENTRIES).prop_map(|e| Body::List(e.into_iter().collect())),
-        (any::<u64>(), any::<u64>(), any::<u64>(), vec(usage(), 0..=MAX_ENTRIES)).prop_map(
-            |(free_frames, objects, uptime_ms, u)| Body::Stats(Stats {
+        (any::<[u64; 5]>(), vec(usage(), 0..=MAX_ENTRIES)).prop_map(
+            |([free_frames, objects, uptime_ms, frames, dropped], u)| Body::Stats(Stats {
                 free_frames,
                 objects,
                 uptime_ms,
+                frames,
+                dropped,
                 entries: u.into_iter().collect()
             })
         ),
@@ -310,6 +312,8 @@ fn the_largest_list_fits_a_response() {
         free_frames: u64::MAX,
         objects: u64::MAX,
         uptime_ms: u64::MAX,
+        frames: u64::MAX,
+        dropped: u64::MAX,
         entries: (0..MAX_ENTRIES).map(|_| u.clone()).collect(),
     };
     assert!(Response::new(u32::MAX, Body::Stats(stats)).encode(&mut buf).is_ok());

@@ -42,7 +42,7 @@ pub fn frame(rng: &mut Rng) -> Vec<u8> {
     loop {
         let f = match rng.below(20) {
             // Random bytes, short (most), no zero inside.
-            0..=15 => (0..1 + rng.below(24)).map(|_| 1 + rng.below(255) as u8).collect(),
+            0..=15 => (0..1 + rng.below(16)).map(|_| 1 + rng.below(255) as u8).collect(),
             // A valid request's frame, cut short.
             16 | 17 => {
                 let mut buf = [0u8; MAX_REQUEST + 1];
@@ -115,7 +115,10 @@ pub fn check(s: &Session) -> Result<(), String> {
     drop(tx);
     eprintln!("control_cli: {FRAMES} fuzzed frames answered in {:.1} s", took.as_secs_f64());
     ensure(other == 0, || format!("{other} answers to fuzzed frames were not errors"))?;
-    ensure(errors == FRAMES, || format!("{errors} error answers to {FRAMES} fuzzed frames (in {took:?})"))?;
+    let stats = s.json(&["stats"])?;
+    ensure(errors == FRAMES, || {
+        format!("{errors} error answers to {FRAMES} fuzzed frames (in {took:?}); mgmt says: {stats}")
+    })?;
     let cpu1 = field(&s.info("spin-a")?, "cpu_us")?;
     ensure(cpu1 > cpu0, || format!("spin-a did not run while the channel was fuzzed ({cpu0} -> {cpu1} µs)"))
 }
