@@ -22,12 +22,6 @@ use crate::uart::Uart;
 /// The most bytes read from the line per wake-up; if more wait, `mgmt`
 /// signals itself and comes back after a round of supervision.
 pub const DRAIN_MAX: usize = 512;
-/// Status reads that find the line empty before a round gives up waiting
-/// for more (only in a round that found bytes). QEMU refills the receive
-/// FIFO from the socket in its own thread some reads after mgmt empties
-/// it; without this, every wake-up took one FIFO (16 bytes, 1.5 fuzzed
-/// frames) and the channel answered about 1,000 frames a second.
-pub const POLL_SPINS: u32 = 64;
 
 /// The channel: its line and the frame being received.
 pub struct Channel {
@@ -54,18 +48,12 @@ impl Supervisor<'_> {
         let Some(mut ch) = self.control.take() else { return (false, After::Nothing) };
         ch.uart.ack();
         let mut after = After::Nothing;
-        let (mut got, mut idle, mut n) = (false, 0, 0);
+        // No busy-polling once the line is empty: waiting on for QEMU to
+        // refill the FIFO (64 more status reads a round) made 10^5 fuzzed
+        // frames take 93.8 s, against 66.3 s going straight back to wait.
+        let mut n = 0;
         while n < DRAIN_MAX {
-            let Some(byte) = ch.uart.read() else {
-                // A client that is talking sends more soon: keep looking a
-                // little before going back to wait for the interrupt.
-                idle += 1;
-                if !got || idle > POLL_SPINS {
-                    break;
-                }
-                continue;
-            };
-            (got, idle) = (true, 0);
+            let Some(byte) = ch.uart.read() else { break };
             n += 1;
             let response = match ch.framer.push(byte) {
                 None => continue,
@@ -149,6 +137,10 @@ impl Supervisor<'_> {
         });
         let inst = self.running.get(i).and_then(Option::as_ref);
         let info = inst.and_then(|inst| sys::domain_info(inst.domain).ok());
+        // A guest's share and CPU time are its own domain's (its vCPUs'),
+        // once its VMM handed it over; its VMM's time is added.
+        let guest_info = inst.and_then(|inst| inst.guest).and_then(|g| sys::domain_info(g).ok());
+        let shown = guest_info.or(info);
         let (weight, cap_percent) = self.share(i);
         let state = match self.tracker.state(i)? {
             tracker::State::Running(_) if self.paused.get(i).copied().unwrap_or(false) => State::Paused,
@@ -167,10 +159,10 @@ impl Supervisor<'_> {
             memory_kib: u32::try_from(d.quota_pages * 4).unwrap_or(u32::MAX),
             guest_memory_kib: guest.map_or(0, |g| g.memory_kib),
             vcpus: guest.map_or(0, |g| g.vcpus.max(1)),
-            weight: info.map_or(weight, |x| x.weight),
-            cap_percent: info.map_or(cap_percent, |x| x.cap_percent),
+            weight: shown.map_or(weight, |x| x.weight),
+            cap_percent: shown.map_or(cap_percent, |x| x.cap_percent),
             restarts: self.tracker.restarts(i),
-            cpu_us: info.map_or(0, |x| x.cpu_us),
+            cpu_us: info.map_or(0, |x| x.cpu_us) + guest_info.map_or(0, |x| x.cpu_us),
         })
     }
 
@@ -237,6 +229,9 @@ impl Supervisor<'_> {
         let (w, c) = (weight.unwrap_or(w0), cap.unwrap_or(c0));
         if let Some(inst) = self.running.get(i).and_then(Option::as_ref) {
             sys::sched_set(inst.domain, w, c).map_err(ControlError::kernel)?;
+            if let Some(g) = inst.guest {
+                sys::sched_set(g, w, c).map_err(ControlError::kernel)?;
+            }
         }
         if let Some(s) = self.shares.get_mut(i) {
             *s = Some((w, c));
@@ -249,8 +244,16 @@ impl Supervisor<'_> {
         let k = sys::stats().ok();
         let entries: Vec<Usage, { ipc::control::MAX_ENTRIES }> = (0..self.plan.domains.len())
             .filter(|&i| only.is_none_or(|o| o == i))
-            .filter_map(|i| self.entry(i))
-            .map(|e| Usage { name: e.name, cpu_us: e.cpu_us, guest_cpu_us: 0, memory_kib: e.memory_kib })
+            .filter_map(|i| {
+                let guest = self.running.get(i).and_then(Option::as_ref).and_then(|inst| inst.guest);
+                let guest_cpu_us = guest.and_then(|g| sys::domain_info(g).ok()).map_or(0, |x| x.cpu_us);
+                self.entry(i).map(|e| Usage {
+                    name: e.name,
+                    cpu_us: e.cpu_us,
+                    guest_cpu_us,
+                    memory_kib: e.memory_kib,
+                })
+            })
             .collect();
         let ticks = time::tsc_per_ms().max(1);
         Stats {

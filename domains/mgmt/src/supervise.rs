@@ -5,8 +5,10 @@
 use alloc::vec::Vec;
 
 use ipc::event::Event;
+use ipc::guest::HANDOVER;
 use ipc::manifest::Name;
-use ipc::{CapSlot, Error};
+use ipc::msg::{Incoming, Message};
+use ipc::{CapSlot, Error, ObjectType};
 use mgmt::plan::{Grant, Plan, SharedPlan};
 use mgmt::policy::Outcome;
 use mgmt::report::Report;
@@ -70,6 +72,11 @@ pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: &Pl
         ports: Vec::new(),
         endpoints: make_channels(this, "endpoint", &plan.endpoints, sys::endpoint_create),
         notifications: make_channels(this, "notification", &plan.notifications, sys::notification_create),
+        supervisor: sys::endpoint_create(this)
+            .map_err(|e| {
+                log::warn!("warning: no supervision endpoint ({e:?}): guests are seen as their VMMs")
+            })
+            .ok(),
     };
     let bell = match sys::notification_create(this) {
         Ok(n) => n,
@@ -79,6 +86,15 @@ pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: &Pl
         }
     };
     let control = open_control(start, plan, bell);
+    let mut env = env;
+    if env.supervisor.is_some() {
+        // mgmt then waits by receiving on the supervision endpoint, its
+        // notification ending the receive (DESIGN.md §4).
+        if let Err(e) = sys::notification_bind(bell) {
+            log::warn!("warning: cannot bind mgmt's notification ({e:?}): guests are seen as their VMMs");
+            env.supervisor = None;
+        }
+    }
     let mut s = Supervisor {
         plan,
         bell,
@@ -287,9 +303,58 @@ impl Supervisor<'_> {
                     return 1;
                 }
             }
-            if let Err(e) = sys::wait(self.bell) {
+            if let Err(e) = self.wait() {
                 log::error!("waiting on mgmt's notification failed: {e:?}: giving up");
                 return 1;
+            }
+        }
+    }
+
+    /// Waits for the notification (or, with a supervision endpoint, for it
+    /// or a VMM's handover, answered at once).
+    fn wait(&mut self) -> Result<(), Error> {
+        let Some(ep) = self.env.supervisor else { return sys::wait(self.bell).map(drop) };
+        match sys::recv_any(ep)? {
+            Incoming::Notified(_) => {}
+            Incoming::Call { badge, msg } => {
+                self.on_handover(badge, &msg);
+                // The VMM may be gone meanwhile: nothing to do then.
+                let _ = sys::reply(&Message::default());
+            }
+        }
+        Ok(())
+    }
+
+    /// A VMM hands over its guest's domain: kept with its instance if the
+    /// call is what `ipc::guest::HANDOVER` says, from a running VMM that
+    /// did not hand one over yet; else dropped, and said.
+    fn on_handover(&mut self, badge: u64, msg: &Message) {
+        let i = usize::try_from(badge.wrapping_sub(1)).unwrap_or(usize::MAX);
+        let is_vmm = self
+            .plan
+            .domains
+            .get(i)
+            .is_some_and(|d| d.grants.iter().any(|g| matches!(g, Grant::GuestConfig { .. })));
+        let is_domain = |s: CapSlot| sys::cap_info(s).is_ok_and(|c| c.kind == Some(ObjectType::Domain));
+        let inst = self.running.get_mut(i).and_then(Option::as_mut).filter(|inst| inst.guest.is_none());
+        match (msg.cap, inst) {
+            (Some(slot), Some(inst)) if is_vmm && msg.label == HANDOVER && is_domain(slot) => {
+                inst.guest = Some(slot);
+                // A share set by hand outlives the guest's restarts.
+                if let Some((w, c)) = self.shares.get(i).copied().flatten() {
+                    if let Err(e) = sys::sched_set(slot, w, c) {
+                        log::warn!(
+                            "warning: the guest of {} keeps its CPU share: {e:?}",
+                            self.plan.domains[i].name
+                        );
+                    }
+                }
+            }
+            (cap, _) => {
+                if let Some(slot) = cap {
+                    let _ = sys::cap_delete(slot);
+                }
+                log::warn!("warning: a handover refused (badge {badge:#x}, label {:#x})", msg.label);
             }
         }
     }

@@ -28,8 +28,8 @@ mod setup;
 
 use heapless::String;
 use ipc::guest::{
-    module_cap, GuestConfig, CONFIG_CAP, CONFIG_MAX, DEFAULT_WEIGHT, GUEST_CONFIG_VERSION, MAX_GUEST_MODULES,
-    MODULE_CAP,
+    module_cap, GuestConfig, CONFIG_CAP, CONFIG_MAX, DEFAULT_WEIGHT, GUEST_CONFIG_VERSION, HANDOVER,
+    MAX_GUEST_MODULES, MODULE_CAP, SUPERVISOR_CAP,
 };
 use ipc::{CapSlot, Rights};
 use user::{layout, sys, Caps, StartInfo};
@@ -69,6 +69,7 @@ fn main(start: &'static StartInfo) -> u64 {
             return status::SETUP;
         }
     };
+    hand_over(start, &guest, &console);
     let hostile = config.cmdline.split(' ').any(|w| w == hostile::FLAG);
     say!(
         console,
@@ -88,6 +89,17 @@ fn main(start: &'static StartInfo) -> u64 {
         say!(console, "warning: cannot destroy the guest: {e:?}");
     }
     code
+}
+
+/// Hands the guest's domain to `mgmt` (`ipc::guest::HANDOVER` on
+/// `endpoint:mgmt`), so that it can report and steer the guest itself;
+/// without that capability (a VMM run alone) there is no one to tell.
+fn hand_over(start: &StartInfo, guest: &setup::Guest, console: &Console) {
+    let Some(ep) = start.slot(SUPERVISOR_CAP) else { return };
+    let msg = ipc::msg::Message { label: HANDOVER, words: [0; 8], cap: Some(guest.domain) };
+    if let Err(e) = sys::ipc_call(ep, &msg) {
+        say!(console, "cannot hand the guest to mgmt: {e:?}: it is seen as its VMM");
+    }
 }
 
 /// The configuration `mgmt` gave, or the defaults if it gave none.

@@ -171,6 +171,7 @@ fn drive_cli(s: &Session) -> Result<(), String> {
     s.wait_for("[guest-spin] guest-steady: checksum before", Duration::from_secs(30))?;
     check_list(s)?;
     check_pause(s)?;
+    check_guest(s)?;
     check_weights(s)?;
     check_kill_restart(s)?;
     check_destroy(s)?;
@@ -240,6 +241,43 @@ fn check_pause(s: &Session) -> Result<(), String> {
     ensure(t2 > t1 + 100_000, || format!("spin-a's CPU time after resume: {t1} -> {t2} µs in 1 s"))
 }
 
+/// The guest as its own domain (its VMM handed it to mgmt): its CPU time
+/// grows, stands still while paused, and follows its cap.
+fn check_guest(s: &Session) -> Result<(), String> {
+    let cpu = || s.info("guest-spin").and_then(|v| field(&v, "cpu_us"));
+    let rate = |ms: u64| -> Result<u64, String> {
+        let c0 = cpu()?;
+        thread::sleep(Duration::from_millis(ms));
+        Ok((cpu()? - c0) * 1000 / ms)
+    };
+    let at10 = rate(1500)?;
+    // Capped at 10 % of a CPU: some 100 ms a second.
+    ensure((50_000..150_000).contains(&at10), || format!("guest-spin ran {at10} µs a second at a 10 % cap"))?;
+    s.ok(&["pause", "guest-spin"])?;
+    thread::sleep(Duration::from_millis(100));
+    let still = rate(1000)?;
+    ensure(still == 0, || format!("guest-spin ran {still} µs a second while paused"))?;
+    s.ok(&["resume", "guest-spin"])?;
+    s.ok(&["set", "guest-spin", "cap=20"])?;
+    let v = s.info("guest-spin")?;
+    ensure(field(&v, "cap_percent")? == 20, || format!("guest-spin's cap after set: {v}"))?;
+    let at20 = rate(1500)?;
+    let ratio = at20 as f64 / at10.max(1) as f64;
+    ensure((1.5..2.6).contains(&ratio), || {
+        format!("a 20 % cap gave guest-spin {at20} µs/s against {at10} at 10 %")
+    })?;
+    let stats = s.json(&["stats", "guest-spin"])?;
+    let u = &stats["entries"][0];
+    let (all, guest) = (field(u, "cpu_us")?, field(u, "guest_cpu_us")?);
+    ensure(guest > 0 && guest <= all, || format!("guest-spin's stats: {u}"))?;
+    let start = Instant::now();
+    for _ in 0..10 {
+        s.info("spin-a")?;
+    }
+    eprintln!("control_cli: `ryokan info` round trip {} ms (mean of 10)", start.elapsed().as_millis() / 10);
+    Ok(())
+}
+
 fn check_weights(s: &Session) -> Result<(), String> {
     let (a, b) = shares(s, Duration::from_secs(2))?;
     let even = a as f64 / b.max(1) as f64;
@@ -297,6 +335,8 @@ fn check_cli(o: &Outcome) -> Result<(), String> {
         "[mgmt] control: paused spin-a",
         "[mgmt] control: resumed spin-a",
         "[mgmt] control: spin-a now has weight 768, cap 0%",
+        "[mgmt] control: paused guest-spin",
+        "[mgmt] control: guest-spin now has weight 256, cap 20%",
         "[mgmt] control: destroyed spin-b",
         "[mgmt] control: shutdown asked for",
         "[mgmt] all domains stopped: shutting down",

@@ -40,6 +40,8 @@ const GOOD: &str = "\
 [mgmt] control: paused spin-a
 [mgmt] control: resumed spin-a
 [mgmt] control: spin-a now has weight 768, cap 0%
+[mgmt] control: paused guest-spin
+[mgmt] control: guest-spin now has weight 256, cap 20%
 [mgmt] control: destroyed spin-b
 [mgmt] control: shutdown asked for
 [mgmt] all domains stopped: shutting down
