@@ -60,7 +60,13 @@ enum Command {
         settings: Vec<String>,
     },
     /// CPU time and memory per domain and guest, and the kernel's free frames.
-    Stats { name: Option<String> },
+    Stats {
+        name: Option<String>,
+        /// Again every second (until interrupted), with each one's CPU use
+        /// over that second.
+        #[arg(long)]
+        watch: bool,
+    },
     /// Stop everything; the system powers off.
     Shutdown,
 }
@@ -79,6 +85,12 @@ fn main() -> ExitCode {
         .clone()
         .or_else(|| std::env::var_os("RYOKAN_CONNECT").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
+    if let Command::Stats { watch: true, .. } = cli.verb {
+        return match watch(&path, &cli, verb) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(f) => fail(&f, &cli),
+        };
+    }
     let answer = Client::connect(&path, Duration::from_secs(cli.timeout)).and_then(|mut c| c.call(verb));
     match answer {
         Ok(body) => match print(&body, cli.json) {
@@ -98,7 +110,7 @@ fn fail(f: &Failure, cli: &Cli) -> ExitCode {
         | Command::Restart { name }
         | Command::Destroy { name }
         | Command::Set { name, .. }
-        | Command::Stats { name: Some(name) } => Some(name.as_str()),
+        | Command::Stats { name: Some(name), .. } => Some(name.as_str()),
         _ => None,
     };
     let msg = match (f, name) {
@@ -132,7 +144,7 @@ fn verb(c: &Command) -> Result<Verb, String> {
         Command::Kill { name: n } => Verb::Kill { name: name(n)? },
         Command::Restart { name: n } => Verb::Restart { name: name(n)? },
         Command::Destroy { name: n } => Verb::Destroy { name: name(n)? },
-        Command::Stats { name: n } => Verb::Stats { name: n.as_deref().map(name).transpose()? },
+        Command::Stats { name: n, .. } => Verb::Stats { name: n.as_deref().map(name).transpose()? },
         Command::Shutdown => Verb::Shutdown,
         Command::Set { name: n, settings } => {
             let (mut weight, mut cap_percent) = (None, None);
@@ -153,6 +165,44 @@ fn verb(c: &Command) -> Result<Verb, String> {
             Verb::Set { name: name(n)?, weight, cap_percent }
         }
     })
+}
+
+/// `stats --watch`: the stats every second on one connection, each with
+/// the CPU use (percent of one CPU) since the one before; with `--json`,
+/// one JSON object a line.
+fn watch(path: &std::path::Path, cli: &Cli, verb: Verb) -> Result<(), Failure> {
+    let mut client = Client::connect(path, Duration::from_secs(cli.timeout))?;
+    let mut last: Option<(u64, Vec<(String, u64)>)> = None;
+    loop {
+        let Body::Stats(s) = client.call(verb.clone())? else {
+            return Err(Failure::Unexpected("not stats".into()));
+        };
+        let now: Vec<(String, u64)> = s.entries.iter().map(|u| (u.name.to_string(), u.cpu_us)).collect();
+        let usage = |name: &str, cpu: u64| -> Option<f64> {
+            let (t0, prev) = last.as_ref()?;
+            let dt = s.uptime_ms.checked_sub(*t0).filter(|&d| d > 0)?;
+            let c0 = prev.iter().find(|(n, _)| n == name)?.1;
+            Some(cpu.saturating_sub(c0) as f64 / (dt as f64 * 10.0))
+        };
+        if cli.json {
+            let per: Vec<_> = now
+                .iter()
+                .map(|(n, c)| serde_json::json!({ "name": n, "cpu_us": c, "cpu_percent": usage(n, *c) }))
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({ "uptime_ms": s.uptime_ms, "free_frames": s.free_frames, "entries": per })
+            );
+        } else {
+            println!("up {} ms, {} free frames", s.uptime_ms, s.free_frames);
+            for (n, c) in &now {
+                let pct = usage(n, *c).map_or("-".to_string(), |p| format!("{p:.1}%"));
+                println!("  {n:<24} {:>12} ms {pct:>7}", c / 1000);
+            }
+        }
+        last = Some((s.uptime_ms, now));
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 fn print(body: &Body, json: bool) -> Result<(), Failure> {

@@ -168,6 +168,9 @@ pub fn refusal(e: &ControlError) -> String {
         }
         ControlError::AlreadyInState => "it is already so (see `ryokan info`)".into(),
         ControlError::NothingToSet => "nothing to set: give weight=N and/or cap=P".into(),
+        ControlError::StartFailed => {
+            "it could not be started: the system's log (its [mgmt] lines) says why".into()
+        }
         ControlError::Kernel { .. } => match e.kernel_error() {
             Some(k) => format!("the kernel refused: {k:?}"),
             None => "the kernel refused".into(),

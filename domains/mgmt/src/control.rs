@@ -206,7 +206,10 @@ impl Supervisor<'_> {
         log::info!("control: restarting {}", self.name(i));
         self.tracker.restarted_by_hand(i);
         self.restart(i);
-        Ok(())
+        match self.tracker.state(i) {
+            Some(tracker::State::Running(_)) => Ok(()),
+            _ => Err(ControlError::StartFailed),
+        }
     }
 
     fn destroy(&mut self, i: usize) -> Result<(), ControlError> {

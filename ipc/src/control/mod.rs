@@ -221,6 +221,8 @@ pub enum ControlError {
     NothingToSet,
     /// The kernel refused (its error code, an `ipc::Error`).
     Kernel { code: u64 },
+    /// It could not be started (`mgmt`'s log says why).
+    StartFailed,
 }
 
 /// Why a frame did not decode to a message.

@@ -64,6 +64,7 @@ fn control_error() -> impl Strategy<Value = ControlError> {
         Just(ControlError::NotRunning),
         Just(ControlError::AlreadyInState),
         Just(ControlError::NothingToSet),
+        Just(ControlError::StartFailed),
         (any::<u16>(), any::<u16>())
             .prop_filter("unequal", |(a, b)| a != b)
             .prop_map(|(ours, theirs)| ControlError::WrongVersion { ours, theirs }),
