@@ -3,6 +3,10 @@
 //! socket, which `cargo xtask run` prints). Every verb that prints takes
 //! `--json`; a verb that only acts prints nothing on success (`--json`:
 //! `{"ok":true}`). Exit status: 0 done, 1 refused or failed, 2 bad usage.
+//!
+//! A crate of its own (`cli/`), not a part of `user/` as DESIGN.md's layout
+//! has it: `user/` is the `no_std` runtime domains link, and this is a
+//! host program (std, clap, serde_json); what the two share is `ipc`.
 
 mod client;
 mod show;
