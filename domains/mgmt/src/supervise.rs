@@ -354,7 +354,8 @@ impl Supervisor<'_> {
                 if let Some(slot) = cap {
                     let _ = sys::cap_delete(slot);
                 }
-                log::warn!("warning: a handover refused (badge {badge:#x}, label {:#x})", msg.label);
+                let name = self.plan.domains.get(i).map_or("?", |d| d.name.as_str());
+                log::warn!("warning: {name}: a handover refused (label {:#x}, badge {badge:#x})", msg.label);
             }
         }
     }

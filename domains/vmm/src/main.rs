@@ -69,8 +69,8 @@ fn main(start: &'static StartInfo) -> u64 {
             return status::SETUP;
         }
     };
-    hand_over(start, &guest, &console);
     let hostile = config.cmdline.split(' ').any(|w| w == hostile::FLAG);
+    hand_over(start, &guest, &console, hostile);
     say!(
         console,
         "started: {} KiB of RAM, {} vCPU{}, command line `{}`, {} module(s)",
@@ -94,11 +94,28 @@ fn main(start: &'static StartInfo) -> u64 {
 /// Hands the guest's domain to `mgmt` (`ipc::guest::HANDOVER` on
 /// `endpoint:mgmt`), so that it can report and steer the guest itself;
 /// without that capability (a VMM run alone) there is no one to tell.
-fn hand_over(start: &StartInfo, guest: &setup::Guest, console: &Console) {
+/// With `hostile`, it first makes the handovers mgmt must refuse: a wrong
+/// label, none, and an endpoint for a domain; and one more after the good
+/// one (a VMM hands over one guest).
+fn hand_over(start: &StartInfo, guest: &setup::Guest, console: &Console, hostile: bool) {
     let Some(ep) = start.slot(SUPERVISOR_CAP) else { return };
-    let msg = ipc::msg::Message { label: HANDOVER, words: [0; 8], cap: Some(guest.domain) };
-    if let Err(e) = sys::ipc_call(ep, &msg) {
+    let call = |label: u64, cap: Option<CapSlot>| {
+        sys::ipc_call(ep, &ipc::msg::Message { label, words: [0; 8], cap }).map(drop)
+    };
+    if hostile {
+        for (label, cap) in
+            [(HANDOVER ^ 1, Some(guest.domain)), (HANDOVER, None), (HANDOVER, Some(guest.exits))]
+        {
+            if let Err(e) = call(label, cap) {
+                say!(console, "a bad handover failed in the kernel: {e:?}");
+            }
+        }
+    }
+    if let Err(e) = call(HANDOVER, Some(guest.domain)) {
         say!(console, "cannot hand the guest to mgmt: {e:?}: it is seen as its VMM");
+    }
+    if hostile {
+        let _ = call(HANDOVER, Some(guest.domain));
     }
 }
 

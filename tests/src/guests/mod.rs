@@ -517,6 +517,13 @@ fn check_bad_reply(o: &Outcome) -> Result<(), String> {
     lines.push(("hello", says(s, "guest-hostile", "hello from a guest")?));
     in_order(&lines, "guest-hostile")?;
     never(s, VMM, |m| m.contains("FAIL"), "failure")?;
+    // Its VMM's bad handovers (a wrong label, no capability, an endpoint,
+    // a second guest) are refused by mgmt, each said.
+    let refused = count(s, MGMT, |m| m.starts_with("warning: guest-hostile: a handover refused"));
+    if refused.len() != 4 {
+        return Err(format!("mgmt refused {} of the hostile VMM's 4 bad handovers", refused.len()));
+    }
+    never(s, VMM, |m| m.contains("handover failed"), "a bad handover the kernel refused")?;
     hello_said(s, "guest-hostile", 4096, "hostile-vmm")
 }
 
