@@ -26,12 +26,25 @@ pub fn run(ws: &Ws, opts: &RunOpts) -> Result<ExitCode> {
         b.cpus = opts.smp.unwrap_or(b.cpus);
         Emulator::Bochs(b)
     } else {
-        let mut q = Qemu::default();
+        let mut q = Qemu::with_control();
         q.smp = opts.smp.unwrap_or(q.smp);
         Emulator::Qemu(q)
     };
     let work_dir = ws.out_dir().join("run");
     eprintln!("booting {} in {}", iso.display(), emulator.describe());
+    match &emulator {
+        Emulator::Qemu(_) => {
+            let socket = work_dir.join(Qemu::CONTROL_SOCKET);
+            eprintln!(
+                "control: from another terminal, `cargo run -q -p ryokan -- --connect {} list` \
+                 (`ryokan --help` for the verbs; the socket is the default from the workspace root)",
+                socket.display()
+            );
+        }
+        Emulator::Bochs(_) => {
+            eprintln!("control: none under Bochs (no second serial port): ryokan cannot connect")
+        }
+    }
     let outcome = runner::run(&RunSpec {
         emulator: &emulator,
         iso: &iso,

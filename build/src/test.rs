@@ -70,6 +70,13 @@ pub fn test(ws: &Ws, opts: &TestOpts) -> Result<ExitCode> {
     for r in &results {
         report(r);
     }
+    if jobs.iter().any(|j| j.test.drive.is_some()) {
+        // The control tests drive the system with the `ryokan` binary.
+        let mut cmd = ws.cargo();
+        cmd.args(["build", "-p", "ryokan"]);
+        ws::run(&mut cmd)?;
+        std::env::set_var("RYOKAN_CLI", ws.target_dir().join("debug").join("ryokan"));
+    }
     let base = ws.out_dir().join("systest");
     println!("running {} system tests, {SLOTS} at a time (work dirs in {})", jobs.len(), base.display());
     results.extend(schedule::run_all(jobs, &base, SLOTS, &report));

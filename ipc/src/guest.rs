@@ -37,6 +37,17 @@ pub fn module_cap(i: usize) -> String<24> {
     name
 }
 
+/// The name of a VMM's capability to `mgmt`'s supervision endpoint (WRITE,
+/// badged with the VMM's place in `mgmt`'s plan). Once its guest exists, the
+/// VMM calls it once with label [`HANDOVER`] and the guest's domain
+/// capability, and `mgmt` replies at once: `mgmt` then reports the guest's
+/// own CPU time and sets its CPU share itself (it is above the guest). A VMM
+/// can hand over only a domain it holds, so a lying one misreports its own
+/// guest, no one else's.
+pub const SUPERVISOR_CAP: &str = "endpoint:mgmt";
+/// The label of the call that hands a guest's domain to `mgmt`.
+pub const HANDOVER: u64 = 0x6775_6573_7400; // "guest\0"
+
 /// The boot module (and domain image) of the VMM.
 pub const VMM_IMAGE: &str = "vmm";
 /// The most bytes a configuration encodes to.

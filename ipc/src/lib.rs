@@ -43,6 +43,7 @@ pub(crate) use wire_enum;
 
 pub mod boot;
 pub mod cap;
+pub mod control;
 pub mod elf;
 pub mod error;
 pub mod event;

@@ -353,6 +353,13 @@ syscalls! {
     /// next receive, before any call. One thread per notification, one
     /// notification per thread (a new bind replaces the thread's old one).
     NotificationBind = 101 { ntfn @ 0: CapSlot = Slot },
+    /// Pauses (`paused`) or resumes `domain` (CONTROL) and every domain
+    /// below it (a VMM and its guest), which the caller must be above: its
+    /// supervisor, or its supervisor's, and so on. A paused domain's threads
+    /// and vCPUs are not run; one running stops at its CPU's next tick (the
+    /// CPU is kicked at once). Calls, signals and timers still reach it and
+    /// wait.
+    DomainPause = 102 { domain @ 0: CapSlot = Slot, paused @ 1: bool = Flag },
 }
 
 /// The longest timer delay or period (about 12.7 days).
@@ -766,6 +773,7 @@ mod tests {
             (Nr::DomainNotify, 99),
             (Nr::TimerSet, 100),
             (Nr::NotificationBind, 101),
+            (Nr::DomainPause, 102),
         ];
         assert_eq!(released.len(), Nr::ALL.len(), "a syscall added or lost");
         for (nr, value) in released {

@@ -401,10 +401,13 @@ fn is_canonical(va: u64) -> bool {
     VirtAddr::try_new(va).is_ok()
 }
 
-/// Whether domain `d` may run now (not over its cap), replenishing its
-/// budget at the start of each cap period.
+/// Whether domain `d` may run now (not paused, not over its cap),
+/// replenishing its budget at the start of each cap period.
 fn eligible(k: &mut Kernel, d: crate::obj::pool::Ref, now: u64) -> bool {
     let Some(dom) = k.domains.get_mut(d) else { return false };
+    if dom.paused {
+        return false;
+    }
     if dom.cap_percent == 0 {
         return true;
     }

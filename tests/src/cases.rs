@@ -28,6 +28,8 @@ pub struct SystemTest {
     pub image: Image,
     pub emulator: Emulator,
     pub check: Check,
+    /// What drives the system while it runs (the control tests).
+    pub drive: Option<crate::runner::Drive>,
 }
 
 /// Every system test, in the order they are listed: the kernel alone, then
@@ -38,6 +40,7 @@ pub fn all() -> Vec<SystemTest> {
     all.extend(crate::domains::cases());
     all.extend(crate::ipc_sched::cases());
     all.extend(crate::guests::cases());
+    all.extend(crate::control::cases());
     all
 }
 
@@ -49,6 +52,7 @@ fn kernel_only() -> Vec<SystemTest> {
             image: Image::Normal,
             emulator: Emulator::Qemu(Qemu::default()),
             check: check_smp_svm,
+            drive: None,
         },
         SystemTest {
             name: "qemu_no_svm",
@@ -59,18 +63,21 @@ fn kernel_only() -> Vec<SystemTest> {
                 ..Qemu::default()
             }),
             check: check_no_svm,
+            drive: None,
         },
         SystemTest {
             name: "bochs_vmx",
             image: Image::Normal,
             emulator: Emulator::Bochs(Bochs::default()),
             check: check_bochs_vmx,
+            drive: None,
         },
         SystemTest {
             name: "harness_catches_fault",
             image: Image::FaultTest,
             emulator: Emulator::Qemu(Qemu::default()),
             check: check_fault_caught,
+            drive: None,
         },
     ]
 }

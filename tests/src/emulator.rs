@@ -45,6 +45,18 @@ impl Qemu {
     /// instruction, and one host thread runs every CPU in turn (EMULATORS.md).
     pub const ICOUNT: [&'static str; 2] = ["-icount", "shift=0,sleep=off"];
 
+    /// COM2 on a unix socket `control.sock` in the run's work dir (QEMU
+    /// the server, not waiting for a client): mgmt's control channel.
+    pub const CONTROL: [&'static str; 4] =
+        ["-chardev", "socket,id=ctl,path=control.sock,server=on,wait=off", "-serial", "chardev:ctl"];
+    /// The control socket's name in the run's work dir.
+    pub const CONTROL_SOCKET: &'static str = "control.sock";
+
+    /// The default machine with the control channel ([`Self::CONTROL`]).
+    pub fn with_control() -> Self {
+        Qemu { extra: Self::CONTROL.iter().map(|s| s.to_string()).collect(), ..Qemu::default() }
+    }
+
     /// The default machine under [`Self::ICOUNT`]: runs are repeatable, and
     /// cross-CPU wake-ups do not wait for the host to schedule a CPU's thread.
     pub fn deterministic() -> Self {
@@ -170,6 +182,11 @@ impl Emulator {
     pub fn default_timeout(&self) -> Duration {
         match self {
             Emulator::Qemu(q) if q.extra.iter().any(|a| a == "-icount") => Duration::from_secs(180),
+            // A system driven over its control channel lasts as long as
+            // its driver (`control_cli`: some 15 s of checks, then 10^5
+            // fuzzed frames, 66-99 s, the most beside the full suite) and
+            // ends when told to.
+            Emulator::Qemu(q) if q.extra.iter().any(|a| a == Qemu::CONTROL[1]) => Duration::from_secs(240),
             Emulator::Qemu(_) => Duration::from_secs(60),
             Emulator::Bochs(_) => Duration::from_secs(180),
         }
@@ -243,6 +260,7 @@ mod tests {
     fn timeouts_follow_the_emulator() {
         assert_eq!(Emulator::Qemu(Qemu::default()).default_timeout().as_secs(), 60);
         assert_eq!(Emulator::Qemu(Qemu::deterministic()).default_timeout().as_secs(), 180);
+        assert_eq!(Emulator::Qemu(Qemu::with_control()).default_timeout().as_secs(), 240);
         assert_eq!(Emulator::Bochs(Bochs::default()).default_timeout().as_secs(), 180);
     }
 }

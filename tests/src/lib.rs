@@ -6,6 +6,7 @@
 //! [`cases`] add what each configuration must have printed.
 
 pub mod cases;
+pub mod control;
 pub mod domains;
 pub mod emulator;
 pub mod frames;

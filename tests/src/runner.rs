@@ -29,8 +29,20 @@ pub struct RunSpec<'a> {
     pub echo: bool,
 }
 
+/// What drives a running system from the host (the control tests): called
+/// on its own thread once the emulator is started, with the run's
+/// [`crate::control::Session`]; an `Err` fails the test and stops the
+/// emulator at once.
+pub type Drive = fn(&crate::control::Session) -> Result<(), String>;
+
 /// Boots, waits (at most the timeout), and judges the run.
 pub fn run(spec: &RunSpec<'_>) -> io::Result<Outcome> {
+    run_driven(spec, None).map(|(o, _)| o)
+}
+
+/// As [`run`], with `drive` working the system meanwhile; returns what it
+/// returned too (`Ok` when there is none).
+pub fn run_driven(spec: &RunSpec<'_>, drive: Option<Drive>) -> io::Result<(Outcome, Result<(), String>)> {
     let dir = spec.work_dir;
     if dir.exists() {
         fs::remove_dir_all(dir)?;
@@ -73,7 +85,23 @@ pub fn run(spec: &RunSpec<'_>) -> io::Result<Outcome> {
         (true, Emulator::Bochs(_)) => Echo::Tail(tail(serial_path.clone(), stop.clone())),
     };
 
-    let exit = wait(&mut child, spec.timeout, own_group)?;
+    let failed = Arc::new(AtomicBool::new(false));
+    let driver = drive.map(|d| {
+        let session = crate::control::Session::new(&dir);
+        let failed = failed.clone();
+        thread::spawn(move || {
+            let r = d(&session);
+            if r.is_err() {
+                failed.store(true, Ordering::SeqCst);
+            }
+            r
+        })
+    });
+    let exit = wait(&mut child, spec.timeout, own_group, &failed)?;
+    let driven = match driver {
+        None => Ok(()),
+        Some(h) => h.join().unwrap_or_else(|_| Err("the test's driver panicked".to_string())),
+    };
     let duration = start.elapsed();
     stop.store(true, Ordering::Relaxed);
     let raw = match echo {
@@ -91,7 +119,7 @@ pub fn run(spec: &RunSpec<'_>) -> io::Result<Outcome> {
         }
         v => v,
     };
-    Ok(Outcome { verdict, serial, exit, duration, work_dir: dir })
+    Ok((Outcome { verdict, serial, exit, duration, work_dir: dir }, driven))
 }
 
 enum Echo {
@@ -128,11 +156,20 @@ fn command(spec: &RunSpec<'_>, dir: &Path) -> io::Result<Command> {
     Ok(cmd)
 }
 
-fn wait(child: &mut Child, timeout: Option<Duration>, own_group: bool) -> io::Result<Exit> {
+fn wait(
+    child: &mut Child,
+    timeout: Option<Duration>,
+    own_group: bool,
+    failed: &AtomicBool,
+) -> io::Result<Exit> {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(exit_of(status));
+        }
+        if failed.load(Ordering::SeqCst) {
+            kill(child, own_group);
+            return Ok(exit_of(child.wait()?));
         }
         if let Some(limit) = timeout.filter(|&t| start.elapsed() >= t) {
             kill(child, own_group);

@@ -44,8 +44,8 @@ pub fn run_one(job: &Job, base: &Path) -> TestResult {
         timeout: Some(job.test.emulator.default_timeout()),
         echo: false,
     };
-    let (result, outcome) = match runner::run(&spec) {
-        Ok(outcome) => ((job.test.check)(&outcome), Some(outcome)),
+    let (result, outcome) = match runner::run_driven(&spec, job.test.drive) {
+        Ok((outcome, driven)) => (driven.and_then(|()| (job.test.check)(&outcome)), Some(outcome)),
         Err(e) => (Err(format!("could not run the emulator: {e}")), None),
     };
     TestResult {

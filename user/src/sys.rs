@@ -331,3 +331,9 @@ pub fn domain_info(domain: CapSlot) -> Result<DomainInfo, Error> {
 pub fn timer_set(ntfn: CapSlot, bits: u64, delay_us: u64, period_us: u64) -> Result<(), Error> {
     call(Call::TimerSet { ntfn, bits, delay_us, period_us }).map(drop)
 }
+
+/// Pauses (`paused`) or resumes a domain this one is above (its supervisor,
+/// or its supervisor's, …): a paused domain's threads and vCPUs do not run.
+pub fn domain_pause(domain: CapSlot, paused: bool) -> Result<(), Error> {
+    call(Call::DomainPause { domain, paused }).map(drop)
+}

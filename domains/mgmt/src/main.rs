@@ -38,10 +38,12 @@
 
 extern crate alloc;
 
+mod control;
 mod guest;
 mod modules;
 mod spawn;
 mod supervise;
+mod uart;
 
 use alloc::boxed::Box;
 use alloc::format;

@@ -7,6 +7,11 @@ use core::fmt;
 use ipc::event::{DomainId, Fault};
 use ipc::Error;
 
+/// The exit code a domain killed by hand (`ryokan kill`) is reported with,
+/// as a shell reports a process killed by SIGKILL: a failure, so its restart
+/// policy applies.
+pub const EXIT_KILLED: u64 = 137;
+
 /// One line of `mgmt`'s log about a domain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Report<'a> {
@@ -29,6 +34,10 @@ pub enum Report<'a> {
         max: u32,
     },
     StoppedForGood {
+        name: &'a str,
+    },
+    /// Killed by hand: fault injection.
+    Killed {
         name: &'a str,
     },
     AllStopped,
@@ -57,6 +66,7 @@ impl fmt::Display for Report<'_> {
                 write!(f, "restarting {name} in {delay_ms} ms (restart {attempt} of {max})")
             }
             Report::StoppedForGood { name } => write!(f, "{name} stopped for good"),
+            Report::Killed { name } => write!(f, "killed {name} (exit code {EXIT_KILLED})"),
             Report::AllStopped => write!(f, "all domains stopped: shutting down"),
             Report::CpuUnavailable { name, cpu, error } => {
                 write!(f, "{name}: cpu {cpu} unavailable: {error:?}")
@@ -89,6 +99,7 @@ mod tests {
             ),
             (Report::StoppedForGood { name: "shm-b" }, "shm-b stopped for good"),
             (Report::AllStopped, "all domains stopped: shutting down"),
+            (Report::Killed { name: "hog" }, "killed hog (exit code 137)"),
             (
                 Report::CpuUnavailable { name: "hello", cpu: 7, error: Error::NotSupported },
                 "hello: cpu 7 unavailable: NotSupported",

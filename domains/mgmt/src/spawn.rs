@@ -76,6 +76,9 @@ pub struct Env {
     /// not be made).
     pub endpoints: Vec<Option<CapSlot>>,
     pub notifications: Vec<Option<CapSlot>>,
+    /// mgmt's supervision endpoint, on which VMMs hand over their guests
+    /// (None: could not be made).
+    pub supervisor: Option<CapSlot>,
 }
 
 /// One start of a domain.
@@ -86,6 +89,8 @@ pub struct Instance {
     entry: u64,
     /// Capabilities `mgmt` holds for it, deleted when it is destroyed.
     held: Vec<CapSlot>,
+    /// The guest a VMM handed over (`ipc::guest::HANDOVER`), if any.
+    pub guest: Option<CapSlot>,
     info: Box<StartInfo>,
 }
 
@@ -101,7 +106,7 @@ pub fn create(env: &mut Env, plan: &DomainPlan, index: usize, generation: u64) -
         .map_err(|error| Failure::Image { module: module(), error })?;
     let (domain, id) = sys::domain_create(plan.quota_pages).map_err(failed("creating the domain"))?;
     let info = Box::new(StartInfo::new(&plan.name, plan.quota_pages, generation, env.tsc_per_ms));
-    let mut inst = Instance { domain, id, entry: image.entry, held: Vec::new(), info };
+    let mut inst = Instance { domain, id, entry: image.entry, held: Vec::new(), guest: None, info };
     let built = sched(plan, &inst)
         .and_then(|()| load(env, file, plan, &image, &mut inst))
         .and_then(|()| give(env, plan, index, &mut inst));
@@ -203,6 +208,13 @@ fn give(env: &mut Env, plan: &DomainPlan, index: usize, inst: &mut Instance) -> 
             }
             Grant::Module { cap, module } => crate::guest::give_module(env, inst, cap, module)?,
             Grant::GuestConfig { cap, config } => crate::guest::give_config(env, inst, cap, config)?,
+            Grant::Supervisor { cap } => {
+                let ep = env.supervisor.ok_or(Failure::Unavailable("mgmt's supervision endpoint"))?;
+                let badge = index as u64 + 1;
+                let slot =
+                    channel(inst, ep, Rights::WRITE, badge).map_err(failed("granting the supervisor"))?;
+                push(inst, cap, slot, ObjectType::Endpoint, 0)?;
+            }
             // Given once every domain exists: see grant_peer.
             Grant::Domain { .. } => {}
         }
@@ -304,7 +316,7 @@ pub fn destroy(inst: Instance) {
     }
     // The kernel may have emptied these slots already (their objects died
     // with the domain): then deleting them finds them stale, which is fine.
-    for slot in inst.held.into_iter().chain([inst.domain]) {
+    for slot in inst.held.into_iter().chain(inst.guest).chain([inst.domain]) {
         let _ = sys::cap_delete(slot);
     }
 }

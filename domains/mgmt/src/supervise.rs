@@ -5,31 +5,51 @@
 use alloc::vec::Vec;
 
 use ipc::event::Event;
+use ipc::guest::HANDOVER;
 use ipc::manifest::Name;
-use ipc::{CapSlot, Error};
+use ipc::msg::{Incoming, Message};
+use ipc::{CapSlot, Error, ObjectType};
 use mgmt::plan::{Grant, Plan, SharedPlan};
 use mgmt::policy::Outcome;
 use mgmt::report::Report;
 use mgmt::tracker::Tracker;
 use user::{arch, layout, sys, time, Caps, StartInfo};
 
+use crate::control::{After, Channel};
 use crate::modules::Modules;
 use crate::spawn::{self, Env, Failure, Instance};
+use crate::uart::{self, Uart};
 
 /// The bits of mgmt's one notification: a supervised domain died; a
 /// restart is due.
 const DEATH: u64 = 1 << 0;
 const RESTART_DUE: u64 = 1 << 1;
+/// The control channel's line has bytes (its interrupt, or mgmt's own
+/// signal when it left some for the next round).
+const CONTROL: u64 = 1 << 2;
 
-struct Supervisor<'a> {
-    plan: &'a Plan,
+pub(crate) struct Supervisor<'a> {
+    pub(crate) plan: &'a Plan,
     /// What mgmt waits on: every supervised domain's death and its restart
     /// timer signal it (DESIGN.md §4: supervision on notifications).
     bell: CapSlot,
     env: Env,
     /// The running instance of each domain of the plan.
-    running: Vec<Option<Instance>>,
-    tracker: Tracker,
+    pub(crate) running: Vec<Option<Instance>>,
+    pub(crate) tracker: Tracker,
+    /// Whether each domain's running instance is paused (`ryokan pause`).
+    pub(crate) paused: Vec<bool>,
+    /// The CPU share set by hand (`ryokan set`) for each domain, kept
+    /// across its restarts; None: the plan's.
+    pub(crate) shares: Vec<Option<(u16, u8)>>,
+    /// The control channel, if COM2 is there.
+    pub(crate) control: Option<Channel>,
+    /// When mgmt started supervising (TSC).
+    pub(crate) started: u64,
+    /// Frames the control channel answered, and answers it dropped (the
+    /// host did not read them in time).
+    pub(crate) answered: u64,
+    pub(crate) dropped: u64,
 }
 
 /// Starts every domain of `plan`, supervises them until all are stopped for
@@ -52,6 +72,11 @@ pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: &Pl
         ports: Vec::new(),
         endpoints: make_channels(this, "endpoint", &plan.endpoints, sys::endpoint_create),
         notifications: make_channels(this, "notification", &plan.notifications, sys::notification_create),
+        supervisor: sys::endpoint_create(this)
+            .map_err(|e| {
+                log::warn!("warning: no supervision endpoint ({e:?}): guests are seen as their VMMs")
+            })
+            .ok(),
     };
     let bell = match sys::notification_create(this) {
         Ok(n) => n,
@@ -60,15 +85,59 @@ pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: &Pl
             return 1;
         }
     };
+    let control = open_control(start, plan, bell);
+    let mut env = env;
+    if env.supervisor.is_some() {
+        // mgmt then waits by receiving on the supervision endpoint, its
+        // notification ending the receive (DESIGN.md §4).
+        if let Err(e) = sys::notification_bind(bell) {
+            log::warn!("warning: cannot bind mgmt's notification ({e:?}): guests are seen as their VMMs");
+            env.supervisor = None;
+        }
+    }
     let mut s = Supervisor {
         plan,
         bell,
         env,
         running: (0..plan.domains.len()).map(|_| None).collect(),
         tracker: Tracker::new(plan.domains.iter().map(|d| d.restart), time::tsc_per_ms()),
+        paused: plan.domains.iter().map(|_| false).collect(),
+        shares: plan.domains.iter().map(|_| None).collect(),
+        control,
+        started: arch::rdtsc(),
+        answered: 0,
+        dropped: 0,
     };
     s.start_all();
     s.supervise()
+}
+
+/// The control channel on COM2, unless the manifest gives its ports or its
+/// interrupt line to a domain (then that domain's it is), or it is absent.
+fn open_control(start: &StartInfo, plan: &Plan, bell: CapSlot) -> Option<Channel> {
+    let end = uart::BASE + uart::PORTS;
+    let taken = plan.domains.iter().flat_map(|d| d.grants.iter()).any(|g| match *g {
+        Grant::IoPorts { base, count, .. } => {
+            base < end && u32::from(base) + u32::from(count) > u32::from(uart::BASE)
+        }
+        Grant::Irq { line, .. } => line == uart::IRQ,
+        _ => false,
+    });
+    if taken {
+        log::info!("control: COM2 is a domain's (the manifest gives its ports or interrupt): not served");
+        return None;
+    }
+    let irq = start.slot(&alloc::format!("irq:{}", uart::IRQ));
+    match Uart::open(start.slot("ioports"), irq, bell, CONTROL) {
+        Ok(u) => {
+            log::info!("control: serving on COM2 (ports {:#x}, interrupt {})", uart::BASE, uart::IRQ);
+            Some(Channel::new(u))
+        }
+        Err(why) => {
+            log::info!("control: not served: {why}");
+            None
+        }
+    }
 }
 
 /// Makes the manifest's shared regions, owned by mgmt, and says how large
@@ -123,12 +192,21 @@ impl Supervisor<'_> {
         }
     }
 
-    /// Starts domain `i` again after a failure.
-    fn restart(&mut self, i: usize) {
+    /// Starts domain `i` again after a failure (or by hand), with the CPU
+    /// share last set by hand, unpaused.
+    pub(crate) fn restart(&mut self, i: usize) {
         let Some(d) = self.plan.domains.get(i) else { return };
         let generation = u64::from(self.tracker.restarts(i));
+        if let Some(p) = self.paused.get_mut(i) {
+            *p = false;
+        }
         match spawn::create(&mut self.env, d, i, generation) {
             Ok(inst) => {
+                if let Some((w, c)) = self.shares.get(i).copied().flatten() {
+                    if let Err(e) = sys::sched_set(inst.domain, w, c) {
+                        log::warn!("warning: {}: its CPU share stays the plan's: {e:?}", d.name);
+                    }
+                }
                 self.running[i] = Some(inst);
                 self.grant_peers(i);
                 self.launch(i);
@@ -205,6 +283,15 @@ impl Supervisor<'_> {
                 log::info!("{}", Report::AllStopped);
                 return 0;
             }
+            let (more, after) = self.serve_control();
+            if let After::Shutdown = after {
+                log::info!("{}", Report::AllStopped);
+                return 0;
+            }
+            if more {
+                // Bytes left on the line: come back after this round.
+                let _ = sys::signal(self.bell, CONTROL);
+            }
             if self.tracker.due(arch::rdtsc()).is_some() {
                 continue;
             }
@@ -216,9 +303,59 @@ impl Supervisor<'_> {
                     return 1;
                 }
             }
-            if let Err(e) = sys::wait(self.bell) {
+            if let Err(e) = self.wait() {
                 log::error!("waiting on mgmt's notification failed: {e:?}: giving up");
                 return 1;
+            }
+        }
+    }
+
+    /// Waits for the notification (or, with a supervision endpoint, for it
+    /// or a VMM's handover, answered at once).
+    fn wait(&mut self) -> Result<(), Error> {
+        let Some(ep) = self.env.supervisor else { return sys::wait(self.bell).map(drop) };
+        match sys::recv_any(ep)? {
+            Incoming::Notified(_) => {}
+            Incoming::Call { badge, msg } => {
+                self.on_handover(badge, &msg);
+                // The VMM may be gone meanwhile: nothing to do then.
+                let _ = sys::reply(&Message::default());
+            }
+        }
+        Ok(())
+    }
+
+    /// A VMM hands over its guest's domain: kept with its instance if the
+    /// call is what `ipc::guest::HANDOVER` says, from a running VMM that
+    /// did not hand one over yet; else dropped, and said.
+    fn on_handover(&mut self, badge: u64, msg: &Message) {
+        let i = usize::try_from(badge.wrapping_sub(1)).unwrap_or(usize::MAX);
+        let is_vmm = self
+            .plan
+            .domains
+            .get(i)
+            .is_some_and(|d| d.grants.iter().any(|g| matches!(g, Grant::GuestConfig { .. })));
+        let is_domain = |s: CapSlot| sys::cap_info(s).is_ok_and(|c| c.kind == Some(ObjectType::Domain));
+        let inst = self.running.get_mut(i).and_then(Option::as_mut).filter(|inst| inst.guest.is_none());
+        match (msg.cap, inst) {
+            (Some(slot), Some(inst)) if is_vmm && msg.label == HANDOVER && is_domain(slot) => {
+                inst.guest = Some(slot);
+                // A share set by hand outlives the guest's restarts.
+                if let Some((w, c)) = self.shares.get(i).copied().flatten() {
+                    if let Err(e) = sys::sched_set(slot, w, c) {
+                        log::warn!(
+                            "warning: the guest of {} keeps its CPU share: {e:?}",
+                            self.plan.domains[i].name
+                        );
+                    }
+                }
+            }
+            (cap, _) => {
+                if let Some(slot) = cap {
+                    let _ = sys::cap_delete(slot);
+                }
+                let name = self.plan.domains.get(i).map_or("?", |d| d.name.as_str());
+                log::warn!("warning: {name}: a handover refused (label {:#x}, badge {badge:#x})", msg.label);
             }
         }
     }
@@ -235,6 +372,16 @@ impl Supervisor<'_> {
         match *event {
             Event::Exited { code, .. } => log::info!("{}", Report::Exited { name, code }),
             Event::Faulted { fault, .. } => log::info!("{}", Report::Faulted { name, fault }),
+        }
+        self.on_death(i, event);
+    }
+
+    /// Domain `i` died (or was killed by hand): it is destroyed, and its
+    /// policy decides whether it starts again.
+    pub(crate) fn on_death(&mut self, i: usize, event: &Event) {
+        let name = self.plan.domains.get(i).map_or("?", |d| d.name.as_str());
+        if let Some(p) = self.paused.get_mut(i) {
+            *p = false;
         }
         if let Some(inst) = self.running.get_mut(i).and_then(Option::take) {
             spawn::destroy(inst);

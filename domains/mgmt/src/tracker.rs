@@ -25,6 +25,8 @@ struct Entry {
     state: State,
     restart: Restart,
     restarts: u32,
+    /// Of `restarts`, those asked for by hand.
+    manual: u32,
 }
 
 /// The state of every domain of the manifest, by index. Time is whatever
@@ -38,8 +40,12 @@ pub struct Tracker {
 impl Tracker {
     /// Domains with these policies, all stopped until started.
     pub fn new(policies: impl IntoIterator<Item = Restart>, ticks_per_ms: u64) -> Self {
-        let entries =
-            policies.into_iter().map(|restart| Entry { state: State::Stopped, restart, restarts: 0 });
+        let entries = policies.into_iter().map(|restart| Entry {
+            state: State::Stopped,
+            restart,
+            restarts: 0,
+            manual: 0,
+        });
         Self { entries: entries.take(MAX_PLANNED).collect(), ticks_per_ms }
     }
 
@@ -66,6 +72,16 @@ impl Tracker {
         }
     }
 
+    /// Domain `i` is started again by hand (`ryokan restart`): one more
+    /// restart (its next generation), not counted against its policy's.
+    pub fn restarted_by_hand(&mut self, i: usize) {
+        if let Some(e) = self.entries.get_mut(i) {
+            e.restarts += 1;
+            e.manual += 1;
+            e.state = State::Stopped;
+        }
+    }
+
     /// The running domain with this id.
     pub fn find(&self, id: DomainId) -> Option<usize> {
         self.entries.iter().position(|e| e.state == State::Running(id))
@@ -75,7 +91,7 @@ impl Tracker {
     /// schedules its restart.
     pub fn on_event(&mut self, i: usize, event: &Event, now: u64) -> Outcome {
         let Some(e) = self.entries.get_mut(i) else { return Outcome::StoppedForGood };
-        let outcome = policy::after(event, e.restart, e.restarts);
+        let outcome = policy::after(event, e.restart, e.restarts - e.manual);
         e.state = match outcome {
             Outcome::Restart { delay_ms, .. } => {
                 e.restarts += 1;
@@ -149,6 +165,21 @@ mod tests {
         assert_eq!(t.on_event(0, &Event::Exited { domain: A, code: 0 }, 60_000), Outcome::Finished);
         assert!(t.all_stopped());
         assert!(!t.any_pending());
+    }
+
+    #[test]
+    fn restarts_by_hand_count_but_spend_no_budget() {
+        let backoff = Restart::Backoff { max_restarts: 1, initial_ms: 10, max_ms: 10 };
+        let mut t = Tracker::new([backoff], 1);
+        t.started(0, A);
+        t.restarted_by_hand(0);
+        assert_eq!(t.state(0), Some(State::Stopped));
+        t.started(0, B);
+        assert_eq!(t.restarts(0), 1, "a new generation");
+        assert_eq!(t.on_event(0, &fault(B), 0), Outcome::Restart { delay_ms: 10, attempt: 1, max: 1 });
+        t.started(0, B2);
+        assert_eq!(t.on_event(0, &fault(B2), 0), Outcome::StoppedForGood);
+        assert_eq!(t.restarts(0), 2);
     }
 
     #[test]

@@ -85,6 +85,7 @@ fn shape(nr: Nr) -> &'static [Arg] {
         Nr::DomainDestroy | Nr::DomainInfo => &[DOMAIN],
         Nr::DomainCreate | Nr::GuestCreate => &[Pages],
         Nr::DomainWait => &[Bool],
+        Nr::DomainPause => &[DOMAIN, Bool],
         Nr::MemoryCreate => &[DOMAIN, Pages],
         Nr::MemoryMap => &[MEMORY, DOMAIN, Page, MapRights],
         Nr::MemoryUnmap => &[MEMORY, DOMAIN, Page],

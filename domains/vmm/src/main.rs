@@ -30,8 +30,8 @@ mod setup;
 
 use heapless::String;
 use ipc::guest::{
-    module_cap, GuestConfig, CONFIG_CAP, CONFIG_MAX, DEFAULT_WEIGHT, GUEST_CONFIG_VERSION, MAX_GUEST_MODULES,
-    MODULE_CAP,
+    module_cap, GuestConfig, CONFIG_CAP, CONFIG_MAX, DEFAULT_WEIGHT, GUEST_CONFIG_VERSION, HANDOVER,
+    MAX_GUEST_MODULES, MODULE_CAP, SUPERVISOR_CAP,
 };
 use ipc::{CapSlot, Rights};
 use user::{layout, sys, Caps, StartInfo};
@@ -73,6 +73,7 @@ fn main(start: &'static StartInfo) -> u64 {
     };
     let has = |flag: &str| config.cmdline.split(' ').any(|w| w == flag);
     let (hostile, bad_entry) = (has(hostile::FLAG), has(bad_entry::FLAG));
+    hand_over(start, &guest, &console, hostile);
     say!(
         console,
         "started: {} KiB of RAM, {} vCPU{}, command line `{}`, {} module(s)",
@@ -91,6 +92,34 @@ fn main(start: &'static StartInfo) -> u64 {
         say!(console, "warning: cannot destroy the guest: {e:?}");
     }
     code
+}
+
+/// Hands the guest's domain to `mgmt` (`ipc::guest::HANDOVER` on
+/// `endpoint:mgmt`), so that it can report and steer the guest itself;
+/// without that capability (a VMM run alone) there is no one to tell.
+/// With `hostile`, it first makes the handovers mgmt must refuse: a wrong
+/// label, none, and an endpoint for a domain; and one more after the good
+/// one (a VMM hands over one guest).
+fn hand_over(start: &StartInfo, guest: &setup::Guest, console: &Console, hostile: bool) {
+    let Some(ep) = start.slot(SUPERVISOR_CAP) else { return };
+    let call = |label: u64, cap: Option<CapSlot>| {
+        sys::ipc_call(ep, &ipc::msg::Message { label, words: [0; 8], cap }).map(drop)
+    };
+    if hostile {
+        for (label, cap) in
+            [(HANDOVER ^ 1, Some(guest.domain)), (HANDOVER, None), (HANDOVER, Some(guest.exits))]
+        {
+            if let Err(e) = call(label, cap) {
+                say!(console, "a bad handover failed in the kernel: {e:?}");
+            }
+        }
+    }
+    if let Err(e) = call(HANDOVER, Some(guest.domain)) {
+        say!(console, "cannot hand the guest to mgmt: {e:?}: it is seen as its VMM");
+    }
+    if hostile {
+        let _ = call(HANDOVER, Some(guest.domain));
+    }
 }
 
 /// The configuration `mgmt` gave, or the defaults if it gave none.

@@ -75,6 +75,8 @@ pub struct Domain {
     pub guest: bool,
     /// A guest's interrupt vectors raised and not yet delivered.
     pub pending_irqs: [u64; 4],
+    /// Not run until resumed (`DomainPause`, syscall/pause.rs).
+    pub paused: bool,
 }
 
 impl Domain {
@@ -96,6 +98,7 @@ impl Domain {
             runtime_us: 0,
             guest: false,
             pending_irqs: [0; 4],
+            paused: false,
         }
     }
 }

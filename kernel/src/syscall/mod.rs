@@ -9,6 +9,7 @@ mod io;
 mod memory;
 pub(crate) mod msg;
 mod notify;
+mod pause;
 mod sched;
 mod thread;
 
@@ -179,5 +180,6 @@ fn invoke(k: &mut Kernel, c: Caller, call: Call) -> Result<Next, Error> {
         Call::TimerSet { ntfn, bits, delay_us, period_us } => {
             notify::timer_set(k, c, ntfn, bits, delay_us, period_us)
         }
+        Call::DomainPause { domain, paused } => pause::domain_pause(k, c, domain, paused),
     }
 }

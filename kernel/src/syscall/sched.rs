@@ -7,7 +7,8 @@ use crate::arch::cpu;
 use crate::obj::thread::ThreadState;
 use crate::state::Kernel;
 
-/// Only a domain's supervisor sets its share: a domain cannot raise its own.
+/// Only a domain's supervisor, or one above it (`mgmt` for a guest its VMM
+/// made), sets its share: a domain cannot raise its own.
 pub fn sched_set(
     k: &mut Kernel,
     c: Caller,
@@ -16,10 +17,10 @@ pub fn sched_set(
     cap_percent: u8,
 ) -> Result<Next, Error> {
     let d = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
-    let dom = k.domain_mut(d)?;
-    if dom.supervisor != Some(c.domain) {
+    if !super::pause::above(k, c.domain, d) {
         return Err(Error::InsufficientRights);
     }
+    let dom = k.domain_mut(d)?;
     dom.weight = weight;
     dom.cap_percent = cap_percent;
     dom.budget = crate::policy::cap_budget(cap_percent);

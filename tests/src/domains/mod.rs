@@ -18,7 +18,13 @@ use expect::{count, in_order, never, says, says_prefix};
 /// The domain tests, in the order they are listed.
 pub fn cases() -> Vec<SystemTest> {
     let qemu = || Emulator::Qemu(Qemu::default());
-    let case = |name, file, emulator, check| SystemTest { name, image: Image::System(file), emulator, check };
+    let case = |name, file, emulator, check| SystemTest {
+        name,
+        image: Image::System(file),
+        emulator,
+        check,
+        drive: None,
+    };
     vec![
         case("domains_default", "system.toml", qemu(), check_default),
         case("domains_faults", "tests/systems/faults.toml", qemu(), check_faults),

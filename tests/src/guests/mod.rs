@@ -27,7 +27,13 @@ pub fn cases() -> Vec<SystemTest> {
     let counted = || Emulator::Qemu(Qemu::deterministic());
     let bochs = || Emulator::Bochs(Bochs::default());
     let ryzen = || Emulator::Bochs(Bochs { cpu_model: "ryzen".to_string(), ..Bochs::default() });
-    let case = |name, file, emulator, check| SystemTest { name, image: Image::System(file), emulator, check };
+    let case = |name, file, emulator, check| SystemTest {
+        name,
+        image: Image::System(file),
+        emulator,
+        check,
+        drive: None,
+    };
     // Every guest test runs on AMD-V under QEMU (`name`), on VT-x under
     // Bochs (`bochs_name`) and on AMD-V under Bochs (`ryzen_name`).
     macro_rules! all3 {
@@ -517,6 +523,13 @@ fn check_bad_reply(o: &Outcome) -> Result<(), String> {
     lines.push(("hello", says(s, "guest-hostile", "hello from a guest")?));
     in_order(&lines, "guest-hostile")?;
     never(s, VMM, |m| m.contains("FAIL"), "failure")?;
+    // Its VMM's bad handovers (a wrong label, no capability, an endpoint,
+    // a second guest) are refused by mgmt, each said.
+    let refused = count(s, MGMT, |m| m.starts_with("warning: guest-hostile: a handover refused"));
+    if refused.len() != 4 {
+        return Err(format!("mgmt refused {} of the hostile VMM's 4 bad handovers", refused.len()));
+    }
+    never(s, VMM, |m| m.contains("handover failed"), "a bad handover the kernel refused")?;
     hello_said(s, "guest-hostile", 4096, "hostile-vmm")
 }
 

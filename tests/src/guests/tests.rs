@@ -313,6 +313,11 @@ fn bad_reply() -> String {
         s.push_str(&format!("[vmm] guest-hostile: forbidden reply refused: {f}\n"));
     }
     s.push_str("[vmm] guest-hostile: every forbidden reply was refused: answering properly now\n");
+    for label in ["0x677565737401", "0x677565737400", "0x677565737400", "0x677565737400"] {
+        s.push_str(&format!(
+            "[mgmt] warning: guest-hostile: a handover refused (label {label}, badge 0x2)\n"
+        ));
+    }
     s + &hello("guest-hostile", 4096, "hostile-vmm")
 }
 
@@ -329,6 +334,12 @@ fn bad_reply_wants_every_refusal_before_the_guest_runs_on() {
     let accepted = "[vmm] guest-hostile: FAIL forbidden reply accepted: ADVANCE with SET_RIP\n";
     fails("guest_bad_reply", &format!("{accepted}{log}"), "FAIL");
     fails("guest_bad_reply", &log.replace("exited with code 0", "exited with code 7"), "code 0");
+    let taken = log.replacen(
+        "[mgmt] warning: guest-hostile: a handover refused (label 0x677565737401, badge 0x2)\n",
+        "",
+        1,
+    );
+    fails("guest_bad_reply", &taken, "3 of the hostile VMM's 4 bad handovers");
 }
 
 #[test]

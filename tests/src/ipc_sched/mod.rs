@@ -22,7 +22,13 @@ use crate::log;
 /// costs ~0.5 ms and 100,000 of them most of a minute), and the TSC the
 /// latency is read from counts guest work only.
 pub fn cases() -> Vec<SystemTest> {
-    let case = |name, file, check, emulator| SystemTest { name, image: Image::System(file), emulator, check };
+    let case = |name, file, check, emulator| SystemTest {
+        name,
+        image: Image::System(file),
+        emulator,
+        check,
+        drive: None,
+    };
     let tcg = || Emulator::Qemu(Qemu::default());
     let icount = || Emulator::Qemu(Qemu::deterministic());
     vec![

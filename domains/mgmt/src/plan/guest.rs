@@ -9,7 +9,8 @@
 
 use heapless::{String, Vec};
 use ipc::guest::{
-    module_cap, vmm_quota_kib, GuestConfig, CONFIG_CAP, GUEST_CONFIG_VERSION, MODULE_CAP, VMM_IMAGE,
+    module_cap, vmm_quota_kib, GuestConfig, CONFIG_CAP, GUEST_CONFIG_VERSION, MODULE_CAP, SUPERVISOR_CAP,
+    VMM_IMAGE,
 };
 use ipc::manifest::{GuestSpec, Name};
 use user::start::MODULE_PREFIX;
@@ -52,7 +53,7 @@ fn grants(g: &GuestSpec, p: &mut DomainPlan) -> Result<(), Refusal> {
     let cap = |s: &str| CapName::try_from(s).map_err(|_| Refusal::Unknown { name: Name::new() });
     let module = Grant::Module { cap: cap(MODULE_CAP)?, module: prefixed(MODULE_PREFIX, &g.image)? };
     let config = Grant::GuestConfig { cap: cap(CONFIG_CAP)?, config: alloc::boxed::Box::new(config) };
-    // 2 + MAX_GUEST_MODULES grants fit in MAX_CAPS (a test says so).
+    // 3 + MAX_GUEST_MODULES grants fit in MAX_CAPS (a test says so).
     let _ = p.grants.push(module);
     let _ = p.grants.push(config);
     for (i, m) in g.modules.iter().enumerate() {
@@ -60,5 +61,6 @@ fn grants(g: &GuestSpec, p: &mut DomainPlan) -> Result<(), Refusal> {
         let _ =
             p.grants.push(Grant::Module { cap: cap(&name)?, module: prefixed(MODULE_PREFIX, &m.module)? });
     }
+    let _ = p.grants.push(Grant::Supervisor { cap: cap(SUPERVISOR_CAP)? });
     Ok(())
 }

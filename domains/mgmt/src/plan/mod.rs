@@ -90,6 +90,10 @@ pub enum Grant {
     /// size is the encoding's length. (Boxed: it is far larger than the
     /// other grants, and a plan holds many.)
     GuestConfig { cap: CapName, config: alloc::boxed::Box<GuestConfig> },
+    /// `mgmt`'s supervision endpoint (WRITE, badged with the domain's index
+    /// in the plan plus one), on which a VMM hands over its guest
+    /// (`ipc::guest::HANDOVER`).
+    Supervisor { cap: CapName },
 }
 
 impl Grant {
@@ -102,7 +106,8 @@ impl Grant {
             | Grant::Endpoint { cap, .. }
             | Grant::Notification { cap, .. }
             | Grant::Module { cap, .. }
-            | Grant::GuestConfig { cap, .. } => cap,
+            | Grant::GuestConfig { cap, .. }
+            | Grant::Supervisor { cap } => cap,
         }
     }
 }

@@ -261,8 +261,8 @@ impl Fuzzer {
         }
     }
 
-    fn hints(&self) -> ([(u64, Option<ObjectType>); POOL + 5], usize) {
-        let mut slots = [(0, None); POOL + 5];
+    fn hints(&self) -> ([(u64, Option<ObjectType>); POOL + FIXED_KINDS.len()], usize) {
+        let mut slots = [(0, None); POOL + FIXED_KINDS.len()];
         let mut n = 0;
         for &s in self.pool.iter().filter(|s| s.0 != 0) {
             slots[n] = s;

@@ -150,6 +150,12 @@ pub fn run(start: &StartInfo, this: CapSlot, console: CapSlot) -> Result<CapSlot
     let grant = sys::cap_grant(this, console, Rights::WRITE);
     expect("granting a capability without GRANT", result(grant), Got::Err(InsufficientRights))?;
     expect("destroying itself", result(sys::domain_destroy(this)), Got::Err(InsufficientRights))?;
+    expect("pausing itself", result(sys::domain_pause(this, true)), Got::Err(InsufficientRights))?;
+    expect("pausing the console", result(sys::domain_pause(console, true)), Got::Err(WrongType))?;
+    let t = u64::from(this.0);
+    expect("pausing with a flag of 2", raw(102, [t, 2, 0, 0, 0, 0]), Got::BadArg(2))?;
+    let share = result(sys::sched_set(this, u16::MAX, 0));
+    expect("raising its own CPU share", share, Got::Err(InsufficientRights))?;
 
     let vcpu_irq = call(Call::VcpuInterrupt { vcpu: console, vector: 0x40 });
     expect("an interrupt on the console as a vCPU", vcpu_irq, Got::Err(WrongType))?;

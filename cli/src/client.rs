@@ -1,0 +1,141 @@
+//! Speaking `ipc::control` over the socket QEMU attaches to the system's
+//! COM2: one request frame out, frames in until the one answering it.
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ipc::control::{Body, ControlError, Request, Response, Verb, MAX_REQUEST, MAX_RESPONSE};
+
+/// What went wrong talking to the system, each said with what to do.
+#[derive(Debug)]
+pub enum Failure {
+    NotListening {
+        path: String,
+        error: io::Error,
+    },
+    Io {
+        path: String,
+        error: io::Error,
+    },
+    NoAnswer {
+        path: String,
+        after: Duration,
+    },
+    /// The system answered with an error.
+    Refused(ControlError),
+    /// The system's answer was not what a request of this kind gets.
+    Unexpected(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::NotListening { path, error } => write!(
+                f,
+                "no system listening on {path} ({error}): is it running? start it with `cargo xtask run` \
+                 (or give its socket with --connect PATH)"
+            ),
+            Failure::Io { path, error } => write!(f, "talking to the system on {path} failed: {error}"),
+            Failure::NoAnswer { path, after } => write!(
+                f,
+                "no answer from the system on {path} within {} s: is it still booting, paused in a debugger \
+                 or stopped? try again, or raise --timeout",
+                after.as_secs()
+            ),
+            Failure::Refused(e) => write!(f, "{}", crate::show::refusal(e)),
+            Failure::Unexpected(what) => write!(f, "the system answered oddly: {what}"),
+        }
+    }
+}
+
+pub struct Client {
+    stream: UnixStream,
+    path: String,
+    timeout: Duration,
+    seq: u32,
+    /// Bytes read past the last frame.
+    pending: Vec<u8>,
+}
+
+impl Client {
+    pub fn connect(path: &Path, timeout: Duration) -> Result<Self, Failure> {
+        let shown = path.display().to_string();
+        let stream = UnixStream::connect(path)
+            .map_err(|error| Failure::NotListening { path: shown.clone(), error })?;
+        // A process id and the time make this client's numbers unlike a
+        // previous one's, whose late answers may still be on the line.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let seed = std::process::id().rotate_left(16) ^ now.subsec_nanos();
+        let seq = seed.max(1);
+        Ok(Self { stream, path: shown, timeout, seq, pending: Vec::new() })
+    }
+
+    /// Sends `verb` and returns the answer's body (an error body as
+    /// [`Failure::Refused`]).
+    pub fn call(&mut self, verb: Verb) -> Result<Body, Failure> {
+        self.seq = self.seq.wrapping_add(1).max(1);
+        let req = Request::new(self.seq, verb);
+        let mut buf = [0u8; MAX_REQUEST + 2];
+        // A lone 0x00 first ends whatever partial frame the line holds.
+        buf[0] = 0;
+        let n = req
+            .encode(&mut buf[1..])
+            .map_err(|e| Failure::Unexpected(format!("cannot encode: {e:?}")))?
+            .len();
+        let io = |error| Failure::Io { path: self.path.clone(), error };
+        self.stream.write_all(&buf[..n + 1]).map_err(io)?;
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let mut frame = self.frame(deadline)?;
+            match Response::decode(&mut frame) {
+                Ok(r) if r.seq == self.seq => {
+                    return match r.body {
+                        Body::Error(e) => Err(Failure::Refused(e)),
+                        body => Ok(body),
+                    }
+                }
+                // Another request's answer, or a frame broken on the way:
+                // not ours.
+                Ok(_) | Err(_) => continue,
+            }
+        }
+    }
+
+    /// The next frame from the line (without its 0x00).
+    fn frame(&mut self, deadline: Instant) -> Result<Vec<u8>, Failure> {
+        loop {
+            if let Some(end) = self.pending.iter().position(|&b| b == 0) {
+                let frame: Vec<u8> = self.pending.drain(..=end).take(end).collect();
+                if !frame.is_empty() && frame.len() <= MAX_RESPONSE {
+                    return Ok(frame);
+                }
+                continue;
+            }
+            if self.pending.len() > MAX_RESPONSE {
+                // No frame is this long: what was read is not one.
+                self.pending.clear();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Failure::NoAnswer { path: self.path.clone(), after: self.timeout });
+            }
+            let io = |error| Failure::Io { path: self.path.clone(), error };
+            self.stream.set_read_timeout(Some(left)).map_err(io)?;
+            let mut buf = [0u8; 4096];
+            match self.stream.read(&mut buf) {
+                Ok(0) => {
+                    return Err(Failure::Io {
+                        path: self.path.clone(),
+                        error: io::Error::new(io::ErrorKind::UnexpectedEof, "the system closed the line"),
+                    })
+                }
+                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(Failure::Io { path: self.path.clone(), error }),
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! How answers are shown: a table for people, JSON (`--json`) for programs.
+
+use ipc::control::{ControlError, Entry, Kind, State, Stats};
+use serde::Serialize;
+
+/// An entry as JSON shows it: plain words for its kind and state.
+#[derive(Serialize)]
+pub struct EntryJson<'a> {
+    pub name: &'a str,
+    pub kind: &'static str,
+    pub state: &'static str,
+    /// For `restarting`: in how many milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_in_ms: Option<u64>,
+    pub id: String,
+    pub memory_kib: u32,
+    pub guest_memory_kib: u32,
+    pub vcpus: u8,
+    pub weight: u16,
+    pub cap_percent: u8,
+    pub restarts: u32,
+    pub cpu_us: u64,
+}
+
+pub fn kind(k: Kind) -> &'static str {
+    match k {
+        Kind::Domain => "domain",
+        Kind::Guest => "guest",
+    }
+}
+
+pub fn state(s: State) -> (&'static str, Option<u64>) {
+    match s {
+        State::Running => ("running", None),
+        State::Paused => ("paused", None),
+        State::Restarting { in_ms } => ("restarting", Some(in_ms)),
+        State::Stopped => ("stopped", None),
+    }
+}
+
+pub fn entry_json(e: &Entry) -> EntryJson<'_> {
+    let (state, restart_in_ms) = state(e.state);
+    EntryJson {
+        name: &e.name,
+        kind: kind(e.kind),
+        state,
+        restart_in_ms,
+        id: format!("{:#x}", e.id),
+        memory_kib: e.memory_kib,
+        guest_memory_kib: e.guest_memory_kib,
+        vcpus: e.vcpus,
+        weight: e.weight,
+        cap_percent: e.cap_percent,
+        restarts: e.restarts,
+        cpu_us: e.cpu_us,
+    }
+}
+
+fn memory(kib: u32) -> String {
+    if kib >= 1024 && kib % 1024 == 0 {
+        format!("{}M", kib / 1024)
+    } else {
+        format!("{kib}K")
+    }
+}
+
+fn cap(c: u8) -> String {
+    if c == 0 {
+        "-".into()
+    } else {
+        format!("{c}%")
+    }
+}
+
+fn ms(us: u64) -> String {
+    format!("{}.{:03}", us / 1000, us % 1000)
+}
+
+/// The table `list` prints.
+pub fn table(entries: &[Entry]) -> String {
+    let mut out = format!(
+        "{:<24} {:<6} {:<10} {:>12} {:>7} {:>7} {:>5} {:>6} {:>4} {:>8} {:>12}\n",
+        "NAME", "KIND", "STATE", "ID", "MEMORY", "RAM", "VCPUS", "WEIGHT", "CAP", "RESTARTS", "CPU ms"
+    );
+    for e in entries {
+        let (state, _) = state(e.state);
+        let id = if e.id == 0 { "-".to_string() } else { format!("{:#x}", e.id) };
+        let (ram, vcpus) = match e.kind {
+            Kind::Guest => (memory(e.guest_memory_kib), e.vcpus.to_string()),
+            Kind::Domain => ("-".to_string(), "-".to_string()),
+        };
+        out.push_str(&format!(
+            "{:<24} {:<6} {:<10} {:>12} {:>7} {:>7} {:>5} {:>6} {:>4} {:>8} {:>12}\n",
+            e.name.as_str(),
+            kind(e.kind),
+            state,
+            id,
+            memory(e.memory_kib),
+            ram,
+            vcpus,
+            e.weight,
+            cap(e.cap_percent),
+            e.restarts,
+            ms(e.cpu_us)
+        ));
+    }
+    out
+}
+
+/// What `info` prints: one field a line.
+pub fn info(e: &Entry) -> String {
+    let (st, due) = state(e.state);
+    let mut out = format!("name:     {}\nkind:     {}\nstate:    {st}", e.name.as_str(), kind(e.kind));
+    if let Some(ms) = due {
+        out.push_str(&format!(" (in {ms} ms)"));
+    }
+    out.push('\n');
+    if e.id != 0 {
+        out.push_str(&format!("id:       {:#x}\n", e.id));
+    }
+    out.push_str(&format!("memory:   {} (quota)\n", memory(e.memory_kib)));
+    if e.kind == Kind::Guest {
+        out.push_str(&format!("ram:      {}\nvcpus:    {}\n", memory(e.guest_memory_kib), e.vcpus));
+    }
+    out.push_str(&format!(
+        "weight:   {}\ncap:      {}\nrestarts: {}\ncpu time: {} ms\n",
+        e.weight,
+        cap(e.cap_percent),
+        e.restarts,
+        ms(e.cpu_us)
+    ));
+    out
+}
+
+/// What `stats` prints.
+pub fn stats(s: &Stats) -> String {
+    let mut out = format!(
+        "free frames: {} ({} MiB); kernel objects in use: {}; up {} ms; control frames answered: {} \
+         (dropped: {})\n{:<24} {:>12} {:>8}\n",
+        s.free_frames,
+        s.free_frames * 4 / 1024,
+        s.objects,
+        s.uptime_ms,
+        s.frames,
+        s.dropped,
+        "NAME",
+        "CPU ms",
+        "MEMORY"
+    );
+    for u in &s.entries {
+        out.push_str(&format!("{:<24} {:>12} {:>8}\n", u.name.as_str(), ms(u.cpu_us), memory(u.memory_kib)));
+    }
+    out
+}
+
+/// A refusal said as what is wrong and what to do.
+pub fn refusal(e: &ControlError) -> String {
+    match e {
+        ControlError::Malformed => "the system could not read the request (a line error?): try again".into(),
+        ControlError::TooLong => "the request was too long for the system".into(),
+        ControlError::WrongVersion { ours, theirs } => format!(
+            "the system speaks control protocol version {ours}, this ryokan {theirs}: use the ryokan \
+             built with that system"
+        ),
+        ControlError::NoSuchName => "no domain or guest of that name; try `ryokan list`".into(),
+        ControlError::NotRunning => {
+            "it is not running (see `ryokan list`); `ryokan restart` starts it".into()
+        }
+        ControlError::AlreadyInState => "it is already so (see `ryokan info`)".into(),
+        ControlError::NothingToSet => "nothing to set: give weight=N and/or cap=P".into(),
+        ControlError::StartFailed => {
+            "it could not be started: the system's log (its [mgmt] lines) says why".into()
+        }
+        ControlError::Kernel { .. } => match e.kernel_error() {
+            Some(k) => format!("the kernel refused: {k:?}"),
+            None => "the kernel refused".into(),
+        },
+    }
+}

@@ -1,0 +1,330 @@
+//! The control protocol on the host: every message round-trips; random,
+//! truncated, oversized and wrong-version frames are errors, never panics.
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+use super::*;
+
+fn name() -> impl Strategy<Value = Name> {
+    "[!-~]{1,24}".prop_map(|s| Name::try_from(s.as_str()).unwrap())
+}
+
+fn verb() -> impl Strategy<Value = Verb> {
+    prop_oneof![
+        Just(Verb::List),
+        Just(Verb::Shutdown),
+        name().prop_map(|name| Verb::Info { name }),
+        name().prop_map(|name| Verb::Pause { name }),
+        name().prop_map(|name| Verb::Resume { name }),
+        name().prop_map(|name| Verb::Kill { name }),
+        name().prop_map(|name| Verb::Restart { name }),
+        name().prop_map(|name| Verb::Destroy { name }),
+        proptest::option::of(name()).prop_map(|name| Verb::Stats { name }),
+        (name(), proptest::option::of(1u16..), proptest::option::of(0u8..=100))
+            .prop_map(|(name, weight, cap_percent)| Verb::Set { name, weight, cap_percent }),
+    ]
+}
+
+fn entry() -> impl Strategy<Value = Entry> {
+    let state = prop_oneof![
+        Just(State::Running),
+        Just(State::Paused),
+        Just(State::Stopped),
+        any::<u64>().prop_map(|in_ms| State::Restarting { in_ms }),
+    ];
+    (name(), any::<bool>(), state, any::<u64>(), any::<u32>(), 1u32.., 1u8.., 1u16.., 0u8..=100)
+        .prop_flat_map(|(name, guest, state, id, memory_kib, gmem, vcpus, weight, cap_percent)| {
+            (any::<u32>(), any::<u64>()).prop_map(move |(restarts, cpu_us)| Entry {
+                name: name.clone(),
+                kind: if guest { Kind::Guest } else { Kind::Domain },
+                state,
+                id,
+                memory_kib,
+                guest_memory_kib: if guest { gmem } else { 0 },
+                vcpus: if guest { vcpus } else { 0 },
+                weight,
+                cap_percent,
+                restarts,
+                cpu_us,
+            })
+        })
+}
+
+fn usage() -> impl Strategy<Value = Usage> {
+    (name(), any::<u64>(), any::<u64>(), any::<u32>())
+        .prop_map(|(name, cpu_us, guest_cpu_us, memory_kib)| Usage { name, cpu_us, guest_cpu_us, memory_kib })
+}
+
+fn control_error() -> impl Strategy<Value = ControlError> {
+    prop_oneof![
+        Just(ControlError::Malformed),
+        Just(ControlError::TooLong),
+        Just(ControlError::NoSuchName),
+        Just(ControlError::NotRunning),
+        Just(ControlError::AlreadyInState),
+        Just(ControlError::NothingToSet),
+        Just(ControlError::StartFailed),
+        (any::<u16>(), any::<u16>())
+            .prop_filter("unequal", |(a, b)| a != b)
+            .prop_map(|(ours, theirs)| ControlError::WrongVersion { ours, theirs }),
+        proptest::sample::select(Error::ALL.to_vec()).prop_map(ControlError::kernel),
+    ]
+}
+
+fn body() -> impl Strategy<Value = Body> {
+    prop_oneof![
+        Just(Body::Done),
+        entry().prop_map(Body::Info),
+        vec(entry(), 0..=MAX_ENTRIES).prop_map(|e| Body::List(e.into_iter().collect())),
+        (any::<[u64; 5]>(), vec(usage(), 0..=MAX_ENTRIES)).prop_map(
+            |([free_frames, objects, uptime_ms, frames, dropped], u)| Body::Stats(Stats {
+                free_frames,
+                objects,
+                uptime_ms,
+                frames,
+                dropped,
+                entries: u.into_iter().collect()
+            })
+        ),
+        control_error().prop_map(Body::Error),
+    ]
+}
+
+/// Every frame of `stream`, decoded as requests (errors included).
+fn requests(stream: &[u8]) -> std::vec::Vec<Result<Request, ControlError>> {
+    let mut framer = Framer::<MAX_REQUEST>::new();
+    let mut out = std::vec::Vec::new();
+    for &b in stream {
+        match framer.push(b) {
+            None => {}
+            Some(FrameEvent::TooLong) => out.push(Err(ControlError::TooLong)),
+            Some(FrameEvent::Frame(f)) => out.push(Request::decode(f).map_err(ControlError::from)),
+        }
+    }
+    out
+}
+
+proptest! {
+    #[test]
+    fn every_request_round_trips(seq in any::<u32>(), verb in verb()) {
+        let r = Request::new(seq, verb);
+        let mut buf = [0u8; MAX_REQUEST + 1];
+        let frame = r.encode(&mut buf).expect("every request fits a frame");
+        prop_assert_eq!(frame.last(), Some(&0));
+        prop_assert!(!frame[..frame.len() - 1].contains(&0), "COBS leaves no zero inside");
+        prop_assert_eq!(requests(frame), vec![Ok(r)]);
+    }
+
+    #[test]
+    fn every_response_round_trips(seq in any::<u32>(), body in body()) {
+        let r = Response::new(seq, body);
+        let mut buf = [0u8; MAX_RESPONSE + 1];
+        let frame = r.encode(&mut buf).expect("every response fits a frame");
+        let n = frame.len() - 1;
+        prop_assert_eq!(Response::decode(&mut frame[..n]), Ok(r));
+    }
+
+    /// Random bytes, cut into frames at their zeros: every frame is an
+    /// answer (an error or a valid request), and nothing panics.
+    #[test]
+    fn random_streams_decode_to_errors_or_valid_requests(stream in vec(any::<u8>(), 0..2048)) {
+        for req in requests(&stream).into_iter().flatten() {
+            prop_assert_eq!(req.validate(), Ok(()));
+        }
+    }
+
+    #[test]
+    fn random_response_frames_never_panic(mut bytes in vec(1u8.., 0..MAX_RESPONSE)) {
+        if let Ok(r) = Response::decode(&mut bytes) {
+            prop_assert_eq!(r.validate(), Ok(()));
+        }
+    }
+
+    /// Every proper prefix of a request's frame, ended early, is refused
+    /// (postcard needs every byte it encoded), and the frame after it still
+    /// decodes: one bad frame loses nothing else.
+    #[test]
+    fn truncated_frames_are_refused_and_lose_nothing(seq in any::<u32>(), verb in verb(), cut in any::<prop::sample::Index>()) {
+        let r = Request::new(seq, verb);
+        let mut buf = [0u8; MAX_REQUEST + 1];
+        let frame = r.encode(&mut buf).unwrap().to_vec();
+        let cut = 1 + cut.index(frame.len() - 2);
+        let mut stream = frame[..cut].to_vec();
+        stream.push(0);
+        stream.extend_from_slice(&frame);
+        let got = requests(&stream);
+        prop_assert_eq!(got.len(), 2);
+        prop_assert!(got[0].is_err(), "a truncated frame decoded: {:?}", got[0]);
+        prop_assert_eq!(&got[1], &Ok(r));
+    }
+
+    #[test]
+    fn oversized_frames_are_too_long_and_lose_nothing(extra in 1usize..4096, fill in 1u8..) {
+        let mut stream = vec![fill; MAX_REQUEST + extra];
+        stream.push(0);
+        let r = Request::new(7, Verb::List);
+        let mut buf = [0u8; MAX_REQUEST + 1];
+        stream.extend_from_slice(r.encode(&mut buf).unwrap());
+        prop_assert_eq!(requests(&stream), vec![Err(ControlError::TooLong), Ok(r)]);
+    }
+
+    #[test]
+    fn other_versions_are_named(version in any::<u16>(), seq in any::<u32>(), verb in verb()) {
+        prop_assume!(version != VERSION);
+        let r = Request { version, seq, verb };
+        let mut buf = [0u8; MAX_REQUEST + 1];
+        let frame = encode(&r, &mut buf, MAX_REQUEST).unwrap();
+        prop_assert_eq!(requests(frame), vec![Err(ControlError::WrongVersion { ours: VERSION, theirs: version })]);
+    }
+}
+
+/// Encodes any serializable value as a frame, unchecked.
+fn raw_frame<T: Serialize>(v: &T) -> std::vec::Vec<u8> {
+    let mut buf = [0u8; 2 * MAX_RESPONSE];
+    postcard::to_slice_cobs(v, &mut buf).unwrap().to_vec()
+}
+
+#[test]
+fn out_of_range_fields_are_refused() {
+    // The same shapes as Request/Verb, built by hand with values the
+    // checked types would refuse.
+    #[derive(Serialize)]
+    enum RawVerb<'a> {
+        _List,
+        Info { name: &'a str },
+        _Pause,
+        _Resume,
+        _Kill,
+        _Restart,
+        _Destroy,
+        Set { name: &'a str, weight: Option<u16>, cap_percent: Option<u8> },
+    }
+    #[derive(Serialize)]
+    struct Raw<'a> {
+        version: u16,
+        seq: u32,
+        verb: RawVerb<'a>,
+    }
+    let bad = [
+        Raw { version: VERSION, seq: 1, verb: RawVerb::Info { name: "" } },
+        Raw { version: VERSION, seq: 1, verb: RawVerb::Info { name: "a b" } },
+        Raw { version: VERSION, seq: 1, verb: RawVerb::Info { name: "new\nline" } },
+        Raw { version: VERSION, seq: 1, verb: RawVerb::Info { name: "abcdefghijklmnopqrstuvwxyz" } },
+        Raw {
+            version: VERSION,
+            seq: 1,
+            verb: RawVerb::Set { name: "x", weight: Some(0), cap_percent: None },
+        },
+        Raw {
+            version: VERSION,
+            seq: 1,
+            verb: RawVerb::Set { name: "x", weight: None, cap_percent: Some(101) },
+        },
+    ];
+    for raw in &bad {
+        let frame = raw_frame(raw);
+        assert_eq!(requests(&frame), vec![Err(ControlError::Malformed)], "{frame:?}");
+    }
+    let good = raw_frame(&Raw { version: VERSION, seq: 1, verb: RawVerb::Info { name: "hello" } });
+    assert!(matches!(&requests(&good)[..], [Ok(_)]), "the same shape with good values decodes");
+    // A variant past the last, and a byte after a whole message.
+    assert_eq!(requests(&raw_frame(&(VERSION, 1u32, 10u8))), vec![Err(ControlError::Malformed)]);
+    assert_eq!(requests(&raw_frame(&(VERSION, 1u32, 0u8, 0u8))), vec![Err(ControlError::Malformed)]);
+    assert!(matches!(&requests(&raw_frame(&(VERSION, 1u32, 0u8)))[..], [Ok(_)]));
+}
+
+#[test]
+fn responses_with_bad_fields_are_refused() {
+    let mut e = Entry {
+        name: Name::try_from("g").unwrap(),
+        kind: Kind::Domain,
+        state: State::Running,
+        id: 1,
+        memory_kib: 1024,
+        guest_memory_kib: 0,
+        vcpus: 0,
+        weight: 256,
+        cap_percent: 0,
+        restarts: 0,
+        cpu_us: 0,
+    };
+    let check = |e: &Entry| {
+        let mut f = raw_frame(&Response::new(1, Body::Info(e.clone())));
+        f.pop();
+        Response::decode(&mut f)
+    };
+    assert!(check(&e).is_ok());
+    e.vcpus = 1;
+    assert!(check(&e).is_err(), "a domain with vCPUs");
+    e.kind = Kind::Guest;
+    assert!(check(&e).is_ok());
+    e.vcpus = 0;
+    assert!(check(&e).is_err(), "a guest without");
+    e.vcpus = 1;
+    e.weight = 0;
+    assert!(check(&e).is_err(), "weight 0");
+    let mut f = raw_frame(&Response::new(1, Body::Error(ControlError::Kernel { code: 999 })));
+    f.pop();
+    assert!(Response::decode(&mut f).is_err(), "an unknown kernel error");
+    let mut f = raw_frame(&Response::new(1, Body::Error(ControlError::Kernel { code: 0 })));
+    f.pop();
+    assert!(Response::decode(&mut f).is_err(), "success is no error");
+}
+
+#[test]
+fn framer_reports_empty_frames_as_nothing() {
+    let mut f = Framer::<8>::new();
+    assert_eq!(f.push(0), None);
+    assert_eq!(f.push(0), None);
+    for b in 1..=8 {
+        assert_eq!(f.push(b), None);
+    }
+    assert_eq!(f.pending(), 8);
+    assert!(matches!(f.push(0), Some(FrameEvent::Frame(b)) if b == [1, 2, 3, 4, 5, 6, 7, 8]));
+    for b in 1..=9 {
+        assert_eq!(f.push(b), None);
+    }
+    assert_eq!(f.push(0), Some(FrameEvent::TooLong));
+    assert_eq!(f.push(0), None, "reported once");
+}
+
+#[test]
+fn the_largest_list_fits_a_response() {
+    let long = Name::try_from("abcdefghijklmnopqrstuvwx").unwrap();
+    let e = Entry {
+        name: long.clone(),
+        kind: Kind::Guest,
+        state: State::Restarting { in_ms: u64::MAX },
+        id: u64::MAX,
+        memory_kib: u32::MAX,
+        guest_memory_kib: u32::MAX,
+        vcpus: u8::MAX,
+        weight: u16::MAX,
+        cap_percent: 100,
+        restarts: u32::MAX,
+        cpu_us: u64::MAX,
+    };
+    let list = Body::List((0..MAX_ENTRIES).map(|_| e.clone()).collect());
+    let mut buf = [0u8; MAX_RESPONSE + 1];
+    assert!(Response::new(u32::MAX, list).encode(&mut buf).is_ok());
+    let u = Usage { name: long, cpu_us: u64::MAX, guest_cpu_us: u64::MAX, memory_kib: u32::MAX };
+    let stats = Stats {
+        free_frames: u64::MAX,
+        objects: u64::MAX,
+        uptime_ms: u64::MAX,
+        frames: u64::MAX,
+        dropped: u64::MAX,
+        entries: (0..MAX_ENTRIES).map(|_| u.clone()).collect(),
+    };
+    assert!(Response::new(u32::MAX, Body::Stats(stats)).encode(&mut buf).is_ok());
+    let longest = Request::new(
+        u32::MAX,
+        Verb::Set {
+            name: Name::try_from("abcdefghijklmnopqrstuvwx").unwrap(),
+            weight: Some(u16::MAX),
+            cap_percent: Some(100),
+        },
+    );
+    assert!(longest.encode(&mut [0u8; MAX_REQUEST + 1]).is_ok());
+}

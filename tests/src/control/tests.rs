@@ -1,0 +1,76 @@
+//! The control tests' own logic on the host: the fuzzer's frames, the judge.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::fuzz::{frame, Rng, FRAMES};
+use super::*;
+use crate::judge::{self, EmulatorKind, Exit};
+
+#[test]
+fn fuzzed_frames_are_never_requests_and_cover_every_kind() {
+    let mut rng = Rng::new(0x5eed_c0de);
+    let (mut long, mut short) = (0, 0);
+    for _ in 0..FRAMES / 10 {
+        let f = frame(&mut rng);
+        assert!(!f.is_empty() && !f.contains(&0), "{f:?}");
+        if f.len() > ipc::control::MAX_REQUEST {
+            long += 1;
+        } else {
+            short += 1;
+            assert!(ipc::control::Request::decode(&mut f.clone()).is_err(), "{f:?} is a request");
+        }
+    }
+    assert!(long > 0 && short > long, "{long} long, {short} short");
+}
+
+fn outcome(serial: &str) -> Outcome {
+    let exit = Exit::Code(33);
+    Outcome {
+        verdict: judge::judge(EmulatorKind::Qemu, exit, serial),
+        serial: serial.to_string(),
+        exit,
+        duration: Duration::from_secs(1),
+        work_dir: PathBuf::new(),
+    }
+}
+
+const GOOD: &str = "\
+[mgmt] control: serving on COM2 (ports 0x2f8, interrupt 3)
+[mgmt] control: paused spin-a
+[mgmt] control: resumed spin-a
+[mgmt] control: spin-a now has weight 768, cap 0%
+[mgmt] control: paused guest-spin
+[mgmt] control: guest-spin now has weight 256, cap 20%
+[mgmt] control: destroyed spin-b
+[mgmt] control: shutdown asked for
+[mgmt] all domains stopped: shutting down
+RYOKAN: shutdown status=success
+";
+
+#[test]
+fn the_judge_wants_every_verb_in_the_log() {
+    assert_eq!(check_cli(&outcome(GOOD)), Ok(()));
+    let without = GOOD.replace("[mgmt] control: resumed spin-a\n", "");
+    assert!(check_cli(&outcome(&without)).is_err());
+    let faulted = GOOD.replace(
+        "[mgmt] control: destroyed spin-b\n",
+        "[mgmt] control: destroyed spin-b\n[mgmt] idler faulted: page fault\n",
+    );
+    assert!(check_cli(&outcome(&faulted)).is_err());
+    let failed = GOOD.replace("status=success", "status=failure");
+    assert!(check_cli(&outcome(&failed)).is_err());
+}
+
+#[test]
+fn the_control_test_boots_qemu_with_the_socket() {
+    let t = cases().into_iter().find(|t| t.name == "control_cli").expect("listed");
+    let Emulator::Qemu(q) = &t.emulator else { panic!("QEMU") };
+    let args = q.args("x.iso", crate::emulator::QemuSerial::File("serial.log")).join(" ");
+    assert!(args.contains("-serial file:serial.log"), "{args}");
+    let com1 = args.find("-serial file:").unwrap();
+    let com2 = args.find("-serial chardev:ctl").expect("a second serial port");
+    assert!(com1 < com2, "COM1 first: {args}");
+    assert!(args.contains("-chardev socket,id=ctl,path=control.sock,server=on,wait=off"), "{args}");
+    assert!(t.drive.is_some());
+}
