@@ -8,8 +8,7 @@
 use ipc::msg::{nr, NO_CAP};
 use ipc::{CapSlot, Rights};
 
-use crate::arch::gdt;
-use crate::arch::trap::{vector, TrapFrame};
+use crate::hw::trap::{vector, TrapFrame, USER_CS, USER_SS};
 use crate::obj::pool::Ref;
 use crate::obj::thread::{Context, ThreadState};
 use crate::state::Kernel;
@@ -124,6 +123,6 @@ fn enter(f: &mut TrapFrame, to: &Context, badge: u64) {
     f.rip = to.rip;
     f.rsp = to.rsp;
     f.rflags = (to.rflags & USER_FLAGS) | 0x202;
-    f.cs = u64::from(gdt::USER_CODE.0);
-    f.ss = u64::from(gdt::USER_DATA.0);
+    f.cs = USER_CS;
+    f.ss = USER_SS;
 }

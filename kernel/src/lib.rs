@@ -16,6 +16,8 @@
 #![cfg_attr(target_os = "none", deny(clippy::unwrap_used))]
 
 pub mod cap;
+#[cfg(target_os = "none")]
+pub mod hw;
 pub mod mem;
 pub mod obj;
 pub mod platform;

@@ -99,7 +99,7 @@ pub fn irq_bind(k: &mut Kernel, c: Caller, irq: CapSlot, ntfn: CapSlot, bits: u6
     }
     obj.bound = Some((n, bits));
     obj.pending = false;
-    crate::arch::ioapic::set_masked(u32::from(obj.line), false);
+    crate::hw::irq::set_masked(u32::from(obj.line), false);
     Ok(Next::Return([0; 4]))
 }
 
@@ -134,12 +134,12 @@ pub fn timer_set(
         return Ok(Next::Return([0; 4]));
     }
     k.admit(c.domain, Kind::Timer)?;
-    let per_us = crate::sched::tsc_per_us();
+    let per_us = crate::hw::cpu::tsc_per_us();
     let timer = crate::state::Timer {
         owner: c.domain,
         ntfn: n,
         bits,
-        due: crate::arch::cpu::rdtsc() + delay_us * per_us,
+        due: crate::hw::cpu::now() + delay_us * per_us,
         period: period_us * per_us,
     };
     k.timers.push(timer).map_err(|_| Error::OutOfObjects)?;

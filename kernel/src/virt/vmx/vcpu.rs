@@ -50,7 +50,7 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
         v.ept_epoch = epoch;
     }
     // A slice of one scheduler tick from each entry.
-    run::slice_start(crate::sched::tsc_per_us() * crate::policy::SLICE_US);
+    run::slice_start(crate::arch::cpu::tsc_per_us() * crate::policy::SLICE_US);
     let launched = v.launched;
     v.launched = true;
     Some(Entry { hw: pa, regs: v.regs, launched, root })

@@ -1,0 +1,1 @@
+//! The host fake of the hardware interface (next commit).
