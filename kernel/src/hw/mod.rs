@@ -35,7 +35,7 @@ mod machine;
 #[cfg(target_os = "none")]
 pub use machine::*;
 
-#[cfg(not(target_os = "none"))]
+#[cfg(all(test, not(target_os = "none")))]
 pub mod fake;
-#[cfg(not(target_os = "none"))]
+#[cfg(all(test, not(target_os = "none")))]
 pub use fake::{console, cpu, frames, io, irq, power, space, vm};
