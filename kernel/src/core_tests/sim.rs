@@ -81,6 +81,8 @@ pub struct Sim {
     pub root: Ref,
     pub root_thread: Ref,
     pub caps: RootCaps,
+    /// What the fake saw, in order (tests may clear it).
+    pub seen: Vec<Event>,
 }
 
 /// A blank frame.
@@ -142,7 +144,8 @@ impl Sim {
             let mut k = k.lock();
             build_root(&mut k)
         };
-        let mut s = Sim { k, frames: (0..cpus).map(|_| blank()).collect(), cpus, root, root_thread, caps };
+        let frames = (0..cpus).map(|_| blank()).collect();
+        let mut s = Sim { k, frames, cpus, root, root_thread, caps, seen: Vec::new() };
         for c in 0..cpus {
             s.resume(c);
         }
@@ -215,13 +218,12 @@ impl Sim {
     }
 
     /// Delivers every IPI sent so far (each a kick into the kernel), until
-    /// none is left; the fake's events are drained into the returned list.
-    pub fn settle(&mut self) -> Vec<Event> {
-        let mut seen = Vec::new();
+    /// none is left; the fake's events are drained into [`Sim::seen`].
+    pub fn settle(&mut self) {
         for _ in 0..10_000 {
             let events = self.m(|m| std::mem::take(&mut m.events));
             if events.is_empty() {
-                return seen;
+                return;
             }
             for e in &events {
                 if let Event::Kick { to, .. } = *e {
@@ -234,7 +236,7 @@ impl Sim {
                     }
                 }
             }
-            seen.extend(events);
+            self.seen.extend(events);
         }
         panic!("IPIs keep coming: the CPUs kick each other forever");
     }
@@ -353,6 +355,16 @@ impl Sim {
         self.settle();
     }
 
+    /// A copy of domain `from`'s capability `slot` (all its rights but
+    /// REVOKE) put into domain `to`'s table, as a grant would: a test's
+    /// shortcut past the capabilities a grant needs.
+    pub fn lend(&mut self, from: Ref, slot: CapSlot, to: Ref) -> CapSlot {
+        let mut k = self.k();
+        let cap = k.resolve(from, slot).expect("a live capability");
+        let copy = k.copy(cap, cap.rights - Rights::REVOKE, None).expect("a copy");
+        k.give(to, copy).expect("a free slot")
+    }
+
     /// The object capability `slot` of domain `d` names.
     pub fn obj(&self, d: Ref, slot: CapSlot) -> Ref {
         self.k().resolve(d, slot).expect("a live capability").obj.at
@@ -374,7 +386,7 @@ impl Sim {
         let console = self.caps.console;
         let console =
             self.call(r, Call::CapGrant { domain: slot, slot: console, rights: Rights::WRITE }).slot();
-        Child { slot, domain, thread, thread_slot: made.slot(), me, console }
+        Child { slot, domain, thread, me, console }
     }
 
     /// Another thread of domain `d` (the root's `slot` for it), made by the root.
@@ -394,8 +406,6 @@ pub struct Child {
     pub slot: CapSlot,
     pub domain: Ref,
     pub thread: Ref,
-    /// The root's capability for its thread.
-    pub thread_slot: CapSlot,
     /// Its own capabilities: itself (CONTROL), the console (WRITE).
     pub me: CapSlot,
     pub console: CapSlot,

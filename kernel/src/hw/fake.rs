@@ -205,9 +205,9 @@ pub struct Machine {
     pub virt: Virt,
     /// Per vCPU (by hardware frame): the exits its guest makes next.
     pub exits: HashMap<u64, VecDeque<HwExit>>,
-    /// Per vCPU: its entries so far and the last reply applied.
+    /// Per vCPU: its entries so far and the replies applied, in order.
     pub entries: HashMap<u64, u64>,
-    pub replies: HashMap<u64, ipc::vcpu::Reply>,
+    pub replies: HashMap<u64, Vec<ipc::vcpu::Reply>>,
     /// Whether a guest can take an interrupt now / has interrupts on.
     pub interruptible: bool,
     pub interrupts_on: bool,
@@ -219,6 +219,8 @@ pub struct Machine {
     pub xcr0: u64,
     /// Frames given up for good.
     pub leaked: u64,
+    /// TSC ticks a guest runs per entry (until its exit).
+    pub guest_time: u64,
 }
 
 impl Machine {
@@ -259,7 +261,22 @@ impl Machine {
             cr2: 0,
             xcr0: 1,
             leaked: 0,
+            guest_time: 0,
         }
+    }
+
+    /// Writes `bytes` at physical address `pa` (as a domain writes its memory).
+    pub fn poke(&mut self, pa: u64, bytes: &[u8]) {
+        for (i, b) in bytes.iter().enumerate() {
+            // SAFETY: `ptr` checked that the byte lies in the arena.
+            unsafe { *self.ram.ptr(pa + i as u64) = *b };
+        }
+    }
+
+    /// Reads `n` bytes at physical address `pa`.
+    pub fn peek(&self, pa: u64, n: usize) -> Vec<u8> {
+        // SAFETY: `ptr` checked that each byte lies in the arena.
+        (0..n).map(|i| unsafe { *self.ram.ptr(pa + i as u64) }).collect()
     }
 
     fn me(&mut self) -> &mut Cpu {
@@ -647,7 +664,7 @@ pub mod vm {
                     *reg = value;
                 }
             }
-            with(|m| m.replies.insert(hw, r));
+            with(|m| m.replies.entry(hw).or_default().push(r));
         }
         v.ept_epoch = epoch;
         let launched = v.launched;
@@ -659,6 +676,7 @@ pub mod vm {
     pub fn enter(e: &mut Entry) -> HwExit {
         with(|m| {
             *m.entries.entry(e.hw).or_default() += 1;
+            m.clock += m.guest_time;
             m.exits.get_mut(&e.hw).and_then(|q| q.pop_front())
         })
         .unwrap_or(HwExit::Vmm(Exit {

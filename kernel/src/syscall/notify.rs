@@ -57,6 +57,10 @@ pub fn wait(k: &mut Kernel, c: Caller, ntfn: CapSlot, block: bool) -> Result<Nex
     if obj.word != 0 || !block {
         return Ok(Next::Return([core::mem::take(&mut obj.word), 0, 0, 0]));
     }
+    // A notification dies with its owner (as an endpoint does, `msg::enqueue`).
+    if k.domains.get(obj.owner).is_none_or(|d| d.state == crate::obj::domain::DomainState::Dead) {
+        return Err(Error::PeerDead);
+    }
     // Bound to another live thread, its signals end that one's receives.
     let threads = &k.threads;
     let bound_elsewhere = obj.bound.is_some_and(|t| t != c.thread && threads.get(t).is_some());
