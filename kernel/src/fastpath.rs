@@ -82,7 +82,7 @@ fn fast_reply_recv(k: &mut Kernel, c: usize, me: Ref, ep_slot: CapSlot, frame: &
     };
     let Some((ep, _)) = k.endpoint_cap(d, ep_slot, Rights::READ) else { return false };
     let Some(e) = k.endpoints.get_mut(ep) else { return false };
-    if !e.senders.is_empty() || e.receivers.push_back(me).is_err() {
+    if e.dead || !e.senders.is_empty() || e.receivers.push_back(me).is_err() {
         return false;
     }
     if let Some(t) = k.threads.get_mut(me) {

@@ -8,5 +8,7 @@
 
 mod fixture;
 mod guests;
+mod invariants;
+mod random;
 mod sim;
 mod syscalls;

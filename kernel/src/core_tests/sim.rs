@@ -33,7 +33,9 @@ pub enum Out {
     /// argument register.
     Ok([u64; 4]),
     Err(Error, u64),
-    /// The thread no longer runs (it waits, yielded, or is gone).
+    /// The thread waits, or is gone. (A thread that yielded or lost its
+    /// CPU at the end of its call has its results, which it sees when it
+    /// runs again: `Ok` or `Err`.)
     Off,
 }
 
@@ -83,6 +85,8 @@ pub struct Sim {
     pub caps: RootCaps,
     /// What the fake saw, in order (tests may clear it).
     pub seen: Vec<Event>,
+    /// Syscalls made so far.
+    pub syscalls: u64,
 }
 
 /// A blank frame.
@@ -145,7 +149,7 @@ impl Sim {
             build_root(&mut k)
         };
         let frames = (0..cpus).map(|_| blank()).collect();
-        let mut s = Sim { k, frames, cpus, root, root_thread, caps, seen: Vec::new() };
+        let mut s = Sim { k, frames, cpus, root, root_thread, caps, seen: Vec::new(), syscalls: 0 };
         for c in 0..cpus {
             s.resume(c);
         }
@@ -251,10 +255,11 @@ impl Sim {
     }
 
     /// Makes thread `t` (runnable or running) the one its CPU runs, by
-    /// timer ticks (a bounded number); panics if it cannot run.
+    /// timer ticks of 1 ms (at most 5,000: a heavier domain may keep the
+    /// CPU for a while, but not for ever); panics if it cannot run.
     #[track_caller]
     pub fn schedule_in(&mut self, t: Ref) -> usize {
-        for _ in 0..64 {
+        for _ in 0..5000 {
             if let Some(c) = self.running(t) {
                 return c;
             }
@@ -278,8 +283,17 @@ impl Sim {
     pub fn raw(&mut self, t: Ref, nr: u64, args: [u64; 6]) -> Out {
         let c = self.schedule_in(t);
         let f = &mut self.frames[c];
-        f.rax = nr;
         [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9] = args;
+        self.raw_keep(t, nr)
+    }
+
+    /// Thread `t`, running, makes syscall `nr` with the other registers
+    /// as its frame holds them.
+    #[track_caller]
+    pub fn raw_keep(&mut self, t: Ref, nr: u64) -> Out {
+        let c = self.running(t).unwrap_or_else(|| panic!("thread {t:?} does not run"));
+        self.frames[c].rax = nr;
+        self.syscalls += 1;
         self.enter(c, vector::SYSCALL);
         self.settle();
         self.outcome(t, c)
@@ -287,13 +301,16 @@ impl Sim {
 
     /// What thread `t`, which entered on CPU `c`, found on return.
     fn outcome(&self, t: Ref, c: usize) -> Out {
-        if self.running(t) != Some(c) {
-            return Out::Off;
+        if self.running(t) == Some(c) {
+            let f = &self.frames[c];
+            return match Error::from_code(f.rax) {
+                Ok(()) => Out::Ok([f.rdi, f.rsi, f.rdx, f.r10]),
+                Err(e) => Out::Err(e, f.rdi),
+            };
         }
-        let f = &self.frames[c];
-        match Error::from_code(f.rax) {
-            Ok(()) => Out::Ok([f.rdi, f.rsi, f.rdx, f.r10]),
-            Err(e) => Out::Err(e, f.rdi),
+        match self.state(t) {
+            Some(ThreadState::Runnable | ThreadState::Running(_)) => self.result(t),
+            _ => Out::Off,
         }
     }
 
@@ -310,11 +327,8 @@ impl Sim {
         let (nr, r) = call.encode();
         let c = self.schedule_in(t);
         let f = &mut self.frames[c];
-        f.rax = nr;
         [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9, f.r12, f.r13, f.r14, f.r15, f.rbx] = r;
-        self.enter(c, vector::SYSCALL);
-        self.settle();
-        self.outcome(t, c)
+        self.raw_keep(t, nr)
     }
 
     /// Thread `t`'s registers as it will see them when it next runs (its

@@ -196,10 +196,9 @@ fn yield_gives_the_cpu_to_another_thread() {
         let t2 = s.thread(c.slot, Some(1));
         let t1 = c.thread;
         s.schedule_in(t1);
-        assert_eq!(s.call(t1, Call::Yield), Out::Off);
+        assert_eq!(s.call(t1, Call::Yield), Out::Ok([0; 4]), "yield returns success");
         assert_eq!(s.running(t2), Some(1), "the other thread runs");
         assert_eq!(s.state(t1), Some(ThreadState::Runnable));
-        assert_eq!(s.result(t1), Out::Ok([0; 4]), "yield returns success");
         // With nothing else to run, the yielder runs again.
         let n = s.call(t2, Call::NotificationCreate { domain: c.me }).slot();
         assert_eq!(s.call(t2, Call::Wait { ntfn: n }), Out::Off);
@@ -931,5 +930,56 @@ fn a_cpu_that_misses_a_shootdown_never_gets_its_frames_freed() {
         let leaked = s.m(|m| m.leaked);
         s.call(r, Call::DomainDestroy { domain: c.slot }).ok();
         assert_eq!(s.m(|m| m.leaked) - leaked, 3, "leaked, never freed");
+    });
+}
+
+#[test]
+fn nothing_is_made_for_a_dead_domain() {
+    run(2, RAM, |s| {
+        let f = fixture(s);
+        let r = s.root_thread;
+        // The root makes objects for the child, then the child dies.
+        let mine = |s: &mut Sim, slot| s.lend(f.c.domain, slot, s.root);
+        let (guest, ep, ntfn) = (mine(s, f.guest), mine(s, f.ep), mine(s, f.ntfn));
+        s.call(r, Call::EndpointCreate { domain: f.c.slot }).ok();
+        s.call(f.t, Call::Exit { code: 3 });
+        assert_eq!(s.call(r, Call::EndpointCreate { domain: f.c.slot }).err(), Error::PeerDead);
+        assert_eq!(s.call(r, Call::NotificationCreate { domain: f.c.slot }).err(), Error::PeerDead);
+        assert_eq!(s.call(r, Call::MemoryCreate { domain: f.c.slot, pages: 1 }).err(), Error::PeerDead);
+        // Its guest lives on (supervised by the dead child), but its exit
+        // endpoint is dead; a live guest gets vCPUs, VirqLines, doorbells.
+        let vc = Call::VcpuCreate { guest, exit: ep, entry: 0, arg: 0, sipi: None, cpu: None };
+        s.call(r, vc).ok();
+        s.call(r, Call::VirqCreate { guest, vector: 50 }).ok();
+        s.call(r, Call::DoorbellCreate { guest, port: 0x600, ntfn, bits: 1 }).ok();
+        // Once the guest has died too, none.
+        let g = s.obj(s.root, guest);
+        s.k().kill(g, ipc::event::Event::Exited { domain: crate::obj::domain::id(g), code: 0 });
+        assert_eq!(s.call(r, vc).err(), Error::PeerDead);
+        assert_eq!(s.call(r, Call::VirqCreate { guest, vector: 51 }).err(), Error::PeerDead);
+        let bell = Call::DoorbellCreate { guest, port: 0x601, ntfn, bits: 1 };
+        assert_eq!(s.call(r, bell).err(), Error::PeerDead);
+    });
+}
+
+#[test]
+fn a_reply_recv_on_a_dead_domains_endpoint_replies_then_fails() {
+    run(2, RAM, |s| {
+        let owner = s.child(64, Some(0));
+        let ep = s.call(owner.thread, Call::EndpointCreate { domain: owner.me }).slot();
+        let user = s.child(64, Some(1));
+        let server = user.thread;
+        let client = s.thread(user.slot, Some(1));
+        let sep = s.lend(owner.domain, ep, user.domain);
+        assert_eq!(s.ipc(server, IpcCall::Recv { ep: sep }), Out::Off);
+        assert_eq!(s.ipc(client, IpcCall::Call { ep: sep, msg: Message::default() }), Out::Off);
+        assert_eq!(s.running(server), Some(1), "the fast path's direct switch");
+        s.call(owner.thread, Call::Exit { code: 0 });
+        // The fast path's shape (its caller waits on this CPU), on a dead
+        // domain's endpoint: the reply goes, the receive fails.
+        let reply = Message { label: 9, ..Message::default() };
+        assert_eq!(s.ipc(server, IpcCall::ReplyRecv { ep: sep, msg: reply }).err(), Error::PeerDead);
+        assert_eq!(s.result(client), Out::Ok([0, 9, NO_CAP, 0]));
+        assert!(matches!(s.state(client), Some(ThreadState::Runnable | ThreadState::Running(_))));
     });
 }

@@ -23,7 +23,7 @@
 //!   [`PowerOff`], which a test can catch).
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use spin::Mutex;
 use x86_64::PhysAddr;
@@ -113,6 +113,10 @@ pub struct Ram {
     layout: std::alloc::Layout,
     pub owner: Vec<Owner>,
     pub free: u64,
+    /// The contiguous runs given out: head to length.
+    pub runs: BTreeMap<u64, u64>,
+    /// Table frames per address space (by root).
+    pub tables: BTreeMap<u64, u64>,
     /// Where the next search for free frames starts.
     cursor: usize,
 }
@@ -124,7 +128,16 @@ impl Ram {
         // SAFETY: the layout has a non-zero size.
         let base = unsafe { std::alloc::alloc_zeroed(layout) };
         assert!(!base.is_null(), "no memory for the fake's RAM");
-        Self { base, layout, owner: vec![Owner::Free; frames], free: frames as u64, cursor: 0 }
+        let owner = vec![Owner::Free; frames];
+        Self {
+            base,
+            layout,
+            owner,
+            free: frames as u64,
+            runs: BTreeMap::new(),
+            tables: BTreeMap::new(),
+            cursor: 0,
+        }
     }
 
     /// The frame number of `pa`, which must lie in the arena.
@@ -423,6 +436,7 @@ impl TableMemory for Tables<'_> {
     fn alloc_table(&mut self) -> Option<PhysAddr> {
         let root = self.root;
         let pa = self.ram.take(1, |head| Owner::Table { root: root.unwrap_or(head) })?;
+        *self.ram.tables.entry(root.unwrap_or(pa)).or_default() += 1;
         self.taken += 1;
         Some(PhysAddr::new(pa))
     }
@@ -437,7 +451,13 @@ impl TableMemory for Tables<'_> {
 
     fn free_table(&mut self, pa: PhysAddr) {
         let i = self.ram.frame(pa.as_u64());
-        assert!(matches!(self.ram.owner[i], Owner::Table { .. }), "fake: freeing {pa:?}, not a table");
+        let Owner::Table { root } = self.ram.owner[i] else { panic!("fake: freeing {pa:?}, not a table") };
+        if let Some(n) = self.ram.tables.get_mut(&root) {
+            *n -= 1;
+            if *n == 0 {
+                self.ram.tables.remove(&root);
+            }
+        }
         self.ram.give_back(i);
     }
 }
@@ -536,15 +556,32 @@ pub mod space {
     /// Where guest-physical (or user) address `va` of the space `root`
     /// leads (a test's view of a guest's EPT or NPT, or a domain's tables).
     pub fn lookup(guest: bool, root: PhysAddr, va: u64) -> Option<(PhysAddr, MapFlags)> {
-        fn go<F: paging::Format>(root: PhysAddr, va: u64) -> Option<(PhysAddr, MapFlags)> {
-            tables(Some(root.as_u64()), |t| Table::<F>::from_root(root).translate(t, VirtAddr::new(va)))
+        with(|m| lookup_in(m, guest, root, va))
+    }
+
+    /// [`lookup`] on machine `m`.
+    pub fn lookup_in(
+        m: &mut super::Machine,
+        guest: bool,
+        root: PhysAddr,
+        va: u64,
+    ) -> Option<(PhysAddr, MapFlags)> {
+        fn go<F: paging::Format>(t: &mut Tables, root: PhysAddr, va: u64) -> Option<(PhysAddr, MapFlags)> {
+            Table::<F>::from_root(root).translate(t, VirtAddr::new(va))
         }
-        with_format(
-            guest,
-            || go::<paging::X86>(root, va),
-            || go::<paging::Ept>(root, va),
-            || go::<paging::Npt>(root, va),
-        )
+        let format = if !guest {
+            0
+        } else if m.virt == Virt::Svm {
+            2
+        } else {
+            1
+        };
+        let t = &mut Tables { ram: &mut m.ram, root: Some(root.as_u64()), taken: 0 };
+        match format {
+            0 => go::<paging::X86>(t, root, va),
+            1 => go::<paging::Ept>(t, root, va),
+            _ => go::<paging::Npt>(t, root, va),
+        }
     }
 
     pub fn switch(root: u64, epoch: u64) {
@@ -607,7 +644,11 @@ pub mod frames {
     use super::{with, Event, Owner};
 
     pub fn alloc(n: u64) -> Option<PhysAddr> {
-        with(|m| m.ram.take(n, |head| Owner::Run { head, len: n })).map(PhysAddr::new)
+        with(|m| {
+            let head = m.ram.take(n, |head| Owner::Run { head, len: n })?;
+            m.ram.runs.insert(head, n);
+            Some(PhysAddr::new(head))
+        })
     }
 
     pub fn free(pa: PhysAddr, n: u64) {
@@ -618,6 +659,7 @@ pub mod frames {
                 assert_eq!(m.ram.owner[i], Owner::Run { head, len: n }, "fake: frees a run it does not own");
                 m.ram.give_back(i);
             }
+            m.ram.runs.remove(&head);
         });
     }
 

@@ -31,6 +31,9 @@ impl Kernel {
         for (c, _) in running_elsewhere.iter().enumerate().filter(|(_, r)| **r) {
             kick(c);
         }
+        for (_, e) in self.endpoints.iter_mut().filter(|(_, e)| e.owner == d) {
+            e.dead = true;
+        }
         self.release_waiters_of(d);
         if let Some((n, bits)) = self.domains.get(d).and_then(|x| x.notify) {
             self.signal(n, bits);

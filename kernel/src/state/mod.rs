@@ -145,6 +145,15 @@ impl Kernel {
         self.domains.get(d).ok_or(Error::StaleCapability)
     }
 
+    /// Domain `d` if it has not died: objects are made only for such a
+    /// one (a dead domain's are freed with it, and run or wait no more).
+    pub fn living(&self, d: Ref) -> Result<&Domain, Error> {
+        match self.domain(d)? {
+            dom if dom.state == crate::obj::domain::DomainState::Dead => Err(Error::PeerDead),
+            dom => Ok(dom),
+        }
+    }
+
     pub fn domain_mut(&mut self, d: Ref) -> Result<&mut Domain, Error> {
         self.domains.get_mut(d).ok_or(Error::StaleCapability)
     }

@@ -73,7 +73,7 @@ pub fn vcpu_create(
     let target = cpu.map(hw::cpu::online).transpose()?;
     let g = k.cap(c.domain, guest, ObjectType::Domain, Rights::CONTROL)?.obj.at;
     let ep = k.cap(c.domain, exit, ObjectType::Endpoint, Rights::WRITE)?;
-    if !k.domain(g)?.guest {
+    if !k.living(g)?.guest {
         return Err(Error::WrongType);
     }
     k.admit(g, Kind::Thread)?;
@@ -131,7 +131,7 @@ pub fn vcpu_create(
 
 pub fn virq_create(k: &mut Kernel, c: Caller, guest: CapSlot, vector: u8) -> Result<Next, Error> {
     let g = k.cap(c.domain, guest, ObjectType::Domain, Rights::CONTROL)?.obj.at;
-    if !k.domain(g)?.guest {
+    if !k.living(g)?.guest {
         return Err(Error::WrongType);
     }
     k.admit(g, Kind::VirqLine)?;
@@ -193,7 +193,7 @@ pub fn doorbell_create(
 ) -> Result<Next, Error> {
     let g = k.cap(c.domain, guest, ObjectType::Domain, Rights::CONTROL)?.obj.at;
     let n = k.cap(c.domain, ntfn, ObjectType::Notification, Rights::WRITE)?.obj.at;
-    if !k.domain(g)?.guest {
+    if !k.living(g)?.guest {
         return Err(Error::WrongType);
     }
     if k.doorbells.iter().any(|(_, b)| b.guest == g && b.port == port) {

@@ -6,7 +6,6 @@ use ipc::msg::{Message, NO_CAP, REGS};
 use ipc::{CapSlot, Error, ObjectType, Rights};
 
 use super::{Caller, Next};
-use crate::obj::domain::DomainState;
 use crate::obj::pool::Ref;
 use crate::obj::thread::ThreadState;
 use crate::state::Kernel;
@@ -68,7 +67,7 @@ fn pop_waiting(k: &mut Kernel, ep: Ref, senders: bool) -> Option<Ref> {
 fn enqueue(k: &mut Kernel, e: Ref, t: Ref, want: ThreadState) -> Result<(), Error> {
     let threads = &k.threads;
     let ep = k.endpoints.get_mut(e).ok_or(Error::StaleCapability)?;
-    if k.domains.get(ep.owner).is_none_or(|d| d.state == DomainState::Dead) {
+    if ep.dead {
         return Err(Error::PeerDead);
     }
     let queue = if matches!(want, ThreadState::Sending(_)) { &mut ep.senders } else { &mut ep.receivers };

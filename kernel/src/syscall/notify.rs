@@ -14,6 +14,7 @@ use crate::state::{Kernel, Kind};
 /// room for one more of `kind`.
 fn owner(k: &Kernel, c: Caller, domain: CapSlot, kind: Kind) -> Result<crate::obj::pool::Ref, Error> {
     let d = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
+    k.living(d)?;
     k.admit(d, kind)?;
     Ok(d)
 }
