@@ -116,9 +116,42 @@ pub fn code_lines(src: &str) -> usize {
     count + usize::from(has_code)
 }
 
+/// `src` without its `#[cfg(test)]` modules (`mod x;` declarations and
+/// `mod x { … }` blocks): tests are not the code they test. Relies on
+/// rustfmt's layout: a module's closing brace alone on a line at the
+/// indentation of its `mod` line.
+pub fn without_tests(src: &str) -> String {
+    let lines: Vec<&str> = src.lines().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let is_mod = |l: &str| {
+            let t = l.trim_start();
+            ["mod ", "pub mod ", "pub(crate) mod "].iter().any(|p| t.starts_with(p))
+        };
+        if lines[i].trim() == "#[cfg(test)]" && lines.get(i + 1).is_some_and(|l| is_mod(l)) {
+            let decl = lines[i + 1];
+            i += 2;
+            if decl.trim_end().ends_with('{') {
+                let indent = &decl[..decl.len() - decl.trim_start().len()];
+                let close = format!("{indent}}}");
+                while i < lines.len() && lines[i].trim_end() != close {
+                    i += 1;
+                }
+                i += 1;
+            }
+            continue;
+        }
+        out.push_str(lines[i]);
+        out.push('\n');
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::code_lines;
+    use super::{code_lines, without_tests};
 
     #[test]
     fn blank_and_comment_lines_do_not_count() {
@@ -153,5 +186,15 @@ mod tests {
     #[test]
     fn raw_identifiers_are_not_raw_strings() {
         assert_eq!(code_lines("let r#type = 1;\n// c\nlet bar = \"x\";\n"), 2);
+    }
+
+    #[test]
+    fn test_modules_do_not_count() {
+        let src = "fn a() {}\n#[cfg(test)]\nmod tests {\n    fn t() {\n    }\n}\nfn b() {}\n#[cfg(test)]\nmod more;\n";
+        assert_eq!(without_tests(src), "fn a() {}\nfn b() {}\n");
+        let nested =
+            "mod m {\n    #[cfg(test)]\n    mod tests {\n        fn t() {}\n    }\n    fn c() {}\n}\n";
+        assert_eq!(code_lines(&without_tests(nested)), 3);
+        assert_eq!(without_tests("#[cfg(test)]\nfn only_test() {}\n"), "#[cfg(test)]\nfn only_test() {}\n");
     }
 }

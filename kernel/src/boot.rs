@@ -66,7 +66,7 @@ pub extern "C" fn kernel_start(magic: u32, info: u32) -> ! {
     let huge =
         CpuId::new().get_extended_processor_and_feature_identifiers().is_some_and(|f| f.has_1gib_pages());
     kspace::build(&regions, early::boot_stack_guard_page(), huge).unwrap_or_else(|e| fail("page tables", e));
-    crate::sched::set_kernel_root(kspace::root().map_or(0, |r| r.as_u64()));
+    crate::arch::cpu::set_kernel_root(kspace::root().map_or(0, |r| r.as_u64()));
     log::info!(
         "paging: kernel on its own page tables (W^X, NX direct map, {} pages)",
         if huge { "1 GiB" } else { "2 MiB" }
@@ -91,7 +91,7 @@ pub extern "C" fn kernel_start(magic: u32, info: u32) -> ! {
     let cal = pit::calibrate();
     log::info!("timer: TSC {} kHz, local APIC timer {} kHz (/16)", cal.tsc_per_ms, cal.apic_per_ms);
     TSC_PER_MS.store(cal.tsc_per_ms, Ordering::Relaxed);
-    crate::sched::set_tsc_rate(cal.tsc_per_ms);
+    crate::arch::cpu::set_tsc_rate(cal.tsc_per_ms);
     TIMER_COUNT.store(u64::from(cal.apic_per_ms * 1000 / TIMER_HZ), Ordering::Relaxed);
 
     cpu_start();
@@ -117,7 +117,7 @@ pub extern "C" fn kernel_start(magic: u32, info: u32) -> ! {
             Ok(d) => log::info!("boot: complete; root domain {:#x} started", crate::obj::domain::id(d).0),
             Err(e) => fail("root domain", e),
         }
-        crate::sched::run_cpu()
+        crate::arch::entry::run_cpu()
     }
 }
 
@@ -137,7 +137,7 @@ pub extern "C" fn ap_entry(index: usize) -> ! {
         fault_test::poll();
     }
     #[cfg(not(feature = "fault-test"))]
-    crate::sched::run_cpu()
+    crate::arch::entry::run_cpu()
 }
 
 /// This CPU's GDT and TSS, with its interrupt stacks (mapped by the BSP for

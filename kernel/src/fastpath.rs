@@ -10,8 +10,7 @@
 use ipc::msg::{nr, NO_CAP};
 use ipc::{CapSlot, ObjectType, Rights};
 
-use crate::arch::gdt;
-use crate::arch::trap::{vector, TrapFrame};
+use crate::hw::trap::{vector, TrapFrame, USER_CS, USER_SS};
 use crate::obj::pool::Ref;
 use crate::obj::thread::{Context, ThreadState};
 use crate::state::Kernel;
@@ -148,7 +147,7 @@ fn fast_reply_recv(k: &mut Kernel, c: usize, me: Ref, ep_slot: CapSlot, frame: &
     };
     let Some((ep, _)) = k.endpoint_cap(d, ep_slot, Rights::READ) else { return false };
     let Some(e) = k.endpoints.get_mut(ep) else { return false };
-    if !e.senders.is_empty() || e.receivers.push_back(me).is_err() {
+    if e.dead || !e.senders.is_empty() || e.receivers.push_back(me).is_err() {
         return false;
     }
     if let Some(t) = k.threads.get_mut(me) {
@@ -189,6 +188,6 @@ fn enter(f: &mut TrapFrame, to: &Context, badge: u64) {
     f.rip = to.rip;
     f.rsp = to.rsp;
     f.rflags = (to.rflags & USER_FLAGS) | 0x202;
-    f.cs = u64::from(gdt::USER_CODE.0);
-    f.ss = u64::from(gdt::USER_DATA.0);
+    f.cs = USER_CS;
+    f.ss = USER_SS;
 }

@@ -9,13 +9,18 @@
 //!   or a domain can never crash the kernel. `panic!` is for the kernel's own
 //!   broken invariants.
 //!
-//! The pure logic (memory map, frame allocator, page tables) builds on the host
-//! and is tested there; the rest exists only on the bare-metal target.
+//! The pure logic (memory map, frame allocator, page tables) and the core
+//! (`state`, `syscall`, `sched`, `fastpath`, `vm`: objects, capabilities,
+//! every syscall, IPC, scheduling, domain death) build on the host and are
+//! tested there, the core against a fake of the hardware interface (`hw`,
+//! `hw::fake`; the tests in `core_tests`); the rest exists only on the
+//! bare-metal target.
 
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(target_os = "none", deny(clippy::unwrap_used))]
 
 pub mod cap;
+pub mod hw;
 pub mod mem;
 pub mod obj;
 pub mod platform;
@@ -25,19 +30,22 @@ pub mod policy;
 pub mod arch;
 #[cfg(target_os = "none")]
 pub mod boot;
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", test))]
 pub mod fastpath;
 #[cfg(target_os = "none")]
 pub mod klog;
 #[cfg(target_os = "none")]
 pub mod loader;
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", test))]
 pub mod sched;
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", test))]
 pub mod state;
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", test))]
 pub mod syscall;
 #[cfg(target_os = "none")]
 pub mod virt;
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", test))]
 pub mod vm;
+
+#[cfg(test)]
+mod core_tests;

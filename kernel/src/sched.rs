@@ -61,28 +61,17 @@
 //!   (it still competes by credit with every other thread); a tick that
 //!   comes later preempts by credit as any tick does.
 
-use core::sync::atomic::{AtomicU64, Ordering};
-
 use ipc::event::{Event, Fault};
 use spin::MutexGuard;
-use x86_64::registers::control::Cr2;
 use x86_64::VirtAddr;
 
-use crate::arch::power::{self, Status};
-use crate::arch::trap::{vector, TrapFrame};
-use crate::arch::{apic, cpu, entry, gdt};
+use crate::hw::trap::{vector, TrapFrame, USER_CS, USER_SS};
+use crate::hw::{self, cpu};
 use crate::obj::domain;
 use crate::obj::pool::Ref;
 use crate::obj::thread::{Context, ThreadState};
 use crate::policy;
-use crate::state::{Kernel, KERNEL};
-
-/// The kernel's own PML4, loaded by CPUs with no user thread.
-static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
-/// TSC ticks per microsecond (at least 1).
-static TSC_PER_US: AtomicU64 = AtomicU64::new(1);
-/// When each CPU last charged time to a thread.
-static LAST_TSC: [AtomicU64; cpu::MAX_CPUS] = [const { AtomicU64::new(0) }; cpu::MAX_CPUS];
+use crate::state::Kernel;
 
 /// RFLAGS bits user code may hold: CF PF AF ZF SF TF DF OF AC ID (not IOPL,
 /// NT, RF, VM, VIF, VIP); IF is always set.
@@ -92,30 +81,20 @@ const USER_FLAGS: u64 = 0x0025_4DD5;
 /// current address space (another CPU is about to free it).
 pub(crate) fn lock() -> MutexGuard<'static, Kernel> {
     loop {
-        if let Some(k) = KERNEL.try_lock() {
+        if let Some(k) = crate::state::kernel().try_lock() {
             return k;
         }
-        if cpu::current().leave_address_space.swap(false, Ordering::SeqCst) {
-            load_kernel_root();
-        }
-        crate::vm::reap(); // as must a VMCS another CPU retires
+        hw::space::obey_leave();
+        hw::vm::reap(); // as must a VMCS another CPU retires
         core::hint::spin_loop();
-    }
-}
-
-/// Switches this CPU to the kernel's own page tables.
-pub fn load_kernel_root() {
-    let root = KERNEL_ROOT.load(Ordering::Relaxed);
-    if root != 0 && cpu::current().loaded_root.load(Ordering::Relaxed) != root {
-        cpu::load_root(root, 0);
     }
 }
 
 /// Every entry from user mode lands here, with the user state in `frame`.
 pub fn from_user(frame: &mut TrapFrame) {
-    let me = cpu::current();
-    me.in_kernel.store(true, Ordering::SeqCst);
-    let c = cpu::current_index();
+    let me = cpu::this();
+    me.set_in_kernel(true);
+    let c = cpu::current();
     let mut k = lock();
     // The fast path is not charged for: it never changes who pays for the
     // CPU (a call's server runs on its caller's time, a reply goes back to
@@ -135,7 +114,7 @@ pub fn from_user(frame: &mut TrapFrame) {
             switch_space(&k, c);
             drop(k);
         }
-        me.in_kernel.store(false, Ordering::SeqCst);
+        me.set_in_kernel(false);
         return;
     }
     charge(&mut k, c);
@@ -146,7 +125,7 @@ pub fn from_user(frame: &mut TrapFrame) {
             live = entering;
         }
         run_next(k, c, frame, live);
-        me.in_kernel.store(false, Ordering::SeqCst);
+        me.set_in_kernel(false);
         return;
     }
     if let Some(t) = entering {
@@ -156,10 +135,10 @@ pub fn from_user(frame: &mut TrapFrame) {
     }
     match frame.vector {
         v if v == u64::from(vector::TIMER) => {
-            me.ticks.fetch_add(1, Ordering::Relaxed);
-            apic::eoi();
+            me.tick();
+            hw::irq::eoi();
             if !k.timers.is_empty() {
-                k.fire_timers(cpu::rdtsc());
+                k.fire_timers(cpu::now());
             }
             // A tick raised during a hand-over (see the module's docs).
             if let Some(h) = k.handed[c].take() {
@@ -174,10 +153,10 @@ pub fn from_user(frame: &mut TrapFrame) {
             k.irq_fired((v - u64::from(vector::IRQ_BASE)) as u32)
         }
         v if v == u64::from(vector::SPURIOUS) => {}
-        _ => apic::eoi(),
+        _ => hw::irq::eoi(),
     }
     run_next(k, c, frame, live);
-    me.in_kernel.store(false, Ordering::SeqCst);
+    me.set_in_kernel(false);
 }
 
 pub(crate) fn save(f: &TrapFrame) -> Context {
@@ -223,10 +202,10 @@ pub(crate) fn restore(f: &mut TrapFrame, c: &Context) {
         vector: 0,
         error: 0,
         rip: c.rip,
-        cs: u64::from(gdt::USER_CODE.0),
+        cs: USER_CS,
         rflags: (c.rflags & USER_FLAGS) | 0x202,
         rsp: c.rsp,
-        ss: u64::from(gdt::USER_DATA.0),
+        ss: USER_SS,
     };
 }
 
@@ -257,14 +236,14 @@ pub(crate) fn credit_of(k: &Kernel, t: Ref) -> Option<i64> {
 /// nothing in 5 s and kept its CPU. Carried, a charge may include up to a
 /// microsecond of the thread that ran before.
 pub(crate) fn charge(k: &mut Kernel, c: usize) {
-    let now = cpu::rdtsc();
-    let rate = TSC_PER_US.load(Ordering::Relaxed);
-    let last = LAST_TSC[c].load(Ordering::Relaxed);
+    let now = cpu::now();
+    let rate = cpu::tsc_per_us();
+    let last = k.charged[c];
     let whole = now.saturating_sub(last) / rate;
     if whole == 0 {
         return;
     }
-    LAST_TSC[c].store(last + whole * rate, Ordering::Relaxed);
+    k.charged[c] = last + whole * rate;
     let us = whole as i64;
     let Some(t) = k.current[c] else { return };
     let Some(th) = k.threads.get_mut(payer(k, t)) else { return };
@@ -298,11 +277,11 @@ fn user_fault(k: &mut Kernel, c: usize, frame: &TrapFrame) {
     if frame.vector == 1 {
         // A domain single-stepped: the CPU set DR6 bits that belong to the
         // guest whose state it holds (VT-x keeps a guest's DR6 in the CPU).
-        crate::virt::state::restore_dr6();
+        hw::vm::restore_dr6();
     }
     let Some(t) = k.current[c].take() else { return };
     let Some(d) = k.threads.get(t).map(|th| th.domain) else { return };
-    let address = if frame.vector == 14 { Cr2::read_raw() } else { 0 };
+    let address = if frame.vector == 14 { cpu::fault_address() } else { 0 };
     let fault = Fault { vector: frame.vector as u8, error: frame.error as u32, ip: frame.rip, address };
     k.kill(d, Event::Faulted { domain: domain::id(d), fault });
 }
@@ -362,27 +341,31 @@ fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame,
                 k.kill(d, Event::Faulted { domain: domain::id(d), fault });
                 continue;
             }
-            let me = cpu::current();
-            if me.loaded_root.load(Ordering::Relaxed) != root
-                || me.loaded_epoch.load(Ordering::Relaxed) != epoch
-            {
-                cpu::load_root(root, epoch);
-            }
+            hw::space::switch(root, epoch);
             restore(frame, ctx);
             return;
         }
         k.current[c] = None;
-        load_kernel_root();
-        crate::vm::reap();
+        hw::space::load_kernel();
+        hw::vm::reap();
         drop(k);
-        cpu::idle();
-        x86_64::instructions::interrupts::disable();
-        k = lock();
-        LAST_TSC[c].store(cpu::rdtsc(), Ordering::Relaxed);
-        if !k.timers.is_empty() {
-            k.fire_timers(cpu::rdtsc());
+        if !cpu::idle() {
+            return; // the host's fake: idle until the test resumes it (`schedule`)
         }
+        k = woken(c);
     }
+}
+
+/// The lock, for CPU `c` that idled and now looks for work: its idle time
+/// is no one's, and timers may be due.
+#[inline(always)]
+fn woken(c: usize) -> MutexGuard<'static, Kernel> {
+    let mut k = lock();
+    k.charged[c] = cpu::now();
+    if !k.timers.is_empty() {
+        k.fire_timers(cpu::now());
+    }
+    k
 }
 
 /// Loads the address space of CPU `c`'s current thread if it is not loaded
@@ -390,11 +373,7 @@ fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame,
 fn switch_space(k: &Kernel, c: usize) {
     let Some(d) = k.current[c].and_then(|t| k.threads.get(t)).map(|t| t.domain) else { return };
     let Some(dom) = k.domains.get(d) else { return };
-    let me = cpu::current();
-    let (root, epoch) = (dom.root.as_u64(), dom.tlb_epoch);
-    if me.loaded_root.load(Ordering::Relaxed) != root || me.loaded_epoch.load(Ordering::Relaxed) != epoch {
-        cpu::load_root(root, epoch);
-    }
+    hw::space::switch(dom.root.as_u64(), dom.tlb_epoch);
 }
 
 fn is_canonical(va: u64) -> bool {
@@ -412,7 +391,7 @@ fn eligible(k: &mut Kernel, d: crate::obj::pool::Ref, now: u64) -> bool {
         return true;
     }
     if now >= dom.period_end {
-        let period = crate::policy::CAP_PERIOD_US as u64 * TSC_PER_US.load(Ordering::Relaxed);
+        let period = crate::policy::CAP_PERIOD_US as u64 * cpu::tsc_per_us();
         let budget = crate::policy::cap_budget(dom.cap_percent);
         // Overspending carries into the next period; savings do not.
         dom.budget = budget.min(dom.budget + budget);
@@ -424,14 +403,14 @@ fn eligible(k: &mut Kernel, d: crate::obj::pool::Ref, now: u64) -> bool {
 /// Whether thread `t` may run now: its payer's domain is under its cap.
 pub(crate) fn may_run(k: &mut Kernel, t: Ref) -> bool {
     let Some(d) = k.threads.get(payer(k, t)).map(|th| th.domain) else { return false };
-    eligible(k, d, cpu::rdtsc())
+    eligible(k, d, cpu::now())
 }
 
 /// The runnable thread of CPU `c` with the most credit whose domain is under
 /// its cap, taken off the queue and marked running; resets credit when even
 /// the best has none.
 fn pick(k: &mut Kernel, c: usize) -> Option<crate::obj::pool::Ref> {
-    let now = cpu::rdtsc();
+    let now = cpu::now();
     let yielded = k.yielded[c].take();
     for round in 0..2 {
         let mut best: Option<(usize, i64)> = None;
@@ -474,21 +453,12 @@ fn pick(k: &mut Kernel, c: usize) -> Option<crate::obj::pool::Ref> {
     None
 }
 
-/// Called once per CPU when start-up is done: runs threads from now on.
-pub fn run_cpu() -> ! {
-    let me = cpu::current();
-    let frame = entry::frame_slot(me.kstack_top.load(Ordering::Relaxed));
-    x86_64::instructions::interrupts::disable();
-    let c = cpu::current_index();
-    let k = lock();
-    // SAFETY: `frame` is this CPU's frame slot at the top of its kernel stack,
-    // which nothing else uses while this CPU runs this function (the caller is
-    // on another stack or below the slot).
-    let f = unsafe { &mut *frame };
-    run_next(k, c, f, None);
-    me.in_kernel.store(false, Ordering::SeqCst);
-    // SAFETY: `run_next` filled the slot with a user context.
-    unsafe { entry::enter_user(frame) }
+/// Puts the thread CPU `c` runs next into `frame`, idling until there is
+/// one: how a CPU starts running threads (`arch::entry::run_cpu`), and on
+/// the host how a test resumes a CPU that idled.
+pub fn schedule(c: usize, frame: &mut TrapFrame) {
+    let k = woken(c);
+    run_next(k, c, frame, None);
 }
 
 /// An interrupt line fired while this CPU idled (interrupts are on in the
@@ -497,37 +467,21 @@ pub fn irq_in_idle(gsi: u32) {
     lock().irq_fired(gsi);
 }
 
-/// Records the kernel's own page tables.
-pub fn set_kernel_root(root: u64) {
-    KERNEL_ROOT.store(root, Ordering::Relaxed);
-}
-
-/// TSC ticks per microsecond.
-pub fn tsc_per_us() -> u64 {
-    TSC_PER_US.load(Ordering::Relaxed)
-}
-
-/// Records the TSC rate, for charging time.
-pub fn set_tsc_rate(tsc_per_ms: u64) {
-    TSC_PER_US.store((tsc_per_ms / 1000).max(1), Ordering::Relaxed);
-}
-
 /// The root domain ended: so does the system.
 pub fn root_died(why: Event) -> ! {
-    let status = match why {
+    let success = match why {
         Event::Exited { code: 0, .. } => {
             log::info!("root domain finished: shutting down");
-            Status::Success
+            true
         }
         Event::Exited { code, .. } => {
             log::error!("root domain exited with code {code}: shutting down");
-            Status::Failure
+            false
         }
         Event::Faulted { fault, .. } => {
             log::error!("root domain faulted ({} at {:#x}): shutting down", fault.name(), fault.ip);
-            Status::Failure
+            false
         }
     };
-    crate::arch::trap::stop_others();
-    power::exit(status)
+    hw::power::off(success)
 }

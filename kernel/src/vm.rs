@@ -21,24 +21,23 @@
 //! timers) and its guest's VirqLines (to the first vCPU), injected at the
 //! next entry when the guest can take them, else at the window exit.
 
-use core::sync::atomic::Ordering;
-
 use ipc::msg::NO_CAP;
 use ipc::vcpu::{Action, Exit, ExitReason};
 use spin::MutexGuard;
 
-use crate::arch::cpu;
+use crate::hw::cpu;
+use crate::hw::guest::HwExit;
+use crate::hw::vm as hw;
 use crate::obj::pool::Ref;
 use crate::obj::thread::ThreadState;
 use crate::state::Kernel;
 use crate::syscall::Caller;
-use crate::virt::vcpu::{self as hw, HwExit};
 
 /// Runs vCPU thread `t` on CPU `c` until it blocks, stops or loses the CPU;
 /// returns with the lock held.
 pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'static, Kernel> {
-    let me = cpu::current();
-    reap();
+    let me = cpu::this();
+    hw::reap();
     // Exits the kernel keeps do not end a slice by themselves: a guest that
     // makes nothing but those (exceptions delivered into exceptions,
     // CVE-2015-8104) still gives up the CPU when one is over. Timed from
@@ -46,9 +45,9 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
     let (mut again, mut kept_since) = (false, None);
     loop {
         if again {
-            let now = cpu::rdtsc();
+            let now = cpu::now();
             let since = *kept_since.get_or_insert(now);
-            if now.wrapping_sub(since) > crate::sched::tsc_per_us() * crate::policy::SLICE_US {
+            if now.wrapping_sub(since) > cpu::tsc_per_us() * crate::policy::SLICE_US {
                 crate::sched::charge(&mut k, c);
                 crate::sched::preempt(&mut k, c);
                 return k;
@@ -79,7 +78,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
         let state = v.state();
         let prepared = hw::prepare(v, root, epoch, t);
         let Some(mut entry) = prepared else { return stop(k, c, t) };
-        crate::virt::state::load(me, state);
+        hw::load_state(me, state);
         entry.root = root;
         if own || shared {
             deliver_interrupt(&mut k, d, t, entry.hw);
@@ -87,21 +86,16 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             v.window = false;
             hw::want_window(entry.hw, false);
         }
-        let ticks = me.ticks.load(Ordering::Relaxed);
-        me.running_guest.store(root, Ordering::SeqCst);
-        me.in_kernel.store(false, Ordering::SeqCst);
+        let ticks = me.ticks();
+        me.set_running_guest(root);
+        me.set_in_kernel(false);
         drop(k);
         let exit = hw::enter(&mut entry);
-        me.in_kernel.store(true, Ordering::SeqCst);
-        me.running_guest.store(0, Ordering::SeqCst);
+        me.set_in_kernel(true);
+        me.set_running_guest(0);
         if let HwExit::Interrupt { nmi } = exit {
-            if nmi {
-                crate::arch::trap::nmi_in_guest();
-            }
             // The interrupt is still pending at the local APIC: take it now.
-            x86_64::instructions::interrupts::enable();
-            x86_64::instructions::nop();
-            x86_64::instructions::interrupts::disable();
+            hw::take_interrupt(nmi);
         }
         k = crate::sched::lock();
         // Charged only where another thread may run next: an exit the
@@ -115,7 +109,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
         match exit {
             HwExit::Interrupt { .. } => {
                 crate::sched::charge(&mut k, c);
-                if me.ticks.load(Ordering::Relaxed) != ticks || k.resched[c] {
+                if me.ticks() != ticks || k.resched[c] {
                     crate::sched::preempt(&mut k, c);
                     return k;
                 }
@@ -142,8 +136,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             HwExit::Xsetbv { len } => {
                 let r = &entry.regs;
                 let value = (r.rdx << 32) | (r.rax & 0xFFFF_FFFF);
-                v.reply = Some(if r.rcx as u32 == 0 && crate::virt::state::xcr0_valid(value) {
-                    crate::virt::state::set_xcr0(value);
+                v.reply = Some(if r.rcx as u32 == 0 && hw::set_xcr0(value) {
                     v.exit_len = len;
                     ipc::vcpu::Reply::only(Action::ADVANCE)
                 } else {
@@ -323,65 +316,4 @@ fn stop(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'sta
         k.current[c] = None;
     }
     k
-}
-
-/// VMCS frames of destroyed vCPUs, with the CPU that may still cache them:
-/// only that CPU may clear them (VMCLEAR writes back its cached copy), and
-/// only then may they be freed. A frame is retired synchronously (its CPU
-/// is kicked, and clears it in the interrupt, or when next taking the
-/// lock, and the retiring CPU waits), so this holds only the frames of
-/// CPUs that did not answer: those are never freed early. If it is full
-/// even so (many such CPUs), a frame is leaked, never freed while cached.
-static GRAVE: spin::Mutex<heapless::Vec<(usize, u64), 64>> = spin::Mutex::new(heapless::Vec::new());
-/// How many frames lie in [`GRAVE`]: read without its lock on every guest
-/// entry, which then skips it when none do.
-static BURIED: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
-
-/// Disposes of a destroyed vCPU's VMCS: now if this CPU is the one that ran
-/// it (or none did), else as soon as that CPU has cleared it.
-pub fn retire(vcpu: &crate::obj::vcpu::Vcpu, cpu_of: usize) {
-    let pa = vcpu.vmcs.as_u64();
-    if !hw::cached_by_cpu() || !vcpu.launched || cpu_of == cpu::current_index() {
-        free_vmcs(pa);
-    } else if GRAVE.lock().push((cpu_of, pa)).is_ok() {
-        BURIED.fetch_add(1, Ordering::SeqCst);
-        let buried = |_: &cpu::PerCpu| !GRAVE.lock().iter().any(|&(_, x)| x == pa);
-        if !crate::state::wait_until(cpu_of, buried) {
-            log::error!("vcpu: cpu {cpu_of} did not clear a VMCS: its frame is kept until it does");
-        }
-    } else {
-        crate::mem::kspace::leak(1, "a VMCS its CPU never cleared");
-    }
-}
-
-/// Clears and frees the VMCS frames left for this CPU.
-#[inline]
-pub fn reap() {
-    if BURIED.load(Ordering::SeqCst) != 0 {
-        reap_here();
-    }
-}
-
-fn reap_here() {
-    let me = cpu::current_index();
-    let mut grave = GRAVE.lock();
-    grave.retain(|&(c, pa)| {
-        if c == me {
-            free_vmcs(pa);
-            BURIED.fetch_sub(1, Ordering::SeqCst);
-            false
-        } else {
-            true
-        }
-    });
-}
-
-fn free_vmcs(pa: u64) {
-    hw::release(pa);
-    let me = cpu::current();
-    if me.current_vmcs.load(Ordering::Relaxed) == pa {
-        me.current_vmcs.store(0, Ordering::Relaxed);
-    }
-    crate::virt::state::forget(crate::obj::vcpu::state_frame(pa));
-    crate::mem::kspace::free_contiguous(x86_64::PhysAddr::new(pa), crate::obj::vcpu::HW_FRAMES);
 }

@@ -161,3 +161,32 @@ pub fn load_root(root: u64, epoch: u64) {
     me.loaded_root.store(root, Ordering::SeqCst);
     me.loaded_epoch.store(epoch, Ordering::SeqCst);
 }
+
+/// The kernel's own PML4, loaded by CPUs with no user thread.
+static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
+
+/// Records the kernel's own page tables.
+pub fn set_kernel_root(root: u64) {
+    KERNEL_ROOT.store(root, Ordering::Relaxed);
+}
+
+/// Switches this CPU to the kernel's own page tables.
+pub fn load_kernel_root() {
+    let root = KERNEL_ROOT.load(Ordering::Relaxed);
+    if root != 0 && current().loaded_root.load(Ordering::Relaxed) != root {
+        load_root(root, 0);
+    }
+}
+
+/// TSC ticks per microsecond (at least 1).
+static TSC_PER_US: AtomicU64 = AtomicU64::new(1);
+
+/// TSC ticks per microsecond.
+pub fn tsc_per_us() -> u64 {
+    TSC_PER_US.load(Ordering::Relaxed)
+}
+
+/// Records the TSC rate, for charging time.
+pub fn set_tsc_rate(tsc_per_ms: u64) {
+    TSC_PER_US.store((tsc_per_ms / 1000).max(1), Ordering::Relaxed);
+}

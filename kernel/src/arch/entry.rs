@@ -5,6 +5,7 @@
 //! state: all decisions are made in safe code.
 
 use core::arch::global_asm;
+use core::sync::atomic::Ordering;
 
 use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
 use x86_64::registers::rflags::RFlags;
@@ -82,4 +83,20 @@ pub fn frame_slot(kstack_top: u64) -> *mut TrapFrame {
 pub unsafe fn enter_user(frame: *mut TrapFrame) -> ! {
     // SAFETY: the caller guarantees the frame; `trap_return` restores it.
     unsafe { enter_user_frame(frame) }
+}
+
+/// Called once per CPU when start-up is done: runs threads from now on.
+pub fn run_cpu() -> ! {
+    let me = super::cpu::current();
+    let frame = frame_slot(me.kstack_top.load(Ordering::Relaxed));
+    x86_64::instructions::interrupts::disable();
+    let c = super::cpu::current_index();
+    // SAFETY: `frame` is this CPU's frame slot at the top of its kernel stack,
+    // which nothing else uses while this CPU runs this function (the caller is
+    // on another stack or below the slot).
+    let f = unsafe { &mut *frame };
+    crate::sched::schedule(c, f);
+    me.in_kernel.store(false, Ordering::SeqCst);
+    // SAFETY: `schedule` filled the slot with a user context.
+    unsafe { enter_user(frame) }
 }

@@ -9,49 +9,7 @@ use x86_64::registers::control::Cr2;
 
 use super::{apic, cpu, power, serial::Serial};
 
-/// Vectors the kernel uses for device and inter-processor interrupts.
-pub mod vector {
-    /// The local APIC timer.
-    pub const TIMER: u8 = 0x20;
-    /// Interrupt lines of the I/O APIC: `IRQ_BASE + line`.
-    pub const IRQ_BASE: u8 = 0x30;
-    /// Another CPU wants this one in the kernel (shootdown, kill, wake-up).
-    pub const KICK: u8 = 0xF0;
-    /// The `syscall` instruction (not an IDT vector: the entry stub's tag).
-    pub const SYSCALL: u64 = 0x100;
-    /// The 8259 PICs are remapped here and masked; these are their spurious IRQs.
-    pub const PIC_BASE: u8 = 0xE0;
-    /// The local APIC's spurious vector (no EOI).
-    pub const SPURIOUS: u8 = 0xFF;
-}
-
-/// The state saved on every entry, in the order `trap_common` pushes it.
-#[derive(Debug)]
-#[repr(C)]
-pub struct TrapFrame {
-    pub r15: u64,
-    pub r14: u64,
-    pub r13: u64,
-    pub r12: u64,
-    pub r11: u64,
-    pub r10: u64,
-    pub r9: u64,
-    pub r8: u64,
-    pub rbp: u64,
-    pub rdi: u64,
-    pub rsi: u64,
-    pub rdx: u64,
-    pub rcx: u64,
-    pub rbx: u64,
-    pub rax: u64,
-    pub vector: u64,
-    pub error: u64,
-    pub rip: u64,
-    pub cs: u64,
-    pub rflags: u64,
-    pub rsp: u64,
-    pub ss: u64,
-}
+pub use crate::hw::trap::{vector, TrapFrame};
 
 /// Set once a CPU has begun stopping the system; an NMI then halts the CPU.
 static STOPPING: AtomicBool = AtomicBool::new(false);
@@ -80,7 +38,7 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
             apic::eoi();
         }
         vector::KICK => {
-            crate::vm::reap(); // a VMCS another CPU retires waits for this
+            crate::virt::grave::reap(); // a VMCS another CPU retires waits for this
             apic::eoi();
         }
         v if (vector::IRQ_BASE..vector::IRQ_BASE + 24).contains(&v) => {

@@ -9,6 +9,9 @@ pub const QUEUE: usize = 32;
 
 pub struct Endpoint {
     pub owner: Ref,
+    /// Its owner died: no thread waits on it again (calls and receives
+    /// fail with `PeerDead`; `syscall::msg::enqueue`, the fast path).
+    pub dead: bool,
     /// Callers waiting for a server (their messages in their registers).
     pub senders: heapless::Deque<Ref, QUEUE>,
     /// Servers waiting for a caller.
@@ -17,6 +20,6 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub const fn new(owner: Ref) -> Self {
-        Self { owner, senders: heapless::Deque::new(), receivers: heapless::Deque::new() }
+        Self { owner, dead: false, senders: heapless::Deque::new(), receivers: heapless::Deque::new() }
     }
 }

@@ -4,11 +4,9 @@
 use ipc::event::Event;
 use ipc::ObjectType;
 
-use super::{kick, wait_until, Kernel, MAX_DOMAINS, MAX_THREADS};
-use crate::arch::cpu::{self, MAX_CPUS};
+use super::{kick, Kernel, MAX_DOMAINS, MAX_THREADS};
 use crate::cap::Cap;
-use crate::mem::kspace;
-use crate::mem::paging::PageTable;
+use crate::hw::{self, cpu::MAX_CPUS};
 use crate::mem::shootdown::Release;
 use crate::obj::domain::{self, DomainState};
 use crate::obj::pool::Ref;
@@ -33,6 +31,9 @@ impl Kernel {
         }
         for (c, _) in running_elsewhere.iter().enumerate().filter(|(_, r)| **r) {
             kick(c);
+        }
+        for (_, e) in self.endpoints.iter_mut().filter(|(_, e)| e.owner == d) {
+            e.dead = true;
         }
         self.release_waiters_of(d);
         if let Some((n, bits)) = self.domains.get(d).and_then(|x| x.notify) {
@@ -166,7 +167,7 @@ impl Kernel {
             if irq.waiter.is_some_and(|w| threads.contains(&w)) || bound_gone {
                 irq.waiter = None;
                 irq.bound = None;
-                crate::arch::ioapic::set_masked(u32::from(irq.line), true);
+                hw::irq::set_masked(u32::from(irq.line), true);
             }
         }
         for (_, dom) in self.domains.iter_mut() {
@@ -181,8 +182,10 @@ impl Kernel {
             }
             if let Some(th) = self.threads.remove(t) {
                 match (&th.vcpu, Release::after(left)) {
-                    (Some(v), Release::Free) => crate::vm::retire(v, th.cpu),
-                    (Some(_), _) => kspace::leak(1, "a vCPU a CPU may still run"),
+                    (Some(v), Release::Free) => hw::vm::retire(v, th.cpu),
+                    (Some(_), _) => {
+                        hw::frames::leak(crate::obj::vcpu::HW_FRAMES, "a vCPU a CPU may still run")
+                    }
                     (None, _) => {}
                 }
             }
@@ -193,20 +196,7 @@ impl Kernel {
         let Some(dom) = self.domains.get(d) else { return };
         let root = dom.root;
         // No CPU may keep these page tables loaded once they are freed.
-        let mut unloaded = left;
-        for c in 0..MAX_CPUS {
-            let Some(pc) = cpu::cpu(c) else { continue };
-            if pc.loaded_root.load(core::sync::atomic::Ordering::SeqCst) == root.as_u64() {
-                if c == cpu::current_index() {
-                    crate::sched::load_kernel_root();
-                } else {
-                    pc.leave_address_space.store(true, core::sync::atomic::Ordering::SeqCst);
-                    unloaded &= wait_until(c, |pc| {
-                        pc.loaded_root.load(core::sync::atomic::Ordering::SeqCst) != root.as_u64()
-                    });
-                }
-            }
-        }
+        let unloaded = hw::space::unload(root.as_u64()) && left;
         // What is needed of it is read first, and it is dropped where it
         // lies: a domain (its capability table) is too large to move
         // through a kernel stack.
@@ -217,12 +207,10 @@ impl Kernel {
         };
         if self.domains.discard(d) {
             let tables = if Release::after(unloaded) == Release::Leak {
-                kspace::leak(0, "page tables a CPU may still use (uncounted)");
+                hw::frames::leak(0, "page tables a CPU may still use (uncounted)");
                 0
-            } else if guest {
-                super::memory::destroy_guest_tables(root)
             } else {
-                kspace::uspace_destroy(PageTable::from_root(root))
+                hw::space::destroy(guest, root)
             };
             if let Some(sup) = supervisor.and_then(|s| self.domains.get_mut(s)) {
                 sup.quota.release(limit);

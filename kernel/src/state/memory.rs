@@ -1,16 +1,11 @@
 //! Memory objects in address spaces: creating, mapping, unmapping with
 //! shootdown, destroying; and reading user memory for the kernel.
 
-use core::sync::atomic::Ordering;
-
 use ipc::Error;
-use x86_64::{PhysAddr, VirtAddr};
 
-use super::{wait_until, Kernel};
-use crate::arch::cpu::{self, MAX_CPUS};
-use crate::mem::kspace;
-use crate::mem::paging::{EptTable, NptTable, PageTable};
-use crate::mem::shootdown::{self, Peer, Release};
+use super::Kernel;
+use crate::hw;
+use crate::mem::shootdown::Release;
 use crate::obj::domain::DomainState;
 use crate::obj::memory::{Backing, Memory};
 use crate::obj::pool::Ref;
@@ -26,7 +21,7 @@ impl Kernel {
             let (guest, root) = (dom.guest, dom.root);
             for p in 0..pages {
                 // The mapping was recorded, so each page is mapped.
-                let _ = unmap_page(guest, root, va + p * 4096);
+                let _ = hw::space::unmap(guest, root, va + p * 4096);
             }
             if !self.shootdown(d) {
                 self.unflushed(m);
@@ -45,15 +40,7 @@ impl Kernel {
     pub fn shootdown(&mut self, d: Ref) -> bool {
         let Some(dom) = self.domains.get_mut(d) else { return true };
         dom.tlb_epoch += 1;
-        let root = dom.root.as_u64();
-        let me = cpu::current_index();
-        let peers = (0..MAX_CPUS).filter(|&c| c != me).filter_map(|c| {
-            let pc = cpu::cpu(c)?;
-            let uses = pc.loaded_root.load(Ordering::SeqCst) == root
-                || pc.running_guest.load(Ordering::SeqCst) == root;
-            Some(Peer { cpu: c, online: pc.online.load(Ordering::SeqCst), uses })
-        });
-        shootdown::completed(peers, |c| wait_until(c, |pc| pc.in_kernel.load(Ordering::SeqCst)))
+        hw::space::shootdown(dom.root.as_u64())
     }
 
     /// A shootdown of a mapping of memory `m` did not complete: it may still
@@ -76,8 +63,8 @@ impl Kernel {
         if let Some(mem) = self.memory.remove(m) {
             match mem.backing.on_destroy() {
                 Release::Keep => return,
-                Release::Free => kspace::free_contiguous(mem.base, mem.pages),
-                Release::Leak => kspace::leak(mem.pages, "memory a CPU may still cache"),
+                Release::Free => hw::frames::free(mem.base, mem.pages),
+                Release::Leak => hw::frames::leak(mem.pages, "memory a CPU may still cache"),
             }
             if let Some(owner) = self.domains.get_mut(mem.owner) {
                 owner.quota.release(mem.pages);
@@ -93,7 +80,7 @@ impl Kernel {
                 d.quota.release(pages);
             }
         };
-        let Some(base) = kspace::alloc_contiguous(pages) else {
+        let Some(base) = hw::frames::alloc(pages) else {
             release(self);
             return Err(Error::QuotaExceeded);
         };
@@ -107,7 +94,7 @@ impl Kernel {
             mappings: heapless::Vec::new(),
         };
         self.memory.insert(mem).map_err(|mem| {
-            kspace::free_contiguous(mem.base, mem.pages);
+            hw::frames::free(mem.base, mem.pages);
             release(self);
             Error::OutOfObjects
         })
@@ -148,12 +135,12 @@ impl Kernel {
         let flags = if guest { flags | crate::mem::paging::MapFlags::EXEC } else { flags };
         let mut taken = 0;
         for p in 0..pages {
-            let r = map_page(guest, root, va + p * 4096, base + p * 4096, flags);
+            let r = hw::space::map(guest, root, va + p * 4096, base + p * 4096, flags);
             match r {
                 Ok(n) => taken += n,
                 Err(e) => {
                     for q in 0..p {
-                        let _ = unmap_page(guest, root, va + q * 4096);
+                        let _ = hw::space::unmap(guest, root, va + q * 4096);
                     }
                     self.domain_mut(d)?.quota.used += taken;
                     if !self.shootdown(d) {
@@ -178,62 +165,21 @@ impl Kernel {
     /// page by page through the direct map, after checking each page is
     /// mapped user-readable.
     pub fn copy_from_user(&self, d: Ref, va: u64, out: &mut [u8]) -> Result<(), Error> {
-        let pt = PageTable::from_root(self.domain(d)?.root);
+        let root = self.domain(d)?.root;
         let mut done = 0usize;
         while done < out.len() {
             let at = va + done as u64;
-            let (pa, flags) = kspace::uspace_translate(&pt, VirtAddr::new(at)).ok_or(Error::BadAddress)?;
+            let (pa, flags) = hw::space::translate(root, at).ok_or(Error::BadAddress)?;
             if !flags.contains(crate::mem::paging::MapFlags::USER) {
                 return Err(Error::BadAddress);
             }
             let n = ((4096 - (at % 4096)) as usize).min(out.len() - done);
-            let src = kspace::phys_to_virt(PhysAddr::new(pa.as_u64()));
+            let src = hw::frames::to_virt(pa);
             // SAFETY: `pa..pa + n` lies in one frame mapped into the domain
             // (so RAM the direct map covers); it is only read, into `out`.
             unsafe { core::ptr::copy_nonoverlapping(src.as_ptr::<u8>(), out[done..].as_mut_ptr(), n) };
             done += n;
         }
         Ok(())
-    }
-}
-
-/// Maps one page into a domain's tables: its page table, or a guest's EPT.
-fn map_page(
-    guest: bool,
-    root: PhysAddr,
-    va: u64,
-    pa: PhysAddr,
-    flags: crate::mem::paging::MapFlags,
-) -> Result<u64, crate::mem::paging::MapError> {
-    if guest && npt() {
-        kspace::uspace_map(&NptTable::from_root(root), VirtAddr::new(va), pa, flags)
-    } else if guest {
-        kspace::uspace_map(&EptTable::from_root(root), VirtAddr::new(va), pa, flags)
-    } else {
-        kspace::uspace_map(&PageTable::from_root(root), VirtAddr::new(va), pa, flags)
-    }
-}
-
-fn unmap_page(guest: bool, root: PhysAddr, va: u64) -> Result<PhysAddr, crate::mem::paging::MapError> {
-    if guest && npt() {
-        kspace::uspace_unmap(&NptTable::from_root(root), VirtAddr::new(va))
-    } else if guest {
-        kspace::uspace_unmap(&EptTable::from_root(root), VirtAddr::new(va))
-    } else {
-        kspace::uspace_unmap(&PageTable::from_root(root), VirtAddr::new(va))
-    }
-}
-
-/// Guests' second-level tables are AMD's nested page tables (else EPT).
-pub(crate) fn npt() -> bool {
-    crate::virt::available() == crate::virt::Virt::Svm
-}
-
-/// Frees a guest's second-level tables.
-pub(crate) fn destroy_guest_tables(root: PhysAddr) -> u64 {
-    if npt() {
-        kspace::gspace_destroy(NptTable::from_root(root))
-    } else {
-        kspace::gspace_destroy(EptTable::from_root(root))
     }
 }

@@ -15,12 +15,11 @@ mod memory;
 
 pub use limits::Kind;
 
-pub(crate) use memory::{destroy_guest_tables, npt};
 mod wake;
 
-use crate::arch::cpu::{self, MAX_CPUS};
 use crate::cap::Cap;
-use crate::mem::kspace;
+use crate::hw;
+use crate::hw::cpu::MAX_CPUS;
 use crate::obj::domain::Domain;
 use crate::obj::endpoint::Endpoint;
 use crate::obj::ioports::IoPorts;
@@ -69,6 +68,8 @@ pub struct Kernel {
     pub root: Option<Ref>,
     /// Timers that signal notifications.
     pub timers: heapless::Vec<Timer, MAX_TIMERS>,
+    /// When each CPU last charged time to a thread (TSC).
+    pub charged: [u64; MAX_CPUS],
 }
 
 /// A signal's hand-over of a CPU (`Kernel::wake_by`): thread `by` gave it
@@ -95,7 +96,22 @@ pub struct Timer {
 }
 
 /// The big kernel lock and everything it guards.
+#[cfg(target_os = "none")]
 pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel::new());
+
+/// The kernel: [`KERNEL`] on the machine; on the host, the instance the
+/// running test made (`hw::fake`), so that tests run side by side.
+#[inline(always)]
+pub fn kernel() -> &'static Mutex<Kernel> {
+    #[cfg(target_os = "none")]
+    {
+        &KERNEL
+    }
+    #[cfg(not(target_os = "none"))]
+    {
+        hw::fake::kernel()
+    }
+}
 
 /// What `Stats` reports.
 #[derive(Clone, Copy, Debug)]
@@ -123,6 +139,7 @@ impl Kernel {
             handed: [None; MAX_CPUS],
             root: None,
             timers: heapless::Vec::new(),
+            charged: [0; MAX_CPUS],
         }
     }
 
@@ -136,11 +153,20 @@ impl Kernel {
             + self.notifications.used()
             + self.virqs.used()
             + self.doorbells.used();
-        Stats { free_frames: kspace::free_frames(), objects: objects as u64 }
+        Stats { free_frames: hw::frames::free_count(), objects: objects as u64 }
     }
 
     pub fn domain(&self, d: Ref) -> Result<&Domain, Error> {
         self.domains.get(d).ok_or(Error::StaleCapability)
+    }
+
+    /// Domain `d` if it has not died: objects are made only for such a
+    /// one (a dead domain's are freed with it, and run or wait no more).
+    pub fn living(&self, d: Ref) -> Result<&Domain, Error> {
+        match self.domain(d)? {
+            dom if dom.state == crate::obj::domain::DomainState::Dead => Err(Error::PeerDead),
+            dom => Ok(dom),
+        }
     }
 
     pub fn domain_mut(&mut self, d: Ref) -> Result<&mut Domain, Error> {
@@ -212,31 +238,7 @@ impl Default for Kernel {
 
 /// Interrupts CPU `c` so that it enters the kernel.
 pub fn kick(c: usize) {
-    if c != cpu::current_index() {
-        if let Some(pc) = cpu::cpu(c) {
-            crate::arch::apic::send_fixed(
-                pc.apic_id.load(core::sync::atomic::Ordering::Relaxed),
-                crate::arch::trap::vector::KICK,
-            );
-        }
+    if c != hw::cpu::current() {
+        hw::irq::kick(c);
     }
-}
-
-/// Kicks CPU `c` and waits (boundedly) until `done` holds for it; false if
-/// it did not answer in time. The caller then frees nothing that CPU may
-/// still use (a shootdown that did not complete must never free memory).
-#[must_use]
-pub(crate) fn wait_until(c: usize, done: impl Fn(&cpu::PerCpu) -> bool) -> bool {
-    let Some(pc) = cpu::cpu(c) else { return true };
-    for i in 0..100_000_000u64 {
-        if done(pc) {
-            return true;
-        }
-        if i % 100_000 == 0 {
-            kick(c);
-        }
-        core::hint::spin_loop();
-    }
-    log::error!("cpu {c} did not answer a shootdown");
-    false
 }

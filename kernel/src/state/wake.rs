@@ -4,7 +4,7 @@
 use ipc::Error;
 
 use super::{kick, HandOver, Kernel, MAX_THREADS};
-use crate::arch::cpu::{self, MAX_CPUS};
+use crate::hw::{self, cpu::MAX_CPUS};
 use crate::obj::pool::Ref;
 use crate::obj::thread::ThreadState;
 
@@ -34,7 +34,7 @@ impl Kernel {
         for (_, t) in self.threads.iter() {
             load[t.cpu.min(MAX_CPUS - 1)] += 1;
         }
-        (0..MAX_CPUS).filter(|&c| cpu::is_online(c)).min_by_key(|&c| load[c]).unwrap_or(0)
+        (0..MAX_CPUS).filter(|&c| hw::cpu::is_online(c)).min_by_key(|&c| load[c]).unwrap_or(0)
     }
 
     /// ORs `bits` into notification `n`, waking its waiter with the word,
@@ -162,8 +162,8 @@ impl Kernel {
     /// Interrupt line `gsi` fired: mask it until the next wait, and hand it
     /// to the waiting thread or leave it pending.
     pub fn irq_fired(&mut self, gsi: u32) {
-        crate::arch::ioapic::set_masked(gsi, true);
-        crate::arch::apic::eoi();
+        hw::irq::set_masked(gsi, true);
+        hw::irq::eoi();
         let Some((_, irq)) = self.irqs.iter_mut().find(|(_, i)| u32::from(i.line) == gsi) else { return };
         if let Some((n, bits)) = irq.bound {
             irq.pending = true;

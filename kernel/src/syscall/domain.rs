@@ -5,8 +5,7 @@ use ipc::{CapSlot, Error, ObjectType, Rights};
 
 use super::{Caller, Next};
 use crate::cap::Cap;
-use crate::mem::kspace;
-use crate::mem::paging::PageTable;
+use crate::hw;
 use crate::obj::domain::{self, Domain};
 use crate::obj::thread::ThreadState;
 use crate::state::{Kernel, Kind};
@@ -25,16 +24,16 @@ pub fn create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next, Error
             d.quota.release(quota_pages);
         }
     };
-    let Ok((pt, tables)) = kspace::uspace_new() else {
+    let Some((root, tables)) = hw::space::create(false) else {
         undo(k);
         return Err(Error::QuotaExceeded);
     };
-    let mut dom = Domain::new(pt.root(), quota_pages, Some(c.domain));
+    let mut dom = Domain::new(root, quota_pages, Some(c.domain));
     dom.quota.used = tables;
     let d = match k.domains.insert(dom) {
         Ok(d) => d,
         Err(dom) => {
-            kspace::uspace_destroy(PageTable::from_root(dom.root));
+            hw::space::destroy(false, dom.root);
             undo(k);
             return Err(Error::OutOfObjects);
         }

@@ -5,12 +5,11 @@ use ipc::{CapSlot, Error, ObjectType, Rights};
 
 use super::{Caller, Next};
 use crate::cap::Cap;
-use crate::mem::kspace;
+use crate::hw;
 use crate::obj::domain::{self, Domain};
 use crate::obj::thread::{Context, Thread};
-use crate::obj::vcpu::{Vcpu, HW_FRAMES};
+use crate::obj::vcpu::{GuestRegs, Vcpu, HW_FRAMES};
 use crate::state::{Kernel, Kind};
-use crate::virt::vmx::run::GuestRegs;
 
 /// Multiboot's hand-off value in eax.
 const MULTIBOOT_MAGIC: u64 = 0x2BAD_B002;
@@ -19,7 +18,7 @@ const MULTIBOOT_MAGIC: u64 = 0x2BAD_B002;
 // table) is built on this frame, which no other syscall should carry.
 #[inline(never)]
 pub fn guest_create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next, Error> {
-    if crate::virt::available() == crate::virt::Virt::None {
+    if !hw::vm::supported() {
         return Err(Error::NotSupported);
     }
     if quota_pages == 0 {
@@ -32,12 +31,7 @@ pub fn guest_create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next,
             d.quota.release(quota_pages);
         }
     };
-    let made = if crate::state::npt() {
-        kspace::gspace_new::<crate::mem::paging::Npt>().map(|(t, n)| (t.root(), n))
-    } else {
-        kspace::gspace_new::<crate::mem::paging::Ept>().map(|(t, n)| (t.root(), n))
-    };
-    let Ok((root, tables)) = made else {
+    let Some((root, tables)) = hw::space::create(true) else {
         undo(k);
         return Err(Error::QuotaExceeded);
     };
@@ -47,7 +41,7 @@ pub fn guest_create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next,
     let d = match k.domains.insert(dom) {
         Ok(d) => d,
         Err(dom) => {
-            crate::state::destroy_guest_tables(dom.root);
+            hw::space::destroy(true, dom.root);
             undo(k);
             return Err(Error::OutOfObjects);
         }
@@ -76,26 +70,19 @@ pub fn vcpu_create(
     start: Start,
     cpu: Option<u16>,
 ) -> Result<Next, Error> {
-    let target = cpu.map(crate::arch::cpu::online).transpose()?;
+    let target = cpu.map(hw::cpu::online).transpose()?;
     let g = k.cap(c.domain, guest, ObjectType::Domain, Rights::CONTROL)?.obj.at;
     let ep = k.cap(c.domain, exit, ObjectType::Endpoint, Rights::WRITE)?;
-    if !k.domain(g)?.guest {
+    if !k.living(g)?.guest {
         return Err(Error::WrongType);
     }
     k.admit(g, Kind::Thread)?;
     k.domain_mut(g)?.quota.charge(HW_FRAMES)?;
-    let Some(vmcs) = kspace::alloc_contiguous(HW_FRAMES) else {
+    let Some(vmcs) = hw::frames::alloc(HW_FRAMES) else {
         k.domain_mut(g)?.quota.release(HW_FRAMES);
         return Err(Error::QuotaExceeded);
     };
-    let va = kspace::phys_to_virt(vmcs);
-    crate::virt::state::init_frame(crate::obj::vcpu::state_frame(vmcs.as_u64()));
-    if crate::virt::available() == crate::virt::Virt::Vmx {
-        let revision = crate::virt::vmx::revision();
-        // SAFETY: a fresh frame of our own, mapped at `va`; the VMCS region
-        // starts with the revision id (SDM Vol. 3C 24.2).
-        unsafe { core::ptr::write_volatile(va.as_mut_ptr::<u32>(), revision) };
-    }
+    hw::vm::init(vmcs);
     let vcpu = Vcpu {
         vmcs,
         launched: false,
@@ -124,7 +111,7 @@ pub fn vcpu_create(
     let t = match k.threads.insert(th) {
         Ok(t) => t,
         Err(_) => {
-            kspace::free_contiguous(vmcs, HW_FRAMES);
+            hw::frames::free(vmcs, HW_FRAMES);
             k.domain_mut(g)?.quota.release(HW_FRAMES);
             return Err(Error::OutOfObjects);
         }
@@ -136,7 +123,7 @@ pub fn vcpu_create(
         }
         Err(e) => {
             k.threads.remove(t);
-            kspace::free_contiguous(vmcs, HW_FRAMES);
+            hw::frames::free(vmcs, HW_FRAMES);
             k.domain_mut(g)?.quota.release(HW_FRAMES);
             Err(e)
         }
@@ -145,7 +132,7 @@ pub fn vcpu_create(
 
 pub fn virq_create(k: &mut Kernel, c: Caller, guest: CapSlot, vector: u8) -> Result<Next, Error> {
     let g = k.cap(c.domain, guest, ObjectType::Domain, Rights::CONTROL)?.obj.at;
-    if !k.domain(g)?.guest {
+    if !k.living(g)?.guest {
         return Err(Error::WrongType);
     }
     k.admit(g, Kind::VirqLine)?;
@@ -174,10 +161,8 @@ pub fn virq_raise(k: &mut Kernel, c: Caller, virq: CapSlot) -> Result<Next, Erro
             k.wake(first);
         }
     }
-    for cpu in 0..crate::arch::cpu::MAX_CPUS {
-        let running = crate::arch::cpu::cpu(cpu)
-            .is_some_and(|p| p.running_guest.load(core::sync::atomic::Ordering::SeqCst) == root);
-        if running {
+    for cpu in 0..hw::cpu::MAX_CPUS {
+        if hw::cpu::running_guest(cpu) == root {
             crate::state::kick(cpu);
         }
     }
@@ -209,7 +194,7 @@ pub fn doorbell_create(
 ) -> Result<Next, Error> {
     let g = k.cap(c.domain, guest, ObjectType::Domain, Rights::CONTROL)?.obj.at;
     let n = k.cap(c.domain, ntfn, ObjectType::Notification, Rights::WRITE)?.obj.at;
-    if !k.domain(g)?.guest {
+    if !k.living(g)?.guest {
         return Err(Error::WrongType);
     }
     if k.doorbells.iter().any(|(_, b)| b.guest == g && b.port == port) {

@@ -2,10 +2,10 @@
 
 use ipc::syscall::{UserBuf, Width, CONSOLE_MAX};
 use ipc::{CapSlot, Error, ObjectType, Rights};
-use x86_64::instructions::port::Port;
 
 use super::{Caller, Next};
 use crate::cap::Cap;
+use crate::hw;
 use crate::obj::ioports::IoPorts;
 use crate::obj::thread::ThreadState;
 use crate::state::{Kernel, Kind};
@@ -15,7 +15,7 @@ pub fn console_write(k: &mut Kernel, c: Caller, console: CapSlot, buf: UserBuf) 
     let mut bytes = [0u8; CONSOLE_MAX as usize];
     let out = &mut bytes[..buf.len as usize];
     k.copy_from_user(c.domain, buf.addr.get(), out)?;
-    crate::klog::write_raw(out);
+    hw::console::write(out);
     Ok(Next::Return([0; 4]))
 }
 
@@ -31,15 +31,7 @@ fn ports(k: &Kernel, c: Caller, slot: CapSlot, right: Rights, port: u16, width: 
 
 pub fn port_read(k: &mut Kernel, c: Caller, slot: CapSlot, port: u16, width: Width) -> Result<Next, Error> {
     ports(k, c, slot, Rights::READ, port, width)?;
-    // SAFETY: the caller holds a capability for this port, so reading it is
-    // its business; port reads cannot touch kernel memory.
-    let v = unsafe {
-        match width {
-            Width::Byte => u32::from(Port::<u8>::new(port).read()),
-            Width::Word => u32::from(Port::<u16>::new(port).read()),
-            Width::Dword => Port::<u32>::new(port).read(),
-        }
-    };
+    let v = hw::io::read(port, width);
     Ok(Next::Return([u64::from(v), 0, 0, 0]))
 }
 
@@ -52,14 +44,7 @@ pub fn port_write(
     value: u32,
 ) -> Result<Next, Error> {
     ports(k, c, slot, Rights::WRITE, port, width)?;
-    // SAFETY: as in `port_read`; the value fits the width (decode checked).
-    unsafe {
-        match width {
-            Width::Byte => Port::<u8>::new(port).write(value as u8),
-            Width::Word => Port::<u16>::new(port).write(value as u16),
-            Width::Dword => Port::<u32>::new(port).write(value),
-        }
-    }
+    hw::io::write(port, width, value);
     Ok(Next::Return([0; 4]))
 }
 
@@ -91,14 +76,14 @@ pub fn irq_wait(k: &mut Kernel, c: Caller, irq: CapSlot) -> Result<Next, Error> 
     let obj = k.irqs.get_mut(at).ok_or(Error::StaleCapability)?;
     if obj.pending || obj.bound.is_some() {
         obj.pending = false;
-        crate::arch::ioapic::set_masked(u32::from(obj.line), false);
+        hw::irq::set_masked(u32::from(obj.line), false);
         return Ok(Next::Return([0; 4]));
     }
     if obj.waiter.is_some() {
         return Err(Error::Busy);
     }
     obj.waiter = Some(c.thread);
-    crate::arch::ioapic::set_masked(u32::from(obj.line), false);
+    hw::irq::set_masked(u32::from(obj.line), false);
     if let Some(th) = k.threads.get_mut(c.thread) {
         th.state = ThreadState::WaitingForIrq(at);
     }

@@ -10,6 +10,7 @@ use crate::state::{Kernel, Kind};
 
 pub fn create(k: &mut Kernel, c: Caller, domain: CapSlot, pages: u64) -> Result<Next, Error> {
     let owner = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
+    k.living(owner)?;
     k.admit(owner, Kind::Memory)?;
     let m = k.create_memory(owner, pages)?;
     let rights = Rights::READ | Rights::WRITE | Rights::EXEC | Rights::GRANT | Rights::REVOKE;

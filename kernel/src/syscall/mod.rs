@@ -16,7 +16,7 @@ mod thread;
 use ipc::syscall::Call;
 use ipc::Error;
 
-use crate::arch::trap::TrapFrame;
+use crate::hw::trap::TrapFrame;
 use crate::obj::pool::Ref;
 use crate::obj::thread::ThreadState;
 use crate::state::Kernel;

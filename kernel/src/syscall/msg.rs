@@ -60,9 +60,16 @@ fn pop_waiting(k: &mut Kernel, ep: Ref, senders: bool) -> Option<Ref> {
 /// `want`. A full queue first drops the threads that no longer wait there
 /// (they died or were released, and are otherwise dropped only when they
 /// reach its front): only threads really waiting can fill it.
+///
+/// An endpoint dies with its owner: the waits on it end with `PeerDead` at
+/// the death (`Kernel::kill`), and so does every wait begun after it (else
+/// it would last until the owner's supervisor destroys the owner).
 fn enqueue(k: &mut Kernel, e: Ref, t: Ref, want: ThreadState) -> Result<(), Error> {
     let threads = &k.threads;
     let ep = k.endpoints.get_mut(e).ok_or(Error::StaleCapability)?;
+    if ep.dead {
+        return Err(Error::PeerDead);
+    }
     let queue = if matches!(want, ThreadState::Sending(_)) { &mut ep.senders } else { &mut ep.receivers };
     if queue.is_full() {
         for _ in 0..queue.len() {

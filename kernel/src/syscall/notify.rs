@@ -14,6 +14,7 @@ use crate::state::{Kernel, Kind};
 /// room for one more of `kind`.
 fn owner(k: &Kernel, c: Caller, domain: CapSlot, kind: Kind) -> Result<crate::obj::pool::Ref, Error> {
     let d = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
+    k.living(d)?;
     k.admit(d, kind)?;
     Ok(d)
 }
@@ -59,6 +60,10 @@ pub fn wait(k: &mut Kernel, c: Caller, ntfn: CapSlot, block: bool) -> Result<Nex
     if obj.word != 0 || !block {
         return Ok(Next::Return([core::mem::take(&mut obj.word), 0, 0, 0]));
     }
+    // A notification dies with its owner (as an endpoint does, `msg::enqueue`).
+    if k.domains.get(obj.owner).is_none_or(|d| d.state == crate::obj::domain::DomainState::Dead) {
+        return Err(Error::PeerDead);
+    }
     // Bound to another live thread, its signals end that one's receives.
     let threads = &k.threads;
     let bound_elsewhere = obj.bound.is_some_and(|t| t != c.thread && threads.get(t).is_some());
@@ -101,7 +106,7 @@ pub fn irq_bind(k: &mut Kernel, c: Caller, irq: CapSlot, ntfn: CapSlot, bits: u6
     }
     obj.bound = Some((n, bits));
     obj.pending = false;
-    crate::arch::ioapic::set_masked(u32::from(obj.line), false);
+    crate::hw::irq::set_masked(u32::from(obj.line), false);
     Ok(Next::Return([0; 4]))
 }
 
@@ -136,12 +141,12 @@ pub fn timer_set(
         return Ok(Next::Return([0; 4]));
     }
     k.admit(c.domain, Kind::Timer)?;
-    let per_us = crate::sched::tsc_per_us();
+    let per_us = crate::hw::cpu::tsc_per_us();
     let timer = crate::state::Timer {
         owner: c.domain,
         ntfn: n,
         bits,
-        due: crate::arch::cpu::rdtsc() + delay_us * per_us,
+        due: crate::hw::cpu::now() + delay_us * per_us,
         period: period_us * per_us,
     };
     k.timers.push(timer).map_err(|_| Error::OutOfObjects)?;

@@ -3,7 +3,7 @@
 use ipc::{CapSlot, Error, ObjectType, Rights};
 
 use super::{Caller, Next};
-use crate::arch::cpu;
+use crate::hw::cpu;
 use crate::obj::thread::ThreadState;
 use crate::state::Kernel;
 

@@ -1,6 +1,7 @@
 //! Hardware virtualization: which of Intel VT-x with EPT or AMD-V with NPT
 //! this CPU offers, and switching it on (VMXON, or EFER.SVME).
 
+pub mod grave;
 pub mod state;
 pub mod svm;
 pub mod vcpu;

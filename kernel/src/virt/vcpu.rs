@@ -3,43 +3,13 @@
 //! (`crate::vm`) only sees this: prepare an entry, enter, a vendor-neutral
 //! exit, and interrupt injection.
 
-use ipc::vcpu::{Action, Exit};
+use ipc::vcpu::Action;
 
 use super::Virt;
 use crate::obj::pool::Ref;
-use crate::obj::vcpu::{GuestRegs, Vcpu};
+use crate::obj::vcpu::Vcpu;
 
-/// A guest exit, with the vendor taken out.
-pub enum HwExit {
-    /// A host interrupt or NMI: the kernel's.
-    Interrupt { nmi: bool },
-    /// A virtualization instruction: #UD, as on a CPU without VT-x or AMD-V.
-    Undefined,
-    /// The guest can take an interrupt now.
-    Window,
-    /// Its time slice is over (VT-x's preemption timer).
-    SliceOver,
-    /// An intercepted #DB or #AC, given back to the guest (after the
-    /// instruction of `len` bytes, for ICEBP): intercepted so that their
-    /// delivery cannot loop inside the CPU, which takes no interrupt then.
-    Reflect { vector: u8, error: Option<u32>, len: u64 },
-    /// WBINVD or INVD of `len` bytes: done (a guest without devices has
-    /// nothing to flush that the host's coherent memory does not keep).
-    Skip { len: u64 },
-    /// XSETBV of `len` bytes in ring 0: the kernel checks and keeps the
-    /// guest's XCR0 (`crate::virt::state`).
-    Xsetbv { len: u64 },
-    /// For the VMM.
-    Vmm(Exit),
-}
-
-/// What entering needs, read under the lock.
-pub struct Entry {
-    pub hw: u64,
-    pub regs: GuestRegs,
-    pub launched: bool,
-    pub root: u64,
-}
+pub use crate::hw::guest::{Entry, HwExit};
 
 /// The regs-affecting part of a VMM's reply (the vendor part is applied by
 /// the caller).

@@ -191,7 +191,7 @@ pub fn setup(rip: u64, eptp: u64, vpid: u16, sipi: Option<u8>) -> bool {
     // CPU has it (`slice_start` arms it).
     let pin = adjust(1 | (1 << 3) | PIN_PREEMPTION_TIMER, 0x481, 0x48D);
     if pin & PIN_PREEMPTION_TIMER != 0 {
-        let slice = crate::sched::tsc_per_us() * crate::policy::SLICE_US;
+        let slice = crate::arch::cpu::tsc_per_us() * crate::policy::SLICE_US;
         let value = (slice >> (rdmsr(0x485) & 0x1F)).clamp(1, u64::from(u32::MAX));
         SLICE_TIMER.store(value as u32, Ordering::Relaxed);
     }

@@ -1,0 +1,204 @@
+//! vCPUs through the scheduler's vCPU loop (`crate::vm`) with scripted
+//! exits: to the VMM and back, the exits the kernel keeps, interrupts,
+//! idling, and a VMM's death.
+
+use ipc::msg::{IpcCall, Message};
+use ipc::syscall::Call;
+use ipc::vcpu::{Action, Exit, ExitReason, Reply};
+use ipc::Error;
+
+use super::fixture::{fixture, Fix, BELL_PORT};
+use super::sim::{run, Out, Sim};
+use crate::hw::fake::Event;
+use crate::hw::guest::HwExit;
+use crate::obj::pool::Ref;
+use crate::obj::thread::ThreadState;
+
+const RAM: usize = 8192;
+
+fn exit(reason: ExitReason, qualification: u64) -> HwExit {
+    HwExit::Vmm(Exit { reason, rip: 0x1000, len: 2, qualification, gpa: 0, regs: [1, 2, 3, 4] })
+}
+
+/// The fixture's vCPU thread, its hardware frame, and the VMM thread (the
+/// fixture's second thread, receiving on the exit endpoint): the vCPU runs
+/// its script (its first exit, if for the VMM, either found the VMM
+/// receiving or waited for it); the fixture's first thread waits.
+fn vmm(s: &mut Sim, f: &Fix, script: Vec<HwExit>) -> (Ref, u64, Ref) {
+    let v = s.obj(f.c.domain, f.vcpu);
+    let hw = s.k().threads.get(v).and_then(|t| t.vcpu.as_ref()).map(|x| x.vmcs.as_u64()).expect("vcpu");
+    s.m(|m| m.exits.insert(hw, script.into()));
+    let n = s.call(f.t, Call::NotificationCreate { domain: f.c.me }).slot();
+    assert_eq!(s.call(f.t, Call::Wait { ntfn: n }), Out::Off);
+    let vmm = s.obj(f.c.domain, f.thread);
+    match s.ipc(vmm, IpcCall::Recv { ep: f.ep }) {
+        Out::Off | Out::Ok(_) => {}
+        other => panic!("the VMM's receive: {other:?}"),
+    }
+    (v, hw, vmm)
+}
+
+#[test]
+fn an_exit_travels_to_the_vmm_and_its_checked_reply_back() {
+    run(2, RAM, |s| {
+        let f = fixture(s);
+        let (v, hw, vmm) = vmm(s, &f, vec![exit(ExitReason::Cpuid, 0)]);
+        assert_eq!(s.running(vmm), Some(1), "the VMM has the exit");
+        let got =
+            Exit::from_message(&Message::from_regs(&s.message(vmm)).expect("message")).expect("an exit");
+        assert_eq!((got.reason, got.rip, got.regs), (ExitReason::Cpuid, 0x1000, [1, 2, 3, 4]));
+        assert_eq!(s.state(v), Some(ThreadState::AwaitingReply(vmm)));
+        // A reply asking for what a VMM may not set is refused; the vCPU waits on.
+        let bad = Message { label: 1 << 40, ..Message::default() };
+        assert_eq!(s.ipc(vmm, IpcCall::Reply { msg: bad }).err(), Error::InvalidArgument);
+        assert_eq!(s.state(v), Some(ThreadState::AwaitingReply(vmm)));
+        let reply = Reply { regs: [0xAA, 0, 0, 0], ..Reply::only(Action::ADVANCE | Action::SET_RAX) };
+        assert_eq!(s.ipc(vmm, IpcCall::ReplyRecv { ep: f.ep, msg: reply.to_message() }), Out::Off);
+        // The guest ran on with the reply applied, then halted (its script done).
+        assert_eq!(s.m(|m| m.replies.get(&hw).cloned()), Some(vec![reply]));
+        assert_eq!(s.k().threads.get(v).and_then(|t| t.vcpu.as_ref()).map(|x| x.regs.rax), Some(0xAA));
+        assert_eq!(s.state(v), Some(ThreadState::Halted));
+        assert_eq!(s.m(|m| m.entries.get(&hw).copied()), Some(2));
+    });
+}
+
+#[test]
+fn a_doorbell_write_signals_without_the_vmm() {
+    run(2, RAM, |s| {
+        let f = fixture(s);
+        let (v, _, vmm) = vmm(s, &f, vec![exit(ExitReason::PortOut, u64::from(BELL_PORT) | 1 << 16)]);
+        assert_eq!(s.state(v), Some(ThreadState::Halted));
+        assert!(matches!(s.state(vmm), Some(ThreadState::Receiving(_))), "no message for the VMM");
+        let n = s.obj(f.c.domain, f.ntfn);
+        assert_eq!(s.k().notifications.get(n).map(|x| x.word), Some(1), "the doorbell's bits");
+        // One doorbell per port; CapInfo names it.
+        let r = s.root_thread;
+        let (guest, ntfn, mine) = (
+            s.lend(f.c.domain, f.guest, s.root),
+            s.lend(f.c.domain, f.ntfn, s.root),
+            s.lend(f.c.domain, f.bell, s.root),
+        );
+        let bell = Call::DoorbellCreate { guest, port: BELL_PORT, ntfn, bits: 2 };
+        assert_eq!(s.call(r, bell).err(), Error::AlreadyMapped);
+        let info = s.call(r, Call::CapInfo { slot: mine }).ok();
+        assert_eq!(info[0], ipc::ObjectType::Doorbell as u64);
+    });
+}
+
+/// The kept exits' effects, as the replies the kernel made for each (the
+/// next entry applies them); XSETBV with the guest's rax = `xcr0`.
+fn kept(xcr0: u64) -> (Vec<Reply>, u64) {
+    let out = std::sync::Arc::new(std::sync::Mutex::new((Vec::new(), 0)));
+    let o = out.clone();
+    run(2, RAM, move |s| {
+        let f = fixture(s);
+        let v = s.obj(f.c.domain, f.vcpu);
+        if let Some(x) = s.k().threads.get_mut(v).and_then(|t| t.vcpu.as_mut()) {
+            x.regs.rax = xcr0;
+        }
+        let script = vec![
+            HwExit::Undefined,
+            HwExit::Xsetbv { len: 3 },
+            HwExit::Reflect { vector: 1, error: None, len: 0 },
+            HwExit::Skip { len: 2 },
+        ];
+        let (v, hw, vmm) = vmm(s, &f, script);
+        assert!(matches!(s.state(vmm), Some(ThreadState::Receiving(_))), "none reached the VMM");
+        assert_eq!(s.state(v), Some(ThreadState::Halted));
+        assert_eq!(s.m(|m| m.entries.get(&hw).copied()), Some(5));
+        // The halt's ADVANCE waits for the next entry.
+        let pending = s.k().threads.get(v).and_then(|t| t.vcpu.as_ref()).and_then(|x| x.reply);
+        assert_eq!(pending, Some(Reply::only(Action::ADVANCE)));
+        *o.lock().expect("lock") =
+            (s.m(|m| m.replies.get(&hw).cloned().unwrap_or_default()), s.m(|m| m.xcr0));
+    });
+    let r = out.lock().expect("lock").clone();
+    r
+}
+
+#[test]
+fn exits_the_kernel_keeps() {
+    let inject = |v, e| Reply { inject: Some((v, e)), ..Reply::only(Action::INJECT) };
+    let (replies, xcr0) = kept(3);
+    assert_eq!(
+        replies,
+        vec![inject(6, None), Reply::only(Action::ADVANCE), inject(1, None), Reply::only(Action::ADVANCE)]
+    );
+    assert_eq!(xcr0, 3, "x87 and SSE: a valid XCR0, set");
+    // AVX without SSE: #GP, XCR0 unchanged.
+    let (replies, xcr0) = kept(5);
+    assert_eq!(replies[1], inject(13, Some(0)));
+    assert_eq!(xcr0, 1);
+}
+
+#[test]
+fn a_halted_vcpu_wakes_for_its_interrupts() {
+    run(2, RAM, |s| {
+        let f = fixture(s);
+        let (v, hw, _) = vmm(s, &f, vec![]);
+        assert_eq!(s.state(v), Some(ThreadState::Halted));
+        let t2 = s.obj(f.c.domain, f.thread);
+        let _ = t2;
+        // The root interrupts it through a capability the child grants it.
+        let r = s.root_thread;
+        let to_root = s.lend(f.c.domain, f.vcpu, s.root);
+        s.seen.clear();
+        s.call(r, Call::VcpuInterrupt { vcpu: to_root, vector: 48 }).ok();
+        assert!(s.seen.contains(&Event::Injected { hw, vector: 48 }), "{:?}", s.seen);
+        assert_eq!(s.state(v), Some(ThreadState::Halted), "and halted again");
+        // A guest's VirqLine goes to its first vCPU.
+        let virq = s.lend(f.c.domain, f.virq, s.root);
+        s.seen.clear();
+        s.call(r, Call::VirqRaise { virq }).ok();
+        assert!(s.seen.contains(&Event::Injected { hw, vector: 40 }), "{:?}", s.seen);
+        // Not a vCPU: refused.
+        let thread = s.lend(f.c.domain, f.thread, s.root);
+        assert_eq!(s.call(r, Call::VcpuInterrupt { vcpu: thread, vector: 48 }).err(), Error::WrongType);
+    });
+}
+
+#[test]
+fn a_vcpu_whose_vmm_dies_stops() {
+    run(2, RAM, |s| {
+        let f = fixture(s);
+        let (v, _, vmm) = vmm(s, &f, vec![exit(ExitReason::Hypercall, 0)]);
+        assert_eq!(s.state(v), Some(ThreadState::AwaitingReply(vmm)));
+        s.fault(vmm, 13, 0, 0);
+        // Released with PeerDead, it never enters its guest again.
+        assert_eq!(s.state(v), Some(ThreadState::Dead));
+    });
+}
+
+#[test]
+fn a_failed_entry_stops_the_vcpu_after_telling_the_vmm() {
+    run(2, RAM, |s| {
+        let f = fixture(s);
+        let (v, hw, vmm) = vmm(s, &f, vec![exit(ExitReason::EntryFailed, 33), exit(ExitReason::Cpuid, 0)]);
+        let got =
+            Exit::from_message(&Message::from_regs(&s.message(vmm)).expect("message")).expect("an exit");
+        assert_eq!((got.reason, got.qualification), (ExitReason::EntryFailed, 33));
+        s.ipc(vmm, IpcCall::ReplyRecv { ep: f.ep, msg: Reply::only(Action::ADVANCE).to_message() });
+        assert_eq!(s.state(v), Some(ThreadState::Dead));
+        assert_eq!(s.m(|m| m.entries.get(&hw).copied()), Some(1), "never entered again");
+    });
+}
+
+#[test]
+fn kept_exits_end_their_slice() {
+    run(2, RAM, |s| {
+        let f = fixture(s);
+        // Each entry runs 100 µs; a slice is 1 ms.
+        s.m(|m| m.guest_time = 100);
+        let t2 = s.obj(f.c.domain, f.thread);
+        let v = s.obj(f.c.domain, f.vcpu);
+        let hw = s.k().threads.get(v).and_then(|t| t.vcpu.as_ref()).map(|x| x.vmcs.as_u64()).expect("vcpu");
+        s.m(|m| m.exits.insert(hw, (0..100).map(|_| HwExit::Skip { len: 2 }).collect()));
+        let n = s.call(f.t, Call::NotificationCreate { domain: f.c.me }).slot();
+        assert_eq!(s.call(f.t, Call::Wait { ntfn: n }), Out::Off);
+        // CPU 1 runs t2 or the vCPU; a tick makes it choose.
+        s.schedule_in(t2);
+        let left = s.m(|m| m.exits.get(&hw).map_or(0, |q| q.len()));
+        assert!(left > 0 && left < 100, "the vCPU ran part of its script only: {left} left");
+        assert_eq!(s.state(v), Some(ThreadState::Runnable));
+    });
+}

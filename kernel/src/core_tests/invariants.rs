@@ -1,0 +1,418 @@
+//! The kernel's invariants, checked between entries (the random test
+//! checks them after every syscall).
+//!
+//! - Reachability: every object belongs to a live domain and every domain
+//!   to a live supervisor (nothing lives on that no capability holder can
+//!   reach or destroy); every capability names a slot of its kind's pool.
+//! - Quotas: no domain holds more than its limit, and what it holds is
+//!   exactly accounted: its page-table frames, the pages of the memory it
+//!   owns, its children's limits and its vCPUs' frames. No account holds
+//!   more than its share of any pool.
+//! - Frames: every frame of the fake's RAM is free or owned exactly once:
+//!   by a domain's tables, a memory object or a vCPU (or counted as
+//!   leaked); every recorded mapping translates to its object's frames.
+//! - Threads: a runnable thread is in its CPU's run queue (once), a
+//!   running one is its CPU's current thread, a waiting one is where its
+//!   state says; no CPU idles with an eligible thread queued.
+//! - Deaths: no thread of a live domain waits on a dead domain's threads,
+//!   endpoints or notifications; a dead domain's death is kept for its
+//!   supervisor or was handed to the supervisor's waiting thread
+//!   ([`reported`]).
+//!
+//! One pass over each pool (stopping at its last live object: pools fill
+//! from the front), into buffers kept between checks: the random test runs
+//! this ten million times. The capability tables (256 slots a domain) are
+//! scanned by [`Checker::tables`], which the random test runs every 32nd
+//! call.
+
+use ipc::ObjectType;
+
+use crate::hw::fake::{Machine, Owner, RAM_BASE};
+use crate::obj::domain::DomainState;
+use crate::obj::memory::Backing;
+use crate::obj::pool::Ref;
+use crate::obj::thread::ThreadState;
+use crate::obj::vcpu::HW_FRAMES;
+use crate::state::{Kernel, Kind, MAX_DOMAINS, MAX_THREADS};
+
+const KINDS: usize = 9;
+
+/// Scratch space for the checks.
+#[derive(Default)]
+pub struct Checker {
+    /// The runs claimed by memory objects and vCPUs: (head, length).
+    claims: Vec<(u64, u64)>,
+    /// Live domains' roots.
+    roots: Vec<u64>,
+    /// Per frame: claims (for the frame-by-frame check).
+    frames: Vec<u8>,
+}
+
+fn frame_of(pa: u64) -> usize {
+    ((pa - RAM_BASE) / 4096) as usize
+}
+
+impl Checker {
+    /// Checks them all; the first broken one is the error.
+    pub fn check(&mut self, k: &Kernel, m: &mut Machine) -> Result<(), String> {
+        self.claims.clear();
+        self.roots.clear();
+
+        // Domains: supervisors, accounts, capabilities.
+        let live = |d: Ref| k.domains.get(d).is_some();
+        let dead = |d: Ref| k.domains.get(d).is_none_or(|x| x.state == DomainState::Dead);
+        let mut account = [usize::MAX; MAX_DOMAINS];
+        let mut held = [0u64; MAX_DOMAINS];
+        let mut counts = [[0usize; KINDS]; MAX_DOMAINS];
+        for (r, d) in k.domains.iter().take(k.domains.used()) {
+            match d.supervisor {
+                None if Some(r) != k.root => return Err(format!("domain {r:?} has no supervisor")),
+                Some(s) if !live(s) => return Err(format!("domain {r:?} outlived its supervisor")),
+                Some(s) => held[usize::from(s.index)] += d.quota.limit,
+                None => {}
+            }
+            let a = crate::obj::domain::account(r, k.root, MAX_DOMAINS, |x| {
+                k.domains.get(x).and_then(|x| x.supervisor)
+            });
+            account[usize::from(r.index)] = a.map_or(usize::MAX, |a| usize::from(a.index));
+            self.roots.push(d.root.as_u64());
+        }
+        let mut count = |d: Ref, kind: Kind| {
+            let a = account[usize::from(d.index)];
+            if a != usize::MAX {
+                counts[a][kind as usize] += 1;
+            }
+        };
+        let orphan = |what: &str, owner: Ref| {
+            if live(owner) {
+                Ok(())
+            } else {
+                Err(format!("a {what} outlived its domain {owner:?}"))
+            }
+        };
+        for (r, _) in k.domains.iter().take(k.domains.used()) {
+            count(r, Kind::Domain);
+        }
+
+        // Memory: owners, mappings, frames, charges.
+        for (r, x) in k.memory.iter().take(k.memory.used()) {
+            orphan("memory object", x.owner)?;
+            count(x.owner, Kind::Memory);
+            if x.backing == Backing::Boot {
+                continue;
+            }
+            held[usize::from(x.owner.index)] += x.pages;
+            let head = x.base.as_u64();
+            if m.ram.runs.get(&head) != Some(&x.pages) {
+                return Err(format!("memory {r:?}'s frames are not its own: {:?}", m.ram.runs.get(&head)));
+            }
+            self.claims.push((head, x.pages));
+            for map in &x.mappings {
+                let Some(d) = k.domains.get(map.domain) else {
+                    return Err(format!("memory {r:?} is mapped into a destroyed domain"));
+                };
+                let pa =
+                    crate::hw::fake::space::lookup_in(m, d.guest, d.root, map.va).map(|(pa, _)| pa.as_u64());
+                if pa != Some(head) {
+                    return Err(format!(
+                        "memory {r:?} mapped at {:#x} in {:?} leads to {pa:x?}",
+                        map.va, map.domain
+                    ));
+                }
+            }
+        }
+
+        // Threads: owners, vCPU frames, queues, waits.
+        let mut queued = [(usize::MAX, 0u32); MAX_THREADS];
+        for (c, q) in k.runqs.iter().enumerate() {
+            for &t in q {
+                let e = &mut queued[usize::from(t.index)];
+                if k.threads.get(t).is_some() {
+                    if e.0 != usize::MAX {
+                        return Err(format!("thread {t:?} is queued twice"));
+                    }
+                    *e = (c, t.generation);
+                }
+            }
+        }
+        for (r, t) in k.threads.iter().take(k.threads.used()) {
+            orphan("thread", t.domain)?;
+            count(t.domain, Kind::Thread);
+            if let Some(v) = &t.vcpu {
+                held[usize::from(t.domain.index)] += HW_FRAMES;
+                let head = v.vmcs.as_u64();
+                if m.ram.runs.get(&head) != Some(&HW_FRAMES) {
+                    return Err(format!("vCPU {r:?}'s frames are not its own"));
+                }
+                self.claims.push((head, HW_FRAMES));
+            }
+            let wrong = |why: &str| Err(format!("thread {r:?} ({:?}): {why}", t.state));
+            match t.state {
+                ThreadState::Runnable => {
+                    if queued[usize::from(r.index)] != (t.cpu, r.generation) {
+                        return wrong("runnable, not in its CPU's queue");
+                    }
+                }
+                ThreadState::Running(c) => {
+                    if k.current[c] != Some(r) || m.cpus[c].idle {
+                        return wrong("running, not its CPU's current thread");
+                    }
+                }
+                ThreadState::Sending(e) | ThreadState::Receiving(e) => {
+                    let Some(ep) = k.endpoints.get(e) else { return wrong("waits on a destroyed endpoint") };
+                    let sending = matches!(t.state, ThreadState::Sending(_));
+                    let q = if sending { &ep.senders } else { &ep.receivers };
+                    if !q.iter().any(|x| *x == r) {
+                        return wrong("not in the endpoint's queue");
+                    }
+                    if !dead(t.domain) && dead(ep.owner) {
+                        return wrong("a live domain's thread waits on a dead domain's endpoint");
+                    }
+                }
+                ThreadState::WaitingForSignal(n) => {
+                    let Some(x) = k.notifications.get(n) else {
+                        return wrong("waits on a destroyed notification");
+                    };
+                    if x.waiter != Some(r) {
+                        return wrong("not the notification's waiter");
+                    }
+                    if !dead(t.domain) && dead(x.owner) {
+                        return wrong("a live domain's thread waits on a dead domain's notification");
+                    }
+                }
+                ThreadState::WaitingForIrq(i) => {
+                    if k.irqs.get(i).and_then(|x| x.waiter) != Some(r) {
+                        return wrong("not the line's waiter");
+                    }
+                }
+                ThreadState::WaitingForEvent => {
+                    if k.domains.get(t.domain).and_then(|d| d.waiter) != Some(r) {
+                        return wrong("not its domain's waiter");
+                    }
+                }
+                ThreadState::AwaitingReply(s) => {
+                    let Some(server) = k.threads.get(s) else { return wrong("awaits a destroyed server") };
+                    if !dead(t.domain) && dead(server.domain) {
+                        return wrong("a live domain's thread awaits a dead domain's reply");
+                    }
+                }
+                ThreadState::Created | ThreadState::Halted | ThreadState::Dead => {}
+            }
+        }
+        for c in 0..m.cpus.len() {
+            if let Some(t) = k.current[c] {
+                if k.threads.get(t).map(|x| x.state) != Some(ThreadState::Running(c)) {
+                    return Err(format!("cpu {c}'s current thread {t:?} does not run there"));
+                }
+            }
+            if m.cpus[c].idle {
+                if k.current[c].is_some() {
+                    return Err(format!("cpu {c} idles with a current thread"));
+                }
+                let eligible = k.runqs[c].iter().any(|&t| {
+                    let runnable = k.threads.get(t).is_some_and(|th| th.state == ThreadState::Runnable);
+                    let payer = crate::sched::payer(k, t);
+                    // Uncapped and not paused (`DomainPause`): `sched::eligible`.
+                    let free = k
+                        .threads
+                        .get(payer)
+                        .and_then(|p| k.domains.get(p.domain))
+                        .map(|d| d.cap_percent == 0 && !d.paused);
+                    runnable && free == Some(true)
+                });
+                if eligible {
+                    return Err(format!("cpu {c} idles with a runnable thread queued"));
+                }
+            } else if m.cpus[c].online && k.current[c].is_none() {
+                return Err(format!("cpu {c} neither idles nor runs a thread"));
+            }
+        }
+
+        // The other objects: owners, shares.
+        for (_, x) in k.ioports.iter().take(k.ioports.used()) {
+            orphan("port range", x.owner)?;
+            count(x.owner, Kind::IoPorts);
+        }
+        for (_, x) in k.endpoints.iter().take(k.endpoints.used()) {
+            orphan("endpoint", x.owner)?;
+            count(x.owner, Kind::Endpoint);
+        }
+        for (_, x) in k.notifications.iter().take(k.notifications.used()) {
+            orphan("notification", x.owner)?;
+            count(x.owner, Kind::Notification);
+        }
+        for (_, x) in k.virqs.iter().take(k.virqs.used()) {
+            orphan("VirqLine", x.guest)?;
+            count(x.guest, Kind::VirqLine);
+        }
+        for (_, x) in k.doorbells.iter().take(k.doorbells.used()) {
+            orphan("doorbell", x.guest)?;
+            count(x.guest, Kind::Doorbell);
+        }
+        for t in &k.timers {
+            orphan("timer", t.owner)?;
+            count(t.owner, Kind::Timer);
+        }
+        for (_, irq) in k.irqs.iter().take(k.irqs.used()) {
+            if irq.waiter.is_some_and(|w| k.threads.get(w).is_none()) {
+                return Err(format!("IRQ line {} waits for a destroyed thread", irq.line));
+            }
+        }
+        let kinds = [
+            Kind::Domain,
+            Kind::Thread,
+            Kind::Memory,
+            Kind::IoPorts,
+            Kind::Endpoint,
+            Kind::Notification,
+            Kind::VirqLine,
+            Kind::Doorbell,
+            Kind::Timer,
+        ];
+        for (a, row) in counts.iter().enumerate() {
+            for kind in kinds {
+                if row[kind as usize] > kind.share() {
+                    let n = row[kind as usize];
+                    return Err(format!(
+                        "account {a} holds {n} {kind:?} objects, over its share {}",
+                        kind.share()
+                    ));
+                }
+            }
+        }
+
+        // Frames: each run the fake gave out owned once (or counted as
+        // leaked), each table frame a live address space's.
+        self.claims.sort_unstable();
+        if let Some(w) = self.claims.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(format!("frames at {:#x} are owned twice", w[0].0));
+        }
+        let given: u64 = m.ram.runs.values().sum();
+        let claimed: u64 = self.claims.iter().map(|c| c.1).sum();
+        if given - claimed != m.leaked {
+            return Err(format!("{} frames are owned by nothing, {} were leaked", given - claimed, m.leaked));
+        }
+        self.roots.sort_unstable();
+        let mut tables = 0;
+        for (&root, &n) in &m.ram.tables {
+            if self.roots.binary_search(&root).is_err() {
+                return Err(format!("{n} table frames of {root:#x}, no live domain's"));
+            }
+            tables += n;
+        }
+        if m.ram.free + given + tables != m.ram.owner.len() as u64 {
+            return Err("the fake's frames do not add up".into());
+        }
+
+        // Quotas: exactly what each domain holds.
+        for (r, d) in k.domains.iter().take(k.domains.used()) {
+            let q = d.quota;
+            if q.used > q.limit {
+                return Err(format!("domain {r:?} holds {} pages over its limit {}", q.used, q.limit));
+            }
+            let expect =
+                m.ram.tables.get(&d.root.as_u64()).copied().unwrap_or(0) + held[usize::from(r.index)];
+            if q.used != expect {
+                return Err(format!("domain {r:?} is charged {} pages but holds {expect}", q.used));
+            }
+        }
+        Ok(())
+    }
+
+    /// Frame by frame: each free, or in exactly one claimed run, or a
+    /// table frame of a live domain's address space (what [`Checker::check`]
+    /// checks run by run, from the fake's own records).
+    pub fn frames(&mut self, k: &Kernel, m: &Machine) -> Result<(), String> {
+        self.frames.clear();
+        self.frames.resize(m.ram.owner.len(), 0);
+        let mut claim = |head: u64, len: u64| {
+            for p in 0..len {
+                self.frames[frame_of(head + p * 4096)] += 1;
+            }
+        };
+        for (_, x) in k.memory.iter().filter(|(_, x)| x.backing != Backing::Boot) {
+            claim(x.base.as_u64(), x.pages);
+        }
+        for (_, t) in k.threads.iter() {
+            if let Some(v) = &t.vcpu {
+                claim(v.vmcs.as_u64(), HW_FRAMES);
+            }
+        }
+        let roots: Vec<u64> = k.domains.iter().map(|(_, d)| d.root.as_u64()).collect();
+        let mut unclaimed = 0;
+        for (i, o) in m.ram.owner.iter().enumerate() {
+            match (*o, self.frames[i]) {
+                (Owner::Free, 0) | (Owner::Run { .. }, 1) => {}
+                (Owner::Run { head, len }, 0) if m.ram.runs.get(&head) == Some(&len) => unclaimed += 1,
+                (Owner::Table { root }, 0) if roots.contains(&root) => {}
+                (o, n) => return Err(format!("frame {i} ({o:?}) is claimed {n} times")),
+            }
+        }
+        if unclaimed != m.leaked {
+            return Err(format!("{unclaimed} frames are owned by nothing, {} were leaked", m.leaked));
+        }
+        Ok(())
+    }
+
+    /// Every capability in every table names a slot of its kind's pool,
+    /// and one that resolves names a live object of its kind.
+    pub fn tables(&self, k: &Kernel) -> Result<(), String> {
+        for (r, d) in k.domains.iter().take(k.domains.used()) {
+            for (slot, cap) in d.caps.iter() {
+                let (i, kind) = (usize::from(cap.obj.at.index), cap.obj.kind);
+                let ok = match kind {
+                    ObjectType::Domain => i < MAX_DOMAINS,
+                    ObjectType::Thread => i < MAX_THREADS,
+                    ObjectType::Memory => i < crate::state::MAX_MEMORY,
+                    ObjectType::IoPorts => i < crate::state::MAX_IOPORTS,
+                    ObjectType::Irq => i < crate::state::MAX_IRQS,
+                    ObjectType::Console => i == 0,
+                    ObjectType::Endpoint => i < crate::state::MAX_ENDPOINTS,
+                    ObjectType::Notification => i < crate::state::MAX_NOTIFICATIONS,
+                    ObjectType::VirqLine | ObjectType::Doorbell => i < crate::state::MAX_VIRQS,
+                };
+                if !ok {
+                    return Err(format!("domain {r:?} slot {slot:?} names no object: {cap:?}"));
+                }
+                let at = cap.obj.at;
+                let alive = match kind {
+                    ObjectType::Domain => k.domains.get(at).is_some(),
+                    ObjectType::Thread => k.threads.get(at).is_some(),
+                    ObjectType::Memory => k.memory.get(at).is_some(),
+                    ObjectType::IoPorts => k.ioports.get(at).is_some(),
+                    ObjectType::Irq => k.irqs.get(at).is_some(),
+                    ObjectType::Console => true,
+                    ObjectType::Endpoint => k.endpoints.get(at).is_some(),
+                    ObjectType::Notification => k.notifications.get(at).is_some(),
+                    ObjectType::VirqLine => k.virqs.get(at).is_some(),
+                    ObjectType::Doorbell => k.doorbells.get(at).is_some(),
+                };
+                if k.resolve(r, slot).is_ok() && !alive {
+                    return Err(format!("domain {r:?} slot {slot:?} resolves to a dead object"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A domain that died since the last look: its death must be kept for its
+/// supervisor, or have been handed to the supervisor's waiting thread
+/// (which then holds it as its syscall's result).
+pub fn reported(k: &Kernel, d: Ref) -> Result<(), String> {
+    let Some(dom) = k.domains.get(d) else { return Ok(()) };
+    if dom.state != DomainState::Dead || dom.death.is_some() {
+        return Ok(());
+    }
+    let id = crate::obj::domain::id(d).0;
+    let handed = dom.supervisor.is_some_and(|s| {
+        k.threads.iter().any(|(_, t)| {
+            t.domain == s && t.ctx.rax == 0 && t.ctx.rdi == id && t.state != ThreadState::WaitingForEvent
+        })
+    });
+    if handed {
+        Ok(())
+    } else {
+        Err(format!("domain {d:?} died unreported"))
+    }
+}
