@@ -380,13 +380,21 @@ fn is_canonical(va: u64) -> bool {
     VirtAddr::try_new(va).is_ok()
 }
 
-/// Whether domain `d` may run now (not paused, not over its cap),
-/// replenishing its budget at the start of each cap period.
-fn eligible(k: &mut Kernel, d: crate::obj::pool::Ref, now: u64) -> bool {
-    let Some(dom) = k.domains.get_mut(d) else { return false };
-    if dom.paused {
+/// Whether a thread of domain `own` paid for by domain `d` may run now:
+/// `own` is not paused, and `d` is not over its cap (its budget
+/// replenished at the start of each cap period).
+///
+/// A pause stops a domain's own threads only. A server serving a call
+/// runs on its caller's credit and cap, but not under its pause: a VMM
+/// that pauses the guest whose exit it is serving runs on (it would
+/// otherwise never run again, its payer being paused; found by
+/// domains_hostile's random calls), and so does any server of a paused
+/// client, which then finishes that call.
+fn eligible(k: &mut Kernel, own: Ref, d: Ref, now: u64) -> bool {
+    if k.domains.get(own).is_none_or(|dom| dom.paused) {
         return false;
     }
+    let Some(dom) = k.domains.get_mut(d) else { return false };
     if dom.cap_percent == 0 {
         return true;
     }
@@ -400,10 +408,12 @@ fn eligible(k: &mut Kernel, d: crate::obj::pool::Ref, now: u64) -> bool {
     dom.budget > 0
 }
 
-/// Whether thread `t` may run now: its payer's domain is under its cap.
+/// Whether thread `t` may run now: its domain is not paused, its payer's
+/// is under its cap.
 pub(crate) fn may_run(k: &mut Kernel, t: Ref) -> bool {
+    let Some(own) = k.threads.get(t).map(|th| th.domain) else { return false };
     let Some(d) = k.threads.get(payer(k, t)).map(|th| th.domain) else { return false };
-    eligible(k, d, cpu::now())
+    eligible(k, own, d, cpu::now())
 }
 
 /// The runnable thread of CPU `c` with the most credit whose domain is under
@@ -418,16 +428,18 @@ fn pick(k: &mut Kernel, c: usize) -> Option<crate::obj::pool::Ref> {
         let mut i = 0;
         while i < k.runqs[c].len() {
             let t = k.runqs[c][i];
-            if !k.threads.get(t).is_some_and(|th| th.state == ThreadState::Runnable) {
+            let Some(own) =
+                k.threads.get(t).filter(|th| th.state == ThreadState::Runnable).map(|th| th.domain)
+            else {
                 k.runqs[c].swap_remove(i);
                 continue;
-            }
+            };
             // A server serving a call runs on its caller's credit and cap.
             let Some((d, credit)) = k.threads.get(payer(k, t)).map(|th| (th.domain, th.credit)) else {
                 k.runqs[c].swap_remove(i);
                 continue;
             };
-            if eligible(k, d, now) {
+            if eligible(k, own, d, now) {
                 if Some(t) == yielded {
                     fallback = Some(i);
                 } else if best.is_none_or(|(_, b)| credit > b) {

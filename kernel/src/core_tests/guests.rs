@@ -202,3 +202,32 @@ fn kept_exits_end_their_slice() {
         assert_eq!(s.state(v), Some(ThreadState::Runnable));
     });
 }
+
+/// A VMM serving its guest's exit runs on the vCPU's time (`sched::payer`);
+/// pausing that guest must not stop the VMM with it. (It did: the VMM's
+/// payer was paused, so the VMM was never picked again; found by
+/// domains_hostile's random calls, which froze in a `DomainPause`.)
+#[test]
+fn a_vmm_pausing_the_guest_whose_exit_it_serves_runs_on() {
+    run(2, RAM, |s| {
+        let f = fixture(s);
+        let (v, hw, vmm) = vmm(s, &f, vec![exit(ExitReason::Cpuid, 0)]);
+        assert_eq!(s.running(vmm), Some(1), "the VMM has the exit");
+        s.call(vmm, Call::DomainPause { domain: f.guest, paused: true }).ok();
+        s.tick(1, 1000);
+        assert_eq!(s.running(vmm), Some(1), "the VMM runs on");
+        let reply = Reply::only(Action::ADVANCE).to_message();
+        assert!(matches!(s.ipc(vmm, IpcCall::Reply { msg: reply }), Out::Ok(_)));
+        // The vCPU, paused, does not run until resumed.
+        for _ in 0..3 {
+            s.tick(1, 1000);
+        }
+        assert_eq!(s.m(|m| m.entries.get(&hw).copied()), Some(1), "a paused vCPU entered its guest");
+        s.call(vmm, Call::DomainPause { domain: f.guest, paused: false }).ok();
+        for _ in 0..3 {
+            s.tick(1, 1000);
+        }
+        assert_eq!(s.m(|m| m.entries.get(&hw).copied()), Some(2), "the resumed vCPU ran");
+        assert_eq!(s.state(v), Some(ThreadState::Halted));
+    });
+}

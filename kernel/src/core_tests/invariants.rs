@@ -210,15 +210,18 @@ impl Checker {
                     return Err(format!("cpu {c} idles with a current thread"));
                 }
                 let eligible = k.runqs[c].iter().any(|&t| {
-                    let runnable = k.threads.get(t).is_some_and(|th| th.state == ThreadState::Runnable);
+                    let th = k.threads.get(t);
+                    let runnable = th.is_some_and(|th| th.state == ThreadState::Runnable);
                     let payer = crate::sched::payer(k, t);
-                    // Uncapped and not paused (`DomainPause`): `sched::eligible`.
+                    // Its own domain not paused (`DomainPause`), its payer's
+                    // uncapped: `sched::eligible`.
+                    let awake = th.and_then(|th| k.domains.get(th.domain)).is_some_and(|d| !d.paused);
                     let free = k
                         .threads
                         .get(payer)
                         .and_then(|p| k.domains.get(p.domain))
-                        .map(|d| d.cap_percent == 0 && !d.paused);
-                    runnable && free == Some(true)
+                        .map(|d| d.cap_percent == 0);
+                    runnable && awake && free == Some(true)
                 });
                 if eligible {
                     return Err(format!("cpu {c} idles with a runnable thread queued"));

@@ -31,13 +31,15 @@ pub fn domain_pause(k: &mut Kernel, c: Caller, domain: CapSlot, paused: bool) ->
         }
     }
     for cpu in 0..k.current.len() {
-        let running = k.current[cpu].and_then(|t| k.threads.get(crate::sched::payer(k, t)));
+        // A thread's own domain: a pause stops no server of theirs
+        // (`sched::eligible`).
+        let running = k.current[cpu].and_then(|t| k.threads.get(t));
         // Paused: a CPU running one of them chooses again. Resumed: every
         // online CPU does (an idle one would otherwise wait for its next
         // tick to see their queued threads; found by the host core's
         // random test). Pausing is rare: the kicks cost nothing that counts.
         let choose =
-            if paused { running.is_some_and(|th| of(th.domain)) } else { crate::arch::cpu::is_online(cpu) };
+            if paused { running.is_some_and(|th| of(th.domain)) } else { crate::hw::cpu::is_online(cpu) };
         if choose {
             k.resched[cpu] = true;
             crate::state::kick(cpu);
