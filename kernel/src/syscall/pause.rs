@@ -30,13 +30,17 @@ pub fn domain_pause(k: &mut Kernel, c: Caller, domain: CapSlot, paused: bool) ->
             dom.paused = paused;
         }
     }
-    if paused {
-        for cpu in 0..k.current.len() {
-            let running = k.current[cpu].and_then(|t| k.threads.get(crate::sched::payer(k, t)));
-            if running.is_some_and(|th| of(th.domain)) {
-                k.resched[cpu] = true;
-                crate::state::kick(cpu);
-            }
+    for cpu in 0..k.current.len() {
+        let running = k.current[cpu].and_then(|t| k.threads.get(crate::sched::payer(k, t)));
+        // Paused: a CPU running one of them chooses again. Resumed: every
+        // online CPU does (an idle one would otherwise wait for its next
+        // tick to see their queued threads; found by the host core's
+        // random test). Pausing is rare: the kicks cost nothing that counts.
+        let choose =
+            if paused { running.is_some_and(|th| of(th.domain)) } else { crate::arch::cpu::is_online(cpu) };
+        if choose {
+            k.resched[cpu] = true;
+            crate::state::kick(cpu);
         }
     }
     Ok(Next::Return([0; 4]))
