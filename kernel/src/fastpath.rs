@@ -8,7 +8,7 @@
 //! signaller's place (`Kernel::wake_by`), any other woken as usual.
 
 use ipc::msg::{nr, NO_CAP};
-use ipc::{CapSlot, ObjectType, Rights};
+use ipc::{CapSlot, Rights};
 
 use crate::hw::trap::{vector, TrapFrame, USER_CS, USER_SS};
 use crate::obj::pool::Ref;
@@ -68,19 +68,10 @@ const SIGNAL: u64 = ipc::syscall::Nr::Signal as u64;
 #[inline(always)]
 fn fast_signal(k: &mut Kernel, c: usize, me: Ref, slot: CapSlot, frame: &mut TrapFrame) -> bool {
     let Some(d) = k.threads.get(me).map(|t| t.domain) else { return false };
-    let Some(cap) = k.domains.get(d).and_then(|dom| dom.caps.get(slot).ok()) else { return false };
-    // `Kernel::cap`'s checks for a notification (which has no grant
-    // epochs: a copy is current if made in epoch 0); a failure takes the
-    // full path, which names the error.
-    let ok = cap.obj.kind == ObjectType::Notification
-        && cap.rights.contains(Rights::WRITE)
-        && (cap.original || cap.epoch == 0)
-        && k.notifications.get(cap.obj.at).is_some();
-    if !ok {
-        return false;
-    }
+    // A failure takes the full path, which names the error.
+    let Some(n) = k.notification_cap(d, slot, Rights::WRITE) else { return false };
     [frame.rax, frame.rdi, frame.rsi, frame.rdx, frame.r10] = [0, 0, frame.rsi, 0, 0];
-    let Some(t) = k.deliver(cap.obj.at, frame.rsi) else {
+    let Some(t) = k.deliver(n, frame.rsi) else {
         frame.rsi = 0;
         return true;
     };
