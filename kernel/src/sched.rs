@@ -461,6 +461,18 @@ fn pick(k: &mut Kernel, c: usize) -> Option<crate::obj::pool::Ref> {
         for (_, th) in k.threads.iter_mut().filter(|(_, th)| th.cpu == c) {
             th.credit = crate::policy::reset(th.credit);
         }
+        // And the callers of another CPU whose credit a server queued here
+        // runs on: that credit competes here, and their own CPU, idle while
+        // they wait for the reply, would never top it up (a VMM serving a
+        // vCPU of an idle CPU waited for good beside a busy thread; found
+        // by guest_smp). Only one in debt, so that one paying for several
+        // servers here is topped up once.
+        for i in 0..k.runqs[c].len() {
+            let p = payer(k, k.runqs[c][i]);
+            if let Some(th) = k.threads.get_mut(p).filter(|th| th.cpu != c && th.credit < 0) {
+                th.credit = crate::policy::reset(th.credit);
+            }
+        }
     }
     None
 }

@@ -231,3 +231,38 @@ fn a_vmm_pausing_the_guest_whose_exit_it_serves_runs_on() {
         assert_eq!(s.state(v), Some(ThreadState::Halted));
     });
 }
+
+/// A VMM thread on CPU 0 serving an exit of a vCPU homed on CPU 1 runs on
+/// that vCPU's credit (`sched::payer`). A vCPU in debt when it exited was
+/// topped up only by CPU 1's credit resets, which an idle CPU never makes:
+/// the VMM waited for good beside a busy thread of CPU 0 (guest_smp hung so
+/// in 3 runs of 10, its VMM serving vCPU 1 while vCPU 0 counted).
+#[test]
+fn a_server_paid_by_a_caller_of_an_idle_cpu_is_not_starved() {
+    run(2, RAM, |s| {
+        let f = fixture(s);
+        let v = s.obj(f.c.domain, f.vcpu);
+        let hw = s.k().threads.get(v).and_then(|t| t.vcpu.as_ref()).map(|x| x.vmcs.as_u64()).expect("vcpu");
+        s.m(|m| m.exits.insert(hw, vec![exit(ExitReason::Cpuid, 0)].into()));
+        let vmm = s.thread(f.c.slot, Some(0));
+        let busy = s.thread(f.c.slot, Some(0));
+        assert_eq!(s.ipc(vmm, IpcCall::Recv { ep: f.ep }), Out::Off);
+        // CPU 1 left to the vCPU: the fixture's threads wait.
+        for t in [f.t, s.obj(f.c.domain, f.thread)] {
+            let n = s.call(t, Call::NotificationCreate { domain: f.c.me }).slot();
+            assert_eq!(s.call(t, Call::Wait { ntfn: n }), Out::Off);
+        }
+        for _ in 0..3 {
+            s.tick(1, 1000);
+        }
+        assert_eq!(s.state(v), Some(ThreadState::AwaitingReply(vmm)), "the exit reached the VMM");
+        assert!(s.idle(1), "CPU 1 idles");
+        // The vCPU in debt (as after a long run), its VMM queued beside a
+        // busy thread on CPU 0.
+        if let Some(t) = s.k().threads.get_mut(v) {
+            t.credit = -5_000;
+        }
+        assert!(s.running(busy).is_some() || s.state(busy) == Some(ThreadState::Runnable));
+        assert_eq!(s.schedule_in(vmm), 0, "the VMM runs");
+    });
+}
