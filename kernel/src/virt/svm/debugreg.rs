@@ -13,6 +13,10 @@ use core::arch::asm;
 
 use x86_64::VirtAddr;
 
+use x86::irq::{GENERAL_PROTECTION_FAULT_VECTOR as GP, INVALID_OPCODE_VECTOR as UD};
+use x86_64::registers::control::Cr4Flags;
+
+use super::apm;
 use super::run::Vmcb;
 use crate::mem::guest::{mov_to_dr, Paging};
 use crate::mem::kspace;
@@ -21,7 +25,12 @@ use crate::obj::vcpu::GuestRegs;
 use crate::virt::vcpu::HwExit;
 
 /// The DR intercepts' word (APM Vol. 2 B.1): writes of DR0-3, DR5, DR7.
-pub const INTERCEPT_WRITES: u32 = (0b1010_1111) << 16;
+pub const INTERCEPT_WRITES: u32 = apm::intercept_dr_write(0)
+    | apm::intercept_dr_write(1)
+    | apm::intercept_dr_write(2)
+    | apm::intercept_dr_write(3)
+    | apm::intercept_dr_write(5)
+    | apm::intercept_dr_write(7);
 
 /// Guest-physical memory of the guest whose nested tables are at `npt`:
 /// the 8 bytes at `gpa` (8-aligned).
@@ -50,15 +59,15 @@ fn fetch(paging: &Paging, linear: u64, npt: u64, out: &mut [u8; 15]) -> usize {
 /// Does the write of DR`dr` that just exited (`info1`, `next_rip` as the
 /// VMCB gave them), or says what the guest gets instead.
 pub fn write(vmcb: &Vmcb, npt: u64, regs: &GuestRegs, dr: u8, info1: u64, next_rip: u64) -> HwExit {
-    let gp = HwExit::Reflect { vector: 13, error: Some(0), len: 0 };
-    let ud = HwExit::Reflect { vector: 6, error: None, len: 0 };
+    let gp = HwExit::Reflect { vector: GP, error: Some(0), len: 0 };
+    let ud = HwExit::Reflect { vector: UD, error: None, len: 0 };
     let s = vmcb.debug_state();
     if s.cpl != 0 {
         return gp;
     }
     let paging = Paging { cr0: s.cr0, cr3: s.cr3, cr4: s.cr4, efer: s.efer };
-    let (gpr, len) = if info1 & (1 << 63) != 0 && next_rip > s.rip {
-        ((info1 & 0xF) as u8, next_rip - s.rip)
+    let (gpr, len) = if info1 & apm::DR_INFO_VALID != 0 && next_rip > s.rip {
+        ((info1 & apm::DR_INFO_GPR) as u8, next_rip - s.rip)
     } else {
         let mut bytes = [0u8; 15];
         let n = fetch(&paging, s.cs_base.wrapping_add(s.rip), npt, &mut bytes);
@@ -78,9 +87,10 @@ pub fn write(vmcb: &Vmcb, npt: u64, regs: &GuestRegs, dr: u8, info1: u64, next_r
     }
     match dr {
         0..=3 => set_address(dr, value),
-        5 if s.cr4 & (1 << 3) != 0 => return ud, // CR4.DE: DR4/DR5 are reserved
+        // CR4.DE: DR4/DR5 are reserved.
+        5 if s.cr4 & Cr4Flags::DEBUGGING_EXTENSIONS.bits() != 0 => return ud,
         5 | 7 if value >> 32 != 0 => return gp,
-        5 | 7 => vmcb.set_dr7(value | 0x400),
+        5 | 7 => vmcb.set_dr7(value | apm::DR7_INIT),
         _ => return ud,
     }
     HwExit::Skip { len }

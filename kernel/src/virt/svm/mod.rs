@@ -1,5 +1,6 @@
 //! AMD-V: enabling SVM (AMD APM Vol. 2 15.4), and running guests (`run`).
 
+pub mod apm;
 pub mod debugreg;
 pub mod run;
 pub mod vcpu;
@@ -10,9 +11,7 @@ use x86_64::registers::model_specific::{Efer, EferFlags, Msr};
 use super::EnableError;
 use crate::mem::kspace;
 
-const VM_CR: u32 = 0xC001_0114;
-const VM_CR_SVMDIS: u64 = 1 << 4;
-const VM_HSAVE_PA: u32 = 0xC001_0117;
+use apm::{VM_CR, VM_CR_SVMDIS, VM_HSAVE_PA};
 
 /// Enables SVM on this CPU if it has nested paging and the firmware has not
 /// disabled it: sets EFER.SVME and gives the CPU its host save area.

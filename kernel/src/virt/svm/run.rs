@@ -3,48 +3,37 @@
 //! reading why the guest left.
 
 use core::arch::global_asm;
+use core::mem::offset_of;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use x86::irq::{ALIGNMENT_CHECK_VECTOR, DEBUG_VECTOR};
+use x86_64::registers::control::Cr0Flags;
+use x86_64::registers::model_specific::EferFlags;
+use x86_64::registers::rflags::RFlags;
+
+use super::apm::{self, attrib, event, exit, misc1, misc2, vintr, Vmcb as Layout};
 use crate::mem::kspace;
 use crate::obj::vcpu::GuestRegs;
 
-// Control area.
-const INTERCEPT_CR: usize = 0x000;
-const INTERCEPT_DR: usize = 0x004;
-const INTERCEPT_EXCEPTIONS: usize = 0x008;
-const INTERCEPT_MISC1: usize = 0x00C;
-const INTERCEPT_MISC2: usize = 0x010;
-const IOPM_BASE: usize = 0x040;
-const MSRPM_BASE: usize = 0x048;
-const GUEST_ASID: usize = 0x058;
-const TLB_CONTROL: usize = 0x05C;
-const EXIT_CODE: usize = 0x070;
-const EXIT_INFO1: usize = 0x078;
-const EXIT_INFO2: usize = 0x080;
-const EXIT_INT_INFO: usize = 0x088;
-const NP_ENABLE: usize = 0x090;
-const EVENT_INJECT: usize = 0x0A8;
-const N_CR3: usize = 0x0B0;
-const NEXT_RIP: usize = 0x0C8;
-// Save area.
-const ES: usize = 0x400;
-const GDTR: usize = 0x460;
-const LDTR: usize = 0x470;
-const IDTR: usize = 0x480;
-const TR: usize = 0x490;
-const CPL: usize = 0x4CB;
-const EFER: usize = 0x4D0;
-const CR4: usize = 0x548;
-const CR3: usize = 0x550;
-const CR0: usize = 0x558;
-const DR7: usize = 0x560;
-const DR6: usize = 0x568;
-const RFLAGS: usize = 0x570;
-const RIP: usize = 0x578;
-const RSP: usize = 0x5D8;
-const RAX: usize = 0x5F8;
-const CR2: usize = 0x640;
-const G_PAT: usize = 0x668;
+/// Writes VMCB field `$f`, a path into [`apm::Vmcb`]: at its offset and of
+/// its type (a value of another type does not compile).
+macro_rules! set {
+    ($vmcb:expr, $($f:ident).+, $v:expr) => {
+        $vmcb.w(core::mem::offset_of!(Layout, $($f).+), |l: &Layout| &l.$($f).+, $v)
+    };
+}
+
+/// Reads VMCB field `$f`, a path into [`apm::Vmcb`].
+macro_rules! get {
+    ($vmcb:expr, $($f:ident).+) => {
+        $vmcb.r(core::mem::offset_of!(Layout, $($f).+), |l: &Layout| &l.$($f).+)
+    };
+}
+
+/// RFLAGS bit 1, reserved, always set.
+const RFLAGS_RESERVED: u64 = 1 << 1;
+/// DR7's L0-G3: some breakpoint is enabled.
+const BREAKPOINT_ENABLES: u64 = 0xFF;
 
 /// The I/O and MSR permission maps, all ones: every port and MSR access
 /// exits. Shared by every vCPU, never written after they are made.
@@ -60,22 +49,27 @@ impl Vmcb {
         Self(kspace::phys_to_virt(x86_64::PhysAddr::new(pa)).as_mut_ptr())
     }
 
-    fn w<T>(&self, off: usize, v: T) {
+    /// Writes the field at `off` (`set!`), whose type `field` names.
+    fn w<T>(&self, off: usize, _field: fn(&Layout) -> &T, v: T) {
         // SAFETY: the frame is a VMCB the kernel owns, covered by the direct
-        // map; `off` is a field offset inside the 4 KiB frame.
+        // map; `off` is the offset of a field of type T in `apm::Vmcb`,
+        // which fits the 4 KiB frame.
         unsafe { core::ptr::write_volatile(self.0.add(off).cast::<T>(), v) }
     }
 
-    fn r<T: Copy>(&self, off: usize) -> T {
-        // SAFETY: as in `w`.
-        unsafe { core::ptr::read_volatile(self.0.add(off).cast::<T>()) }
+    /// Writes the segment at `at` (an `apm::Segment`), field by field.
+    fn segment(&self, at: usize, selector: u16, attrib: u16, limit: u32, base: u64) {
+        use apm::Segment as S;
+        self.w(at + offset_of!(S, selector), |l| &l.save.es.selector, selector);
+        self.w(at + offset_of!(S, attrib), |l| &l.save.es.attrib, attrib);
+        self.w(at + offset_of!(S, limit), |l| &l.save.es.limit, limit);
+        self.w(at + offset_of!(S, base), |l| &l.save.es.base, base);
     }
 
-    fn segment(&self, at: usize, selector: u16, attrib: u16, limit: u32, base: u64) {
-        self.w(at, selector);
-        self.w(at + 2, attrib);
-        self.w(at + 4, limit);
-        self.w(at + 8, base);
+    /// Reads the field at `off` (`get!`), whose type `field` names.
+    fn r<T: Copy>(&self, off: usize, _field: fn(&Layout) -> &T) -> T {
+        // SAFETY: as in `w`.
+        unsafe { core::ptr::read_volatile(self.0.add(off).cast::<T>()) }
     }
 }
 
@@ -103,58 +97,73 @@ pub fn setup(vmcb: &Vmcb, rip: u64, rax: u64, npt: u64, asid: u32, sipi: Option<
     if !permission_maps() {
         return false;
     }
-    vmcb.w(INTERCEPT_CR, 0u32);
-    vmcb.w(INTERCEPT_DR, super::debugreg::INTERCEPT_WRITES);
+    set!(vmcb, control.intercept_cr, 0);
+    set!(vmcb, control.intercept_dr, super::debugreg::INTERCEPT_WRITES);
     // #DB and #AC: a guest could otherwise hold the CPU forever in their
     // delivery (CVE-2015-8104, CVE-2015-5307); the kernel reflects them.
-    vmcb.w(INTERCEPT_EXCEPTIONS, (1u32 << 1) | (1 << 17));
-    // INTR, NMI, CPUID, INVD, HLT, INVLPGA, I/O, MSR, shutdown.
-    let misc1: u32 =
-        1 | (1 << 1) | (1 << 18) | (1 << 22) | (1 << 24) | (1 << 26) | (1 << 27) | (1 << 28) | (1 << 31);
-    vmcb.w(INTERCEPT_MISC1, misc1);
-    // VMRUN, VMMCALL, VMLOAD, VMSAVE, STGI, CLGI, SKINIT; WBINVD, MONITOR,
-    // MWAIT (and armed), XSETBV (APM Vol. 2 B.1): none runs natively.
-    vmcb.w(INTERCEPT_MISC2, 0x7Fu32 | (0x1F << 9));
-    vmcb.w(IOPM_BASE, IOPM.load(Ordering::Acquire));
-    vmcb.w(MSRPM_BASE, MSRPM.load(Ordering::Acquire));
-    vmcb.w(GUEST_ASID, asid);
-    vmcb.w(TLB_CONTROL, 1u8);
-    vmcb.w(NP_ENABLE, 1u64);
-    vmcb.w(N_CR3, npt);
-    vmcb.w(EVENT_INJECT, 0u64);
+    set!(vmcb, control.intercept_exceptions, (1 << DEBUG_VECTOR) | (1 << ALIGNMENT_CHECK_VECTOR));
+    let m = misc1::INTR
+        | misc1::NMI
+        | misc1::CPUID
+        | misc1::INVD
+        | misc1::HLT
+        | misc1::INVLPGA
+        | misc1::IOIO_PROT
+        | misc1::MSR_PROT
+        | misc1::SHUTDOWN;
+    set!(vmcb, control.intercept_misc1, m);
+    // None of these runs natively.
+    set!(vmcb, control.intercept_misc2, misc2::SVM_INSTRUCTIONS | misc2::WBINVD_MONITOR_MWAIT_XSETBV);
+    set!(vmcb, control.iopm_base, IOPM.load(Ordering::Acquire));
+    set!(vmcb, control.msrpm_base, MSRPM.load(Ordering::Acquire));
+    set!(vmcb, control.guest_asid, asid);
+    set!(vmcb, control.tlb_control, apm::TLB_FLUSH_ALL);
+    set!(vmcb, control.np_enable, apm::NP_ENABLE);
+    set!(vmcb, control.n_cr3, npt);
+    set!(vmcb, control.event_inject, 0);
     // V_INTR_MASKING: the guest's IF masks only its virtual interrupts; the
     // host's (set across VMRUN in `svm_enter`) governs physical ones, which
     // exit. Without it a guest that spins with IF clear holds off the timer
     // and keeps its CPU for as long as it likes.
-    vmcb.w(VINTR, V_INTR_MASKING);
-    for i in 0..6 {
-        // ES, CS, SS, DS, FS, GS: flat 32-bit, or real mode.
+    set!(vmcb, control.vintr, vintr::V_INTR_MASKING);
+    // ES, CS, SS, DS, FS, GS: flat 32-bit, or real mode.
+    let segments = [
+        offset_of!(Layout, save.es),
+        offset_of!(Layout, save.cs),
+        offset_of!(Layout, save.ss),
+        offset_of!(Layout, save.ds),
+        offset_of!(Layout, save.fs),
+        offset_of!(Layout, save.gs),
+    ];
+    for (i, at) in segments.into_iter().enumerate() {
         let code = i == 1;
-        let (sel, attrib, limit, base) = match sipi {
-            None if code => (0x08, 0x0C9B, u32::MAX, 0),
-            None => (0x10, 0x0C93, u32::MAX, 0),
-            Some(v) if code => (u16::from(v) << 8, 0x009B, 0xFFFF, u64::from(v) << 12),
-            Some(_) => (0, 0x0093, 0xFFFF, 0),
+        let (selector, attrib, limit, base) = match sipi {
+            None if code => (0x08, attrib::CODE32, u32::MAX, 0),
+            None => (0x10, attrib::DATA32, u32::MAX, 0),
+            Some(v) if code => (u16::from(v) << 8, attrib::CODE16, 0xFFFF, u64::from(v) << 12),
+            Some(_) => (0, attrib::DATA16, 0xFFFF, 0),
         };
-        vmcb.segment(ES + 16 * i, sel, attrib, limit, base);
+        vmcb.segment(at, selector, attrib, limit, base);
     }
-    vmcb.segment(GDTR, 0, 0, 0xFFFF, 0);
-    vmcb.segment(LDTR, 0, 0x0082, 0, 0);
-    vmcb.segment(IDTR, 0, 0, 0xFFFF, 0);
-    vmcb.segment(TR, 0, 0x008B, 0xFFFF, 0);
-    vmcb.w(CPL, 0u8);
-    vmcb.w(EFER, 1u64 << 12); // SVME: required in guest state (APM 15.5.1)
-    vmcb.w(CR4, 0u64);
-    vmcb.w(CR3, 0u64);
-    vmcb.w(CR0, if sipi.is_some() { 0x10u64 } else { 0x11 }); // (PE,) ET
-    vmcb.w(DR7, 0x400u64);
-    vmcb.w(DR6, 0xFFFF_0FF0u64);
-    vmcb.w(RFLAGS, 2u64);
-    vmcb.w(RIP, rip);
-    vmcb.w(RSP, 0u64);
-    vmcb.w(RAX, rax);
-    vmcb.w(CR2, 0u64);
-    vmcb.w(G_PAT, 0x0007_0406_0007_0406u64);
+    vmcb.segment(offset_of!(Layout, save.gdtr), 0, 0, 0xFFFF, 0);
+    vmcb.segment(offset_of!(Layout, save.ldtr), 0, attrib::LDT, 0, 0);
+    vmcb.segment(offset_of!(Layout, save.idtr), 0, 0, 0xFFFF, 0);
+    vmcb.segment(offset_of!(Layout, save.tr), 0, attrib::TSS_BUSY, 0xFFFF, 0);
+    set!(vmcb, save.cpl, 0);
+    // SVME: required in guest state (APM 15.5.1).
+    set!(vmcb, save.efer, EferFlags::SECURE_VIRTUAL_MACHINE_ENABLE.bits());
+    set!(vmcb, save.cr4, 0);
+    set!(vmcb, save.cr3, 0);
+    let (pe, et) = (Cr0Flags::PROTECTED_MODE_ENABLE.bits(), Cr0Flags::EXTENSION_TYPE.bits());
+    set!(vmcb, save.cr0, if sipi.is_some() { et } else { et | pe });
+    set!(vmcb, save.dr7, apm::DR7_INIT);
+    set!(vmcb, save.dr6, apm::DR6_INIT);
+    set!(vmcb, save.rflags, RFLAGS_RESERVED);
+    set!(vmcb, save.rip, rip);
+    set!(vmcb, save.rsp, 0);
+    set!(vmcb, save.rax, rax);
+    set!(vmcb, save.cr2, 0);
+    set!(vmcb, save.g_pat, apm::PAT_INIT);
     true
 }
 
@@ -289,19 +298,19 @@ pub enum SvmExit {
 
 /// Enters the guest of `vmcb` (at `vmcb_pa`) until it exits.
 pub fn enter(vmcb: &Vmcb, vmcb_pa: u64, regs: &mut GuestRegs, host_area: u64) -> SvmExit {
-    vmcb.w(RAX, regs.rax);
-    vmcb.w(CR2, regs.cr2);
+    set!(vmcb, save.rax, regs.rax);
+    set!(vmcb, save.cr2, regs.cr2);
     // SAFETY: the VMCB is set up (see `setup`), the host save area is this
     // CPU's and VM_HSAVE_PA is set; the stub saves and restores every host
     // register and switches the guest's; interrupts are off (GIF cleared
     // around VMRUN).
     unsafe { svm_enter(regs, vmcb_pa, host_area) };
-    let code: u64 = vmcb.r(EXIT_CODE);
+    let code = get!(vmcb, control.exit_code);
     // VMEXIT_INVALID is -1, and its low half is what counts: QEMU writes a
     // 32-bit -1 (0xFFFF_FFFF) into the 64-bit field, and KVM reads the low
     // half alone too. Matched as u64::MAX, QEMU's went to the VMM as an
     // unknown exit at the host's rip (issue 9 item 3).
-    if code as u32 == u32::MAX {
+    if code as u32 == exit::INVALID {
         // No guest ran; the VMCB's save area may hold what the CPU ran, the
         // host (QEMU writes its own rax and rip there, when it refuses
         // before loading the guest's): none of it is read, and the other
@@ -310,41 +319,53 @@ pub fn enter(vmcb: &Vmcb, vmcb_pa: u64, regs: &mut GuestRegs, host_area: u64) ->
         crate::virt::state::disarm();
         return SvmExit::Invalid;
     }
-    if vmcb.r::<u64>(DR7) & 0xFF != 0 {
+    if get!(vmcb, save.dr7) & BREAKPOINT_ENABLES != 0 {
         crate::virt::state::disarm();
     }
-    regs.rax = vmcb.r(RAX);
-    regs.cr2 = vmcb.r(CR2);
-    vmcb.w(TLB_CONTROL, 0u8);
-    vmcb.w(EVENT_INJECT, 0u64);
-    let info1: u64 = vmcb.r(EXIT_INFO1);
-    let info2: u64 = vmcb.r(EXIT_INFO2);
+    regs.rax = get!(vmcb, save.rax);
+    regs.cr2 = get!(vmcb, save.cr2);
+    set!(vmcb, control.tlb_control, 0);
+    set!(vmcb, control.event_inject, 0);
+    let info1 = get!(vmcb, control.exit_info1);
+    let info2 = get!(vmcb, control.exit_info2);
     match code {
-        0x60 => SvmExit::Interrupt,
-        0x61 => SvmExit::Nmi,
-        0x72 => SvmExit::Cpuid,
-        0x78 => SvmExit::Hlt,
-        0x7B => SvmExit::Io {
-            port: (info1 >> 16) as u16,
-            size: ((info1 >> 4) & 7) as u8,
-            input: info1 & 1 != 0,
-            string: info1 & (1 << 2) != 0,
-            rep: info1 & (1 << 3) != 0,
+        exit::INTR => SvmExit::Interrupt,
+        exit::NMI => SvmExit::Nmi,
+        exit::CPUID => SvmExit::Cpuid,
+        exit::HLT => SvmExit::Hlt,
+        exit::IOIO => SvmExit::Io {
+            port: (info1 >> apm::io::PORT_SHIFT) as u16,
+            size: ((info1 >> apm::io::SIZE_SHIFT) & apm::io::SIZE_MASK) as u8,
+            input: info1 & apm::io::IN != 0,
+            string: info1 & apm::io::STRING != 0,
+            rep: info1 & apm::io::REP != 0,
             next_rip: info2,
         },
-        0x7C => SvmExit::Msr { write: info1 & 1 != 0 },
-        0x64 => SvmExit::InterruptWindow,
-        0x7F => SvmExit::Shutdown,
-        0x80 | 0x82..=0x86 | 0x7A | 0x8A..=0x8C => SvmExit::SvmInstruction,
-        0x41 => SvmExit::Exception { vector: 1, error: None, in_delivery: delivering(vmcb, 1) },
-        0x51 => {
-            SvmExit::Exception { vector: 17, error: Some(info1 as u32), in_delivery: delivering(vmcb, 17) }
+        exit::MSR => SvmExit::Msr { write: info1 & exit::MSR_WRITE != 0 },
+        exit::VINTR => SvmExit::InterruptWindow,
+        exit::SHUTDOWN => SvmExit::Shutdown,
+        exit::VMRUN
+        | exit::VMLOAD..=exit::SKINIT
+        | exit::INVLPGA
+        | exit::MONITOR..=exit::MWAIT_CONDITIONAL => SvmExit::SvmInstruction,
+        exit::EXCP_DB => SvmExit::Exception {
+            vector: DEBUG_VECTOR,
+            error: None,
+            in_delivery: delivering(vmcb, DEBUG_VECTOR),
+        },
+        exit::EXCP_AC => {
+            let in_delivery = delivering(vmcb, ALIGNMENT_CHECK_VECTOR);
+            SvmExit::Exception { vector: ALIGNMENT_CHECK_VECTOR, error: Some(info1 as u32), in_delivery }
         }
-        code @ 0x30..=0x3F => SvmExit::DrWrite { dr: (code - 0x30) as u8, info1, next_rip: vmcb.r(NEXT_RIP) },
-        0x76 | 0x89 => SvmExit::CacheFlush,
-        0x8D => SvmExit::Xsetbv { cpl: vmcb.r(CPL) },
-        0x81 => SvmExit::Vmmcall,
-        0x400 => SvmExit::NestedPageFault { gpa: info2, access: nested_access(info1) },
+        code @ exit::DR0_WRITE..=exit::DR15_WRITE => SvmExit::DrWrite {
+            dr: (code - exit::DR0_WRITE) as u8,
+            info1,
+            next_rip: get!(vmcb, control.next_rip),
+        },
+        exit::INVD | exit::WBINVD => SvmExit::CacheFlush,
+        exit::XSETBV => SvmExit::Xsetbv { cpl: get!(vmcb, save.cpl) },
+        exit::VMMCALL => SvmExit::Vmmcall,
+        exit::NPF => SvmExit::NestedPageFault { gpa: info2, access: nested_access(info1) },
         code => SvmExit::Other(code),
     }
 }
@@ -352,15 +373,17 @@ pub fn enter(vmcb: &Vmcb, vmcb_pa: u64, regs: &mut GuestRegs, host_area: u64) ->
 /// Whether the exit came in the delivery of exception `vector` (APM Vol.
 /// 2 15.7.2: EXITINTINFO, valid, an exception).
 fn delivering(vmcb: &Vmcb, vector: u8) -> bool {
-    let info: u64 = vmcb.r(EXIT_INT_INFO);
-    info & (1 << 31) != 0 && (info >> 8) & 7 == 3 && info & 0xFF == u64::from(vector)
+    let info = get!(vmcb, control.exit_int_info);
+    info & event::VALID != 0
+        && (info >> event::TYPE_SHIFT) & event::TYPE_MASK == event::EXCEPTION
+        && info & event::VECTOR == u64::from(vector)
 }
 
 /// A nested page fault's error code as read/write/execute bits (1, 2, 4).
 fn nested_access(code: u64) -> u64 {
-    if code & (1 << 4) != 0 {
+    if code & apm::npf::FETCH != 0 {
         4
-    } else if code & (1 << 1) != 0 {
+    } else if code & apm::npf::WRITE != 0 {
         2
     } else {
         1
@@ -382,76 +405,72 @@ pub struct DebugState {
 impl Vmcb {
     pub fn debug_state(&self) -> DebugState {
         DebugState {
-            cpl: self.r(CPL),
-            cr0: self.r(CR0),
-            cr3: self.r(CR3),
-            cr4: self.r(CR4),
-            efer: self.r(EFER),
-            rip: self.r(RIP),
-            rsp: self.r(RSP),
-            cs_base: self.r(ES + 16 + 8),
+            cpl: get!(self, save.cpl),
+            cr0: get!(self, save.cr0),
+            cr3: get!(self, save.cr3),
+            cr4: get!(self, save.cr4),
+            efer: get!(self, save.efer),
+            rip: get!(self, save.rip),
+            rsp: get!(self, save.rsp),
+            cs_base: get!(self, save.cs.base),
         }
     }
 
     /// The guest's DR7, which VMRUN loads.
     pub fn set_dr7(&self, value: u64) {
-        self.w(DR7, value);
+        set!(self, save.dr7, value);
     }
 }
 
 /// The guest's rip and the next rip the CPU saved (0 without next-RIP save,
 /// as under QEMU TCG).
 pub fn rip(vmcb: &Vmcb) -> (u64, u64) {
-    (vmcb.r(RIP), vmcb.r(NEXT_RIP))
+    (get!(vmcb, save.rip), get!(vmcb, control.next_rip))
 }
 
 pub fn set_rip(vmcb: &Vmcb, rip: u64) {
-    vmcb.w(RIP, rip);
+    set!(vmcb, save.rip, rip);
 }
 
 /// Queues a hardware exception for the next VMRUN; in real mode without
 /// its error code, as on VT-x (`vmx::run::inject`).
 pub fn inject(vmcb: &Vmcb, vector: u8, error: Option<u32>) {
-    let mut e = u64::from(vector) | (3 << 8) | (1 << 31);
-    if let Some(code) = error.filter(|_| vmcb.r::<u64>(CR0) & 1 != 0) {
-        e |= (1 << 11) | u64::from(code) << 32;
+    let mut e = u64::from(vector) | (event::EXCEPTION << event::TYPE_SHIFT) | event::VALID;
+    if let Some(code) = error.filter(|_| get!(vmcb, save.cr0) & Cr0Flags::PROTECTED_MODE_ENABLE.bits() != 0) {
+        e |= event::ERROR_CODE | u64::from(code) << event::ERROR_CODE_SHIFT;
     }
-    vmcb.w(EVENT_INJECT, e);
+    set!(vmcb, control.event_inject, e);
 }
 
 /// Asks for a full TLB flush of the guest's ASID at the next VMRUN.
 pub fn flush_tlb(vmcb: &Vmcb) {
-    vmcb.w(TLB_CONTROL, 1u8);
+    set!(vmcb, control.tlb_control, apm::TLB_FLUSH_ALL);
 }
-
-const VINTR: usize = 0x060;
-/// VINTR's V_INTR_MASKING bit (APM 15.21.1).
-const V_INTR_MASKING: u64 = 1 << 24;
-const INTERRUPT_SHADOW: usize = 0x068;
 
 /// Whether the guest can take an external interrupt now.
 pub fn interruptible(vmcb: &Vmcb) -> bool {
-    vmcb.r::<u64>(RFLAGS) & (1 << 9) != 0
-        && vmcb.r::<u64>(INTERRUPT_SHADOW) & 1 == 0
-        && vmcb.r::<u64>(EVENT_INJECT) & (1 << 31) == 0
+    interrupts_on(vmcb)
+        && get!(vmcb, control.interrupt_shadow) & apm::INTERRUPT_SHADOW == 0
+        && get!(vmcb, control.event_inject) & event::VALID == 0
 }
 
 /// The guest's RFLAGS.IF.
 pub fn interrupts_on(vmcb: &Vmcb) -> bool {
-    vmcb.r::<u64>(RFLAGS) & (1 << 9) != 0
+    get!(vmcb, save.rflags) & RFlags::INTERRUPT_FLAG.bits() != 0
 }
 
 /// Queues external interrupt `vector` for the next VMRUN.
 pub fn inject_interrupt(vmcb: &Vmcb, vector: u8) {
-    vmcb.w(EVENT_INJECT, u64::from(vector) | (1 << 31));
+    let e = u64::from(vector) | (event::EXTERNAL_INTERRUPT << event::TYPE_SHIFT) | event::VALID;
+    set!(vmcb, control.event_inject, e);
 }
 
 /// Asks (or stops asking) for an exit once the guest can take an interrupt:
 /// a virtual interrupt pending (V_IRQ, ignoring the TPR) with VINTR
 /// intercepted (APM 15.21.4).
 pub fn want_window(vmcb: &Vmcb, on: bool) {
-    let misc1: u32 = vmcb.r(INTERCEPT_MISC1);
-    vmcb.w(INTERCEPT_MISC1, if on { misc1 | (1 << 4) } else { misc1 & !(1 << 4) });
-    let ask = if on { (1u64 << 8) | (0xF << 16) | (1 << 20) } else { 0 };
-    vmcb.w(VINTR, V_INTR_MASKING | ask);
+    let m = get!(vmcb, control.intercept_misc1);
+    set!(vmcb, control.intercept_misc1, if on { m | misc1::VINTR } else { m & !misc1::VINTR });
+    let ask = if on { vintr::V_IRQ | vintr::V_INTR_PRIO_HIGHEST | vintr::V_IGN_TPR } else { 0 };
+    set!(vmcb, control.vintr, vintr::V_INTR_MASKING | ask);
 }

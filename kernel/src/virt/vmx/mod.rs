@@ -2,6 +2,7 @@
 //! running guests (`run`, `vmcs`).
 
 pub mod run;
+pub mod sdm;
 pub mod vcpu;
 pub mod vmcs;
 
@@ -13,18 +14,14 @@ use x86_64::registers::model_specific::Msr;
 use super::EnableError;
 use crate::mem::kspace;
 
-const IA32_FEATURE_CONTROL: u32 = 0x3A;
-const IA32_VMX_BASIC: u32 = 0x480;
-const IA32_VMX_PROCBASED_CTLS: u32 = 0x482;
-const IA32_VMX_PROCBASED_CTLS2: u32 = 0x48B;
-const IA32_VMX_CR0_FIXED0: u32 = 0x486;
-const IA32_VMX_CR0_FIXED1: u32 = 0x487;
-const IA32_VMX_CR4_FIXED0: u32 = 0x488;
-const IA32_VMX_CR4_FIXED1: u32 = 0x489;
-const IA32_VMX_EPT_VPID_CAP: u32 = 0x48C;
+use x86::msr::{
+    IA32_FEATURE_CONTROL, IA32_VMX_BASIC, IA32_VMX_CR0_FIXED0, IA32_VMX_CR0_FIXED1, IA32_VMX_CR4_FIXED0,
+    IA32_VMX_CR4_FIXED1, IA32_VMX_EPT_VPID_CAP, IA32_VMX_PROCBASED_CTLS, IA32_VMX_PROCBASED_CTLS2,
+};
+use x86::vmx::vmcs::control::{PrimaryControls, SecondaryControls};
 
-const FC_LOCKED: u64 = 1 << 0;
-const FC_VMXON_OUTSIDE_SMX: u64 = 1 << 2;
+use sdm::{BASIC_REVISION, FEATURE_CONTROL_VMXON_OUTSIDE_SMX as FC_VMXON_OUTSIDE_SMX};
+use sdm::{EPT_CAP_WALK4, EPT_CAP_WB, FEATURE_CONTROL_LOCKED as FC_LOCKED};
 
 fn rdmsr(msr: u32) -> u64 {
     // SAFETY: the caller checked CPUID.1:ECX.VMX, which makes these VMX
@@ -34,17 +31,20 @@ fn rdmsr(msr: u32) -> u64 {
 
 /// The VMCS revision identifier (SDM Vol. 3C A.1).
 pub fn revision() -> u32 {
-    rdmsr(IA32_VMX_BASIC) as u32 & 0x7FFF_FFFF
+    (rdmsr(IA32_VMX_BASIC) & BASIC_REVISION) as u32
 }
 
 /// Enables VMX on this CPU: checks that EPT (with a 4-level walk and
 /// write-back tables) is there, unlocks VMX in IA32_FEATURE_CONTROL if the
 /// firmware left it open, honours the CR0/CR4 fixed bits, and runs VMXON.
 pub fn enable() -> Result<(), EnableError> {
-    let secondary = rdmsr(IA32_VMX_PROCBASED_CTLS) >> 32 & (1 << 31) != 0;
-    let ept = secondary && rdmsr(IA32_VMX_PROCBASED_CTLS2) >> 32 & (1 << 1) != 0;
+    // A control may be set if its bit is set in the high half of its
+    // capability MSR (SDM Vol. 3C A.3.2, A.3.3).
+    let allowed = |msr, bit: u32| (rdmsr(msr) >> 32) as u32 & bit != 0;
+    let secondary = allowed(IA32_VMX_PROCBASED_CTLS, PrimaryControls::SECONDARY_CONTROLS.bits());
+    let ept = secondary && allowed(IA32_VMX_PROCBASED_CTLS2, SecondaryControls::ENABLE_EPT.bits());
     let caps = if ept { rdmsr(IA32_VMX_EPT_VPID_CAP) } else { 0 };
-    if !ept || caps & (1 << 6) == 0 || caps & (1 << 14) == 0 {
+    if !ept || caps & EPT_CAP_WALK4 == 0 || caps & EPT_CAP_WB == 0 {
         return Err(EnableError::NoNestedPaging);
     }
     let fc = rdmsr(IA32_FEATURE_CONTROL);
@@ -65,7 +65,7 @@ pub fn enable() -> Result<(), EnableError> {
         Cr4::write_raw(cr4);
     }
     let (pa, va) = kspace::alloc_frame().ok_or(EnableError::OutOfMemory)?;
-    let revision = rdmsr(IA32_VMX_BASIC) as u32 & 0x7FFF_FFFF;
+    let revision = revision();
     // SAFETY: a fresh, zeroed frame of our own, mapped at `va`.
     unsafe { core::ptr::write_volatile(va.as_mut_ptr::<u32>(), revision) };
     let failed: u8;

@@ -4,10 +4,23 @@
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use x86_64::registers::control::{Cr0, Cr3, Cr4};
+use x86::irq::{ALIGNMENT_CHECK_VECTOR, DEBUG_VECTOR};
+use x86::msr::{
+    IA32_VMX_BASIC, IA32_VMX_ENTRY_CTLS, IA32_VMX_EXIT_CTLS, IA32_VMX_MISC, IA32_VMX_PINBASED_CTLS,
+    IA32_VMX_PROCBASED_CTLS, IA32_VMX_PROCBASED_CTLS2, IA32_VMX_TRUE_ENTRY_CTLS, IA32_VMX_TRUE_EXIT_CTLS,
+    IA32_VMX_TRUE_PINBASED_CTLS, IA32_VMX_TRUE_PROCBASED_CTLS,
+};
+use x86::vmx::vmcs::control::{
+    self, EntryControls, ExitControls, PinbasedControls as Pin, PrimaryControls as Proc, SecondaryControls,
+};
+use x86::vmx::vmcs::{guest, host, ro};
+use x86_64::registers::control::{Cr0, Cr0Flags, Cr3, Cr4, Cr4Flags};
+use x86_64::registers::debug::Dr6Flags;
 use x86_64::registers::model_specific::{Efer, Msr};
+use x86_64::registers::rflags::RFlags;
 
-use super::vmcs::{self, *};
+use super::sdm::{self, access, event, exit, io};
+use super::vmcs;
 use crate::arch::{cpu, gdt};
 pub use crate::obj::vcpu::GuestRegs;
 
@@ -92,7 +105,7 @@ vmx_exit:
     xor eax, eax
     ret
 "#,
-    host_rsp = const 0x6C14u64,
+    host_rsp = const host::RSP,
 );
 
 unsafe extern "C" {
@@ -145,9 +158,6 @@ pub enum VmxExit {
     Other(u64),
 }
 
-/// The pin-based control that activates the VMX-preemption timer.
-const PIN_PREEMPTION_TIMER: u32 = 1 << 6;
-
 /// The VMX-preemption timer's value for one time slice
 /// (`crate::policy::SLICE_US`; the timer counts down once every 2^n TSC
 /// ticks, n = IA32_VMX_MISC[4:0], SDM 25.5.1), worked out by `setup`; 0
@@ -155,6 +165,12 @@ const PIN_PREEMPTION_TIMER: u32 = 1 << 6;
 /// entry path reads neither an MSR nor the VMCS for it, nor works it out
 /// again on every entry (6 instructions an exit).
 static SLICE_TIMER: AtomicU32 = AtomicU32::new(0);
+
+/// RFLAGS bit 1, reserved, always set (SDM Vol. 1 3.4.3).
+const RFLAGS_RESERVED: u64 = 1 << 1;
+
+/// The DR6 bits a #DB's exit qualification reports: B0-B3, BD and BS.
+const DR6_DB_BITS: u64 = Dr6Flags::TRAP.bits() | Dr6Flags::ACCESS_DETECTED.bits() | Dr6Flags::STEP.bits();
 
 /// Arms the VMX-preemption timer of the current VMCS to end the guest's
 /// time slice one slice from now, if the CPU has the timer. Without it
@@ -165,7 +181,7 @@ static SLICE_TIMER: AtomicU32 = AtomicU32::new(0);
 pub fn slice_start() {
     let value = SLICE_TIMER.load(Ordering::Relaxed);
     if value != 0 {
-        vmcs::write(PREEMPTION_TIMER, u64::from(value));
+        vmcs::write(guest::VMX_PREEMPTION_TIMER_VALUE, u64::from(value));
     }
 }
 
@@ -177,7 +193,7 @@ fn rdmsr(msr: u32) -> u64 {
 /// A control value: what we want, plus what the CPU forces, minus what it
 /// forbids (SDM Vol. 3C A.3; the "true" MSRs when VMX_BASIC bit 55 says so).
 fn adjust(want: u32, msr: u32, true_msr: u32) -> u32 {
-    let m = if rdmsr(0x480) & (1 << 55) != 0 { rdmsr(true_msr) } else { rdmsr(msr) };
+    let m = if rdmsr(IA32_VMX_BASIC) & sdm::BASIC_TRUE_CONTROLS != 0 { rdmsr(true_msr) } else { rdmsr(msr) };
     (want | m as u32) & (m >> 32) as u32
 }
 
@@ -189,109 +205,142 @@ fn adjust(want: u32, msr: u32, true_msr: u32) -> u32 {
 pub fn setup(rip: u64, eptp: u64, vpid: u16, sipi: Option<u8>) -> bool {
     // External interrupts and NMIs exit; the VMX-preemption timer if the
     // CPU has it (`slice_start` arms it).
-    let pin = adjust(1 | (1 << 3) | PIN_PREEMPTION_TIMER, 0x481, 0x48D);
-    if pin & PIN_PREEMPTION_TIMER != 0 {
+    let timer = Pin::VMX_PREEMPTION_TIMER.bits();
+    let pin = Pin::EXTERNAL_INTERRUPT_EXITING.bits() | Pin::NMI_EXITING.bits() | timer;
+    let pin = adjust(pin, IA32_VMX_PINBASED_CTLS, IA32_VMX_TRUE_PINBASED_CTLS);
+    if pin & timer != 0 {
         let slice = crate::arch::cpu::tsc_per_us() * crate::policy::SLICE_US;
-        let value = (slice >> (rdmsr(0x485) & 0x1F)).clamp(1, u64::from(u32::MAX));
+        let value =
+            (slice >> (rdmsr(IA32_VMX_MISC) & sdm::MISC_PREEMPTION_SHIFT)).clamp(1, u64::from(u32::MAX));
         SLICE_TIMER.store(value as u32, Ordering::Relaxed);
     }
-    // HLT, MWAIT, all I/O, MONITOR, secondary.
-    let proc = adjust((1 << 7) | (1 << 10) | (1 << 24) | (1 << 29) | (1 << 31), 0x482, 0x48E);
-    // EPT, VPID, WBINVD, unrestricted.
-    let proc2 = adjust((1 << 1) | (1 << 5) | (1 << 6) | (1 << 7), 0x48B, 0x48B);
+    let proc = Proc::HLT_EXITING.bits()
+        | Proc::MWAIT_EXITING.bits()
+        | Proc::UNCOND_IO_EXITING.bits()
+        | Proc::MONITOR_EXITING.bits()
+        | Proc::SECONDARY_CONTROLS.bits();
+    let proc = adjust(proc, IA32_VMX_PROCBASED_CTLS, IA32_VMX_TRUE_PROCBASED_CTLS);
+    let proc2 = SecondaryControls::ENABLE_EPT.bits()
+        | SecondaryControls::ENABLE_VPID.bits()
+        | SecondaryControls::WBINVD_EXITING.bits()
+        | SecondaryControls::UNRESTRICTED_GUEST.bits();
+    let proc2 = adjust(proc2, IA32_VMX_PROCBASED_CTLS2, IA32_VMX_PROCBASED_CTLS2);
     // Save debug controls (the guest's DR7 is its own), 64-bit host,
     // save/load EFER.
-    let exit = adjust((1 << 2) | (1 << 9) | (1 << 20) | (1 << 21), 0x483, 0x48F);
+    let exit = ExitControls::SAVE_DEBUG_CONTROLS.bits()
+        | ExitControls::HOST_ADDRESS_SPACE_SIZE.bits()
+        | ExitControls::SAVE_IA32_EFER.bits()
+        | ExitControls::LOAD_IA32_EFER.bits();
+    let exit = adjust(exit, IA32_VMX_EXIT_CTLS, IA32_VMX_TRUE_EXIT_CTLS);
     // Load debug controls, load EFER (the guest starts with EFER = 0).
-    let entry = adjust((1 << 2) | (1 << 15), 0x484, 0x490);
+    let entry = EntryControls::LOAD_DEBUG_CONTROLS.bits() | EntryControls::LOAD_IA32_EFER.bits();
+    let entry = adjust(entry, IA32_VMX_ENTRY_CTLS, IA32_VMX_TRUE_ENTRY_CTLS);
     let me = cpu::current();
     let tss = me.tss.get().map_or(0, |t| t as *const _ as u64);
     let gdt = me.gdt.get().map_or(0, |g| g as *const _ as u64);
     let idt = x86_64::instructions::tables::sidt().base.as_u64();
     let mut ok = true;
     let mut w = |f, v| ok &= vmcs::write(f, v);
-    w(VPID, u64::from(vpid));
-    w(EPTP, eptp | (3 << 3) | 6);
-    w(PIN_CONTROLS, u64::from(pin));
-    w(PROC_CONTROLS, u64::from(proc));
-    w(PROC2_CONTROLS, u64::from(proc2));
-    w(EXIT_CONTROLS, u64::from(exit));
-    w(ENTRY_CONTROLS, u64::from(entry));
+    w(control::VPID, u64::from(vpid));
+    w(control::EPTP_FULL, eptp | sdm::EPTP_WB_WALK4);
+    w(control::PINBASED_EXEC_CONTROLS, u64::from(pin));
+    w(control::PRIMARY_PROCBASED_EXEC_CONTROLS, u64::from(proc));
+    w(control::SECONDARY_PROCBASED_EXEC_CONTROLS, u64::from(proc2));
+    w(control::VMEXIT_CONTROLS, u64::from(exit));
+    w(control::VMENTRY_CONTROLS, u64::from(entry));
     // #DB and #AC: a guest could otherwise hold the CPU forever in their
     // delivery (CVE-2015-8104, CVE-2015-5307); the kernel reflects them.
-    w(EXCEPTION_BITMAP, (1 << 1) | (1 << 17));
-    w(CR3_TARGET_COUNT, 0);
-    w(VMCS_LINK, u64::MAX);
+    w(control::EXCEPTION_BITMAP, (1 << DEBUG_VECTOR) | (1 << ALIGNMENT_CHECK_VECTOR));
+    w(control::CR3_TARGET_COUNT, 0);
+    w(guest::LINK_PTR_FULL, u64::MAX);
     // Host: this CPU as the kernel runs it.
-    w(HOST_CR0, Cr0::read_raw());
-    w(HOST_CR3, Cr3::read().0.start_address().as_u64());
-    w(HOST_CR4, Cr4::read_raw());
-    // ES, CS, SS, DS, FS, GS (FS and GS null: their bases are the MSRs').
+    w(host::CR0, Cr0::read_raw());
+    w(host::CR3, Cr3::read().0.start_address().as_u64());
+    w(host::CR4, Cr4::read_raw());
+    // FS and GS null: their bases are the MSRs'.
     let (code, data) = (gdt::KERNEL_CODE.0, gdt::KERNEL_DATA.0);
-    for (i, sel) in [data, code, data, data, 0, 0].into_iter().enumerate() {
-        w(HOST_ES_SELECTOR + 2 * i as u64, u64::from(sel));
+    let selectors = [
+        (host::ES_SELECTOR, data),
+        (host::CS_SELECTOR, code),
+        (host::SS_SELECTOR, data),
+        (host::DS_SELECTOR, data),
+        (host::FS_SELECTOR, 0),
+        (host::GS_SELECTOR, 0),
+        (host::TR_SELECTOR, gdt::TSS.0),
+    ];
+    for (field, sel) in selectors {
+        w(field, u64::from(sel));
     }
-    w(HOST_TR_SELECTOR, u64::from(gdt::TSS.0));
-    w(HOST_FS_BASE, 0);
-    w(HOST_GS_BASE, me as *const _ as u64);
-    w(HOST_TR_BASE, tss);
-    w(HOST_GDTR_BASE, gdt);
-    w(HOST_IDTR_BASE, idt);
-    w(HOST_SYSENTER_CS, 0);
-    w(HOST_SYSENTER_ESP, 0);
-    w(HOST_SYSENTER_EIP, 0);
-    w(HOST_EFER, Efer::read_raw());
-    w(HOST_RIP, vmx_exit as *const () as u64);
+    w(host::FS_BASE, 0);
+    w(host::GS_BASE, me as *const _ as u64);
+    w(host::TR_BASE, tss);
+    w(host::GDTR_BASE, gdt);
+    w(host::IDTR_BASE, idt);
+    w(host::IA32_SYSENTER_CS, 0);
+    w(host::IA32_SYSENTER_ESP, 0);
+    w(host::IA32_SYSENTER_EIP, 0);
+    w(host::IA32_EFER_FULL, Efer::read_raw());
+    w(host::RIP, vmx_exit as *const () as u64);
     // Guest: 32-bit protected mode, flat, paging off, or real mode
     // (unrestricted guest). NE and VMXE are forced on by VMX and hidden
     // from the guest.
-    let pe = u64::from(sipi.is_none());
-    w(GUEST_CR0, 0x30 | pe);
-    w(CR0_MASK, 0x20);
-    w(CR0_SHADOW, 0x10 | pe);
-    w(GUEST_CR4, 0x2000);
-    w(CR4_MASK, 0x2000);
-    w(CR4_SHADOW, 0);
-    w(GUEST_CR3, 0);
-    for i in 0..6u64 {
+    let (pe, et, ne) = (Cr0Flags::PROTECTED_MODE_ENABLE, Cr0Flags::EXTENSION_TYPE, Cr0Flags::NUMERIC_ERROR);
+    let pe = if sipi.is_none() { pe.bits() } else { 0 };
+    let vmxe = Cr4Flags::VIRTUAL_MACHINE_EXTENSIONS.bits();
+    w(guest::CR0, ne.bits() | et.bits() | pe);
+    w(control::CR0_GUEST_HOST_MASK, ne.bits());
+    w(control::CR0_READ_SHADOW, et.bits() | pe);
+    w(guest::CR4, vmxe);
+    w(control::CR4_GUEST_HOST_MASK, vmxe);
+    w(control::CR4_READ_SHADOW, 0);
+    w(guest::CR3, 0);
+    let segments = [
+        (guest::ES_SELECTOR, guest::ES_LIMIT, guest::ES_ACCESS_RIGHTS, guest::ES_BASE),
+        (guest::CS_SELECTOR, guest::CS_LIMIT, guest::CS_ACCESS_RIGHTS, guest::CS_BASE),
+        (guest::SS_SELECTOR, guest::SS_LIMIT, guest::SS_ACCESS_RIGHTS, guest::SS_BASE),
+        (guest::DS_SELECTOR, guest::DS_LIMIT, guest::DS_ACCESS_RIGHTS, guest::DS_BASE),
+        (guest::FS_SELECTOR, guest::FS_LIMIT, guest::FS_ACCESS_RIGHTS, guest::FS_BASE),
+        (guest::GS_SELECTOR, guest::GS_LIMIT, guest::GS_ACCESS_RIGHTS, guest::GS_BASE),
+    ];
+    for (i, fields) in segments.into_iter().enumerate() {
         let code = i == 1;
         // (selector, limit, access rights, base)
-        let (sel, limit, access, base) = match sipi {
-            None if code => (0x08, 0xFFFF_FFFF, 0xC09B, 0),
-            None => (0x10, 0xFFFF_FFFF, 0xC093, 0),
-            Some(v) if code => (u64::from(v) << 8, 0xFFFF, 0x9B, u64::from(v) << 12),
-            Some(_) => (0, 0xFFFF, 0x93, 0),
+        let (sel, limit, rights, base) = match sipi {
+            None if code => (0x08, 0xFFFF_FFFF, access::CODE32, 0),
+            None => (0x10, 0xFFFF_FFFF, access::DATA32, 0),
+            Some(v) if code => (u64::from(v) << 8, 0xFFFF, access::CODE16, u64::from(v) << 12),
+            Some(_) => (0, 0xFFFF, access::DATA16, 0),
         };
-        w(GUEST_ES_SELECTOR + 2 * i, sel);
-        w(GUEST_ES_LIMIT + 2 * i, limit);
-        w(GUEST_ES_ACCESS + 2 * i, access);
-        w(GUEST_ES_BASE + 2 * i, base);
+        w(fields.0, sel);
+        w(fields.1, limit);
+        w(fields.2, rights);
+        w(fields.3, base);
     }
-    w(GUEST_LDTR_SELECTOR, 0);
-    w(GUEST_LDTR_LIMIT, 0);
-    w(GUEST_LDTR_ACCESS, 0x1_0000);
-    w(GUEST_LDTR_BASE, 0);
-    w(GUEST_TR_SELECTOR, 0);
-    w(GUEST_TR_LIMIT, 0xFFFF);
-    w(GUEST_TR_ACCESS, 0x8B);
-    w(GUEST_TR_BASE, 0);
-    w(GUEST_GDTR_LIMIT, 0xFFFF);
-    w(GUEST_GDTR_BASE, 0);
-    w(GUEST_IDTR_LIMIT, 0xFFFF);
-    w(GUEST_IDTR_BASE, 0);
-    w(GUEST_DR7, 0x400);
-    w(GUEST_RSP, 0);
-    w(GUEST_RIP, rip);
-    w(GUEST_RFLAGS, 0x2);
-    w(GUEST_EFER, 0);
-    w(GUEST_DEBUGCTL, 0);
-    w(GUEST_SYSENTER_CS, 0);
-    w(GUEST_SYSENTER_ESP, 0);
-    w(GUEST_SYSENTER_EIP, 0);
-    w(GUEST_INTERRUPTIBILITY, 0);
-    w(GUEST_ACTIVITY, 0);
-    w(GUEST_PENDING_DEBUG, 0);
-    w(ENTRY_INTERRUPTION, 0);
+    w(guest::LDTR_SELECTOR, 0);
+    w(guest::LDTR_LIMIT, 0);
+    w(guest::LDTR_ACCESS_RIGHTS, access::UNUSABLE);
+    w(guest::LDTR_BASE, 0);
+    w(guest::TR_SELECTOR, 0);
+    w(guest::TR_LIMIT, 0xFFFF);
+    w(guest::TR_ACCESS_RIGHTS, access::TSS_BUSY);
+    w(guest::TR_BASE, 0);
+    w(guest::GDTR_LIMIT, 0xFFFF);
+    w(guest::GDTR_BASE, 0);
+    w(guest::IDTR_LIMIT, 0xFFFF);
+    w(guest::IDTR_BASE, 0);
+    w(guest::DR7, sdm::DR7_INIT);
+    w(guest::RSP, 0);
+    w(guest::RIP, rip);
+    w(guest::RFLAGS, RFLAGS_RESERVED);
+    w(guest::IA32_EFER_FULL, 0);
+    w(guest::IA32_DEBUGCTL_FULL, 0);
+    w(guest::IA32_SYSENTER_CS, 0);
+    w(guest::IA32_SYSENTER_ESP, 0);
+    w(guest::IA32_SYSENTER_EIP, 0);
+    w(guest::INTERRUPTIBILITY_STATE, 0);
+    w(guest::ACTIVITY_STATE, 0);
+    w(guest::PENDING_DBG_EXCEPTIONS, 0);
+    w(control::VMENTRY_INTERRUPTION_INFO_FIELD, 0);
     ok
 }
 
@@ -302,39 +351,44 @@ pub fn enter(regs: &mut GuestRegs, launched: bool) -> VmxExit {
     // and every callee-saved host register; interrupts are off.
     let failed = unsafe { vmx_enter(regs, u64::from(launched)) };
     if failed != 0 {
-        return VmxExit::EntryFailed(vmcs::read(INSTRUCTION_ERROR));
+        return VmxExit::EntryFailed(vmcs::read(ro::VM_INSTRUCTION_ERROR));
     }
-    let reason = vmcs::read(EXIT_REASON);
-    if reason & (1 << 31) != 0 {
-        return VmxExit::EntryFailed(reason & 0xFFFF);
+    let reason = vmcs::read(ro::EXIT_REASON);
+    if reason & exit::ENTRY_FAILURE != 0 {
+        return VmxExit::EntryFailed(reason & exit::BASIC);
     }
     // The qualification is read only for the exits that have one.
-    let q = || vmcs::read(QUALIFICATION);
-    match reason & 0xFFFF {
-        0 => exception(q()),
-        1 => VmxExit::ExternalInterrupt,
-        2 => VmxExit::TripleFault,
-        10 => VmxExit::Cpuid,
-        7 => VmxExit::InterruptWindow,
-        12 => VmxExit::Hlt,
-        13 | 54 => VmxExit::CacheFlush,
-        18 => VmxExit::Vmcall,
-        19..=27 | 36 | 39 | 50 | 53 => VmxExit::VmxInstruction,
-        55 => VmxExit::Xsetbv,
-        30 => {
+    let q = || vmcs::read(ro::EXIT_QUALIFICATION);
+    match reason & exit::BASIC {
+        exit::EXCEPTION_OR_NMI => exception(q()),
+        exit::EXTERNAL_INTERRUPT => VmxExit::ExternalInterrupt,
+        exit::TRIPLE_FAULT => VmxExit::TripleFault,
+        exit::CPUID => VmxExit::Cpuid,
+        exit::INTERRUPT_WINDOW => VmxExit::InterruptWindow,
+        exit::HLT => VmxExit::Hlt,
+        exit::INVD | exit::WBINVD => VmxExit::CacheFlush,
+        exit::VMCALL => VmxExit::Vmcall,
+        exit::VMCLEAR..=exit::VMXON | exit::MWAIT | exit::MONITOR | exit::INVEPT | exit::INVVPID => {
+            VmxExit::VmxInstruction
+        }
+        exit::XSETBV => VmxExit::Xsetbv,
+        exit::IO => {
             let q = q();
             VmxExit::Io {
-                port: (q >> 16) as u16,
-                size: (q & 7) as u8 + 1,
-                input: q & (1 << 3) != 0,
-                string: q & (1 << 4) != 0,
-                rep: q & (1 << 5) != 0,
+                port: (q >> io::PORT_SHIFT) as u16,
+                size: (q & io::SIZE_LESS_ONE) as u8 + 1,
+                input: q & io::IN != 0,
+                string: q & io::STRING != 0,
+                rep: q & io::REP != 0,
             }
         }
-        31 => VmxExit::Rdmsr,
-        32 => VmxExit::Wrmsr,
-        52 => VmxExit::PreemptionTimer,
-        48 => VmxExit::EptViolation { gpa: vmcs::read(GUEST_PHYSICAL), access: q() & 7 },
+        exit::RDMSR => VmxExit::Rdmsr,
+        exit::WRMSR => VmxExit::Wrmsr,
+        exit::PREEMPTION_TIMER => VmxExit::PreemptionTimer,
+        exit::EPT_VIOLATION => VmxExit::EptViolation {
+            gpa: vmcs::read(ro::GUEST_PHYSICAL_ADDR_FULL),
+            access: q() & exit::EPT_ACCESS,
+        },
         r => VmxExit::Other(r),
     }
 }
@@ -343,17 +397,20 @@ pub fn enter(regs: &mut GuestRegs, launched: bool) -> VmxExit {
 /// 3C 27.2.2: interruption information; for #DB the qualification holds
 /// the DR6 bits B0-B3, BD and BS, which the CPU left unset).
 fn exception(q: u64) -> VmxExit {
-    let info = vmcs::read(EXIT_INTERRUPTION);
-    let (vector, kind) = ((info & 0xFF) as u8, (info >> 8) & 7);
-    if kind == 2 {
+    let info = vmcs::read(ro::VMEXIT_INTERRUPTION_INFO);
+    let (vector, kind) = ((info & event::VECTOR) as u8, (info >> event::TYPE_SHIFT) & event::TYPE_MASK);
+    if kind == event::NMI {
         return VmxExit::Nmi;
     }
-    let error = (info & (1 << 11) != 0).then(|| vmcs::read(EXIT_ERROR_CODE) as u32);
+    let error = (info & event::ERROR_CODE != 0).then(|| vmcs::read(ro::VMEXIT_INTERRUPTION_ERR_CODE) as u32);
     // It arose while the CPU delivered the same exception (SDM Vol. 3C
     // 27.2.4: IDT-vectoring information, valid, a hardware exception).
-    let during = vmcs::read(IDT_VECTORING);
-    let in_delivery = during & (1 << 31) != 0 && (during >> 8) & 7 == 3 && during & 0xFF == u64::from(vector);
-    VmxExit::Exception { vector, error, dr6: q & 0x600F, software: kind == 5, in_delivery }
+    let during = vmcs::read(ro::IDT_VECTORING_INFO);
+    let in_delivery = during & event::VALID != 0
+        && (during >> event::TYPE_SHIFT) & event::TYPE_MASK == event::HARDWARE_EXCEPTION
+        && during & event::VECTOR == u64::from(vector);
+    let software = kind == event::PRIVILEGED_SOFTWARE_EXCEPTION;
+    VmxExit::Exception { vector, error, dr6: q & DR6_DB_BITS, software, in_delivery }
 }
 
 /// Sets the bits a #DB the kernel intercepted would have set in the
@@ -364,28 +421,28 @@ pub fn debug_status(bits: u64) {
     // (bits the CPU itself sets on a #DB) has no other effect.
     unsafe {
         core::arch::asm!("mov {}, dr6", out(reg) dr6, options(nomem, nostack, preserves_flags));
-        core::arch::asm!("mov dr6, {}", in(reg) (dr6 & !0xF) | bits, options(nomem, nostack, preserves_flags));
+        core::arch::asm!("mov dr6, {}", in(reg) (dr6 & !Dr6Flags::TRAP.bits()) | bits, options(nomem, nostack, preserves_flags));
     }
 }
 
 /// Whether the guest runs in ring 0 (SS.DPL, SDM Vol. 3C 24.4.1).
 pub fn ring0() -> bool {
-    vmcs::read(GUEST_ES_ACCESS + 4) & (3 << 5) == 0
+    vmcs::read(guest::SS_ACCESS_RIGHTS) & access::DPL == 0
 }
 
 /// The guest's rip and the exiting instruction's length.
 pub fn rip_and_len() -> (u64, u64) {
-    (rip(), vmcs::read(EXIT_INSTRUCTION_LEN))
+    (rip(), vmcs::read(ro::VMEXIT_INSTRUCTION_LEN))
 }
 
 /// The guest's rip.
 pub fn rip() -> u64 {
-    vmcs::read(GUEST_RIP)
+    vmcs::read(guest::RIP)
 }
 
 /// Sets the guest's rip.
 pub fn set_rip(rip: u64) {
-    vmcs::write(GUEST_RIP, rip);
+    vmcs::write(guest::RIP, rip);
 }
 
 /// Queues a hardware exception for the next entry. In real mode without
@@ -394,35 +451,37 @@ pub fn set_rip(rip: u64) {
 /// VMM's #GP(0) would stop a real-mode guest on VT-x only (KVM drops it
 /// likewise).
 pub fn inject(vector: u8, error: Option<u32>) {
-    let mut info = u64::from(vector) | (3 << 8) | (1 << 31);
-    if let Some(e) = error.filter(|_| vmcs::read(GUEST_CR0) & 1 != 0) {
-        info |= 1 << 11;
-        vmcs::write(ENTRY_ERROR_CODE, u64::from(e));
+    let mut info = u64::from(vector) | (event::HARDWARE_EXCEPTION << event::TYPE_SHIFT) | event::VALID;
+    if let Some(e) = error.filter(|_| vmcs::read(guest::CR0) & Cr0Flags::PROTECTED_MODE_ENABLE.bits() != 0) {
+        info |= event::ERROR_CODE;
+        vmcs::write(control::VMENTRY_EXCEPTION_ERR_CODE, u64::from(e));
     }
-    vmcs::write(ENTRY_INTERRUPTION, info);
+    vmcs::write(control::VMENTRY_INTERRUPTION_INFO_FIELD, info);
 }
 
 /// Whether the guest can take an external interrupt now: IF set, no
 /// interrupt shadow, no event already queued.
 pub fn interruptible() -> bool {
-    vmcs::read(GUEST_RFLAGS) & (1 << 9) != 0
-        && vmcs::read(GUEST_INTERRUPTIBILITY) & 3 == 0
-        && vmcs::read(ENTRY_INTERRUPTION) & (1 << 31) == 0
+    interrupts_on()
+        && vmcs::read(guest::INTERRUPTIBILITY_STATE) & sdm::BLOCKING_STI_OR_MOV_SS == 0
+        && vmcs::read(control::VMENTRY_INTERRUPTION_INFO_FIELD) & event::VALID == 0
 }
 
 /// The guest's RFLAGS.IF.
 pub fn interrupts_on() -> bool {
-    vmcs::read(GUEST_RFLAGS) & (1 << 9) != 0
+    vmcs::read(guest::RFLAGS) & RFlags::INTERRUPT_FLAG.bits() != 0
 }
 
 /// Queues external interrupt `vector` for the next entry.
 pub fn inject_interrupt(vector: u8) {
-    vmcs::write(ENTRY_INTERRUPTION, u64::from(vector) | (1 << 31));
+    let info = u64::from(vector) | (event::EXTERNAL_INTERRUPT << event::TYPE_SHIFT) | event::VALID;
+    vmcs::write(control::VMENTRY_INTERRUPTION_INFO_FIELD, info);
 }
 
 /// Asks (or stops asking) for an exit as soon as the guest can take an
 /// interrupt (SDM Vol. 3C 25.6.2: interrupt-window exiting).
 pub fn want_window(on: bool) {
-    let proc = vmcs::read(PROC_CONTROLS);
-    vmcs::write(PROC_CONTROLS, if on { proc | (1 << 2) } else { proc & !(1 << 2) });
+    let proc = vmcs::read(control::PRIMARY_PROCBASED_EXEC_CONTROLS);
+    let window = u64::from(Proc::INTERRUPT_WINDOW_EXITING.bits());
+    vmcs::write(control::PRIMARY_PROCBASED_EXEC_CONTROLS, if on { proc | window } else { proc & !window });
 }

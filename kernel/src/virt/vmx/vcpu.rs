@@ -29,7 +29,7 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
     }
     // An exit returns to the address space loaded now (the VMM's, usually).
     let cr3 = x86_64::registers::control::Cr3::read_raw().0.start_address().as_u64();
-    if v.host_cr3 != cr3 && vmcs::write(vmcs::HOST_CR3, cr3) {
+    if v.host_cr3 != cr3 && vmcs::write(x86::vmx::vmcs::host::CR3, cr3) {
         v.host_cr3 = cr3;
     }
     if let Some(r) = v.reply.take() {
