@@ -14,10 +14,12 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod apic;
+pub mod bus;
 pub mod cpuid;
 pub mod info;
 pub mod multiboot;
 pub mod platform;
+pub mod pmtimer;
 pub mod ram;
 pub mod uart;
 
