@@ -17,6 +17,7 @@ pub mod apic;
 pub mod bus;
 pub mod cpuid;
 pub mod info;
+pub mod ioapic;
 pub mod multiboot;
 pub mod platform;
 pub mod pmtimer;
