@@ -19,6 +19,7 @@ pub mod cpuid;
 pub mod info;
 pub mod ioapic;
 pub mod multiboot;
+pub mod pit;
 pub mod platform;
 pub mod pmtimer;
 pub mod ram;
