@@ -23,6 +23,7 @@ pub mod pit;
 pub mod platform;
 pub mod pmtimer;
 pub mod ram;
+pub mod rtc;
 pub mod uart;
 
 /// What the VMM's exit code tells its supervisor about the guest.
