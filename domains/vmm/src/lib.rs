@@ -18,6 +18,7 @@ pub mod bus;
 pub mod cpuid;
 pub mod info;
 pub mod ioapic;
+pub mod mmio;
 pub mod multiboot;
 pub mod pit;
 pub mod platform;
