@@ -3,7 +3,10 @@
 //! images it loads and where ([`multiboot`]), the Multiboot information it
 //! hands them ([`info`]), how guest RAM is laid out ([`ram`]), what CPUID
 //! tells a guest ([`cpuid`]), the serial port ([`uart`]), the local APICs
-//! that start a guest's other vCPUs ([`apic`]), and what each VM
+//! that start a guest's other vCPUs ([`apic`], and their xAPIC page,
+//! [`xapic`]), the I/O APIC ([`ioapic`]), the PIT ([`pit`]), the CMOS RTC
+//! ([`rtc`]), the ACPI PM timer ([`pmtimer`]), MMIO instruction decoding
+//! ([`mmio`], with [`bus`] for access sizes), and what each VM
 //! exit gets ([`platform`]), with the exit codes the VMM ends with
 //! ([`status`]).
 //!
@@ -14,12 +17,19 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod apic;
+pub mod bus;
 pub mod cpuid;
 pub mod info;
+pub mod ioapic;
+pub mod mmio;
 pub mod multiboot;
+pub mod pit;
 pub mod platform;
+pub mod pmtimer;
 pub mod ram;
+pub mod rtc;
 pub mod uart;
+pub mod xapic;
 
 /// What the VMM's exit code tells its supervisor about the guest.
 pub mod status {

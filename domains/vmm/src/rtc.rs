@@ -1,0 +1,310 @@
+//! The CMOS real-time clock and its memory (Motorola MC146818A, as a PC
+//! has it): port 0x70 selects a byte (bit 7 masks NMIs), port 0x71 reads
+//! or writes it.
+//!
+//! - The clock is the wall-clock time the VMM passes in on each access
+//!   (Unix time in ns), plus an offset the guest sets by writing the time:
+//!   the time registers are computed from it on every read, never ticked,
+//!   so they cannot drift and need no timer.
+//! - 0x00/0x02/0x04 seconds, minutes, hours; 0x06 day of the week (1 is
+//!   Sunday; computed, writes ignored); 0x07–0x09 day, month, year; 0x32
+//!   the century (the FADT's `CENTURY` field names it); 0x01/0x03/0x05 the
+//!   alarm bytes, kept as written.
+//! - Status A (0x0A): bit 7 update-in-progress, set in the last 244 µs of
+//!   every second (the datasheet's t_BUC before the update), which is
+//!   what a reader such as Linux's `mc146818_get_time` waits out; bits
+//!   0–6 (divider and rate) kept, 0x26 at reset. Status B (0x0B): SET (7:
+//!   the clock holds still while the guest writes it, and runs from the
+//!   written time when cleared), the interrupt enables (6–4, kept), data
+//!   mode (2: binary, else BCD) and 24-hour mode (1: else 12-hour, bit 7
+//!   of the hour meaning PM), 0x02 at reset. Status C (0x0C) reads 0: no
+//!   periodic, alarm or update interrupt is raised (IRQ8 is not modelled
+//!   yet). Status D (0x0D) reads 0x80: the battery is good.
+//! - The CMOS memory a PC's firmware reports (the layout QEMU and SeaBIOS
+//!   use): 0x14 equipment (a coprocessor), 0x15/0x16 base memory (640 KiB),
+//!   0x17/0x18 and 0x30/0x31 KiB above 1 MiB (at most 0xFFFF), 0x34/0x35
+//!   64 KiB blocks above 16 MiB and below 4 GiB, 0x5B–0x5D 64 KiB blocks
+//!   above 4 GiB, 0x5F the vCPUs less one, and the checksum of 0x10–0x2D
+//!   at 0x2E/0x2F. The other bytes up to 0x7F are the guest's to keep.
+//! - Written time registers decode by the current mode; values out of
+//!   range carry arithmetically (a minute of 61 is the next hour's first),
+//!   a month outside 1–12 is clamped, and the year is 0–9999: no value
+//!   panics or overflows.
+
+/// The index and data ports.
+pub const INDEX: u16 = 0x70;
+pub const DATA: u16 = 0x71;
+
+const SECONDS: u8 = 0x00;
+const MINUTES: u8 = 0x02;
+const HOURS: u8 = 0x04;
+const WEEKDAY: u8 = 0x06;
+const DAY: u8 = 0x07;
+const MONTH: u8 = 0x08;
+const YEAR: u8 = 0x09;
+const STATUS_A: u8 = 0x0A;
+const STATUS_B: u8 = 0x0B;
+const STATUS_C: u8 = 0x0C;
+const STATUS_D: u8 = 0x0D;
+const CENTURY: u8 = 0x32;
+
+const A_UIP: u8 = 0x80;
+const B_SET: u8 = 0x80;
+const B_BINARY: u8 = 0x04;
+const B_24H: u8 = 0x02;
+const NS: i128 = 1_000_000_000;
+/// The update-in-progress window before each second's update.
+const UIP_NS: i128 = 244_000;
+const DAY_S: i64 = 86_400;
+
+/// What the guest's CMOS memory says about its machine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Machine {
+    /// RAM below 4 GiB and above it, in bytes.
+    pub below_4g: u64,
+    pub above_4g: u64,
+    pub vcpus: u8,
+}
+
+/// A date and time of day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Time {
+    pub year: i64,
+    pub month: u8,
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+}
+
+#[derive(Clone, Debug)]
+pub struct Rtc {
+    index: u8,
+    nmi_masked: bool,
+    ram: [u8; 128],
+    /// The guest's clock less the wall clock, in ns.
+    offset_ns: i128,
+    /// While SET: the time registers as the guest is writing them, not
+    /// normalised until SET is cleared (so that a day of 31 written before
+    /// the month does not carry into the next month).
+    held: Option<Time>,
+}
+
+impl Rtc {
+    pub fn new(machine: Machine) -> Self {
+        let mut ram = [0u8; 128];
+        ram[usize::from(STATUS_A)] = 0x26;
+        ram[usize::from(STATUS_B)] = B_24H;
+        ram[0x14] = 0x02;
+        ram[0x15..0x17].copy_from_slice(&640u16.to_le_bytes());
+        let kib = (machine.below_4g / 1024).saturating_sub(1024).min(0xFFFF) as u16;
+        ram[0x17..0x19].copy_from_slice(&kib.to_le_bytes());
+        ram[0x30..0x32].copy_from_slice(&kib.to_le_bytes());
+        let blocks = (machine.below_4g.saturating_sub(16 << 20) >> 16).min(0xFFFF) as u16;
+        ram[0x34..0x36].copy_from_slice(&blocks.to_le_bytes());
+        let high = (machine.above_4g >> 16).min(0xFF_FFFF) as u32;
+        ram[0x5B..0x5E].copy_from_slice(&high.to_le_bytes()[..3]);
+        ram[0x5F] = machine.vcpus.saturating_sub(1);
+        let sum: u16 = ram[0x10..0x2E].iter().map(|&b| u16::from(b)).sum();
+        ram[0x2E..0x30].copy_from_slice(&sum.to_be_bytes());
+        Rtc { index: 0, nmi_masked: false, ram, offset_ns: 0, held: None }
+    }
+
+    /// Whether the guest masked NMIs (port 0x70 bit 7).
+    pub fn nmi_masked(&self) -> bool {
+        self.nmi_masked
+    }
+
+    /// The guest's clock at wall-clock time `wall_ns` (Unix time, ns).
+    pub fn now(&self, wall_ns: u64) -> Time {
+        civil(self.seconds(wall_ns))
+    }
+
+    /// A byte read of `port` at `wall_ns`: the selected byte at 0x71, 0xFF
+    /// elsewhere (the index port is write-only).
+    pub fn read(&self, wall_ns: u64, port: u16) -> u8 {
+        if port != DATA {
+            return 0xFF;
+        }
+        let b = self.ram[usize::from(self.index)];
+        let t = self.held.unwrap_or_else(|| self.now(wall_ns));
+        match self.index {
+            SECONDS => self.encode(t.second),
+            MINUTES => self.encode(t.minute),
+            HOURS => self.hour(t.hour),
+            WEEKDAY => (self.seconds(wall_ns).div_euclid(DAY_S) + 4).rem_euclid(7) as u8 + 1, // 1970-01-01 was a Thursday
+            DAY => self.encode(t.day),
+            MONTH => self.encode(t.month),
+            YEAR => self.encode(t.year.rem_euclid(100) as u8),
+            CENTURY => self.encode((t.year / 100) as u8),
+            STATUS_A if self.held.is_none() && self.updating(wall_ns) => b | A_UIP,
+            STATUS_A => b,
+            STATUS_C => 0,
+            STATUS_D => 0x80,
+            _ => b,
+        }
+    }
+
+    /// A byte write of `value` to `port` at `wall_ns`; other ports are ignored.
+    pub fn write(&mut self, wall_ns: u64, port: u16, value: u8) {
+        match port {
+            INDEX => {
+                self.index = value & 0x7F;
+                self.nmi_masked = value & 0x80 != 0;
+            }
+            DATA => self.write_byte(wall_ns, value),
+            _ => {}
+        }
+    }
+
+    fn write_byte(&mut self, wall_ns: u64, value: u8) {
+        let field = |t: &mut Time, v: u8| match self.index {
+            SECONDS => t.second = v,
+            MINUTES => t.minute = v,
+            DAY => t.day = v,
+            MONTH => t.month = v,
+            _ => {}
+        };
+        match self.index {
+            SECONDS | MINUTES | HOURS | DAY | MONTH | YEAR | CENTURY => {
+                let mut t = self.held.unwrap_or_else(|| self.now(wall_ns));
+                let v = self.decode(value);
+                match self.index {
+                    HOURS => t.hour = self.decode_hour(value),
+                    YEAR => t.year = t.year - t.year.rem_euclid(100) + i64::from(v),
+                    CENTURY => t.year = i64::from(v) * 100 + t.year.rem_euclid(100),
+                    _ => field(&mut t, v),
+                }
+                self.set_time(wall_ns, t);
+            }
+            STATUS_A => self.ram[usize::from(STATUS_A)] = value & !A_UIP,
+            STATUS_B => {
+                let was_set = self.held.is_some();
+                let set = value & B_SET != 0;
+                if set && !was_set {
+                    self.held = Some(self.now(wall_ns));
+                } else if let Some(held) = self.held.take().filter(|_| !set) {
+                    // The written second starts now.
+                    self.offset_ns = i128::from(normalise(held)) * NS - i128::from(wall_ns);
+                }
+                self.ram[usize::from(STATUS_B)] = value;
+            }
+            WEEKDAY | STATUS_C | STATUS_D => {} // computed or read-only
+            i => self.ram[usize::from(i)] = value,
+        }
+    }
+
+    /// The guest's clock in whole seconds since 1970 (held while SET).
+    fn seconds(&self, wall_ns: u64) -> i64 {
+        if let Some(t) = self.held {
+            return normalise(t);
+        }
+        let ns = i128::from(wall_ns) + self.offset_ns;
+        i64::try_from(ns.div_euclid(NS)).unwrap_or(0).clamp(0, MAX_SECONDS)
+    }
+
+    /// Sets the guest's clock to `t` as of `wall_ns` (held as it is while SET).
+    fn set_time(&mut self, wall_ns: u64, t: Time) {
+        if self.held.is_some() {
+            self.held = Some(t);
+        } else {
+            // The written second starts now.
+            self.offset_ns = i128::from(normalise(t)) * NS - i128::from(wall_ns);
+        }
+    }
+
+    /// Whether an update is about to happen (the last 244 µs of a second).
+    fn updating(&self, wall_ns: u64) -> bool {
+        let ns = i128::from(wall_ns) + self.offset_ns;
+        ns.rem_euclid(NS) >= NS - UIP_NS
+    }
+
+    fn binary(&self) -> bool {
+        self.ram[usize::from(STATUS_B)] & B_BINARY != 0
+    }
+
+    fn encode(&self, v: u8) -> u8 {
+        if self.binary() {
+            v
+        } else {
+            ((v / 10 % 10) << 4) | (v % 10)
+        }
+    }
+
+    /// A written byte as a number: BCD digits (of 0–15 each) or binary.
+    fn decode(&self, v: u8) -> u8 {
+        if self.binary() {
+            v
+        } else {
+            (v >> 4) * 10 + (v & 15)
+        }
+    }
+
+    fn hour(&self, h: u8) -> u8 {
+        if self.ram[usize::from(STATUS_B)] & B_24H != 0 {
+            return self.encode(h);
+        }
+        let pm = if h >= 12 { 0x80 } else { 0 };
+        let h12 = match h % 12 {
+            0 => 12,
+            x => x,
+        };
+        self.encode(h12) | pm
+    }
+
+    fn decode_hour(&self, v: u8) -> u8 {
+        if self.ram[usize::from(STATUS_B)] & B_24H != 0 {
+            return self.decode(v);
+        }
+        let h = self.decode(v & 0x7F) % 12; // 12 AM is 0
+        h + if v & 0x80 != 0 { 12 } else { 0 }
+    }
+}
+
+/// `t` in seconds since 1970, its fields carried, within 1970–9999.
+fn normalise(t: Time) -> i64 {
+    (days(t).saturating_mul(DAY_S))
+        .saturating_add(i64::from(t.hour) * 3600 + i64::from(t.minute) * 60 + i64::from(t.second))
+        .clamp(0, MAX_SECONDS)
+}
+
+/// 9999-12-31 23:59:59.
+const MAX_SECONDS: i64 = 253_402_300_799;
+
+/// Days from 1970-01-01 to the date of `t`, its month clamped to 1–12 and
+/// its day counted from the month's first (so day 0 or 40 carry over).
+fn days(t: Time) -> i64 {
+    let m = i64::from(t.month.clamp(1, 12));
+    let y = t.year.clamp(0, 9999) - i64::from(m <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12; // March is 0
+    let doy = (153 * mp + 2) / 5;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468 + i64::from(t.day) - 1
+}
+
+/// The date and time `s` seconds after 1970-01-01 (`s` ≥ 0).
+fn civil(s: i64) -> Time {
+    let (d, rem) = (s.div_euclid(DAY_S), s.rem_euclid(DAY_S));
+    let z = d + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = (if mp < 10 { mp + 3 } else { mp - 9 }) as u8;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    Time {
+        year,
+        month,
+        day,
+        hour: (rem / 3600) as u8,
+        minute: (rem / 60 % 60) as u8,
+        second: (rem % 60) as u8,
+    }
+}
+
+#[cfg(test)]
+mod tests;
