@@ -14,8 +14,10 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod apic;
+pub mod bzimage;
 pub mod cpuid;
 pub mod info;
+mod le;
 pub mod multiboot;
 pub mod platform;
 pub mod ram;
