@@ -17,11 +17,13 @@ pub mod apic;
 pub mod bzimage;
 pub mod cpuid;
 pub mod info;
+pub mod initrd;
 mod le;
 pub mod multiboot;
 pub mod platform;
 pub mod ram;
 pub mod uart;
+pub mod zeropage;
 
 /// What the VMM's exit code tells its supervisor about the guest.
 pub mod status {
