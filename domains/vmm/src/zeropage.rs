@@ -19,7 +19,7 @@
 //! Where things go below 1 MiB, in RAM the kernel reuses once it copied
 //! them: the zero page at [`ZERO_PAGE_GPA`], the command line at
 //! [`CMDLINE_GPA`] (at most [`CMDLINE_ROOM`] bytes with its NUL); the
-//! ACPI tables go in the reserved BIOS area (the `acpi` module).
+//! ACPI tables go in the reserved BIOS area ([`crate::acpi`]).
 
 use core::fmt;
 use core::ops::Range;
@@ -88,7 +88,7 @@ pub struct BootInfo<'a> {
     pub cmdline: &'a str,
     /// Where the initrd lies, if there is one ([`crate::initrd::place`]).
     pub initrd: Option<Range<u64>>,
-    /// The RSDP's guest-physical address (the `acpi` module); 0 for none.
+    /// The RSDP's guest-physical address ([`crate::acpi`]); 0 for none.
     pub rsdp: u64,
 }
 
