@@ -47,6 +47,10 @@ pub const MODULES: &[&str] = &[
     "drivers/net/virtio_net.ko",
     "drivers/char/virtio_console.ko",
 ];
+/// How the xtask tells the vmm crate's test of the real kernel
+/// (`domains/vmm/tests/debian_kernel.rs`) where the payload is.
+pub const KERNEL_ENV: &str = "RYOKAN_LINUX_KERNEL";
+pub const INITRD_ENV: &str = "RYOKAN_LINUX_INITRD";
 
 /// The payload's files.
 #[derive(Debug, Clone)]
