@@ -1,11 +1,13 @@
 //! `cargo xtask`: the one entry point to build, run, measure, lint and test Ryokan.
 
 mod bench;
+mod cpio;
 mod domains;
 mod elf;
 mod guests;
 mod image;
 mod lint;
+mod linux;
 mod loc;
 mod prereq;
 mod profile;
@@ -39,6 +41,9 @@ commands:
                                 host tests, then system tests (those whose names
                                 contain one of NAME, if given) in QEMU and Bochs
   list                          the system tests
+  linux-payload                 fetch Debian bookworm's cloud kernel and busybox-static (apt-get
+                                download, cached in target/ryokan/linux), build an initramfs,
+                                and print their paths
   help                          this text
 
 IMAGE is one of:
@@ -132,6 +137,15 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
             for t in ryokan_systest::cases::all() {
                 println!("{:<24} {}, {}", t.name, image::describe(t.image), t.emulator.describe());
             }
+            ExitCode::SUCCESS
+        }
+        "linux-payload" => {
+            opts.finish()?;
+            let p = linux::payload(&ws)?;
+            println!("release {}", p.release);
+            println!("kernel  {}", p.kernel.display());
+            println!("initrd  {}", p.initrd.display());
+            println!("modules {}", p.modules.display());
             ExitCode::SUCCESS
         }
         "help" | "-h" | "--help" => {

@@ -9,7 +9,7 @@ use ryokan_systest::schedule::{self, Job, TestResult};
 use ryokan_systest::{cases, log, Image, Outcome};
 
 use crate::ws::{self, Ws, KERNEL_PACKAGE};
-use crate::{domains, image, prereq};
+use crate::{domains, image, linux, prereq};
 
 /// QEMU boots two at a time on the 2-core machines; Bochs runs beside at most one QEMU.
 const SLOTS: usize = 2;
@@ -97,7 +97,8 @@ pub fn test(ws: &Ws, opts: &TestOpts) -> Result<ExitCode> {
 }
 
 /// The host crates' tests, then the library tests of the kernel and of the
-/// user-side crates (whose binaries only build for the target); true if all passed.
+/// user-side crates (whose binaries only build for the target), then the
+/// test of the real Linux kernel; true if all passed.
 fn host_tests(ws: &Ws) -> bool {
     let crates = match domains::user_crates(ws) {
         Ok(c) => c,
@@ -136,7 +137,33 @@ fn host_tests(ws: &Ws) -> bool {
             ok = false;
         }
     }
-    ok
+    ok & real_kernel_test(ws)
+}
+
+/// The vmm crate's test of Debian's real kernel (ignored in a plain
+/// `cargo test`, which has no kernel to read): the payload is fetched (or
+/// found in its cache) first, and its paths handed to the test, which
+/// fails if they are missing. A payload that cannot be had fails the host
+/// tests: the test is never skipped quietly.
+fn real_kernel_test(ws: &Ws) -> bool {
+    let payload = match linux::payload(ws) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("host tests: the Linux payload for the real-kernel test: {e:#}");
+            return false;
+        }
+    };
+    let mut cmd = ws.cargo();
+    cmd.args(["test", "-p", "ryokan-vmm", "--test", "debian_kernel", "--", "--include-ignored"])
+        .env(linux::KERNEL_ENV, &payload.kernel)
+        .env(linux::INITRD_ENV, &payload.initrd);
+    match ws::run(&mut cmd) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("host tests: {e:#}");
+            false
+        }
+    }
 }
 
 fn report(r: &TestResult) {

@@ -10,17 +10,26 @@
 //! exit gets ([`platform`]), with the exit codes the VMM ends with
 //! ([`status`]).
 //!
+//! For Linux guests (not wired into the binary yet): the bzImage's setup
+//! header and where its kernel goes ([`bzimage`]), the zero page with its
+//! e820 map and command line ([`zeropage`]), where the initrd goes
+//! ([`initrd`]) and the ACPI tables ([`acpi`]).
+//!
 //! The binary (`main.rs` and its modules) does the rest with syscalls: it
 //! creates the guest and its RAM, loads the image, starts the vCPU and
 //! answers its exits.
 
 #![cfg_attr(not(test), no_std)]
 
+pub mod acpi;
 pub mod apic;
 pub mod bus;
+pub mod bzimage;
 pub mod cpuid;
 pub mod info;
+pub mod initrd;
 pub mod ioapic;
+mod le;
 pub mod mmio;
 pub mod multiboot;
 pub mod pit;
@@ -30,6 +39,7 @@ pub mod ram;
 pub mod rtc;
 pub mod uart;
 pub mod xapic;
+pub mod zeropage;
 
 /// What the VMM's exit code tells its supervisor about the guest.
 pub mod status {

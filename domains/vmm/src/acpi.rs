@@ -1,0 +1,251 @@
+//! The ACPI tables a Linux guest boots with (ACPI 6.5, chapter 5), built
+//! with the `acpi_tables` crate (rust-vmm; `no_std` with `alloc`: the VMM
+//! needs a heap of a few KiB to build them): an RSDP (revision 2) →
+//! XSDT → FADT and MADT, the FADT → DSDT.
+//!
+//! - FADT: hardware-reduced ACPI (DESIGN.md §5: Linux then uses no PIT,
+//!   HPET or 8259, and needs no SCI, PM1 or GPE blocks), no 8042 and no
+//!   VGA (`iapc_boot_arch`: Linux then probes neither), a CMOS RTC; the
+//!   sleep control and status registers at [`SLEEP_CONTROL_PORT`] and
+//!   [`SLEEP_STATUS_PORT`] (how a hardware-reduced guest powers off:
+//!   writing `SLP_TYP` = [`S5_SLP_TYP`] << 2 | `SLP_EN` (bit 5), ACPI 6.5
+//!   4.8.3.7), and the reset register a PC has (0xCF9, value 6).
+//! - DSDT: `Name (\_S5, Package { 5 })`, the sleep type of soft-off, and
+//!   nothing else yet (devices such as virtio-mmio's `LNRO0005` go here).
+//! - MADT: the local APIC at 0xFEE0_0000, one processor entry per vCPU
+//!   (a Local APIC structure for APIC IDs below 255 and a Local x2APIC
+//!   structure from 255, ACPI 6.5 5.2.12.12), the I/O APIC (ID
+//!   [`IOAPIC_ID`], at 0xFEC0_0000, GSIs from 0), the interrupt source
+//!   override a PC has (ISA IRQ 0, the PIT, on GSI 2) and the NMI on every
+//!   processor's LINT1. No PCAT_COMPAT flag: there is no 8259.
+//!
+//! They lie at [`ACPI_GPA`] in the reserved BIOS area (below 1 MiB, where
+//! a kernel also finds the RSDP by scanning 0xE0000–0xFFFFF), the RSDP
+//! first, each table 16-byte aligned; the zero page's `acpi_rsdp_addr`
+//! points at the RSDP too.
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use acpi_tables::aml::{Name, Package, Path};
+use acpi_tables::fadt::{FADTBuilder, Flags};
+use acpi_tables::gas::{AccessSize, AddressSpace, GAS};
+use acpi_tables::madt::{EnabledStatus, IoApic, LocalInterruptController, ProcessorLocalApic, MADT};
+use acpi_tables::rsdp::Rsdp;
+use acpi_tables::sdt::Sdt;
+use acpi_tables::xsdt::XSDT;
+use acpi_tables::{Aml, AmlSink};
+use zerocopy::{Immutable, IntoBytes};
+
+/// Where the tables go in guest RAM, and the room they have (to 1 MiB).
+pub const ACPI_GPA: u64 = 0xE_0000;
+pub const ACPI_ROOM: usize = 0x2_0000;
+pub const OEM_ID: [u8; 6] = *b"RYOKAN";
+pub const OEM_TABLE_ID: [u8; 8] = *b"RYOKANVM";
+const OEM_REVISION: u32 = 1;
+/// The most vCPUs the tables describe (as [`crate::apic::MAX_VCPUS`]).
+pub const MAX_VCPUS: u32 = crate::apic::MAX_VCPUS as u32;
+
+pub const LOCAL_APIC_GPA: u32 = 0xFEE0_0000;
+pub const IOAPIC_GPA: u32 = 0xFEC0_0000;
+/// The I/O APIC's ID: above every vCPU's APIC ID.
+pub const IOAPIC_ID: u8 = MAX_VCPUS as u8;
+/// The sleep control and status registers (one byte each, I/O space).
+pub const SLEEP_CONTROL_PORT: u16 = 0x600;
+pub const SLEEP_STATUS_PORT: u16 = 0x601;
+/// The sleep type of S5 (soft-off) in `\_S5`, which the guest writes to
+/// the sleep control register's bits 2..=4.
+pub const S5_SLP_TYP: u8 = 5;
+/// The PC's reset control register and the value that resets (ACPI 6.5
+/// 4.8.3.6; PCI's 0xCF9 "hard reset").
+pub const RESET_PORT: u16 = 0xCF9;
+pub const RESET_VALUE: u8 = 6;
+/// `iapc_boot_arch` bit 2: VGA not present (ACPI 6.5 table 5.11). Bits 0
+/// (legacy devices) and 1 (8042) stay clear, as does 5 (no CMOS RTC).
+pub const BOOT_ARCH_VGA_NOT_PRESENT: u16 = 1 << 2;
+/// Tables are 16-byte aligned in the blob.
+const ALIGN: usize = 16;
+
+/// MADT structure types (ACPI 6.5 table 5.21).
+const MADT_INTERRUPT_OVERRIDE: u8 = 2;
+const MADT_LOCAL_APIC_NMI: u8 = 4;
+const MADT_LOCAL_X2APIC: u8 = 9;
+/// The first APIC ID a Local APIC structure cannot hold (0xFF means all).
+const X2APIC_FROM: u32 = 0xFF;
+
+/// The tables as one blob for [`ACPI_GPA`], and where each one is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tables {
+    pub bytes: Vec<u8>,
+    pub rsdp: u64,
+    pub xsdt: u64,
+    pub fadt: u64,
+    pub madt: u64,
+    pub dsdt: u64,
+}
+
+/// The number of vCPUs is not one the tables can describe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadVcpus {
+    pub vcpus: u32,
+}
+
+impl fmt::Display for BadVcpus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} vCPUs: the ACPI tables describe 1 to {MAX_VCPUS}", self.vcpus)
+    }
+}
+
+/// An Interrupt Source Override (ACPI 6.5 5.2.12.5).
+#[repr(C, packed)]
+#[derive(Clone, Copy, IntoBytes, Immutable)]
+struct InterruptOverride {
+    kind: u8,
+    length: u8,
+    bus: u8,
+    source: u8,
+    gsi: u32,
+    flags: u16,
+}
+
+/// A Local APIC NMI structure (ACPI 6.5 5.2.12.7).
+#[repr(C, packed)]
+#[derive(Clone, Copy, IntoBytes, Immutable)]
+struct LocalApicNmi {
+    kind: u8,
+    length: u8,
+    processor_uid: u8,
+    flags: u16,
+    lint: u8,
+}
+
+/// A Processor Local x2APIC structure (ACPI 6.5 5.2.12.12).
+#[repr(C, packed)]
+#[derive(Clone, Copy, IntoBytes, Immutable)]
+struct LocalX2Apic {
+    kind: u8,
+    length: u8,
+    reserved: u16,
+    x2apic_id: u32,
+    flags: u32,
+    processor_uid: u32,
+}
+
+macro_rules! aml_as_bytes {
+    ($t:ty) => {
+        impl Aml for $t {
+            fn to_aml_bytes(&self, sink: &mut dyn AmlSink) {
+                sink.vec(self.as_bytes());
+            }
+        }
+    };
+}
+aml_as_bytes!(InterruptOverride);
+aml_as_bytes!(LocalApicNmi);
+aml_as_bytes!(LocalX2Apic);
+
+/// The processor entry for the vCPU with APIC ID (and ACPI UID) `id`.
+fn add_processor(madt: &mut MADT, id: u32) {
+    match u8::try_from(id) {
+        Ok(id8) if id < X2APIC_FROM => {
+            madt.add_structure(ProcessorLocalApic::new(id8, id8, EnabledStatus::Enabled))
+        }
+        _ => madt.add_structure(LocalX2Apic {
+            kind: MADT_LOCAL_X2APIC,
+            length: 16,
+            reserved: 0,
+            x2apic_id: id,
+            flags: EnabledStatus::Enabled as u32,
+            processor_uid: id,
+        }),
+    }
+}
+
+fn madt(vcpus: u32) -> MADT {
+    let mut madt =
+        MADT::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION, LocalInterruptController::Address(LOCAL_APIC_GPA));
+    for id in 0..vcpus {
+        add_processor(&mut madt, id);
+    }
+    madt.add_structure(IoApic::new(IOAPIC_ID, IOAPIC_GPA, 0));
+    // ISA IRQ 0 (the PIT) on GSI 2; polarity and trigger as the ISA bus's.
+    madt.add_structure(InterruptOverride {
+        kind: MADT_INTERRUPT_OVERRIDE,
+        length: 10,
+        bus: 0,
+        source: 0,
+        gsi: 2,
+        flags: 0,
+    });
+    // NMIs on LINT1 of every processor (UID 0xFF), as the bus conforms.
+    madt.add_structure(LocalApicNmi {
+        kind: MADT_LOCAL_APIC_NMI,
+        length: 6,
+        processor_uid: 0xFF,
+        flags: 0,
+        lint: 1,
+    });
+    madt
+}
+
+fn dsdt() -> Sdt {
+    let mut dsdt = Sdt::new(*b"DSDT", 36, 2, OEM_ID, OEM_TABLE_ID, OEM_REVISION);
+    let mut aml = Vec::new();
+    Name::new(Path::new("_S5_"), &Package::new(alloc::vec![&S5_SLP_TYP])).to_aml_bytes(&mut aml);
+    dsdt.append_slice(&aml);
+    dsdt
+}
+
+fn fadt(dsdt: u64) -> impl Aml {
+    let io8 = |port: u16| GAS::new(AddressSpace::SystemIo, 8, 0, AccessSize::ByteAccess, u64::from(port));
+    let mut fadt = FADTBuilder::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION)
+        .flag(Flags::HwReducedAcpi)
+        .flag(Flags::ResetRegSup)
+        .dsdt_64(dsdt);
+    fadt.iapc_boot_arch = BOOT_ARCH_VGA_NOT_PRESENT.into();
+    fadt.reset_reg = io8(RESET_PORT);
+    fadt.reset_value = RESET_VALUE;
+    fadt.sleep_control_reg = io8(SLEEP_CONTROL_PORT);
+    fadt.sleep_status_reg = io8(SLEEP_STATUS_PORT);
+    fadt.finalize()
+}
+
+/// Appends `table` to `blob` at the next aligned offset; its address.
+fn place(blob: &mut Vec<u8>, table: &dyn Aml) -> u64 {
+    blob.resize(blob.len().next_multiple_of(ALIGN), 0);
+    let at = ACPI_GPA + blob.len() as u64;
+    table.to_aml_bytes(blob);
+    at
+}
+
+/// The tables of a guest with `vcpus` vCPUs (APIC IDs 0, 1, …).
+pub fn build(vcpus: u32) -> Result<Tables, BadVcpus> {
+    if vcpus == 0 || vcpus > MAX_VCPUS {
+        return Err(BadVcpus { vcpus });
+    }
+    // Each table's address is known before it is written: the RSDP and the
+    // XSDT (two entries) first, then the DSDT, the FADT and the MADT.
+    let mut blob = Vec::new();
+    let rsdp_at = ACPI_GPA;
+    let xsdt_at = rsdp_at + Rsdp::len().next_multiple_of(ALIGN) as u64;
+    blob.resize((xsdt_at - ACPI_GPA) as usize + 36 + 2 * 8, 0);
+    let dsdt = place(&mut blob, &dsdt());
+    let fadt = place(&mut blob, &fadt(dsdt));
+    let madt = place(&mut blob, &madt(vcpus));
+    let mut xsdt = XSDT::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION);
+    xsdt.add_entry(fadt);
+    xsdt.add_entry(madt);
+    let mut head = Vec::new();
+    Rsdp::new(OEM_ID, xsdt_at).to_aml_bytes(&mut head);
+    head.resize((xsdt_at - ACPI_GPA) as usize, 0);
+    xsdt.to_aml_bytes(&mut head);
+    blob[..head.len()].copy_from_slice(&head);
+    // 16 vCPUs take under 1 KiB; the room is 128 KiB.
+    debug_assert!(blob.len() <= ACPI_ROOM);
+    Ok(Tables { bytes: blob, rsdp: rsdp_at, xsdt: xsdt_at, fadt, madt, dsdt })
+}
+
+#[cfg(test)]
+mod tests;
