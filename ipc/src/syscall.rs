@@ -362,6 +362,25 @@ syscalls! {
     DomainPause = 102 { domain @ 0: CapSlot = Slot, paused @ 1: bool = Flag },
 }
 
+impl Nr {
+    /// The calls whose first result, on success, is a new slot in the
+    /// caller's own table. (`CapGrant`'s is in the receiving domain's.)
+    pub const MAKE_SLOT: [Nr; 12] = [
+        Nr::CapDerive,
+        Nr::CapMint,
+        Nr::DomainCreate,
+        Nr::GuestCreate,
+        Nr::MemoryCreate,
+        Nr::ThreadCreate,
+        Nr::VcpuCreate,
+        Nr::VirqCreate,
+        Nr::DoorbellCreate,
+        Nr::IoPortsCreate,
+        Nr::EndpointCreate,
+        Nr::NotificationCreate,
+    ];
+}
+
 /// The longest timer delay or period (about 12.7 days).
 const TIMER_MAX_US: u64 = 1 << 40;
 /// The shortest timer period.

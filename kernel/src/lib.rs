@@ -13,7 +13,7 @@
 //! (`state`, `syscall`, `sched`, `fastpath`, `vm`: objects, capabilities,
 //! every syscall, IPC, scheduling, domain death) build on the host and are
 //! tested there, the core against a fake of the hardware interface (`hw`,
-//! `hw::fake`; the tests in `core_tests`); the rest exists only on the
+//! `hw::fake`, in `kernel/host/` with the tests, `core_tests`); the rest exists only on the
 //! bare-metal target.
 
 #![cfg_attr(not(test), no_std)]
@@ -47,5 +47,8 @@ pub mod virt;
 #[cfg(any(target_os = "none", test))]
 pub mod vm;
 
+// The core's host tests, beside the crate's sources: they are not the
+// kernel (`cargo xtask sizes` does not count them).
 #[cfg(test)]
+#[path = "../host/core_tests/mod.rs"]
 mod core_tests;

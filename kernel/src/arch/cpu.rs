@@ -110,16 +110,6 @@ pub fn is_online(i: usize) -> bool {
     cpu(i).is_some_and(|p| p.online.load(Ordering::Acquire))
 }
 
-/// The online CPU a caller named, or `NotSupported`.
-pub fn online(n: u16) -> Result<usize, ipc::Error> {
-    let i = usize::from(n);
-    if is_online(i) {
-        Ok(i)
-    } else {
-        Err(ipc::Error::NotSupported)
-    }
-}
-
 /// The running CPU's state.
 pub fn current() -> &'static PerCpu {
     &CPUS[current_index()]

@@ -29,7 +29,7 @@ pub mod cpu {
 
     use crate::arch::cpu::{self as arch, PerCpu};
 
-    pub use crate::arch::cpu::{is_online, online, rdtsc as now, tsc_per_us, MAX_CPUS};
+    pub use crate::arch::cpu::{is_online, rdtsc as now, tsc_per_us, MAX_CPUS};
 
     /// The running CPU, for what concerns it alone: found once per entry
     /// (a GS read), then passed along.

@@ -35,7 +35,21 @@ mod machine;
 #[cfg(target_os = "none")]
 pub use machine::*;
 
+// The host's fake, beside the crate's sources (not the kernel).
 #[cfg(all(test, not(target_os = "none")))]
+#[path = "../../host/fake.rs"]
 pub mod fake;
 #[cfg(all(test, not(target_os = "none")))]
 pub use fake::{console, cpu, frames, io, irq, power, space, vm};
+
+/// The online CPU a caller named, or `NotSupported`: the core's rule over
+/// either machine's `cpu::is_online`.
+#[cfg(any(target_os = "none", test))]
+pub fn online(n: u16) -> Result<usize, ipc::Error> {
+    let i = usize::from(n);
+    if cpu::is_online(i) {
+        Ok(i)
+    } else {
+        Err(ipc::Error::NotSupported)
+    }
+}

@@ -271,23 +271,9 @@ fn ipc_raw(s: &mut Sim, t: Ref, nr: u64, r: [u64; 11]) -> Out {
 
 /// Remembers the slots a call handed its domain (and the mappings it made).
 fn learn(s: &Sim, w: &mut World, d: Ref, t: Ref, nr: u64, args: &[u64; 11], out: Out) {
-    let creates = [
-        Nr::CapDerive,
-        Nr::CapMint,
-        Nr::DomainCreate,
-        Nr::GuestCreate,
-        Nr::MemoryCreate,
-        Nr::ThreadCreate,
-        Nr::VcpuCreate,
-        Nr::VirqCreate,
-        Nr::DoorbellCreate,
-        Nr::IoPortsCreate,
-        Nr::EndpointCreate,
-        Nr::NotificationCreate,
-    ];
     let mut got = Vec::new();
     if let Out::Ok(r) = out {
-        if creates.iter().any(|&x| x as u64 == nr) {
+        if Nr::MAKE_SLOT.iter().any(|&x| x as u64 == nr) {
             got.push(r[0]);
         }
         if nr == Nr::MemoryMap as u64 {

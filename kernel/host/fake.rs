@@ -346,15 +346,6 @@ pub mod cpu {
         with(|m| m.cpus.get(c).is_some_and(|x| x.online))
     }
 
-    pub fn online(n: u16) -> Result<usize, ipc::Error> {
-        let i = usize::from(n);
-        if is_online(i) {
-            Ok(i)
-        } else {
-            Err(ipc::Error::NotSupported)
-        }
-    }
-
     pub fn now() -> u64 {
         with(|m| m.clock)
     }
