@@ -21,15 +21,17 @@ mod ws;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use ryokan_systest::Image;
+use ryokan_systest::{Accel, Image};
 
 const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
   build [IMAGE]                 build an ISO (target/ryokan/<name>.iso)
-  run [IMAGE] [--emulator qemu|bochs] [--smp N]
+  run [IMAGE] [--emulator qemu|bochs] [--smp N] [--accel tcg|kvm]
                                 build and boot it, the serial port on the terminal
+                                (--accel kvm: QEMU on the host's KVM, -cpu host, for an
+                                Intel host with nested VT-x; says at once if it cannot)
   manifest [--system FILE]      compile a system file and show the manifest
   sizes                         the kernel's lines of code and binary size
   bench                         path lengths in instructions (IPC, notifications, rings),
@@ -37,9 +39,11 @@ commands:
   profile [cpuid|out|doorbell]  where one guest exit round trip's instructions go, by function
                                 (a traced QEMU run of the guest bench; minutes, GBs of log)
   lint                          rustfmt and clippy: host crates, kernel and domains for the target
-  test [--host-only|--system-only] [NAME...]
+  test [--host-only|--system-only] [--accel tcg|kvm] [NAME...]
                                 host tests, then system tests (those whose names
                                 contain one of NAME, if given) in QEMU and Bochs
+                                (--accel kvm: the QEMU tests on KVM, but those that
+                                count instructions, which only TCG can)
   list                          the system tests
   linux-payload                 fetch Debian bookworm's cloud kernel and busybox-static (apt-get
                                 download, cached in target/ryokan/linux), build an initramfs,
@@ -85,6 +89,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
                 .value("--smp")?
                 .map(|n| n.parse::<u32>().ok().filter(|&n| n > 0).context("--smp wants a positive number"))
                 .transpose()?;
+            let accel = accel(&mut opts)?;
             let image = opts.image()?;
             opts.finish()?;
             let bochs = match emulator.as_deref() {
@@ -92,7 +97,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
                 Some("bochs") => true,
                 Some(other) => bail!("unknown emulator `{other}` (qemu or bochs)"),
             };
-            run::run(&ws, &run::RunOpts { bochs, smp, image })?
+            run::run(&ws, &run::RunOpts { bochs, smp, image, accel })?
         }
         "manifest" => {
             let file = opts.value("--system")?;
@@ -128,8 +133,9 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
             if host_only && system_only {
                 bail!("--host-only and --system-only exclude each other");
             }
+            let accel = accel(&mut opts)?;
             let filters = opts.positional()?;
-            let t = test::TestOpts { host: !system_only, system: !host_only, filters };
+            let t = test::TestOpts { host: !system_only, system: !host_only, filters, accel };
             test::test(&ws, &t)?
         }
         "list" => {
@@ -155,6 +161,15 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         other => bail!("unknown command `{other}`\n{USAGE}"),
     };
     Ok(code)
+}
+
+/// `--accel tcg|kvm` (default tcg).
+fn accel(opts: &mut Opts) -> Result<Accel> {
+    Ok(match opts.value("--accel")?.as_deref() {
+        None | Some("tcg") => Accel::Tcg,
+        Some("kvm") => Accel::Kvm,
+        Some(other) => bail!("unknown accelerator `{other}` (tcg or kvm)"),
+    })
 }
 
 /// A tiny option parser: flags and `--name value` / `--name=value` pairs.

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use ryokan_systest::runner::{self, RunSpec};
-use ryokan_systest::{Bochs, Emulator, Image, Qemu, Verdict};
+use ryokan_systest::{kvm, Accel, Bochs, Emulator, Image, Qemu, Verdict};
 
 use crate::ws::Ws;
 use crate::{image, prereq};
@@ -16,9 +16,18 @@ pub struct RunOpts {
     /// CPUs; defaults to 2 in QEMU and 1 in Bochs.
     pub smp: Option<u32>,
     pub image: Image,
+    /// QEMU's accelerator (`--accel kvm`: the host's VT-x, nested).
+    pub accel: Accel,
 }
 
 pub fn run(ws: &Ws, opts: &RunOpts) -> Result<ExitCode> {
+    if opts.accel == Accel::Kvm {
+        if opts.bochs {
+            anyhow::bail!("--accel kvm is for QEMU: Bochs emulates every instruction itself");
+        }
+        let vendor = kvm::check().map_err(|why| anyhow::anyhow!("--accel kvm: {why}"))?;
+        eprintln!("KVM with nested virtualization: Ryokan gets the host's {vendor}");
+    }
     prereq::ensure()?;
     let iso = image::build_image(ws, opts.image)?;
     let emulator = if opts.bochs {
@@ -26,7 +35,7 @@ pub fn run(ws: &Ws, opts: &RunOpts) -> Result<ExitCode> {
         b.cpus = opts.smp.unwrap_or(b.cpus);
         Emulator::Bochs(b)
     } else {
-        let mut q = Qemu::with_control();
+        let mut q = Qemu::with_control().on(opts.accel);
         q.smp = opts.smp.unwrap_or(q.smp);
         Emulator::Qemu(q)
     };

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use ryokan_systest::schedule::{self, Job, TestResult};
-use ryokan_systest::{cases, log, Image, Outcome};
+use ryokan_systest::{cases, kvm, log, Accel, Emulator, Image, Outcome};
 
 use crate::ws::{self, Ws, KERNEL_PACKAGE};
 use crate::{domains, image, linux, prereq};
@@ -23,12 +23,25 @@ pub struct TestOpts {
     pub system: bool,
     /// Run only system tests whose name contains one of these.
     pub filters: Vec<String>,
+    /// QEMU's accelerator for the QEMU tests (`--accel kvm`; those that
+    /// count instructions stay on TCG, the only one that can).
+    pub accel: Accel,
 }
 
 pub fn test(ws: &Ws, opts: &TestOpts) -> Result<ExitCode> {
+    if opts.accel == Accel::Kvm && opts.system {
+        let vendor = kvm::check().map_err(|why| anyhow::anyhow!("--accel kvm: {why}"))?;
+        println!("QEMU tests on KVM with nested virtualization: Ryokan gets the host's {vendor}");
+    }
     let selected: Vec<_> = cases::all()
         .into_iter()
         .filter(|t| opts.filters.is_empty() || opts.filters.iter().any(|f| t.name.contains(f)))
+        .map(|mut t| {
+            if let Emulator::Qemu(q) = t.emulator {
+                t.emulator = Emulator::Qemu(q.on(opts.accel));
+            }
+            t
+        })
         .collect();
     if opts.system && selected.is_empty() {
         anyhow::bail!(

@@ -13,11 +13,25 @@ pub enum QemuSerial<'a> {
     File(&'a str),
 }
 
-/// A QEMU (TCG) machine.
+/// How QEMU runs the machine's CPUs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Accel {
+    /// QEMU's own translator: AMD-V with NPT under `-cpu max`, on any host.
+    #[default]
+    Tcg,
+    /// The host's KVM, `-cpu host`: the host's own VT-x or AMD-V, nested
+    /// (an Intel host with `kvm_intel nested=1` gives Ryokan real VT-x).
+    /// Check the host with [`crate::kvm::check`] first.
+    Kvm,
+}
+
+/// A QEMU machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Qemu {
-    /// The `-cpu` string, e.g. `max` or `max,-svm`.
+    /// The `-cpu` string, e.g. `max` or `max,-svm`. Under [`Accel::Kvm`] a
+    /// leading `max` becomes `host` (its feature changes are kept).
     pub cpu: String,
+    pub accel: Accel,
     pub smp: u32,
     pub memory_mib: u32,
     /// Extra `-device` arguments, e.g. `intel-iommu`.
@@ -31,6 +45,7 @@ impl Default for Qemu {
     fn default() -> Self {
         Qemu {
             cpu: "max".to_string(),
+            accel: Accel::Tcg,
             smp: 2,
             memory_mib: 512,
             devices: vec!["intel-iommu".to_string()],
@@ -63,12 +78,42 @@ impl Qemu {
         Qemu { extra: Self::ICOUNT.iter().map(|s| s.to_string()).collect(), ..Qemu::default() }
     }
 
+    /// Whether the machine counts instructions (`-icount`): only QEMU's
+    /// translator can, so such a machine stays on TCG under `--accel kvm`.
+    pub fn counts_instructions(&self) -> bool {
+        self.extra.iter().any(|a| a == Self::ICOUNT[0])
+    }
+
+    /// This machine on `accel`, unless it counts instructions (which KVM
+    /// cannot): then it stays as it is.
+    pub fn on(mut self, accel: Accel) -> Self {
+        if !self.counts_instructions() {
+            self.accel = accel;
+        }
+        self
+    }
+
+    /// The `-cpu` argument: under KVM the host's CPU in place of `max`.
+    fn cpu_arg(&self) -> String {
+        match self.accel {
+            Accel::Tcg => self.cpu.clone(),
+            Accel::Kvm => match self.cpu.strip_prefix("max") {
+                Some(rest) => format!("host{rest}"),
+                None => self.cpu.clone(),
+            },
+        }
+    }
+
     /// The arguments that boot `iso` (see EMULATORS.md).
     pub fn args(&self, iso: &str, serial: QemuSerial<'_>) -> Vec<String> {
-        let mut a: Vec<String> = ["-accel", "tcg", "-machine", "q35", "-cpu", &self.cpu, "-smp"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let accel = match self.accel {
+            Accel::Tcg => "tcg",
+            Accel::Kvm => "kvm",
+        };
+        let mut a: Vec<String> =
+            ["-accel", accel, "-machine", "q35", "-cpu"].iter().map(|s| s.to_string()).collect();
+        a.push(self.cpu_arg());
+        a.push("-smp".to_string());
         a.push(self.smp.to_string());
         a.push("-m".to_string());
         a.push(format!("{}M", self.memory_mib));
@@ -181,7 +226,7 @@ impl Emulator {
     /// host time an exit, some 80 s for its 4 s).
     pub fn default_timeout(&self) -> Duration {
         match self {
-            Emulator::Qemu(q) if q.extra.iter().any(|a| a == "-icount") => Duration::from_secs(180),
+            Emulator::Qemu(q) if q.counts_instructions() => Duration::from_secs(180),
             // A system driven over its control channel lasts as long as
             // its driver (`control_cli`: some 15 s of checks, then 10^5
             // fuzzed frames, 66-99 s, the most beside the full suite) and
@@ -196,7 +241,11 @@ impl Emulator {
     pub fn describe(&self) -> String {
         match self {
             Emulator::Qemu(q) => {
-                let mut s = format!("QEMU -cpu {} -smp {} -m {}M", q.cpu, q.smp, q.memory_mib);
+                let mut s = match q.accel {
+                    Accel::Tcg => String::from("QEMU"),
+                    Accel::Kvm => String::from("QEMU -accel kvm"),
+                };
+                s.push_str(&format!(" -cpu {} -smp {} -m {}M", q.cpu_arg(), q.smp, q.memory_mib));
                 for d in &q.devices {
                     s.push_str(&format!(" -device {d}"));
                 }
@@ -229,6 +278,7 @@ mod tests {
     fn qemu_parameters_are_used() {
         let q = Qemu {
             cpu: "max,-svm".into(),
+            accel: Accel::Tcg,
             smp: 4,
             memory_mib: 128,
             devices: vec!["amd-iommu".into()],
@@ -238,6 +288,21 @@ mod tests {
         assert!(args.contains("-cpu max,-svm -smp 4 -m 128M"), "{args}");
         assert!(args.contains("-serial stdio -device amd-iommu"), "{args}");
         assert!(args.ends_with("iosize=4 -icount shift=0"), "{args}");
+    }
+
+    #[test]
+    fn kvm_runs_the_host_cpu_with_the_same_changes_but_never_counts_instructions() {
+        let q = Qemu { cpu: "max,-svm".into(), ..Qemu::default() }.on(Accel::Kvm);
+        let args = q.args("x.iso", QemuSerial::Stdio).join(" ");
+        assert!(args.starts_with("-accel kvm -machine q35 -cpu host,-svm -smp 2"), "{args}");
+        assert!(Emulator::Qemu(q).describe().starts_with("QEMU -accel kvm -cpu host,-svm"));
+        let counted = Qemu::deterministic().on(Accel::Kvm);
+        assert_eq!(counted.accel, Accel::Tcg, "-icount is TCG's alone");
+        assert!(counted
+            .args("x.iso", QemuSerial::Stdio)
+            .join(" ")
+            .starts_with("-accel tcg -machine q35 -cpu max "));
+        assert_eq!(Qemu::default().on(Accel::Tcg), Qemu::default());
     }
 
     #[test]

@@ -13,12 +13,13 @@ pub mod frames;
 pub mod guests;
 pub mod ipc_sched;
 pub mod judge;
+pub mod kvm;
 pub mod log;
 pub mod runner;
 pub mod schedule;
 
 pub use cases::{Image, SystemTest};
-pub use emulator::{Bochs, Emulator, Qemu};
+pub use emulator::{Accel, Bochs, Emulator, Qemu};
 pub use judge::{Exit, Outcome, Verdict};
 
 /// The name of the small module every image carries so that the kernel's
