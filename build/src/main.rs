@@ -6,6 +6,7 @@ mod domains;
 mod elf;
 mod guests;
 mod image;
+mod layers;
 mod lint;
 mod linux;
 mod loc;
@@ -38,6 +39,7 @@ commands:
                                 from a boot of tests/systems/bench.toml under QEMU -icount
   profile [cpuid|out|doorbell]  where one guest exit round trip's instructions go, by function
                                 (a traced QEMU run of the guest bench; minutes, GBs of log)
+  layers                        the kernel's modules, which uses which, and any cycle (fails on one)
   lint                          rustfmt and clippy: host crates, kernel and domains for the target
   test [--host-only|--system-only] [--accel tcg|kvm] [NAME...]
                                 host tests, then system tests (those whose names
@@ -122,6 +124,10 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
                 bail!("profile takes one exit kind: cpuid, out or doorbell");
             }
             profile::profile(&ws, kinds.first().map(String::as_str))?
+        }
+        "layers" => {
+            opts.finish()?;
+            layers::layers(&ws)?
         }
         "lint" => {
             opts.finish()?;
