@@ -116,6 +116,49 @@ impl GuestConfig {
     }
 }
 
+/// What a VMM's exit code tells its supervisor about the guest (the
+/// contract between `domains/vmm` and `mgmt`, which judges a run by it).
+pub mod status {
+    /// The guest reported success: exit code 0 on the exit port, as QEMU's
+    /// isa-debug-exit (value v gives status (v << 1) | 1, so 0 is success).
+    pub const PASSED: u64 = 0;
+    /// The guest wrote another exit code to the exit port.
+    pub const FAILED: u64 = 1;
+    /// The guest halted (HLT with nothing to wake it).
+    pub const HALTED: u64 = 2;
+    /// The guest touched guest-physical memory nothing maps.
+    pub const UNMAPPED: u64 = 3;
+    /// The guest triple-faulted.
+    pub const TRIPLE_FAULT: u64 = 4;
+    /// The hardware would not enter the guest, or an exit the VMM does not
+    /// know (or the exit endpoint failed).
+    pub const UNHANDLED: u64 = 5;
+    /// The guest could not be set up: bad configuration or image, or a
+    /// syscall failed.
+    pub const SETUP: u64 = 6;
+    /// The kernel accepted a reply it must refuse (`hostile-vmm` mode).
+    pub const HOSTILE_ACCEPTED: u64 = 7;
+    /// The guest can never run again: an exception faults in its own
+    /// delivery (`ExitReason::ExceptionLoop`).
+    pub const STUCK: u64 = 8;
+
+    /// What status `code` means, for a user: "it triple-faulted".
+    pub fn describe(code: u64) -> &'static str {
+        match code {
+            PASSED => "it reported success",
+            FAILED => "it reported failure on its exit port (its VMM's line gives the code)",
+            HALTED => "it halted with nothing to wake it",
+            UNMAPPED => "it touched guest-physical memory nothing maps",
+            TRIPLE_FAULT => "it triple-faulted",
+            UNHANDLED => "it was stopped at an exit its VMM cannot handle, or the CPU would not enter it",
+            SETUP => "it could not be set up (bad configuration or kernel image)",
+            HOSTILE_ACCEPTED => "the kernel accepted a reply it must refuse",
+            STUCK => "it is stuck in an exception that faults in its own delivery",
+            _ => "its VMM ended with an unknown status",
+        }
+    }
+}
+
 /// Printable ASCII only: a module's string becomes a C string in guest
 /// memory, and a NUL would cut it.
 pub fn printable(s: &str) -> bool {
@@ -160,6 +203,14 @@ mod tests {
         let mut c = sample();
         c.modules[0] = String::try_from("nul\0inside").unwrap();
         assert_eq!(c.validate(), Err(Error::Malformed));
+    }
+
+    #[test]
+    fn every_status_is_described_apart() {
+        let all = 0..=status::STUCK;
+        let said: std::collections::BTreeSet<&str> = all.clone().map(status::describe).collect();
+        assert_eq!(said.len(), all.count(), "one wording per status");
+        assert_eq!(status::describe(99), "its VMM ended with an unknown status");
     }
 
     #[test]

@@ -87,7 +87,7 @@ pub fn judge(kind: EmulatorKind, exit: Exit, serial: &str) -> Verdict {
         EmulatorKind::Bochs => judge_bochs(serial),
     };
     // Whatever the exit path said, a logged fault or a failure shutdown fails the run.
-    match (verdict, fault_line(serial)) {
+    let verdict = match (verdict, fault_line(serial)) {
         (Verdict::Success, Some(fault)) => {
             Verdict::failure(format!("the log reports a fault: {}", fault.trim_end()))
         }
@@ -98,7 +98,27 @@ pub fn judge(kind: EmulatorKind, exit: Exit, serial: &str) -> Verdict {
             Verdict::failure(format!("{reason}; first fault: {}", fault.trim_end()))
         }
         (v, _) => v,
+    };
+    // mgmt's verdict lines say which guests failed the run, and how.
+    match verdict {
+        Verdict::Failure { mut reason } => {
+            for guest in failed_guests(serial) {
+                reason.push_str("; ");
+                reason.push_str(guest);
+            }
+            Verdict::Failure { reason }
+        }
+        v => v,
     }
+}
+
+/// mgmt's lines for the guests that failed the run, from `guest …` on
+/// (`[mgmt] verdict: guest NAME failed: …`, see `mgmt::verdict`).
+pub fn failed_guests(serial: &str) -> impl Iterator<Item = &str> {
+    log::said(serial, "mgmt")
+        .into_iter()
+        .filter_map(|(_, m)| m.strip_prefix("verdict: "))
+        .filter(|m| m.starts_with("guest "))
 }
 
 fn judge_qemu(exit: Exit) -> Verdict {
@@ -215,6 +235,26 @@ mod tests {
     fn bochs_final_line_must_match_exactly() {
         let log = "[cpu0] RYOKAN: shutdown status=successful\n";
         assert!(!judge(EmulatorKind::Bochs, Exit::Code(1), log).is_success());
+    }
+
+    #[test]
+    fn the_guests_that_failed_the_run_are_its_reason() {
+        let log = concat!(
+            "[mgmt] guest-x exited with code 1\n",
+            "[mgmt] verdict: guest guest-x failed: it reported failure (VMM status 1)\n",
+            "[vmm] verdict: guest forged failed: not mgmt's line\n",
+            "[cpu0] RYOKAN: shutdown status=failure\n",
+        );
+        for kind in [EmulatorKind::Qemu, EmulatorKind::Bochs] {
+            let v = judge(kind, Exit::Code(35), log);
+            assert!(
+                is_failure_with(&v, "; guest guest-x failed: it reported failure (VMM status 1)"),
+                "{v:?}"
+            );
+            assert!(!is_failure_with(&v, "forged"), "{v:?}");
+        }
+        assert_eq!(failed_guests(log).count(), 1);
+        assert_eq!(failed_guests(&good()).count(), 0);
     }
 
     #[test]

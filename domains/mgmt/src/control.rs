@@ -195,6 +195,7 @@ impl Supervisor<'_> {
     fn kill(&mut self, i: usize) -> Result<(), ControlError> {
         let id = self.running_slot(i)?.id;
         log::info!("{}", Report::Killed { name: self.name(i) });
+        self.verdicts.clear(i);
         self.on_death(i, &Event::Exited { domain: id, code: EXIT_KILLED });
         Ok(())
     }
@@ -204,6 +205,7 @@ impl Supervisor<'_> {
             spawn::destroy(inst);
         }
         log::info!("control: restarting {}", self.name(i));
+        self.verdicts.clear(i);
         self.tracker.restarted_by_hand(i);
         self.restart(i);
         match self.tracker.state(i) {
@@ -220,6 +222,7 @@ impl Supervisor<'_> {
             spawn::destroy(inst);
         }
         self.tracker.stop(i);
+        self.verdicts.clear(i);
         log::info!("control: destroyed {}", self.name(i));
         Ok(())
     }

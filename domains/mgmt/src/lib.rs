@@ -2,7 +2,8 @@
 //! so that it is tested on the host (`cargo test -p ryokan-mgmt --lib`):
 //! what to give each domain of the manifest ([`plan`]), when to restart one
 //! ([`policy`], [`tracker`]), and the exact lines `mgmt` logs ([`report`]),
-//! which the system tests read.
+//! which the system tests read, and the run's verdict from its guests
+//! ([`verdict`]).
 //!
 //! The binary (`main.rs` and its modules) does the rest with syscalls: it
 //! maps the manifest, loads images, grants capabilities, starts threads and
@@ -16,3 +17,4 @@ pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod tracker;
+pub mod verdict;

@@ -13,6 +13,7 @@ use mgmt::plan::{Grant, Plan, SharedPlan};
 use mgmt::policy::Outcome;
 use mgmt::report::Report;
 use mgmt::tracker::Tracker;
+use mgmt::verdict::{self, Verdicts};
 use user::{arch, layout, sys, time, Caps, StartInfo};
 
 use crate::control::{After, Channel};
@@ -37,6 +38,8 @@ pub(crate) struct Supervisor<'a> {
     /// The running instance of each domain of the plan.
     pub(crate) running: Vec<Option<Instance>>,
     pub(crate) tracker: Tracker,
+    /// How each guest's last instance ended: the run's verdict.
+    pub(crate) verdicts: Verdicts,
     /// Whether each domain's running instance is paused (`ryokan pause`).
     pub(crate) paused: Vec<bool>,
     /// The CPU share set by hand (`ryokan set`) for each domain, kept
@@ -101,6 +104,9 @@ pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: &Pl
         env,
         running: (0..plan.domains.len()).map(|_| None).collect(),
         tracker: Tracker::new(plan.domains.iter().map(|d| d.restart), time::tsc_per_ms()),
+        verdicts: Verdicts::new(
+            plan.domains.iter().map(|d| d.grants.iter().any(|g| matches!(g, Grant::GuestConfig { .. }))),
+        ),
         paused: plan.domains.iter().map(|_| false).collect(),
         shares: plan.domains.iter().map(|_| None).collect(),
         control,
@@ -200,6 +206,7 @@ impl Supervisor<'_> {
         if let Some(p) = self.paused.get_mut(i) {
             *p = false;
         }
+        self.verdicts.clear(i);
         match spawn::create(&mut self.env, d, i, generation) {
             Ok(inst) => {
                 if let Some((w, c)) = self.shares.get(i).copied().flatten() {
@@ -219,6 +226,7 @@ impl Supervisor<'_> {
         let name = self.plan.domains.get(i).map_or("?", |d| d.name.as_str());
         log::error!("cannot start {name}: {f}");
         log::info!("{}", Report::StoppedForGood { name });
+        self.verdicts.not_started(i);
         self.running[i] = None;
         self.tracker.stop(i);
     }
@@ -281,12 +289,12 @@ impl Supervisor<'_> {
             }
             if self.tracker.all_stopped() {
                 log::info!("{}", Report::AllStopped);
-                return 0;
+                return self.verdict();
             }
             let (more, after) = self.serve_control();
             if let After::Shutdown = after {
                 log::info!("{}", Report::AllStopped);
-                return 0;
+                return self.verdict();
             }
             if more {
                 // Bytes left on the line: come back after this round.
@@ -308,6 +316,18 @@ impl Supervisor<'_> {
                 return 1;
             }
         }
+    }
+
+    /// The run's verdict, as mgmt's exit code: 1 (the system stops in
+    /// failure) if any guest's last instance failed, each said.
+    fn verdict(&self) -> u64 {
+        let mut code = 0;
+        for (i, failure) in self.verdicts.failures() {
+            let name = self.plan.domains.get(i).map_or("?", |d| d.name.as_str());
+            log::error!("{}", verdict::Line { name, failure });
+            code = 1;
+        }
+        code
     }
 
     /// Waits for the notification (or, with a supervision endpoint, for it
@@ -373,6 +393,7 @@ impl Supervisor<'_> {
             Event::Exited { code, .. } => log::info!("{}", Report::Exited { name, code }),
             Event::Faulted { fault, .. } => log::info!("{}", Report::Faulted { name, fault }),
         }
+        self.verdicts.ended(i, event);
         self.on_death(i, event);
     }
 

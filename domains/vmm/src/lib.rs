@@ -41,27 +41,6 @@ pub mod uart;
 pub mod xapic;
 pub mod zeropage;
 
-/// What the VMM's exit code tells its supervisor about the guest.
-pub mod status {
-    /// The guest reported success on the exit port (value 0x10).
-    pub const PASSED: u64 = 0;
-    /// The guest wrote another value to the exit port.
-    pub const FAILED: u64 = 1;
-    /// The guest halted (HLT with nothing to wake it).
-    pub const HALTED: u64 = 2;
-    /// The guest touched guest-physical memory nothing maps.
-    pub const UNMAPPED: u64 = 3;
-    /// The guest triple-faulted.
-    pub const TRIPLE_FAULT: u64 = 4;
-    /// The hardware would not enter the guest, or an exit the VMM does not
-    /// know (or the exit endpoint failed).
-    pub const UNHANDLED: u64 = 5;
-    /// The guest could not be set up: bad configuration or image, or a
-    /// syscall failed.
-    pub const SETUP: u64 = 6;
-    /// The kernel accepted a reply it must refuse (`hostile-vmm` mode).
-    pub const HOSTILE_ACCEPTED: u64 = 7;
-    /// The guest can never run again: an exception faults in its own
-    /// delivery (`ExitReason::ExceptionLoop`).
-    pub const STUCK: u64 = 8;
-}
+/// What the VMM's exit code tells its supervisor about the guest: the
+/// contract is `ipc::guest::status`, which `mgmt` judges runs by.
+pub use ipc::guest::status;

@@ -26,9 +26,12 @@ use crate::apic::{ApicAction, Apics};
 use crate::uart::{self, Line, Uart};
 use crate::{cpuid, status};
 
-/// The exit port and the value that means success (QEMU isa-debug-exit).
+/// The exit port, as QEMU's isa-debug-exit: the value written is the
+/// guest's exit code (QEMU's status would be (v << 1) | 1), and 0 means
+/// success, as for a process. Anything else fails the guest, and with it
+/// the run (`mgmt` judges it by the VMM's [`status`]).
 pub const EXIT_PORT: u16 = 0xf4;
-pub const EXIT_SUCCESS: u64 = 0x10;
+pub const EXIT_SUCCESS: u64 = 0;
 /// A write here marks a moment in the guest's run: the VMM (not this
 /// module, which only lets the write pass without a note) logs the guest's
 /// CPU time since the previous mark.
@@ -118,7 +121,7 @@ fn access(q: u64) -> &'static str {
 impl fmt::Display for Note {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Note::ExitPort { value } => write!(f, "exit port {EXIT_PORT:#x} value {value}"),
+            Note::ExitPort { value } => write!(f, "exit port {EXIT_PORT:#x}: exit code {value}"),
             Note::Halted => write!(f, "halted"),
             Note::Unmapped { gpa, access: q, rip } => write!(
                 f,

@@ -1,7 +1,7 @@
 //! What every test guest shares: the Multiboot (v1) header, the entry
 //! (`_start`: own GDT, flat segments, a stack, then `guest_main`), the ways
-//! out (`guest_pass`: `out 0xf4, 0x10`; `guest_fail`: `out 0xf4, 0x11`, as
-//! with QEMU's isa-debug-exit), the serial console (16550 at 0x3f8: `putc`,
+//! out (`guest_pass`: exit code 0, `out 0xf4, 0`; `guest_fail`: exit code
+//! 1; `guest_exit`: exit code `%al`; as with QEMU's isa-debug-exit), the serial console (16550 at 0x3f8: `putc`,
 //! `puts`, `put_hex`, `put_dec`), the command line (`cmdline_has`) and an
 //! IDT of 32 exception gates whose handler asks `trap_hook` first.
 //!
@@ -76,19 +76,19 @@ _start:
 
     .global guest_pass
 guest_pass:
-    movw $0xf4, %dx
-    movb $0x10, %al
-    outb %al, %dx
-2:  hlt
-    jmp 2b
+    movb $0, %al
+    jmp guest_exit
 
     .global guest_fail
 guest_fail:
+    movb $1, %al
+
+    .global guest_exit
+guest_exit:
     movw $0xf4, %dx
-    movb $0x11, %al
     outb %al, %dx
-3:  hlt
-    jmp 3b
+2:  hlt
+    jmp 2b
 
     .global putc
 putc:

@@ -14,6 +14,7 @@ use crate::cases::{Image, SystemTest};
 use crate::domains::expect::{count, in_order, never, says, says_prefix};
 use crate::emulator::{Bochs, Emulator, Qemu};
 use crate::judge::{Outcome, Verdict};
+use ipc::guest::status;
 
 /// The guest tests, in the order they are listed: each on QEMU (AMD-V),
 /// then on Bochs (VT-x); the first also on Bochs' AMD model; last, exit
@@ -96,6 +97,8 @@ pub fn cases() -> Vec<SystemTest> {
     all.push(case("bochs_guest_loops", "tests/systems/guest-loops.toml", bochs(), check_loops));
     all.push(case("guest_invalid", "tests/systems/guest-invalid.toml", qemu(), check_invalid_svm));
     all.push(case("bochs_guest_invalid", "tests/systems/guest-invalid.toml", bochs(), check_invalid_vmx));
+    all.push(case("guest_verdict", "tests/systems/guest-verdict.toml", qemu(), check_verdict));
+    all.push(case("bochs_guest_verdict", "tests/systems/guest-verdict.toml", bochs(), check_verdict));
     let icount = Emulator::Qemu(Qemu::deterministic());
     all.push(case("guest_bench", "tests/systems/guest-bench.toml", icount, check_bench));
     all
@@ -112,11 +115,43 @@ fn finished(o: &Outcome) -> Result<(), String> {
     says(&o.serial, MGMT, "all domains stopped: shutting down").map(|_| ())
 }
 
+/// The run failed because of exactly these guests, each with its VMM
+/// ending in one of the statuses given (any, if none is), and of nothing
+/// else: no fault of the kernel, `mgmt` saw every domain and guest stop and
+/// gave the verdict, and the run's reason names each (issue #11: a guest
+/// that fails fails the run, whatever the rest of the system did).
+fn finished_failing(o: &Outcome, guests: &[(&str, &[u64])]) -> Result<(), String> {
+    let Verdict::Failure { reason } = &o.verdict else {
+        return Err(format!("the run succeeded, but {guests:?} should have failed it"));
+    };
+    if let Some(fault) = crate::judge::fault_line(&o.serial) {
+        return Err(format!("not only the guests failed: {}", fault.trim_end()));
+    }
+    says(&o.serial, MGMT, "all domains stopped: shutting down")?;
+    let failed: Vec<&str> = crate::judge::failed_guests(&o.serial).collect();
+    for (guest, statuses) in guests {
+        let head = format!("guest {guest} failed: ");
+        let Some(line) = failed.iter().find(|l| l.starts_with(&head)) else {
+            return Err(format!("no line `[{MGMT}] verdict: {head}…` (the verdict lines: {failed:?})"));
+        };
+        if !statuses.is_empty() && !statuses.iter().any(|c| line.ends_with(&format!("(VMM status {c})"))) {
+            return Err(format!("`{line}`: not VMM status {statuses:?}"));
+        }
+        if !reason.contains(line) {
+            return Err(format!("the run's reason does not name {guest}: {reason}"));
+        }
+    }
+    if failed.len() != guests.len() {
+        return Err(format!("other guests failed the run too: {failed:?}"));
+    }
+    Ok(())
+}
+
 /// `guest` said no FAIL line, reported success on the exit port, and its
 /// VMM exited with 0; returns the line of the exit port report.
 fn passed(s: &str, guest: &str) -> Result<usize, String> {
     never(s, guest, |m| m.contains("FAIL"), "failure")?;
-    let exit = says(s, VMM, &format!("{guest}: exit port 0xf4 value 16"))?;
+    let exit = says(s, VMM, &format!("{guest}: exit port 0xf4: exit code 0"))?;
     let done = says(s, MGMT, &format!("{guest} exited with code 0"))?;
     in_order(&[("the exit port", exit), ("the VMM's exit", done)], guest)?;
     Ok(exit)
@@ -276,7 +311,7 @@ fn check_two_at_once(o: &Outcome) -> Result<(), String> {
     check_two(o)?;
     let s = &o.serial;
     let start = says_prefix(s, "guest-spin", "guest-spin: counting down")?;
-    let hello_end = says(s, VMM, "guest-hello: exit port 0xf4 value 16")?;
+    let hello_end = says(s, VMM, "guest-hello: exit port 0xf4: exit code 0")?;
     let done = says(s, "guest-spin", "guest-spin: done")?;
     let events =
         [("guest-spin's start", start), ("guest-hello's end", hello_end), ("guest-spin's end", done)];
@@ -416,7 +451,7 @@ fn check_probe_unenclosed(o: &Outcome) -> Result<(), String> {
 }
 
 fn probe_checked(o: &Outcome, enclosed: bool) -> Result<(), String> {
-    finished(o)?;
+    finished_failing(o, &PROBES.map(|(guest, _)| (guest, &[status::UNMAPPED][..])))?;
     let s = &o.serial;
     let mut stops = Vec::new();
     for (guest, gpa) in PROBES {
@@ -453,6 +488,18 @@ fn probe_checked(o: &Outcome, enclosed: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// `exit-3` wrote exit code 3 and failed the run, alone: `passes` and the
+/// native `hello` ended well, and the run's reason names `exit-3`.
+fn check_verdict(o: &Outcome) -> Result<(), String> {
+    finished_failing(o, &[("exit-3", &[status::FAILED])])?;
+    let s = &o.serial;
+    hello_said(s, "passes", 4096, "")?;
+    let exit = says(s, VMM, "exit-3: exit port 0xf4: exit code 3")?;
+    let done = says(s, MGMT, "exit-3 exited with code 1")?;
+    in_order(&[("the exit port", exit), ("the VMM's exit", done)], "exit-3")?;
+    says(s, MGMT, "hello exited with code 0").map(|_| ())
+}
+
 /// What `guest-vmx` must have trapped, in order.
 const TRAPS: [&str; 10] = [
     "got #UD for vmxon",
@@ -468,7 +515,7 @@ const TRAPS: [&str; 10] = [
 ];
 
 fn check_faults(o: &Outcome) -> Result<(), String> {
-    finished(o)?;
+    finished_failing(o, &[("guest-triple", &[status::TRIPLE_FAULT]), ("guest-strio", &[status::UNHANDLED])])?;
     let s = &o.serial;
     let start = says(s, "guest-triple", "guest-triple: loading an empty IDT and executing int3")?;
     let fault = says_prefix(s, VMM, "guest-triple: triple fault at rip 0x")?;
@@ -586,13 +633,14 @@ fn db_loop_served_the_witness(s: &str) -> Result<(), String> {
     let end = says(s, MGMT, "loop-db exited with code 4")
         .or_else(|_| says(s, MGMT, "loop-db exited with code 3"))?;
     hello_said(s, "witness", 4096, "")?;
-    let witness = says(s, VMM, "witness: exit port 0xf4 value 16")?;
+    let witness = says(s, VMM, "witness: exit port 0xf4: exit code 0")?;
     let order = [("the #DB loop's start", start), ("the witness's end", witness), ("the loop's end", end)];
     in_order(&order, "loop-db").map_err(|e| format!("the #DB loop held the CPU: {e}"))
 }
 
 fn check_loops(o: &Outcome) -> Result<(), String> {
-    finished(o)?;
+    let db = &[status::TRIPLE_FAULT, status::UNMAPPED][..];
+    finished_failing(o, &[("loop-db", db), ("loop-ac", &[status::STUCK])])?;
     let s = &o.serial;
     db_loop_served_the_witness(s)?;
     let start = says(s, "loop-ac", "guest-loop: entering the #AC loop")?;
@@ -625,7 +673,7 @@ const INVALID_REGS: &str = "rax 0x1a2b3c4d rbx 0x5e6f7081 rcx 0x92a3b4c5 rdx 0xd
 /// runs `invalid-rip` on at a rip it truncates (garbled, until its VMM
 /// stops it): only that it ends is judged.
 fn check_invalid_svm(o: &Outcome) -> Result<(), String> {
-    finished(o)?;
+    finished_failing(o, &[("invalid-nw", &[status::UNHANDLED]), ("invalid-rip", &[])])?;
     let s = &o.serial;
     let asked = says(s, "invalid-nw", "guest-invalid: setting CR0.NW without CD")?;
     let refused = format!("(reason 0xffffffffffffffff) at rip 0x0, {INVALID_REGS}80: stopped");
@@ -639,7 +687,7 @@ fn check_invalid_svm(o: &Outcome) -> Result<(), String> {
 /// state), and its VMM is told so with nothing of the VMCS (rip 0, the
 /// guest's registers); it never runs again.
 fn check_invalid_vmx(o: &Outcome) -> Result<(), String> {
-    finished(o)?;
+    finished_failing(o, &[("invalid-rip", &[status::UNHANDLED])])?;
     let s = &o.serial;
     says(s, "invalid-nw", "guest-invalid: CR0.NW without CD refused with #GP")?;
     passed(s, "invalid-nw")?;

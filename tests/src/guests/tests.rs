@@ -9,6 +9,15 @@ use super::*;
 use crate::judge::{self, Exit};
 
 const END: &str = "[mgmt] all domains stopped: shutting down\n[cpu0] RYOKAN: shutdown status=success\n";
+/// How a run ends that guests failed (mgmt exits 1, the kernel stops in failure).
+const END_FAILED: &str = "[mgmt] all domains stopped: shutting down\n\
+                          [cpu0] root domain exited with code 1: shutting down\n\
+                          [cpu0] RYOKAN: shutdown status=failure\n";
+
+/// mgmt's verdict line for guest `who`, whose VMM ended with `code`.
+fn failed(who: &str, code: u64) -> String {
+    format!("[mgmt] verdict: guest {who} failed: {} (VMM status {code})\n", status::describe(code))
+}
 
 fn run(name: &str, body: &str) -> Result<(), String> {
     let t = cases().into_iter().find(|t| t.name == name).expect("case exists");
@@ -20,9 +29,16 @@ fn outcome(body: &str) -> Outcome {
     outcome_on(judge::EmulatorKind::Qemu, body)
 }
 
+/// A run that logged `body`, then ended as mgmt ends it: in failure if a
+/// guest failed it (`body` has a verdict line), else in success.
 fn outcome_on(kind: judge::EmulatorKind, body: &str) -> Outcome {
-    let serial = format!("{body}{END}");
-    let exit = if kind == judge::EmulatorKind::Qemu { Exit::Code(33) } else { Exit::Code(1) };
+    let guests_failed = body.contains("[mgmt] verdict: guest ");
+    let serial = format!("{body}{}", if guests_failed { END_FAILED } else { END });
+    let exit = match (kind, guests_failed) {
+        (judge::EmulatorKind::Qemu, false) => Exit::Code(33),
+        (judge::EmulatorKind::Qemu, true) => Exit::Code(35),
+        (judge::EmulatorKind::Bochs, _) => Exit::Code(1),
+    };
     Outcome {
         verdict: judge::judge(kind, exit, &serial),
         serial,
@@ -51,7 +67,7 @@ fn hello(who: &str, kib: u32, cmdline: &str) -> String {
          [{who}] mmap: base 0x0009fc00 length 0x00000400 type 2\n\
          [{who}] mmap: base 0x000f0000 length 0x00010000 type 2\n\
          [{who}] mmap: base 0x00100000 length {:#010x} type 1\n\
-         [vmm] {who}: exit port 0xf4 value 16\n\
+         [vmm] {who}: exit port 0xf4: exit code 0\n\
          [mgmt] {who} exited with code 0\n",
         upper * 1024
     )
@@ -64,7 +80,7 @@ fn hello_wants_every_line_and_a_clean_exit() {
         assert_eq!(run(name, &log), Ok(()), "{name}");
     }
     fails("guest_hello", &log.replace("RyokanRyokan", "KVMKVMKVM"), "hypervisor vendor");
-    fails("guest_hello", &log.replace("value 16", "value 17"), "exit port 0xf4 value 16");
+    fails("guest_hello", &log.replace("exit code 0\n", "exit code 16\n"), "exit port 0xf4: exit code 0");
     fails("guest_hello", &log.replace("exited with code 0", "exited with code 1"), "exited with code 0");
     fails("guest_hello", &log.replace("greeting=hello`", "`"), "cmdline");
     fails("guest_hello", &log.replace("0x00700000", "0x00800000"), "mmap: base 0x00100000");
@@ -82,7 +98,7 @@ fn spin() -> String {
     for n in 1..=40 {
         s.push_str(&format!("[guest-spin] spin {n}\n"));
     }
-    s + "[guest-spin] guest-spin: done\n[vmm] guest-spin: exit port 0xf4 value 16\n\
+    s + "[guest-spin] guest-spin: done\n[vmm] guest-spin: exit port 0xf4: exit code 0\n\
          [mgmt] guest-spin exited with code 0\n"
 }
 
@@ -120,7 +136,7 @@ fn steady(who: &str, after: &str, cpu_us: u64, between: &str) -> String {
          [vmm] {who}: cpu time between marks 1 and 2: {cpu_us} us in 1500000 us\n\
          [{who}] guest-steady: checksum after {after}\n\
          [{who}] guest-steady: memory unchanged\n\
-         [vmm] {who}: exit port 0xf4 value 16\n[vmm] {who}: cpu time {cpu_us} us\n\
+         [vmm] {who}: exit port 0xf4: exit code 0\n[vmm] {who}: cpu time {cpu_us} us\n\
          [mgmt] {who} exited with code 0\n"
     )
 }
@@ -149,7 +165,7 @@ fn storm_log(cpu_us: u64, rounds: u64, early: bool) -> String {
     let end = format!(
         "[vmm] storm: cpu time between marks 1 and 2: 2500000 us in 5000000 us\n\
          [storm] guest-storm: {rounds} rounds of CPUID, OUT and IN\n\
-         [vmm] storm: exit port 0xf4 value 16\n[mgmt] storm exited with code 0\n"
+         [vmm] storm: exit port 0xf4: exit code 0\n[mgmt] storm exited with code 0\n"
     );
     let (inside, after) = if early { (end.as_str(), "") } else { ("", end.as_str()) };
     let steady = steady("steady", "0x4c13431c", cpu_us, inside).replace(" in 1500000 us", " in 3000000 us");
@@ -197,6 +213,9 @@ fn probes_only() -> String {
              [mgmt] {who} exited with code 3\n[mgmt] {who} stopped for good\n"
         ));
     }
+    for (who, _) in PROBES {
+        s.push_str(&failed(who, status::UNMAPPED));
+    }
     s
 }
 
@@ -237,7 +256,11 @@ fn probe_wants_each_read_stopped_at_its_address() {
     let trap =
         "[probe-high] guest-probe: unexpected exception: vector 14 error 0x00000000 at eip 0x00100405\n";
     fails("guest_probe", &format!("{log}{trap}"), "unexpected");
-    fails("guest_probe", &log.replace("[vmm] guest-steady: exit port 0xf4 value 16\n", ""), "guest-steady");
+    fails(
+        "guest_probe",
+        &log.replace("[vmm] guest-steady: exit port 0xf4: exit code 0\n", ""),
+        "guest-steady",
+    );
     fails("guest_probe", &log.replace("after 0x4c13431c", "after 0x4c13431d"), "checksum changed");
 }
 
@@ -250,10 +273,12 @@ fn faults() -> String {
         s.push_str(&format!("[guest-vmx] {t}\n"));
     }
     s + "[guest-vmx] guest-vmx: every instruction trapped as it should\n\
-         [vmm] guest-vmx: exit port 0xf4 value 16\n[mgmt] guest-vmx exited with code 0\n\
+         [vmm] guest-vmx: exit port 0xf4: exit code 0\n[mgmt] guest-vmx exited with code 0\n\
          [guest-strio] guest-strio: rep outsb to the UART\n\
          [vmm] guest-strio: rep outs on port 0x3f8 at rip 0x100230: string port I/O is not emulated: stopped\n\
          [mgmt] guest-strio exited with code 5\n"
+        + &failed("guest-triple", status::TRIPLE_FAULT)
+        + &failed("guest-strio", status::UNHANDLED)
 }
 
 #[test]
@@ -285,7 +310,7 @@ fn state() -> String {
             "[{guest}] guest-state: xsetbv of 0x5 refused with #GP\n\
              [{guest}] guest-state: xcr0 {xcr0:#010x}\n\
              [{guest}] guest-state: 100 rounds, registers kept\n\
-             [vmm] {guest}: exit port 0xf4 value 16\n[mgmt] {guest} exited with code 0\n"
+             [vmm] {guest}: exit port 0xf4: exit code 0\n[mgmt] {guest} exited with code 0\n"
         );
     }
     s + "[mgmt] all domains stopped: shutting down\n"
@@ -346,7 +371,7 @@ fn bad_reply_wants_every_refusal_before_the_guest_runs_on() {
 fn bench_wants_every_figure_within_its_limit() {
     let log = "[guest-bench] bench: guest_cpuid_vmm 2062\n[guest-bench] bench: guest_cpuid_vmm_mean 2063\n\
                [guest-bench] bench: guest_out_vmm 2404\n[guest-bench] bench: guest_out_kernel 900\n\
-               [vmm] guest-bench: exit port 0xf4 value 16\n[mgmt] guest-bench exited with code 0\n";
+               [vmm] guest-bench: exit port 0xf4: exit code 0\n[mgmt] guest-bench exited with code 0\n";
     assert_eq!(run("guest_bench", log), Ok(()));
     fails("guest_bench", &log.replace("cpuid_vmm 2062", "cpuid_vmm 3001"), "guest_cpuid_vmm: 3001");
     fails("guest_bench", &log.replace("out_vmm 2404", "out_vmm many"), "cannot read `many`");
@@ -370,7 +395,7 @@ fn timer(ms: u64, cpu_us: u64) -> String {
     format!(
         "[guest-timer] guest-timer: TSC 2600000 kHz, APIC timer 1000000 kHz\n\
          [guest-timer] guest-timer: 50 ticks in {ms} ms, halted between them\n\
-         [vmm] guest-timer: exit port 0xf4 value 16\n\
+         [vmm] guest-timer: exit port 0xf4: exit code 0\n\
          [vmm] guest-timer: cpu time {cpu_us} us\n\
          [mgmt] guest-timer exited with code 0\n"
     )
@@ -383,14 +408,16 @@ fn the_timer_wants_fifty_idle_milliseconds() {
     fails("guest_timer", &timer(30, 10_000), "not a 1 ms timer");
     fails("guest_timer", &timer(56, 56_000), "not a 1 ms timer");
     fails("guest_timer", &timer(56, 10_000).replace("50 ticks in 56 ms", "49 ticks in 56 ms"), "50 ticks in");
-    let no_exit = timer(56, 10_000).replace("[vmm] guest-timer: exit port 0xf4 value 16\n", "");
+    let no_exit = timer(56, 10_000).replace("[vmm] guest-timer: exit port 0xf4: exit code 0\n", "");
     fails("guest_timer", &no_exit, "exit port");
 }
 
-fn loops(ac: &str, db: &str) -> String {
+/// The loops' run: `ac` and `db` what each loop did, `verdict` mgmt's
+/// verdict lines for those that failed.
+fn loops(ac: &str, db: &str, verdict: &str) -> String {
     format!(
         "[loop-db] guest-loop: entering the #DB loop\n[loop-ac] guest-loop: entering the #AC loop\n{ac}\
-         {}{db}[mgmt] all domains stopped: shutting down\n",
+         {}{db}[mgmt] all domains stopped: shutting down\n{verdict}",
         hello("witness", 4096, "")
     )
 }
@@ -401,27 +428,51 @@ fn loops_want_the_witness_served_while_they_loop() {
                       [mgmt] loop-ac exited with code 8\n";
     let db_ended =
         "[vmm] loop-db: triple fault at rip 0x1004d4: stopped\n[mgmt] loop-db exited with code 4\n";
-    let log = loops(ac_stopped, db_ended);
+    let both = failed("loop-db", status::TRIPLE_FAULT) + &failed("loop-ac", status::STUCK);
+    let log = loops(ac_stopped, db_ended, &both);
     assert_eq!(run("bochs_guest_loops", &log), Ok(()));
+    fails("bochs_guest_loops", &loops(ac_stopped, db_ended, ""), "the run succeeded");
+    let only_ac = failed("loop-ac", status::STUCK);
+    fails("bochs_guest_loops", &loops(ac_stopped, db_ended, &only_ac), "verdict: guest loop-db failed");
+    let extra = both.clone() + &failed("witness", status::FAILED);
+    fails("bochs_guest_loops", &loops(ac_stopped, db_ended, &extra), "other guests failed the run too");
     // The #DB loop ended before the witness did: it held the CPU.
     let held = format!(
         "[loop-db] guest-loop: entering the #DB loop\n{db_ended}[loop-ac] guest-loop: entering the #AC loop\n\
-         {ac_stopped}{}[mgmt] all domains stopped: shutting down\n",
+         {ac_stopped}{}[mgmt] all domains stopped: shutting down\n{both}",
         hello("witness", 4096, "")
     );
     fails("bochs_guest_loops", &held, "held the CPU");
     fails("bochs_guest_loops", &log.replace("exited with code 8", "exited with code 5"), "code 8");
-    let no_ac = "[loop-ac] guest-loop: this CPU raises no #AC\n[vmm] loop-ac: exit port 0xf4 value 16\n\
+    let no_ac = "[loop-ac] guest-loop: this CPU raises no #AC\n[vmm] loop-ac: exit port 0xf4: exit code 0\n\
                  [mgmt] loop-ac exited with code 0\n";
-    fails("bochs_guest_loops", &loops(no_ac, db_ended), "no #AC loop");
+    let db_only = failed("loop-db", status::TRIPLE_FAULT);
+    fails("bochs_guest_loops", &loops(no_ac, db_ended, &db_only), "verdict: guest loop-ac failed");
     let no_bp = "[loop-db] guest-loop: the #DB handler ran: no instruction breakpoint fired\n\
-                 [vmm] loop-db: exit port 0xf4 value 16\n[mgmt] loop-db exited with code 0\n";
-    fails("bochs_guest_loops", &loops(ac_stopped, no_bp), "no #DB loop");
+                 [vmm] loop-db: exit port 0xf4: exit code 0\n[mgmt] loop-db exited with code 0\n";
+    fails("bochs_guest_loops", &loops(ac_stopped, no_bp, &only_ac), "verdict: guest loop-db failed");
     // QEMU raises no #AC and fires no guest breakpoint: they say so.
-    assert_eq!(run("guest_loops", &loops(no_ac, no_bp)), Ok(()));
+    assert_eq!(run("guest_loops", &loops(no_ac, no_bp, "")), Ok(()));
     fails(
         "guest_loops",
-        &loops(no_ac, no_bp).replace("[vmm] witness: exit port 0xf4 value 16\n", ""),
+        &loops(no_ac, no_bp, "").replace("[vmm] witness: exit port 0xf4: exit code 0\n", ""),
         "witness",
     );
+}
+
+#[test]
+fn verdict_wants_the_failing_guest_named_and_nothing_else() {
+    let exit3 = "[exit-3] hello from a guest\n[vmm] exit-3: exit port 0xf4: exit code 3\n\
+                 [mgmt] exit-3 exited with code 1\n[mgmt] hello exited with code 0\n";
+    let log = format!("{}{exit3}{}", hello("passes", 4096, ""), failed("exit-3", status::FAILED));
+    for name in ["guest_verdict", "bochs_guest_verdict"] {
+        assert_eq!(run(name, &log), Ok(()), "{name}");
+    }
+    let no_verdict = format!("{}{exit3}", hello("passes", 4096, ""));
+    fails("guest_verdict", &no_verdict, "the run succeeded");
+    let both = format!("{log}{}", failed("passes", status::FAILED));
+    fails("guest_verdict", &both, "other guests failed the run too");
+    fails("guest_verdict", &log.replace("exit code 3", "exit code 4"), "exit-3: exit port 0xf4: exit code 3");
+    let wrong = log.replace("(VMM status 1)", "(VMM status 4)");
+    fails("guest_verdict", &wrong, "not VMM status [1]");
 }

@@ -29,12 +29,15 @@ fn serial_output_becomes_lines_and_the_exit_port_ends_the_guest() {
     }
     assert_eq!(lines, ["hi"]);
     p.on_exit(0, &out(0x3f8, 1, u64::from(b'x')), no_cpu);
-    let s = p.on_exit(0, &out(0xf4, 1, 0x10), no_cpu);
-    assert_eq!((s.reply.actions, s.stop), (Action::STOP, Some(status::PASSED)));
+    let s = p.on_exit(0, &out(0xf4, 1, 0xAB00), no_cpu);
+    assert_eq!((s.reply.actions, s.stop), (Action::STOP, Some(status::PASSED)), "only al is written");
     assert_eq!(s.line.as_deref(), Some("x"), "the unfinished line is kept");
-    assert_eq!(s.note.unwrap().to_string(), "exit port 0xf4 value 16");
-    let s = p.on_exit(0, &out(0xf4, 4, 0x1_0000_0011), no_cpu);
-    assert_eq!((s.stop, s.note), (Some(status::FAILED), Some(Note::ExitPort { value: 0x11 })));
+    assert_eq!(s.note.unwrap().to_string(), "exit port 0xf4: exit code 0");
+    let s = p.on_exit(0, &out(0xf4, 4, 0x1_0000_0003), no_cpu);
+    assert_eq!((s.stop, s.note), (Some(status::FAILED), Some(Note::ExitPort { value: 3 })));
+    assert_eq!(s.note.unwrap().to_string(), "exit port 0xf4: exit code 3");
+    let s = p.on_exit(0, &out(0xf4, 1, 0x10), no_cpu);
+    assert_eq!(s.stop, Some(status::FAILED), "QEMU's own success value 0x10 is exit code 16 here");
 }
 
 #[test]

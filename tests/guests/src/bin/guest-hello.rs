@@ -2,8 +2,10 @@
 //! for the hypervisor's vendor and prints it, checks that leaf 1 sets the
 //! hypervisor bit and hides VMX and that leaf 0x8000_0001 hides SVM, prints
 //! what the Multiboot information says (memory, command line, memory map),
-//! and reports success on the exit port. Any check that fails prints a
-//! `guest-hello: FAIL …` line and reports failure.
+//! and reports success on the exit port (or, with `exit=N` on its command
+//! line, exit code N: how a test makes a guest end in failure on purpose).
+//! Any check that fails prints a `guest-hello: FAIL …` line and reports
+//! failure.
 
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -106,7 +108,11 @@ guest_main:
     movl (%edi), %eax
     leal 4(%edi, %eax), %edi
     jmp 3b
-4:  ret
+4:  movl $opt_exit, %esi
+    call cmdline_number
+    testl %eax, %eax
+    jnz guest_exit
+    ret
 
 newline:
     pushl %eax
@@ -160,6 +166,8 @@ msg_length:
     .asciz " length "
 msg_type:
     .asciz " type "
+opt_exit:
+    .asciz "exit="
 msg_bad_magic:
     .asciz "guest-hello: FAIL eax is not the Multiboot magic 0x2badb002\n"
 msg_bad_leaf1:
