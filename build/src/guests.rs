@@ -93,6 +93,7 @@ mod tests {
             "guest-smp",
             "guest-timer",
             "guest-storm",
+            "guest-long",
         ] {
             assert!(names.iter().any(|x| x == n), "{n} not in {names:?}");
         }

@@ -50,6 +50,7 @@ pub mod event;
 pub mod guest;
 pub mod manifest;
 pub mod msg;
+pub mod msr;
 pub mod ring;
 pub mod syscall;
 pub mod vcpu;

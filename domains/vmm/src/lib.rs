@@ -31,6 +31,7 @@ pub mod initrd;
 pub mod ioapic;
 mod le;
 pub mod mmio;
+pub mod msr;
 pub mod multiboot;
 pub mod pit;
 pub mod platform;

@@ -23,6 +23,7 @@ use core::fmt;
 use ipc::vcpu::{Action, Exit, ExitReason, Reply};
 
 use crate::apic::{ApicAction, Apics};
+use crate::msr::Msrs;
 use crate::uart::{self, Line, Uart};
 use crate::{cpuid, status};
 
@@ -210,6 +211,7 @@ impl Step {
 pub struct Platform {
     uart: Uart,
     apics: Apics,
+    msrs: Msrs,
     notes: u32,
     /// The TSC's rate, told in CPUID 0x4000_0010.
     tsc_khz: u32,
@@ -218,7 +220,7 @@ pub struct Platform {
 impl Platform {
     /// The platform of a guest with `vcpus` vCPUs, on a TSC of `tsc_khz`.
     pub fn new(vcpus: usize, tsc_khz: u32) -> Self {
-        Platform { uart: Uart::default(), apics: Apics::new(vcpus), notes: 0, tsc_khz }
+        Platform { uart: Uart::default(), apics: Apics::new(vcpus), msrs: Msrs::default(), notes: 0, tsc_khz }
     }
 
     /// vCPU `vcpu`'s APIC timer went off: the vector to raise on it, if any.
@@ -289,7 +291,8 @@ impl Platform {
         }
     }
 
-    /// RDMSR and WRMSR: the APIC's registers, else #GP(0).
+    /// RDMSR and WRMSR: the platform's MSRs (`msr`), the APIC's registers,
+    /// else #GP(0).
     fn msr(&mut self, vcpu: usize, exit: &Exit) -> Step {
         let rip = exit.rip;
         let msr = (exit.regs[2] & 0xFFFF_FFFF) as u32;
@@ -297,7 +300,8 @@ impl Platform {
         let write = exit.reason == ExitReason::MsrWrite;
         let refused = Note::Msr { msr: u64::from(msr), write, rip };
         if !write {
-            let Some(value) = self.apics.read(vcpu, msr) else { return self.inject(GP, Some(0), refused) };
+            let value = self.msrs.read(vcpu, msr).or_else(|| self.apics.read(vcpu, msr));
+            let Some(value) = value else { return self.inject(GP, Some(0), refused) };
             let mut s = Step::reply(Action::ADVANCE | Action::SET_RAX | Action::SET_RDX);
             // RDMSR writes edx:eax (clearing both registers' top halves).
             s.reply.regs[0] = value & 0xFFFF_FFFF;
@@ -305,6 +309,11 @@ impl Platform {
             return s;
         }
         let value = (rdx << 32) | (rax & 0xFFFF_FFFF);
+        match self.msrs.write(vcpu, msr, value) {
+            Some(true) => return Step::reply(Action::ADVANCE),
+            Some(false) => return self.inject(GP, Some(0), refused),
+            None => {}
+        }
         match self.apics.write(vcpu, msr, value) {
             None => self.inject(GP, Some(0), refused),
             Some(action) => {

@@ -8,8 +8,10 @@ use x86_64::PhysAddr;
 use super::pool::Ref;
 
 /// Frames of a vCPU's hardware state: its VMCS or VMCB, then its state
-/// frame (`crate::virt::state`: FPU, XCR0's components, debug registers).
-pub const HW_FRAMES: u64 = 2;
+/// frame (`crate::virt::state`: FPU, XCR0's components, debug registers),
+/// then its MSR frame (`crate::virt::msrs`: the guest MSRs neither VMCS
+/// nor VMCB holds).
+pub const HW_FRAMES: u64 = 3;
 
 pub struct Vcpu {
     /// The VMCS (or VMCB) frame; the state frame follows it.
@@ -60,6 +62,12 @@ impl Vcpu {
 /// after it (see [`HW_FRAMES`]).
 pub const fn state_frame(hw: u64) -> u64 {
     hw + 4096
+}
+
+/// The MSR frame of the vCPU whose VMCS (or VMCB) is at `hw` (see
+/// [`HW_FRAMES`]).
+pub const fn msr_frame(hw: u64) -> u64 {
+    hw + 2 * 4096
 }
 
 /// The guest's general registers (and CR2) while the kernel holds them; the

@@ -2,6 +2,7 @@
 //! this CPU offers, and switching it on (VMXON, or EFER.SVME).
 
 pub mod grave;
+pub mod msrs;
 pub mod state;
 pub mod svm;
 pub mod vcpu;
@@ -69,6 +70,9 @@ pub fn enable() -> Virt {
         Some(Ok(v)) => v,
         _ => Virt::None,
     };
+    if virt != Virt::None {
+        msrs::host_init();
+    }
     if crate::arch::cpu::current_index() == 0 {
         let mode = match virt {
             Virt::Vmx => 1,

@@ -332,6 +332,61 @@ fn state_wants_every_guest_to_keep_its_registers() {
     fails("guest_state", &log.replace("refused with #GP", "taken"), "refused");
 }
 
+/// What `guest-long` prints as `guest` with `tag`, `rounds` rounds.
+fn long(guest: &str, tag: u64, rounds: u64) -> String {
+    format!(
+        "[{guest}] guest-long: long mode, efer 0x0000000000000501\n\
+         [{guest}] guest-long: 13 msrs written and read back\n\
+         [{guest}] guest-long: fs, gs and swapgs to kernel gs: own bases\n\
+         [{guest}] guest-long: syscall to stub, sysret to ring 3, syscall back: stub {tag:#018x}\n\
+         [{guest}] guest-long: rdtscp aux {aux:#018x}\n\
+         [{guest}] guest-long: mtrrcap 0x0000000000000508 misc_enable 0x0000000000001801\n\
+         [{guest}] guest-long: pat of a reserved type refused with #GP\n\
+         [{guest}] guest-long: efer.svme refused with #GP\n\
+         [{guest}] guest-long: non-canonical lstar refused with #GP\n\
+         [{guest}] guest-long: wrmsr of an unknown msr refused with #GP\n\
+         [{guest}] guest-long: rdmsr of an unknown msr refused with #GP\n\
+         [{guest}] guest-long: {rounds:#018x} rounds, msrs kept\n\
+         [vmm] {guest}: exit port 0xf4 value 16\n[mgmt] {guest} exited with code 0\n",
+        aux = 0x100 + tag
+    )
+}
+
+#[test]
+fn long_wants_every_msr_kept_and_every_refusal() {
+    let log = long("long-a", 1, 3) + "[mgmt] all domains stopped: shutting down\n";
+    for name in ["guest_long", "bochs_guest_long", "ryzen_guest_long"] {
+        assert_eq!(run(name, &log), Ok(()), "{name}");
+    }
+    fails(
+        "guest_long",
+        &log.replace("refused with #GP\n[long-a] guest-long: efer", "taken\n[long-a] guest-long: efer"),
+        "pat",
+    );
+    fails("guest_long", &log.replace("aux 0x0000000000000101", "aux 0x0000000000000102"), "rdtscp");
+    fails("guest_long", &log.replace("efer 0x0000000000000501", "efer 0x0000000000000101"), "long mode");
+    fails("guest_long", &log.replace("exited with code 0", "exited with code 4"), "exited");
+    let fail = "[long-a] guest-long: FAIL msr 0x00000000c0000102 read 0x1 want 0x2\n";
+    fails("guest_long", &format!("{fail}{log}"), "FAIL");
+}
+
+#[test]
+fn long_two_wants_neither_guest_to_see_the_other() {
+    let log = long("long-a", 1, 50)
+        + &long("long-b", 2, 50)
+        + "[ticker] tick 5\n[mgmt] ticker exited with code 0\n[mgmt] all domains stopped: shutting down\n";
+    assert_eq!(run("guest_long_two", &log), Ok(()));
+    assert_eq!(run("bochs_guest_long_two", &log), Ok(()));
+    let leaked = log.replace(
+        "[long-b] guest-long: 0x0000000000000032 rounds, msrs kept\n",
+        "[long-b] guest-long: FAIL gs:0 got 0x5109 want 0x510a\n",
+    );
+    fails("guest_long_two", &leaked, "rounds, msrs kept");
+    fails("guest_long_two", &log.replace("[ticker] tick 5\n", ""), "tick 5");
+    let fault = "[mgmt] ticker faulted: page fault (vector 14) at address 0x0 ip 0x400000\n";
+    fails("guest_long_two", &format!("{fault}{log}"), "faulted");
+}
+
 fn bad_reply() -> String {
     let mut s = String::new();
     for f in FORBIDDEN {

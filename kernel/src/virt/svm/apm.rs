@@ -93,7 +93,14 @@ pub struct Save {
     pub rsp: u64,
     _reserved4: [u8; 0x18],
     pub rax: u64,
-    _reserved5: [u8; 0x40],
+    pub star: u64,
+    pub lstar: u64,
+    pub cstar: u64,
+    pub sfmask: u64,
+    pub kernel_gs_base: u64,
+    pub sysenter_cs: u64,
+    pub sysenter_esp: u64,
+    pub sysenter_eip: u64,
     pub cr2: u64,
     _reserved6: [u8; 0x20],
     pub g_pat: u64,
@@ -147,6 +154,9 @@ const _: () = {
     assert!(offset_of!(Vmcb, save.rip) == 0x578);
     assert!(offset_of!(Vmcb, save.rsp) == 0x5D8);
     assert!(offset_of!(Vmcb, save.rax) == 0x5F8);
+    assert!(offset_of!(Vmcb, save.star) == 0x600);
+    assert!(offset_of!(Vmcb, save.kernel_gs_base) == 0x620);
+    assert!(offset_of!(Vmcb, save.sysenter_eip) == 0x638);
     assert!(offset_of!(Vmcb, save.cr2) == 0x640);
     assert!(offset_of!(Vmcb, save.g_pat) == 0x668);
     assert!(size_of::<Vmcb>() <= 4096);

@@ -2,6 +2,7 @@
 
 pub mod apm;
 pub mod debugreg;
+pub mod msrs;
 pub mod run;
 pub mod vcpu;
 

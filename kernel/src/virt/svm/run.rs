@@ -167,8 +167,10 @@ pub fn setup(vmcb: &Vmcb, rip: u64, rax: u64, npt: u64, asid: u32, sipi: Option<
     true
 }
 
-// rdi = regs, rsi = VMCB pa, rdx = host save area pa. Guest rax lives in
-// the VMCB; the other registers are switched here (APM 15.5).
+// rdi = regs, rsi = VMCB pa, rdx = host save area pa, rcx = the guest's
+// TSC_AUX (no VMCB holds it: loaded here if it is not the host's 0, and 0
+// again after the exit, before interrupts can be taken). Guest rax lives
+// in the VMCB; the other registers are switched here (APM 15.5).
 global_asm!(
     r#"
     .section .text.svm_enter, "ax"
@@ -180,10 +182,19 @@ svm_enter:
     push r13
     push r14
     push r15
+    push rcx
     push rdi
     push rsi
     push rdx
-    clgi
+    test rcx, rcx
+    jz 1f
+    mov rax, rcx
+    mov rdx, rcx
+    shr rdx, 32
+    mov ecx, {tsc_aux}
+    wrmsr
+    mov rdx, [rsp]
+1:  clgi
     mov rax, rdx
     vmsave rax                       /* host FS, GS, TR, LDTR, KernelGsBase, STAR... */
     mov rax, rsi
@@ -227,7 +238,14 @@ svm_enter:
     vmload rax                       /* the host's back (GS base first of all) */
     pop rsi
     pop rdi
-    stgi
+    pop rcx
+    test rcx, rcx
+    jz 2f
+    xor eax, eax
+    xor edx, edx
+    mov ecx, {tsc_aux}
+    wrmsr
+2:  stgi
     pop r15
     pop r14
     pop r13
@@ -235,11 +253,12 @@ svm_enter:
     pop rbx
     pop rbp
     ret
-"#
+"#,
+    tsc_aux = const ipc::msr::index::TSC_AUX,
 );
 
 unsafe extern "C" {
-    fn svm_enter(regs: *mut GuestRegs, vmcb: u64, host_area: u64);
+    fn svm_enter(regs: *mut GuestRegs, vmcb: u64, host_area: u64, tsc_aux: u64);
 }
 
 /// Why the guest left, as AMD-V tells it.
@@ -296,15 +315,16 @@ pub enum SvmExit {
     Other(u64),
 }
 
-/// Enters the guest of `vmcb` (at `vmcb_pa`) until it exits.
-pub fn enter(vmcb: &Vmcb, vmcb_pa: u64, regs: &mut GuestRegs, host_area: u64) -> SvmExit {
+/// Enters the guest of `vmcb` (at `vmcb_pa`), whose TSC_AUX is `tsc_aux`,
+/// until it exits.
+pub fn enter(vmcb: &Vmcb, vmcb_pa: u64, regs: &mut GuestRegs, host_area: u64, tsc_aux: u64) -> SvmExit {
     set!(vmcb, save.rax, regs.rax);
     set!(vmcb, save.cr2, regs.cr2);
     // SAFETY: the VMCB is set up (see `setup`), the host save area is this
     // CPU's and VM_HSAVE_PA is set; the stub saves and restores every host
     // register and switches the guest's; interrupts are off (GIF cleared
-    // around VMRUN).
-    unsafe { svm_enter(regs, vmcb_pa, host_area) };
+    // around VMRUN). `tsc_aux` is not 0 only where the MSR exists.
+    unsafe { svm_enter(regs, vmcb_pa, host_area, tsc_aux) };
     let code = get!(vmcb, control.exit_code);
     // VMEXIT_INVALID is -1, and its low half is what counts: QEMU writes a
     // 32-bit -1 (0xFFFF_FFFF) into the 64-bit field, and KVM reads the low
@@ -473,4 +493,55 @@ pub fn want_window(vmcb: &Vmcb, on: bool) {
     set!(vmcb, control.intercept_misc1, if on { m | misc1::VINTR } else { m & !misc1::VINTR });
     let ask = if on { vintr::V_IRQ | vintr::V_INTR_PRIO_HIGHEST | vintr::V_IGN_TPR } else { 0 };
     set!(vmcb, control.vintr, vintr::V_INTR_MASKING | ask);
+}
+
+impl Vmcb {
+    /// The guest's value of kept MSR `m` where the VMCB holds it (EFER as
+    /// the guest sees it: without SVME); 0 for TSC_AUX, which it does not
+    /// (`virt::msrs`).
+    pub fn msr(&self, m: ipc::msr::Kept) -> u64 {
+        use ipc::msr::Kept;
+        match m {
+            Kept::Efer => get!(self, save.efer) & !EferFlags::SECURE_VIRTUAL_MACHINE_ENABLE.bits(),
+            Kept::FsBase => get!(self, save.fs.base),
+            Kept::GsBase => get!(self, save.gs.base),
+            Kept::KernelGsBase => get!(self, save.kernel_gs_base),
+            Kept::Star => get!(self, save.star),
+            Kept::Lstar => get!(self, save.lstar),
+            Kept::Cstar => get!(self, save.cstar),
+            Kept::Sfmask => get!(self, save.sfmask),
+            Kept::SysenterCs => get!(self, save.sysenter_cs),
+            Kept::SysenterEsp => get!(self, save.sysenter_esp),
+            Kept::SysenterEip => get!(self, save.sysenter_eip),
+            Kept::Pat => get!(self, save.g_pat),
+            Kept::TscAux => 0,
+        }
+    }
+
+    /// Sets the guest's kept MSR `m` to `v` (a value `ipc::msr::check_write`
+    /// allowed), EFER with SVME, which VMRUN demands (APM Vol. 2 15.5.1);
+    /// TSC_AUX is not the VMCB's. VMRUN or VMLOAD loads it at the next entry.
+    pub fn set_msr(&self, m: ipc::msr::Kept, v: u64) {
+        use ipc::msr::Kept;
+        match m {
+            Kept::Efer => set!(self, save.efer, v | EferFlags::SECURE_VIRTUAL_MACHINE_ENABLE.bits()),
+            Kept::FsBase => set!(self, save.fs.base, v),
+            Kept::GsBase => set!(self, save.gs.base, v),
+            Kept::KernelGsBase => set!(self, save.kernel_gs_base, v),
+            Kept::Star => set!(self, save.star, v),
+            Kept::Lstar => set!(self, save.lstar, v),
+            Kept::Cstar => set!(self, save.cstar, v),
+            Kept::Sfmask => set!(self, save.sfmask, v),
+            Kept::SysenterCs => set!(self, save.sysenter_cs, v),
+            Kept::SysenterEsp => set!(self, save.sysenter_esp, v),
+            Kept::SysenterEip => set!(self, save.sysenter_eip, v),
+            Kept::Pat => set!(self, save.g_pat, v),
+            Kept::TscAux => {}
+        }
+    }
+
+    /// CR0.PG of the guest.
+    pub fn paging(&self) -> bool {
+        get!(self, save.cr0) & Cr0Flags::PAGING.bits() != 0
+    }
 }

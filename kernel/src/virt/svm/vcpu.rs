@@ -8,6 +8,7 @@ use super::run::{self as svm, SvmExit};
 use crate::arch::cpu;
 use crate::obj::pool::Ref;
 use crate::obj::vcpu::Vcpu;
+use crate::virt::msrs;
 use crate::virt::vcpu::{apply_regs, Entry, HwExit};
 
 pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
@@ -44,7 +45,7 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
 pub fn enter(e: &mut Entry) -> HwExit {
     let vmcb = svm::Vmcb::at(e.hw);
     let host = cpu::current().svm_host.load(Ordering::Relaxed);
-    let exit = svm::enter(&vmcb, e.hw, &mut e.regs, host);
+    let exit = svm::enter(&vmcb, e.hw, &mut e.regs, host, msrs::tsc_aux(e.hw));
     // After a failed VMRUN the VMCB's rip is the host's (`svm::enter`).
     let (rip, next) = if exit == SvmExit::Invalid { (0, 0) } else { svm::rip(&vmcb) };
     let regs = [e.regs.rax, e.regs.rbx, e.regs.rcx, e.regs.rdx];
@@ -78,9 +79,10 @@ pub fn enter(e: &mut Entry) -> HwExit {
             let l = next_rip.wrapping_sub(rip).min(15);
             vmm(if input { ExitReason::PortIn } else { ExitReason::PortOut }, l, q, 0)
         }
-        SvmExit::Msr { write } => {
-            vmm(if write { ExitReason::MsrWrite } else { ExitReason::MsrRead }, len(2), 0, 0)
-        }
+        SvmExit::Msr { write } => match msrs::kept(e.regs.rcx) {
+            Some(m) => super::msrs::exit(&vmcb, m, write, &mut e.regs, e.hw, len(2)),
+            None => vmm(if write { ExitReason::MsrWrite } else { ExitReason::MsrRead }, len(2), 0, 0),
+        },
         SvmExit::NestedPageFault { gpa, access } => vmm(ExitReason::MemoryFault, 0, access, gpa),
         SvmExit::Shutdown => vmm(ExitReason::TripleFault, 0, 0, 0),
         SvmExit::Vmmcall => vmm(ExitReason::Hypercall, len(3), 0, 0),

@@ -1,6 +1,7 @@
 //! Intel VT-x: entering VMX root operation (SDM Vol. 3C 24.7, 24.11.5), and
 //! running guests (`run`, `vmcs`).
 
+pub mod msrs;
 pub mod run;
 pub mod sdm;
 pub mod vcpu;

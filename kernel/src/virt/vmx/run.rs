@@ -202,7 +202,8 @@ fn adjust(want: u32, msr: u32, true_msr: u32) -> u32 {
 /// `sipi` = Some(v), in real mode at v:0000 (an application processor
 /// after INIT and a start-up IPI); EPT `eptp`, VPID `vpid`. Returns false
 /// if a field was refused.
-pub fn setup(rip: u64, eptp: u64, vpid: u16, sipi: Option<u8>) -> bool {
+/// `msrs` is the vCPU's MSR frame, its lists made (`virt::msrs`).
+pub fn setup(rip: u64, eptp: u64, vpid: u16, sipi: Option<u8>, msrs: u64) -> bool {
     // External interrupts and NMIs exit; the VMX-preemption timer if the
     // CPU has it (`slice_start` arms it).
     let timer = Pin::VMX_PREEMPTION_TIMER.bits();
@@ -223,7 +224,9 @@ pub fn setup(rip: u64, eptp: u64, vpid: u16, sipi: Option<u8>) -> bool {
     let proc2 = SecondaryControls::ENABLE_EPT.bits()
         | SecondaryControls::ENABLE_VPID.bits()
         | SecondaryControls::WBINVD_EXITING.bits()
-        | SecondaryControls::UNRESTRICTED_GUEST.bits();
+        | SecondaryControls::UNRESTRICTED_GUEST.bits()
+        // RDTSCP is #UD in the guest without it (SDM Vol. 3C 25.3).
+        | SecondaryControls::ENABLE_RDTSCP.bits();
     let proc2 = adjust(proc2, IA32_VMX_PROCBASED_CTLS2, IA32_VMX_PROCBASED_CTLS2);
     // Save debug controls (the guest's DR7 is its own), 64-bit host,
     // save/load EFER.
@@ -252,6 +255,15 @@ pub fn setup(rip: u64, eptp: u64, vpid: u16, sipi: Option<u8>) -> bool {
     // delivery (CVE-2015-8104, CVE-2015-5307); the kernel reflects them.
     w(control::EXCEPTION_BITMAP, (1 << DEBUG_VECTOR) | (1 << ALIGNMENT_CHECK_VECTOR));
     w(control::CR3_TARGET_COUNT, 0);
+    // The guest MSRs no VMCS field holds: loaded at entry, stored at exit,
+    // the host's loaded at exit (`virt::msrs`).
+    let listed = crate::virt::msrs::listed() as u64;
+    w(control::VMENTRY_MSR_LOAD_ADDR_FULL, msrs);
+    w(control::VMENTRY_MSR_LOAD_COUNT, listed);
+    w(control::VMEXIT_MSR_STORE_ADDR_FULL, msrs);
+    w(control::VMEXIT_MSR_STORE_COUNT, listed);
+    w(control::VMEXIT_MSR_LOAD_ADDR_FULL, msrs + crate::virt::msrs::HOST_LIST_AT as u64);
+    w(control::VMEXIT_MSR_LOAD_COUNT, listed);
     w(guest::LINK_PTR_FULL, u64::MAX);
     // Host: this CPU as the kernel runs it.
     w(host::CR0, Cr0::read_raw());

@@ -20,7 +20,9 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
         }
         me.current_vmcs.store(pa, Ordering::Relaxed);
         let rip = if v.sipi.is_some() { 0 } else { v.entry };
-        if !run::setup(rip, root, t.index + 1, v.sipi) {
+        let msrs = crate::obj::vcpu::msr_frame(pa);
+        crate::virt::msrs::init_lists(msrs);
+        if !run::setup(rip, root, t.index + 1, v.sipi, msrs) {
             log::warn!("vcpu: the CPU refused a VMCS field");
         }
     } else if me.current_vmcs.load(Ordering::Relaxed) != pa {
@@ -98,8 +100,11 @@ pub fn enter(e: &mut Entry) -> HwExit {
                 | if rep { ipc::vcpu::PORT_REP } else { 0 };
             vmm(if input { ExitReason::PortIn } else { ExitReason::PortOut }, q, 0)
         }
-        VmxExit::Rdmsr => vmm(ExitReason::MsrRead, 0, 0),
-        VmxExit::Wrmsr => vmm(ExitReason::MsrWrite, 0, 0),
+        VmxExit::Rdmsr | VmxExit::Wrmsr => match crate::virt::msrs::kept(e.regs.rcx) {
+            Some(m) => super::msrs::exit(m, exit == VmxExit::Wrmsr, &mut e.regs, e.hw, len),
+            None if exit == VmxExit::Wrmsr => vmm(ExitReason::MsrWrite, 0, 0),
+            None => vmm(ExitReason::MsrRead, 0, 0),
+        },
         VmxExit::EptViolation { gpa, access } => vmm(ExitReason::MemoryFault, access, gpa),
         VmxExit::TripleFault => vmm(ExitReason::TripleFault, 0, 0),
         VmxExit::Vmcall => vmm(ExitReason::Hypercall, 0, 0),
