@@ -347,7 +347,7 @@ fn long(guest: &str, tag: u64, rounds: u64) -> String {
          [{guest}] guest-long: wrmsr of an unknown msr refused with #GP\n\
          [{guest}] guest-long: rdmsr of an unknown msr refused with #GP\n\
          [{guest}] guest-long: {rounds:#018x} rounds, msrs kept\n\
-         [vmm] {guest}: exit port 0xf4 value 16\n[mgmt] {guest} exited with code 0\n",
+         [vmm] {guest}: exit port 0xf4: exit code 0\n[mgmt] {guest} exited with code 0\n",
         aux = 0x100 + tag
     )
 }
