@@ -221,7 +221,9 @@ fn print(body: &Body, json: bool) -> Result<(), Failure> {
             serde_json::to_string_pretty(&show::entry_json(e)).unwrap_or_default() + "\n"
         }
         (Body::Stats(s), false) => show::stats(s),
-        (Body::Stats(s), true) => serde_json::to_string_pretty(s).unwrap_or_default() + "\n",
+        (Body::Stats(s), true) => {
+            serde_json::to_string_pretty(&show::stats_json(s)).unwrap_or_default() + "\n"
+        }
         (Body::Done, false) => String::new(),
         (Body::Done, true) => "{\"ok\":true}\n".into(),
         (Body::Error(e), _) => return Err(Failure::Refused(*e)),

@@ -250,11 +250,13 @@ impl Supervisor<'_> {
             .filter_map(|i| {
                 let guest = self.running.get(i).and_then(Option::as_ref).and_then(|inst| inst.guest);
                 let guest_cpu_us = guest.and_then(|g| sys::domain_info(g).ok()).map_or(0, |x| x.cpu_us);
+                let exits = guest.and_then(|g| sys::guest_exits(g).ok());
                 self.entry(i).map(|e| Usage {
                     name: e.name,
                     cpu_us: e.cpu_us,
                     guest_cpu_us,
                     memory_kib: e.memory_kib,
+                    exits: exits.and_then(|x| Vec::from_slice(&x).ok()).unwrap_or_default(),
                 })
             })
             .collect();

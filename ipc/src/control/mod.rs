@@ -28,6 +28,8 @@ use heapless::{String, Vec};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::manifest::MAX_GUESTS;
+use crate::vcpu::EXIT_REASONS;
 
 mod frame;
 #[cfg(test)]
@@ -36,7 +38,7 @@ mod tests;
 pub use frame::{encode, FrameEvent, Framer};
 
 /// The protocol's version; both messages begin with it.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// The most bytes a request frame holds (COBS-encoded, without its 0x00).
 pub const MAX_REQUEST: usize = 128;
 /// The most bytes a response frame holds (COBS-encoded, without its 0x00).
@@ -199,6 +201,11 @@ pub struct Usage {
     pub guest_cpu_us: u64,
     /// Its memory quota in KiB.
     pub memory_kib: u32,
+    /// A guest's exits by reason (`ipc::vcpu::ExitReason::index`): all
+    /// [`EXIT_REASONS`] counts, or none (a domain, or a guest whose VMM
+    /// has not yet handed it to `mgmt`). At most [`MAX_GUESTS`] entries of
+    /// a `Stats` have them.
+    pub exits: Vec<u64, EXIT_REASONS>,
 }
 
 /// Why a request was not carried out.
@@ -323,7 +330,7 @@ impl Response {
             Body::Done => Ok(()),
             Body::List(entries) => entries.iter().try_for_each(Entry::validate),
             Body::Info(e) => e.validate(),
-            Body::Stats(s) => s.entries.iter().try_for_each(|u| check_name(&u.name)),
+            Body::Stats(s) => s.validate(),
             Body::Error(e) => e.validate(),
         }
     }
@@ -345,6 +352,24 @@ impl Entry {
         }
         if self.kind == Kind::Guest && self.vcpus == 0 {
             return Err(DecodeError::BadField("a guest without vCPUs"));
+        }
+        Ok(())
+    }
+}
+
+impl Stats {
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        let mut guests = 0;
+        for u in &self.entries {
+            check_name(&u.name)?;
+            match u.exits.len() {
+                0 => {}
+                EXIT_REASONS => guests += 1,
+                _ => return Err(DecodeError::BadField("exits: not one count per reason")),
+            }
+        }
+        if guests > MAX_GUESTS {
+            return Err(DecodeError::BadField("exits of more guests than there can be"));
         }
         Ok(())
     }

@@ -52,8 +52,30 @@ fn entry() -> impl Strategy<Value = Entry> {
 }
 
 fn usage() -> impl Strategy<Value = Usage> {
-    (name(), any::<u64>(), any::<u64>(), any::<u32>())
-        .prop_map(|(name, cpu_us, guest_cpu_us, memory_kib)| Usage { name, cpu_us, guest_cpu_us, memory_kib })
+    let exits = proptest::option::of(any::<[u64; EXIT_REASONS]>());
+    (name(), any::<u64>(), any::<u64>(), any::<u32>(), exits).prop_map(
+        |(name, cpu_us, guest_cpu_us, memory_kib, exits)| Usage {
+            name,
+            cpu_us,
+            guest_cpu_us,
+            memory_kib,
+            exits: exits.map(|e| Vec::from_slice(&e).unwrap()).unwrap_or_default(),
+        },
+    )
+}
+
+/// `usage`s with exits on the first [`MAX_GUESTS`] that have them only.
+fn usages(u: std::vec::Vec<Usage>) -> Vec<Usage, MAX_ENTRIES> {
+    let mut guests = 0;
+    u.into_iter()
+        .map(|mut u| {
+            guests += usize::from(!u.exits.is_empty());
+            if guests > MAX_GUESTS {
+                u.exits.clear();
+            }
+            u
+        })
+        .collect()
 }
 
 fn control_error() -> impl Strategy<Value = ControlError> {
@@ -84,7 +106,7 @@ fn body() -> impl Strategy<Value = Body> {
                 uptime_ms,
                 frames,
                 dropped,
-                entries: u.into_iter().collect()
+                entries: usages(u)
             })
         ),
         control_error().prop_map(Body::Error),
@@ -273,6 +295,35 @@ fn responses_with_bad_fields_are_refused() {
 }
 
 #[test]
+fn stats_with_bad_exit_lists_are_refused() {
+    let usage = |n: usize| Usage {
+        name: Name::try_from("g").unwrap(),
+        cpu_us: 0,
+        guest_cpu_us: 0,
+        memory_kib: 0,
+        exits: (0..n as u64).collect(),
+    };
+    let check = |entries: std::vec::Vec<Usage>| {
+        let stats = Stats {
+            free_frames: 0,
+            objects: 0,
+            uptime_ms: 0,
+            frames: 0,
+            dropped: 0,
+            entries: entries.into_iter().collect(),
+        };
+        // Encoded as a raw postcard value: `encode` would not check.
+        let mut f = raw_frame(&Response::new(1, Body::Stats(stats)));
+        f.pop();
+        Response::decode(&mut f).map(drop)
+    };
+    assert_eq!(check(vec![usage(0), usage(EXIT_REASONS)]), Ok(()));
+    assert!(check(vec![usage(3)]).is_err(), "some reasons only");
+    assert!(check(vec![usage(EXIT_REASONS); MAX_GUESTS]).is_ok());
+    assert!(check(vec![usage(EXIT_REASONS); MAX_GUESTS + 1]).is_err(), "more guests than there can be");
+}
+
+#[test]
 fn framer_reports_empty_frames_as_nothing() {
     let mut f = Framer::<8>::new();
     assert_eq!(f.push(0), None);
@@ -308,15 +359,17 @@ fn the_largest_list_fits_a_response() {
     let list = Body::List((0..MAX_ENTRIES).map(|_| e.clone()).collect());
     let mut buf = [0u8; MAX_RESPONSE + 1];
     assert!(Response::new(u32::MAX, list).encode(&mut buf).is_ok());
-    let u = Usage { name: long, cpu_us: u64::MAX, guest_cpu_us: u64::MAX, memory_kib: u32::MAX };
+    let exits = Vec::from_slice(&[u64::MAX; EXIT_REASONS]).unwrap();
+    let u = Usage { name: long, cpu_us: u64::MAX, guest_cpu_us: u64::MAX, memory_kib: u32::MAX, exits };
     let stats = Stats {
         free_frames: u64::MAX,
         objects: u64::MAX,
         uptime_ms: u64::MAX,
         frames: u64::MAX,
         dropped: u64::MAX,
-        entries: (0..MAX_ENTRIES).map(|_| u.clone()).collect(),
+        entries: usages((0..MAX_ENTRIES).map(|_| u.clone()).collect()),
     };
+    assert_eq!(stats.entries.iter().filter(|u| !u.exits.is_empty()).count(), MAX_GUESTS);
     assert!(Response::new(u32::MAX, Body::Stats(stats)).encode(&mut buf).is_ok());
     let longest = Request::new(
         u32::MAX,

@@ -270,6 +270,17 @@ fn check_guest(s: &Session) -> Result<(), String> {
     let u = &stats["entries"][0];
     let (all, guest) = (field(u, "cpu_us")?, field(u, "guest_cpu_us")?);
     ensure(guest > 0 && guest <= all, || format!("guest-spin's stats: {u}"))?;
+    // Its exits by reason, as the kernel counted them: it printed its
+    // checksum line through the UART (an OUT exit a byte) and marked its
+    // window (OUT 0xf5); a domain has none.
+    let outs = field(&u["exits"], "port_out")?;
+    ensure(outs >= 30, || format!("guest-spin's exits: {u}"))?;
+    let text = s.ok(&["stats", "guest-spin"])?;
+    ensure(text.contains("  exits ") && text.contains("port_out "), || {
+        format!("`ryokan stats guest-spin` shows no exits by reason:\n{text}")
+    })?;
+    let dom = s.json(&["stats", "spin-a"])?;
+    ensure(dom["entries"][0].get("exits").is_none(), || format!("a domain with exits: {dom}"))?;
     let start = Instant::now();
     for _ in 0..10 {
         s.info("spin-a")?;
