@@ -17,8 +17,8 @@ use anyhow::{bail, Context, Result};
 use crate::domains::{self, Bin, UserCrate};
 use crate::guests;
 use crate::image::{self, Module};
-use crate::system::{self, Compiled};
 use crate::ws::Ws;
+use sysfile::{self as system, Compiled};
 
 /// The system file booted when none is named.
 pub const DEFAULT_SYSTEM: &str = "system.toml";

@@ -213,6 +213,22 @@ pub fn refusal(e: &ControlError) -> String {
         ControlError::StartFailed => {
             "it could not be started: the system's log (its [mgmt] lines) says why".into()
         }
+        ControlError::OutOfOrder => {
+            "a piece of the upload was lost on the line: run `ryokan create` again".into()
+        }
+        ControlError::BadChecksum => {
+            "the upload was corrupted on the line (bad checksum): run `ryokan create` again".into()
+        }
+        ControlError::BadEntry => "the system cannot start that entry alone (it names what only the \
+             running system has, or is not one [[domain]] or [[guest]])"
+            .into(),
+        ControlError::NameInUse => "that name is taken; pick another (see `ryokan list`)".into(),
+        ControlError::UnknownImage => {
+            "its image is not on the boot image: only images the system was built with can be created".into()
+        }
+        ControlError::NoMemory => {
+            "not memory enough left for it: free some (`ryokan destroy`) or ask for less".into()
+        }
         ControlError::Kernel { .. } => match e.kernel_error() {
             Some(k) => format!("the kernel refused: {k:?}"),
             None => "the kernel refused".into(),

@@ -41,7 +41,7 @@ impl Channel {
     }
 }
 
-impl Supervisor<'_> {
+impl Supervisor {
     /// Serves what the line holds, up to [`DRAIN_MAX`] bytes; returns
     /// whether bytes were left, and what the loop must do.
     pub fn serve_control(&mut self) -> (bool, After) {
@@ -114,6 +114,9 @@ impl Supervisor<'_> {
                 Ok(only) => Body::Stats(self.stats(only)),
                 Err(e) => Body::Error(e),
             },
+            Verb::Create { piece, pieces, sum, bytes } => {
+                done(self.create_piece(*piece, *pieces, *sum, bytes))
+            }
             Verb::Shutdown => {
                 log::info!("control: shutdown asked for");
                 for i in 0..self.plan.domains.len() {

@@ -34,8 +34,10 @@ use crate::vcpu::EXIT_REASONS;
 mod frame;
 #[cfg(test)]
 mod tests;
+mod upload;
 
 pub use frame::{encode, FrameEvent, Framer};
+pub use upload::{checksum, Upload, ENTRY_MAX, PIECE_MAX};
 
 /// The protocol's version; both messages begin with it.
 pub const VERSION: u16 = 2;
@@ -103,6 +105,18 @@ pub enum Verb {
     },
     /// Stops everything; the system powers off.
     Shutdown,
+    /// Piece `piece` of `pieces` of a new domain or guest to start: a
+    /// manifest of that one entry (postcard, `ipc::manifest::Manifest`),
+    /// at most [`ENTRY_MAX`] bytes, whose [`checksum`] is `sum`, cut into
+    /// pieces of at most [`PIECE_MAX`] bytes sent in order ([`Upload`]).
+    /// Each piece but the last is answered `Done` once taken; the last
+    /// once the entry has started.
+    Create {
+        piece: u16,
+        pieces: u16,
+        sum: u32,
+        bytes: Vec<u8, PIECE_MAX>,
+    },
 }
 
 /// The answer to one frame.
@@ -230,6 +244,21 @@ pub enum ControlError {
     Kernel { code: u64 },
     /// It could not be started (`mgmt`'s log says why).
     StartFailed,
+    /// `Create`: a piece other than the next expected (the upload so far
+    /// is dropped: start again from piece 0).
+    OutOfOrder,
+    /// `Create`: the pieces do not make up what their checksum says.
+    BadChecksum,
+    /// `Create`: the pieces are not a manifest of one domain or guest that
+    /// `mgmt` can start alone (it names what the running system has).
+    BadEntry,
+    /// `Create`: that name is taken.
+    NameInUse,
+    /// `Create`: the boot image has no module of that image.
+    UnknownImage,
+    /// `Create`: not memory enough left for its quota (or no room in
+    /// `mgmt`'s tables for another domain).
+    NoMemory,
 }
 
 /// Why a frame did not decode to a message.
@@ -301,6 +330,15 @@ impl Request {
             Verb::Set { name, weight, cap_percent } => {
                 check_name(name)?;
                 check_share(*weight, *cap_percent)
+            }
+            Verb::Create { piece, pieces, bytes, .. } => {
+                if *piece >= *pieces || usize::from(*pieces) > ENTRY_MAX.div_ceil(PIECE_MAX) {
+                    return Err(DecodeError::BadField("piece"));
+                }
+                if bytes.is_empty() {
+                    return Err(DecodeError::BadField("an empty piece"));
+                }
+                Ok(())
             }
         }
     }
