@@ -39,6 +39,9 @@ pub struct Compiled {
     /// The distinct files the guests have as modules, in order of first
     /// use, each with its boot module's name; `at` is where it is first named.
     pub guest_modules: Vec<ModuleUse>,
+    /// The distinct files the guests boot as kernels (`kernel = …`), in
+    /// order of first use, each with its boot module's name.
+    pub guest_kernels: Vec<ModuleUse>,
 }
 
 /// A file a guest has as a module: the boot module holding it.
@@ -211,13 +214,19 @@ fn compile_with(file: &str, text: &str, entry_only: bool) -> Result<Compiled, Co
         uses(&mut images, &d.get_ref().image);
     }
     for g in &parsed.guest {
-        uses(&mut guest_images, &g.get_ref().image);
+        if let Some(image) = &g.get_ref().image {
+            uses(&mut guest_images, image);
+        }
     }
-    let guest_modules = guest::module_files(&parsed)
-        .into_iter()
-        .map(|m| ModuleUse { name: m.name, file: m.file, at: src.at(m.span.start) })
-        .collect();
-    Ok(Compiled { manifest, bytes, images, guest_images, guest_modules })
+    let file_uses = |files: Vec<guest::ModuleFile>| -> Vec<ModuleUse> {
+        files
+            .into_iter()
+            .map(|m| ModuleUse { name: m.name, file: m.file, at: src.at(m.span.start) })
+            .collect()
+    };
+    let guest_modules = file_uses(guest::module_files(&parsed));
+    let guest_kernels = file_uses(guest::kernel_files(&parsed));
+    Ok(Compiled { manifest, bytes, images, guest_images, guest_modules, guest_kernels })
 }
 
 /// Reads and compiles a system file; `shown` is the name errors use.
