@@ -80,13 +80,6 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let verb = match verb(&cli.verb) {
-        Ok(v) => v,
-        Err(why) => {
-            eprintln!("ryokan: {why}");
-            return ExitCode::from(2);
-        }
-    };
     let path = cli
         .connect
         .clone()
@@ -95,6 +88,13 @@ fn main() -> ExitCode {
     if let Command::Create { file } = &cli.verb {
         return create(&path, &cli, file);
     }
+    let verb = match verb(&cli.verb) {
+        Ok(v) => v,
+        Err(why) => {
+            eprintln!("ryokan: {why}");
+            return ExitCode::from(2);
+        }
+    };
     if let Command::Stats { watch: true, .. } = cli.verb {
         return match watch(&path, &cli, verb) {
             Ok(()) => ExitCode::SUCCESS,
@@ -191,8 +191,8 @@ fn verb(c: &Command) -> Result<Verb, String> {
         Command::Destroy { name: n } => Verb::Destroy { name: name(n)? },
         Command::Stats { name: n, .. } => Verb::Stats { name: n.as_deref().map(name).transpose()? },
         Command::Shutdown => Verb::Shutdown,
-        // Sent in pieces by `create`; this one is never sent.
-        Command::Create { .. } => Verb::List,
+        // Many requests, one per piece: `create`.
+        Command::Create { .. } => return Err("`create` is sent in pieces".into()),
         Command::Set { name: n, settings } => {
             let (mut weight, mut cap_percent) = (None, None);
             for s in settings {

@@ -9,7 +9,7 @@
 use alloc::boxed::Box;
 
 use ipc::control::ControlError;
-use ipc::manifest::Manifest;
+use ipc::manifest::{Manifest, MAX_GUESTS};
 use ipc::Error;
 use mgmt::plan::{Grant, MAX_PLANNED};
 
@@ -62,7 +62,13 @@ impl Supervisor {
         }
         let free =
             user::sys::stats().map_or(0, |k| k.quota_limit.saturating_sub(k.quota_used).min(k.free_frames));
-        if d.quota_pages > free || self.plan.domains.len() >= MAX_PLANNED {
+        // Guests stay within the manifest's bound (a `Stats` answer holds
+        // the exits of at most that many).
+        let is_guest =
+            |p: &mgmt::plan::DomainPlan| p.grants.iter().any(|g| matches!(g, Grant::GuestConfig { .. }));
+        let guests = self.plan.domains.iter().filter(|p| is_guest(p)).count();
+        let room = self.plan.domains.len() < MAX_PLANNED && (!is_guest(&d) || guests < MAX_GUESTS);
+        if d.quota_pages > free || !room {
             return Err(ControlError::NoMemory);
         }
         let i = self.plan.domains.len();

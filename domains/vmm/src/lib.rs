@@ -28,6 +28,7 @@ pub mod acpi;
 pub mod apic;
 pub mod bus;
 pub mod bzimage;
+pub mod console_link;
 pub mod cpuid;
 pub mod info;
 pub mod initrd;

@@ -1,5 +1,5 @@
 //! The fuzzed control channel: [`FRAMES`] frames straight onto the socket —
-//! random bytes, valid requests cut short, frames longer than
+//! random bytes, valid requests (`Create` pieces among them) cut short, frames longer than
 //! `MAX_REQUEST`, requests of other versions — none of which is a request
 //! `mgmt` could carry out (each is checked here with the protocol's own
 //! decoder first). Every one must get exactly one answer, an error, while
@@ -46,8 +46,15 @@ pub fn frame(rng: &mut Rng) -> Vec<u8> {
             // A valid request's frame, cut short.
             16 | 17 => {
                 let mut buf = [0u8; MAX_REQUEST + 1];
-                let verb =
-                    [Verb::List, Verb::Shutdown, Verb::Stats { name: None }][rng.below(3) as usize].clone();
+                let create = Verb::Create {
+                    piece: 0,
+                    pieces: 1 + rng.below(4) as u16,
+                    sum: rng.next() as u32,
+                    bytes: (0..1 + rng.below(96)).map(|_| rng.next() as u8).collect(),
+                };
+                let verb = [Verb::List, Verb::Shutdown, Verb::Stats { name: None }, create]
+                    [rng.below(4) as usize]
+                    .clone();
                 let len = Request::new(rng.next() as u32, verb).encode(&mut buf).map_or(0, |f| f.len() - 1);
                 buf[..rng.below(len.max(1) as u64) as usize].to_vec()
             }

@@ -278,6 +278,7 @@ fn check_guest(s: &Session) -> Result<(), String> {
     let outs = field(&u["exits"], "port_out")?;
     ensure(outs >= 30, || format!("guest-spin's exits: {u}"))?;
     let text = s.ok(&["stats", "guest-spin"])?;
+    eprintln!("control_cli: `ryokan stats guest-spin` printed:\n{text}");
     ensure(text.contains("  exits ") && text.contains("port_out "), || {
         format!("`ryokan stats guest-spin` shows no exits by reason:\n{text}")
     })?;
@@ -365,6 +366,7 @@ fn check_create(s: &Session) -> Result<(), String> {
     )?;
     let refused = |args: &[&str], says: &str| -> Result<(), String> {
         let r = s.run(args)?;
+        eprintln!("control_cli: `ryokan {}` said: {}", args.join(" "), r.stderr.trim_end());
         ensure(!r.ok && r.stderr.contains(says), || format!("`ryokan {}` said: {}", args.join(" "), r.stderr))
     };
     refused(&["create", &made], "made: that name is taken")?;
