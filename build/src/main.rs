@@ -15,7 +15,6 @@ mod profile;
 mod run;
 mod sizes;
 mod sysimage;
-mod system;
 mod test;
 mod ws;
 

@@ -17,8 +17,8 @@ use anyhow::{bail, Context, Result};
 use crate::domains::{self, Bin, UserCrate};
 use crate::guests;
 use crate::image::{self, Module};
-use crate::system::{self, Compiled};
 use crate::ws::Ws;
+use sysfile::{self as system, Compiled};
 
 /// The system file booted when none is named.
 pub const DEFAULT_SYSTEM: &str = "system.toml";
@@ -112,7 +112,8 @@ fn plan(
         }
     }
     let guests = compiled.guest_images.iter().map(|u| u.name.clone()).collect();
-    let modules = module_files(&src, &compiled)?;
+    let mut modules = module_files(&src, &compiled)?;
+    modules.extend(kernel_files(&src, &compiled)?);
     Ok(Plan { src, compiled, bins, guests, modules })
 }
 
@@ -152,6 +153,37 @@ fn module_files(src: &SystemSource, compiled: &Compiled) -> Result<Vec<(String, 
         }
     }
     Ok(out.into_iter().map(|(n, p, _)| (n, p)).collect())
+}
+
+/// The guests' kernel files (`kernel = …`), found relative to the system
+/// file and judged for each guest that boots one, with its RAM
+/// (`vmm::kernel`, as the VMM will judge it): a wrong file is refused
+/// here, at its `kernel = …`, with the reason.
+fn kernel_files(src: &SystemSource, compiled: &Compiled) -> Result<Vec<(String, PathBuf)>, String> {
+    let dir = src.path.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::new();
+    for k in &compiled.guest_kernels {
+        let path = dir.join(&k.file);
+        let bytes = fs::read(&path).map_err(|e| {
+            format!("{}: kernel file `{}` cannot be read ({}): {e}", k.at, k.file, path.display())
+        })?;
+        for g in compiled.manifest.guests.iter().filter(|g| g.image.as_str() == k.name) {
+            let ram_end = u64::from(g.memory_kib) * 1024;
+            match vmm::kernel::identify(&bytes, ram_end) {
+                Ok(vmm::kernel::KernelFile::Multiboot(_)) => {}
+                Ok(vmm::kernel::KernelFile::Linux(_)) => {
+                    return Err(format!(
+                        "{}: kernel `{}`: a Linux bzImage, which the VMM does not boot yet (issue 11: \
+                         only Multiboot kernels run today)",
+                        k.at, k.file
+                    ))
+                }
+                Err(e) => return Err(format!("{}: kernel `{}`: {e}", k.at, k.file)),
+            }
+        }
+        out.push((k.name.clone(), path));
+    }
+    Ok(out)
 }
 
 /// Builds the ISO of each system file (kernel once, domain images in one
@@ -294,6 +326,47 @@ mod tests {
     }
 
     const GUEST: &str = "[[guest]]\nname = \"g\"\nimage = \"guest-mods\"\nmemory = \"2M\"\n";
+
+    /// A system file of one guest booting `kernel` with `memory`, in a
+    /// fresh directory with `file` (its name and bytes) beside it; what
+    /// `kernel_files` makes of it.
+    fn kernels_of(kernel: &str, memory: &str, file: (&str, &[u8])) -> Result<Vec<(String, PathBuf)>, String> {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("ryokan-kernels-{}-{n}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(file.0), file.1).unwrap();
+        let text = format!("[[guest]]\nname = \"g\"\nkernel = \"{kernel}\"\nmemory = \"{memory}\"\n");
+        let path = dir.join("s.toml");
+        fs::write(&path, &text).unwrap();
+        let src = SystemSource { path, shown: "s.toml".to_string(), stem: "s".to_string() };
+        let compiled = system::compile("s.toml", &text).unwrap();
+        let r = kernel_files(&src, &compiled);
+        fs::remove_dir_all(&dir).unwrap();
+        r
+    }
+
+    #[test]
+    fn a_kernel_file_is_judged_at_its_key() {
+        let mb = vmm::samples::multiboot(3);
+        let got = kernels_of("k.elf", "16M", ("k.elf", &mb)).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].0.as_str(), got[0].1.file_name().unwrap()), ("guest-kernel.0", "k.elf".as_ref()));
+        let e = kernels_of("notes.txt", "16M", ("notes.txt", b"not a kernel at all")).unwrap_err();
+        assert_eq!(e, "s.toml:3:10: kernel `notes.txt`: not a bzImage or Multiboot kernel");
+        let e = kernels_of("gone.elf", "16M", ("k.elf", &mb)).unwrap_err();
+        assert!(e.starts_with("s.toml:3:10: kernel file `gone.elf` cannot be read ("), "{e}");
+        let mut bad_sum = mb.clone();
+        bad_sum[0x1008] ^= 1; // the Multiboot header's checksum
+        let e = kernels_of("k.elf", "16M", ("k.elf", &bad_sum)).unwrap_err();
+        assert!(e.starts_with("s.toml:3:10: kernel `k.elf`: a Multiboot kernel the VMM refuses: "), "{e}");
+        let e = kernels_of("vmlinuz", "64M", ("vmlinuz", &vmm::samples::bzimage())).unwrap_err();
+        assert!(e.contains("kernel `vmlinuz`: a Linux bzImage, which the VMM does not boot yet"), "{e}");
+        let mut broken = vmm::samples::bzimage();
+        broken[0x206] = 0x0A; // boot protocol 2.10
+        let e = kernels_of("vmlinuz", "64M", ("vmlinuz", &broken)).unwrap_err();
+        assert!(e.contains("kernel `vmlinuz`: a bzImage the VMM refuses: "), "{e}");
+    }
 
     #[test]
     fn module_files_are_found_beside_the_system_file() {

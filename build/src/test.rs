@@ -46,7 +46,7 @@ pub fn test(ws: &Ws, opts: &TestOpts) -> Result<ExitCode> {
     if opts.system && selected.is_empty() {
         anyhow::bail!(
             "no system test matches {:?} (`cargo xtask list` shows them; host tests such as \
-             manifest_rejected run by name with `cargo test -p ryokan-build NAME`)",
+             manifest_rejected run by name with `cargo test -p ryokan-sysfile NAME`)",
             opts.filters
         );
     }

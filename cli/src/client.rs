@@ -6,7 +6,9 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ipc::control::{Body, ControlError, Request, Response, Verb, MAX_REQUEST, MAX_RESPONSE};
+use ipc::control::{
+    checksum, Body, ControlError, Request, Response, Verb, ENTRY_MAX, MAX_REQUEST, MAX_RESPONSE, PIECE_MAX,
+};
 
 /// What went wrong talking to the system, each said with what to do.
 #[derive(Debug)]
@@ -137,5 +139,55 @@ impl Client {
                 Err(error) => return Err(Failure::Io { path: self.path.clone(), error }),
             }
         }
+    }
+}
+
+/// The `Create` pieces of `entry` (a one-entry manifest, postcard), in
+/// order, each of at most `PIECE_MAX` bytes and with the whole's checksum.
+pub fn pieces(entry: &[u8]) -> Result<Vec<Verb>, Failure> {
+    if entry.is_empty() || entry.len() > ENTRY_MAX {
+        return Err(Failure::Unexpected(format!(
+            "the entry is {} bytes encoded; the system takes 1 to {ENTRY_MAX}",
+            entry.len()
+        )));
+    }
+    let (n, sum) = (entry.len().div_ceil(PIECE_MAX) as u16, checksum(entry));
+    Ok(entry
+        .chunks(PIECE_MAX)
+        .enumerate()
+        .map(|(i, c)| Verb::Create { piece: i as u16, pieces: n, sum, bytes: c.iter().copied().collect() })
+        .collect())
+}
+
+/// Sends `entry` to be started: each piece must be taken before the next
+/// is sent; the last one's answer says whether it started.
+pub fn create(c: &mut Client, entry: &[u8]) -> Result<(), Failure> {
+    for p in pieces(entry)? {
+        match c.call(p)? {
+            Body::Done => {}
+            other => return Err(Failure::Unexpected(format!("{other:?} for a piece of a create"))),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_put_back_together_are_the_entry() {
+        let entry: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
+        let all = pieces(&entry).unwrap();
+        assert_eq!(all.len(), 11);
+        let mut u = ipc::control::Upload::new();
+        let mut got = None;
+        for p in &all {
+            let Verb::Create { piece, pieces, sum, bytes } = p else { panic!() };
+            got = u.push(*piece, *pieces, *sum, bytes).unwrap().map(<[u8]>::to_vec);
+        }
+        assert_eq!(got, Some(entry));
+        assert!(pieces(&[]).is_err());
+        assert!(pieces(&[0; ENTRY_MAX + 1]).is_err());
     }
 }

@@ -71,12 +71,23 @@ enum Command {
         #[arg(long)]
         watch: bool,
     },
+    /// Start a new domain or guest from a snippet of the system file's
+    /// format: one [[domain]] or [[guest]], whose images are on the boot image.
+    Create { file: PathBuf },
     /// Stop everything; the system powers off.
     Shutdown,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let path = cli
+        .connect
+        .clone()
+        .or_else(|| std::env::var_os("RYOKAN_CONNECT").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
+    if let Command::Create { file } = &cli.verb {
+        return create(&path, &cli, file);
+    }
     let verb = match verb(&cli.verb) {
         Ok(v) => v,
         Err(why) => {
@@ -84,11 +95,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let path = cli
-        .connect
-        .clone()
-        .or_else(|| std::env::var_os("RYOKAN_CONNECT").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
     if let Command::Stats { watch: true, .. } = cli.verb {
         return match watch(&path, &cli, verb) {
             Ok(()) => ExitCode::SUCCESS,
@@ -132,6 +138,41 @@ fn fail(f: &Failure, cli: &Cli) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// `create FILE`: the snippet compiled as the build compiles a system file
+/// (the same `FILE:LINE:COL` errors), then sent in checksummed pieces.
+fn create(path: &std::path::Path, cli: &Cli, file: &std::path::Path) -> ExitCode {
+    let say = |msg: String| {
+        if cli.json {
+            println!("{}", serde_json::json!({ "ok": false, "error": msg }));
+        } else {
+            eprintln!("ryokan: {msg}");
+        }
+        ExitCode::FAILURE
+    };
+    let shown = file.display().to_string();
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => return say(format!("cannot read {shown}: {e}")),
+    };
+    let compiled = match sysfile::compile_entry(&shown, &text) {
+        Ok(c) => c,
+        Err(e) => return say(e.to_string()),
+    };
+    let m = &compiled.manifest;
+    let name = m.domains.first().map(|d| d.name.as_str()).or(m.guests.first().map(|g| g.name.as_str()));
+    let name = name.unwrap_or("?").to_string();
+    let sent = Client::connect(path, Duration::from_secs(cli.timeout))
+        .and_then(|mut c| client::create(&mut c, &compiled.bytes));
+    match sent {
+        Ok(()) => match print(&Body::Done, cli.json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(f) => fail(&f, cli),
+        },
+        Err(Failure::Refused(e)) => say(format!("{name}: {}", show::refusal(&e))),
+        Err(f) => say(f.to_string()),
+    }
+}
+
 fn name(s: &str) -> Result<Name, String> {
     let n = Name::try_from(s)
         .map_err(|_| format!("`{s}` is longer than {} bytes: not a name", Name::new().capacity()))?;
@@ -150,6 +191,8 @@ fn verb(c: &Command) -> Result<Verb, String> {
         Command::Destroy { name: n } => Verb::Destroy { name: name(n)? },
         Command::Stats { name: n, .. } => Verb::Stats { name: n.as_deref().map(name).transpose()? },
         Command::Shutdown => Verb::Shutdown,
+        // Many requests, one per piece: `create`.
+        Command::Create { .. } => return Err("`create` is sent in pieces".into()),
         Command::Set { name: n, settings } => {
             let (mut weight, mut cap_percent) = (None, None);
             for s in settings {
@@ -221,7 +264,9 @@ fn print(body: &Body, json: bool) -> Result<(), Failure> {
             serde_json::to_string_pretty(&show::entry_json(e)).unwrap_or_default() + "\n"
         }
         (Body::Stats(s), false) => show::stats(s),
-        (Body::Stats(s), true) => serde_json::to_string_pretty(s).unwrap_or_default() + "\n",
+        (Body::Stats(s), true) => {
+            serde_json::to_string_pretty(&show::stats_json(s)).unwrap_or_default() + "\n"
+        }
         (Body::Done, false) => String::new(),
         (Body::Done, true) => "{\"ok\":true}\n".into(),
         (Body::Error(e), _) => return Err(Failure::Refused(*e)),

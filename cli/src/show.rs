@@ -1,6 +1,7 @@
 //! How answers are shown: a table for people, JSON (`--json`) for programs.
 
-use ipc::control::{ControlError, Entry, Kind, State, Stats};
+use ipc::control::{ControlError, Entry, Kind, State, Stats, Usage};
+use ipc::vcpu::ExitReason;
 use serde::Serialize;
 
 /// An entry as JSON shows it: plain words for its kind and state.
@@ -149,8 +150,49 @@ pub fn stats(s: &Stats) -> String {
     );
     for u in &s.entries {
         out.push_str(&format!("{:<24} {:>12} {:>8}\n", u.name.as_str(), ms(u.cpu_us), memory(u.memory_kib)));
+        let exits: Vec<String> = exits(u).filter(|&(_, n)| n != 0).map(|(r, n)| format!("{r} {n}")).collect();
+        if !u.exits.is_empty() {
+            let total: u64 = u.exits.iter().sum();
+            let each = if exits.is_empty() { String::new() } else { format!(": {}", exits.join(", ")) };
+            out.push_str(&format!("  exits {total}{each}\n"));
+        }
     }
     out
+}
+
+/// A guest's exit counts with their reasons' names (none for a domain).
+pub fn exits(u: &Usage) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+    ExitReason::ALL.iter().zip(u.exits.iter()).map(|(r, &n)| (r.name(), n))
+}
+
+/// `stats` as JSON: a guest's exits as an object by reason's name.
+pub fn stats_json(s: &Stats) -> serde_json::Value {
+    let entries: Vec<serde_json::Value> = s
+        .entries
+        .iter()
+        .map(|u| {
+            let mut v = serde_json::json!({
+                "name": u.name.as_str(),
+                "cpu_us": u.cpu_us,
+                "guest_cpu_us": u.guest_cpu_us,
+                "memory_kib": u.memory_kib,
+            });
+            if !u.exits.is_empty() {
+                let by: serde_json::Map<String, serde_json::Value> =
+                    exits(u).map(|(r, n)| (r.to_string(), n.into())).collect();
+                v["exits"] = by.into();
+            }
+            v
+        })
+        .collect();
+    serde_json::json!({
+        "free_frames": s.free_frames,
+        "objects": s.objects,
+        "uptime_ms": s.uptime_ms,
+        "frames": s.frames,
+        "dropped": s.dropped,
+        "entries": entries,
+    })
 }
 
 /// A refusal said as what is wrong and what to do.
@@ -171,9 +213,67 @@ pub fn refusal(e: &ControlError) -> String {
         ControlError::StartFailed => {
             "it could not be started: the system's log (its [mgmt] lines) says why".into()
         }
+        ControlError::OutOfOrder => {
+            "a piece of the upload was lost on the line: run `ryokan create` again".into()
+        }
+        ControlError::BadChecksum => {
+            "the upload was corrupted on the line (bad checksum): run `ryokan create` again".into()
+        }
+        ControlError::BadEntry => "the system cannot start that entry alone (it names what only the \
+             running system has, or is not one [[domain]] or [[guest]])"
+            .into(),
+        ControlError::NameInUse => "that name is taken; pick another (see `ryokan list`)".into(),
+        ControlError::UnknownImage => {
+            "its image is not on the boot image: only images the system was built with can be created".into()
+        }
+        ControlError::NoMemory => {
+            "not memory enough left for it: free some (`ryokan destroy`) or ask for less".into()
+        }
         ControlError::Kernel { .. } => match e.kernel_error() {
             Some(k) => format!("the kernel refused: {k:?}"),
             None => "the kernel refused".into(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipc::control::Name;
+
+    fn usage(name: &str, exits: &[u64]) -> Usage {
+        Usage {
+            name: Name::try_from(name).unwrap(),
+            cpu_us: 2500,
+            guest_cpu_us: 2000,
+            memory_kib: 4096,
+            exits: exits.iter().copied().collect(),
+        }
+    }
+
+    fn sample() -> Stats {
+        let mut exits = [0u64; ipc::vcpu::EXIT_REASONS];
+        exits[ExitReason::Cpuid.index()] = 7;
+        exits[ExitReason::PortOut.index()] = 30;
+        Stats {
+            free_frames: 1024,
+            objects: 9,
+            uptime_ms: 5,
+            frames: 3,
+            dropped: 0,
+            entries: [usage("vm", &exits), usage("dom", &[])].into_iter().collect(),
+        }
+    }
+
+    #[test]
+    fn stats_show_a_guests_exits_by_reason() {
+        let text = stats(&sample());
+        assert!(text.contains("  exits 37: cpuid 7, port_out 30\n"), "{text}");
+        assert_eq!(text.matches("exits").count(), 1, "none for a domain: {text}");
+        let v = stats_json(&sample());
+        assert_eq!(v["entries"][0]["exits"]["port_out"], 30);
+        assert_eq!(v["entries"][0]["exits"]["hlt"], 0);
+        assert_eq!(v["entries"][0]["exits"].as_object().map(|o| o.len()), Some(ipc::vcpu::EXIT_REASONS));
+        assert!(v["entries"][1].get("exits").is_none());
     }
 }

@@ -50,6 +50,17 @@ pub const HANDOVER: u64 = 0x6775_6573_7400; // "guest\0"
 
 /// The boot module (and domain image) of the VMM.
 pub const VMM_IMAGE: &str = "vmm";
+
+/// The page a VMM and `mgmt` share for the guest's console (`ryokan
+/// console`): two `crate::ring`s of [`CONSOLE_RING`], the guest's output
+/// (the VMM produces) at [`CONSOLE_OUT_AT`] and the console's input (mgmt
+/// produces) at [`CONSOLE_IN_AT`].
+pub const CONSOLE_CAP: &str = "console-rings";
+pub const CONSOLE_OUT_AT: usize = 0;
+pub const CONSOLE_IN_AT: usize = 2048;
+/// 16 slots of 64 bytes (60 of payload): 1152 bytes, each ring within its
+/// half of the page.
+pub const CONSOLE_RING: (u32, u32) = (16, 64);
 /// The most bytes a configuration encodes to.
 pub const CONFIG_MAX: usize = 512;
 /// The CPU weight of a domain or guest nobody set one for.

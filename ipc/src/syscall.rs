@@ -221,6 +221,13 @@ syscalls! {
     /// executable (a guest runs code from its RAM), `WRITE` adds writable.
     /// Returns its slot and id. `NotSupported` without VT-x or AMD-V.
     GuestCreate = 24 { quota_pages @ 0: u64 = Word },
+    /// How many exits of each reason a guest's vCPUs made, the guest's
+    /// domain capability needing CONTROL: the counts of reasons `first`
+    /// to `first + 3` (`ipc::vcpu::ExitReason` numbers; 0 past the last),
+    /// summed over its vCPUs as they are (a destroyed vCPU's go with it).
+    /// Every exit is counted, those the kernel answers itself (an idle
+    /// `HLT`, a doorbell's `OUT`) too. `WrongType` for a native domain.
+    GuestExits = 25 { guest @ 0: CapSlot = Slot, first @ 1: u64 = Checked(crate::vcpu::ExitReason::known) },
     /// A new memory object of `pages` zeroed, physically contiguous pages,
     /// owned by and charged to `domain` (the caller's own or one it
     /// controls); destroyed with that domain.
@@ -743,6 +750,12 @@ mod tests {
         assert_eq!(Call::decode(97, [1, 0, 0, 0, 0, 0]), Err((Error::InvalidArgument, 2)), "weight 0");
         assert_eq!(Call::decode(97, [1, 1, 101, 0, 0, 0]), Err((Error::InvalidArgument, 3)), "cap > 100%");
         assert_eq!(Call::decode(95, [1, 2, 0, 0, 0, 0]), Err((Error::InvalidArgument, 3)), "no bits");
+        assert_eq!(Call::decode(25, [1, 0, 0, 0, 0, 0]), Err((Error::InvalidArgument, 2)), "no reason 0");
+        assert_eq!(Call::decode(25, [1, 13, 0, 0, 0, 0]), Err((Error::InvalidArgument, 2)), "past the last");
+        assert_eq!(
+            Call::decode(25, [1, 12, 0, 0, 0, 0]),
+            Ok(Call::GuestExits { guest: CapSlot(1), first: 12 })
+        );
         assert_eq!(Call::decode(0, [0; 6]), Err((Error::UnknownSyscall, 0)));
         assert_eq!(Call::decode(999, [0; 6]), Err((Error::UnknownSyscall, 0)));
     }
@@ -766,6 +779,7 @@ mod tests {
             (Nr::DomainWait, 22),
             (Nr::DomainInfo, 23),
             (Nr::GuestCreate, 24),
+            (Nr::GuestExits, 25),
             (Nr::MemoryCreate, 30),
             (Nr::MemoryMap, 31),
             (Nr::MemoryUnmap, 32),

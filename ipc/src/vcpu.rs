@@ -62,6 +62,40 @@ crate::wire_enum! {
     }
 }
 
+impl ExitReason {
+    /// Whether `n` is a reason's number.
+    pub fn known(n: u64) -> bool {
+        Self::from_u64(n).is_some()
+    }
+
+    /// Its name in reports (`ryokan stats`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            ExitReason::Cpuid => "cpuid",
+            ExitReason::Hlt => "hlt",
+            ExitReason::PortOut => "port_out",
+            ExitReason::PortIn => "port_in",
+            ExitReason::MsrRead => "msr_read",
+            ExitReason::MsrWrite => "msr_write",
+            ExitReason::MemoryFault => "memory_fault",
+            ExitReason::TripleFault => "triple_fault",
+            ExitReason::Hypercall => "hypercall",
+            ExitReason::EntryFailed => "entry_failed",
+            ExitReason::Other => "other",
+            ExitReason::ExceptionLoop => "exception_loop",
+        }
+    }
+
+    /// Its place in a list of counts by reason ([`EXIT_REASONS`] long, in
+    /// number order).
+    pub const fn index(self) -> usize {
+        self as usize - 1
+    }
+}
+
+/// How many reasons there are (numbered 1 to this).
+pub const EXIT_REASONS: usize = ExitReason::ALL.len();
+
 /// A port exit's qualification bit: a string instruction (`INS`/`OUTS`).
 pub const PORT_STRING: u64 = 1 << 24;
 /// A port exit's qualification bit: with a `REP` prefix.

@@ -149,6 +149,9 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                 return k;
             }
             HwExit::Vmm(exit) => {
+                if let Some(n) = v.exits.get_mut(exit.reason.index()) {
+                    *n = n.wrapping_add(1);
+                }
                 let (ep, badge) = (v.exit_ep, v.badge);
                 v.exit_len = exit.len;
                 if exit.reason == ExitReason::EntryFailed {

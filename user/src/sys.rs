@@ -326,6 +326,17 @@ pub fn domain_info(domain: CapSlot) -> Result<DomainInfo, Error> {
     })
 }
 
+/// How many exits of each reason guest `guest` (CONTROL) has made, by
+/// `ipc::vcpu::ExitReason::index`.
+pub fn guest_exits(guest: CapSlot) -> Result<[u64; ipc::vcpu::EXIT_REASONS], Error> {
+    let mut all = [0u64; ipc::vcpu::EXIT_REASONS];
+    for (i, chunk) in all.chunks_mut(4).enumerate() {
+        let r = call(Call::GuestExits { guest, first: 1 + 4 * i as u64 })?;
+        chunk.copy_from_slice(&r[..chunk.len()]);
+    }
+    Ok(all)
+}
+
 /// Signals `bits` on `ntfn` after `delay_us`, then every `period_us` (0:
 /// once); `delay_us` = 0 cancels.
 pub fn timer_set(ntfn: CapSlot, bits: u64, delay_us: u64, period_us: u64) -> Result<(), Error> {

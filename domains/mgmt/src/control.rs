@@ -41,7 +41,7 @@ impl Channel {
     }
 }
 
-impl Supervisor<'_> {
+impl Supervisor {
     /// Serves what the line holds, up to [`DRAIN_MAX`] bytes; returns
     /// whether bytes were left, and what the loop must do.
     pub fn serve_control(&mut self) -> (bool, After) {
@@ -114,6 +114,9 @@ impl Supervisor<'_> {
                 Ok(only) => Body::Stats(self.stats(only)),
                 Err(e) => Body::Error(e),
             },
+            Verb::Create { piece, pieces, sum, bytes } => {
+                done(self.create_piece(*piece, *pieces, *sum, bytes))
+            }
             Verb::Shutdown => {
                 log::info!("control: shutdown asked for");
                 for i in 0..self.plan.domains.len() {
@@ -253,11 +256,13 @@ impl Supervisor<'_> {
             .filter_map(|i| {
                 let guest = self.running.get(i).and_then(Option::as_ref).and_then(|inst| inst.guest);
                 let guest_cpu_us = guest.and_then(|g| sys::domain_info(g).ok()).map_or(0, |x| x.cpu_us);
+                let exits = guest.and_then(|g| sys::guest_exits(g).ok());
                 self.entry(i).map(|e| Usage {
                     name: e.name,
                     cpu_us: e.cpu_us,
                     guest_cpu_us,
                     memory_kib: e.memory_kib,
+                    exits: exits.and_then(|x| Vec::from_slice(&x).ok()).unwrap_or_default(),
                 })
             })
             .collect();

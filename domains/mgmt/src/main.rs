@@ -39,6 +39,7 @@
 extern crate alloc;
 
 mod control;
+mod create;
 mod guest;
 mod modules;
 mod spawn;
@@ -75,9 +76,9 @@ fn main(start: &'static StartInfo) -> u64 {
             return 1;
         }
     };
-    let plan = mgmt::plan::plan(&manifest);
+    let plan = Box::new(mgmt::plan::plan(&manifest));
     drop(manifest);
-    supervise::run(start, this, modules, &plan)
+    supervise::run(start, this, modules, plan)
 }
 
 /// Decodes and checks the manifest with `Manifest::decode`; when it refuses,

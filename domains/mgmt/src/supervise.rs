@@ -29,12 +29,13 @@ const RESTART_DUE: u64 = 1 << 1;
 /// signal when it left some for the next round).
 const CONTROL: u64 = 1 << 2;
 
-pub(crate) struct Supervisor<'a> {
-    pub(crate) plan: &'a Plan,
+pub(crate) struct Supervisor {
+    /// The manifest's domains, and those `ryokan create` added after them.
+    pub(crate) plan: alloc::boxed::Box<Plan>,
     /// What mgmt waits on: every supervised domain's death and its restart
     /// timer signal it (DESIGN.md §4: supervision on notifications).
     bell: CapSlot,
-    env: Env,
+    pub(crate) env: Env,
     /// The running instance of each domain of the plan.
     pub(crate) running: Vec<Option<Instance>>,
     pub(crate) tracker: Tracker,
@@ -53,11 +54,13 @@ pub(crate) struct Supervisor<'a> {
     /// host did not read them in time).
     pub(crate) answered: u64,
     pub(crate) dropped: u64,
+    /// `ryokan create`'s pieces so far.
+    pub(crate) upload: alloc::boxed::Box<ipc::control::Upload>,
 }
 
 /// Starts every domain of `plan`, supervises them until all are stopped for
 /// good, and returns mgmt's exit code.
-pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: &Plan) -> u64 {
+pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: alloc::boxed::Box<Plan>) -> u64 {
     let Some(console) = start.console() else { return 1 };
     if start.tsc_per_ms == 0 {
         log::warn!(
@@ -71,7 +74,7 @@ pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: &Pl
         ioports: start.slot("ioports"),
         tsc_per_ms: time::tsc_per_ms(),
         modules,
-        regions: make_regions(this, plan),
+        regions: make_regions(this, &plan),
         ports: Vec::new(),
         endpoints: make_channels(this, "endpoint", &plan.endpoints, sys::endpoint_create),
         notifications: make_channels(this, "notification", &plan.notifications, sys::notification_create),
@@ -88,7 +91,7 @@ pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: &Pl
             return 1;
         }
     };
-    let control = open_control(start, plan, bell);
+    let control = open_control(start, &plan, bell);
     let mut env = env;
     if env.supervisor.is_some() {
         // mgmt then waits by receiving on the supervision endpoint, its
@@ -99,7 +102,6 @@ pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: &Pl
         }
     }
     let mut s = Supervisor {
-        plan,
         bell,
         env,
         running: (0..plan.domains.len()).map(|_| None).collect(),
@@ -109,10 +111,12 @@ pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: &Pl
         ),
         paused: plan.domains.iter().map(|_| false).collect(),
         shares: plan.domains.iter().map(|_| None).collect(),
+        plan,
         control,
         started: arch::rdtsc(),
         answered: 0,
         dropped: 0,
+        upload: alloc::boxed::Box::new(ipc::control::Upload::new()),
     };
     s.start_all();
     s.supervise()
@@ -178,10 +182,11 @@ fn make_channels(
     names.iter().map(make).collect()
 }
 
-impl Supervisor<'_> {
+impl Supervisor {
     /// Creates every domain, then gives them each other, then starts them.
     fn start_all(&mut self) {
-        for (i, d) in self.plan.domains.iter().enumerate() {
+        for i in 0..self.plan.domains.len() {
+            let Some(d) = self.plan.domains.get(i) else { continue };
             for note in &d.notes {
                 log::warn!("warning: {}: {note}", d.name);
             }
@@ -222,7 +227,7 @@ impl Supervisor<'_> {
         }
     }
 
-    fn refuse(&mut self, i: usize, f: &Failure) {
+    pub(crate) fn refuse(&mut self, i: usize, f: &Failure) {
         let name = self.plan.domains.get(i).map_or("?", |d| d.name.as_str());
         log::error!("cannot start {name}: {f}");
         log::info!("{}", Report::StoppedForGood { name });
@@ -232,7 +237,7 @@ impl Supervisor<'_> {
     }
 
     /// Gives domain `i` the running domains its plan names.
-    fn grant_peers(&mut self, i: usize) {
+    pub(crate) fn grant_peers(&mut self, i: usize) {
         let Some(d) = self.plan.domains.get(i) else { return };
         for g in &d.grants {
             let Grant::Domain { cap, domain } = g else { continue };
@@ -249,7 +254,7 @@ impl Supervisor<'_> {
         }
     }
 
-    fn launch(&mut self, i: usize) {
+    pub(crate) fn launch(&mut self, i: usize) {
         let Some(Some(inst)) = self.running.get_mut(i) else { return };
         let Some(d) = self.plan.domains.get(i) else { return };
         let name = d.name.as_str();

@@ -49,6 +49,17 @@ impl Tracker {
         Self { entries: entries.take(MAX_PLANNED).collect(), ticks_per_ms }
     }
 
+    /// One more domain, stopped until started (`ryokan create`); false if
+    /// the tracker is full.
+    pub fn add(&mut self, restart: Restart) -> bool {
+        self.entries.push(Entry { state: State::Stopped, restart, restarts: 0, manual: 0 }).is_ok()
+    }
+
+    /// Forgets the last domain added.
+    pub fn pop(&mut self) {
+        self.entries.pop();
+    }
+
     pub fn state(&self, i: usize) -> Option<State> {
         self.entries.get(i).map(|e| e.state)
     }

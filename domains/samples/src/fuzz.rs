@@ -56,6 +56,8 @@ enum Arg {
     Percent,
     /// A timer's delay or period, in microseconds.
     Micros,
+    /// An exit reason's number (`GuestExits`).
+    Reason,
     /// Anything: a code, a badge, a thread's argument.
     Any,
 }
@@ -83,6 +85,7 @@ fn shape(nr: Nr) -> &'static [Arg] {
         Nr::CapGrant => &[DOMAIN, ANY, Rights],
         Nr::CapDelete | Nr::CapRevoke | Nr::CapInfo => &[ANY],
         Nr::DomainDestroy | Nr::DomainInfo => &[DOMAIN],
+        Nr::GuestExits => &[DOMAIN, Reason],
         Nr::DomainCreate | Nr::GuestCreate => &[Pages],
         Nr::DomainWait => &[Bool],
         Nr::DomainPause => &[DOMAIN, Bool],
@@ -295,6 +298,12 @@ fn argument(kind: Arg, rng: &mut XorShift, h: &Hints<'_>) -> u64 {
         },
         Percent => match r {
             0..=6 => rng.below(102),
+            _ => rng.next_u64(),
+        },
+        // 1..=12 mostly, else 0 or just past the last.
+        Reason => match r {
+            0..=5 => 1 + rng.below(ipc::vcpu::EXIT_REASONS as u64),
+            6 => [0, ipc::vcpu::EXIT_REASONS as u64 + 1][rng.below(2) as usize],
             _ => rng.next_u64(),
         },
         Micros => match r {

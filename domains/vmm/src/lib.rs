@@ -13,7 +13,10 @@
 //! For Linux guests (not wired into the binary yet): the bzImage's setup
 //! header and where its kernel goes ([`bzimage`]), the zero page with its
 //! e820 map and command line ([`zeropage`]), where the initrd goes
-//! ([`initrd`]) and the ACPI tables ([`acpi`]).
+//! ([`initrd`]) and the ACPI tables ([`acpi`]). Which of the two kinds a
+//! kernel file is, for the build and the VMM alike: [`kernel`]; small
+//! samples of both for tests (here and, with feature `samples`, the
+//! build tool's): [`samples`].
 //!
 //! The binary (`main.rs` and its modules) does the rest with syscalls: it
 //! creates the guest and its RAM, loads the image, starts the vCPU and
@@ -25,10 +28,12 @@ pub mod acpi;
 pub mod apic;
 pub mod bus;
 pub mod bzimage;
+pub mod console_link;
 pub mod cpuid;
 pub mod info;
 pub mod initrd;
 pub mod ioapic;
+pub mod kernel;
 mod le;
 pub mod mmio;
 pub mod msr;
@@ -38,6 +43,8 @@ pub mod platform;
 pub mod pmtimer;
 pub mod ram;
 pub mod rtc;
+#[cfg(any(test, feature = "samples"))]
+pub mod samples;
 pub mod uart;
 pub mod xapic;
 pub mod zeropage;

@@ -1,17 +1,26 @@
 //! The guest's serial port: a 16550 UART at 0x3f8 whose transmitter is
 //! always ready and whose output is collected into lines (the VMM prints
-//! each as `[<guest>] <line>`). No input, no interrupts: the receive buffer
-//! is always empty, the interrupt identification always "none pending".
+//! each as `[<guest>] <line>`). Input is a receive FIFO of [`RX_FIFO`]
+//! bytes as the chip's: what [`Uart::receive`] is given (a console's
+//! typing), or, in loopback, what the guest sends; the line status shows
+//! data ready while it holds any, and with the receive interrupt enabled
+//! the interrupt identification says "received data available" and
+//! [`Uart::interrupt`] is true (the VMM raises the guest's line then). No
+//! other interrupt is made (the transmitter's, the line's, the modem's).
 //! The other registers keep what the guest writes, as a driver probing the
 //! chip expects (scratch, line and modem control, divisor latch).
+//!
+//! (Host-tested, not wired to a console yet: the VMM gives it no input.)
 
-use heapless::String;
+use heapless::{Deque, String};
 
 /// The ports, from the base.
 pub const BASE: u16 = 0x3f8;
 pub const PORTS: u16 = 8;
 /// The longest line kept; a longer one is cut into lines of this length.
 pub const LINE_MAX: usize = 120;
+/// The receive FIFO's bytes (a 16550A's).
+pub const RX_FIFO: usize = 16;
 
 /// Register offsets (with DLAB, the line control's bit 7, clear / set).
 const DATA: u16 = 0; // THR / RBR; DLL
@@ -26,6 +35,13 @@ const SCR: u16 = 7;
 const LCR_DLAB: u8 = 0x80;
 /// Transmitter holding register empty, transmitter empty.
 pub const LSR_IDLE: u8 = 0x60;
+/// Line status: data ready (the receive FIFO holds a byte).
+pub const LSR_DATA_READY: u8 = 0x01;
+/// Interrupt enable: received data available.
+const IER_RX: u8 = 0x01;
+/// Interrupt identification: none pending; received data available.
+const IIR_NONE: u8 = 0x01;
+const IIR_RX: u8 = 0x04;
 /// Clear to send, data set ready, carrier detect.
 const MSR_READY: u8 = 0xB0;
 const MCR_LOOPBACK: u8 = 0x10;
@@ -42,6 +58,7 @@ pub struct Uart {
     divisor: [u8; 2],
     fifo: bool,
     line: Line,
+    rx: Deque<u8, RX_FIFO>,
 }
 
 impl Uart {
@@ -54,7 +71,11 @@ impl Uart {
         let dlab = self.lcr & LCR_DLAB != 0;
         match offset {
             DATA if dlab => self.divisor[0] = value,
-            DATA if self.mcr & MCR_LOOPBACK != 0 => {}
+            DATA if self.mcr & MCR_LOOPBACK != 0 => {
+                // Looped back to the receiver; dropped when it is full, as
+                // the chip overruns.
+                let _ = self.rx.push_back(value);
+            }
             DATA => return self.put(value),
             IER if dlab => self.divisor[1] = value,
             IER => self.ier = value & 0x0F,
@@ -67,22 +88,36 @@ impl Uart {
         None
     }
 
-    /// A read of register `offset`.
-    pub fn read(&self, offset: u16) -> u8 {
+    /// A read of register `offset` (reading the data register takes the
+    /// oldest received byte, 0 when there is none).
+    pub fn read(&mut self, offset: u16) -> u8 {
         let dlab = self.lcr & LCR_DLAB != 0;
         match offset {
             DATA if dlab => self.divisor[0],
-            DATA => 0,
+            DATA => self.rx.pop_front().unwrap_or(0),
             IER if dlab => self.divisor[1],
             IER => self.ier,
-            IIR => 0x01 | if self.fifo { 0xC0 } else { 0 },
+            IIR => (if self.interrupt() { IIR_RX } else { IIR_NONE }) | if self.fifo { 0xC0 } else { 0 },
             LCR => self.lcr,
             MCR => self.mcr,
-            LSR => LSR_IDLE,
+            LSR => LSR_IDLE | if self.rx.is_empty() { 0 } else { LSR_DATA_READY },
             MSR => MSR_READY,
             SCR => self.scr,
             _ => 0xFF,
         }
+    }
+
+    /// Takes what of `input` the receive FIFO has room for, in order;
+    /// returns how many bytes it took (the rest is the caller's to offer
+    /// again once the guest has read: nothing is lost).
+    pub fn receive(&mut self, input: &[u8]) -> usize {
+        input.iter().take_while(|&&b| self.rx.push_back(b).is_ok()).count()
+    }
+
+    /// Whether the guest is to be interrupted: the receive interrupt is
+    /// enabled and data waits.
+    pub fn interrupt(&self) -> bool {
+        self.ier & IER_RX != 0 && !self.rx.is_empty()
     }
 
     /// What is left of an unfinished line.
@@ -149,7 +184,48 @@ mod tests {
         assert_eq!(u.read(1), 0x0F);
         u.write(4, 0x10);
         assert_eq!(send(&mut u, b"loop\n").len(), 0, "loopback: nothing goes out");
+        assert_eq!(u.read(5), 0x61, "but it comes back in");
+        assert_eq!(u.read(2), 0xC4, "with the receive interrupt enabled: data available");
+        assert_eq!([u.read(0), u.read(0), u.read(0), u.read(0), u.read(0)], *b"loop\n");
+        assert_eq!((u.read(5), u.read(2)), (0x60, 0xC1), "all read: nothing pending");
         assert_eq!(u.read(6), 0xB0);
         assert_eq!(u.read(9), 0xFF);
+    }
+
+    /// Input typed faster than the guest reads is taken a FIFO's worth at
+    /// a time, never lost, in order; interrupts only with IER's bit 0.
+    #[test]
+    fn input_fills_the_fifo_and_the_rest_waits() {
+        let mut u = Uart::new();
+        assert_eq!((u.read(0), u.read(5)), (0, 0x60), "nothing received: data reads 0");
+        let typed: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+        let mut left = &typed[..];
+        let mut got = Vec::new();
+        while !left.is_empty() {
+            let took = u.receive(left);
+            assert!(took <= RX_FIFO && took > 0, "took {took}");
+            left = &left[took..];
+            assert!(!u.interrupt(), "the receive interrupt is off");
+            assert_eq!(u.read(2), 0x01);
+            while u.read(5) & LSR_DATA_READY != 0 {
+                got.push(u.read(0));
+            }
+        }
+        assert_eq!(got, typed);
+        assert_eq!(u.receive(&[0; RX_FIFO + 3]), RX_FIFO, "a full FIFO takes no more");
+        assert_eq!(u.receive(b"x"), 0);
+        u.write(1, 0x01);
+        assert!(u.interrupt());
+        assert_eq!(u.read(2), 0x04);
+        for _ in 0..RX_FIFO {
+            u.read(0);
+        }
+        assert!(!u.interrupt(), "drained: the line goes quiet");
+        // With DLAB set the data register is the divisor's: nothing is taken.
+        u.receive(b"y");
+        u.write(3, 0x80);
+        assert_eq!(u.read(0), 0);
+        u.write(3, 0x03);
+        assert_eq!(u.read(0), b'y');
     }
 }

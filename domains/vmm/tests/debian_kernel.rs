@@ -34,6 +34,8 @@ fn debian_bookworms_cloud_kernel_is_parsed_placed_and_given_its_zero_page() {
     let initrd_file = payload_file("RYOKAN_LINUX_INITRD");
 
     let image = bzimage::parse(&file).unwrap_or_else(|e| panic!("Debian's vmlinuz refused: {e}"));
+    // What `cargo xtask build` and the VMM make of the file (vmm::kernel).
+    assert!(matches!(vmm::kernel::identify(&file, RAM_END), Ok(vmm::kernel::KernelFile::Linux(_))));
     assert_eq!(image.version, 0x020F, "boot protocol 2.15");
     assert!(image.relocatable);
     assert_ne!(image.xloadflags & bzimage::XLF_KERNEL_64, 0);

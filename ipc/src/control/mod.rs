@@ -28,15 +28,19 @@ use heapless::{String, Vec};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::manifest::MAX_GUESTS;
+use crate::vcpu::EXIT_REASONS;
 
 mod frame;
 #[cfg(test)]
 mod tests;
+mod upload;
 
 pub use frame::{encode, FrameEvent, Framer};
+pub use upload::{checksum, Upload, ENTRY_MAX, PIECE_MAX};
 
 /// The protocol's version; both messages begin with it.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// The most bytes a request frame holds (COBS-encoded, without its 0x00).
 pub const MAX_REQUEST: usize = 128;
 /// The most bytes a response frame holds (COBS-encoded, without its 0x00).
@@ -101,6 +105,18 @@ pub enum Verb {
     },
     /// Stops everything; the system powers off.
     Shutdown,
+    /// Piece `piece` of `pieces` of a new domain or guest to start: a
+    /// manifest of that one entry (postcard, `ipc::manifest::Manifest`),
+    /// at most [`ENTRY_MAX`] bytes, whose [`checksum`] is `sum`, cut into
+    /// pieces of at most [`PIECE_MAX`] bytes sent in order ([`Upload`]).
+    /// Each piece but the last is answered `Done` once taken; the last
+    /// once the entry has started.
+    Create {
+        piece: u16,
+        pieces: u16,
+        sum: u32,
+        bytes: Vec<u8, PIECE_MAX>,
+    },
 }
 
 /// The answer to one frame.
@@ -199,6 +215,11 @@ pub struct Usage {
     pub guest_cpu_us: u64,
     /// Its memory quota in KiB.
     pub memory_kib: u32,
+    /// A guest's exits by reason (`ipc::vcpu::ExitReason::index`): all
+    /// [`EXIT_REASONS`] counts, or none (a domain, or a guest whose VMM
+    /// has not yet handed it to `mgmt`). At most [`MAX_GUESTS`] entries of
+    /// a `Stats` have them.
+    pub exits: Vec<u64, EXIT_REASONS>,
 }
 
 /// Why a request was not carried out.
@@ -223,6 +244,21 @@ pub enum ControlError {
     Kernel { code: u64 },
     /// It could not be started (`mgmt`'s log says why).
     StartFailed,
+    /// `Create`: a piece other than the next expected (the upload so far
+    /// is dropped: start again from piece 0).
+    OutOfOrder,
+    /// `Create`: the pieces do not make up what their checksum says.
+    BadChecksum,
+    /// `Create`: the pieces are not a manifest of one domain or guest that
+    /// `mgmt` can start alone (it names what the running system has).
+    BadEntry,
+    /// `Create`: that name is taken.
+    NameInUse,
+    /// `Create`: the boot image has no module of that image.
+    UnknownImage,
+    /// `Create`: not memory enough left for its quota (or no room in
+    /// `mgmt`'s tables for another domain).
+    NoMemory,
 }
 
 /// Why a frame did not decode to a message.
@@ -295,6 +331,15 @@ impl Request {
                 check_name(name)?;
                 check_share(*weight, *cap_percent)
             }
+            Verb::Create { piece, pieces, bytes, .. } => {
+                if *piece >= *pieces || usize::from(*pieces) > ENTRY_MAX.div_ceil(PIECE_MAX) {
+                    return Err(DecodeError::BadField("piece"));
+                }
+                if bytes.is_empty() {
+                    return Err(DecodeError::BadField("an empty piece"));
+                }
+                Ok(())
+            }
         }
     }
 
@@ -323,7 +368,7 @@ impl Response {
             Body::Done => Ok(()),
             Body::List(entries) => entries.iter().try_for_each(Entry::validate),
             Body::Info(e) => e.validate(),
-            Body::Stats(s) => s.entries.iter().try_for_each(|u| check_name(&u.name)),
+            Body::Stats(s) => s.validate(),
             Body::Error(e) => e.validate(),
         }
     }
@@ -345,6 +390,24 @@ impl Entry {
         }
         if self.kind == Kind::Guest && self.vcpus == 0 {
             return Err(DecodeError::BadField("a guest without vCPUs"));
+        }
+        Ok(())
+    }
+}
+
+impl Stats {
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        let mut guests = 0;
+        for u in &self.entries {
+            check_name(&u.name)?;
+            match u.exits.len() {
+                0 => {}
+                EXIT_REASONS => guests += 1,
+                _ => return Err(DecodeError::BadField("exits: not one count per reason")),
+            }
+        }
+        if guests > MAX_GUESTS {
+            return Err(DecodeError::BadField("exits of more guests than there can be"));
         }
         Ok(())
     }

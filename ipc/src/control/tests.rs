@@ -23,6 +23,18 @@ fn verb() -> impl Strategy<Value = Verb> {
         proptest::option::of(name()).prop_map(|name| Verb::Stats { name }),
         (name(), proptest::option::of(1u16..), proptest::option::of(0u8..=100))
             .prop_map(|(name, weight, cap_percent)| Verb::Set { name, weight, cap_percent }),
+        (
+            1u16..=(ENTRY_MAX.div_ceil(PIECE_MAX) as u16),
+            any::<prop::sample::Index>(),
+            any::<u32>(),
+            vec(any::<u8>(), 1..=PIECE_MAX)
+        )
+            .prop_map(|(pieces, i, sum, bytes)| Verb::Create {
+                piece: i.index(usize::from(pieces)) as u16,
+                pieces,
+                sum,
+                bytes: Vec::from_slice(&bytes).unwrap(),
+            }),
     ]
 }
 
@@ -52,8 +64,30 @@ fn entry() -> impl Strategy<Value = Entry> {
 }
 
 fn usage() -> impl Strategy<Value = Usage> {
-    (name(), any::<u64>(), any::<u64>(), any::<u32>())
-        .prop_map(|(name, cpu_us, guest_cpu_us, memory_kib)| Usage { name, cpu_us, guest_cpu_us, memory_kib })
+    let exits = proptest::option::of(any::<[u64; EXIT_REASONS]>());
+    (name(), any::<u64>(), any::<u64>(), any::<u32>(), exits).prop_map(
+        |(name, cpu_us, guest_cpu_us, memory_kib, exits)| Usage {
+            name,
+            cpu_us,
+            guest_cpu_us,
+            memory_kib,
+            exits: exits.map(|e| Vec::from_slice(&e).unwrap()).unwrap_or_default(),
+        },
+    )
+}
+
+/// `usage`s with exits on the first [`MAX_GUESTS`] that have them only.
+fn usages(u: std::vec::Vec<Usage>) -> Vec<Usage, MAX_ENTRIES> {
+    let mut guests = 0;
+    u.into_iter()
+        .map(|mut u| {
+            guests += usize::from(!u.exits.is_empty());
+            if guests > MAX_GUESTS {
+                u.exits.clear();
+            }
+            u
+        })
+        .collect()
 }
 
 fn control_error() -> impl Strategy<Value = ControlError> {
@@ -65,6 +99,12 @@ fn control_error() -> impl Strategy<Value = ControlError> {
         Just(ControlError::AlreadyInState),
         Just(ControlError::NothingToSet),
         Just(ControlError::StartFailed),
+        Just(ControlError::OutOfOrder),
+        Just(ControlError::BadChecksum),
+        Just(ControlError::BadEntry),
+        Just(ControlError::NameInUse),
+        Just(ControlError::UnknownImage),
+        Just(ControlError::NoMemory),
         (any::<u16>(), any::<u16>())
             .prop_filter("unequal", |(a, b)| a != b)
             .prop_map(|(ours, theirs)| ControlError::WrongVersion { ours, theirs }),
@@ -84,7 +124,7 @@ fn body() -> impl Strategy<Value = Body> {
                 uptime_ms,
                 frames,
                 dropped,
-                entries: u.into_iter().collect()
+                entries: usages(u)
             })
         ),
         control_error().prop_map(Body::Error),
@@ -273,6 +313,35 @@ fn responses_with_bad_fields_are_refused() {
 }
 
 #[test]
+fn stats_with_bad_exit_lists_are_refused() {
+    let usage = |n: usize| Usage {
+        name: Name::try_from("g").unwrap(),
+        cpu_us: 0,
+        guest_cpu_us: 0,
+        memory_kib: 0,
+        exits: (0..n as u64).collect(),
+    };
+    let check = |entries: std::vec::Vec<Usage>| {
+        let stats = Stats {
+            free_frames: 0,
+            objects: 0,
+            uptime_ms: 0,
+            frames: 0,
+            dropped: 0,
+            entries: entries.into_iter().collect(),
+        };
+        // Encoded as a raw postcard value: `encode` would not check.
+        let mut f = raw_frame(&Response::new(1, Body::Stats(stats)));
+        f.pop();
+        Response::decode(&mut f).map(drop)
+    };
+    assert_eq!(check(vec![usage(0), usage(EXIT_REASONS)]), Ok(()));
+    assert!(check(vec![usage(3)]).is_err(), "some reasons only");
+    assert!(check(vec![usage(EXIT_REASONS); MAX_GUESTS]).is_ok());
+    assert!(check(vec![usage(EXIT_REASONS); MAX_GUESTS + 1]).is_err(), "more guests than there can be");
+}
+
+#[test]
 fn framer_reports_empty_frames_as_nothing() {
     let mut f = Framer::<8>::new();
     assert_eq!(f.push(0), None);
@@ -308,15 +377,17 @@ fn the_largest_list_fits_a_response() {
     let list = Body::List((0..MAX_ENTRIES).map(|_| e.clone()).collect());
     let mut buf = [0u8; MAX_RESPONSE + 1];
     assert!(Response::new(u32::MAX, list).encode(&mut buf).is_ok());
-    let u = Usage { name: long, cpu_us: u64::MAX, guest_cpu_us: u64::MAX, memory_kib: u32::MAX };
+    let exits = Vec::from_slice(&[u64::MAX; EXIT_REASONS]).unwrap();
+    let u = Usage { name: long, cpu_us: u64::MAX, guest_cpu_us: u64::MAX, memory_kib: u32::MAX, exits };
     let stats = Stats {
         free_frames: u64::MAX,
         objects: u64::MAX,
         uptime_ms: u64::MAX,
         frames: u64::MAX,
         dropped: u64::MAX,
-        entries: (0..MAX_ENTRIES).map(|_| u.clone()).collect(),
+        entries: usages((0..MAX_ENTRIES).map(|_| u.clone()).collect()),
     };
+    assert_eq!(stats.entries.iter().filter(|u| !u.exits.is_empty()).count(), MAX_GUESTS);
     assert!(Response::new(u32::MAX, Body::Stats(stats)).encode(&mut buf).is_ok());
     let longest = Request::new(
         u32::MAX,
@@ -327,4 +398,100 @@ fn the_largest_list_fits_a_response() {
         },
     );
     assert!(longest.encode(&mut [0u8; MAX_REQUEST + 1]).is_ok());
+}
+
+/// The pieces of `entry`, as `ryokan create` sends them.
+fn pieces(entry: &[u8]) -> std::vec::Vec<Verb> {
+    let n = entry.len().div_ceil(PIECE_MAX) as u16;
+    entry
+        .chunks(PIECE_MAX)
+        .enumerate()
+        .map(|(i, c)| Verb::Create {
+            piece: i as u16,
+            pieces: n,
+            sum: checksum(entry),
+            bytes: Vec::from_slice(c).unwrap(),
+        })
+        .collect()
+}
+
+fn push(u: &mut Upload, v: &Verb) -> Result<Option<std::vec::Vec<u8>>, ControlError> {
+    let Verb::Create { piece, pieces, sum, bytes } = v else { panic!("not a piece") };
+    u.push(*piece, *pieces, *sum, bytes).map(|e| e.map(<[u8]>::to_vec))
+}
+
+proptest! {
+    #[test]
+    fn uploads_in_order_give_the_entry_back(entry in vec(any::<u8>(), 1..=ENTRY_MAX)) {
+        let mut u = Upload::new();
+        let all = pieces(&entry);
+        for (i, p) in all.iter().enumerate() {
+            // Every piece fits a request frame.
+            let frame = Request::new(u32::MAX, p.clone());
+            prop_assert!(frame.encode(&mut [0u8; MAX_REQUEST + 1]).is_ok());
+            let got = push(&mut u, p).unwrap();
+            prop_assert_eq!(got.is_some(), i + 1 == all.len());
+            if let Some(e) = got {
+                prop_assert_eq!(&e, &entry);
+            }
+        }
+        prop_assert!(!u.pending());
+    }
+
+    #[test]
+    fn a_lost_doubled_or_changed_piece_is_refused(entry in vec(any::<u8>(), PIECE_MAX + 1..=ENTRY_MAX), at in any::<prop::sample::Index>(), how in 0..3u8) {
+        let mut all = pieces(&entry);
+        let i = at.index(all.len());
+        let mut u = Upload::new();
+        let want = match how {
+            // (A lost last piece leaves the upload waiting; the next piece 0 drops it.)
+            0 if i > 0 && i + 1 < all.len() => { all.remove(i); ControlError::OutOfOrder }
+            1 if i > 0 => { let p = all[i].clone(); all.insert(i, p); ControlError::OutOfOrder }
+            _ => {
+                if let Verb::Create { bytes, .. } = &mut all[i] { bytes[0] ^= 1; }
+                ControlError::BadChecksum
+            }
+        };
+        let mut refused = None;
+        for p in &all {
+            if let Err(e) = push(&mut u, p) { refused = Some(e); break; }
+        }
+        prop_assert_eq!(refused, Some(want));
+        prop_assert!(!u.pending(), "the upload is dropped");
+        // A new upload from piece 0 goes through.
+        for p in pieces(&entry) { let _ = push(&mut u, &p); }
+        prop_assert!(!u.pending());
+    }
+}
+
+#[test]
+fn bad_pieces_are_refused() {
+    let mut u = Upload::new();
+    assert_eq!(u.push(1, 2, 0, &[1]), Err(ControlError::OutOfOrder), "no upload under way");
+    assert_eq!(u.push(0, 2, 7, &[1]), Ok(None));
+    assert_eq!(u.push(1, 3, 7, &[1]), Err(ControlError::OutOfOrder), "another count");
+    assert_eq!(u.push(0, 2, 7, &[1]), Ok(None));
+    assert_eq!(u.push(1, 2, 8, &[1]), Err(ControlError::OutOfOrder), "another sum");
+    assert_eq!(u.push(2, 2, 7, &[1]), Err(ControlError::OutOfOrder), "past the last");
+    assert_eq!(u.push(u16::MAX, u16::MAX, 7, &[1]), Err(ControlError::OutOfOrder));
+    assert_eq!(u.push(0, 1, 7, &[]), Err(ControlError::OutOfOrder), "empty");
+    // More than ENTRY_MAX in all: refused, never written past the buffer.
+    let n = (ENTRY_MAX / PIECE_MAX + 2) as u16;
+    let mut last = Ok(None);
+    for i in 0..n {
+        last = u.push(i, n, 0, &[0xAA; PIECE_MAX]).map(|e| e.map(<[u8]>::to_vec));
+        if last.is_err() {
+            break;
+        }
+    }
+    assert_eq!(last, Err(ControlError::BadEntry));
+    // And on the wire: piece numbers out of range, too many, empty.
+    let create = |piece, pieces, bytes: &[u8]| {
+        Request::new(1, Verb::Create { piece, pieces, sum: 0, bytes: Vec::from_slice(bytes).unwrap() })
+            .validate()
+    };
+    assert!(create(0, 1, &[1]).is_ok());
+    assert!(create(1, 1, &[1]).is_err());
+    assert!(create(0, (ENTRY_MAX.div_ceil(PIECE_MAX) + 1) as u16, &[1]).is_err());
+    assert!(create(0, 1, &[]).is_err());
 }

@@ -155,6 +155,11 @@ pub fn cases(f: &Fix) -> Vec<Case> {
         ),
         case(Nr::DomainInfo, vec![arg(O::Domain, c, me)], sys(|s| Call::DomainInfo { domain: s[0] })),
         case(
+            Nr::GuestExits,
+            vec![arg(O::Domain, c, f.guest)],
+            sys(|s| Call::GuestExits { guest: s[0], first: 1 }),
+        ),
+        case(
             Nr::MemoryCreate,
             vec![arg(O::Domain, c, me)],
             sys(|s| Call::MemoryCreate { domain: s[0], pages: 1 }),

@@ -85,6 +85,52 @@ fn a_doorbell_write_signals_without_the_vmm() {
     });
 }
 
+/// The exit counts of `guest` as `GuestExits` gives them, by reason.
+fn counts(s: &mut Sim, t: Ref, guest: ipc::CapSlot) -> Vec<u64> {
+    let mut all = Vec::new();
+    for first in (1..=ipc::vcpu::EXIT_REASONS as u64).step_by(4) {
+        let r = s.call(t, Call::GuestExits { guest, first }).ok();
+        all.extend(r.iter().take(ipc::vcpu::EXIT_REASONS + 1 - first as usize));
+    }
+    all
+}
+
+#[test]
+fn exits_are_counted_by_reason() {
+    run(2, RAM, |s| {
+        let f = fixture(s);
+        assert_eq!(counts(s, f.t, f.guest), vec![0; ipc::vcpu::EXIT_REASONS], "none before it ran");
+        let bell = || exit(ExitReason::PortOut, u64::from(BELL_PORT) | 1 << 16);
+        // Kept (a doorbell, an idle HLT at the script's end, an #UD) or not
+        // (the CPUID the VMM answers), each is counted once by its reason.
+        let (v, _, vmm) = vmm(s, &f, vec![bell(), bell(), HwExit::Undefined, exit(ExitReason::Cpuid, 0)]);
+        // The fixture's thread now waits: the root asks, with a copy.
+        let (r, guest) = (s.root_thread, s.lend(f.c.domain, f.guest, s.root));
+        assert_eq!(s.running(vmm), Some(1), "the VMM has the CPUID");
+        let mut want = vec![0; ipc::vcpu::EXIT_REASONS];
+        want[ExitReason::Cpuid.index()] = 1;
+        want[ExitReason::PortOut.index()] = 2;
+        assert_eq!(counts(s, r, guest), want);
+        let reply = Reply::only(Action::ADVANCE);
+        assert_eq!(s.ipc(vmm, IpcCall::ReplyRecv { ep: f.ep, msg: reply.to_message() }), Out::Off);
+        assert_eq!(s.state(v), Some(ThreadState::Halted));
+        want[ExitReason::Hlt.index()] = 1;
+        assert_eq!(counts(s, r, guest), want, "the idle HLT the kernel kept");
+        // The last call's words past the last reason are 0.
+        let last = s.call(r, Call::GuestExits { guest, first: 12 }).ok();
+        assert_eq!(last[1..], [0, 0, 0]);
+        // Only a guest has exits; CONTROL on it is needed (the fixture's
+        // table checks stale, forged and weakened slots).
+        let native = f.c.slot;
+        assert_eq!(s.call(r, Call::GuestExits { guest: native, first: 1 }).err(), Error::WrongType);
+        let weak = s.call(r, Call::CapDerive { slot: guest, rights: ipc::Rights::GRANT }).slot();
+        let refused = s.call(r, Call::GuestExits { guest: weak, first: 1 }).err();
+        assert_eq!(refused, Error::InsufficientRights);
+        // A bad reason number is refused before any capability is looked at.
+        assert_eq!(s.raw(r, 25, [0, 13, 0, 0, 0, 0]), Out::Err(Error::InvalidArgument, 2));
+    });
+}
+
 /// The kept exits' effects, as the replies the kernel made for each (the
 /// next entry applies them); XSETBV with the guest's rax = `xcr0`.
 fn kept(xcr0: u64) -> (Vec<Reply>, u64) {

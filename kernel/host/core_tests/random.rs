@@ -446,6 +446,9 @@ fn draw(w: &mut World, d: Ref) -> (u64, [u64; 11]) {
         x if x == Nr::DomainDestroy as u64 || x == Nr::DomainInfo as u64 => {
             a[0] = pick(rng, known, O::Domain)
         }
+        x if x == Nr::GuestExits as u64 => {
+            a[..2].copy_from_slice(&[pick(rng, known, O::Domain), rng.below(14)])
+        }
         x if x == Nr::MemoryCreate as u64 => {
             a[..2].copy_from_slice(&[pick(rng, known, O::Domain), rng.below(9)])
         }

@@ -49,6 +49,9 @@ pub struct Vcpu {
     /// Interrupts raised on this vCPU alone (`VcpuInterrupt`), a bit per
     /// vector; the guest's VirqLines go to its first vCPU.
     pub pending: [u64; 4],
+    /// Its exits by reason (`ExitReason::index`), the kernel's own
+    /// answers included (`GuestExits`).
+    pub exits: [u64; ipc::vcpu::EXIT_REASONS],
 }
 
 impl Vcpu {

@@ -102,6 +102,7 @@ pub fn vcpu_create(
         host_cr3: 0,
         window: false,
         pending: [0; 4],
+        exits: [0; ipc::vcpu::EXIT_REASONS],
     };
     // By default on the VMM thread's CPU: an exit and its reply then switch
     // directly between the two, with no IPI.
@@ -210,4 +211,22 @@ pub fn doorbell_create(
             Err(e)
         }
     }
+}
+
+/// The exit counts of reasons `first..first + 4` of guest `guest`'s vCPUs
+/// (`ipc::syscall::Call::GuestExits`).
+pub fn guest_exits(k: &mut Kernel, c: Caller, guest: CapSlot, first: u64) -> Result<Next, Error> {
+    let g = k.cap(c.domain, guest, ObjectType::Domain, Rights::CONTROL)?.obj.at;
+    if !k.domain(g)?.guest {
+        return Err(Error::WrongType);
+    }
+    let mut out = [0u64; 4];
+    let from = usize::try_from(first).map_err(|_| Error::InvalidArgument)?.saturating_sub(1);
+    for (_, th) in k.threads.iter().filter(|(_, th)| th.domain == g) {
+        let Some(v) = th.vcpu.as_ref() else { continue };
+        for (o, n) in out.iter_mut().zip(v.exits.iter().skip(from)) {
+            *o = o.wrapping_add(*n);
+        }
+    }
+    Ok(Next::Return(out))
 }

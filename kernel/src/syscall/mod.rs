@@ -146,6 +146,7 @@ fn invoke(k: &mut Kernel, c: Caller, call: Call) -> Result<Next, Error> {
         Call::DomainWait { block } => domain::wait(k, c, block),
         Call::DomainInfo { domain } => domain::info(k, c, domain),
         Call::GuestCreate { quota_pages } => guest::guest_create(k, c, quota_pages),
+        Call::GuestExits { guest, first } => guest::guest_exits(k, c, guest, first),
         Call::VcpuCreate { guest, exit, entry, arg, sipi, cpu } => {
             guest::vcpu_create(k, c, guest, exit, guest::Start { entry, arg, sipi }, cpu)
         }

@@ -1,5 +1,5 @@
 //! The fuzzed control channel: [`FRAMES`] frames straight onto the socket —
-//! random bytes, valid requests cut short, frames longer than
+//! random bytes, valid requests (`Create` pieces among them) cut short, frames longer than
 //! `MAX_REQUEST`, requests of other versions — none of which is a request
 //! `mgmt` could carry out (each is checked here with the protocol's own
 //! decoder first). Every one must get exactly one answer, an error, while
@@ -46,8 +46,15 @@ pub fn frame(rng: &mut Rng) -> Vec<u8> {
             // A valid request's frame, cut short.
             16 | 17 => {
                 let mut buf = [0u8; MAX_REQUEST + 1];
-                let verb =
-                    [Verb::List, Verb::Shutdown, Verb::Stats { name: None }][rng.below(3) as usize].clone();
+                let create = Verb::Create {
+                    piece: 0,
+                    pieces: 1 + rng.below(4) as u16,
+                    sum: rng.next() as u32,
+                    bytes: (0..1 + rng.below(96)).map(|_| rng.next() as u8).collect(),
+                };
+                let verb = [Verb::List, Verb::Shutdown, Verb::Stats { name: None }, create]
+                    [rng.below(4) as usize]
+                    .clone();
                 let len = Request::new(rng.next() as u32, verb).encode(&mut buf).map_or(0, |f| f.len() - 1);
                 buf[..rng.below(len.max(1) as u64) as usize].to_vec()
             }
@@ -121,4 +128,75 @@ pub fn check(s: &Session) -> Result<(), String> {
     })?;
     let cpu1 = field(&s.info("spin-a")?, "cpu_us")?;
     ensure(cpu1 > cpu0, || format!("spin-a did not run while the channel was fuzzed ({cpu0} -> {cpu1} µs)"))
+}
+
+/// How many bad `Create` pieces [`bad_creates`] sends.
+pub const BAD_CREATES: usize = 300;
+
+/// [`BAD_CREATES`] `Create` requests that decode but must be refused: a
+/// piece with no upload under way (`OutOfOrder`), a lone piece whose
+/// checksum is wrong (`BadChecksum`), and random bytes with the right
+/// checksum (`BadEntry`, not a manifest); each is answered with its own
+/// error while the domains run on, and mgmt serves on.
+pub fn bad_creates(s: &Session) -> Result<(), String> {
+    use ipc::control::{checksum, ControlError, ENTRY_MAX, PIECE_MAX};
+    let cpu0 = field(&s.info("spin-a")?, "cpu_us")?;
+    let mut line = UnixStream::connect(&s.socket)
+        .map_err(|e| format!("cannot connect to {}: {e}", s.socket.display()))?;
+    let _ = line.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut rng = Rng::new(0xbad_c4ea7e);
+    let mut framer = Framer::<MAX_RESPONSE>::new();
+    let most = ENTRY_MAX.div_ceil(PIECE_MAX) as u64;
+    for i in 0..BAD_CREATES {
+        let seq = 1000 + i as u32;
+        let bytes: Vec<u8> = (0..1 + rng.below(PIECE_MAX as u64)).map(|_| rng.next() as u8).collect();
+        let (verb, want) = match i % 3 {
+            0 => {
+                let pieces = 2 + rng.below(most - 1) as u16;
+                let piece = 1 + rng.below(u64::from(pieces) - 1) as u16;
+                let sum = checksum(&bytes);
+                (
+                    Verb::Create { piece, pieces, sum, bytes: bytes.iter().copied().collect() },
+                    ControlError::OutOfOrder,
+                )
+            }
+            1 => {
+                let sum = checksum(&bytes) ^ (1 + rng.below(u64::from(u32::MAX)) as u32);
+                (
+                    Verb::Create { piece: 0, pieces: 1, sum, bytes: bytes.iter().copied().collect() },
+                    ControlError::BadChecksum,
+                )
+            }
+            _ => {
+                let sum = checksum(&bytes);
+                (
+                    Verb::Create { piece: 0, pieces: 1, sum, bytes: bytes.iter().copied().collect() },
+                    ControlError::BadEntry,
+                )
+            }
+        };
+        let mut buf = [0u8; MAX_REQUEST + 1];
+        let frame = Request::new(seq, verb).encode(&mut buf).map_err(|e| format!("cannot encode: {e:?}"))?;
+        line.write_all(frame).map_err(|e| format!("writing bad create {i} failed: {e}"))?;
+        let got = loop {
+            let mut b = [0u8; 1];
+            match line.read(&mut b) {
+                Ok(1) => {}
+                _ => return Err(format!("no answer to bad create {i}")),
+            }
+            if let Some(FrameEvent::Frame(f)) = framer.push(b[0]) {
+                if let Ok(r) = Response::decode(f) {
+                    if r.seq == seq {
+                        break r.body;
+                    }
+                }
+            }
+        };
+        ensure(got == Body::Error(want), || format!("bad create {i} was answered {got:?}, not {want:?}"))?;
+    }
+    drop(line);
+    let cpu1 = field(&s.info("spin-a")?, "cpu_us")?;
+    ensure(cpu1 > cpu0, || format!("spin-a did not run during the bad creates ({cpu0} -> {cpu1} µs)"))?;
+    eprintln!("control_cli: {BAD_CREATES} bad creates, each refused with its error");
+    Ok(())
 }

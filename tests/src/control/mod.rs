@@ -175,11 +175,13 @@ fn drive_cli(s: &Session) -> Result<(), String> {
     check_weights(s)?;
     check_kill_restart(s)?;
     check_destroy(s)?;
+    check_create(s)?;
+    fuzz::bad_creates(s)?;
     fuzz::check(s)?;
     let after = s.json(&["list"])?;
     let running =
         |n: &str| after.as_array().into_iter().flatten().any(|e| e["name"] == n && e["state"] == "running");
-    for n in ["spin-a", "idler", "guest-spin"] {
+    for n in ["spin-a", "idler", "guest-spin", "made", "made-vm"] {
         ensure(running(n), || format!("after the fuzzing {n} is not running: {after}"))?;
     }
     let out = s.run(&["shutdown"])?;
@@ -270,6 +272,18 @@ fn check_guest(s: &Session) -> Result<(), String> {
     let u = &stats["entries"][0];
     let (all, guest) = (field(u, "cpu_us")?, field(u, "guest_cpu_us")?);
     ensure(guest > 0 && guest <= all, || format!("guest-spin's stats: {u}"))?;
+    // Its exits by reason, as the kernel counted them: it printed its
+    // checksum line through the UART (an OUT exit a byte) and marked its
+    // window (OUT 0xf5); a domain has none.
+    let outs = field(&u["exits"], "port_out")?;
+    ensure(outs >= 30, || format!("guest-spin's exits: {u}"))?;
+    let text = s.ok(&["stats", "guest-spin"])?;
+    eprintln!("control_cli: `ryokan stats guest-spin` printed:\n{text}");
+    ensure(text.contains("  exits ") && text.contains("port_out "), || {
+        format!("`ryokan stats guest-spin` shows no exits by reason:\n{text}")
+    })?;
+    let dom = s.json(&["stats", "spin-a"])?;
+    ensure(dom["entries"][0].get("exits").is_none(), || format!("a domain with exits: {dom}"))?;
     let start = Instant::now();
     for _ in 0..10 {
         s.info("spin-a")?;
@@ -324,6 +338,54 @@ fn check_destroy(s: &Session) -> Result<(), String> {
     })
 }
 
+/// `ryokan create` of snippets written beside the serial log: a domain and
+/// a guest from images the boot image has start and show in `list`; the
+/// refusals say why, a bad snippet with the build's own `FILE:LINE:COL`.
+fn check_create(s: &Session) -> Result<(), String> {
+    let dir = s.serial.parent().ok_or("the serial log has no directory")?;
+    let write = |name: &str, text: &str| -> Result<String, String> {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(path.display().to_string())
+    };
+    let domain = "[[domain]]\nname = \"made\"\nimage = \"idler\"\nmemory = \"512K\"\ncaps = [\"console\"]\n";
+    let made = write("made.toml", domain)?;
+    s.ok(&["create", &made])?;
+    let v = until(s, "made", Duration::from_secs(5), |v| v["state"] == "running")?;
+    ensure(text(&v, "kind")? == "domain" && field(&v, "memory_kib")? == 512, || format!("made: {v}"))?;
+    let guest = "[[guest]]\nname = \"made-vm\"\nimage = \"guest-steady\"\ncmdline = \"spin_ms=3600000\"\nmemory = \"4M\"\ncap = 5\n";
+    let vm = write("made-vm.toml", guest)?;
+    s.ok(&["create", &vm])?;
+    s.wait_for("[made-vm] guest-steady: checksum before", Duration::from_secs(20))?;
+    let g = s.info("made-vm")?;
+    ensure(text(&g, "kind")? == "guest" && field(&g, "cap_percent")? == 5, || format!("made-vm: {g}"))?;
+    let table = s.ok(&["list"])?;
+    ensure(
+        table.lines().any(|l| l.starts_with("made ")) && table.lines().any(|l| l.starts_with("made-vm ")),
+        || format!("`ryokan list` lacks the created:\n{table}"),
+    )?;
+    let refused = |args: &[&str], says: &str| -> Result<(), String> {
+        let r = s.run(args)?;
+        eprintln!("control_cli: `ryokan {}` said: {}", args.join(" "), r.stderr.trim_end());
+        ensure(!r.ok && r.stderr.contains(says), || format!("`ryokan {}` said: {}", args.join(" "), r.stderr))
+    };
+    refused(&["create", &made], "made: that name is taken")?;
+    let unknown = write("unknown.toml", &domain.replace("made", "other").replace("idler", "nosuch"))?;
+    refused(&["create", &unknown], "other: its image is not on the boot image")?;
+    let greedy = write("greedy.toml", &domain.replace("made", "greedy").replace("512K", "1G"))?;
+    refused(&["create", &greedy], "greedy: not memory enough left")?;
+    let typo = write("typo.toml", &domain.replace("memory", "memroy"))?;
+    refused(&["create", &typo], &format!("{typo}:4:1: unknown field `memroy`"))?;
+    let two = write("two.toml", &format!("{domain}{guest}"))?;
+    refused(&["create", &two], &format!("{two}:6:1: a snippet for `ryokan create` holds one"))?;
+    // A refused name is free again: nothing of it was kept.
+    let list = s.json(&["list"])?;
+    let names: Vec<&str> = list.as_array().into_iter().flatten().filter_map(|e| e["name"].as_str()).collect();
+    ensure(!names.contains(&"other") && !names.contains(&"greedy"), || {
+        format!("refused entries kept: {list}")
+    })
+}
+
 /// The run ended in success after `ryokan shutdown`, no domain faulted, and
 /// mgmt logged what the driver asked for.
 fn check_cli(o: &Outcome) -> Result<(), String> {
@@ -338,6 +400,8 @@ fn check_cli(o: &Outcome) -> Result<(), String> {
         "[mgmt] control: paused guest-spin",
         "[mgmt] control: guest-spin now has weight 256, cap 20%",
         "[mgmt] control: destroyed spin-b",
+        "[mgmt] control: creating made",
+        "[mgmt] control: creating made-vm",
         "[mgmt] control: shutdown asked for",
         "[mgmt] all domains stopped: shutting down",
     ] {

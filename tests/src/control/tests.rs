@@ -43,6 +43,8 @@ const GOOD: &str = "\
 [mgmt] control: paused guest-spin
 [mgmt] control: guest-spin now has weight 256, cap 20%
 [mgmt] control: destroyed spin-b
+[mgmt] control: creating made
+[mgmt] control: creating made-vm
 [mgmt] control: shutdown asked for
 [mgmt] all domains stopped: shutting down
 RYOKAN: shutdown status=success
@@ -53,6 +55,8 @@ fn the_judge_wants_every_verb_in_the_log() {
     assert_eq!(check_cli(&outcome(GOOD)), Ok(()));
     let without = GOOD.replace("[mgmt] control: resumed spin-a\n", "");
     assert!(check_cli(&outcome(&without)).is_err());
+    let uncreated = GOOD.replace("[mgmt] control: creating made-vm\n", "");
+    assert!(check_cli(&outcome(&uncreated)).is_err());
     let faulted = GOOD.replace(
         "[mgmt] control: destroyed spin-b\n",
         "[mgmt] control: destroyed spin-b\n[mgmt] idler faulted: page fault\n",

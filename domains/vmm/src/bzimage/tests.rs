@@ -8,44 +8,10 @@ use proptest::prelude::*;
 use super::*;
 use crate::le::{put16, put32, put64};
 
-const MIB: u64 = 1 << 20;
-/// Three setup sectors after the boot sector.
-const SETUP: usize = 4 * 512;
-const KERNEL: usize = 0x1000;
+pub(crate) use crate::samples::bzimage as image;
+use crate::samples::{BZ_KERNEL as KERNEL, BZ_SETUP as SETUP};
 
-/// A bzImage like bookworm's, scaled down: setup code, a 4 KiB kernel
-/// (the payload at 0x100, `kernel_info` at 0x800), and 64 bytes of
-/// "signature" after it.
-pub(crate) fn image() -> Vec<u8> {
-    let mut f = vec![0u8; SETUP + KERNEL + 64];
-    f[hdr::SETUP_SECTS] = 3;
-    put32(&mut f, hdr::SYSSIZE, (KERNEL / 16) as u32);
-    put16(&mut f, hdr::VID_MODE, 0xFFFF);
-    put16(&mut f, hdr::BOOT_FLAG, BOOT_FLAG);
-    f[hdr::JUMP] = 0xEB;
-    f[hdr::JUMP + 1] = (hdr::END_2_15 - hdr::HEADER) as u8;
-    put32(&mut f, hdr::HEADER, HEADER_MAGIC);
-    put16(&mut f, hdr::VERSION, 0x020F);
-    put16(&mut f, hdr::KERNEL_VERSION, 0x400 - 0x200);
-    f[0x400..0x40B].copy_from_slice(b"6.1.0-test\0");
-    f[hdr::LOADFLAGS] = LOADED_HIGH;
-    put32(&mut f, hdr::CODE32_START, 0x10_0000);
-    put32(&mut f, hdr::INITRD_ADDR_MAX, 0x7FFF_FFFF);
-    put32(&mut f, hdr::KERNEL_ALIGNMENT, 0x20_0000);
-    f[hdr::RELOCATABLE_KERNEL] = 1;
-    f[hdr::RELOCATABLE_KERNEL + 1] = 21;
-    put16(&mut f, hdr::XLOADFLAGS, 0x7F);
-    put32(&mut f, hdr::CMDLINE_SIZE, 2047);
-    put32(&mut f, hdr::PAYLOAD_OFFSET, 0x100);
-    put32(&mut f, hdr::PAYLOAD_LENGTH, 0x600);
-    put64(&mut f, hdr::PREF_ADDRESS, 0x100_0000);
-    put32(&mut f, hdr::INIT_SIZE, 0x30_0000);
-    put32(&mut f, hdr::KERNEL_INFO_OFFSET, 0x800);
-    f[SETUP + 0x800..SETUP + 0x804].copy_from_slice(KERNEL_INFO_MAGIC);
-    put32(&mut f, SETUP + 0x804, 16);
-    f[SETUP + 0x200] = 0x64; // a byte at the 64-bit entry, to find it again
-    f
-}
+const MIB: u64 = 1 << 20;
 
 #[test]
 fn a_bookworm_like_image_is_accepted() {

@@ -13,37 +13,7 @@ fn put64(f: &mut [u8], o: usize, v: u64) {
     f[o..o + 8].copy_from_slice(&v.to_le_bytes());
 }
 
-/// A kernel like the test guests: text (R+X) at 1 MiB from file offset
-/// 0x1000 with the Multiboot header first, data (R+W) at 1 MiB + 4 KiB.
-fn kernel(flags: u32) -> Vec<u8> {
-    let mut f = vec![0u8; 0x3000];
-    f[..4].copy_from_slice(b"\x7fELF");
-    f[4..8].copy_from_slice(&[2, 1, 1, 0]);
-    f[16..18].copy_from_slice(&2u16.to_le_bytes());
-    f[18..20].copy_from_slice(&62u16.to_le_bytes());
-    put64(&mut f, 24, MIB + 0x10);
-    put64(&mut f, 32, 64);
-    f[54..56].copy_from_slice(&56u16.to_le_bytes());
-    f[56..58].copy_from_slice(&2u16.to_le_bytes());
-    for (i, (flags, off, va, filesz, memsz)) in
-        [(5u32, 0x1000u64, MIB, 0x100u64, 0x100u64), (6, 0x2000, MIB + 0x1000, 0x10, 0x5000)]
-            .into_iter()
-            .enumerate()
-    {
-        let o = 64 + i * 56;
-        put32(&mut f, o, 1);
-        put32(&mut f, o + 4, flags);
-        put64(&mut f, o + 8, off);
-        put64(&mut f, o + 16, va);
-        put64(&mut f, o + 24, va);
-        put64(&mut f, o + 32, filesz);
-        put64(&mut f, o + 40, memsz);
-    }
-    put32(&mut f, 0x1000, MAGIC);
-    put32(&mut f, 0x1004, flags);
-    put32(&mut f, 0x1008, 0u32.wrapping_sub(MAGIC).wrapping_sub(flags));
-    f
-}
+pub(crate) use crate::samples::multiboot as kernel;
 
 #[test]
 fn a_test_guest_is_accepted() {

@@ -7,7 +7,11 @@
 //!
 //! A guest's `modules` are files; each distinct file (as written) becomes
 //! one boot module, `guest-module.<k>` in order of first use, which every
-//! guest naming that file is given.
+//! guest naming that file is given. Its `initrd` is a module file too, put
+//! first. A guest names its kernel by `image` (a binary of `tests/guests`,
+//! a boot module of that name) or by `kernel`, a file: each distinct
+//! kernel file becomes one boot module, `guest-kernel.<k>`, the guest's
+//! image (`cargo xtask build` judges the file: `vmm::kernel`).
 
 use std::ops::Range;
 
@@ -21,6 +25,45 @@ use super::{Located, Source};
 
 /// The boot modules holding guests' module files are named this and a number.
 pub const MODULE_IMAGE_PREFIX: &str = "guest-module.";
+/// The boot modules holding guests' kernel files are named this and a number.
+pub const KERNEL_IMAGE_PREFIX: &str = "guest-kernel.";
+
+/// How a guest names its kernel.
+pub enum KernelOf<'a> {
+    /// A binary of `tests/guests` (a boot module of that name).
+    Image(&'a Spanned<String>),
+    /// A file, relative to the system file.
+    File(&'a Spanned<String>),
+}
+
+/// The kernel `t` names: by `image` or by `kernel`, exactly one.
+pub fn kernel_of(t: &GuestTable) -> Result<KernelOf<'_>, Located> {
+    match (&t.image, &t.kernel) {
+        (Some(i), None) => Ok(KernelOf::Image(i)),
+        (None, Some(k)) if k.get_ref().is_empty() => Err(Located::new(k.span(), "empty kernel file name")),
+        (None, Some(k)) => Ok(KernelOf::File(k)),
+        (Some(_), Some(k)) => Err(Located::new(
+            k.span(),
+            "a guest boots one kernel: `image` (a binary of tests/guests) or `kernel` (a file), not both",
+        )),
+        (None, None) => Err(Located::new(
+            t.name.span(),
+            "a guest needs its kernel: `image` (a binary of tests/guests) or `kernel` (a file)",
+        )),
+    }
+}
+
+/// The distinct kernel files of the guests of `f`, in order of first use.
+pub fn kernel_files(f: &SystemFile) -> Vec<ModuleFile> {
+    let mut files: Vec<ModuleFile> = Vec::new();
+    for k in f.guest.iter().filter_map(|g| g.get_ref().kernel.as_ref()) {
+        if !files.iter().any(|x| x.file == *k.get_ref()) {
+            let name = format!("{KERNEL_IMAGE_PREFIX}{}", files.len());
+            files.push(ModuleFile { name, file: k.get_ref().clone(), span: k.span() });
+        }
+    }
+    files
+}
 
 /// A file some guest has as a module: the boot module holding it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,11 +79,14 @@ pub struct ModuleFile {
 /// The distinct module files of the guests of `f`, in order of first use.
 pub fn module_files(f: &SystemFile) -> Vec<ModuleFile> {
     let mut files: Vec<ModuleFile> = Vec::new();
-    for m in f.guest.iter().flat_map(|g| &g.get_ref().modules) {
-        let file = m.get_ref().file.get_ref();
-        if !files.iter().any(|x| x.file == *file) {
+    let each = f.guest.iter().flat_map(|g| {
+        let g = g.get_ref();
+        g.initrd.iter().chain(g.modules.iter().map(|m| &m.get_ref().file))
+    });
+    for file in each {
+        if !files.iter().any(|x| x.file == *file.get_ref()) {
             let name = format!("{MODULE_IMAGE_PREFIX}{}", files.len());
-            files.push(ModuleFile { name, file: file.clone(), span: m.get_ref().file.span() });
+            files.push(ModuleFile { name, file: file.get_ref().clone(), span: file.span() });
         }
     }
     files
@@ -49,7 +95,10 @@ pub fn module_files(f: &SystemFile) -> Vec<ModuleFile> {
 /// Whether the boot image names a module `image` for something else than
 /// a domain's or guest's image.
 pub fn reserved_image(image: &str) -> bool {
-    RESERVED_IMAGES.contains(&image) || image == VMM_IMAGE || image.starts_with(MODULE_IMAGE_PREFIX)
+    RESERVED_IMAGES.contains(&image)
+        || image == VMM_IMAGE
+        || image.starts_with(MODULE_IMAGE_PREFIX)
+        || image.starts_with(KERNEL_IMAGE_PREFIX)
 }
 
 fn modules(
@@ -57,6 +106,17 @@ fn modules(
     files: &[ModuleFile],
 ) -> Result<heapless::Vec<GuestModule, MAX_GUEST_MODULES>, Located> {
     let mut out = heapless::Vec::new();
+    if let Some(initrd) = &t.initrd {
+        if initrd.get_ref().is_empty() {
+            return Err(Located::new(initrd.span(), "empty initrd file name"));
+        }
+        let file = files.iter().find(|f| f.file == *initrd.get_ref());
+        let module = file.and_then(|f| Name::try_from(f.name.as_str()).ok()).ok_or_else(|| {
+            Located::new(initrd.span(), "too many distinct module files for their boot modules' names")
+        })?;
+        // `push` on an empty vector of capacity MAX_GUEST_MODULES (> 0).
+        let _ = out.push(GuestModule { module, string: ModuleString::new() });
+    }
     for m in &t.modules {
         let (m, span) = (m.get_ref(), m.span());
         if m.file.get_ref().is_empty() {
@@ -88,8 +148,18 @@ const MIN_MEMORY_KIB: u32 = 2048;
 const CMDLINE_MAX: usize = 128;
 const MAX_VCPUS: i64 = 16;
 
-/// `t` as a manifest guest; its modules are among `files` ([`module_files`]).
-pub fn lower(t: &GuestTable, files: &[ModuleFile]) -> Result<GuestSpec, Located> {
+/// `t` as a manifest guest; its modules are among `files` ([`module_files`]),
+/// its kernel file, if it names one, among `kernels` ([`kernel_files`]).
+pub fn lower(t: &GuestTable, files: &[ModuleFile], kernels: &[ModuleFile]) -> Result<GuestSpec, Located> {
+    let image = match kernel_of(t)? {
+        KernelOf::Image(i) => lower::name(i)?,
+        KernelOf::File(k) => {
+            let file = kernels.iter().find(|f| f.file == *k.get_ref());
+            file.and_then(|f| Name::try_from(f.name.as_str()).ok()).ok_or_else(|| {
+                Located::new(k.span(), "too many distinct kernel files for their boot modules' names")
+            })?
+        }
+    };
     let kib = t.memory.get_ref().kib;
     if !(MIN_MEMORY_KIB..=MAX_GUEST_MEMORY_KIB).contains(&kib) || kib % 4 != 0 {
         return Err(Located::new(
@@ -132,7 +202,7 @@ pub fn lower(t: &GuestTable, files: &[ModuleFile]) -> Result<GuestSpec, Located>
     }
     Ok(GuestSpec {
         name: lower::name(&t.name)?,
-        image: lower::name(&t.image)?,
+        image,
         cmdline: cmdline(t.cmdline.as_ref())?,
         memory_kib: kib,
         vcpus,
@@ -159,7 +229,13 @@ pub fn check_names(src: &Source<'_>, f: &SystemFile) -> Result<(), Located> {
     for (i, g) in f.guest.iter().enumerate() {
         let t = g.get_ref();
         lower::spelling("bad guest name", &t.name)?;
-        lower::spelling("bad image name", &t.image)?;
+        let image = match kernel_of(t)? {
+            KernelOf::Image(i) => Some(i),
+            KernelOf::File(_) => None,
+        };
+        if let Some(i) = image {
+            lower::spelling("bad image name", i)?;
+        }
         let name = t.name.get_ref();
         if name.is_empty() {
             return Err(Located::new(t.name.span(), "empty guest name"));
@@ -178,16 +254,17 @@ pub fn check_names(src: &Source<'_>, f: &SystemFile) -> Result<(), Located> {
                 ),
             ));
         }
-        let image = t.image.get_ref();
+        let Some(spanned) = image else { continue };
+        let image = spanned.get_ref();
         if image.is_empty() {
-            return Err(Located::new(t.image.span(), "empty image name"));
+            return Err(Located::new(spanned.span(), "empty image name"));
         }
         if reserved_image(image) {
-            return Err(Located::new(t.image.span(), reserved_message(image)));
+            return Err(Located::new(spanned.span(), reserved_message(image)));
         }
         if let Some(d) = f.domain.iter().map(|d| &d.get_ref().image).find(|d| d.get_ref() == image) {
             return Err(Located::new(
-                t.image.span(),
+                spanned.span(),
                 format!(
                     "`{image}` is a domain's image (at {}), not a guest kernel: each image is one module",
                     src.at(d.span().start)
@@ -201,7 +278,7 @@ pub fn check_names(src: &Source<'_>, f: &SystemFile) -> Result<(), Located> {
 /// Why `image` cannot be an image's name.
 pub fn reserved_message(image: &str) -> String {
     format!(
-        "image name `{image}` is reserved: the boot image has modules {}, {VMM_IMAGE} and {MODULE_IMAGE_PREFIX}<n>",
+        "image name `{image}` is reserved: the boot image has modules {}, {VMM_IMAGE}, {MODULE_IMAGE_PREFIX}<n> and {KERNEL_IMAGE_PREFIX}<n>",
         RESERVED_IMAGES.join(", ")
     )
 }

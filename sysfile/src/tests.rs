@@ -208,3 +208,32 @@ fn manifest_rejected() {
     assert!(e.to_string().starts_with(&format!("tests/systems/bad-unknown-shared.toml:{want_line}:")), "{e}");
     assert!(e.message.contains("no [[shared]] region named `mailbag`"), "{e}");
 }
+
+/// `ryokan create`'s snippets: one entry, checked as the build checks a
+/// system file, with the same `FILE:LINE:COL` errors.
+#[test]
+fn snippets_hold_one_entry_and_fail_as_the_build_does() {
+    let domain = "[[domain]]\nname = \"new\"\nimage = \"hello\"\nmemory = \"512K\"\ncaps = [\"console\"]\n";
+    let c = compile_entry("new.toml", domain).expect("one domain");
+    assert_eq!((c.manifest.domains.len(), c.manifest.guests.len()), (1, 0));
+    let guest = "[[guest]]\nname = \"vm\"\nimage = \"guest-hello\"\nmemory = \"4M\"\n";
+    let c = compile_entry("vm.toml", guest).expect("one guest");
+    assert_eq!((c.manifest.domains.len(), c.manifest.guests.len()), (0, 1));
+    let e = |text: &str| compile_entry("new.toml", text).expect_err("refused").to_string();
+    assert!(e("").starts_with("new.toml:1:1: a snippet for `ryokan create` needs one"), "{}", e(""));
+    let two = format!("{domain}{guest}");
+    assert!(e(&two).starts_with("new.toml:6:1: a snippet for `ryokan create` holds one"), "{}", e(&two));
+    let shared = format!("{domain}[[shared]]\nname = \"m\"\nsize = \"4K\"\n");
+    assert!(
+        e(&shared).starts_with("new.toml:6:1: a snippet for `ryokan create` cannot make"),
+        "{}",
+        e(&shared)
+    );
+    // The build's own errors, at the same places as in a system file.
+    let typo = domain.replace("memory", "memroy");
+    let (built, created) = (compile("new.toml", &typo).expect_err("build"), e(&typo));
+    assert_eq!(created, built.to_string());
+    assert!(created.starts_with("new.toml:4:1: unknown field `memroy`"), "{created}");
+    let big = domain.replace("512K", "1X");
+    assert_eq!(e(&big), compile("new.toml", &big).expect_err("build").to_string());
+}

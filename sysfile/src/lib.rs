@@ -1,4 +1,6 @@
-//! Compiling a system file (`system.toml`) into the manifest `mgmt` reads at boot.
+//! Compiling a system file (`system.toml`) into the manifest `mgmt` reads at boot,
+//! for the xtask's build and for `ryokan create` (a snippet holding one entry:
+//! [`compile_entry`]) alike, so both report the same errors.
 //!
 //! Every problem — TOML syntax, an unknown key, a value of the wrong type, or
 //! an inconsistency that [`Manifest::validate`] finds — is reported as
@@ -37,6 +39,9 @@ pub struct Compiled {
     /// The distinct files the guests have as modules, in order of first
     /// use, each with its boot module's name; `at` is where it is first named.
     pub guest_modules: Vec<ModuleUse>,
+    /// The distinct files the guests boot as kernels (`kernel = …`), in
+    /// order of first use, each with its boot module's name.
+    pub guest_kernels: Vec<ModuleUse>,
 }
 
 /// A file a guest has as a module: the boot module holding it.
@@ -128,6 +133,44 @@ impl Source<'_> {
 
 /// Compiles the text of a system file; `file` is the name errors show.
 pub fn compile(file: &str, text: &str) -> Result<Compiled, CompileError> {
+    compile_with(file, text, false)
+}
+
+/// Compiles a snippet for `ryokan create`: a system file holding exactly
+/// one `[[domain]]` or one `[[guest]]` and nothing it would share with
+/// others (no `[[shared]]`, `[[endpoint]]` or `[[notification]]`: those of
+/// the running system are not the snippet's to name).
+pub fn compile_entry(file: &str, text: &str) -> Result<Compiled, CompileError> {
+    compile_with(file, text, true)
+}
+
+/// Where a snippet holds more or other than one entry.
+fn not_one_entry(parsed: &schema::SystemFile) -> Option<Located> {
+    let shared = parsed.shared.first().map(toml::Spanned::span);
+    let channel = parsed.endpoint.first().or(parsed.notification.first()).map(toml::Spanned::span);
+    if let Some(span) = shared.or(channel) {
+        return Some(Located::new(
+            span,
+            "a snippet for `ryokan create` cannot make shared regions, endpoints or notifications",
+        ));
+    }
+    let entries: Vec<_> = parsed
+        .domain
+        .iter()
+        .map(toml::Spanned::span)
+        .chain(parsed.guest.iter().map(toml::Spanned::span))
+        .collect();
+    match entries.len() {
+        1 => None,
+        0 => Some(Located::new(0..0, "a snippet for `ryokan create` needs one [[domain]] or [[guest]]")),
+        _ => Some(Located::new(
+            entries.iter().map(|s| s.start).max().map_or(0..0, |at| at..at),
+            "a snippet for `ryokan create` holds one [[domain]] or [[guest]], not more",
+        )),
+    }
+}
+
+fn compile_with(file: &str, text: &str, entry_only: bool) -> Result<Compiled, CompileError> {
     let src = Source { file, text };
     let parsed: schema::SystemFile = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
@@ -139,6 +182,9 @@ pub fn compile(file: &str, text: &str) -> Result<Compiled, CompileError> {
         }
         src.error(Located::new(span, message))
     })?;
+    if let Some(e) = not_one_entry(&parsed).filter(|_| entry_only) {
+        return Err(src.error(e));
+    }
     let manifest = lower::lower(&parsed).map_err(|e| src.error(e))?;
     // Names first: a duplicate channel name is found here, at its key,
     // whether or not `validate` also knows the problem.
@@ -168,13 +214,19 @@ pub fn compile(file: &str, text: &str) -> Result<Compiled, CompileError> {
         uses(&mut images, &d.get_ref().image);
     }
     for g in &parsed.guest {
-        uses(&mut guest_images, &g.get_ref().image);
+        if let Some(image) = &g.get_ref().image {
+            uses(&mut guest_images, image);
+        }
     }
-    let guest_modules = guest::module_files(&parsed)
-        .into_iter()
-        .map(|m| ModuleUse { name: m.name, file: m.file, at: src.at(m.span.start) })
-        .collect();
-    Ok(Compiled { manifest, bytes, images, guest_images, guest_modules })
+    let file_uses = |files: Vec<guest::ModuleFile>| -> Vec<ModuleUse> {
+        files
+            .into_iter()
+            .map(|m| ModuleUse { name: m.name, file: m.file, at: src.at(m.span.start) })
+            .collect()
+    };
+    let guest_modules = file_uses(guest::module_files(&parsed));
+    let guest_kernels = file_uses(guest::kernel_files(&parsed));
+    Ok(Compiled { manifest, bytes, images, guest_images, guest_modules, guest_kernels })
 }
 
 /// Reads and compiles a system file; `shown` is the name errors use.

@@ -144,3 +144,69 @@ fn bad_guest_modules_are_refused_at_their_key() {
         "reserved",
     );
 }
+
+const KERNELS: &str = r#"[[guest]]
+name = "linux"
+kernel = "linux/vmlinuz"
+initrd = "linux/initrd.img"
+memory = "512M"
+modules = [{ file = "mods/extra.txt", cmdline = "extra" }]
+
+[[guest]]
+name = "linux-2"
+kernel = "linux/vmlinuz"
+initrd = "mods/extra.txt"
+memory = "64M"
+
+[[guest]]
+name = "test-kernel"
+image = "guest-hello"
+memory = "4M"
+"#;
+
+#[test]
+fn kernels_and_initrds_by_file_are_boot_modules() {
+    let c = compile("system.toml", KERNELS).expect("compiles");
+    let g = &c.manifest.guests;
+    let images: Vec<&str> = g.iter().map(|g| g.image.as_str()).collect();
+    assert_eq!(
+        images,
+        ["guest-kernel.0", "guest-kernel.0", "guest-hello"],
+        "one boot module per kernel file"
+    );
+    let kernels: Vec<_> =
+        c.guest_kernels.iter().map(|m| (m.name.as_str(), m.file.as_str(), m.at.as_str())).collect();
+    assert_eq!(kernels, [("guest-kernel.0", "linux/vmlinuz", "system.toml:3:10")]);
+    let images: Vec<&str> = c.guest_images.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(images, ["guest-hello"], "only kernels named by image are binaries of tests/guests");
+    let mods = |i: usize| -> Vec<(&str, &str)> {
+        g[i].modules.iter().map(|m| (m.module.as_str(), m.string.as_str())).collect()
+    };
+    assert_eq!(mods(0), [("guest-module.0", ""), ("guest-module.1", "extra")], "the initrd first");
+    assert_eq!(mods(1), [("guest-module.1", "")], "a file is one module, as initrd or not");
+    let files: Vec<&str> = c.guest_modules.iter().map(|m| m.file.as_str()).collect();
+    assert_eq!(files, ["linux/initrd.img", "mods/extra.txt"]);
+    assert_eq!(ipc::manifest::Manifest::decode(&c.bytes).as_ref(), Ok(&c.manifest));
+}
+
+#[test]
+fn a_guest_names_exactly_one_kernel() {
+    refused(
+        &KERNELS.replace("kernel = \"linux/vmlinuz\"\ninitrd = \"linux", "initrd = \"linux"),
+        2,
+        "needs its kernel",
+    );
+    refused(
+        &KERNELS.replace("image = \"guest-hello\"", "image = \"guest-hello\"\nkernel = \"k\""),
+        17,
+        "not both",
+    );
+    refused(
+        &KERNELS.replace("kernel = \"linux/vmlinuz\"\ninitrd", "kernel = \"\"\ninitrd"),
+        3,
+        "empty kernel file name",
+    );
+    refused(&KERNELS.replace("initrd = \"linux/initrd.img\"", "initrd = \"\""), 4, "empty initrd file name");
+    refused(&KERNELS.replace("image = \"guest-hello\"", "image = \"guest-kernel.0\""), 16, "reserved");
+    refused(&KERNELS.replace("initrd = \"mods/extra.txt\"", "initrd = 3"), 11, "invalid type");
+}

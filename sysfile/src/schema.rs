@@ -11,7 +11,10 @@
 //! `"25%"`; 0 or absent for none) and `cpu` (the CPU its first thread runs
 //! on). `[[endpoint]]` and `[[notification]]` tables (`name` only) declare
 //! the channels `mgmt` creates. A `[[guest]]` is a virtual machine: `name`,
-//! `image` (a Multiboot kernel, a binary of `tests/guests`), `cmdline`,
+//! its kernel, either `image` (a Multiboot kernel, a binary of
+//! `tests/guests`) or `kernel` (a file, relative to the system file: a
+//! bzImage or a Multiboot kernel), `initrd` (a file, given to the kernel as
+//! its first module), `cmdline`,
 //! `memory` (its RAM), `vcpus` (1 if absent), `modules` (Multiboot modules:
 //! `[{ file = "initrd.img", cmdline = "…" }]`, each file relative to the
 //! system file, up to 4) and the same `restart`, `weight`, `cap` and `cpu`
@@ -49,8 +52,14 @@ pub struct SystemFile {
 #[serde(deny_unknown_fields)]
 pub struct GuestTable {
     pub name: Spanned<String>,
-    /// The guest kernel (and boot module) it boots.
-    pub image: Spanned<String>,
+    /// The guest kernel it boots by name, a binary of `tests/guests` (and
+    /// its boot module); or, instead, `kernel`.
+    pub image: Option<Spanned<String>>,
+    /// The guest kernel it boots as a file, relative to the system file;
+    /// or, instead, `image`.
+    pub kernel: Option<Spanned<String>>,
+    /// A file given to the kernel as its initrd: its first module.
+    pub initrd: Option<Spanned<String>>,
     /// The kernel's command line; empty if absent.
     pub cmdline: Option<Spanned<String>>,
     /// Its RAM.

@@ -44,6 +44,7 @@ fn name_at(s: &str, span: std::ops::Range<usize>) -> Result<Name, Located> {
 /// Builds the manifest; `validate` has not run yet.
 pub fn lower(f: &SystemFile) -> Result<Manifest, Located> {
     let files = super::guest::module_files(f);
+    let kernels = super::guest::kernel_files(f);
     let mut m = Manifest {
         guests: heapless::Vec::new(),
         version: f.version.as_ref().map_or(MANIFEST_VERSION, |v| *v.get_ref()),
@@ -94,7 +95,7 @@ pub fn lower(f: &SystemFile) -> Result<Manifest, Located> {
             .map_err(|_| Located::new(d.span(), format!("too many [[domain]]s: at most {MAX_DOMAINS}")))?;
     }
     for g in &f.guest {
-        let spec = super::guest::lower(g.get_ref(), &files)?;
+        let spec = super::guest::lower(g.get_ref(), &files, &kernels)?;
         m.guests.push(spec).map_err(|_| {
             Located::new(g.span(), format!("too many [[guest]]s: at most {}", ipc::manifest::MAX_GUESTS))
         })?;
