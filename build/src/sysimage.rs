@@ -308,42 +308,46 @@ mod tests {
 
     /// A system file in a fresh directory with `files` beside it; what
     /// `module_files` makes of it.
-    fn modules_of(text: &str, files: &[(&str, usize)]) -> Result<Vec<(String, PathBuf)>, String> {
+    /// The boot modules of a system's files, or why not.
+    type Files = Result<Vec<(String, PathBuf)>, String>;
+
+    /// Runs `judge` (module_files, kernel_files) on the system file `text`
+    /// in a fresh directory with `files` (name, bytes) beside it.
+    fn judged_in_dir(
+        text: &str,
+        files: &[(&str, &[u8])],
+        judge: fn(&SystemSource, &Compiled) -> Files,
+    ) -> Files {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("ryokan-sysimage-{}-{n}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
-        for (name, len) in files {
-            fs::write(dir.join(name), vec![7u8; *len]).unwrap();
+        for (name, bytes) in files {
+            fs::write(dir.join(name), bytes).unwrap();
         }
         let path = dir.join("s.toml");
         fs::write(&path, text).unwrap();
         let src = SystemSource { path, shown: "s.toml".to_string(), stem: "s".to_string() };
         let compiled = system::compile("s.toml", text).unwrap();
-        let r = module_files(&src, &compiled);
+        let r = judge(&src, &compiled);
         fs::remove_dir_all(&dir).unwrap();
         r
     }
 
+    /// What `module_files` makes of `text` with files of these sizes beside it.
+    fn modules_of(text: &str, files: &[(&str, usize)]) -> Result<Vec<(String, PathBuf)>, String> {
+        let bytes: Vec<(&str, Vec<u8>)> = files.iter().map(|&(n, len)| (n, vec![7u8; len])).collect();
+        let files: Vec<(&str, &[u8])> = bytes.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+        judged_in_dir(text, &files, module_files)
+    }
+
     const GUEST: &str = "[[guest]]\nname = \"g\"\nimage = \"guest-mods\"\nmemory = \"2M\"\n";
 
-    /// A system file of one guest booting `kernel` with `memory`, in a
-    /// fresh directory with `file` (its name and bytes) beside it; what
-    /// `kernel_files` makes of it.
+    /// What `kernel_files` makes of one guest booting `kernel` with
+    /// `memory`, `file` (its name and bytes) beside the system file.
     fn kernels_of(kernel: &str, memory: &str, file: (&str, &[u8])) -> Result<Vec<(String, PathBuf)>, String> {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("ryokan-kernels-{}-{n}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join(file.0), file.1).unwrap();
         let text = format!("[[guest]]\nname = \"g\"\nkernel = \"{kernel}\"\nmemory = \"{memory}\"\n");
-        let path = dir.join("s.toml");
-        fs::write(&path, &text).unwrap();
-        let src = SystemSource { path, shown: "s.toml".to_string(), stem: "s".to_string() };
-        let compiled = system::compile("s.toml", &text).unwrap();
-        let r = kernel_files(&src, &compiled);
-        fs::remove_dir_all(&dir).unwrap();
-        r
+        judged_in_dir(&text, &[file], kernel_files)
     }
 
     #[test]
