@@ -52,6 +52,30 @@ pub const MODULES: &[&str] = &[
 pub const KERNEL_ENV: &str = "RYOKAN_LINUX_KERNEL";
 pub const INITRD_ENV: &str = "RYOKAN_LINUX_INITRD";
 
+/// The payload's kernel and initramfs under stable names in
+/// `target/ryokan/linux/`, for system files to name; a build that needs
+/// one of them ([`is_payload_file`]) fetches the payload first.
+pub const STABLE_KERNEL: &str = "vmlinuz";
+pub const STABLE_INITRD: &str = "initrd.gz";
+
+/// Whether `path` (absolute or relative to the current directory) names
+/// one of the payload's stable files in `ws`.
+pub fn is_payload_file(ws: &Ws, path: &Path) -> bool {
+    let Ok(abs) = std::path::absolute(path) else { return false };
+    let mut clean = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => clean.push(other),
+        }
+    }
+    let root = ws.out_dir().join("linux");
+    [STABLE_KERNEL, STABLE_INITRD].iter().any(|n| clean == root.join(n))
+}
+
 /// The payload's files.
 #[derive(Debug, Clone)]
 pub struct Payload {
@@ -232,6 +256,13 @@ pub fn payload(ws: &Ws) -> Result<Payload> {
     let tmp = dir.join("initrd.gz.tmp");
     fs::write(&tmp, archive)?;
     fs::rename(&tmp, &initrd)?;
+    // The names system files use (tests/systems/linux.toml,
+    // systems/linux.toml), whatever the release.
+    for (from, name) in [(&kernel, STABLE_KERNEL), (&initrd, STABLE_INITRD)] {
+        let tmp = root.join(format!("{name}.tmp"));
+        fs::copy(from, &tmp).with_context(|| format!("cannot copy {}", from.display()))?;
+        fs::rename(&tmp, root.join(name))?;
+    }
     Ok(Payload { release, kernel, initrd, modules })
 }
 

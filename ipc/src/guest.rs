@@ -152,6 +152,9 @@ pub mod status {
     /// The guest can never run again: an exception faults in its own
     /// delivery (`ExitReason::ExceptionLoop`).
     pub const STUCK: u64 = 8;
+    /// The guest reset its machine (the ACPI reset register, a `reboot`):
+    /// restarting it in place is not done yet, so the guest ends there.
+    pub const RESET: u64 = 9;
 
     /// What status `code` means, for a user: "it triple-faulted".
     pub fn describe(code: u64) -> &'static str {
@@ -165,6 +168,7 @@ pub mod status {
             SETUP => "it could not be set up (bad configuration or kernel image)",
             HOSTILE_ACCEPTED => "the kernel accepted a reply it must refuse",
             STUCK => "it is stuck in an exception that faults in its own delivery",
+            RESET => "it reset its machine (a reboot), which does not restart it yet",
             _ => "its VMM ended with an unknown status",
         }
     }
@@ -218,7 +222,7 @@ mod tests {
 
     #[test]
     fn every_status_is_described_apart() {
-        let all = 0..=status::STUCK;
+        let all = 0..=status::RESET;
         let said: std::collections::BTreeSet<&str> = all.clone().map(status::describe).collect();
         assert_eq!(said.len(), all.count(), "one wording per status");
         assert_eq!(status::describe(99), "its VMM ended with an unknown status");

@@ -35,6 +35,7 @@ pub mod initrd;
 pub mod ioapic;
 pub mod kernel;
 mod le;
+pub mod linux;
 pub mod mmio;
 pub mod msr;
 pub mod multiboot;

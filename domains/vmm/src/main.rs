@@ -5,9 +5,11 @@
 //! Started without `guest-config`, it runs a guest named "guest" with
 //! 16 MiB of RAM and one vCPU.
 //!
-//! It checks the kernel ([`vmm::multiboot`]), creates the guest domain with
-//! the configured CPU share, its RAM and one vCPU (more are not run yet: it
-//! says so), loads the kernel and the Multiboot information, and answers the
+//! It checks the kernel ([`vmm::kernel`]: a Multiboot kernel or a Linux
+//! bzImage, whose one module is its initrd), creates the guest domain with
+//! the configured CPU share and its RAM, loads the kernel and what it is
+//! told at boot (the Multiboot information, or for Linux the zero page and
+//! ACPI tables, [`vmm::linux`]), starts its first vCPU, and answers the
 //! vCPU's exits ([`vmm::platform`]) until the guest stops, when it says the
 //! guest's CPU time (`cpu time <us> us`; also between the guest's marks,
 //! see [`vmm::platform::MARK_PORT`]). Its lines are
@@ -39,7 +41,9 @@ use vmm::status;
 
 use crate::console::{say, Console};
 
-user::entry!(main, heap_kib = 0);
+// The heap holds the ACPI tables of a Linux guest while they are built
+// (`vmm::acpi`, about 1 KiB for 16 vCPUs) and what the MMIO decoder needs.
+user::entry!(main, heap_kib = 64);
 
 /// Where the VMM maps its configuration, the guest's kernel image and its
 /// modules (each at most guest RAM's 3 GiB, so 4 GiB apart).

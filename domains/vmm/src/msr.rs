@@ -11,6 +11,13 @@
 //! | fixed ranges (0x250, 0x258, 0x259, 0x268-0x26F) | WB in every byte at reset | kept, checked |
 //! | variable ranges (0x200-0x20F) | 0 at reset (unused)        | kept, checked                 |
 //! | IA32_MISC_ENABLE (0x1A0)   | 0x1801: fast strings; BTS and PEBS unavailable | the same value only |
+//! | IA32_BIOS_SIGN_ID / PATCH_LEVEL (0x8B) | 0: no microcode update loaded | taken (Intel's CPUID trigger), kept nowhere |
+//! | AMD's SYSCFG (0xC001_0010), on an AMD CPU only | 0: no MTRR extensions (MtrrFixDramEn/ModEn, MtrrVarDramEn, TOM2 clear) | 0 only |
+//!
+//! Linux reads the microcode revision on every CPU, and on AMD SYSCFG while
+//! it reads the fixed-range MTRRs (`k8_check_syscfg_dram_mod_en`); a #GP
+//! there would be a warning with a call trace in its log. SYSCFG reads as
+//! KVM reports it (0); on an Intel CPU it does not exist, so it is #GP.
 //!
 //! The x2APIC's MSRs and APIC_BASE are `apic`'s. Anything else, as on a
 //! CPU without it: #GP(0).
@@ -20,6 +27,8 @@ use crate::apic::MAX_VCPUS;
 pub const MTRRCAP: u32 = 0xFE;
 pub const MTRR_DEF_TYPE: u32 = 0x2FF;
 pub const MISC_ENABLE: u32 = 0x1A0;
+pub const BIOS_SIGN_ID: u32 = 0x8B;
+pub const AMD_SYSCFG: u32 = 0xC001_0010;
 const VARIABLE_FIRST: u32 = 0x200;
 const VARIABLE_LAST: u32 = 0x20F;
 /// The fixed-range MTRRs, in order.
@@ -60,15 +69,22 @@ impl Default for Mtrrs {
 #[derive(Clone, Debug)]
 pub struct Msrs {
     mtrrs: [Mtrrs; MAX_VCPUS],
+    /// The CPU is AMD's: it has SYSCFG.
+    amd: bool,
 }
 
 impl Default for Msrs {
     fn default() -> Self {
-        Msrs { mtrrs: [Mtrrs::default(); MAX_VCPUS] }
+        Msrs { mtrrs: [Mtrrs::default(); MAX_VCPUS], amd: false }
     }
 }
 
 impl Msrs {
+    /// The policy of a CPU that is AMD's (`amd`) or not.
+    pub fn new(amd: bool) -> Self {
+        Msrs { amd, ..Msrs::default() }
+    }
+
     /// RDMSR `msr` on vCPU `v`: the value, or None if this policy has no
     /// such MSR.
     pub fn read(&self, v: usize, msr: u32) -> Option<u64> {
@@ -77,6 +93,8 @@ impl Msrs {
             MTRRCAP => Some(MTRRCAP_VALUE),
             MTRR_DEF_TYPE => Some(m.def_type),
             MISC_ENABLE => Some(MISC_ENABLE_VALUE),
+            BIOS_SIGN_ID => Some(0),
+            AMD_SYSCFG if self.amd => Some(0),
             VARIABLE_FIRST..=VARIABLE_LAST => Some(m.variable[(msr - VARIABLE_FIRST) as usize]),
             _ => FIXED.iter().position(|&f| f == msr).map(|i| m.fixed[i]),
         }
@@ -91,6 +109,8 @@ impl Msrs {
         match msr {
             MTRRCAP => Some(false),
             MISC_ENABLE => Some(value == MISC_ENABLE_VALUE),
+            BIOS_SIGN_ID => Some(true),
+            AMD_SYSCFG if self.amd => Some(value == 0),
             MTRR_DEF_TYPE => {
                 let ok = value & !0xCFF == 0 && mtrr_type(value & 0xFF);
                 if ok {
@@ -161,5 +181,17 @@ mod tests {
         assert_eq!(m.write(0, 0x250, 0x0606_0606_0606_0600), Some(true));
         assert_eq!(m.write(0, 0x250, 0x0606_0606_0606_0607), Some(false), "UC- is PAT's only");
         assert_eq!(m.write(0, 0x123, 0), None);
+    }
+
+    #[test]
+    fn the_microcode_revision_and_amd_s_syscfg_read_as_a_pc_s() {
+        let (intel, mut amd) = (Msrs::new(false), Msrs::new(true));
+        assert_eq!((intel.read(0, BIOS_SIGN_ID), amd.read(1, BIOS_SIGN_ID)), (Some(0), Some(0)));
+        assert_eq!(intel.read(0, AMD_SYSCFG), None, "an Intel CPU has no SYSCFG: #GP");
+        assert_eq!(amd.read(0, AMD_SYSCFG), Some(0));
+        assert_eq!(amd.write(0, AMD_SYSCFG, 0), Some(true));
+        assert_eq!(amd.write(0, AMD_SYSCFG, 1 << 19), Some(false), "MtrrFixDramModEn refused");
+        assert_eq!(amd.read(0, AMD_SYSCFG), Some(0));
+        assert_eq!(Msrs::default().write(0, AMD_SYSCFG, 0), None);
     }
 }

@@ -8,6 +8,13 @@
 //!   success); the mark port 0xf5 (a write is the guest's mark: the VMM
 //!   notes its CPU time, see [`MARK_PORT`]); the doorbell 0xf6
 //!   ([`DOORBELL_PORT`], kept by the kernel: its writes never come here);
+//!   the ACPI sleep control register ([`crate::acpi::SLEEP_CONTROL_PORT`]:
+//!   SLP_EN with the S5 type of the DSDT's `\_S5` powers the guest off, a
+//!   clean end with success; another sleep type is ignored and said, as
+//!   the DSDT offers none) and its status register (reads 0, writes
+//!   ignored); the reset register ([`crate::acpi::RESET_PORT`]: a write
+//!   with RST_CPU, bit 2, resets the machine, which ends the guest with
+//!   [`crate::status::RESET`]: restarting it is not done yet; reads 0);
 //!   other ports read as all ones and ignore writes (a PC's floating bus).
 //! - RDMSR/WRMSR: the local APIC's in x2APIC mode ([`crate::apic`]: how
 //!   a guest starts its other vCPUs); any other MSR #GP(0), as for an MSR
@@ -25,7 +32,7 @@ use ipc::vcpu::{Action, Exit, ExitReason, Reply};
 use crate::apic::{ApicAction, Apics};
 use crate::msr::Msrs;
 use crate::uart::{self, Line, Uart};
-use crate::{cpuid, status};
+use crate::{acpi, cpuid, status};
 
 /// The exit port, as QEMU's isa-debug-exit: the value written is the
 /// guest's exit code (QEMU's status would be (v << 1) | 1), and 0 means
@@ -105,6 +112,17 @@ pub enum Note {
         icr: u64,
         rip: u64,
     },
+    /// The guest powered its machine off (ACPI S5).
+    PowerOff,
+    /// The guest reset its machine.
+    Reset {
+        rip: u64,
+    },
+    /// A sleep state the platform does not have.
+    Sleep {
+        value: u8,
+        rip: u64,
+    },
     /// The last of [`NOTES_MAX`] notes of a kind.
     Enough,
 }
@@ -167,6 +185,14 @@ impl fmt::Display for Note {
             Note::Ipi { icr, rip } => {
                 write!(f, "IPI {icr:#x} at rip {rip:#x} not delivered (not modelled yet)")
             }
+            Note::PowerOff => write!(f, "powered off (ACPI S5)"),
+            Note::Reset { rip } => {
+                write!(f, "reset (reset register {:#x}) at rip {rip:#x}: a reset does not restart the guest yet: stopped", acpi::RESET_PORT)
+            }
+            Note::Sleep { value, rip } => write!(
+                f,
+                "sleep control {value:#x} at rip {rip:#x}: no such sleep state (only S5, soft-off): ignored"
+            ),
             Note::Enough => {
                 write!(f, "(further refused MSR accesses, hypercalls, ports and IPIs are not logged)")
             }
@@ -221,6 +247,13 @@ impl Platform {
     /// The platform of a guest with `vcpus` vCPUs, on a TSC of `tsc_khz`.
     pub fn new(vcpus: usize, tsc_khz: u32) -> Self {
         Platform { uart: Uart::default(), apics: Apics::new(vcpus), msrs: Msrs::default(), notes: 0, tsc_khz }
+    }
+
+    /// This platform on an AMD CPU (`amd`) or another: the MSRs that only
+    /// AMD's CPUs have ([`crate::msr::Msrs::new`]).
+    pub fn on_amd(mut self, amd: bool) -> Self {
+        self.msrs = Msrs::new(amd);
+        self
     }
 
     /// vCPU `vcpu`'s APIC timer went off: the vector to raise on it, if any.
@@ -335,6 +368,27 @@ impl Platform {
         }
     }
 
+    /// A write of `value` to the sleep or reset registers: the step, or
+    /// None for another port.
+    fn power(&mut self, port: u16, value: u8, rip: u64) -> Option<Step> {
+        const SLP_EN: u8 = 1 << 5;
+        const RST_CPU: u8 = 1 << 2;
+        match port {
+            acpi::SLEEP_CONTROL_PORT if value & SLP_EN != 0 => {
+                if (value >> 2) & 7 == acpi::S5_SLP_TYP {
+                    return Some(self.stop(status::PASSED, Note::PowerOff));
+                }
+                let mut s = Step::reply(Action::ADVANCE);
+                s.note = self.note(Note::Sleep { value, rip });
+                Some(s)
+            }
+            acpi::SLEEP_CONTROL_PORT | acpi::SLEEP_STATUS_PORT => Some(Step::reply(Action::ADVANCE)),
+            acpi::RESET_PORT if value & RST_CPU != 0 => Some(self.stop(status::RESET, Note::Reset { rip })),
+            acpi::RESET_PORT => Some(Step::reply(Action::ADVANCE)),
+            _ => None,
+        }
+    }
+
     fn port(&mut self, exit: &Exit) -> Step {
         let port = (exit.qualification & 0xFFFF) as u16;
         let size = (exit.qualification >> 16) & 0xFF;
@@ -357,6 +411,9 @@ impl Platform {
                 let code = if value == EXIT_SUCCESS { status::PASSED } else { status::FAILED };
                 return self.stop(code, Note::ExitPort { value });
             }
+            if let Some(s) = self.power(port, value as u8, exit.rip) {
+                return s;
+            }
             let mut s = Step::reply(Action::ADVANCE);
             if uart < uart::PORTS {
                 s.line = self.uart.write(uart, value as u8);
@@ -368,6 +425,8 @@ impl Platform {
         let mut s = Step::reply(Action::ADVANCE | Action::SET_RAX);
         let value = if uart < uart::PORTS {
             u64::from(self.uart.read(uart))
+        } else if [acpi::SLEEP_CONTROL_PORT, acpi::SLEEP_STATUS_PORT, acpi::RESET_PORT].contains(&port) {
+            0
         } else {
             s.note = self.note(Note::Port { port, write, rip: exit.rip });
             mask

@@ -33,7 +33,10 @@ fn cpu(leaf: u32, subleaf: u32) -> [u32; 4] {
 /// thread (bit `i` for vCPU `i`), so a timer ends its wait for exits too.
 pub fn serve(guest: &Guest, console: &Console, hostile: bool, bad_entry: bool, vcpus: usize) -> u64 {
     let tsc_khz = u32::try_from(time::tsc_per_ms()).unwrap_or(u32::MAX);
-    let mut platform = Platform::new(vcpus, tsc_khz);
+    // "AuthenticAMD": ebx of leaf 0 is "Auth", edx "enti", ecx "cAMD".
+    let [_, ebx, ecx, edx] = cpu(0, 0);
+    let amd = (ebx, edx, ecx) == (0x6874_7541, 0x6974_6E65, 0x444D_4163);
+    let mut platform = Platform::new(vcpus, tsc_khz).on_amd(amd);
     if let Err(e) = sys::notification_bind(guest.timers) {
         say!(console, "cannot bind the timer notification: {e:?}: stopped");
         return status::UNHANDLED;

@@ -1,8 +1,13 @@
 //! Making the guest: the guest domain and its CPU share, its RAM (mapped
-//! into it and into the VMM), the kernel's segments, its modules and the
-//! Multiboot information loaded into that RAM (a command line asking for a fixed
-//! time is told the TSC's rate: [`vmm::info::with_tsc_khz`]), the exit endpoint, and the vCPU,
-//! which starts running at once, on the VMM's CPU.
+//! into it and into the VMM), its kernel loaded into that RAM, the exit
+//! endpoint, and the vCPU, which starts running at once, on the VMM's CPU.
+//!
+//! A Multiboot kernel gets its segments, its modules and the Multiboot
+//! information (a command line asking for a fixed time is told the TSC's
+//! rate: [`vmm::info::with_tsc_khz`]). A Linux bzImage gets what
+//! [`vmm::linux::plan`] works out: the kernel, the initrd (the guest's one
+//! module), the ACPI tables, the zero page and command line, and the stub
+//! its vCPU starts in.
 
 use core::fmt;
 
@@ -10,9 +15,11 @@ use ipc::guest::{GuestConfig, DEFAULT_WEIGHT, MAX_GUEST_MODULES};
 use ipc::{CapSlot, Error, Rights};
 use user::sys;
 use vmm::info::{self, INFO_GPA};
-use vmm::multiboot::{self, ImageError, Kernel};
+use vmm::kernel::{KernelError, KernelFile};
+use vmm::linux::{self, LinuxError};
+use vmm::multiboot::{ImageError, Kernel};
 use vmm::platform::DOORBELL_PORT;
-use vmm::ram::{self, PAGE, RAM_START, RAM_VA};
+use vmm::ram::{self, PAGE, RAM_VA};
 
 /// A running guest.
 pub struct Guest {
@@ -28,14 +35,26 @@ pub struct Guest {
 /// Why the guest could not be made.
 pub enum SetupError {
     Image(ImageError),
+    Kernel(KernelError),
+    Linux(LinuxError),
+    /// A Linux guest takes one module, its initrd.
+    LinuxModules(usize),
     Modules(info::ModulesTooBig),
-    Sys { what: &'static str, error: Error },
+    Sys {
+        what: &'static str,
+        error: Error,
+    },
 }
 
 impl fmt::Display for SetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SetupError::Image(e) => write!(f, "the kernel image is refused: {e}"),
+            SetupError::Kernel(e) => write!(f, "the kernel image is refused: {e}"),
+            SetupError::Linux(e) => write!(f, "the Linux kernel cannot be booted: {e}"),
+            SetupError::LinuxModules(n) => {
+                write!(f, "{n} modules given: a Linux guest takes one, its initrd")
+            }
             SetupError::Modules(e) => write!(f, "{e}"),
             SetupError::Sys { what, error } => write!(f, "{what} failed: {error:?}"),
         }
@@ -46,26 +65,60 @@ fn failed(what: &'static str) -> impl FnOnce(Error) -> SetupError {
     move |error| SetupError::Sys { what, error }
 }
 
+/// What is loaded into the guest's RAM, and where its first vCPU starts.
+/// (Made once per boot, on the stack, and never stored in bulk: the Linux
+/// variant's zero page and command line cost nothing worth a heap.)
+#[allow(clippy::large_enum_variant)]
+enum Load<'a> {
+    Multiboot { kernel: Kernel, file: &'a [u8], modules: &'a [&'a [u8]], told: Told<'a> },
+    Linux { boot: linux::Boot, kernel: &'a [u8], initrd: Option<&'a [u8]> },
+}
+
+type Told<'a> = heapless::Vec<info::Module<'a>, MAX_GUEST_MODULES>;
+
 /// Checks the kernel `file` and that `modules` fit beside it, makes the
 /// guest of `config` and starts it.
-pub fn boot(
+pub fn boot<'a>(
     this: CapSlot,
-    config: &GuestConfig,
-    file: &[u8],
-    modules: &[&[u8]],
+    config: &'a GuestConfig,
+    file: &'a [u8],
+    modules: &'a [&'a [u8]],
 ) -> Result<Guest, SetupError> {
     let ram_end = u64::from(config.memory_kib) * 1024;
-    let kernel = multiboot::check(file, RAM_START..ram_end).map_err(SetupError::Image)?;
-    let kernel_end = kernel.segments.iter().map(|s| s.vaddr + s.memsz).max().unwrap_or(0);
-    let sizes: heapless::Vec<u64, MAX_GUEST_MODULES> = modules.iter().map(|m| m.len() as u64).collect();
-    let places = info::place_modules(kernel_end, &sizes, ram_end).map_err(SetupError::Modules)?;
-    let mut told: heapless::Vec<info::Module<'_>, MAX_GUEST_MODULES> = heapless::Vec::new();
-    for (at, string) in places.iter().zip(&config.modules) {
-        let _ = told.push(info::Module { at: at.clone(), string });
-    }
+    let load = match vmm::kernel::identify(file, ram_end) {
+        Ok(KernelFile::Multiboot(kernel)) => {
+            let kernel_end = kernel.segments.iter().map(|s| s.vaddr + s.memsz).max().unwrap_or(0);
+            let sizes: heapless::Vec<u64, MAX_GUEST_MODULES> =
+                modules.iter().map(|m| m.len() as u64).collect();
+            let places = info::place_modules(kernel_end, &sizes, ram_end).map_err(SetupError::Modules)?;
+            let mut told = Told::new();
+            for (at, string) in places.iter().zip(&config.modules) {
+                let _ = told.push(info::Module { at: at.clone(), string });
+            }
+            Load::Multiboot { kernel, file, modules, told }
+        }
+        Ok(KernelFile::Linux(image)) => {
+            if modules.len() > 1 {
+                return Err(SetupError::LinuxModules(modules.len()));
+            }
+            let initrd = modules.first().copied();
+            let boot = linux::plan(
+                &image,
+                ram_end,
+                u32::from(config.vcpus),
+                &config.cmdline,
+                initrd.map(|m| m.len() as u64),
+                user::time::tsc_per_ms(),
+            )
+            .map_err(SetupError::Linux)?;
+            Load::Linux { boot, kernel: image.kernel(), initrd }
+        }
+        Err(KernelError::Multiboot(e)) => return Err(SetupError::Image(e)),
+        Err(e) => return Err(SetupError::Kernel(e)),
+    };
     let quota = ram::guest_quota_pages(ram_end, u64::from(config.vcpus));
     let (domain, _) = sys::guest_create(quota).map_err(failed("creating the guest"))?;
-    match build(this, domain, config, (&kernel, file), (modules, &told)) {
+    match build(this, domain, config, &load) {
         Ok((exits, vcpu0, timers)) => Ok(Guest { domain, exits, vcpu0, timers }),
         Err(e) => {
             // Everything made so far belongs to the guest, or is harmless.
@@ -75,12 +128,50 @@ pub fn boot(
     }
 }
 
+/// Writes what `load` says into the guest's RAM; the vCPU's entry and
+/// argument (its `ebx`).
+fn load(ram: &Ram, config: &GuestConfig, load: &Load<'_>) -> Result<(u64, u64), SetupError> {
+    match load {
+        Load::Multiboot { kernel, file, modules, told } => {
+            for seg in &kernel.segments {
+                // multiboot::check made sure the bytes are in the file.
+                let bytes = usize::try_from(seg.offset)
+                    .ok()
+                    .and_then(|o| file.get(o..o.checked_add(usize::try_from(seg.filesz).ok()?)?));
+                let bytes = bytes
+                    .ok_or(SetupError::Image(ImageError::Elf(ipc::elf::ElfError::SegmentOutsideFile)))?;
+                ram.write(seg.vaddr, bytes).map_err(failed("loading the kernel"))?;
+            }
+            for (bytes, m) in modules.iter().zip(told) {
+                ram.write(m.at.start, bytes).map_err(failed("loading a module"))?;
+            }
+            let mut page = [0u8; PAGE as usize];
+            let cmdline = info::with_tsc_khz(&config.cmdline, user::time::tsc_per_ms());
+            let ebx = info::build(&mut page, ram.end, &cmdline, told);
+            ram.write(INFO_GPA, &page).map_err(failed("writing the Multiboot information"))?;
+            Ok((kernel.entry, u64::from(ebx)))
+        }
+        Load::Linux { boot, kernel, initrd } => {
+            ram.write(boot.placement.load, kernel).map_err(failed("loading the kernel"))?;
+            if let (Some(bytes), Some(at)) = (initrd, &boot.initrd) {
+                ram.write(at.start, bytes).map_err(failed("loading the initrd"))?;
+            }
+            ram.write(vmm::acpi::ACPI_GPA, &boot.tables.bytes).map_err(failed("writing the ACPI tables"))?;
+            let mut cmdline = [0u8; vmm::zeropage::CMDLINE_ROOM];
+            cmdline[..boot.cmdline.len()].copy_from_slice(boot.cmdline.as_bytes());
+            ram.write(linux::CMDLINE_GPA, &cmdline).map_err(failed("writing the command line"))?;
+            ram.write(linux::ZERO_PAGE_GPA, &boot.zero_page).map_err(failed("writing the zero page"))?;
+            ram.write(linux::STUB_GPA, &boot.stub).map_err(failed("writing the boot stub"))?;
+            Ok((boot.entry, boot.arg))
+        }
+    }
+}
+
 fn build(
     this: CapSlot,
     domain: CapSlot,
     config: &GuestConfig,
-    (kernel, file): (&Kernel, &[u8]),
-    (modules, told): (&[&[u8]], &[info::Module<'_>]),
+    what: &Load<'_>,
 ) -> Result<(CapSlot, CapSlot, CapSlot), SetupError> {
     if (config.weight, config.cap_percent) != (DEFAULT_WEIGHT, 0) {
         sys::sched_set(domain, config.weight, config.cap_percent).map_err(failed("setting its CPU share"))?;
@@ -95,30 +186,14 @@ fn build(
             .map_err(failed("mapping its RAM into the VMM"))?;
     }
     let ram = Ram { end: ram_end };
-    for seg in &kernel.segments {
-        // multiboot::check made sure the bytes are in the file.
-        let bytes = usize::try_from(seg.offset)
-            .ok()
-            .and_then(|o| file.get(o..o.checked_add(usize::try_from(seg.filesz).ok()?)?));
-        let bytes =
-            bytes.ok_or(SetupError::Image(ImageError::Elf(ipc::elf::ElfError::SegmentOutsideFile)))?;
-        ram.write(seg.vaddr, bytes).map_err(failed("loading the kernel"))?;
-    }
-    for (bytes, m) in modules.iter().zip(told) {
-        ram.write(m.at.start, bytes).map_err(failed("loading a module"))?;
-    }
-    let mut page = [0u8; PAGE as usize];
-    let cmdline = info::with_tsc_khz(&config.cmdline, user::time::tsc_per_ms());
-    let ebx = info::build(&mut page, ram_end, &cmdline, told);
-    ram.write(INFO_GPA, &page).map_err(failed("writing the Multiboot information"))?;
+    let (entry, arg) = load(&ram, config, what)?;
     let exits = sys::endpoint_create(this).map_err(failed("making the exit endpoint"))?;
     let bell = sys::notification_create(this).map_err(failed("making the doorbell notification"))?;
     sys::doorbell_create(domain, DOORBELL_PORT, bell, 1).map_err(failed("making the doorbell"))?;
     // The vCPU starts on this thread's CPU (where mgmt put it: the guest's
     // `cpu`, if it has one), so that an exit and its reply switch directly.
     let timers = sys::notification_create(this).map_err(failed("making the timer notification"))?;
-    let vcpu0 =
-        sys::vcpu_create(domain, exits, kernel.entry, u64::from(ebx)).map_err(failed("making the vCPU"))?;
+    let vcpu0 = sys::vcpu_create(domain, exits, entry, arg).map_err(failed("making the vCPU"))?;
     Ok((exits, vcpu0, timers))
 }
 

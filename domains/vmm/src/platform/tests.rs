@@ -168,3 +168,34 @@ fn the_apic_msrs_start_a_second_vcpu() {
     let s = p.on_exit(1, &exit(ExitReason::Cpuid, 0, 0, [1, 0, 0, 0]), |_, _| [0; 4]);
     assert_eq!(s.reply.regs[1] >> 24, 1, "vCPU 1's initial APIC ID");
 }
+
+#[test]
+fn acpi_power_off_ends_the_guest_cleanly_and_reset_stops_it() {
+    let mut p = Platform::new(1, 0);
+    // Linux's hardware-reduced sleep: clear the wake status, then SLP_TYP | SLP_EN.
+    let s = p.on_exit(0, &out(0x601, 1, 0x80), no_cpu);
+    assert_eq!((s.reply.actions, s.stop, s.note), (Action::ADVANCE, None, None));
+    let s = p.on_exit(0, &inp(0x601, 1, 0xFF), no_cpu);
+    assert_eq!((s.reply.regs[0], s.note), (0, None), "the status register reads 0");
+    let s = p.on_exit(0, &out(0x600, 1, 5 << 2), no_cpu);
+    assert_eq!((s.stop, s.note), (None, None), "no SLP_EN: nothing happens");
+    let s = p.on_exit(0, &out(0x600, 1, 3 << 2 | 0x20), no_cpu);
+    assert_eq!((s.reply.actions, s.stop), (Action::ADVANCE, None), "S3 is not there");
+    let said = s.note.unwrap().to_string();
+    assert!(said.contains("sleep control 0x2c") && said.contains("ignored"), "{said}");
+    p.on_exit(0, &out(0x3f8, 1, u64::from(b'z')), no_cpu);
+    let s = p.on_exit(0, &out(0x600, 1, 0xFF00 | 5 << 2 | 0x20), no_cpu);
+    assert_eq!((s.reply.actions, s.stop), (Action::STOP, Some(status::PASSED)), "S5: off, with success");
+    assert_eq!(
+        (s.note.unwrap().to_string().as_str(), s.line.as_deref()),
+        ("powered off (ACPI S5)", Some("z"))
+    );
+
+    let mut p = Platform::new(1, 0);
+    let s = p.on_exit(0, &out(0xCF9, 1, 2), no_cpu);
+    assert_eq!((s.reply.actions, s.stop), (Action::ADVANCE, None), "SYS_RST alone does not reset");
+    assert_eq!(p.on_exit(0, &inp(0xCF9, 1, 0xFF), no_cpu).reply.regs[0], 0);
+    let s = p.on_exit(0, &out(0xCF9, 1, 6), no_cpu);
+    assert_eq!((s.reply.actions, s.stop), (Action::STOP, Some(status::RESET)));
+    assert!(s.note.unwrap().to_string().starts_with("reset (reset register 0xcf9)"));
+}
