@@ -6,6 +6,11 @@
 //! 0x4000_0000 with the vendor "RyokanRyokan", as KVM and Xen do). Each
 //! vCPU learns its own APIC ID (leaf 1 ebx[31:24], leaf 0xB edx) and that
 //! it has an APIC with x2APIC mode ([`crate::apic`]), whatever the host has.
+//! Of leaf 7's features, two the platform does not give are hidden:
+//! IA32_TSC_ADJUST (ebx bit 1: the MSR is not emulated, and Linux reads it
+//! unchecked when told it exists) and INVPCID (ebx bit 10: VT-x raises #UD
+//! for it unless the VMM's controls enable it, which the kernel's do not;
+//! Linux then flushes global pages by toggling CR4.PGE).
 
 /// The hypervisor's vendor, in ebx, ecx, edx of leaf 0x4000_0000.
 pub const VENDOR: &[u8; 12] = b"RyokanRyokan";
@@ -32,6 +37,9 @@ const TOPOLOGY: u32 = 0xB;
 const LEAF1_ECX_HYPERVISOR: u32 = 1 << 31;
 const EXT1_ECX_SVM: u32 = 1 << 2;
 const SVM_FEATURES: u32 = 0x8000_000A;
+const FEATURES7: u32 = 7;
+const LEAF7_EBX_TSC_ADJUST: u32 = 1 << 1;
+const LEAF7_EBX_INVPCID: u32 = 1 << 10;
 
 /// Whether the answer to `leaf` starts from the CPU's: not for the
 /// hypervisor's own leaves.
@@ -55,6 +63,7 @@ pub fn answer(leaf: u32, sub: u32, cpu: [u32; 4], vcpu: u32, tsc_khz: u32) -> [u
             edx | LEAF1_EDX_APIC,
         ],
         TOPOLOGY => [eax, ebx, ecx, vcpu],
+        FEATURES7 if sub == 0 => [eax, ebx & !(LEAF7_EBX_TSC_ADJUST | LEAF7_EBX_INVPCID), ecx, edx],
         XSAVE_LEAF if sub == 0 => [eax & XSAVE_COMPONENTS, ebx, ecx, 0],
         XSAVE_LEAF if sub == 1 => [eax & !XSAVES, 0, 0, 0],
         0x8000_0001 => [eax, ebx, ecx & !EXT1_ECX_SVM, edx],
@@ -84,7 +93,10 @@ mod tests {
         assert_eq!(answer(0xB, 0, [1, 2, 3, 4], 5, 0), [1, 2, 3, 5], "the x2APIC ID");
         assert_eq!(answer(0x8000_0001, 0, ALL, 0, 0)[2], !(1 << 2));
         assert_eq!(answer(0x8000_000A, 0, ALL, 0, 0), [0; 4]);
-        assert_eq!(answer(7, 0, [1, 2, 3, 4], 0, 0), [1, 2, 3, 4], "other leaves pass");
+        assert_eq!(answer(7, 0, [1, 2, 3, 4], 0, 0), [1, 0, 3, 4], "leaf 7 but TSC_ADJUST");
+        assert_eq!(answer(7, 0, ALL, 0, 0)[1], !((1 << 1) | (1 << 10)), "no TSC_ADJUST, no INVPCID");
+        assert_eq!(answer(7, 1, ALL, 0, 0), ALL, "leaf 7's other sub-leaves pass");
+        assert_eq!(answer(6, 0, [1, 2, 3, 4], 0, 0), [1, 2, 3, 4], "other leaves pass");
         assert_eq!(answer(1, 0, ALL, 0, 0)[2] & (1 << 3), 0, "MONITOR/MWAIT hidden");
         assert_eq!(answer(0xD, 0, ALL, 0, 0), [0x2E7, u32::MAX, u32::MAX, 0], "XCR0 as the kernel allows");
         assert_eq!(answer(0xD, 1, ALL, 0, 0), [!(1 << 3), 0, 0, 0], "no XSAVES");

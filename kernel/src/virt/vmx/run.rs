@@ -294,14 +294,17 @@ pub fn setup(rip: u64, eptp: u64, vpid: u16, sipi: Option<u8>, msrs: u64) -> boo
     w(host::IA32_EFER_FULL, Efer::read_raw());
     w(host::RIP, vmx_exit as *const () as u64);
     // Guest: 32-bit protected mode, flat, paging off, or real mode
-    // (unrestricted guest). NE and VMXE are forced on by VMX and hidden
-    // from the guest.
+    // (unrestricted guest). NE and VMXE are forced on by VMX; VMXE is
+    // hidden from the guest, NE is shown set (as firmware leaves it: a
+    // guest's write of CR0 exits only when it changes NE, and Linux writes
+    // NE set, in its 32-bit entry and in its AP trampoline; every write
+    // that keeps what it read back runs on without an exit, as before).
     let (pe, et, ne) = (Cr0Flags::PROTECTED_MODE_ENABLE, Cr0Flags::EXTENSION_TYPE, Cr0Flags::NUMERIC_ERROR);
     let pe = if sipi.is_none() { pe.bits() } else { 0 };
     let vmxe = Cr4Flags::VIRTUAL_MACHINE_EXTENSIONS.bits();
     w(guest::CR0, ne.bits() | et.bits() | pe);
     w(control::CR0_GUEST_HOST_MASK, ne.bits());
-    w(control::CR0_READ_SHADOW, et.bits() | pe);
+    w(control::CR0_READ_SHADOW, ne.bits() | et.bits() | pe);
     w(guest::CR4, vmxe);
     w(control::CR4_GUEST_HOST_MASK, vmxe);
     w(control::CR4_READ_SHADOW, 0);
