@@ -411,12 +411,11 @@ impl Platform {
                 let code = if value == EXIT_SUCCESS { status::PASSED } else { status::FAILED };
                 return self.stop(code, Note::ExitPort { value });
             }
-            if let Some(s) = self.power(port, value as u8, exit.rip) {
-                return s;
-            }
             let mut s = Step::reply(Action::ADVANCE);
             if uart < uart::PORTS {
                 s.line = self.uart.write(uart, value as u8);
+            } else if let Some(power) = self.power(port, value as u8, exit.rip) {
+                return power;
             } else if port != MARK_PORT {
                 s.note = self.note(Note::Port { port, write, rip: exit.rip });
             }
