@@ -6,6 +6,16 @@
 //! 0x4000_0000 with the vendor "RyokanRyokan", as KVM and Xen do). Each
 //! vCPU learns its own APIC ID (leaf 1 ebx[31:24], leaf 0xB edx) and that
 //! it has an APIC with x2APIC mode ([`crate::apic`]), whatever the host has.
+//! Leaf 0xD's sizes (ebx, ecx of sub-leaf 0; ebx of sub-leaf 1, the
+//! compacted form XSAVEC writes) are those of every component the guest
+//! may enable ([`xsave_size`], [`xsave_compacted_size`]), not what the CPU
+//! says for the VMM's own XCR0 and XSS: the guest's XCR0 is the kernel's, never told to the
+//! VMM, and Linux enables every component it is offered before it reads
+//! them (a size larger than a smaller XCR0 needs is safe: it is the room a
+//! guest makes for its state). Also hidden: PDCM (leaf 1 ecx bit 15: no
+//! IA32_PERF_CAPABILITIES), APERF/MPERF (leaf 6 ecx bit 0) and the
+//! energy/performance bias (leaf 6 ecx bit 3: no IA32_ENERGY_PERF_BIAS),
+//! MSRs Linux would use unchecked.
 //! Of leaf 7's features, two the platform does not give are hidden:
 //! IA32_TSC_ADJUST (ebx bit 1: the MSR is not emulated, and Linux reads it
 //! unchecked when told it exists) and INVPCID (ebx bit 10: VT-x raises #UD
@@ -27,11 +37,18 @@ const LEAF1_ECX_VMX: u32 = 1 << 5;
 const LEAF1_ECX_MONITOR: u32 = 1 << 3;
 /// The XSAVE leaf, and the components the kernel lets XCR0 enable (x87,
 /// SSE, AVX, AVX-512, PKRU: `kernel/src/virt/state.rs`).
-const XSAVE_LEAF: u32 = 0xD;
+pub const XSAVE_LEAF: u32 = 0xD;
 const XSAVE_COMPONENTS: u32 = 0x2E7;
 /// Leaf 0xD sub-leaf 1 eax: XSAVES (supervisor states are not switched).
 const XSAVES: u32 = 1 << 3;
 const LEAF1_ECX_X2APIC: u32 = 1 << 21;
+const LEAF1_ECX_PDCM: u32 = 1 << 15;
+const POWER_LEAF: u32 = 6;
+const LEAF6_ECX_EPB: u32 = 1 << 3;
+const LEAF6_ECX_APERFMPERF: u32 = 1 << 0;
+/// The legacy region and the header of an XSAVE area (Intel SDM Vol. 1
+/// 13.4), before the first extended component.
+const XSAVE_BASE_SIZE: u32 = 512 + 64;
 const LEAF1_EDX_APIC: u32 = 1 << 9;
 const TOPOLOGY: u32 = 0xB;
 const LEAF1_ECX_HYPERVISOR: u32 = 1 << 31;
@@ -59,10 +76,13 @@ pub fn answer(leaf: u32, sub: u32, cpu: [u32; 4], vcpu: u32, tsc_khz: u32) -> [u
         1 => [
             eax,
             (ebx & 0x00FF_FFFF) | (vcpu << 24),
-            (ecx & !(LEAF1_ECX_VMX | LEAF1_ECX_MONITOR)) | LEAF1_ECX_HYPERVISOR | LEAF1_ECX_X2APIC,
+            (ecx & !(LEAF1_ECX_VMX | LEAF1_ECX_MONITOR | LEAF1_ECX_PDCM))
+                | LEAF1_ECX_HYPERVISOR
+                | LEAF1_ECX_X2APIC,
             edx | LEAF1_EDX_APIC,
         ],
         TOPOLOGY => [eax, ebx, ecx, vcpu],
+        POWER_LEAF => [eax, ebx, ecx & !(LEAF6_ECX_EPB | LEAF6_ECX_APERFMPERF), edx],
         FEATURES7 if sub == 0 => [eax, ebx & !(LEAF7_EBX_TSC_ADJUST | LEAF7_EBX_INVPCID), ecx, edx],
         XSAVE_LEAF if sub == 0 => [eax & XSAVE_COMPONENTS, ebx, ecx, 0],
         XSAVE_LEAF if sub == 1 => [eax & !XSAVES, 0, 0, 0],
@@ -70,6 +90,30 @@ pub fn answer(leaf: u32, sub: u32, cpu: [u32; 4], vcpu: u32, tsc_khz: u32) -> [u
         SVM_FEATURES => [0; 4],
         _ => cpu,
     }
+}
+
+/// The size of an XSAVE area (standard form) holding every component in
+/// `components` (an XCR0 value), from the CPU's sub-leaves of leaf 0xD
+/// (`cpu(0xD, i)`: eax the size of component i, ebx its offset).
+pub fn xsave_size(components: u32, cpu: impl Fn(u32, u32) -> [u32; 4]) -> u32 {
+    (2..32)
+        .filter(|i| components & (1 << i) != 0)
+        .map(|i| {
+            let [size, offset, _, _] = cpu(XSAVE_LEAF, i);
+            offset.saturating_add(size)
+        })
+        .fold(XSAVE_BASE_SIZE, u32::max)
+}
+
+/// The size of an XSAVE area in the compacted form (XSAVEC) holding
+/// every component in `components`: each after the last, on a 64-byte
+/// boundary where its sub-leaf says so (ecx bit 1; SDM Vol. 1 13.4.3).
+pub fn xsave_compacted_size(components: u32, cpu: impl Fn(u32, u32) -> [u32; 4]) -> u32 {
+    (2..32).filter(|i| components & (1 << i) != 0).fold(XSAVE_BASE_SIZE, |at, i| {
+        let [size, _, flags, _] = cpu(XSAVE_LEAF, i);
+        let at = if flags & 2 != 0 { at.checked_next_multiple_of(64).unwrap_or(u32::MAX) } else { at };
+        at.saturating_add(size)
+    })
 }
 
 #[cfg(test)]
@@ -83,7 +127,11 @@ mod tests {
         let [_, _, ecx, _] = answer(1, 0, [0; 4], 0, 0);
         assert_eq!(ecx, (1 << 31) | (1 << 21));
         let [eax, ebx, ecx, edx] = answer(1, 0, ALL, 0, 0);
-        assert_eq!((eax, ebx, ecx, edx), (u32::MAX, 0x00FF_FFFF, !((1 << 5) | (1 << 3)), u32::MAX));
+        assert_eq!(
+            (eax, ebx, ecx, edx),
+            (u32::MAX, 0x00FF_FFFF, !((1 << 5) | (1 << 3) | (1 << 15)), u32::MAX)
+        );
+        assert_eq!(answer(6, 0, ALL, 0, 0), [u32::MAX, u32::MAX, !((1 << 3) | 1), u32::MAX], "no EPB, APERF");
         let [_, ebx, ecx, edx] = answer(1, 0, [0; 4], 3, 0);
         assert_eq!(
             (ebx >> 24, ecx & (1 << 21), edx & (1 << 9)),
@@ -96,11 +144,42 @@ mod tests {
         assert_eq!(answer(7, 0, [1, 2, 3, 4], 0, 0), [1, 0, 3, 4], "leaf 7 but TSC_ADJUST");
         assert_eq!(answer(7, 0, ALL, 0, 0)[1], !((1 << 1) | (1 << 10)), "no TSC_ADJUST, no INVPCID");
         assert_eq!(answer(7, 1, ALL, 0, 0), ALL, "leaf 7's other sub-leaves pass");
-        assert_eq!(answer(6, 0, [1, 2, 3, 4], 0, 0), [1, 2, 3, 4], "other leaves pass");
+        assert_eq!(answer(6, 0, [1, 2, 3, 4], 0, 0), [1, 2, 2, 4], "leaf 6 but APERF/MPERF");
+        assert_eq!(answer(0x8000_0008, 0, [1, 2, 3, 4], 0, 0), [1, 2, 3, 4], "other leaves pass");
         assert_eq!(answer(1, 0, ALL, 0, 0)[2] & (1 << 3), 0, "MONITOR/MWAIT hidden");
         assert_eq!(answer(0xD, 0, ALL, 0, 0), [0x2E7, u32::MAX, u32::MAX, 0], "XCR0 as the kernel allows");
         assert_eq!(answer(0xD, 1, ALL, 0, 0), [!(1 << 3), 0, 0, 0], "no XSAVES");
         assert_eq!(answer(0xD, 2, [1, 2, 3, 4], 0, 0), [1, 2, 3, 4], "component sizes pass");
+    }
+
+    #[test]
+    fn the_xsave_size_covers_every_component_offered() {
+        // Skylake-X's layout: AVX at 576 (256), opmask at 1088 (64),
+        // ZMM_Hi256 at 1152 (512), Hi16_ZMM at 1664 (1024), PKRU at 2688 (8).
+        let cpu = |leaf: u32, sub: u32| {
+            assert_eq!(leaf, 0xD);
+            match sub {
+                2 => [256, 576, 0, 0],
+                5 => [64, 1088, 0, 0],
+                6 => [512, 1152, 0, 0],
+                7 => [1024, 1664, 0, 0],
+                9 => [8, 2688, 0, 0],
+                _ => [0; 4],
+            }
+        };
+        assert_eq!(xsave_size(0x3, cpu), 576, "x87 and SSE: the legacy area and header");
+        assert_eq!(xsave_size(0x7, cpu), 832);
+        assert_eq!(xsave_size(0xE7, cpu), 2688);
+        assert_eq!(xsave_size(0x2E7, cpu), 2696);
+        assert_eq!(xsave_size(1 << 31, |_, _| [u32::MAX, u32::MAX, 0, 0]), u32::MAX, "no overflow");
+        assert_eq!(xsave_compacted_size(0x3, cpu), 576);
+        assert_eq!(xsave_compacted_size(0xE7, cpu), 576 + 256 + 64 + 512 + 1024);
+        assert_eq!(
+            xsave_compacted_size(0x205, |_, sub| [8 + sub, 0, 2 * u32::from(sub == 9), 0]),
+            640 + 17,
+            "AVX at 576, then component 9 on a 64-byte boundary"
+        );
+        assert_eq!(xsave_compacted_size(!0, |_, _| [u32::MAX, 0, 2, 0]), u32::MAX, "no overflow");
     }
 
     #[test]

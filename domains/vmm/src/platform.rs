@@ -262,7 +262,7 @@ impl Platform {
     }
 
     /// Answers `exit` of vCPU `vcpu`; `cpu(leaf, subleaf)` asks the real CPU.
-    pub fn on_exit(&mut self, vcpu: usize, exit: &Exit, cpu: impl FnOnce(u32, u32) -> [u32; 4]) -> Step {
+    pub fn on_exit(&mut self, vcpu: usize, exit: &Exit, cpu: impl Fn(u32, u32) -> [u32; 4]) -> Step {
         let rip = exit.rip;
         match exit.reason {
             ExitReason::Cpuid => {
@@ -271,7 +271,15 @@ impl Platform {
                 let mut s = Step::reply(
                     Action::ADVANCE | Action::SET_RAX | Action::SET_RBX | Action::SET_RCX | Action::SET_RDX,
                 );
-                s.reply.regs = cpuid::answer(leaf, sub, real, vcpu as u32, self.tsc_khz).map(u64::from);
+                let mut regs = cpuid::answer(leaf, sub, real, vcpu as u32, self.tsc_khz);
+                if (leaf, sub) == (cpuid::XSAVE_LEAF, 0) {
+                    let size = cpuid::xsave_size(regs[0], &cpu);
+                    (regs[1], regs[2]) = (size, size);
+                } else if (leaf, sub) == (cpuid::XSAVE_LEAF, 1) {
+                    let offered = cpuid::answer(leaf, 0, cpu(leaf, 0), vcpu as u32, self.tsc_khz)[0];
+                    regs[1] = cpuid::xsave_compacted_size(offered, &cpu);
+                }
+                s.reply.regs = regs.map(u64::from);
                 s
             }
             ExitReason::PortOut | ExitReason::PortIn => self.port(exit),

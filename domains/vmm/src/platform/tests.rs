@@ -199,3 +199,18 @@ fn acpi_power_off_ends_the_guest_cleanly_and_reset_stops_it() {
     assert_eq!((s.reply.actions, s.stop), (Action::STOP, Some(status::RESET)));
     assert!(s.note.unwrap().to_string().starts_with("reset (reset register 0xcf9)"));
 }
+
+#[test]
+fn the_xsave_leaf_says_the_size_of_what_the_guest_may_enable() {
+    let mut p = Platform::new(1, 0);
+    // The CPU offers x87, SSE and AVX, and says 0 for the VMM's own XCR0.
+    let cpu = |leaf: u32, sub: u32| match (leaf, sub) {
+        (0xD, 0) => [0x7, 0, 0x340, 0],
+        (0xD, 2) => [256, 576, 0, 0],
+        _ => [0; 4],
+    };
+    let s = p.on_exit(0, &exit(ExitReason::Cpuid, 0, 0, [0xD, 0, 0, 0]), cpu);
+    assert_eq!(&s.reply.regs, &[0x7, 832, 832, 0]);
+    let s = p.on_exit(0, &exit(ExitReason::Cpuid, 0, 0, [0xD, 0, 1, 0]), cpu);
+    assert_eq!(s.reply.regs[1], 832, "the compacted size too");
+}
