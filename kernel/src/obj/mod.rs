@@ -10,3 +10,4 @@ pub mod pool;
 pub mod thread;
 pub mod vcpu;
 pub mod virq;
+pub mod window;
