@@ -267,7 +267,8 @@ impl Checker {
             Kind::Memory,
             Kind::IoPorts,
             Kind::Endpoint,
-            Kind::Notification,
+            // Notifications have no share: their owners' quotas bound them
+            // (checked with the quotas below).
             Kind::VirqLine,
             Kind::Doorbell,
             Kind::Timer,
@@ -285,7 +286,9 @@ impl Checker {
         }
 
         // Frames: each run the fake gave out owned once (or counted as
-        // leaked), each table frame a live address space's.
+        // leaked), each table frame a live address space's; an object
+        // window's frames are the window's.
+        self.claims.extend(m.window_frames.values().map(|&pa| (pa, 1)));
         self.claims.sort_unstable();
         if let Some(w) = self.claims.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(format!("frames at {:#x} are owned twice", w[0].0));
@@ -313,8 +316,9 @@ impl Checker {
             if q.used > q.limit {
                 return Err(format!("domain {r:?} holds {} pages over its limit {}", q.used, q.limit));
             }
-            let expect =
-                m.ram.tables.get(&d.root.as_u64()).copied().unwrap_or(0) + held[usize::from(r.index)];
+            let expect = m.ram.tables.get(&d.root.as_u64()).copied().unwrap_or(0)
+                + held[usize::from(r.index)]
+                + k.notifications.pages_of(r.index);
             if q.used != expect {
                 return Err(format!("domain {r:?} is charged {} pages but holds {expect}", q.used));
             }
@@ -340,6 +344,9 @@ impl Checker {
             if let Some(v) = &t.vcpu {
                 claim(v.vmcs.as_u64(), HW_FRAMES);
             }
+        }
+        for &pa in m.window_frames.values() {
+            claim(pa, 1);
         }
         let roots: Vec<u64> = k.domains.iter().map(|(_, d)| d.root.as_u64()).collect();
         let mut unclaimed = 0;

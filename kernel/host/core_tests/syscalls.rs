@@ -411,6 +411,48 @@ fn an_accounts_share_is_exhausted_without_touching_others() {
 }
 
 #[test]
+fn notifications_are_bounded_by_their_owners_quota_alone() {
+    run(1, RAM, |s| {
+        let r = s.root_thread;
+        // Its capability table (256 slots) holds two chunks' worth.
+        let a = s.child(2, None);
+        let b = s.child(10, None);
+        let quota =
+            |s: &Sim, d: crate::obj::pool::Ref| s.k().domains.get(d).map(|x| x.quota).expect("a live domain");
+        let free = quota(s, a.domain).free();
+        assert!((1..=2).contains(&free), "{free} pages free");
+        let per = crate::obj::window::per_chunk::<crate::obj::notification::Notification>() as u64;
+        let mut made = Vec::new();
+        let e = loop {
+            match s.call(a.thread, Call::NotificationCreate { domain: a.me }) {
+                Out::Ok(x) => made.push(CapSlot(x[0] as u32)),
+                Out::Err(e, _) => break e,
+                Out::Off => panic!("blocks"),
+            }
+        };
+        // Each page of its quota held one chunk of notifications; the
+        // pool itself is far from full (or the error would be OutOfObjects).
+        assert_eq!((e, made.len() as u64), (Error::QuotaExceeded, free * per));
+        assert_eq!(quota(s, a.domain).free(), 0);
+        assert!((s.k().notifications.used() as u64) < crate::state::MAX_NOTIFICATIONS as u64 / 2);
+        // Nobody else is affected: its sibling and the root make theirs.
+        let before = quota(s, b.domain).used;
+        s.call(b.thread, Call::NotificationCreate { domain: b.me }).ok();
+        assert_eq!(quota(s, b.domain).used, before + 1, "b pays for its own chunk");
+        s.call(r, Call::NotificationCreate { domain: s.caps.me }).ok();
+        // Destroying them gives the pages back, chunk by chunk.
+        for slot in made.iter().take(per as usize) {
+            s.call(a.thread, Call::CapDelete { slot: *slot }).ok();
+        }
+        assert_eq!(quota(s, a.domain).free(), 0, "deleting a capability destroys no object");
+        s.call(r, Call::DomainDestroy { domain: a.slot }).ok();
+        assert_eq!(s.k().notifications.pages_of(a.domain.index), 0, "its chunks went with it");
+        let c = s.child(10, None);
+        s.call(c.thread, Call::NotificationCreate { domain: c.me }).ok();
+    });
+}
+
+#[test]
 fn a_full_pool_is_out_of_objects() {
     run(1, RAM, |s| {
         let r = s.root_thread;

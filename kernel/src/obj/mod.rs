@@ -1,4 +1,5 @@
-//! Kernel objects, one file each, kept in fixed pools.
+//! Kernel objects, one file each, kept in fixed pools (`pool`) or in pools
+//! backed by their owners' quotas (`window`).
 
 pub mod domain;
 pub mod endpoint;

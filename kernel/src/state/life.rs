@@ -157,7 +157,7 @@ impl Kernel {
             self.endpoints.remove(e);
         }
         while let Some(n) = self.notifications.find(|n| n.owner == d) {
-            self.notifications.remove(n);
+            self.destroy_notification(n);
         }
         // Bindings to notifications that are gone (its own, just now).
         let notifications = &self.notifications;

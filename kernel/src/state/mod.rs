@@ -29,6 +29,7 @@ use crate::obj::notification::Notification;
 use crate::obj::pool::{Pool, Ref};
 use crate::obj::thread::Thread;
 use crate::obj::virq::{Doorbell, VirqLine};
+use crate::obj::window::{self, Refund};
 
 pub const MAX_DOMAINS: usize = 64;
 pub const MAX_THREADS: usize = 256;
@@ -36,7 +37,18 @@ pub const MAX_MEMORY: usize = 1024;
 pub const MAX_IOPORTS: usize = 64;
 pub const MAX_IRQS: usize = 24;
 pub const MAX_ENDPOINTS: usize = 256;
-pub const MAX_NOTIFICATIONS: usize = 256;
+/// Notifications are made from their owners' quotas (`obj::window`):
+/// many cost nothing until made.
+pub const MAX_NOTIFICATIONS: usize = 4096;
+
+/// The notifications, in object window 0, each chunk of them paid for by
+/// its owner domain (by its slot in `domains`).
+pub type Notifications = window::Pool<
+    Notification,
+    hw::window::Window<0>,
+    MAX_NOTIFICATIONS,
+    { window::chunks::<Notification>(MAX_NOTIFICATIONS) },
+>;
 pub const MAX_VIRQS: usize = 64;
 
 /// All kernel objects.
@@ -47,7 +59,7 @@ pub struct Kernel {
     pub ioports: Pool<IoPorts, MAX_IOPORTS>,
     pub irqs: Pool<Irq, MAX_IRQS>,
     pub endpoints: Pool<Endpoint, MAX_ENDPOINTS>,
-    pub notifications: Pool<Notification, MAX_NOTIFICATIONS>,
+    pub notifications: Notifications,
     pub virqs: Pool<VirqLine, MAX_VIRQS>,
     pub doorbells: Pool<Doorbell, MAX_VIRQS>,
     /// Each CPU's runnable threads.
@@ -129,7 +141,7 @@ impl Kernel {
             ioports: Pool::new(),
             irqs: Pool::new(),
             endpoints: Pool::new(),
-            notifications: Pool::new(),
+            notifications: window::Pool::new(hw::window::Window),
             virqs: Pool::new(),
             doorbells: Pool::new(),
             runqs: [const { heapless::Vec::new() }; MAX_CPUS],
@@ -236,6 +248,28 @@ impl Kernel {
             _ => 0,
         };
         cap.copy(rights, epoch, badge)
+    }
+
+    /// Makes a notification owned by, and paid for from the quota of,
+    /// domain `d`.
+    pub fn create_notification(&mut self, d: Ref) -> Result<Ref, Error> {
+        let quota = &mut self.domains.get_mut(d).ok_or(Error::StaleCapability)?.quota;
+        self.notifications.insert(d.index, quota, Notification::new(d)).map_err(|(e, _)| e)
+    }
+
+    /// Destroys notification `n`, giving its owner back what that freed.
+    pub fn destroy_notification(&mut self, n: Ref) {
+        if let Some((_, r)) = self.notifications.remove(n) {
+            self.refund(r);
+        }
+    }
+
+    /// Gives a window pool's refund back to the quota of its owner (a
+    /// domain, by slot: it lives while it holds a chunk).
+    pub fn refund(&mut self, r: Refund) {
+        if let Some(d) = self.domains.at_mut(r.owner) {
+            d.quota.release(r.pages);
+        }
     }
 
     /// Puts `cap` into domain `d`'s table.

@@ -6,7 +6,6 @@ use ipc::{CapSlot, Error, ObjectType, Rights};
 use super::{Caller, Next};
 use crate::cap::Cap;
 use crate::obj::endpoint::Endpoint;
-use crate::obj::notification::Notification;
 use crate::obj::thread::ThreadState;
 use crate::state::{Kernel, Kind};
 
@@ -27,7 +26,7 @@ fn hand_out(k: &mut Kernel, c: Caller, kind: ObjectType, at: crate::obj::pool::R
         Err(e) => {
             match kind {
                 ObjectType::Endpoint => drop(k.endpoints.remove(at)),
-                _ => drop(k.notifications.remove(at)),
+                _ => k.destroy_notification(at),
             }
             Err(e)
         }
@@ -42,7 +41,7 @@ pub fn endpoint_create(k: &mut Kernel, c: Caller, domain: CapSlot) -> Result<Nex
 
 pub fn notification_create(k: &mut Kernel, c: Caller, domain: CapSlot) -> Result<Next, Error> {
     let d = owner(k, c, domain, Kind::Notification)?;
-    let n = k.notifications.insert(Notification::new(d)).map_err(|_| Error::OutOfObjects)?;
+    let n = k.create_notification(d)?;
     hand_out(k, c, ObjectType::Notification, n)
 }
 
