@@ -249,7 +249,7 @@ pub struct Windows {
 }
 
 /// Object windows the fake has, and the bytes of each.
-pub const WINDOWS: usize = 2;
+pub const WINDOWS: usize = 8;
 pub const WINDOW_BYTES: usize = 4 << 20;
 
 impl Windows {

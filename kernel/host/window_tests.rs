@@ -110,8 +110,7 @@ impl Backing for Fake {
     }
 }
 
-/// 304 bytes, not a divisor of a page: 13 to a chunk, slots straddle no
-/// chunk.
+/// 304 bytes, not a divisor of a page: a stride of 512, 8 to a chunk.
 #[derive(Debug, PartialEq)]
 struct Obj([u64; 37], u32);
 
@@ -122,7 +121,7 @@ impl Obj {
 }
 
 const PER: usize = per_chunk::<Obj>();
-const N: usize = 40;
+const N: usize = 37;
 const C: usize = chunks::<Obj>(N);
 type P = Pool<Obj, Fake, N, C>;
 
@@ -136,9 +135,12 @@ fn quota(limit: u64) -> Quota {
 
 #[test]
 fn the_geometry_is_as_computed() {
-    assert_eq!((size_of::<Obj>(), chunk_pages::<Obj>(), PER, C), (304, 1, 13, 4));
-    assert_eq!(chunk_pages::<[u8; 5000]>(), 2);
-    assert_eq!(per_chunk::<[u8; 5000]>(), 1);
+    assert_eq!((size_of::<Obj>(), chunk_pages::<Obj>(), stride::<Obj>(), PER, C), (304, 1, 512, 8, 5));
+    assert_eq!(
+        (chunk_pages::<[u8; 5000]>(), stride::<[u8; 5000]>(), per_chunk::<[u8; 5000]>()),
+        (2, 8192, 1)
+    );
+    assert_eq!((stride::<[u8; 4096]>(), per_chunk::<[u8; 4096]>(), per_chunk::<u64>()), (4096, 1, 512));
 }
 
 #[test]

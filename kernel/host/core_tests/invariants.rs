@@ -266,8 +266,7 @@ impl Checker {
             Kind::Thread,
             Kind::Memory,
             Kind::IoPorts,
-            Kind::Endpoint,
-            // Notifications have no share: their owners' quotas bound them
+            // Endpoints and notifications have no share: their owners' quotas bound them
             // (checked with the quotas below).
             Kind::VirqLine,
             Kind::Doorbell,
@@ -311,14 +310,16 @@ impl Checker {
         }
 
         // Quotas: exactly what each domain holds.
+        for (owner, pages) in k.notifications.held().chain(k.endpoints.held()) {
+            held[usize::from(owner)] += pages;
+        }
         for (r, d) in k.domains.iter().take(k.domains.used()) {
             let q = d.quota;
             if q.used > q.limit {
                 return Err(format!("domain {r:?} holds {} pages over its limit {}", q.used, q.limit));
             }
-            let expect = m.ram.tables.get(&d.root.as_u64()).copied().unwrap_or(0)
-                + held[usize::from(r.index)]
-                + k.notifications.pages_of(r.index);
+            let expect =
+                m.ram.tables.get(&d.root.as_u64()).copied().unwrap_or(0) + held[usize::from(r.index)];
             if q.used != expect {
                 return Err(format!("domain {r:?} is charged {} pages but holds {expect}", q.used));
             }

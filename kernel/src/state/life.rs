@@ -154,7 +154,7 @@ impl Kernel {
             self.doorbells.remove(b);
         }
         while let Some(e) = self.endpoints.find(|e| e.owner == d) {
-            self.endpoints.remove(e);
+            self.destroy_endpoint(e);
         }
         while let Some(n) = self.notifications.find(|n| n.owner == d) {
             self.destroy_notification(n);

@@ -36,10 +36,20 @@ pub const MAX_THREADS: usize = 256;
 pub const MAX_MEMORY: usize = 1024;
 pub const MAX_IOPORTS: usize = 64;
 pub const MAX_IRQS: usize = 24;
-pub const MAX_ENDPOINTS: usize = 256;
 /// Notifications are made from their owners' quotas (`obj::window`):
 /// many cost nothing until made.
 pub const MAX_NOTIFICATIONS: usize = 4096;
+
+/// Endpoints, made from their owners' quotas (`obj::window`).
+pub const MAX_ENDPOINTS: usize = 4096;
+
+/// The endpoints, in object window 1, each chunk paid for by its owner.
+pub type Endpoints = window::Pool<
+    Endpoint,
+    hw::window::Window<1>,
+    MAX_ENDPOINTS,
+    { window::chunks::<Endpoint>(MAX_ENDPOINTS) },
+>;
 
 /// The notifications, in object window 0, each chunk of them paid for by
 /// its owner domain (by its slot in `domains`).
@@ -58,7 +68,7 @@ pub struct Kernel {
     pub memory: Pool<Memory, MAX_MEMORY>,
     pub ioports: Pool<IoPorts, MAX_IOPORTS>,
     pub irqs: Pool<Irq, MAX_IRQS>,
-    pub endpoints: Pool<Endpoint, MAX_ENDPOINTS>,
+    pub endpoints: Endpoints,
     pub notifications: Notifications,
     pub virqs: Pool<VirqLine, MAX_VIRQS>,
     pub doorbells: Pool<Doorbell, MAX_VIRQS>,
@@ -140,7 +150,7 @@ impl Kernel {
             memory: Pool::new(),
             ioports: Pool::new(),
             irqs: Pool::new(),
-            endpoints: Pool::new(),
+            endpoints: window::Pool::new(hw::window::Window),
             notifications: window::Pool::new(hw::window::Window),
             virqs: Pool::new(),
             doorbells: Pool::new(),
@@ -253,28 +263,49 @@ impl Kernel {
     /// Makes a notification owned by, and paid for from the quota of,
     /// domain `d`.
     pub fn create_notification(&mut self, d: Ref) -> Result<Ref, Error> {
-        let quota = &mut self.domains.get_mut(d).ok_or(Error::StaleCapability)?.quota;
-        self.notifications.insert(d.index, quota, Notification::new(d)).map_err(|(e, _)| e)
+        make(&mut self.notifications, &mut self.domains, d, Notification::new(d))
     }
 
     /// Destroys notification `n`, giving its owner back what that freed.
     pub fn destroy_notification(&mut self, n: Ref) {
-        if let Some((_, r)) = self.notifications.remove(n) {
-            self.refund(r);
-        }
+        let gone = self.notifications.remove(n);
+        refund(&mut self.domains, gone.map(|(_, r)| r));
     }
 
-    /// Gives a window pool's refund back to the quota of its owner (a
-    /// domain, by slot: it lives while it holds a chunk).
-    pub fn refund(&mut self, r: Refund) {
-        if let Some(d) = self.domains.at_mut(r.owner) {
-            d.quota.release(r.pages);
-        }
+    /// Makes an endpoint owned by, and paid for from the quota of, `d`.
+    pub fn create_endpoint(&mut self, d: Ref) -> Result<Ref, Error> {
+        make(&mut self.endpoints, &mut self.domains, d, Endpoint::new(d))
+    }
+
+    /// Destroys endpoint `e`, giving its owner back what that freed.
+    pub fn destroy_endpoint(&mut self, e: Ref) {
+        let gone = self.endpoints.remove(e);
+        refund(&mut self.domains, gone.map(|(_, r)| r));
     }
 
     /// Puts `cap` into domain `d`'s table.
     pub fn give(&mut self, d: Ref, cap: Cap) -> Result<CapSlot, Error> {
         self.domain_mut(d)?.caps.insert(cap)
+    }
+}
+
+/// Makes `value` in window pool `pool`, owned by domain `d` and paid for
+/// from its quota.
+fn make<T, B: window::Backing, const N: usize, const C: usize>(
+    pool: &mut window::Pool<T, B, N, C>,
+    domains: &mut Pool<Domain, MAX_DOMAINS>,
+    d: Ref,
+    value: T,
+) -> Result<Ref, Error> {
+    let quota = &mut domains.get_mut(d).ok_or(Error::StaleCapability)?.quota;
+    pool.insert(d.index, quota, value).map_err(|(e, _)| e)
+}
+
+/// Gives what a window pool's destruction freed back to the quota of its
+/// owner (a domain, by slot: it lives while it holds a chunk).
+fn refund(domains: &mut Pool<Domain, MAX_DOMAINS>, r: Option<Refund>) {
+    if let Some(d) = r.and_then(|r| domains.at_mut(r.owner).map(|d| (d, r.pages))) {
+        d.0.quota.release(d.1);
     }
 }
 
