@@ -264,9 +264,8 @@ impl Checker {
         let kinds = [
             Kind::Domain,
             Kind::Thread,
-            Kind::Memory,
             Kind::IoPorts,
-            // Endpoints and notifications have no share: their owners' quotas bound them
+            // Memory objects, endpoints and notifications have no share: their owners' quotas bound them
             // (checked with the quotas below).
             Kind::VirqLine,
             Kind::Doorbell,
@@ -310,7 +309,7 @@ impl Checker {
         }
 
         // Quotas: exactly what each domain holds.
-        for (owner, pages) in k.notifications.held().chain(k.endpoints.held()) {
+        for (owner, pages) in k.notifications.held().chain(k.endpoints.held()).chain(k.memory.held()) {
             held[usize::from(owner)] += pages;
         }
         for (r, d) in k.domains.iter().take(k.domains.used()) {

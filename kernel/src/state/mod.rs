@@ -33,12 +33,19 @@ use crate::obj::window::{self, Refund};
 
 pub const MAX_DOMAINS: usize = 64;
 pub const MAX_THREADS: usize = 256;
-pub const MAX_MEMORY: usize = 1024;
 pub const MAX_IOPORTS: usize = 64;
 pub const MAX_IRQS: usize = 24;
 /// Notifications are made from their owners' quotas (`obj::window`):
 /// many cost nothing until made.
 pub const MAX_NOTIFICATIONS: usize = 4096;
+
+/// Memory objects, each kept in memory paid for by its owner
+/// (`obj::window`), besides the pages it holds.
+pub const MAX_MEMORY: usize = 8192;
+
+/// The memory objects, in object window 2.
+pub type Memories =
+    window::Pool<Memory, hw::window::Window<2>, MAX_MEMORY, { window::chunks::<Memory>(MAX_MEMORY) }>;
 
 /// Endpoints, made from their owners' quotas (`obj::window`).
 pub const MAX_ENDPOINTS: usize = 4096;
@@ -65,7 +72,7 @@ pub const MAX_VIRQS: usize = 64;
 pub struct Kernel {
     pub domains: Pool<Domain, MAX_DOMAINS>,
     pub threads: Pool<Thread, MAX_THREADS>,
-    pub memory: Pool<Memory, MAX_MEMORY>,
+    pub memory: Memories,
     pub ioports: Pool<IoPorts, MAX_IOPORTS>,
     pub irqs: Pool<Irq, MAX_IRQS>,
     pub endpoints: Endpoints,
@@ -147,7 +154,7 @@ impl Kernel {
         Self {
             domains: Pool::new(),
             threads: Pool::new(),
-            memory: Pool::new(),
+            memory: window::Pool::new(hw::window::Window),
             ioports: Pool::new(),
             irqs: Pool::new(),
             endpoints: window::Pool::new(hw::window::Window),
@@ -270,6 +277,13 @@ impl Kernel {
     pub fn destroy_notification(&mut self, n: Ref) {
         let gone = self.notifications.remove(n);
         refund(&mut self.domains, gone.map(|(_, r)| r));
+    }
+
+    /// Keeps memory object `mem` (its frames and their charge already
+    /// taken), its place paid for from its owner's quota.
+    pub fn add_memory(&mut self, mem: Memory) -> Result<Ref, Error> {
+        let d = mem.owner;
+        make(&mut self.memory, &mut self.domains, d, mem)
     }
 
     /// Makes an endpoint owned by, and paid for from the quota of, `d`.
