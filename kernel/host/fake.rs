@@ -234,6 +234,39 @@ pub struct Machine {
     pub leaked: u64,
     /// TSC ticks a guest runs per entry (until its exit).
     pub guest_time: u64,
+    /// The object windows' memory (`window`).
+    pub windows: Windows,
+    /// The arena frame behind each backed page of an object window, by
+    /// (window, page).
+    pub window_frames: BTreeMap<(usize, usize), u64>,
+}
+
+/// The object windows on the host: heap memory at fixed places for the
+/// machine's life (their frames, for accounting, come from the arena).
+pub struct Windows {
+    base: *mut u8,
+    layout: std::alloc::Layout,
+}
+
+/// Object windows the fake has, and the bytes of each.
+pub const WINDOWS: usize = 8;
+pub const WINDOW_BYTES: usize = 4 << 20;
+
+impl Windows {
+    fn new() -> Self {
+        let layout = std::alloc::Layout::from_size_align(WINDOWS * WINDOW_BYTES, PAGE as usize).unwrap();
+        // SAFETY: a non-zero size.
+        let base = unsafe { std::alloc::alloc_zeroed(layout) };
+        assert!(!base.is_null(), "fake: no memory for the object windows");
+        Self { base, layout }
+    }
+}
+
+impl Drop for Windows {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.base, self.layout) }
+    }
 }
 
 impl Machine {
@@ -275,6 +308,8 @@ impl Machine {
             xcr0: 1,
             leaked: 0,
             guest_time: 0,
+            windows: Windows::new(),
+            window_frames: BTreeMap::new(),
         }
     }
 
@@ -301,10 +336,14 @@ impl Machine {
 thread_local! {
     static MACHINE: RefCell<Option<Machine>> = const { RefCell::new(None) };
     static KERNEL: Cell<Option<&'static Mutex<Kernel>>> = const { Cell::new(None) };
+    /// The installed machine's object windows (read without borrowing it:
+    /// the kernel reads its objects while a test holds the machine).
+    static WINDOW_BASE: Cell<*mut u8> = const { Cell::new(std::ptr::null_mut()) };
 }
 
 /// Makes `m` and `k` this thread's machine and kernel.
 pub fn install(m: Machine, k: &'static Mutex<Kernel>) {
+    WINDOW_BASE.with(|x| x.set(m.windows.base));
     MACHINE.with(|x| *x.borrow_mut() = Some(m));
     KERNEL.with(|x| x.set(Some(k)));
 }
@@ -798,4 +837,70 @@ pub mod power {
     pub fn off(success: bool) -> ! {
         std::panic::panic_any(super::PowerOff { success })
     }
+}
+
+/// The object windows: heap memory of the installed machine, each page
+/// backed (for accounting) by an arena frame of a run of one.
+pub mod window {
+    use super::{frames, with, WINDOW_BASE, WINDOW_BYTES};
+    use crate::obj::window::{Backing, MAX_CHUNK_PAGES, PAGE};
+
+    pub struct Window<const ID: usize>;
+
+    impl<const ID: usize> Backing for Window<ID> {
+        fn base(&self) -> *mut u8 {
+            let base = WINDOW_BASE.with(|x| x.get());
+            assert!(!base.is_null() && ID < super::WINDOWS, "fake: no object window {ID}");
+            base.wrapping_add(ID * WINDOW_BYTES)
+        }
+
+        fn back(&mut self, offset: usize, pages: usize) -> bool {
+            assert!(offset % PAGE == 0 && offset + pages * PAGE <= WINDOW_BYTES, "fake: outside window {ID}");
+            let mut got = Vec::new();
+            for _ in 0..pages {
+                match frames::alloc(1) {
+                    Some(pa) => got.push(pa),
+                    None => {
+                        got.into_iter().for_each(|pa| frames::free(pa, 1));
+                        return false;
+                    }
+                }
+            }
+            for (p, pa) in got.into_iter().enumerate() {
+                let page = offset / PAGE + p;
+                let old = with(|m| m.window_frames.insert((ID, page), pa.as_u64()));
+                assert!(old.is_none(), "fake: window {ID} page {page} backed twice");
+            }
+            // SAFETY: inside the window (asserted); fresh frames are zeroed.
+            unsafe { self.base().add(offset).write_bytes(0, pages * PAGE) };
+            true
+        }
+
+        fn unmap(&mut self, offset: usize, pages: usize, out: &mut [u64; MAX_CHUNK_PAGES]) {
+            for (p, f) in out.iter_mut().enumerate().take(pages) {
+                let page = offset / PAGE + p;
+                *f = with(|m| m.window_frames.remove(&(ID, page))).expect("fake: unmapping an unbacked page");
+            }
+            // Poisoned: a read through a stale slot shows as garbage.
+            // SAFETY: inside the window (it was backed).
+            unsafe { self.base().add(offset).write_bytes(0xa5, pages * PAGE) };
+        }
+
+        fn shootdown(&mut self) -> bool {
+            true // the fake's CPUs hold no translations of it
+        }
+
+        fn free(&mut self, out: &[u64]) {
+            for &f in out {
+                frames::free(x86_64::PhysAddr::new(f), 1);
+            }
+        }
+
+        fn retire(&mut self, out: &[u64]) {
+            frames::leak(out.len() as u64, "an object window");
+        }
+    }
+
+    /// Nothing to flush on the host.
+    pub fn obey_flush() {}
 }

@@ -115,7 +115,7 @@ pub fn start_root(
             epoch: 0,
             mappings: heapless::Vec::new(),
         };
-        let r = k.memory.insert(mem).map_err(|_| Error::OutOfObjects)?;
+        let r = k.add_memory(mem)?;
         give(k, &name, Cap::new(ObjectType::Memory, r, Rights::READ | Rights::GRANT), bytes)?;
     }
 

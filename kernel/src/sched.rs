@@ -85,6 +85,7 @@ pub(crate) fn lock() -> MutexGuard<'static, Kernel> {
             return k;
         }
         hw::space::obey_leave();
+        hw::window::obey_flush(); // as must an object window's unmapping
         hw::vm::reap(); // as must a VMCS another CPU retires
         core::hint::spin_loop();
     }

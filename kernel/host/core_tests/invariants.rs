@@ -264,10 +264,9 @@ impl Checker {
         let kinds = [
             Kind::Domain,
             Kind::Thread,
-            Kind::Memory,
             Kind::IoPorts,
-            Kind::Endpoint,
-            Kind::Notification,
+            // Memory objects, endpoints and notifications have no share: their owners' quotas bound them
+            // (checked with the quotas below).
             Kind::VirqLine,
             Kind::Doorbell,
             Kind::Timer,
@@ -285,7 +284,9 @@ impl Checker {
         }
 
         // Frames: each run the fake gave out owned once (or counted as
-        // leaked), each table frame a live address space's.
+        // leaked), each table frame a live address space's; an object
+        // window's frames are the window's.
+        self.claims.extend(m.window_frames.values().map(|&pa| (pa, 1)));
         self.claims.sort_unstable();
         if let Some(w) = self.claims.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(format!("frames at {:#x} are owned twice", w[0].0));
@@ -308,6 +309,9 @@ impl Checker {
         }
 
         // Quotas: exactly what each domain holds.
+        for (owner, pages) in k.notifications.held().chain(k.endpoints.held()).chain(k.memory.held()) {
+            held[usize::from(owner)] += pages;
+        }
         for (r, d) in k.domains.iter().take(k.domains.used()) {
             let q = d.quota;
             if q.used > q.limit {
@@ -340,6 +344,9 @@ impl Checker {
             if let Some(v) = &t.vcpu {
                 claim(v.vmcs.as_u64(), HW_FRAMES);
             }
+        }
+        for &pa in m.window_frames.values() {
+            claim(pa, 1);
         }
         let roots: Vec<u64> = k.domains.iter().map(|(_, d)| d.root.as_u64()).collect();
         let mut unclaimed = 0;

@@ -387,16 +387,8 @@ fn an_accounts_share_is_exhausted_without_touching_others() {
         let r = s.root_thread;
         let a = s.child(4000, None);
         let b = s.child(200, None);
-        // `a` and all it makes share one account: a quarter of each pool.
-        let mut made = 0;
-        let e = loop {
-            match s.call(a.thread, Call::EndpointCreate { domain: a.me }) {
-                Out::Ok(_) => made += 1,
-                Out::Err(e, _) => break e,
-                Out::Off => panic!("blocks"),
-            }
-        };
-        assert_eq!((e, made), (Error::QuotaExceeded, crate::state::MAX_ENDPOINTS / 4));
+        // `a` and all it makes share one account: a quarter of each fixed
+        // pool (endpoints and notifications: `..._owners_quota_alone`).
         let mut domains = 1;
         while s.call(a.thread, Call::DomainCreate { quota_pages: 1 }) != Out::Err(Error::QuotaExceeded, 0) {
             domains += 1;
@@ -404,10 +396,61 @@ fn an_accounts_share_is_exhausted_without_touching_others() {
         }
         assert_eq!(domains, crate::state::MAX_DOMAINS / 4);
         // Nobody else is affected.
-        s.call(b.thread, Call::EndpointCreate { domain: b.me }).ok();
         s.call(b.thread, Call::DomainCreate { quota_pages: 1 }).ok();
-        s.call(r, Call::EndpointCreate { domain: s.caps.me }).ok();
+        s.call(r, Call::DomainCreate { quota_pages: 1 }).ok();
     });
+}
+
+#[test]
+fn endpoints_and_notifications_are_bounded_by_their_owners_quota_alone() {
+    use crate::obj::{endpoint::Endpoint, notification::Notification, window::per_chunk};
+    type Make = fn(CapSlot) -> Call;
+    let kinds: [(Make, usize); 2] = [
+        (|domain| Call::NotificationCreate { domain }, per_chunk::<Notification>()),
+        (|domain| Call::EndpointCreate { domain }, per_chunk::<Endpoint>()),
+    ];
+    for (make, per) in kinds {
+        run(1, RAM, move |s| {
+            let r = s.root_thread;
+            // Its capability table (256 slots) holds two chunks' worth.
+            let a = s.child(2, None);
+            let b = s.child(10, None);
+            let quota =
+                |s: &Sim, d: crate::obj::pool::Ref| s.k().domains.get(d).map(|x| x.quota).expect("live");
+            let free = quota(s, a.domain).free();
+            assert!((1..=2).contains(&free), "{free} pages free");
+            let mut made = Vec::new();
+            let e = loop {
+                match s.call(a.thread, make(a.me)) {
+                    Out::Ok(x) => made.push(CapSlot(x[0] as u32)),
+                    Out::Err(e, _) => break e,
+                    Out::Off => panic!("blocks"),
+                }
+            };
+            // Each page of its quota held one chunk; the pool itself is far
+            // from full (or the error would be OutOfObjects).
+            assert_eq!((e, made.len() as u64), (Error::QuotaExceeded, free * per as u64));
+            assert_eq!(quota(s, a.domain).free(), 0);
+            // Nobody else is affected: its sibling and the root make theirs.
+            let before = quota(s, b.domain).used;
+            s.call(b.thread, make(b.me)).ok();
+            assert_eq!(quota(s, b.domain).used, before + 1, "b pays for its own chunk");
+            s.call(r, make(s.caps.me)).ok();
+            for slot in made.iter().take(per) {
+                s.call(a.thread, Call::CapDelete { slot: *slot }).ok();
+            }
+            assert_eq!(quota(s, a.domain).free(), 0, "deleting a capability destroys no object");
+            // Destroying the domain frees its chunks; a new one makes as many.
+            s.call(r, Call::DomainDestroy { domain: a.slot }).ok();
+            let c = s.child(2, None);
+            let mut again = 0;
+            while s.call(c.thread, make(c.me)) != Out::Err(Error::QuotaExceeded, 0) {
+                again += 1;
+                assert!(again <= made.len());
+            }
+            assert_eq!(again, made.len());
+        });
+    }
 }
 
 #[test]
@@ -527,7 +570,8 @@ fn memory_and_tables_are_bounded_by_the_quota() {
         };
         let f0 = free(s);
         assert_eq!(s.call(t, Call::MemoryCreate { domain: c.me, pages: f0 + 1 }).err(), Error::QuotaExceeded);
-        let m = s.call(t, Call::MemoryCreate { domain: c.me, pages: f0 - 2 }).slot();
+        // One page more: the chunk of the window that keeps the object.
+        let m = s.call(t, Call::MemoryCreate { domain: c.me, pages: f0 - 3 }).slot();
         assert_eq!(free(s), 2);
         // Mapping needs room for the tables it may add (up to 5 here).
         let out =

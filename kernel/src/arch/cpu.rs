@@ -41,6 +41,9 @@ pub struct PerCpu {
     /// The state frame of the vCPU whose FPU, XCR0 and debug registers
     /// this CPU holds (0: none; `crate::virt::state`).
     pub guest_state: AtomicU64,
+    /// Set by another CPU: flush the TLB, global entries too (it unmapped
+    /// part of an object window, `hw::window`); cleared once done.
+    pub flush_windows: AtomicBool,
     /// The local APIC id.
     pub apic_id: AtomicU32,
     /// Set by the CPU itself once it has finished its start-up.
@@ -67,6 +70,7 @@ impl PerCpu {
             current_vmcs: AtomicU64::new(0),
             svm_host: AtomicU64::new(0),
             guest_state: AtomicU64::new(0),
+            flush_windows: AtomicBool::new(false),
             apic_id: AtomicU32::new(0),
             online: AtomicBool::new(false),
             ticks: AtomicU64::new(0),
@@ -179,4 +183,16 @@ pub fn tsc_per_us() -> u64 {
 /// Records the TSC rate, for charging time.
 pub fn set_tsc_rate(tsc_per_ms: u64) {
     TSC_PER_US.store((tsc_per_ms / 1000).max(1), Ordering::Relaxed);
+}
+
+/// Flushes every translation from this CPU's TLB, global ones too: turning
+/// CR4.PGE off and on again does (SDM Vol. 3A, 4.10.4.1).
+pub fn flush_global_tlb() {
+    use x86_64::registers::control::{Cr4, Cr4Flags};
+    // SAFETY: only CR4.PGE changes, and back: the mappings stay as they
+    // are, only their cached copies go.
+    unsafe {
+        Cr4::update(|f| f.remove(Cr4Flags::PAGE_GLOBAL));
+        Cr4::update(|f| f.insert(Cr4Flags::PAGE_GLOBAL));
+    }
 }

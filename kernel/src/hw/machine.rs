@@ -359,3 +359,79 @@ pub mod power {
         power::exit(if success { Status::Success } else { Status::Failure })
     }
 }
+
+/// The object windows (`obj::window`) on the machine: each at a constant
+/// address of the kernel's half, backed by `kspace`.
+///
+/// The kernel touches a window only with the kernel lock held, and the
+/// unmapping CPU holds it: so a shootdown asks every other online CPU to
+/// flush its TLB (global entries too) and waits, boundedly, for each to
+/// do it; a CPU kicked out of user mode or a guest, or waking from idle,
+/// comes to the lock and obeys while it waits there (`obey_flush`). The
+/// unmapping CPU flushed its own pages at once (`kspace::window_unmap`).
+/// One that does not answer fails the shootdown: the chunk is retired.
+/// Nothing of this is on the paths that take the lock uncontended.
+pub mod window {
+    use core::sync::atomic::Ordering;
+
+    use crate::arch::cpu;
+    use crate::mem::{kspace, layout};
+    use crate::obj::window::{Backing, MAX_CHUNK_PAGES};
+
+    /// Object window number `ID`.
+    pub struct Window<const ID: usize>;
+
+    impl<const ID: usize> Window<ID> {
+        const BASE: u64 = layout::OBJECTS_BASE + ID as u64 * layout::WINDOW_SPAN;
+    }
+
+    impl<const ID: usize> Backing for Window<ID> {
+        #[inline(always)]
+        fn base(&self) -> *mut u8 {
+            Self::BASE as *mut u8
+        }
+
+        fn back(&mut self, offset: usize, pages: usize) -> bool {
+            kspace::window_back(Self::BASE + offset as u64, pages)
+        }
+
+        fn unmap(&mut self, offset: usize, pages: usize, frames: &mut [u64; MAX_CHUNK_PAGES]) {
+            kspace::window_unmap(Self::BASE + offset as u64, &mut frames[..pages.min(MAX_CHUNK_PAGES)]);
+        }
+
+        fn shootdown(&mut self) -> bool {
+            let me = cpu::current_index();
+            let others = || {
+                (0..cpu::MAX_CPUS)
+                    .filter(move |&c| c != me)
+                    .filter_map(|c| cpu::cpu(c).map(|pc| (c, pc)))
+                    .filter(|(_, pc)| pc.online.load(Ordering::SeqCst))
+            };
+            for (_, pc) in others() {
+                pc.flush_windows.store(true, Ordering::SeqCst);
+            }
+            others().all(|(c, _)| super::wait_until(c, |pc| !pc.flush_windows.load(Ordering::SeqCst)))
+        }
+
+        fn free(&mut self, frames: &[u64]) {
+            for &f in frames.iter().filter(|&&f| f != 0) {
+                kspace::free_contiguous(x86_64::PhysAddr::new(f), 1);
+            }
+        }
+
+        fn retire(&mut self, frames: &[u64]) {
+            kspace::leak(frames.len() as u64, "an object window");
+        }
+    }
+
+    /// Obeys another CPU's request to flush the windows' translations
+    /// (waiting for the lock: it holds it, and waits for this).
+    #[inline(always)]
+    pub fn obey_flush() {
+        let me = cpu::current();
+        if me.flush_windows.load(Ordering::SeqCst) {
+            cpu::flush_global_tlb();
+            me.flush_windows.store(false, Ordering::SeqCst);
+        }
+    }
+}

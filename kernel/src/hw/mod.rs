@@ -40,7 +40,7 @@ pub use machine::*;
 #[path = "../../host/fake.rs"]
 pub mod fake;
 #[cfg(all(test, not(target_os = "none")))]
-pub use fake::{console, cpu, frames, io, irq, power, space, vm};
+pub use fake::{console, cpu, frames, io, irq, power, space, vm, window};
 
 /// The online CPU a caller named, or `NotSupported`: the core's rule over
 /// either machine's `cpu::is_online`.

@@ -11,7 +11,7 @@ use x86_64::structures::paging::PhysFrame;
 use x86_64::{PhysAddr, VirtAddr};
 
 use super::frames::FrameAllocator;
-use super::layout::{self, KERNEL_VMA, MMIO_BASE, MMIO_SIZE, PHYS_OFFSET};
+use super::layout::{self, KERNEL_VMA, MMIO_BASE, MMIO_SIZE, OBJECTS_BASE, PHYS_OFFSET};
 use super::memmap::{self, MemMapError, Ranges, Region, Reservation};
 use super::paging::{Format, MapError, MapFlags, PageSize, PageTable, Table, TableMemory};
 use super::PAGE_SIZE;
@@ -187,7 +187,7 @@ pub fn build(regions: &[Region], guard: u64, huge_pages: bool) -> Result<(), Set
     }
     // Every address space shares PML4 entries 256..512: give each region
     // its top-level table now, so later kernel mappings appear everywhere.
-    for va in [MMIO_BASE, layout::STACKS_BASE] {
+    for va in [MMIO_BASE, OBJECTS_BASE, layout::STACKS_BASE] {
         pt.ensure_top(&mut mem, (va >> 39) as usize & 511)?;
     }
     let root = PhysFrame::from_start_address(pt.root()).map_err(|_| MapError::Misaligned)?;
@@ -229,6 +229,52 @@ pub fn map_mmio(pa: u64, len: u64) -> Result<VirtAddr, SetupError> {
         space.mmio_next += size + PAGE_SIZE; // a hole between mappings
         Ok(va + (pa - start))
     })
+}
+
+/// Backs the `pages` pages of an object window at `va` with fresh zeroed
+/// frames, mapped read-write, NX, global; false, and nothing left mapped,
+/// if frames run out. The window's page tables stay once made (the
+/// kernel's own, a few for a whole window).
+pub fn window_back(va: u64, pages: usize) -> bool {
+    let backed = with_space(|space, mem| {
+        let mut done = 0;
+        let ok = (0..pages).all(|p| {
+            let at = VirtAddr::new(va + p as u64 * PAGE_SIZE);
+            let Some(pa) = mem.frames.alloc() else { return false };
+            zero_frame(pa);
+            let flags = MapFlags::WRITE | MapFlags::GLOBAL;
+            if space.pt.map(mem, at, pa, PageSize::Size4K, flags).is_err() {
+                let _ = mem.frames.free(pa);
+                return false;
+            }
+            done += 1;
+            true
+        });
+        for p in (0..done).filter(|_| !ok) {
+            let at = VirtAddr::new(va + p as u64 * PAGE_SIZE);
+            if let Ok((pa, _)) = space.pt.unmap(mem, at) {
+                x86_64::instructions::tlb::flush(at);
+                let _ = mem.frames.free(pa);
+            }
+        }
+        Ok(ok)
+    });
+    backed.unwrap_or(false)
+}
+
+/// Unmaps the pages of an object window from `va`, one for each of
+/// `frames` (which gets the frame that was there), and flushes them from
+/// this CPU's TLB. Other CPUs flush before they next take the kernel lock
+/// (`hw::window`); the frames are the caller's to free.
+pub fn window_unmap(va: u64, frames: &mut [u64]) {
+    let _ = with_space(|space, mem| {
+        for (p, f) in frames.iter_mut().enumerate() {
+            let at = VirtAddr::new(va + p as u64 * PAGE_SIZE);
+            *f = space.pt.unmap(mem, at).map_or(0, |(pa, _)| pa.as_u64());
+            x86_64::instructions::tlb::flush(at);
+        }
+        Ok(())
+    });
 }
 
 /// Backs CPU `cpu`'s stack `n` (see [`layout::stack_slot`]) with fresh

@@ -7,6 +7,11 @@ pub const PHYS_OFFSET: u64 = 0xFFFF_8000_0000_0000;
 pub const MMIO_BASE: u64 = 0xFFFF_C000_0000_0000;
 /// The size of the MMIO window.
 pub const MMIO_SIZE: u64 = 1 << 39;
+/// The windows of kernel objects (`obj::window`), one `WINDOW_SPAN` each,
+/// backed on demand by frames charged to the objects' owners.
+pub const OBJECTS_BASE: u64 = 0xFFFF_D000_0000_0000;
+/// The virtual space of one object window.
+pub const WINDOW_SPAN: u64 = 1 << 32;
 /// Per-CPU stacks, each surrounded by unmapped guard pages.
 pub const STACKS_BASE: u64 = 0xFFFF_E000_0000_0000;
 /// The kernel image (code-model=kernel: the top 2 GiB).

@@ -1,4 +1,5 @@
-//! Kernel objects, one file each, kept in fixed pools.
+//! Kernel objects, one file each, kept in fixed pools (`pool`) or in pools
+//! backed by their owners' quotas (`window`).
 
 pub mod domain;
 pub mod endpoint;
@@ -10,3 +11,4 @@ pub mod pool;
 pub mod thread;
 pub mod vcpu;
 pub mod virq;
+pub mod window;

@@ -49,6 +49,13 @@ impl<T, const N: usize> Pool<T, N> {
         self.slots.get_mut(usize::from(r.index)).filter(|s| s.generation == r.generation)?.value.as_mut()
     }
 
+    /// The live object in slot `index`, whatever its generation: for what
+    /// names its owner by slot alone (`obj::window`'s chunks), which holds
+    /// nothing past its owner's death.
+    pub fn at_mut(&mut self, index: u16) -> Option<&mut T> {
+        self.slots.get_mut(usize::from(index))?.value.as_mut()
+    }
+
     /// Takes the object out; every reference to it is stale from now on.
     pub fn remove(&mut self, r: Ref) -> Option<T> {
         let slot = self.slots.get_mut(usize::from(r.index)).filter(|s| s.generation == r.generation)?;

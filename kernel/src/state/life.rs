@@ -154,10 +154,10 @@ impl Kernel {
             self.doorbells.remove(b);
         }
         while let Some(e) = self.endpoints.find(|e| e.owner == d) {
-            self.endpoints.remove(e);
+            self.destroy_endpoint(e);
         }
         while let Some(n) = self.notifications.find(|n| n.owner == d) {
-            self.notifications.remove(n);
+            self.destroy_notification(n);
         }
         // Bindings to notifications that are gone (its own, just now).
         let notifications = &self.notifications;

@@ -21,6 +21,11 @@
 //! most 1024 slots) at each creation, which no fast path makes. Interrupt
 //! lines (`Irq`) are made only at boot, for the root: no verb makes one.
 //!
+//! Memory objects, endpoints and notifications have no share: they live in an object window
+//! (`obj::window`), whose pages are charged to their owner's memory quota,
+//! so the quota bounds them, and one domain's cannot take room another's
+//! need (the kinds still here move there one by one).
+//!
 //! Past its share a creation fails with `QuotaExceeded`, the error of the
 //! caller's own limits (as for memory pages); `OutOfObjects` stays the pool
 //! itself being full, which only the root's objects or several accounts
@@ -76,6 +81,9 @@ impl Kernel {
     /// Whether one more `kind` object charged to domain `owner` fits its
     /// account's share; `QuotaExceeded` if not.
     pub fn admit(&self, owner: Ref, kind: Kind) -> Result<(), Error> {
+        if matches!(kind, Kind::Memory | Kind::Notification | Kind::Endpoint) {
+            return Ok(()); // its own pages pay for it: its quota is the bound
+        }
         let Some(account) = self.account(owner) else { return Ok(()) };
         let members = self
             .domains

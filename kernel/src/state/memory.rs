@@ -60,7 +60,8 @@ impl Kernel {
         for map in mappings {
             let _ = self.unmap_memory(m, map.domain, map.va);
         }
-        if let Some(mem) = self.memory.remove(m) {
+        if let Some((mem, refund)) = self.memory.remove(m) {
+            super::refund(&mut self.domains, Some(refund));
             match mem.backing.on_destroy() {
                 Release::Keep => return,
                 Release::Free => hw::frames::free(mem.base, mem.pages),
@@ -93,11 +94,12 @@ impl Kernel {
             epoch: 0,
             mappings: heapless::Vec::new(),
         };
-        self.memory.insert(mem).map_err(|mem| {
-            hw::frames::free(mem.base, mem.pages);
+        let made = self.add_memory(mem);
+        if made.is_err() {
+            hw::frames::free(base, pages);
             release(self);
-            Error::OutOfObjects
-        })
+        }
+        made
     }
 
     /// Maps memory `m` into domain `d` at `va` with `flags`, charging page

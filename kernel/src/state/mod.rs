@@ -29,25 +29,54 @@ use crate::obj::notification::Notification;
 use crate::obj::pool::{Pool, Ref};
 use crate::obj::thread::Thread;
 use crate::obj::virq::{Doorbell, VirqLine};
+use crate::obj::window::{self, Refund};
 
 pub const MAX_DOMAINS: usize = 64;
 pub const MAX_THREADS: usize = 256;
-pub const MAX_MEMORY: usize = 1024;
 pub const MAX_IOPORTS: usize = 64;
 pub const MAX_IRQS: usize = 24;
-pub const MAX_ENDPOINTS: usize = 256;
-pub const MAX_NOTIFICATIONS: usize = 256;
+/// Notifications are made from their owners' quotas (`obj::window`):
+/// many cost nothing until made.
+pub const MAX_NOTIFICATIONS: usize = 4096;
+
+/// Memory objects, each kept in memory paid for by its owner
+/// (`obj::window`), besides the pages it holds.
+pub const MAX_MEMORY: usize = 8192;
+
+/// The memory objects, in object window 2.
+pub type Memories =
+    window::Pool<Memory, hw::window::Window<2>, MAX_MEMORY, { window::chunks::<Memory>(MAX_MEMORY) }>;
+
+/// Endpoints, made from their owners' quotas (`obj::window`).
+pub const MAX_ENDPOINTS: usize = 4096;
+
+/// The endpoints, in object window 1, each chunk paid for by its owner.
+pub type Endpoints = window::Pool<
+    Endpoint,
+    hw::window::Window<1>,
+    MAX_ENDPOINTS,
+    { window::chunks::<Endpoint>(MAX_ENDPOINTS) },
+>;
+
+/// The notifications, in object window 0, each chunk of them paid for by
+/// its owner domain (by its slot in `domains`).
+pub type Notifications = window::Pool<
+    Notification,
+    hw::window::Window<0>,
+    MAX_NOTIFICATIONS,
+    { window::chunks::<Notification>(MAX_NOTIFICATIONS) },
+>;
 pub const MAX_VIRQS: usize = 64;
 
 /// All kernel objects.
 pub struct Kernel {
     pub domains: Pool<Domain, MAX_DOMAINS>,
     pub threads: Pool<Thread, MAX_THREADS>,
-    pub memory: Pool<Memory, MAX_MEMORY>,
+    pub memory: Memories,
     pub ioports: Pool<IoPorts, MAX_IOPORTS>,
     pub irqs: Pool<Irq, MAX_IRQS>,
-    pub endpoints: Pool<Endpoint, MAX_ENDPOINTS>,
-    pub notifications: Pool<Notification, MAX_NOTIFICATIONS>,
+    pub endpoints: Endpoints,
+    pub notifications: Notifications,
     pub virqs: Pool<VirqLine, MAX_VIRQS>,
     pub doorbells: Pool<Doorbell, MAX_VIRQS>,
     /// Each CPU's runnable threads.
@@ -125,11 +154,11 @@ impl Kernel {
         Self {
             domains: Pool::new(),
             threads: Pool::new(),
-            memory: Pool::new(),
+            memory: window::Pool::new(hw::window::Window),
             ioports: Pool::new(),
             irqs: Pool::new(),
-            endpoints: Pool::new(),
-            notifications: Pool::new(),
+            endpoints: window::Pool::new(hw::window::Window),
+            notifications: window::Pool::new(hw::window::Window),
             virqs: Pool::new(),
             doorbells: Pool::new(),
             runqs: [const { heapless::Vec::new() }; MAX_CPUS],
@@ -238,9 +267,59 @@ impl Kernel {
         cap.copy(rights, epoch, badge)
     }
 
+    /// Makes a notification owned by, and paid for from the quota of,
+    /// domain `d`.
+    pub fn create_notification(&mut self, d: Ref) -> Result<Ref, Error> {
+        make(&mut self.notifications, &mut self.domains, d, Notification::new(d))
+    }
+
+    /// Destroys notification `n`, giving its owner back what that freed.
+    pub fn destroy_notification(&mut self, n: Ref) {
+        let gone = self.notifications.remove(n);
+        refund(&mut self.domains, gone.map(|(_, r)| r));
+    }
+
+    /// Keeps memory object `mem` (its frames and their charge already
+    /// taken), its place paid for from its owner's quota.
+    pub fn add_memory(&mut self, mem: Memory) -> Result<Ref, Error> {
+        let d = mem.owner;
+        make(&mut self.memory, &mut self.domains, d, mem)
+    }
+
+    /// Makes an endpoint owned by, and paid for from the quota of, `d`.
+    pub fn create_endpoint(&mut self, d: Ref) -> Result<Ref, Error> {
+        make(&mut self.endpoints, &mut self.domains, d, Endpoint::new(d))
+    }
+
+    /// Destroys endpoint `e`, giving its owner back what that freed.
+    pub fn destroy_endpoint(&mut self, e: Ref) {
+        let gone = self.endpoints.remove(e);
+        refund(&mut self.domains, gone.map(|(_, r)| r));
+    }
+
     /// Puts `cap` into domain `d`'s table.
     pub fn give(&mut self, d: Ref, cap: Cap) -> Result<CapSlot, Error> {
         self.domain_mut(d)?.caps.insert(cap)
+    }
+}
+
+/// Makes `value` in window pool `pool`, owned by domain `d` and paid for
+/// from its quota.
+fn make<T, B: window::Backing, const N: usize, const C: usize>(
+    pool: &mut window::Pool<T, B, N, C>,
+    domains: &mut Pool<Domain, MAX_DOMAINS>,
+    d: Ref,
+    value: T,
+) -> Result<Ref, Error> {
+    let quota = &mut domains.get_mut(d).ok_or(Error::StaleCapability)?.quota;
+    pool.insert(d.index, quota, value).map_err(|(e, _)| e)
+}
+
+/// Gives what a window pool's destruction freed back to the quota of its
+/// owner (a domain, by slot: it lives while it holds a chunk).
+fn refund(domains: &mut Pool<Domain, MAX_DOMAINS>, r: Option<Refund>) {
+    if let Some(d) = r.and_then(|r| domains.at_mut(r.owner).map(|d| (d, r.pages))) {
+        d.0.quota.release(d.1);
     }
 }
 

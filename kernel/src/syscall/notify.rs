@@ -5,8 +5,6 @@ use ipc::{CapSlot, Error, ObjectType, Rights};
 
 use super::{Caller, Next};
 use crate::cap::Cap;
-use crate::obj::endpoint::Endpoint;
-use crate::obj::notification::Notification;
 use crate::obj::thread::ThreadState;
 use crate::state::{Kernel, Kind};
 
@@ -26,8 +24,8 @@ fn hand_out(k: &mut Kernel, c: Caller, kind: ObjectType, at: crate::obj::pool::R
         Ok(s) => Ok(Next::Return([u64::from(s.0), 0, 0, 0])),
         Err(e) => {
             match kind {
-                ObjectType::Endpoint => drop(k.endpoints.remove(at)),
-                _ => drop(k.notifications.remove(at)),
+                ObjectType::Endpoint => k.destroy_endpoint(at),
+                _ => k.destroy_notification(at),
             }
             Err(e)
         }
@@ -36,13 +34,13 @@ fn hand_out(k: &mut Kernel, c: Caller, kind: ObjectType, at: crate::obj::pool::R
 
 pub fn endpoint_create(k: &mut Kernel, c: Caller, domain: CapSlot) -> Result<Next, Error> {
     let d = owner(k, c, domain, Kind::Endpoint)?;
-    let e = k.endpoints.insert(Endpoint::new(d)).map_err(|_| Error::OutOfObjects)?;
+    let e = k.create_endpoint(d)?;
     hand_out(k, c, ObjectType::Endpoint, e)
 }
 
 pub fn notification_create(k: &mut Kernel, c: Caller, domain: CapSlot) -> Result<Next, Error> {
     let d = owner(k, c, domain, Kind::Notification)?;
-    let n = k.notifications.insert(Notification::new(d)).map_err(|_| Error::OutOfObjects)?;
+    let n = k.create_notification(d)?;
     hand_out(k, c, ObjectType::Notification, n)
 }
 
