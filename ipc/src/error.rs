@@ -19,10 +19,12 @@ crate::wire_enum! {
         WrongType = 5,
         /// The capability lacks a right the operation needs.
         InsufficientRights = 6,
-        /// The domain's own limit does not cover the request: its memory quota,
-        /// or its account's share of the kernel's objects of this kind (a
-        /// quarter of each pool, for a child of the root and every domain below
-        /// it together; see `ipc::syscall`).
+        /// The domain's own limit does not cover the request: its memory quota
+        /// (which also pays for the kernel's memory objects, port ranges,
+        /// endpoints and notifications, a page for every few of them), or its
+        /// account's share of the kernel's other objects of this kind (a
+        /// quarter of each fixed pool, for a child of the root and every
+        /// domain below it together; see `ipc::syscall`).
         QuotaExceeded = 7,
         /// The kernel has no room left for another object of this kind (the
         /// pool itself is full, whoever filled it).

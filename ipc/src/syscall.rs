@@ -5,14 +5,18 @@
 //! On return `rax` = 0 or an [`Error`] code, and `rdi, rsi, rdx, r10` carry
 //! results; on `InvalidArgument`, `rdi` = the 1-based index of the argument.
 //!
-//! Every verb that makes a kernel object (a domain, guest, thread, vCPU,
-//! memory object, port range, endpoint, notification, VirqLine, doorbell or
-//! timer) charges it to an *account*: the caller's (or the owner's) ancestor
-//! that the root domain supervises, so a domain and all it made share one.
-//! An account holds at most a quarter of the kernel's pool of each kind;
-//! past that the verb fails with `QuotaExceeded`, and an object destroyed
-//! (with its domain, or a timer cancelled) gives its place back. The root
-//! is limited by the pools alone (`OutOfObjects`).
+//! A memory object, port range, endpoint or notification is kept in kernel
+//! memory paid for from its owner's memory quota (a page for every few of
+//! one kind, taken when the owner's pages of that kind are full, given back
+//! when one empties): past the quota the verb fails with `QuotaExceeded`.
+//! Every verb that makes another kernel object (a domain, guest, thread,
+//! vCPU, VirqLine, doorbell or timer) charges it to an *account*: the
+//! caller's (or the owner's) ancestor that the root domain supervises, so a
+//! domain and all it made share one. An account holds at most a quarter of
+//! the kernel's pool of each such kind; past that the verb fails with
+//! `QuotaExceeded`, and an object destroyed (with its domain, or a timer
+//! cancelled) gives its place back. The root is limited by the pools and
+//! its quota alone (`OutOfObjects`, `QuotaExceeded`).
 //!
 //! [`Call::decode`] is the kernel's half of decode-then-invoke: every
 //! argument is checked here, and the kernel acts only on a decoded `Call`.

@@ -250,7 +250,7 @@ pub struct Windows {
 
 /// Object windows the fake has, and the bytes of each.
 pub const WINDOWS: usize = 8;
-pub const WINDOW_BYTES: usize = 4 << 20;
+pub const WINDOW_BYTES: usize = 8 << 20;
 
 impl Windows {
     fn new() -> Self {

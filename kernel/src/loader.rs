@@ -87,8 +87,7 @@ pub fn start_root(
     give(k, "self", Cap::new(ObjectType::Domain, d, Rights::CONTROL | Rights::GRANT), 0)?;
     let console = Ref { index: 0, generation: 0 };
     give(k, "console", Cap::new(ObjectType::Console, console, Rights::WRITE | Rights::GRANT), 0)?;
-    let ports =
-        k.ioports.insert(IoPorts { base: 0, count: u16::MAX, owner: d }).map_err(|_| Error::OutOfObjects)?;
+    let ports = k.add_ioports(IoPorts { base: 0, count: u16::MAX, owner: d })?;
     let all = Rights::READ | Rights::WRITE | Rights::GRANT | Rights::REVOKE;
     give(k, "ioports", Cap::new(ObjectType::IoPorts, ports, all), u64::from(u16::MAX))?;
     for line in 0..irq_lines.min(crate::state::MAX_IRQS as u32) as u8 {

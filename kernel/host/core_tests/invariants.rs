@@ -264,8 +264,7 @@ impl Checker {
         let kinds = [
             Kind::Domain,
             Kind::Thread,
-            Kind::IoPorts,
-            // Memory objects, endpoints and notifications have no share: their owners' quotas bound them
+            // Memory objects, port ranges, endpoints and notifications have no share: their owners' quotas bound them
             // (checked with the quotas below).
             Kind::VirqLine,
             Kind::Doorbell,
@@ -309,7 +308,8 @@ impl Checker {
         }
 
         // Quotas: exactly what each domain holds.
-        for (owner, pages) in k.notifications.held().chain(k.endpoints.held()).chain(k.memory.held()) {
+        let windows = k.notifications.held().chain(k.endpoints.held()).chain(k.memory.held());
+        for (owner, pages) in windows.chain(k.ioports.held()) {
             held[usize::from(owner)] += pages;
         }
         for (r, d) in k.domains.iter().take(k.domains.used()) {

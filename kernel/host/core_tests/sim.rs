@@ -442,7 +442,7 @@ fn build_root(k: &mut Kernel) -> (Ref, Ref, RootCaps) {
         k,
         Cap::new(ObjectType::Console, Ref { index: 0, generation: 0 }, Rights::WRITE | Rights::GRANT),
     );
-    let ports = k.ioports.insert(IoPorts { base: 0, count: u16::MAX, owner: d }).ok().expect("ports");
+    let ports = k.add_ioports(IoPorts { base: 0, count: u16::MAX, owner: d }).expect("ports");
     let all = Rights::READ | Rights::WRITE | Rights::GRANT | Rights::REVOKE;
     let ioports = give(k, Cap::new(ObjectType::IoPorts, ports, all));
     let mut irqs = Vec::new();

@@ -144,7 +144,7 @@ impl Kernel {
             }
         }
         while let Some(p) = self.ioports.find(|p| p.owner == d) {
-            self.ioports.remove(p);
+            self.destroy_ioports(p);
         }
         self.timers.retain(|t| t.owner != d);
         while let Some(v) = self.virqs.find(|v| v.guest == d) {

@@ -21,7 +21,7 @@
 //! most 1024 slots) at each creation, which no fast path makes. Interrupt
 //! lines (`Irq`) are made only at boot, for the root: no verb makes one.
 //!
-//! Memory objects, endpoints and notifications have no share: they live in an object window
+//! Memory objects, port ranges, endpoints and notifications have no share: they live in an object window
 //! (`obj::window`), whose pages are charged to their owner's memory quota,
 //! so the quota bounds them, and one domain's cannot take room another's
 //! need (the kinds still here move there one by one).
@@ -81,7 +81,7 @@ impl Kernel {
     /// Whether one more `kind` object charged to domain `owner` fits its
     /// account's share; `QuotaExceeded` if not.
     pub fn admit(&self, owner: Ref, kind: Kind) -> Result<(), Error> {
-        if matches!(kind, Kind::Memory | Kind::Notification | Kind::Endpoint) {
+        if matches!(kind, Kind::Memory | Kind::IoPorts | Kind::Notification | Kind::Endpoint) {
             return Ok(()); // its own pages pay for it: its quota is the bound
         }
         let Some(account) = self.account(owner) else { return Ok(()) };

@@ -33,7 +33,6 @@ use crate::obj::window::{self, Refund};
 
 pub const MAX_DOMAINS: usize = 64;
 pub const MAX_THREADS: usize = 256;
-pub const MAX_IOPORTS: usize = 64;
 pub const MAX_IRQS: usize = 24;
 /// Notifications are made from their owners' quotas (`obj::window`):
 /// many cost nothing until made.
@@ -46,6 +45,13 @@ pub const MAX_MEMORY: usize = 8192;
 /// The memory objects, in object window 2.
 pub type Memories =
     window::Pool<Memory, hw::window::Window<2>, MAX_MEMORY, { window::chunks::<Memory>(MAX_MEMORY) }>;
+
+/// Port ranges, made from their owners' quotas (`obj::window`).
+pub const MAX_IOPORTS: usize = 1024;
+
+/// The port ranges, in object window 3.
+pub type PortRanges =
+    window::Pool<IoPorts, hw::window::Window<3>, MAX_IOPORTS, { window::chunks::<IoPorts>(MAX_IOPORTS) }>;
 
 /// Endpoints, made from their owners' quotas (`obj::window`).
 pub const MAX_ENDPOINTS: usize = 4096;
@@ -73,7 +79,7 @@ pub struct Kernel {
     pub domains: Pool<Domain, MAX_DOMAINS>,
     pub threads: Pool<Thread, MAX_THREADS>,
     pub memory: Memories,
-    pub ioports: Pool<IoPorts, MAX_IOPORTS>,
+    pub ioports: PortRanges,
     pub irqs: Pool<Irq, MAX_IRQS>,
     pub endpoints: Endpoints,
     pub notifications: Notifications,
@@ -155,7 +161,7 @@ impl Kernel {
             domains: Pool::new(),
             threads: Pool::new(),
             memory: window::Pool::new(hw::window::Window),
-            ioports: Pool::new(),
+            ioports: window::Pool::new(hw::window::Window),
             irqs: Pool::new(),
             endpoints: window::Pool::new(hw::window::Window),
             notifications: window::Pool::new(hw::window::Window),
@@ -284,6 +290,18 @@ impl Kernel {
     pub fn add_memory(&mut self, mem: Memory) -> Result<Ref, Error> {
         let d = mem.owner;
         make(&mut self.memory, &mut self.domains, d, mem)
+    }
+
+    /// Keeps port range `ports`, its place paid for by its owner.
+    pub fn add_ioports(&mut self, ports: IoPorts) -> Result<Ref, Error> {
+        let d = ports.owner;
+        make(&mut self.ioports, &mut self.domains, d, ports)
+    }
+
+    /// Destroys port range `p`, giving its owner back what that freed.
+    pub fn destroy_ioports(&mut self, p: Ref) {
+        let gone = self.ioports.remove(p);
+        refund(&mut self.domains, gone.map(|(_, r)| r));
     }
 
     /// Makes an endpoint owned by, and paid for from the quota of, `d`.

@@ -57,12 +57,12 @@ pub fn ports_create(k: &mut Kernel, c: Caller, slot: CapSlot, base: u16, count: 
         return Err(Error::InsufficientRights);
     }
     k.admit(c.domain, Kind::IoPorts)?;
-    let p = k.ioports.insert(wanted).map_err(|_| Error::OutOfObjects)?;
+    let p = k.add_ioports(wanted)?;
     let rights = (cap.rights & (Rights::READ | Rights::WRITE | Rights::GRANT)) | Rights::REVOKE;
     match k.give(c.domain, Cap::new(ObjectType::IoPorts, p, rights)) {
         Ok(s) => Ok(Next::Return([u64::from(s.0), 0, 0, 0])),
         Err(e) => {
-            k.ioports.remove(p);
+            k.destroy_ioports(p);
             Err(e)
         }
     }
