@@ -531,3 +531,57 @@ fn verdict_wants_the_failing_guest_named_and_nothing_else() {
     let wrong = log.replace("(VMM status 1)", "(VMM status 4)");
     fails("guest_verdict", &wrong, "not VMM status [1]");
 }
+
+/// What Debian's kernel and the payload's init print with 2 vCPUs (cut).
+const LINUX: &str = "\
+[vmm] linux: started: 262144 KiB of RAM, 2 vCPUs, command line `console=ttyS0 panic=-1 ryokan.test`, 1 module(s)
+[linux] [    0.000000] Linux version 6.1.0-48-cloud-amd64
+[linux] ryokan-init: started, uptime 2.31 s
+[linux] ryokan-init: nproc 2
+[linux] ryokan-init: sample 1 uptime 2.40 s
+[linux] ryokan-init: irq 1 LOC:        412        380   Local timer interrupts
+[linux] ryokan-init: sample 2 uptime 3.42 s
+[linux] ryokan-init: irq 2 LOC:        702        655   Local timer interrupts
+[linux] ryokan-init: dmesg clean
+[linux] ryokan-init: done, powering off
+[vmm] linux: powered off (ACPI S5)
+[mgmt] linux exited with code 0
+";
+
+#[test]
+fn linux_boot_wants_two_cpus_ticking_a_clean_log_and_a_power_off() {
+    // A run of 20 s on the host.
+    let on = |name: &str, log: &str| {
+        let t = cases().into_iter().find(|t| t.name == name).expect("case exists");
+        let o = Outcome { duration: Duration::from_secs(20), ..outcome_on(t.emulator.kind(), log) };
+        (t.check)(&o)
+    };
+    let check = |log: &str| on("linux_boot", log);
+    assert_eq!(check(LINUX), Ok(()));
+    let one = LINUX.replace("nproc 2", "nproc 1").replace("        380", "").replace("        655", "");
+    assert_eq!(on("bochs_linux_boot", &one), Ok(()));
+    assert!(on("bochs_linux_boot", LINUX).unwrap_err().contains("nproc 1"));
+    let fast = LINUX.replace("2.40 s", "20.40 s").replace("3.42 s", "21.42 s");
+    assert!(check(&fast).unwrap_err().contains("uptime 21.42 s is more than the run's 20.0 s"));
+    let fails = |log: String, needle: &str| {
+        let e = check(&log).expect_err("the check should fail");
+        assert!(e.contains(needle), "`{needle}` not in: {e}");
+    };
+    fails(LINUX.replace("nproc 2", "nproc 1"), "nproc 2");
+    fails(LINUX.replace("655", "380"), "CPU 1's local timer interrupts did not rise");
+    fails(LINUX.replace("702        655", "702"), "1 CPUs' local timer counts");
+    fails(LINUX.replace("irq 2 LOC", "irq 2 NMI"), "no line `[linux] ryokan-init: irq 2 LOC");
+    fails(LINUX.replace("3.42 s", "2.90 s"), "the guest's clock went from 2.4 s to 2.9 s");
+    fails(LINUX.replace("dmesg clean", "dmesg has errors:"), "dmesg clean");
+    fails(LINUX.replace("[vmm] linux: powered off (ACPI S5)\n", ""), "powered off");
+    let triple = LINUX.replace(
+        "[vmm] linux: powered off (ACPI S5)\n[mgmt] linux exited with code 0\n",
+        &format!(
+            "[vmm] linux: triple fault at rip 0x1000: stopped\n[mgmt] linux exited with code 4\n{}",
+            failed("linux", 4)
+        ),
+    );
+    fails(triple, "guest linux failed");
+    let early = LINUX.replace("[linux] ryokan-init: done, powering off\n", "");
+    fails(early, "done, powering off");
+}
