@@ -53,6 +53,9 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, bad_entry: bool, v
         if let Err(code) = hostile::probe(console) {
             return code;
         }
+        if let Err(code) = hostile::state_probe(console, guest.vcpu0, guest.domain) {
+            return code;
+        }
     }
     loop {
         let (badge, msg) = match next {

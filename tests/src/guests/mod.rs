@@ -561,6 +561,22 @@ const FORBIDDEN: [&str; 10] = [
     "INJECT of #GP with a 17-bit error code (VT-x refuses it)",
 ];
 
+/// The vCPU state calls the hostile VMM must have seen refused, in order
+/// (`domains/vmm/src/hostile.rs`).
+const BAD_STATE_CALLS: [&str; 11] = [
+    "write of unknown mask bit 18",
+    "write of non-canonical rip 0x800000000000",
+    "write of rflags reserved bit 3",
+    "write of rflags bit 22",
+    "write of rflags.VM",
+    "read into the kernel's half",
+    "read into the null page",
+    "read across the user range's end",
+    "read into an unmapped page",
+    "write from an unmapped page",
+    "read of the guest's domain capability",
+];
+
 fn check_bad_reply(o: &Outcome) -> Result<(), String> {
     finished(o)?;
     let s = &o.serial;
@@ -571,6 +587,13 @@ fn check_bad_reply(o: &Outcome) -> Result<(), String> {
     lines.push((
         "answering",
         says(s, VMM, "guest-hostile: every forbidden reply was refused: answering properly now")?,
+    ));
+    for f in BAD_STATE_CALLS {
+        lines.push((f, says(s, VMM, &format!("guest-hostile: bad state call refused: {f}"))?));
+    }
+    lines.push((
+        "state unchanged",
+        says(s, VMM, "guest-hostile: every bad state call was refused, the state unchanged")?,
     ));
     lines.push(("hello", says(s, "guest-hostile", "hello from a guest")?));
     in_order(&lines, "guest-hostile")?;

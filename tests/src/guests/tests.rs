@@ -393,6 +393,10 @@ fn bad_reply() -> String {
         s.push_str(&format!("[vmm] guest-hostile: forbidden reply refused: {f}\n"));
     }
     s.push_str("[vmm] guest-hostile: every forbidden reply was refused: answering properly now\n");
+    for f in BAD_STATE_CALLS {
+        s.push_str(&format!("[vmm] guest-hostile: bad state call refused: {f}\n"));
+    }
+    s.push_str("[vmm] guest-hostile: every bad state call was refused, the state unchanged\n");
     for label in ["0x677565737401", "0x677565737400", "0x677565737400", "0x677565737400"] {
         s.push_str(&format!(
             "[mgmt] warning: guest-hostile: a handover refused (label {label}, badge 0x2)\n"
@@ -410,6 +414,16 @@ fn bad_reply_wants_every_refusal_before_the_guest_runs_on() {
         "guest_bad_reply",
         &log.replace("refused: INJECT of vector 2 (NMI)", "accepted"),
         "INJECT of vector 2 (NMI)",
+    );
+    fails(
+        "guest_bad_reply",
+        &log.replace("refused: read into an unmapped page\n", "accepted\n"),
+        "read into an unmapped page",
+    );
+    fails(
+        "guest_bad_reply",
+        &log.replace("[vmm] guest-hostile: every bad state call was refused, the state unchanged\n", ""),
+        "the state unchanged",
     );
     let accepted = "[vmm] guest-hostile: FAIL forbidden reply accepted: ADVANCE with SET_RIP\n";
     fails("guest_bad_reply", &format!("{accepted}{log}"), "FAIL");
