@@ -39,7 +39,10 @@ use vmm::status;
 
 use crate::console::{say, Console};
 
-user::entry!(main, heap_kib = 0);
+// A heap for iced-x86, whose decoder builds its tables there once, at the
+// first MMIO exit (`vmm::mmio`; between 256 and 512 KiB: 256 is too little),
+// charged to the VMM's own 4 MiB.
+user::entry!(main, heap_kib = 512);
 
 /// Where the VMM maps its configuration, the guest's kernel image and its
 /// modules (each at most guest RAM's 3 GiB, so 4 GiB apart).

@@ -12,6 +12,14 @@
 //! - RDMSR/WRMSR: the local APIC's in x2APIC mode ([`crate::apic`]: how
 //!   a guest starts its other vCPUs); any other MSR #GP(0), as for an MSR
 //!   the CPU lacks. VMCALL/VMMCALL: #UD.
+//! - MMIO ([`Platform::mmio`]): the xAPIC page at 0xFEE0_0000
+//!   ([`crate::xapic`]), an access to it decoded from the guest's own
+//!   instruction ([`crate::mmio`]) and completed (a load's register
+//!   written through `VcpuStateWrite`, rip advanced by its length); one
+//!   the decoder refuses, or whose instruction cannot be read, stops the
+//!   guest with a note saying why. An instruction fetch from a device's
+//!   page, like any access to guest-physical memory no device or RAM is
+//!   at, stops it too.
 //! - HLT with interrupts off (nothing can wake the guest; with them on the
 //!   kernel idles the vCPU until an interrupt is raised on it, and the
 //!   exit never comes here), an access to unmapped
@@ -105,8 +113,24 @@ pub enum Note {
         icr: u64,
         rip: u64,
     },
+    /// An MMIO access the VMM cannot complete: its instruction could not be
+    /// read or decoded, or the vCPU's state not read (`state`).
+    MmioRefused {
+        gpa: u64,
+        rip: u64,
+        why: MmioWhy,
+    },
     /// The last of [`NOTES_MAX`] notes of a kind.
     Enough,
+}
+
+/// Why an MMIO access was not completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MmioWhy {
+    /// The decoder's reason.
+    Refused(crate::mmio::Refused),
+    /// `VcpuStateRead` failed (the error's code).
+    State(u64),
 }
 
 fn access(q: u64) -> &'static str {
@@ -129,6 +153,14 @@ impl fmt::Display for Note {
                 "access to unmapped guest-physical {gpa:#x} ({}) at rip {rip:#x}: stopped",
                 access(q)
             ),
+            Note::MmioRefused { gpa, rip, why } => {
+                write!(f, "MMIO at guest-physical {gpa:#x} from rip {rip:#x} not emulated (")?;
+                match why {
+                    MmioWhy::Refused(r) => write!(f, "{r:?}")?,
+                    MmioWhy::State(e) => write!(f, "its vCPU's state unreadable: error {e}")?,
+                }
+                write!(f, "): stopped")
+            }
             Note::TripleFault { rip } => write!(f, "triple fault at rip {rip:#x}: stopped"),
             Note::EntryFailed { reason, rip, regs: [a, b, c, d] } => write!(
                 f,
@@ -190,6 +222,9 @@ pub struct Step {
     /// Arm vCPU `.0`'s timer: in `.1` ns, then every `.2` ns if not 0; or
     /// disarm it if `.1` is 0.
     pub timer: Option<(u8, u64, u64)>,
+    /// Registers to write before the reply (`VcpuStateWrite`): an MMIO
+    /// load's destination.
+    pub write: Option<ipc::vstate::Write>,
 }
 
 impl Step {
@@ -202,6 +237,7 @@ impl Step {
             start: None,
             ipi: None,
             timer: None,
+            write: None,
         }
     }
 }
@@ -263,6 +299,61 @@ impl Platform {
         }
     }
 
+    /// Whether guest-physical `gpa` is a device's (an MMIO fault there is
+    /// for [`Platform::mmio`]; elsewhere [`Platform::on_exit`] stops the
+    /// guest as having touched memory nothing is at).
+    pub fn mmio_device(&self, gpa: u64) -> bool {
+        gpa.wrapping_sub(crate::xapic::BASE) < crate::xapic::SIZE
+    }
+
+    /// Completes the MMIO exit `exit` of vCPU `vcpu` (at a device's address,
+    /// [`Platform::mmio_device`]) as `decoded` says, its general registers
+    /// `regs` as read at the exit (or why it could not be decoded).
+    pub fn mmio(
+        &mut self,
+        vcpu: usize,
+        exit: &Exit,
+        decoded: Result<crate::emulate::Decoded, MmioWhy>,
+    ) -> Step {
+        let (gpa, rip) = (exit.gpa, exit.rip);
+        if exit.qualification & 4 != 0 || !self.mmio_device(gpa) {
+            return self.stop(status::UNMAPPED, Note::Unmapped { gpa, access: exit.qualification, rip });
+        }
+        let crate::emulate::Decoded { access, regs, next_rip } = match decoded {
+            Ok(d) => d,
+            Err(why) => return self.stop(status::UNHANDLED, Note::MmioRefused { gpa, rip, why }),
+        };
+        let offset = gpa - crate::xapic::BASE;
+        // The exit gives no instruction length for a fault: the decoder's.
+        let mut s = Step::reply(Action::SET_RIP);
+        s.reply.rip = next_rip;
+        match access.op {
+            crate::mmio::Op::Read { .. } => {
+                let value = self.apics.mmio_read(vcpu, offset, access.size);
+                s.write = crate::emulate::completion(&access, &regs, value);
+            }
+            crate::mmio::Op::Write { value } => {
+                let action = self.apics.mmio_write(vcpu, offset, access.size, value);
+                self.apic_action(&mut s, action, rip);
+            }
+        }
+        s
+    }
+
+    /// What an APIC register write asks of the VMM, into `s`.
+    fn apic_action(&mut self, s: &mut Step, action: ApicAction, rip: u64) {
+        match action {
+            ApicAction::None => {}
+            ApicAction::Start { vcpu, vector } => s.start = Some((vcpu, vector)),
+            ApicAction::Ipi { targets, vector } => s.ipi = Some((targets, vector)),
+            ApicAction::Timer { vcpu, delay_ns, period_ns } => s.timer = Some((vcpu, delay_ns, period_ns)),
+            ApicAction::Unsupported { icr } => s.note = self.note(Note::Ipi { icr, rip }),
+            // Only after `Apics::accepted` of a level-triggered interrupt,
+            // which needs the I/O APIC: not yet here.
+            ApicAction::Eoi { .. } => {}
+        }
+    }
+
     /// What is left of the guest's last line of output.
     pub fn flush(&mut self) -> Option<Line> {
         self.uart.flush()
@@ -318,18 +409,7 @@ impl Platform {
             None => self.inject(GP, Some(0), refused),
             Some(action) => {
                 let mut s = Step::reply(Action::ADVANCE);
-                match action {
-                    ApicAction::None => {}
-                    ApicAction::Start { vcpu, vector } => s.start = Some((vcpu, vector)),
-                    ApicAction::Ipi { targets, vector } => s.ipi = Some((targets, vector)),
-                    ApicAction::Timer { vcpu, delay_ns, period_ns } => {
-                        s.timer = Some((vcpu, delay_ns, period_ns))
-                    }
-                    ApicAction::Unsupported { icr } => s.note = self.note(Note::Ipi { icr, rip }),
-                    // Only after `Apics::accepted` of a level-triggered
-                    // interrupt, which needs the I/O APIC: not yet here.
-                    ApicAction::Eoi { .. } => {}
-                }
+                self.apic_action(&mut s, action, rip);
                 s
             }
         }

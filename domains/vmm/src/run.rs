@@ -6,7 +6,7 @@ use ipc::vcpu::{Action, Exit, ExitReason, Reply};
 use ipc::{CapSlot, Rights};
 use user::sys::Incoming;
 use user::{arch, sys, time};
-use vmm::platform::{Platform, MARK_PORT};
+use vmm::platform::{MmioWhy, Platform, MARK_PORT};
 use vmm::status;
 
 use crate::console::{say, Console};
@@ -90,7 +90,26 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, bad_entry: bool, v
         if exit.reason == ExitReason::PortOut && (exit.qualification & 0xFFFF) as u16 == MARK_PORT {
             marks.mark(guest, console);
         }
-        let mut step = platform.on_exit(vcpu, &exit, cpu);
+        let thread = threads.get(vcpu).copied().flatten();
+        let mut step = if exit.reason == ExitReason::MemoryFault && platform.mmio_device(exit.gpa) {
+            let decoded = match thread.map(sys::vcpu_state_read) {
+                Some(Ok(state)) => {
+                    vmm::emulate::decode(&guest.ram, &state, exit.gpa).map_err(MmioWhy::Refused)
+                }
+                Some(Err(e)) => Err(MmioWhy::State(e.code())),
+                None => Err(MmioWhy::State(ipc::Error::InvalidCapability.code())),
+            };
+            platform.mmio(vcpu, &exit, decoded)
+        } else {
+            platform.on_exit(vcpu, &exit, cpu)
+        };
+        if let (Some(w), Some(t)) = (&step.write, thread) {
+            if let Err(e) = sys::vcpu_state_write(t, w) {
+                say!(console, "completing an MMIO load failed: {e:?}: stopped");
+                stop(console);
+                return status::UNHANDLED;
+            }
+        }
         if let Some(r) = bad_entry::answer(&exit).filter(|_| bad_entry) {
             (step.reply, step.note) = (r, None);
         }

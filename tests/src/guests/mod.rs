@@ -50,6 +50,7 @@ pub fn cases() -> Vec<SystemTest> {
     all.extend(all3!("guest_hello", "tests/systems/guest-hello.toml", check_hello));
     all.extend(all3!("guest_modules", "tests/systems/guest-mods.toml", check_modules));
     all.extend(all3!("guest_timer", "tests/systems/guest-timer.toml", check_timer));
+    all.extend(all3!("guest_mmio", "tests/systems/guest-mmio.toml", check_mmio));
     // Not on Bochs' AMD model (one CPU, and a spinning vCPU is never
     // interrupted there: see guest_weights below): tried, vCPU 1 comes up
     // and then keeps the CPU, and vCPU 0 never counts again.
@@ -221,6 +222,19 @@ fn check_modules(o: &Outcome) -> Result<(), String> {
 
 /// guest-timer took 50 ticks of its APIC timer, no faster than 1 ms each,
 /// and was not on the CPU all that time (it halted between them).
+/// The guest's loads and stores of its xAPIC page were each completed as
+/// a CPU would (the guest checks the values), then it passed.
+fn check_mmio(o: &Outcome) -> Result<(), String> {
+    finished(o)?;
+    let s = &o.serial;
+    let g = "guest-mmio";
+    let ok = says(s, g, "guest-mmio: xAPIC MMIO ok")?;
+    let exit = passed(s, g)?;
+    in_order(&[("the checks", ok), ("the exit", exit)], g)?;
+    never(s, g, |m| m.contains("FAIL"), "a failed check")?;
+    never(s, VMM, |m| m.contains("not emulated") || m.contains("unmapped"), "an access not completed")
+}
+
 fn check_timer(o: &Outcome) -> Result<(), String> {
     finished(o)?;
     let s = &o.serial;
@@ -440,7 +454,7 @@ fn check_storm(o: &Outcome) -> Result<(), String> {
 /// The probe guests: name, the address each must be stopped at.
 const PROBES: [(&str, &str); 4] = [
     ("guest-probe", "0x40000000"),
-    ("probe-apic", "0xfee00000"),
+    ("probe-hpet", "0xfed00000"),
     ("probe-high", "0x100000000"),
     ("probe-scribble", "0x40000000"),
 ];

@@ -237,8 +237,8 @@ fn probe_wants_each_read_stopped_at_its_address() {
     assert_eq!(probe_checked(&outcome(&log), true), Ok(()));
     fails(
         "guest_probe",
-        &log.replace("guest-physical 0xfee00000 (read)", "guest-physical 0xfee00040 (read)"),
-        "probe-apic: access to unmapped guest-physical 0xfee00000",
+        &log.replace("guest-physical 0xfed00000 (read)", "guest-physical 0xfed00040 (read)"),
+        "probe-hpet: access to unmapped guest-physical 0xfed00000",
     );
     fails(
         "guest_probe",
