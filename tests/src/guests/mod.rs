@@ -229,8 +229,9 @@ fn check_mmio(o: &Outcome) -> Result<(), String> {
     let s = &o.serial;
     let g = "guest-mmio";
     let ok = says(s, g, "guest-mmio: xAPIC MMIO ok")?;
+    let long = says(s, g, "guest-mmio: long mode MMIO ok")?;
     let exit = passed(s, g)?;
-    in_order(&[("the checks", ok), ("the exit", exit)], g)?;
+    in_order(&[("the checks", ok), ("the 64-bit checks", long), ("the exit", exit)], g)?;
     never(s, g, |m| m.contains("FAIL"), "a failed check")?;
     never(s, VMM, |m| m.contains("not emulated") || m.contains("unmapped"), "an access not completed")
 }

@@ -545,3 +545,32 @@ fn verdict_wants_the_failing_guest_named_and_nothing_else() {
     let wrong = log.replace("(VMM status 1)", "(VMM status 4)");
     fails("guest_verdict", &wrong, "not VMM status [1]");
 }
+
+fn mmio_log() -> String {
+    "[guest-mmio] guest-mmio: xAPIC MMIO ok\n\
+     [guest-mmio] guest-mmio: long mode MMIO ok\n\
+     [vmm] guest-mmio: exit port 0xf4: exit code 0\n\
+     [mgmt] guest-mmio exited with code 0\n"
+        .to_string()
+}
+
+#[test]
+fn mmio_wants_both_modes_checked_and_nothing_refused() {
+    let log = mmio_log();
+    assert_eq!(run("guest_mmio", &log), Ok(()));
+    assert_eq!(run("bochs_guest_mmio", &log), Ok(()));
+    assert_eq!(run("ryzen_guest_mmio", &log), Ok(()));
+    fails(
+        "guest_mmio",
+        &log.replace("[guest-mmio] guest-mmio: long mode MMIO ok\n", ""),
+        "long mode MMIO ok",
+    );
+    let refused =
+        "[vmm] guest-mmio: MMIO at guest-physical 0xfee00030 from rip 0x1 not emulated (String): stopped\n";
+    fails("guest_mmio", &format!("{refused}{log}"), "an access not completed");
+    fails(
+        "guest_mmio",
+        &log.replace("MMIO ok\n[vmm]", "MMIO ok\n[guest-mmio] guest-mmio: FAIL check 3\n[vmm]"),
+        "FAIL",
+    );
+}
