@@ -59,14 +59,21 @@ pub fn decode(mem: &impl GuestMemory, state: &State, gpa: u64) -> Result<Decoded
 }
 
 /// The register write that completes `access` with `value` (a load's
-/// device answer), made from the registers as read: None for a store,
-/// which changes no register.
-pub fn completion(access: &Access, regs: &[u64; 16], value: u64) -> Option<Write> {
+/// device answer), made from the registers as read: the register's index
+/// and its new value; None for a store, which changes no register. (Two
+/// words, not a [`Write`]: it travels in every `Step`, whose size each
+/// exit pays for.)
+pub fn completion(access: &Access, regs: &[u64; 16], value: u64) -> Option<(u8, u64)> {
     let Op::Read { to, .. } = access.op else { return None };
     let mut after = *regs;
     access.complete(&mut after, value);
-    let i = usize::from(to.index & 15);
-    Some(Write::none().gpr(i, after[i]))
+    let i = to.index & 15;
+    Some((i, after[usize::from(i)]))
+}
+
+/// The `VcpuStateWrite` of a [`completion`].
+pub fn write_of((i, value): (u8, u64)) -> Write {
+    Write::none().gpr(usize::from(i & 15), value)
 }
 
 #[cfg(test)]
@@ -112,10 +119,11 @@ mod tests {
             len: 7,
         };
         // A 32-bit destination clears the top half, as the CPU does.
-        assert_eq!(completion(&load, &regs, 0x5_0014), Some(Write::none().gpr(9, 0x5_0014)));
+        assert_eq!(completion(&load, &regs, 0x5_0014), Some((9, 0x5_0014)));
+        assert_eq!(write_of((9, 0x5_0014)), Write::none().gpr(9, 0x5_0014));
         let byte = Access { op: Op::Read { to: Gpr { index: 0, size: 1, high: true }, sign: false }, ..load };
         regs[0] = 0x1234_5678;
-        assert_eq!(completion(&byte, &regs, 0xAB), Some(Write::none().gpr(0, 0x1234_AB78)), "AH");
+        assert_eq!(completion(&byte, &regs, 0xAB), Some((0, 0x1234_AB78)), "AH");
         let store = Access { op: Op::Write { value: 1 }, ..load };
         assert_eq!(completion(&store, &regs, 0), None);
     }

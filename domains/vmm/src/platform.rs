@@ -8,7 +8,10 @@
 //!   success); the mark port 0xf5 (a write is the guest's mark: the VMM
 //!   notes its CPU time, see [`MARK_PORT`]); the doorbell 0xf6
 //!   ([`DOORBELL_PORT`], kept by the kernel: its writes never come here);
-//!   other ports read as all ones and ignore writes (a PC's floating bus).
+//!   the ACPI PM timer at 0x608 ([`crate::pmtimer`], 32 bits at 3.579545
+//!   MHz of the VMM's virtual time, [`Platform::set_clock`]; its writes
+//!   are ignored); other ports read as all ones and ignore writes (a PC's
+//!   floating bus).
 //! - RDMSR/WRMSR: the local APIC's in x2APIC mode ([`crate::apic`]: how
 //!   a guest starts its other vCPUs); any other MSR #GP(0), as for an MSR
 //!   the CPU lacks. VMCALL/VMMCALL: #UD.
@@ -222,9 +225,10 @@ pub struct Step {
     /// Arm vCPU `.0`'s timer: in `.1` ns, then every `.2` ns if not 0; or
     /// disarm it if `.1` is 0.
     pub timer: Option<(u8, u64, u64)>,
-    /// Registers to write before the reply (`VcpuStateWrite`): an MMIO
-    /// load's destination.
-    pub write: Option<ipc::vstate::Write>,
+    /// A register to write before the reply (`VcpuStateWrite`): an MMIO
+    /// load's destination, its index and value
+    /// ([`crate::emulate::completion`]).
+    pub write: Option<(u8, u64)>,
 }
 
 impl Step {
@@ -251,12 +255,36 @@ pub struct Platform {
     notes: u32,
     /// The TSC's rate, told in CPUID 0x4000_0010.
     tsc_khz: u32,
+    pmtimer: crate::pmtimer::PmTimer,
+    /// The guest's virtual time, in ns, as last set ([`Platform::set_clock`]).
+    now_ns: u64,
 }
 
 impl Platform {
     /// The platform of a guest with `vcpus` vCPUs, on a TSC of `tsc_khz`.
     pub fn new(vcpus: usize, tsc_khz: u32) -> Self {
-        Platform { uart: Uart::default(), apics: Apics::new(vcpus), msrs: Msrs::default(), notes: 0, tsc_khz }
+        Platform {
+            uart: Uart::default(),
+            apics: Apics::new(vcpus),
+            msrs: Msrs::default(),
+            notes: 0,
+            tsc_khz,
+            pmtimer: crate::pmtimer::PmTimer::default(),
+            now_ns: 0,
+        }
+    }
+
+    /// Whether an access to `port` reads the clock (the PM timer): the VMM
+    /// then sets it first ([`Platform::set_clock`]), and only then, so that
+    /// other exits pay nothing for the time.
+    pub fn clock_port(port: u16) -> bool {
+        port.wrapping_sub(crate::pmtimer::PORT) < crate::pmtimer::PORTS
+    }
+
+    /// The guest's virtual time is now `now_ns` (never set backwards: a
+    /// smaller value is ignored, so the PM timer never runs back).
+    pub fn set_clock(&mut self, now_ns: u64) {
+        self.now_ns = self.now_ns.max(now_ns);
     }
 
     /// vCPU `vcpu`'s APIC timer went off: the vector to raise on it, if any.
@@ -440,14 +468,17 @@ impl Platform {
             let mut s = Step::reply(Action::ADVANCE);
             if uart < uart::PORTS {
                 s.line = self.uart.write(uart, value as u8);
-            } else if port != MARK_PORT {
+            } else if port != MARK_PORT && !Self::clock_port(port) {
                 s.note = self.note(Note::Port { port, write, rip: exit.rip });
             }
             return s;
         }
         let mut s = Step::reply(Action::ADVANCE | Action::SET_RAX);
+        let timer = self.pmtimer.read(self.now_ns, port, size as u8);
         let value = if uart < uart::PORTS {
             u64::from(self.uart.read(uart))
+        } else if let Some(t) = timer {
+            u64::from(t)
         } else {
             s.note = self.note(Note::Port { port, write, rip: exit.rip });
             mask

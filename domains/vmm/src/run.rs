@@ -13,6 +13,13 @@ use crate::console::{say, Console};
 use crate::setup::Guest;
 use crate::{bad_entry, hostile};
 
+/// The guest's virtual time: ns since `start_tsc`, by the TSC.
+fn virtual_ns(start_tsc: u64) -> u64 {
+    let ticks = u128::from(time::now().wrapping_sub(start_tsc));
+    let per_ms = u128::from(time::tsc_per_ms().max(1));
+    u64::try_from(ticks * 1_000_000 / per_ms).unwrap_or(u64::MAX)
+}
+
 /// What the CPU answers CPUID `leaf`, `subleaf` with, in the VMM.
 fn cpu(leaf: u32, subleaf: u32) -> [u32; 4] {
     let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
@@ -34,6 +41,7 @@ fn cpu(leaf: u32, subleaf: u32) -> [u32; 4] {
 pub fn serve(guest: &Guest, console: &Console, hostile: bool, bad_entry: bool, vcpus: usize) -> u64 {
     let tsc_khz = u32::try_from(time::tsc_per_ms()).unwrap_or(u32::MAX);
     let mut platform = Platform::new(vcpus, tsc_khz);
+    let start_tsc = time::now();
     if let Err(e) = sys::notification_bind(guest.timers) {
         say!(console, "cannot bind the timer notification: {e:?}: stopped");
         return status::UNHANDLED;
@@ -90,9 +98,12 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, bad_entry: bool, v
         if exit.reason == ExitReason::PortOut && (exit.qualification & 0xFFFF) as u16 == MARK_PORT {
             marks.mark(guest, console);
         }
-        let thread = threads.get(vcpu).copied().flatten();
+        if exit.reason == ExitReason::PortIn && Platform::clock_port((exit.qualification & 0xFFFF) as u16) {
+            platform.set_clock(virtual_ns(start_tsc));
+        }
+        let thread = || threads.get(vcpu).copied().flatten();
         let mut step = if exit.reason == ExitReason::MemoryFault && platform.mmio_device(exit.gpa) {
-            let decoded = match thread.map(sys::vcpu_state_read) {
+            let decoded = match thread().map(sys::vcpu_state_read) {
                 Some(Ok(state)) => {
                     vmm::emulate::decode(&guest.ram, &state, exit.gpa).map_err(MmioWhy::Refused)
                 }
@@ -103,8 +114,9 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, bad_entry: bool, v
         } else {
             platform.on_exit(vcpu, &exit, cpu)
         };
-        if let (Some(w), Some(t)) = (&step.write, thread) {
-            if let Err(e) = sys::vcpu_state_write(t, w) {
+        if let Some(w) = step.write {
+            let done = thread().ok_or(ipc::Error::InvalidCapability);
+            if let Err(e) = done.and_then(|t| sys::vcpu_state_write(t, &vmm::emulate::write_of(w))) {
                 say!(console, "completing an MMIO load failed: {e:?}: stopped");
                 stop(console);
                 return status::UNHANDLED;

@@ -248,8 +248,9 @@ fn check_timer(o: &Outcome) -> Result<(), String> {
             Some((i, m.strip_prefix(prefix)?.strip_suffix(" ms, halted between them")?.parse::<u64>().ok()?))
         })
         .ok_or_else(|| format!("{g} did not say `{prefix}<n> ms, halted between them`"))?;
+    let pm = says_prefix(s, g, "guest-timer: PM timer ")?;
     let exit = passed(s, g)?;
-    in_order(&[("the rates", rates), ("the ticks", ticked), ("the exit", exit)], g)?;
+    in_order(&[("the rates", rates), ("the ticks", ticked), ("the PM timer", pm), ("the exit", exit)], g)?;
     let cpu_prefix = format!("{g}: cpu time ");
     let cpu_us = crate::log::said(s, VMM)
         .into_iter()

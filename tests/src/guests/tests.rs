@@ -464,6 +464,7 @@ fn timer(ms: u64, cpu_us: u64) -> String {
     format!(
         "[guest-timer] guest-timer: TSC 2600000 kHz, APIC timer 1000000 kHz\n\
          [guest-timer] guest-timer: 50 ticks in {ms} ms, halted between them\n\
+         [guest-timer] guest-timer: PM timer 35801 ticks in 10 ms\n\
          [vmm] guest-timer: exit port 0xf4: exit code 0\n\
          [vmm] guest-timer: cpu time {cpu_us} us\n\
          [mgmt] guest-timer exited with code 0\n"

@@ -212,11 +212,7 @@ fn xapic_loads_and_stores_complete_through_the_decoder() {
     let d = crate::emulate::decode(&mem, &state, 0xfee0_0030);
     let s = p.mmio(0, &mmio_exit(0xfee0_0030, 1), d.map_err(MmioWhy::Refused));
     assert_eq!((s.reply.actions, s.reply.rip, s.stop), (Action::SET_RIP, 0x10_0043, None));
-    assert_eq!(
-        s.write,
-        Some(ipc::vstate::Write::none().gpr(1, 0x0006_0014)),
-        "the version, ecx's top cleared"
-    );
+    assert_eq!(s.write, Some((1, 0x0006_0014)), "the version, ecx's top cleared");
     // mov dword [0xfee000b0], 0: an EOI, a store (no register written).
     let mem = Mem { at: 0x10_0040, bytes: vec![0xC7, 0x05, 0xB0, 0x00, 0xE0, 0xFE, 0, 0, 0, 0] };
     let d = crate::emulate::decode(&mem, &state, 0xfee0_00b0);
@@ -250,4 +246,18 @@ fn mmio_the_vmm_cannot_complete_stops_the_guest_saying_why() {
     assert!(s.note.expect("note").to_string().contains("state unreadable: error 18"));
     let s = p.mmio(0, &mmio_exit(0xfee0_0000, 4), Err(MmioWhy::State(0)));
     assert_eq!(s.stop, Some(status::UNMAPPED), "no code runs from a device");
+}
+
+#[test]
+fn the_pm_timer_reads_the_clock_as_set_never_backwards() {
+    let mut p = Platform::new(1, 0);
+    assert!(Platform::clock_port(0x608) && Platform::clock_port(0x60b) && !Platform::clock_port(0x60c));
+    p.set_clock(1_000_000_000);
+    let s = p.on_exit(0, &inp(0x608, 4, 0xFFFF_FFFF_0000_0000), no_cpu);
+    assert_eq!((s.reply.regs[0], s.note), (3_579_545, None), "a second of ticks, eax's top cleared");
+    p.set_clock(5);
+    let s = p.on_exit(0, &inp(0x608, 2, 0xAB_0000), no_cpu);
+    assert_eq!(s.reply.regs[0], 0xAB_0000 | (3_579_545 & 0xFFFF), "not back in time; ax alone");
+    let s = p.on_exit(0, &out(0x608, 4, 7), no_cpu);
+    assert_eq!((s.reply.actions, s.note), (Action::ADVANCE, None), "writes ignored, unsaid");
 }
