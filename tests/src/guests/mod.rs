@@ -50,6 +50,7 @@ pub fn cases() -> Vec<SystemTest> {
     all.extend(all3!("guest_hello", "tests/systems/guest-hello.toml", check_hello));
     all.extend(all3!("guest_modules", "tests/systems/guest-mods.toml", check_modules));
     all.extend(all3!("guest_timer", "tests/systems/guest-timer.toml", check_timer));
+    all.extend(all3!("guest_mmio", "tests/systems/guest-mmio.toml", check_mmio));
     // Not on Bochs' AMD model (one CPU, and a spinning vCPU is never
     // interrupted there: see guest_weights below): tried, vCPU 1 comes up
     // and then keeps the CPU, and vCPU 0 never counts again.
@@ -225,6 +226,20 @@ fn check_modules(o: &Outcome) -> Result<(), String> {
 
 /// guest-timer took 50 ticks of its APIC timer, no faster than 1 ms each,
 /// and was not on the CPU all that time (it halted between them).
+/// The guest's loads and stores of its xAPIC page were each completed as
+/// a CPU would (the guest checks the values), then it passed.
+fn check_mmio(o: &Outcome) -> Result<(), String> {
+    finished(o)?;
+    let s = &o.serial;
+    let g = "guest-mmio";
+    let ok = says(s, g, "guest-mmio: xAPIC MMIO ok")?;
+    let long = says(s, g, "guest-mmio: long mode MMIO ok")?;
+    let exit = passed(s, g)?;
+    in_order(&[("the checks", ok), ("the 64-bit checks", long), ("the exit", exit)], g)?;
+    never(s, g, |m| m.contains("FAIL"), "a failed check")?;
+    never(s, VMM, |m| m.contains("not emulated") || m.contains("unmapped"), "an access not completed")
+}
+
 fn check_timer(o: &Outcome) -> Result<(), String> {
     finished(o)?;
     let s = &o.serial;
@@ -237,8 +252,9 @@ fn check_timer(o: &Outcome) -> Result<(), String> {
             Some((i, m.strip_prefix(prefix)?.strip_suffix(" ms, halted between them")?.parse::<u64>().ok()?))
         })
         .ok_or_else(|| format!("{g} did not say `{prefix}<n> ms, halted between them`"))?;
+    let pm = says_prefix(s, g, "guest-timer: PM timer ")?;
     let exit = passed(s, g)?;
-    in_order(&[("the rates", rates), ("the ticks", ticked), ("the exit", exit)], g)?;
+    in_order(&[("the rates", rates), ("the ticks", ticked), ("the PM timer", pm), ("the exit", exit)], g)?;
     let cpu_prefix = format!("{g}: cpu time ");
     let cpu_us = crate::log::said(s, VMM)
         .into_iter()
@@ -444,7 +460,7 @@ fn check_storm(o: &Outcome) -> Result<(), String> {
 /// The probe guests: name, the address each must be stopped at.
 const PROBES: [(&str, &str); 4] = [
     ("guest-probe", "0x40000000"),
-    ("probe-apic", "0xfee00000"),
+    ("probe-hpet", "0xfed00000"),
     ("probe-high", "0x100000000"),
     ("probe-scribble", "0x40000000"),
 ];
@@ -565,6 +581,22 @@ const FORBIDDEN: [&str; 10] = [
     "INJECT of #GP with a 17-bit error code (VT-x refuses it)",
 ];
 
+/// The vCPU state calls the hostile VMM must have seen refused, in order
+/// (`domains/vmm/src/hostile.rs`).
+const BAD_STATE_CALLS: [&str; 11] = [
+    "write of unknown mask bit 18",
+    "write of non-canonical rip 0x800000000000",
+    "write of rflags reserved bit 3",
+    "write of rflags bit 22",
+    "write of rflags.VM",
+    "read into the kernel's half",
+    "read into the null page",
+    "read across the user range's end",
+    "read into an unmapped page",
+    "write from an unmapped page",
+    "read of the guest's domain capability",
+];
+
 fn check_bad_reply(o: &Outcome) -> Result<(), String> {
     finished(o)?;
     let s = &o.serial;
@@ -575,6 +607,13 @@ fn check_bad_reply(o: &Outcome) -> Result<(), String> {
     lines.push((
         "answering",
         says(s, VMM, "guest-hostile: every forbidden reply was refused: answering properly now")?,
+    ));
+    for f in BAD_STATE_CALLS {
+        lines.push((f, says(s, VMM, &format!("guest-hostile: bad state call refused: {f}"))?));
+    }
+    lines.push((
+        "state unchanged",
+        says(s, VMM, "guest-hostile: every bad state call was refused, the state unchanged")?,
     ));
     lines.push(("hello", says(s, "guest-hostile", "hello from a guest")?));
     in_order(&lines, "guest-hostile")?;

@@ -237,8 +237,8 @@ fn probe_wants_each_read_stopped_at_its_address() {
     assert_eq!(probe_checked(&outcome(&log), true), Ok(()));
     fails(
         "guest_probe",
-        &log.replace("guest-physical 0xfee00000 (read)", "guest-physical 0xfee00040 (read)"),
-        "probe-apic: access to unmapped guest-physical 0xfee00000",
+        &log.replace("guest-physical 0xfed00000 (read)", "guest-physical 0xfed00040 (read)"),
+        "probe-hpet: access to unmapped guest-physical 0xfed00000",
     );
     fails(
         "guest_probe",
@@ -393,6 +393,10 @@ fn bad_reply() -> String {
         s.push_str(&format!("[vmm] guest-hostile: forbidden reply refused: {f}\n"));
     }
     s.push_str("[vmm] guest-hostile: every forbidden reply was refused: answering properly now\n");
+    for f in BAD_STATE_CALLS {
+        s.push_str(&format!("[vmm] guest-hostile: bad state call refused: {f}\n"));
+    }
+    s.push_str("[vmm] guest-hostile: every bad state call was refused, the state unchanged\n");
     for label in ["0x677565737401", "0x677565737400", "0x677565737400", "0x677565737400"] {
         s.push_str(&format!(
             "[mgmt] warning: guest-hostile: a handover refused (label {label}, badge 0x2)\n"
@@ -410,6 +414,16 @@ fn bad_reply_wants_every_refusal_before_the_guest_runs_on() {
         "guest_bad_reply",
         &log.replace("refused: INJECT of vector 2 (NMI)", "accepted"),
         "INJECT of vector 2 (NMI)",
+    );
+    fails(
+        "guest_bad_reply",
+        &log.replace("refused: read into an unmapped page\n", "accepted\n"),
+        "read into an unmapped page",
+    );
+    fails(
+        "guest_bad_reply",
+        &log.replace("[vmm] guest-hostile: every bad state call was refused, the state unchanged\n", ""),
+        "the state unchanged",
     );
     let accepted = "[vmm] guest-hostile: FAIL forbidden reply accepted: ADVANCE with SET_RIP\n";
     fails("guest_bad_reply", &format!("{accepted}{log}"), "FAIL");
@@ -450,6 +464,7 @@ fn timer(ms: u64, cpu_us: u64) -> String {
     format!(
         "[guest-timer] guest-timer: TSC 2600000 kHz, APIC timer 1000000 kHz\n\
          [guest-timer] guest-timer: 50 ticks in {ms} ms, halted between them\n\
+         [guest-timer] guest-timer: PM timer 35801 ticks in 10 ms\n\
          [vmm] guest-timer: exit port 0xf4: exit code 0\n\
          [vmm] guest-timer: cpu time {cpu_us} us\n\
          [mgmt] guest-timer exited with code 0\n"
@@ -584,4 +599,33 @@ fn linux_boot_wants_two_cpus_ticking_a_clean_log_and_a_power_off() {
     fails(triple, "guest linux failed");
     let early = LINUX.replace("[linux] ryokan-init: done, powering off\n", "");
     fails(early, "done, powering off");
+}
+
+fn mmio_log() -> String {
+    "[guest-mmio] guest-mmio: xAPIC MMIO ok\n\
+     [guest-mmio] guest-mmio: long mode MMIO ok\n\
+     [vmm] guest-mmio: exit port 0xf4: exit code 0\n\
+     [mgmt] guest-mmio exited with code 0\n"
+        .to_string()
+}
+
+#[test]
+fn mmio_wants_both_modes_checked_and_nothing_refused() {
+    let log = mmio_log();
+    assert_eq!(run("guest_mmio", &log), Ok(()));
+    assert_eq!(run("bochs_guest_mmio", &log), Ok(()));
+    assert_eq!(run("ryzen_guest_mmio", &log), Ok(()));
+    fails(
+        "guest_mmio",
+        &log.replace("[guest-mmio] guest-mmio: long mode MMIO ok\n", ""),
+        "long mode MMIO ok",
+    );
+    let refused =
+        "[vmm] guest-mmio: MMIO at guest-physical 0xfee00030 from rip 0x1 not emulated (String): stopped\n";
+    fails("guest_mmio", &format!("{refused}{log}"), "an access not completed");
+    fails(
+        "guest_mmio",
+        &log.replace("MMIO ok\n[vmm]", "MMIO ok\n[guest-mmio] guest-mmio: FAIL check 3\n[vmm]"),
+        "FAIL",
+    );
 }
