@@ -54,6 +54,7 @@ pub mod msr;
 pub mod ring;
 pub mod syscall;
 pub mod vcpu;
+pub mod vstate;
 
 pub use cap::{CapSlot, ObjectType, Rights};
 pub use error::Error;

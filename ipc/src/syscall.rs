@@ -298,6 +298,27 @@ syscalls! {
     /// take it, kicking its CPU if it runs a guest there (the interprocessor
     /// interrupts a VMM's local APIC model sends).
     VcpuInterrupt = 45 { vcpu @ 0: CapSlot = Slot, vector @ 1: u8 = Vector },
+    /// Copies the state of the vCPU `vcpu` names (its thread capability,
+    /// CONTROL) into the caller's buffer at `buf`
+    /// (`ipc::vstate::STATE_BYTES` long, user-writable; see
+    /// [`crate::vstate::State`]), with the writes not yet entered
+    /// (`VcpuStateWrite`) applied. The vCPU must be in an exit: its call to
+    /// the VMM queued or waiting for the reply; else `Busy` (running, idle,
+    /// not yet run, or stopped by a failed entry, after which its hardware
+    /// state may hold the host's). On VT-x a vCPU's VMCS is its CPU's to
+    /// read: from a thread on another CPU, `Busy` too. `BadAddress` if the
+    /// buffer is not mapped writable, and nothing is written.
+    VcpuStateRead = 46 { vcpu @ 0: CapSlot = Slot, buf @ 1: UserBuf = Fixed(crate::vstate::STATE_BYTES) },
+    /// Changes the state of the vCPU `vcpu` names (CONTROL) as the
+    /// [`crate::vstate::Write`] in the caller's buffer at `buf`
+    /// (`ipc::vstate::WRITE_BYTES` long) asks: general registers, rip,
+    /// rflags. The vCPU must be in an exit, or not yet run (a VMM sets its
+    /// first registers), else `Busy`. A value the buffer holds that the
+    /// write refuses is `Malformed` (not `InvalidArgument`: it is no
+    /// argument); nothing changes then. Applied at the vCPU's next entry,
+    /// before the reply to its exit (whose `ADVANCE` then moves on from a
+    /// rip written here); several writes before one entry add up.
+    VcpuStateWrite = 47 { vcpu @ 0: CapSlot = Slot, buf @ 1: UserBuf = Fixed(crate::vstate::WRITE_BYTES) },
     /// Reads a port of the range `ports` covers.
     IoPortRead = 50 { ports @ 0: CapSlot = Slot, port @ 1: u16 = Narrow, width @ 2: Width = PortWidth },
     /// Writes a port of the range `ports` covers.
@@ -617,6 +638,19 @@ impl Arg<UserBuf, 2> for Buf {
     }
 }
 
+/// A user buffer of exactly the given bytes, in one register: its address
+/// (the length is the call's own).
+struct Fixed(u64);
+impl Arg<UserBuf, 1> for Fixed {
+    #[inline(always)]
+    fn decode(&self, [addr]: [u64; 1]) -> Option<UserBuf> {
+        UserBuf::new(addr, self.0, self.0)
+    }
+    fn encode(&self, v: UserBuf) -> [u64; 1] {
+        [v.addr.get()]
+    }
+}
+
 /// A port access width.
 struct PortWidth;
 impl Arg<Width, 1> for PortWidth {
@@ -760,6 +794,29 @@ mod tests {
             Call::decode(25, [1, 12, 0, 0, 0, 0]),
             Ok(Call::GuestExits { guest: CapSlot(1), first: 12 })
         );
+        let state = crate::vstate::STATE_BYTES;
+        assert_eq!(Call::decode(46, [1, 0, 0, 0, 0, 0]), Err((Error::InvalidArgument, 2)), "null buffer");
+        assert_eq!(
+            Call::decode(46, [1, USER_END - state + 8, 0, 0, 0, 0]),
+            Err((Error::InvalidArgument, 2)),
+            "past the user range"
+        );
+        assert_eq!(
+            Call::decode(46, [1, USER_END - state, 0, 0, 0, 0]),
+            Ok(Call::VcpuStateRead {
+                vcpu: CapSlot(1),
+                buf: UserBuf { addr: UserAddr(USER_END - state), len: state }
+            })
+        );
+        assert_eq!(
+            Call::decode(47, [1, u64::MAX - 8, 0, 0, 0, 0]),
+            Err((Error::InvalidArgument, 2)),
+            "wraps"
+        );
+        assert!(matches!(
+            Call::decode(47, [1, 0x1001, 0, 0, 0, 0]),
+            Ok(Call::VcpuStateWrite { buf: UserBuf { len: crate::vstate::WRITE_BYTES, .. }, .. })
+        ));
         assert_eq!(Call::decode(0, [0; 6]), Err((Error::UnknownSyscall, 0)));
         assert_eq!(Call::decode(999, [0; 6]), Err((Error::UnknownSyscall, 0)));
     }
@@ -793,6 +850,8 @@ mod tests {
             (Nr::VirqRaise, 43),
             (Nr::DoorbellCreate, 44),
             (Nr::VcpuInterrupt, 45),
+            (Nr::VcpuStateRead, 46),
+            (Nr::VcpuStateWrite, 47),
             (Nr::IoPortRead, 50),
             (Nr::IoPortWrite, 51),
             (Nr::IoPortsCreate, 52),

@@ -221,6 +221,8 @@ pub struct Machine {
     /// Per vCPU: its entries so far and the replies applied, in order.
     pub entries: HashMap<u64, u64>,
     pub replies: HashMap<u64, Vec<ipc::vcpu::Reply>>,
+    /// Per vCPU: the staged state writes its entries applied, in order.
+    pub state_writes: HashMap<u64, Vec<ipc::vstate::Write>>,
     /// Whether a guest can take an interrupt now / has interrupts on.
     pub interruptible: bool,
     pub interrupts_on: bool,
@@ -301,6 +303,7 @@ impl Machine {
             exits: HashMap::new(),
             entries: HashMap::new(),
             replies: HashMap::new(),
+            state_writes: HashMap::new(),
             interruptible: true,
             interrupts_on: true,
             port_value: 0xFFFF_FFFF,
@@ -728,6 +731,20 @@ pub mod vm {
     /// a flush after unmaps.
     pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, _t: Ref) -> Option<Entry> {
         let hw = v.vmcs.as_u64();
+        if let Some(w) = v.staged.take() {
+            let r = &mut v.regs;
+            let regs = [
+                &mut r.rax, &mut r.rcx, &mut r.rdx, &mut r.rbx, &mut r.rbp, &mut r.rsi, &mut r.rdi,
+                &mut r.r8, &mut r.r9, &mut r.r10, &mut r.r11, &mut r.r12, &mut r.r13, &mut r.r14, &mut r.r15,
+            ];
+            let at = [0usize, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+            for (reg, i) in regs.into_iter().zip(at) {
+                if w.mask & (1 << i) != 0 {
+                    *reg = w.gprs[i];
+                }
+            }
+            with(|m| m.state_writes.entry(hw).or_default().push(w));
+        }
         if let Some(r) = v.reply.take() {
             let regs = [&mut v.regs.rax, &mut v.regs.rbx, &mut v.regs.rcx, &mut v.regs.rdx];
             let flags = [Action::SET_RAX, Action::SET_RBX, Action::SET_RCX, Action::SET_RDX];
@@ -742,6 +759,16 @@ pub mod vm {
         let launched = v.launched;
         v.launched = true;
         Some(Entry { hw, regs: v.regs, launched, root })
+    }
+
+    /// A vCPU's state: its general registers (rsp 0) and CR2, the rest 0.
+    pub fn state_read(v: &Vcpu, _cpu_of: usize) -> Option<ipc::vstate::State> {
+        let r = &v.regs;
+        let gprs = [
+            r.rax, r.rcx, r.rdx, r.rbx, 0, r.rbp, r.rsi, r.rdi, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13,
+            r.r14, r.r15,
+        ];
+        Some(ipc::vstate::State { gprs, cr2: r.cr2, ..ipc::vstate::State::default() })
     }
 
     /// The next scripted exit; a guest with none left halts (interrupts on).

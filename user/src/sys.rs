@@ -158,6 +158,31 @@ pub fn vcpu_interrupt(vcpu: CapSlot, vector: u8) -> Result<(), Error> {
     call(Call::VcpuInterrupt { vcpu, vector }).map(drop)
 }
 
+/// The state of the vCPU whose thread `vcpu` names, which is in an exit
+/// (see `ipc::syscall::Call::VcpuStateRead`).
+pub fn vcpu_state_read(vcpu: CapSlot) -> Result<ipc::vstate::State, Error> {
+    let mut bytes = [0u8; ipc::vstate::STATE_BYTES as usize];
+    let buf = UserBuf { addr: addr(bytes.as_mut_ptr() as u64)?, len: ipc::vstate::STATE_BYTES };
+    call(Call::VcpuStateRead { vcpu, buf })?;
+    Ok(ipc::vstate::State::from_bytes(&bytes))
+}
+
+/// Changes what `write` asks of the vCPU `vcpu` names, in an exit or not
+/// yet run, at its next entry (see `ipc::syscall::Call::VcpuStateWrite`).
+pub fn vcpu_state_write(vcpu: CapSlot, write: &ipc::vstate::Write) -> Result<(), Error> {
+    vcpu_state_write_raw(vcpu, &write.to_bytes())
+}
+
+/// [`vcpu_state_write`] of a buffer as it is, checked by the kernel alone
+/// (what a hostile VMM sends).
+pub fn vcpu_state_write_raw(
+    vcpu: CapSlot,
+    bytes: &[u8; ipc::vstate::WRITE_BYTES as usize],
+) -> Result<(), Error> {
+    let buf = UserBuf { addr: addr(bytes.as_ptr() as u64)?, len: ipc::vstate::WRITE_BYTES };
+    call(Call::VcpuStateWrite { vcpu, buf }).map(drop)
+}
+
 /// A vCPU of `guest` that starts as an application processor after INIT
 /// and a start-up IPI with `vector`: in real mode at 0x1000 × `vector`, on
 /// `cpu` (None: this thread's). Its exits are calls on `exit`.

@@ -24,6 +24,11 @@ enum Arg {
     Page,
     /// A user address of any alignment.
     Addr,
+    /// A buffer the kernel writes (`VcpuStateRead`): in a page of
+    /// [`Hints::scratch`], whose contents do not matter, or where nothing
+    /// writable is (the kernel must refuse it), never the fuzzer's own
+    /// image, stack or data.
+    OutBuf,
     /// A stack pointer (16-byte aligned).
     Stack,
     /// A console write's length.
@@ -96,6 +101,7 @@ fn shape(nr: Nr) -> &'static [Arg] {
         Nr::VcpuCreate => &[DOMAIN, ENDPOINT, Word32, Word32, Sipi, Cpu],
         Nr::VirqCreate => &[DOMAIN, Vector],
         Nr::VcpuInterrupt => &[THREAD, Vector],
+        Nr::VcpuStateRead | Nr::VcpuStateWrite => &[THREAD, OutBuf],
         Nr::VirqRaise => &[VIRQ],
         Nr::IrqWait => &[IRQ],
         Nr::EndpointCreate | Nr::NotificationCreate => &[DOMAIN],
@@ -122,6 +128,9 @@ pub struct Hints<'a> {
     pub pages: &'a [u64],
     /// Ports worth hitting: the ranges it was given.
     pub ports: &'a [u16],
+    /// Pages whose contents do not matter to the fuzzer (those it maps and
+    /// unmaps at random), for buffers the kernel writes into.
+    pub scratch: &'a [u64],
 }
 
 /// The message verbs (`ipc::msg::nr`), drawn with the others.
@@ -230,6 +239,13 @@ fn argument(kind: Arg, rng: &mut XorShift, h: &Hints<'_>) -> u64 {
             6 => ipc::syscall::USER_END - rng.below(0x100),
             _ => rng.next_u64(),
         },
+        OutBuf => match r {
+            0..=4 => pick(rng, h.scratch).unwrap_or(0) + rng.below(0x2000),
+            // Unmapped, the kernel's half, the null page.
+            5 => ipc::syscall::USER_END - rng.below(0x100),
+            6 => [0, 8, 1 << 63][rng.below(3) as usize],
+            _ => ipc::syscall::USER_END + rng.below(1 << 40),
+        },
         Stack => match r {
             0..=5 => (pick(rng, h.pages).unwrap_or(0x1000) + rng.below(0x2000)) & !0xf,
             6 => rng.below(0x1_0000) & !0x7,
@@ -327,8 +343,12 @@ mod tests {
 
     const SLOTS: [(u64, Option<ObjectType>); 3] =
         [(3, Some(ObjectType::Domain)), (4 | 1 << 12, Some(ObjectType::Memory)), (40, None)];
-    const HINTS: Hints<'static> =
-        Hints { slots: &SLOTS, pages: &[0x2000_0000_0000, 0x40_1000], ports: &[0x2f8] };
+    const HINTS: Hints<'static> = Hints {
+        slots: &SLOTS,
+        pages: &[0x2000_0000_0000, 0x40_1000],
+        ports: &[0x2f8],
+        scratch: &[0x2000_0000_0000],
+    };
 
     /// Every syscall is drawn, about as often as the others.
     #[test]

@@ -20,7 +20,10 @@
 //! IA32_TSC_ADJUST (ebx bit 1: the MSR is not emulated, and Linux reads it
 //! unchecked when told it exists) and INVPCID (ebx bit 10: VT-x raises #UD
 //! for it unless the VMM's controls enable it, which the kernel's do not;
-//! Linux then flushes global pages by toggling CR4.PGE).
+//! Linux then flushes global pages by toggling CR4.PGE); and of ecx, LA57
+//! (bit 16: 5-level paging, whose 57-bit canonical addresses the kernel's
+//! checks of the base MSRs do not know: Linux's WRMSR of GS_BASE with a
+//! 5-level address got #GP, and its per-CPU data was lost).
 
 /// The hypervisor's vendor, in ebx, ecx, edx of leaf 0x4000_0000.
 pub const VENDOR: &[u8; 12] = b"RyokanRyokan";
@@ -57,6 +60,7 @@ const SVM_FEATURES: u32 = 0x8000_000A;
 const FEATURES7: u32 = 7;
 const LEAF7_EBX_TSC_ADJUST: u32 = 1 << 1;
 const LEAF7_EBX_INVPCID: u32 = 1 << 10;
+const LEAF7_ECX_LA57: u32 = 1 << 16;
 
 /// Whether the answer to `leaf` starts from the CPU's: not for the
 /// hypervisor's own leaves.
@@ -83,7 +87,9 @@ pub fn answer(leaf: u32, sub: u32, cpu: [u32; 4], vcpu: u32, tsc_khz: u32) -> [u
         ],
         TOPOLOGY => [eax, ebx, ecx, vcpu],
         POWER_LEAF => [eax, ebx, ecx & !(LEAF6_ECX_EPB | LEAF6_ECX_APERFMPERF), edx],
-        FEATURES7 if sub == 0 => [eax, ebx & !(LEAF7_EBX_TSC_ADJUST | LEAF7_EBX_INVPCID), ecx, edx],
+        FEATURES7 if sub == 0 => {
+            [eax, ebx & !(LEAF7_EBX_TSC_ADJUST | LEAF7_EBX_INVPCID), ecx & !LEAF7_ECX_LA57, edx]
+        }
         XSAVE_LEAF if sub == 0 => [eax & XSAVE_COMPONENTS, ebx, ecx, 0],
         XSAVE_LEAF if sub == 1 => [eax & !XSAVES, 0, 0, 0],
         0x8000_0001 => [eax, ebx, ecx & !EXT1_ECX_SVM, edx],
@@ -143,6 +149,7 @@ mod tests {
         assert_eq!(answer(0x8000_000A, 0, ALL, 0, 0), [0; 4]);
         assert_eq!(answer(7, 0, [1, 2, 3, 4], 0, 0), [1, 0, 3, 4], "leaf 7 but TSC_ADJUST");
         assert_eq!(answer(7, 0, ALL, 0, 0)[1], !((1 << 1) | (1 << 10)), "no TSC_ADJUST, no INVPCID");
+        assert_eq!(answer(7, 0, ALL, 0, 0)[2], !(1 << 16), "no 5-level paging");
         assert_eq!(answer(7, 1, ALL, 0, 0), ALL, "leaf 7's other sub-leaves pass");
         assert_eq!(answer(6, 0, [1, 2, 3, 4], 0, 0), [1, 2, 2, 4], "leaf 6 but APERF/MPERF");
         assert_eq!(answer(0x8000_0008, 0, [1, 2, 3, 4], 0, 0), [1, 2, 3, 4], "other leaves pass");

@@ -30,6 +30,7 @@ pub mod bus;
 pub mod bzimage;
 pub mod console_link;
 pub mod cpuid;
+pub mod emulate;
 pub mod info;
 pub mod initrd;
 pub mod ioapic;

@@ -41,9 +41,11 @@ use vmm::status;
 
 use crate::console::{say, Console};
 
-// The heap holds the ACPI tables of a Linux guest while they are built
-// (`vmm::acpi`, about 1 KiB for 16 vCPUs) and what the MMIO decoder needs.
-user::entry!(main, heap_kib = 64);
+// A heap for iced-x86, whose decoder builds its tables there once, at the
+// first MMIO exit (`vmm::mmio`; between 256 and 512 KiB: 256 is too little),
+// charged to the VMM's own 4 MiB; and for the ACPI tables of a Linux guest
+// while they are built (`vmm::acpi`, about 1 KiB for 16 vCPUs).
+user::entry!(main, heap_kib = 512);
 
 /// Where the VMM maps its configuration, the guest's kernel image and its
 /// modules (each at most guest RAM's 3 GiB, so 4 GiB apart).

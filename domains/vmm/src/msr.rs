@@ -13,9 +13,12 @@
 //! | IA32_MISC_ENABLE (0x1A0)   | 0x1801: fast strings; BTS and PEBS unavailable | the same value only |
 //! | IA32_BIOS_SIGN_ID / PATCH_LEVEL (0x8B) | 0: no microcode update loaded | taken (Intel's CPUID trigger), kept nowhere |
 //! | AMD's SYSCFG (0xC001_0010), on an AMD CPU only | 0: no MTRR extensions (MtrrFixDramEn/ModEn, MtrrVarDramEn, TOM2 clear) | 0 only |
+//! | AMD's interrupt pending message (0xC001_0055), on an AMD CPU only | 0: no SMI or C1E on a pending interrupt | 0 only |
 //!
 //! Linux reads the microcode revision on every CPU, and on AMD SYSCFG while
-//! it reads the fixed-range MTRRs (`k8_check_syscfg_dram_mod_en`); a #GP
+//! it reads the fixed-range MTRRs (`k8_check_syscfg_dram_mod_en`), and on
+//! a family 0xF or 0x10 AMD CPU (QEMU's) the interrupt pending message
+//! for erratum 400 (C1E); a #GP
 //! there would be a warning with a call trace in its log. SYSCFG reads as
 //! KVM reports it (0); on an Intel CPU it does not exist, so it is #GP.
 //!
@@ -29,6 +32,7 @@ pub const MTRR_DEF_TYPE: u32 = 0x2FF;
 pub const MISC_ENABLE: u32 = 0x1A0;
 pub const BIOS_SIGN_ID: u32 = 0x8B;
 pub const AMD_SYSCFG: u32 = 0xC001_0010;
+pub const AMD_INT_PENDING_MSG: u32 = 0xC001_0055;
 const VARIABLE_FIRST: u32 = 0x200;
 const VARIABLE_LAST: u32 = 0x20F;
 /// The fixed-range MTRRs, in order.
@@ -94,7 +98,7 @@ impl Msrs {
             MTRR_DEF_TYPE => Some(m.def_type),
             MISC_ENABLE => Some(MISC_ENABLE_VALUE),
             BIOS_SIGN_ID => Some(0),
-            AMD_SYSCFG if self.amd => Some(0),
+            AMD_SYSCFG | AMD_INT_PENDING_MSG if self.amd => Some(0),
             VARIABLE_FIRST..=VARIABLE_LAST => Some(m.variable[(msr - VARIABLE_FIRST) as usize]),
             _ => FIXED.iter().position(|&f| f == msr).map(|i| m.fixed[i]),
         }
@@ -110,7 +114,7 @@ impl Msrs {
             MTRRCAP => Some(false),
             MISC_ENABLE => Some(value == MISC_ENABLE_VALUE),
             BIOS_SIGN_ID => Some(true),
-            AMD_SYSCFG if self.amd => Some(value == 0),
+            AMD_SYSCFG | AMD_INT_PENDING_MSG if self.amd => Some(value == 0),
             MTRR_DEF_TYPE => {
                 let ok = value & !0xCFF == 0 && mtrr_type(value & 0xFF);
                 if ok {
@@ -193,5 +197,7 @@ mod tests {
         assert_eq!(amd.write(0, AMD_SYSCFG, 1 << 19), Some(false), "MtrrFixDramModEn refused");
         assert_eq!(amd.read(0, AMD_SYSCFG), Some(0));
         assert_eq!(Msrs::default().write(0, AMD_SYSCFG, 0), None);
+        assert_eq!((amd.read(0, AMD_INT_PENDING_MSG), intel.read(0, AMD_INT_PENDING_MSG)), (Some(0), None));
+        assert_eq!(amd.write(0, AMD_INT_PENDING_MSG, 1 << 27), Some(false), "C1E on CMP halt refused");
     }
 }

@@ -15,10 +15,21 @@
 //!   ignored); the reset register ([`crate::acpi::RESET_PORT`]: a write
 //!   with RST_CPU, bit 2, resets the machine, which ends the guest with
 //!   [`crate::status::RESET`]: restarting it is not done yet; reads 0);
-//!   other ports read as all ones and ignore writes (a PC's floating bus).
+//!   the ACPI PM timer at 0x608 ([`crate::pmtimer`], 32 bits at 3.579545
+//!   MHz of the VMM's virtual time, [`Platform::set_clock`]; its writes
+//!   are ignored); other ports read as all ones and ignore writes (a PC's
+//!   floating bus).
 //! - RDMSR/WRMSR: the local APIC's in x2APIC mode ([`crate::apic`]: how
 //!   a guest starts its other vCPUs); any other MSR #GP(0), as for an MSR
 //!   the CPU lacks. VMCALL/VMMCALL: #UD.
+//! - MMIO ([`Platform::mmio`]): the xAPIC page at 0xFEE0_0000
+//!   ([`crate::xapic`]), an access to it decoded from the guest's own
+//!   instruction ([`crate::mmio`]) and completed (a load's register
+//!   written through `VcpuStateWrite`, rip advanced by its length); one
+//!   the decoder refuses, or whose instruction cannot be read, stops the
+//!   guest with a note saying why. An instruction fetch from a device's
+//!   page, like any access to guest-physical memory no device or RAM is
+//!   at, stops it too.
 //! - HLT with interrupts off (nothing can wake the guest; with them on the
 //!   kernel idles the vCPU until an interrupt is raised on it, and the
 //!   exit never comes here), an access to unmapped
@@ -123,8 +134,24 @@ pub enum Note {
         value: u8,
         rip: u64,
     },
+    /// An MMIO access the VMM cannot complete: its instruction could not be
+    /// read or decoded, or the vCPU's state not read (`state`).
+    MmioRefused {
+        gpa: u64,
+        rip: u64,
+        why: MmioWhy,
+    },
     /// The last of [`NOTES_MAX`] notes of a kind.
     Enough,
+}
+
+/// Why an MMIO access was not completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MmioWhy {
+    /// The decoder's reason.
+    Refused(crate::mmio::Refused),
+    /// `VcpuStateRead` failed (the error's code).
+    State(u64),
 }
 
 fn access(q: u64) -> &'static str {
@@ -147,6 +174,14 @@ impl fmt::Display for Note {
                 "access to unmapped guest-physical {gpa:#x} ({}) at rip {rip:#x}: stopped",
                 access(q)
             ),
+            Note::MmioRefused { gpa, rip, why } => {
+                write!(f, "MMIO at guest-physical {gpa:#x} from rip {rip:#x} not emulated (")?;
+                match why {
+                    MmioWhy::Refused(r) => write!(f, "{r:?}")?,
+                    MmioWhy::State(e) => write!(f, "its vCPU's state unreadable: error {e}")?,
+                }
+                write!(f, "): stopped")
+            }
             Note::TripleFault { rip } => write!(f, "triple fault at rip {rip:#x}: stopped"),
             Note::EntryFailed { reason, rip, regs: [a, b, c, d] } => write!(
                 f,
@@ -216,6 +251,10 @@ pub struct Step {
     /// Arm vCPU `.0`'s timer: in `.1` ns, then every `.2` ns if not 0; or
     /// disarm it if `.1` is 0.
     pub timer: Option<(u8, u64, u64)>,
+    /// A register to write before the reply (`VcpuStateWrite`): an MMIO
+    /// load's destination, its index and value
+    /// ([`crate::emulate::completion`]).
+    pub write: Option<(u8, u64)>,
 }
 
 impl Step {
@@ -228,6 +267,7 @@ impl Step {
             start: None,
             ipi: None,
             timer: None,
+            write: None,
         }
     }
 }
@@ -241,12 +281,36 @@ pub struct Platform {
     notes: u32,
     /// The TSC's rate, told in CPUID 0x4000_0010.
     tsc_khz: u32,
+    pmtimer: crate::pmtimer::PmTimer,
+    /// The guest's virtual time, in ns, as last set ([`Platform::set_clock`]).
+    now_ns: u64,
 }
 
 impl Platform {
     /// The platform of a guest with `vcpus` vCPUs, on a TSC of `tsc_khz`.
     pub fn new(vcpus: usize, tsc_khz: u32) -> Self {
-        Platform { uart: Uart::default(), apics: Apics::new(vcpus), msrs: Msrs::default(), notes: 0, tsc_khz }
+        Platform {
+            uart: Uart::default(),
+            apics: Apics::new(vcpus),
+            msrs: Msrs::default(),
+            notes: 0,
+            tsc_khz,
+            pmtimer: crate::pmtimer::PmTimer::default(),
+            now_ns: 0,
+        }
+    }
+
+    /// Whether an access to `port` reads the clock (the PM timer): the VMM
+    /// then sets it first ([`Platform::set_clock`]), and only then, so that
+    /// other exits pay nothing for the time.
+    pub fn clock_port(port: u16) -> bool {
+        port.wrapping_sub(crate::pmtimer::PORT) < crate::pmtimer::PORTS
+    }
+
+    /// The guest's virtual time is now `now_ns` (never set backwards: a
+    /// smaller value is ignored, so the PM timer never runs back).
+    pub fn set_clock(&mut self, now_ns: u64) {
+        self.now_ns = self.now_ns.max(now_ns);
     }
 
     /// This platform on an AMD CPU (`amd`) or another: the MSRs that only
@@ -301,6 +365,61 @@ impl Platform {
                 status::UNHANDLED,
                 Note::Unknown { reason: exit.reason, code: exit.qualification, rip },
             ),
+        }
+    }
+
+    /// Whether guest-physical `gpa` is a device's (an MMIO fault there is
+    /// for [`Platform::mmio`]; elsewhere [`Platform::on_exit`] stops the
+    /// guest as having touched memory nothing is at).
+    pub fn mmio_device(&self, gpa: u64) -> bool {
+        gpa.wrapping_sub(crate::xapic::BASE) < crate::xapic::SIZE
+    }
+
+    /// Completes the MMIO exit `exit` of vCPU `vcpu` (at a device's address,
+    /// [`Platform::mmio_device`]) as `decoded` says, its general registers
+    /// `regs` as read at the exit (or why it could not be decoded).
+    pub fn mmio(
+        &mut self,
+        vcpu: usize,
+        exit: &Exit,
+        decoded: Result<crate::emulate::Decoded, MmioWhy>,
+    ) -> Step {
+        let (gpa, rip) = (exit.gpa, exit.rip);
+        if exit.qualification & 4 != 0 || !self.mmio_device(gpa) {
+            return self.stop(status::UNMAPPED, Note::Unmapped { gpa, access: exit.qualification, rip });
+        }
+        let crate::emulate::Decoded { access, regs, next_rip } = match decoded {
+            Ok(d) => d,
+            Err(why) => return self.stop(status::UNHANDLED, Note::MmioRefused { gpa, rip, why }),
+        };
+        let offset = gpa - crate::xapic::BASE;
+        // The exit gives no instruction length for a fault: the decoder's.
+        let mut s = Step::reply(Action::SET_RIP);
+        s.reply.rip = next_rip;
+        match access.op {
+            crate::mmio::Op::Read { .. } => {
+                let value = self.apics.mmio_read(vcpu, offset, access.size);
+                s.write = crate::emulate::completion(&access, &regs, value);
+            }
+            crate::mmio::Op::Write { value } => {
+                let action = self.apics.mmio_write(vcpu, offset, access.size, value);
+                self.apic_action(&mut s, action, rip);
+            }
+        }
+        s
+    }
+
+    /// What an APIC register write asks of the VMM, into `s`.
+    fn apic_action(&mut self, s: &mut Step, action: ApicAction, rip: u64) {
+        match action {
+            ApicAction::None => {}
+            ApicAction::Start { vcpu, vector } => s.start = Some((vcpu, vector)),
+            ApicAction::Ipi { targets, vector } => s.ipi = Some((targets, vector)),
+            ApicAction::Timer { vcpu, delay_ns, period_ns } => s.timer = Some((vcpu, delay_ns, period_ns)),
+            ApicAction::Unsupported { icr } => s.note = self.note(Note::Ipi { icr, rip }),
+            // Only after `Apics::accepted` of a level-triggered interrupt,
+            // which needs the I/O APIC: not yet here.
+            ApicAction::Eoi { .. } => {}
         }
     }
 
@@ -359,18 +478,7 @@ impl Platform {
             None => self.inject(GP, Some(0), refused),
             Some(action) => {
                 let mut s = Step::reply(Action::ADVANCE);
-                match action {
-                    ApicAction::None => {}
-                    ApicAction::Start { vcpu, vector } => s.start = Some((vcpu, vector)),
-                    ApicAction::Ipi { targets, vector } => s.ipi = Some((targets, vector)),
-                    ApicAction::Timer { vcpu, delay_ns, period_ns } => {
-                        s.timer = Some((vcpu, delay_ns, period_ns))
-                    }
-                    ApicAction::Unsupported { icr } => s.note = self.note(Note::Ipi { icr, rip }),
-                    // Only after `Apics::accepted` of a level-triggered
-                    // interrupt, which needs the I/O APIC: not yet here.
-                    ApicAction::Eoi { .. } => {}
-                }
+                self.apic_action(&mut s, action, rip);
                 s
             }
         }
@@ -424,16 +532,19 @@ impl Platform {
                 s.line = self.uart.write(uart, value as u8);
             } else if let Some(power) = self.power(port, value as u8, exit.rip) {
                 return power;
-            } else if port != MARK_PORT {
+            } else if port != MARK_PORT && !Self::clock_port(port) {
                 s.note = self.note(Note::Port { port, write, rip: exit.rip });
             }
             return s;
         }
         let mut s = Step::reply(Action::ADVANCE | Action::SET_RAX);
+        let timer = self.pmtimer.read(self.now_ns, port, size as u8);
         let value = if uart < uart::PORTS {
             u64::from(self.uart.read(uart))
         } else if [acpi::SLEEP_CONTROL_PORT, acpi::SLEEP_STATUS_PORT, acpi::RESET_PORT].contains(&port) {
             0
+        } else if let Some(t) = timer {
+            u64::from(t)
         } else {
             s.note = self.note(Note::Port { port, write, rip: exit.rip });
             mask

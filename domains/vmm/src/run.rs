@@ -6,12 +6,46 @@ use ipc::vcpu::{Action, Exit, ExitReason, Reply};
 use ipc::{CapSlot, Rights};
 use user::sys::Incoming;
 use user::{arch, sys, time};
-use vmm::platform::{Platform, MARK_PORT};
+use vmm::platform::{MmioWhy, Platform, MARK_PORT};
 use vmm::status;
 
 use crate::console::{say, Console};
 use crate::setup::Guest;
 use crate::{bad_entry, hostile};
+
+/// The exits that need more than the exit message: an IN of the clock's
+/// ports (the time set first) and MMIO at a device's address (the vCPU's
+/// state read, its instruction decoded). Out of line, so that the other
+/// exits' path stays as short as it was.
+#[inline(never)]
+fn timed_or_mmio(
+    platform: &mut Platform,
+    guest: &Guest,
+    thread: Option<CapSlot>,
+    vcpu: usize,
+    exit: &Exit,
+    start_tsc: u64,
+) -> vmm::platform::Step {
+    if exit.reason == ExitReason::PortIn && Platform::clock_port((exit.qualification & 0xFFFF) as u16) {
+        platform.set_clock(virtual_ns(start_tsc));
+    }
+    if exit.reason == ExitReason::MemoryFault && platform.mmio_device(exit.gpa) {
+        let decoded = match thread.map(sys::vcpu_state_read) {
+            Some(Ok(state)) => vmm::emulate::decode(&guest.ram, &state, exit.gpa).map_err(MmioWhy::Refused),
+            Some(Err(e)) => Err(MmioWhy::State(e.code())),
+            None => Err(MmioWhy::State(ipc::Error::InvalidCapability.code())),
+        };
+        return platform.mmio(vcpu, exit, decoded);
+    }
+    platform.on_exit(vcpu, exit, |_, _| [0; 4])
+}
+
+/// The guest's virtual time: ns since `start_tsc`, by the TSC.
+fn virtual_ns(start_tsc: u64) -> u64 {
+    let ticks = u128::from(time::now().wrapping_sub(start_tsc));
+    let per_ms = u128::from(time::tsc_per_ms().max(1));
+    u64::try_from(ticks * 1_000_000 / per_ms).unwrap_or(u64::MAX)
+}
 
 /// What the CPU answers CPUID `leaf`, `subleaf` with, in the VMM.
 fn cpu(leaf: u32, subleaf: u32) -> [u32; 4] {
@@ -37,6 +71,7 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, bad_entry: bool, v
     let [_, ebx, ecx, edx] = cpu(0, 0);
     let amd = (ebx, edx, ecx) == (0x6874_7541, 0x6974_6E65, 0x444D_4163);
     let mut platform = Platform::new(vcpus, tsc_khz).on_amd(amd);
+    let start_tsc = time::now();
     if let Err(e) = sys::notification_bind(guest.timers) {
         say!(console, "cannot bind the timer notification: {e:?}: stopped");
         return status::UNHANDLED;
@@ -54,6 +89,9 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, bad_entry: bool, v
     };
     if hostile {
         if let Err(code) = hostile::probe(console) {
+            return code;
+        }
+        if let Err(code) = hostile::state_probe(console, guest.vcpu0, guest.domain) {
             return code;
         }
     }
@@ -90,7 +128,20 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, bad_entry: bool, v
         if exit.reason == ExitReason::PortOut && (exit.qualification & 0xFFFF) as u16 == MARK_PORT {
             marks.mark(guest, console);
         }
-        let mut step = platform.on_exit(vcpu, &exit, cpu);
+        let thread = || threads.get(vcpu).copied().flatten();
+        let mut step = if matches!(exit.reason, ExitReason::MemoryFault | ExitReason::PortIn) {
+            timed_or_mmio(&mut platform, guest, thread(), vcpu, &exit, start_tsc)
+        } else {
+            platform.on_exit(vcpu, &exit, cpu)
+        };
+        if let Some(w) = step.write {
+            let done = thread().ok_or(ipc::Error::InvalidCapability);
+            if let Err(e) = done.and_then(|t| sys::vcpu_state_write(t, &vmm::emulate::write_of(w))) {
+                say!(console, "completing an MMIO load failed: {e:?}: stopped");
+                stop(console);
+                return status::UNHANDLED;
+            }
+        }
         if let Some(r) = bad_entry::answer(&exit).filter(|_| bad_entry) {
             (step.reply, step.note) = (r, None);
         }

@@ -30,6 +30,8 @@ pub struct Guest {
     pub vcpu0: CapSlot,
     /// The notification its vCPUs' APIC timers signal (bit i: vCPU i).
     pub timers: CapSlot,
+    /// Its RAM, as the VMM has it mapped.
+    pub ram: Ram,
 }
 
 /// Why the guest could not be made.
@@ -119,7 +121,7 @@ pub fn boot<'a>(
     let quota = ram::guest_quota_pages(ram_end, u64::from(config.vcpus));
     let (domain, _) = sys::guest_create(quota).map_err(failed("creating the guest"))?;
     match build(this, domain, config, &load) {
-        Ok((exits, vcpu0, timers)) => Ok(Guest { domain, exits, vcpu0, timers }),
+        Ok((exits, vcpu0, timers)) => Ok(Guest { domain, exits, vcpu0, timers, ram: Ram { end: ram_end } }),
         Err(e) => {
             // Everything made so far belongs to the guest, or is harmless.
             let _ = sys::domain_destroy(domain);
@@ -199,8 +201,28 @@ fn build(
 
 /// Guest RAM as the VMM sees it: mapped read-write at `RAM_VA + gpa` for
 /// every gpa in `[RAM_START, end)`.
-struct Ram {
+pub struct Ram {
     end: u64,
+}
+
+/// What the MMIO decoder reads: the guest's page tables and instructions.
+impl vmm::mmio::GuestMemory for Ram {
+    /// Byte by byte with volatile reads (the guest may change its RAM at
+    /// any time; what is read is then only checked, never trusted); false
+    /// for anything outside the RAM.
+    fn read(&self, gpa: u64, buf: &mut [u8]) -> bool {
+        if gpa.checked_add(buf.len() as u64).is_none_or(|end| end > self.end) {
+            return false;
+        }
+        let base = (RAM_VA + gpa) as *const u8;
+        for (i, b) in buf.iter_mut().enumerate() {
+            // SAFETY: [gpa, end) lies in [RAM_START, self.end), which `build`
+            // mapped at RAM_VA + gpa for the VMM's life; it is guest memory,
+            // never a Rust object, so a volatile byte read aliases nothing.
+            *b = unsafe { base.add(i).read_volatile() };
+        }
+        true
+    }
 }
 
 impl Ram {

@@ -208,6 +208,22 @@ pub fn cases(f: &Fix) -> Vec<Case> {
             sys(|s| Call::VcpuInterrupt { vcpu: s[0], vector: 48 }),
         ),
         case(
+            Nr::VcpuStateRead,
+            vec![arg(O::Thread, c, f.vcpu)],
+            Box::new(move |s| {
+                let buf = UserBuf { addr: va, len: ipc::vstate::STATE_BYTES };
+                Op::Sys(Call::VcpuStateRead { vcpu: s[0], buf })
+            }),
+        ),
+        case(
+            Nr::VcpuStateWrite,
+            vec![arg(O::Thread, c, f.vcpu)],
+            Box::new(move |s| {
+                let buf = UserBuf { addr: va, len: ipc::vstate::WRITE_BYTES };
+                Op::Sys(Call::VcpuStateWrite { vcpu: s[0], buf })
+            }),
+        ),
+        case(
             Nr::IoPortRead,
             vec![arg(O::IoPorts, r, f.ports)],
             sys(|s| Call::IoPortRead { ports: s[0], port: 0x60, width: Width::Byte }),

@@ -312,3 +312,77 @@ fn a_server_paid_by_a_caller_of_an_idle_cpu_is_not_starved() {
         assert_eq!(s.schedule_in(vmm), 0, "the VMM runs");
     });
 }
+
+/// `VcpuStateRead` and `VcpuStateWrite` on a vCPU in an exit: the state
+/// read, a write staged (seen by the next read) and applied at the next
+/// entry before the reply; a refused value is `Malformed` with no
+/// argument index (an `InvalidArgument` must name an argument: the
+/// hostile fuzzer's rule), a bad buffer `BadAddress`, a vCPU out of its
+/// exit `Busy`, and none of them changes anything.
+#[test]
+fn a_vmm_reads_and_writes_a_vcpu_in_its_exit() {
+    use ipc::syscall::UserBuf;
+    use ipc::vstate::{reg, State, Write, STATE_BYTES, WRITE_BYTES, WRITE_RIP};
+    run(2, RAM, |s| {
+        let f = fixture(s);
+        let (v, hw, vmm) = vmm(s, &f, vec![exit(ExitReason::Cpuid, 0)]);
+        let va = super::fixture::BUF_VA;
+        let d = f.c.domain;
+        let read_at = |at: u64| Call::VcpuStateRead {
+            vcpu: f.vcpu,
+            buf: UserBuf::new(at, STATE_BYTES, STATE_BYTES).expect("buf"),
+        };
+        let write = Call::VcpuStateWrite {
+            vcpu: f.vcpu,
+            buf: UserBuf::new(va, WRITE_BYTES, WRITE_BYTES).expect("buf"),
+        };
+        let state = |s: &mut Sim| {
+            assert_eq!(s.call(vmm, read_at(va)), Out::Ok([0; 4]));
+            let mut b = [0u8; STATE_BYTES as usize];
+            s.k().copy_from_user(d, va, &mut b).expect("read back");
+            State::from_bytes(&b)
+        };
+        let st = state(s);
+        let regs = s.k().threads.get(v).and_then(|t| t.vcpu.as_ref()).map(|x| x.regs).expect("regs");
+        assert_eq!(
+            [st.gprs[reg::RAX], st.gprs[reg::RBX], st.gprs[reg::RCX], st.gprs[reg::RDX]],
+            [regs.rax, regs.rbx, regs.rcx, regs.rdx]
+        );
+        // Unmapped (or read-only) buffers: BadAddress, nothing written.
+        assert_eq!(s.call(vmm, read_at(0x70_0000)), Out::Err(Error::BadAddress, 0));
+        // Values the write refuses: Malformed, never InvalidArgument with rdi 0.
+        let mut bad = Write::none().with_rip(0x8000_0000_0000).to_bytes();
+        for (what, word, value) in [("rip", 0, WRITE_RIP), ("mask", 0, 1 << 18), ("rflags", 0, 1 << 17)] {
+            bad[word..word + 8].copy_from_slice(&value.to_le_bytes());
+            if what == "rflags" {
+                bad[18 * 8..19 * 8].copy_from_slice(&(1u64 << 3).to_le_bytes());
+            }
+            s.k().copy_to_user(d, va, &bad).expect("poke");
+            assert_eq!(s.call(vmm, write), Out::Err(Error::Malformed, 0), "{what}");
+        }
+        assert!(s.k().threads.get(v).and_then(|t| t.vcpu.as_ref()).is_some_and(|x| x.staged.is_none()));
+        // A good write: staged, read back, applied at entry before the reply.
+        let good = Write::none().gpr(reg::RBX, 0x55).gpr(reg::RAX, 0x11).with_rip(0x2000);
+        s.k().copy_to_user(d, va, &good.to_bytes()).expect("poke");
+        assert_eq!(s.call(vmm, write), Out::Ok([0; 4]));
+        let st = state(s);
+        assert_eq!((st.gprs[reg::RBX], st.gprs[reg::RAX], st.rip), (0x55, 0x11, 0x2000));
+        let reply = Reply { regs: [0xAA, 0, 0, 0], ..Reply::only(Action::ADVANCE | Action::SET_RAX) };
+        assert_eq!(s.ipc(vmm, IpcCall::ReplyRecv { ep: f.ep, msg: reply.to_message() }), Out::Off);
+        assert_eq!(s.m(|m| m.state_writes.get(&hw).cloned()), Some(vec![good]));
+        let regs = s.k().threads.get(v).and_then(|t| t.vcpu.as_ref()).map(|x| (x.regs.rax, x.regs.rbx));
+        assert_eq!(regs, Some((0xAA, 0x55)), "the reply's rax over the write's");
+        // Out of its exit (halted now): Busy, for the VMM or anyone.
+        assert_eq!(s.state(v), Some(ThreadState::Halted));
+        let t = s.thread(f.c.slot, Some(1));
+        s.k().copy_to_user(d, va, &good.to_bytes()).expect("poke");
+        assert_eq!(s.call(t, read_at(va)), Out::Err(Error::Busy, 0));
+        assert_eq!(s.call(t, write), Out::Err(Error::Busy, 0));
+        // A thread that is no vCPU.
+        let not = Call::VcpuStateRead {
+            vcpu: f.thread,
+            buf: UserBuf::new(va, STATE_BYTES, STATE_BYTES).expect("b"),
+        };
+        assert_eq!(s.call(t, not), Out::Err(Error::WrongType, 0));
+    });
+}

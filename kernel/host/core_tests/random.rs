@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ipc::msg::NO_CAP;
-use ipc::syscall::{Call, Nr, ANY_CPU, NO_SIPI};
+use ipc::syscall::{Call, Nr, UserAddr, ANY_CPU, NO_SIPI};
 use ipc::vcpu::{Exit, ExitReason};
 use ipc::{CapSlot, ObjectType, Rights};
 
@@ -62,6 +62,8 @@ impl Rng {
 const HOSTILE: usize = 4;
 const QUOTA: u64 = 300;
 const SLOTS_KEPT: usize = 48;
+/// Where each child has a read-write page of the root's making.
+const STATE_BUF: u64 = 0x18_0000;
 
 /// A pool reference as a map key.
 type Key = (u16, u32);
@@ -77,6 +79,9 @@ struct World {
     slots: BTreeMap<Key, Vec<(u64, ObjectType)>>,
     /// Each live domain's mappings that worked: memory, domain slots, va.
     maps: BTreeMap<Key, Vec<[u64; 3]>>,
+    /// Each live domain's vCPU slots (from `VcpuCreate`), for the state
+    /// calls, which a vCPU slot among all thread slots would seldom meet.
+    vcpus: BTreeMap<Key, Vec<u64>>,
     /// The root's slots for its hostile children.
     children: Vec<(CapSlot, Ref)>,
     /// The root's shared endpoint and notification.
@@ -108,6 +113,7 @@ fn random_calls_from_hostile_domains_keep_every_invariant() {
             rng: Rng(seed),
             slots: BTreeMap::new(),
             maps: BTreeMap::new(),
+            vcpus: BTreeMap::new(),
             children: Vec::new(),
             shared: (CapSlot(0), CapSlot(0)),
             ports: Vec::new(),
@@ -206,6 +212,13 @@ fn spawn(s: &mut Sim, w: &mut World) {
     if let Some(&(sibling, _)) = w.children.last() {
         slots.extend(grant(s, sibling, Rights::CONTROL | Rights::GRANT, ObjectType::Domain));
     }
+    // A read-write page the child cannot unmap (the root holds it), for
+    // buffers the kernel writes (`VcpuStateRead`).
+    let page = s.call(r, Call::MemoryCreate { domain: c.slot, pages: 1 });
+    if let Out::Ok([m, ..]) = page {
+        let (va, rights) = (UserAddr::page(STATE_BUF).expect("va"), Rights::READ | Rights::WRITE);
+        s.call(r, Call::MemoryMap { memory: CapSlot(m as u32), domain: c.slot, va, rights }).ok();
+    }
     w.slots.insert(key(c.domain), slots);
     w.children.push((c.slot, c.domain));
 }
@@ -276,6 +289,12 @@ fn learn(s: &Sim, w: &mut World, d: Ref, t: Ref, nr: u64, args: &[u64; 11], out:
         if Nr::MAKE_SLOT.iter().any(|&x| x as u64 == nr) {
             got.push(r[0]);
         }
+        if nr == Nr::VcpuCreate as u64 {
+            let vcpus = w.vcpus.entry(key(d)).or_default();
+            if vcpus.len() < SLOTS_KEPT {
+                vcpus.push(r[0]);
+            }
+        }
         if nr == Nr::MemoryMap as u64 {
             let maps = w.maps.entry(key(d)).or_default();
             if maps.len() < SLOTS_KEPT {
@@ -324,6 +343,7 @@ fn root_work(s: &mut Sim, w: &mut World) {
             s.call(r, Call::DomainDestroy { domain: slot }).ok();
             w.slots.remove(&key(d));
             w.maps.remove(&key(d));
+            w.vcpus.remove(&key(d));
         }
     }
     // A child none of whose threads can run is stuck (each waits on
@@ -343,6 +363,7 @@ fn root_work(s: &mut Sim, w: &mut World) {
         s.call(r, Call::DomainDestroy { domain: slot }).ok();
         w.slots.remove(&key(d));
         w.maps.remove(&key(d));
+        w.vcpus.remove(&key(d));
     }
     while w.children.len() < HOSTILE
         && s.call(r, Call::Stats).ok()[3] + QUOTA * 2 < s.call(r, Call::Stats).ok()[2]
@@ -381,7 +402,14 @@ fn script_a_vcpu(s: &mut Sim, w: &mut World) {
             }
         })
         .collect();
-    s.m(|m| m.exits.entry(hw).or_default().extend(exits));
+    // Now and then guests halt with interrupts off: that halt is an exit
+    // to the VMM (the vCPU then waits in it, where its VMM may read and
+    // write its state), not an idle wait.
+    let on = !w.rng.one_in(3);
+    s.m(|m| {
+        m.exits.entry(hw).or_default().extend(exits);
+        m.interrupts_on = on;
+    });
 }
 
 /// A slot for a `kind` capability argument: mostly a known one of that
@@ -406,7 +434,7 @@ fn pick(rng: &mut Rng, known: &[(u64, ObjectType)], kind: ObjectType) -> u64 {
 /// A random call for a thread of domain `d`: its number and registers.
 fn draw(w: &mut World, d: Ref) -> (u64, [u64; 11]) {
     use ObjectType as O;
-    let World { rng, slots, maps, .. } = w;
+    let World { rng, slots, maps, vcpus, .. } = w;
     let known: &[(u64, ObjectType)] = slots.get(&key(d)).map_or(&[], |v| v.as_slice());
     // Every syscall (however many `Nr::ALL` has), then the message verbs.
     let all = Nr::ALL.len() as u64;
@@ -484,6 +512,23 @@ fn draw(w: &mut World, d: Ref) -> (u64, [u64; 11]) {
         }
         x if x == Nr::VcpuInterrupt as u64 => {
             a[..2].copy_from_slice(&[pick(rng, known, O::Thread), 20 + rng.below(240)])
+        }
+        x if x == Nr::VcpuStateRead as u64 || x == Nr::VcpuStateWrite as u64 => {
+            // A buffer in a page a mapping of this domain's put somewhere
+            // (often its own space), else anywhere near.
+            let me = known.first().map(|x| x.0);
+            let own: Vec<u64> =
+                maps.get(&key(d)).into_iter().flatten().filter(|m| Some(m[1]) == me).map(|m| m[2]).collect();
+            let at = match rng.below(4) {
+                0 if !own.is_empty() => own[rng.below(own.len() as u64) as usize],
+                0 | 1 => page(rng.next()),
+                _ => STATE_BUF,
+            };
+            let vcpu = match vcpus.get(&key(d)).filter(|v| !v.is_empty() && rng.one_in(2)) {
+                Some(v) => v[rng.below(v.len() as u64) as usize],
+                None => pick(rng, known, O::Thread),
+            };
+            a[..2].copy_from_slice(&[vcpu, at + rng.below(0x200)])
         }
         x if x == Nr::VirqRaise as u64 => a[0] = pick(rng, known, O::VirqLine),
         x if x == Nr::DoorbellCreate as u64 => {

@@ -261,7 +261,7 @@ pub mod vm {
     pub use crate::virt::grave::{reap, retire};
     pub use crate::virt::state::restore_dr6;
     pub use crate::virt::vcpu::{
-        enter, inject_interrupt, interruptible, interrupts_on, prepare, want_window,
+        enter, inject_interrupt, interruptible, interrupts_on, prepare, state_read, want_window,
     };
 
     /// Whether guests can run here.

@@ -52,6 +52,10 @@ pub struct Vcpu {
     /// Its exits by reason (`ExitReason::index`), the kernel's own
     /// answers included (`GuestExits`).
     pub exits: [u64; ipc::vcpu::EXIT_REASONS],
+    /// The VMM's checked `VcpuStateWrite`s not yet entered, applied at the
+    /// next entry (on its CPU, where VT-x can write its VMCS) before the
+    /// reply to its exit.
+    pub staged: Option<ipc::vstate::Write>,
 }
 
 impl Vcpu {

@@ -184,4 +184,34 @@ impl Kernel {
         }
         Ok(())
     }
+
+    /// Copies `bytes` to user address `va` of domain `d`, page by page
+    /// through the direct map, after checking every page is mapped
+    /// user-writable (so a refused copy writes nothing).
+    pub fn copy_to_user(&self, d: Ref, va: u64, bytes: &[u8]) -> Result<(), Error> {
+        let root = self.domain(d)?.root;
+        let writable = crate::mem::paging::MapFlags::USER | crate::mem::paging::MapFlags::WRITE;
+        for pass in 0..2 {
+            let mut done = 0usize;
+            while done < bytes.len() {
+                let at = va.checked_add(done as u64).ok_or(Error::BadAddress)?;
+                let (pa, flags) = hw::space::translate(root, at).ok_or(Error::BadAddress)?;
+                if !flags.contains(writable) {
+                    return Err(Error::BadAddress);
+                }
+                let n = ((4096 - (at % 4096)) as usize).min(bytes.len() - done);
+                if pass == 1 {
+                    let dst = hw::frames::to_virt(pa);
+                    // SAFETY: `pa..pa + n` lies in one frame mapped writable
+                    // into the domain (RAM the direct map covers, the
+                    // domain's own); `bytes` is kernel memory.
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(bytes[done..].as_ptr(), dst.as_mut_ptr::<u8>(), n)
+                    };
+                }
+                done += n;
+            }
+        }
+        Ok(())
+    }
 }

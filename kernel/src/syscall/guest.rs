@@ -103,6 +103,7 @@ pub fn vcpu_create(
         window: false,
         pending: [0; 4],
         exits: [0; ipc::vcpu::EXIT_REASONS],
+        staged: None,
     };
     // By default on the VMM thread's CPU: an exit and its reply then switch
     // directly between the two, with no IPI.

@@ -12,6 +12,7 @@ mod notify;
 mod pause;
 mod sched;
 mod thread;
+mod vstate;
 
 use ipc::syscall::Call;
 use ipc::Error;
@@ -153,6 +154,8 @@ fn invoke(k: &mut Kernel, c: Caller, call: Call) -> Result<Next, Error> {
         Call::VirqCreate { guest, vector } => guest::virq_create(k, c, guest, vector),
         Call::VirqRaise { virq } => guest::virq_raise(k, c, virq),
         Call::VcpuInterrupt { vcpu, vector } => guest::vcpu_interrupt(k, c, vcpu, vector),
+        Call::VcpuStateRead { vcpu, buf } => vstate::vcpu_state_read(k, c, vcpu, buf),
+        Call::VcpuStateWrite { vcpu, buf } => vstate::vcpu_state_write(k, c, vcpu, buf),
         Call::NotificationBind { ntfn } => notify::notification_bind(k, c, ntfn),
         Call::DoorbellCreate { guest, port, ntfn, bits } => {
             guest::doorbell_create(k, c, guest, port, ntfn, bits)

@@ -7,7 +7,7 @@ use ipc::vcpu::Action;
 
 use super::Virt;
 use crate::obj::pool::Ref;
-use crate::obj::vcpu::Vcpu;
+use crate::obj::vcpu::{GuestRegs, Vcpu};
 
 pub use crate::hw::guest::{Entry, HwExit};
 
@@ -20,6 +20,70 @@ pub(super) fn apply_regs(v: &mut Vcpu, r: &ipc::vcpu::Reply) {
         if r.actions.contains(flag) {
             *reg = value;
         }
+    }
+}
+
+/// General register `i` of `regs` in the x86 encoding's order
+/// (`ipc::vstate::reg`); None for rsp, which the VMCS or VMCB holds.
+pub(super) fn gpr(regs: &mut GuestRegs, i: usize) -> Option<&mut u64> {
+    Some(match i {
+        0 => &mut regs.rax,
+        1 => &mut regs.rcx,
+        2 => &mut regs.rdx,
+        3 => &mut regs.rbx,
+        5 => &mut regs.rbp,
+        6 => &mut regs.rsi,
+        7 => &mut regs.rdi,
+        8 => &mut regs.r8,
+        9 => &mut regs.r9,
+        10 => &mut regs.r10,
+        11 => &mut regs.r11,
+        12 => &mut regs.r12,
+        13 => &mut regs.r13,
+        14 => &mut regs.r14,
+        15 => &mut regs.r15,
+        _ => return None,
+    })
+}
+
+/// The general registers of `regs` in the x86 encoding's order, rsp given.
+pub(super) fn gprs(regs: &GuestRegs, rsp: u64) -> [u64; 16] {
+    let r = regs;
+    [
+        r.rax, r.rcx, r.rdx, r.rbx, rsp, r.rbp, r.rsi, r.rdi, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14,
+        r.r15,
+    ]
+}
+
+/// Takes vCPU `v`'s staged write (`VcpuStateWrite`): its general
+/// registers into `v.regs`; returns (rsp, rip, rflags) where asked for,
+/// for the back end to write into the VMCS or VMCB. Out of line and cold:
+/// an entry pays only the check that there is one.
+#[cold]
+#[inline(never)]
+pub(super) fn take_staged(v: &mut Vcpu) -> (Option<u64>, Option<u64>, Option<u64>) {
+    let Some(w) = v.staged.take() else { return (None, None, None) };
+    for i in 0..16 {
+        if w.mask & (1 << i) != 0 {
+            if let Some(r) = gpr(&mut v.regs, i) {
+                *r = w.gprs[i];
+            }
+        }
+    }
+    let rsp = (w.mask & (1 << ipc::vstate::reg::RSP) != 0).then_some(w.gprs[ipc::vstate::reg::RSP]);
+    let rip = (w.mask & ipc::vstate::WRITE_RIP != 0).then_some(w.rip);
+    let rflags = (w.mask & ipc::vstate::WRITE_RFLAGS != 0).then_some(w.rflags);
+    (rsp, rip, rflags)
+}
+
+/// The state of vCPU `v`, which is in an exit (not running) and ran last
+/// on CPU `cpu_of`; None where this CPU cannot read it (VT-x: a VMCS is
+/// readable only on the CPU that caches it).
+pub fn state_read(v: &Vcpu, cpu_of: usize) -> Option<ipc::vstate::State> {
+    match super::available() {
+        Virt::Vmx if cpu_of == crate::arch::cpu::current_index() => super::vmx::vcpu::state_read(v),
+        Virt::Svm => Some(super::svm::vcpu::state_read(v)),
+        _ => None,
     }
 }
 

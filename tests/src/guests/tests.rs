@@ -237,8 +237,8 @@ fn probe_wants_each_read_stopped_at_its_address() {
     assert_eq!(probe_checked(&outcome(&log), true), Ok(()));
     fails(
         "guest_probe",
-        &log.replace("guest-physical 0xfee00000 (read)", "guest-physical 0xfee00040 (read)"),
-        "probe-apic: access to unmapped guest-physical 0xfee00000",
+        &log.replace("guest-physical 0xfed00000 (read)", "guest-physical 0xfed00040 (read)"),
+        "probe-hpet: access to unmapped guest-physical 0xfed00000",
     );
     fails(
         "guest_probe",
@@ -393,6 +393,10 @@ fn bad_reply() -> String {
         s.push_str(&format!("[vmm] guest-hostile: forbidden reply refused: {f}\n"));
     }
     s.push_str("[vmm] guest-hostile: every forbidden reply was refused: answering properly now\n");
+    for f in BAD_STATE_CALLS {
+        s.push_str(&format!("[vmm] guest-hostile: bad state call refused: {f}\n"));
+    }
+    s.push_str("[vmm] guest-hostile: every bad state call was refused, the state unchanged\n");
     for label in ["0x677565737401", "0x677565737400", "0x677565737400", "0x677565737400"] {
         s.push_str(&format!(
             "[mgmt] warning: guest-hostile: a handover refused (label {label}, badge 0x2)\n"
@@ -410,6 +414,16 @@ fn bad_reply_wants_every_refusal_before_the_guest_runs_on() {
         "guest_bad_reply",
         &log.replace("refused: INJECT of vector 2 (NMI)", "accepted"),
         "INJECT of vector 2 (NMI)",
+    );
+    fails(
+        "guest_bad_reply",
+        &log.replace("refused: read into an unmapped page\n", "accepted\n"),
+        "read into an unmapped page",
+    );
+    fails(
+        "guest_bad_reply",
+        &log.replace("[vmm] guest-hostile: every bad state call was refused, the state unchanged\n", ""),
+        "the state unchanged",
     );
     let accepted = "[vmm] guest-hostile: FAIL forbidden reply accepted: ADVANCE with SET_RIP\n";
     fails("guest_bad_reply", &format!("{accepted}{log}"), "FAIL");
@@ -450,6 +464,7 @@ fn timer(ms: u64, cpu_us: u64) -> String {
     format!(
         "[guest-timer] guest-timer: TSC 2600000 kHz, APIC timer 1000000 kHz\n\
          [guest-timer] guest-timer: 50 ticks in {ms} ms, halted between them\n\
+         [guest-timer] guest-timer: PM timer 35801 ticks in 10 ms\n\
          [vmm] guest-timer: exit port 0xf4: exit code 0\n\
          [vmm] guest-timer: cpu time {cpu_us} us\n\
          [mgmt] guest-timer exited with code 0\n"
@@ -530,4 +545,87 @@ fn verdict_wants_the_failing_guest_named_and_nothing_else() {
     fails("guest_verdict", &log.replace("exit code 3", "exit code 4"), "exit-3: exit port 0xf4: exit code 3");
     let wrong = log.replace("(VMM status 1)", "(VMM status 4)");
     fails("guest_verdict", &wrong, "not VMM status [1]");
+}
+
+/// What Debian's kernel and the payload's init print with 2 vCPUs (cut).
+const LINUX: &str = "\
+[vmm] linux: started: 262144 KiB of RAM, 2 vCPUs, command line `console=ttyS0 panic=-1 ryokan.test`, 1 module(s)
+[linux] [    0.000000] Linux version 6.1.0-48-cloud-amd64
+[linux] ryokan-init: started, uptime 2.31 s
+[linux] ryokan-init: nproc 2
+[linux] ryokan-init: sample 1 uptime 2.40 s
+[linux] ryokan-init: irq 1 LOC:        412        380   Local timer interrupts
+[linux] ryokan-init: sample 2 uptime 3.42 s
+[linux] ryokan-init: irq 2 LOC:        702        655   Local timer interrupts
+[linux] ryokan-init: dmesg clean
+[linux] ryokan-init: done, powering off
+[vmm] linux: powered off (ACPI S5)
+[mgmt] linux exited with code 0
+";
+
+#[test]
+fn linux_boot_wants_two_cpus_ticking_a_clean_log_and_a_power_off() {
+    // A run of 20 s on the host.
+    let on = |name: &str, log: &str| {
+        let t = cases().into_iter().find(|t| t.name == name).expect("case exists");
+        let o = Outcome { duration: Duration::from_secs(20), ..outcome_on(t.emulator.kind(), log) };
+        (t.check)(&o)
+    };
+    let check = |log: &str| on("linux_boot", log);
+    assert_eq!(check(LINUX), Ok(()));
+    let one = LINUX.replace("nproc 2", "nproc 1").replace("        380", "").replace("        655", "");
+    assert_eq!(on("bochs_linux_boot", &one), Ok(()));
+    assert!(on("bochs_linux_boot", LINUX).unwrap_err().contains("nproc 1"));
+    let fast = LINUX.replace("2.40 s", "20.40 s").replace("3.42 s", "21.42 s");
+    assert!(check(&fast).unwrap_err().contains("uptime 21.42 s is more than the run's 20.0 s"));
+    let fails = |log: String, needle: &str| {
+        let e = check(&log).expect_err("the check should fail");
+        assert!(e.contains(needle), "`{needle}` not in: {e}");
+    };
+    fails(LINUX.replace("nproc 2", "nproc 1"), "nproc 2");
+    fails(LINUX.replace("655", "380"), "CPU 1's local timer interrupts did not rise");
+    fails(LINUX.replace("702        655", "702"), "1 CPUs' local timer counts");
+    fails(LINUX.replace("irq 2 LOC", "irq 2 NMI"), "no line `[linux] ryokan-init: irq 2 LOC");
+    fails(LINUX.replace("3.42 s", "2.90 s"), "the guest's clock went from 2.4 s to 2.9 s");
+    fails(LINUX.replace("dmesg clean", "dmesg has errors:"), "dmesg clean");
+    fails(LINUX.replace("[vmm] linux: powered off (ACPI S5)\n", ""), "powered off");
+    let triple = LINUX.replace(
+        "[vmm] linux: powered off (ACPI S5)\n[mgmt] linux exited with code 0\n",
+        &format!(
+            "[vmm] linux: triple fault at rip 0x1000: stopped\n[mgmt] linux exited with code 4\n{}",
+            failed("linux", 4)
+        ),
+    );
+    fails(triple, "guest linux failed");
+    let early = LINUX.replace("[linux] ryokan-init: done, powering off\n", "");
+    fails(early, "done, powering off");
+}
+
+fn mmio_log() -> String {
+    "[guest-mmio] guest-mmio: xAPIC MMIO ok\n\
+     [guest-mmio] guest-mmio: long mode MMIO ok\n\
+     [vmm] guest-mmio: exit port 0xf4: exit code 0\n\
+     [mgmt] guest-mmio exited with code 0\n"
+        .to_string()
+}
+
+#[test]
+fn mmio_wants_both_modes_checked_and_nothing_refused() {
+    let log = mmio_log();
+    assert_eq!(run("guest_mmio", &log), Ok(()));
+    assert_eq!(run("bochs_guest_mmio", &log), Ok(()));
+    assert_eq!(run("ryzen_guest_mmio", &log), Ok(()));
+    fails(
+        "guest_mmio",
+        &log.replace("[guest-mmio] guest-mmio: long mode MMIO ok\n", ""),
+        "long mode MMIO ok",
+    );
+    let refused =
+        "[vmm] guest-mmio: MMIO at guest-physical 0xfee00030 from rip 0x1 not emulated (String): stopped\n";
+    fails("guest_mmio", &format!("{refused}{log}"), "an access not completed");
+    fails(
+        "guest_mmio",
+        &log.replace("MMIO ok\n[vmm]", "MMIO ok\n[guest-mmio] guest-mmio: FAIL check 3\n[vmm]"),
+        "FAIL",
+    );
 }

@@ -214,3 +214,96 @@ fn the_xsave_leaf_says_the_size_of_what_the_guest_may_enable() {
     let s = p.on_exit(0, &exit(ExitReason::Cpuid, 0, 0, [0xD, 0, 1, 0]), cpu);
     assert_eq!(s.reply.regs[1], 832, "the compacted size too");
 }
+
+/// Guest RAM for the MMIO tests: `bytes` at guest-physical `at`.
+struct Mem {
+    at: u64,
+    bytes: Vec<u8>,
+}
+
+impl crate::mmio::GuestMemory for Mem {
+    fn read(&self, gpa: u64, buf: &mut [u8]) -> bool {
+        // Its page from `at` on: the bytes, then zeros.
+        let Some(from) = gpa.checked_sub(self.at).and_then(|o| usize::try_from(o).ok()) else { return false };
+        if self.bytes.is_empty() || from + buf.len() > 0x100 {
+            return false;
+        }
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = self.bytes.get(from + i).copied().unwrap_or(0);
+        }
+        true
+    }
+}
+
+/// A 32-bit flat guest without paging at rip 0x10_0040, its registers `gprs`.
+fn flat(gprs: [u64; 16]) -> ipc::vstate::State {
+    let mut s = ipc::vstate::State { gprs, rip: 0x10_0040, cr0: ipc::vstate::CR0_PE, ..Default::default() };
+    s.segments[ipc::vstate::seg::CS].attrib = ipc::vstate::Segment::DB | ipc::vstate::Segment::PRESENT;
+    s
+}
+
+fn mmio_exit(gpa: u64, access: u64) -> Exit {
+    exit(ExitReason::MemoryFault, access, gpa, [0; 4])
+}
+
+#[test]
+fn xapic_loads_and_stores_complete_through_the_decoder() {
+    let mut p = Platform::new(2, 0);
+    // mov ecx, [eax + 0x30]: the version register into ecx.
+    let mem = Mem { at: 0x10_0040, bytes: vec![0x8B, 0x48, 0x30] };
+    let mut gprs = [0u64; 16];
+    gprs[0] = 0xfee0_0000;
+    gprs[1] = 0xFFFF_FFFF_0000_0000;
+    let state = flat(gprs);
+    let d = crate::emulate::decode(&mem, &state, 0xfee0_0030);
+    let s = p.mmio(0, &mmio_exit(0xfee0_0030, 1), d.map_err(MmioWhy::Refused));
+    assert_eq!((s.reply.actions, s.reply.rip, s.stop), (Action::SET_RIP, 0x10_0043, None));
+    assert_eq!(s.write, Some((1, 0x0006_0014)), "the version, ecx's top cleared");
+    // mov dword [0xfee000b0], 0: an EOI, a store (no register written).
+    let mem = Mem { at: 0x10_0040, bytes: vec![0xC7, 0x05, 0xB0, 0x00, 0xE0, 0xFE, 0, 0, 0, 0] };
+    let d = crate::emulate::decode(&mem, &state, 0xfee0_00b0);
+    let s = p.mmio(0, &mmio_exit(0xfee0_00b0, 2), d.map_err(MmioWhy::Refused));
+    assert_eq!((s.reply.actions, s.reply.rip, s.write, s.stop), (Action::SET_RIP, 0x10_004a, None, None));
+    // The ICR's high half then its low: an INIT IPI to vCPU 1 (asks to start nothing yet).
+    assert!(p.mmio_device(0xfee0_0fff) && !p.mmio_device(0xfee0_1000) && !p.mmio_device(0xfedf_ffff));
+}
+
+#[test]
+fn mmio_the_vmm_cannot_complete_stops_the_guest_saying_why() {
+    let mut p = Platform::new(1, 0);
+    // rep movsd: a string instruction, refused by the decoder.
+    let mem = Mem { at: 0x10_0040, bytes: vec![0xF3, 0xA5] };
+    let mut gprs = [0u64; 16];
+    gprs[6] = 0xfee0_0000;
+    let d = crate::emulate::decode(&mem, &flat(gprs), 0xfee0_0000);
+    let s = p.mmio(0, &mmio_exit(0xfee0_0000, 1), d.map_err(MmioWhy::Refused));
+    assert_eq!((s.reply.actions, s.stop), (Action::STOP, Some(status::UNHANDLED)));
+    let note = s.note.expect("a note").to_string();
+    assert_eq!(note, "MMIO at guest-physical 0xfee00000 from rip 0x100040 not emulated (String): stopped");
+    // The instruction's page is not RAM.
+    let empty = Mem { at: 0, bytes: Vec::new() };
+    let d = crate::emulate::decode(&empty, &flat(gprs), 0xfee0_0000);
+    let s = p.mmio(0, &mmio_exit(0xfee0_0000, 1), d.map_err(MmioWhy::Refused));
+    assert_eq!(s.stop, Some(status::UNHANDLED));
+    assert!(s.note.expect("note").to_string().contains("NotMapped { linear: 1048640 }"));
+    // The state unreadable; an instruction fetch from the device's page.
+    let s = p.mmio(0, &mmio_exit(0xfee0_0000, 1), Err(MmioWhy::State(18)));
+    assert_eq!(s.stop, Some(status::UNHANDLED));
+    assert!(s.note.expect("note").to_string().contains("state unreadable: error 18"));
+    let s = p.mmio(0, &mmio_exit(0xfee0_0000, 4), Err(MmioWhy::State(0)));
+    assert_eq!(s.stop, Some(status::UNMAPPED), "no code runs from a device");
+}
+
+#[test]
+fn the_pm_timer_reads_the_clock_as_set_never_backwards() {
+    let mut p = Platform::new(1, 0);
+    assert!(Platform::clock_port(0x608) && Platform::clock_port(0x60b) && !Platform::clock_port(0x60c));
+    p.set_clock(1_000_000_000);
+    let s = p.on_exit(0, &inp(0x608, 4, 0xFFFF_FFFF_0000_0000), no_cpu);
+    assert_eq!((s.reply.regs[0], s.note), (3_579_545, None), "a second of ticks, eax's top cleared");
+    p.set_clock(5);
+    let s = p.on_exit(0, &inp(0x608, 2, 0xAB_0000), no_cpu);
+    assert_eq!(s.reply.regs[0], 0xAB_0000 | (3_579_545 & 0xFFFF), "not back in time; ax alone");
+    let s = p.on_exit(0, &out(0x608, 4, 7), no_cpu);
+    assert_eq!((s.reply.actions, s.note), (Action::ADVANCE, None), "writes ignored, unsaid");
+}

@@ -545,3 +545,58 @@ impl Vmcb {
         get!(self, save.cr0) & Cr0Flags::PAGING.bits() != 0
     }
 }
+
+impl Vmcb {
+    /// The guest state of the VMCB but its general registers (rsp alone,
+    /// in `gprs[4]`) and CR2, which the kernel holds; EFER as the guest
+    /// sees it (without SVME), the interrupt shadow as blocking by STI.
+    /// FS, GS, TR and LDTR are as VMSAVE left them after the exit.
+    pub fn read_state(&self) -> ipc::vstate::State {
+        use ipc::vstate::{Segment, State};
+        let seg = |s: apm::Segment| Segment {
+            base: s.base,
+            limit: s.limit,
+            selector: s.selector,
+            attrib: s.attrib,
+        };
+        let table = |s: apm::Segment| Segment { base: s.base, limit: s.limit, selector: 0, attrib: 0 };
+        let mut gprs = [0u64; 16];
+        gprs[ipc::vstate::reg::RSP] = get!(self, save.rsp);
+        State {
+            gprs,
+            rip: get!(self, save.rip),
+            rflags: get!(self, save.rflags),
+            cr0: get!(self, save.cr0),
+            cr2: 0,
+            cr3: get!(self, save.cr3),
+            cr4: get!(self, save.cr4),
+            efer: get!(self, save.efer) & !EferFlags::SECURE_VIRTUAL_MACHINE_ENABLE.bits(),
+            interruptibility: get!(self, control.interrupt_shadow) & apm::INTERRUPT_SHADOW,
+            segments: [
+                seg(get!(self, save.es)),
+                seg(get!(self, save.cs)),
+                seg(get!(self, save.ss)),
+                seg(get!(self, save.ds)),
+                seg(get!(self, save.fs)),
+                seg(get!(self, save.gs)),
+                seg(get!(self, save.ldtr)),
+                seg(get!(self, save.tr)),
+            ],
+            gdtr: table(get!(self, save.gdtr)),
+            idtr: table(get!(self, save.idtr)),
+        }
+    }
+
+    /// Writes a VMM's checked rsp, rip and rflags (`ipc::vstate::Write`).
+    pub fn set_state(&self, rsp: Option<u64>, rip: Option<u64>, rflags: Option<u64>) {
+        if let Some(v) = rsp {
+            set!(self, save.rsp, v);
+        }
+        if let Some(v) = rip {
+            set!(self, save.rip, v);
+        }
+        if let Some(v) = rflags {
+            set!(self, save.rflags, v);
+        }
+    }
+}

@@ -500,3 +500,54 @@ pub fn want_window(on: bool) {
     let window = u64::from(Proc::INTERRUPT_WINDOW_EXITING.bits());
     vmcs::write(control::PRIMARY_PROCBASED_EXEC_CONTROLS, if on { proc | window } else { proc & !window });
 }
+
+/// The guest state of the current VMCS but its general registers (rsp
+/// alone, in `gprs[4]`) and CR2, which the kernel holds: CR0 and CR4 as
+/// the guest reads them (its shadows where the host owns bits), segment
+/// access rights in the VMCB's 12-bit form (0 for an unusable segment).
+pub fn read_state() -> ipc::vstate::State {
+    use ipc::vstate::{Segment, State};
+    let r = vmcs::read;
+    let shadowed = |real, mask, shadow| (r(real) & !r(mask)) | (r(shadow) & r(mask));
+    let segment = |sel, limit, rights, base| {
+        let ar = r(rights);
+        let attrib = if ar & access::UNUSABLE != 0 { 0 } else { ((ar & 0xFF) | ((ar >> 4) & 0xF00)) as u16 };
+        Segment { base: r(base), limit: r(limit) as u32, selector: r(sel) as u16, attrib }
+    };
+    let table = |limit, base| Segment { base: r(base), limit: r(limit) as u32, selector: 0, attrib: 0 };
+    let mut gprs = [0u64; 16];
+    gprs[ipc::vstate::reg::RSP] = r(guest::RSP);
+    State {
+        gprs,
+        rip: r(guest::RIP),
+        rflags: r(guest::RFLAGS),
+        cr0: shadowed(guest::CR0, control::CR0_GUEST_HOST_MASK, control::CR0_READ_SHADOW),
+        cr2: 0,
+        cr3: r(guest::CR3),
+        cr4: shadowed(guest::CR4, control::CR4_GUEST_HOST_MASK, control::CR4_READ_SHADOW),
+        efer: r(guest::IA32_EFER_FULL),
+        interruptibility: r(guest::INTERRUPTIBILITY_STATE) & sdm::BLOCKING_STI_OR_MOV_SS,
+        segments: [
+            segment(guest::ES_SELECTOR, guest::ES_LIMIT, guest::ES_ACCESS_RIGHTS, guest::ES_BASE),
+            segment(guest::CS_SELECTOR, guest::CS_LIMIT, guest::CS_ACCESS_RIGHTS, guest::CS_BASE),
+            segment(guest::SS_SELECTOR, guest::SS_LIMIT, guest::SS_ACCESS_RIGHTS, guest::SS_BASE),
+            segment(guest::DS_SELECTOR, guest::DS_LIMIT, guest::DS_ACCESS_RIGHTS, guest::DS_BASE),
+            segment(guest::FS_SELECTOR, guest::FS_LIMIT, guest::FS_ACCESS_RIGHTS, guest::FS_BASE),
+            segment(guest::GS_SELECTOR, guest::GS_LIMIT, guest::GS_ACCESS_RIGHTS, guest::GS_BASE),
+            segment(guest::LDTR_SELECTOR, guest::LDTR_LIMIT, guest::LDTR_ACCESS_RIGHTS, guest::LDTR_BASE),
+            segment(guest::TR_SELECTOR, guest::TR_LIMIT, guest::TR_ACCESS_RIGHTS, guest::TR_BASE),
+        ],
+        gdtr: table(guest::GDTR_LIMIT, guest::GDTR_BASE),
+        idtr: table(guest::IDTR_LIMIT, guest::IDTR_BASE),
+    }
+}
+
+/// Writes a VMM's checked rsp, rip and rflags (`ipc::vstate::Write`)
+/// into the current VMCS.
+pub fn set_state(rsp: Option<u64>, rip: Option<u64>, rflags: Option<u64>) {
+    for (field, value) in [(guest::RSP, rsp), (guest::RIP, rip), (guest::RFLAGS, rflags)] {
+        if let Some(v) = value {
+            vmcs::write(field, v);
+        }
+    }
+}

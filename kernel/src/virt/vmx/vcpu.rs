@@ -9,7 +9,7 @@ use super::vmcs;
 use crate::arch::cpu;
 use crate::obj::pool::Ref;
 use crate::obj::vcpu::Vcpu;
-use crate::virt::vcpu::{apply_regs, Entry, HwExit};
+use crate::virt::vcpu::{apply_regs, gprs, take_staged, Entry, HwExit};
 
 pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
     let me = cpu::current();
@@ -33,6 +33,10 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
     let cr3 = x86_64::registers::control::Cr3::read_raw().0.start_address().as_u64();
     if v.host_cr3 != cr3 && vmcs::write(x86::vmx::vmcs::host::CR3, cr3) {
         v.host_cr3 = cr3;
+    }
+    if v.staged.is_some() {
+        let (rsp, rip, rflags) = take_staged(v);
+        run::set_state(rsp, rip, rflags);
     }
     if let Some(r) = v.reply.take() {
         if r.actions.contains(Action::ADVANCE) {
@@ -111,4 +115,21 @@ pub fn enter(e: &mut Entry) -> HwExit {
         VmxExit::EntryFailed(code) => vmm(ExitReason::EntryFailed, code, 0),
         VmxExit::Other(raw) => vmm(ExitReason::Other, raw, 0),
     }
+}
+
+/// The state of vCPU `v`, in an exit, whose VMCS this CPU caches (made
+/// current here if it is not); None if the CPU refused it.
+pub fn state_read(v: &Vcpu) -> Option<ipc::vstate::State> {
+    let me = cpu::current();
+    let pa = v.vmcs.as_u64();
+    if me.current_vmcs.load(Ordering::Relaxed) != pa {
+        if !vmcs::load(pa) {
+            return None;
+        }
+        me.current_vmcs.store(pa, Ordering::Relaxed);
+    }
+    let mut s = run::read_state();
+    s.gprs = gprs(&v.regs, s.gprs[ipc::vstate::reg::RSP]);
+    s.cr2 = v.regs.cr2;
+    Some(s)
 }

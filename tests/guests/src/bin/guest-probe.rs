@@ -1,9 +1,10 @@
 //! `guest-probe`: reads guest-physical memory beyond its RAM, in turn:
-//! 0x4000_0000 (past any test guest's RAM), 0xFEE0_0000 (where a PC's local
-//! APIC is) and 0x1_0000_0000 (above 4 GiB, reached through PAE paging:
+//! 0x4000_0000 (past any test guest's RAM), 0xFED0_0000 (where a PC's HPET
+//! is, which the VMM does not emulate; its xAPIC page at 0xFEE0_0000 it does,
+//! see `guest-mmio`) and 0x1_0000_0000 (above 4 GiB, reached through PAE paging:
 //! linear 0x4000_0000 maps it with a 2 MiB page). The first read must stop
 //! the guest (its VMM reports the unmapped access); the command line picks
-//! the first: `probe=apic` or `probe=high`, else 0x4000_0000; `wait_ms=<n>`
+//! the first: `probe=hpet` or `probe=high`, else 0x4000_0000; `wait_ms=<n>`
 //! makes it spin n ms before its first read. `scribble` first reads its RAM
 //! from 2 MiB to its end, which must be all zero (fresh RAM: where the host
 //! keeps its kernel, guest-physical 2 MiB and up is host memory a guest
@@ -42,18 +43,18 @@ guest_main:
     testl %eax, %eax
     jz 1f
     call scribble
-1:    movl $opt_apic, %esi
+1:    movl $opt_hpet, %esi
     call cmdline_has
     testl %eax, %eax
-    jnz probe_apic
+    jnz probe_hpet
     movl $opt_high, %esi
     call cmdline_has
     testl %eax, %eax
     jnz probe_high
     movl $0x40000000, %edi
     call probe
-probe_apic:
-    movl $0xFEE00000, %edi
+probe_hpet:
+    movl $0xFED00000, %edi
     call probe
 probe_high:
     call pae_on
@@ -180,8 +181,8 @@ opt_wait:
     .asciz "wait_ms="
 opt_scribble:
     .asciz "scribble"
-opt_apic:
-    .asciz "probe=apic"
+opt_hpet:
+    .asciz "probe=hpet"
 opt_high:
     .asciz "probe=high"
 msg_reading:

@@ -6,7 +6,9 @@
 //! interrupts on until 50 ticks have come; then stops the timer and says
 //! how long that took by the TSC (`guest-timer: 50 ticks in <n> ms,
 //! halted between them`). Fewer than 45 ms would be a timer running fast;
-//! that fails. Then it reports success.
+//! that fails. Then it reads the ACPI PM timer (port 0x608) across 10 ms
+//! of the TSC (`guest-timer: PM timer <n> ticks in 10 ms`), which must
+//! have advanced by half to twice 35,795 ticks, and reports success.
 
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -92,7 +94,44 @@ guest_main:
     call puts
     cmpl $45, %edi
     jb too_fast
+
+    /* The ACPI PM timer (port 0x608, 3.579545 MHz) over 10 ms of the
+       TSC: 35,795 ticks, taken from half to twice that. */
+    movw $0x608, %dx
+    inl %dx, %eax
+    movl %eax, %ebx
+    movl tsc_khz, %eax
+    movl $10, %ecx
+    mull %ecx                       /* edx:eax = the TSC's ticks in 10 ms */
+    movl %eax, %esi
+    movl %edx, %ebp
+    rdtsc
+    addl %eax, %esi
+    adcl %edx, %ebp
+1:  rdtsc
+    cmpl %ebp, %edx
+    jb 1b
+    ja 2f
+    cmpl %esi, %eax
+    jb 1b
+2:  movw $0x608, %dx
+    inl %dx, %eax
+    subl %ebx, %eax
+    movl %eax, %edi
+    movl $msg_pm, %esi
+    call puts
+    movl %edi, %eax
+    call put_dec
+    movl $msg_pm_end, %esi
+    call puts
+    cmpl $17897, %edi
+    jb pm_off
+    cmpl $71590, %edi
+    ja pm_off
     ret
+pm_off:
+    movl $msg_pm_off, %esi
+    jmp fail
 
 tick:
     incl ticks
@@ -126,6 +165,12 @@ msg_no_leaf:
     .asciz "guest-timer: FAIL no timing leaf 0x40000010 in CPUID\n"
 msg_too_fast:
     .asciz "guest-timer: FAIL the timer ran fast\n"
+msg_pm:
+    .asciz "guest-timer: PM timer "
+msg_pm_end:
+    .asciz " ticks in 10 ms\n"
+msg_pm_off:
+    .asciz "guest-timer: FAIL the PM timer is not at 3.579545 MHz\n"
     .balign 4
 idt_ptr:
     .word VECTOR * 8 + 7

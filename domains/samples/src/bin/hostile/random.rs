@@ -466,7 +466,9 @@ pub fn run(
             f.refresh();
         }
         let (slots, n) = f.hints();
-        let hints = Hints { slots: &slots[..n], pages: &f.pages, ports: &f.ports };
+        // The pages it maps and unmaps at random; never its image.
+        let scratch = [layout::FREE2_BASE, layout::FREE_BASE];
+        let hints = Hints { slots: &slots[..n], pages: &f.pages, ports: &f.ports, scratch: &scratch };
         let nr = fuzz::number(&mut f.rng);
         let mut a = fuzz::arguments(nr, &mut f.rng, &hints);
         let mut m = fuzz::message(&mut f.rng, &hints);

@@ -1,0 +1,285 @@
+//! `guest-mmio`: reads and writes its local APIC's xAPIC page at
+//! 0xFEE0_0000 (32-bit, paging off), which no RAM backs, so that each
+//! access faults to the VMM, which must decode the instruction and complete
+//! it: loads in each addressing form a compiler emits (an absolute
+//! address, [reg], [reg+disp], [reg+reg*s+disp]) and of each width (8-bit
+//! with a high-byte register, 16, 32; movzx, movsx), stores of registers
+//! and of immediates (8 and 32 bits), each checked by reading back the
+//! task-priority register (TPR, 0x80) or the version register (0x30,
+//! 0x0006_0014 in the VMM's model), then says `guest-mmio: xAPIC MMIO
+//! ok`. Then it enters long mode with the page mapped at linear
+//! 0x4000_0000 through a 4 KiB page of a 4-level walk (so the VMM must
+//! walk its tables, not take linear for physical) and checks 64-bit forms:
+//! REX registers (r9d, r13-r15, r10b), rip-relative, a 64-bit load and a
+//! store of an immediate, [reg+reg*8+disp32], movsxd, movzx; says
+//! `guest-mmio: long mode MMIO ok` and passes. Any value not as it must be
+//! is a `guest-mmio: FAIL check N` line and a failure.
+
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+use guests as _;
+
+#[cfg(not(target_os = "none"))]
+fn main() -> std::process::ExitCode {
+    guests::host_stub("guest-mmio")
+}
+
+#[cfg(target_os = "none")]
+core::arch::global_asm!(
+    r#"
+    .section .text.guest_main, "ax"
+    .code32
+    .global guest_main
+guest_main:
+    movl $0xfee00000, %ebx
+
+    /* 1: an absolute address (A1 moffs32) into eax. */
+    movl $1, %edi
+    movl 0xfee00030, %eax
+    cmpl $0x00060014, %eax
+    jne bad
+    /* 2: [reg+disp8] into ecx, the top of the register replaced. */
+    movl $2, %edi
+    movl $0xdeadbeef, %ecx
+    movl 0x30(%ebx), %ecx
+    cmpl $0x00060014, %ecx
+    jne bad
+    /* 3: [reg+reg*4+disp8] into edx. */
+    movl $3, %edi
+    movl $0x8, %esi
+    movl 0x10(%ebx,%esi,4), %edx
+    cmpl $0x00060014, %edx
+    jne bad
+    /* 4: [reg] into ebp (reg = 0xfee00030). */
+    movl $4, %edi
+    leal 0x30(%ebx), %esi
+    movl (%esi), %ebp
+    cmpl $0x00060014, %ebp
+    jne bad
+    /* 5: movzx of a byte and of a word. */
+    movl $5, %edi
+    movl $-1, %eax
+    movzbl 0x30(%ebx), %eax
+    cmpl $0x14, %eax
+    jne bad
+    movzwl 0x32(%ebx), %eax
+    cmpl $0x6, %eax
+    jne bad
+
+    /* 6: a 32-bit store of a register, read back. */
+    movl $6, %edi
+    movl $0x20, %eax
+    movl %eax, 0x80(%ebx)
+    movl 0x80(%ebx), %ecx
+    cmpl $0x20, %ecx
+    jne bad
+    /* 7: a 32-bit store of an immediate, read back into esi. */
+    movl $7, %edi
+    movl $0x40, 0x80(%ebx)
+    movl 0x80(%ebx), %esi
+    cmpl $0x40, %esi
+    jne bad
+    /* 8: an 8-bit store of an immediate, read into ah (a high byte). */
+    movl $8, %edi
+    movb $0x30, 0x80(%ebx)
+    movl $0x11223344, %eax
+    movb 0x80(%ebx), %ah
+    cmpl $0x11223044, %eax
+    jne bad
+    /* 9: a 16-bit load into cx keeps the rest of ecx. */
+    movl $9, %edi
+    movl $0xabcd0000, %ecx
+    movw 0x80(%ebx), %cx
+    cmpl $0xabcd0030, %ecx
+    jne bad
+    /* 10: movsx of a byte that is negative (TPR 0xf0). */
+    movl $10, %edi
+    movb $0xf0, %dl
+    movb %dl, 0x80(%ebx)
+    movsbl 0x80(%ebx), %eax
+    cmpl $0xfffffff0, %eax
+    jne bad
+    movl $0, 0x80(%ebx)
+
+    movl $msg_ok, %esi
+    call puts
+
+    /* Long mode: PML4[0] -> PDPT; PDPT[0] -> PD identity-mapping the
+       first GiB (2 MiB pages); PDPT[1] -> PD1, PD1[0] -> PT, PT[0] = the
+       xAPIC page: linear 0x4000_0000 is guest-physical 0xFEE0_0000,
+       through a 4 KiB page of a 4-level walk (so the VMM must walk). */
+    movl $pdpt, %eax
+    orl $3, %eax
+    movl %eax, pml4
+    movl $pd0, %eax
+    orl $3, %eax
+    movl %eax, pdpt
+    movl $pd1, %eax
+    orl $3, %eax
+    movl %eax, pdpt + 8
+    movl $pt, %eax
+    orl $3, %eax
+    movl %eax, pd1
+    movl $0xfee00013, pt            /* P, W, PCD */
+    xorl %ecx, %ecx
+1:  movl %ecx, %eax
+    shll $21, %eax
+    orl $0x83, %eax
+    movl %eax, pd0(,%ecx,8)
+    incl %ecx
+    cmpl $512, %ecx
+    jb 1b
+    movl %cr4, %eax
+    orl $0x20, %eax                 /* PAE */
+    movl %eax, %cr4
+    movl $pml4, %eax
+    movl %eax, %cr3
+    movl $0xC0000080, %ecx          /* EFER.LME */
+    rdmsr
+    orl $0x100, %eax
+    wrmsr
+    movl %cr0, %eax
+    orl $0x80000000, %eax
+    movl %eax, %cr0
+    lgdt gdt64_ptr
+    /* Far jump to the 64-bit code segment (hand-encoded, EMULATORS.md). */
+    .byte 0xEA
+    .long long_entry
+    .word 0x08
+
+    .code64
+long_entry:
+    movw $0x10, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movw %ax, %ss
+    movq $0x40000000, %rbx
+    /* 11: [reg+disp8] into r9d (REX), the top of r9 cleared. */
+    movl $11, %edi
+    movq $-1, %r9
+    movl 0x30(%rbx), %r9d
+    cmpq $0x00060014, %r9
+    jne bad64
+    /* 12: rip-relative. */
+    movl $12, %edi
+    movl apic_alias + 0x30(%rip), %eax
+    cmpl $0x00060014, %eax
+    jne bad64
+    /* 13: a 64-bit load: the version and the slot's next dword (0). */
+    movl $13, %edi
+    movq $-1, %rax
+    movq 0x30(%rbx), %rax
+    cmpq $0x00060014, %rax
+    jne bad64
+    /* 14: [reg+reg*8+disp32] into r14d, a negative index: 0x100 - 26 * 8. */
+    movl $14, %edi
+    movq $-26, %rcx
+    movl 0x100(%rbx,%rcx,8), %r14d
+    cmpl $0x00060014, %r14d
+    jne bad64
+    /* 15: a 64-bit store of an immediate, read back by movsxd into r13. */
+    movl $15, %edi
+    movq $0x50, 0x80(%rbx)
+    movslq 0x80(%rbx), %r13
+    cmpq $0x50, %r13
+    jne bad64
+    /* 16: a store from r10b, read back by movzx into r15. */
+    movl $16, %edi
+    movb $0x60, %r10b
+    movb %r10b, 0x80(%rbx)
+    movzbq 0x80(%rbx), %r15
+    cmpq $0x60, %r15
+    jne bad64
+    movq $0, 0x80(%rbx)
+    leaq msg_ok64(%rip), %rsi
+    call puts64
+    xorl %eax, %eax
+    jmp exit64
+bad64:
+    leaq msg_bad(%rip), %rsi
+    call puts64
+    movl %edi, %eax
+    addb $'0' - 10, %al             /* checks 11..19 as "1" and a digit */
+    pushq %rax
+    movb $'1', %al
+    call putc64
+    popq %rax
+    call putc64
+    movb $0x0a, %al
+    call putc64
+    movl $1, %eax
+exit64:
+    movw $0xf4, %dx
+    outb %al, %dx
+2:  hlt
+    jmp 2b
+
+puts64:
+    lodsb
+    testb %al, %al
+    jz 1f
+    call putc64
+    jmp puts64
+1:  ret
+
+putc64:
+    pushq %rdx
+    pushq %rax
+    movw $0x3fd, %dx
+1:  inb %dx, %al
+    testb $0x20, %al
+    jz 1b
+    popq %rax
+    movw $0x3f8, %dx
+    outb %al, %dx
+    popq %rdx
+    ret
+    .code32
+
+bad:
+    movl $msg_bad, %esi
+    call puts
+    movl %edi, %eax
+    call put_dec
+    call newline_mmio
+    jmp guest_fail
+
+newline_mmio:
+    pushl %eax
+    movb $0x0a, %al
+    call putc
+    popl %eax
+    ret
+
+    .section .rodata.guest_main, "a"
+    .global guest_name
+guest_name:
+    .asciz "guest-mmio"
+msg_ok:
+    .asciz "guest-mmio: xAPIC MMIO ok\n"
+msg_bad:
+    .asciz "guest-mmio: FAIL check "
+msg_ok64:
+    .asciz "guest-mmio: long mode MMIO ok\n"
+
+    .set apic_alias, 0x40000000
+    .balign 8
+gdt64:
+    .quad 0
+    .quad 0x00AF9A000000FFFF        /* 0x08 code, 64-bit */
+    .quad 0x00CF92000000FFFF        /* 0x10 data */
+gdt64_end:
+gdt64_ptr:
+    .word gdt64_end - gdt64 - 1
+    .quad gdt64
+
+    .section .bss.guest_main, "aw", @nobits
+    .balign 4096
+pml4: .skip 4096
+pdpt: .skip 4096
+pd0: .skip 4096
+pd1: .skip 4096
+pt: .skip 4096
+"#,
+    options(att_syntax)
+);
