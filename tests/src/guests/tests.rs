@@ -567,7 +567,7 @@ const LINUX: &str = "\
 fn linux_boot_wants_two_cpus_ticking_a_clean_log_and_a_power_off() {
     // A run of 20 s on the host.
     let on = |name: &str, log: &str| {
-        let t = cases().into_iter().find(|t| t.name == name).expect("case exists");
+        let t = linux_cases().into_iter().find(|t| t.name == name).expect("case exists");
         let o = Outcome { duration: Duration::from_secs(20), ..outcome_on(t.emulator.kind(), log) };
         (t.check)(&o)
     };
