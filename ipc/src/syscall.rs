@@ -5,12 +5,13 @@
 //! On return `rax` = 0 or an [`Error`] code, and `rdi, rsi, rdx, r10` carry
 //! results; on `InvalidArgument`, `rdi` = the 1-based index of the argument.
 //!
-//! A memory object, port range, endpoint or notification is kept in kernel
+//! A memory object, port range, endpoint, notification or VirqLine (whose
+//! owner is its guest) is kept in kernel
 //! memory paid for from its owner's memory quota (a page for every few of
 //! one kind, taken when the owner's pages of that kind are full, given back
 //! when one empties): past the quota the verb fails with `QuotaExceeded`.
 //! Every verb that makes another kernel object (a domain, guest, thread,
-//! vCPU, VirqLine, doorbell or timer) charges it to an *account*: the
+//! vCPU, doorbell or timer) charges it to an *account*: the
 //! caller's (or the owner's) ancestor that the root domain supervises, so a
 //! domain and all it made share one. An account holds at most a quarter of
 //! the kernel's pool of each such kind; past that the verb fails with

@@ -264,9 +264,8 @@ impl Checker {
         let kinds = [
             Kind::Domain,
             Kind::Thread,
-            // Memory objects, port ranges, endpoints and notifications have no share: their owners' quotas bound them
+            // Memory objects, port ranges, endpoints, notifications and VirqLines have no share: their owners' quotas bound them
             // (checked with the quotas below).
-            Kind::VirqLine,
             Kind::Doorbell,
             Kind::Timer,
         ];
@@ -309,7 +308,7 @@ impl Checker {
 
         // Quotas: exactly what each domain holds.
         let windows = k.notifications.held().chain(k.endpoints.held()).chain(k.memory.held());
-        for (owner, pages) in windows.chain(k.ioports.held()) {
+        for (owner, pages) in windows.chain(k.ioports.held()).chain(k.virqs.held()) {
             held[usize::from(owner)] += pages;
         }
         for (r, d) in k.domains.iter().take(k.domains.used()) {
@@ -379,7 +378,8 @@ impl Checker {
                     ObjectType::Console => i == 0,
                     ObjectType::Endpoint => i < crate::state::MAX_ENDPOINTS,
                     ObjectType::Notification => i < crate::state::MAX_NOTIFICATIONS,
-                    ObjectType::VirqLine | ObjectType::Doorbell => i < crate::state::MAX_VIRQS,
+                    ObjectType::VirqLine => i < crate::state::MAX_VIRQLINES,
+                    ObjectType::Doorbell => i < crate::state::MAX_DOORBELLS,
                 };
                 if !ok {
                     return Err(format!("domain {r:?} slot {slot:?} names no object: {cap:?}"));

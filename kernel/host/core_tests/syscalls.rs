@@ -454,6 +454,56 @@ fn endpoints_and_notifications_are_bounded_by_their_owners_quota_alone() {
 }
 
 #[test]
+fn virq_lines_are_bounded_by_their_guests_quota_alone() {
+    use crate::obj::{virq::VirqLine, window::per_chunk};
+    run(1, RAM, |s| {
+        let vmm = s.child(400, None);
+        let quota = |s: &Sim, d: crate::obj::pool::Ref| s.k().domains.get(d).map(|x| x.quota).expect("live");
+        let guest = |s: &mut Sim| {
+            let g = s.call(vmm.thread, Call::GuestCreate { quota_pages: 4 }).slot();
+            (g, s.obj(vmm.domain, g))
+        };
+        // Lines of one guest, their capabilities deleted as made (a line
+        // lives until its guest dies), until its quota is spent.
+        let fill = |s: &mut Sim, g: CapSlot| {
+            let mut made = 0u64;
+            loop {
+                match s.call(vmm.thread, Call::VirqCreate { guest: g, vector: 40 }) {
+                    Out::Ok(x) => {
+                        s.call(vmm.thread, Call::CapDelete { slot: CapSlot(x[0] as u32) }).ok();
+                        made += 1;
+                        assert!(made <= crate::state::MAX_VIRQLINES as u64);
+                    }
+                    Out::Err(e, _) => break (e, made),
+                    Out::Off => panic!("blocks"),
+                }
+            }
+        };
+        let (g1, d1) = guest(s);
+        let (g2, d2) = guest(s);
+        let free = quota(s, d1).free();
+        assert!(free >= 1, "{free} pages free");
+        let vmm_used = quota(s, vmm.domain).used;
+        // Each page of the guest's quota held one chunk; the pool is far
+        // from full (or the error would be OutOfObjects), and the VMM paid
+        // nothing beyond the guest's quota it gave.
+        let per = per_chunk::<VirqLine>() as u64;
+        assert_eq!(fill(s, g1), (Error::QuotaExceeded, free * per));
+        assert!(free * per < crate::state::MAX_VIRQLINES as u64);
+        assert_eq!(quota(s, d1).free(), 0);
+        assert_eq!(quota(s, vmm.domain).used, vmm_used);
+        // The other guest is unaffected.
+        let before = quota(s, d2).used;
+        s.call(vmm.thread, Call::VirqCreate { guest: g2, vector: 41 }).ok();
+        assert_eq!(quota(s, d2).used, before + 1, "the second guest pays for its own chunk");
+        // Destroying the guest frees its lines; a new one makes as many.
+        s.call(vmm.thread, Call::DomainDestroy { domain: g1 }).ok();
+        let (g3, _) = guest(s);
+        assert_eq!(fill(s, g3), (Error::QuotaExceeded, free * per));
+    });
+}
+
+#[test]
 fn a_full_pool_is_out_of_objects() {
     run(1, RAM, |s| {
         let r = s.root_thread;

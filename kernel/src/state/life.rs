@@ -148,7 +148,7 @@ impl Kernel {
         }
         self.timers.retain(|t| t.owner != d);
         while let Some(v) = self.virqs.find(|v| v.guest == d) {
-            self.virqs.remove(v);
+            self.destroy_virq(v);
         }
         while let Some(b) = self.doorbells.find(|b| b.guest == d) {
             self.doorbells.remove(b);

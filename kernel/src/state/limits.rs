@@ -2,7 +2,8 @@
 //!
 //! Every kernel object lives in a fixed pool that all domains share; without
 //! a limit one VMM could take all 64 VirqLines and leave every other guest
-//! without interrupts. So each pool is shared out by *account*: a domain's
+//! without interrupts (VirqLines are now bounded by their guests' quotas,
+//! below). So each pool is shared out by *account*: a domain's
 //! objects are charged to its ancestor that the root supervises
 //! ([`crate::obj::domain::account`]), so that a domain and everything it
 //! made, directly or not, share one account and a domain gains nothing by
@@ -21,7 +22,7 @@
 //! most 1024 slots) at each creation, which no fast path makes. Interrupt
 //! lines (`Irq`) are made only at boot, for the root: no verb makes one.
 //!
-//! Memory objects, port ranges, endpoints and notifications have no share: they live in an object window
+//! Memory objects, port ranges, endpoints, notifications and VirqLines have no share: they live in an object window
 //! (`obj::window`), whose pages are charged to their owner's memory quota,
 //! so the quota bounds them, and one domain's cannot take room another's
 //! need (the kinds still here move there one by one).
@@ -34,7 +35,7 @@
 use ipc::Error;
 
 use super::{Kernel, MAX_DOMAINS, MAX_ENDPOINTS, MAX_IOPORTS, MAX_MEMORY, MAX_NOTIFICATIONS};
-use super::{MAX_THREADS, MAX_TIMERS, MAX_VIRQS};
+use super::{MAX_DOORBELLS, MAX_THREADS, MAX_TIMERS, MAX_VIRQLINES};
 use crate::obj::domain;
 use crate::obj::pool::Ref;
 
@@ -70,7 +71,8 @@ impl Kind {
             Kind::IoPorts => MAX_IOPORTS,
             Kind::Endpoint => MAX_ENDPOINTS,
             Kind::Notification => MAX_NOTIFICATIONS,
-            Kind::VirqLine | Kind::Doorbell => MAX_VIRQS,
+            Kind::VirqLine => MAX_VIRQLINES,
+            Kind::Doorbell => MAX_DOORBELLS,
             Kind::Timer => MAX_TIMERS,
         };
         pool / SHARES
@@ -81,7 +83,8 @@ impl Kernel {
     /// Whether one more `kind` object charged to domain `owner` fits its
     /// account's share; `QuotaExceeded` if not.
     pub fn admit(&self, owner: Ref, kind: Kind) -> Result<(), Error> {
-        if matches!(kind, Kind::Memory | Kind::IoPorts | Kind::Notification | Kind::Endpoint) {
+        if matches!(kind, Kind::Memory | Kind::IoPorts | Kind::Notification | Kind::Endpoint | Kind::VirqLine)
+        {
             return Ok(()); // its own pages pay for it: its quota is the bound
         }
         let Some(account) = self.account(owner) else { return Ok(()) };

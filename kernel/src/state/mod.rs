@@ -72,7 +72,23 @@ pub type Notifications = window::Pool<
     MAX_NOTIFICATIONS,
     { window::chunks::<Notification>(MAX_NOTIFICATIONS) },
 >;
-pub const MAX_VIRQS: usize = 64;
+/// VirqLines, made from their guests' quotas (`obj::window`). 4,096 (16
+/// chunks of 256, 16 KiB of slot words here) rather than 1,024: at 16 bytes
+/// a line, 1,024 would be four pages, so that any guest given four spare
+/// pages could take every line; now one must be given 16, and it is its
+/// VMM's own quota that gave them.
+pub const MAX_VIRQLINES: usize = 4096;
+
+/// The VirqLines, in object window 4, each chunk paid for by its guest.
+pub type VirqLines = window::Pool<
+    VirqLine,
+    hw::window::Window<4>,
+    MAX_VIRQLINES,
+    { window::chunks::<VirqLine>(MAX_VIRQLINES) },
+>;
+
+/// The most doorbells in the system.
+pub const MAX_DOORBELLS: usize = 64;
 
 /// All kernel objects.
 pub struct Kernel {
@@ -83,8 +99,8 @@ pub struct Kernel {
     pub irqs: Pool<Irq, MAX_IRQS>,
     pub endpoints: Endpoints,
     pub notifications: Notifications,
-    pub virqs: Pool<VirqLine, MAX_VIRQS>,
-    pub doorbells: Pool<Doorbell, MAX_VIRQS>,
+    pub virqs: VirqLines,
+    pub doorbells: Pool<Doorbell, MAX_DOORBELLS>,
     /// Each CPU's runnable threads.
     pub runqs: [heapless::Vec<Ref, MAX_THREADS>; MAX_CPUS],
     /// The thread each CPU runs.
@@ -165,7 +181,7 @@ impl Kernel {
             irqs: Pool::new(),
             endpoints: window::Pool::new(hw::window::Window),
             notifications: window::Pool::new(hw::window::Window),
-            virqs: Pool::new(),
+            virqs: window::Pool::new(hw::window::Window),
             doorbells: Pool::new(),
             runqs: [const { heapless::Vec::new() }; MAX_CPUS],
             current: [None; MAX_CPUS],
@@ -301,6 +317,19 @@ impl Kernel {
     /// Destroys port range `p`, giving its owner back what that freed.
     pub fn destroy_ioports(&mut self, p: Ref) {
         let gone = self.ioports.remove(p);
+        refund(&mut self.domains, gone.map(|(_, r)| r));
+    }
+
+    /// Makes a VirqLine, paid for from the quota of its guest (whose death
+    /// it dies with).
+    pub fn add_virq(&mut self, line: VirqLine) -> Result<Ref, Error> {
+        let g = line.guest;
+        make(&mut self.virqs, &mut self.domains, g, line)
+    }
+
+    /// Destroys VirqLine `v`, giving its guest back what that freed.
+    pub fn destroy_virq(&mut self, v: Ref) {
+        let gone = self.virqs.remove(v);
         refund(&mut self.domains, gone.map(|(_, r)| r));
     }
 

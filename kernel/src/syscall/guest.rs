@@ -138,12 +138,11 @@ pub fn virq_create(k: &mut Kernel, c: Caller, guest: CapSlot, vector: u8) -> Res
         return Err(Error::WrongType);
     }
     k.admit(g, Kind::VirqLine)?;
-    let v =
-        k.virqs.insert(crate::obj::virq::VirqLine { guest: g, vector }).map_err(|_| Error::OutOfObjects)?;
+    let v = k.add_virq(crate::obj::virq::VirqLine { guest: g, vector })?;
     match k.give(c.domain, Cap::new(ObjectType::VirqLine, v, Rights::WRITE | Rights::GRANT)) {
         Ok(s) => Ok(Next::Return([u64::from(s.0), 0, 0, 0])),
         Err(e) => {
-            k.virqs.remove(v);
+            k.destroy_virq(v);
             Err(e)
         }
     }

@@ -1,11 +1,11 @@
 //! Limits on what a domain makes. `hostile` and the guests it makes are one
 //! account, which may hold a quarter of each shared pool: it takes all its
-//! share of VirqLines (16 of 64) and timers (16 of 64), each refused past
-//! that with `QuotaExceeded`; a second guest of its own gets none either
-//! (making children is no way around the limit). Notifications are paid
-//! for by their owner's own quota (`obj::window` in the kernel), not
-//! shared out: a guest with a page free makes notifications until
-//! its quota is gone (`QuotaExceeded`), and its siblings and `hostile`
+//! share of timers (16 of 64), refused past that with `QuotaExceeded`.
+//! VirqLines and notifications are paid for by their owner's own quota
+//! (`obj::window` in the kernel; a VirqLine's owner is its guest), not
+//! shared out: a guest with a page free makes VirqLines (each slot deleted
+//! as made: the line lives on until its guest dies), then notifications,
+//! until its quota is gone (`QuotaExceeded`), and its siblings and `hostile`
 //! itself still make theirs. Meanwhile `witness`, another account, makes
 //! one of each; and destroying the first guests gives their places back,
 //! exactly.
@@ -20,11 +20,11 @@ use crate::targeted::{expect, made, result, Failure, Got};
 
 /// The kernel's pools (`kernel/src/state/mod.rs`), and the part of each one
 /// account may hold.
-const VIRQS: u64 = 64;
 const TIMERS: u64 = 64;
 const SHARE: u64 = 4;
-/// A guest's quota for the notifications test: its NPT or EPT root and a
-/// page for notifications (about a hundred, which
+/// A guest's quota for the VirqLine and notification tests: its NPT or EPT
+/// root and a page for them (VirqLines: a page's worth, far from the
+/// kernel's 4,096; notifications (about a hundred, which
 /// `hostile`'s capability table holds).
 const NTFN_QUOTA: u64 = 2;
 /// The most notifications the test keeps slots for.
@@ -47,6 +47,20 @@ fn virq(guest: CapSlot) -> Got {
     unsafe { sys::syscall(&Call::VirqCreate { guest, vector: 0x20 }) }.into()
 }
 
+/// Makes VirqLines in guest `g`, deleting each one's slot, until that
+/// fails (at most the kernel's 4,096 and one): how many, and the failure.
+fn fill_virqs(g: CapSlot) -> Result<(u64, Got), Failure> {
+    for i in 0..4097 {
+        // SAFETY: makes a capability; nothing runs.
+        let got = unsafe { sys::syscall(&Call::VirqCreate { guest: g, vector: 0x20 }) };
+        match got {
+            Ok(r) => made("deleting a VirqLine's slot", sys::cap_delete(CapSlot(r[0] as u32))).map(|_| ())?,
+            Err((e, _)) => return Ok((i, Got::Err(e))),
+        }
+    }
+    Ok((4097, Got::Ok))
+}
+
 /// Calls `make` until it fails (at most `most` times): how many it made,
 /// and the failure.
 fn fill(most: u64, mut make: impl FnMut(u64) -> Got) -> (u64, Got) {
@@ -64,10 +78,12 @@ pub fn run(this: CapSlot, witness: Option<CapSlot>) -> Result<(), Failure> {
     let (g, _) = made("a guest", sys::guest_create(16))?;
     let (g2, _) = made("a second guest", sys::guest_create(16))?;
 
-    let (lines, past) = fill(VIRQS + 1, |_| virq(g));
-    expect("a VirqLine past the share", past, Got::Err(QuotaExceeded))?;
-    expect("VirqLines an account holds (64 / 4)", Got::Value(lines), Got::Value(VIRQS / SHARE))?;
-    expect("a VirqLine in the account's second guest", virq(g2), Got::Err(QuotaExceeded))?;
+    let (g5, _) = made("a guest with a small quota for VirqLines", sys::guest_create(NTFN_QUOTA))?;
+    let (lines, past) = fill_virqs(g5)?;
+    expect("a VirqLine past its guest's quota", past, Got::Err(QuotaExceeded))?;
+    expect("VirqLines made in a free page", Got::Value(u64::from(lines >= 100)), Got::Value(1))?;
+    expect("a VirqLine in the account's second guest (its own quota)", virq(g2), Got::Ok)?;
+    expect("a VirqLine in the account's first guest (its own quota)", virq(g), Got::Ok)?;
 
     // Timers are the caller's, whichever notification they signal.
     let tick = made("a notification for timers", sys::notification_create(g2))?;
@@ -99,8 +115,11 @@ pub fn run(this: CapSlot, witness: Option<CapSlot>) -> Result<(), Failure> {
     // What is destroyed gives its place back: the first guest's lines and
     // notifications become the second's, as many as there were.
     made("destroying the first guest", sys::domain_destroy(g))?;
-    let (lines2, _) = fill(VIRQS + 1, |_| virq(g2));
-    expect("VirqLines the second guest makes then", Got::Value(lines2), Got::Value(lines))?;
+    made("destroying the VirqLines' guest", sys::domain_destroy(g5))?;
+    let (g6, _) = made("another guest with its quota", sys::guest_create(NTFN_QUOTA))?;
+    let (lines2, _) = fill_virqs(g6)?;
+    expect("VirqLines the other guest makes then", Got::Value(lines2), Got::Value(lines))?;
+    made("destroying it", sys::domain_destroy(g6))?;
     for &slot in slots.iter().take(ntfns as usize) {
         made("deleting a notification's slot", sys::cap_delete(slot))?;
     }
