@@ -357,8 +357,20 @@ impl Platform {
 
     /// The guest's virtual time is now `now_ns` (never set backwards: a
     /// smaller value is ignored, so the PM timer never runs back).
+    ///
+    /// The local APICs count on it too ([`Apics::set_time`]): their
+    /// timers' current count, and the moment an initial count arms one.
     pub fn set_clock(&mut self, now_ns: u64) {
         self.now_ns = self.now_ns.max(now_ns);
+        let tsc = u128::from(self.now_ns) * u128::from(self.tsc_khz) / 1_000_000;
+        self.apics.set_time(self.now_ns, u64::try_from(tsc).unwrap_or(u64::MAX));
+    }
+
+    /// Whether an access to MSR `msr` needs the clock set first
+    /// ([`Platform::set_clock`]): the x2APIC registers (the timer's counts
+    /// among them) and IA32_TSC_DEADLINE. (Every MMIO exit sets it.)
+    pub fn clock_msr(msr: u32) -> bool {
+        (0x800..=0x8FF).contains(&msr) || msr == 0x6E0
     }
 
     /// This platform on an AMD CPU (`amd`) or another: the MSRs that only

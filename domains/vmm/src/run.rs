@@ -14,7 +14,8 @@ use crate::setup::Guest;
 use crate::{bad_entry, hostile};
 
 /// The exits that need more than the exit message: an IN or OUT of the
-/// clock's ports (the PM timer's, the PIT's: the time set first) and MMIO at a device's address (the vCPU's
+/// clock's ports (the PM timer's, the PIT's: the time set first; the
+/// x2APIC MSRs get it in line) and MMIO at a device's address (the vCPU's
 /// state read, its instruction decoded). Out of line, so that the other
 /// exits' path stays as short as it was.
 #[inline(never)]
@@ -31,6 +32,8 @@ fn timed_or_mmio(
         platform.set_clock(virtual_ns(start_tsc));
     }
     if exit.reason == ExitReason::MemoryFault && platform.mmio_device(exit.gpa) {
+        // The xAPIC page's timer registers count on the clock.
+        platform.set_clock(virtual_ns(start_tsc));
         let decoded = match thread.map(sys::vcpu_state_read) {
             Some(Ok(state)) => vmm::emulate::decode(&guest.ram, &state, exit.gpa).map_err(MmioWhy::Refused),
             Some(Err(e)) => Err(MmioWhy::State(e.code())),
@@ -143,6 +146,11 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, bad_entry: bool, v
         let mut step = if clock_out || matches!(exit.reason, ExitReason::MemoryFault | ExitReason::PortIn) {
             timed_or_mmio(&mut platform, guest, thread(), vcpu, &exit, start_tsc)
         } else {
+            if matches!(exit.reason, ExitReason::MsrRead | ExitReason::MsrWrite)
+                && Platform::clock_msr(exit.regs[2] as u32)
+            {
+                platform.set_clock(virtual_ns(start_tsc));
+            }
             platform.on_exit(vcpu, &exit, cpu)
         };
         if let Some(w) = step.write {

@@ -474,3 +474,21 @@ fn hostile_ioapic_programming_is_refused_without_harm() {
     let s = p.mmio(0, &mmio_exit(crate::ioapic::BASE, 4), Err(MmioWhy::State(0)));
     assert_eq!(s.stop, Some(status::UNMAPPED));
 }
+
+#[test]
+fn the_apic_timer_counts_down_on_the_platform_clock() {
+    let mut p = Platform::new(1, 1_000_000);
+    assert!(Platform::clock_msr(0x839) && Platform::clock_msr(0x838) && !Platform::clock_msr(0x1B));
+    let wrmsr = |msr: u64, v: u64| exit(ExitReason::MsrWrite, 0, 0, [v, 0, msr, 0]);
+    let rdmsr = |msr: u64| exit(ExitReason::MsrRead, 0, 0, [0, 0, msr, 0]);
+    p.on_exit(0, &wrmsr(0x1B, 0xFEE0_0D00), no_cpu); // x2APIC mode, BSP
+    p.on_exit(0, &wrmsr(0x83E, 0xB), no_cpu); // divide by 1
+    p.set_clock(1_000_000);
+    let s = p.on_exit(0, &wrmsr(0x838, 1 << 30), no_cpu);
+    assert!(s.timer.is_some(), "armed");
+    let before = p.on_exit(0, &rdmsr(0x839), no_cpu).reply.regs[0];
+    assert_eq!(before, 1 << 30, "no time has passed");
+    p.set_clock(2_000_000);
+    let after = p.on_exit(0, &rdmsr(0x839), no_cpu).reply.regs[0];
+    assert!(after < before, "a millisecond later the count is lower: {after:#x}");
+}
