@@ -22,14 +22,33 @@
 //! - RDMSR/WRMSR: the local APIC's in x2APIC mode ([`crate::apic`]: how
 //!   a guest starts its other vCPUs); any other MSR #GP(0), as for an MSR
 //!   the CPU lacks. VMCALL/VMMCALL: #UD.
+//! - The PIT at ports 0x40–0x43 and port 0x61 ([`crate::pit`], on the
+//!   same virtual time as the PM timer): channel 0's output is ISA IRQ 0,
+//!   I/O APIC pin 2 (the MADT's interrupt source override,
+//!   [`crate::acpi`]). The VMM arms one kernel timer for its next rising
+//!   edge ([`Step::pit_timer`], bit [`PIT_TIMER_BIT`] of the timer
+//!   notification) and calls [`Platform::pit_fired`] when it goes off.
 //! - MMIO ([`Platform::mmio`]): the xAPIC page at 0xFEE0_0000
-//!   ([`crate::xapic`]), an access to it decoded from the guest's own
+//!   ([`crate::xapic`]) and the I/O APIC's at 0xFEC0_0000
+//!   ([`crate::ioapic`]), an access to it decoded from the guest's own
 //!   instruction ([`crate::mmio`]) and completed (a load's register
 //!   written through `VcpuStateWrite`, rip advanced by its length); one
 //!   the decoder refuses, or whose instruction cannot be read, stops the
 //!   guest with a note saying why. An instruction fetch from a device's
 //!   page, like any access to guest-physical memory no device or RAM is
 //!   at, stops it too.
+//! - Interrupts from the I/O APIC: a fixed or lowest-priority entry
+//!   reaches the vCPUs its destination names ([`Apics::targets`]; lowest
+//!   priority: the first of them) the way a fixed IPI does
+//!   ([`Step::irqs`]); a level-triggered one is also put in service on
+//!   them ([`Apics::accepted`]) so that the guest's EOI of it is broadcast
+//!   back ([`crate::ioapic::IoApic::eoi`]: remote IRR cleared, the line
+//!   delivers again if still asserted). The APIC model ends the highest
+//!   vector in service at an EOI, and only level ones are tracked there,
+//!   so an EOI of an edge vector (a timer's) while a level one is in
+//!   service ends the level one early: the line then delivers again once
+//!   more than it should, never once less. NMI, SMI, INIT and ExtINT
+//!   entries are not delivered and are said ([`Note::IoApic`]).
 //! - HLT with interrupts off (nothing can wake the guest; with them on the
 //!   kernel idles the vCPU until an interrupt is raised on it, and the
 //!   exit never comes here), an access to unmapped
@@ -60,6 +79,11 @@ pub const MARK_PORT: u16 = 0xf5;
 /// path virtio queue notifications will take; `guest-bench` times it).
 /// Nothing waits on that notification yet.
 pub const DOORBELL_PORT: u16 = 0xf6;
+/// The bit of the timer notification the PIT's timer signals (bits 0–15
+/// are the vCPUs' APIC timers, 63 the `bad-entry` watch).
+pub const PIT_TIMER_BIT: u64 = 1 << 16;
+/// The I/O APIC pin the PIT's channel 0 drives (ISA IRQ 0 on GSI 2).
+pub const PIT_PIN: usize = 2;
 /// How many refused MSR accesses, hypercalls and ignored ports are said.
 pub const NOTES_MAX: u32 = 8;
 
@@ -140,6 +164,11 @@ pub enum Note {
         gpa: u64,
         rip: u64,
         why: MmioWhy,
+    },
+    /// An I/O APIC entry whose delivery mode is not modelled.
+    IoApic {
+        line: u8,
+        mode: crate::ioapic::Mode,
     },
     /// The last of [`NOTES_MAX`] notes of a kind.
     Enough,
@@ -228,6 +257,9 @@ impl fmt::Display for Note {
                 f,
                 "sleep control {value:#x} at rip {rip:#x}: no such sleep state (only S5, soft-off): ignored"
             ),
+            Note::IoApic { line, mode } => {
+                write!(f, "I/O APIC pin {line}: delivery mode {mode:?} not delivered (not modelled)")
+            }
             Note::Enough => {
                 write!(f, "(further refused MSR accesses, hypercalls, ports and IPIs are not logged)")
             }
@@ -255,6 +287,12 @@ pub struct Step {
     /// load's destination, its index and value
     /// ([`crate::emulate::completion`]).
     pub write: Option<(u8, u64)>,
+    /// Interrupts from the I/O APIC: vector `.1` on each vCPU whose bit is
+    /// set in `.0`, as for [`Step::ipi`].
+    pub irqs: heapless::Vec<(u16, u8), { crate::ioapic::LINES }>,
+    /// Arm the PIT's timer ([`PIT_TIMER_BIT`]) to go off in this many ns,
+    /// or disarm it for 0.
+    pub pit_timer: Option<u64>,
 }
 
 impl Step {
@@ -268,6 +306,8 @@ impl Step {
             ipi: None,
             timer: None,
             write: None,
+            irqs: heapless::Vec::new(),
+            pit_timer: None,
         }
     }
 }
@@ -284,6 +324,10 @@ pub struct Platform {
     pmtimer: crate::pmtimer::PmTimer,
     /// The guest's virtual time, in ns, as last set ([`Platform::set_clock`]).
     now_ns: u64,
+    ioapic: crate::ioapic::IoApic,
+    pit: crate::pit::Pit,
+    /// When the PIT's next IRQ 0 is due (ns), if its timer is armed.
+    pit_due: Option<u64>,
 }
 
 impl Platform {
@@ -297,20 +341,36 @@ impl Platform {
             tsc_khz,
             pmtimer: crate::pmtimer::PmTimer::default(),
             now_ns: 0,
+            ioapic: crate::ioapic::IoApic::new(),
+            pit: crate::pit::Pit::new(),
+            pit_due: None,
         }
     }
 
     /// Whether an access to `port` reads the clock (the PM timer): the VMM
     /// then sets it first ([`Platform::set_clock`]), and only then, so that
     /// other exits pay nothing for the time.
+    /// The PIT's ports (0x40–0x43, 0x61) read and write the clock.
     pub fn clock_port(port: u16) -> bool {
-        port.wrapping_sub(crate::pmtimer::PORT) < crate::pmtimer::PORTS
+        port.wrapping_sub(crate::pmtimer::PORT) < crate::pmtimer::PORTS || crate::pit::Pit::owns(port)
     }
 
     /// The guest's virtual time is now `now_ns` (never set backwards: a
     /// smaller value is ignored, so the PM timer never runs back).
+    ///
+    /// The local APICs count on it too ([`Apics::set_time`]): their
+    /// timers' current count, and the moment an initial count arms one.
     pub fn set_clock(&mut self, now_ns: u64) {
         self.now_ns = self.now_ns.max(now_ns);
+        let tsc = u128::from(self.now_ns) * u128::from(self.tsc_khz) / 1_000_000;
+        self.apics.set_time(self.now_ns, u64::try_from(tsc).unwrap_or(u64::MAX));
+    }
+
+    /// Whether an access to MSR `msr` needs the clock set first
+    /// ([`Platform::set_clock`]): the x2APIC registers (the timer's counts
+    /// among them) and IA32_TSC_DEADLINE. (Every MMIO exit sets it.)
+    pub fn clock_msr(msr: u32) -> bool {
+        (0x800..=0x8FF).contains(&msr) || msr == 0x6E0
     }
 
     /// This platform on an AMD CPU (`amd`) or another: the MSRs that only
@@ -318,6 +378,63 @@ impl Platform {
     pub fn on_amd(mut self, amd: bool) -> Self {
         self.msrs = Msrs::new(amd);
         self
+    }
+
+    /// The PIT's timer ([`PIT_TIMER_BIT`]) went off, the clock set: IRQ 0's
+    /// edge on I/O APIC pin [`PIT_PIN`] if it is due (edges missed while
+    /// the VMM was late are one edge: ticks are lost, as on a busy PC), and
+    /// the timer re-armed for the next one ([`Step::pit_timer`]).
+    pub fn pit_fired(&mut self) -> Step {
+        let mut s = Step::reply(Action::empty());
+        match self.pit_due {
+            Some(due) if due <= self.now_ns => {
+                let d = self.ioapic.raise(PIT_PIN);
+                self.ioapic.lower(PIT_PIN);
+                self.pit_due = None;
+                if let Some(d) = d {
+                    self.deliver(&mut s, d);
+                }
+                s.pit_timer = Some(self.pit_arm());
+            }
+            // Early (or a stale timer): the remainder.
+            Some(due) => s.pit_timer = Some(due - self.now_ns),
+            None => {}
+        }
+        s
+    }
+
+    /// The delay until the PIT's next IRQ 0, noted as due; 0 (disarm) if
+    /// none is coming.
+    fn pit_arm(&mut self) -> u64 {
+        self.pit_due = self.pit.next_irq0(self.now_ns);
+        self.pit_due.map_or(0, |due| due - self.now_ns)
+    }
+
+    /// An interrupt the I/O APIC hands over, into `s`.
+    fn deliver(&mut self, s: &mut Step, d: crate::ioapic::Delivery) {
+        use crate::ioapic::Mode;
+        let mut targets = match d.mode {
+            Mode::Fixed | Mode::LowestPriority => self.apics.targets(u32::from(d.dest), d.logical),
+            mode => {
+                if let Some(n) = self.note(Note::IoApic { line: d.line, mode }) {
+                    s.note = Some(n);
+                }
+                return;
+            }
+        };
+        if d.mode == Mode::LowestPriority {
+            targets &= targets.wrapping_neg(); // the first of them
+        }
+        if targets == 0 || d.vector < 16 {
+            return; // nobody takes it (or an illegal vector: dropped, as APICs do)
+        }
+        if d.level {
+            for v in (0..16).filter(|v| targets & (1 << v) != 0) {
+                self.apics.accepted(v, d.vector, true);
+            }
+        }
+        // At most one delivery per line per step: never full.
+        let _ = s.irqs.push((targets, d.vector));
     }
 
     /// vCPU `vcpu`'s APIC timer went off: the vector to raise on it, if any.
@@ -373,6 +490,7 @@ impl Platform {
     /// guest as having touched memory nothing is at).
     pub fn mmio_device(&self, gpa: u64) -> bool {
         gpa.wrapping_sub(crate::xapic::BASE) < crate::xapic::SIZE
+            || gpa.wrapping_sub(crate::ioapic::BASE) < crate::ioapic::SIZE
     }
 
     /// Completes the MMIO exit `exit` of vCPU `vcpu` (at a device's address,
@@ -392,10 +510,26 @@ impl Platform {
             Ok(d) => d,
             Err(why) => return self.stop(status::UNHANDLED, Note::MmioRefused { gpa, rip, why }),
         };
-        let offset = gpa - crate::xapic::BASE;
         // The exit gives no instruction length for a fault: the decoder's.
         let mut s = Step::reply(Action::SET_RIP);
         s.reply.rip = next_rip;
+        let io = gpa.wrapping_sub(crate::ioapic::BASE);
+        if io < crate::ioapic::SIZE {
+            // An access crossing the page's end reaches only its bytes.
+            match access.op {
+                crate::mmio::Op::Read { .. } => {
+                    let value = self.ioapic.read(io, access.size);
+                    s.write = crate::emulate::completion(&access, &regs, value);
+                }
+                crate::mmio::Op::Write { value } => {
+                    if let Some(d) = self.ioapic.write(io, access.size, value) {
+                        self.deliver(&mut s, d);
+                    }
+                }
+            }
+            return s;
+        }
+        let offset = gpa - crate::xapic::BASE;
         match access.op {
             crate::mmio::Op::Read { .. } => {
                 let value = self.apics.mmio_read(vcpu, offset, access.size);
@@ -417,9 +551,13 @@ impl Platform {
             ApicAction::Ipi { targets, vector } => s.ipi = Some((targets, vector)),
             ApicAction::Timer { vcpu, delay_ns, period_ns } => s.timer = Some((vcpu, delay_ns, period_ns)),
             ApicAction::Unsupported { icr } => s.note = self.note(Note::Ipi { icr, rip }),
-            // Only after `Apics::accepted` of a level-triggered interrupt,
-            // which needs the I/O APIC: not yet here.
-            ApicAction::Eoi { .. } => {}
+            // Only after `Apics::accepted` of a level-triggered interrupt
+            // from the I/O APIC: its remote IRR ends.
+            ApicAction::Eoi { vector } => {
+                for d in self.ioapic.eoi(vector) {
+                    self.deliver(s, d);
+                }
+            }
         }
     }
 
@@ -532,6 +670,14 @@ impl Platform {
                 s.line = self.uart.write(uart, value as u8);
             } else if let Some(power) = self.power(port, value as u8, exit.rip) {
                 return power;
+            } else if crate::pit::Pit::owns(port) {
+                // A wider OUT writes its bytes to consecutive ports.
+                for (i, p) in (0..size).zip(port..) {
+                    if crate::pit::Pit::owns(p) {
+                        self.pit.write(self.now_ns, p, (value >> (8 * i)) as u8);
+                    }
+                }
+                s.pit_timer = Some(self.pit_arm());
             } else if port != MARK_PORT && !Self::clock_port(port) {
                 s.note = self.note(Note::Port { port, write, rip: exit.rip });
             }
@@ -545,6 +691,12 @@ impl Platform {
             0
         } else if let Some(t) = timer {
             u64::from(t)
+        } else if crate::pit::Pit::owns(port) {
+            // A wider IN reads its bytes from consecutive ports.
+            (0..size).zip(port..).fold(0, |v, (i, p)| {
+                let b = if crate::pit::Pit::owns(p) { self.pit.read(self.now_ns, p) } else { 0xFF };
+                v | u64::from(b) << (8 * i)
+            })
         } else {
             s.note = self.note(Note::Port { port, write, rip: exit.rip });
             mask

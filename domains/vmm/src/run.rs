@@ -6,15 +6,16 @@ use ipc::vcpu::{Action, Exit, ExitReason, Reply};
 use ipc::{CapSlot, Rights};
 use user::sys::Incoming;
 use user::{arch, sys, time};
-use vmm::platform::{MmioWhy, Platform, MARK_PORT};
+use vmm::platform::{MmioWhy, Platform, Step, MARK_PORT, PIT_TIMER_BIT};
 use vmm::status;
 
 use crate::console::{say, Console};
 use crate::setup::Guest;
 use crate::{bad_entry, hostile};
 
-/// The exits that need more than the exit message: an IN of the clock's
-/// ports (the time set first) and MMIO at a device's address (the vCPU's
+/// The exits that need more than the exit message: an IN or OUT of the
+/// clock's ports (the PM timer's, the PIT's: the time set first; the
+/// x2APIC MSRs get it in line) and MMIO at a device's address (the vCPU's
 /// state read, its instruction decoded). Out of line, so that the other
 /// exits' path stays as short as it was.
 #[inline(never)]
@@ -25,11 +26,14 @@ fn timed_or_mmio(
     vcpu: usize,
     exit: &Exit,
     start_tsc: u64,
-) -> vmm::platform::Step {
-    if exit.reason == ExitReason::PortIn && Platform::clock_port((exit.qualification & 0xFFFF) as u16) {
+) -> Step {
+    let port = matches!(exit.reason, ExitReason::PortIn | ExitReason::PortOut);
+    if port && Platform::clock_port((exit.qualification & 0xFFFF) as u16) {
         platform.set_clock(virtual_ns(start_tsc));
     }
     if exit.reason == ExitReason::MemoryFault && platform.mmio_device(exit.gpa) {
+        // The xAPIC page's timer registers count on the clock.
+        platform.set_clock(virtual_ns(start_tsc));
         let decoded = match thread.map(sys::vcpu_state_read) {
             Some(Ok(state)) => vmm::emulate::decode(&guest.ram, &state, exit.gpa).map_err(MmioWhy::Refused),
             Some(Err(e)) => Err(MmioWhy::State(e.code())),
@@ -104,6 +108,14 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, bad_entry: bool, v
                         interrupt(&threads, 1 << v, vector, console);
                     }
                 }
+                if bits & PIT_TIMER_BIT != 0 {
+                    platform.set_clock(virtual_ns(start_tsc));
+                    let step = platform.pit_fired();
+                    irqs(guest, &threads, &step, console);
+                    if let Some(note) = &step.note {
+                        say!(console, "{note}");
+                    }
+                }
                 // No exit awaits an answer: only receive.
                 next = match sys::recv_any(guest.exits) {
                     Ok(got) => got,
@@ -129,9 +141,16 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, bad_entry: bool, v
             marks.mark(guest, console);
         }
         let thread = || threads.get(vcpu).copied().flatten();
-        let mut step = if matches!(exit.reason, ExitReason::MemoryFault | ExitReason::PortIn) {
+        let clock_out =
+            exit.reason == ExitReason::PortOut && Platform::clock_port((exit.qualification & 0xFFFF) as u16);
+        let mut step = if clock_out || matches!(exit.reason, ExitReason::MemoryFault | ExitReason::PortIn) {
             timed_or_mmio(&mut platform, guest, thread(), vcpu, &exit, start_tsc)
         } else {
+            if matches!(exit.reason, ExitReason::MsrRead | ExitReason::MsrWrite)
+                && Platform::clock_msr(exit.regs[2] as u32)
+            {
+                platform.set_clock(virtual_ns(start_tsc));
+            }
             platform.on_exit(vcpu, &exit, cpu)
         };
         if let Some(w) = step.write {
@@ -153,6 +172,7 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, bad_entry: bool, v
         if let Some((targets, vector)) = step.ipi {
             interrupt(&threads, targets, vector, console);
         }
+        irqs(guest, &threads, &step, console);
         if let Some((v, delay_ns, period_ns)) = step.timer {
             // Microseconds, rounded up: a timer never fires early. A delay
             // of 0 disarms it.
@@ -261,6 +281,19 @@ fn interrupt(threads: &[Option<CapSlot>], targets: u16, vector: u8, console: &Co
             if let Err(e) = sys::vcpu_interrupt(*t, vector) {
                 say!(console, "interrupt {vector:#x} to vCPU {i} failed: {e:?}");
             }
+        }
+    }
+}
+
+/// The I/O APIC's interrupts of `step`, and the PIT's timer it arms
+/// (microseconds, rounded up: never early; 0 disarms).
+fn irqs(guest: &Guest, threads: &[Option<CapSlot>], step: &Step, console: &Console) {
+    for &(targets, vector) in &step.irqs {
+        interrupt(threads, targets, vector, console);
+    }
+    if let Some(ns) = step.pit_timer {
+        if let Err(e) = sys::timer_set(guest.timers, PIT_TIMER_BIT, ns.div_ceil(1000), 0) {
+            say!(console, "cannot set the PIT's timer: {e:?}");
         }
     }
 }

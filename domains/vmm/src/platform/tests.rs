@@ -307,3 +307,188 @@ fn the_pm_timer_reads_the_clock_as_set_never_backwards() {
     let s = p.on_exit(0, &out(0x608, 4, 7), no_cpu);
     assert_eq!((s.reply.actions, s.note), (Action::ADVANCE, None), "writes ignored, unsaid");
 }
+
+/// A 32-bit store of `value` at I/O APIC page offset `offset` from vCPU
+/// `vcpu` (`mov [eax], ecx`): its step.
+fn ioapic_store(p: &mut Platform, vcpu: usize, offset: u64, value: u32) -> Step {
+    let gpa = crate::ioapic::BASE + offset;
+    let mem = Mem { at: 0x10_0040, bytes: vec![0x89, 0x08] };
+    let mut gprs = [0u64; 16];
+    (gprs[0], gprs[1]) = (gpa, u64::from(value));
+    let d = crate::emulate::decode(&mem, &flat(gprs), gpa);
+    let s = p.mmio(vcpu, &mmio_exit(gpa, 2), d.map_err(MmioWhy::Refused));
+    assert_eq!((s.reply.actions, s.reply.rip, s.stop), (Action::SET_RIP, 0x10_0042, None));
+    s
+}
+
+/// A 32-bit load at I/O APIC page offset `offset` (`mov ecx, [eax]`).
+fn ioapic_load(p: &mut Platform, offset: u64) -> u64 {
+    let gpa = crate::ioapic::BASE + offset;
+    let mem = Mem { at: 0x10_0040, bytes: vec![0x8B, 0x08] };
+    let mut gprs = [0u64; 16];
+    gprs[0] = gpa;
+    let d = crate::emulate::decode(&mem, &flat(gprs), gpa);
+    let s = p.mmio(0, &mmio_exit(gpa, 1), d.map_err(MmioWhy::Refused));
+    assert_eq!(s.stop, None);
+    s.write.expect("a load writes ecx").1
+}
+
+/// Writes I/O APIC register `index` through IOREGSEL and IOWIN.
+fn ioapic_set(p: &mut Platform, index: u32, value: u32) -> Step {
+    ioapic_store(p, 0, 0, index);
+    ioapic_store(p, 0, 0x10, value)
+}
+
+/// vCPU `vcpu`'s EOI through its xAPIC page.
+fn xapic_eoi(p: &mut Platform, vcpu: usize) -> Step {
+    let mem = Mem { at: 0x10_0040, bytes: vec![0xC7, 0x05, 0xB0, 0x00, 0xE0, 0xFE, 0, 0, 0, 0] };
+    let d = crate::emulate::decode(&mem, &flat([0; 16]), 0xfee0_00b0);
+    p.mmio(vcpu, &mmio_exit(0xfee0_00b0, 2), d.map_err(MmioWhy::Refused))
+}
+
+#[test]
+fn the_ioapic_page_is_dispatched_and_its_registers_read_back() {
+    let mut p = Platform::new(2, 0);
+    assert!(p.mmio_device(0xfec0_0000) && p.mmio_device(0xfec0_0fff));
+    assert!(!p.mmio_device(0xfec0_1000) && !p.mmio_device(0xfebf_ffff));
+    ioapic_store(&mut p, 0, 0, 1);
+    assert_eq!(ioapic_load(&mut p, 0x10), 0x0017_0011, "version 0x11, 24 entries");
+    assert_eq!(ioapic_load(&mut p, 0), 1, "IOREGSEL reads back");
+    ioapic_set(&mut p, 0x10 + 2 * 3, 0x0000_A035);
+    ioapic_store(&mut p, 0, 0, 0x10 + 2 * 3);
+    assert_eq!(ioapic_load(&mut p, 0x10), 0x0000_A035, "entry 3's low half, level, active low");
+    ioapic_store(&mut p, 0, 0, 0x10 + 2 * 4);
+    assert_eq!(ioapic_load(&mut p, 0x10), 0x0001_0000, "entries start masked");
+}
+
+#[test]
+fn an_edge_pin_delivers_its_vector_to_its_destination_and_the_pit_drives_pin_2() {
+    let mut p = Platform::new(2, 0);
+    // Pin 2: vector 0x30, fixed, physical, edge, to APIC 1.
+    ioapic_set(&mut p, 0x15, 1 << 24);
+    let s = ioapic_set(&mut p, 0x14, 0x30);
+    assert!(s.irqs.is_empty(), "unmasking an edge pin delivers nothing");
+    // PIT channel 0, lo/hi, mode 2, count 1193: 1193 ticks of 1.193182 MHz.
+    p.set_clock(1_000_000);
+    assert!(Platform::clock_port(0x40) && Platform::clock_port(0x43) && Platform::clock_port(0x61));
+    for (port, v) in [(0x43, 0x34), (0x40, 1193 & 0xFF), (0x40, 1193 >> 8)] {
+        let s = p.on_exit(0, &out(port, 1, v), no_cpu);
+        assert_eq!((s.reply.actions, s.note), (Action::ADVANCE, None));
+        if port == 0x43 {
+            assert_eq!(s.pit_timer, Some(0), "no count yet: no IRQ 0 coming");
+        } else if v == 1193 >> 8 {
+            let delay = s.pit_timer.expect("armed");
+            assert!((999_000..=1_001_000).contains(&delay), "about 1 ms: {delay}");
+        }
+    }
+    let s = p.pit_fired();
+    assert!(s.irqs.is_empty() && s.pit_timer.is_some(), "early: re-armed for the rest");
+    p.set_clock(2_000_200);
+    let s = p.pit_fired();
+    assert_eq!(s.irqs.as_slice(), &[(0b10, 0x30)], "vector 0x30 on vCPU 1");
+    let next = s.pit_timer.expect("re-armed");
+    assert!(next > 0 && next <= 1_000_000, "the next period: {next}");
+    assert!(p.pit_fired().irqs.is_empty(), "one edge per period");
+    // Masked: the edge is lost.
+    ioapic_set(&mut p, 0x14, 0x1_0030);
+    p.set_clock(3_100_000);
+    assert!(p.pit_fired().irqs.is_empty());
+    // The counter reads back (the latch command), below the count.
+    p.on_exit(0, &out(0x43, 1, 0x00), no_cpu);
+    let lo = p.on_exit(0, &inp(0x40, 1, 0), no_cpu).reply.regs[0];
+    let hi = p.on_exit(0, &inp(0x40, 1, 0), no_cpu).reply.regs[0];
+    assert!(hi << 8 | lo < 1193);
+    // Port 0x61: channel 2's gate as written.
+    p.on_exit(0, &out(0x61, 1, 0x01), no_cpu);
+    assert_eq!(p.on_exit(0, &inp(0x61, 1, 0), no_cpu).reply.regs[0] & 0x0F, 0x01);
+}
+
+#[test]
+fn a_level_pin_waits_for_the_eoi_and_delivers_again_while_asserted() {
+    let mut p = Platform::new(2, 0);
+    // Pin 5: vector 0x41, level, logical destination 0xFF (every APIC whose
+    // LDR says so: none set yet, so nobody), then physical to APIC 0.
+    ioapic_set(&mut p, 0x1B, 0);
+    ioapic_set(&mut p, 0x1A, 0x8041);
+    let d = p.ioapic.raise(5).expect("asserted and unmasked");
+    let mut s = Step::reply(Action::empty());
+    p.deliver(&mut s, d);
+    assert_eq!(s.irqs.as_slice(), &[(0b01, 0x41)]);
+    ioapic_store(&mut p, 0, 0, 0x1A);
+    assert_ne!(ioapic_load(&mut p, 0x10) & (1 << 14), 0, "remote IRR set");
+    assert!(p.ioapic.raise(5).is_none(), "held until the EOI");
+    let s = xapic_eoi(&mut p, 0);
+    assert_eq!(s.irqs.as_slice(), &[(0b01, 0x41)], "still asserted: again at the EOI");
+    p.ioapic.lower(5);
+    let s = xapic_eoi(&mut p, 0);
+    assert!(s.irqs.is_empty(), "withdrawn: nothing more");
+    ioapic_store(&mut p, 0, 0, 0x1A);
+    assert_eq!(ioapic_load(&mut p, 0x10) & (1 << 14), 0, "remote IRR clear");
+    assert!(xapic_eoi(&mut p, 0).irqs.is_empty(), "an EOI with nothing in service does nothing");
+    // Asserted while masked, delivered at the unmasking.
+    ioapic_set(&mut p, 0x1A, 0x1_8041);
+    assert!(p.ioapic.raise(5).is_none());
+    let s = ioapic_set(&mut p, 0x1A, 0x8041);
+    assert_eq!(s.irqs.as_slice(), &[(0b01, 0x41)]);
+}
+
+#[test]
+fn hostile_ioapic_programming_is_refused_without_harm() {
+    let mut p = Platform::new(2, 0);
+    // Writes to read-only and absent registers change nothing.
+    ioapic_set(&mut p, 0x01, 0xFFFF_FFFF);
+    ioapic_set(&mut p, 0xFF, 0xFFFF_FFFF);
+    ioapic_store(&mut p, 0, 0, 1);
+    assert_eq!(ioapic_load(&mut p, 0x10), 0x0017_0011);
+    ioapic_store(&mut p, 0, 0, 0x40);
+    assert_eq!(ioapic_load(&mut p, 0x10), 0, "past entry 23: nothing");
+    assert_eq!(ioapic_load(&mut p, 0x20), 0, "no register at +0x20");
+    ioapic_store(&mut p, 0, 0, 0x1_0001);
+    assert_eq!(ioapic_load(&mut p, 0), 1, "IOREGSEL keeps 8 bits");
+    // Delivery status and remote IRR are read-only.
+    ioapic_set(&mut p, 0x10 + 2 * 7, 0x0001_5031);
+    ioapic_store(&mut p, 0, 0, 0x10 + 2 * 7);
+    assert_eq!(ioapic_load(&mut p, 0x10), 0x0001_0031);
+    // An illegal vector, a destination no vCPU has, and NMI mode: nothing
+    // delivered; NMI is said.
+    let deliver = |p: &mut Platform, low: u32, high: u32| {
+        ioapic_set(p, 0x15, high);
+        ioapic_set(p, 0x14, low);
+        p.ioapic.lower(2);
+        let d = p.ioapic.raise(2).expect("an unmasked edge");
+        let mut s = Step::reply(Action::empty());
+        p.deliver(&mut s, d);
+        s
+    };
+    assert!(deliver(&mut p, 0x05, 0).irqs.is_empty(), "vector 5");
+    assert!(deliver(&mut p, 0x30, 7 << 24).irqs.is_empty(), "APIC 7 is no vCPU's");
+    let s = deliver(&mut p, 0x430, 0);
+    assert!(s.irqs.is_empty());
+    assert_eq!(
+        s.note.expect("said").to_string(),
+        "I/O APIC pin 2: delivery mode Nmi not delivered (not modelled)"
+    );
+    assert_eq!(deliver(&mut p, 0x30, 0xFF << 24).irqs.as_slice(), &[(0b11, 0x30)], "broadcast");
+    assert_eq!(deliver(&mut p, 0x130, 0xFF << 24).irqs.as_slice(), &[(0b01, 0x30)], "lowest priority: one");
+    // An execute access of the page stops the guest.
+    let s = p.mmio(0, &mmio_exit(crate::ioapic::BASE, 4), Err(MmioWhy::State(0)));
+    assert_eq!(s.stop, Some(status::UNMAPPED));
+}
+
+#[test]
+fn the_apic_timer_counts_down_on_the_platform_clock() {
+    let mut p = Platform::new(1, 1_000_000);
+    assert!(Platform::clock_msr(0x839) && Platform::clock_msr(0x838) && !Platform::clock_msr(0x1B));
+    let wrmsr = |msr: u64, v: u64| exit(ExitReason::MsrWrite, 0, 0, [v, 0, msr, 0]);
+    let rdmsr = |msr: u64| exit(ExitReason::MsrRead, 0, 0, [0, 0, msr, 0]);
+    p.on_exit(0, &wrmsr(0x1B, 0xFEE0_0D00), no_cpu); // x2APIC mode, BSP
+    p.on_exit(0, &wrmsr(0x83E, 0xB), no_cpu); // divide by 1
+    p.set_clock(1_000_000);
+    let s = p.on_exit(0, &wrmsr(0x838, 1 << 30), no_cpu);
+    assert!(s.timer.is_some(), "armed");
+    let before = p.on_exit(0, &rdmsr(0x839), no_cpu).reply.regs[0];
+    assert_eq!(before, 1 << 30, "no time has passed");
+    p.set_clock(2_000_000);
+    let after = p.on_exit(0, &rdmsr(0x839), no_cpu).reply.regs[0];
+    assert!(after < before, "a millisecond later the count is lower: {after:#x}");
+}
