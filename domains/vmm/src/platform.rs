@@ -84,6 +84,11 @@ pub const DOORBELL_PORT: u16 = 0xf6;
 pub const PIT_TIMER_BIT: u64 = 1 << 16;
 /// The I/O APIC pin the PIT's channel 0 drives (ISA IRQ 0 on GSI 2).
 pub const PIT_PIN: usize = 2;
+/// The I/O APIC pin of the UART's interrupt: ISA IRQ 4, as COM1's on a PC
+/// (no override: GSI 4), edge-triggered as ISA's are. The pin sees the
+/// chip's output ([`Uart::interrupt`]) rise after each access that raised
+/// it ([`Platform::uart_edge`]).
+pub const UART_PIN: usize = 4;
 /// How many refused MSR accesses, hypercalls and ignored ports are said.
 pub const NOTES_MAX: u32 = 8;
 
@@ -410,6 +415,18 @@ impl Platform {
         self.pit_due.map_or(0, |due| due - self.now_ns)
     }
 
+    /// The UART's interrupt output went from `was` to what it is now: at
+    /// its rising edge, IRQ 4's edge on pin [`UART_PIN`], into `s`.
+    fn uart_edge(&mut self, s: &mut Step, was: bool) {
+        if !was && self.uart.interrupt() {
+            let d = self.ioapic.raise(UART_PIN);
+            self.ioapic.lower(UART_PIN);
+            if let Some(d) = d {
+                self.deliver(s, d);
+            }
+        }
+    }
+
     /// An interrupt the I/O APIC hands over, into `s`.
     fn deliver(&mut self, s: &mut Step, d: crate::ioapic::Delivery) {
         use crate::ioapic::Mode;
@@ -667,7 +684,9 @@ impl Platform {
             }
             let mut s = Step::reply(Action::ADVANCE);
             if uart < uart::PORTS {
+                let was = self.uart.interrupt();
                 s.line = self.uart.write(uart, value as u8);
+                self.uart_edge(&mut s, was);
             } else if let Some(power) = self.power(port, value as u8, exit.rip) {
                 return power;
             } else if crate::pit::Pit::owns(port) {
@@ -685,6 +704,7 @@ impl Platform {
         }
         let mut s = Step::reply(Action::ADVANCE | Action::SET_RAX);
         let timer = self.pmtimer.read(self.now_ns, port, size as u8);
+        let was = self.uart.interrupt();
         let value = if uart < uart::PORTS {
             u64::from(self.uart.read(uart))
         } else if [acpi::SLEEP_CONTROL_PORT, acpi::SLEEP_STATUS_PORT, acpi::RESET_PORT].contains(&port) {
@@ -701,6 +721,9 @@ impl Platform {
             s.note = self.note(Note::Port { port, write, rip: exit.rip });
             mask
         };
+        if uart < uart::PORTS {
+            self.uart_edge(&mut s, was);
+        }
         // IN writes only al, ax or eax (and eax's write clears the top half).
         let rax = if size == 4 { value } else { (exit.regs[0] & !mask) | (value & mask) };
         s.reply.regs[0] = rax;

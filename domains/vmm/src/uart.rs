@@ -4,13 +4,20 @@
 //! bytes as the chip's: what [`Uart::receive`] is given (a console's
 //! typing), or, in loopback, what the guest sends; the line status shows
 //! data ready while it holds any, and with the receive interrupt enabled
-//! the interrupt identification says "received data available" and
-//! [`Uart::interrupt`] is true (the VMM raises the guest's line then). No
-//! other interrupt is made (the transmitter's, the line's, the modem's).
+//! the interrupt identification says "received data available". The
+//! transmitter's interrupt is a 16550's: with its enable (IER bit 1) the
+//! holding register's being empty is an interrupt, pending from the moment
+//! the enable is set and again after every byte written (the byte leaves at
+//! once), until the interrupt identification reports it or the enable is
+//! cleared — what a driver that sends from its interrupt handler (Linux's
+//! 8250 for everything user space writes) waits for. [`Uart::interrupt`] is
+//! the chip's interrupt output, the level of ISA IRQ 4: the VMM raises the
+//! I/O APIC's pin at its rising edge. No other interrupt is made (the
+//! line's, the modem's).
 //! The other registers keep what the guest writes, as a driver probing the
 //! chip expects (scratch, line and modem control, divisor latch).
 //!
-//! (Host-tested, not wired to a console yet: the VMM gives it no input.)
+//! (Input is host-tested, not wired to a console yet: the VMM gives it none.)
 
 use heapless::{Deque, String};
 
@@ -39,9 +46,11 @@ pub const LSR_IDLE: u8 = 0x60;
 pub const LSR_DATA_READY: u8 = 0x01;
 /// Interrupt enable: received data available.
 const IER_RX: u8 = 0x01;
+const IER_THRE: u8 = 0x02;
 /// Interrupt identification: none pending; received data available.
 const IIR_NONE: u8 = 0x01;
 const IIR_RX: u8 = 0x04;
+const IIR_THRE: u8 = 0x02;
 /// Clear to send, data set ready, carrier detect.
 const MSR_READY: u8 = 0xB0;
 const MCR_LOOPBACK: u8 = 0x10;
@@ -57,6 +66,8 @@ pub struct Uart {
     scr: u8,
     divisor: [u8; 2],
     fifo: bool,
+    /// The transmitter's interrupt is pending (it counts with IER's bit 1).
+    thre: bool,
     line: Line,
     rx: Deque<u8, RX_FIFO>,
 }
@@ -75,10 +86,22 @@ impl Uart {
                 // Looped back to the receiver; dropped when it is full, as
                 // the chip overruns.
                 let _ = self.rx.push_back(value);
+                self.thre = true;
             }
-            DATA => return self.put(value),
+            DATA => {
+                // The byte leaves at once: the holding register is empty
+                // again, which is an interrupt anew.
+                self.thre = true;
+                return self.put(value);
+            }
             IER if dlab => self.divisor[1] = value,
-            IER => self.ier = value & 0x0F,
+            IER => {
+                let value = value & 0x0F;
+                if value & IER_THRE != 0 && self.ier & IER_THRE == 0 {
+                    self.thre = true; // enabled while empty: at once
+                }
+                self.ier = value;
+            }
             IIR => self.fifo = value & 1 != 0,
             LCR => self.lcr = value,
             MCR => self.mcr = value & 0x1F,
@@ -97,7 +120,17 @@ impl Uart {
             DATA => self.rx.pop_front().unwrap_or(0),
             IER if dlab => self.divisor[1],
             IER => self.ier,
-            IIR => (if self.interrupt() { IIR_RX } else { IIR_NONE }) | if self.fifo { 0xC0 } else { 0 },
+            IIR => {
+                let id = if self.rx_interrupt() {
+                    IIR_RX
+                } else if self.thre_interrupt() {
+                    self.thre = false; // reported: the read clears it
+                    IIR_THRE
+                } else {
+                    IIR_NONE
+                };
+                id | if self.fifo { 0xC0 } else { 0 }
+            }
             LCR => self.lcr,
             MCR => self.mcr,
             LSR => LSR_IDLE | if self.rx.is_empty() { 0 } else { LSR_DATA_READY },
@@ -114,10 +147,18 @@ impl Uart {
         input.iter().take_while(|&&b| self.rx.push_back(b).is_ok()).count()
     }
 
-    /// Whether the guest is to be interrupted: the receive interrupt is
-    /// enabled and data waits.
+    /// The chip's interrupt output: the receive interrupt is enabled and
+    /// data waits, or the transmitter's is enabled and pending.
     pub fn interrupt(&self) -> bool {
+        self.rx_interrupt() || self.thre_interrupt()
+    }
+
+    fn rx_interrupt(&self) -> bool {
         self.ier & IER_RX != 0 && !self.rx.is_empty()
+    }
+
+    fn thre_interrupt(&self) -> bool {
+        self.ier & IER_THRE != 0 && self.thre
     }
 
     /// What is left of an unfinished line.
@@ -165,6 +206,40 @@ mod tests {
         assert_eq!(u.flush().as_deref(), Some("xxxxx"));
     }
 
+    /// The transmitter's interrupt as a 16550's, and as Linux's 8250
+    /// driver probes it at start-up (`serial8250_do_startup`: the enable
+    /// set twice, the interrupt identification read after each; a chip
+    /// that reports nothing the second time is taken as buggy).
+    #[test]
+    fn the_transmitter_interrupts_while_its_holding_register_is_empty() {
+        let mut u = Uart::new();
+        assert!(!u.interrupt(), "off until enabled");
+        u.write(1, 0x02);
+        assert!(u.interrupt(), "enabled while empty: at once");
+        assert_eq!(u.read(2), 0x02, "reported as the transmitter's");
+        assert!(!u.interrupt(), "the read cleared it");
+        assert_eq!(u.read(2), 0x01, "and only once");
+        u.write(1, 0x02);
+        assert_eq!(u.read(2), 0x01, "setting the enable again, already set, is no new interrupt");
+        u.write(1, 0x00);
+        u.write(1, 0x02);
+        assert_eq!(u.read(2), 0x02, "Linux's probe: the enable cleared and set anew interrupts again");
+        u.write(0, b'x');
+        assert!(u.interrupt(), "every byte sent empties the register anew");
+        u.write(1, 0x00);
+        assert!(!u.interrupt(), "the enable cleared: the output goes low");
+        u.write(0, b'\n');
+        assert!(!u.interrupt(), "a byte sent without the enable is no interrupt");
+        // Received data comes first; the transmitter's waits behind it.
+        u.write(4, 0x10); // loopback
+        u.write(1, 0x03);
+        u.write(0, b'a');
+        assert_eq!(u.read(2), 0x04, "data available first");
+        assert_eq!(u.read(0), b'a');
+        assert_eq!(u.read(2), 0x02, "then the transmitter");
+        assert_eq!(u.read(2), 0x01);
+    }
+
     #[test]
     fn registers_read_back_as_a_16550() {
         let mut u = Uart::new();
@@ -187,7 +262,8 @@ mod tests {
         assert_eq!(u.read(5), 0x61, "but it comes back in");
         assert_eq!(u.read(2), 0xC4, "with the receive interrupt enabled: data available");
         assert_eq!([u.read(0), u.read(0), u.read(0), u.read(0), u.read(0)], *b"loop\n");
-        assert_eq!((u.read(5), u.read(2)), (0x60, 0xC1), "all read: nothing pending");
+        assert_eq!((u.read(5), u.read(2)), (0x60, 0xC2), "all read: the transmitter's (enabled) is left");
+        assert_eq!(u.read(2), 0xC1, "and once reported, nothing is pending");
         assert_eq!(u.read(6), 0xB0);
         assert_eq!(u.read(9), 0xFF);
     }

@@ -492,3 +492,34 @@ fn the_apic_timer_counts_down_on_the_platform_clock() {
     let after = p.on_exit(0, &rdmsr(0x839), no_cpu).reply.regs[0];
     assert!(after < before, "a millisecond later the count is lower: {after:#x}");
 }
+
+/// The UART's transmitter interrupt reaches the guest as ISA IRQ 4 on I/O
+/// APIC pin 4, at each rising edge of the chip's output: what Linux's 8250
+/// driver waits for before it sends what user space writes.
+#[test]
+fn the_uart_interrupts_on_pin_4_at_each_rising_edge() {
+    let mut p = Platform::new(1, 0);
+    // Pin 4: vector 0x24, fixed, physical, edge, to APIC 0.
+    ioapic_set(&mut p, 0x10 + 2 * UART_PIN as u32 + 1, 0);
+    ioapic_set(&mut p, 0x10 + 2 * UART_PIN as u32, 0x24);
+    let ier = 0x3f8 + 1;
+    let s = p.on_exit(0, &out(ier, 1, 0x02), no_cpu);
+    assert_eq!(s.irqs.as_slice(), &[(0b1, 0x24)], "the enable set while empty: an edge");
+    let s = p.on_exit(0, &out(0x3f8, 1, u64::from(b'a')), no_cpu);
+    assert!(s.irqs.is_empty(), "still high (not yet reported): no new edge");
+    let s = p.on_exit(0, &inp(0x3f8 + 2, 1, 0), no_cpu);
+    assert_eq!(
+        (s.reply.regs[0] & 0x0F, s.irqs.len()),
+        (0x02, 0),
+        "the transmitter's, and the read lowers it"
+    );
+    let s = p.on_exit(0, &out(0x3f8, 1, u64::from(b'b')), no_cpu);
+    assert_eq!(s.irqs.as_slice(), &[(0b1, 0x24)], "the next byte: empty again, a new edge");
+    p.on_exit(0, &out(ier, 1, 0x00), no_cpu);
+    let s = p.on_exit(0, &out(0x3f8, 1, u64::from(b'c')), no_cpu);
+    assert!(s.irqs.is_empty(), "the enable cleared: no interrupt");
+    // Masked, the edge is lost, as an ISA line's is.
+    ioapic_set(&mut p, 0x10 + 2 * UART_PIN as u32, 0x1_0024);
+    let s = p.on_exit(0, &out(ier, 1, 0x02), no_cpu);
+    assert!(s.irqs.is_empty());
+}
