@@ -11,7 +11,8 @@
 //!
 //! - `putc`: prints `%al`; `puts`: prints the NUL-terminated string at
 //!   `%esi`; `put_hex`: prints `%eax` as `0x` and 8 hex digits; `put_dec`:
-//!   prints `%eax` in decimal. All keep every register.
+//!   prints `%eax` in decimal. All keep every register. `putc64` and
+//!   `puts64` are `putc` and `puts` for 64-bit code (`%rsi`).
 //! - `cmdline_has`: if the Multiboot command line contains the string at
 //!   `%esi`, `%eax` = the address just past it, else 0.
 //! - `cmdline_number`: `%eax` = the decimal number just after the string
@@ -116,6 +117,37 @@ puts:
 2:  popl %esi
     popl %eax
     ret
+
+    // The console from 64-bit code (a long-mode guest's): as `putc` and
+    // `puts`, with `%rsi`; both keep every register.
+    .code64
+    .global putc64
+putc64:
+    pushq %rdx
+    pushq %rax
+    movw $0x3fd, %dx
+1:  inb %dx, %al
+    testb $0x20, %al
+    jz 1b
+    popq %rax
+    movw $0x3f8, %dx
+    outb %al, %dx
+    popq %rdx
+    ret
+
+    .global puts64
+puts64:
+    pushq %rax
+    pushq %rsi
+1:  lodsb
+    testb %al, %al
+    jz 2f
+    call putc64
+    jmp 1b
+2:  popq %rsi
+    popq %rax
+    ret
+    .code32
 
     .global put_hex
 put_hex:

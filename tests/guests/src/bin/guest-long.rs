@@ -494,31 +494,6 @@ fail64_quiet:
 1:  hlt
     jmp 1b
 
-putc64:
-    pushq %rdx
-    pushq %rax
-    movw $0x3fd, %dx
-1:  inb %dx, %al
-    testb $0x20, %al
-    jz 1b
-    popq %rax
-    movw $0x3f8, %dx
-    outb %al, %dx
-    popq %rdx
-    ret
-
-puts64:
-    pushq %rax
-    pushq %rsi
-1:  lodsb
-    testb %al, %al
-    jz 2f
-    call putc64
-    jmp 1b
-2:  popq %rsi
-    popq %rax
-    ret
-
 newline64:
     pushq %rax
     movb $10, %al

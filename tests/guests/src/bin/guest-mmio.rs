@@ -214,26 +214,6 @@ exit64:
 2:  hlt
     jmp 2b
 
-puts64:
-    lodsb
-    testb %al, %al
-    jz 1f
-    call putc64
-    jmp puts64
-1:  ret
-
-putc64:
-    pushq %rdx
-    pushq %rax
-    movw $0x3fd, %dx
-1:  inb %dx, %al
-    testb $0x20, %al
-    jz 1b
-    popq %rax
-    movw $0x3f8, %dx
-    outb %al, %dx
-    popq %rdx
-    ret
     .code32
 
 bad:
