@@ -5,7 +5,7 @@ use std::process::{Command, ExitCode};
 use anyhow::Result;
 
 use crate::ws::{self, Ws, KERNEL_PACKAGE, KERNEL_TARGET};
-use crate::{domains, guests};
+use crate::{domains, guests, sizes};
 
 const DENY: [&str; 3] = ["--", "-D", "warnings"];
 
@@ -76,7 +76,15 @@ pub fn lint(ws: &Ws) -> Result<ExitCode> {
             failed.push("clippy of the guest kernels for the target".to_string());
         }
     }
-    let total = steps.len() + failed.len();
+    // The kernel's line budget (`cargo xtask sizes`, without the build).
+    let budget = sizes::check(ws).unwrap_or_else(|e| {
+        eprintln!("lint: {e:#}");
+        false
+    });
+    if !budget {
+        failed.push("the kernel's line budget (cargo xtask sizes)".to_string());
+    }
+    let total = steps.len() + failed.len() + usize::from(budget);
     for mut cmd in steps {
         if let Err(e) = ws::run(&mut cmd) {
             eprintln!("lint: {e:#}");

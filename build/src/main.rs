@@ -110,8 +110,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         }
         "sizes" => {
             opts.finish()?;
-            sizes::sizes(&ws)?;
-            ExitCode::SUCCESS
+            sizes::sizes(&ws)?
         }
         "bench" => {
             opts.finish()?;

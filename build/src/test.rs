@@ -129,10 +129,10 @@ fn host_tests(ws: &Ws) -> bool {
         host.extend(["--exclude".to_string(), c.package.clone()]);
     }
     runs.push(host);
-    runs.push(["test", "-p", KERNEL_PACKAGE, "--lib"].into_iter().map(String::from).collect());
+    runs.push(["test", "-p", KERNEL_PACKAGE, "--test", "host"].into_iter().map(String::from).collect());
     // The core's random test again, optimized: 10^7 calls (about a minute;
     // the debug run above makes 10^5, with overflow checks).
-    let random = ["test", "--release", "-p", KERNEL_PACKAGE, "--lib", "core_tests::random"];
+    let random = ["test", "--release", "-p", KERNEL_PACKAGE, "--test", "host", "core_tests::random"];
     runs.push(random.into_iter().map(String::from).collect());
     for c in crates.iter().filter(|c| c.host_tests) {
         let mut run = vec!["test".into(), "-p".into(), c.package.clone(), "--lib".into()];

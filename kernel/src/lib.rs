@@ -9,14 +9,15 @@
 //!   or a domain can never crash the kernel. `panic!` is for the kernel's own
 //!   broken invariants.
 //!
-//! The pure logic (memory map, frame allocator, page tables) and the core
-//! (`state`, `syscall`, `sched`, `fastpath`, `vm`: objects, capabilities,
-//! every syscall, IPC, scheduling, domain death) build on the host and are
-//! tested there, the core against a fake of the hardware interface (`hw`,
-//! `hw::fake`, in `kernel/host/` with the tests, `core_tests`); the rest exists only on the
-//! bare-metal target.
+//! The pure logic (memory map, frame allocator, page tables, pools,
+//! capability tables) builds on the host too. The core (`state`, `syscall`,
+//! `sched`, `fastpath`, `vm`: objects, capabilities, every syscall, IPC,
+//! scheduling, domain death) builds only for the machine here; the host
+//! tests (`kernel-tests/`, outside this crate, run by
+//! `cargo test -p ryokan-kernel`) build it again on the host from these
+//! sources over a fake of the hardware interface (`hw`).
 
-#![cfg_attr(not(test), no_std)]
+#![no_std]
 #![cfg_attr(target_os = "none", deny(clippy::unwrap_used))]
 
 pub mod cap;
@@ -30,25 +31,19 @@ pub mod policy;
 pub mod arch;
 #[cfg(target_os = "none")]
 pub mod boot;
-#[cfg(any(target_os = "none", test))]
+#[cfg(target_os = "none")]
 pub mod fastpath;
 #[cfg(target_os = "none")]
 pub mod klog;
 #[cfg(target_os = "none")]
 pub mod loader;
-#[cfg(any(target_os = "none", test))]
+#[cfg(target_os = "none")]
 pub mod sched;
-#[cfg(any(target_os = "none", test))]
+#[cfg(target_os = "none")]
 pub mod state;
-#[cfg(any(target_os = "none", test))]
+#[cfg(target_os = "none")]
 pub mod syscall;
 #[cfg(target_os = "none")]
 pub mod virt;
-#[cfg(any(target_os = "none", test))]
+#[cfg(target_os = "none")]
 pub mod vm;
-
-// The core's host tests, beside the crate's sources: they are not the
-// kernel (`cargo xtask sizes` does not count them).
-#[cfg(test)]
-#[path = "../host/core_tests/mod.rs"]
-mod core_tests;

@@ -1,15 +1,22 @@
 //! The kernel binary: the library does the work; this file only adds what a
 //! freestanding executable needs.
 
-#![no_std]
-#![no_main]
+#![cfg_attr(target_os = "none", no_std, no_main)]
 
-use core::fmt::Write;
+#[cfg(target_os = "none")]
+use {
+    core::fmt::Write,
+    ryokan_kernel::arch::{cpu, power, serial::Serial, trap},
+};
 
-use ryokan_kernel::arch::{cpu, power, serial::Serial, trap};
+/// On the host there is no kernel to run: `cargo test` builds this binary
+/// only because it builds every binary of the package for its tests.
+#[cfg(not(target_os = "none"))]
+fn main() {}
 
 /// A kernel panic is a broken kernel invariant: report it, stop every CPU,
 /// end the run as failed.
+#[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     let first = trap::stop_others();
@@ -22,5 +29,6 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 }
 
 /// Keeps the library's boot path (which holds the entry point) linked in.
+#[cfg(target_os = "none")]
 #[used]
 static ENTRY: extern "C" fn(u32, u32) -> ! = ryokan_kernel::boot::kernel_start;

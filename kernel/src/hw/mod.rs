@@ -14,7 +14,7 @@
 //! `arch`, `virt` and `mem::kspace`: static dispatch through `cfg`, no
 //! trait objects or generics, so the core compiles to what it did when it
 //! called those directly (the `cargo xtask bench` figures are unchanged).
-//! On the host (`fake.rs`) a fake implements the same functions, so that
+//! On the host (`kernel-tests/fake.rs`, not part of this crate) a fake implements the same functions, so that
 //! the core builds and runs under `cargo test` against it.
 //!
 //! Layers point one way: the entry stubs (`arch::trap`, `arch::entry`)
@@ -35,21 +35,6 @@ mod machine;
 #[cfg(target_os = "none")]
 pub use machine::*;
 
-// The host's fake, beside the crate's sources (not the kernel).
-#[cfg(all(test, not(target_os = "none")))]
-#[path = "../../host/fake.rs"]
-pub mod fake;
-#[cfg(all(test, not(target_os = "none")))]
-pub use fake::{console, cpu, frames, io, irq, power, space, vm, window};
-
-/// The online CPU a caller named, or `NotSupported`: the core's rule over
-/// either machine's `cpu::is_online`.
-#[cfg(any(target_os = "none", test))]
-pub fn online(n: u16) -> Result<usize, ipc::Error> {
-    let i = usize::from(n);
-    if cpu::is_online(i) {
-        Ok(i)
-    } else {
-        Err(ipc::Error::NotSupported)
-    }
-}
+// On the host, the tests' crate (`kernel-tests/`) builds the core over a
+// fake of this interface in place of `machine.rs`; the kernel does not
+// know it.

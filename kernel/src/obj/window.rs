@@ -363,5 +363,5 @@ impl<T, B: Backing, const N: usize, const C: usize> Pool<T, B, N, C> {
 }
 
 #[cfg(test)]
-#[path = "../../host/window_tests.rs"]
+#[path = "../../../kernel-tests/unit/obj/window.rs"]
 mod tests;

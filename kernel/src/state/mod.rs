@@ -151,7 +151,7 @@ pub struct Timer {
 pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel::new());
 
 /// The kernel: [`KERNEL`] on the machine; on the host, the instance the
-/// running test made (`hw::fake`), so that tests run side by side.
+/// running test made (the fake hardware's), so that tests run side by side.
 #[inline(always)]
 pub fn kernel() -> &'static Mutex<Kernel> {
     #[cfg(target_os = "none")]
@@ -160,7 +160,7 @@ pub fn kernel() -> &'static Mutex<Kernel> {
     }
     #[cfg(not(target_os = "none"))]
     {
-        hw::fake::kernel()
+        hw::kernel()
     }
 }
 

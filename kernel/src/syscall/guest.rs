@@ -70,7 +70,7 @@ pub fn vcpu_create(
     start: Start,
     cpu: Option<u16>,
 ) -> Result<Next, Error> {
-    let target = cpu.map(hw::online).transpose()?;
+    let target = cpu.map(super::online).transpose()?;
     let g = k.cap(c.domain, guest, ObjectType::Domain, Rights::CONTROL)?.obj.at;
     let ep = k.cap(c.domain, exit, ObjectType::Endpoint, Rights::WRITE)?;
     if !k.living(g)?.guest {

@@ -22,6 +22,16 @@ use crate::obj::pool::Ref;
 use crate::obj::thread::ThreadState;
 use crate::state::Kernel;
 
+/// The online CPU a caller named, or `NotSupported`.
+pub fn online(n: u16) -> Result<usize, Error> {
+    let i = usize::from(n);
+    if crate::hw::cpu::is_online(i) {
+        Ok(i)
+    } else {
+        Err(Error::NotSupported)
+    }
+}
+
 /// Who is calling.
 #[derive(Clone, Copy, Debug)]
 pub struct Caller {

@@ -29,7 +29,7 @@ pub fn sched_set(
 
 pub fn thread_set_cpu(k: &mut Kernel, c: Caller, thread: CapSlot, target: u16) -> Result<Next, Error> {
     let t = k.cap(c.domain, thread, ObjectType::Thread, Rights::CONTROL)?.obj.at;
-    let target = crate::hw::online(target)?;
+    let target = super::online(target)?;
     let th = k.threads.get_mut(t).ok_or(Error::StaleCapability)?;
     if th.vcpu.as_ref().is_some_and(|v| v.launched) {
         // Its VMCS is cached by the CPU it ran on: it stays there.

@@ -27,7 +27,7 @@ pub fn create(
     let d = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
     let home = match cpu {
         None => k.least_loaded_cpu(),
-        Some(n) => crate::hw::online(n)?,
+        Some(n) => super::online(n)?,
     };
     let dom = k.domain(d)?;
     if dom.guest {

@@ -16,7 +16,7 @@
 //! debug build, ~10 s, where overflow checks are on; 10,000,000 optimized,
 //! about a minute), the seed `RYOKAN_RANDOM_SEED`. `cargo xtask test` runs
 //! it both ways: with the kernel's other host tests (debug), then alone
-//! optimized (`cargo test --release … core_tests::random`), 10^7 calls. A
+//! optimized (`cargo test --release -p ryokan-kernel --test host core_tests::random`), 10^7 calls. A
 //! failure names the seed and the call to reproduce it. The capability
 //! tables and the frame-by-frame check run every 32nd call (`invariants`).
 //!
