@@ -11,7 +11,15 @@
 //!   writing `SLP_TYP` = [`S5_SLP_TYP`] << 2 | `SLP_EN` (bit 5), ACPI 6.5
 //!   4.8.3.7), and the reset register a PC has (0xCF9, value 6).
 //! - DSDT: `Name (\_S5, Package { 5 })`, the sleep type of soft-off, and
-//!   nothing else yet (devices such as virtio-mmio's `LNRO0005` go here).
+//!   under `\_SB` the ISA devices a hardware-reduced guest can learn of only
+//!   from here: `COM1`, the 16550 (`PNP0501`: ports 0x3F8–0x3FF, ISA IRQ 4
+//!   edge-triggered active-high, [`UART_IRQ`]).
+//!   Without the 8259 (no legacy IRQs: Linux makes no descriptors for IRQs
+//!   0–15 and maps none of them to the I/O APIC) an interrupt a driver uses
+//!   must be named by a device's `_CRS`, from which Linux maps its GSI:
+//!   the 8250 driver's `request_irq` of an ISA port's fixed IRQ 4 fails
+//!   otherwise and the console takes no writes from user space. (Devices
+//!   such as virtio-mmio's `LNRO0005` go here too.)
 //! - MADT: the local APIC at 0xFEE0_0000, one processor entry per vCPU
 //!   (a Local APIC structure for APIC IDs below 255 and a Local x2APIC
 //!   structure from 255, ACPI 6.5 5.2.12.12), the I/O APIC (ID
@@ -29,7 +37,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 use core::fmt;
 
-use acpi_tables::aml::{Name, Package, Path};
+use acpi_tables::aml::{Device, EISAName, Interrupt, Name, Package, Path, ResourceTemplate, Scope, IO};
 use acpi_tables::fadt::{FADTBuilder, Flags};
 use acpi_tables::gas::{AccessSize, AddressSpace, GAS};
 use acpi_tables::madt::{EnabledStatus, IoApic, LocalInterruptController, ProcessorLocalApic, MADT};
@@ -55,6 +63,8 @@ pub const IOAPIC_ID: u8 = MAX_VCPUS as u8;
 /// The sleep control and status registers (one byte each, I/O space).
 pub const SLEEP_CONTROL_PORT: u16 = 0x600;
 pub const SLEEP_STATUS_PORT: u16 = 0x601;
+/// The UART's ISA IRQ (GSI, no override) as the DSDT's `COM1` names it.
+pub const UART_IRQ: u32 = 4;
 /// The sleep type of S5 (soft-off) in `\_S5`, which the guest writes to
 /// the sleep control register's bits 2..=4.
 pub const S5_SLP_TYP: u8 = 5;
@@ -194,6 +204,16 @@ fn dsdt() -> Sdt {
     let mut dsdt = Sdt::new(*b"DSDT", 36, 2, OEM_ID, OEM_TABLE_ID, OEM_REVISION);
     let mut aml = Vec::new();
     Name::new(Path::new("_S5_"), &Package::new(alloc::vec![&S5_SLP_TYP])).to_aml_bytes(&mut aml);
+    let uart_io = IO::new(crate::uart::BASE, crate::uart::BASE, 1, crate::uart::PORTS as u8);
+    let uart_irq = Interrupt::new(true, true, false, false, UART_IRQ);
+    let crs = ResourceTemplate::new(alloc::vec![&uart_io, &uart_irq]);
+    let (hid, uid, crs) = (
+        Name::new(Path::new("_HID"), &EISAName::new("PNP0501")),
+        Name::new(Path::new("_UID"), &0u8),
+        Name::new(Path::new("_CRS"), &crs),
+    );
+    let com1 = Device::new(Path::new("COM1"), alloc::vec![&hid, &uid, &crs]);
+    Scope::new(Path::new("\\_SB_"), alloc::vec![&com1]).to_aml_bytes(&mut aml);
     dsdt.append_slice(&aml);
     dsdt
 }

@@ -140,13 +140,28 @@ fn apic_ids_from_255_get_x2apic_entries() {
     assert_eq!(&b[68..84], x2(300).as_slice());
 }
 
+/// The DSDT's AML after its `\_S5`.
+const DSDT_SB: &[u8] = &[
+    0x10, 0x39, b'\\', b'_', b'S', b'B', b'_', // ScopeOp PkgLength \_SB_
+    0x5B, 0x82, 0x31, b'C', b'O', b'M', b'1', // DeviceOp PkgLength COM1
+    0x08, b'_', b'H', b'I', b'D', 0x0C, 0x41, 0xD0, 0x05, 0x01, // _HID EisaId ("PNP0501")
+    0x08, b'_', b'U', b'I', b'D', 0x00, // _UID Zero
+    0x08, b'_', b'C', b'R', b'S', 0x11, 0x16, 0x0A, 0x13, // _CRS Buffer (19)
+    0x47, 0x01, 0xF8, 0x03, 0xF8, 0x03, 0x01, 0x08, // IO (Decode16, 0x3F8, 0x3F8, 1, 8)
+    0x89, 0x06, 0x00, 0x03, 0x01, 0x04, 0x00, 0x00,
+    0x00, // Interrupt (Consumer, Edge, ActiveHigh, Exclusive) { 4 }
+    0x79, 0x00, // EndTag
+];
+
 #[test]
-fn the_dsdt_names_the_soft_off_sleep_type() {
+fn the_dsdt_names_the_soft_off_sleep_type_and_the_uart() {
     let t = build(1).unwrap();
     let dsdt = table(&t, t.dsdt);
     assert_eq!(dsdt[8], 2, "revision 2: 64-bit AML integers");
     // NameOp "_S5_" PackageOp PkgLength(4) NumElements(1) BytePrefix 5.
-    assert_eq!(&dsdt[36..], [0x08, b'_', b'S', b'5', b'_', 0x12, 4, 1, 0x0A, 5]);
+    assert_eq!(&dsdt[36..46], [0x08, b'_', b'S', b'5', b'_', 0x12, 4, 1, 0x0A, 5]);
+    assert_eq!(&dsdt[46..], DSDT_SB, "COM1 with its ports and IRQ 4");
+    assert_eq!(u32::from(DSDT_SB[52]), UART_IRQ);
 }
 
 #[test]
@@ -187,7 +202,7 @@ fn the_acpi_crate_reads_them_back() {
     let control = fadt.get().sleep_control_register().expect("valid").expect("present");
     assert_eq!(control.address, 0x600);
     let dsdt = tables.dsdt().expect("DSDT found");
-    assert_eq!((dsdt.address, dsdt.length), (t.dsdt as usize + 36, 10));
+    assert_eq!((dsdt.address, dsdt.length), (t.dsdt as usize + 36, 10 + DSDT_SB.len() as u32));
     let madt = tables.find_table::<Madt>().expect("MADT found and its checksum valid");
     assert!(!madt.get().supports_8259());
     let (mut cpus, mut ioapics, mut overrides, mut nmis) = (Vec::new(), Vec::new(), Vec::new(), 0);
