@@ -18,6 +18,8 @@
 pub mod cap;
 #[path = "../kernel/src/fastpath.rs"]
 pub mod fastpath;
+#[path = "../kernel/src/hwdata/mod.rs"]
+pub mod hwdata;
 #[path = "../kernel/src/mem/mod.rs"]
 pub mod mem;
 #[path = "../kernel/src/obj/mod.rs"]

@@ -2,10 +2,7 @@
 //! shared data as on the machine, and the fake where the machine has
 //! `machine.rs`.
 
-#[path = "../kernel/src/hw/guest.rs"]
-pub mod guest;
-#[path = "../kernel/src/hw/trap.rs"]
-pub mod trap;
+pub use crate::hwdata::{guest, trap};
 
 #[path = "fake.rs"]
 pub mod fake;

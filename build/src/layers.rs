@@ -5,8 +5,17 @@
 //! A module `a` uses `b` when a file of `a` names `crate::b` outside a
 //! comment and outside its `#[cfg(test)]` modules: in a path
 //! (`crate::b::f()`), in a `use crate::b…`, or in a `use crate::{…, b…}`
-//! group. `super::` paths stay inside a module and are not edges; the
+//! group; `super::` paths are resolved from the file's place (they are
+//! edges only where they leave a module, e.g. out of `arch::entry`). The
 //! crate roots (`lib.rs`, `main.rs`) are above everything and not counted.
+//!
+//! The modules are the top-level ones, except [`OWN_LAYER`]: `arch::entry`
+//! is a layer of its own. It holds the machine's entry points (the boot
+//! of every CPU, the interrupt and exception stubs, the syscall entry),
+//! which are `asm!` and so in `arch/` (the charter), but which are the top
+//! of the kernel: they call the core, which calls the hardware interface
+//! (`hw`), which the rest of `arch` (and `virt`) implements. A use of
+//! `arch::entry` from the rest of `arch` is an edge like any other.
 //! The cycles are the strongly connected components of more than one
 //! module (Tarjan's algorithm), each shown with one place per edge.
 
@@ -29,14 +38,18 @@ pub struct Edge {
     pub at: (String, usize),
 }
 
-pub fn layers(ws: &Ws) -> Result<ExitCode> {
+/// Submodules that are a layer (a node of the graph) of their own.
+pub const OWN_LAYER: [(&str, &str); 1] = [("arch", "entry")];
+
+/// The kernel's modules and the edges between them.
+fn graph(ws: &Ws) -> Result<(BTreeSet<String>, Vec<Edge>)> {
     let src = ws.kernel_dir().join("src");
     let mut files = Vec::new();
     collect(&src, &src, &mut files)?;
     let mut edges: BTreeMap<(String, String), (String, usize)> = BTreeMap::new();
     for (rel, text) in &files {
         let Some(from) = module_of(rel) else { continue };
-        for (to, line) in uses(&loc::without_tests(text)) {
+        for (to, line) in uses(rel, &loc::without_tests(text)) {
             if to != from && files_have_module(&files, &to) {
                 edges.entry((from.clone(), to)).or_insert((rel.clone(), line));
             }
@@ -45,23 +58,40 @@ pub fn layers(ws: &Ws) -> Result<ExitCode> {
     let edges: Vec<Edge> = edges.into_iter().map(|((from, to), at)| Edge { from, to, at }).collect();
     let mut modules: BTreeSet<String> = files.iter().filter_map(|(rel, _)| module_of(rel)).collect();
     modules.extend(edges.iter().flat_map(|e| [e.from.clone(), e.to.clone()]));
-    println!("kernel modules and what each uses:");
-    for m in &modules {
-        let to: Vec<&str> = edges.iter().filter(|e| &e.from == m).map(|e| e.to.as_str()).collect();
-        println!("  {m:<10} -> {}", if to.is_empty() { "(nothing)".to_string() } else { to.join(", ") });
-    }
-    let cycles = cycles(&modules, &edges);
-    if cycles.is_empty() {
-        println!("no cycles: the modules are layered");
-        return Ok(ExitCode::SUCCESS);
-    }
+    Ok((modules, edges))
+}
+
+/// Prints every cycle with one place per edge; true if there is none.
+fn report_cycles(modules: &BTreeSet<String>, edges: &[Edge]) -> bool {
+    let cycles = cycles(modules, edges);
     for c in &cycles {
         println!("CYCLE among {}:", c.join(", "));
         for e in edges.iter().filter(|e| c.contains(&e.from) && c.contains(&e.to)) {
             println!("  {} -> {}  (src/{}:{})", e.from, e.to, e.at.0, e.at.1);
         }
     }
-    Ok(ExitCode::FAILURE)
+    cycles.is_empty()
+}
+
+/// Whether the kernel's modules are layered (for `lint`), naming any cycle.
+pub fn check(ws: &Ws) -> Result<bool> {
+    let (modules, edges) = graph(ws)?;
+    Ok(report_cycles(&modules, &edges))
+}
+
+pub fn layers(ws: &Ws) -> Result<ExitCode> {
+    let (modules, edges) = graph(ws)?;
+    println!("kernel modules and what each uses:");
+    for m in &modules {
+        let to: Vec<&str> = edges.iter().filter(|e| &e.from == m).map(|e| e.to.as_str()).collect();
+        println!("  {m:<11} -> {}", if to.is_empty() { "(nothing)".to_string() } else { to.join(", ") });
+    }
+    if report_cycles(&modules, &edges) {
+        println!("no cycles: the modules are layered");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 /// Every `.rs` file under `dir`, as (path relative to `root`, text).
@@ -84,82 +114,120 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> Result<(
     Ok(())
 }
 
-/// The top-level module a file belongs to (`sched.rs` → `sched`,
-/// `virt/vmx/run.rs` → `virt`); None for the crate roots.
+/// The module path of a file: `arch/entry/mod.rs` → `arch::entry`,
+/// `sched.rs` → `sched`.
+fn path_of(rel: &str) -> Vec<String> {
+    let mut p: Vec<String> = rel.trim_end_matches(".rs").split('/').map(String::from).collect();
+    if p.len() > 1 && p.last().is_some_and(|l| l == "mod") {
+        p.pop();
+    }
+    p
+}
+
+/// The node of the graph a module path belongs to: its top-level module, or
+/// one of [`OWN_LAYER`].
+fn node(path: &[String]) -> Option<String> {
+    let first = path.first()?;
+    match path.get(1) {
+        Some(second) if OWN_LAYER.contains(&(first.as_str(), second.as_str())) => {
+            Some(format!("{first}::{second}"))
+        }
+        _ => Some(first.clone()),
+    }
+}
+
+/// The module a file belongs to (`sched.rs` → `sched`, `virt/vmx/run.rs`
+/// → `virt`, `arch/entry/idt.rs` → `arch::entry`); None for the crate roots.
 pub fn module_of(rel: &str) -> Option<String> {
-    let first = rel.split('/').next()?;
-    let name = first.strip_suffix(".rs").unwrap_or(first);
-    (!matches!(name, "lib" | "main")).then(|| name.to_string())
+    let p = path_of(rel);
+    if p == ["lib"] || p == ["main"] {
+        return None;
+    }
+    node(&p)
 }
 
 fn files_have_module(files: &[(String, String)], m: &str) -> bool {
     files.iter().any(|(rel, _)| module_of(rel).as_deref() == Some(m))
 }
 
-/// The top-level modules `text` names through `crate::`, with the line of
-/// each mention (comments skipped; groups `crate::{a, b::c}` opened).
-pub fn uses(text: &str) -> Vec<(String, usize)> {
+/// The modules file `rel` names through `crate::` or `super::` paths, with
+/// the line of each mention (comments skipped; groups `crate::{a, b::c}`
+/// opened).
+pub fn uses(rel: &str, text: &str) -> Vec<(String, usize)> {
     let code = strip_comments(text);
-    let mut out = Vec::new();
+    let own = path_of(rel);
     let bytes = code.as_bytes();
+    let mut out = Vec::new();
     let mut i = 0;
-    while let Some(k) = code[i..].find("crate::") {
-        let at = i + k;
-        let before_ok = at == 0 || !is_ident(bytes[at - 1]) && bytes[at - 1] != b':';
-        i = at + "crate::".len();
-        if !before_ok {
-            continue;
-        }
-        let line = code[..at].matches('\n').count() + 1;
-        if bytes.get(i) == Some(&b'{') {
-            let end = matching_brace(&code, i).unwrap_or(code.len());
-            for name in group_heads(&code[i + 1..end]) {
-                out.push((name, line));
+    while i < code.len() {
+        let rest = &code[i..];
+        let start = i;
+        let prefix = if rest.starts_with("crate::") {
+            i += "crate::".len();
+            Some(Vec::new())
+        } else if rest.starts_with("super::") {
+            let mut n = 0;
+            while code[i..].starts_with("super::") {
+                i += "super::".len();
+                n += 1;
             }
-            i = end;
+            own.len().checked_sub(n).map(|k| own[..k].to_vec())
         } else {
-            let name: String = code[i..].chars().take_while(|&c| c.is_alphanumeric() || c == '_').collect();
-            if !name.is_empty() {
-                out.push((name, line));
-            }
-        }
+            i += rest.chars().next().map_or(1, char::len_utf8);
+            continue;
+        };
+        let before_ok = start == 0 || !is_ident(bytes[start - 1]) && bytes[start - 1] != b':';
+        let Some(prefix) = prefix.filter(|_| before_ok) else { continue };
+        let line = code[..start].matches('\n').count() + 1;
+        let mut paths = Vec::new();
+        expand(&code[i..], prefix, &mut paths);
+        out.extend(paths.iter().filter_map(|p| node(p)).map(|n| (n, line)));
     }
     out
 }
 
-/// The first path segment of each item of a top-level `{…}` group.
-fn group_heads(group: &str) -> Vec<String> {
-    let mut heads = Vec::new();
-    let (mut depth, mut start) = (0usize, true);
-    let mut name = String::new();
-    for c in group.chars() {
+/// The paths (their first two segments) that `s`, the rest of a path after
+/// `prefix::`, names: one, or one per item of a `{…}` group.
+fn expand(s: &str, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+    let s = s.trim_start();
+    if s.starts_with('{') {
+        let end = matching_brace(s, 0).unwrap_or(s.len());
+        for item in split_top(&s[1..end]) {
+            expand(item, prefix.clone(), out);
+        }
+        return;
+    }
+    let name: String = s.chars().take_while(|&c| c.is_alphanumeric() || c == '_').collect();
+    if name.is_empty() || name == "self" {
+        if !prefix.is_empty() {
+            out.push(prefix);
+        }
+        return;
+    }
+    let mut path = prefix;
+    path.push(name.clone());
+    match s[name.len()..].strip_prefix("::") {
+        Some(more) if path.len() < 2 => expand(more, path, out),
+        _ => out.push(path),
+    }
+}
+
+/// The items of a group's inside, split at its top-level commas.
+fn split_top(group: &str) -> Vec<&str> {
+    let (mut items, mut depth, mut from) = (Vec::new(), 0usize, 0);
+    for (k, c) in group.char_indices() {
         match c {
-            '{' => {
-                depth += 1;
-                start = false;
-            }
+            '{' => depth += 1,
             '}' => depth = depth.saturating_sub(1),
             ',' if depth == 0 => {
-                if !name.is_empty() {
-                    heads.push(std::mem::take(&mut name));
-                }
-                start = true;
-            }
-            c if depth == 0 && start && (c.is_alphanumeric() || c == '_') => name.push(c),
-            c if depth == 0 && start && !c.is_whitespace() => {
-                if !name.is_empty() {
-                    heads.push(std::mem::take(&mut name));
-                }
-                start = false;
+                items.push(&group[from..k]);
+                from = k + 1;
             }
             _ => {}
         }
     }
-    if !name.is_empty() {
-        heads.push(name);
-    }
-    heads.retain(|h| h != "self");
-    heads
+    items.push(&group[from..]);
+    items.into_iter().filter(|x| !x.trim().is_empty()).collect()
 }
 
 fn matching_brace(s: &str, open: usize) -> Option<usize> {
@@ -308,11 +376,32 @@ mod tests {
                     // crate::vm in a comment\n\
                     /// [`crate::boot`] in a doc\n\
                     fn f() { crate::klog::say(\"crate::fake in a string // not a comment\"); x::crate::no(); }\n";
-        let mut got: Vec<String> = uses(text).into_iter().map(|(m, _)| m).collect();
+        let mut got: Vec<String> = uses("vm.rs", text).into_iter().map(|(m, _)| m).collect();
         got.sort();
         got.dedup();
         assert_eq!(got, ["fake", "hw", "klog", "obj", "sched", "state"]);
-        assert_eq!(uses("\n\nlet k = crate::cap::get();")[0], ("cap".to_string(), 3));
+        assert_eq!(uses("vm.rs", "\n\nlet k = crate::cap::get();")[0], ("cap".to_string(), 3));
+    }
+
+    #[test]
+    fn super_paths_and_own_layers_are_resolved() {
+        let names = |rel: &str, text: &str| -> Vec<String> {
+            let mut v: Vec<String> = uses(rel, text).into_iter().map(|(m, _)| m).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        // Inside a module: no edge to another module.
+        assert_eq!(names("arch/cpu.rs", "use super::apic;"), ["arch"]);
+        // Into and out of `arch::entry`.
+        assert_eq!(names("arch/cpu.rs", "use super::entry::run_cpu;"), ["arch::entry"]);
+        assert_eq!(names("arch/entry/mod.rs", "use super::{cpu, gdt};"), ["arch"]);
+        assert_eq!(names("arch/entry/idt.rs", "use super::trap::dispatch;"), ["arch::entry"]);
+        assert_eq!(names("arch/entry/trap.rs", "use super::super::apic;"), ["arch"]);
+        assert_eq!(
+            names("sched.rs", "use crate::arch::{cpu, entry::idt}; use crate::{arch::entry, hw};"),
+            ["arch", "arch::entry", "hw"]
+        );
     }
 
     #[test]
@@ -321,6 +410,9 @@ mod tests {
         assert_eq!(module_of("virt/vmx/run.rs").as_deref(), Some("virt"));
         assert_eq!(module_of("lib.rs"), None);
         assert_eq!(module_of("main.rs"), None);
+        assert_eq!(module_of("arch/entry/idt.rs").as_deref(), Some("arch::entry"));
+        assert_eq!(module_of("arch/entry/mod.rs").as_deref(), Some("arch::entry"));
+        assert_eq!(module_of("arch/mod.rs").as_deref(), Some("arch"));
     }
 
     #[test]

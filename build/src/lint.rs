@@ -5,7 +5,7 @@ use std::process::{Command, ExitCode};
 use anyhow::Result;
 
 use crate::ws::{self, Ws, KERNEL_PACKAGE, KERNEL_TARGET};
-use crate::{domains, guests, sizes};
+use crate::{domains, guests, layers, sizes};
 
 const DENY: [&str; 3] = ["--", "-D", "warnings"];
 
@@ -84,7 +84,15 @@ pub fn lint(ws: &Ws) -> Result<ExitCode> {
     if !budget {
         failed.push("the kernel's line budget (cargo xtask sizes)".to_string());
     }
-    let total = steps.len() + failed.len() + usize::from(budget);
+    // No cycle among the kernel's modules (`cargo xtask layers`).
+    let layered = layers::check(ws).unwrap_or_else(|e| {
+        eprintln!("lint: {e:#}");
+        false
+    });
+    if !layered {
+        failed.push("the kernel's layers: a cycle among its modules (cargo xtask layers)".to_string());
+    }
+    let total = steps.len() + failed.len() + usize::from(budget) + usize::from(layered);
     for mut cmd in steps {
         if let Err(e) = ws::run(&mut cmd) {
             eprintln!("lint: {e:#}");

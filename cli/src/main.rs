@@ -9,6 +9,7 @@
 //! host program (std, clap, serde_json); what the two share is `ipc`.
 
 mod client;
+mod console;
 mod show;
 
 use std::path::PathBuf;
@@ -74,6 +75,17 @@ enum Command {
     /// Start a new domain or guest from a snippet of the system file's
     /// format: one [[domain]] or [[guest]], whose images are on the boot image.
     Create { file: PathBuf },
+    /// Attach to a guest's console (its UART) both ways: what it said and
+    /// says on stdout, stdin typed into it. Ctrl-] detaches. On a
+    /// terminal, raw mode; with a pipe, it detaches once stdin ended, was
+    /// all taken, and the guest said nothing for --linger seconds.
+    Console {
+        name: String,
+        /// Seconds of quiet from the guest, after stdin ended, before the
+        /// console detaches.
+        #[arg(long, default_value_t = 1.0)]
+        linger: f64,
+    },
     /// Stop everything; the system powers off.
     Shutdown,
 }
@@ -87,6 +99,9 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
     if let Command::Create { file } = &cli.verb {
         return create(&path, &cli, file);
+    }
+    if let Command::Console { name: n, linger } = &cli.verb {
+        return console(&path, &cli, n, *linger);
     }
     let verb = match verb(&cli.verb) {
         Ok(v) => v,
@@ -120,6 +135,7 @@ fn fail(f: &Failure, cli: &Cli) -> ExitCode {
         | Command::Restart { name }
         | Command::Destroy { name }
         | Command::Set { name, .. }
+        | Command::Console { name, .. }
         | Command::Stats { name: Some(name), .. } => Some(name.as_str()),
         _ => None,
     };
@@ -173,6 +189,32 @@ fn create(path: &std::path::Path, cli: &Cli, file: &std::path::Path) -> ExitCode
     }
 }
 
+/// `console NAME`: attached until detached, the guest stops, or stdin ends.
+fn console(path: &std::path::Path, cli: &Cli, n: &str, linger: f64) -> ExitCode {
+    let n = match name(n) {
+        Ok(n) => n,
+        Err(why) => {
+            eprintln!("ryokan: {why}");
+            return ExitCode::from(2);
+        }
+    };
+    let linger = Duration::from_secs_f64(if linger.is_finite() { linger.clamp(0.0, 3600.0) } else { 1.0 });
+    let ended = Client::connect(path, Duration::from_secs(cli.timeout))
+        .and_then(|mut c| console::attach(&mut c, n.clone(), linger));
+    match ended {
+        Ok(console::End::Detached) => ExitCode::SUCCESS,
+        Ok(console::End::Stopped) => {
+            eprintln!("ryokan: {n} is not running (what its console said last is above)");
+            ExitCode::FAILURE
+        }
+        Ok(console::End::NotTaken(left)) => {
+            eprintln!("ryokan: {n}: {left} bytes typed were not taken: the guest is not reading its console");
+            ExitCode::FAILURE
+        }
+        Err(f) => fail(&f, cli),
+    }
+}
+
 fn name(s: &str) -> Result<Name, String> {
     let n = Name::try_from(s)
         .map_err(|_| format!("`{s}` is longer than {} bytes: not a name", Name::new().capacity()))?;
@@ -193,6 +235,7 @@ fn verb(c: &Command) -> Result<Verb, String> {
         Command::Shutdown => Verb::Shutdown,
         // Many requests, one per piece: `create`.
         Command::Create { .. } => return Err("`create` is sent in pieces".into()),
+        Command::Console { .. } => return Err("`console` is a session of requests".into()),
         Command::Set { name: n, settings } => {
             let (mut weight, mut cap_percent) = (None, None);
             for s in settings {
@@ -270,6 +313,7 @@ fn print(body: &Body, json: bool) -> Result<(), Failure> {
         (Body::Done, false) => String::new(),
         (Body::Done, true) => "{\"ok\":true}\n".into(),
         (Body::Error(e), _) => return Err(Failure::Refused(*e)),
+        (Body::Console { .. }, _) => return Err(Failure::Unexpected("a console's answer".into())),
     };
     print!("{out}");
     Ok(())

@@ -229,6 +229,10 @@ pub fn refusal(e: &ControlError) -> String {
         ControlError::NoMemory => {
             "not memory enough left for it: free some (`ryokan destroy`) or ask for less".into()
         }
+        ControlError::NotAGuest => "it is a native domain, not a guest: it has no console".into(),
+        ControlError::ConsoleBroken => "its VMM broke the console's rings, so its console is off until \
+             it restarts (`ryokan restart`); the system's log says more"
+            .into(),
         ControlError::Kernel { .. } => match e.kernel_error() {
             Some(k) => format!("the kernel refused: {k:?}"),
             None => "the kernel refused".into(),

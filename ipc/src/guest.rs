@@ -51,16 +51,34 @@ pub const HANDOVER: u64 = 0x6775_6573_7400; // "guest\0"
 /// The boot module (and domain image) of the VMM.
 pub const VMM_IMAGE: &str = "vmm";
 
-/// The page a VMM and `mgmt` share for the guest's console (`ryokan
-/// console`): two `crate::ring`s of [`CONSOLE_RING`], the guest's output
+/// The pages a VMM and `mgmt` share for the guest's console (`ryokan
+/// console`), as Xen's console ring page is shared by a guest and
+/// xenconsoled: two `crate::ring`s of [`CONSOLE_RING`], the guest's output
 /// (the VMM produces) at [`CONSOLE_OUT_AT`] and the console's input (mgmt
-/// produces) at [`CONSOLE_IN_AT`].
+/// produces) at [`CONSOLE_IN_AT`], a page each ([`CONSOLE_PAGES`]). The
+/// pages are `mgmt`'s (it maps them for the VMM's whole life, and the
+/// VMM's death never unmaps them under it); the VMM is granted them
+/// READ|WRITE as [`CONSOLE_CAP`].
+///
+/// Wake-ups: the VMM signals [`CONSOLE_OUTPUT_BIT`] on `mgmt`'s
+/// notification ([`CONSOLE_MGMT_CAP`], WRITE) when the output ring asks
+/// for it; `mgmt` signals [`CONSOLE_INPUT_BIT`] on the notification the VMM
+/// waits on ([`CONSOLE_BELL_CAP`], READ|WRITE: the VMM binds it and uses it
+/// for its timers too) after it pushed input. Either side treats a signal
+/// as a hint only: it looks at the rings, whose indices it checks.
 pub const CONSOLE_CAP: &str = "console-rings";
+pub const CONSOLE_BELL_CAP: &str = "notification:console";
+pub const CONSOLE_MGMT_CAP: &str = "notification:mgmt";
+pub const CONSOLE_PAGES: u64 = 2;
 pub const CONSOLE_OUT_AT: usize = 0;
-pub const CONSOLE_IN_AT: usize = 2048;
-/// 16 slots of 64 bytes (60 of payload): 1152 bytes, each ring within its
-/// half of the page.
-pub const CONSOLE_RING: (u32, u32) = (16, 64);
+pub const CONSOLE_IN_AT: usize = 4096;
+/// 16 slots of 240 bytes (236 of payload): 3,968 bytes, a page a ring.
+pub const CONSOLE_RING: (u32, u32) = (16, 240);
+/// The bit of the VMM's notification that says console input came (bits
+/// 0–15 are its vCPUs' APIC timers, 16 the PIT's, 63 the `bad-entry` watch).
+pub const CONSOLE_INPUT_BIT: u64 = 1 << 32;
+/// The bit of `mgmt`'s notification that says a guest's output came.
+pub const CONSOLE_OUTPUT_BIT: u64 = 1 << 3;
 /// The most bytes a configuration encodes to.
 pub const CONFIG_MAX: usize = 512;
 /// The CPU weight of a domain or guest nobody set one for.

@@ -212,7 +212,7 @@ impl Checker {
                 let eligible = k.runqs[c].iter().any(|&t| {
                     let th = k.threads.get(t);
                     let runnable = th.is_some_and(|th| th.state == ThreadState::Runnable);
-                    let payer = crate::sched::payer(k, t);
+                    let payer = crate::state::sched::payer(k, t);
                     // Its own domain not paused (`DomainPause`), its payer's
                     // uncapped: `sched::eligible`.
                     let awake = th.and_then(|th| k.domains.get(th.domain)).is_some_and(|d| !d.paused);

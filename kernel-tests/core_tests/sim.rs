@@ -335,7 +335,7 @@ impl Sim {
     /// frame if it runs now, else its saved context).
     pub fn regs(&self, t: Ref) -> Context {
         if let Some(c) = self.running(t) {
-            return crate::sched::save(&self.frames[c]);
+            return crate::state::sched::save(&self.frames[c]);
         }
         self.k().threads.get(t).map(|th| th.ctx).unwrap_or_default()
     }

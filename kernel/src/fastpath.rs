@@ -76,16 +76,16 @@ fn fast_signal(k: &mut Kernel, c: usize, me: Ref, slot: CapSlot, frame: &mut Tra
         return true;
     };
     frame.rsi = 0;
-    crate::sched::charge(k, c);
+    crate::state::sched::charge(k, c);
     k.wake_by(t, me, c);
     if k.current[c] != Some(me) {
         // Handed over: the signaller's registers (its results set) are
         // saved whole, as the full path's scheduler loop would.
         if let Some(th) = k.threads.get_mut(me) {
-            th.ctx = crate::sched::save(frame);
+            th.ctx = crate::state::sched::save(frame);
         }
         let Some(th) = k.threads.get(t) else { return true };
-        crate::sched::restore(frame, &th.ctx);
+        crate::state::sched::restore(frame, &th.ctx);
     }
     true
 }

@@ -22,6 +22,7 @@
 
 pub mod cap;
 pub mod hw;
+pub mod hwdata;
 pub mod mem;
 pub mod obj;
 pub mod platform;
@@ -29,8 +30,6 @@ pub mod policy;
 
 #[cfg(target_os = "none")]
 pub mod arch;
-#[cfg(target_os = "none")]
-pub mod boot;
 #[cfg(target_os = "none")]
 pub mod fastpath;
 #[cfg(target_os = "none")]

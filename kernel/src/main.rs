@@ -31,4 +31,4 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 /// Keeps the library's boot path (which holds the entry point) linked in.
 #[cfg(target_os = "none")]
 #[used]
-static ENTRY: extern "C" fn(u32, u32) -> ! = ryokan_kernel::boot::kernel_start;
+static ENTRY: extern "C" fn(u32, u32) -> ! = ryokan_kernel::arch::entry::boot::kernel_start;

@@ -48,8 +48,8 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             let now = cpu::now();
             let since = *kept_since.get_or_insert(now);
             if now.wrapping_sub(since) > cpu::tsc_per_us() * crate::policy::SLICE_US {
-                crate::sched::charge(&mut k, c);
-                crate::sched::preempt(&mut k, c);
+                crate::state::sched::charge(&mut k, c);
+                crate::state::sched::preempt(&mut k, c);
                 return k;
             }
         }
@@ -71,7 +71,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             // Its exit found the queue full: sent again, its message still
             // in its registers.
             let (ep, badge) = (v.exit_ep, v.badge);
-            crate::sched::charge(&mut k, c);
+            crate::state::sched::charge(&mut k, c);
             return send_exit(k, Caller { thread: t, domain: d, cpu: c }, ep, badge, None);
         }
         let own = any_raised(&v.pending);
@@ -97,20 +97,20 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             // The interrupt is still pending at the local APIC: take it now.
             hw::take_interrupt(nmi);
         }
-        k = crate::sched::lock();
+        k = crate::state::sched::lock();
         // Charged only where another thread may run next: an exit the
         // kernel handles and the guest goes on from is the same payer's
         // time as what follows (`sched`'s docs on donation).
         let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) else {
-            crate::sched::charge(&mut k, c);
+            crate::state::sched::charge(&mut k, c);
             return k;
         };
         v.regs = entry.regs;
         match exit {
             HwExit::Interrupt { .. } => {
-                crate::sched::charge(&mut k, c);
+                crate::state::sched::charge(&mut k, c);
                 if me.ticks() != ticks || k.resched[c] {
-                    crate::sched::preempt(&mut k, c);
+                    crate::state::sched::preempt(&mut k, c);
                     return k;
                 }
             }
@@ -144,8 +144,8 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                 });
             }
             HwExit::SliceOver => {
-                crate::sched::charge(&mut k, c);
-                crate::sched::preempt(&mut k, c);
+                crate::state::sched::charge(&mut k, c);
+                crate::state::sched::preempt(&mut k, c);
                 return k;
             }
             HwExit::Vmm(exit) => {
@@ -165,7 +165,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                     v.reply = Some(ipc::vcpu::Reply::only(Action::ADVANCE));
                     let (own, shared) = raised(&k, d, t);
                     if own.is_none() && shared.is_none() {
-                        crate::sched::charge(&mut k, c);
+                        crate::state::sched::charge(&mut k, c);
                         if let Some(th) = k.threads.get_mut(t) {
                             th.state = ThreadState::Halted;
                         }
@@ -183,7 +183,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                 let mut r = [0u64; ipc::msg::REGS];
                 exit.to_message().to_regs(&mut r);
                 r[2] = NO_CAP;
-                crate::sched::charge(&mut k, c);
+                crate::state::sched::charge(&mut k, c);
                 return send_exit(k, Caller { thread: t, domain: d, cpu: c }, ep, badge, Some(&r));
             }
         }
@@ -215,7 +215,7 @@ fn send_exit(
     match sent {
         Ok(()) => k,
         Err(_) if busy => {
-            crate::sched::preempt(&mut k, c.cpu);
+            crate::state::sched::preempt(&mut k, c.cpu);
             k
         }
         Err(_) => {
@@ -262,15 +262,10 @@ fn highest(pending: &[u64; 4]) -> Option<u8> {
 fn raised(k: &Kernel, d: Ref, t: Ref) -> (Option<u8>, Option<u8>) {
     let own = k.threads.get(t).and_then(|th| th.vcpu.as_ref()).and_then(|v| highest(&v.pending));
     let shared = match k.domains.get(d).map(|dom| highest(&dom.pending_irqs)) {
-        Some(Some(v)) => Some(v).filter(|_| first_vcpu(k, d) == Some(t)),
+        Some(Some(v)) => Some(v).filter(|_| k.first_vcpu(d) == Some(t)),
         _ => None,
     };
     (own, shared)
-}
-
-/// Guest `d`'s first vCPU, where its VirqLines go.
-pub fn first_vcpu(k: &Kernel, d: Ref) -> Option<Ref> {
-    k.threads.iter().find(|(_, th)| th.domain == d && th.vcpu.is_some()).map(|(r, _)| r)
 }
 
 /// Injects the highest interrupt raised on vCPU `t` ([`raised`]) if it can
@@ -308,7 +303,7 @@ fn deliver_interrupt(k: &mut Kernel, d: Ref, t: Ref, hw_state: u64) {
 
 /// The vCPU never runs again.
 fn stop(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'static, Kernel> {
-    crate::sched::charge(&mut k, c);
+    crate::state::sched::charge(&mut k, c);
     if let Some(th) = k.threads.get_mut(t) {
         th.state = ThreadState::Dead;
         if let Some(v) = th.vcpu.as_mut() {

@@ -117,6 +117,7 @@ impl Supervisor {
             Verb::Create { piece, pieces, sum, bytes } => {
                 done(self.create_piece(*piece, *pieces, *sum, bytes))
             }
+            Verb::Console { name, from, input } => self.console(name, *from, input),
             Verb::Shutdown => {
                 log::info!("control: shutdown asked for");
                 for i in 0..self.plan.domains.len() {

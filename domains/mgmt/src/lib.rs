@@ -3,7 +3,7 @@
 //! what to give each domain of the manifest ([`plan`]), when to restart one
 //! ([`policy`], [`tracker`]), and the exact lines `mgmt` logs ([`report`]),
 //! which the system tests read, and the run's verdict from its guests
-//! ([`verdict`]).
+//! ([`verdict`]), and what each guest's console said lately ([`history`]).
 //!
 //! The binary (`main.rs` and its modules) does the rest with syscalls: it
 //! maps the manifest, loads images, grants capabilities, starts threads and
@@ -13,6 +13,7 @@
 
 extern crate alloc;
 
+pub mod history;
 pub mod plan;
 pub mod policy;
 pub mod report;

@@ -38,6 +38,7 @@
 
 extern crate alloc;
 
+mod console;
 mod control;
 mod create;
 mod guest;

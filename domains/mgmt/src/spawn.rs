@@ -79,6 +79,12 @@ pub struct Env {
     /// mgmt's supervision endpoint, on which VMMs hand over their guests
     /// (None: could not be made).
     pub supervisor: Option<CapSlot>,
+    /// mgmt's own domain and notification.
+    pub this: CapSlot,
+    pub bell: CapSlot,
+    /// Each guest's console, by plan index (None: not a guest, or not yet
+    /// started).
+    pub consoles: Vec<Option<crate::console::GuestConsole>>,
 }
 
 /// One start of a domain.
@@ -215,6 +221,7 @@ fn give(env: &mut Env, plan: &DomainPlan, index: usize, inst: &mut Instance) -> 
                     channel(inst, ep, Rights::WRITE, badge).map_err(failed("granting the supervisor"))?;
                 push(inst, cap, slot, ObjectType::Endpoint, 0)?;
             }
+            Grant::Console { cap } => crate::console::give(env, inst, index, cap)?,
             // Given once every domain exists: see grant_peer.
             Grant::Domain { .. } => {}
         }
@@ -233,6 +240,13 @@ fn channel(inst: &Instance, obj: CapSlot, rights: Rights, badge: u64) -> Result<
     let granted = sys::cap_grant(inst.domain, minted, rights);
     let _ = sys::cap_delete(minted);
     granted
+}
+
+impl Instance {
+    /// Keeps `slot` with the instance: deleted when it is destroyed.
+    pub fn hold(&mut self, slot: CapSlot) {
+        self.held.push(slot);
+    }
 }
 
 /// A memory object of `pages` owned by (and charged to) the instance.

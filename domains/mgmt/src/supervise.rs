@@ -68,7 +68,17 @@ pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: all
             time::FALLBACK_TSC_PER_MS
         );
     }
+    let bell = match sys::notification_create(this) {
+        Ok(n) => n,
+        Err(e) => {
+            log::error!("cannot make mgmt's notification: {e:?}");
+            return 1;
+        }
+    };
     let env = Env {
+        this,
+        bell,
+        consoles: Vec::new(),
         start,
         console,
         ioports: start.slot("ioports"),
@@ -83,13 +93,6 @@ pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: all
                 log::warn!("warning: no supervision endpoint ({e:?}): guests are seen as their VMMs")
             })
             .ok(),
-    };
-    let bell = match sys::notification_create(this) {
-        Ok(n) => n,
-        Err(e) => {
-            log::error!("cannot make mgmt's notification: {e:?}");
-            return 1;
-        }
     };
     let control = open_control(start, &plan, bell);
     let mut env = env;
@@ -296,6 +299,7 @@ impl Supervisor {
                 log::info!("{}", Report::AllStopped);
                 return self.verdict();
             }
+            let drained_all = !self.drain_consoles();
             let (more, after) = self.serve_control();
             if let After::Shutdown = after {
                 log::info!("{}", Report::AllStopped);
@@ -304,6 +308,10 @@ impl Supervisor {
             if more {
                 // Bytes left on the line: come back after this round.
                 let _ = sys::signal(self.bell, CONTROL);
+            }
+            if !drained_all {
+                // A guest's output left in its ring: likewise.
+                let _ = sys::signal(self.bell, ipc::guest::CONSOLE_OUTPUT_BIT);
             }
             if self.tracker.due(arch::rdtsc()).is_some() {
                 continue;

@@ -13,7 +13,8 @@
 //! its indices and lengths (`ipc::ring`); a peer that breaks them only
 //! stops the console (`PeerMisbehaved`), never the guest.
 //!
-//! (Host-tested, not wired to `mgmt` yet.)
+//! The binary wires it (`link.rs`): the pages are `ipc::guest::CONSOLE_CAP`,
+//! the wake-ups `ipc::guest::CONSOLE_INPUT_BIT` and `CONSOLE_OUTPUT_BIT`.
 
 use heapless::Vec;
 use ipc::guest::CONSOLE_RING;
@@ -67,6 +68,11 @@ impl<'a> ConsoleLink<'a> {
         false
     }
 
+    /// Whether output waits to be pushed.
+    pub fn pending(&self) -> bool {
+        !self.line.is_empty()
+    }
+
     /// Pushes what output waits (before the guest idles, say); whether the
     /// peer is to be signalled.
     pub fn flush(&mut self) -> bool {
@@ -117,7 +123,7 @@ mod tests {
     use super::*;
 
     fn region() -> std::vec::Vec<AtomicU32> {
-        (0..512).map(|_| AtomicU32::new(0)).collect()
+        (0..1024).map(|_| AtomicU32::new(0)).collect()
     }
 
     /// mgmt's ends of the rings.

@@ -27,6 +27,7 @@
 mod bad_entry;
 mod console;
 mod hostile;
+mod link;
 mod run;
 mod setup;
 
@@ -70,7 +71,8 @@ fn main(start: &'static StartInfo) -> u64 {
     console.rename(&config.name);
     let Some(image) = image(start, this, &console) else { return status::SETUP };
     let Some(modules) = modules(start, this, &config, &console) else { return status::SETUP };
-    let guest = match setup::boot(this, &config, image, &modules) {
+    let bell = start.slot(ipc::guest::CONSOLE_BELL_CAP);
+    let guest = match setup::boot(this, &config, image, &modules, bell) {
         Ok(g) => g,
         Err(e) => {
             say!(console, "cannot start the guest: {e}");
@@ -89,7 +91,8 @@ fn main(start: &'static StartInfo) -> u64 {
         config.cmdline,
         modules.len()
     );
-    let code = run::serve(&guest, &console, hostile, bad_entry, usize::from(config.vcpus));
+    let mut link = link::Link::open(start, this, &console);
+    let code = run::serve(&guest, &console, link.as_mut(), (hostile, bad_entry), usize::from(config.vcpus));
     match sys::domain_info(guest.domain) {
         Ok(info) => say!(console, "cpu time {} us", info.cpu_us),
         Err(e) => say!(console, "cannot read the guest's CPU time: {e:?}"),

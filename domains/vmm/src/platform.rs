@@ -280,6 +280,8 @@ pub struct Step {
     pub stop: Option<u64>,
     /// A finished line of guest output.
     pub line: Option<Line>,
+    /// The byte the guest sent out of its UART (for its console).
+    pub tx: Option<u8>,
     pub note: Option<Note>,
     /// Start vCPU `.0` in real mode at 0x1000 × `.1` (a start-up IPI).
     pub start: Option<(u8, u8)>,
@@ -306,6 +308,7 @@ impl Step {
             reply: Reply::only(actions),
             stop: None,
             line: None,
+            tx: None,
             note: None,
             start: None,
             ipi: None,
@@ -425,6 +428,23 @@ impl Platform {
                 self.deliver(s, d);
             }
         }
+    }
+
+    /// Whether `port` is one of the UART's.
+    pub fn uart_port(port: u16) -> bool {
+        port.wrapping_sub(uart::BASE) < uart::PORTS
+    }
+
+    /// Gives the UART input through `f` (a console's, as the receive FIFO
+    /// has room: `crate::console_link`); what `f` returns, and the step
+    /// with the receive interrupt's edge, if the input raised it (only
+    /// its `irqs` and `note` are meant).
+    pub fn receive<R>(&mut self, f: impl FnOnce(&mut Uart) -> R) -> (R, Step) {
+        let mut s = Step::reply(Action::empty());
+        let was = self.uart.interrupt();
+        let r = f(&mut self.uart);
+        self.uart_edge(&mut s, was);
+        (r, s)
     }
 
     /// An interrupt the I/O APIC hands over, into `s`.
@@ -685,6 +705,9 @@ impl Platform {
             let mut s = Step::reply(Action::ADVANCE);
             if uart < uart::PORTS {
                 let was = self.uart.interrupt();
+                if self.uart.transmits(uart) {
+                    s.tx = Some(value as u8);
+                }
                 s.line = self.uart.write(uart, value as u8);
                 self.uart_edge(&mut s, was);
             } else if let Some(power) = self.power(port, value as u8, exit.rip) {

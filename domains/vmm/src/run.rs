@@ -1,6 +1,7 @@
 //! Serving the vCPU's exits: each is a call on the exit endpoint, answered
 //! by the reply [`Platform::on_exit`] makes, until one stops the guest.
 
+use ipc::guest::CONSOLE_INPUT_BIT;
 use ipc::msg::Message;
 use ipc::vcpu::{Action, Exit, ExitReason, Reply};
 use ipc::{CapSlot, Rights};
@@ -10,6 +11,7 @@ use vmm::platform::{MmioWhy, Platform, Step, MARK_PORT, PIT_TIMER_BIT};
 use vmm::status;
 
 use crate::console::{say, Console};
+use crate::link::Link;
 use crate::setup::Guest;
 use crate::{bad_entry, hostile};
 
@@ -69,7 +71,19 @@ fn cpu(leaf: u32, subleaf: u32) -> [u32; 4] {
 /// [`vmm::apic`]), vCPU `i` on CPU `i` if there is one, else on the VMM's.
 /// Their APIC timers are kernel timers on one notification bound to this
 /// thread (bit `i` for vCPU `i`), so a timer ends its wait for exits too.
-pub fn serve(guest: &Guest, console: &Console, hostile: bool, bad_entry: bool, vcpus: usize) -> u64 {
+///
+/// The guest's console (`link`, if `mgmt` gave one): its input is given to
+/// the UART when the guest touches the UART and when `mgmt` says input
+/// came ([`ipc::guest::CONSOLE_INPUT_BIT`]); each byte it sends goes out,
+/// pushed at a newline, a full message, or its first exit that is not a
+/// UART access.
+pub fn serve(
+    guest: &Guest,
+    console: &Console,
+    mut link: Option<&mut Link>,
+    (hostile, bad_entry): (bool, bool),
+    vcpus: usize,
+) -> u64 {
     let tsc_khz = u32::try_from(time::tsc_per_ms()).unwrap_or(u32::MAX);
     // "AuthenticAMD": ebx of leaf 0 is "Auth", edx "enti", ecx "cAMD".
     let [_, ebx, ecx, edx] = cpu(0, 0);
@@ -108,6 +122,14 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, bad_entry: bool, v
                         interrupt(&threads, 1 << v, vector, console);
                     }
                 }
+                if let Some(l) = link.as_deref_mut() {
+                    l.flush();
+                    if bits & CONSOLE_INPUT_BIT != 0 {
+                        if let Some(step) = l.feed(&mut platform, console) {
+                            irqs(guest, &threads, &step, console);
+                        }
+                    }
+                }
                 if bits & PIT_TIMER_BIT != 0 {
                     platform.set_clock(virtual_ns(start_tsc));
                     let step = platform.pit_fired();
@@ -139,6 +161,18 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, bad_entry: bool, v
         };
         if exit.reason == ExitReason::PortOut && (exit.qualification & 0xFFFF) as u16 == MARK_PORT {
             marks.mark(guest, console);
+        }
+        let port = (exit.qualification & 0xFFFF) as u16;
+        let uart =
+            matches!(exit.reason, ExitReason::PortIn | ExitReason::PortOut) && Platform::uart_port(port);
+        if let Some(l) = link.as_deref_mut() {
+            if uart {
+                if let Some(step) = l.feed(&mut platform, console) {
+                    irqs(guest, &threads, &step, console);
+                }
+            } else {
+                l.flush();
+            }
         }
         let thread = || threads.get(vcpu).copied().flatten();
         let clock_out =
@@ -184,11 +218,17 @@ pub fn serve(guest: &Guest, console: &Console, hostile: bool, bad_entry: bool, v
         if let Some(line) = &step.line {
             console.guest(line);
         }
+        if let (Some(l), Some(b)) = (link.as_deref_mut(), step.tx) {
+            l.output(b);
+        }
         if let Some(note) = &step.note {
             say!(console, "{note}");
         }
         let reply = step.reply.to_message();
         if let Some(code) = step.stop {
+            if let Some(l) = link.as_deref_mut() {
+                l.flush();
+            }
             if bad_entry && exit.reason == ExitReason::EntryFailed {
                 return bad_entry::watch(guest, console).err().unwrap_or(code);
             }

@@ -85,6 +85,7 @@ pub fn boot<'a>(
     config: &'a GuestConfig,
     file: &'a [u8],
     modules: &'a [&'a [u8]],
+    timers: Option<CapSlot>,
 ) -> Result<Guest, SetupError> {
     let ram_end = u64::from(config.memory_kib) * 1024;
     let load = match vmm::kernel::identify(file, ram_end) {
@@ -120,7 +121,7 @@ pub fn boot<'a>(
     };
     let quota = ram::guest_quota_pages(ram_end, u64::from(config.vcpus));
     let (domain, _) = sys::guest_create(quota).map_err(failed("creating the guest"))?;
-    match build(this, domain, config, &load) {
+    match build(this, domain, config, &load, timers) {
         Ok((exits, vcpu0, timers)) => Ok(Guest { domain, exits, vcpu0, timers, ram: Ram { end: ram_end } }),
         Err(e) => {
             // Everything made so far belongs to the guest, or is harmless.
@@ -174,6 +175,7 @@ fn build(
     domain: CapSlot,
     config: &GuestConfig,
     what: &Load<'_>,
+    timers: Option<CapSlot>,
 ) -> Result<(CapSlot, CapSlot, CapSlot), SetupError> {
     if (config.weight, config.cap_percent) != (DEFAULT_WEIGHT, 0) {
         sys::sched_set(domain, config.weight, config.cap_percent).map_err(failed("setting its CPU share"))?;
@@ -194,7 +196,12 @@ fn build(
     sys::doorbell_create(domain, DOORBELL_PORT, bell, 1).map_err(failed("making the doorbell"))?;
     // The vCPU starts on this thread's CPU (where mgmt put it: the guest's
     // `cpu`, if it has one), so that an exit and its reply switch directly.
-    let timers = sys::notification_create(this).map_err(failed("making the timer notification"))?;
+    // The console's notification, if mgmt gave one (it signals input
+    // there: `ipc::guest::CONSOLE_INPUT_BIT`), else one of its own.
+    let timers = match timers {
+        Some(t) => t,
+        None => sys::notification_create(this).map_err(failed("making the timer notification"))?,
+    };
     let vcpu0 = sys::vcpu_create(domain, exits, entry, arg).map_err(failed("making the vCPU"))?;
     Ok((exits, vcpu0, timers))
 }

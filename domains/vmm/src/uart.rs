@@ -17,7 +17,13 @@
 //! The other registers keep what the guest writes, as a driver probing the
 //! chip expects (scratch, line and modem control, divisor latch).
 //!
-//! (Input is host-tested, not wired to a console yet: the VMM gives it none.)
+//! The FIFO is bounded: a byte that arrives when it is full is lost and
+//! sets the line status's overrun error (LSR bit 1, cleared when the line
+//! status is read), as on the chip. Only loopback can overrun it: the
+//! console's input ([`Uart::receive`]) is flow-controlled, given only as
+//! the FIFO has room (`crate::console_link` holds the rest), so typing
+//! into a guest that does not read loses nothing and costs the VMM
+//! nothing but the bytes its console ring already holds.
 
 use heapless::{Deque, String};
 
@@ -44,6 +50,8 @@ const LCR_DLAB: u8 = 0x80;
 pub const LSR_IDLE: u8 = 0x60;
 /// Line status: data ready (the receive FIFO holds a byte).
 pub const LSR_DATA_READY: u8 = 0x01;
+/// Line status: overrun error (a byte came while the FIFO was full).
+pub const LSR_OVERRUN: u8 = 0x02;
 /// Interrupt enable: received data available.
 const IER_RX: u8 = 0x01;
 const IER_THRE: u8 = 0x02;
@@ -68,6 +76,9 @@ pub struct Uart {
     fifo: bool,
     /// The transmitter's interrupt is pending (it counts with IER's bit 1).
     thre: bool,
+    /// A received byte was lost to a full FIFO since the line status was
+    /// last read.
+    overrun: bool,
     line: Line,
     rx: Deque<u8, RX_FIFO>,
 }
@@ -83,9 +94,11 @@ impl Uart {
         match offset {
             DATA if dlab => self.divisor[0] = value,
             DATA if self.mcr & MCR_LOOPBACK != 0 => {
-                // Looped back to the receiver; dropped when it is full, as
+                // Looped back to the receiver; lost when it is full, as
                 // the chip overruns.
-                let _ = self.rx.push_back(value);
+                if self.rx.push_back(value).is_err() {
+                    self.overrun = true;
+                }
                 self.thre = true;
             }
             DATA => {
@@ -133,11 +146,25 @@ impl Uart {
             }
             LCR => self.lcr,
             MCR => self.mcr,
-            LSR => LSR_IDLE | if self.rx.is_empty() { 0 } else { LSR_DATA_READY },
+            LSR => {
+                let overrun = if core::mem::take(&mut self.overrun) { LSR_OVERRUN } else { 0 };
+                LSR_IDLE | overrun | if self.rx.is_empty() { 0 } else { LSR_DATA_READY }
+            }
             MSR => MSR_READY,
             SCR => self.scr,
             _ => 0xFF,
         }
+    }
+
+    /// Whether a write to register `offset` now sends a byte out (the
+    /// data register, neither the divisor latch nor looped back).
+    pub fn transmits(&self, offset: u16) -> bool {
+        offset == DATA && self.lcr & LCR_DLAB == 0 && self.mcr & MCR_LOOPBACK == 0
+    }
+
+    /// Whether the receive FIFO has room for another byte.
+    pub fn has_room(&self) -> bool {
+        !self.rx.is_full()
     }
 
     /// Takes what of `input` the receive FIFO has room for, in order;
@@ -303,5 +330,40 @@ mod tests {
         assert_eq!(u.read(0), 0);
         u.write(3, 0x03);
         assert_eq!(u.read(0), b'y');
+    }
+
+    /// A full FIFO that receives another byte loses it and says so in the
+    /// line status, once; the bytes it held are kept.
+    #[test]
+    fn a_byte_into_a_full_fifo_is_an_overrun() {
+        let mut u = Uart::new();
+        u.write(4, 0x10); // loopback
+        for b in 0..RX_FIFO as u8 + 3 {
+            u.write(0, b'a' + b);
+        }
+        assert!(!u.has_room());
+        assert_eq!(u.read(5), LSR_IDLE | LSR_OVERRUN | LSR_DATA_READY);
+        assert_eq!(u.read(5), LSR_IDLE | LSR_DATA_READY, "reading the line status cleared it");
+        let got: Vec<u8> = (0..RX_FIFO).map(|_| u.read(0)).collect();
+        let want: Vec<u8> = (0..RX_FIFO as u8).map(|b| b'a' + b).collect();
+        assert_eq!(got, want, "the first 16 kept, in order");
+        assert_eq!(u.read(5), LSR_IDLE);
+        // The console's input never overruns: it is taken as room allows.
+        u.write(4, 0x00);
+        assert_eq!(u.receive(&[b'z'; RX_FIFO + 5]), RX_FIFO);
+        assert_eq!(u.receive(b"z"), 0);
+        assert_eq!(u.read(5), LSR_IDLE | LSR_DATA_READY, "no overrun");
+    }
+
+    #[test]
+    fn only_data_writes_outside_loopback_and_the_latch_transmit() {
+        let mut u = Uart::new();
+        assert!(u.transmits(0));
+        assert!(!u.transmits(1) && !u.transmits(7));
+        u.write(3, 0x80);
+        assert!(!u.transmits(0), "the divisor latch");
+        u.write(3, 0x03);
+        u.write(4, 0x10);
+        assert!(!u.transmits(0), "loopback");
     }
 }

@@ -40,7 +40,7 @@ pub use frame::{encode, FrameEvent, Framer};
 pub use upload::{checksum, Upload, ENTRY_MAX, PIECE_MAX};
 
 /// The protocol's version; both messages begin with it.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// The most bytes a request frame holds (COBS-encoded, without its 0x00).
 pub const MAX_REQUEST: usize = 128;
 /// The most bytes a response frame holds (COBS-encoded, without its 0x00).
@@ -53,6 +53,11 @@ pub const MAX_ENTRIES: usize = crate::manifest::MAX_DOMAINS + crate::manifest::M
 
 /// A domain's or guest's name.
 pub type Name = String<NAME_MAX>;
+/// The most bytes of input one [`Verb::Console`] carries (its request
+/// frame stays within [`MAX_REQUEST`] with the longest name and offset).
+pub const CONSOLE_INPUT_MAX: usize = 64;
+/// The most bytes of output one [`Body::Console`] carries.
+pub const CONSOLE_OUTPUT_MAX: usize = 1024;
 
 /// What the client asks, with its sequence number (echoed in the answer).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +122,18 @@ pub enum Verb {
         sum: u32,
         bytes: Vec<u8, PIECE_MAX>,
     },
+    /// A guest's console, both ways, one round trip: `input` is typed into
+    /// its UART (all of it, or none when the console's input ring is full:
+    /// the guest is not reading), and the answer carries the guest's output
+    /// from offset `from` of its console log on (`mgmt` keeps the last
+    /// `mgmt::history::KEPT` bytes of it; offsets count every byte the
+    /// guest ever sent, across its restarts). A client polls with the
+    /// offset after what it has.
+    Console {
+        name: Name,
+        from: u64,
+        input: Vec<u8, CONSOLE_INPUT_MAX>,
+    },
 }
 
 /// The answer to one frame.
@@ -139,6 +156,16 @@ pub enum Body {
     Info(Entry),
     /// For `Stats`.
     Stats(Stats),
+    /// For `Console`: the output from offset `start` (greater than the
+    /// `from` asked when what lay between is no longer kept), how many
+    /// bytes of the input were taken, and whether the guest runs (a guest
+    /// that stopped keeps its log, and takes no input).
+    Console {
+        start: u64,
+        output: Vec<u8, CONSOLE_OUTPUT_MAX>,
+        taken: u16,
+        running: bool,
+    },
     /// The verb was carried out.
     Done,
     Error(ControlError),
@@ -259,6 +286,11 @@ pub enum ControlError {
     /// `Create`: not memory enough left for its quota (or no room in
     /// `mgmt`'s tables for another domain).
     NoMemory,
+    /// `Console`: that is a native domain, not a guest: it has no console.
+    NotAGuest,
+    /// `Console`: the guest's VMM broke the console's rings; its console
+    /// is off until the guest is restarted (`mgmt`'s log says so).
+    ConsoleBroken,
 }
 
 /// Why a frame did not decode to a message.
@@ -340,6 +372,7 @@ impl Request {
                 }
                 Ok(())
             }
+            Verb::Console { name, .. } => check_name(name),
         }
     }
 
@@ -370,6 +403,15 @@ impl Response {
             Body::Info(e) => e.validate(),
             Body::Stats(s) => s.validate(),
             Body::Error(e) => e.validate(),
+            Body::Console { output, taken, start, .. } => {
+                if usize::from(*taken) > CONSOLE_INPUT_MAX {
+                    return Err(DecodeError::BadField("taken: more than an input holds"));
+                }
+                if start.checked_add(output.len() as u64).is_none() {
+                    return Err(DecodeError::BadField("start: output past the last offset"));
+                }
+                Ok(())
+            }
         }
     }
 

@@ -35,6 +35,9 @@ fn verb() -> impl Strategy<Value = Verb> {
                 sum,
                 bytes: Vec::from_slice(&bytes).unwrap(),
             }),
+        (name(), any::<u64>(), vec(any::<u8>(), 0..=CONSOLE_INPUT_MAX)).prop_map(|(name, from, input)| {
+            Verb::Console { name, from, input: Vec::from_slice(&input).unwrap() }
+        }),
     ]
 }
 
@@ -105,6 +108,8 @@ fn control_error() -> impl Strategy<Value = ControlError> {
         Just(ControlError::NameInUse),
         Just(ControlError::UnknownImage),
         Just(ControlError::NoMemory),
+        Just(ControlError::NotAGuest),
+        Just(ControlError::ConsoleBroken),
         (any::<u16>(), any::<u16>())
             .prop_filter("unequal", |(a, b)| a != b)
             .prop_map(|(ours, theirs)| ControlError::WrongVersion { ours, theirs }),
@@ -128,6 +133,18 @@ fn body() -> impl Strategy<Value = Body> {
             })
         ),
         control_error().prop_map(Body::Error),
+        (
+            0..u64::MAX / 2,
+            vec(any::<u8>(), 0..=CONSOLE_OUTPUT_MAX),
+            0..=CONSOLE_INPUT_MAX as u16,
+            any::<bool>()
+        )
+            .prop_map(|(start, output, taken, running)| Body::Console {
+                start,
+                output: Vec::from_slice(&output).unwrap(),
+                taken,
+                running
+            }),
     ]
 }
 
@@ -494,4 +511,52 @@ fn bad_pieces_are_refused() {
     assert!(create(1, 1, &[1]).is_err());
     assert!(create(0, (ENTRY_MAX.div_ceil(PIECE_MAX) + 1) as u16, &[1]).is_err());
     assert!(create(0, 1, &[]).is_err());
+}
+
+#[test]
+fn the_largest_console_messages_fit_their_frames() {
+    let name = Name::try_from("abcdefghijklmnopqrstuvwx").unwrap();
+    let input = Vec::from_slice(&[0xFFu8; CONSOLE_INPUT_MAX]).unwrap();
+    let mut buf = [0u8; MAX_RESPONSE + 1];
+    let req = Request::new(u32::MAX, Verb::Console { name, from: u64::MAX, input });
+    assert!(req.encode(&mut buf).is_ok(), "the longest console request fits MAX_REQUEST");
+    let output = Vec::from_slice(&[0xFFu8; CONSOLE_OUTPUT_MAX]).unwrap();
+    let body = Body::Console { start: u64::MAX / 2, output, taken: CONSOLE_INPUT_MAX as u16, running: true };
+    assert!(Response::new(u32::MAX, body).encode(&mut buf).is_ok());
+}
+
+#[test]
+fn console_answers_with_bad_fields_are_refused() {
+    let check = |start: u64, len: usize, taken: u16| {
+        let output = Vec::from_slice(&vec![b'x'; len]).unwrap();
+        let mut f = raw_frame(&Response::new(1, Body::Console { start, output, taken, running: true }));
+        f.pop();
+        Response::decode(&mut f).map(drop)
+    };
+    assert_eq!(check(7, 10, 3), Ok(()));
+    assert!(check(7, 10, CONSOLE_INPUT_MAX as u16 + 1).is_err(), "more taken than an input holds");
+    assert!(check(u64::MAX - 3, 10, 0).is_err(), "output past the last offset");
+    // An input longer than CONSOLE_INPUT_MAX does not decode (nor fit).
+    #[derive(Serialize)]
+    enum RawVerb<'a> {
+        _List,
+        _Info,
+        _Pause,
+        _Resume,
+        _Kill,
+        _Restart,
+        _Destroy,
+        _Set,
+        _Stats,
+        _Shutdown,
+        _Create,
+        Console { name: &'a str, from: u64, input: &'a [u8] },
+    }
+    let long = [b'a'; CONSOLE_INPUT_MAX + 1];
+    let frame = raw_frame(&(VERSION, 1u32, RawVerb::Console { name: "g", from: 0, input: &long }));
+    assert_eq!(requests(&frame), vec![Err(ControlError::Malformed)]);
+    let ok = raw_frame(&(VERSION, 1u32, RawVerb::Console { name: "g", from: 0, input: &long[1..] }));
+    assert!(matches!(&requests(&ok)[..], [Ok(_)]));
+    let nameless = raw_frame(&(VERSION, 1u32, RawVerb::Console { name: "", from: 0, input: b"x" }));
+    assert_eq!(requests(&nameless), vec![Err(ControlError::Malformed)]);
 }

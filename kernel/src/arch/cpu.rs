@@ -196,3 +196,30 @@ pub fn flush_global_tlb() {
         Cr4::update(|f| f.insert(Cr4Flags::PAGE_GLOBAL));
     }
 }
+
+/// Interrupts CPU `c` (not the running one) so that it enters the kernel.
+#[inline(always)]
+pub fn kick(c: usize) {
+    if let Some(pc) = cpu(c) {
+        super::apic::send_fixed(pc.apic_id.load(Ordering::Relaxed), super::trap::vector::KICK);
+    }
+}
+
+/// Kicks CPU `c` and waits (boundedly) until `done` holds for it; false if
+/// it did not answer in time. The caller then frees nothing that CPU may
+/// still use (a shootdown that did not complete must never free memory).
+#[must_use]
+pub fn wait_until(c: usize, done: impl Fn(&PerCpu) -> bool) -> bool {
+    let Some(pc) = cpu(c) else { return true };
+    for i in 0..100_000_000u64 {
+        if done(pc) {
+            return true;
+        }
+        if i % 100_000 == 0 && c != current_index() {
+            kick(c);
+        }
+        core::hint::spin_loop();
+    }
+    log::error!("cpu {c} did not answer a shootdown");
+    false
+}

@@ -14,8 +14,8 @@ pub const KERNEL_DATA: SegmentSelector = SegmentSelector::new(2, PrivilegeLevel:
 pub const USER_DATA: SegmentSelector = SegmentSelector::new(3, PrivilegeLevel::Ring3);
 pub const USER_CODE: SegmentSelector = SegmentSelector::new(4, PrivilegeLevel::Ring3);
 pub const TSS: SegmentSelector = SegmentSelector::new(5, PrivilegeLevel::Ring0);
-const _: () = assert!(USER_CODE.0 as u64 == crate::hw::trap::USER_CS);
-const _: () = assert!(USER_DATA.0 as u64 == crate::hw::trap::USER_SS);
+const _: () = assert!(USER_CODE.0 as u64 == crate::hwdata::trap::USER_CS);
+const _: () = assert!(USER_DATA.0 as u64 == crate::hwdata::trap::USER_SS);
 
 /// IST slots (1-based in the IDT, 0-based in the TSS).
 pub const IST_DOUBLE_FAULT: u8 = 1;

@@ -9,7 +9,7 @@ use x86_64::registers::control::Cr2;
 
 use super::{apic, cpu, power, serial::Serial};
 
-pub use crate::hw::trap::{vector, TrapFrame};
+pub use crate::hwdata::trap::{vector, TrapFrame};
 
 /// Set once a CPU has begun stopping the system; an NMI then halts the CPU.
 static STOPPING: AtomicBool = AtomicBool::new(false);
@@ -20,40 +20,13 @@ const NAMES: [&str; 32] = [
     "reserved", "reserved", "#HV", "#VC", "#SX", "reserved",
 ];
 
-/// Called by `trap_common` with the saved state.
-pub extern "C" fn dispatch(frame: &mut TrapFrame) {
-    if frame.cs & 3 == 3 {
-        if frame.vector == 2 && STOPPING.load(Ordering::SeqCst) {
-            cpu::halt_forever();
-        }
-        crate::sched::from_user(frame);
-        return;
-    }
-    let vec = frame.vector as u8;
-    match vec {
-        2 if STOPPING.load(Ordering::SeqCst) => cpu::halt_forever(),
-        0..=31 => exception(frame),
-        vector::TIMER => {
-            cpu::current().ticks.fetch_add(1, Ordering::Relaxed);
-            apic::eoi();
-        }
-        vector::KICK => {
-            crate::virt::grave::reap(); // a VMCS another CPU retires waits for this
-            apic::eoi();
-        }
-        v if (vector::IRQ_BASE..vector::IRQ_BASE + 24).contains(&v) => {
-            crate::sched::irq_in_idle(u32::from(v - vector::IRQ_BASE))
-        }
-        vector::SPURIOUS => {}
-        v if (vector::PIC_BASE..vector::PIC_BASE + 16).contains(&v) => {} // masked PIC: spurious
-        v => {
-            log::warn!("trap: unexpected interrupt vector {v:#x}");
-            apic::eoi();
-        }
-    }
+/// Whether a CPU has begun stopping the system (an NMI then halts).
+pub fn stopping() -> bool {
+    STOPPING.load(Ordering::SeqCst)
 }
 
-fn exception(frame: &TrapFrame) -> ! {
+/// Reports an exception in the kernel and stops the system: a kernel bug.
+pub fn exception(frame: &TrapFrame) -> ! {
     let first = !STOPPING.swap(true, Ordering::SeqCst);
     if first {
         apic::nmi_all_but_self();

@@ -5,7 +5,7 @@
 
 use ipc::{CapSlot, Error, ObjectType, Rights};
 
-use crate::obj::pool::Ref;
+use super::Ref;
 
 /// Slots per table.
 pub const SLOTS: usize = ipc::cap::SLOTS;

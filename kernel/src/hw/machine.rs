@@ -3,27 +3,6 @@
 //! function itself), so that the core's code is what it was when it called
 //! those modules directly.
 
-use crate::arch::cpu::PerCpu;
-
-/// Kicks CPU `c` and waits (boundedly) until `done` holds for it; false if
-/// it did not answer in time. The caller then frees nothing that CPU may
-/// still use (a shootdown that did not complete must never free memory).
-#[must_use]
-pub(crate) fn wait_until(c: usize, done: impl Fn(&PerCpu) -> bool) -> bool {
-    let Some(pc) = crate::arch::cpu::cpu(c) else { return true };
-    for i in 0..100_000_000u64 {
-        if done(pc) {
-            return true;
-        }
-        if i % 100_000 == 0 && c != crate::arch::cpu::current_index() {
-            irq::kick(c);
-        }
-        core::hint::spin_loop();
-    }
-    log::error!("cpu {c} did not answer a shootdown");
-    false
-}
-
 pub mod cpu {
     use core::sync::atomic::Ordering;
 
@@ -103,18 +82,10 @@ pub mod cpu {
 }
 
 pub mod irq {
-    use core::sync::atomic::Ordering;
-
     pub use crate::arch::apic::eoi;
     pub use crate::arch::ioapic::set_masked;
 
-    /// Interrupts CPU `c` (not the running one) so that it enters the kernel.
-    #[inline(always)]
-    pub fn kick(c: usize) {
-        if let Some(pc) = crate::arch::cpu::cpu(c) {
-            crate::arch::apic::send_fixed(pc.apic_id.load(Ordering::Relaxed), crate::hw::trap::vector::KICK);
-        }
-    }
+    pub use crate::arch::cpu::kick;
 }
 
 pub mod space {
@@ -222,7 +193,7 @@ pub mod space {
                 || pc.running_guest.load(Ordering::SeqCst) == root;
             Some(Peer { cpu: c, online: pc.online.load(Ordering::SeqCst), uses })
         });
-        completed(peers, |c| super::wait_until(c, |pc| pc.in_kernel.load(Ordering::SeqCst)))
+        completed(peers, |c| crate::arch::cpu::wait_until(c, |pc| pc.in_kernel.load(Ordering::SeqCst)))
     }
 
     /// Makes every CPU leave the page tables `root` (about to be freed);
@@ -237,7 +208,8 @@ pub mod space {
                     load_kernel();
                 } else {
                     pc.leave_address_space.store(true, Ordering::SeqCst);
-                    unloaded &= super::wait_until(c, |pc| pc.loaded_root.load(Ordering::SeqCst) != root);
+                    unloaded &=
+                        crate::arch::cpu::wait_until(c, |pc| pc.loaded_root.load(Ordering::SeqCst) != root);
                 }
             }
         }
@@ -410,7 +382,8 @@ pub mod window {
             for (_, pc) in others() {
                 pc.flush_windows.store(true, Ordering::SeqCst);
             }
-            others().all(|(c, _)| super::wait_until(c, |pc| !pc.flush_windows.load(Ordering::SeqCst)))
+            others()
+                .all(|(c, _)| crate::arch::cpu::wait_until(c, |pc| !pc.flush_windows.load(Ordering::SeqCst)))
         }
 
         fn free(&mut self, frames: &[u64]) {

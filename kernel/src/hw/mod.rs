@@ -17,18 +17,16 @@
 //! On the host (`kernel-tests/fake.rs`, not part of this crate) a fake implements the same functions, so that
 //! the core builds and runs under `cargo test` against it.
 //!
-//! Layers point one way: the entry stubs (`arch::trap`, `arch::entry`)
-//! call the core, the core calls this interface, and `arch`, `virt` and
-//! `mem::kspace` implement it. Two calls still go up: `arch::trap`'s
-//! dispatch enters the core (`sched::from_user`, `sched::irq_in_idle`),
-//! which is what an entry stub is for; nothing else in `arch` or `virt`
-//! names the core.
+//! Layers point one way (`cargo xtask layers`, checked by `lint`): the
+//! entry points (`arch::entry`: boot, traps, syscalls) call the core
+//! (`sched` → `vm` → `syscall`, `fastpath` → `state`), the core calls this
+//! interface, and the rest of `arch`, `virt` and `mem::kspace` implement
+//! it; nothing below names what is above it.
 //!
-//! The pure data both sides share lives here: the trap frame and vectors
-//! (`trap`), a vCPU entry and its exit (`guest`).
+//! The pure data both sides share lives below both, in `hwdata` (the trap
+//! frame and vectors, a vCPU entry and its exit), re-exported here.
 
-pub mod guest;
-pub mod trap;
+pub use crate::hwdata::{guest, trap};
 
 #[cfg(target_os = "none")]
 mod machine;

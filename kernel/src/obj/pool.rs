@@ -4,12 +4,7 @@
 //! every object lives in a pool, and the pools' sizes bound the kernel's
 //! memory.
 
-/// A reference into a pool: slot index and the generation it was made at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Ref {
-    pub index: u16,
-    pub generation: u32,
-}
+pub use crate::cap::Ref;
 
 struct Slot<T> {
     generation: u32,

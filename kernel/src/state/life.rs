@@ -54,7 +54,7 @@ impl Kernel {
         }
         match supervisor {
             Some(s) => self.post(s, d, why),
-            None => crate::sched::root_died(why),
+            None => super::sched::root_died(why),
         }
     }
 

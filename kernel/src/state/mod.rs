@@ -12,6 +12,7 @@ use spin::Mutex;
 mod life;
 mod limits;
 mod memory;
+pub mod sched;
 
 pub use limits::Kind;
 
@@ -161,6 +162,13 @@ pub fn kernel() -> &'static Mutex<Kernel> {
     #[cfg(not(target_os = "none"))]
     {
         hw::kernel()
+    }
+}
+
+impl Kernel {
+    /// Guest `d`'s first vCPU, where its VirqLines go.
+    pub fn first_vcpu(&self, d: Ref) -> Option<Ref> {
+        self.threads.iter().find(|(_, th)| th.domain == d && th.vcpu.is_some()).map(|(r, _)| r)
     }
 }
 

@@ -20,8 +20,8 @@ impl Kernel {
         // Every thread is queued at most once: cannot overflow.
         let _ = self.runqs[c].push(t);
         // By the credit each is scheduled by (a server's is its caller's).
-        let credit = crate::sched::credit_of(self, t).unwrap_or(0);
-        let busy = self.current[c].and_then(|r| crate::sched::credit_of(self, r));
+        let credit = super::sched::credit_of(self, t).unwrap_or(0);
+        let busy = self.current[c].and_then(|r| super::sched::credit_of(self, r));
         if busy.is_none_or(|cur| credit > cur) {
             self.resched[c] = true;
             kick(c);
@@ -75,7 +75,7 @@ impl Kernel {
     pub fn wake_by(&mut self, t: Ref, by: Ref, c: usize) {
         let waits = |s| !matches!(s, ThreadState::Dead | ThreadState::Runnable | ThreadState::Running(_));
         let here = self.threads.get(t).is_some_and(|th| th.cpu == c && waits(th.state));
-        if !here || self.current[c] != Some(by) || !crate::sched::may_run(self, t) {
+        if !here || self.current[c] != Some(by) || !super::sched::may_run(self, t) {
             return self.wake(t);
         }
         let Some(me) = self.threads.get_mut(by).filter(|th| th.state == ThreadState::Running(c)) else {

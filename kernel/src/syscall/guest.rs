@@ -157,7 +157,7 @@ pub fn virq_raise(k: &mut Kernel, c: Caller, virq: CapSlot) -> Result<Next, Erro
     let dom = k.domain_mut(g)?;
     dom.pending_irqs[usize::from(vector / 64)] |= 1 << (vector % 64);
     let root = dom.root.as_u64();
-    if let Some(first) = crate::vm::first_vcpu(k, g) {
+    if let Some(first) = k.first_vcpu(g) {
         if k.threads.get(first).is_some_and(|th| th.state == crate::obj::thread::ThreadState::Halted) {
             k.wake(first);
         }

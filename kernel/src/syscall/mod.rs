@@ -69,7 +69,7 @@ pub fn handle(k: &mut Kernel, cpu: usize, frame: &mut TrapFrame) -> bool {
     let caller = Caller { thread, domain, cpu };
     if (ipc::msg::nr::CALL..=ipc::msg::nr::REPLY).contains(&frame.rax) {
         // Messages move between the threads' saved registers.
-        th.ctx = crate::sched::save(frame);
+        th.ctx = crate::state::sched::save(frame);
         handle_ipc(k, caller);
         return false;
     }
@@ -93,7 +93,7 @@ pub fn handle(k: &mut Kernel, cpu: usize, frame: &mut TrapFrame) -> bool {
         }
         Ok(Next::Yield) => {
             let Some(th) = k.threads.get_mut(thread) else { return false };
-            th.ctx = crate::sched::save(frame);
+            th.ctx = crate::state::sched::save(frame);
             th.ctx.set_result(0, [0; 4]);
             th.state = ThreadState::Runnable;
             let home = th.cpu;
@@ -108,7 +108,7 @@ pub fn handle(k: &mut Kernel, cpu: usize, frame: &mut TrapFrame) -> bool {
         Ok(Next::Block) | Ok(Next::Done) => {
             // Whoever ends the wait sets the results in the saved context.
             if let Some(th) = k.threads.get_mut(thread) {
-                th.ctx = crate::sched::save(frame);
+                th.ctx = crate::state::sched::save(frame);
             }
             false
         }

@@ -33,7 +33,7 @@ pub fn retire(vcpu: &Vcpu, cpu_of: usize) {
     } else if GRAVE.lock().push((cpu_of, pa)).is_ok() {
         BURIED.fetch_add(1, Ordering::SeqCst);
         let buried = |_: &cpu::PerCpu| !GRAVE.lock().iter().any(|&(_, x)| x == pa);
-        if !crate::hw::wait_until(cpu_of, buried) {
+        if !cpu::wait_until(cpu_of, buried) {
             log::error!("vcpu: cpu {cpu_of} did not clear a VMCS: its frame is kept until it does");
         }
     } else {

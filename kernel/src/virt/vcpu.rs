@@ -9,7 +9,7 @@ use super::Virt;
 use crate::obj::pool::Ref;
 use crate::obj::vcpu::{GuestRegs, Vcpu};
 
-pub use crate::hw::guest::{Entry, HwExit};
+pub use crate::hwdata::guest::{Entry, HwExit};
 
 /// The regs-affecting part of a VMM's reply (the vendor part is applied by
 /// the caller).

@@ -9,6 +9,7 @@
 //! every domain still up), and `shutdown` (the run ends in success).
 //! QEMU only: Bochs gets no second serial port here, so it has no channel.
 
+mod console;
 mod fuzz;
 #[cfg(test)]
 mod tests;
@@ -27,13 +28,16 @@ use crate::log;
 
 /// The control tests.
 pub fn cases() -> Vec<SystemTest> {
-    vec![SystemTest {
-        name: "control_cli",
-        image: Image::System("tests/systems/control.toml"),
-        emulator: Emulator::Qemu(Qemu::with_control()),
-        check: check_cli,
-        drive: Some(drive_cli),
-    }]
+    vec![
+        SystemTest {
+            name: "control_cli",
+            image: Image::System("tests/systems/control.toml"),
+            emulator: Emulator::Qemu(Qemu::with_control()),
+            check: check_cli,
+            drive: Some(drive_cli),
+        },
+        console::case(),
+    ]
 }
 
 /// Where the `ryokan` binary is: `$RYOKAN_CLI` (which `cargo xtask test`

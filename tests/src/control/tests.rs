@@ -78,3 +78,36 @@ fn the_control_test_boots_qemu_with_the_socket() {
     assert!(args.contains("-chardev socket,id=ctl,path=control.sock,server=on,wait=off"), "{args}");
     assert!(t.drive.is_some());
 }
+
+const CONSOLE_GOOD: &str = "\
+[mgmt] control: serving on COM2 (ports 0x2f8, interrupt 3)
+[echo] guest-echo: ready
+[deaf] guest-echo: deaf, never reading
+[echo] echo: hello console
+[echo] echo: second line
+[echo] echo: line 39 of forty
+[echo] echo: quit
+[echo] guest-echo: 47 lines in 31 interrupts
+[mgmt] echo exited with code 0
+[mgmt] control: shutdown asked for
+[mgmt] all domains stopped: shutting down
+RYOKAN: shutdown status=success
+";
+
+#[test]
+fn the_console_judge_wants_the_round_trips_and_interrupts() {
+    use super::console::{check_console, counts};
+    assert_eq!(counts(CONSOLE_GOOD), Some((47, 31)));
+    assert_eq!(check_console(&outcome(CONSOLE_GOOD)), Ok(()));
+    let polled = CONSOLE_GOOD.replace("in 31 interrupts", "in 0 interrupts");
+    assert!(check_console(&outcome(&polled)).is_err(), "no interrupt: not read by interrupt");
+    let lost = CONSOLE_GOOD.replace("[echo] echo: line 39 of forty\n", "");
+    assert!(check_console(&outcome(&lost)).is_err(), "a line lost");
+    let broken = CONSOLE_GOOD.replace(
+        "[mgmt] control: shutdown",
+        "[mgmt] warning: echo: its VMM broke the console's output ring (PeerMisbehaved): console off\n[mgmt] control: shutdown",
+    );
+    assert!(check_console(&outcome(&broken)).is_err(), "a console broke");
+    let failed = CONSOLE_GOOD.replace("status=success", "status=failure");
+    assert!(check_console(&outcome(&failed)).is_err());
+}

@@ -3,14 +3,14 @@
 //! quota ([`vmm_quota_kib`]), the guest's restart policy, CPU share and
 //! CPU, and capabilities: the guest's kernel image as `module:guest`, its
 //! [`GuestConfig`] as `guest-config`, and its Multiboot modules (boot
-//! modules too) as `guest-module:<i>` ([`module_cap`]). The VMM sets the guest's CPU
+//! modules too) as `guest-module:<i>` ([`module_cap`]), and its console ([`Grant::Console`]). The VMM sets the guest's CPU
 //! share on the guest domain it creates, whose vCPUs are charged to it;
 //! `mgmt` sets the same on the VMM domain.
 
 use heapless::{String, Vec};
 use ipc::guest::{
-    module_cap, vmm_quota_kib, GuestConfig, CONFIG_CAP, GUEST_CONFIG_VERSION, MODULE_CAP, SUPERVISOR_CAP,
-    VMM_IMAGE,
+    module_cap, vmm_quota_kib, GuestConfig, CONFIG_CAP, CONSOLE_CAP, GUEST_CONFIG_VERSION, MODULE_CAP,
+    SUPERVISOR_CAP, VMM_IMAGE,
 };
 use ipc::manifest::{GuestSpec, Name};
 use user::start::MODULE_PREFIX;
@@ -53,7 +53,7 @@ fn grants(g: &GuestSpec, p: &mut DomainPlan) -> Result<(), Refusal> {
     let cap = |s: &str| CapName::try_from(s).map_err(|_| Refusal::Unknown { name: Name::new() });
     let module = Grant::Module { cap: cap(MODULE_CAP)?, module: prefixed(MODULE_PREFIX, &g.image)? };
     let config = Grant::GuestConfig { cap: cap(CONFIG_CAP)?, config: alloc::boxed::Box::new(config) };
-    // 3 + MAX_GUEST_MODULES grants fit in MAX_CAPS (a test says so).
+    // 4 + MAX_GUEST_MODULES grants fit in MAX_CAPS (a test says so).
     let _ = p.grants.push(module);
     let _ = p.grants.push(config);
     for (i, m) in g.modules.iter().enumerate() {
@@ -62,5 +62,6 @@ fn grants(g: &GuestSpec, p: &mut DomainPlan) -> Result<(), Refusal> {
             p.grants.push(Grant::Module { cap: cap(&name)?, module: prefixed(MODULE_PREFIX, &m.module)? });
     }
     let _ = p.grants.push(Grant::Supervisor { cap: cap(SUPERVISOR_CAP)? });
+    let _ = p.grants.push(Grant::Console { cap: cap(CONSOLE_CAP)? });
     Ok(())
 }

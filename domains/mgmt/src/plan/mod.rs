@@ -94,6 +94,11 @@ pub enum Grant {
     /// in the plan plus one), on which a VMM hands over its guest
     /// (`ipc::guest::HANDOVER`).
     Supervisor { cap: CapName },
+    /// A guest's console (`ipc::guest::CONSOLE_CAP`): the two pages of its
+    /// rings, `mgmt`'s, READ|WRITE; with them a notification made for the
+    /// VMM (`CONSOLE_BELL_CAP`, READ|WRITE) and `mgmt`'s own
+    /// (`CONSOLE_MGMT_CAP`, WRITE).
+    Console { cap: CapName },
 }
 
 impl Grant {
@@ -107,7 +112,8 @@ impl Grant {
             | Grant::Notification { cap, .. }
             | Grant::Module { cap, .. }
             | Grant::GuestConfig { cap, .. }
-            | Grant::Supervisor { cap } => cap,
+            | Grant::Supervisor { cap }
+            | Grant::Console { cap } => cap,
         }
     }
 }

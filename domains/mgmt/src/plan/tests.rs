@@ -253,8 +253,9 @@ fn a_guests_modules_are_granted_in_order() {
     let p = plan(&m);
     let vmm = &p.domains[1];
     assert_eq!(vmm.refusal, None);
-    assert_eq!(vmm.grants.len(), 3 + MAX_GUEST_MODULES, "every module fits the start page's capabilities");
+    assert_eq!(vmm.grants.len(), 4 + MAX_GUEST_MODULES, "every module fits the start page's capabilities");
     assert_eq!(vmm.grants[2 + MAX_GUEST_MODULES], Grant::Supervisor { cap: cap("endpoint:mgmt") });
+    assert_eq!(vmm.grants[3 + MAX_GUEST_MODULES], Grant::Console { cap: cap("console-rings") });
     for i in 0..MAX_GUEST_MODULES {
         let want = Grant::Module {
             cap: cap(&format!("guest-module:{i}")),

@@ -523,3 +523,35 @@ fn the_uart_interrupts_on_pin_4_at_each_rising_edge() {
     let s = p.on_exit(0, &out(ier, 1, 0x02), no_cpu);
     assert!(s.irqs.is_empty());
 }
+
+/// Console input reaches the guest as a received-data interrupt on pin 4
+/// when the guest enabled it, with priority over the transmitter's in the
+/// interrupt identification; each byte the guest sends is the step's `tx`.
+#[test]
+fn console_input_interrupts_on_pin_4_and_output_is_each_byte_sent() {
+    let mut p = Platform::new(1, 0);
+    ioapic_set(&mut p, 0x10 + 2 * UART_PIN as u32 + 1, 0);
+    ioapic_set(&mut p, 0x10 + 2 * UART_PIN as u32, 0x24);
+    assert!(Platform::uart_port(0x3f8) && Platform::uart_port(0x3ff) && !Platform::uart_port(0x400));
+    let (took, s) = p.receive(|u| u.receive(b"hi"));
+    assert_eq!((took, s.irqs.len()), (2, 0), "taken, but the receive interrupt is off");
+    p.on_exit(0, &inp(0x3f8, 1, 0), no_cpu);
+    p.on_exit(0, &inp(0x3f8, 1, 0), no_cpu);
+    let s = p.on_exit(0, &out(0x3f8 + 1, 1, 0x03), no_cpu);
+    assert_eq!(s.irqs.as_slice(), &[(0b1, 0x24)], "the transmitter's: empty at once");
+    let (_, s) = p.receive(|u| u.receive(b"x"));
+    assert!(s.irqs.is_empty(), "the output is still high: no new edge");
+    let s = p.on_exit(0, &inp(0x3f8 + 2, 1, 0), no_cpu);
+    assert_eq!(s.reply.regs[0] & 0x0F, 0x04, "received data first");
+    let s = p.on_exit(0, &inp(0x3f8, 1, 0), no_cpu);
+    assert_eq!(s.reply.regs[0], u64::from(b'x'));
+    let s = p.on_exit(0, &inp(0x3f8 + 2, 1, 0), no_cpu);
+    assert_eq!(s.reply.regs[0] & 0x0F, 0x02, "then the transmitter's");
+    let (_, s) = p.receive(|u| u.receive(b"y"));
+    assert_eq!(s.irqs.as_slice(), &[(0b1, 0x24)], "the output was low: input raises it");
+    let s = p.on_exit(0, &out(0x3f8, 1, u64::from(b'!')), no_cpu);
+    assert_eq!(s.tx, Some(b'!'));
+    p.on_exit(0, &out(0x3f8 + 4, 1, 0x10), no_cpu);
+    assert_eq!(p.on_exit(0, &out(0x3f8, 1, u64::from(b'l')), no_cpu).tx, None, "loopback sends nothing");
+    assert_eq!(p.on_exit(0, &out(0x3f8 + 7, 1, 1), no_cpu).tx, None, "nor does the scratch register");
+}

@@ -9,7 +9,7 @@ use x86_64::instructions::tables::lidt;
 use x86_64::structures::DescriptorTablePointer;
 use x86_64::VirtAddr;
 
-use super::gdt;
+use crate::arch::gdt;
 
 // 256 stubs, 16 bytes apart. Each pushes a zero where the CPU pushes no error
 // code (SDM Vol. 3A 6.13), then the vector, and joins the common path, which

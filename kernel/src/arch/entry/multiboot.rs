@@ -133,7 +133,7 @@ boot_high:
     hlt
     jmp 3b
 "#,
-    kernel_start = sym crate::boot::kernel_start,
+    kernel_start = sym super::boot::kernel_start,
 );
 
 unsafe extern "C" {

@@ -1,8 +1,18 @@
 //! Entering and leaving user mode. Every entry from user mode — `syscall`,
 //! an interrupt, an exception — leaves a [`TrapFrame`] at the top of the
-//! CPU's kernel stack and calls [`super::trap::dispatch`]; every return goes
+//! CPU's kernel stack and calls [`trap::dispatch`]; every return goes
 //! through `trap_return` with a frame there. The stubs only save and restore
 //! state: all decisions are made in safe code.
+//!
+//! The machine's entry points, the top layer of the kernel: the boot of
+//! every CPU (`multiboot`, `boot`), the interrupt and exception stubs
+//! (`idt`) and their dispatch (`trap`), the syscall entry (here). They call
+//! the core (`sched`); nothing below them names them.
+
+pub mod boot;
+pub mod idt;
+pub mod multiboot;
+pub mod trap;
 
 use core::arch::global_asm;
 use core::sync::atomic::Ordering;

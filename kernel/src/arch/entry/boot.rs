@@ -6,9 +6,10 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use multiboot2::{BootInformation, BootInformationHeader, MemoryAreaType};
 use raw_cpuid::CpuId;
 
+use super::{idt, multiboot as early};
 use crate::arch::power::{self, Status};
 use crate::arch::trap::vector;
-use crate::arch::{apic, boot as early, cpu, gdt, idt, pit, smp};
+use crate::arch::{apic, cpu, gdt, pit, smp};
 use crate::mem::kspace;
 use crate::mem::layout::{IST_COUNT, KERNEL_VMA};
 use crate::mem::memmap::{self, Region, RegionKind, Reservation};
@@ -39,7 +40,7 @@ fn fail(what: &str, why: impl core::fmt::Debug) -> ! {
     power::exit(Status::Failure)
 }
 
-/// The bootstrap CPU's entry from `arch::boot`, on the boot page tables.
+/// The bootstrap CPU's entry from `multiboot`, on the boot page tables.
 pub extern "C" fn kernel_start(magic: u32, info: u32) -> ! {
     cpu::set_current(0);
     idt::load();
