@@ -380,3 +380,66 @@ pub fn check_console(o: &Outcome) -> Result<(), String> {
     ensure(!s.contains("faulted:"), || "a domain faulted".to_string())?;
     ensure(!s.contains("console off") && !s.contains("the console is off"), || "a console broke".to_string())
 }
+
+/// Issue 15 item 4 with Linux: Debian's kernel (tests/systems/linux-shell.toml,
+/// 1 vCPU) boots to its init's shell on ttyS0; `uname -a` typed through
+/// `ryokan console` is answered by the kernel; `poweroff -f` typed the same
+/// way ends the guest (the console says it stopped); `shutdown` ends the run.
+pub fn linux_case() -> SystemTest {
+    SystemTest {
+        name: "control_linux_console",
+        image: Image::System("tests/systems/linux-shell.toml"),
+        emulator: Emulator::Qemu(Qemu::with_control()),
+        check: check_linux_console,
+        drive: Some(drive_linux),
+    }
+}
+
+fn drive_linux(s: &Session) -> Result<(), String> {
+    s.wait_for("[mgmt] control: serving on COM2", Duration::from_secs(30))?;
+    s.wait_for("[linux] ryokan-init: a shell; 'poweroff -f' ends the guest", Duration::from_secs(200))?;
+    s.wait_for("[linux] Enter 'help' for a list of built-in commands.", Duration::from_secs(20))?;
+    let t = Instant::now();
+    let r = console(s, &["linux", "--linger", "3"], b"uname -a\n")?;
+    let tail: Vec<&str> = r.stdout.lines().rev().take(4).collect();
+    eprintln!(
+        "control_linux_console: `printf 'uname -a\\n' | ryokan console linux` ({} ms, 3 s of it the linger) ended with:\n{}",
+        t.elapsed().as_millis(),
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+    ensure(r.ok, || format!("`ryokan console linux` failed: {}", r.stderr))?;
+    ensure(linux_answered(&r.stdout), || format!("`uname -a` was not answered: {:?}", r.stdout))?;
+    let r = console(s, &["linux", "--linger", "30"], b"poweroff -f\n")?;
+    ensure(!r.ok && r.stderr.contains("linux is not running"), || {
+        format!("after `poweroff -f` the console said {:?} and printed {:?}", r.stderr, r.stdout)
+    })?;
+    s.wait_for("[mgmt] linux exited with code 0", Duration::from_secs(10))?;
+    let out = s.run(&["shutdown"])?;
+    ensure(out.ok, || format!("`ryokan shutdown` failed: {}", out.stderr))
+}
+
+/// The shell echoed `uname -a` and the kernel's answer followed:
+/// `Linux <host> 6.1.0-… x86_64 GNU/Linux`.
+pub fn linux_answered(out: &str) -> bool {
+    let mut lines = out.lines().map(|l| l.trim_end_matches('\r'));
+    lines.by_ref().any(|l| l.ends_with("uname -a"))
+        && lines.any(|l| l.starts_with("Linux ") && l.contains(" 6.1.0-") && l.ends_with(" x86_64 GNU/Linux"))
+}
+
+/// The run ended in success once Linux powered off; the answer to `uname
+/// -a` is in its serial log too; no domain faulted.
+pub fn check_linux_console(o: &Outcome) -> Result<(), String> {
+    if let Verdict::Failure { reason } = &o.verdict {
+        return Err(reason.clone());
+    }
+    let s = &o.serial;
+    let answer = s.lines().any(|l| {
+        l.strip_prefix("[linux] Linux ")
+            .is_some_and(|rest| rest.contains(" 6.1.0-") && rest.ends_with(" x86_64 GNU/Linux"))
+    });
+    ensure(answer, || "the log lacks Linux's answer to `uname -a`".to_string())?;
+    for line in ["[vmm] linux: powered off (ACPI S5)", "[mgmt] linux exited with code 0"] {
+        ensure(s.lines().any(|l| l == line), || format!("the log lacks `{line}`"))?;
+    }
+    ensure(!s.contains("faulted:"), || "a domain faulted".to_string())
+}

@@ -37,6 +37,7 @@ pub fn cases() -> Vec<SystemTest> {
             drive: Some(drive_cli),
         },
         console::case(),
+        console::linux_case(),
     ]
 }
 

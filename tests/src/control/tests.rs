@@ -111,3 +111,26 @@ fn the_console_judge_wants_the_round_trips_and_interrupts() {
     let failed = CONSOLE_GOOD.replace("status=success", "status=failure");
     assert!(check_console(&outcome(&failed)).is_err());
 }
+
+#[test]
+fn the_linux_console_judge_wants_the_answer_and_the_power_off() {
+    use super::console::{check_linux_console, linux_answered};
+    let shell = "/ # \x1b[6nuname -a\r\nLinux (none) 6.1.0-48-cloud-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.172-1 (2026-05-15) x86_64 GNU/Linux\r\n/ # ";
+    assert!(linux_answered(shell));
+    assert!(!linux_answered("/ # uname -a\r\nsh: uname: not found\r\n"), "no answer");
+    assert!(!linux_answered("Linux (none) 6.1.0-48 x86_64 GNU/Linux\r\n"), "an answer to nothing typed");
+    let good = "\
+[linux] / # uname -a
+[linux] Linux (none) 6.1.0-48-cloud-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.172-1 (2026-05-15) x86_64 GNU/Linux
+[linux] / # poweroff -f
+[vmm] linux: powered off (ACPI S5)
+[mgmt] linux exited with code 0
+[mgmt] all domains stopped: shutting down
+RYOKAN: shutdown status=success
+";
+    assert_eq!(check_linux_console(&outcome(good)), Ok(()));
+    let unanswered = good.replace("[linux] Linux (none)", "[linux] sh: (none)");
+    assert!(check_linux_console(&outcome(&unanswered)).is_err());
+    let no_poweroff = good.replace("[vmm] linux: powered off (ACPI S5)\n", "");
+    assert!(check_linux_console(&outcome(&no_poweroff)).is_err());
+}
