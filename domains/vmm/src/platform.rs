@@ -89,8 +89,50 @@ pub const PIT_PIN: usize = 2;
 /// chip's output ([`Uart::interrupt`]) rise after each access that raised
 /// it ([`Platform::uart_edge`]).
 pub const UART_PIN: usize = 4;
-/// How many refused MSR accesses, hypercalls and ignored ports are said.
+/// How many notes of each kind ([`Kind`]: refused MSR accesses,
+/// hypercalls, ignored ports, IPIs, sleep states, I/O APIC modes) are said,
+/// the last being [`Note::Enough`]; an ignored port is said once for each
+/// port and direction, so that a guest probing one port many times (PCI's
+/// 0xCF8/0xCFC) leaves room for the others.
 pub const NOTES_MAX: u32 = 8;
+
+/// The kinds of repeatable notes, each counted on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Msr,
+    Hypercall,
+    Port,
+    Ipi,
+    Sleep,
+    IoApic,
+}
+
+impl Kind {
+    const ALL: usize = 6;
+
+    fn of(note: &Note) -> Option<Kind> {
+        Some(match note {
+            Note::Msr { .. } => Kind::Msr,
+            Note::Hypercall { .. } => Kind::Hypercall,
+            Note::Port { .. } => Kind::Port,
+            Note::Ipi { .. } => Kind::Ipi,
+            Note::Sleep { .. } => Kind::Sleep,
+            Note::IoApic { .. } => Kind::IoApic,
+            _ => return None,
+        })
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            Kind::Msr => "refused MSR accesses",
+            Kind::Hypercall => "hypercalls",
+            Kind::Port => "ignored ports",
+            Kind::Ipi => "undelivered IPIs",
+            Kind::Sleep => "sleep requests",
+            Kind::IoApic => "undelivered I/O APIC modes",
+        }
+    }
+}
 
 const UD: u8 = 6;
 const GP: u8 = 13;
@@ -176,7 +218,7 @@ pub enum Note {
         mode: crate::ioapic::Mode,
     },
     /// The last of [`NOTES_MAX`] notes of a kind.
-    Enough,
+    Enough(Kind),
 }
 
 /// Why an MMIO access was not completed.
@@ -265,9 +307,7 @@ impl fmt::Display for Note {
             Note::IoApic { line, mode } => {
                 write!(f, "I/O APIC pin {line}: delivery mode {mode:?} not delivered (not modelled)")
             }
-            Note::Enough => {
-                write!(f, "(further refused MSR accesses, hypercalls, ports and IPIs are not logged)")
-            }
+            Note::Enough(kind) => write!(f, "(further {} are not logged)", kind.plural()),
         }
     }
 }
@@ -326,7 +366,10 @@ pub struct Platform {
     uart: Uart,
     apics: Apics,
     msrs: Msrs,
-    notes: u32,
+    /// Notes said of each [`Kind`].
+    notes: [u32; Kind::ALL],
+    /// The ports (and directions) an ignored access was said for.
+    ports_said: heapless::Vec<(u16, bool), { NOTES_MAX as usize }>,
     /// The TSC's rate, told in CPUID 0x4000_0010.
     tsc_khz: u32,
     pmtimer: crate::pmtimer::PmTimer,
@@ -345,7 +388,8 @@ impl Platform {
             uart: Uart::default(),
             apics: Apics::new(vcpus),
             msrs: Msrs::default(),
-            notes: 0,
+            notes: [0; Kind::ALL],
+            ports_said: heapless::Vec::new(),
             tsc_khz,
             pmtimer: crate::pmtimer::PmTimer::default(),
             now_ns: 0,
@@ -616,12 +660,22 @@ impl Platform {
         s
     }
 
-    /// `note`, while fewer than [`NOTES_MAX`] were said.
+    /// `note`, while fewer than [`NOTES_MAX`] of its kind were said (an
+    /// ignored port only the first time for that port and direction).
     fn note(&mut self, note: Note) -> Option<Note> {
-        self.notes = self.notes.saturating_add(1);
-        match self.notes {
+        let Some(kind) = Kind::of(&note) else { return Some(note) };
+        if let Note::Port { port, write, .. } = note {
+            if self.ports_said.contains(&(port, write)) {
+                return None;
+            }
+            // Full once NOTES_MAX were said: no more are said then.
+            let _ = self.ports_said.push((port, write));
+        }
+        let n = &mut self.notes[kind as usize];
+        *n = n.saturating_add(1);
+        match *n {
             n if n < NOTES_MAX => Some(note),
-            NOTES_MAX => Some(Note::Enough),
+            NOTES_MAX => Some(Note::Enough(kind)),
             _ => None,
         }
     }

@@ -78,8 +78,41 @@ fn refused_instructions_get_exceptions_and_bounded_notes() {
     assert_eq!(ipc::vcpu::Reply::decode(&s.reply.to_message()), Ok(s.reply), "the kernel accepts it");
     let notes: Vec<_> =
         (0..20).map(|_| p.on_exit(0, &exit(ExitReason::MsrWrite, 0, 0, [0; 4]), no_cpu).note).collect();
-    assert_eq!(notes.iter().flatten().count(), (NOTES_MAX - 2) as usize);
-    assert_eq!(notes.iter().flatten().last(), Some(&Note::Enough));
+    assert_eq!(notes.iter().flatten().count(), (NOTES_MAX - 1) as usize, "the first MSR note was the rdmsr");
+    assert_eq!(notes.iter().flatten().last(), Some(&Note::Enough(Kind::Msr)));
+    assert_eq!(Note::Enough(Kind::Msr).to_string(), "(further refused MSR accesses are not logged)");
+    // Hypercalls keep their own count: the MSRs' used up theirs.
+    let s = p.on_exit(0, &exit(ExitReason::Hypercall, 0, 0, [0; 4]), no_cpu);
+    assert_eq!(s.note, Some(Note::Hypercall { rip: 0x100040 }));
+}
+
+/// An ignored port is said once per port and direction, and ports have
+/// their own count: a guest hammering PCI's 0xCF8/0xCFC leaves room for
+/// the notes that matter.
+#[test]
+fn ignored_ports_are_said_once_each_and_counted_apart() {
+    let mut p = Platform::new(1, 0);
+    let port = |p: &mut Platform, reason, port: u64| {
+        p.on_exit(0, &exit(reason, (1 << 16) | port, 0, [0; 4]), no_cpu).note
+    };
+    let mut said = Vec::new();
+    for _ in 0..10 {
+        said.extend(port(&mut p, ExitReason::PortOut, 0xCF8));
+        said.extend(port(&mut p, ExitReason::PortIn, 0xCFC));
+    }
+    assert_eq!(
+        said,
+        [
+            Note::Port { port: 0xCF8, write: true, rip: 0x100040 },
+            Note::Port { port: 0xCFC, write: false, rip: 0x100040 }
+        ]
+    );
+    assert!(port(&mut p, ExitReason::PortIn, 0xCF8).is_some(), "a read of 0xCF8 is another");
+    let more: Vec<_> = (0x300..0x310).filter_map(|q| port(&mut p, ExitReason::PortIn, q)).collect();
+    assert_eq!(more.len() as u32, NOTES_MAX - 3);
+    assert_eq!(more.last(), Some(&Note::Enough(Kind::Port)));
+    let s = p.on_exit(0, &exit(ExitReason::MsrRead, 0, 0, [0, 0, 0x3A, 0]), no_cpu);
+    assert!(matches!(s.note, Some(Note::Msr { .. })), "MSRs keep their own count");
 }
 
 #[test]
