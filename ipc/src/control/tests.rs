@@ -236,6 +236,26 @@ proptest! {
     }
 }
 
+/// [`Verb`]'s shape, variant for variant, with the fields the tests fill
+/// by hand unchecked (values the checked types would refuse). Each test
+/// that uses it also decodes a good frame made with it, so a drift from
+/// `Verb`'s order fails there.
+#[derive(Serialize)]
+enum RawVerb<'a> {
+    _List,
+    Info { name: &'a str },
+    _Pause,
+    _Resume,
+    _Kill,
+    _Restart,
+    _Destroy,
+    Set { name: &'a str, weight: Option<u16>, cap_percent: Option<u8> },
+    _Stats,
+    _Shutdown,
+    _Create,
+    Console { name: &'a str, from: u64, input: &'a [u8] },
+}
+
 /// Encodes any serializable value as a frame, unchecked.
 fn raw_frame<T: Serialize>(v: &T) -> std::vec::Vec<u8> {
     let mut buf = [0u8; 2 * MAX_RESPONSE];
@@ -246,17 +266,6 @@ fn raw_frame<T: Serialize>(v: &T) -> std::vec::Vec<u8> {
 fn out_of_range_fields_are_refused() {
     // The same shapes as Request/Verb, built by hand with values the
     // checked types would refuse.
-    #[derive(Serialize)]
-    enum RawVerb<'a> {
-        _List,
-        Info { name: &'a str },
-        _Pause,
-        _Resume,
-        _Kill,
-        _Restart,
-        _Destroy,
-        Set { name: &'a str, weight: Option<u16>, cap_percent: Option<u8> },
-    }
     #[derive(Serialize)]
     struct Raw<'a> {
         version: u16,
@@ -537,21 +546,6 @@ fn console_answers_with_bad_fields_are_refused() {
     assert!(check(7, 10, CONSOLE_INPUT_MAX as u16 + 1).is_err(), "more taken than an input holds");
     assert!(check(u64::MAX - 3, 10, 0).is_err(), "output past the last offset");
     // An input longer than CONSOLE_INPUT_MAX does not decode (nor fit).
-    #[derive(Serialize)]
-    enum RawVerb<'a> {
-        _List,
-        _Info,
-        _Pause,
-        _Resume,
-        _Kill,
-        _Restart,
-        _Destroy,
-        _Set,
-        _Stats,
-        _Shutdown,
-        _Create,
-        Console { name: &'a str, from: u64, input: &'a [u8] },
-    }
     let long = [b'a'; CONSOLE_INPUT_MAX + 1];
     let frame = raw_frame(&(VERSION, 1u32, RawVerb::Console { name: "g", from: 0, input: &long }));
     assert_eq!(requests(&frame), vec![Err(ControlError::Malformed)]);
