@@ -262,6 +262,11 @@ impl Apics {
         self.n
     }
 
+    /// The vCPUs started so far (vCPU 0 from the first), a bit each.
+    pub fn started(&self) -> u16 {
+        (0..self.n).filter(|&v| self.apic[v].started).fold(0, |m, v| m | 1 << v)
+    }
+
     /// The virtual time (ns since the guest started) and the guest's TSC
     /// now: what the current count and TSC deadlines are measured against.
     pub fn set_time(&mut self, now_ns: u64, now_tsc: u64) {

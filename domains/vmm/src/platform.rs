@@ -146,6 +146,10 @@ pub enum Note {
         value: u64,
     },
     Halted,
+    /// vCPU `vcpu` halted with interrupts off while others run: it stops.
+    VcpuHalted {
+        vcpu: u8,
+    },
     Unmapped {
         gpa: u64,
         access: u64,
@@ -247,6 +251,9 @@ impl fmt::Display for Note {
         match *self {
             Note::ExitPort { value } => write!(f, "exit port {EXIT_PORT:#x}: exit code {value}"),
             Note::Halted => write!(f, "halted"),
+            Note::VcpuHalted { vcpu } => {
+                write!(f, "vCPU {vcpu} halted with interrupts off: it stops, the others run on")
+            }
             Note::Unmapped { gpa, access: q, rip } => write!(
                 f,
                 "access to unmapped guest-physical {gpa:#x} ({}) at rip {rip:#x}: stopped",
@@ -384,6 +391,8 @@ pub struct Platform {
     rtc: crate::rtc::Rtc,
     /// The wall-clock time (Unix, ns) at virtual time 0.
     wall_ns: u64,
+    /// The vCPUs stopped for good by a halt with interrupts off, a bit each.
+    halted: u16,
 }
 
 impl Platform {
@@ -403,6 +412,7 @@ impl Platform {
             pit_due: None,
             rtc: crate::rtc::Rtc::new(crate::rtc::Machine { vcpus: vcpus as u8, ..Default::default() }),
             wall_ns: 0,
+            halted: 0,
         }
     }
 
@@ -566,7 +576,7 @@ impl Platform {
             ExitReason::PortOut | ExitReason::PortIn => self.port(exit),
             ExitReason::MsrRead | ExitReason::MsrWrite => self.msr(vcpu, exit),
             ExitReason::Hypercall => self.inject(UD, None, Note::Hypercall { rip }),
-            ExitReason::Hlt => self.stop(status::HALTED, Note::Halted),
+            ExitReason::Hlt => self.halt(vcpu),
             ExitReason::MemoryFault => {
                 self.stop(status::UNMAPPED, Note::Unmapped { gpa: exit.gpa, access: exit.qualification, rip })
             }
@@ -664,6 +674,22 @@ impl Platform {
     /// What is left of the guest's last line of output.
     pub fn flush(&mut self) -> Option<Line> {
         self.uart.flush()
+    }
+
+    /// vCPU `vcpu` halted with interrupts off (the kernel keeps a halt with
+    /// them on): only an NMI, INIT or SMI could wake it, and this platform
+    /// sends none to a started vCPU, so it stops. The guest stops with it,
+    /// as halted, once none of its started vCPUs runs; until then the
+    /// others run on (Linux's `poweroff` halts every CPU so but the one
+    /// that then powers the machine off).
+    fn halt(&mut self, vcpu: usize) -> Step {
+        self.halted |= 1 << vcpu.min(15);
+        if self.apics.started() & !self.halted == 0 {
+            return self.stop(status::HALTED, Note::Halted);
+        }
+        let mut s = Step::reply(Action::STOP);
+        s.note = Some(Note::VcpuHalted { vcpu: vcpu as u8 });
+        s
     }
 
     fn stop(&mut self, code: u64, note: Note) -> Step {

@@ -578,7 +578,9 @@ fn linux_boot_wants_two_cpus_ticking_a_clean_log_and_a_power_off() {
         assert_eq!(on(name, &one), Ok(()), "{name}");
         assert!(on(name, LINUX).unwrap_err().contains("nproc 1"), "{name}");
     }
-    assert!(cases().iter().any(|t| t.name == "linux_boot_one"), "registered: it passes");
+    for name in ["linux_boot", "linux_boot_one"] {
+        assert!(cases().iter().any(|t| t.name == name), "{name} registered: it passes");
+    }
     let fast = LINUX.replace("2.40 s", "20.40 s").replace("3.42 s", "21.42 s");
     assert!(check(&fast).unwrap_err().contains("uptime 21.42 s is more than the run's 20.0 s"));
     let fails = |log: String, needle: &str| {
@@ -602,6 +604,65 @@ fn linux_boot_wants_two_cpus_ticking_a_clean_log_and_a_power_off() {
     fails(triple, "guest linux failed");
     let early = LINUX.replace("[linux] ryokan-init: done, powering off\n", "");
     fails(early, "done, powering off");
+}
+
+/// `linux_two`'s log: `guest-steady`'s first checksum, both guests' boots
+/// (as [`LINUX`] with 1 vCPU, tagged `linux-a` and `linux-b`), the
+/// witness's second checksum after both kernels' first lines, the native
+/// domains.
+fn linux_two_log() -> String {
+    let one = LINUX.replace("nproc 2", "nproc 1").replace("        380", "").replace("        655", "");
+    let (head, rest) = one.split_at(one.find("[linux] ryokan-init: started").expect("init's first line"));
+    let tag = |part: &str, guest: &str| {
+        part.replace("[linux]", &format!("[{guest}]"))
+            .replace("linux:", &format!("{guest}:"))
+            .replace("linux exited", &format!("{guest} exited"))
+    };
+    let witness = steady(
+        "guest-steady",
+        "0x4c13431c",
+        1_000_000,
+        &format!("{}{}", tag(head, "linux-a"), tag(head, "linux-b")),
+    );
+    let (first, second) =
+        witness.split_at(witness.find("[vmm] guest-steady: cpu time between").expect("window"));
+    format!(
+        "[hello] hello from a native domain\n[ticker] tick 5\n[mgmt] ticker exited with code 0\n\
+         {first}{second}{}{}",
+        tag(rest, "linux-a"),
+        tag(rest, "linux-b")
+    )
+}
+
+#[test]
+fn linux_two_wants_both_booted_beside_an_unchanged_witness_and_the_native_domains() {
+    let check = |log: &str| {
+        let t = linux_cases().into_iter().find(|t| t.name == "linux_two").expect("case exists");
+        let o = Outcome { duration: Duration::from_secs(50), ..outcome_on(t.emulator.kind(), log) };
+        (t.check)(&o)
+    };
+    let log = linux_two_log();
+    assert_eq!(check(&log), Ok(()));
+    assert!(cases().iter().any(|t| t.name == "linux_two"), "registered: it passes");
+    let fails = |log: String, needle: &str| {
+        let e = check(&log).expect_err("the check should fail");
+        assert!(e.contains(needle), "`{needle}` not in: {e}");
+    };
+    fails(log.replace("checksum after 0x4c13431c", "checksum after 0x4c13431d"), "checksum changed");
+    fails(log.replace("[linux-b] ryokan-init: nproc 1\n", ""), "[linux-b] ryokan-init: nproc 1");
+    fails(log.replace("[vmm] linux-a: powered off (ACPI S5)\n", ""), "linux-a: powered off");
+    fails(log.replace("[ticker] tick 5\n", ""), "[ticker] tick 5");
+    fails(log.replace("[hello] hello from a native domain\n", ""), "hello from a native domain");
+    // The witness's window must cover both boots: its second checksum
+    // before a kernel's first line, or its first after an init, fails.
+    let late = log.replace("[linux-b] [    0.000000] Linux version 6.1.0-48-cloud-amd64\n", "");
+    let late = late.replace(
+        "[linux-b] ryokan-init: started",
+        "[linux-b] [    0.000000] Linux version 6.1.0-48-cloud-amd64\n[linux-b] ryokan-init: started",
+    );
+    fails(late, "linux-b's first line");
+    let init = "[linux-a] ryokan-init: started, uptime 2.31 s\n";
+    fails(format!("{init}{}", log.replacen(init, "", 1)), "linux-a's init");
 }
 
 fn mmio_log() -> String {

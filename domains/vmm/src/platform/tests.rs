@@ -202,6 +202,39 @@ fn the_apic_msrs_start_a_second_vcpu() {
     assert_eq!(s.reply.regs[1] >> 24, 1, "vCPU 1's initial APIC ID");
 }
 
+/// A halt with interrupts off stops only its vCPU while another runs
+/// (Linux's `poweroff` so parks every CPU but the one powering off); the
+/// guest stops, halted, when its last running vCPU halts so.
+#[test]
+fn a_vcpu_halting_for_good_stops_alone_until_it_is_the_last() {
+    let wrmsr =
+        |msr: u64, value: u64| exit(ExitReason::MsrWrite, 0, 0, [value & 0xFFFF_FFFF, 0, msr, value >> 32]);
+    let hlt = exit(ExitReason::Hlt, 0, 0, [0; 4]);
+    // Two vCPUs, the second never started: the first halting ends the guest.
+    let mut p = Platform::new(2, 0);
+    assert_eq!(p.on_exit(0, &hlt, no_cpu).stop, Some(status::HALTED));
+    let mut p = Platform::new(2, 0);
+    p.on_exit(0, &wrmsr(0x1B, 0xFEE0_0D00), no_cpu);
+    p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x4500), no_cpu);
+    assert_eq!(p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x4608), no_cpu).start, Some((1, 8)));
+    let s = p.on_exit(1, &hlt, no_cpu);
+    assert_eq!((s.reply.actions, s.stop), (Action::STOP, None), "vCPU 1 stops, the guest runs on");
+    assert_eq!(
+        s.note.map(|n| n.to_string()).as_deref(),
+        Some("vCPU 1 halted with interrupts off: it stops, the others run on")
+    );
+    // vCPU 0 runs on; an INIT and start-up IPI do not restart vCPU 1.
+    assert_eq!(p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x4500), no_cpu).start, None);
+    assert_eq!(p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x4608), no_cpu).start, None);
+    let s = p.on_exit(0, &hlt, no_cpu);
+    assert_eq!(
+        (s.reply.actions, s.stop),
+        (Action::STOP, Some(status::HALTED)),
+        "the last one ends the guest"
+    );
+    assert_eq!(s.note, Some(Note::Halted));
+}
+
 #[test]
 fn acpi_power_off_ends_the_guest_cleanly_and_reset_stops_it() {
     let mut p = Platform::new(1, 0);
