@@ -17,7 +17,9 @@
 //!   [`crate::status::RESET`]: restarting it is not done yet; reads 0);
 //!   the ACPI PM timer at 0x608 ([`crate::pmtimer`], 32 bits at 3.579545
 //!   MHz of the VMM's virtual time, [`Platform::set_clock`]; its writes
-//!   are ignored); other ports read as all ones and ignore writes (a PC's
+//!   are ignored); the CMOS clock at 0x70–0x71 ([`crate::rtc`], the wall
+//!   clock `mgmt` read plus the virtual time, [`Platform::with_rtc`]);
+//!   other ports read as all ones and ignore writes (a PC's
 //!   floating bus).
 //! - RDMSR/WRMSR: the local APIC's in x2APIC mode ([`crate::apic`]: how
 //!   a guest starts its other vCPUs); any other MSR #GP(0), as for an MSR
@@ -386,6 +388,9 @@ pub struct Platform {
     pit: crate::pit::Pit,
     /// When the PIT's next IRQ 0 is due (ns), if its timer is armed.
     pit_due: Option<u64>,
+    rtc: crate::rtc::Rtc,
+    /// The wall-clock time (Unix, ns) at virtual time 0.
+    wall_ns: u64,
     /// The vCPUs stopped for good by a halt with interrupts off, a bit each.
     halted: u16,
 }
@@ -405,16 +410,30 @@ impl Platform {
             ioapic: crate::ioapic::IoApic::new(),
             pit: crate::pit::Pit::new(),
             pit_due: None,
+            rtc: crate::rtc::Rtc::new(crate::rtc::Machine { vcpus: vcpus as u8, ..Default::default() }),
+            wall_ns: 0,
             halted: 0,
         }
+    }
+
+    /// This platform with its CMOS clock ([`crate::rtc`]) saying `machine`
+    /// in its memory and the wall-clock time `wall_ns` (Unix, ns) at
+    /// virtual time 0, from which it runs on with the virtual time.
+    pub fn with_rtc(mut self, machine: crate::rtc::Machine, wall_ns: u64) -> Self {
+        self.rtc = crate::rtc::Rtc::new(machine);
+        self.wall_ns = wall_ns;
+        self
     }
 
     /// Whether an access to `port` reads the clock (the PM timer): the VMM
     /// then sets it first ([`Platform::set_clock`]), and only then, so that
     /// other exits pay nothing for the time.
-    /// The PIT's ports (0x40–0x43, 0x61) read and write the clock.
+    /// The PIT's ports (0x40–0x43, 0x61) and the CMOS clock's (0x70–0x71)
+    /// read and write the clock.
     pub fn clock_port(port: u16) -> bool {
-        port.wrapping_sub(crate::pmtimer::PORT) < crate::pmtimer::PORTS || crate::pit::Pit::owns(port)
+        port.wrapping_sub(crate::pmtimer::PORT) < crate::pmtimer::PORTS
+            || crate::pit::Pit::owns(port)
+            || crate::rtc::owns(port)
     }
 
     /// The guest's virtual time is now `now_ns` (never set backwards: a
@@ -800,6 +819,11 @@ impl Platform {
                     }
                 }
                 s.pit_timer = Some(self.pit_arm());
+            } else if crate::rtc::owns(port) {
+                let wall = self.wall_ns.saturating_add(self.now_ns);
+                for (i, p) in (0..size).zip(port..) {
+                    self.rtc.write(wall, p, (value >> (8 * i)) as u8);
+                }
             } else if port != MARK_PORT && !Self::clock_port(port) {
                 s.note = self.note(Note::Port { port, write, rip: exit.rip });
             }
@@ -820,6 +844,9 @@ impl Platform {
                 let b = if crate::pit::Pit::owns(p) { self.pit.read(self.now_ns, p) } else { 0xFF };
                 v | u64::from(b) << (8 * i)
             })
+        } else if crate::rtc::owns(port) {
+            let wall = self.wall_ns.saturating_add(self.now_ns);
+            (0..size).zip(port..).fold(0, |v, (i, p)| v | u64::from(self.rtc.read(wall, p)) << (8 * i))
         } else {
             s.note = self.note(Note::Port { port, write, rip: exit.rip });
             mask

@@ -88,8 +88,10 @@ pub fn serve(
     // "AuthenticAMD": ebx of leaf 0 is "Auth", edx "enti", ecx "cAMD".
     let [_, ebx, ecx, edx] = cpu(0, 0);
     let amd = (ebx, edx, ecx) == (0x6874_7541, 0x6974_6E65, 0x444D_4163);
-    let mut platform = Platform::new(vcpus, tsc_khz).on_amd(amd);
     let start_tsc = time::now();
+    let machine = vmm::rtc::Machine { below_4g: guest.ram.end, above_4g: 0, vcpus: vcpus as u8 };
+    let wall = guest.wall.map_or(0, |w| vmm::rtc::wall_ns(&w, start_tsc, u64::from(tsc_khz)));
+    let mut platform = Platform::new(vcpus, tsc_khz).on_amd(amd).with_rtc(machine, wall);
     if let Err(e) = sys::notification_bind(guest.timers) {
         say!(console, "cannot bind the timer notification: {e:?}: stopped");
         return status::UNHANDLED;

@@ -51,6 +51,7 @@ pub fn cases() -> Vec<SystemTest> {
     all.extend(all3!("guest_modules", "tests/systems/guest-mods.toml", check_modules));
     all.extend(all3!("guest_timer", "tests/systems/guest-timer.toml", check_timer));
     all.extend(all3!("guest_mmio", "tests/systems/guest-mmio.toml", check_mmio));
+    all.extend(all3!("guest_rtc", "tests/systems/guest-rtc.toml", check_rtc));
     // Not on Bochs' AMD model (one CPU, and a spinning vCPU is never
     // interrupted there: see guest_weights below): tried, vCPU 1 comes up
     // and then keeps the CPU, and vCPU 0 never counts again.
@@ -237,6 +238,61 @@ fn check_mmio(o: &Outcome) -> Result<(), String> {
     in_order(&[("the checks", ok), ("the 64-bit checks", long), ("the exit", exit)], g)?;
     never(s, g, |m| m.contains("FAIL"), "a failed check")?;
     never(s, VMM, |m| m.contains("not emulated") || m.contains("unmapped"), "an access not completed")
+}
+
+/// guest-rtc's CMOS clock said a date within a few minutes of the host's
+/// clock now (the run has just ended; Bochs' clock may lag a little), ran
+/// on, could be written, and said what the machine has; then it passed.
+fn check_rtc(o: &Outcome) -> Result<(), String> {
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?;
+    rtc_checked(o, now.as_secs() as i64)
+}
+
+/// [`check_rtc`] with the host's clock at `now` (Unix seconds).
+fn rtc_checked(o: &Outcome, now: i64) -> Result<(), String> {
+    finished(o)?;
+    let s = &o.serial;
+    let g = "guest-rtc";
+    let prefix = "guest-rtc: now ";
+    let (said, date) = crate::log::said(s, g)
+        .into_iter()
+        .find_map(|(i, m)| Some((i, m.strip_prefix(prefix)?.to_string())))
+        .ok_or_else(|| format!("{g} did not say `{prefix}YYYY-MM-DD hh:mm:ss`"))?;
+    let at = unix_seconds(&date).ok_or_else(|| format!("`{date}` is not a date YYYY-MM-DD hh:mm:ss"))?;
+    if !(now - 600..=now + 60).contains(&at) {
+        return Err(format!("the guest's clock said {date} ({at}), the host's is {now}: not the wall clock"));
+    }
+    let advanced = says_prefix(s, g, "guest-rtc: advanced ")?;
+    let set = says(s, g, "guest-rtc: set to 1999-12-31 23:59:59 (binary), 1.1 s later 2000-01-01 00:00:00")
+        .or_else(|_| {
+        says(s, g, "guest-rtc: set to 1999-12-31 23:59:59 (binary), 1.1 s later 2000-01-01 00:00:01")
+    })?;
+    let ok = says(s, g, "guest-rtc: CMOS clock ok")?;
+    let exit = passed(s, g)?;
+    in_order(
+        &[("the date", said), ("the advance", advanced), ("the set", set), ("ok", ok), ("the exit", exit)],
+        g,
+    )
+}
+
+/// `YYYY-MM-DD hh:mm:ss` (UTC) in seconds since 1970.
+fn unix_seconds(date: &str) -> Option<i64> {
+    let (d, t) = date.split_once(' ')?;
+    let mut d = d.splitn(3, '-').map(|x| x.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = t.splitn(3, ':').map(|x| x.parse::<i64>().ok());
+    let (h, mi, sec) = (t.next()??, t.next()??, t.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    // Days from 1970-01-01 (the civil calendar, March-based years).
+    let y = y - i64::from(m <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + sec)
 }
 
 fn check_timer(o: &Outcome) -> Result<(), String> {

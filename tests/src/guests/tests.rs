@@ -693,3 +693,43 @@ fn mmio_wants_both_modes_checked_and_nothing_refused() {
         "FAIL",
     );
 }
+
+fn rtc_log(date: &str) -> String {
+    format!(
+        "[guest-rtc] guest-rtc: now {date}\n\
+         [guest-rtc] guest-rtc: advanced 1 s in 1100 ms\n\
+         [guest-rtc] guest-rtc: set to 1999-12-31 23:59:59 (binary), 1.1 s later 2000-01-01 00:00:00\n\
+         [guest-rtc] guest-rtc: CMOS clock ok\n\
+         [vmm] guest-rtc: exit port 0xf4: exit code 0\n\
+         [mgmt] guest-rtc exited with code 0\n"
+    )
+}
+
+#[test]
+fn rtc_wants_the_hosts_date_advancing_and_the_written_one_carried() {
+    // 2026-12-03 07:02:54 UTC.
+    let now = 1_796_281_374;
+    assert_eq!(unix_seconds("2026-12-03 07:02:54"), Some(now));
+    assert_eq!(unix_seconds("1970-01-01 00:00:00"), Some(0));
+    assert_eq!(unix_seconds("2000-03-01 00:00:00"), Some(951_868_800));
+    assert_eq!(unix_seconds("2026-13-03 07:02:54"), None);
+    let ok = |log: &str| rtc_checked(&outcome(log), now);
+    assert_eq!(ok(&rtc_log("2026-12-03 07:01:54")), Ok(()), "a minute behind");
+    assert!(run("guest_rtc", &rtc_log("1970-01-01 00:00:03")).unwrap_err().contains("not the wall clock"));
+    assert!(
+        ok(&rtc_log("2026-12-03 06:02:54")).unwrap_err().contains("not the wall clock"),
+        "an hour behind"
+    );
+    assert!(ok(&rtc_log("2026-12-03 07:05:54")).unwrap_err().contains("not the wall clock"), "ahead");
+    assert!(ok(&rtc_log("2026-12-03")).unwrap_err().contains("not a date"));
+    let log = rtc_log("2026-12-03 07:02:50");
+    assert!(ok(&log.replace("advanced 1 s", "advanced 0 s").replace("CMOS clock ok", "FAIL not advancing"))
+        .is_err());
+    assert!(ok(&log.replace("2000-01-01 00:00:00", "1999-12-31 23:59:59"))
+        .unwrap_err()
+        .contains("2000-01-01"));
+    assert!(ok(&log.replace("[guest-rtc] guest-rtc: CMOS clock ok\n", ""))
+        .unwrap_err()
+        .contains("CMOS clock ok"));
+    assert!(ok(&log.replace("exit code 0\n[mgmt]", "exit code 1\n[mgmt]")).is_err());
+}

@@ -621,3 +621,35 @@ fn console_input_interrupts_on_pin_4_and_output_is_each_byte_sent() {
     assert_eq!(p.on_exit(0, &out(0x3f8, 1, u64::from(b'l')), no_cpu).tx, None, "loopback sends nothing");
     assert_eq!(p.on_exit(0, &out(0x3f8 + 7, 1, 1), no_cpu).tx, None, "nor does the scratch register");
 }
+
+#[test]
+fn the_cmos_clock_is_the_wall_clock_plus_the_virtual_time() {
+    // 2026-12-03 07:02:54.5 UTC at virtual time 0, 8 MiB of RAM, 2 vCPUs.
+    let wall = 1_796_281_374 * 1_000_000_000 + 500_000_000;
+    let machine = crate::rtc::Machine { below_4g: 8 << 20, above_4g: 0, vcpus: 2 };
+    let mut p = Platform::new(2, 1_000_000).with_rtc(machine, wall);
+    assert!(Platform::clock_port(0x70) && Platform::clock_port(0x71) && !Platform::clock_port(0x72));
+    let reg = |p: &mut Platform, r: u8| {
+        let s = p.on_exit(0, &out(0x70, 1, u64::from(r)), no_cpu);
+        assert_eq!((s.reply.actions, s.note), (Action::ADVANCE, None));
+        let s = p.on_exit(0, &inp(0x71, 1, 0xAB00), no_cpu);
+        assert_eq!((s.reply.actions, s.note), (Action::ADVANCE | Action::SET_RAX, None));
+        assert_eq!(s.reply.regs[0] & !0xFF, 0xAB00, "only al changes");
+        s.reply.regs[0] as u8
+    };
+    let date = |p: &mut Platform| [0x32, 0x09, 0x08, 0x07, 0x04, 0x02, 0x00].map(|r| reg(p, r));
+    assert_eq!(date(&mut p), [0x20, 0x26, 0x12, 0x03, 0x07, 0x02, 0x54], "BCD");
+    p.set_clock(61_000_000_000);
+    assert_eq!(date(&mut p), [0x20, 0x26, 0x12, 0x03, 0x07, 0x03, 0x55], "61 s of virtual time on");
+    assert_eq!(reg(&mut p, 0x5F), 1, "the vCPUs less one, in the CMOS memory");
+    assert_eq!(reg(&mut p, 0x15), 0x80, "640 KiB of base memory, low byte");
+    // A 16-bit OUT to 0x70 writes the index, then the data port: the
+    // guest's own time, which runs on from there.
+    p.on_exit(0, &out(0x70, 2, 0x0B | 0x86 << 8), no_cpu); // status B: SET, binary, 24-hour
+    p.on_exit(0, &out(0x70, 2, 7 << 8), no_cpu); // index 0 (the seconds), second 7
+    p.on_exit(0, &out(0x70, 2, 0x0B | 0x06 << 8), no_cpu); // SET cleared
+    p.set_clock(63_000_000_000);
+    assert_eq!(reg(&mut p, 0x00), 9, "7 written, 2 s since");
+    let mut none = Platform::new(1, 1_000_000);
+    assert_eq!(date(&mut none), [0x19, 0x70, 0x01, 0x01, 0x00, 0x00, 0x00], "no wall clock: 1970");
+}
