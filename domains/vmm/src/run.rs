@@ -203,6 +203,9 @@ pub fn serve(
         if let Some((ap, vector)) = step.start {
             if let Some(slot) = threads.get_mut(usize::from(ap)) {
                 *slot = start_ap(guest, console, ap, vector);
+                if slot.is_none() {
+                    platform.never_runs(usize::from(ap));
+                }
             }
         }
         if let Some((targets, vector)) = step.ipi {
