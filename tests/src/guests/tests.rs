@@ -733,3 +733,23 @@ fn rtc_wants_the_hosts_date_advancing_and_the_written_one_carried() {
         .contains("CMOS clock ok"));
     assert!(ok(&log.replace("exit code 0\n[mgmt]", "exit code 1\n[mgmt]")).is_err());
 }
+
+#[test]
+fn apic_wants_both_interfaces_timed_and_nothing_refused() {
+    let log = "[vmm] guest-apic: rdmsr of MSR 0x802 at rip 0x1005a7: #GP(0) injected\n\
+               [guest-apic] guest-apic: xAPIC one-shot, periodic and masked timers ok\n\
+               [guest-apic] guest-apic: x2APIC one-shot, periodic and TSC-deadline timers ok\n\
+               [vmm] guest-apic: exit port 0xf4: exit code 0\n\
+               [mgmt] guest-apic exited with code 0\n";
+    assert_eq!(run("guest_apic", log), Ok(()));
+    assert_eq!(run("bochs_guest_apic", log), Ok(()));
+    fails("guest_apic", &log.replace("x2APIC one-shot", "x2APIC one shot"), "TSC-deadline timers ok");
+    let failed = log.replace(
+        "[guest-apic] guest-apic: x2APIC",
+        "[guest-apic] guest-apic: FAIL the TSC-deadline interrupt came before its deadline (x2APIC mode)\n[guest-apic] guest-apic: x2APIC",
+    );
+    fails("guest_apic", &failed, "FAIL");
+    let refused =
+        "[vmm] guest-apic: MMIO at guest-physical 0xfee00390 from rip 0x1 not emulated (String): stopped\n";
+    fails("guest_apic", &format!("{refused}{log}"), "an access not completed");
+}
