@@ -53,6 +53,7 @@ pub fn cases() -> Vec<SystemTest> {
     all.extend(all3!("guest_mmio", "tests/systems/guest-mmio.toml", check_mmio));
     all.extend(all3!("guest_rtc", "tests/systems/guest-rtc.toml", check_rtc));
     all.extend(all3!("guest_apic", "tests/systems/guest-apic.toml", check_apic));
+    all.extend(all3!("guest_ioapic", "tests/systems/guest-ioapic.toml", check_ioapic));
     // Not on Bochs' AMD model (one CPU, and a spinning vCPU is never
     // interrupted there: see guest_weights below): tried, vCPU 1 comes up
     // and then keeps the CPU, and vCPU 0 never counts again.
@@ -253,6 +254,20 @@ fn check_apic(o: &Outcome) -> Result<(), String> {
     let x2apic = says(s, g, "guest-apic: x2APIC one-shot, periodic and TSC-deadline timers ok")?;
     let exit = passed(s, g)?;
     in_order(&[("xAPIC", xapic), ("x2APIC", x2apic), ("the exit", exit)], g)?;
+    never(s, VMM, |m| m.contains("not emulated") || m.contains("unmapped"), "an access not completed")
+}
+
+/// guest-ioapic's routed interrupts came where its I/O APIC's entries
+/// said, and only there, the guest counting them; every MMIO access
+/// completed; then it passed.
+fn check_ioapic(o: &Outcome) -> Result<(), String> {
+    finished(o)?;
+    let s = &o.serial;
+    let g = "guest-ioapic";
+    let pit = says(s, g, "guest-ioapic: PIT on pin 2 routed, masked and rerouted ok")?;
+    let uart = says(s, g, "guest-ioapic: UART on pin 4 edge, level and destinations ok")?;
+    let exit = passed(s, g)?;
+    in_order(&[("the PIT", pit), ("the UART", uart), ("the exit", exit)], g)?;
     never(s, VMM, |m| m.contains("not emulated") || m.contains("unmapped"), "an access not completed")
 }
 

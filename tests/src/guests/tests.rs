@@ -753,3 +753,24 @@ fn apic_wants_both_interfaces_timed_and_nothing_refused() {
         "[vmm] guest-apic: MMIO at guest-physical 0xfee00390 from rip 0x1 not emulated (String): stopped\n";
     fails("guest_apic", &format!("{refused}{log}"), "an access not completed");
 }
+
+#[test]
+fn ioapic_wants_both_pins_routed_and_nothing_refused() {
+    let log = "[guest-ioapic] guest-ioapic: PIT on pin 2 routed, masked and rerouted ok\n\
+               [guest-ioapic] guest-ioapic: UART on pin 4 edge, level and destinations ok\n\
+               [vmm] guest-ioapic: exit port 0xf4: exit code 0\n\
+               [mgmt] guest-ioapic exited with code 0\n";
+    assert_eq!(run("guest_ioapic", log), Ok(()));
+    assert_eq!(run("bochs_guest_ioapic", log), Ok(()));
+    fails("guest_ioapic", &log.replace("PIT on pin 2", "PIT on pin 0"), "PIT on pin 2");
+    let failed = log.replace(
+        "[guest-ioapic] guest-ioapic: UART",
+        "[guest-ioapic] guest-ioapic: FAIL remote IRR was not cleared by the EOI\n[guest-ioapic] guest-ioapic: UART",
+    );
+    fails("guest_ioapic", &failed, "FAIL");
+    let early = log.replace("exit code 0\n[mgmt] guest-ioapic exited with code 0", "exit code 1\n");
+    assert!(run("guest_ioapic", &early).is_err());
+    let refused =
+        "[vmm] guest-ioapic: MMIO at guest-physical 0xfec00010 from rip 0x1 not emulated (String): stopped\n";
+    fails("guest_ioapic", &format!("{refused}{log}"), "an access not completed");
+}
