@@ -103,6 +103,11 @@ pub fn cases() -> Vec<SystemTest> {
     all.push(case("bochs_guest_invalid", "tests/systems/guest-invalid.toml", bochs(), check_invalid_vmx));
     all.push(case("guest_verdict", "tests/systems/guest-verdict.toml", qemu(), check_verdict));
     all.push(case("bochs_guest_verdict", "tests/systems/guest-verdict.toml", bochs(), check_verdict));
+    // Not on Bochs' AMD model: a triple fault stops Bochs itself there
+    // (see guest_faults).
+    let triple = "tests/systems/guest-triple-bzimage.toml";
+    all.push(case("guest_triple_bzimage", triple, qemu(), check_triple_bzimage));
+    all.push(case("bochs_guest_triple_bzimage", triple, bochs(), check_triple_bzimage));
     all.extend(all3!("guest_long", "tests/systems/guest-long.toml", check_long));
     // Not on Bochs' AMD model: there the two would run one after the other
     // (see guest_weights), with nothing between their rounds to leak.
@@ -608,6 +613,19 @@ fn check_verdict(o: &Outcome) -> Result<(), String> {
     let exit = says(s, VMM, "exit-3: exit port 0xf4: exit code 3")?;
     let done = says(s, MGMT, "exit-3 exited with code 1")?;
     in_order(&[("the exit port", exit), ("the VMM's exit", done)], "exit-3")?;
+    says(s, MGMT, "hello exited with code 0").map(|_| ())
+}
+
+/// The bzImage whose first instruction is `ud2` (no IDT) triple-faulted
+/// there, at its 32-bit entry (1 MiB), and that alone failed the run, with
+/// the reason; `hello` ended well.
+fn check_triple_bzimage(o: &Outcome) -> Result<(), String> {
+    finished_failing(o, &[("bad-bzimage", &[status::TRIPLE_FAULT])])?;
+    let s = &o.serial;
+    let start = says_prefix(s, VMM, "bad-bzimage: started: 8192 KiB of RAM")?;
+    let fault = says(s, VMM, "bad-bzimage: triple fault at rip 0x100000: stopped")?;
+    let done = says(s, MGMT, "bad-bzimage exited with code 4")?;
+    in_order(&[("the start", start), ("the triple fault", fault), ("the VMM's exit", done)], "bad-bzimage")?;
     says(s, MGMT, "hello exited with code 0").map(|_| ())
 }
 

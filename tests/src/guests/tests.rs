@@ -774,3 +774,29 @@ fn ioapic_wants_both_pins_routed_and_nothing_refused() {
         "[vmm] guest-ioapic: MMIO at guest-physical 0xfec00010 from rip 0x1 not emulated (String): stopped\n";
     fails("guest_ioapic", &format!("{refused}{log}"), "an access not completed");
 }
+
+#[test]
+fn a_triple_faulting_bzimage_must_fail_the_run_at_its_first_instruction() {
+    let log = format!(
+        "[vmm] bad-bzimage: started: 8192 KiB of RAM, 1 vCPU, command line `console=ttyS0`, 0 module(s)\n\
+         [vmm] bad-bzimage: triple fault at rip 0x100000: stopped\n\
+         [mgmt] bad-bzimage exited with code 4\n\
+         [mgmt] hello exited with code 0\n\
+         {}",
+        failed("bad-bzimage", 4)
+    );
+    assert_eq!(run("guest_triple_bzimage", &log), Ok(()));
+    assert_eq!(run("bochs_guest_triple_bzimage", &log), Ok(()));
+    fails(
+        "guest_triple_bzimage",
+        &log.replace("rip 0x100000", "rip 0x100004"),
+        "triple fault at rip 0x100000",
+    );
+    let passed = "[vmm] bad-bzimage: started: 8192 KiB of RAM, 1 vCPU\n\
+                  [vmm] bad-bzimage: exit port 0xf4: exit code 0\n\
+                  [mgmt] bad-bzimage exited with code 0\n\
+                  [mgmt] hello exited with code 0\n";
+    fails("guest_triple_bzimage", passed, "should have failed");
+    let other = log.replace(&failed("bad-bzimage", 4), &failed("bad-bzimage", 3));
+    fails("guest_triple_bzimage", &other, "not VMM status");
+}
