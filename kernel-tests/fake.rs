@@ -255,7 +255,7 @@ pub struct Windows {
 }
 
 /// Object windows the fake has, and the bytes of each.
-pub const WINDOWS: usize = 8;
+pub const WINDOWS: usize = 9;
 pub const WINDOW_BYTES: usize = 8 << 20;
 
 impl Windows {

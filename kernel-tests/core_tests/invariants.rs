@@ -248,9 +248,25 @@ impl Checker {
             orphan("VirqLine", x.guest)?;
             count(x.guest, Kind::VirqLine);
         }
+        let mut listed = 0;
+        for (g, dom) in k.domains.iter() {
+            let mut b = dom.bells;
+            while let Some(bell) = k.doorbells.get(b) {
+                if bell.guest != g || listed == k.doorbells.used() {
+                    return Err(format!("doorbell {b:?} is on the list of {g:?}, not its guest's, or twice"));
+                }
+                listed += 1;
+                b = bell.next;
+            }
+            if b != Ref::NONE {
+                return Err(format!("the doorbell list of {g:?} ends at {b:?}, not NONE"));
+            }
+        }
         for (_, x) in k.doorbells.iter().take(k.doorbells.used()) {
             orphan("doorbell", x.guest)?;
-            count(x.guest, Kind::Doorbell);
+        }
+        if listed != k.doorbells.used() {
+            return Err(format!("{} doorbells, {listed} on their guests' lists", k.doorbells.used()));
         }
         for t in &k.timers {
             orphan("timer", t.owner)?;
@@ -266,7 +282,6 @@ impl Checker {
             Kind::Thread,
             // Memory objects, port ranges, endpoints, notifications and VirqLines have no share: their owners' quotas bound them
             // (checked with the quotas below).
-            Kind::Doorbell,
             Kind::Timer,
         ];
         for (a, row) in counts.iter().enumerate() {
@@ -308,7 +323,8 @@ impl Checker {
 
         // Quotas: exactly what each domain holds.
         let windows = k.notifications.held().chain(k.endpoints.held()).chain(k.memory.held());
-        for (owner, pages) in windows.chain(k.ioports.held()).chain(k.virqs.held()) {
+        for (owner, pages) in windows.chain(k.ioports.held()).chain(k.virqs.held()).chain(k.doorbells.held())
+        {
             held[usize::from(owner)] += pages;
         }
         for (r, d) in k.domains.iter().take(k.domains.used()) {

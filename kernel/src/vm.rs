@@ -237,13 +237,8 @@ fn doorbell(k: &mut Kernel, d: Ref, exit: &Exit) -> bool {
     if exit.reason != ExitReason::PortOut {
         return false;
     }
-    if k.doorbells.used() == 0 {
-        return false;
-    }
     let port = (exit.qualification & 0xFFFF) as u16;
-    let bell =
-        k.doorbells.iter().find(|(_, b)| b.guest == d && b.port == port).map(|(_, b)| (b.ntfn, b.bits));
-    let Some((n, bits)) = bell else { return false };
+    let Some((n, bits)) = k.doorbell_at(d, port) else { return false };
     k.signal(n, bits);
     true
 }

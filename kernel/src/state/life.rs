@@ -150,9 +150,7 @@ impl Kernel {
         while let Some(v) = self.virqs.find(|v| v.guest == d) {
             self.destroy_virq(v);
         }
-        while let Some(b) = self.doorbells.find(|b| b.guest == d) {
-            self.doorbells.remove(b);
-        }
+        while self.destroy_first_doorbell(d) {}
         while let Some(e) = self.endpoints.find(|e| e.owner == d) {
             self.destroy_endpoint(e);
         }

@@ -88,8 +88,16 @@ pub type VirqLines = window::Pool<
     { window::chunks::<VirqLine>(MAX_VIRQLINES) },
 >;
 
-/// The most doorbells in the system.
-pub const MAX_DOORBELLS: usize = 64;
+/// Doorbells, made from their guests' quotas (`obj::window`).
+pub const MAX_DOORBELLS: usize = 4096;
+
+/// The doorbells, in object window 5, each chunk paid for by its guest.
+pub type Doorbells = window::Pool<
+    Doorbell,
+    hw::window::Window<5>,
+    MAX_DOORBELLS,
+    { window::chunks::<Doorbell>(MAX_DOORBELLS) },
+>;
 
 /// All kernel objects.
 pub struct Kernel {
@@ -101,7 +109,7 @@ pub struct Kernel {
     pub endpoints: Endpoints,
     pub notifications: Notifications,
     pub virqs: VirqLines,
-    pub doorbells: Pool<Doorbell, MAX_DOORBELLS>,
+    pub doorbells: Doorbells,
     /// Each CPU's runnable threads.
     pub runqs: [heapless::Vec<Ref, MAX_THREADS>; MAX_CPUS],
     /// The thread each CPU runs.
@@ -190,7 +198,7 @@ impl Kernel {
             endpoints: window::Pool::new(hw::window::Window),
             notifications: window::Pool::new(hw::window::Window),
             virqs: window::Pool::new(hw::window::Window),
-            doorbells: Pool::new(),
+            doorbells: window::Pool::new(hw::window::Window),
             runqs: [const { heapless::Vec::new() }; MAX_CPUS],
             current: [None; MAX_CPUS],
             resched: [false; MAX_CPUS],
@@ -339,6 +347,45 @@ impl Kernel {
     pub fn destroy_virq(&mut self, v: Ref) {
         let gone = self.virqs.remove(v);
         refund(&mut self.domains, gone.map(|(_, r)| r));
+    }
+
+    /// Makes a doorbell on guest `bell.guest`'s port, paid for from that
+    /// guest's quota (it dies with it), first on the guest's list.
+    pub fn add_doorbell(&mut self, mut bell: Doorbell) -> Result<Ref, Error> {
+        let g = bell.guest;
+        bell.next = self.living(g)?.bells;
+        let b = make(&mut self.doorbells, &mut self.domains, g, bell)?;
+        if let Some(dom) = self.domains.get_mut(g) {
+            dom.bells = b;
+        }
+        Ok(b)
+    }
+
+    /// Guest `g`'s doorbell on `port`: its notification and bits. Walks
+    /// that guest's list alone (an exit's lookup).
+    #[inline(always)]
+    pub fn doorbell_at(&self, g: Ref, port: u16) -> Option<(Ref, u64)> {
+        let mut b = self.domains.get(g)?.bells;
+        while let Some(bell) = self.doorbells.get(b) {
+            if bell.port == port {
+                return Some((bell.ntfn, bell.bits));
+            }
+            b = bell.next;
+        }
+        None
+    }
+
+    /// Destroys guest `g`'s first doorbell, giving the guest back what that
+    /// freed; false if it has none.
+    pub fn destroy_first_doorbell(&mut self, g: Ref) -> bool {
+        let Some(dom) = self.domains.get_mut(g) else { return false };
+        let first = core::mem::replace(&mut dom.bells, Ref::NONE);
+        let Some((bell, r)) = self.doorbells.remove(first) else { return false };
+        if let Some(dom) = self.domains.get_mut(g) {
+            dom.bells = bell.next;
+        }
+        refund(&mut self.domains, Some(r));
+        true
     }
 
     /// Makes an endpoint owned by, and paid for from the quota of, `d`.

@@ -7,6 +7,7 @@ use super::{Caller, Next};
 use crate::cap::Cap;
 use crate::hw;
 use crate::obj::domain::{self, Domain};
+use crate::obj::pool::Ref;
 use crate::obj::thread::{Context, Thread};
 use crate::obj::vcpu::{GuestRegs, Vcpu, HW_FRAMES};
 use crate::state::{Kernel, Kind};
@@ -198,16 +199,15 @@ pub fn doorbell_create(
     if !k.living(g)?.guest {
         return Err(Error::WrongType);
     }
-    if k.doorbells.iter().any(|(_, b)| b.guest == g && b.port == port) {
+    if k.doorbell_at(g, port).is_some() {
         return Err(Error::AlreadyMapped);
     }
-    k.admit(g, Kind::Doorbell)?;
-    let bell = crate::obj::virq::Doorbell { guest: g, port, ntfn: n, bits };
-    let b = k.doorbells.insert(bell).map_err(|_| Error::OutOfObjects)?;
+    let bell = crate::obj::virq::Doorbell { guest: g, port, ntfn: n, bits, next: Ref::NONE };
+    let b = k.add_doorbell(bell)?;
     match k.give(c.domain, Cap::new(ObjectType::Doorbell, b, Rights::CONTROL)) {
         Ok(s) => Ok(Next::Return([u64::from(s.0), 0, 0, 0])),
         Err(e) => {
-            k.doorbells.remove(b);
+            k.destroy_first_doorbell(g); // `b`, made first on its list
             Err(e)
         }
     }
