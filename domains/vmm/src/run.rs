@@ -91,7 +91,8 @@ pub fn serve(
     let start_tsc = time::now();
     let machine = vmm::rtc::Machine { below_4g: guest.ram.end, above_4g: 0, vcpus: vcpus as u8 };
     let wall = guest.wall.map_or(0, |w| vmm::rtc::wall_ns(&w, start_tsc, u64::from(tsc_khz)));
-    let mut platform = Platform::new(vcpus, tsc_khz).on_amd(amd).with_rtc(machine, wall);
+    let mut platform =
+        Platform::new(vcpus, tsc_khz).with_tsc_deadline(start_tsc).on_amd(amd).with_rtc(machine, wall);
     if let Err(e) = sys::notification_bind(guest.timers) {
         say!(console, "cannot bind the timer notification: {e:?}: stopped");
         return status::UNHANDLED;
