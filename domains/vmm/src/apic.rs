@@ -257,6 +257,11 @@ impl Apics {
         Apics { tsc_khz, ..Self::new(n) }
     }
 
+    /// Whether TSC-deadline mode is offered.
+    pub fn tsc_deadline(&self) -> bool {
+        self.tsc_khz != 0
+    }
+
     /// How many vCPUs the guest has.
     pub fn vcpus(&self) -> usize {
         self.n

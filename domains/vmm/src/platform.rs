@@ -66,6 +66,9 @@ use crate::msr::Msrs;
 use crate::uart::{self, Line, Uart};
 use crate::{acpi, cpuid, status};
 
+/// CPUID leaf 1, ecx: the local APIC's TSC-deadline mode.
+const LEAF1_ECX_TSC_DEADLINE: u32 = 1 << 24;
+
 /// The exit port, as QEMU's isa-debug-exit: the value written is the
 /// guest's exit code (QEMU's status would be (v << 1) | 1), and 0 means
 /// success, as for a process. Anything else fails the guest, and with it
@@ -391,6 +394,8 @@ pub struct Platform {
     rtc: crate::rtc::Rtc,
     /// The wall-clock time (Unix, ns) at virtual time 0.
     wall_ns: u64,
+    /// The guest's TSC at virtual time 0 ([`Platform::with_tsc_deadline`]).
+    tsc_base: u64,
     /// The vCPUs stopped for good by a halt with interrupts off, a bit each.
     halted: u16,
 }
@@ -412,8 +417,22 @@ impl Platform {
             pit_due: None,
             rtc: crate::rtc::Rtc::new(crate::rtc::Machine { vcpus: vcpus as u8, ..Default::default() }),
             wall_ns: 0,
+            tsc_base: 0,
             halted: 0,
         }
+    }
+
+    /// This platform offering the local APICs' TSC-deadline mode (and
+    /// saying so in CPUID leaf 1, ecx bit 24, whatever the host's CPU
+    /// says), the guest's TSC reading `start_tsc` at virtual time 0 (the
+    /// kernel gives a guest the host's TSC, unoffset); not without a TSC
+    /// rate. Made before anything else is asked of the APICs.
+    pub fn with_tsc_deadline(mut self, start_tsc: u64) -> Self {
+        if self.tsc_khz != 0 {
+            self.apics = Apics::with_tsc_deadline(self.apics.vcpus(), u64::from(self.tsc_khz));
+            self.tsc_base = start_tsc;
+        }
+        self
     }
 
     /// This platform with its CMOS clock ([`crate::rtc`]) saying `machine`
@@ -444,7 +463,8 @@ impl Platform {
     pub fn set_clock(&mut self, now_ns: u64) {
         self.now_ns = self.now_ns.max(now_ns);
         let tsc = u128::from(self.now_ns) * u128::from(self.tsc_khz) / 1_000_000;
-        self.apics.set_time(self.now_ns, u64::try_from(tsc).unwrap_or(u64::MAX));
+        let tsc = u64::try_from(tsc).unwrap_or(u64::MAX).saturating_add(self.tsc_base);
+        self.apics.set_time(self.now_ns, tsc);
     }
 
     /// Whether an access to MSR `msr` needs the clock set first
@@ -569,6 +589,12 @@ impl Platform {
                 } else if (leaf, sub) == (cpuid::XSAVE_LEAF, 1) {
                     let offered = cpuid::answer(leaf, 0, cpu(leaf, 0), vcpu as u32, self.tsc_khz)[0];
                     regs[1] = cpuid::xsave_compacted_size(offered, &cpu);
+                } else if leaf == 1 {
+                    // TSC-deadline mode as the APICs offer it.
+                    regs[2] &= !LEAF1_ECX_TSC_DEADLINE;
+                    if self.apics.tsc_deadline() {
+                        regs[2] |= LEAF1_ECX_TSC_DEADLINE;
+                    }
                 }
                 s.reply.regs = regs.map(u64::from);
                 s

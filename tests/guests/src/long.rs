@@ -126,6 +126,9 @@ gate64_set:
     popq %rax
     ret
 
+    /* The printing routines in a section of their own, which a guest that
+       does not enter long mode through long_mode may use alone. */
+    .section .text.guest_print64, "ax"
     .global newline64
 newline64:
     pushq %rax
@@ -182,6 +185,7 @@ put_dec64:
     popq %rax
     ret
 
+    .section .text.guest_long, "ax"
     .global tsc_rates64
 tsc_rates64:
     pushq %rbx
@@ -307,9 +311,11 @@ long_trap:
     call newline64
     jmp guest_fail64
 
-    .section .rodata.guest_long, "a"
+    .section .rodata.guest_print64, "a"
 long_hex:
     .ascii "0123456789abcdef"
+
+    .section .rodata.guest_long, "a"
 long_msg_no_rate:
     .asciz ": FAIL no TSC rate in CPUID 0x40000010\n"
 long_msg_exception:

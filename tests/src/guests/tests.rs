@@ -733,3 +733,70 @@ fn rtc_wants_the_hosts_date_advancing_and_the_written_one_carried() {
         .contains("CMOS clock ok"));
     assert!(ok(&log.replace("exit code 0\n[mgmt]", "exit code 1\n[mgmt]")).is_err());
 }
+
+#[test]
+fn apic_wants_both_interfaces_timed_and_nothing_refused() {
+    let log = "[vmm] guest-apic: rdmsr of MSR 0x802 at rip 0x1005a7: #GP(0) injected\n\
+               [guest-apic] guest-apic: xAPIC one-shot, periodic and masked timers ok\n\
+               [guest-apic] guest-apic: x2APIC one-shot, periodic and TSC-deadline timers ok\n\
+               [vmm] guest-apic: exit port 0xf4: exit code 0\n\
+               [mgmt] guest-apic exited with code 0\n";
+    assert_eq!(run("guest_apic", log), Ok(()));
+    assert_eq!(run("bochs_guest_apic", log), Ok(()));
+    fails("guest_apic", &log.replace("x2APIC one-shot", "x2APIC one shot"), "TSC-deadline timers ok");
+    let failed = log.replace(
+        "[guest-apic] guest-apic: x2APIC",
+        "[guest-apic] guest-apic: FAIL the TSC-deadline interrupt came before its deadline (x2APIC mode)\n[guest-apic] guest-apic: x2APIC",
+    );
+    fails("guest_apic", &failed, "FAIL");
+    let refused =
+        "[vmm] guest-apic: MMIO at guest-physical 0xfee00390 from rip 0x1 not emulated (String): stopped\n";
+    fails("guest_apic", &format!("{refused}{log}"), "an access not completed");
+}
+
+#[test]
+fn ioapic_wants_both_pins_routed_and_nothing_refused() {
+    let log = "[guest-ioapic] guest-ioapic: PIT on pin 2 routed, masked and rerouted ok\n\
+               [guest-ioapic] guest-ioapic: UART on pin 4 edge, level and destinations ok\n\
+               [vmm] guest-ioapic: exit port 0xf4: exit code 0\n\
+               [mgmt] guest-ioapic exited with code 0\n";
+    assert_eq!(run("guest_ioapic", log), Ok(()));
+    assert_eq!(run("bochs_guest_ioapic", log), Ok(()));
+    fails("guest_ioapic", &log.replace("PIT on pin 2", "PIT on pin 0"), "PIT on pin 2");
+    let failed = log.replace(
+        "[guest-ioapic] guest-ioapic: UART",
+        "[guest-ioapic] guest-ioapic: FAIL remote IRR was not cleared by the EOI\n[guest-ioapic] guest-ioapic: UART",
+    );
+    fails("guest_ioapic", &failed, "FAIL");
+    let early = log.replace("exit code 0\n[mgmt] guest-ioapic exited with code 0", "exit code 1\n");
+    assert!(run("guest_ioapic", &early).is_err());
+    let refused =
+        "[vmm] guest-ioapic: MMIO at guest-physical 0xfec00010 from rip 0x1 not emulated (String): stopped\n";
+    fails("guest_ioapic", &format!("{refused}{log}"), "an access not completed");
+}
+
+#[test]
+fn a_triple_faulting_bzimage_must_fail_the_run_at_its_first_instruction() {
+    let log = format!(
+        "[vmm] bad-bzimage: started: 8192 KiB of RAM, 1 vCPU, command line `console=ttyS0`, 0 module(s)\n\
+         [vmm] bad-bzimage: triple fault at rip 0x100000: stopped\n\
+         [mgmt] bad-bzimage exited with code 4\n\
+         [mgmt] hello exited with code 0\n\
+         {}",
+        failed("bad-bzimage", 4)
+    );
+    assert_eq!(run("guest_triple_bzimage", &log), Ok(()));
+    assert_eq!(run("bochs_guest_triple_bzimage", &log), Ok(()));
+    fails(
+        "guest_triple_bzimage",
+        &log.replace("rip 0x100000", "rip 0x100004"),
+        "triple fault at rip 0x100000",
+    );
+    let passed = "[vmm] bad-bzimage: started: 8192 KiB of RAM, 1 vCPU\n\
+                  [vmm] bad-bzimage: exit port 0xf4: exit code 0\n\
+                  [mgmt] bad-bzimage exited with code 0\n\
+                  [mgmt] hello exited with code 0\n";
+    fails("guest_triple_bzimage", passed, "should have failed");
+    let other = log.replace(&failed("bad-bzimage", 4), &failed("bad-bzimage", 3));
+    fails("guest_triple_bzimage", &other, "not VMM status");
+}

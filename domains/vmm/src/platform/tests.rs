@@ -661,3 +661,38 @@ fn the_cmos_clock_is_the_wall_clock_plus_the_virtual_time() {
     let mut none = Platform::new(1, 1_000_000);
     assert_eq!(date(&mut none), [0x19, 0x70, 0x01, 0x01, 0x00, 0x00, 0x00], "no wall clock: 1970");
 }
+
+#[test]
+fn tsc_deadline_mode_is_offered_on_the_guests_own_tsc_and_cpuid_says_so() {
+    let leaf1 = |p: &mut Platform, host_ecx: u32| {
+        p.on_exit(0, &exit(ExitReason::Cpuid, 0, 0, [1, 0, 0, 0]), |_, _| [0x906, 0, host_ecx, 0]).reply.regs
+            [2]
+    };
+    let wrmsr = |p: &mut Platform, msr: u32, value: u64| {
+        p.on_exit(
+            0,
+            &exit(ExitReason::MsrWrite, 0, 0, [value & 0xFFFF_FFFF, 0, u64::from(msr), value >> 32]),
+            no_cpu,
+        )
+    };
+    // Without it, a host's bit 24 is not passed on, and the mode is #GP.
+    let mut p = Platform::new(1, 1_000_000);
+    assert_eq!(leaf1(&mut p, 1 << 24) & (1 << 24), 0, "not offered: hidden");
+    assert_eq!(wrmsr(&mut p, 0x1B, 0xFEE0_0D00).reply.inject, None, "x2APIC on");
+    assert_eq!(wrmsr(&mut p, 0x832, 0x40 | 2 << 17).reply.inject, Some((13, Some(0))));
+    // Offered: said in CPUID whatever the host says; the guest's TSC is
+    // the host's (1 GHz here), 5e9 at virtual time 0.
+    let mut p = Platform::new(1, 1_000_000).with_tsc_deadline(5_000_000_000);
+    assert_eq!(leaf1(&mut p, 0) & (1 << 24), 1 << 24);
+    assert_eq!(wrmsr(&mut p, 0x1B, 0xFEE0_0D00).reply.inject, None, "x2APIC on");
+    assert_eq!(wrmsr(&mut p, 0x832, 0x40 | 2 << 17).reply.inject, None);
+    p.set_clock(1_000_000); // 1 ms in: the guest's TSC is 5_001_000_000
+    let s = wrmsr(&mut p, 0x6E0, 5_003_000_000);
+    assert_eq!((s.reply.inject, s.timer), (None, Some((0, 2_000_000, 0))), "2 ms after the guest's TSC now");
+    assert_eq!(p.timer_fired(0), Some(0x40));
+    let s = wrmsr(&mut p, 0x6E0, 4_000_000_000);
+    assert_eq!(s.timer, Some((0, 1, 0)), "a deadline passed fires at once");
+    // No TSC rate: not offered.
+    let mut p = Platform::new(1, 0).with_tsc_deadline(5);
+    assert_eq!(leaf1(&mut p, 1 << 24) & (1 << 24), 0);
+}
