@@ -256,7 +256,7 @@ pub struct Windows {
 
 /// Object windows the fake has, and the bytes of each.
 pub const WINDOWS: usize = 9;
-pub const WINDOW_BYTES: usize = 8 << 20;
+pub const WINDOW_BYTES: usize = 64 << 20;
 
 impl Windows {
     fn new() -> Self {

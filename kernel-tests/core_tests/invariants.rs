@@ -61,9 +61,12 @@ impl Checker {
         // Domains: supervisors, accounts, capabilities.
         let live = |d: Ref| k.domains.get(d).is_some();
         let dead = |d: Ref| k.domains.get(d).is_none_or(|x| x.state == DomainState::Dead);
-        let mut account = [usize::MAX; MAX_DOMAINS];
-        let mut held = [0u64; MAX_DOMAINS];
-        let mut counts = [[0usize; KINDS]; MAX_DOMAINS];
+        // By slot, up to the last live domain's.
+        let n = k.domains.iter().take(k.domains.used()).map(|(r, _)| usize::from(r.index) + 1).max();
+        let n = n.unwrap_or(0).min(MAX_DOMAINS);
+        let mut account = vec![usize::MAX; n];
+        let mut held = vec![0u64; n];
+        let mut counts = vec![[0usize; KINDS]; n];
         for (r, d) in k.domains.iter().take(k.domains.used()) {
             match d.supervisor {
                 None if Some(r) != k.root => return Err(format!("domain {r:?} has no supervisor")),
@@ -293,7 +296,6 @@ impl Checker {
             }
         }
         let kinds = [
-            Kind::Domain,
             Kind::Thread,
             // Memory objects, port ranges, endpoints, notifications,
             // VirqLines, doorbells and timers have no share: their owners'
@@ -339,8 +341,14 @@ impl Checker {
         // Quotas: exactly what each domain holds.
         let windows = k.notifications.held().chain(k.endpoints.held()).chain(k.memory.held());
         let windows = windows.chain(k.ioports.held()).chain(k.virqs.held());
-        for (owner, pages) in windows.chain(k.doorbells.held()).chain(k.timers.held()) {
-            held[usize::from(owner)] += pages;
+        let windows = windows.chain(k.doorbells.held()).chain(k.timers.held());
+        // A domain's place is its supervisor's (the root's, nobody's).
+        for (owner, pages) in windows.chain(k.domains.held()) {
+            match held.get_mut(usize::from(owner)) {
+                Some(h) => *h += pages,
+                None if k.root.is_some_and(|r| k.domains.owner(r) == Some(owner)) => {}
+                None => return Err(format!("{pages} pages held by {owner}, no domain's slot")),
+            }
         }
         for (r, d) in k.domains.iter().take(k.domains.used()) {
             let q = d.quota;

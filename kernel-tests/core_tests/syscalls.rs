@@ -361,7 +361,9 @@ fn domain_quota_is_charged_and_given_back() {
         let limit = s.call(r, Call::Stats).ok()[2];
         assert_eq!(s.call(r, Call::DomainCreate { quota_pages: limit }).err(), Error::QuotaExceeded);
         let d = s.call(r, Call::DomainCreate { quota_pages: 100 }).slot();
-        assert_eq!(quota(s), before + 100);
+        // Its quota and its place (`obj::window`) are the supervisor's.
+        let place = crate::obj::window::chunk_pages::<crate::obj::domain::Domain>() as u64;
+        assert_eq!(quota(s), before + 100 + place);
         let info = s.call(r, Call::DomainInfo { domain: d }).ok();
         assert_eq!((info[1], info[3]), (u64::from(crate::policy::DEFAULT_WEIGHT), 1));
         s.call(r, Call::DomainDestroy { domain: d }).ok();
@@ -377,7 +379,7 @@ fn domain_quota_is_charged_and_given_back() {
         let _ = grandchild;
         assert_eq!(s.call(c.thread, Call::DomainDestroy { domain: c.me }).err(), Error::InsufficientRights);
         s.call(c.thread, Call::DomainDestroy { domain: g }).ok();
-        assert_eq!(s.call(c.thread, Call::Stats).ok()[3], used - 20);
+        assert_eq!(s.call(c.thread, Call::Stats).ok()[3], used - 20 - place);
     });
 }
 
@@ -385,16 +387,24 @@ fn domain_quota_is_charged_and_given_back() {
 fn an_accounts_share_is_exhausted_without_touching_others() {
     run(1, RAM, |s| {
         let r = s.root_thread;
-        let a = s.child(4000, None);
+        let a = s.child(600, None);
         let b = s.child(200, None);
-        // `a` and all it makes share one account: a quarter of each fixed
-        // pool (endpoints and notifications: `..._owners_quota_alone`).
-        let mut domains = 1;
-        while s.call(a.thread, Call::DomainCreate { quota_pages: 1 }) != Out::Err(Error::QuotaExceeded, 0) {
-            domains += 1;
-            assert!(domains <= 64);
-        }
-        assert_eq!(domains, crate::state::MAX_DOMAINS / 4);
+        // A domain's place is paid from its supervisor's quota, besides the
+        // quota it is given: `a` makes children (and they theirs) until its
+        // quota is gone, far fewer than the pool holds.
+        let pages = crate::obj::window::chunk_pages::<crate::obj::domain::Domain>() as u64;
+        let free = s.k().domains.get(a.domain).map(|x| x.quota.free()).expect("live");
+        let mut domains = 0;
+        let e = loop {
+            match s.call(a.thread, Call::DomainCreate { quota_pages: 1 }) {
+                Out::Ok(_) => domains += 1,
+                Out::Err(e, _) => break e,
+                Out::Off => panic!("blocks"),
+            }
+        };
+        assert_eq!(e, Error::QuotaExceeded);
+        assert_eq!(domains as u64, free / (pages + 1));
+        assert!(domains > 64, "more than the whole of the old fixed pool");
         // Nobody else is affected.
         s.call(b.thread, Call::DomainCreate { quota_pages: 1 }).ok();
         s.call(r, Call::DomainCreate { quota_pages: 1 }).ok();

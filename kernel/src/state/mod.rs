@@ -34,7 +34,16 @@ use crate::obj::timer::Timer;
 use crate::obj::virq::{Doorbell, VirqLine};
 use crate::obj::window::{self, Refund};
 
-pub const MAX_DOMAINS: usize = 64;
+/// Domains, each made from its supervisor's quota (the root's from
+/// nobody's), besides the quota it is given.
+pub const MAX_DOMAINS: usize = 4096;
+
+/// The domains, in object window 7.
+pub type Domains =
+    window::Pool<Domain, hw::window::Window<7>, MAX_DOMAINS, { window::chunks::<Domain>(MAX_DOMAINS) }>;
+
+/// The owner of the root domain's place: nobody (no domain has this slot).
+const NOBODY: u16 = u16::MAX;
 pub const MAX_THREADS: usize = 256;
 pub const MAX_IRQS: usize = 24;
 /// Notifications are made from their owners' quotas (`obj::window`):
@@ -111,7 +120,7 @@ pub type Timers =
 
 /// All kernel objects.
 pub struct Kernel {
-    pub domains: Pool<Domain, MAX_DOMAINS>,
+    pub domains: Domains,
     pub threads: Pool<Thread, MAX_THREADS>,
     pub memory: Memories,
     pub ioports: PortRanges,
@@ -192,7 +201,7 @@ pub struct Stats {
 impl Kernel {
     pub const fn new() -> Self {
         Self {
-            domains: Pool::new(),
+            domains: window::Pool::new(hw::window::Window),
             threads: Pool::new(),
             memory: window::Pool::new(hw::window::Window),
             ioports: window::Pool::new(hw::window::Window),
@@ -404,6 +413,23 @@ impl Kernel {
         refund(&mut self.domains, gone.map(|(_, r)| r));
     }
 
+    /// Keeps domain `dom`, its place paid for from its supervisor's quota
+    /// (the root's from nobody's); if it cannot be, the root of its address
+    /// space comes back (for the caller to destroy).
+    pub fn add_domain(&mut self, dom: Domain) -> Result<Ref, (Error, x86_64::PhysAddr)> {
+        let sup = dom.supervisor;
+        let (owner, mut quota) = match sup.map(|s| self.domains.get(s).map(|x| (s.index, x.quota))) {
+            Some(Some(x)) => x,
+            Some(None) => return Err((Error::StaleCapability, dom.root)),
+            None => (NOBODY, crate::obj::domain::Quota { limit: u64::MAX, used: 0 }),
+        };
+        let d = self.domains.insert(owner, &mut quota, dom).map_err(|(e, dom)| (e, dom.root))?;
+        if let Some(x) = sup.and_then(|s| self.domains.get_mut(s)) {
+            x.quota = quota;
+        }
+        Ok(d)
+    }
+
     /// Puts `cap` into domain `d`'s table.
     pub fn give(&mut self, d: Ref, cap: Cap) -> Result<CapSlot, Error> {
         self.domain_mut(d)?.caps.insert(cap)
@@ -414,7 +440,7 @@ impl Kernel {
 /// from its quota.
 fn make<T, B: window::Backing, const N: usize, const C: usize>(
     pool: &mut window::Pool<T, B, N, C>,
-    domains: &mut Pool<Domain, MAX_DOMAINS>,
+    domains: &mut Domains,
     d: Ref,
     value: T,
 ) -> Result<Ref, Error> {
@@ -424,7 +450,7 @@ fn make<T, B: window::Backing, const N: usize, const C: usize>(
 
 /// Gives what a window pool's destruction freed back to the quota of its
 /// owner (a domain, by slot: it lives while it holds a chunk).
-fn refund(domains: &mut Pool<Domain, MAX_DOMAINS>, r: Option<Refund>) {
+fn refund(domains: &mut Domains, r: Option<Refund>) {
     if let Some(d) = r.and_then(|r| domains.at_mut(r.owner).map(|d| (d, r.pages))) {
         d.0.quota.release(d.1);
     }

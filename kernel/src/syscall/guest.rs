@@ -25,7 +25,6 @@ pub fn guest_create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next,
     if quota_pages == 0 {
         return Err(Error::QuotaExceeded);
     }
-    k.admit(c.domain, Kind::Domain)?;
     k.domain_mut(c.domain)?.quota.charge(quota_pages)?;
     let undo = |k: &mut Kernel| {
         if let Ok(d) = k.domain_mut(c.domain) {
@@ -39,12 +38,12 @@ pub fn guest_create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next,
     let mut dom = Domain::new(root, quota_pages, Some(c.domain));
     dom.quota.used = tables;
     dom.guest = true;
-    let d = match k.domains.insert(dom) {
+    let d = match k.add_domain(dom) {
         Ok(d) => d,
-        Err(dom) => {
-            hw::space::destroy(true, dom.root);
+        Err((e, root)) => {
+            hw::space::destroy(true, root);
             undo(k);
-            return Err(Error::OutOfObjects);
+            return Err(e);
         }
     };
     match k.give(c.domain, Cap::new(ObjectType::Domain, d, Rights::CONTROL | Rights::GRANT)) {
