@@ -12,7 +12,9 @@
 //!
 //! A block is charged to the function its first instruction is in, and a
 //! block cut short by an exit counts whole: the total per round trip comes
-//! out a little above `cargo xtask bench`'s figure.
+//! out a little above `cargo xtask bench`'s figure. Each block's share is
+//! written to `profile/blocks.txt` (by address), for a look inside a
+//! function.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -66,6 +68,8 @@ pub fn profile(ws: &Ws, kind: Option<&str>) -> Result<ExitCode> {
     let vmm = domains::target_dir(ws).join("x86_64-unknown-none/release/vmm");
     let (ksyms, vsyms) = (symbols(&kernel)?, symbols(&vmm)?);
     let mut by: HashMap<String, u64> = HashMap::new();
+    let per = |n: u64| n as f64 / iterations as f64;
+    let mut blocks: Vec<(u64, u64, String)> = Vec::new();
     for (pc, n) in per_pc {
         let name = if pc >= 0xFFFF_8000_0000_0000 {
             name_of(&ksyms, pc)
@@ -74,12 +78,17 @@ pub fn profile(ws: &Ws, kind: Option<&str>) -> Result<ExitCode> {
         } else {
             format!("guest {:#x}", pc & !0xFFF)
         };
-        *by.entry(name).or_default() += n;
+        *by.entry(name.clone()).or_default() += n;
+        blocks.push((pc, n, name));
     }
+    // Block by block, for a closer look inside a function (with `objdump`).
+    blocks.sort();
+    let text: String =
+        blocks.iter().map(|(pc, n, name)| format!("{pc:#018x} {:>8.1}  {name}\n", per(*n))).collect();
+    fs::write(dir.join("blocks.txt"), text)?;
     let total: u64 = by.values().sum();
     let mut rows: Vec<_> = by.into_iter().collect();
     rows.sort_by_key(|r| std::cmp::Reverse(r.1));
-    let per = |n: u64| n as f64 / iterations as f64;
     println!("{kind} exit round trip: {:.0} instructions ({iterations} round trips weighed)", per(total));
     for (name, n) in rows.into_iter().take(ROWS) {
         println!("{:>8.1}  {name}", per(n));

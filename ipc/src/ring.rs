@@ -430,6 +430,13 @@ impl<'a> Consumer<'a> {
         Ok((len, Signal::needed_if(asked && self.region.load(PRODUCER_INDEX, Relaxed) == full)))
     }
 
+    /// Whether the ring looks empty: the peer's index read once and not
+    /// checked, so a hint only (that [`Self::pop`] would say `WouldBlock`,
+    /// which checks), to skip the work of a pop where nothing came.
+    pub fn looks_empty(&self) -> bool {
+        self.produced == self.consumed && self.region.load(PRODUCER_INDEX, Relaxed) == self.consumed
+    }
+
     /// Raises `consumer_waiting`, then looks again: `Wait` if the ring is
     /// still empty. Call it after `pop` said `WouldBlock`, before sleeping.
     pub fn prepare_to_sleep(&mut self) -> Result<Sleep, Error> {

@@ -268,9 +268,24 @@ impl Checker {
         if listed != k.doorbells.used() {
             return Err(format!("{} doorbells, {listed} on their guests' lists", k.doorbells.used()));
         }
-        for t in &k.timers {
+        for (_, t) in k.timers.iter().take(k.timers.used()) {
             orphan("timer", t.owner)?;
-            count(t.owner, Kind::Timer);
+        }
+        // Every timer on the list once, in the order they are due.
+        let (mut listed, mut at, mut last) = (0, k.timer_list, 0);
+        while let Some(t) = k.timers.get(at) {
+            if t.due < last || listed == k.timers.used() {
+                return Err(format!("timer {at:?} is out of order on the list, or on it twice"));
+            }
+            (listed, at, last) = (listed + 1, t.next, t.due);
+        }
+        let first = k.timers.get(k.timer_list).map_or(u64::MAX, |t| t.due);
+        if at != Ref::NONE || listed != k.timers.used() || k.timer_due != first {
+            return Err(format!(
+                "{} timers, {listed} on the list, due first at {}",
+                k.timers.used(),
+                k.timer_due
+            ));
         }
         for (_, irq) in k.irqs.iter().take(k.irqs.used()) {
             if irq.waiter.is_some_and(|w| k.threads.get(w).is_none()) {
@@ -280,9 +295,9 @@ impl Checker {
         let kinds = [
             Kind::Domain,
             Kind::Thread,
-            // Memory objects, port ranges, endpoints, notifications and VirqLines have no share: their owners' quotas bound them
-            // (checked with the quotas below).
-            Kind::Timer,
+            // Memory objects, port ranges, endpoints, notifications,
+            // VirqLines, doorbells and timers have no share: their owners'
+            // quotas bound them (checked with the quotas below).
         ];
         for (a, row) in counts.iter().enumerate() {
             for kind in kinds {
@@ -323,8 +338,8 @@ impl Checker {
 
         // Quotas: exactly what each domain holds.
         let windows = k.notifications.held().chain(k.endpoints.held()).chain(k.memory.held());
-        for (owner, pages) in windows.chain(k.ioports.held()).chain(k.virqs.held()).chain(k.doorbells.held())
-        {
+        let windows = windows.chain(k.ioports.held()).chain(k.virqs.held());
+        for (owner, pages) in windows.chain(k.doorbells.held()).chain(k.timers.held()) {
             held[usize::from(owner)] += pages;
         }
         for (r, d) in k.domains.iter().take(k.domains.used()) {

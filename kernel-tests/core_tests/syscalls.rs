@@ -840,10 +840,15 @@ fn timers_fire_repeat_and_cancel() {
         s.call(t, Call::TimerSet { ntfn: f.ntfn, bits: 4, delay_us: 0, period_us: 0 }).ok();
         s.tick(0, 1000);
         assert_eq!(s.call(t, Call::Poll { ntfn: f.ntfn }).ok()[0], 0);
-        // An account's share of timers.
-        let mut n = 0;
+        // Timers are made from their setter's quota: as many as its free
+        // pages hold, far fewer than the pool's; then the others' still set.
+        let c2 = s.child(8, None);
+        let n2 = s.call(c2.thread, Call::NotificationCreate { domain: c2.me }).slot();
+        let free = s.k().domains.get(c2.domain).map(|d| d.quota.free()).expect("live");
+        let mut n = 0u64;
         loop {
-            match s.call(t, Call::TimerSet { ntfn: f.ntfn, bits: 1 << n, delay_us: 1 << 30, period_us: 0 }) {
+            match s.call(c2.thread, Call::TimerSet { ntfn: n2, bits: n + 1, delay_us: 1 << 30, period_us: 0 })
+            {
                 Out::Ok(_) => n += 1,
                 Out::Err(e, _) => {
                     assert_eq!(e, Error::QuotaExceeded);
@@ -852,7 +857,18 @@ fn timers_fire_repeat_and_cancel() {
                 Out::Off => panic!("blocks"),
             }
         }
-        assert_eq!(n, crate::state::MAX_TIMERS / 4);
+        let per = crate::obj::window::per_chunk::<crate::obj::timer::Timer>() as u64;
+        assert_eq!(n, free * per);
+        assert!(n < crate::state::MAX_TIMERS as u64);
+        // Setting one it has again replaces it (no new one).
+        s.call(c2.thread, Call::TimerSet { ntfn: n2, bits: 1, delay_us: 1 << 20, period_us: 0 }).ok();
+        s.call(t, Call::TimerSet { ntfn: f.ntfn, bits: 8, delay_us: 100, period_us: 0 }).ok();
+        s.tick(0, 100);
+        assert_eq!(s.call(t, Call::Poll { ntfn: f.ntfn }).ok()[0], 8, "another's timer fires");
+        // Its death frees them all, and their pages.
+        let r = s.root_thread;
+        s.call(r, Call::DomainDestroy { domain: c2.slot }).ok();
+        assert_eq!(s.k().timers.used(), 0);
     });
 }
 

@@ -90,6 +90,12 @@ impl<'a> ConsoleLink<'a> {
         signal
     }
 
+    /// Whether [`Self::feed`] may have input to give: some held, or a
+    /// message in the ring as it looks (a hint: `feed` checks).
+    pub fn has_input(&self) -> bool {
+        self.taken < self.held.len() || !self.input.looks_empty()
+    }
+
     /// Gives `uart` what input it has room for: what is held first, then
     /// the ring's messages in order. `PeerMisbehaved` if the peer broke the
     /// ring (what was taken stays taken).
@@ -188,6 +194,34 @@ mod tests {
     }
 
     #[test]
+    fn input_is_looked_for_only_where_some_came_or_is_held() {
+        let (o, i) = (region(), region());
+        let (ro, ri) = (Region::from_words(&o), Region::from_words(&i));
+        let mut link = ConsoleLink::new(ro, ri).unwrap();
+        let (_, mut to_vmm) = peer(ro, ri);
+        assert!(!link.has_input(), "nothing came");
+        let _ = to_vmm.push(&[b'a'; CHUNK]).unwrap();
+        assert!(link.has_input(), "a message came");
+        let (mut uart, mut got) = (Uart::new(), 0);
+        link.feed(&mut uart).unwrap();
+        assert!(
+            link.has_input(),
+            "the FIFO took {} bytes of {CHUNK}: the rest is held",
+            crate::uart::RX_FIFO
+        );
+        while got < CHUNK {
+            while uart.read(5) & crate::uart::LSR_DATA_READY != 0 {
+                uart.read(0);
+                got += 1;
+            }
+            link.feed(&mut uart).unwrap();
+        }
+        assert!(!link.has_input(), "all of it given");
+        let _ = to_vmm.push(b"b").unwrap();
+        assert!(link.has_input(), "the next message");
+    }
+
+    #[test]
     fn a_peer_breaking_the_ring_stops_the_console_not_the_guest() {
         let (o, i) = (region(), region());
         let (ro, ri) = (Region::from_words(&o), Region::from_words(&i));
@@ -198,6 +232,7 @@ mod tests {
             w.store(u32::MAX, core::sync::atomic::Ordering::Relaxed);
         }
         let mut uart = Uart::new();
+        assert!(link.has_input(), "the hint believes the index; feeding checks it");
         assert_eq!(link.feed(&mut uart), Err(Error::PeerMisbehaved));
         assert_eq!(uart.read(5) & crate::uart::LSR_DATA_READY, 0, "nothing received");
         // Its indices out of bounds: refused likewise.

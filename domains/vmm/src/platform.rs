@@ -718,6 +718,13 @@ impl Platform {
         s
     }
 
+    /// vCPU `vcpu`, started by the guest, could not be made: it never
+    /// runs, and the guest stops as halted once the others have halted
+    /// (not wait for it for ever).
+    pub fn never_runs(&mut self, vcpu: usize) {
+        self.halted |= 1 << vcpu.min(15);
+    }
+
     fn stop(&mut self, code: u64, note: Note) -> Step {
         let mut s = Step::reply(Action::STOP);
         (s.stop, s.note, s.line) = (Some(code), Some(note), self.uart.flush());

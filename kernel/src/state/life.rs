@@ -146,7 +146,7 @@ impl Kernel {
         while let Some(p) = self.ioports.find(|p| p.owner == d) {
             self.destroy_ioports(p);
         }
-        self.timers.retain(|t| t.owner != d);
+        self.cancel_timers(|t| t.owner == d);
         while let Some(v) = self.virqs.find(|v| v.guest == d) {
             self.destroy_virq(v);
         }

@@ -22,7 +22,8 @@
 //! most 1024 slots) at each creation, which no fast path makes. Interrupt
 //! lines (`Irq`) are made only at boot, for the root: no verb makes one.
 //!
-//! Memory objects, port ranges, endpoints, notifications, VirqLines and doorbells have no share: they live in an object window
+//! Memory objects, port ranges, endpoints, notifications, VirqLines,
+//! doorbells and timers have no share: they live in an object window
 //! (`obj::window`), whose pages are charged to their owner's memory quota,
 //! so the quota bounds them, and one domain's cannot take room another's
 //! need (the kinds still here move there one by one).
@@ -35,7 +36,7 @@
 use ipc::Error;
 
 use super::{Kernel, MAX_DOMAINS, MAX_ENDPOINTS, MAX_IOPORTS, MAX_MEMORY, MAX_NOTIFICATIONS};
-use super::{MAX_THREADS, MAX_TIMERS, MAX_VIRQLINES};
+use super::{MAX_THREADS, MAX_VIRQLINES};
 use crate::obj::domain;
 use crate::obj::pool::Ref;
 
@@ -57,7 +58,6 @@ pub enum Kind {
     Endpoint,
     Notification,
     VirqLine,
-    Timer,
 }
 
 impl Kind {
@@ -71,7 +71,6 @@ impl Kind {
             Kind::Endpoint => MAX_ENDPOINTS,
             Kind::Notification => MAX_NOTIFICATIONS,
             Kind::VirqLine => MAX_VIRQLINES,
-            Kind::Timer => MAX_TIMERS,
         };
         pool / SHARES
     }
@@ -100,7 +99,6 @@ impl Kernel {
             Kind::Endpoint => self.endpoints.iter().filter(|(_, e)| of(e.owner)).count(),
             Kind::Notification => self.notifications.iter().filter(|(_, n)| of(n.owner)).count(),
             Kind::VirqLine => self.virqs.iter().filter(|(_, v)| of(v.guest)).count(),
-            Kind::Timer => self.timers.iter().filter(|t| of(t.owner)).count(),
         };
         if held < kind.share() {
             Ok(())

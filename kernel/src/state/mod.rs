@@ -13,6 +13,7 @@ mod life;
 mod limits;
 mod memory;
 pub mod sched;
+mod timer;
 
 pub use limits::Kind;
 
@@ -29,6 +30,7 @@ use crate::obj::memory::Memory;
 use crate::obj::notification::Notification;
 use crate::obj::pool::{Pool, Ref};
 use crate::obj::thread::Thread;
+use crate::obj::timer::Timer;
 use crate::obj::virq::{Doorbell, VirqLine};
 use crate::obj::window::{self, Refund};
 
@@ -99,6 +101,14 @@ pub type Doorbells = window::Pool<
     { window::chunks::<Doorbell>(MAX_DOORBELLS) },
 >;
 
+/// Timers, made from the quotas of the domains that set them.
+pub const MAX_TIMERS: usize = 4096;
+
+/// The timers, in object window 6, each chunk paid for by the domain
+/// that set them.
+pub type Timers =
+    window::Pool<Timer, hw::window::Window<6>, MAX_TIMERS, { window::chunks::<Timer>(MAX_TIMERS) }>;
+
 /// All kernel objects.
 pub struct Kernel {
     pub domains: Pool<Domain, MAX_DOMAINS>,
@@ -126,8 +136,13 @@ pub struct Kernel {
     pub handed: [Option<HandOver>; MAX_CPUS],
     /// The root domain; its death ends the system.
     pub root: Option<Ref>,
-    /// Timers that signal notifications.
-    pub timers: heapless::Vec<Timer, MAX_TIMERS>,
+    /// Timers that signal notifications (`state::timer`).
+    pub timers: Timers,
+    /// The timer due first, or `Ref::NONE`: the head of the list of them
+    /// all, in the order they are due.
+    pub timer_list: Ref,
+    /// When the first timer is due (TSC); `u64::MAX` if none is set.
+    pub timer_due: u64,
     /// When each CPU last charged time to a thread (TSC).
     pub charged: [u64; MAX_CPUS],
 }
@@ -140,19 +155,6 @@ pub struct HandOver {
     pub by: Ref,
     pub rip: u64,
     pub rsp: u64,
-}
-
-/// The most timers in the system.
-pub const MAX_TIMERS: usize = 64;
-
-/// A timer: signals `bits` on `ntfn` at `due` (TSC), again every `period`.
-#[derive(Clone, Copy, Debug)]
-pub struct Timer {
-    pub owner: Ref,
-    pub ntfn: Ref,
-    pub bits: u64,
-    pub due: u64,
-    pub period: u64,
 }
 
 /// The big kernel lock and everything it guards.
@@ -205,7 +207,9 @@ impl Kernel {
             yielded: [None; MAX_CPUS],
             handed: [None; MAX_CPUS],
             root: None,
-            timers: heapless::Vec::new(),
+            timers: window::Pool::new(hw::window::Window),
+            timer_list: Ref::NONE,
+            timer_due: u64::MAX,
             charged: [0; MAX_CPUS],
         }
     }
@@ -219,7 +223,8 @@ impl Kernel {
             + self.endpoints.used()
             + self.notifications.used()
             + self.virqs.used()
-            + self.doorbells.used();
+            + self.doorbells.used()
+            + self.timers.used();
         Stats { free_frames: hw::frames::free_count(), objects: objects as u64 }
     }
 

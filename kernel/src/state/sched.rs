@@ -76,16 +76,30 @@ use crate::policy;
 const USER_FLAGS: u64 = 0x0025_4DD5;
 
 /// Takes the big kernel lock, meanwhile obeying a request to leave the
-/// current address space (another CPU is about to free it).
+/// current address space (another CPU is about to free it). The free lock
+/// is taken in line (one `cmpxchg`: every syscall and exit takes it, and a
+/// call cost a CPUID round trip 24 instructions); waiting is out of line.
+#[inline(always)]
 pub(crate) fn lock() -> MutexGuard<'static, Kernel> {
+    match crate::state::kernel().try_lock() {
+        Some(k) => k,
+        None => lock_contended(),
+    }
+}
+
+/// [`lock`] when another CPU holds it: obeys what a holder may wait for
+/// while it waits (every request is looked at before each new try).
+#[cold]
+#[inline(never)]
+fn lock_contended() -> MutexGuard<'static, Kernel> {
     loop {
-        if let Some(k) = crate::state::kernel().try_lock() {
-            return k;
-        }
         hw::space::obey_leave();
         hw::window::obey_flush(); // as must an object window's unmapping
         hw::vm::reap(); // as must a VMCS another CPU retires
         core::hint::spin_loop();
+        if let Some(k) = crate::state::kernel().try_lock() {
+            return k;
+        }
     }
 }
 

@@ -578,7 +578,7 @@ fn linux_boot_wants_two_cpus_ticking_a_clean_log_and_a_power_off() {
         assert_eq!(on(name, &one), Ok(()), "{name}");
         assert!(on(name, LINUX).unwrap_err().contains("nproc 1"), "{name}");
     }
-    for name in ["linux_boot", "linux_boot_one"] {
+    for name in ["linux_boot", "linux_boot_one", "bochs_linux_boot"] {
         assert!(cases().iter().any(|t| t.name == name), "{name} registered: it passes");
     }
     let fast = LINUX.replace("2.40 s", "20.40 s").replace("3.42 s", "21.42 s");

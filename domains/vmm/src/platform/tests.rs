@@ -233,6 +233,14 @@ fn a_vcpu_halting_for_good_stops_alone_until_it_is_the_last() {
         "the last one ends the guest"
     );
     assert_eq!(s.note, Some(Note::Halted));
+    // A vCPU started by the guest but never made (`never_runs`) is not
+    // waited for.
+    let mut p = Platform::new(2, 0);
+    p.on_exit(0, &wrmsr(0x1B, 0xFEE0_0D00), no_cpu);
+    p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x4500), no_cpu);
+    assert_eq!(p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x4608), no_cpu).start, Some((1, 8)));
+    p.never_runs(1);
+    assert_eq!(p.on_exit(0, &hlt, no_cpu).stop, Some(status::HALTED));
 }
 
 #[test]
