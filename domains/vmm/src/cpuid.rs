@@ -13,10 +13,11 @@
 //! VMM, and Linux enables every component it is offered before it reads
 //! them (a size larger than a smaller XCR0 needs is safe: it is the room a
 //! guest makes for its state). Also hidden: PDCM (leaf 1 ecx bit 15: no
-//! IA32_PERF_CAPABILITIES), TSC-deadline mode (leaf 1 ecx bit 24: the
-//! platform's local APICs do not offer it, [`crate::apic`]; told it is
-//! there, Linux on an Intel CPU put its timer in that mode and never got
-//! a timer interrupt), the thermal monitor (leaf 1 edx bits 22, ACPI,
+//! IA32_PERF_CAPABILITIES), TSC-deadline mode (leaf 1 ecx bit 24: not
+//! the host's to say; the platform says it as its local APICs offer it,
+//! `Platform::on_exit`: passed through while they did not, Linux on an
+//! Intel CPU put its timer in that mode and never got a timer
+//! interrupt), the thermal monitor (leaf 1 edx bits 22, ACPI,
 //! and 29, TM: IA32_THERM_INTERRUPT and its kin are not emulated, and
 //! Linux on an Intel CPU reads them unchecked when told they exist, a
 //! Call Trace in its log), APERF/MPERF (leaf 6 ecx bit 0) and the
