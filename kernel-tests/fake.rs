@@ -236,6 +236,10 @@ pub struct Machine {
     pub leaked: u64,
     /// TSC ticks a guest runs per entry (until its exit).
     pub guest_time: u64,
+    /// Whether the host interrupt that ends a guest's entry
+    /// (`HwExit::Interrupt`) is the timer's tick, taken in the kernel by
+    /// `take_interrupt` as on the machine (counted on the CPU).
+    pub tick_in_guest: bool,
     /// The object windows' memory (`window`).
     pub windows: Windows,
     /// The arena frame behind each backed page of an object window, by
@@ -251,8 +255,8 @@ pub struct Windows {
 }
 
 /// Object windows the fake has, and the bytes of each.
-pub const WINDOWS: usize = 8;
-pub const WINDOW_BYTES: usize = 8 << 20;
+pub const WINDOWS: usize = 9;
+pub const WINDOW_BYTES: usize = 64 << 20;
 
 impl Windows {
     fn new() -> Self {
@@ -311,6 +315,7 @@ impl Machine {
             xcr0: 1,
             leaked: 0,
             guest_time: 0,
+            tick_in_guest: false,
             windows: Windows::new(),
             window_frames: BTreeMap::new(),
         }
@@ -822,7 +827,13 @@ pub mod vm {
         with(|m| m.me().guest_state = pa);
     }
 
-    pub fn take_interrupt(_nmi: bool) {}
+    pub fn take_interrupt(_nmi: bool) {
+        with(|m| {
+            if m.tick_in_guest {
+                m.me().ticks += 1;
+            }
+        });
+    }
 
     /// XCR0 as on a CPU with x87, SSE and AVX.
     pub fn set_xcr0(value: u64) -> bool {

@@ -61,7 +61,13 @@ pub const STABLE_INITRD: &str = "initrd.gz";
 /// Whether `path` (absolute or relative to the current directory) names
 /// one of the payload's stable files in `ws`.
 pub fn is_payload_file(ws: &Ws, path: &Path) -> bool {
-    let Ok(abs) = std::path::absolute(path) else { return false };
+    let root = ws.out_dir().join("linux");
+    normalised(path).is_some_and(|clean| [STABLE_KERNEL, STABLE_INITRD].iter().any(|n| clean == root.join(n)))
+}
+
+/// `path` made absolute, its `.` and `..` taken out (None if it cannot be).
+pub fn normalised(path: &Path) -> Option<PathBuf> {
+    let abs = std::path::absolute(path).ok()?;
     let mut clean = PathBuf::new();
     for c in abs.components() {
         match c {
@@ -72,8 +78,7 @@ pub fn is_payload_file(ws: &Ws, path: &Path) -> bool {
             other => clean.push(other),
         }
     }
-    let root = ws.out_dir().join("linux");
-    [STABLE_KERNEL, STABLE_INITRD].iter().any(|n| clean == root.join(n))
+    Some(clean)
 }
 
 /// The payload's files.

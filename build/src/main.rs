@@ -1,5 +1,6 @@
 //! `cargo xtask`: the one entry point to build, run, measure, lint and test Ryokan.
 
+mod badkernel;
 mod bench;
 mod cpio;
 mod domains;

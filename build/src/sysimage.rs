@@ -121,16 +121,17 @@ fn plan(
 /// Makes the Linux test payload (fetched, or found cached; the initramfs
 /// made anew from the init script) if a guest's kernel or module file is
 /// one of its files ([`linux::is_payload_file`]), so that `cargo xtask test linux_boot` and `cargo xtask run
-/// --system systems/linux.toml` work on a fresh checkout.
+/// --system systems/linux.toml` work on a fresh checkout; and the kernel
+/// files made to fail ([`crate::badkernel`]) that a guest names.
 fn fetch_payload(ws: &Ws, src: &SystemSource, compiled: &Compiled) -> Result<(), String> {
     let dir = src.path.parent().unwrap_or(Path::new("."));
     let files =
         compiled.guest_kernels.iter().map(|k| &k.file).chain(compiled.guest_modules.iter().map(|m| &m.file));
-    let wanted = files.map(|f| dir.join(f)).any(|p| linux::is_payload_file(ws, &p));
-    if wanted {
+    let paths: Vec<PathBuf> = files.map(|f| dir.join(f)).collect();
+    if paths.iter().any(|p| linux::is_payload_file(ws, p)) {
         linux::payload(ws).map_err(|e| format!("{}: the Linux payload: {e:#}", src.shown))?;
     }
-    Ok(())
+    crate::badkernel::make_if_named(ws, &paths).map_err(|e| format!("{}: {e:#}", src.shown))
 }
 
 /// The guests' module files, found relative to the system file: each must

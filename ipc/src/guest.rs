@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
-pub const GUEST_CONFIG_VERSION: u32 = 2;
+pub const GUEST_CONFIG_VERSION: u32 = 3;
 /// The most guest RAM one VMM gives a guest (3 GiB: below the 32-bit hole).
 pub const MAX_GUEST_MEMORY_KIB: u32 = 3 << 20;
 /// The name of the VMM's capability to its configuration.
@@ -113,6 +113,37 @@ pub struct GuestConfig {
     /// The strings of the guest's Multiboot modules, one per module
     /// capability (`guest-module:<i>`), in order.
     pub modules: heapless::Vec<ModuleString, MAX_GUEST_MODULES>,
+    /// The wall-clock time the guest's CMOS clock starts from: what `mgmt`
+    /// read from the machine's own CMOS clock, and the TSC then (None: it
+    /// read none, and the guest's clock starts at 1970-01-01 00:00:00).
+    pub wall: Option<WallClock>,
+}
+
+/// A date and time of day (UTC, as the machine's CMOS clock keeps it) and
+/// the TSC at that time: the VMM's wall clock is this plus the TSC's ticks
+/// since, at the TSC's rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WallClock {
+    pub year: u16,
+    pub month: u8,
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+    pub tsc: u64,
+}
+
+impl WallClock {
+    /// Whether each field is in its range (1970–9999, a month's day 1–31,
+    /// 24 hours, 60 minutes and seconds).
+    pub fn valid(&self) -> bool {
+        (1970..=9999).contains(&self.year)
+            && (1..=12).contains(&self.month)
+            && (1..=31).contains(&self.day)
+            && self.hour < 24
+            && self.minute < 60
+            && self.second < 60
+    }
 }
 
 impl GuestConfig {
@@ -126,7 +157,8 @@ impl GuestConfig {
             && (1..=16).contains(&self.vcpus)
             && self.weight > 0
             && self.cap_percent <= 100
-            && self.modules.iter().all(|m| printable(m));
+            && self.modules.iter().all(|m| printable(m))
+            && self.wall.as_ref().is_none_or(WallClock::valid);
         if ok {
             Ok(())
         } else {
@@ -213,6 +245,15 @@ mod tests {
             weight: 512,
             cap_percent: 0,
             modules: heapless::Vec::from_slice(&[String::try_from("initrd ro").unwrap()]).unwrap(),
+            wall: Some(WallClock {
+                year: 2026,
+                month: 12,
+                day: 3,
+                hour: 7,
+                minute: 2,
+                second: 54,
+                tsc: 1 << 40,
+            }),
         }
     }
 
@@ -235,6 +276,31 @@ mod tests {
         assert_eq!(c.validate(), Err(Error::Malformed));
         let mut c = sample();
         c.modules[0] = String::try_from("nul\0inside").unwrap();
+        assert_eq!(c.validate(), Err(Error::Malformed));
+        let mut c = sample();
+        c.wall = None;
+        assert_eq!(c.validate(), Ok(()));
+        let bad: [fn(&mut WallClock); 8] = [
+            |w| w.year = 1969,
+            |w| w.year = 10_000,
+            |w| w.month = 0,
+            |w| w.month = 13,
+            |w| w.day = 0,
+            |w| w.day = 32,
+            |w| w.hour = 24,
+            |w| w.second = 60,
+        ];
+        for (i, spoil) in bad.iter().enumerate() {
+            let mut c = sample();
+            if let Some(w) = c.wall.as_mut() {
+                spoil(w);
+            }
+            assert_eq!(c.validate(), Err(Error::Malformed), "wall clock case {i}");
+        }
+        let mut c = sample();
+        if let Some(w) = c.wall.as_mut() {
+            w.minute = 60;
+        }
         assert_eq!(c.validate(), Err(Error::Malformed));
     }
 

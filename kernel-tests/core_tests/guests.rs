@@ -249,6 +249,42 @@ fn kept_exits_end_their_slice() {
     });
 }
 
+/// The kernel's timers fire at a tick that ends a guest's entry, as at a
+/// tick taken from user mode. They did not: a CPU that only ran guests
+/// never fired them, so with every CPU in a guest no timer fired at all
+/// (Linux with 2 vCPUs hung in its second CPU's `calibrate_delay`, each
+/// vCPU spinning on its own CPU while the VMM's APIC timer, a kernel
+/// timer, never fired again).
+#[test]
+fn timers_fire_while_a_guest_holds_the_cpu() {
+    run(2, RAM, |s| {
+        let f = fixture(s);
+        let v = s.obj(f.c.domain, f.vcpu);
+        let hw = s.k().threads.get(v).and_then(|t| t.vcpu.as_ref()).map(|x| x.vmcs.as_u64()).expect("vcpu");
+        // A guest that spins: each entry runs 1 ms and ends at a tick.
+        s.m(|m| {
+            m.guest_time = 1000;
+            m.tick_in_guest = true;
+            m.exits.insert(hw, (0..50).map(|_| HwExit::Interrupt { nmi: false }).collect());
+        });
+        let t2 = s.obj(f.c.domain, f.thread);
+        let other = s.call(f.t, Call::NotificationCreate { domain: f.c.me }).slot();
+        assert_eq!(s.call(t2, Call::Wait { ntfn: other }), Out::Off);
+        // CPU 1's last thread waits for a timer; CPU 0 takes no tick.
+        let n = s.call(f.t, Call::NotificationCreate { domain: f.c.me }).slot();
+        s.call(f.t, Call::TimerSet { ntfn: n, bits: 8, delay_us: 5000, period_us: 0 }).ok();
+        s.call(f.t, Call::Wait { ntfn: n });
+        assert!(
+            matches!(s.state(f.t), Some(ThreadState::Runnable | ThreadState::Running(1))),
+            "the timer fired while the guest ran: {:?}",
+            s.state(f.t)
+        );
+        assert_eq!(s.result(f.t), Out::Ok([8, 0, 0, 0]));
+        let left = s.m(|m| m.exits.get(&hw).map_or(0, |q| q.len()));
+        assert!(left > 0, "the guest ran its whole script: the timer fired only once it halted");
+    });
+}
+
 /// A VMM serving its guest's exit runs on the vCPU's time (`sched::payer`);
 /// pausing that guest must not stop the VMM with it. (It did: the VMM's
 /// payer was paused, so the VMM was never picked again; found by

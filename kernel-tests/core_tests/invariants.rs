@@ -61,9 +61,12 @@ impl Checker {
         // Domains: supervisors, accounts, capabilities.
         let live = |d: Ref| k.domains.get(d).is_some();
         let dead = |d: Ref| k.domains.get(d).is_none_or(|x| x.state == DomainState::Dead);
-        let mut account = [usize::MAX; MAX_DOMAINS];
-        let mut held = [0u64; MAX_DOMAINS];
-        let mut counts = [[0usize; KINDS]; MAX_DOMAINS];
+        // By slot, up to the last live domain's.
+        let n = k.domains.iter().take(k.domains.used()).map(|(r, _)| usize::from(r.index) + 1).max();
+        let n = n.unwrap_or(0).min(MAX_DOMAINS);
+        let mut account = vec![usize::MAX; n];
+        let mut held = vec![0u64; n];
+        let mut counts = vec![[0usize; KINDS]; n];
         for (r, d) in k.domains.iter().take(k.domains.used()) {
             match d.supervisor {
                 None if Some(r) != k.root => return Err(format!("domain {r:?} has no supervisor")),
@@ -248,13 +251,44 @@ impl Checker {
             orphan("VirqLine", x.guest)?;
             count(x.guest, Kind::VirqLine);
         }
+        let mut listed = 0;
+        for (g, dom) in k.domains.iter() {
+            let mut b = dom.bells;
+            while let Some(bell) = k.doorbells.get(b) {
+                if bell.guest != g || listed == k.doorbells.used() {
+                    return Err(format!("doorbell {b:?} is on the list of {g:?}, not its guest's, or twice"));
+                }
+                listed += 1;
+                b = bell.next;
+            }
+            if b != Ref::NONE {
+                return Err(format!("the doorbell list of {g:?} ends at {b:?}, not NONE"));
+            }
+        }
         for (_, x) in k.doorbells.iter().take(k.doorbells.used()) {
             orphan("doorbell", x.guest)?;
-            count(x.guest, Kind::Doorbell);
         }
-        for t in &k.timers {
+        if listed != k.doorbells.used() {
+            return Err(format!("{} doorbells, {listed} on their guests' lists", k.doorbells.used()));
+        }
+        for (_, t) in k.timers.iter().take(k.timers.used()) {
             orphan("timer", t.owner)?;
-            count(t.owner, Kind::Timer);
+        }
+        // Every timer on the list once, in the order they are due.
+        let (mut listed, mut at, mut last) = (0, k.timer_list, 0);
+        while let Some(t) = k.timers.get(at) {
+            if t.due < last || listed == k.timers.used() {
+                return Err(format!("timer {at:?} is out of order on the list, or on it twice"));
+            }
+            (listed, at, last) = (listed + 1, t.next, t.due);
+        }
+        let first = k.timers.get(k.timer_list).map_or(u64::MAX, |t| t.due);
+        if at != Ref::NONE || listed != k.timers.used() || k.timer_due != first {
+            return Err(format!(
+                "{} timers, {listed} on the list, due first at {}",
+                k.timers.used(),
+                k.timer_due
+            ));
         }
         for (_, irq) in k.irqs.iter().take(k.irqs.used()) {
             if irq.waiter.is_some_and(|w| k.threads.get(w).is_none()) {
@@ -262,12 +296,10 @@ impl Checker {
             }
         }
         let kinds = [
-            Kind::Domain,
             Kind::Thread,
-            // Memory objects, port ranges, endpoints, notifications and VirqLines have no share: their owners' quotas bound them
-            // (checked with the quotas below).
-            Kind::Doorbell,
-            Kind::Timer,
+            // Memory objects, port ranges, endpoints, notifications,
+            // VirqLines, doorbells and timers have no share: their owners'
+            // quotas bound them (checked with the quotas below).
         ];
         for (a, row) in counts.iter().enumerate() {
             for kind in kinds {
@@ -308,8 +340,15 @@ impl Checker {
 
         // Quotas: exactly what each domain holds.
         let windows = k.notifications.held().chain(k.endpoints.held()).chain(k.memory.held());
-        for (owner, pages) in windows.chain(k.ioports.held()).chain(k.virqs.held()) {
-            held[usize::from(owner)] += pages;
+        let windows = windows.chain(k.ioports.held()).chain(k.virqs.held());
+        let windows = windows.chain(k.doorbells.held()).chain(k.timers.held());
+        // A domain's place is its supervisor's (the root's, nobody's).
+        for (owner, pages) in windows.chain(k.domains.held()) {
+            match held.get_mut(usize::from(owner)) {
+                Some(h) => *h += pages,
+                None if k.root.is_some_and(|r| k.domains.owner(r) == Some(owner)) => {}
+                None => return Err(format!("{pages} pages held by {owner}, no domain's slot")),
+            }
         }
         for (r, d) in k.domains.iter().take(k.domains.used()) {
             let q = d.quota;

@@ -434,7 +434,7 @@ fn build_root(k: &mut Kernel) -> (Ref, Ref, RootCaps) {
     let quota = crate::hw::frames::free_count().saturating_sub(64);
     let mut dom = Domain::new(root_pa, quota, None);
     dom.quota.used = tables;
-    let d = k.domains.insert(dom).ok().expect("root domain");
+    let d = k.add_domain(dom).expect("root domain");
     k.root = Some(d);
     let give = |k: &mut Kernel, cap| k.give(d, cap).expect("root slot");
     let me = give(k, Cap::new(ObjectType::Domain, d, Rights::CONTROL | Rights::GRANT));

@@ -361,7 +361,9 @@ fn domain_quota_is_charged_and_given_back() {
         let limit = s.call(r, Call::Stats).ok()[2];
         assert_eq!(s.call(r, Call::DomainCreate { quota_pages: limit }).err(), Error::QuotaExceeded);
         let d = s.call(r, Call::DomainCreate { quota_pages: 100 }).slot();
-        assert_eq!(quota(s), before + 100);
+        // Its quota and its place (`obj::window`) are the supervisor's.
+        let place = crate::obj::window::chunk_pages::<crate::obj::domain::Domain>() as u64;
+        assert_eq!(quota(s), before + 100 + place);
         let info = s.call(r, Call::DomainInfo { domain: d }).ok();
         assert_eq!((info[1], info[3]), (u64::from(crate::policy::DEFAULT_WEIGHT), 1));
         s.call(r, Call::DomainDestroy { domain: d }).ok();
@@ -377,7 +379,7 @@ fn domain_quota_is_charged_and_given_back() {
         let _ = grandchild;
         assert_eq!(s.call(c.thread, Call::DomainDestroy { domain: c.me }).err(), Error::InsufficientRights);
         s.call(c.thread, Call::DomainDestroy { domain: g }).ok();
-        assert_eq!(s.call(c.thread, Call::Stats).ok()[3], used - 20);
+        assert_eq!(s.call(c.thread, Call::Stats).ok()[3], used - 20 - place);
     });
 }
 
@@ -385,16 +387,24 @@ fn domain_quota_is_charged_and_given_back() {
 fn an_accounts_share_is_exhausted_without_touching_others() {
     run(1, RAM, |s| {
         let r = s.root_thread;
-        let a = s.child(4000, None);
+        let a = s.child(600, None);
         let b = s.child(200, None);
-        // `a` and all it makes share one account: a quarter of each fixed
-        // pool (endpoints and notifications: `..._owners_quota_alone`).
-        let mut domains = 1;
-        while s.call(a.thread, Call::DomainCreate { quota_pages: 1 }) != Out::Err(Error::QuotaExceeded, 0) {
-            domains += 1;
-            assert!(domains <= 64);
-        }
-        assert_eq!(domains, crate::state::MAX_DOMAINS / 4);
+        // A domain's place is paid from its supervisor's quota, besides the
+        // quota it is given: `a` makes children (and they theirs) until its
+        // quota is gone, far fewer than the pool holds.
+        let pages = crate::obj::window::chunk_pages::<crate::obj::domain::Domain>() as u64;
+        let free = s.k().domains.get(a.domain).map(|x| x.quota.free()).expect("live");
+        let mut domains = 0;
+        let e = loop {
+            match s.call(a.thread, Call::DomainCreate { quota_pages: 1 }) {
+                Out::Ok(_) => domains += 1,
+                Out::Err(e, _) => break e,
+                Out::Off => panic!("blocks"),
+            }
+        };
+        assert_eq!(e, Error::QuotaExceeded);
+        assert_eq!(domains as u64, free / (pages + 1));
+        assert!(domains > 64, "more than the whole of the old fixed pool");
         // Nobody else is affected.
         s.call(b.thread, Call::DomainCreate { quota_pages: 1 }).ok();
         s.call(r, Call::DomainCreate { quota_pages: 1 }).ok();
@@ -840,10 +850,15 @@ fn timers_fire_repeat_and_cancel() {
         s.call(t, Call::TimerSet { ntfn: f.ntfn, bits: 4, delay_us: 0, period_us: 0 }).ok();
         s.tick(0, 1000);
         assert_eq!(s.call(t, Call::Poll { ntfn: f.ntfn }).ok()[0], 0);
-        // An account's share of timers.
-        let mut n = 0;
+        // Timers are made from their setter's quota: as many as its free
+        // pages hold, far fewer than the pool's; then the others' still set.
+        let c2 = s.child(8, None);
+        let n2 = s.call(c2.thread, Call::NotificationCreate { domain: c2.me }).slot();
+        let free = s.k().domains.get(c2.domain).map(|d| d.quota.free()).expect("live");
+        let mut n = 0u64;
         loop {
-            match s.call(t, Call::TimerSet { ntfn: f.ntfn, bits: 1 << n, delay_us: 1 << 30, period_us: 0 }) {
+            match s.call(c2.thread, Call::TimerSet { ntfn: n2, bits: n + 1, delay_us: 1 << 30, period_us: 0 })
+            {
                 Out::Ok(_) => n += 1,
                 Out::Err(e, _) => {
                     assert_eq!(e, Error::QuotaExceeded);
@@ -852,7 +867,18 @@ fn timers_fire_repeat_and_cancel() {
                 Out::Off => panic!("blocks"),
             }
         }
-        assert_eq!(n, crate::state::MAX_TIMERS / 4);
+        let per = crate::obj::window::per_chunk::<crate::obj::timer::Timer>() as u64;
+        assert_eq!(n, free * per);
+        assert!(n < crate::state::MAX_TIMERS as u64);
+        // Setting one it has again replaces it (no new one).
+        s.call(c2.thread, Call::TimerSet { ntfn: n2, bits: 1, delay_us: 1 << 20, period_us: 0 }).ok();
+        s.call(t, Call::TimerSet { ntfn: f.ntfn, bits: 8, delay_us: 100, period_us: 0 }).ok();
+        s.tick(0, 100);
+        assert_eq!(s.call(t, Call::Poll { ntfn: f.ntfn }).ok()[0], 8, "another's timer fires");
+        // Its death frees them all, and their pages.
+        let r = s.root_thread;
+        s.call(r, Call::DomainDestroy { domain: c2.slot }).ok();
+        assert_eq!(s.k().timers.used(), 0);
     });
 }
 

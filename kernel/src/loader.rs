@@ -73,7 +73,7 @@ pub fn start_root(
     let quota = kspace::free_frames().saturating_sub(KERNEL_RESERVE);
     let mut dom = Domain::new(pt.root(), quota, None);
     dom.quota.used = tables;
-    let d = k.domains.insert(dom).map_err(|_| Error::OutOfObjects)?;
+    let d = k.add_domain(dom).map_err(|(e, _)| e)?;
     k.root = Some(d);
 
     let mut start = StartInfo::new(root.name, quota, 0, tsc_per_ms);

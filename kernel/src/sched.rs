@@ -62,9 +62,7 @@ pub fn from_user(frame: &mut TrapFrame) {
         v if v == u64::from(vector::TIMER) => {
             me.tick();
             hw::irq::eoi();
-            if !k.timers.is_empty() {
-                k.fire_timers(cpu::now());
-            }
+            k.fire_timers(cpu::now());
             // A tick raised during a hand-over (see the module's docs).
             if let Some(h) = k.handed[c].take() {
                 if k.current[c] == Some(h.to) && (frame.rip, frame.rsp) == (h.rip, h.rsp) {
@@ -174,9 +172,7 @@ fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame,
 fn woken(c: usize) -> MutexGuard<'static, Kernel> {
     let mut k = lock();
     k.charged[c] = cpu::now();
-    if !k.timers.is_empty() {
-        k.fire_timers(cpu::now());
-    }
+    k.fire_timers(cpu::now());
     k
 }
 

@@ -109,6 +109,13 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
         match exit {
             HwExit::Interrupt { .. } => {
                 crate::state::sched::charge(&mut k, c);
+                if me.ticks() != ticks {
+                    // The tick, taken here: timers fire as at one from
+                    // user mode (else a CPU that only runs guests fires
+                    // none, and with every CPU in a guest none fire);
+                    // with none due, `fire_timers` looks at no timer.
+                    k.fire_timers(cpu::now());
+                }
                 if me.ticks() != ticks || k.resched[c] {
                     crate::state::sched::preempt(&mut k, c);
                     return k;
@@ -231,13 +238,8 @@ fn doorbell(k: &mut Kernel, d: Ref, exit: &Exit) -> bool {
     if exit.reason != ExitReason::PortOut {
         return false;
     }
-    if k.doorbells.used() == 0 {
-        return false;
-    }
     let port = (exit.qualification & 0xFFFF) as u16;
-    let bell =
-        k.doorbells.iter().find(|(_, b)| b.guest == d && b.port == port).map(|(_, b)| (b.ntfn, b.bits));
-    let Some((n, bits)) = bell else { return false };
+    let Some((n, bits)) = k.doorbell_at(d, port) else { return false };
     k.signal(n, bits);
     true
 }

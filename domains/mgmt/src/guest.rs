@@ -3,7 +3,8 @@
 //! configuration (a page `mgmt` fills with the postcard `GuestConfig`,
 //! read-only, the capability's size the encoding's length).
 
-use ipc::guest::{GuestConfig, CONFIG_MAX};
+use ipc::guest::{GuestConfig, WallClock, CONFIG_MAX};
+use ipc::syscall::Width;
 use ipc::{CapSlot, ObjectType, Rights};
 use user::sys;
 
@@ -20,9 +21,11 @@ pub fn give_module(env: &Env, inst: &mut Instance, cap: &str, module: &str) -> R
     push(inst, cap, slot, ObjectType::Memory, named.size)
 }
 
-/// Gives the instance a page holding `config` as `cap`.
+/// Gives the instance a page holding `config`, with the machine's wall
+/// clock (`env.wall`), as `cap`.
 pub fn give_config(env: &Env, inst: &mut Instance, cap: &str, config: &GuestConfig) -> Result<(), Failure> {
     let mut buf = [0u8; CONFIG_MAX];
+    let config = GuestConfig { wall: env.wall, ..config.clone() };
     let bytes = config.encode(&mut buf).map_err(failed("encoding the guest's configuration"))?;
     let len = bytes.len();
     let page = memory(inst, 1)?;
@@ -32,4 +35,33 @@ pub fn give_config(env: &Env, inst: &mut Instance, cap: &str, config: &GuestConf
     let slot = sys::cap_grant(inst.domain, page, Rights::READ)
         .map_err(failed("granting the guest's configuration"))?;
     push(inst, cap, slot, ObjectType::Memory, len as u64)
+}
+
+/// The machine's wall-clock time from its CMOS clock (`mgmt::clock`),
+/// through a port range made from `ioports` for the read and deleted
+/// after; None (and said why) if there is none to read.
+pub fn wall_clock(ioports: Option<CapSlot>) -> Option<WallClock> {
+    use mgmt::clock::{DATA, INDEX};
+    let ports = sys::ioports_create(ioports?, INDEX, 2)
+        .map_err(|e| log::warn!("warning: no CMOS clock ({e:?}): guests' clocks start at 1970"))
+        .ok()?;
+    let reg = |r: u8| {
+        sys::ioport_write(ports, INDEX, Width::Byte, u32::from(r)).ok()?;
+        sys::ioport_read(ports, DATA, Width::Byte).ok().map(|v| v as u8)
+    };
+    let wall = mgmt::clock::read(reg, user::arch::rdtsc);
+    let _ = sys::cap_delete(ports);
+    match wall {
+        Some(w) => log::info!(
+            "clock: {:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC by the CMOS clock: the guests' clocks start there",
+            w.year,
+            w.month,
+            w.day,
+            w.hour,
+            w.minute,
+            w.second
+        ),
+        None => log::warn!("warning: the CMOS clock gives no date: guests' clocks start at 1970"),
+    }
+    wall
 }

@@ -13,6 +13,7 @@
 
 extern crate alloc;
 
+pub mod clock;
 pub mod history;
 pub mod plan;
 pub mod policy;

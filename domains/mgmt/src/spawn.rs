@@ -66,6 +66,9 @@ pub struct Env {
     /// All I/O ports, to make the domains' ranges from.
     pub ioports: Option<CapSlot>,
     pub tsc_per_ms: u64,
+    /// The machine's wall-clock time, read once at start, for the guests'
+    /// clocks (`guest::wall_clock`).
+    pub wall: Option<ipc::guest::WallClock>,
     pub modules: Modules,
     /// The plan's shared regions and their sizes in bytes (None: could not
     /// be made).

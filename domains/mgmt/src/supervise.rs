@@ -83,6 +83,7 @@ pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: all
         console,
         ioports: start.slot("ioports"),
         tsc_per_ms: time::tsc_per_ms(),
+        wall: crate::guest::wall_clock(start.slot("ioports")),
         modules,
         regions: make_regions(this, &plan),
         ports: Vec::new(),

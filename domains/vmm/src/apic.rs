@@ -257,9 +257,19 @@ impl Apics {
         Apics { tsc_khz, ..Self::new(n) }
     }
 
+    /// Whether TSC-deadline mode is offered.
+    pub fn tsc_deadline(&self) -> bool {
+        self.tsc_khz != 0
+    }
+
     /// How many vCPUs the guest has.
     pub fn vcpus(&self) -> usize {
         self.n
+    }
+
+    /// The vCPUs started so far (vCPU 0 from the first), a bit each.
+    pub fn started(&self) -> u16 {
+        (0..self.n).filter(|&v| self.apic[v].started).fold(0, |m, v| m | 1 << v)
     }
 
     /// The virtual time (ns since the guest started) and the guest's TSC

@@ -13,9 +13,23 @@
 //! VMM, and Linux enables every component it is offered before it reads
 //! them (a size larger than a smaller XCR0 needs is safe: it is the room a
 //! guest makes for its state). Also hidden: PDCM (leaf 1 ecx bit 15: no
-//! IA32_PERF_CAPABILITIES), APERF/MPERF (leaf 6 ecx bit 0) and the
+//! IA32_PERF_CAPABILITIES), TSC-deadline mode (leaf 1 ecx bit 24: the
+//! platform's local APICs do not offer it, [`crate::apic`]; told it is
+//! there, Linux on an Intel CPU put its timer in that mode and never got
+//! a timer interrupt), the thermal monitor (leaf 1 edx bits 22, ACPI,
+//! and 29, TM: IA32_THERM_INTERRUPT and its kin are not emulated, and
+//! Linux on an Intel CPU reads them unchecked when told they exist, a
+//! Call Trace in its log), APERF/MPERF (leaf 6 ecx bit 0) and the
 //! energy/performance bias (leaf 6 ecx bit 3: no IA32_ENERGY_PERF_BIAS),
 //! MSRs Linux would use unchecked.
+//! Shown whatever the host says: an invariant TSC (leaf 0x8000_0007 edx
+//! bit 8). The guest's TSC is the host's, neither offset nor scaled, and
+//! Ryokan keeps that as its own clock, so it must be constant-rate and the
+//! same on every CPU (the kernel's timers compare TSCs read on different
+//! CPUs). Not told (QEMU's TCG CPUs do not say it), Linux with more than
+//! one CPU marked its TSC unstable (`TSCs unsynchronized`), timed itself
+//! with jiffies, and calibrated each further CPU's delay loop against
+//! them: a 2-vCPU boot took three times as long.
 //! Of leaf 7's features, two the platform does not give are hidden:
 //! IA32_TSC_ADJUST (ebx bit 1: the MSR is not emulated, and Linux reads it
 //! unchecked when told it exists) and INVPCID (ebx bit 10: VT-x raises #UD
@@ -46,6 +60,7 @@ const XSAVE_COMPONENTS: u32 = 0x2E7;
 const XSAVES: u32 = 1 << 3;
 const LEAF1_ECX_X2APIC: u32 = 1 << 21;
 const LEAF1_ECX_PDCM: u32 = 1 << 15;
+const LEAF1_ECX_TSC_DEADLINE: u32 = 1 << 24;
 const POWER_LEAF: u32 = 6;
 const LEAF6_ECX_EPB: u32 = 1 << 3;
 const LEAF6_ECX_APERFMPERF: u32 = 1 << 0;
@@ -53,6 +68,8 @@ const LEAF6_ECX_APERFMPERF: u32 = 1 << 0;
 /// 13.4), before the first extended component.
 const XSAVE_BASE_SIZE: u32 = 512 + 64;
 const LEAF1_EDX_APIC: u32 = 1 << 9;
+const LEAF1_EDX_ACPI: u32 = 1 << 22;
+const LEAF1_EDX_TM: u32 = 1 << 29;
 const TOPOLOGY: u32 = 0xB;
 const LEAF1_ECX_HYPERVISOR: u32 = 1 << 31;
 const EXT1_ECX_SVM: u32 = 1 << 2;
@@ -61,6 +78,8 @@ const FEATURES7: u32 = 7;
 const LEAF7_EBX_TSC_ADJUST: u32 = 1 << 1;
 const LEAF7_EBX_INVPCID: u32 = 1 << 10;
 const LEAF7_ECX_LA57: u32 = 1 << 16;
+const POWER_MGMT_LEAF: u32 = 0x8000_0007;
+const EXT7_EDX_INVARIANT_TSC: u32 = 1 << 8;
 
 /// Whether the answer to `leaf` starts from the CPU's: not for the
 /// hypervisor's own leaves.
@@ -80,10 +99,10 @@ pub fn answer(leaf: u32, sub: u32, cpu: [u32; 4], vcpu: u32, tsc_khz: u32) -> [u
         1 => [
             eax,
             (ebx & 0x00FF_FFFF) | (vcpu << 24),
-            (ecx & !(LEAF1_ECX_VMX | LEAF1_ECX_MONITOR | LEAF1_ECX_PDCM))
+            (ecx & !(LEAF1_ECX_VMX | LEAF1_ECX_MONITOR | LEAF1_ECX_PDCM | LEAF1_ECX_TSC_DEADLINE))
                 | LEAF1_ECX_HYPERVISOR
                 | LEAF1_ECX_X2APIC,
-            edx | LEAF1_EDX_APIC,
+            (edx & !(LEAF1_EDX_ACPI | LEAF1_EDX_TM)) | LEAF1_EDX_APIC,
         ],
         TOPOLOGY => [eax, ebx, ecx, vcpu],
         POWER_LEAF => [eax, ebx, ecx & !(LEAF6_ECX_EPB | LEAF6_ECX_APERFMPERF), edx],
@@ -93,6 +112,7 @@ pub fn answer(leaf: u32, sub: u32, cpu: [u32; 4], vcpu: u32, tsc_khz: u32) -> [u
         XSAVE_LEAF if sub == 0 => [eax & XSAVE_COMPONENTS, ebx, ecx, 0],
         XSAVE_LEAF if sub == 1 => [eax & !XSAVES, 0, 0, 0],
         0x8000_0001 => [eax, ebx, ecx & !EXT1_ECX_SVM, edx],
+        POWER_MGMT_LEAF => [eax, ebx, ecx, edx | EXT7_EDX_INVARIANT_TSC],
         SVM_FEATURES => [0; 4],
         _ => cpu,
     }
@@ -135,7 +155,7 @@ mod tests {
         let [eax, ebx, ecx, edx] = answer(1, 0, ALL, 0, 0);
         assert_eq!(
             (eax, ebx, ecx, edx),
-            (u32::MAX, 0x00FF_FFFF, !((1 << 5) | (1 << 3) | (1 << 15)), u32::MAX)
+            (u32::MAX, 0x00FF_FFFF, !((1 << 5) | (1 << 3) | (1 << 15) | (1 << 24)), !((1 << 22) | (1 << 29)))
         );
         assert_eq!(answer(6, 0, ALL, 0, 0), [u32::MAX, u32::MAX, !((1 << 3) | 1), u32::MAX], "no EPB, APERF");
         let [_, ebx, ecx, edx] = answer(1, 0, [0; 4], 3, 0);
@@ -153,7 +173,10 @@ mod tests {
         assert_eq!(answer(7, 1, ALL, 0, 0), ALL, "leaf 7's other sub-leaves pass");
         assert_eq!(answer(6, 0, [1, 2, 3, 4], 0, 0), [1, 2, 2, 4], "leaf 6 but APERF/MPERF");
         assert_eq!(answer(0x8000_0008, 0, [1, 2, 3, 4], 0, 0), [1, 2, 3, 4], "other leaves pass");
+        assert_eq!(answer(0x8000_0007, 0, [1, 2, 3, 4], 0, 0), [1, 2, 3, 4 | (1 << 8)], "an invariant TSC");
         assert_eq!(answer(1, 0, ALL, 0, 0)[2] & (1 << 3), 0, "MONITOR/MWAIT hidden");
+        assert_eq!(answer(1, 0, ALL, 0, 0)[2] & (1 << 24), 0, "TSC-deadline mode hidden");
+        assert_eq!(answer(1, 0, ALL, 0, 0)[3] & ((1 << 22) | (1 << 29)), 0, "no thermal monitor");
         assert_eq!(answer(0xD, 0, ALL, 0, 0), [0x2E7, u32::MAX, u32::MAX, 0], "XCR0 as the kernel allows");
         assert_eq!(answer(0xD, 1, ALL, 0, 0), [!(1 << 3), 0, 0, 0], "no XSAVES");
         assert_eq!(answer(0xD, 2, [1, 2, 3, 4], 0, 0), [1, 2, 3, 4], "component sizes pass");

@@ -144,6 +144,7 @@ fn config(start: &StartInfo, this: CapSlot, console: &Console) -> Result<GuestCo
             weight: DEFAULT_WEIGHT,
             cap_percent: 0,
             modules: heapless::Vec::new(),
+            wall: None,
         });
     };
     let len =

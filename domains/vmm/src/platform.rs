@@ -17,7 +17,9 @@
 //!   [`crate::status::RESET`]: restarting it is not done yet; reads 0);
 //!   the ACPI PM timer at 0x608 ([`crate::pmtimer`], 32 bits at 3.579545
 //!   MHz of the VMM's virtual time, [`Platform::set_clock`]; its writes
-//!   are ignored); other ports read as all ones and ignore writes (a PC's
+//!   are ignored); the CMOS clock at 0x70–0x71 ([`crate::rtc`], the wall
+//!   clock `mgmt` read plus the virtual time, [`Platform::with_rtc`]);
+//!   other ports read as all ones and ignore writes (a PC's
 //!   floating bus).
 //! - RDMSR/WRMSR: the local APIC's in x2APIC mode ([`crate::apic`]: how
 //!   a guest starts its other vCPUs); any other MSR #GP(0), as for an MSR
@@ -63,6 +65,9 @@ use crate::apic::{ApicAction, Apics};
 use crate::msr::Msrs;
 use crate::uart::{self, Line, Uart};
 use crate::{acpi, cpuid, status};
+
+/// CPUID leaf 1, ecx: the local APIC's TSC-deadline mode.
+const LEAF1_ECX_TSC_DEADLINE: u32 = 1 << 24;
 
 /// The exit port, as QEMU's isa-debug-exit: the value written is the
 /// guest's exit code (QEMU's status would be (v << 1) | 1), and 0 means
@@ -144,6 +149,10 @@ pub enum Note {
         value: u64,
     },
     Halted,
+    /// vCPU `vcpu` halted with interrupts off while others run: it stops.
+    VcpuHalted {
+        vcpu: u8,
+    },
     Unmapped {
         gpa: u64,
         access: u64,
@@ -245,6 +254,9 @@ impl fmt::Display for Note {
         match *self {
             Note::ExitPort { value } => write!(f, "exit port {EXIT_PORT:#x}: exit code {value}"),
             Note::Halted => write!(f, "halted"),
+            Note::VcpuHalted { vcpu } => {
+                write!(f, "vCPU {vcpu} halted with interrupts off: it stops, the others run on")
+            }
             Note::Unmapped { gpa, access: q, rip } => write!(
                 f,
                 "access to unmapped guest-physical {gpa:#x} ({}) at rip {rip:#x}: stopped",
@@ -379,6 +391,13 @@ pub struct Platform {
     pit: crate::pit::Pit,
     /// When the PIT's next IRQ 0 is due (ns), if its timer is armed.
     pit_due: Option<u64>,
+    rtc: crate::rtc::Rtc,
+    /// The wall-clock time (Unix, ns) at virtual time 0.
+    wall_ns: u64,
+    /// The guest's TSC at virtual time 0 ([`Platform::with_tsc_deadline`]).
+    tsc_base: u64,
+    /// The vCPUs stopped for good by a halt with interrupts off, a bit each.
+    halted: u16,
 }
 
 impl Platform {
@@ -396,15 +415,44 @@ impl Platform {
             ioapic: crate::ioapic::IoApic::new(),
             pit: crate::pit::Pit::new(),
             pit_due: None,
+            rtc: crate::rtc::Rtc::new(crate::rtc::Machine { vcpus: vcpus as u8, ..Default::default() }),
+            wall_ns: 0,
+            tsc_base: 0,
+            halted: 0,
         }
+    }
+
+    /// This platform offering the local APICs' TSC-deadline mode (and
+    /// saying so in CPUID leaf 1, ecx bit 24, whatever the host's CPU
+    /// says), the guest's TSC reading `start_tsc` at virtual time 0 (the
+    /// kernel gives a guest the host's TSC, unoffset); not without a TSC
+    /// rate. Made before anything else is asked of the APICs.
+    pub fn with_tsc_deadline(mut self, start_tsc: u64) -> Self {
+        if self.tsc_khz != 0 {
+            self.apics = Apics::with_tsc_deadline(self.apics.vcpus(), u64::from(self.tsc_khz));
+            self.tsc_base = start_tsc;
+        }
+        self
+    }
+
+    /// This platform with its CMOS clock ([`crate::rtc`]) saying `machine`
+    /// in its memory and the wall-clock time `wall_ns` (Unix, ns) at
+    /// virtual time 0, from which it runs on with the virtual time.
+    pub fn with_rtc(mut self, machine: crate::rtc::Machine, wall_ns: u64) -> Self {
+        self.rtc = crate::rtc::Rtc::new(machine);
+        self.wall_ns = wall_ns;
+        self
     }
 
     /// Whether an access to `port` reads the clock (the PM timer): the VMM
     /// then sets it first ([`Platform::set_clock`]), and only then, so that
     /// other exits pay nothing for the time.
-    /// The PIT's ports (0x40–0x43, 0x61) read and write the clock.
+    /// The PIT's ports (0x40–0x43, 0x61) and the CMOS clock's (0x70–0x71)
+    /// read and write the clock.
     pub fn clock_port(port: u16) -> bool {
-        port.wrapping_sub(crate::pmtimer::PORT) < crate::pmtimer::PORTS || crate::pit::Pit::owns(port)
+        port.wrapping_sub(crate::pmtimer::PORT) < crate::pmtimer::PORTS
+            || crate::pit::Pit::owns(port)
+            || crate::rtc::owns(port)
     }
 
     /// The guest's virtual time is now `now_ns` (never set backwards: a
@@ -415,7 +463,8 @@ impl Platform {
     pub fn set_clock(&mut self, now_ns: u64) {
         self.now_ns = self.now_ns.max(now_ns);
         let tsc = u128::from(self.now_ns) * u128::from(self.tsc_khz) / 1_000_000;
-        self.apics.set_time(self.now_ns, u64::try_from(tsc).unwrap_or(u64::MAX));
+        let tsc = u64::try_from(tsc).unwrap_or(u64::MAX).saturating_add(self.tsc_base);
+        self.apics.set_time(self.now_ns, tsc);
     }
 
     /// Whether an access to MSR `msr` needs the clock set first
@@ -540,6 +589,12 @@ impl Platform {
                 } else if (leaf, sub) == (cpuid::XSAVE_LEAF, 1) {
                     let offered = cpuid::answer(leaf, 0, cpu(leaf, 0), vcpu as u32, self.tsc_khz)[0];
                     regs[1] = cpuid::xsave_compacted_size(offered, &cpu);
+                } else if leaf == 1 {
+                    // TSC-deadline mode as the APICs offer it.
+                    regs[2] &= !LEAF1_ECX_TSC_DEADLINE;
+                    if self.apics.tsc_deadline() {
+                        regs[2] |= LEAF1_ECX_TSC_DEADLINE;
+                    }
                 }
                 s.reply.regs = regs.map(u64::from);
                 s
@@ -547,7 +602,7 @@ impl Platform {
             ExitReason::PortOut | ExitReason::PortIn => self.port(exit),
             ExitReason::MsrRead | ExitReason::MsrWrite => self.msr(vcpu, exit),
             ExitReason::Hypercall => self.inject(UD, None, Note::Hypercall { rip }),
-            ExitReason::Hlt => self.stop(status::HALTED, Note::Halted),
+            ExitReason::Hlt => self.halt(vcpu),
             ExitReason::MemoryFault => {
                 self.stop(status::UNMAPPED, Note::Unmapped { gpa: exit.gpa, access: exit.qualification, rip })
             }
@@ -645,6 +700,29 @@ impl Platform {
     /// What is left of the guest's last line of output.
     pub fn flush(&mut self) -> Option<Line> {
         self.uart.flush()
+    }
+
+    /// vCPU `vcpu` halted with interrupts off (the kernel keeps a halt with
+    /// them on): only an NMI, INIT or SMI could wake it, and this platform
+    /// sends none to a started vCPU, so it stops. The guest stops with it,
+    /// as halted, once none of its started vCPUs runs; until then the
+    /// others run on (Linux's `poweroff` halts every CPU so but the one
+    /// that then powers the machine off).
+    fn halt(&mut self, vcpu: usize) -> Step {
+        self.halted |= 1 << vcpu.min(15);
+        if self.apics.started() & !self.halted == 0 {
+            return self.stop(status::HALTED, Note::Halted);
+        }
+        let mut s = Step::reply(Action::STOP);
+        s.note = Some(Note::VcpuHalted { vcpu: vcpu as u8 });
+        s
+    }
+
+    /// vCPU `vcpu`, started by the guest, could not be made: it never
+    /// runs, and the guest stops as halted once the others have halted
+    /// (not wait for it for ever).
+    pub fn never_runs(&mut self, vcpu: usize) {
+        self.halted |= 1 << vcpu.min(15);
     }
 
     fn stop(&mut self, code: u64, note: Note) -> Step {
@@ -774,6 +852,11 @@ impl Platform {
                     }
                 }
                 s.pit_timer = Some(self.pit_arm());
+            } else if crate::rtc::owns(port) {
+                let wall = self.wall_ns.saturating_add(self.now_ns);
+                for (i, p) in (0..size).zip(port..) {
+                    self.rtc.write(wall, p, (value >> (8 * i)) as u8);
+                }
             } else if port != MARK_PORT && !Self::clock_port(port) {
                 s.note = self.note(Note::Port { port, write, rip: exit.rip });
             }
@@ -794,6 +877,9 @@ impl Platform {
                 let b = if crate::pit::Pit::owns(p) { self.pit.read(self.now_ns, p) } else { 0xFF };
                 v | u64::from(b) << (8 * i)
             })
+        } else if crate::rtc::owns(port) {
+            let wall = self.wall_ns.saturating_add(self.now_ns);
+            (0..size).zip(port..).fold(0, |v, (i, p)| v | u64::from(self.rtc.read(wall, p)) << (8 * i))
         } else {
             s.note = self.note(Note::Port { port, write, rip: exit.rip });
             mask

@@ -26,6 +26,12 @@
 //!   64 KiB blocks above 16 MiB and below 4 GiB, 0x5B–0x5D 64 KiB blocks
 //!   above 4 GiB, 0x5F the vCPUs less one, and the checksum of 0x10–0x2D
 //!   at 0x2E/0x2F. The other bytes up to 0x7F are the guest's to keep.
+//! - Where the wall clock comes from: `mgmt` reads the machine's own CMOS
+//!   clock once at its start and gives each VMM the date and time read and
+//!   the TSC then (`ipc::guest::WallClock`, checked by the configuration's
+//!   decoding); [`wall_ns`] runs it on by the TSC to the guest's start, and
+//!   the platform adds the guest's virtual time (`Platform::with_rtc`).
+//!   Without one the guest's clock starts at 1970-01-01 00:00:00.
 //! - Written time registers decode by the current mode; values out of
 //!   range carry arithmetically (a minute of 61 is the next hour's first),
 //!   a month outside 1–12 is clamped, and the year is 0–9999: no value
@@ -56,6 +62,30 @@ const NS: i128 = 1_000_000_000;
 /// The update-in-progress window before each second's update.
 const UIP_NS: i128 = 244_000;
 const DAY_S: i64 = 86_400;
+
+/// Whether `port` is the clock's (index or data).
+pub fn owns(port: u16) -> bool {
+    port == INDEX || port == DATA
+}
+
+/// The Unix time in ns at TSC value `tsc`, by `wall` (a date read at its
+/// own TSC value) and a TSC of `tsc_khz` ticks per ms; a TSC value before
+/// `wall`'s counts back. Saturates at 1970 and at the end of u64 ns (in
+/// 2554); a rate of 0 counts no time since `wall`.
+pub fn wall_ns(wall: &ipc::guest::WallClock, tsc: u64, tsc_khz: u64) -> u64 {
+    let t = Time {
+        year: i64::from(wall.year),
+        month: wall.month,
+        day: wall.day,
+        hour: wall.hour,
+        minute: wall.minute,
+        second: wall.second,
+    };
+    let since = i128::from(tsc) - i128::from(wall.tsc);
+    let since_ns = if tsc_khz == 0 { 0 } else { since * 1_000_000 / i128::from(tsc_khz) };
+    let ns = i128::from(normalise(t)) * NS + since_ns;
+    u64::try_from(ns.clamp(0, i128::from(u64::MAX))).unwrap_or(u64::MAX)
+}
 
 /// What the guest's CMOS memory says about its machine.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

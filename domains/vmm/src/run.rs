@@ -88,8 +88,11 @@ pub fn serve(
     // "AuthenticAMD": ebx of leaf 0 is "Auth", edx "enti", ecx "cAMD".
     let [_, ebx, ecx, edx] = cpu(0, 0);
     let amd = (ebx, edx, ecx) == (0x6874_7541, 0x6974_6E65, 0x444D_4163);
-    let mut platform = Platform::new(vcpus, tsc_khz).on_amd(amd);
     let start_tsc = time::now();
+    let machine = vmm::rtc::Machine { below_4g: guest.ram.end, above_4g: 0, vcpus: vcpus as u8 };
+    let wall = guest.wall.map_or(0, |w| vmm::rtc::wall_ns(&w, start_tsc, u64::from(tsc_khz)));
+    let mut platform =
+        Platform::new(vcpus, tsc_khz).with_tsc_deadline(start_tsc).on_amd(amd).with_rtc(machine, wall);
     if let Err(e) = sys::notification_bind(guest.timers) {
         say!(console, "cannot bind the timer notification: {e:?}: stopped");
         return status::UNHANDLED;
@@ -201,6 +204,9 @@ pub fn serve(
         if let Some((ap, vector)) = step.start {
             if let Some(slot) = threads.get_mut(usize::from(ap)) {
                 *slot = start_ap(guest, console, ap, vector);
+                if slot.is_none() {
+                    platform.never_runs(usize::from(ap));
+                }
             }
         }
         if let Some((targets, vector)) = step.ipi {

@@ -32,6 +32,8 @@ pub struct Guest {
     pub timers: CapSlot,
     /// Its RAM, as the VMM has it mapped.
     pub ram: Ram,
+    /// The wall-clock time its CMOS clock starts from (`mgmt`'s reading).
+    pub wall: Option<ipc::guest::WallClock>,
 }
 
 /// Why the guest could not be made.
@@ -122,7 +124,9 @@ pub fn boot<'a>(
     let quota = ram::guest_quota_pages(ram_end, u64::from(config.vcpus));
     let (domain, _) = sys::guest_create(quota).map_err(failed("creating the guest"))?;
     match build(this, domain, config, &load, timers) {
-        Ok((exits, vcpu0, timers)) => Ok(Guest { domain, exits, vcpu0, timers, ram: Ram { end: ram_end } }),
+        Ok((exits, vcpu0, timers)) => {
+            Ok(Guest { domain, exits, vcpu0, timers, ram: Ram { end: ram_end }, wall: config.wall })
+        }
         Err(e) => {
             // Everything made so far belongs to the guest, or is harmless.
             let _ = sys::domain_destroy(domain);
@@ -209,7 +213,7 @@ fn build(
 /// Guest RAM as the VMM sees it: mapped read-write at `RAM_VA + gpa` for
 /// every gpa in `[RAM_START, end)`.
 pub struct Ram {
-    end: u64,
+    pub end: u64,
 }
 
 /// What the MMIO decoder reads: the guest's page tables and instructions.

@@ -13,3 +13,10 @@ pub struct Ref {
     pub index: u16,
     pub generation: u32,
 }
+
+impl Ref {
+    /// No object: the end of an intrusive list (`Domain::bells`), cheaper
+    /// to test on a fast path than an `Option<Ref>`. No pool has a slot at
+    /// its index, so no lookup finds it.
+    pub const NONE: Ref = Ref { index: u16::MAX, generation: 0 };
+}

@@ -354,7 +354,10 @@ pub mod window {
     pub struct Window<const ID: usize>;
 
     impl<const ID: usize> Window<ID> {
-        const BASE: u64 = layout::OBJECTS_BASE + ID as u64 * layout::WINDOW_SPAN;
+        const BASE: u64 = {
+            assert!((ID as u64) < layout::WINDOWS, "no such object window");
+            layout::OBJECTS_BASE + ID as u64 * layout::WINDOW_SPAN
+        };
     }
 
     impl<const ID: usize> Backing for Window<ID> {

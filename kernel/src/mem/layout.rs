@@ -12,6 +12,13 @@ pub const MMIO_SIZE: u64 = 1 << 39;
 pub const OBJECTS_BASE: u64 = 0xFFFF_D000_0000_0000;
 /// The virtual space of one object window.
 pub const WINDOW_SPAN: u64 = 1 << 32;
+/// The object windows: notifications, endpoints, memory objects, port
+/// ranges, VirqLines, doorbells, timers, domains (`state`).
+pub const WINDOWS: u64 = 8;
+
+// All of them under the one PML4 entry made at boot (`kspace`), which
+// every address space shares.
+const _: () = assert!(OBJECTS_BASE >> 39 == (OBJECTS_BASE + WINDOWS * WINDOW_SPAN - 1) >> 39);
 /// Per-CPU stacks, each surrounded by unmapped guard pages.
 pub const STACKS_BASE: u64 = 0xFFFF_E000_0000_0000;
 /// The kernel image (code-model=kernel: the top 2 GiB).

@@ -77,6 +77,8 @@ pub struct Domain {
     pub pending_irqs: [u64; 4],
     /// Not run until resumed (`DomainPause`, syscall/pause.rs).
     pub paused: bool,
+    /// A guest's first doorbell (`obj::virq`), or `Ref::NONE`.
+    pub bells: Ref,
 }
 
 impl Domain {
@@ -99,6 +101,7 @@ impl Domain {
             guest: false,
             pending_irqs: [0; 4],
             paused: false,
+            bells: Ref::NONE,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod memory;
 pub mod notification;
 pub mod pool;
 pub mod thread;
+pub mod timer;
 pub mod vcpu;
 pub mod virq;
 pub mod window;

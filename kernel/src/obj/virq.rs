@@ -15,9 +15,14 @@ pub struct VirqLine {
     pub vector: u8,
 }
 
+/// A doorbell, made from its guest's quota (`obj::window`) and dying with
+/// it; on its guest's list (`Domain::bells`, linked through `next`), which
+/// an exit walks rather than every guest's doorbells.
 pub struct Doorbell {
     pub guest: Ref,
     pub port: u16,
     pub ntfn: Ref,
     pub bits: u64,
+    /// The next doorbell of its guest, or [`Ref::NONE`].
+    pub next: Ref,
 }

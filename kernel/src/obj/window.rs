@@ -131,6 +131,10 @@ pub const fn chunks<T>(n: usize) -> usize {
 pub struct Pool<T, B: Backing, const N: usize, const C: usize> {
     words: [u32; N],
     chunks: [Chunk; C],
+    /// One past the highest chunk ever backed: no chunk from here on is
+    /// or was, so walks of the chunks stop here (chunks are taken lowest
+    /// first, so this is about the most the pool ever held).
+    top: usize,
     used: usize,
     backing: B,
     objects: PhantomData<T>,
@@ -151,7 +155,7 @@ impl<T, B: Backing, const N: usize, const C: usize> Pool<T, B, N, C> {
 
     pub const fn new(backing: B) -> Self {
         let () = Self::CHECK;
-        Self { words: [0; N], chunks: [Chunk::Unbacked; C], used: 0, backing, objects: PhantomData }
+        Self { words: [0; N], chunks: [Chunk::Unbacked; C], top: 0, used: 0, backing, objects: PhantomData }
     }
 
     /// Where slot `i` lives.
@@ -181,10 +185,11 @@ impl<T, B: Backing, const N: usize, const C: usize> Pool<T, B, N, C> {
             Chunk::Backed { owner: o, live } => o == owner && usize::from(live) < Self::slots_of(c).len(),
             _ => false,
         };
-        let c = match self.chunks.iter().enumerate().position(room) {
+        let c = match self.chunks[..self.top].iter().enumerate().position(room) {
             Some(c) => c,
             None => {
-                let Some(c) = self.chunks.iter().position(|k| *k == Chunk::Unbacked) else {
+                let free = self.chunks[..self.top].iter().position(|k| *k == Chunk::Unbacked);
+                let Some(c) = free.or((self.top < C).then_some(self.top)) else {
                     return Err((Error::OutOfObjects, value));
                 };
                 if let Err(e) = quota.charge(Self::PAGES as u64) {
@@ -195,6 +200,7 @@ impl<T, B: Backing, const N: usize, const C: usize> Pool<T, B, N, C> {
                     return Err((Error::QuotaExceeded, value));
                 }
                 self.chunks[c] = Chunk::Backed { owner, live: 0 };
+                self.top = self.top.max(c + 1);
                 c
             }
         };
@@ -285,6 +291,24 @@ impl<T, B: Backing, const N: usize, const C: usize> Pool<T, B, N, C> {
         }
     }
 
+    /// The live object in slot `index`, whatever its generation: for what
+    /// names an owner by slot alone (a chunk's owner), which holds nothing
+    /// past its owner's death.
+    pub fn at_mut(&mut self, index: u16) -> Option<&mut T> {
+        let i = usize::from(index);
+        let live = self.words.get(i).is_some_and(|w| w & LIVE != 0);
+        // SAFETY: as for `get_mut`: the slot is live.
+        live.then(|| unsafe { &mut *self.slot(i) })
+    }
+
+    /// The first live object at slot `from` or after: a walk of the pool
+    /// that holds no borrow of it between steps.
+    pub fn next_live(&self, from: usize) -> Option<Ref> {
+        let end = (self.top * Self::PER).min(N);
+        let i = from + self.words.get(from..end)?.iter().position(|w| w & LIVE != 0)?;
+        Some(Ref { index: i as u16, generation: self.words[i] & !LIVE })
+    }
+
     /// Objects in the pool.
     pub fn used(&self) -> usize {
         self.used
@@ -297,14 +321,16 @@ impl<T, B: Backing, const N: usize, const C: usize> Pool<T, B, N, C> {
 
     /// Pages backing `owner`'s chunks now (retired ones not counted).
     pub fn pages_of(&self, owner: u16) -> u64 {
-        let n =
-            self.chunks.iter().filter(|k| matches!(k, Chunk::Backed { owner: o, .. } if *o == owner)).count();
+        let n = self.chunks[..self.top]
+            .iter()
+            .filter(|k| matches!(k, Chunk::Backed { owner: o, .. } if *o == owner))
+            .count();
         (n * Self::PAGES) as u64
     }
 
     /// Each backed chunk's owner and pages (retired ones not counted).
     pub fn held(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
-        self.chunks.iter().filter_map(|k| match *k {
+        self.chunks[..self.top].iter().filter_map(|k| match *k {
             Chunk::Backed { owner, .. } => Some((owner, Self::PAGES as u64)),
             _ => None,
         })
@@ -330,7 +356,7 @@ impl<T, B: Backing, const N: usize, const C: usize> Pool<T, B, N, C> {
     /// The live slots, in order: those of backed chunks (an owner's
     /// objects may sit anywhere in the window), ending at the last.
     fn live_slots(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..C)
+        (0..self.top)
             .filter(|&c| matches!(self.chunks[c], Chunk::Backed { .. }))
             .flat_map(Self::slots_of)
             .filter(|&i| self.words[i] & LIVE != 0)

@@ -4,7 +4,7 @@
 use ipc::event::Event;
 use ipc::ObjectType;
 
-use super::{kick, Kernel, MAX_DOMAINS, MAX_THREADS};
+use super::{kick, Kernel, MAX_THREADS};
 use crate::cap::Cap;
 use crate::hw::{self, cpu::MAX_CPUS};
 use crate::mem::shootdown::Release;
@@ -81,26 +81,17 @@ impl Kernel {
     /// supervises, its threads, memory, port ranges, capabilities and page
     /// tables. Every capability to any of them becomes stale.
     ///
-    /// Neither recursive nor holding lists of every object: a kernel stack
-    /// is 64 KiB, and this runs under a syscall's frame.
+    /// One leaf of its tree at a time (down from `d` through any child to
+    /// one with none), children before their supervisors: neither
+    /// recursive nor holding a list of the tree, for a kernel stack is
+    /// 64 KiB and a tree may hold thousands of domains.
     pub fn destroy_domain(&mut self, d: Ref) {
-        // The tree it supervises, parents before children; destroyed in
-        // reverse, so children go first.
-        let mut tree: heapless::Vec<Ref, MAX_DOMAINS> = heapless::Vec::new();
-        let _ = tree.push(d);
-        let mut i = 0;
-        while i < tree.len() {
-            let parent = tree[i];
-            for (r, x) in self.domains.iter() {
-                if x.supervisor == Some(parent) && !tree.contains(&r) {
-                    // At most MAX_DOMAINS domains exist: it fits.
-                    let _ = tree.push(r);
-                }
+        while self.domains.get(d).is_some() {
+            let mut leaf = d;
+            while let Some(c) = self.domains.find(|x| x.supervisor == Some(leaf)) {
+                leaf = c;
             }
-            i += 1;
-        }
-        for &x in tree.iter().rev() {
-            self.destroy_one(x);
+            self.destroy_one(leaf);
         }
     }
 
@@ -146,13 +137,11 @@ impl Kernel {
         while let Some(p) = self.ioports.find(|p| p.owner == d) {
             self.destroy_ioports(p);
         }
-        self.timers.retain(|t| t.owner != d);
+        self.cancel_timers(|t| t.owner == d);
         while let Some(v) = self.virqs.find(|v| v.guest == d) {
             self.destroy_virq(v);
         }
-        while let Some(b) = self.doorbells.find(|b| b.guest == d) {
-            self.doorbells.remove(b);
-        }
+        while self.destroy_first_doorbell(d) {}
         while let Some(e) = self.endpoints.find(|e| e.owner == d) {
             self.destroy_endpoint(e);
         }
@@ -205,7 +194,7 @@ impl Kernel {
         else {
             return;
         };
-        if self.domains.discard(d) {
+        if let Some(place) = self.domains.discard(d) {
             let tables = if Release::after(unloaded) == Release::Leak {
                 hw::frames::leak(0, "page tables a CPU may still use (uncounted)");
                 0
@@ -216,6 +205,7 @@ impl Kernel {
                 sup.quota.release(limit);
                 let _ = tables; // page tables were charged to the domain itself
             }
+            super::refund(&mut self.domains, Some(place));
         }
         // Capabilities to it and its objects are now stale everywhere; purge
         // them from the tables that still hold them.
@@ -241,8 +231,9 @@ impl Kernel {
     /// Empties every slot whose object no longer exists (in place: a
     /// table is too large to move through a kernel stack).
     fn purge_dead_caps(&mut self) {
-        let refs: heapless::Vec<Ref, MAX_DOMAINS> = self.domains.iter().map(|(r, _)| r).collect();
-        for r in refs {
+        let mut from = 0;
+        while let Some(r) = self.domains.next_live(from) {
+            from = usize::from(r.index) + 1;
             for i in 0..crate::cap::table::SLOTS {
                 let Some(cap) = self.domains.get(r).and_then(|d| d.caps.at(i)) else { continue };
                 if !self.is_live(&cap) {

@@ -22,7 +22,9 @@
 //! most 1024 slots) at each creation, which no fast path makes. Interrupt
 //! lines (`Irq`) are made only at boot, for the root: no verb makes one.
 //!
-//! Memory objects, port ranges, endpoints, notifications and VirqLines have no share: they live in an object window
+//! Only threads and vCPUs still have a share. Domains, memory objects,
+//! port ranges, endpoints, notifications, VirqLines, doorbells and timers
+//! have none (a domain's place is paid by its supervisor): they live in an object window
 //! (`obj::window`), whose pages are charged to their owner's memory quota,
 //! so the quota bounds them, and one domain's cannot take room another's
 //! need (the kinds still here move there one by one).
@@ -35,15 +37,12 @@
 use ipc::Error;
 
 use super::{Kernel, MAX_DOMAINS, MAX_ENDPOINTS, MAX_IOPORTS, MAX_MEMORY, MAX_NOTIFICATIONS};
-use super::{MAX_DOORBELLS, MAX_THREADS, MAX_TIMERS, MAX_VIRQLINES};
+use super::{MAX_THREADS, MAX_VIRQLINES};
 use crate::obj::domain;
 use crate::obj::pool::Ref;
 
 /// The number of accounts each pool is shared among, at least.
 const SHARES: usize = 4;
-
-// An account's members are a bit mask over the domain pool's slots.
-const _: () = assert!(MAX_DOMAINS <= 64);
 
 /// The kinds of object a domain can make.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,8 +56,6 @@ pub enum Kind {
     Endpoint,
     Notification,
     VirqLine,
-    Doorbell,
-    Timer,
 }
 
 impl Kind {
@@ -72,8 +69,6 @@ impl Kind {
             Kind::Endpoint => MAX_ENDPOINTS,
             Kind::Notification => MAX_NOTIFICATIONS,
             Kind::VirqLine => MAX_VIRQLINES,
-            Kind::Doorbell => MAX_DOORBELLS,
-            Kind::Timer => MAX_TIMERS,
         };
         pool / SHARES
     }
@@ -83,28 +78,11 @@ impl Kernel {
     /// Whether one more `kind` object charged to domain `owner` fits its
     /// account's share; `QuotaExceeded` if not.
     pub fn admit(&self, owner: Ref, kind: Kind) -> Result<(), Error> {
-        if matches!(kind, Kind::Memory | Kind::IoPorts | Kind::Notification | Kind::Endpoint | Kind::VirqLine)
-        {
+        if kind != Kind::Thread {
             return Ok(()); // its own pages pay for it: its quota is the bound
         }
         let Some(account) = self.account(owner) else { return Ok(()) };
-        let members = self
-            .domains
-            .iter()
-            .filter(|&(r, _)| self.account(r) == Some(account))
-            .fold(0u64, |m, (r, _)| m | (1 << r.index));
-        let of = |d: Ref| members & (1 << d.index) != 0;
-        let held = match kind {
-            Kind::Domain => members.count_ones() as usize,
-            Kind::Thread => self.threads.iter().filter(|(_, t)| of(t.domain)).count(),
-            Kind::Memory => self.memory.iter().filter(|(_, m)| of(m.owner)).count(),
-            Kind::IoPorts => self.ioports.iter().filter(|(_, p)| of(p.owner)).count(),
-            Kind::Endpoint => self.endpoints.iter().filter(|(_, e)| of(e.owner)).count(),
-            Kind::Notification => self.notifications.iter().filter(|(_, n)| of(n.owner)).count(),
-            Kind::VirqLine => self.virqs.iter().filter(|(_, v)| of(v.guest)).count(),
-            Kind::Doorbell => self.doorbells.iter().filter(|(_, b)| of(b.guest)).count(),
-            Kind::Timer => self.timers.iter().filter(|t| of(t.owner)).count(),
-        };
+        let held = self.threads.iter().filter(|(_, t)| self.account(t.domain) == Some(account)).count();
         if held < kind.share() {
             Ok(())
         } else {

@@ -13,6 +13,7 @@ mod life;
 mod limits;
 mod memory;
 pub mod sched;
+mod timer;
 
 pub use limits::Kind;
 
@@ -29,10 +30,20 @@ use crate::obj::memory::Memory;
 use crate::obj::notification::Notification;
 use crate::obj::pool::{Pool, Ref};
 use crate::obj::thread::Thread;
+use crate::obj::timer::Timer;
 use crate::obj::virq::{Doorbell, VirqLine};
 use crate::obj::window::{self, Refund};
 
-pub const MAX_DOMAINS: usize = 64;
+/// Domains, each made from its supervisor's quota (the root's from
+/// nobody's), besides the quota it is given.
+pub const MAX_DOMAINS: usize = 4096;
+
+/// The domains, in object window 7.
+pub type Domains =
+    window::Pool<Domain, hw::window::Window<7>, MAX_DOMAINS, { window::chunks::<Domain>(MAX_DOMAINS) }>;
+
+/// The owner of the root domain's place: nobody (no domain has this slot).
+const NOBODY: u16 = u16::MAX;
 pub const MAX_THREADS: usize = 256;
 pub const MAX_IRQS: usize = 24;
 /// Notifications are made from their owners' quotas (`obj::window`):
@@ -88,12 +99,28 @@ pub type VirqLines = window::Pool<
     { window::chunks::<VirqLine>(MAX_VIRQLINES) },
 >;
 
-/// The most doorbells in the system.
-pub const MAX_DOORBELLS: usize = 64;
+/// Doorbells, made from their guests' quotas (`obj::window`).
+pub const MAX_DOORBELLS: usize = 4096;
+
+/// The doorbells, in object window 5, each chunk paid for by its guest.
+pub type Doorbells = window::Pool<
+    Doorbell,
+    hw::window::Window<5>,
+    MAX_DOORBELLS,
+    { window::chunks::<Doorbell>(MAX_DOORBELLS) },
+>;
+
+/// Timers, made from the quotas of the domains that set them.
+pub const MAX_TIMERS: usize = 4096;
+
+/// The timers, in object window 6, each chunk paid for by the domain
+/// that set them.
+pub type Timers =
+    window::Pool<Timer, hw::window::Window<6>, MAX_TIMERS, { window::chunks::<Timer>(MAX_TIMERS) }>;
 
 /// All kernel objects.
 pub struct Kernel {
-    pub domains: Pool<Domain, MAX_DOMAINS>,
+    pub domains: Domains,
     pub threads: Pool<Thread, MAX_THREADS>,
     pub memory: Memories,
     pub ioports: PortRanges,
@@ -101,7 +128,7 @@ pub struct Kernel {
     pub endpoints: Endpoints,
     pub notifications: Notifications,
     pub virqs: VirqLines,
-    pub doorbells: Pool<Doorbell, MAX_DOORBELLS>,
+    pub doorbells: Doorbells,
     /// Each CPU's runnable threads.
     pub runqs: [heapless::Vec<Ref, MAX_THREADS>; MAX_CPUS],
     /// The thread each CPU runs.
@@ -118,8 +145,13 @@ pub struct Kernel {
     pub handed: [Option<HandOver>; MAX_CPUS],
     /// The root domain; its death ends the system.
     pub root: Option<Ref>,
-    /// Timers that signal notifications.
-    pub timers: heapless::Vec<Timer, MAX_TIMERS>,
+    /// Timers that signal notifications (`state::timer`).
+    pub timers: Timers,
+    /// The timer due first, or `Ref::NONE`: the head of the list of them
+    /// all, in the order they are due.
+    pub timer_list: Ref,
+    /// When the first timer is due (TSC); `u64::MAX` if none is set.
+    pub timer_due: u64,
     /// When each CPU last charged time to a thread (TSC).
     pub charged: [u64; MAX_CPUS],
 }
@@ -132,19 +164,6 @@ pub struct HandOver {
     pub by: Ref,
     pub rip: u64,
     pub rsp: u64,
-}
-
-/// The most timers in the system.
-pub const MAX_TIMERS: usize = 64;
-
-/// A timer: signals `bits` on `ntfn` at `due` (TSC), again every `period`.
-#[derive(Clone, Copy, Debug)]
-pub struct Timer {
-    pub owner: Ref,
-    pub ntfn: Ref,
-    pub bits: u64,
-    pub due: u64,
-    pub period: u64,
 }
 
 /// The big kernel lock and everything it guards.
@@ -182,7 +201,7 @@ pub struct Stats {
 impl Kernel {
     pub const fn new() -> Self {
         Self {
-            domains: Pool::new(),
+            domains: window::Pool::new(hw::window::Window),
             threads: Pool::new(),
             memory: window::Pool::new(hw::window::Window),
             ioports: window::Pool::new(hw::window::Window),
@@ -190,14 +209,16 @@ impl Kernel {
             endpoints: window::Pool::new(hw::window::Window),
             notifications: window::Pool::new(hw::window::Window),
             virqs: window::Pool::new(hw::window::Window),
-            doorbells: Pool::new(),
+            doorbells: window::Pool::new(hw::window::Window),
             runqs: [const { heapless::Vec::new() }; MAX_CPUS],
             current: [None; MAX_CPUS],
             resched: [false; MAX_CPUS],
             yielded: [None; MAX_CPUS],
             handed: [None; MAX_CPUS],
             root: None,
-            timers: heapless::Vec::new(),
+            timers: window::Pool::new(hw::window::Window),
+            timer_list: Ref::NONE,
+            timer_due: u64::MAX,
             charged: [0; MAX_CPUS],
         }
     }
@@ -211,7 +232,8 @@ impl Kernel {
             + self.endpoints.used()
             + self.notifications.used()
             + self.virqs.used()
-            + self.doorbells.used();
+            + self.doorbells.used()
+            + self.timers.used();
         Stats { free_frames: hw::frames::free_count(), objects: objects as u64 }
     }
 
@@ -341,6 +363,45 @@ impl Kernel {
         refund(&mut self.domains, gone.map(|(_, r)| r));
     }
 
+    /// Makes a doorbell on guest `bell.guest`'s port, paid for from that
+    /// guest's quota (it dies with it), first on the guest's list.
+    pub fn add_doorbell(&mut self, mut bell: Doorbell) -> Result<Ref, Error> {
+        let g = bell.guest;
+        bell.next = self.living(g)?.bells;
+        let b = make(&mut self.doorbells, &mut self.domains, g, bell)?;
+        if let Some(dom) = self.domains.get_mut(g) {
+            dom.bells = b;
+        }
+        Ok(b)
+    }
+
+    /// Guest `g`'s doorbell on `port`: its notification and bits. Walks
+    /// that guest's list alone (an exit's lookup).
+    #[inline(always)]
+    pub fn doorbell_at(&self, g: Ref, port: u16) -> Option<(Ref, u64)> {
+        let mut b = self.domains.get(g)?.bells;
+        while let Some(bell) = self.doorbells.get(b) {
+            if bell.port == port {
+                return Some((bell.ntfn, bell.bits));
+            }
+            b = bell.next;
+        }
+        None
+    }
+
+    /// Destroys guest `g`'s first doorbell, giving the guest back what that
+    /// freed; false if it has none.
+    pub fn destroy_first_doorbell(&mut self, g: Ref) -> bool {
+        let Some(dom) = self.domains.get_mut(g) else { return false };
+        let first = core::mem::replace(&mut dom.bells, Ref::NONE);
+        let Some((bell, r)) = self.doorbells.remove(first) else { return false };
+        if let Some(dom) = self.domains.get_mut(g) {
+            dom.bells = bell.next;
+        }
+        refund(&mut self.domains, Some(r));
+        true
+    }
+
     /// Makes an endpoint owned by, and paid for from the quota of, `d`.
     pub fn create_endpoint(&mut self, d: Ref) -> Result<Ref, Error> {
         make(&mut self.endpoints, &mut self.domains, d, Endpoint::new(d))
@@ -350,6 +411,23 @@ impl Kernel {
     pub fn destroy_endpoint(&mut self, e: Ref) {
         let gone = self.endpoints.remove(e);
         refund(&mut self.domains, gone.map(|(_, r)| r));
+    }
+
+    /// Keeps domain `dom`, its place paid for from its supervisor's quota
+    /// (the root's from nobody's); if it cannot be, the root of its address
+    /// space comes back (for the caller to destroy).
+    pub fn add_domain(&mut self, dom: Domain) -> Result<Ref, (Error, x86_64::PhysAddr)> {
+        let sup = dom.supervisor;
+        let (owner, mut quota) = match sup.map(|s| self.domains.get(s).map(|x| (s.index, x.quota))) {
+            Some(Some(x)) => x,
+            Some(None) => return Err((Error::StaleCapability, dom.root)),
+            None => (NOBODY, crate::obj::domain::Quota { limit: u64::MAX, used: 0 }),
+        };
+        let d = self.domains.insert(owner, &mut quota, dom).map_err(|(e, dom)| (e, dom.root))?;
+        if let Some(x) = sup.and_then(|s| self.domains.get_mut(s)) {
+            x.quota = quota;
+        }
+        Ok(d)
     }
 
     /// Puts `cap` into domain `d`'s table.
@@ -362,7 +440,7 @@ impl Kernel {
 /// from its quota.
 fn make<T, B: window::Backing, const N: usize, const C: usize>(
     pool: &mut window::Pool<T, B, N, C>,
-    domains: &mut Pool<Domain, MAX_DOMAINS>,
+    domains: &mut Domains,
     d: Ref,
     value: T,
 ) -> Result<Ref, Error> {
@@ -372,7 +450,7 @@ fn make<T, B: window::Backing, const N: usize, const C: usize>(
 
 /// Gives what a window pool's destruction freed back to the quota of its
 /// owner (a domain, by slot: it lives while it holds a chunk).
-fn refund(domains: &mut Pool<Domain, MAX_DOMAINS>, r: Option<Refund>) {
+fn refund(domains: &mut Domains, r: Option<Refund>) {
     if let Some(d) = r.and_then(|r| domains.at_mut(r.owner).map(|d| (d, r.pages))) {
         d.0.quota.release(d.1);
     }

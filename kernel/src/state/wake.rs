@@ -180,28 +180,4 @@ impl Kernel {
             None => irq.pending = true,
         }
     }
-
-    /// Fires the timers due at TSC `now`.
-    pub fn fire_timers(&mut self, now: u64) {
-        let mut i = 0;
-        while i < self.timers.len() {
-            let t = self.timers[i];
-            if t.due > now {
-                i += 1;
-                continue;
-            }
-            if self.notifications.get(t.ntfn).is_none() {
-                self.timers.swap_remove(i);
-                continue;
-            }
-            self.signal(t.ntfn, t.bits);
-            match (now - t.due).checked_div(t.period) {
-                None => drop(self.timers.swap_remove(i)),
-                Some(late) => {
-                    self.timers[i].due = t.due + (late + 1) * t.period;
-                    i += 1;
-                }
-            }
-        }
-    }
 }

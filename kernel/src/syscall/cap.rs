@@ -60,8 +60,9 @@ pub fn revoke(k: &mut Kernel, c: Caller, slot: CapSlot) -> Result<Next, Error> {
     for x in elsewhere {
         k.unmap_memory(m, x.domain, x.va)?;
     }
-    let refs: heapless::Vec<_, { crate::state::MAX_DOMAINS }> = k.domains.iter().map(|(r, _)| r).collect();
-    for r in refs {
+    let mut from = 0;
+    while let Some(r) = k.domains.next_live(from) {
+        from = usize::from(r.index) + 1;
         if let Some(d) = k.domains.get_mut(r) {
             d.caps.remove_where(|x| x.obj == cap.obj && !x.original);
         }

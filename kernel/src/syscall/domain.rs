@@ -8,7 +8,7 @@ use crate::cap::Cap;
 use crate::hw;
 use crate::obj::domain::{self, Domain};
 use crate::obj::thread::ThreadState;
-use crate::state::{Kernel, Kind};
+use crate::state::Kernel;
 
 // Never inlined into the syscall dispatch: a new domain (its capability
 // table) is built on this frame, which no other syscall should carry.
@@ -17,7 +17,6 @@ pub fn create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next, Error
     if quota_pages == 0 {
         return Err(Error::QuotaExceeded);
     }
-    k.admit(c.domain, Kind::Domain)?;
     k.domain_mut(c.domain)?.quota.charge(quota_pages)?;
     let undo = |k: &mut Kernel| {
         if let Ok(d) = k.domain_mut(c.domain) {
@@ -30,12 +29,12 @@ pub fn create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next, Error
     };
     let mut dom = Domain::new(root, quota_pages, Some(c.domain));
     dom.quota.used = tables;
-    let d = match k.domains.insert(dom) {
+    let d = match k.add_domain(dom) {
         Ok(d) => d,
-        Err(dom) => {
-            hw::space::destroy(false, dom.root);
+        Err((e, root)) => {
+            hw::space::destroy(false, root);
             undo(k);
-            return Err(Error::OutOfObjects);
+            return Err(e);
         }
     };
     match k.give(c.domain, Cap::new(ObjectType::Domain, d, Rights::CONTROL | Rights::GRANT)) {

@@ -7,6 +7,7 @@ use super::{Caller, Next};
 use crate::cap::Cap;
 use crate::hw;
 use crate::obj::domain::{self, Domain};
+use crate::obj::pool::Ref;
 use crate::obj::thread::{Context, Thread};
 use crate::obj::vcpu::{GuestRegs, Vcpu, HW_FRAMES};
 use crate::state::{Kernel, Kind};
@@ -24,7 +25,6 @@ pub fn guest_create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next,
     if quota_pages == 0 {
         return Err(Error::QuotaExceeded);
     }
-    k.admit(c.domain, Kind::Domain)?;
     k.domain_mut(c.domain)?.quota.charge(quota_pages)?;
     let undo = |k: &mut Kernel| {
         if let Ok(d) = k.domain_mut(c.domain) {
@@ -38,12 +38,12 @@ pub fn guest_create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next,
     let mut dom = Domain::new(root, quota_pages, Some(c.domain));
     dom.quota.used = tables;
     dom.guest = true;
-    let d = match k.domains.insert(dom) {
+    let d = match k.add_domain(dom) {
         Ok(d) => d,
-        Err(dom) => {
-            hw::space::destroy(true, dom.root);
+        Err((e, root)) => {
+            hw::space::destroy(true, root);
             undo(k);
-            return Err(Error::OutOfObjects);
+            return Err(e);
         }
     };
     match k.give(c.domain, Cap::new(ObjectType::Domain, d, Rights::CONTROL | Rights::GRANT)) {
@@ -198,16 +198,15 @@ pub fn doorbell_create(
     if !k.living(g)?.guest {
         return Err(Error::WrongType);
     }
-    if k.doorbells.iter().any(|(_, b)| b.guest == g && b.port == port) {
+    if k.doorbell_at(g, port).is_some() {
         return Err(Error::AlreadyMapped);
     }
-    k.admit(g, Kind::Doorbell)?;
-    let bell = crate::obj::virq::Doorbell { guest: g, port, ntfn: n, bits };
-    let b = k.doorbells.insert(bell).map_err(|_| Error::OutOfObjects)?;
+    let bell = crate::obj::virq::Doorbell { guest: g, port, ntfn: n, bits, next: Ref::NONE };
+    let b = k.add_doorbell(bell)?;
     match k.give(c.domain, Cap::new(ObjectType::Doorbell, b, Rights::CONTROL)) {
         Ok(s) => Ok(Next::Return([u64::from(s.0), 0, 0, 0])),
         Err(e) => {
-            k.doorbells.remove(b);
+            k.destroy_first_doorbell(g); // `b`, made first on its list
             Err(e)
         }
     }

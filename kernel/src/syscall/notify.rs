@@ -134,19 +134,12 @@ pub fn timer_set(
     period_us: u64,
 ) -> Result<Next, Error> {
     let n = k.cap(c.domain, ntfn, ObjectType::Notification, Rights::WRITE)?.obj.at;
-    k.timers.retain(|t| !(t.owner == c.domain && t.ntfn == n && t.bits == bits));
     if delay_us == 0 {
+        k.cancel_timers(|t| t.owner == c.domain && t.ntfn == n && t.bits == bits);
         return Ok(Next::Return([0; 4]));
     }
-    k.admit(c.domain, Kind::Timer)?;
     let per_us = crate::hw::cpu::tsc_per_us();
-    let timer = crate::state::Timer {
-        owner: c.domain,
-        ntfn: n,
-        bits,
-        due: crate::hw::cpu::now() + delay_us * per_us,
-        period: period_us * per_us,
-    };
-    k.timers.push(timer).map_err(|_| Error::OutOfObjects)?;
+    let due = crate::hw::cpu::now().saturating_add(delay_us.saturating_mul(per_us));
+    k.set_timer(c.domain, n, bits, due, period_us.saturating_mul(per_us))?;
     Ok(Next::Return([0; 4]))
 }

@@ -33,12 +33,16 @@
 //!   into the IDT at `%edi` (keeps every register).
 //! - `xorshift`: `%eax` = the next xorshift32 (13, 17, 5) of `%eax`.
 //! - `mb_info`, `mb_magic`: what the loader handed over in ebx and eax.
+//! - `long_mode` (jumped to): long mode, then the guest's 64-bit
+//!   `guest_main64`, with 64-bit routines of their own (`long.rs`).
 //!
 //! Built only for `x86_64-unknown-none` with `link.ld` (1 MiB, see there);
 //! on the host each binary is a stub.
 
 #![cfg_attr(target_os = "none", no_std)]
 
+#[cfg(target_os = "none")]
+mod long;
 #[cfg(target_os = "none")]
 mod traps;
 

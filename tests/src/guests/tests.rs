@@ -595,7 +595,9 @@ fn linux_boot_wants_two_cpus_ticking_a_clean_log_and_a_power_off() {
         assert_eq!(on(name, &one), Ok(()), "{name}");
         assert!(on(name, LINUX).unwrap_err().contains("nproc 1"), "{name}");
     }
-    assert!(cases().iter().any(|t| t.name == "linux_boot_one"), "registered: it passes");
+    for name in ["linux_boot", "linux_boot_one", "bochs_linux_boot"] {
+        assert!(cases().iter().any(|t| t.name == name), "{name} registered: it passes");
+    }
     let fast = LINUX.replace("2.40 s", "20.40 s").replace("3.42 s", "21.42 s");
     assert!(check(&fast).unwrap_err().contains("uptime 21.42 s is more than the run's 20.0 s"));
     let fails = |log: String, needle: &str| {
@@ -619,6 +621,65 @@ fn linux_boot_wants_two_cpus_ticking_a_clean_log_and_a_power_off() {
     fails(triple, "guest linux failed");
     let early = LINUX.replace("[linux] ryokan-init: done, powering off\n", "");
     fails(early, "done, powering off");
+}
+
+/// `linux_two`'s log: `guest-steady`'s first checksum, both guests' boots
+/// (as [`LINUX`] with 1 vCPU, tagged `linux-a` and `linux-b`), the
+/// witness's second checksum after both kernels' first lines, the native
+/// domains.
+fn linux_two_log() -> String {
+    let one = LINUX.replace("nproc 2", "nproc 1").replace("        380", "").replace("        655", "");
+    let (head, rest) = one.split_at(one.find("[linux] ryokan-init: started").expect("init's first line"));
+    let tag = |part: &str, guest: &str| {
+        part.replace("[linux]", &format!("[{guest}]"))
+            .replace("linux:", &format!("{guest}:"))
+            .replace("linux exited", &format!("{guest} exited"))
+    };
+    let witness = steady(
+        "guest-steady",
+        "0x4c13431c",
+        1_000_000,
+        &format!("{}{}", tag(head, "linux-a"), tag(head, "linux-b")),
+    );
+    let (first, second) =
+        witness.split_at(witness.find("[vmm] guest-steady: cpu time between").expect("window"));
+    format!(
+        "[hello] hello from a native domain\n[ticker] tick 5\n[mgmt] ticker exited with code 0\n\
+         {first}{second}{}{}",
+        tag(rest, "linux-a"),
+        tag(rest, "linux-b")
+    )
+}
+
+#[test]
+fn linux_two_wants_both_booted_beside_an_unchanged_witness_and_the_native_domains() {
+    let check = |log: &str| {
+        let t = linux_cases().into_iter().find(|t| t.name == "linux_two").expect("case exists");
+        let o = Outcome { duration: Duration::from_secs(50), ..outcome_on(t.emulator.kind(), log) };
+        (t.check)(&o)
+    };
+    let log = linux_two_log();
+    assert_eq!(check(&log), Ok(()));
+    assert!(cases().iter().any(|t| t.name == "linux_two"), "registered: it passes");
+    let fails = |log: String, needle: &str| {
+        let e = check(&log).expect_err("the check should fail");
+        assert!(e.contains(needle), "`{needle}` not in: {e}");
+    };
+    fails(log.replace("checksum after 0x4c13431c", "checksum after 0x4c13431d"), "checksum changed");
+    fails(log.replace("[linux-b] ryokan-init: nproc 1\n", ""), "[linux-b] ryokan-init: nproc 1");
+    fails(log.replace("[vmm] linux-a: powered off (ACPI S5)\n", ""), "linux-a: powered off");
+    fails(log.replace("[ticker] tick 5\n", ""), "[ticker] tick 5");
+    fails(log.replace("[hello] hello from a native domain\n", ""), "hello from a native domain");
+    // The witness's window must cover both boots: its second checksum
+    // before a kernel's first line, or its first after an init, fails.
+    let late = log.replace("[linux-b] [    0.000000] Linux version 6.1.0-48-cloud-amd64\n", "");
+    let late = late.replace(
+        "[linux-b] ryokan-init: started",
+        "[linux-b] [    0.000000] Linux version 6.1.0-48-cloud-amd64\n[linux-b] ryokan-init: started",
+    );
+    fails(late, "linux-b's first line");
+    let init = "[linux-a] ryokan-init: started, uptime 2.31 s\n";
+    fails(format!("{init}{}", log.replacen(init, "", 1)), "linux-a's init");
 }
 
 fn mmio_log() -> String {
@@ -648,4 +709,111 @@ fn mmio_wants_both_modes_checked_and_nothing_refused() {
         &log.replace("MMIO ok\n[vmm]", "MMIO ok\n[guest-mmio] guest-mmio: FAIL check 3\n[vmm]"),
         "FAIL",
     );
+}
+
+fn rtc_log(date: &str) -> String {
+    format!(
+        "[guest-rtc] guest-rtc: now {date}\n\
+         [guest-rtc] guest-rtc: advanced 1 s in 1100 ms\n\
+         [guest-rtc] guest-rtc: set to 1999-12-31 23:59:59 (binary), 1.1 s later 2000-01-01 00:00:00\n\
+         [guest-rtc] guest-rtc: CMOS clock ok\n\
+         [vmm] guest-rtc: exit port 0xf4: exit code 0\n\
+         [mgmt] guest-rtc exited with code 0\n"
+    )
+}
+
+#[test]
+fn rtc_wants_the_hosts_date_advancing_and_the_written_one_carried() {
+    // 2026-12-03 07:02:54 UTC.
+    let now = 1_796_281_374;
+    assert_eq!(unix_seconds("2026-12-03 07:02:54"), Some(now));
+    assert_eq!(unix_seconds("1970-01-01 00:00:00"), Some(0));
+    assert_eq!(unix_seconds("2000-03-01 00:00:00"), Some(951_868_800));
+    assert_eq!(unix_seconds("2026-13-03 07:02:54"), None);
+    let ok = |log: &str| rtc_checked(&outcome(log), now);
+    assert_eq!(ok(&rtc_log("2026-12-03 07:01:54")), Ok(()), "a minute behind");
+    assert!(run("guest_rtc", &rtc_log("1970-01-01 00:00:03")).unwrap_err().contains("not the wall clock"));
+    assert!(
+        ok(&rtc_log("2026-12-03 06:02:54")).unwrap_err().contains("not the wall clock"),
+        "an hour behind"
+    );
+    assert!(ok(&rtc_log("2026-12-03 07:05:54")).unwrap_err().contains("not the wall clock"), "ahead");
+    assert!(ok(&rtc_log("2026-12-03")).unwrap_err().contains("not a date"));
+    let log = rtc_log("2026-12-03 07:02:50");
+    assert!(ok(&log.replace("advanced 1 s", "advanced 0 s").replace("CMOS clock ok", "FAIL not advancing"))
+        .is_err());
+    assert!(ok(&log.replace("2000-01-01 00:00:00", "1999-12-31 23:59:59"))
+        .unwrap_err()
+        .contains("2000-01-01"));
+    assert!(ok(&log.replace("[guest-rtc] guest-rtc: CMOS clock ok\n", ""))
+        .unwrap_err()
+        .contains("CMOS clock ok"));
+    assert!(ok(&log.replace("exit code 0\n[mgmt]", "exit code 1\n[mgmt]")).is_err());
+}
+
+#[test]
+fn apic_wants_both_interfaces_timed_and_nothing_refused() {
+    let log = "[vmm] guest-apic: rdmsr of MSR 0x802 at rip 0x1005a7: #GP(0) injected\n\
+               [guest-apic] guest-apic: xAPIC one-shot, periodic and masked timers ok\n\
+               [guest-apic] guest-apic: x2APIC one-shot, periodic and TSC-deadline timers ok\n\
+               [vmm] guest-apic: exit port 0xf4: exit code 0\n\
+               [mgmt] guest-apic exited with code 0\n";
+    assert_eq!(run("guest_apic", log), Ok(()));
+    assert_eq!(run("bochs_guest_apic", log), Ok(()));
+    fails("guest_apic", &log.replace("x2APIC one-shot", "x2APIC one shot"), "TSC-deadline timers ok");
+    let failed = log.replace(
+        "[guest-apic] guest-apic: x2APIC",
+        "[guest-apic] guest-apic: FAIL the TSC-deadline interrupt came before its deadline (x2APIC mode)\n[guest-apic] guest-apic: x2APIC",
+    );
+    fails("guest_apic", &failed, "FAIL");
+    let refused =
+        "[vmm] guest-apic: MMIO at guest-physical 0xfee00390 from rip 0x1 not emulated (String): stopped\n";
+    fails("guest_apic", &format!("{refused}{log}"), "an access not completed");
+}
+
+#[test]
+fn ioapic_wants_both_pins_routed_and_nothing_refused() {
+    let log = "[guest-ioapic] guest-ioapic: PIT on pin 2 routed, masked and rerouted ok\n\
+               [guest-ioapic] guest-ioapic: UART on pin 4 edge, level and destinations ok\n\
+               [vmm] guest-ioapic: exit port 0xf4: exit code 0\n\
+               [mgmt] guest-ioapic exited with code 0\n";
+    assert_eq!(run("guest_ioapic", log), Ok(()));
+    assert_eq!(run("bochs_guest_ioapic", log), Ok(()));
+    fails("guest_ioapic", &log.replace("PIT on pin 2", "PIT on pin 0"), "PIT on pin 2");
+    let failed = log.replace(
+        "[guest-ioapic] guest-ioapic: UART",
+        "[guest-ioapic] guest-ioapic: FAIL remote IRR was not cleared by the EOI\n[guest-ioapic] guest-ioapic: UART",
+    );
+    fails("guest_ioapic", &failed, "FAIL");
+    let early = log.replace("exit code 0\n[mgmt] guest-ioapic exited with code 0", "exit code 1\n");
+    assert!(run("guest_ioapic", &early).is_err());
+    let refused =
+        "[vmm] guest-ioapic: MMIO at guest-physical 0xfec00010 from rip 0x1 not emulated (String): stopped\n";
+    fails("guest_ioapic", &format!("{refused}{log}"), "an access not completed");
+}
+
+#[test]
+fn a_triple_faulting_bzimage_must_fail_the_run_at_its_first_instruction() {
+    let log = format!(
+        "[vmm] bad-bzimage: started: 8192 KiB of RAM, 1 vCPU, command line `console=ttyS0`, 0 module(s)\n\
+         [vmm] bad-bzimage: triple fault at rip 0x100000: stopped\n\
+         [mgmt] bad-bzimage exited with code 4\n\
+         [mgmt] hello exited with code 0\n\
+         {}",
+        failed("bad-bzimage", 4)
+    );
+    assert_eq!(run("guest_triple_bzimage", &log), Ok(()));
+    assert_eq!(run("bochs_guest_triple_bzimage", &log), Ok(()));
+    fails(
+        "guest_triple_bzimage",
+        &log.replace("rip 0x100000", "rip 0x100004"),
+        "triple fault at rip 0x100000",
+    );
+    let passed = "[vmm] bad-bzimage: started: 8192 KiB of RAM, 1 vCPU\n\
+                  [vmm] bad-bzimage: exit port 0xf4: exit code 0\n\
+                  [mgmt] bad-bzimage exited with code 0\n\
+                  [mgmt] hello exited with code 0\n";
+    fails("guest_triple_bzimage", passed, "should have failed");
+    let other = log.replace(&failed("bad-bzimage", 4), &failed("bad-bzimage", 3));
+    fails("guest_triple_bzimage", &other, "not VMM status");
 }

@@ -49,6 +49,8 @@ fn grants(g: &GuestSpec, p: &mut DomainPlan) -> Result<(), Refusal> {
         weight: g.weight,
         cap_percent: g.cap_percent,
         modules: g.modules.iter().map(|m| m.string.clone()).collect(),
+        // Set at each start, when the VMM is given it (`guest::give_config`).
+        wall: None,
     };
     let cap = |s: &str| CapName::try_from(s).map_err(|_| Refusal::Unknown { name: Name::new() });
     let module = Grant::Module { cap: cap(MODULE_CAP)?, module: prefixed(MODULE_PREFIX, &g.image)? };

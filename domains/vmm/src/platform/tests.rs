@@ -202,6 +202,47 @@ fn the_apic_msrs_start_a_second_vcpu() {
     assert_eq!(s.reply.regs[1] >> 24, 1, "vCPU 1's initial APIC ID");
 }
 
+/// A halt with interrupts off stops only its vCPU while another runs
+/// (Linux's `poweroff` so parks every CPU but the one powering off); the
+/// guest stops, halted, when its last running vCPU halts so.
+#[test]
+fn a_vcpu_halting_for_good_stops_alone_until_it_is_the_last() {
+    let wrmsr =
+        |msr: u64, value: u64| exit(ExitReason::MsrWrite, 0, 0, [value & 0xFFFF_FFFF, 0, msr, value >> 32]);
+    let hlt = exit(ExitReason::Hlt, 0, 0, [0; 4]);
+    // Two vCPUs, the second never started: the first halting ends the guest.
+    let mut p = Platform::new(2, 0);
+    assert_eq!(p.on_exit(0, &hlt, no_cpu).stop, Some(status::HALTED));
+    let mut p = Platform::new(2, 0);
+    p.on_exit(0, &wrmsr(0x1B, 0xFEE0_0D00), no_cpu);
+    p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x4500), no_cpu);
+    assert_eq!(p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x4608), no_cpu).start, Some((1, 8)));
+    let s = p.on_exit(1, &hlt, no_cpu);
+    assert_eq!((s.reply.actions, s.stop), (Action::STOP, None), "vCPU 1 stops, the guest runs on");
+    assert_eq!(
+        s.note.map(|n| n.to_string()).as_deref(),
+        Some("vCPU 1 halted with interrupts off: it stops, the others run on")
+    );
+    // vCPU 0 runs on; an INIT and start-up IPI do not restart vCPU 1.
+    assert_eq!(p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x4500), no_cpu).start, None);
+    assert_eq!(p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x4608), no_cpu).start, None);
+    let s = p.on_exit(0, &hlt, no_cpu);
+    assert_eq!(
+        (s.reply.actions, s.stop),
+        (Action::STOP, Some(status::HALTED)),
+        "the last one ends the guest"
+    );
+    assert_eq!(s.note, Some(Note::Halted));
+    // A vCPU started by the guest but never made (`never_runs`) is not
+    // waited for.
+    let mut p = Platform::new(2, 0);
+    p.on_exit(0, &wrmsr(0x1B, 0xFEE0_0D00), no_cpu);
+    p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x4500), no_cpu);
+    assert_eq!(p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x4608), no_cpu).start, Some((1, 8)));
+    p.never_runs(1);
+    assert_eq!(p.on_exit(0, &hlt, no_cpu).stop, Some(status::HALTED));
+}
+
 #[test]
 fn acpi_power_off_ends_the_guest_cleanly_and_reset_stops_it() {
     let mut p = Platform::new(1, 0);
@@ -587,4 +628,71 @@ fn console_input_interrupts_on_pin_4_and_output_is_each_byte_sent() {
     p.on_exit(0, &out(0x3f8 + 4, 1, 0x10), no_cpu);
     assert_eq!(p.on_exit(0, &out(0x3f8, 1, u64::from(b'l')), no_cpu).tx, None, "loopback sends nothing");
     assert_eq!(p.on_exit(0, &out(0x3f8 + 7, 1, 1), no_cpu).tx, None, "nor does the scratch register");
+}
+
+#[test]
+fn the_cmos_clock_is_the_wall_clock_plus_the_virtual_time() {
+    // 2026-12-03 07:02:54.5 UTC at virtual time 0, 8 MiB of RAM, 2 vCPUs.
+    let wall = 1_796_281_374 * 1_000_000_000 + 500_000_000;
+    let machine = crate::rtc::Machine { below_4g: 8 << 20, above_4g: 0, vcpus: 2 };
+    let mut p = Platform::new(2, 1_000_000).with_rtc(machine, wall);
+    assert!(Platform::clock_port(0x70) && Platform::clock_port(0x71) && !Platform::clock_port(0x72));
+    let reg = |p: &mut Platform, r: u8| {
+        let s = p.on_exit(0, &out(0x70, 1, u64::from(r)), no_cpu);
+        assert_eq!((s.reply.actions, s.note), (Action::ADVANCE, None));
+        let s = p.on_exit(0, &inp(0x71, 1, 0xAB00), no_cpu);
+        assert_eq!((s.reply.actions, s.note), (Action::ADVANCE | Action::SET_RAX, None));
+        assert_eq!(s.reply.regs[0] & !0xFF, 0xAB00, "only al changes");
+        s.reply.regs[0] as u8
+    };
+    let date = |p: &mut Platform| [0x32, 0x09, 0x08, 0x07, 0x04, 0x02, 0x00].map(|r| reg(p, r));
+    assert_eq!(date(&mut p), [0x20, 0x26, 0x12, 0x03, 0x07, 0x02, 0x54], "BCD");
+    p.set_clock(61_000_000_000);
+    assert_eq!(date(&mut p), [0x20, 0x26, 0x12, 0x03, 0x07, 0x03, 0x55], "61 s of virtual time on");
+    assert_eq!(reg(&mut p, 0x5F), 1, "the vCPUs less one, in the CMOS memory");
+    assert_eq!(reg(&mut p, 0x15), 0x80, "640 KiB of base memory, low byte");
+    // A 16-bit OUT to 0x70 writes the index, then the data port: the
+    // guest's own time, which runs on from there.
+    p.on_exit(0, &out(0x70, 2, 0x0B | 0x86 << 8), no_cpu); // status B: SET, binary, 24-hour
+    p.on_exit(0, &out(0x70, 2, 7 << 8), no_cpu); // index 0 (the seconds), second 7
+    p.on_exit(0, &out(0x70, 2, 0x0B | 0x06 << 8), no_cpu); // SET cleared
+    p.set_clock(63_000_000_000);
+    assert_eq!(reg(&mut p, 0x00), 9, "7 written, 2 s since");
+    let mut none = Platform::new(1, 1_000_000);
+    assert_eq!(date(&mut none), [0x19, 0x70, 0x01, 0x01, 0x00, 0x00, 0x00], "no wall clock: 1970");
+}
+
+#[test]
+fn tsc_deadline_mode_is_offered_on_the_guests_own_tsc_and_cpuid_says_so() {
+    let leaf1 = |p: &mut Platform, host_ecx: u32| {
+        p.on_exit(0, &exit(ExitReason::Cpuid, 0, 0, [1, 0, 0, 0]), |_, _| [0x906, 0, host_ecx, 0]).reply.regs
+            [2]
+    };
+    let wrmsr = |p: &mut Platform, msr: u32, value: u64| {
+        p.on_exit(
+            0,
+            &exit(ExitReason::MsrWrite, 0, 0, [value & 0xFFFF_FFFF, 0, u64::from(msr), value >> 32]),
+            no_cpu,
+        )
+    };
+    // Without it, a host's bit 24 is not passed on, and the mode is #GP.
+    let mut p = Platform::new(1, 1_000_000);
+    assert_eq!(leaf1(&mut p, 1 << 24) & (1 << 24), 0, "not offered: hidden");
+    assert_eq!(wrmsr(&mut p, 0x1B, 0xFEE0_0D00).reply.inject, None, "x2APIC on");
+    assert_eq!(wrmsr(&mut p, 0x832, 0x40 | 2 << 17).reply.inject, Some((13, Some(0))));
+    // Offered: said in CPUID whatever the host says; the guest's TSC is
+    // the host's (1 GHz here), 5e9 at virtual time 0.
+    let mut p = Platform::new(1, 1_000_000).with_tsc_deadline(5_000_000_000);
+    assert_eq!(leaf1(&mut p, 0) & (1 << 24), 1 << 24);
+    assert_eq!(wrmsr(&mut p, 0x1B, 0xFEE0_0D00).reply.inject, None, "x2APIC on");
+    assert_eq!(wrmsr(&mut p, 0x832, 0x40 | 2 << 17).reply.inject, None);
+    p.set_clock(1_000_000); // 1 ms in: the guest's TSC is 5_001_000_000
+    let s = wrmsr(&mut p, 0x6E0, 5_003_000_000);
+    assert_eq!((s.reply.inject, s.timer), (None, Some((0, 2_000_000, 0))), "2 ms after the guest's TSC now");
+    assert_eq!(p.timer_fired(0), Some(0x40));
+    let s = wrmsr(&mut p, 0x6E0, 4_000_000_000);
+    assert_eq!(s.timer, Some((0, 1, 0)), "a deadline passed fires at once");
+    // No TSC rate: not offered.
+    let mut p = Platform::new(1, 0).with_tsc_deadline(5);
+    assert_eq!(leaf1(&mut p, 1 << 24) & (1 << 24), 0);
 }

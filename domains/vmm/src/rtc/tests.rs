@@ -177,3 +177,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_wall_clock_runs_on_by_the_tsc_from_mgmts_reading() {
+    let leap =
+        ipc::guest::WallClock { year: 2024, month: 2, day: 29, hour: 13, minute: 45, second: 30, tsc: 5_000 };
+    let s = 1_709_214_330 * 1_000_000_000;
+    assert_eq!(wall_ns(&leap, 5_000, 1_000), s, "at the reading");
+    assert_eq!(wall_ns(&leap, 5_000 + 2_500, 1_000), s + 2_500_000, "2,500 ticks of 1 MHz later");
+    assert_eq!(wall_ns(&leap, 4_000, 1_000), s - 1_000_000, "a TSC before the reading counts back");
+    assert_eq!(wall_ns(&leap, 5_000 + 3 * 2_000_000_000, 2_000_000), s + 3_000_000_000, "3 s at 2 GHz");
+    assert_eq!(wall_ns(&leap, u64::MAX, 0), s, "no rate: no time since");
+    assert_eq!(wall_ns(&leap, u64::MAX, 1), u64::MAX, "held at the end of u64 ns");
+    let epoch =
+        ipc::guest::WallClock { year: 1970, month: 1, day: 1, hour: 0, minute: 0, second: 0, tsc: 10 };
+    assert_eq!(wall_ns(&epoch, 0, 1), 0, "never before 1970");
+    let mut rtc = Rtc::new(Machine::default());
+    assert_eq!(
+        clock(&mut rtc, wall_ns(&leap, 5_000, 1_000) + LEAP_DAY % 1_000_000_000),
+        clock(&mut rtc, LEAP_DAY)
+    );
+}

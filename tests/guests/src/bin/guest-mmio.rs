@@ -11,7 +11,12 @@
 //! 0x4000_0000 through a 4 KiB page of a 4-level walk (so the VMM must
 //! walk its tables, not take linear for physical) and checks 64-bit forms:
 //! REX registers (r9d, r13-r15, r10b), rip-relative, a 64-bit load and a
-//! store of an immediate, [reg+reg*8+disp32], movsxd, movzx; says
+//! store of an immediate, [reg+reg*8+disp32], movsxd, movzx, an absolute
+//! disp32 (SIB without base or index), [rsp+disp8], [rbp+disp8], [r13],
+//! [r12+disp8], an index alone ([rcx*8+disp32]), 16-bit stores of a
+//! register and an immediate, movsx of a word, a 64-bit store of a
+//! register, 32-bit addressing (prefix 0x67), FS and GS overrides (bases
+//! by WRMSR), a 64-bit moffs (movabs), a store from ah; says
 //! `guest-mmio: long mode MMIO ok` and passes. Any value not as it must be
 //! is a `guest-mmio: FAIL check N` line and a failure.
 
@@ -191,6 +196,99 @@ long_entry:
     cmpq $0x60, %r15
     jne bad64
     movq $0, 0x80(%rbx)
+    /* 17: an absolute disp32 (SIB, no base, no index). */
+    movl $17, %edi
+    movl $-1, %eax
+    movl apic_alias + 0x30, %eax
+    cmpl $0x00060014, %eax
+    jne bad64
+    /* 18: [rsp+disp8] (SIB with rsp as base). */
+    movl $18, %edi
+    movq %rsp, %r11
+    movq %rbx, %rsp
+    movl 0x30(%rsp), %ecx
+    movq %r11, %rsp
+    cmpl $0x00060014, %ecx
+    jne bad64
+    /* 19: [rbp+disp8], and [r13] (which needs a disp8 of 0). */
+    movl $19, %edi
+    movq %rbx, %rbp
+    movl 0x30(%rbp), %edx
+    cmpl $0x00060014, %edx
+    jne bad64
+    leaq 0x30(%rbx), %r13
+    movl (%r13), %edx
+    cmpl $0x00060014, %edx
+    jne bad64
+    /* 20: [r12+disp8] (r12 needs a SIB byte). */
+    movl $20, %edi
+    movq %rbx, %r12
+    movl 0x30(%r12), %r8d
+    cmpl $0x00060014, %r8d
+    jne bad64
+    /* 21: an index alone, [rcx*8+disp32]. */
+    movl $21, %edi
+    movq $6, %rcx
+    movl apic_alias(,%rcx,8), %eax
+    cmpl $0x00060014, %eax
+    jne bad64
+    /* 22: 16-bit stores (register, immediate), movsx of a word. */
+    movl $22, %edi
+    movw $0x70, %cx
+    movw %cx, 0x80(%rbx)
+    movl 0x80(%rbx), %eax
+    cmpl $0x70, %eax
+    jne bad64
+    movw $0x50, 0x80(%rbx)
+    movl 0x80(%rbx), %eax
+    cmpl $0x50, %eax
+    jne bad64
+    movq $-1, %rax
+    movswq 0x30(%rbx), %rax
+    cmpq $0x14, %rax
+    jne bad64
+    /* 23: a 64-bit store of a register. */
+    movl $23, %edi
+    movq $0x20, %rax
+    movq %rax, 0x80(%rbx)
+    movl 0x80(%rbx), %eax
+    cmpl $0x20, %eax
+    jne bad64
+    /* 24: 32-bit addressing in long mode (address-size prefix 0x67). */
+    movl $24, %edi
+    movl 0x30(%ebx), %eax
+    cmpl $0x00060014, %eax
+    jne bad64
+    /* 25: FS and GS overrides, their bases set by WRMSR. */
+    movl $25, %edi
+    movl $0xC0000100, %ecx          /* FS_BASE */
+    movl $0x40000000, %eax
+    xorl %edx, %edx
+    wrmsr
+    movl $0xC0000101, %ecx          /* GS_BASE */
+    movl $0x3FFFFFF0, %eax
+    wrmsr
+    movl %fs:0x30, %eax
+    cmpl $0x00060014, %eax
+    jne bad64
+    movq $0x30, %rcx
+    movl %gs:0x10(%rcx), %eax       /* 0x3FFFFFF0 + 0x40 */
+    cmpl $0x00060014, %eax
+    jne bad64
+    /* 26: a 64-bit moffs (movabs) into eax. */
+    movl $26, %edi
+    movl $-1, %eax
+    movabsl apic_alias + 0x30, %eax
+    cmpl $0x00060014, %eax
+    jne bad64
+    /* 27: a store from ah (a high byte), read back by movzx. */
+    movl $27, %edi
+    movl $0x3000, %eax
+    movb %ah, 0x80(%rbx)
+    movzbl 0x80(%rbx), %ecx
+    cmpl $0x30, %ecx
+    jne bad64
+    movq $0, 0x80(%rbx)
     leaq msg_ok64(%rip), %rsi
     call puts64
     xorl %eax, %eax
@@ -199,14 +297,8 @@ bad64:
     leaq msg_bad(%rip), %rsi
     call puts64
     movl %edi, %eax
-    addb $'0' - 10, %al             /* checks 11..19 as "1" and a digit */
-    pushq %rax
-    movb $'1', %al
-    call putc64
-    popq %rax
-    call putc64
-    movb $0x0a, %al
-    call putc64
+    call put_dec64
+    call newline64
     movl $1, %eax
 exit64:
     movw $0xf4, %dx

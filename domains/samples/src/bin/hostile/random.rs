@@ -323,7 +323,13 @@ impl Fuzzer {
                 // wake that thread and leave this one waiting for good
                 // (whichever waits first is the waiter, a second gets
                 // `Busy`). A periodic timer wakes whichever waits, until
-                // this call is over.
+                // this call is over. Only one in 16 waits so: each waits a
+                // tick or so (timers fire at ticks), and they would take
+                // most of the run (in a fixed pool of timers this domain's
+                // share was mostly taken, and a `Wait` became a `Poll`).
+                if self.rng.below(16) != 0 {
+                    return Some(Nr::Poll as u64);
+                }
                 if raw(Nr::TimerSet as u64, [a[0], WAIT_BITS, 100, 100, 0, 0]).0 != 0 {
                     // The domain's timers are all taken.
                     return Some(Nr::Poll as u64);
@@ -378,7 +384,7 @@ fn code_page(this: CapSlot, owner: CapSlot) -> Result<CapSlot, Error> {
 
 /// The rule for `Wait` holds beside another waiter: with the client of the
 /// targeted checks waiting on `parked` (binding it is refused while a
-/// thread waits on it) and every timer of this domain taken, a `Wait` on
+/// thread waits on it) and no timer to be had (its quota all given away), a `Wait` on
 /// it as the rules make it returns. Under the rule before, a signal in
 /// place of the timer, the client took the signal and this thread waited
 /// for good (1 run in 3 of this test timed out so).
@@ -390,18 +396,28 @@ fn wait_beside_a_waiter(f: &mut Fuzzer, parked: CapSlot) -> Result<(), Failure> 
         sys::yield_now();
     }
     let far = 60_000_000; // µs: none fires during the check
-                          // Until the domain's share of timers (or the pool) is used up.
-    let taken = (1..=62).take_while(|&b| sys::timer_set(f.wake, 1 << b, far, 0).is_ok()).count();
-    match sys::timer_set(f.wake, 1 << (taken + 1), far, 0) {
-        Err(Error::QuotaExceeded | Error::OutOfObjects) => {}
-        _ => return Err(Failure::setup(Error::QuotaExceeded)),
+                          // Timers are paid from the domain's own quota: with all of it given to
+                          // children (a child's quota is taken from its supervisor's), none can
+                          // be set.
+    let mut hogs = [CapSlot(0); 16];
+    let mut held = 0;
+    for k in (0..24).rev() {
+        if held < hogs.len() {
+            if let Ok((h, _)) = sys::domain_create(1 << k) {
+                hogs[held] = h;
+                held += 1;
+            }
+        }
+    }
+    if !matches!(sys::timer_set(f.wake, 2, far, 0), Err(Error::QuotaExceeded | Error::OutOfObjects)) {
+        return Err(Failure::setup(Error::QuotaExceeded));
     }
     let mut a = [u64::from(parked.0), 0, 0, 0, 0, 0];
     let nr = f.tame(Nr::Wait as u64, &mut a, &mut [0; REGS]).unwrap_or(Nr::Wait as u64);
     let (rax, r) = raw(nr, a);
     f.untame();
-    for b in 1..=taken {
-        let _ = sys::timer_set(f.wake, 1 << b, 0, 0);
+    for &h in hogs.iter().take(held) {
+        sys::domain_destroy(h).map_err(Failure::setup)?;
     }
     if rax != 0 && rax != Error::Busy.code() {
         return Err(Failure { call: 0, nr, args: a, rax, arg: r[0] });
