@@ -109,7 +109,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
         match exit {
             HwExit::Interrupt { .. } => {
                 crate::state::sched::charge(&mut k, c);
-                if me.ticks() != ticks && !k.timers.is_empty() {
+                if me.ticks() != ticks {
                     // The tick, taken here: timers fire as at one from
                     // user mode (else a CPU that only runs guests fires
                     // none, and with every CPU in a guest none fire).
