@@ -16,6 +16,8 @@ use ryokan_systest::{log, Bochs, Emulator, Image, Qemu, Verdict};
 use crate::ws::Ws;
 use crate::{image, prereq};
 
+pub mod linux;
+
 /// The system the bench boots.
 pub const SYSTEM: &str = "tests/systems/bench.toml";
 /// The domain that measures, and the prefix of its figures.
@@ -41,7 +43,9 @@ const ABOUT: [(&str, &str); 9] = [
 
 /// What each guest figure measures (its name then says where).
 /// (`_mean` ones are the mean of 1000; the others the fewest.)
-const GUEST_ABOUT: [(&str, &str); 6] = [
+const GUEST_ABOUT: [(&str, &str); 8] = [
+    ("linux_to_init_ryokan", "Debian's kernel, TSC start to `Run /init`, a 1-vCPU guest on Ryokan"),
+    ("linux_to_init_bare", "the same kernel and initramfs on bare QEMU TCG, -smp 1"),
     ("guest_out_kernel_mean", "the same, mean of 1000"),
     ("guest_out_kernel", "guest OUT to a doorbell port until it resumes, handled in the kernel alone"),
     ("guest_cpuid_vmm_mean", "the same, mean of 1000"),
@@ -62,7 +66,11 @@ pub fn bench(ws: &Ws) -> Result<ExitCode> {
         let got = run_one(ws, GUEST_SYSTEM, &emulator, GUEST_WHO, &format!("bench-{label}"))?;
         figures.extend(got.into_iter().map(|(name, n)| (format!("{name}_{label}"), n)));
     }
+    figures.extend(linux::figures(ws)?);
     print!("{}", table(&figures));
+    if let Some(r) = linux::ratio(&figures) {
+        println!("{r}");
+    }
     println!("({} figures; logs in {})", figures.len(), ws.out_dir().join("bench*").display());
     Ok(ExitCode::SUCCESS)
 }

@@ -92,6 +92,7 @@ mod tests {
             "guest-mods",
             "guest-smp",
             "guest-timer",
+            "guest-shadow",
             "guest-storm",
             "guest-long",
         ] {

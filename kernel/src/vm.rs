@@ -112,7 +112,8 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                 if me.ticks() != ticks {
                     // The tick, taken here: timers fire as at one from
                     // user mode (else a CPU that only runs guests fires
-                    // none, and with every CPU in a guest none fire).
+                    // none, and with every CPU in a guest none fire);
+                    // with none due, `fire_timers` looks at no timer.
                     k.fire_timers(cpu::now());
                 }
                 if me.ticks() != ticks || k.resched[c] {

@@ -22,6 +22,14 @@
 //! Call Trace in its log), APERF/MPERF (leaf 6 ecx bit 0) and the
 //! energy/performance bias (leaf 6 ecx bit 3: no IA32_ENERGY_PERF_BIAS),
 //! MSRs Linux would use unchecked.
+//! Shown whatever the host says: an invariant TSC (leaf 0x8000_0007 edx
+//! bit 8). The guest's TSC is the host's, neither offset nor scaled, and
+//! Ryokan keeps that as its own clock, so it must be constant-rate and the
+//! same on every CPU (the kernel's timers compare TSCs read on different
+//! CPUs). Not told (QEMU's TCG CPUs do not say it), Linux with more than
+//! one CPU marked its TSC unstable (`TSCs unsynchronized`), timed itself
+//! with jiffies, and calibrated each further CPU's delay loop against
+//! them: a 2-vCPU boot took three times as long.
 //! Of leaf 7's features, two the platform does not give are hidden:
 //! IA32_TSC_ADJUST (ebx bit 1: the MSR is not emulated, and Linux reads it
 //! unchecked when told it exists) and INVPCID (ebx bit 10: VT-x raises #UD
@@ -70,6 +78,8 @@ const FEATURES7: u32 = 7;
 const LEAF7_EBX_TSC_ADJUST: u32 = 1 << 1;
 const LEAF7_EBX_INVPCID: u32 = 1 << 10;
 const LEAF7_ECX_LA57: u32 = 1 << 16;
+const POWER_MGMT_LEAF: u32 = 0x8000_0007;
+const EXT7_EDX_INVARIANT_TSC: u32 = 1 << 8;
 
 /// Whether the answer to `leaf` starts from the CPU's: not for the
 /// hypervisor's own leaves.
@@ -102,6 +112,7 @@ pub fn answer(leaf: u32, sub: u32, cpu: [u32; 4], vcpu: u32, tsc_khz: u32) -> [u
         XSAVE_LEAF if sub == 0 => [eax & XSAVE_COMPONENTS, ebx, ecx, 0],
         XSAVE_LEAF if sub == 1 => [eax & !XSAVES, 0, 0, 0],
         0x8000_0001 => [eax, ebx, ecx & !EXT1_ECX_SVM, edx],
+        POWER_MGMT_LEAF => [eax, ebx, ecx, edx | EXT7_EDX_INVARIANT_TSC],
         SVM_FEATURES => [0; 4],
         _ => cpu,
     }
@@ -162,6 +173,7 @@ mod tests {
         assert_eq!(answer(7, 1, ALL, 0, 0), ALL, "leaf 7's other sub-leaves pass");
         assert_eq!(answer(6, 0, [1, 2, 3, 4], 0, 0), [1, 2, 2, 4], "leaf 6 but APERF/MPERF");
         assert_eq!(answer(0x8000_0008, 0, [1, 2, 3, 4], 0, 0), [1, 2, 3, 4], "other leaves pass");
+        assert_eq!(answer(0x8000_0007, 0, [1, 2, 3, 4], 0, 0), [1, 2, 3, 4 | (1 << 8)], "an invariant TSC");
         assert_eq!(answer(1, 0, ALL, 0, 0)[2] & (1 << 3), 0, "MONITOR/MWAIT hidden");
         assert_eq!(answer(1, 0, ALL, 0, 0)[2] & (1 << 24), 0, "TSC-deadline mode hidden");
         assert_eq!(answer(1, 0, ALL, 0, 0)[3] & ((1 << 22) | (1 << 29)), 0, "no thermal monitor");

@@ -51,6 +51,8 @@ pub fn cases() -> Vec<SystemTest> {
     all.extend(all3!("guest_modules", "tests/systems/guest-mods.toml", check_modules));
     all.extend(all3!("guest_timer", "tests/systems/guest-timer.toml", check_timer));
     all.extend(all3!("guest_mmio", "tests/systems/guest-mmio.toml", check_mmio));
+    all.push(case("guest_shadow", "tests/systems/guest-shadow.toml", qemu(), check_shadow));
+    all.push(case("bochs_guest_shadow", "tests/systems/guest-shadow.toml", bochs(), check_shadow));
     all.extend(all3!("guest_rtc", "tests/systems/guest-rtc.toml", check_rtc));
     all.extend(all3!("guest_apic", "tests/systems/guest-apic.toml", check_apic));
     all.extend(all3!("guest_ioapic", "tests/systems/guest-ioapic.toml", check_ioapic));
@@ -356,6 +358,17 @@ fn check_timer(o: &Outcome) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// guest-shadow's 20 halts (`sti; hlt; cli`) each took the interrupt
+/// that ended it before the `cli`, then it passed.
+fn check_shadow(o: &Outcome) -> Result<(), String> {
+    finished(o)?;
+    let s = &o.serial;
+    let g = "guest-shadow";
+    let done = says(s, g, "guest-shadow: 20 halts, each interrupt taken before cli")?;
+    let exit = passed(s, g)?;
+    in_order(&[("the halts", done), ("the exit", exit)], g)
 }
 
 fn check_smp_two_cpus(o: &Outcome) -> Result<(), String> {

@@ -482,6 +482,23 @@ fn the_timer_wants_fifty_idle_milliseconds() {
     fails("guest_timer", &no_exit, "exit port");
 }
 
+#[test]
+fn the_shadow_guest_wants_every_halt_to_take_its_interrupt() {
+    let good = "[guest-shadow] guest-shadow: 20 halts, each interrupt taken before cli\n\
+                [vmm] guest-shadow: exit port 0xf4: exit code 0\n\
+                [mgmt] guest-shadow exited with code 0\n";
+    assert_eq!(run("guest_shadow", good), Ok(()));
+    assert_eq!(run("bochs_guest_shadow", good), Ok(()));
+    let kept = format!(
+        "[guest-shadow] guest-shadow: FAIL halt 1: the interrupt that ended it was not taken before cli\n\
+         [vmm] guest-shadow: exit port 0xf4: exit code 1\n\
+         [mgmt] guest-shadow exited with code 1\n{}",
+        failed("guest-shadow", 1)
+    );
+    assert!(run("guest_shadow", &kept).is_err());
+    fails("bochs_guest_shadow", &good.replace("20 halts", "19 halts"), "20 halts");
+}
+
 /// The loops' run: `ac` and `db` what each loop did, `verdict` mgmt's
 /// verdict lines for those that failed.
 fn loops(ac: &str, db: &str, verdict: &str) -> String {

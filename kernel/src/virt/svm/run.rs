@@ -452,6 +452,16 @@ pub fn set_rip(vmcb: &Vmcb, rip: u64) {
     set!(vmcb, save.rip, rip);
 }
 
+/// Ends the interrupt shadow of an STI or MOV SS, for a guest moved past
+/// the instruction it covered (APM Vol. 2 15.21.5: the shadow lasts one
+/// instruction), as `vmx::run::end_shadow` does.
+pub fn end_shadow(vmcb: &Vmcb) {
+    let shadow = get!(vmcb, control.interrupt_shadow);
+    if shadow & apm::INTERRUPT_SHADOW != 0 {
+        set!(vmcb, control.interrupt_shadow, shadow & !apm::INTERRUPT_SHADOW);
+    }
+}
+
 /// Queues a hardware exception for the next VMRUN; in real mode without
 /// its error code, as on VT-x (`vmx::run::inject`).
 pub fn inject(vmcb: &Vmcb, vector: u8, error: Option<u32>) {

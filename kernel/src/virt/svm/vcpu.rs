@@ -30,6 +30,7 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
         let (rip, _) = svm::rip(&vmcb);
         if r.actions.contains(Action::ADVANCE) {
             svm::set_rip(&vmcb, rip + v.exit_len.min(15));
+            svm::end_shadow(&vmcb);
         }
         if r.actions.contains(Action::SET_RIP) {
             svm::set_rip(&vmcb, r.rip);

@@ -460,6 +460,19 @@ pub fn set_rip(rip: u64) {
     vmcs::write(guest::RIP, rip);
 }
 
+/// Ends the interrupt shadow of an STI or MOV SS, for a guest moved past
+/// the instruction it covered (a HLT after `sti` that an interrupt ended,
+/// a CPUID after `mov ss`): the shadow lasts one instruction (SDM Vol. 2B,
+/// STI; the interruptibility state, Vol. 3C §24.4.2; KVM clears it whenever
+/// it skips an instruction). Kept standing, it would let the next instruction
+/// run first, and `sti; hlt; cli` would never take its interrupt.
+pub fn end_shadow() {
+    let state = vmcs::read(guest::INTERRUPTIBILITY_STATE);
+    if state & sdm::BLOCKING_STI_OR_MOV_SS != 0 {
+        vmcs::write(guest::INTERRUPTIBILITY_STATE, state & !sdm::BLOCKING_STI_OR_MOV_SS);
+    }
+}
+
 /// Queues a hardware exception for the next entry. In real mode without
 /// its error code: no exception pushes one there, and VT-x refuses to
 /// deliver one (SDM Vol. 3C 26.2.1.3, an invalid control field), so a

@@ -41,6 +41,7 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
     if let Some(r) = v.reply.take() {
         if r.actions.contains(Action::ADVANCE) {
             run::set_rip(run::rip() + v.exit_len.min(15));
+            run::end_shadow();
         }
         if r.actions.contains(Action::SET_RIP) {
             run::set_rip(r.rip);

@@ -62,11 +62,6 @@ guest_main:
     call puts
 1:  sti
     hlt
-    /* A no-op where the next instruction would be `cli`: the kernel
-       completes a halt that an interrupt ends (ADVANCE) but leaves the STI
-       shadow of `sti; hlt` standing, so the interrupt is taken only after
-       one more instruction: a `cli` there would keep it out. */
-    nop
     cli
     cmpl $0, quit
     je 1b
