@@ -6,7 +6,8 @@
 //! shared out: a guest with a page free makes VirqLines (each slot deleted
 //! as made: the line lives on until its guest dies), then notifications,
 //! until its quota is gone (`QuotaExceeded`), and its siblings and `hostile`
-//! itself still make theirs. Meanwhile `witness`, another account, makes
+//! itself still make theirs; so with endpoints, doorbells and memory
+//! objects, each in a guest of its own. Meanwhile `witness`, another account, makes
 //! one of each; and destroying the first guests gives their places back,
 //! exactly.
 
@@ -60,6 +61,40 @@ fn fill_virqs(g: CapSlot) -> Result<(u64, Got), Failure> {
     Ok((4097, Got::Ok))
 }
 
+/// Makes objects in guest `g` with `make`, deleting each one's slot (the
+/// object lives until its guest dies), until that fails (at most the
+/// kernel's 8,192 and one): how many, and the failure.
+fn fill_deleting(
+    g: CapSlot,
+    make: impl Fn(CapSlot, u64) -> Result<CapSlot, Error>,
+) -> Result<(u64, Got), Failure> {
+    for i in 0..8193 {
+        match make(g, i) {
+            Ok(s) => made("deleting an object's slot", sys::cap_delete(s))?,
+            Err(e) => return Ok((i, Got::Err(e))),
+        }
+    }
+    Ok((8193, Got::Ok))
+}
+
+/// What a guest makes until its quota is gone: what it is, the guest's
+/// quota, and how one is made in a guest (the `n`th).
+type Kind = (&'static str, &'static str, u64, fn(CapSlot, u64, CapSlot) -> Result<CapSlot, Error>);
+
+/// Endpoints, doorbells and memory objects, each paid for by the guest
+/// named at its making.
+const KINDS: [Kind; 3] = [
+    ("endpoints past their owner's quota", "an endpoint of another guest", NTFN_QUOTA, |g, _, _| {
+        sys::endpoint_create(g)
+    }),
+    ("doorbells past their guest's quota", "a doorbell of another guest", NTFN_QUOTA, |g, i, n| {
+        sys::doorbell_create(g, i as u16, n, 1)
+    }),
+    ("memory objects past their owner's quota", "a memory object of another guest", 8, |g, _, _| {
+        sys::memory_create(g, 1)
+    }),
+];
+
 /// Calls `make` until it fails (at most `most` times): how many it made,
 /// and the failure.
 fn fill(most: u64, mut make: impl FnMut(u64) -> Got) -> (u64, Got) {
@@ -98,6 +133,18 @@ pub fn run(this: CapSlot, witness: Option<CapSlot>) -> Result<(), Failure> {
     expect("a notification in the account's second guest (its own quota)", second, Got::Ok)?;
     let own = result(sys::notification_create(this));
     expect("a notification of the account's first domain (its own quota)", own, Got::Ok)?;
+
+    // Endpoints, doorbells and memory objects the same way: a guest makes
+    // them until its quota is gone, and another guest still makes one.
+    for (past_what, other, quota, make) in KINDS {
+        let (gk, _) = made("a guest with a small quota", sys::guest_create(quota))?;
+        let (n, past) = fill_deleting(gk, |g, i| make(g, i, tick))?;
+        expect(past_what, past, Got::Err(QuotaExceeded))?;
+        expect("objects made before the quota was gone", Got::Value(u64::from(n >= 1)), Got::Value(1))?;
+        let slot = made(other, make(g2, 0x500, tick))?;
+        made("deleting its slot", sys::cap_delete(slot))?;
+        made("destroying the guest", sys::domain_destroy(gk))?;
+    }
 
     // Another account still has room for each.
     let Some(witness) = witness else {
