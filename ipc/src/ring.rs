@@ -433,6 +433,7 @@ impl<'a> Consumer<'a> {
     /// Whether the ring looks empty: the peer's index read once and not
     /// checked, so a hint only (that [`Self::pop`] would say `WouldBlock`,
     /// which checks), to skip the work of a pop where nothing came.
+    #[inline(always)]
     pub fn looks_empty(&self) -> bool {
         self.produced == self.consumed && self.region.load(PRODUCER_INDEX, Relaxed) == self.consumed
     }

@@ -92,6 +92,7 @@ impl<'a> ConsoleLink<'a> {
 
     /// Whether [`Self::feed`] may have input to give: some held, or a
     /// message in the ring as it looks (a hint: `feed` checks).
+    #[inline(always)]
     pub fn has_input(&self) -> bool {
         self.taken < self.held.len() || !self.input.looks_empty()
     }

@@ -73,10 +73,17 @@ impl Link {
     /// the interrupt that raised, if any. Nothing is done where no input
     /// waits: every UART access comes here, and the whole feed cost a
     /// UART OUT's round trip about 370 instructions.
+    #[inline(always)]
     pub fn feed(&mut self, platform: &mut Platform, console: &Console) -> Option<Step> {
         if self.broken || !self.link.has_input() {
             return None;
         }
+        self.feed_now(platform, console)
+    }
+
+    /// [`Self::feed`] where input waits: out of line, as it is seldom.
+    #[inline(never)]
+    fn feed_now(&mut self, platform: &mut Platform, console: &Console) -> Option<Step> {
         let (fed, step) = platform.receive(|uart| self.link.feed(uart));
         if let Err(e) = fed {
             self.off(console, e);

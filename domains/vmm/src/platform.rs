@@ -840,7 +840,11 @@ impl Platform {
                 if self.uart.transmits(uart) {
                     s.tx = Some(value as u8);
                 }
-                s.line = self.uart.write(uart, value as u8);
+                // Stored only when a line is done: moving the empty
+                // Option in costs a copy of the whole line buffer.
+                if let Some(line) = self.uart.write(uart, value as u8) {
+                    s.line = Some(line);
+                }
                 self.uart_edge(&mut s, was);
             } else if let Some(power) = self.power(port, value as u8, exit.rip) {
                 return power;
