@@ -42,7 +42,7 @@
 //! - Interrupts from the I/O APIC: a fixed or lowest-priority entry
 //!   reaches the vCPUs its destination names ([`Apics::targets`]; lowest
 //!   priority: the first of them) the way a fixed IPI does
-//!   ([`Step::irqs`]); a level-triggered one is also put in service on
+//!   ([`Platform::irqs`]); a level-triggered one is also put in service on
 //!   them ([`Apics::accepted`]) so that the guest's EOI of it is broadcast
 //!   back ([`crate::ioapic::IoApic::eoi`]: remote IRR cleared, the line
 //!   delivers again if still asserted). The APIC model ends the highest
@@ -324,14 +324,14 @@ impl fmt::Display for Note {
     }
 }
 
-/// What to do about one exit.
+/// What to do about one exit. Kept small, as it is made and moved on
+/// every exit: the step's line of output and its interrupts from the I/O
+/// APIC stay in the [`Platform`] ([`Platform::line`], [`Platform::irqs`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
     pub reply: Reply,
     /// Stop the guest; the VMM exits with this status.
     pub stop: Option<u64>,
-    /// A finished line of guest output.
-    pub line: Option<Line>,
     /// The byte the guest sent out of its UART (for its console).
     pub tx: Option<u8>,
     pub note: Option<Note>,
@@ -346,9 +346,6 @@ pub struct Step {
     /// load's destination, its index and value
     /// ([`crate::emulate::completion`]).
     pub write: Option<(u8, u64)>,
-    /// Interrupts from the I/O APIC: vector `.1` on each vCPU whose bit is
-    /// set in `.0`, as for [`Step::ipi`].
-    pub irqs: heapless::Vec<(u16, u8), { crate::ioapic::LINES }>,
     /// Arm the PIT's timer ([`PIT_TIMER_BIT`]) to go off in this many ns,
     /// or disarm it for 0.
     pub pit_timer: Option<u64>,
@@ -359,14 +356,12 @@ impl Step {
         Step {
             reply: Reply::only(actions),
             stop: None,
-            line: None,
             tx: None,
             note: None,
             start: None,
             ipi: None,
             timer: None,
             write: None,
-            irqs: heapless::Vec::new(),
             pit_timer: None,
         }
     }
@@ -398,6 +393,10 @@ pub struct Platform {
     tsc_base: u64,
     /// The vCPUs stopped for good by a halt with interrupts off, a bit each.
     halted: u16,
+    /// The last step's finished line of guest output ([`Platform::line`]).
+    line: Option<Line>,
+    /// The last step's interrupts from the I/O APIC ([`Platform::irqs`]).
+    irqs: heapless::Vec<(u16, u8), { crate::ioapic::LINES }>,
 }
 
 impl Platform {
@@ -419,7 +418,27 @@ impl Platform {
             wall_ns: 0,
             tsc_base: 0,
             halted: 0,
+            line: None,
+            irqs: heapless::Vec::new(),
         }
+    }
+
+    /// A new step: the last one's line and interrupts are gone (setting
+    /// them empty writes a tag and a length, not the buffers).
+    fn begin(&mut self) {
+        self.line = None;
+        self.irqs.clear();
+    }
+
+    /// The finished line of guest output the last step made, if any.
+    pub fn line(&self) -> Option<&Line> {
+        self.line.as_ref()
+    }
+
+    /// The last step's interrupts from the I/O APIC: vector `.1` on each
+    /// vCPU whose bit is set in `.0`, as for [`Step::ipi`].
+    pub fn irqs(&self) -> &[(u16, u8)] {
+        &self.irqs
     }
 
     /// This platform offering the local APICs' TSC-deadline mode (and
@@ -486,6 +505,7 @@ impl Platform {
     /// the VMM was late are one edge: ticks are lost, as on a busy PC), and
     /// the timer re-armed for the next one ([`Step::pit_timer`]).
     pub fn pit_fired(&mut self) -> Step {
+        self.begin();
         let mut s = Step::reply(Action::empty());
         match self.pit_due {
             Some(due) if due <= self.now_ns => {
@@ -533,6 +553,7 @@ impl Platform {
     /// with the receive interrupt's edge, if the input raised it (only
     /// its `irqs` and `note` are meant).
     pub fn receive<R>(&mut self, f: impl FnOnce(&mut Uart) -> R) -> (R, Step) {
+        self.begin();
         let mut s = Step::reply(Action::empty());
         let was = self.uart.interrupt();
         let r = f(&mut self.uart);
@@ -564,7 +585,7 @@ impl Platform {
             }
         }
         // At most one delivery per line per step: never full.
-        let _ = s.irqs.push((targets, d.vector));
+        let _ = self.irqs.push((targets, d.vector));
     }
 
     /// vCPU `vcpu`'s APIC timer went off: the vector to raise on it, if any.
@@ -574,6 +595,7 @@ impl Platform {
 
     /// Answers `exit` of vCPU `vcpu`; `cpu(leaf, subleaf)` asks the real CPU.
     pub fn on_exit(&mut self, vcpu: usize, exit: &Exit, cpu: impl Fn(u32, u32) -> [u32; 4]) -> Step {
+        self.begin();
         let rip = exit.rip;
         match exit.reason {
             ExitReason::Cpuid => {
@@ -638,6 +660,7 @@ impl Platform {
         exit: &Exit,
         decoded: Result<crate::emulate::Decoded, MmioWhy>,
     ) -> Step {
+        self.begin();
         let (gpa, rip) = (exit.gpa, exit.rip);
         if exit.qualification & 4 != 0 || !self.mmio_device(gpa) {
             return self.stop(status::UNMAPPED, Note::Unmapped { gpa, access: exit.qualification, rip });
@@ -727,7 +750,8 @@ impl Platform {
 
     fn stop(&mut self, code: u64, note: Note) -> Step {
         let mut s = Step::reply(Action::STOP);
-        (s.stop, s.note, s.line) = (Some(code), Some(note), self.uart.flush());
+        (s.stop, s.note) = (Some(code), Some(note));
+        self.line = self.uart.flush();
         s
     }
 
@@ -843,7 +867,7 @@ impl Platform {
                 // Stored only when a line is done: moving the empty
                 // Option in costs a copy of the whole line buffer.
                 if let Some(line) = self.uart.write(uart, value as u8) {
-                    s.line = Some(line);
+                    self.line = Some(line);
                 }
                 self.uart_edge(&mut s, was);
             } else if let Some(power) = self.power(port, value as u8, exit.rip) {

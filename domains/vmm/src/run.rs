@@ -129,14 +129,14 @@ pub fn serve(
                     l.flush();
                     if bits & CONSOLE_INPUT_BIT != 0 {
                         if let Some(step) = l.feed(&mut platform, console) {
-                            irqs(guest, &threads, &step, console);
+                            irqs(guest, &threads, &platform, &step, console);
                         }
                     }
                 }
                 if bits & PIT_TIMER_BIT != 0 {
                     platform.set_clock(virtual_ns(start_tsc));
                     let step = platform.pit_fired();
-                    irqs(guest, &threads, &step, console);
+                    irqs(guest, &threads, &platform, &step, console);
                     if let Some(note) = &step.note {
                         say!(console, "{note}");
                     }
@@ -171,7 +171,7 @@ pub fn serve(
         if let Some(l) = link.as_deref_mut() {
             if uart {
                 if let Some(step) = l.feed(&mut platform, console) {
-                    irqs(guest, &threads, &step, console);
+                    irqs(guest, &threads, &platform, &step, console);
                 }
             } else {
                 l.flush();
@@ -212,7 +212,7 @@ pub fn serve(
         if let Some((targets, vector)) = step.ipi {
             interrupt(&threads, targets, vector, console);
         }
-        irqs(guest, &threads, &step, console);
+        irqs(guest, &threads, &platform, &step, console);
         if let Some((v, delay_ns, period_ns)) = step.timer {
             // Microseconds, rounded up: a timer never fires early. A delay
             // of 0 disarms it.
@@ -221,7 +221,7 @@ pub fn serve(
                 say!(console, "cannot set vCPU {v}'s timer: {e:?}");
             }
         }
-        if let Some(line) = &step.line {
+        if let Some(line) = platform.line() {
             console.guest(line);
         }
         if let (Some(l), Some(b)) = (link.as_deref_mut(), step.tx) {
@@ -331,20 +331,20 @@ fn interrupt(threads: &[Option<CapSlot>], targets: u16, vector: u8, console: &Co
     }
 }
 
-/// The I/O APIC's interrupts of `step`, and the PIT's timer it arms
+/// The I/O APIC's interrupts of `step` (kept in `platform`), and the PIT's timer it arms
 /// (microseconds, rounded up: never early; 0 disarms). Looked at in line,
 /// done out of line: most exits have neither, and a call on each cost a
 /// CPUID round trip 24 instructions.
 #[inline(always)]
-fn irqs(guest: &Guest, threads: &[Option<CapSlot>], step: &Step, console: &Console) {
-    if !step.irqs.is_empty() || step.pit_timer.is_some() {
-        raise(guest, threads, step, console);
+fn irqs(guest: &Guest, threads: &[Option<CapSlot>], platform: &Platform, step: &Step, console: &Console) {
+    if !platform.irqs().is_empty() || step.pit_timer.is_some() {
+        raise(guest, threads, platform, step, console);
     }
 }
 
 #[inline(never)]
-fn raise(guest: &Guest, threads: &[Option<CapSlot>], step: &Step, console: &Console) {
-    for &(targets, vector) in &step.irqs {
+fn raise(guest: &Guest, threads: &[Option<CapSlot>], platform: &Platform, step: &Step, console: &Console) {
+    for &(targets, vector) in platform.irqs() {
         interrupt(threads, targets, vector, console);
     }
     if let Some(ns) = step.pit_timer {
