@@ -19,7 +19,11 @@
 //! - `tsc_rates64`: `%eax` = the TSC's rate and `%edx` = the APIC timer's,
 //!   in kHz, from CPUID 0x4000_0010 (fails the guest if there is none).
 //! - `spin_us64`: spins `%rax` microseconds on the TSC (keeps every
-//!   register; `tsc_rates64` first).
+//!   register; `tsc_rates64` first); `spin_sti64` the same with
+//!   interrupts on (off again after).
+//! - `wait_count64`: waits, interrupts on, until the 64-bit count at
+//!   `%rdi` reaches `%rax`, for at most 2 s; carry set if it did not
+//!   (interrupts off again after; keeps every register).
 
 core::arch::global_asm!(
     r#"
@@ -232,6 +236,50 @@ spin_us64:
     popq %rdx
     popq %rcx
     popq %rax
+    ret
+
+    .global spin_sti64
+spin_sti64:
+    sti
+    call spin_us64
+    cli
+    ret
+
+    .global wait_count64
+wait_count64:
+    pushq %rax
+    pushq %rcx
+    pushq %rdx
+    pushq %r8
+    movq %rax, %r8
+    movl long_tsc_khz, %ecx
+    imulq $2000, %rcx               /* 2 s of TSC ticks */
+    rdtsc
+    shlq $32, %rdx
+    orq %rdx, %rax
+    addq %rax, %rcx
+    sti
+1:  cmpq %r8, (%rdi)
+    jae 2f
+    pause
+    rdtsc
+    shlq $32, %rdx
+    orq %rdx, %rax
+    cmpq %rcx, %rax
+    jb 1b
+    cli
+    popq %r8
+    popq %rdx
+    popq %rcx
+    popq %rax
+    stc
+    ret
+2:  cli
+    popq %r8
+    popq %rdx
+    popq %rcx
+    popq %rax
+    clc
     ret
 
     /* One 16-byte stub per exception: an error code (0 where the CPU

@@ -202,7 +202,7 @@ guest_main64:
     cmpq deadline, %rax
     jb fail
     movq $5000, %rax
-    call spin_sti
+    call spin_sti64
     movq $msg_deadline_twice, %rsi
     cmpq $1, ticks
     jne fail
@@ -287,7 +287,7 @@ one_shot_checked:
     cmpq %rax, %rcx
     jb fail
     movq $10000, %rax
-    call spin_sti
+    call spin_sti64
     movq $msg_one_shot_twice, %rsi
     cmpq $1, ticks
     jne fail
@@ -311,10 +311,10 @@ periodic_checked:
    still be on its way), then no tick in 10 ms. */
 stopped_checked:
     movq $10000, %rax
-    call spin_sti
+    call spin_sti64
     movq ticks, %r12
     movq $10000, %rax
-    call spin_sti
+    call spin_sti64
     movq $msg_not_stopped, %rsi
     cmpq ticks, %r12
     jne fail
@@ -324,7 +324,7 @@ stopped_checked:
 none_checked:
     movq $0, ticks
     movq $5000, %rax
-    call spin_sti
+    call spin_sti64
     movq $msg_unexpected_tick, %rsi
     cmpq $0, ticks
     jne fail
@@ -333,38 +333,11 @@ none_checked:
 /* Waits, interrupts on, until %rax ticks came; fails with the line at
    %rsi if they do not within 2 s. */
 wait_ticks:
-    pushq %rax
-    pushq %rcx
-    pushq %rdx
-    movq %rax, %r8
-    movl long_tsc_khz, %ecx
-    imulq $2000, %rcx
-    rdtsc
-    shlq $32, %rdx
-    orq %rdx, %rax
-    addq %rax, %rcx
-    sti
-1:  cmpq %r8, ticks
-    jae 2f
-    pause
-    rdtsc
-    shlq $32, %rdx
-    orq %rdx, %rax
-    cmpq %rcx, %rax
-    jb 1b
-    cli
-    jmp fail
-2:  cli
-    popq %rdx
-    popq %rcx
-    popq %rax
-    ret
-
-/* Spins %rax µs with interrupts on. */
-spin_sti:
-    sti
-    call spin_us64
-    cli
+    pushq %rdi
+    movq $ticks, %rdi
+    call wait_count64
+    popq %rdi
+    jc fail
     ret
 
 tick:

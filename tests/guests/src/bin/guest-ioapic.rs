@@ -113,10 +113,10 @@ guest_main64:
     movl $(0x60 | 1 << 16), %edx
     call ioapic_write
     movq $10000, %rax
-    call spin_sti
+    call spin_sti64
     movq count_a, %r12
     movq $20000, %rax
-    call spin_sti
+    call spin_sti64
     movq $msg_masked, %rsi
     cmpq count_a, %r12
     jne fail
@@ -154,7 +154,7 @@ guest_main64:
     movq $msg_uart_none, %rsi
     call wait_count
     movq $5000, %rax
-    call spin_sti
+    call spin_sti64
     call uart_irq_off
     movq $msg_uart_twice, %rsi
     cmpq $1, count_u
@@ -166,7 +166,7 @@ guest_main64:
     call ioapic_write
     call uart_irq_on
     movq $10000, %rax
-    call spin_sti
+    call spin_sti64
     call uart_irq_off
     movq $msg_uart_elsewhere, %rsi
     cmpq $1, count_u
@@ -185,7 +185,7 @@ guest_main64:
     movq $msg_level_none, %rsi
     call wait_count
     movq $5000, %rax
-    call spin_sti
+    call spin_sti64
     call uart_irq_off
     movq $msg_level_twice, %rsi
     cmpq $1, count_l
@@ -251,37 +251,8 @@ stamp:
 /* Waits, interrupts on, until the count at %rdi reaches %rax; fails with
    the line at %rsi if it does not within 2 s. */
 wait_count:
-    pushq %rax
-    pushq %rcx
-    pushq %rdx
-    movq %rax, %r8
-    movl long_tsc_khz, %ecx
-    imulq $2000, %rcx
-    rdtsc
-    shlq $32, %rdx
-    orq %rdx, %rax
-    addq %rax, %rcx
-    sti
-1:  cmpq %r8, (%rdi)
-    jae 2f
-    pause
-    rdtsc
-    shlq $32, %rdx
-    orq %rdx, %rax
-    cmpq %rcx, %rax
-    jb 1b
-    cli
-    jmp fail
-2:  cli
-    popq %rdx
-    popq %rcx
-    popq %rax
-    ret
-
-spin_sti:
-    sti
-    call spin_us64
-    cli
+    call wait_count64
+    jc fail
     ret
 
 /* The handlers: count (and the TSC), then EOI. */

@@ -494,41 +494,10 @@ fail64_quiet:
 1:  hlt
     jmp 1b
 
-newline64:
-    pushq %rax
-    movb $10, %al
-    call putc64
-    popq %rax
-    ret
-
-put_hex64:
-    pushq %rax
-    pushq %rbx
-    pushq %rcx
-    movq %rax, %rbx
-    movb $0x30, %al
-    call putc64
-    movb $0x78, %al
-    call putc64
-    movl $16, %ecx
-1:  rolq $4, %rbx
-    movl %ebx, %eax
-    andl $0xf, %eax
-    movb hex64(%rax), %al
-    call putc64
-    decl %ecx
-    jnz 1b
-    popq %rcx
-    popq %rbx
-    popq %rax
-    ret
-
     .section .rodata.guest_main, "a"
     .global guest_name
 guest_name:
     .asciz "guest-long"
-hex64:
-    .ascii "0123456789abcdef"
 opt_tag:
     .asciz "tag="
 opt_rounds:
