@@ -66,6 +66,8 @@ pub enum Event {
     Shootdown { root: u64, cpu: usize },
     /// A port write.
     PortOut { port: u16, value: u32 },
+    /// The IOMMU told to forget domain `did`'s translations (function `bdf`).
+    IommuFlush { bdf: u16, did: u16 },
     /// An interrupt injected into the vCPU whose hardware state is at `hw`.
     Injected { hw: u64, vector: u8 },
     /// A vCPU's hardware frames were freed.
@@ -105,6 +107,12 @@ pub struct Cpu {
     pub idle: bool,
     /// It answers no shootdown (a CPU that hangs).
     pub deaf: bool,
+    /// The first kernel timer's time it was last told (`timer_due`), and
+    /// its timer's restarts after an interrupt (`timer_rearm`).
+    pub timer_due: u64,
+    pub rearms: u64,
+    /// Its next timer interrupt is a kernel timer's, not the tick.
+    pub timer_only: bool,
 }
 
 /// The physical memory.
@@ -245,6 +253,75 @@ pub struct Machine {
     /// The arena frame behind each backed page of an object window, by
     /// (window, page).
     pub window_frames: BTreeMap<(usize, usize), u64>,
+    /// PCI segment 0: each function's configuration space (4 KiB), by
+    /// `bus << 8 | device << 3 | function`; others answer all ones.
+    pub pci: BTreeMap<u16, Vec<u8>>,
+    /// The writable bits of a function's configuration dwords, by
+    /// (function, offset), where not all are (`pci_masks`).
+    pub pci_masks: BTreeMap<(u16, u16), u32>,
+    /// MSI-X table entries the kernel wrote, by physical address.
+    pub msix: BTreeMap<u64, [u32; 4]>,
+    /// Whether an IOMMU translates (else DMA is physical, unconfined).
+    pub iommu: bool,
+    /// Each attached function's DMA space: (root, domain id).
+    pub dma_spaces: BTreeMap<u16, (u64, u16)>,
+    /// Whether the unit finishes invalidating.
+    pub iommu_answers: bool,
+}
+
+/// The fake's PCI functions: a virtio-like function at 00:04.0 (a
+/// vendor-specific capability of 16 bytes at 0x40, MSI-X at 0x50 with 4
+/// entries, its table and pending bits in page 3 of BAR 0; BAR 0 16 KiB
+/// of memory at 0xfebf_0000, BAR 1 64 I/O ports at 0xc040, BARs 2-3 16 KiB
+/// of 64-bit memory at 0x8_0000_0000), another at 00:05.0 whose BARs are
+/// misplaced (BAR 0 over the interrupt window, BARs 2-3 over the RAM, BAR
+/// 1 over the ISA ports), and a bridge at 00:01.0.
+pub const PCI_FUNCTION: u16 = 0x20;
+pub const PCI_OTHER: u16 = 0x28;
+pub const PCI_BRIDGE: u16 = 0x08;
+/// Where the good function's BARs are.
+pub const BAR0: u64 = 0xfebf_0000;
+pub const BAR2: u64 = 0x8_0000_0000;
+pub const BAR_BYTES: u64 = 0x4000;
+
+fn pci_functions() -> BTreeMap<u16, Vec<u8>> {
+    let function = |header: u8, bars: [u32; 4]| {
+        let mut s = vec![0u8; 4096];
+        s[0..4].copy_from_slice(&[0xf4, 0x1a, 0x42, 0x10]);
+        s[0x06] = 1 << 4;
+        s[0x0e] = header;
+        for (i, b) in bars.iter().enumerate() {
+            s[0x10 + 4 * i..0x14 + 4 * i].copy_from_slice(&b.to_le_bytes());
+        }
+        s[0x34] = 0x40;
+        s[0x40..0x43].copy_from_slice(&[0x09, 0x50, 16]);
+        s[0x50..0x54].copy_from_slice(&[0x11, 0x00, 0x03, 0x00]);
+        s[0x54..0x58].copy_from_slice(&0x3000u32.to_le_bytes());
+        s[0x58..0x5c].copy_from_slice(&0x3800u32.to_le_bytes());
+        s
+    };
+    let good = [0xfebf_0000, 0xc041, 0x0000_000c, 0x8];
+    let bad = [0xfee0_0000, 0x0061, 0x0000_000c | RAM_BASE as u32, (RAM_BASE >> 32) as u32];
+    BTreeMap::from([
+        (PCI_FUNCTION, function(0, good)),
+        (PCI_OTHER, function(0, bad)),
+        (PCI_BRIDGE, function(1, [0; 4])),
+    ])
+}
+
+/// The bits of each function's BARs that take writes (the rest read as
+/// placed): what sizing a BAR finds.
+fn pci_masks() -> BTreeMap<(u16, u16), u32> {
+    let mut m = BTreeMap::new();
+    for f in [PCI_FUNCTION, PCI_OTHER] {
+        m.extend([
+            ((f, 0x10), 0xffff_c000),
+            ((f, 0x14), 0xffff_ffc0),
+            ((f, 0x18), 0xffff_c000),
+            ((f, 0x1c), !0),
+        ]);
+    }
+    m
 }
 
 /// The object windows on the host: heap memory at fixed places for the
@@ -255,7 +332,7 @@ pub struct Windows {
 }
 
 /// Object windows the fake has, and the bytes of each.
-pub const WINDOWS: usize = 9;
+pub const WINDOWS: usize = 10;
 pub const WINDOW_BYTES: usize = 64 << 20;
 
 impl Windows {
@@ -289,6 +366,9 @@ impl Machine {
             guest_state: 0,
             idle: false,
             deaf: false,
+            timer_due: u64::MAX,
+            rearms: 0,
+            timer_only: false,
         };
         let mut all = vec![cpu; super::cpu::MAX_CPUS];
         for c in all.iter_mut().take(cpus) {
@@ -318,6 +398,12 @@ impl Machine {
             tick_in_guest: false,
             windows: Windows::new(),
             window_frames: BTreeMap::new(),
+            pci: pci_functions(),
+            pci_masks: pci_masks(),
+            msix: BTreeMap::new(),
+            iommu: false,
+            dma_spaces: BTreeMap::new(),
+            iommu_answers: true,
         }
     }
 
@@ -417,6 +503,18 @@ pub mod cpu {
 
     pub fn interrupts_off() {}
 
+    pub fn timer_due(due: u64) {
+        with(|m| m.me().timer_due = due);
+    }
+
+    pub fn timer_tick() -> bool {
+        with(|m| !std::mem::take(&mut m.me().timer_only))
+    }
+
+    pub fn timer_rearm() {
+        with(|m| m.me().rearms += 1);
+    }
+
     impl Here {
         pub fn set_in_kernel(self, on: bool) {
             with(|m| m.cpus[self.0].in_kernel = on);
@@ -444,6 +542,11 @@ pub mod irq {
             let cpu = m.current;
             m.events.push(Event::Eoi { cpu });
         });
+    }
+
+    /// The fake's CPUs have APIC ID 0.
+    pub fn msi_message(vector: u8) -> [u32; 4] {
+        [0xfee0_0000, 0, u32::from(vector), 0]
     }
 
     pub fn set_masked(gsi: u32, masked: bool) {
@@ -712,6 +815,11 @@ pub mod frames {
         with(|m| m.ram.free)
     }
 
+    /// The arena is all the memory the fake's firmware names.
+    pub fn names_memory(start: u64, end: u64) -> bool {
+        with(|m| start < super::RAM_BASE + m.ram.owner.len() as u64 * super::PAGE && super::RAM_BASE < end)
+    }
+
     pub fn to_virt(pa: PhysAddr) -> VirtAddr {
         VirtAddr::from_ptr(with(|m| m.ram.ptr(pa.as_u64())))
     }
@@ -867,6 +975,122 @@ pub mod io {
 
     pub fn write(port: u16, _width: Width, value: u32) {
         with(|m| m.events.push(Event::PortOut { port, value }));
+    }
+}
+
+/// The IOMMU: each attached function's DMA space a VT-d table in the
+/// arena, as on the machine, its context entry a record in the machine.
+pub mod iommu {
+    use x86_64::{PhysAddr, VirtAddr};
+
+    use super::{paging, with, Event, MapError, MapFlags, PageSize, Tables};
+
+    type Space = paging::VtdTable;
+
+    pub fn attach(bdf: u16, did: u16) -> Result<Option<(PhysAddr, u64)>, ipc::Error> {
+        with(|m| {
+            if !m.iommu {
+                return Ok(None);
+            }
+            let mut t = Tables { ram: &mut m.ram, root: None, taken: 0 };
+            let space = Space::new(&mut t).map_err(|_| ipc::Error::QuotaExceeded)?;
+            let taken = t.taken;
+            m.dma_spaces.insert(bdf, (space.root().as_u64(), did));
+            Ok(Some((space.root(), taken)))
+        })
+    }
+
+    pub fn detach(bdf: u16, did: u16, root: PhysAddr) -> Option<u64> {
+        let answered = flush(bdf, did);
+        with(|m| {
+            m.dma_spaces.remove(&bdf);
+            if !answered {
+                return None;
+            }
+            let mut t = Tables { ram: &mut m.ram, root: Some(root.as_u64()), taken: 0 };
+            let space = Space::from_root(root);
+            let n = space.free_tables(&mut t, 0..512);
+            paging::TableMemory::free_table(&mut t, root);
+            Some(n + 1)
+        })
+    }
+
+    pub fn map(root: PhysAddr, iova: u64, pa: PhysAddr) -> Result<u64, MapError> {
+        with(|m| {
+            let mut t = Tables { ram: &mut m.ram, root: Some(root.as_u64()), taken: 0 };
+            Space::from_root(root).map(&mut t, VirtAddr::new(iova), pa, PageSize::Size4K, MapFlags::WRITE)?;
+            Ok(t.taken)
+        })
+    }
+
+    pub fn unmap(root: PhysAddr, iova: u64) {
+        with(|m| {
+            let mut t = Tables { ram: &mut m.ram, root: Some(root.as_u64()), taken: 0 };
+            let _ = Space::from_root(root).unmap(&mut t, VirtAddr::new(iova));
+        })
+    }
+
+    pub fn flush(bdf: u16, did: u16) -> bool {
+        with(|m| {
+            m.events.push(Event::IommuFlush { bdf, did });
+            m.iommu_answers
+        })
+    }
+
+    /// Where function `bdf`'s DMA to `iova` lands, if anywhere (the test's
+    /// view of the unit).
+    pub fn reach(bdf: u16, iova: u64) -> Option<u64> {
+        with(|m| {
+            let &(root, _) = m.dma_spaces.get(&bdf)?;
+            let mut t = Tables { ram: &mut m.ram, root: Some(root), taken: 0 };
+            Space::from_root(PhysAddr::new(root)).translate(&mut t, VirtAddr::new(iova)).map(|x| x.0.as_u64())
+        })
+    }
+}
+
+pub mod pci {
+    use ipc::syscall::Width;
+
+    use super::with;
+
+    pub fn present() -> bool {
+        true
+    }
+
+    pub fn read(f: u16, offset: u16, width: Width) -> u32 {
+        let o = usize::from(offset);
+        with(|m| match m.pci.get(&f) {
+            Some(s) => (0..width as usize).rev().fold(0, |v, i| v << 8 | u32::from(s[o + i])),
+            None => width.max(),
+        })
+    }
+
+    pub fn write(f: u16, offset: u16, width: Width, value: u32) {
+        let o = usize::from(offset);
+        with(|m| {
+            let masks = &m.pci_masks;
+            if let Some(s) = m.pci.get_mut(&f) {
+                for i in 0..width as usize {
+                    let at = o + i;
+                    // BARs take only the bits their masks say (none: no BAR).
+                    let dword = masks.get(&(f, (at & !3) as u16)).copied();
+                    let dword = dword.or(if (0x10..0x28).contains(&at) { Some(0) } else { None });
+                    let mask = dword.map_or(0xff, |k| (k >> (8 * (at % 4))) as u8);
+                    s[at] = (value >> (8 * i)) as u8 & mask | s[at] & !mask;
+                }
+            }
+        })
+    }
+
+    /// Records what was written to the MSI-X table entry at `pa`.
+    pub fn msix_write(pa: u64, words: [u32; 4]) -> bool {
+        with(|m| m.msix.insert(pa, words));
+        true
+    }
+
+    pub fn stop_dma(f: u16) {
+        let command = read(f, 4, Width::Word);
+        write(f, 4, Width::Word, command & !4);
     }
 }
 

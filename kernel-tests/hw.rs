@@ -6,4 +6,4 @@ pub use crate::hwdata::{guest, trap};
 
 #[path = "fake.rs"]
 pub mod fake;
-pub use fake::{console, cpu, frames, io, irq, kernel, power, space, vm, window};
+pub use fake::{console, cpu, frames, io, iommu, irq, kernel, pci, power, space, vm, window};

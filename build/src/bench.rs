@@ -43,7 +43,9 @@ const ABOUT: [(&str, &str); 9] = [
 
 /// What each guest figure measures (its name then says where).
 /// (`_mean` ones are the mean of 1000; the others the fewest.)
-const GUEST_ABOUT: [(&str, &str); 8] = [
+const GUEST_ABOUT: [(&str, &str); 10] = [
+    ("linux_first_to_init_ryokan", "Debian's kernel, first instruction to init's first line, on Ryokan"),
+    ("linux_first_to_init_bare", "the same on bare QEMU TCG, -smp 1, from its reset (SeaBIOS too)"),
     ("linux_to_init_ryokan", "Debian's kernel, TSC start to `Run /init`, a 1-vCPU guest on Ryokan"),
     ("linux_to_init_bare", "the same kernel and initramfs on bare QEMU TCG, -smp 1"),
     ("guest_out_kernel_mean", "the same, mean of 1000"),
@@ -59,14 +61,48 @@ pub fn emulator() -> Emulator {
     Emulator::Qemu(Qemu::deterministic())
 }
 
-pub fn bench(ws: &Ws) -> Result<ExitCode> {
+/// The parts of the bench `--only` can name: the native figures
+/// (`bench.toml`), the guest exits on QEMU AMD-V (`exits`), on Bochs VT-x
+/// and AMD-V (`bochs`), and Linux to init (`linux`).
+pub const PARTS: [&str; 4] = ["native", "exits", "bochs", "linux"];
+
+/// Which parts of the bench to run: `--only`'s comma-separated list of
+/// [`PARTS`], or all of them.
+pub fn parts(only: Option<&str>) -> Result<Vec<&'static str>> {
+    let Some(only) = only else { return Ok(PARTS.to_vec()) };
+    let mut got = Vec::new();
+    for name in only.split(',') {
+        let Some(&part) = PARTS.iter().find(|&&p| p == name) else {
+            bail!(
+                "unknown bench part `{name}` (--only takes a comma-separated list of {})",
+                PARTS.join(", ")
+            );
+        };
+        if !got.contains(&part) {
+            got.push(part);
+        }
+    }
+    Ok(got)
+}
+
+/// Runs the bench's `parts` ([`PARTS`]) and prints their figures.
+pub fn bench(ws: &Ws, parts: &[&str]) -> Result<ExitCode> {
     prereq::ensure()?;
-    let mut figures = run_one(ws, SYSTEM, &emulator(), WHO, "bench")?;
+    let mut figures = Vec::new();
+    if parts.contains(&"native") {
+        figures = run_one(ws, SYSTEM, &emulator(), WHO, "bench")?;
+    }
     for (label, emulator) in guest_machines() {
+        let part = if label == "svm_qemu" { "exits" } else { "bochs" };
+        if !parts.contains(&part) {
+            continue;
+        }
         let got = run_one(ws, GUEST_SYSTEM, &emulator, GUEST_WHO, &format!("bench-{label}"))?;
         figures.extend(got.into_iter().map(|(name, n)| (format!("{name}_{label}"), n)));
     }
-    figures.extend(linux::figures(ws)?);
+    if parts.contains(&"linux") {
+        figures.extend(linux::figures(ws)?);
+    }
     print!("{}", table(&figures));
     if let Some(r) = linux::ratio(&figures) {
         println!("{r}");
@@ -110,6 +146,7 @@ fn run_one(
         work_dir: &work_dir,
         timeout: Some(TIMEOUT),
         echo: false,
+        prepare: None,
     })?;
     let figures = parse(&o.serial, who);
     if let Verdict::Failure { reason } = &o.verdict {
@@ -197,6 +234,14 @@ mod tests {
         let Emulator::Qemu(q) = emulator() else { panic!("QEMU") };
         assert_eq!(q.extra, ["-icount", "shift=0,sleep=off"]);
         assert!(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(SYSTEM).is_file());
+    }
+
+    #[test]
+    fn only_names_known_parts() {
+        assert_eq!(parts(None).ok(), Some(PARTS.to_vec()));
+        assert_eq!(parts(Some("exits,native,exits")).ok(), Some(vec!["exits", "native"]));
+        assert!(parts(Some("exits,kvm")).is_err());
+        assert!(parts(Some("")).is_err());
     }
 
     #[test]

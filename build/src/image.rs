@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{anyhow, bail, Context, Result};
-use ryokan_systest::Image;
+use ryokan_systest::{Emulator, Image};
 
 use crate::sysimage;
 use crate::ws::{self, Ws, KERNEL_PACKAGE, KERNEL_TARGET};
@@ -117,6 +117,18 @@ pub fn build_images(ws: &Ws, images: &[Image]) -> Vec<(Image, Result<PathBuf, St
             (image, result)
         })
         .collect()
+}
+
+/// `emulator` with the PCI devices `image`'s system file names (QEMU
+/// only: Bochs has no virtio and the devices' tests do not run there).
+pub fn with_devices(ws: &Ws, image: Image, emulator: Emulator) -> Result<Emulator> {
+    match (image, emulator) {
+        (Image::System(file), Emulator::Qemu(q)) => {
+            let (_, compiled) = sysimage::compile(ws, file)?;
+            Ok(Emulator::Qemu(q.with_pci(&compiled.manifest.devices).map_err(|e| anyhow!("{file}: {e}"))?))
+        }
+        (_, emulator) => Ok(emulator),
+    }
 }
 
 /// What an image is, in words.

@@ -35,15 +35,19 @@ commands:
                                 Intel host with nested VT-x; says at once if it cannot)
   manifest [--system FILE]      compile a system file and show the manifest
   sizes                         the kernel's lines of code and binary size
-  bench                         path lengths in instructions (IPC, notifications, rings),
-                                from a boot of tests/systems/bench.toml under QEMU -icount
+  bench [--only PART,...]       path lengths in instructions (IPC, notifications, rings),
+                                from a boot of tests/systems/bench.toml under QEMU -icount;
+                                guest exits; Linux to init. --only runs some of the parts:
+                                native (IPC etc.), exits (guest exits on QEMU AMD-V), bochs
+                                (guest exits on Bochs VT-x and AMD-V), linux (Linux to init)
   profile [cpuid|out|doorbell]  where one guest exit round trip's instructions go, by function
                                 (a traced QEMU run of the guest bench; minutes, GBs of log)
   layers                        the kernel's modules, which uses which, and any cycle (fails on one)
   lint                          rustfmt and clippy: host crates, kernel and domains for the target
   test [--host-only|--system-only] [--accel tcg|kvm] [NAME...]
-                                host tests, then system tests (those whose names
-                                contain one of NAME, if given) in QEMU and Bochs
+                                host tests, then system tests (those named NAME, or
+                                whose names contain it if no test is; =NAME: exactly
+                                that one) in QEMU and Bochs
                                 (--accel kvm: the QEMU tests on KVM, but those that
                                 count instructions, which only TCG can)
   list                          the system tests
@@ -114,8 +118,9 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
             sizes::sizes(&ws)?
         }
         "bench" => {
+            let only = opts.value("--only")?;
             opts.finish()?;
-            bench::bench(&ws)?
+            bench::bench(&ws, &bench::parts(only.as_deref())?)?
         }
         "profile" => {
             let kinds = opts.positional()?;

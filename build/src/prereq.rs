@@ -29,6 +29,8 @@ const NEEDS: &[Need] = &[
     Need { what: "grub-mkrescue", present: command, packages: &["grub-common"] },
     Need { what: "xorriso", present: command, packages: &["xorriso"] },
     Need { what: "mformat", present: command, packages: &["mtools"] },
+    // The VMM's DSDT host test checks its AML with ACPICA's disassembler.
+    Need { what: "iasl", present: command, packages: &["acpica-tools"] },
     Need { what: "/usr/lib/grub/i386-pc", present: path, packages: &["grub-pc-bin"] },
     Need { what: "/usr/share/bochs/BIOS-bochs-latest", present: path, packages: &["bochsbios"] },
     Need { what: "/usr/share/bochs/VGABIOS-lgpl-latest", present: path, packages: &["bochs", "vgabios"] },

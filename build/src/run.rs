@@ -39,6 +39,7 @@ pub fn run(ws: &Ws, opts: &RunOpts) -> Result<ExitCode> {
         q.smp = opts.smp.unwrap_or(q.smp);
         Emulator::Qemu(q)
     };
+    let emulator = image::with_devices(ws, opts.image, emulator)?;
     let work_dir = ws.out_dir().join("run");
     eprintln!("booting {} in {}", iso.display(), emulator.describe());
     match &emulator {
@@ -60,6 +61,7 @@ pub fn run(ws: &Ws, opts: &RunOpts) -> Result<ExitCode> {
         work_dir: &work_dir,
         timeout: None,
         echo: true,
+        prepare: None,
     })?;
     let secs = outcome.duration.as_secs_f64();
     Ok(match outcome.verdict {

@@ -33,9 +33,22 @@ pub fn test(ws: &Ws, opts: &TestOpts) -> Result<ExitCode> {
         let vendor = kvm::check().map_err(|why| anyhow::anyhow!("--accel kvm: {why}"))?;
         println!("QEMU tests on KVM with nested virtualization: Ryokan gets the host's {vendor}");
     }
-    let selected: Vec<_> = cases::all()
-        .into_iter()
-        .filter(|t| opts.filters.is_empty() || opts.filters.iter().any(|f| t.name.contains(f)))
+    // A filter that is a test's whole name picks that test alone (so that
+    // `linux_boot` is not also `linux_boot_one`); `=NAME` says so outright;
+    // any other picks every test whose name holds it.
+    let all = cases::all();
+    let picks = |name: &str| {
+        opts.filters.is_empty()
+            || opts.filters.iter().any(|f| match f.strip_prefix('=') {
+                Some(exact) => name == exact,
+                None if all.iter().any(|t| t.name == f.as_str()) => name == f.as_str(),
+                None => name.contains(f.as_str()),
+            })
+    };
+    let selected: Vec<_> = all
+        .iter()
+        .filter(|&t| picks(t.name))
+        .cloned()
         .map(|mut t| {
             if let Emulator::Qemu(q) = t.emulator {
                 t.emulator = Emulator::Qemu(q.on(opts.accel));
@@ -69,9 +82,14 @@ pub fn test(ws: &Ws, opts: &TestOpts) -> Result<ExitCode> {
         image::build_images(ws, &wanted).into_iter().collect();
     let mut results = Vec::new();
     let mut jobs = Vec::new();
-    for test in selected {
-        match &isos[&test.image] {
-            Ok(iso) => jobs.push(Job { test, iso: iso.clone() }),
+    for mut test in selected {
+        let built = isos[&test.image].clone().and_then(|iso| {
+            test.emulator =
+                image::with_devices(ws, test.image, test.emulator.clone()).map_err(|e| format!("{e:#}"))?;
+            Ok(iso)
+        });
+        match built {
+            Ok(iso) => jobs.push(Job { test, iso }),
             Err(e) => results.push(TestResult {
                 name: test.name,
                 result: Err(format!("{} did not build: {e}", image::describe(test.image))),
@@ -89,6 +107,8 @@ pub fn test(ws: &Ws, opts: &TestOpts) -> Result<ExitCode> {
         cmd.args(["build", "-p", "ryokan"]);
         ws::run(&mut cmd)?;
         std::env::set_var("RYOKAN_CLI", ws.target_dir().join("debug").join("ryokan"));
+        // And some read the images the boot image holds (`ryokan upload`).
+        std::env::set_var("RYOKAN_OUT", ws.out_dir());
     }
     let base = ws.out_dir().join("systest");
     println!("running {} system tests, {SLOTS} at a time (work dirs in {})", jobs.len(), base.display());

@@ -7,8 +7,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ipc::control::{
-    checksum, Body, ControlError, Request, Response, Verb, ENTRY_MAX, MAX_REQUEST, MAX_RESPONSE, PIECE_MAX,
+    checksum, Body, ControlError, Name, Request, Response, Verb, ENTRY_MAX, MAX_REQUEST, MAX_RESPONSE,
+    PIECE_MAX, UPLOAD_MAX, UPLOAD_PIECE_MAX,
 };
+use sha2::{Digest, Sha256};
 
 /// What went wrong talking to the system, each said with what to do.
 #[derive(Debug)]
@@ -171,9 +173,66 @@ pub fn create(c: &mut Client, entry: &[u8]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The requests that upload `bytes` as the image `image`: its beginning
+/// (size and SHA-256), its pieces in order, each of at most
+/// `UPLOAD_PIECE_MAX` bytes, and its end.
+pub fn upload_verbs(image: &Name, bytes: &[u8]) -> Result<Vec<Verb>, Failure> {
+    let size = u32::try_from(bytes.len()).ok().filter(|&n| n > 0 && n <= UPLOAD_MAX).ok_or_else(|| {
+        Failure::Unexpected(format!(
+            "the image is {} bytes; the system takes 1 to {UPLOAD_MAX} bytes",
+            bytes.len()
+        ))
+    })?;
+    let sha256: [u8; 32] = Sha256::digest(bytes).into();
+    let mut verbs = vec![Verb::UploadBegin { image: image.clone(), size, sha256 }];
+    for (i, c) in bytes.chunks(UPLOAD_PIECE_MAX).enumerate() {
+        let offset = (i * UPLOAD_PIECE_MAX) as u32;
+        verbs.push(Verb::UploadPiece { offset, bytes: c.iter().copied().collect() });
+    }
+    verbs.push(Verb::UploadEnd);
+    Ok(verbs)
+}
+
+/// Uploads `bytes` as the image `image`, each request answered before the
+/// next is sent; the end's answer says whether it was kept.
+pub fn upload(c: &mut Client, image: &Name, bytes: &[u8]) -> Result<(), Failure> {
+    for v in upload_verbs(image, bytes)? {
+        match c.call(v)? {
+            Body::Done => {}
+            other => return Err(Failure::Unexpected(format!("{other:?} for a piece of an upload"))),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upload_is_its_beginning_its_pieces_in_order_and_its_end() {
+        let image: Vec<u8> = (0..1000u32).map(|i| (i * 13) as u8).collect();
+        let verbs = upload_verbs(&Name::try_from("up").unwrap(), &image).unwrap();
+        assert_eq!(verbs.len(), 1 + image.len().div_ceil(UPLOAD_PIECE_MAX) + 1);
+        let Verb::UploadBegin { size, sha256, .. } = &verbs[0] else { panic!("{:?}", verbs[0]) };
+        assert_eq!(*size as usize, image.len());
+        let mut got = Vec::new();
+        for v in &verbs[1..verbs.len() - 1] {
+            let Verb::UploadPiece { offset, bytes } = v else { panic!("{v:?}") };
+            assert_eq!(*offset as usize, got.len(), "in order");
+            got.extend_from_slice(bytes);
+        }
+        assert_eq!(got, image);
+        assert_eq!(<[u8; 32]>::from(Sha256::digest(&got)), *sha256);
+        assert_eq!(verbs.last(), Some(&Verb::UploadEnd));
+        // Each fits a request frame, with the largest sequence number.
+        let mut buf = [0u8; MAX_REQUEST + 1];
+        let last = Verb::UploadPiece { offset: UPLOAD_MAX - 1, bytes: [0xff; UPLOAD_PIECE_MAX].into() };
+        for v in verbs.iter().chain([&last]) {
+            assert!(Request::new(u32::MAX, v.clone()).encode(&mut buf).is_ok(), "{v:?}");
+        }
+        assert!(upload_verbs(&Name::try_from("up").unwrap(), &[]).is_err());
+    }
 
     #[test]
     fn pieces_put_back_together_are_the_entry() {

@@ -15,6 +15,11 @@
 //! waits here, is offered again each poll, and if it is still not taken
 //! when the console detaches, the console says how much was not (and
 //! exits 1), never dropping it silently.
+//!
+//! With `--json`, stdout is one JSON object a line instead: the guest's
+//! output as `{"offset":N,"output":"…"}` (the bytes from offset N of its
+//! console log, as UTF-8 with what is not replaced), bytes no longer kept
+//! as `{"lost":N}`, and last how the console ended (`main.rs`).
 
 use std::io::{Read, Write};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
@@ -106,13 +111,47 @@ fn typing() -> Receiver<Option<Vec<u8>>> {
     rx
 }
 
+/// Where the guest's output goes: stdout as it came, or as JSON lines.
+pub struct Out {
+    json: bool,
+}
+
+impl Out {
+    pub fn new(json: bool) -> Self {
+        Self { json }
+    }
+
+    /// The guest's bytes from offset `at` of its console log.
+    fn write(&mut self, at: u64, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mut out = std::io::stdout();
+        if self.json {
+            let line = serde_json::json!({ "offset": at, "output": String::from_utf8_lossy(bytes) });
+            let _ = writeln!(out, "{line}");
+        } else {
+            let _ = out.write_all(bytes);
+        }
+        let _ = out.flush();
+    }
+
+    /// `n` bytes of the guest's output were no longer kept.
+    fn lost(&mut self, n: u64) {
+        if self.json {
+            println!("{}", serde_json::json!({ "lost": n }));
+        } else {
+            eprint!("[ryokan: {n} bytes of the guest's output were lost]\r\n");
+        }
+    }
+}
+
 /// Attaches to guest `name`'s console until it ends; `linger` is how long
 /// to wait for more output once stdin ended and everything was taken.
-pub fn attach(client: &mut Client, name: Name, linger: Duration) -> Result<End, Failure> {
+pub fn attach(client: &mut Client, name: Name, linger: Duration, out: &mut Out) -> Result<End, Failure> {
     // Asked once before anything: a bad name is said before the terminal
     // changes.
-    let mut out = std::io::stdout();
-    let (mut next, running) = catch_up(client, &name, 0, &mut out)?;
+    let (mut next, running) = catch_up(client, &name, 0, out)?;
     if !running {
         return Ok(End::Stopped);
     }
@@ -166,11 +205,10 @@ pub fn attach(client: &mut Client, name: Name, linger: Duration) -> Result<End, 
             return Err(Failure::Unexpected("not a console's answer".into()));
         };
         if start > next {
-            eprint!("[ryokan: {} bytes of the guest's output were lost]\r\n", start - next);
+            out.lost(start - next);
         }
         if !output.is_empty() {
-            let _ = out.write_all(&output);
-            let _ = out.flush();
+            out.write(start, &output);
             quiet_since = Instant::now();
         }
         next = start + output.len() as u64;
@@ -178,7 +216,7 @@ pub fn attach(client: &mut Client, name: Name, linger: Duration) -> Result<End, 
         flowing = taken > 0 || !output.is_empty();
         if !running {
             // What it said last, all of it.
-            catch_up(client, &name, next, &mut out)?;
+            catch_up(client, &name, next, out)?;
             return Ok(End::Stopped);
         }
         if detach && pending.is_empty() {
@@ -193,12 +231,7 @@ pub fn attach(client: &mut Client, name: Name, linger: Duration) -> Result<End, 
 /// Writes the guest's console log from `from` on, as much as there is
 /// (answers of at most `CONSOLE_OUTPUT_MAX` bytes each); the offset after
 /// it, and whether the guest runs.
-fn catch_up(
-    client: &mut Client,
-    name: &Name,
-    from: u64,
-    out: &mut impl Write,
-) -> Result<(u64, bool), Failure> {
+fn catch_up(client: &mut Client, name: &Name, from: u64, out: &mut Out) -> Result<(u64, bool), Failure> {
     let mut next = from;
     loop {
         let body =
@@ -206,8 +239,10 @@ fn catch_up(
         let Body::Console { start, output, running, .. } = body else {
             return Err(Failure::Unexpected("not a console's answer".into()));
         };
-        let _ = out.write_all(&output);
-        let _ = out.flush();
+        if start > next {
+            out.lost(start - next);
+        }
+        out.write(start, &output);
         next = start + output.len() as u64;
         if output.is_empty() {
             return Ok((next, running));

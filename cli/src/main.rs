@@ -73,12 +73,18 @@ enum Command {
         watch: bool,
     },
     /// Start a new domain or guest from a snippet of the system file's
-    /// format: one [[domain]] or [[guest]], whose images are on the boot image.
+    /// format: one [[domain]] or [[guest]], whose images are on the boot
+    /// image or uploaded (`ryokan upload`).
     Create { file: PathBuf },
+    /// Send the image FILE to the system (checked there by its SHA-256) as
+    /// NAME, for `create` snippets to name as `image` (or a guest's
+    /// module); it stays until the system stops.
+    Upload { file: PathBuf, name: String },
     /// Attach to a guest's console (its UART) both ways: what it said and
     /// says on stdout, stdin typed into it. Ctrl-] detaches. On a
     /// terminal, raw mode; with a pipe, it detaches once stdin ended, was
-    /// all taken, and the guest said nothing for --linger seconds.
+    /// all taken, and the guest said nothing for --linger seconds. With
+    /// --json: one JSON object a line, the output with its offsets.
     Console {
         name: String,
         /// Seconds of quiet from the guest, after stdin ended, before the
@@ -99,6 +105,9 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
     if let Command::Create { file } = &cli.verb {
         return create(&path, &cli, file);
+    }
+    if let Command::Upload { file, name } = &cli.verb {
+        return upload(&path, &cli, file, name);
     }
     if let Command::Console { name: n, linger } = &cli.verb {
         return console(&path, &cli, n, *linger);
@@ -146,6 +155,11 @@ fn fail(f: &Failure, cli: &Cli) -> ExitCode {
         (Failure::Refused(e), Some(n)) => format!("{n}: {}", show::refusal(e)),
         _ => f.to_string(),
     };
+    refused(cli, &msg)
+}
+
+/// Says `msg` as the error it is (a JSON object with `--json`) and fails.
+fn refused(cli: &Cli, msg: &str) -> ExitCode {
     if cli.json {
         println!("{}", serde_json::json!({ "ok": false, "error": msg }));
     } else {
@@ -157,14 +171,7 @@ fn fail(f: &Failure, cli: &Cli) -> ExitCode {
 /// `create FILE`: the snippet compiled as the build compiles a system file
 /// (the same `FILE:LINE:COL` errors), then sent in checksummed pieces.
 fn create(path: &std::path::Path, cli: &Cli, file: &std::path::Path) -> ExitCode {
-    let say = |msg: String| {
-        if cli.json {
-            println!("{}", serde_json::json!({ "ok": false, "error": msg }));
-        } else {
-            eprintln!("ryokan: {msg}");
-        }
-        ExitCode::FAILURE
-    };
+    let say = |msg: String| refused(cli, &msg);
     let shown = file.display().to_string();
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
@@ -189,6 +196,44 @@ fn create(path: &std::path::Path, cli: &Cli, file: &std::path::Path) -> ExitCode
     }
 }
 
+/// `upload FILE NAME`: the file sent in pieces, checked whole by the system.
+fn upload(path: &std::path::Path, cli: &Cli, file: &std::path::Path, image: &str) -> ExitCode {
+    let say = |msg: String| refused(cli, &msg);
+    let image = match name(image) {
+        Ok(n) => n,
+        Err(why) => {
+            eprintln!("ryokan: {why}");
+            return ExitCode::from(2);
+        }
+    };
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => return say(format!("cannot read {}: {e}", file.display())),
+    };
+    let max = ipc::control::UPLOAD_MAX;
+    if bytes.is_empty() || bytes.len() > max as usize {
+        return say(format!(
+            "{} is {} bytes: the system takes images of 1 to {max} bytes ({} MiB)",
+            file.display(),
+            bytes.len(),
+            max >> 20
+        ));
+    }
+    let sent = Client::connect(path, Duration::from_secs(cli.timeout))
+        .and_then(|mut c| client::upload(&mut c, &image, &bytes));
+    match sent {
+        Ok(()) => match print(&Body::Done, cli.json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(f) => fail(&f, cli),
+        },
+        Err(Failure::Refused(ipc::control::ControlError::NameInUse)) => say(format!(
+            "{image}: the boot image has a module of that name, or an image was uploaded by it: pick another"
+        )),
+        Err(Failure::Refused(e)) => say(format!("{image}: {}", show::refusal(&e))),
+        Err(f) => say(f.to_string()),
+    }
+}
+
 /// `console NAME`: attached until detached, the guest stops, or stdin ends.
 fn console(path: &std::path::Path, cli: &Cli, n: &str, linger: f64) -> ExitCode {
     let n = match name(n) {
@@ -199,20 +244,33 @@ fn console(path: &std::path::Path, cli: &Cli, n: &str, linger: f64) -> ExitCode 
         }
     };
     let linger = Duration::from_secs_f64(if linger.is_finite() { linger.clamp(0.0, 3600.0) } else { 1.0 });
+    let mut out = console::Out::new(cli.json);
     let ended = Client::connect(path, Duration::from_secs(cli.timeout))
-        .and_then(|mut c| console::attach(&mut c, n.clone(), linger));
-    match ended {
-        Ok(console::End::Detached) => ExitCode::SUCCESS,
-        Ok(console::End::Stopped) => {
-            eprintln!("ryokan: {n} is not running (what its console said last is above)");
-            ExitCode::FAILURE
+        .and_then(|mut c| console::attach(&mut c, n.clone(), linger, &mut out));
+    let (code, end, why) = match ended {
+        Ok(console::End::Detached) => (ExitCode::SUCCESS, "detached", None),
+        Ok(console::End::Stopped) => (
+            ExitCode::FAILURE,
+            "stopped",
+            Some(format!("{n} is not running (what its console said last is above)")),
+        ),
+        Ok(console::End::NotTaken(left)) => (
+            ExitCode::FAILURE,
+            "not taken",
+            Some(format!("{n}: {left} bytes typed were not taken: the guest is not reading its console")),
+        ),
+        Err(f) => return fail(&f, cli),
+    };
+    if cli.json {
+        let mut v = serde_json::json!({ "ok": why.is_none(), "end": end });
+        if let Some(why) = &why {
+            v["error"] = why.clone().into();
         }
-        Ok(console::End::NotTaken(left)) => {
-            eprintln!("ryokan: {n}: {left} bytes typed were not taken: the guest is not reading its console");
-            ExitCode::FAILURE
-        }
-        Err(f) => fail(&f, cli),
+        println!("{v}");
+    } else if let Some(why) = why {
+        eprintln!("ryokan: {why}");
     }
+    code
 }
 
 fn name(s: &str) -> Result<Name, String> {
@@ -235,6 +293,7 @@ fn verb(c: &Command) -> Result<Verb, String> {
         Command::Shutdown => Verb::Shutdown,
         // Many requests, one per piece: `create`.
         Command::Create { .. } => return Err("`create` is sent in pieces".into()),
+        Command::Upload { .. } => return Err("`upload` is sent in pieces".into()),
         Command::Console { .. } => return Err("`console` is a session of requests".into()),
         Command::Set { name: n, settings } => {
             let (mut weight, mut cap_percent) = (None, None);

@@ -217,15 +217,15 @@ pub fn refusal(e: &ControlError) -> String {
             "a piece of the upload was lost on the line: run `ryokan create` again".into()
         }
         ControlError::BadChecksum => {
-            "the upload was corrupted on the line (bad checksum): run `ryokan create` again".into()
+            "the upload was corrupted on the line (bad checksum), and dropped: run the command again".into()
         }
         ControlError::BadEntry => "the system cannot start that entry alone (it names what only the \
              running system has, or is not one [[domain]] or [[guest]])"
             .into(),
         ControlError::NameInUse => "that name is taken; pick another (see `ryokan list`)".into(),
-        ControlError::UnknownImage => {
-            "its image is not on the boot image: only images the system was built with can be created".into()
-        }
+        ControlError::UnknownImage => "its image is not on the boot image, nor uploaded: name one the \
+             system was built with, or upload it first (`ryokan upload FILE NAME`)"
+            .into(),
         ControlError::NoMemory => {
             "not memory enough left for it: free some (`ryokan destroy`) or ask for less".into()
         }
@@ -233,6 +233,22 @@ pub fn refusal(e: &ControlError) -> String {
         ControlError::ConsoleBroken => "its VMM broke the console's rings, so its console is off until \
              it restarts (`ryokan restart`); the system's log says more"
             .into(),
+        ControlError::NotUploading => {
+            "no upload is under way on the system (another may have begun since): upload again".into()
+        }
+        ControlError::UploadOffset { expected } => {
+            format!("a piece of the upload came out of place (the system has {expected} bytes): upload again")
+        }
+        ControlError::PastTheEnd { size } => {
+            format!("a piece of the upload went past its size, {size} bytes: upload again")
+        }
+        ControlError::Truncated { have, want } => format!(
+            "the upload ended with {have} of its {want} bytes (lost on the line?), and was dropped: \
+             upload again"
+        ),
+        ControlError::TooLarge { max } => {
+            format!("the image is too large: the system takes images of at most {max} bytes")
+        }
         ControlError::Kernel { .. } => match e.kernel_error() {
             Some(k) => format!("the kernel refused: {k:?}"),
             None => "the kernel refused".into(),

@@ -51,6 +51,8 @@ crate::wire_enum! {
         Notification = 8,
         VirqLine = 9,
         Doorbell = 10,
+        /// A PCI function (or, the root's, every function of the segment).
+        Device = 11,
     }
 }
 

@@ -41,6 +41,13 @@ macro_rules! wire_enum {
 }
 pub(crate) use wire_enum;
 
+/// The little-endian `u32` at `at` in `b`, if `b` holds one there (the
+/// block and frame services' headers).
+pub(crate) fn le_u32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+pub mod block;
 pub mod boot;
 pub mod cap;
 pub mod control;
@@ -51,6 +58,7 @@ pub mod guest;
 pub mod manifest;
 pub mod msg;
 pub mod msr;
+pub mod net;
 pub mod ring;
 pub mod syscall;
 pub mod vcpu;
@@ -90,7 +98,7 @@ mod tests {
         check!(Nr, Error, ExitReason, ObjectType, Width);
         assert_eq!(Error::ALL.len(), 19);
         assert_eq!(ExitReason::ALL.len(), 12);
-        assert_eq!(ObjectType::ALL.len(), 10);
+        assert_eq!(ObjectType::ALL.len(), 11);
         assert_eq!(Width::ALL.map(|w| w as u64), [1, 2, 4]);
     }
 }

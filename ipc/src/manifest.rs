@@ -32,6 +32,84 @@ pub struct Manifest {
     pub notifications: Vec<Name, MAX_SHARED>,
     /// Guests (virtual machines), each run by a VMM domain `mgmt` starts.
     pub guests: Vec<GuestSpec, MAX_GUESTS>,
+    /// PCI functions `mgmt` hands to domains as Device capabilities.
+    pub devices: Vec<DeviceSpec, MAX_DEVICES>,
+}
+
+/// The most PCI functions a manifest hands out.
+pub const MAX_DEVICES: usize = 8;
+
+/// A PCI function's address on segment 0: bus, device (0 to 31), function (0 to 7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PciAddress {
+    pub bus: u8,
+    pub device: u8,
+    pub function: u8,
+}
+
+impl PciAddress {
+    /// Whether device and function are in range.
+    pub fn valid(self) -> bool {
+        self.device < 32 && self.function < 8
+    }
+
+    /// Parses `BB:DD.F` (hexadecimal, as `lspci` shows it).
+    pub fn parse(s: &str) -> Option<PciAddress> {
+        let (bus, rest) = s.split_once(':')?;
+        let (device, function) = rest.split_once('.')?;
+        let hex = |t: &str, digits: usize| {
+            if t.len() == digits && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+                u8::from_str_radix(t, 16).ok()
+            } else {
+                None
+            }
+        };
+        let a = PciAddress { bus: hex(bus, 2)?, device: hex(device, 2)?, function: hex(function, 1)? };
+        a.valid().then_some(a)
+    }
+}
+
+impl core::fmt::Display for PciAddress {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:02x}:{:02x}.{:x}", self.bus, self.device, self.function)
+    }
+}
+
+/// What a system expects to find at a device's address: `mgmt` hands the
+/// function out only if its vendor and device IDs say so, and the xtask
+/// puts that device there in QEMU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeviceModel {
+    /// A modern virtio block device (virtio 1.x, PCI ID 1af4:1042).
+    VirtioBlk,
+    /// A modern virtio network device (virtio 1.x, PCI ID 1af4:1041).
+    VirtioNet,
+}
+
+impl DeviceModel {
+    /// Every model, with the name a system file gives it.
+    pub const ALL: [(&'static str, DeviceModel); 2] =
+        [("virtio-blk", DeviceModel::VirtioBlk), ("virtio-net", DeviceModel::VirtioNet)];
+
+    /// The PCI vendor and device IDs of the model.
+    pub fn ids(self) -> (u16, u16) {
+        match self {
+            DeviceModel::VirtioBlk => (0x1af4, 0x1042),
+            DeviceModel::VirtioNet => (0x1af4, 0x1041),
+        }
+    }
+}
+
+/// A PCI function given to one native domain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceSpec {
+    pub pci: PciAddress,
+    /// The domain that drives it: a `[[domain]]`, never a guest's VMM.
+    pub domain: Name,
+    /// What must be found there; anything if `None`.
+    pub model: Option<DeviceModel>,
+    /// Hand it out even where no IOMMU confines its DMA (the boot log says so).
+    pub unconfined_dma: bool,
 }
 
 /// The most guests a manifest runs.
@@ -142,6 +220,9 @@ pub enum Problem {
     /// A guest module with no boot module, or a string that is not
     /// printable ASCII.
     BadModule,
+    /// A device with an address out of range, given twice, to no domain of
+    /// the manifest, or to a guest's VMM.
+    BadDevice,
 }
 
 /// A problem, with the index of the domain or shared region it concerns.
@@ -182,6 +263,13 @@ impl Manifest {
             }
             if g.modules.iter().any(|m| m.module.is_empty() || !crate::guest::printable(&m.string)) {
                 return err(Problem::BadModule, None);
+            }
+        }
+        for (i, d) in self.devices.iter().enumerate() {
+            let known = self.domains.iter().any(|o| o.name == d.domain);
+            let twice = self.devices[..i].iter().any(|o| o.pci == d.pci);
+            if !d.pci.valid() || !known || twice || self.guests.iter().any(|g| g.name == d.domain) {
+                return err(Problem::BadDevice, None);
             }
         }
         for list in [&self.endpoints, &self.notifications] {
@@ -322,7 +410,40 @@ mod tests {
             endpoints,
             notifications: Vec::new(),
             guests: Vec::new(),
+            devices: Vec::new(),
         }
+    }
+
+    #[test]
+    fn pci_addresses_parse_as_lspci_shows_them() {
+        let a = PciAddress::parse("00:04.0").unwrap();
+        assert_eq!(a, PciAddress { bus: 0, device: 4, function: 0 });
+        assert_eq!(PciAddress::parse("ff:1f.7").unwrap().to_string(), "ff:1f.7");
+        for bad in ["00:20.0", "00:04.8", "0:04.0", "00:04", "00-04.0", "00:4.0", "g0:04.0", "00:04.0 "] {
+            assert_eq!(PciAddress::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn devices_go_once_to_a_known_native_domain() {
+        let dev = |bus| DeviceSpec {
+            pci: PciAddress { bus, device: 4, function: 0 },
+            domain: name("hello"),
+            model: Some(DeviceModel::VirtioBlk),
+            unconfined_dma: false,
+        };
+        let mut m = sample();
+        m.devices.push(dev(0)).unwrap();
+        m.devices.push(dev(1)).unwrap();
+        assert_eq!(m.validate(), Ok(()));
+        m.devices.push(dev(0)).unwrap();
+        assert_eq!(m.validate().unwrap_err().problem, Problem::BadDevice);
+        let mut m = sample();
+        m.devices.push(DeviceSpec { domain: name("nobody"), ..dev(0) }).unwrap();
+        assert_eq!(m.validate().unwrap_err().problem, Problem::BadDevice);
+        let mut m = sample();
+        m.devices.push(DeviceSpec { pci: PciAddress { bus: 0, device: 32, function: 0 }, ..dev(0) }).unwrap();
+        assert_eq!(m.validate().unwrap_err().problem, Problem::BadDevice);
     }
 
     #[test]

@@ -393,12 +393,93 @@ syscalls! {
     /// CPU is kicked at once). Calls, signals and timers still reach it and
     /// wait.
     DomainPause = 102 { domain @ 0: CapSlot = Slot, paused @ 1: bool = Flag },
+    /// A Device capability, in the caller's table, for the PCI function
+    /// `function` (bus << 8 | device << 3 | function, segment 0), made
+    /// from `pci`, the root's capability to the whole segment (CONTROL),
+    /// owned by `domain` (CONTROL) and paid for from its quota: destroyed
+    /// with it, bus mastering off first. `NotSupported` if nothing answers
+    /// there or it is no type 0 function (a bridge); `Busy` if a Device
+    /// object for that function exists already: a function has one
+    /// holder. `dma`: its holder may turn on bus mastering (while no IOMMU
+    /// confines DMA, only for what the system file says `unconfined_dma`).
+    /// Bus mastering is off when it is made.
+    DeviceCreate = 110 {
+        pci @ 0: CapSlot = Slot,
+        domain @ 1: CapSlot = Slot,
+        function @ 2: u16 = Narrow,
+        dma @ 3: bool = Flag,
+    },
+    /// Reads `width` bytes at `offset` (below 4096, aligned to the width)
+    /// of the configuration space of the function `dev` names (READ).
+    DeviceConfigRead = 111 { dev @ 0: CapSlot = Slot, width @ 1: Width = PortWidth, offset @ 2: u16 = ConfigOffset(width) },
+    /// Writes `value` there (WRITE), where that is the holder's to write:
+    /// the command register (bus mastering only if the device was made
+    /// with `dma`; else that bit is written 0), the status register,
+    /// cache line size, latency timer and interrupt line, and the bodies of
+    /// vendor-specific capabilities (virtio's); nothing else (the BARs,
+    /// the expansion ROM, MSI and MSI-X, the PCIe and power capabilities,
+    /// extended space are the kernel's): `InsufficientRights` then, and
+    /// nothing is written.
+    DeviceConfigWrite = 112 {
+        dev @ 0: CapSlot = Slot,
+        width @ 1: Width = PortWidth,
+        offset @ 2: u16 = ConfigOffset(width),
+        value @ 3: u32 = PortValue(width),
+    },
+    /// Maps memory BAR `bar` (0..6; a 64-bit BAR by its lower number) of
+    /// the function `dev` names (READ and WRITE) into the caller's own
+    /// address space at `va`: writable, not executable, uncached (device
+    /// registers). Only the Device's owner, its holder, may map it (so no
+    /// mapping outlives the Device); where the firmware placed the BAR,
+    /// which nobody may move. The pages that hold the MSI-X table or its
+    /// pending bits are the kernel's and left unmapped (a hole). Returns
+    /// the BAR's size in bytes. `NotSupported`: no such BAR, or an I/O
+    /// BAR (`DevicePorts`); `Misaligned`: not whole pages;
+    /// `BadAddress`: it lies over memory the firmware's map names (RAM,
+    /// the kernel's, ACPI's, reserved) or the interrupt window
+    /// (0xFEC0_0000..0xFF00_0000), and nothing is mapped. Mappings last as
+    /// long as the caller.
+    DeviceMap = 113 { dev @ 0: CapSlot = Slot, bar @ 1: u8 = Fits(|b: u8| b < 6), va @ 2: UserAddr = Page },
+    /// An IoPorts capability (READ|WRITE) for I/O BAR `bar` of the
+    /// function `dev` names (READ and WRITE), owned by the caller, who
+    /// must be the Device's owner. `NotSupported`: no such BAR, or a
+    /// memory BAR; `BadAddress`: it reaches below port 0x1000 (the ISA
+    /// ports, the kernel's own devices among them). Returns its slot.
+    DevicePorts = 114 { dev @ 0: CapSlot = Slot, bar @ 1: u8 = Fits(|b: u8| b < 6) },
+    /// Delivers the function's MSI-X vector `entry` (an index into its
+    /// MSI-X table) as `bits` on `ntfn` (WRITE): the kernel picks a free
+    /// interrupt vector, writes the table's entry (the holder may not:
+    /// its page is never mapped, the capability never writable) and turns
+    /// MSI-X on. `dev` needs READ and WRITE, and the caller must be its
+    /// owner. `NotSupported`: the function has no MSI-X, `entry` is past
+    /// its table, or the table lies where no BAR may; `Busy`: the entry is
+    /// bound already; `OutOfObjects`: no vector is free. The interrupt is
+    /// an edge: each one signals once. Unbound, masked and MSI-X off with
+    /// the Device.
+    DeviceIrqBind = 115 {
+        dev @ 0: CapSlot = Slot,
+        entry @ 1: u16 = Fits(|e: u16| e < 2048),
+        ntfn @ 2: CapSlot = Slot,
+        bits @ 3: u64 = NonZero,
+    },
+    /// The device address of `memory` (WRITE) for the function `dev` names
+    /// (READ and WRITE, made with `dma`, else `InsufficientRights`): where
+    /// the device reaches its first byte (the rest follows, contiguous).
+    /// The memory must be the caller's own and the caller the Device's
+    /// owner, so that the memory is freed only after the device's DMA
+    /// has stopped (the Device goes first when its owner dies). While no
+    /// IOMMU is programmed the address is the physical one and the device
+    /// reaches all memory (`unconfined_dma`); with one, only what was
+    /// given here. Returns the address and the bytes.
+    DeviceDma = 116 { dev @ 0: CapSlot = Slot, memory @ 1: CapSlot = Slot },
 }
 
 impl Nr {
     /// The calls whose first result, on success, is a new slot in the
     /// caller's own table. (`CapGrant`'s is in the receiving domain's.)
-    pub const MAKE_SLOT: [Nr; 12] = [
+    pub const MAKE_SLOT: [Nr; 14] = [
+        Nr::DeviceCreate,
+        Nr::DevicePorts,
         Nr::CapDerive,
         Nr::CapMint,
         Nr::DomainCreate,
@@ -416,8 +497,10 @@ impl Nr {
 
 /// The longest timer delay or period (about 12.7 days).
 const TIMER_MAX_US: u64 = 1 << 40;
-/// The shortest timer period.
-const TIMER_MIN_PERIOD_US: u64 = 100;
+/// The shortest timer period (a shorter one is refused): a timer fires
+/// with an interrupt of its own when it is due, so this bounds the
+/// interrupts one timer costs to 10,000 a second.
+pub const TIMER_MIN_PERIOD_US: u64 = 100;
 
 /// How one field of a call travels in `N` argument registers: what
 /// `decode` accepts there (`None`: the argument is invalid), and what
@@ -614,6 +697,18 @@ impl Arg<UserAddr, 1> for PageOrZero {
     }
 }
 
+/// A page-aligned user address ([`UserAddr::page`]).
+struct Page;
+impl Arg<UserAddr, 1> for Page {
+    #[inline(always)]
+    fn decode(&self, [w]: [u64; 1]) -> Option<UserAddr> {
+        UserAddr::page(w)
+    }
+    fn encode(&self, v: UserAddr) -> [u64; 1] {
+        [v.get()]
+    }
+}
+
 /// A stack pointer: a user address aligned to 16 bytes (the System V ABI's).
 struct Stack;
 impl Arg<UserAddr, 1> for Stack {
@@ -672,6 +767,20 @@ impl Arg<u32, 1> for PortValue {
         Some(w).filter(|&v| v <= u64::from(self.0.max())).map(|v| v as u32)
     }
     fn encode(&self, v: u32) -> [u64; 1] {
+        [u64::from(v)]
+    }
+}
+
+/// An offset into a PCI function's configuration space (4 KiB under
+/// ECAM) where an access of the given width is aligned.
+struct ConfigOffset(Width);
+impl Arg<u16, 1> for ConfigOffset {
+    #[inline(always)]
+    fn decode(&self, w: [u64; 1]) -> Option<u16> {
+        let width = self.0 as u16;
+        Fits(|o: u16| o < 4096 && o % width == 0).decode(w)
+    }
+    fn encode(&self, v: u16) -> [u64; 1] {
         [u64::from(v)]
     }
 }
@@ -871,6 +980,13 @@ mod tests {
             (Nr::TimerSet, 100),
             (Nr::NotificationBind, 101),
             (Nr::DomainPause, 102),
+            (Nr::DeviceCreate, 110),
+            (Nr::DeviceConfigRead, 111),
+            (Nr::DeviceConfigWrite, 112),
+            (Nr::DeviceMap, 113),
+            (Nr::DevicePorts, 114),
+            (Nr::DeviceIrqBind, 115),
+            (Nr::DeviceDma, 116),
         ];
         assert_eq!(released.len(), Nr::ALL.len(), "a syscall added or lost");
         for (nr, value) in released {

@@ -114,6 +114,14 @@ pub struct Exit {
 }
 
 impl Exit {
+    /// The leaf and sub-leaf (eax, ecx) a CPUID exit's message asks for,
+    /// read without decoding the rest of it (a VMM's CPUID path); None for
+    /// another exit's message.
+    #[inline]
+    pub fn cpuid_of(m: &Message) -> Option<(u32, u32)> {
+        (m.label == ExitReason::Cpuid as u64).then_some((m.words[4] as u32, m.words[6] as u32))
+    }
+
     #[inline]
     pub fn to_message(&self) -> Message {
         let r = self.regs;
@@ -200,7 +208,7 @@ impl Reply {
     /// Error codes are 16 bits, as VT-x requires of an injected one (SDM
     /// Vol. 3C 26.2.1.3; wider is an invalid control field): no error code
     /// of the vectors [`injectable`] allows has more.
-    #[inline]
+    #[inline(always)]
     pub fn decode(m: &Message) -> Result<Reply, Error> {
         let actions = Action::from_bits(m.label).ok_or(Error::InvalidArgument)?;
         let w = m.words;
@@ -242,6 +250,24 @@ impl Reply {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_cpuid_exits_leaf_is_read_from_its_message_alone() {
+        let exit = |reason| Exit {
+            reason,
+            rip: 1,
+            len: 2,
+            qualification: 3,
+            gpa: 4,
+            regs: [0x1_0000_000d, 5, 1 << 32 | 1, 6],
+        };
+        assert_eq!(Exit::cpuid_of(&exit(ExitReason::Cpuid).to_message()), Some((0xd, 1)));
+        assert_eq!(Exit::cpuid_of(&exit(ExitReason::PortOut).to_message()), None);
+        assert_eq!(
+            Exit::cpuid_of(&Message { label: ExitReason::Cpuid as u64 | 1 << 32, ..Default::default() }),
+            None
+        );
+    }
 
     #[test]
     fn forbidden_replies_are_refused() {

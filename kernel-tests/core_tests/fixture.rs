@@ -34,6 +34,10 @@ pub struct Fix {
     pub irq: CapSlot,
     /// A mapped user buffer.
     pub buf: UserBuf,
+    /// PCI segment 0 (CONTROL), from the root.
+    pub pci: CapSlot,
+    /// The fake's function 00:04.0 (READ, WRITE), made by the root for it.
+    pub dev: CapSlot,
 }
 
 pub fn fixture(s: &mut Sim) -> Fix {
@@ -62,7 +66,12 @@ pub fn fixture(s: &mut Sim) -> Fix {
     let irq = s.caps.irqs[1];
     let irq = s.call(r, Call::CapGrant { domain: c.slot, slot: irq, rights: Rights::CONTROL }).slot();
     let buf = UserBuf::new(BUF_VA, 16, 4096).expect("buf");
-    Fix { c, t, mem, ep, ntfn, guest, virq, bell, vcpu, thread, ports, irq, buf }
+    let pci = s.call(r, Call::CapGrant { domain: c.slot, slot: s.caps.pci, rights: Rights::CONTROL }).slot();
+    let function = crate::hw::fake::PCI_FUNCTION;
+    let dev = s.call(r, Call::DeviceCreate { pci: s.caps.pci, domain: c.slot, function, dma: true }).slot();
+    let dev =
+        s.call(r, Call::CapGrant { domain: c.slot, slot: dev, rights: Rights::READ | Rights::WRITE }).slot();
+    Fix { c, t, mem, ep, ntfn, guest, virq, bell, vcpu, thread, ports, irq, buf, pci, dev }
 }
 
 /// A syscall of either kind.
@@ -291,6 +300,46 @@ pub fn cases(f: &Fix) -> Vec<Case> {
             Nr::NotificationBind,
             vec![arg(O::Notification, r, f.ntfn)],
             sys(|s| Call::NotificationBind { ntfn: s[0] }),
+        ),
+        case(
+            Nr::DeviceCreate,
+            vec![arg(O::Device, c, f.pci), arg(O::Domain, c, me)],
+            sys(|s| Call::DeviceCreate {
+                pci: s[0],
+                domain: s[1],
+                function: crate::hw::fake::PCI_OTHER,
+                dma: false,
+            }),
+        ),
+        case(
+            Nr::DeviceConfigRead,
+            vec![arg(O::Device, r, f.dev)],
+            sys(|s| Call::DeviceConfigRead { dev: s[0], width: Width::Word, offset: 0 }),
+        ),
+        case(
+            Nr::DeviceConfigWrite,
+            vec![arg(O::Device, w, f.dev)],
+            sys(|s| Call::DeviceConfigWrite { dev: s[0], width: Width::Byte, offset: 0x3c, value: 11 }),
+        ),
+        case(
+            Nr::DeviceMap,
+            vec![arg(O::Device, Rights::READ | Rights::WRITE, f.dev)],
+            sys(|s| Call::DeviceMap { dev: s[0], bar: 0, va: UserAddr::page(0x7000_0000).expect("va") }),
+        ),
+        case(
+            Nr::DevicePorts,
+            vec![arg(O::Device, Rights::READ | Rights::WRITE, f.dev)],
+            sys(|s| Call::DevicePorts { dev: s[0], bar: 1 }),
+        ),
+        case(
+            Nr::DeviceIrqBind,
+            vec![arg(O::Device, Rights::READ | Rights::WRITE, f.dev), arg(O::Notification, w, f.ntfn)],
+            sys(|s| Call::DeviceIrqBind { dev: s[0], entry: 0, ntfn: s[1], bits: 4 }),
+        ),
+        case(
+            Nr::DeviceDma,
+            vec![arg(O::Device, Rights::READ | Rights::WRITE, f.dev), arg(O::Memory, w, f.mem)],
+            sys(|s| Call::DeviceDma { dev: s[0], memory: s[1] }),
         ),
         case_ipc(ipc::msg::nr::CALL, arg(O::Endpoint, w, f.ep), move |s| IpcCall::Call { ep: s[0], msg }),
         case_ipc(ipc::msg::nr::RECV, arg(O::Endpoint, r, f.ep), |s| IpcCall::Recv { ep: s[0] }),

@@ -229,23 +229,61 @@ fn a_failed_entry_stops_the_vcpu_after_telling_the_vmm() {
     });
 }
 
+/// The fixture's vCPU with `script` (each entry 100 µs; a slice is 1 ms)
+/// and its second thread, both runnable on CPU 1, its first thread
+/// waiting: the vCPU thread, its hardware frame and the second thread.
+fn beside(s: &mut Sim, f: &Fix, script: impl Iterator<Item = HwExit>) -> (Ref, u64, Ref) {
+    s.m(|m| m.guest_time = 100);
+    let t2 = s.obj(f.c.domain, f.thread);
+    let v = s.obj(f.c.domain, f.vcpu);
+    let hw = s.k().threads.get(v).and_then(|t| t.vcpu.as_ref()).map(|x| x.vmcs.as_u64()).expect("vcpu");
+    s.m(|m| m.exits.insert(hw, script.collect()));
+    let n = s.call(f.t, Call::NotificationCreate { domain: f.c.me }).slot();
+    assert_eq!(s.call(f.t, Call::Wait { ntfn: n }), Out::Off);
+    (v, hw, t2)
+}
+
 #[test]
 fn kept_exits_end_their_slice() {
     run(2, RAM, |s| {
         let f = fixture(s);
-        // Each entry runs 100 µs; a slice is 1 ms.
-        s.m(|m| m.guest_time = 100);
-        let t2 = s.obj(f.c.domain, f.thread);
-        let v = s.obj(f.c.domain, f.vcpu);
-        let hw = s.k().threads.get(v).and_then(|t| t.vcpu.as_ref()).map(|x| x.vmcs.as_u64()).expect("vcpu");
-        s.m(|m| m.exits.insert(hw, (0..100).map(|_| HwExit::Skip { len: 2 }).collect()));
-        let n = s.call(f.t, Call::NotificationCreate { domain: f.c.me }).slot();
-        assert_eq!(s.call(f.t, Call::Wait { ntfn: n }), Out::Off);
+        let (v, hw, t2) = beside(s, &f, (0..100).map(|_| HwExit::Skip { len: 2 }));
         // CPU 1 runs t2 or the vCPU; a tick makes it choose.
         s.schedule_in(t2);
         let left = s.m(|m| m.exits.get(&hw).map_or(0, |q| q.len()));
         assert!(left > 0 && left < 100, "the vCPU ran part of its script only: {left} left");
         assert_eq!(s.state(v), Some(ThreadState::Runnable));
+    });
+}
+
+/// A vCPU that spins (PAUSE-loop exiting) gives way at each spin to the
+/// CPU's other runnable thread, which may be what it waits for (its VMM
+/// serving a sibling vCPU). Without it the spinner ran its whole slice,
+/// ten 100 µs entries, whenever credit chose it.
+#[test]
+fn a_spinning_vcpu_gives_way() {
+    run(2, RAM, |s| {
+        let f = fixture(s);
+        let (v, hw, t2) = beside(s, &f, (0..100).map(|_| HwExit::Spin { len: 2 }));
+        let left = |s: &mut Sim| s.m(|m| m.exits.get(&hw).map_or(0, |q| q.len()));
+        s.schedule_in(t2);
+        let before = left(s);
+        for tick in 1..=20 {
+            s.tick(1, 1000);
+            assert_eq!(s.running(t2), Some(1), "the spinner kept the CPU at tick {tick}");
+        }
+        let spun = before - left(s);
+        assert!((1..=20).contains(&spun), "at most one spin a tick, and some: {spun}");
+        assert_eq!(s.state(v), Some(ThreadState::Runnable));
+        // Alone on its CPU, the spinner runs on to its script's end.
+        let other = s.call(t2, Call::NotificationCreate { domain: f.c.me }).slot();
+        assert_eq!(s.call(t2, Call::Wait { ntfn: other }), Out::Off);
+        assert_eq!(left(s), 0);
+        assert_eq!(s.state(v), Some(ThreadState::Halted));
+        // Each spin went on after its PAUSE.
+        let replies = s.m(|m| m.replies.get(&hw).cloned()).unwrap_or_default();
+        assert_eq!(replies.len(), 100);
+        assert!(replies.iter().all(|r| *r == Reply::only(Action::ADVANCE)), "{replies:?}");
     });
 }
 
@@ -268,7 +306,7 @@ fn timers_fire_while_a_guest_holds_the_cpu() {
             m.exits.insert(hw, (0..50).map(|_| HwExit::Interrupt { nmi: false }).collect());
         });
         let t2 = s.obj(f.c.domain, f.thread);
-        let other = s.call(f.t, Call::NotificationCreate { domain: f.c.me }).slot();
+        let other = s.call(t2, Call::NotificationCreate { domain: f.c.me }).slot();
         assert_eq!(s.call(t2, Call::Wait { ntfn: other }), Out::Off);
         // CPU 1's last thread waits for a timer; CPU 0 takes no tick.
         let n = s.call(f.t, Call::NotificationCreate { domain: f.c.me }).slot();

@@ -6,12 +6,13 @@
 //!   reach or destroy); every capability names a slot of its kind's pool.
 //! - Quotas: no domain holds more than its limit, and what it holds is
 //!   exactly accounted: its page-table frames, the pages of the memory it
-//!   owns, its children's limits and its vCPUs' frames. No account holds
-//!   more than its share of any pool.
+//!   owns, its children's limits, its vCPUs' frames and the pages of the
+//!   object windows' chunks it pays for.
 //! - Frames: every frame of the fake's RAM is free or owned exactly once:
 //!   by a domain's tables, a memory object or a vCPU (or counted as
 //!   leaked); every recorded mapping translates to its object's frames.
-//! - Threads: a runnable thread is in its CPU's run queue (once), a
+//! - Threads: each run queue's links agree both ways and name live
+//!   threads of that queue, none twice; a runnable thread is in its CPU's run queue, a
 //!   running one is its CPU's current thread, a waiting one is where its
 //!   state says; no CPU idles with an eligible thread queued.
 //! - Deaths: no thread of a live domain waits on a dead domain's threads,
@@ -33,9 +34,7 @@ use crate::obj::memory::Backing;
 use crate::obj::pool::Ref;
 use crate::obj::thread::ThreadState;
 use crate::obj::vcpu::HW_FRAMES;
-use crate::state::{Kernel, Kind, MAX_DOMAINS, MAX_THREADS};
-
-const KINDS: usize = 9;
+use crate::state::{Kernel, MAX_DOMAINS, MAX_THREADS};
 
 /// Scratch space for the checks.
 #[derive(Default)]
@@ -64,9 +63,7 @@ impl Checker {
         // By slot, up to the last live domain's.
         let n = k.domains.iter().take(k.domains.used()).map(|(r, _)| usize::from(r.index) + 1).max();
         let n = n.unwrap_or(0).min(MAX_DOMAINS);
-        let mut account = vec![usize::MAX; n];
         let mut held = vec![0u64; n];
-        let mut counts = vec![[0usize; KINDS]; n];
         for (r, d) in k.domains.iter().take(k.domains.used()) {
             match d.supervisor {
                 None if Some(r) != k.root => return Err(format!("domain {r:?} has no supervisor")),
@@ -74,18 +71,8 @@ impl Checker {
                 Some(s) => held[usize::from(s.index)] += d.quota.limit,
                 None => {}
             }
-            let a = crate::obj::domain::account(r, k.root, MAX_DOMAINS, |x| {
-                k.domains.get(x).and_then(|x| x.supervisor)
-            });
-            account[usize::from(r.index)] = a.map_or(usize::MAX, |a| usize::from(a.index));
             self.roots.push(d.root.as_u64());
         }
-        let mut count = |d: Ref, kind: Kind| {
-            let a = account[usize::from(d.index)];
-            if a != usize::MAX {
-                counts[a][kind as usize] += 1;
-            }
-        };
         let orphan = |what: &str, owner: Ref| {
             if live(owner) {
                 Ok(())
@@ -93,14 +80,10 @@ impl Checker {
                 Err(format!("a {what} outlived its domain {owner:?}"))
             }
         };
-        for (r, _) in k.domains.iter().take(k.domains.used()) {
-            count(r, Kind::Domain);
-        }
 
         // Memory: owners, mappings, frames, charges.
         for (r, x) in k.memory.iter().take(k.memory.used()) {
             orphan("memory object", x.owner)?;
-            count(x.owner, Kind::Memory);
             if x.backing == Backing::Boot {
                 continue;
             }
@@ -126,21 +109,33 @@ impl Checker {
         }
 
         // Threads: owners, vCPU frames, queues, waits.
-        let mut queued = [(usize::MAX, 0u32); MAX_THREADS];
+        // Each node's back link names the node before it, so none is
+        // reached twice but through a cycle, which the count bounds.
+        let mut linked = 0;
         for (c, q) in k.runqs.iter().enumerate() {
-            for &t in q {
-                let e = &mut queued[usize::from(t.index)];
-                if k.threads.get(t).is_some() {
-                    if e.0 != usize::MAX {
-                        return Err(format!("thread {t:?} is queued twice"));
-                    }
-                    *e = (c, t.generation);
+            let (mut prev, mut at) = (Ref::NONE, q.head);
+            while at != Ref::NONE {
+                let Some(th) = k.threads.get(at) else {
+                    return Err(format!("cpu {c}'s queue links to a destroyed thread {at:?}"));
+                };
+                if linked == k.threads.used() || th.link.queue != Some(c) || th.link.prev != prev {
+                    return Err(format!(
+                        "thread {at:?} is queued twice, or its links are wrong: {:?}",
+                        th.link
+                    ));
                 }
+                linked += 1;
+                (prev, at) = (at, th.link.next);
             }
+            if q.tail != prev {
+                return Err(format!("cpu {c}'s queue ends at {prev:?}, its tail says {:?}", q.tail));
+            }
+        }
+        if k.threads.iter().filter(|(_, t)| t.link.queue.is_some()).count() != linked {
+            return Err("a thread says it is queued but is on no queue's links".into());
         }
         for (r, t) in k.threads.iter().take(k.threads.used()) {
             orphan("thread", t.domain)?;
-            count(t.domain, Kind::Thread);
             if let Some(v) = &t.vcpu {
                 held[usize::from(t.domain.index)] += HW_FRAMES;
                 let head = v.vmcs.as_u64();
@@ -152,7 +147,7 @@ impl Checker {
             let wrong = |why: &str| Err(format!("thread {r:?} ({:?}): {why}", t.state));
             match t.state {
                 ThreadState::Runnable => {
-                    if queued[usize::from(r.index)] != (t.cpu, r.generation) {
+                    if t.link.queue != Some(t.cpu) {
                         return wrong("runnable, not in its CPU's queue");
                     }
                 }
@@ -212,7 +207,7 @@ impl Checker {
                 if k.current[c].is_some() {
                     return Err(format!("cpu {c} idles with a current thread"));
                 }
-                let eligible = k.runqs[c].iter().any(|&t| {
+                let eligible = k.queued(c).any(|t| {
                     let th = k.threads.get(t);
                     let runnable = th.is_some_and(|th| th.state == ThreadState::Runnable);
                     let payer = crate::state::sched::payer(k, t);
@@ -237,19 +232,15 @@ impl Checker {
         // The other objects: owners, shares.
         for (_, x) in k.ioports.iter().take(k.ioports.used()) {
             orphan("port range", x.owner)?;
-            count(x.owner, Kind::IoPorts);
         }
         for (_, x) in k.endpoints.iter().take(k.endpoints.used()) {
             orphan("endpoint", x.owner)?;
-            count(x.owner, Kind::Endpoint);
         }
         for (_, x) in k.notifications.iter().take(k.notifications.used()) {
             orphan("notification", x.owner)?;
-            count(x.owner, Kind::Notification);
         }
         for (_, x) in k.virqs.iter().take(k.virqs.used()) {
             orphan("VirqLine", x.guest)?;
-            count(x.guest, Kind::VirqLine);
         }
         let mut listed = 0;
         for (g, dom) in k.domains.iter() {
@@ -295,24 +286,6 @@ impl Checker {
                 return Err(format!("IRQ line {} waits for a destroyed thread", irq.line));
             }
         }
-        let kinds = [
-            Kind::Thread,
-            // Memory objects, port ranges, endpoints, notifications,
-            // VirqLines, doorbells and timers have no share: their owners'
-            // quotas bound them (checked with the quotas below).
-        ];
-        for (a, row) in counts.iter().enumerate() {
-            for kind in kinds {
-                if row[kind as usize] > kind.share() {
-                    let n = row[kind as usize];
-                    return Err(format!(
-                        "account {a} holds {n} {kind:?} objects, over its share {}",
-                        kind.share()
-                    ));
-                }
-            }
-        }
-
         // Frames: each run the fake gave out owned once (or counted as
         // leaked), each table frame a live address space's; an object
         // window's frames are the window's.
@@ -341,7 +314,8 @@ impl Checker {
         // Quotas: exactly what each domain holds.
         let windows = k.notifications.held().chain(k.endpoints.held()).chain(k.memory.held());
         let windows = windows.chain(k.ioports.held()).chain(k.virqs.held());
-        let windows = windows.chain(k.doorbells.held()).chain(k.timers.held());
+        let windows = windows.chain(k.doorbells.held()).chain(k.timers.held()).chain(k.threads.held());
+        let windows = windows.chain(k.devices.held());
         // A domain's place is its supervisor's (the root's, nobody's).
         for (owner, pages) in windows.chain(k.domains.held()) {
             match held.get_mut(usize::from(owner)) {
@@ -419,6 +393,7 @@ impl Checker {
                     ObjectType::Notification => i < crate::state::MAX_NOTIFICATIONS,
                     ObjectType::VirqLine => i < crate::state::MAX_VIRQLINES,
                     ObjectType::Doorbell => i < crate::state::MAX_DOORBELLS,
+                    ObjectType::Device => i < crate::state::MAX_DEVICES,
                 };
                 if !ok {
                     return Err(format!("domain {r:?} slot {slot:?} names no object: {cap:?}"));
@@ -435,6 +410,7 @@ impl Checker {
                     ObjectType::Notification => k.notifications.get(at).is_some(),
                     ObjectType::VirqLine => k.virqs.get(at).is_some(),
                     ObjectType::Doorbell => k.doorbells.get(at).is_some(),
+                    ObjectType::Device => k.devices.get(at).is_some(),
                 };
                 if k.resolve(r, slot).is_ok() && !alive {
                     return Err(format!("domain {r:?} slot {slot:?} resolves to a dead object"));

@@ -6,6 +6,7 @@
 //! kernel's invariants checked after each (`random`). Not part of the
 //! kernel: `cargo xtask sizes` does not count them.
 
+mod devices;
 mod fixture;
 mod guests;
 mod invariants;

@@ -209,6 +209,7 @@ fn spawn(s: &mut Sim, w: &mut World) {
     slots.extend(grant(s, line, Rights::CONTROL, ObjectType::Irq));
     let ports = w.ports[w.rng.below(w.ports.len() as u64) as usize];
     slots.extend(grant(s, ports, rwg, ObjectType::IoPorts));
+    slots.extend(grant(s, s.caps.pci, Rights::CONTROL, ObjectType::Device));
     if let Some(&(sibling, _)) = w.children.last() {
         slots.extend(grant(s, sibling, Rights::CONTROL | Rights::GRANT, ObjectType::Domain));
     }
@@ -387,7 +388,7 @@ fn script_a_vcpu(s: &mut Sim, w: &mut World) {
             let len = w.rng.below(16);
             let vmm =
                 |reason, q| HwExit::Vmm(Exit { reason, rip: 0, len, qualification: q, gpa: 0, regs: [0; 4] });
-            match w.rng.below(12) {
+            match w.rng.below(13) {
                 0 => HwExit::Interrupt { nmi: w.rng.one_in(8) },
                 1 => HwExit::Undefined,
                 2 => HwExit::Window,
@@ -398,6 +399,7 @@ fn script_a_vcpu(s: &mut Sim, w: &mut World) {
                 7 => vmm(ExitReason::PortOut, (0x500 + w.rng.below(16)) | (1 << 16)),
                 8 => vmm(ExitReason::Hlt, 0),
                 9 => vmm(ExitReason::EntryFailed, w.rng.next()),
+                10 => HwExit::Spin { len },
                 _ => vmm(ExitReason::Cpuid, 0),
             }
         })
@@ -547,6 +549,36 @@ fn draw(w: &mut World, d: Ref) -> (u64, [u64; 11]) {
         x if x == Nr::IoPortsCreate as u64 => {
             a[..3].copy_from_slice(&[pick(rng, known, O::IoPorts), 0x58 + rng.below(80), rng.below(16)])
         }
+        x if x == Nr::DeviceCreate as u64 => {
+            use crate::hw::fake::{PCI_BRIDGE, PCI_FUNCTION, PCI_OTHER};
+            let f = [PCI_FUNCTION, PCI_OTHER, PCI_BRIDGE, 0x30][rng.below(4) as usize];
+            let f = if rng.one_in(8) { rng.below(0x1_0000) } else { u64::from(f) };
+            // Half of them for the caller itself (its first slot), so that
+            // what only a device's holder may do (DeviceDma, DevicePorts)
+            // gets past its checks too.
+            let owner =
+                if rng.one_in(2) { known.first().map_or(0, |x| x.0) } else { pick(rng, known, O::Domain) };
+            a[..4].copy_from_slice(&[pick(rng, known, O::Device), owner, f, rng.below(2)]);
+        }
+        x if x == Nr::DeviceConfigRead as u64 || x == Nr::DeviceConfigWrite as u64 => {
+            let width = [1, 2, 4, 3][rng.below(4) as usize];
+            let at = [0x04, 0x10, 0x3c, 0x44, 0x50][rng.below(5) as usize];
+            let at = if rng.one_in(4) { rng.below(4200) } else { at };
+            a[..4].copy_from_slice(&[pick(rng, known, O::Device), width, at, rng.below(0x1_0000)]);
+        }
+        x if x == Nr::DeviceMap as u64 || x == Nr::DevicePorts as u64 => {
+            let va = if rng.one_in(4) { rng.next() } else { 0x7000_0000 + rng.below(16) * 0x1000 };
+            a[..3].copy_from_slice(&[pick(rng, known, O::Device), rng.below(8), va]);
+        }
+        x if x == Nr::DeviceDma as u64 => {
+            a[..2].copy_from_slice(&[pick(rng, known, O::Device), pick(rng, known, O::Memory)])
+        }
+        x if x == Nr::DeviceIrqBind as u64 => a[..4].copy_from_slice(&[
+            pick(rng, known, O::Device),
+            rng.below(6),
+            pick(rng, known, O::Notification),
+            rng.below(4),
+        ]),
         x if x == Nr::IrqWait as u64 => a[0] = pick(rng, known, O::Irq),
         x if x == Nr::IrqBind as u64 => a[..3].copy_from_slice(&[
             pick(rng, known, O::Irq),

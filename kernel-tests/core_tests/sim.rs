@@ -72,6 +72,8 @@ pub struct RootCaps {
     pub console: CapSlot,
     pub ioports: CapSlot,
     pub irqs: Vec<CapSlot>,
+    /// PCI segment 0 (a Device, CONTROL and GRANT).
+    pub pci: CapSlot,
 }
 
 /// One simulated system.
@@ -207,6 +209,11 @@ impl Sim {
             if (crate::hw::trap::vector::IRQ_BASE..crate::hw::trap::vector::IRQ_BASE + 24).contains(&vector) {
                 self.on(c);
                 crate::sched::irq_in_idle(u32::from(vector - crate::hw::trap::vector::IRQ_BASE));
+            }
+            use crate::hw::trap::vector::{MSI_BASE, MSI_COUNT};
+            if (MSI_BASE..MSI_BASE + MSI_COUNT).contains(&vector) {
+                self.on(c);
+                crate::sched::msi_in_idle(vector);
             }
             self.resume(c);
         } else {
@@ -450,8 +457,10 @@ fn build_root(k: &mut Kernel) -> (Ref, Ref, RootCaps) {
         let r = k.irqs.insert(Irq { line, pending: false, waiter: None, bound: None }).ok().expect("irq");
         irqs.push(give(k, Cap::new(ObjectType::Irq, r, Rights::CONTROL | Rights::GRANT)));
     }
+    let seg = k.add_device(crate::obj::device::Device::segment(d)).expect("pci");
+    let pci = give(k, Cap::new(ObjectType::Device, seg, Rights::CONTROL | Rights::GRANT));
     let ctx = Context::start(ENTRY, STACK, 0);
-    let t = k.threads.insert(Thread::new(d, ctx, 0)).ok().expect("root thread");
+    let t = k.create_thread(Thread::new(d, ctx, 0)).expect("root thread");
     k.wake(t);
-    (d, t, RootCaps { me, console, ioports, irqs })
+    (d, t, RootCaps { me, console, ioports, irqs, pci })
 }

@@ -280,6 +280,66 @@ fn grant_needs_grant_rights_and_a_live_target() {
 }
 
 #[test]
+fn a_destroyed_domains_objects_go_stale_without_a_sweep() {
+    run(2, RAM, |s| {
+        let f = fixture(s);
+        let (r, t) = (s.root_thread, f.t);
+        let x = s.child(64, None);
+        let held = |s: &Sim| s.k().domain(f.c.domain).map(|d| d.caps.len()).expect("domain");
+        let before = held(s);
+        let to_x =
+            s.call(r, Call::CapGrant { domain: f.c.slot, slot: x.slot, rights: Rights::CONTROL }).slot();
+        let ntfn = s.call(t, Call::NotificationCreate { domain: to_x }).slot();
+        // The fixture's table fills with capabilities to x's endpoints.
+        let e = loop {
+            match s.call(t, Call::EndpointCreate { domain: to_x }) {
+                Out::Ok(_) => {}
+                Out::Err(e, _) => break e,
+                Out::Off => panic!("blocks"),
+            }
+        };
+        assert_eq!(e, Error::OutOfSlots);
+        s.call(r, Call::DomainDestroy { domain: x.slot }).ok();
+        // Destroying x swept no other table: the capabilities are still
+        // there, and every use of one fails as stale.
+        assert_eq!(held(s), crate::cap::table::SLOTS);
+        assert_eq!(s.call(t, Call::Poll { ntfn }).err(), Error::StaleCapability);
+        assert_eq!(s.call(t, Call::EndpointCreate { domain: to_x }).err(), Error::StaleCapability);
+        // A new domain in x's place is not reached through them.
+        let y = s.child(64, None);
+        assert_eq!(y.domain.index, x.domain.index, "x's place is reused");
+        assert_eq!(s.call(t, Call::NotificationCreate { domain: to_x }).err(), Error::StaleCapability);
+        // The full table sheds them when it needs a slot.
+        let fresh = s.call(t, Call::NotificationCreate { domain: f.c.me }).slot();
+        assert_eq!(s.call(t, Call::Poll { ntfn: fresh }).ok(), [0; 4]);
+        assert_eq!(held(s), before + 1, "only the live capabilities are left, and the new one");
+        assert_eq!(s.call(t, Call::Poll { ntfn }).err(), Error::StaleCapability);
+    });
+}
+
+#[test]
+fn pausing_a_domain_past_slot_64_pauses_it_alone() {
+    run(2, RAM, |s| {
+        let r = s.root_thread;
+        // Domains until two sit at slots 64 and 65 (0 is the root's).
+        let mut made = Vec::new();
+        while made.last().is_none_or(|&(_, d): &(CapSlot, crate::obj::pool::Ref)| d.index < 65) {
+            let slot = s.call(r, Call::DomainCreate { quota_pages: 1 }).slot();
+            made.push((slot, s.obj(s.root, slot)));
+        }
+        let paused = |s: &Sim| -> Vec<u16> {
+            s.k().domains.iter().filter(|(_, d)| d.paused).map(|(r, _)| r.index).collect()
+        };
+        for &(slot, d) in made.iter().rev().take(2) {
+            s.call(r, Call::DomainPause { domain: slot, paused: true }).ok();
+            assert_eq!(paused(s), vec![d.index], "slot {} alone (not the root's, not slot mod 64)", d.index);
+            s.call(r, Call::DomainPause { domain: slot, paused: false }).ok();
+            assert_eq!(paused(s), Vec::<u16>::new());
+        }
+    });
+}
+
+#[test]
 fn delete_makes_a_slot_stale_and_its_reuse_new() {
     run(2, RAM, |s| {
         let f = fixture(s);
@@ -422,8 +482,9 @@ fn endpoints_and_notifications_are_bounded_by_their_owners_quota_alone() {
     for (make, per) in kinds {
         run(1, RAM, move |s| {
             let r = s.root_thread;
-            // Its capability table (256 slots) holds two chunks' worth.
-            let a = s.child(2, None);
+            // Its capability table (256 slots) holds two chunks' worth (a
+            // third page pays for its thread).
+            let a = s.child(3, None);
             let b = s.child(10, None);
             let quota =
                 |s: &Sim, d: crate::obj::pool::Ref| s.k().domains.get(d).map(|x| x.quota).expect("live");
@@ -452,7 +513,7 @@ fn endpoints_and_notifications_are_bounded_by_their_owners_quota_alone() {
             assert_eq!(quota(s, a.domain).free(), 0, "deleting a capability destroys no object");
             // Destroying the domain frees its chunks; a new one makes as many.
             s.call(r, Call::DomainDestroy { domain: a.slot }).ok();
-            let c = s.child(2, None);
+            let c = s.child(3, None);
             let mut again = 0;
             while s.call(c.thread, make(c.me)) != Out::Err(Error::QuotaExceeded, 0) {
                 again += 1;
@@ -649,7 +710,8 @@ fn memory_and_tables_are_bounded_by_the_quota() {
 #[test]
 fn thread_creation_errors() {
     run(2, RAM, |s| {
-        let c = s.child(64, None);
+        // Small enough that the root's table holds a capability for each.
+        let c = s.child(24, None);
         let r = s.root_thread;
         let entry = UserAddr::new(ENTRY).expect("entry");
         let stack = UserAddr::new(STACK).expect("stack");
@@ -659,17 +721,45 @@ fn thread_creation_errors() {
         // The decoder wants an aligned stack.
         let raw = [u64::from(c.slot.0), ENTRY, STACK + 8, 0, ipc::syscall::ANY_CPU, 0];
         assert_eq!(s.raw(r, Nr::ThreadCreate as u64, raw), Out::Err(Error::InvalidArgument, 3));
-        // An account's share of threads.
+        // Threads are bounded by the quota of the domain they run in
+        // alone: its first chunk's room, then a chunk a free page.
+        let per = crate::obj::window::per_chunk::<crate::obj::thread::Thread>() as u64;
+        let quota = |s: &Sim, d: crate::obj::pool::Ref| s.k().domains.get(d).map(|x| x.quota).expect("live");
+        let free = quota(s, c.domain).free();
         let mut n = 1;
         while let Out::Ok(_) = s.call(r, on(None)) {
             n += 1;
         }
-        assert_eq!(n, crate::state::MAX_THREADS / 4);
+        assert_eq!(n, per * (free + 1));
         assert_eq!(s.call(r, on(None)).err(), Error::QuotaExceeded);
+        assert_eq!(quota(s, c.domain).free(), 0);
+        // Nobody else is affected: another domain and the root make theirs.
+        let other = s.child(64, None);
+        s.thread(other.slot, None);
+        let root = s.caps.me;
+        s.call(r, Call::ThreadCreate { domain: root, entry, stack, arg: 0, cpu: None }).ok();
         s.call(c.thread, Call::Exit { code: 0 });
         let d = s.child(64, None);
         let _ = d;
         assert_eq!(s.call(r, on(None)).err(), Error::PeerDead);
+    });
+}
+
+#[test]
+fn destroying_a_domain_gives_its_threads_pages_back() {
+    run(2, RAM, |s| {
+        let r = s.root_thread;
+        let used = |s: &Sim| s.k().domains.get(s.root).map(|x| x.quota.used).expect("root");
+        let frames = |s: &Sim| s.m(|m| m.ram.free);
+        let before = (used(s), frames(s));
+        let c = s.child(16, None);
+        for _ in 0..8 {
+            s.thread(c.slot, None);
+        }
+        assert!(s.k().threads.pages_of(c.domain.index) >= 2, "its threads fill chunks of its own");
+        s.call(r, Call::DomainDestroy { domain: c.slot }).ok();
+        assert_eq!((used(s), frames(s)), before, "every page back, to its supervisor's quota too");
+        assert_eq!(s.k().threads.pages_of(c.domain.index), 0);
     });
 }
 
@@ -827,6 +917,48 @@ fn a_death_signals_the_supervisors_notification() {
         );
         s.fault(c.thread, 13, 0, 0);
         assert_eq!(s.call(r, Call::Poll { ntfn: n }).ok()[0], 0x100);
+    });
+}
+
+/// The CPU's timer is told when the first kernel timer is due, as each is
+/// set, fired and cancelled, so that its interrupt comes then and not at
+/// the next tick; after each timer interrupt it is restarted (once, after
+/// the timers due fired); and a kernel timer's interrupt that is not the
+/// tick fires timers without ending the running thread's turn.
+#[test]
+fn the_cpu_timer_is_told_the_first_timer_due() {
+    run(2, RAM, |s| {
+        let f = fixture(s);
+        let t = f.t;
+        let now = |s: &mut Sim| s.m(|m| m.clock);
+        assert!(s.m(|m| m.cpus.iter().all(|x| x.timer_due == u64::MAX)), "no timer");
+        s.call(t, Call::TimerSet { ntfn: f.ntfn, bits: 2, delay_us: 5000, period_us: 0 }).ok();
+        let c = s.m(|m| m.cpus.iter().position(|x| x.timer_due != u64::MAX)).expect("a CPU told");
+        let due = move |s: &mut Sim| s.m(|m| m.cpus[c].timer_due);
+        let tsc = s.m(|m| m.tsc_per_us);
+        let at = now(s) + 5000 * tsc;
+        assert_eq!(due(s), at);
+        s.call(t, Call::TimerSet { ntfn: f.ntfn, bits: 4, delay_us: 300, period_us: 0 }).ok();
+        assert_eq!(due(s), now(s) + 300 * tsc, "a sooner one");
+        s.call(t, Call::TimerSet { ntfn: f.ntfn, bits: 4, delay_us: 0, period_us: 0 }).ok();
+        assert_eq!(due(s), at, "cancelled: the later one again");
+        let (rearms, ticks) = s.m(|m| (m.cpus[c].rearms, m.cpus[c].ticks));
+        s.tick(c, 100);
+        assert_eq!(
+            s.m(|m| (m.cpus[c].rearms, m.cpus[c].ticks)),
+            (rearms + 1, ticks + 1),
+            "restarted at its tick"
+        );
+        s.advance(5000);
+        s.m(|m| m.cpus[c].timer_only = true);
+        s.interrupt(c, crate::hw::trap::vector::TIMER);
+        assert_eq!(
+            s.m(|m| (m.cpus[c].rearms, m.cpus[c].ticks)),
+            (rearms + 2, ticks + 1),
+            "a timer's: no tick"
+        );
+        assert_eq!(s.call(t, Call::Poll { ntfn: f.ntfn }).ok()[0], 2, "fired at its interrupt");
+        assert_eq!(due(s), u64::MAX, "fired: none left");
     });
 }
 

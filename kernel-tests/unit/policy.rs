@@ -121,3 +121,91 @@ fn a_deep_debt_is_not_starvation() {
     let ratio = ran[1] as f64 / ran[0] as f64;
     assert!((1.8..=2.2).contains(&ratio), "2:1 weights after a debt gave {ratio}");
 }
+
+/// A tick of 1 ms at 1,000 TSC ticks a microsecond, 62,500 timer counts.
+const PERIOD: u64 = 1_000_000;
+const COUNT: u32 = 62_500;
+
+/// A CPU's timer is started for the earlier of its tick and the first
+/// kernel timer, rounded up in counts (never sooner than it is for).
+#[test]
+fn the_timer_fires_at_the_earlier_of_tick_and_timer() {
+    let now = 5_000_000;
+    let tick = now + PERIOD;
+    assert_eq!(timer_arm(now, tick, u64::MAX, PERIOD, COUNT), (tick, COUNT), "none due: the tick");
+    assert_eq!(timer_arm(now, tick, tick + 1, PERIOD, COUNT), (tick, COUNT), "due after the tick");
+    let (at, n) = timer_arm(now, tick, now + 300_000, PERIOD, COUNT);
+    assert_eq!(at, now + 300_000, "due sooner: then");
+    assert_eq!(n, 18_750);
+    let (_, n) = timer_arm(now, tick, now + 300_001, PERIOD, COUNT);
+    assert_eq!(n, 18_751, "rounded up: not before it is due");
+}
+
+/// A timer already due (or due within 100 µs) gets the shortest start, a
+/// tenth of a tick, never a count of 1 (an interrupt storm) nor 0 (a
+/// stopped timer), and never a tick's wait.
+#[test]
+fn a_timer_past_due_fires_at_once_without_a_storm() {
+    let now = 5_000_000;
+    for due in [0, now - 1, now, now + 1] {
+        let (at, n) = timer_arm(now, now + PERIOD, due, PERIOD, COUNT);
+        assert_eq!((at, n), (now + PERIOD / TIMER_MIN, COUNT / TIMER_MIN as u32), "due at {due}");
+    }
+    // Restarted again and again while it stays due (its interrupt's
+    // handler has not fired it yet), it is never sooner than that.
+    let mut t = now;
+    for _ in 0..100 {
+        let (at, n) = timer_arm(t, now + PERIOD, now, PERIOD, COUNT);
+        assert!(at >= t + PERIOD / TIMER_MIN && n >= COUNT / TIMER_MIN as u32);
+        t = at;
+    }
+    // A tick already past (interrupts were off) is no different.
+    assert_eq!(timer_arm(now, now - 10, u64::MAX, PERIOD, COUNT).1, COUNT / TIMER_MIN as u32);
+    // An uncalibrated timer (tiny counts) still starts at a count of 1.
+    assert_eq!(timer_arm(now, now, now, PERIOD, 5).1, 1);
+}
+
+/// A timer set moves the CPU's interrupt sooner, never later: timers set
+/// again and again, each within the shortest start, do not put the tick
+/// off.
+#[test]
+fn a_timer_set_never_puts_the_interrupt_off() {
+    let now = 5_000_000;
+    let tick = now + PERIOD;
+    let soon = now + 300_000;
+    assert_eq!(timer_arm_sooner(now, tick, soon, PERIOD, COUNT, tick), Some((soon, 18_750)));
+    assert_eq!(timer_arm_sooner(now, tick, soon + 1, PERIOD, COUNT, soon), None, "not sooner");
+    assert_eq!(timer_arm_sooner(now, tick, tick + 5, PERIOD, COUNT, tick), None, "after the tick");
+    // Armed for the tick's time; timers due at once set every 10 µs from
+    // 50 µs before it: none moves it (each would start 100 µs on).
+    let mut armed = tick;
+    for i in 0..20 {
+        let t = tick - 50_000 + i * 10_000;
+        if let Some((at, _)) = timer_arm_sooner(t, tick, t + 1, PERIOD, COUNT, armed) {
+            armed = at;
+        }
+        assert_eq!(armed, tick, "at {t}");
+    }
+}
+
+/// Only an interrupt at (or just before) the tick's time is the tick; the
+/// next is a period on, or a period from now after a long gap.
+#[test]
+fn only_the_tick_is_a_tick() {
+    let at = 10_000_000;
+    assert_eq!(tick_at(at - 300_000, at, PERIOD), None, "a kernel timer's interrupt");
+    assert_eq!(tick_at(at - PERIOD / TICK_SLACK - 1, at, PERIOD), None);
+    assert_eq!(tick_at(at - PERIOD / TICK_SLACK, at, PERIOD), Some(at + PERIOD), "the APIC a little fast");
+    assert_eq!(tick_at(at, at, PERIOD), Some(at + PERIOD));
+    assert_eq!(tick_at(at + 2_000, at, PERIOD), Some(at + PERIOD), "a late one keeps the phase");
+    assert_eq!(tick_at(at + 5 * PERIOD, at, PERIOD), Some(at + 6 * PERIOD), "missed ones not made up");
+    // Kernel timers every 100 µs through a tick: ten interrupts, one tick.
+    let (mut next, mut ticks) = (at, 0);
+    for i in 1..=10 {
+        if let Some(n) = tick_at(at - PERIOD + i * PERIOD / 10, next, PERIOD) {
+            next = n;
+            ticks += 1;
+        }
+    }
+    assert_eq!((ticks, next), (1, at + PERIOD));
+}

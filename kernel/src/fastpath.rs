@@ -32,30 +32,31 @@ pub fn try_fast(k: &mut Kernel, c: usize, frame: &mut TrapFrame) -> bool {
     if frame.rdx != NO_CAP {
         return frame.rax == SIGNAL && try_signal(k, c, frame);
     }
-    let Some(me) = running(k, c) else { return false };
+    let Some((me, d)) = running(k, c) else { return false };
     let Some(ep_slot) = u32::try_from(frame.rdi).ok().map(CapSlot) else { return false };
     match frame.rax {
-        nr::CALL => fast_call(k, c, me, ep_slot, frame),
+        nr::CALL => fast_call(k, c, me, d, ep_slot, frame),
         nr::REPLY_RECV => fast_reply_recv(k, c, me, ep_slot, frame),
         _ => false,
     }
 }
 
 /// The thread running on CPU `c`, if it still is (not stopped by another
-/// CPU meanwhile).
+/// CPU meanwhile), with its domain.
 #[inline(always)]
-fn running(k: &Kernel, c: usize) -> Option<Ref> {
+fn running(k: &Kernel, c: usize) -> Option<(Ref, Ref)> {
     let me = k.current[c]?;
-    k.threads.get(me).is_some_and(|t| t.state == ThreadState::Running(c)).then_some(me)
+    let th = k.threads.get(me).filter(|t| t.state == ThreadState::Running(c))?;
+    Some((me, th.domain))
 }
 
 /// [`try_fast`] for a `Signal`, out of line: the messages' path stays as
 /// short as it was.
 #[inline(never)]
 fn try_signal(k: &mut Kernel, c: usize, frame: &mut TrapFrame) -> bool {
-    let Some(me) = running(k, c) else { return false };
+    let Some((me, d)) = running(k, c) else { return false };
     let Some(slot) = u32::try_from(frame.rdi).ok().map(CapSlot) else { return false };
-    fast_signal(k, c, me, slot, frame)
+    fast_signal(k, c, me, d, slot, frame)
 }
 
 /// `Signal`'s number (`ipc::syscall::Nr::Signal`).
@@ -66,8 +67,7 @@ const SIGNAL: u64 = ipc::syscall::Nr::Signal as u64;
 /// first. A pending reschedule (the woken one has more credit) is left to
 /// the scheduler's loop (`sched::from_user`).
 #[inline(always)]
-fn fast_signal(k: &mut Kernel, c: usize, me: Ref, slot: CapSlot, frame: &mut TrapFrame) -> bool {
-    let Some(d) = k.threads.get(me).map(|t| t.domain) else { return false };
+fn fast_signal(k: &mut Kernel, c: usize, me: Ref, d: Ref, slot: CapSlot, frame: &mut TrapFrame) -> bool {
     // A failure takes the full path, which names the error.
     let Some(n) = k.notification_cap(d, slot, Rights::WRITE) else { return false };
     [frame.rax, frame.rdi, frame.rsi, frame.rdx, frame.r10] = [0, 0, frame.rsi, 0, 0];
@@ -90,11 +90,14 @@ fn fast_signal(k: &mut Kernel, c: usize, me: Ref, slot: CapSlot, frame: &mut Tra
     true
 }
 
-fn fast_call(k: &mut Kernel, c: usize, me: Ref, ep_slot: CapSlot, frame: &mut TrapFrame) -> bool {
-    let Some(d) = k.threads.get(me).map(|t| t.domain) else { return false };
+fn fast_call(k: &mut Kernel, c: usize, me: Ref, d: Ref, ep_slot: CapSlot, frame: &mut TrapFrame) -> bool {
     let Some((ep, badge)) = k.endpoint_cap(d, ep_slot, Rights::WRITE) else { return false };
     let Some(&server) = k.endpoints.get(ep).and_then(|e| e.receivers.front()) else { return false };
-    if !k.threads.get(server).is_some_and(|s| s.state == ThreadState::Receiving(ep) && s.cpu == c) {
+    if !k
+        .threads
+        .get(server)
+        .is_some_and(|s| matches!(s.state, ThreadState::Receiving(e) if e == ep) && s.cpu == c)
+    {
         return false;
     }
     if let Some(e) = k.endpoints.get_mut(ep) {
@@ -120,7 +123,9 @@ fn fast_reply_recv(k: &mut Kernel, c: usize, me: Ref, ep_slot: CapSlot, frame: &
         return false; // its notification is signalled: the full path delivers it
     }
     let Some(caller) = caller else { return false };
-    let waiting = |t: &crate::obj::thread::Thread| t.state == ThreadState::AwaitingReply(me) && t.cpu == c;
+    let waiting = |t: &crate::obj::thread::Thread| {
+        matches!(t.state, ThreadState::AwaitingReply(s) if s == me) && t.cpu == c
+    };
     let Some(is_vcpu) = k.threads.get(caller).filter(|t| waiting(t)).map(|t| t.vcpu.is_some()) else {
         return false;
     };

@@ -11,6 +11,7 @@ use x86_64::PhysAddr;
 use crate::cap::Cap;
 use crate::mem::kspace;
 use crate::mem::paging::MapFlags;
+use crate::obj::device::Device;
 use crate::obj::domain::Domain;
 use crate::obj::ioports::IoPorts;
 use crate::obj::irq::Irq;
@@ -97,6 +98,10 @@ pub fn start_root(
         let _ = core::fmt::write(&mut name, format_args!("irq:{line}"));
         give(k, &name, Cap::new(ObjectType::Irq, r, Rights::CONTROL | Rights::GRANT), 0)?;
     }
+    if crate::hw::pci::present() {
+        let seg = k.add_device(Device::segment(d))?;
+        give(k, "pci", Cap::new(ObjectType::Device, seg, Rights::CONTROL | Rights::GRANT), 0)?;
+    }
     for m in modules {
         let mut name: heapless::String<32> = heapless::String::new();
         let _ = name.push_str("module:");
@@ -145,7 +150,7 @@ pub fn start_root(
     k.map_memory(page, d, START_INFO_VA, MapFlags::empty())?;
 
     let ctx = Context::start(image.entry, STACK_TOP, START_INFO_VA);
-    let t = k.threads.insert(Thread::new(d, ctx, 0)).map_err(|_| Error::OutOfObjects)?;
+    let t = k.create_thread(Thread::new(d, ctx, 0))?;
     k.wake(t);
     Ok(d)
 }

@@ -59,6 +59,67 @@ pub fn cap_budget(percent: u8) -> i64 {
     CAP_PERIOD_US * i64::from(percent) / 100
 }
 
+/// A CPU's timer interrupt is its scheduler's tick when it comes at most
+/// this fraction of a tick before the tick's time: the local APIC's rate
+/// and the TSC's are calibrated apart, and a timer due a little after the
+/// tick would otherwise cost an interrupt of its own just before it.
+pub const TICK_SLACK: u64 = 8;
+/// The shortest a CPU's timer is started for, in ticks' tenths (100 µs):
+/// a count of 1 (a timer already due, which the interrupt's handler fires
+/// next) fired the periodic timer every 32 ns, and QEMU, spending longer
+/// than that on each, never got past it. It also bounds the interrupts
+/// that kernel timers cost a CPU, whoever set them, to 10,000 a second
+/// beside its ticks (a domain's many short periodic timers had QEMU spend
+/// most of its time taking them), at the price of a timer firing up to
+/// 100 µs after it is due when another fired just before it.
+pub const TIMER_MIN: u64 = 10;
+
+/// Whether a timer interrupt at TSC `now` is the scheduler's tick, due at
+/// `tick_at` (`period` TSC ticks apart); if so, the next tick's time: a
+/// period on from this one, or from `now` if the CPU is a period behind
+/// (its interrupts were off), so that missed ticks are not made up in a
+/// burst. Other interrupts (a kernel timer's) are no tick: the scheduler's
+/// choice and its charges stay per elapsed time, not per interrupt.
+pub fn tick_at(now: u64, tick_at: u64, period: u64) -> Option<u64> {
+    if now.saturating_add(period / TICK_SLACK) < tick_at {
+        return None;
+    }
+    let next = tick_at.saturating_add(period);
+    Some(if next <= now { now.saturating_add(period) } else { next })
+}
+
+/// When a CPU's timer is to fire next, at TSC `now`: at the earlier of its
+/// next tick (`tick_at`) and the kernel's first timer (`due`), not sooner
+/// than [`TIMER_MIN`] of a tick from now (a time already past fires then).
+/// `period` is a tick in TSC ticks, `count` in the timer's own counts.
+/// Returns the TSC it fires at and the count it is started with, rounded
+/// up so that it never fires before the time it is for.
+pub fn timer_arm(now: u64, tick_at: u64, due: u64, period: u64, count: u32) -> (u64, u32) {
+    let target = tick_at.min(due);
+    let min = period / TIMER_MIN;
+    let until = target.saturating_sub(now).clamp(min.max(1), period.max(1));
+    let n = (u128::from(until) * u128::from(count)).div_ceil(u128::from(period.max(1)));
+    let n =
+        u32::try_from(n).unwrap_or(count).clamp((u64::from(count) / TIMER_MIN).max(1) as u32, count.max(1));
+    (now.saturating_add(until), n)
+}
+
+/// As [`timer_arm`], for a timer set (not fired) at `now` while the CPU's
+/// timer is started to fire at `armed`: the new start, only if it fires
+/// sooner than that. A timer set never puts the CPU's interrupt off, so
+/// that timers set again and again, each sooner than the last but within
+/// [`TIMER_MIN`], cannot keep a CPU from its tick.
+pub fn timer_arm_sooner(
+    now: u64,
+    tick_at: u64,
+    due: u64,
+    period: u64,
+    count: u32,
+    armed: u64,
+) -> Option<(u64, u32)> {
+    Some(timer_arm(now, tick_at, due, period, count)).filter(|&(at, _)| at < armed)
+}
+
 #[cfg(test)]
 #[path = "../../kernel-tests/unit/policy.rs"]
 mod tests;

@@ -26,18 +26,22 @@ pub fn from_user(frame: &mut TrapFrame) {
     // the thread whose time it was), so the next charge, on whatever entry,
     // charges the same thread (see the module's docs on donation).
     if crate::fastpath::try_fast(&mut k, c, frame) {
-        let to_guest = k.current[c].and_then(|t| k.threads.get(t)).is_some_and(|t| t.vcpu.is_some());
-        if to_guest {
+        // The thread now current, looked up once for both questions.
+        let now = k.current[c].and_then(|t| k.threads.get(t)).map(|t| (t.vcpu.is_some(), t.domain));
+        match now {
             // A VMM's reply: the vCPU runs until it exits again.
-            run_next(k, c, frame, None);
-        } else if k.resched[c] {
+            Some((true, _)) => run_next(k, c, frame, None),
             // A signal woke a thread with more credit than the one in the
             // frame (the signaller's, or the waiter's it handed over to).
-            let live = k.current[c];
-            run_next(k, c, frame, live);
-        } else {
-            switch_space(&k, c);
-            drop(k);
+            _ if k.resched[c] => {
+                let live = k.current[c];
+                run_next(k, c, frame, live);
+            }
+            Some((false, d)) => {
+                switch_to(&k, d);
+                drop(k);
+            }
+            None => drop(k),
         }
         me.set_in_kernel(false);
         return;
@@ -60,20 +64,31 @@ pub fn from_user(frame: &mut TrapFrame) {
     }
     match frame.vector {
         v if v == u64::from(vector::TIMER) => {
-            me.tick();
+            let tick = cpu::timer_tick();
             hw::irq::eoi();
             k.fire_timers(cpu::now());
-            // A tick raised during a hand-over (see the module's docs).
-            if let Some(h) = k.handed[c].take() {
-                if k.current[c] == Some(h.to) && (frame.rip, frame.rsp) == (h.rip, h.rsp) {
-                    k.yielded[c] = Some(h.by);
+            cpu::timer_rearm();
+            // Only the tick ends a turn: a kernel timer's interrupt signals
+            // and goes on (its wake-up preempts by credit, as any does).
+            if tick {
+                me.tick();
+                // A tick raised during a hand-over (see the module's docs).
+                if let Some(h) = k.handed[c].take() {
+                    if k.current[c] == Some(h.to) && (frame.rip, frame.rsp) == (h.rip, h.rsp) {
+                        k.yielded[c] = Some(h.by);
+                    }
                 }
+                preempt(&mut k, c);
             }
-            preempt(&mut k, c);
         }
         v if v < 32 => user_fault(&mut k, c, frame),
         v if (u64::from(vector::IRQ_BASE)..u64::from(vector::IRQ_BASE) + 24).contains(&v) => {
             k.irq_fired((v - u64::from(vector::IRQ_BASE)) as u32)
+        }
+        v if (u64::from(vector::MSI_BASE)..u64::from(vector::MSI_BASE) + u64::from(vector::MSI_COUNT))
+            .contains(&v) =>
+        {
+            k.msi_fired(v as u8)
         }
         v if v == u64::from(vector::SPURIOUS) => {}
         _ => hw::irq::eoi(),
@@ -111,16 +126,18 @@ fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame,
             k.resched[c] = false;
             preempt(&mut k, c);
         }
-        let running =
-            k.current[c].filter(|&t| k.threads.get(t).is_some_and(|th| th.state == ThreadState::Running(c)));
-        let next = running.or_else(|| pick(&mut k, c));
+        let running = k.current[c].and_then(|t| {
+            let th = k.threads.get(t).filter(|th| th.state == ThreadState::Running(c))?;
+            Some((t, th.domain))
+        });
+        if let Some((_, d)) = running.filter(|&(t, _)| live == Some(t)) {
+            // The caller goes on: its registers are in the frame already.
+            switch_to(&k, d);
+            return;
+        }
+        let next = running.map(|(t, _)| t).or_else(|| pick(&mut k, c));
         if let Some(t) = next {
             k.current[c] = Some(t);
-            if live == Some(t) {
-                // The caller goes on: its registers are in the frame already.
-                switch_space(&k, c);
-                return;
-            }
             if let Some(l) = live.take() {
                 if let Some(th) = k.threads.get_mut(l) {
                     th.ctx = save(frame);
@@ -176,12 +193,13 @@ fn woken(c: usize) -> MutexGuard<'static, Kernel> {
     k
 }
 
-/// Loads the address space of CPU `c`'s current thread if it is not loaded
-/// (or is loaded from before a shootdown).
-fn switch_space(k: &Kernel, c: usize) {
-    let Some(d) = k.current[c].and_then(|t| k.threads.get(t)).map(|t| t.domain) else { return };
-    let Some(dom) = k.domains.get(d) else { return };
-    hw::space::switch(dom.root.as_u64(), dom.tlb_epoch);
+/// Loads the address space of domain `d` (the current thread's) if it is
+/// not loaded (or is loaded from before a shootdown).
+#[inline(always)]
+fn switch_to(k: &Kernel, d: Ref) {
+    if let Some(dom) = k.domains.get(d) {
+        hw::space::switch(dom.root.as_u64(), dom.tlb_epoch);
+    }
 }
 
 fn is_canonical(va: u64) -> bool {
@@ -200,4 +218,9 @@ pub fn schedule(c: usize, frame: &mut TrapFrame) {
 /// kernel only there, never with the lock held).
 pub fn irq_in_idle(gsi: u32) {
     lock().irq_fired(gsi);
+}
+
+/// A device's MSI-X vector taken in the kernel (idle, or ending a guest's entry).
+pub fn msi_in_idle(vector: u8) {
+    lock().msi_fired(vector);
 }

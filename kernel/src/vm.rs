@@ -54,7 +54,11 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             }
         }
         again = true;
-        let Some(th) = k.threads.get(t).filter(|th| th.state == ThreadState::Running(c)) else { return k };
+        // The vCPU and its guest looked up once (the fields apart).
+        let kk = &mut *k;
+        let Some(th) = kk.threads.get_mut(t).filter(|th| th.state == ThreadState::Running(c)) else {
+            return k;
+        };
         let d = th.domain;
         if th.ctx.rax != 0 || th.vcpu.as_ref().is_some_and(|v| v.stopped) {
             // Its VMM died while it waited (PeerDead), or its entry failed:
@@ -62,11 +66,11 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             return stop(k, c, t);
         }
         let Some((root, epoch, shared)) =
-            k.domains.get(d).map(|x| (x.root.as_u64(), x.tlb_epoch, any_raised(&x.pending_irqs)))
+            kk.domains.get(d).map(|x| (x.root.as_u64(), x.tlb_epoch, any_raised(&x.pending_irqs)))
         else {
             return k;
         };
-        let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) else { return k };
+        let Some(v) = th.vcpu.as_mut() else { return k };
         if v.unsent {
             // Its exit found the queue full: sent again, its message still
             // in its registers.
@@ -105,17 +109,16 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             crate::state::sched::charge(&mut k, c);
             return k;
         };
-        v.regs = entry.regs;
+        v.regs.set(&entry.regs);
         match exit {
             HwExit::Interrupt { .. } => {
                 crate::state::sched::charge(&mut k, c);
-                if me.ticks() != ticks {
-                    // The tick, taken here: timers fire as at one from
-                    // user mode (else a CPU that only runs guests fires
-                    // none, and with every CPU in a guest none fire);
-                    // with none due, `fire_timers` looks at no timer.
-                    k.fire_timers(cpu::now());
-                }
+                // A timer interrupt, taken here: timers fire as at one
+                // from user mode (else a CPU that only runs guests fires
+                // none, and with every CPU in a guest none fire); with
+                // none due, `fire_timers` looks at no timer. Only the
+                // tick ends the vCPU's turn.
+                k.fire_timers(cpu::now());
                 if me.ticks() != ticks || k.resched[c] {
                     crate::state::sched::preempt(&mut k, c);
                     return k;
@@ -153,6 +156,22 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             HwExit::SliceOver => {
                 crate::state::sched::charge(&mut k, c);
                 crate::state::sched::preempt(&mut k, c);
+                return k;
+            }
+            HwExit::Spin { len } => {
+                // A spin-wait: what it waits for may need this CPU, most
+                // often its VMM serving a sibling vCPU's exit. The vCPU
+                // gives way for one choice, keeping its credit, as at a
+                // yield, and goes on after the PAUSE (the exit comes before
+                // it runs). Not given way, Linux's second vCPU took each
+                // exit only once the spinning first had used its credit: a
+                // timer's deletion spun for 56 s (an RCU stall). Only where
+                // the CPU counts PAUSEs (`virt::PAUSE_LOOP`).
+                v.exit_len = len;
+                v.reply = Some(ipc::vcpu::Reply::only(Action::ADVANCE));
+                crate::state::sched::charge(&mut k, c);
+                crate::state::sched::preempt(&mut k, c);
+                k.yielded[c] = Some(t);
                 return k;
             }
             HwExit::Vmm(exit) => {

@@ -10,6 +10,9 @@
 mod cap;
 #[cfg(test)]
 mod channel_tests;
+mod device;
+#[cfg(test)]
+mod device_tests;
 mod guest;
 #[cfg(test)]
 mod guest_tests;
@@ -154,6 +157,12 @@ fn not_one_entry(parsed: &schema::SystemFile) -> Option<Located> {
             "a snippet for `ryokan create` cannot make shared regions, endpoints or notifications",
         ));
     }
+    if let Some(d) = parsed.device.first() {
+        return Some(Located::new(
+            d.span(),
+            "a snippet for `ryokan create` cannot hand out devices: they are the boot system's",
+        ));
+    }
     let entries: Vec<_> = parsed
         .domain
         .iter()
@@ -177,7 +186,7 @@ fn compile_with(file: &str, text: &str, entry_only: bool) -> Result<Compiled, Co
         let mut message = e.message().trim_end().replace('\n', "; ");
         if message.ends_with("expected a sequence") {
             message.push_str(
-                " (arrays of tables: [[domain]], [[shared]], [[endpoint]], [[notification]], [[guest]])",
+                " (arrays of tables: [[domain]], [[shared]], [[endpoint]], [[notification]], [[guest]], [[device]])",
             );
         }
         src.error(Located::new(span, message))
@@ -190,6 +199,7 @@ fn compile_with(file: &str, text: &str, entry_only: bool) -> Result<Compiled, Co
     // whether or not `validate` also knows the problem.
     lower::check_names(&src, &parsed).map_err(|e| src.error(e))?;
     guest::check_names(&src, &parsed).map_err(|e| src.error(e))?;
+    device::check(&src, &parsed).map_err(|e| src.error(e))?;
     if let Err(problem) = manifest.validate() {
         return Err(src.error(locate::locate(&src, &parsed, &manifest, problem)));
     }

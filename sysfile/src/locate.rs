@@ -83,6 +83,7 @@ pub fn locate(src: &Source<'_>, f: &SystemFile, m: &Manifest, e: ManifestError) 
         | Problem::WrongVersion
         | Problem::TooManySharers
         | Problem::BadModule
+        | Problem::BadDevice
         | Problem::NoDomains => {
             let with = |k: usize| {
                 let mut m = m.clone();

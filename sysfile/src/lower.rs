@@ -47,6 +47,7 @@ pub fn lower(f: &SystemFile) -> Result<Manifest, Located> {
     let kernels = super::guest::kernel_files(f);
     let mut m = Manifest {
         guests: heapless::Vec::new(),
+        devices: heapless::Vec::new(),
         version: f.version.as_ref().map_or(MANIFEST_VERSION, |v| *v.get_ref()),
         domains: heapless::Vec::new(),
         shared: heapless::Vec::new(),
@@ -100,6 +101,7 @@ pub fn lower(f: &SystemFile) -> Result<Manifest, Located> {
             Located::new(g.span(), format!("too many [[guest]]s: at most {}", ipc::manifest::MAX_GUESTS))
         })?;
     }
+    m.devices = super::device::lower(f)?;
     Ok(m)
 }
 

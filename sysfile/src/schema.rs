@@ -18,7 +18,11 @@
 //! `memory` (its RAM), `vcpus` (1 if absent), `modules` (Multiboot modules:
 //! `[{ file = "initrd.img", cmdline = "…" }]`, each file relative to the
 //! system file, up to 4) and the same `restart`, `weight`, `cap` and `cpu`
-//! as a domain's.
+//! as a domain's. A `[[device]]` hands the PCI function at `pci`
+//! (`"BB:DD.F"`) to the `[[domain]]` named by `domain`, optionally saying
+//! its `model` (`"virtio-blk"`, `"virtio-net"`: checked against its IDs at
+//! boot, and what the xtask puts there in QEMU) and `unconfined_dma = true`
+//! (handed out even without an IOMMU to confine its DMA).
 
 use std::fmt;
 
@@ -45,6 +49,23 @@ pub struct SystemFile {
     pub notification: Vec<Spanned<ChannelTable>>,
     #[serde(default)]
     pub guest: Vec<Spanned<GuestTable>>,
+    #[serde(default)]
+    pub device: Vec<Spanned<DeviceTable>>,
+}
+
+/// One `[[device]]`: a PCI function handed to a native domain. Checked
+/// when lowered (`super::device`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceTable {
+    /// Its address, `BB:DD.F` in hexadecimal as `lspci` shows it.
+    pub pci: Spanned<String>,
+    /// The `[[domain]]` that drives it.
+    pub domain: Spanned<String>,
+    /// What must be there (`"virtio-blk"`, `"virtio-net"`); anything if absent.
+    pub model: Option<Spanned<String>>,
+    /// Hand it out even where no IOMMU confines its DMA; false if absent.
+    pub unconfined_dma: Option<Spanned<bool>>,
 }
 
 /// One `[[guest]]`. Checked for range when lowered (`super::guest`).

@@ -30,6 +30,9 @@ pub struct SystemTest {
     pub check: Check,
     /// What drives the system while it runs (the control tests).
     pub drive: Option<crate::runner::Drive>,
+    /// What is done in the work dir before boot (e.g. a pattern written
+    /// into a disk image the runner made there).
+    pub prepare: Option<crate::runner::Prepare>,
 }
 
 /// Every system test, in the order they are listed: the kernel alone, then
@@ -53,6 +56,7 @@ fn kernel_only() -> Vec<SystemTest> {
             emulator: Emulator::Qemu(Qemu::default()),
             check: check_smp_svm,
             drive: None,
+            prepare: None,
         },
         SystemTest {
             name: "qemu_no_svm",
@@ -64,6 +68,7 @@ fn kernel_only() -> Vec<SystemTest> {
             }),
             check: check_no_svm,
             drive: None,
+            prepare: None,
         },
         SystemTest {
             name: "bochs_vmx",
@@ -71,6 +76,7 @@ fn kernel_only() -> Vec<SystemTest> {
             emulator: Emulator::Bochs(Bochs::default()),
             check: check_bochs_vmx,
             drive: None,
+            prepare: None,
         },
         SystemTest {
             name: "harness_catches_fault",
@@ -78,6 +84,7 @@ fn kernel_only() -> Vec<SystemTest> {
             emulator: Emulator::Qemu(Qemu::default()),
             check: check_fault_caught,
             drive: None,
+            prepare: None,
         },
     ]
 }

@@ -27,7 +27,13 @@ pub struct RunSpec<'a> {
     pub timeout: Option<Duration>,
     /// Show the serial output on our stdout while the emulator runs (`cargo xtask run`).
     pub echo: bool,
+    /// Called in the work dir once its disk images are made, before boot.
+    pub prepare: Option<Prepare>,
 }
+
+/// What a test does in the run's work dir before boot, e.g. writing a
+/// pattern into a disk image: an `Err` fails the test unbooted.
+pub type Prepare = fn(&Path) -> Result<(), String>;
 
 /// What drives a running system from the host (the control tests): called
 /// on its own thread once the emulator is started, with the run's
@@ -52,7 +58,28 @@ pub fn run_driven(spec: &RunSpec<'_>, drive: Option<Drive>) -> io::Result<(Outco
     // Relative names keep odd characters in paths out of QEMU's and Bochs' option syntax.
     std::os::unix::fs::symlink(fs::canonicalize(spec.iso)?, dir.join("image.iso"))?;
     let serial_path = dir.join("serial.log");
+    if let Emulator::Qemu(q) = spec.emulator {
+        for disk in &q.disks {
+            File::create(dir.join(disk))?.set_len(crate::emulator::DISK_BYTES)?;
+        }
+    }
+    if let Some(prepare) = spec.prepare {
+        prepare(&dir).map_err(|e| io::Error::other(format!("before boot: {e}")))?;
+    }
 
+    // A user network gets a free host loopback port forwarded in, picked
+    // now (the port is free again once the probe is dropped; QEMU binds it
+    // at once).
+    let mut emulator = spec.emulator.clone();
+    let mut host_port = None;
+    if let Emulator::Qemu(q) = &mut emulator {
+        if !q.netdevs.is_empty() {
+            let port = std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port();
+            q.host_port = Some(port);
+            host_port = Some(port);
+        }
+    }
+    let spec = &RunSpec { emulator: &emulator, ..spec.clone() };
     let mut cmd = command(spec, &dir)?;
     cmd.current_dir(&dir);
     // SAFETY: the closure runs in the forked child before exec and only calls
@@ -87,7 +114,7 @@ pub fn run_driven(spec: &RunSpec<'_>, drive: Option<Drive>) -> io::Result<(Outco
 
     let failed = Arc::new(AtomicBool::new(false));
     let driver = drive.map(|d| {
-        let session = crate::control::Session::new(&dir);
+        let session = crate::control::Session { host_port, ..crate::control::Session::new(&dir) };
         let failed = failed.clone();
         thread::spawn(move || {
             let r = d(&session);

@@ -43,6 +43,7 @@ pub fn run_one(job: &Job, base: &Path) -> TestResult {
         work_dir: &work_dir,
         timeout: Some(job.test.emulator.default_timeout()),
         echo: false,
+        prepare: job.test.prepare,
     };
     let (result, outcome) = match runner::run_driven(&spec, job.test.drive) {
         Ok((outcome, driven)) => (driven.and_then(|()| (job.test.check)(&outcome)), Some(outcome)),

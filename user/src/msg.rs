@@ -15,6 +15,7 @@ fn ipc(call: IpcCall) -> Result<(u64, Message), Error> {
 }
 
 /// Makes a message call: rax and the registers it returns with.
+#[inline]
 fn raw(call: IpcCall) -> (u64, [u64; REGS]) {
     let (nr, regs) = call.encode();
     // SAFETY: message verbs leave this domain's memory and threads alone: a
@@ -60,6 +61,9 @@ pub fn reply_recv_any(ep: CapSlot, m: &Message) -> Result<Incoming, Error> {
     ipc_any(IpcCall::ReplyRecv { ep, msg: *m })
 }
 
+// In line: the caller's message goes straight into the registers (a VMM's
+// exit loop saved its copy into the call).
+#[inline]
 fn ipc_any(call: IpcCall) -> Result<Incoming, Error> {
     let (rax, regs) = raw(call);
     Error::from_code(rax)?;

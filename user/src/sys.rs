@@ -244,6 +244,50 @@ pub fn ioports_create(ports: CapSlot, base: u16, count: u16) -> Result<CapSlot, 
     call(Call::IoPortsCreate { ports, base, count }).map(|r| slot(r[0]))
 }
 
+/// A Device capability for PCI function `function` (`bus << 8 | device
+/// << 3 | function`), owned by `domain`, from the segment capability `pci`.
+pub fn device_create(pci: CapSlot, domain: CapSlot, function: u16, dma: bool) -> Result<CapSlot, Error> {
+    call(Call::DeviceCreate { pci, domain, function, dma }).map(|r| slot(r[0]))
+}
+
+/// Reads `width` bytes at `offset` of the configuration space of `dev`'s function.
+pub fn device_config_read(dev: CapSlot, offset: u16, width: Width) -> Result<u32, Error> {
+    call(Call::DeviceConfigRead { dev, width, offset }).map(|r| r[0] as u32)
+}
+
+/// Writes `width` bytes at `offset` there, where the kernel lets the holder.
+pub fn device_config_write(dev: CapSlot, offset: u16, width: Width, value: u32) -> Result<(), Error> {
+    call(Call::DeviceConfigWrite { dev, width, offset, value }).map(drop)
+}
+
+/// Writes the `buf` the caller names as it is, wherever it lies (a test's
+/// hostile write; `console_write` is the one to use).
+pub fn raw_console_write(console: CapSlot, buf: UserBuf) -> Result<(), Error> {
+    call(Call::ConsoleWrite { console, buf }).map(drop)
+}
+
+/// Maps memory BAR `bar` of `dev`'s function (the caller its owner) at
+/// `va`, uncached, but for the MSI-X table's pages; returns its size.
+pub fn device_map(dev: CapSlot, bar: u8, va: u64) -> Result<u64, Error> {
+    let va = ipc::syscall::UserAddr::page(va).ok_or(Error::InvalidArgument)?;
+    call(Call::DeviceMap { dev, bar, va }).map(|r| r[0])
+}
+
+/// The ports of I/O BAR `bar` of `dev`'s function, as a capability.
+pub fn device_ports(dev: CapSlot, bar: u8) -> Result<CapSlot, Error> {
+    call(Call::DevicePorts { dev, bar }).map(|r| slot(r[0]))
+}
+
+/// Delivers MSI-X entry `entry` of `dev`'s function as `bits` on `ntfn`.
+pub fn device_irq_bind(dev: CapSlot, entry: u16, ntfn: CapSlot, bits: u64) -> Result<(), Error> {
+    call(Call::DeviceIrqBind { dev, entry, ntfn, bits }).map(drop)
+}
+
+/// The device address of `memory` for `dev`'s function, and its bytes.
+pub fn device_dma(dev: CapSlot, memory: CapSlot) -> Result<(u64, u64), Error> {
+    call(Call::DeviceDma { dev, memory }).map(|r| (r[0], r[1]))
+}
+
 /// Waits for the interrupt line of `irq`.
 pub fn irq_wait(irq: CapSlot) -> Result<(), Error> {
     call(Call::IrqWait { irq }).map(drop)

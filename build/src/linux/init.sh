@@ -8,7 +8,17 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-echo "ryokan-init: started, uptime $(cut -d' ' -f1 /proc/uptime) s"
+# The TSC in init's first line: under QEMU's -icount, the machine's
+# instructions since it started, which `cargo xtask bench` counts to here
+# (build/src/bench/linux.rs). Read as ftrace's x86-tsc clock stamps a
+# marker: the TSC itself, not a time since the kernel's start.
+t=/sys/kernel/tracing
+mount -t tracefs tracefs $t
+echo x86-tsc > $t/trace_clock
+echo ryokan-init > $t/trace_marker
+tsc=$(grep -m1 'tracing_mark_write: ryokan-init' $t/trace)
+tsc=${tsc%%: tracing_mark_write*}
+echo "ryokan-init: started, uptime $(cut -d' ' -f1 /proc/uptime) s, tsc ${tsc##* }"
 echo "ryokan-init: nproc $(nproc)"
 # The timer interrupts of every CPU and the clock, twice, a second apart:
 # a system test judges that both rise.
@@ -19,6 +29,12 @@ sample() {
 sample 1
 sleep 1
 sample 2
+# The clock the kernel keeps time by, and the CMOS clock (rtc0) and the
+# system clock in seconds since 1970: a system test judges that the
+# clock source is the TSC and that both dates are the host's.
+echo "ryokan-init: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+echo "ryokan-init: rtc0 $(cat /sys/class/rtc/rtc0/name 2>&1) $(cat /sys/class/rtc/rtc0/since_epoch 2>&1)"
+echo "ryokan-init: date $(date -u +%s)"
 # The kernel's log, less its command line (which may say `panic=-1`).
 log() { dmesg | grep -v -i 'command line'; }
 if log | grep -q -E 'BUG|WARNING|Call Trace|panic'; then
@@ -26,6 +42,11 @@ if log | grep -q -E 'BUG|WARNING|Call Trace|panic'; then
     log | grep -E -B2 -A8 'BUG|WARNING|Call Trace|panic'
 else
     echo "ryokan-init: dmesg clean"
+fi
+# A clock the kernel found unstable (the TSC against its watchdog).
+if log | grep -q -i 'unstable'; then
+    echo "ryokan-init: dmesg says a clock is unstable:"
+    log | grep -i 'unstable'
 fi
 if grep -qw ryokan.test /proc/cmdline; then
     echo "ryokan-init: done, powering off"

@@ -118,6 +118,9 @@ impl Supervisor {
                 done(self.create_piece(*piece, *pieces, *sum, bytes))
             }
             Verb::Console { name, from, input } => self.console(name, *from, input),
+            Verb::UploadBegin { image, size, sha256 } => done(self.upload_begin(image, *size, *sha256)),
+            Verb::UploadPiece { offset, bytes } => done(self.upload_piece(*offset, bytes)),
+            Verb::UploadEnd => done(self.upload_end()),
             Verb::Shutdown => {
                 log::info!("control: shutdown asked for");
                 for i in 0..self.plan.domains.len() {

@@ -1,10 +1,11 @@
 //! `ryokan create`: a new domain or guest from a manifest of that one entry,
 //! uploaded in pieces (`ipc::control::Upload`), checked whole, then planned
 //! and started as the manifest's own are, after them in the plan. Only what
-//! stands alone is taken: the images must be on the boot image, and the
-//! entry may name nothing of the running system's (no shared regions,
-//! endpoints, notifications or other domains: `ryokan` compiles the snippet
-//! alone, as the build would, and mgmt checks again).
+//! stands alone is taken: the images must be on the boot image or uploaded
+//! (`crate::images`), and the entry may name nothing of the running
+//! system's (no shared regions, endpoints, notifications or other domains:
+//! `ryokan` compiles the snippet alone, as the build would, and mgmt checks
+//! again).
 
 use alloc::boxed::Box;
 
@@ -47,7 +48,7 @@ impl Supervisor {
         }
         for g in &d.grants {
             match g {
-                Grant::Module { module, .. } if self.env.start.cap(module).is_none() => {
+                Grant::Module { module, .. } if self.env.modules.image(module).is_none() => {
                     return Err(ControlError::UnknownImage)
                 }
                 Grant::Shared { .. }
@@ -57,7 +58,7 @@ impl Supervisor {
                 _ => {}
             }
         }
-        if self.env.start.cap(&d.module).is_none() {
+        if self.env.modules.image(&d.module).is_none() {
             return Err(ControlError::UnknownImage);
         }
         let free =

@@ -1,7 +1,8 @@
 //! What the VMM of a guest is given beyond what every domain gets: the
-//! guest's kernel image and modules (`mgmt`'s boot modules, read-only) and its
-//! configuration (a page `mgmt` fills with the postcard `GuestConfig`,
-//! read-only, the capability's size the encoding's length).
+//! guest's kernel image and modules (`mgmt`'s boot modules or uploaded
+//! images, read-only) and its configuration (a page `mgmt` fills with the
+//! postcard `GuestConfig`, read-only, the capability's size the encoding's
+//! length).
 
 use ipc::guest::{GuestConfig, WallClock, CONFIG_MAX};
 use ipc::syscall::Width;
@@ -11,14 +12,15 @@ use user::sys;
 use crate::modules::ModuleError;
 use crate::spawn::{failed, memory, push, Env, Failure, Instance};
 
-/// Gives the instance `mgmt`'s boot module `module` (`module:<image>`) as `cap`.
+/// Gives the instance `mgmt`'s boot module or uploaded image `module`
+/// (`module:<image>`) as `cap`.
 pub fn give_module(env: &Env, inst: &mut Instance, cap: &str, module: &str) -> Result<(), Failure> {
     let missing =
         || Failure::Module { module: module.try_into().unwrap_or_default(), error: ModuleError::Missing };
-    let named = env.start.cap(module).ok_or_else(missing)?;
-    let slot = sys::cap_grant(inst.domain, CapSlot(named.slot), Rights::READ)
+    let (memory, size) = env.modules.image(module).ok_or_else(missing)?;
+    let slot = sys::cap_grant(inst.domain, memory, Rights::READ)
         .map_err(failed("granting a guest's kernel image or module"))?;
-    push(inst, cap, slot, ObjectType::Memory, named.size)
+    push(inst, cap, slot, ObjectType::Memory, size)
 }
 
 /// Gives the instance a page holding `config`, with the machine's wall

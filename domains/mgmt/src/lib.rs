@@ -3,7 +3,8 @@
 //! what to give each domain of the manifest ([`plan`]), when to restart one
 //! ([`policy`], [`tracker`]), and the exact lines `mgmt` logs ([`report`]),
 //! which the system tests read, and the run's verdict from its guests
-//! ([`verdict`]), and what each guest's console said lately ([`history`]).
+//! ([`verdict`]), what each guest's console said lately ([`history`]), and
+//! the checks of an image uploaded over the control channel ([`upload`]).
 //!
 //! The binary (`main.rs` and its modules) does the rest with syscalls: it
 //! maps the manifest, loads images, grants capabilities, starts threads and
@@ -19,4 +20,5 @@ pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod tracker;
+pub mod upload;
 pub mod verdict;

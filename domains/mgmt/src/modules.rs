@@ -1,11 +1,14 @@
 //! The boot modules the kernel hands `mgmt` (`module:<name>` capabilities),
 //! mapped read-only into `mgmt` once each, on first use, and kept mapped
-//! for restarts; and a scratch window for filling memory made for others.
+//! for restarts; the images uploaded over the control channel, found by
+//! the same names (`crate::images`); and a scratch window for filling
+//! memory made for others.
 
 use alloc::vec::Vec;
 use core::fmt;
 
 use ipc::{CapSlot, Error, Rights};
+use mgmt::plan::ModuleName;
 use user::{layout, sys, StartInfo};
 
 /// Where `mgmt` maps memory for a moment to fill it (then unmaps it).
@@ -38,15 +41,70 @@ pub struct Modules {
     start: &'static StartInfo,
     mapped: Vec<(CapSlot, &'static [u8])>,
     next_va: u64,
+    /// The images uploaded, each as `module:<image>`.
+    uploaded: Vec<Uploaded>,
+}
+
+/// An image uploaded whole: its memory (`mgmt`'s capability, all rights;
+/// its owner a domain that runs nothing, `crate::images`), mapped
+/// read-only into `mgmt` for the rest of its life.
+pub struct Uploaded {
+    pub cap: ModuleName,
+    pub memory: CapSlot,
+    pub bytes: &'static [u8],
 }
 
 impl Modules {
     pub fn new(this: CapSlot, start: &'static StartInfo) -> Self {
-        Self { this, start, mapped: Vec::new(), next_va: MODULES_VA }
+        Self { this, start, mapped: Vec::new(), next_va: MODULES_VA, uploaded: Vec::new() }
     }
 
-    /// The bytes of the module whose capability is `cap` (`module:<name>`).
+    /// The memory of the module or uploaded image `cap` (`module:<name>`)
+    /// and its length in bytes.
+    pub fn image(&self, cap: &str) -> Option<(CapSlot, u64)> {
+        if let Some(u) = self.uploaded.iter().find(|u| u.cap.as_str() == cap) {
+            return Some((u.memory, u.bytes.len() as u64));
+        }
+        self.start.cap(cap).map(|named| (CapSlot(named.slot), named.size))
+    }
+
+    /// Where `bytes` more can be mapped into `mgmt`: an address no module
+    /// or image is mapped at, ever.
+    pub fn reserve(&mut self, bytes: u64) -> u64 {
+        let va = self.next_va;
+        self.next_va += (bytes + MODULE_ALIGN).next_multiple_of(MODULE_ALIGN);
+        va
+    }
+
+    /// Gives back the last reservation, of `bytes` at `va` (an upload
+    /// dropped), so that the next maps where it was, over the same page
+    /// tables; another is kept.
+    pub fn unreserve(&mut self, va: u64, bytes: u64) {
+        if va + (bytes + MODULE_ALIGN).next_multiple_of(MODULE_ALIGN) == self.next_va {
+            self.next_va = va;
+        }
+    }
+
+    /// Keeps an image uploaded whole.
+    pub fn add(&mut self, image: Uploaded) {
+        self.uploaded.push(image);
+    }
+
+    /// How many images were uploaded.
+    pub fn uploads(&self) -> usize {
+        self.uploaded.len()
+    }
+
+    pub fn this(&self) -> CapSlot {
+        self.this
+    }
+
+    /// The bytes of the module or uploaded image whose capability is `cap`
+    /// (`module:<name>`).
     pub fn get(&mut self, cap: &str) -> Result<&'static [u8], ModuleError> {
+        if let Some(u) = self.uploaded.iter().find(|u| u.cap.as_str() == cap) {
+            return Ok(u.bytes);
+        }
         let named = self.start.cap(cap).ok_or(ModuleError::Missing)?;
         let slot = CapSlot(named.slot);
         if let Some((_, bytes)) = self.mapped.iter().find(|(s, _)| *s == slot) {
@@ -56,9 +114,8 @@ impl Modules {
         if len == 0 {
             return Err(ModuleError::Empty);
         }
-        let va = self.next_va;
+        let va = self.reserve(named.size);
         sys::memory_map(slot, self.this, va, Rights::READ).map_err(ModuleError::Map)?;
-        self.next_va += (named.size + MODULE_ALIGN).next_multiple_of(MODULE_ALIGN);
         // SAFETY: the module is mapped read-only at `va` for the rest of
         // mgmt's life (never unmapped), holds at least `size` bytes, and no
         // one can write it: the kernel gives only READ|GRANT on modules.

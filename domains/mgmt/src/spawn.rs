@@ -225,6 +225,10 @@ fn give(env: &mut Env, plan: &DomainPlan, index: usize, inst: &mut Instance) -> 
                 push(inst, cap, slot, ObjectType::Endpoint, 0)?;
             }
             Grant::Console { cap } => crate::console::give(env, inst, index, cap)?,
+            Grant::Device { cap, pci, ids, dma } => {
+                let slot = crate::device::give(env, inst, &plan.name, *pci, *ids, *dma)?;
+                push(inst, cap, slot, ObjectType::Device, 0)?;
+            }
             // Given once every domain exists: see grant_peer.
             Grant::Domain { .. } => {}
         }

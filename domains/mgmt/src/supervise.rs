@@ -56,6 +56,8 @@ pub(crate) struct Supervisor {
     pub(crate) dropped: u64,
     /// `ryokan create`'s pieces so far.
     pub(crate) upload: alloc::boxed::Box<ipc::control::Upload>,
+    /// `ryokan upload`'s image under way.
+    pub(crate) image_upload: Option<crate::images::Pending>,
 }
 
 /// Starts every domain of `plan`, supervises them until all are stopped for
@@ -121,6 +123,7 @@ pub fn run(start: &'static StartInfo, this: CapSlot, modules: Modules, plan: all
         answered: 0,
         dropped: 0,
         upload: alloc::boxed::Box::new(ipc::control::Upload::new()),
+        image_upload: None,
     };
     s.start_all();
     s.supervise()

@@ -49,6 +49,10 @@ enum Arg {
     Count,
     /// A port access width.
     Width,
+    /// An offset into a PCI function's configuration space.
+    Config,
+    /// A BAR's number (0..6 valid).
+    Bar,
     /// Bits to signal, a badge.
     Value,
     /// A value to write to a port.
@@ -79,6 +83,7 @@ const CONSOLE: Arg = Slot(Some(ObjectType::Console));
 const ENDPOINT: Arg = Slot(Some(ObjectType::Endpoint));
 const NOTIFICATION: Arg = Slot(Some(ObjectType::Notification));
 const VIRQ: Arg = Slot(Some(ObjectType::VirqLine));
+const DEVICE: Arg = Slot(Some(ObjectType::Device));
 
 /// The arguments of each syscall, in order (the rest are drawn as `Any`).
 fn shape(nr: Nr) -> &'static [Arg] {
@@ -117,6 +122,13 @@ fn shape(nr: Nr) -> &'static [Arg] {
         Nr::SchedSet => &[DOMAIN, Weight, Percent],
         Nr::ThreadSetCpu => &[THREAD, Cpu],
         Nr::TimerSet => &[NOTIFICATION, Value, Micros, Micros],
+        Nr::DeviceCreate => &[DEVICE, DOMAIN, Any, Bool],
+        Nr::DeviceConfigRead => &[DEVICE, Width, Config],
+        Nr::DeviceConfigWrite => &[DEVICE, Width, Config, Datum],
+        Nr::DeviceMap => &[DEVICE, Bar, Page],
+        Nr::DevicePorts => &[DEVICE, Bar],
+        Nr::DeviceIrqBind => &[DEVICE, Count, NOTIFICATION, Value],
+        Nr::DeviceDma => &[DEVICE, MEMORY],
     }
 }
 
@@ -292,6 +304,15 @@ fn argument(kind: Arg, rng: &mut XorShift, h: &Hints<'_>) -> u64 {
             6 => 0x1_0000 - rng.below(2),
             _ => rng.next_u64(),
         },
+        Config => match r {
+            0..=5 => rng.below(0x400) & !3,
+            6 => 0x1000 - rng.below(8),
+            _ => rng.next_u64(),
+        },
+        Bar => match r {
+            0..=6 => rng.below(8),
+            _ => rng.next_u64(),
+        },
         Width => match r {
             0..=6 => [1, 2, 4, 3][rng.below(4) as usize],
             _ => rng.next_u64(),
@@ -359,7 +380,9 @@ mod tests {
             seen[number(&mut rng) as usize] += 1;
         }
         for nr in Nr::ALL {
-            assert!(seen[nr as usize] > 8_000, "{nr:?} drawn {} times", seen[nr as usize]);
+            // Three quarters of an even share of the draws, at least.
+            let share = 400_000 / (Nr::ALL.len() + MESSAGE_NRS.len()) as u32 * 3 / 4;
+            assert!(seen[nr as usize] > share, "{nr:?} drawn {} times", seen[nr as usize]);
         }
         assert!(seen[0] > 0 && seen[255] > 0, "unknown numbers too");
     }

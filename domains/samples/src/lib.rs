@@ -5,6 +5,7 @@
 
 #![cfg_attr(not(test), no_std)]
 
+pub mod block;
 pub mod failure;
 pub mod fault;
 pub mod fuzz;

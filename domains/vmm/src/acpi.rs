@@ -5,7 +5,17 @@
 //!
 //! - FADT: hardware-reduced ACPI (DESIGN.md §5: Linux then uses no PIT,
 //!   HPET or 8259, and needs no SCI, PM1 or GPE blocks), no 8042 and no
-//!   VGA (`iapc_boot_arch`: Linux then probes neither), a CMOS RTC; the
+//!   VGA (`iapc_boot_arch`: Linux then probes neither), a CMOS RTC whose
+//!   century is CMOS byte 0x32 (`CENTURY`, [`crate::rtc::CENTURY`]); the
+//!   ACPI PM timer at 0x608 (`PM_TMR_BLK` and `X_PM_TMR_BLK`, 32 bits:
+//!   `TMR_VAL_EXT`; [`crate::pmtimer`]), which Linux reads in a
+//!   hardware-reduced FADT too: it is the continuous clock its clocksource
+//!   watchdog checks the TSC against. Without it the watchdog is
+//!   `refined-jiffies`, so the TSC is never valid for high-resolution
+//!   timers, the tick stays periodic, and a tick that comes later than
+//!   the next one was due (a guest's timer interrupt delayed on the host
+//!   by a few ms) is dropped from jiffies: `linux_boot_one` saw 512 ms of
+//!   jiffies in 640 ms of TSC, and Linux marked the TSC unstable; the
 //!   sleep control and status registers at [`SLEEP_CONTROL_PORT`] and
 //!   [`SLEEP_STATUS_PORT`] (how a hardware-reduced guest powers off:
 //!   writing `SLP_TYP` = [`S5_SLP_TYP`] << 2 | `SLP_EN` (bit 5), ACPI 6.5
@@ -13,7 +23,11 @@
 //! - DSDT: `Name (\_S5, Package { 5 })`, the sleep type of soft-off, and
 //!   under `\_SB` the ISA devices a hardware-reduced guest can learn of only
 //!   from here: `COM1`, the 16550 (`PNP0501`: ports 0x3F8–0x3FF, ISA IRQ 4
-//!   edge-triggered active-high, [`UART_IRQ`]).
+//!   edge-triggered active-high, [`UART_IRQ`]) and `RTC`, the CMOS clock
+//!   (`PNP0B00`: ports 0x70–0x71, ISA IRQ 8 edge-triggered active-high,
+//!   [`RTC_IRQ`]), without which Linux's `rtc_cmos` finds no PNP device,
+//!   registers a platform device whose probe fails (-22), and reads no
+//!   wall clock.
 //!   Without the 8259 (no legacy IRQs: Linux makes no descriptors for IRQs
 //!   0–15 and maps none of them to the I/O APIC) an interrupt a driver uses
 //!   must be named by a device's `_CRS`, from which Linux maps its GSI:
@@ -65,6 +79,8 @@ pub const SLEEP_CONTROL_PORT: u16 = 0x600;
 pub const SLEEP_STATUS_PORT: u16 = 0x601;
 /// The UART's ISA IRQ (GSI, no override) as the DSDT's `COM1` names it.
 pub const UART_IRQ: u32 = 4;
+/// The CMOS clock's ISA IRQ (GSI, no override) as the DSDT's `RTC` names it.
+pub const RTC_IRQ: u32 = 8;
 /// The sleep type of S5 (soft-off) in `\_S5`, which the guest writes to
 /// the sleep control register's bits 2..=4.
 pub const S5_SLP_TYP: u8 = 5;
@@ -213,7 +229,13 @@ fn dsdt() -> Sdt {
         Name::new(Path::new("_CRS"), &crs),
     );
     let com1 = Device::new(Path::new("COM1"), alloc::vec![&hid, &uid, &crs]);
-    Scope::new(Path::new("\\_SB_"), alloc::vec![&com1]).to_aml_bytes(&mut aml);
+    let rtc_io = IO::new(crate::rtc::INDEX, crate::rtc::INDEX, 1, 2);
+    let rtc_irq = Interrupt::new(true, true, false, false, RTC_IRQ);
+    let rtc_crs = ResourceTemplate::new(alloc::vec![&rtc_io, &rtc_irq]);
+    let (rtc_hid, rtc_crs) =
+        (Name::new(Path::new("_HID"), &EISAName::new("PNP0B00")), Name::new(Path::new("_CRS"), &rtc_crs));
+    let rtc = Device::new(Path::new("RTC_"), alloc::vec![&rtc_hid, &rtc_crs]);
+    Scope::new(Path::new("\\_SB_"), alloc::vec![&com1, &rtc]).to_aml_bytes(&mut aml);
     dsdt.append_slice(&aml);
     dsdt
 }
@@ -223,12 +245,18 @@ fn fadt(dsdt: u64) -> impl Aml {
     let mut fadt = FADTBuilder::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION)
         .flag(Flags::HwReducedAcpi)
         .flag(Flags::ResetRegSup)
+        .flag(Flags::TmrValExt)
         .dsdt_64(dsdt);
     fadt.iapc_boot_arch = BOOT_ARCH_VGA_NOT_PRESENT.into();
     fadt.reset_reg = io8(RESET_PORT);
     fadt.reset_value = RESET_VALUE;
     fadt.sleep_control_reg = io8(SLEEP_CONTROL_PORT);
     fadt.sleep_status_reg = io8(SLEEP_STATUS_PORT);
+    fadt.century = crate::rtc::CENTURY;
+    let pm_timer = crate::pmtimer::PORT;
+    fadt.pm_tmr_blk = u32::from(pm_timer).into();
+    fadt.pm_tmr_len = crate::pmtimer::PORTS as u8;
+    fadt.x_pm_tmr_blk = GAS::new(AddressSpace::SystemIo, 32, 0, AccessSize::DwordAccess, u64::from(pm_timer));
     fadt.finalize()
 }
 

@@ -23,17 +23,26 @@
 //! Call Trace in its log), APERF/MPERF (leaf 6 ecx bit 0) and the
 //! energy/performance bias (leaf 6 ecx bit 3: no IA32_ENERGY_PERF_BIAS),
 //! MSRs Linux would use unchecked.
-//! Shown whatever the host says: an invariant TSC (leaf 0x8000_0007 edx
-//! bit 8). The guest's TSC is the host's, neither offset nor scaled, and
+//! Shown whatever the host says, but only on a host known to have one
+//! ([`host_tsc`]; the VMM starts no guest on another, and says why): an
+//! invariant TSC (leaf 0x8000_0007 edx bit 8). The host's CPUID says so,
+//! or the host is itself a virtual machine that does not say (QEMU's TCG
+//! CPUs, whose TSC is QEMU's virtual clock: constant-rate and the same on
+//! every CPU). The guest's TSC is the host's, neither offset nor scaled, and
 //! Ryokan keeps that as its own clock, so it must be constant-rate and the
 //! same on every CPU (the kernel's timers compare TSCs read on different
 //! CPUs). Not told (QEMU's TCG CPUs do not say it), Linux with more than
 //! one CPU marked its TSC unstable (`TSCs unsynchronized`), timed itself
 //! with jiffies, and calibrated each further CPU's delay loop against
 //! them: a 2-vCPU boot took three times as long.
-//! Of leaf 7's features, two the platform does not give are hidden:
-//! IA32_TSC_ADJUST (ebx bit 1: the MSR is not emulated, and Linux reads it
-//! unchecked when told it exists) and INVPCID (ebx bit 10: VT-x raises #UD
+//! Leaf 7 says IA32_TSC_ADJUST (ebx bit 1) whatever the host says: the
+//! platform has it ([`crate::msr`]: 0, never moved), and Linux trusts an
+//! invariant TSC without its jiffies watchdog only where it is said
+//! (`check_system_tsc_reliable`: constant and non-stop TSC, TSC_ADJUST, at
+//! most four packages). Not said, a Linux whose ticks a loaded host
+//! delivered late marked its TSC unstable and kept time by the PM timer.
+//! Of leaf 7's features, one the platform does not give is hidden:
+//! INVPCID (ebx bit 10: VT-x raises #UD
 //! for it unless the VMM's controls enable it, which the kernel's do not;
 //! Linux then flushes global pages by toggling CR4.PGE); and of ecx, LA57
 //! (bit 16: 5-level paging, whose 57-bit canonical addresses the kernel's
@@ -108,7 +117,7 @@ pub fn answer(leaf: u32, sub: u32, cpu: [u32; 4], vcpu: u32, tsc_khz: u32) -> [u
         TOPOLOGY => [eax, ebx, ecx, vcpu],
         POWER_LEAF => [eax, ebx, ecx & !(LEAF6_ECX_EPB | LEAF6_ECX_APERFMPERF), edx],
         FEATURES7 if sub == 0 => {
-            [eax, ebx & !(LEAF7_EBX_TSC_ADJUST | LEAF7_EBX_INVPCID), ecx & !LEAF7_ECX_LA57, edx]
+            [eax, (ebx & !LEAF7_EBX_INVPCID) | LEAF7_EBX_TSC_ADJUST, ecx & !LEAF7_ECX_LA57, edx]
         }
         XSAVE_LEAF if sub == 0 => [eax & XSAVE_COMPONENTS, ebx, ecx, 0],
         XSAVE_LEAF if sub == 1 => [eax & !XSAVES, 0, 0, 0],
@@ -117,6 +126,43 @@ pub fn answer(leaf: u32, sub: u32, cpu: [u32; 4], vcpu: u32, tsc_khz: u32) -> [u
         SVM_FEATURES => [0; 4],
         _ => cpu,
     }
+}
+
+/// Why the guest may be told its TSC is invariant: the host's CPUID says
+/// so, or the host is itself a virtual machine whose CPUID does not say
+/// it (QEMU's TCG CPUs never do, and their TSC is constant-rate and the
+/// same on every CPU: QEMU's virtual clock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostTsc {
+    Invariant,
+    Hypervisor,
+}
+
+/// A host whose TSC is not known to be invariant: on it the guest is not
+/// started (a guest told so would be lied to; one not told, with more
+/// than one CPU, keeps no time by it, and Ryokan's own timers, which
+/// compare TSCs read on different CPUs, would be wrong too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoInvariantTsc;
+
+impl core::fmt::Display for NoInvariantTsc {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(
+            "this machine's TSC is not invariant (CPUID 0x8000_0007 edx bit 8 clear, and no hypervisor)",
+        )
+    }
+}
+
+/// Whether the guest's TSC (the host's) may be called invariant, by the
+/// host's CPUID (`cpu(leaf, subleaf)`).
+pub fn host_tsc(cpu: impl Fn(u32, u32) -> [u32; 4]) -> Result<HostTsc, NoInvariantTsc> {
+    if cpu(0x8000_0000, 0)[0] >= POWER_MGMT_LEAF && cpu(POWER_MGMT_LEAF, 0)[3] & EXT7_EDX_INVARIANT_TSC != 0 {
+        return Ok(HostTsc::Invariant);
+    }
+    if cpu(1, 0)[2] & LEAF1_ECX_HYPERVISOR != 0 {
+        return Ok(HostTsc::Hypervisor);
+    }
+    Err(NoInvariantTsc)
 }
 
 /// The size of an XSAVE area (standard form) holding every component in
@@ -168,8 +214,8 @@ mod tests {
         assert_eq!(answer(0xB, 0, [1, 2, 3, 4], 5, 0), [1, 2, 3, 5], "the x2APIC ID");
         assert_eq!(answer(0x8000_0001, 0, ALL, 0, 0)[2], !(1 << 2));
         assert_eq!(answer(0x8000_000A, 0, ALL, 0, 0), [0; 4]);
-        assert_eq!(answer(7, 0, [1, 2, 3, 4], 0, 0), [1, 0, 3, 4], "leaf 7 but TSC_ADJUST");
-        assert_eq!(answer(7, 0, ALL, 0, 0)[1], !((1 << 1) | (1 << 10)), "no TSC_ADJUST, no INVPCID");
+        assert_eq!(answer(7, 0, [1, 0, 3, 4], 0, 0), [1, 1 << 1, 3, 4], "leaf 7 and TSC_ADJUST");
+        assert_eq!(answer(7, 0, ALL, 0, 0)[1], !(1 << 10), "TSC_ADJUST, no INVPCID");
         assert_eq!(answer(7, 0, ALL, 0, 0)[2], !(1 << 16), "no 5-level paging");
         assert_eq!(answer(7, 1, ALL, 0, 0), ALL, "leaf 7's other sub-leaves pass");
         assert_eq!(answer(6, 0, [1, 2, 3, 4], 0, 0), [1, 2, 2, 4], "leaf 6 but APERF/MPERF");
@@ -181,6 +227,25 @@ mod tests {
         assert_eq!(answer(0xD, 0, ALL, 0, 0), [0x2E7, u32::MAX, u32::MAX, 0], "XCR0 as the kernel allows");
         assert_eq!(answer(0xD, 1, ALL, 0, 0), [!(1 << 3), 0, 0, 0], "no XSAVES");
         assert_eq!(answer(0xD, 2, [1, 2, 3, 4], 0, 0), [1, 2, 3, 4], "component sizes pass");
+    }
+
+    #[test]
+    fn the_tsc_is_called_invariant_only_on_a_host_that_says_so_or_a_virtual_one() {
+        let host = |max_ext: u32, edx7: u32, ecx1: u32| {
+            move |leaf: u32, _: u32| match leaf {
+                0x8000_0000 => [max_ext, 0, 0, 0],
+                0x8000_0007 => [0, 0, 0, edx7],
+                1 => [0, 0, ecx1, 0],
+                _ => [0; 4],
+            }
+        };
+        assert_eq!(host_tsc(host(0x8000_0008, 1 << 8, 0)), Ok(HostTsc::Invariant));
+        assert_eq!(host_tsc(host(0x8000_0008, 1 << 8, 1 << 31)), Ok(HostTsc::Invariant));
+        assert_eq!(host_tsc(host(0x8000_0008, 0, 1 << 31)), Ok(HostTsc::Hypervisor), "QEMU's TCG");
+        assert_eq!(host_tsc(host(0x8000_0008, !(1 << 8), !(1 << 31))), Err(NoInvariantTsc));
+        // Leaf 0x8000_0007 beyond the CPU's last: not read as saying so.
+        assert_eq!(host_tsc(host(0x8000_0006, 1 << 8, 0)), Err(NoInvariantTsc));
+        assert!(NoInvariantTsc.to_string().contains("not invariant"));
     }
 
     #[test]

@@ -71,6 +71,23 @@ fn main(start: &'static StartInfo) -> u64 {
     console.rename(&config.name);
     let Some(image) = image(start, this, &console) else { return status::SETUP };
     let Some(modules) = modules(start, this, &config, &console) else { return status::SETUP };
+    let host = |leaf: u32, sub: u32| {
+        let r = core::arch::x86_64::__cpuid_count(leaf, sub);
+        [r.eax, r.ebx, r.ecx, r.edx]
+    };
+    match vmm::cpuid::host_tsc(host) {
+        Ok(vmm::cpuid::HostTsc::Invariant) => {}
+        Ok(vmm::cpuid::HostTsc::Hypervisor) => {
+            say!(
+                console,
+                "the host is a virtual machine that does not say its TSC is invariant: taken as it is"
+            );
+        }
+        Err(why) => {
+            say!(console, "cannot start the guest: {why}");
+            return status::SETUP;
+        }
+    }
     let bell = start.slot(ipc::guest::CONSOLE_BELL_CAP);
     let guest = match setup::boot(this, &config, image, &modules, bell) {
         Ok(g) => g,
@@ -91,6 +108,8 @@ fn main(start: &'static StartInfo) -> u64 {
         config.cmdline,
         modules.len()
     );
+    // Where `cargo xtask bench` counts a Linux guest's boot from.
+    say!(console, "first entry after TSC {}", guest.entry_tsc);
     let mut link = link::Link::open(start, this, &console);
     let code = run::serve(&guest, &console, link.as_mut(), (hostile, bad_entry), usize::from(config.vcpus));
     match sys::domain_info(guest.domain) {

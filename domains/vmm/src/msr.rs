@@ -10,6 +10,7 @@
 //! | IA32_MTRR_DEF_TYPE (0x2FF) | 0xC06 at reset: MTRRs and fixed ranges on, default WB | kept, checked |
 //! | fixed ranges (0x250, 0x258, 0x259, 0x268-0x26F) | WB in every byte at reset | kept, checked |
 //! | variable ranges (0x200-0x20F) | 0 at reset (unused)        | kept, checked                 |
+//! | IA32_TSC_ADJUST (0x3B)     | 0: the guest's TSC was never moved | 0 only (#GP for another value) |
 //! | IA32_MISC_ENABLE (0x1A0)   | 0x1801: fast strings; BTS and PEBS unavailable | the same value only |
 //! | IA32_BIOS_SIGN_ID / PATCH_LEVEL (0x8B) | 0: no microcode update loaded | taken (Intel's CPUID trigger), kept nowhere |
 //! | AMD's SYSCFG (0xC001_0010), on an AMD CPU only | 0: no MTRR extensions (MtrrFixDramEn/ModEn, MtrrVarDramEn, TOM2 clear) | 0 only |
@@ -22,6 +23,18 @@
 //! there would be a warning with a call trace in its log. SYSCFG reads as
 //! KVM reports it (0); on an Intel CPU it does not exist, so it is #GP.
 //!
+//! IA32_TSC_ADJUST is there so that CPUID may say it (`crate::cpuid`):
+//! Linux (≥ 5.17) trusts an invariant TSC without a clocksource watchdog
+//! only on a CPU that has it, and that watchdog, with no HPET, is jiffies,
+//! which lose every tick a busy host delivers more than one period late,
+//! until the TSC is judged unstable against them (CI saw jiffies count
+//! 540 ms while the TSC counted 995). The guest's TSC is the host's,
+//! never offset (`crate::platform`), so its adjustment is 0 and stays 0: a
+//! write of another value, which on hardware would move that CPU's TSC,
+//! is refused with #GP rather than taken and not honoured. Linux writes it
+//! only to undo an adjustment it read, or a warp it measured between CPUs.
+//! It reads it again once a second on each idle CPU (an exit to here).
+//!
 //! The x2APIC's MSRs and APIC_BASE are `apic`'s. Anything else, as on a
 //! CPU without it: #GP(0).
 
@@ -30,6 +43,7 @@ use crate::apic::MAX_VCPUS;
 pub const MTRRCAP: u32 = 0xFE;
 pub const MTRR_DEF_TYPE: u32 = 0x2FF;
 pub const MISC_ENABLE: u32 = 0x1A0;
+pub const TSC_ADJUST: u32 = 0x3B;
 pub const BIOS_SIGN_ID: u32 = 0x8B;
 pub const AMD_SYSCFG: u32 = 0xC001_0010;
 pub const AMD_INT_PENDING_MSG: u32 = 0xC001_0055;
@@ -97,7 +111,7 @@ impl Msrs {
             MTRRCAP => Some(MTRRCAP_VALUE),
             MTRR_DEF_TYPE => Some(m.def_type),
             MISC_ENABLE => Some(MISC_ENABLE_VALUE),
-            BIOS_SIGN_ID => Some(0),
+            BIOS_SIGN_ID | TSC_ADJUST => Some(0),
             AMD_SYSCFG | AMD_INT_PENDING_MSG if self.amd => Some(0),
             VARIABLE_FIRST..=VARIABLE_LAST => Some(m.variable[(msr - VARIABLE_FIRST) as usize]),
             _ => FIXED.iter().position(|&f| f == msr).map(|i| m.fixed[i]),
@@ -114,6 +128,7 @@ impl Msrs {
             MTRRCAP => Some(false),
             MISC_ENABLE => Some(value == MISC_ENABLE_VALUE),
             BIOS_SIGN_ID => Some(true),
+            TSC_ADJUST => Some(value == 0),
             AMD_SYSCFG | AMD_INT_PENDING_MSG if self.amd => Some(value == 0),
             MTRR_DEF_TYPE => {
                 let ok = value & !0xCFF == 0 && mtrr_type(value & 0xFF);
@@ -185,6 +200,18 @@ mod tests {
         assert_eq!(m.write(0, 0x250, 0x0606_0606_0606_0600), Some(true));
         assert_eq!(m.write(0, 0x250, 0x0606_0606_0606_0607), Some(false), "UC- is PAT's only");
         assert_eq!(m.write(0, 0x123, 0), None);
+    }
+
+    #[test]
+    fn the_tsc_adjustment_reads_0_and_cannot_be_moved() {
+        let mut m = Msrs::default();
+        assert_eq!((m.read(0, TSC_ADJUST), m.read(MAX_VCPUS - 1, TSC_ADJUST)), (Some(0), Some(0)));
+        assert_eq!(m.write(1, TSC_ADJUST, 0), Some(true), "0, as it is");
+        for moved in [1, u64::MAX, 1 << 63, 2_600_000_000] {
+            assert_eq!(m.write(1, TSC_ADJUST, moved), Some(false), "{moved:#x} would move the TSC");
+        }
+        assert_eq!(m.read(1, TSC_ADJUST), Some(0));
+        assert_eq!(m.read(MAX_VCPUS, TSC_ADJUST), None, "no such vCPU");
     }
 
     #[test]

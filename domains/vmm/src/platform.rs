@@ -68,6 +68,8 @@ use crate::{acpi, cpuid, status};
 
 /// CPUID leaf 1, ecx: the local APIC's TSC-deadline mode.
 const LEAF1_ECX_TSC_DEADLINE: u32 = 1 << 24;
+/// The time-stamp counter's MSR (read: [`Platform::guest_tsc`]).
+const IA32_TSC: u32 = 0x10;
 
 /// The exit port, as QEMU's isa-debug-exit: the value written is the
 /// guest's exit code (QEMU's status would be (v << 1) | 1), and 0 means
@@ -367,6 +369,15 @@ impl Step {
     }
 }
 
+/// What a plain OUT to the UART did ([`Platform::uart_out`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UartWrite {
+    /// The byte it sends out (for the guest's console), if it sends one.
+    pub tx: Option<u8>,
+    /// It raised the UART's interrupt: its step is [`Platform::uart_rose`]'s.
+    pub rose: bool,
+}
+
 /// The guest's devices and the VMM's bookkeeping of one guest.
 #[derive(Clone, Debug)]
 pub struct Platform {
@@ -488,9 +499,20 @@ impl Platform {
 
     /// Whether an access to MSR `msr` needs the clock set first
     /// ([`Platform::set_clock`]): the x2APIC registers (the timer's counts
-    /// among them) and IA32_TSC_DEADLINE. (Every MMIO exit sets it.)
+    /// among them), IA32_TSC_DEADLINE and IA32_TSC. (Every MMIO exit sets
+    /// it.)
     pub fn clock_msr(msr: u32) -> bool {
-        (0x800..=0x8FF).contains(&msr) || msr == 0x6E0
+        (0x800..=0x8FF).contains(&msr) || msr == 0x6E0 || msr == IA32_TSC
+    }
+
+    /// The guest's TSC now (the host's, as its TSC-deadline timer counts
+    /// it: [`Platform::with_tsc_deadline`]), which a RDMSR of IA32_TSC
+    /// reads (Linux's msr driver; the TSC's RDTSC does not exit); None
+    /// without a TSC rate. A WRMSR of it gets #GP: the guest's TSC is the
+    /// host's, never offset.
+    fn guest_tsc(&self) -> Option<u64> {
+        let tsc = u128::from(self.now_ns) * u128::from(self.tsc_khz) / 1_000_000;
+        (self.tsc_khz != 0).then(|| u64::try_from(tsc).unwrap_or(u64::MAX).saturating_add(self.tsc_base))
     }
 
     /// This platform on an AMD CPU (`amd`) or another: the MSRs that only
@@ -593,32 +615,78 @@ impl Platform {
         self.apics.timer_fired(vcpu)
     }
 
+    /// The reply to a CPUID exit of vCPU `vcpu` for `leaf` (the guest's
+    /// eax) and `sub` (its ecx); `cpu(leaf, subleaf)` asks the real CPU.
+    /// A CPUID exit needs nothing else: no device, clock or note, so the
+    /// VMM answers it with this alone (as [`Platform::on_exit`] does).
+    pub fn cpuid(&self, vcpu: usize, (leaf, sub): (u32, u32), cpu: impl Fn(u32, u32) -> [u32; 4]) -> Reply {
+        let real = if cpuid::asks_cpu(leaf) { cpu(leaf, sub) } else { [0; 4] };
+        let mut regs = cpuid::answer(leaf, sub, real, vcpu as u32, self.tsc_khz);
+        if (leaf, sub) == (cpuid::XSAVE_LEAF, 0) {
+            let size = cpuid::xsave_size(regs[0], &cpu);
+            (regs[1], regs[2]) = (size, size);
+        } else if (leaf, sub) == (cpuid::XSAVE_LEAF, 1) {
+            let offered = cpuid::answer(leaf, 0, cpu(leaf, 0), vcpu as u32, self.tsc_khz)[0];
+            regs[1] = cpuid::xsave_compacted_size(offered, &cpu);
+        } else if leaf == 1 {
+            // TSC-deadline mode as the APICs offer it.
+            regs[2] &= !LEAF1_ECX_TSC_DEADLINE;
+            if self.apics.tsc_deadline() {
+                regs[2] |= LEAF1_ECX_TSC_DEADLINE;
+            }
+        }
+        let actions = Action::ADVANCE | Action::SET_RAX | Action::SET_RBX | Action::SET_RCX | Action::SET_RDX;
+        Reply { regs: regs.map(u64::from), ..Reply::only(actions) }
+    }
+
+    /// Whether `exit` is a plain OUT to the UART (not a string one), which
+    /// [`Platform::uart_out`] answers.
+    pub fn is_uart_out(exit: &Exit) -> bool {
+        exit.reason == ExitReason::PortOut
+            && Self::uart_port((exit.qualification & 0xFFFF) as u16)
+            && exit.qualification & ipc::vcpu::PORT_STRING == 0
+    }
+
+    /// Carries out a plain OUT to the UART ([`Platform::is_uart_out`]),
+    /// answered with ADVANCE alone: the byte it sends out, if it sends one
+    /// (its finished line in [`Platform::line`]), and whether it raised the
+    /// UART's interrupt: then [`Platform::uart_rose`] makes its step. The
+    /// VMM answers the common case without a [`Step`] (as
+    /// [`Platform::on_exit`] does it, through both).
+    pub fn uart_out(&mut self, exit: &Exit) -> UartWrite {
+        self.begin();
+        // The UART's registers are a byte wide: a wider OUT writes its
+        // low byte (the other bytes go to ports the UART does not own).
+        let (reg, value) =
+            (((exit.qualification & 0xFFFF) as u16).wrapping_sub(uart::BASE), exit.regs[0] as u8);
+        let was = self.uart.interrupt();
+        let tx = self.uart.transmits(reg).then_some(value);
+        // Stored only when a line is done: moving the empty Option in
+        // costs a copy of the whole line buffer.
+        if let Some(line) = self.uart.write(reg, value) {
+            self.line = Some(line);
+        }
+        UartWrite { tx, rose: !was && self.uart.interrupt() }
+    }
+
+    /// The step of the UART write [`Platform::uart_out`] just carried out
+    /// when it raised the UART's interrupt (`rose`): sending `tx`, the
+    /// interrupt's edge on I/O APIC pin [`UART_PIN`] ([`Platform::irqs`]),
+    /// or a note if the pin's programming is one the VMM does not deliver.
+    pub fn uart_rose(&mut self, tx: Option<u8>) -> Step {
+        let mut s = Step { tx, ..Step::reply(Action::ADVANCE) };
+        self.uart_edge(&mut s, false);
+        s
+    }
+
     /// Answers `exit` of vCPU `vcpu`; `cpu(leaf, subleaf)` asks the real CPU.
     pub fn on_exit(&mut self, vcpu: usize, exit: &Exit, cpu: impl Fn(u32, u32) -> [u32; 4]) -> Step {
         self.begin();
         let rip = exit.rip;
         match exit.reason {
             ExitReason::Cpuid => {
-                let (leaf, sub) = (exit.regs[0] as u32, exit.regs[2] as u32);
-                let real = if cpuid::asks_cpu(leaf) { cpu(leaf, sub) } else { [0; 4] };
-                let mut s = Step::reply(
-                    Action::ADVANCE | Action::SET_RAX | Action::SET_RBX | Action::SET_RCX | Action::SET_RDX,
-                );
-                let mut regs = cpuid::answer(leaf, sub, real, vcpu as u32, self.tsc_khz);
-                if (leaf, sub) == (cpuid::XSAVE_LEAF, 0) {
-                    let size = cpuid::xsave_size(regs[0], &cpu);
-                    (regs[1], regs[2]) = (size, size);
-                } else if (leaf, sub) == (cpuid::XSAVE_LEAF, 1) {
-                    let offered = cpuid::answer(leaf, 0, cpu(leaf, 0), vcpu as u32, self.tsc_khz)[0];
-                    regs[1] = cpuid::xsave_compacted_size(offered, &cpu);
-                } else if leaf == 1 {
-                    // TSC-deadline mode as the APICs offer it.
-                    regs[2] &= !LEAF1_ECX_TSC_DEADLINE;
-                    if self.apics.tsc_deadline() {
-                        regs[2] |= LEAF1_ECX_TSC_DEADLINE;
-                    }
-                }
-                s.reply.regs = regs.map(u64::from);
+                let mut s = Step::reply(Action::empty());
+                s.reply = self.cpuid(vcpu, (exit.regs[0] as u32, exit.regs[2] as u32), cpu);
                 s
             }
             ExitReason::PortOut | ExitReason::PortIn => self.port(exit),
@@ -791,7 +859,10 @@ impl Platform {
         let write = exit.reason == ExitReason::MsrWrite;
         let refused = Note::Msr { msr: u64::from(msr), write, rip };
         if !write {
-            let value = self.msrs.read(vcpu, msr).or_else(|| self.apics.read(vcpu, msr));
+            let value = match msr {
+                IA32_TSC => self.guest_tsc(),
+                _ => self.msrs.read(vcpu, msr).or_else(|| self.apics.read(vcpu, msr)),
+            };
             let Some(value) = value else { return self.inject(GP, Some(0), refused) };
             let mut s = Step::reply(Action::ADVANCE | Action::SET_RAX | Action::SET_RDX);
             // RDMSR writes edx:eax (clearing both registers' top halves).
@@ -860,16 +931,8 @@ impl Platform {
             }
             let mut s = Step::reply(Action::ADVANCE);
             if uart < uart::PORTS {
-                let was = self.uart.interrupt();
-                if self.uart.transmits(uart) {
-                    s.tx = Some(value as u8);
-                }
-                // Stored only when a line is done: moving the empty
-                // Option in costs a copy of the whole line buffer.
-                if let Some(line) = self.uart.write(uart, value as u8) {
-                    self.line = Some(line);
-                }
-                self.uart_edge(&mut s, was);
+                let w = self.uart_out(exit);
+                return if w.rose { self.uart_rose(w.tx) } else { Step { tx: w.tx, ..s } };
             } else if let Some(power) = self.power(port, value as u8, exit.rip) {
                 return power;
             } else if crate::pit::Pit::owns(port) {

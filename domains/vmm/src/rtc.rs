@@ -52,7 +52,8 @@ const STATUS_A: u8 = 0x0A;
 const STATUS_B: u8 = 0x0B;
 const STATUS_C: u8 = 0x0C;
 const STATUS_D: u8 = 0x0D;
-const CENTURY: u8 = 0x32;
+/// The century byte, which the FADT's `CENTURY` field names.
+pub const CENTURY: u8 = 0x32;
 
 const A_UIP: u8 = 0x80;
 const B_SET: u8 = 0x80;

@@ -117,8 +117,9 @@ pub fn serve(
         }
     }
     loop {
+        // Looked at where it lies: moving the message out copies it.
         let (badge, msg) = match next {
-            Incoming::Call { badge, msg } => (badge, msg),
+            Incoming::Call { badge, ref msg } => (badge, msg),
             Incoming::Notified(bits) => {
                 for v in (0..vcpus).filter(|v| bits & (1 << v) != 0) {
                     if let Some(vector) = platform.timer_fired(v) {
@@ -157,7 +158,20 @@ pub fn serve(
             stop(console);
             return status::UNHANDLED;
         };
-        let Some(exit) = Exit::from_message(&msg) else {
+        if let Some(leaf) = Exit::cpuid_of(msg) {
+            // CPUID wants its answer alone (Platform::cpuid), from its leaf
+            // and sub-leaf alone: no device, clock, console input, note or
+            // step to carry out; only the console's output is pushed, as
+            // at every exit but a UART's.
+            if let Some(l) = link.as_deref_mut() {
+                l.flush();
+            }
+            let reply = platform.cpuid(vcpu, leaf, cpu).to_message();
+            let Some(got) = answer_and_wait(guest, console, &reply) else { return status::UNHANDLED };
+            next = got;
+            continue;
+        }
+        let Some(exit) = Exit::from_message(msg) else {
             say!(console, "an exit with the unknown label {:#x}: stopped", msg.label);
             stop(console);
             return status::UNHANDLED;
@@ -180,7 +194,25 @@ pub fn serve(
         let thread = || threads.get(vcpu).copied().flatten();
         let clock_out =
             exit.reason == ExitReason::PortOut && Platform::clock_port((exit.qualification & 0xFFFF) as u16);
-        let mut step = if clock_out || matches!(exit.reason, ExitReason::MemoryFault | ExitReason::PortIn) {
+        let mut step = if Platform::is_uart_out(&exit) {
+            // A byte to the UART wants ADVANCE alone (Platform::uart_out),
+            // but where it raised the UART's interrupt: then its step.
+            let w = platform.uart_out(&exit);
+            if w.rose {
+                platform.uart_rose(w.tx)
+            } else {
+                if let Some(line) = platform.line() {
+                    console.guest(line);
+                }
+                if let (Some(l), Some(b)) = (link.as_deref_mut(), w.tx) {
+                    l.output(b);
+                }
+                let reply = Reply::only(Action::ADVANCE).to_message();
+                let Some(got) = answer_and_wait(guest, console, &reply) else { return status::UNHANDLED };
+                next = got;
+                continue;
+            }
+        } else if clock_out || matches!(exit.reason, ExitReason::MemoryFault | ExitReason::PortIn) {
             timed_or_mmio(&mut platform, guest, thread(), vcpu, &exit, start_tsc)
         } else {
             if matches!(exit.reason, ExitReason::MsrRead | ExitReason::MsrWrite)
@@ -215,9 +247,14 @@ pub fn serve(
         irqs(guest, &threads, &platform, &step, console);
         if let Some((v, delay_ns, period_ns)) = step.timer {
             // Microseconds, rounded up: a timer never fires early. A delay
-            // of 0 disarms it.
+            // of 0 disarms it. A period shorter than the kernel keeps is
+            // lengthened to it, as KVM lengthens one under 200 us.
             let us = |ns: u64| ns.div_ceil(1000);
-            if let Err(e) = sys::timer_set(guest.timers, 1 << v, us(delay_ns), us(period_ns)) {
+            let period = match us(period_ns) {
+                0 => 0,
+                p => p.max(ipc::syscall::TIMER_MIN_PERIOD_US),
+            };
+            if let Err(e) = sys::timer_set(guest.timers, 1 << v, us(delay_ns), period) {
                 say!(console, "cannot set vCPU {v}'s timer: {e:?}");
             }
         }
@@ -241,12 +278,19 @@ pub fn serve(
             answer(console, &reply);
             return code;
         }
-        match sys::reply_recv_any(guest.exits, &reply) {
-            Ok(got) => next = got,
-            Err(e) => {
-                say!(console, "answering an exit failed: {e:?}: stopped");
-                return status::UNHANDLED;
-            }
+        let Some(got) = answer_and_wait(guest, console, &reply) else { return status::UNHANDLED };
+        next = got;
+    }
+}
+
+/// Answers the exit received with `reply` and waits for what comes next;
+/// None (said) if that failed.
+fn answer_and_wait(guest: &Guest, console: &Console, reply: &Message) -> Option<Incoming> {
+    match sys::reply_recv_any(guest.exits, reply) {
+        Ok(got) => Some(got),
+        Err(e) => {
+            say!(console, "answering an exit failed: {e:?}: stopped");
+            None
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct Guest {
     pub ram: Ram,
     /// The wall-clock time its CMOS clock starts from (`mgmt`'s reading).
     pub wall: Option<ipc::guest::WallClock>,
+    /// The TSC just before its first vCPU was made (and could first run).
+    pub entry_tsc: u64,
 }
 
 /// Why the guest could not be made.
@@ -124,8 +126,9 @@ pub fn boot<'a>(
     let quota = ram::guest_quota_pages(ram_end, u64::from(config.vcpus));
     let (domain, _) = sys::guest_create(quota).map_err(failed("creating the guest"))?;
     match build(this, domain, config, &load, timers) {
-        Ok((exits, vcpu0, timers)) => {
-            Ok(Guest { domain, exits, vcpu0, timers, ram: Ram { end: ram_end }, wall: config.wall })
+        Ok((exits, vcpu0, timers, entry_tsc)) => {
+            let ram = Ram { end: ram_end };
+            Ok(Guest { domain, exits, vcpu0, timers, ram, wall: config.wall, entry_tsc })
         }
         Err(e) => {
             // Everything made so far belongs to the guest, or is harmless.
@@ -180,7 +183,7 @@ fn build(
     config: &GuestConfig,
     what: &Load<'_>,
     timers: Option<CapSlot>,
-) -> Result<(CapSlot, CapSlot, CapSlot), SetupError> {
+) -> Result<(CapSlot, CapSlot, CapSlot, u64), SetupError> {
     if (config.weight, config.cap_percent) != (DEFAULT_WEIGHT, 0) {
         sys::sched_set(domain, config.weight, config.cap_percent).map_err(failed("setting its CPU share"))?;
     }
@@ -206,8 +209,9 @@ fn build(
         Some(t) => t,
         None => sys::notification_create(this).map_err(failed("making the timer notification"))?,
     };
+    let entry_tsc = user::arch::rdtsc();
     let vcpu0 = sys::vcpu_create(domain, exits, entry, arg).map_err(failed("making the vCPU"))?;
-    Ok((exits, vcpu0, timers))
+    Ok((exits, vcpu0, timers, entry_tsc))
 }
 
 /// Guest RAM as the VMM sees it: mapped read-write at `RAM_VA + gpa` for

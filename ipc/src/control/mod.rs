@@ -40,7 +40,7 @@ pub use frame::{encode, FrameEvent, Framer};
 pub use upload::{checksum, Upload, ENTRY_MAX, PIECE_MAX};
 
 /// The protocol's version; both messages begin with it.
-pub const VERSION: u16 = 3;
+pub const VERSION: u16 = 4;
 /// The most bytes a request frame holds (COBS-encoded, without its 0x00).
 pub const MAX_REQUEST: usize = 128;
 /// The most bytes a response frame holds (COBS-encoded, without its 0x00).
@@ -58,6 +58,15 @@ pub type Name = String<NAME_MAX>;
 pub const CONSOLE_INPUT_MAX: usize = 64;
 /// The most bytes of output one [`Body::Console`] carries.
 pub const CONSOLE_OUTPUT_MAX: usize = 1024;
+/// The most bytes of an image one [`Verb::UploadPiece`] carries (its frame
+/// stays within [`MAX_REQUEST`] with the largest offset and sequence number).
+pub const UPLOAD_PIECE_MAX: usize = 112;
+/// The largest image an upload takes, whatever memory is left: a hard
+/// limit, so that a client cannot make `mgmt` hold more than this for one
+/// upload however much quota it has.
+pub const UPLOAD_MAX: u32 = 16 << 20;
+/// A SHA-256 digest: what an upload's bytes are checked against.
+pub type Digest = [u8; 32];
 
 /// What the client asks, with its sequence number (echoed in the answer).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +143,30 @@ pub enum Verb {
         from: u64,
         input: Vec<u8, CONSOLE_INPUT_MAX>,
     },
+    /// Begins the upload of an image named `image` (a name no boot module
+    /// and no other upload has) of `size` bytes (1 to [`UPLOAD_MAX`], else
+    /// `TooLarge`) whose
+    /// SHA-256 is `sha256`: `mgmt` sets aside memory for it, charged to its
+    /// own quota (`NoMemory` if not enough is left). An upload under way is
+    /// dropped. Once uploaded, `create` may name it as its image (or a
+    /// guest's module) as it names the boot image's.
+    UploadBegin {
+        image: Name,
+        size: u32,
+        sha256: Digest,
+    },
+    /// The bytes of the upload under way from `offset` on, which must be
+    /// where the bytes so far end (else `UploadOffset`), within its size
+    /// (else `PastTheEnd`); a piece refused leaves the upload as it was.
+    UploadPiece {
+        offset: u32,
+        bytes: Vec<u8, UPLOAD_PIECE_MAX>,
+    },
+    /// Ends the upload under way: if every byte came and their SHA-256 is
+    /// the one begun with, the image is kept (read-only) until `mgmt`
+    /// stops; else it is dropped, its memory freed (`Truncated`,
+    /// `BadChecksum`).
+    UploadEnd,
 }
 
 /// The answer to one frame.
@@ -274,23 +307,44 @@ pub enum ControlError {
     /// `Create`: a piece other than the next expected (the upload so far
     /// is dropped: start again from piece 0).
     OutOfOrder,
-    /// `Create`: the pieces do not make up what their checksum says.
+    /// `Create`: the pieces do not make up what their checksum says;
+    /// `UploadEnd`: the bytes' SHA-256 is not the one begun with (the
+    /// upload is dropped).
     BadChecksum,
     /// `Create`: the pieces are not a manifest of one domain or guest that
     /// `mgmt` can start alone (it names what the running system has).
     BadEntry,
-    /// `Create`: that name is taken.
+    /// `Create`: that name is taken; `UploadBegin`: a boot module or
+    /// another upload has that name.
     NameInUse,
-    /// `Create`: the boot image has no module of that image.
+    /// `Create`: neither the boot image has a module of that image nor
+    /// was one uploaded by that name.
     UnknownImage,
     /// `Create`: not memory enough left for its quota (or no room in
-    /// `mgmt`'s tables for another domain).
+    /// `mgmt`'s tables for another domain); `UploadBegin`: not memory
+    /// enough left in `mgmt`'s quota for the image (or no room for another
+    /// upload).
     NoMemory,
     /// `Console`: that is a native domain, not a guest: it has no console.
     NotAGuest,
     /// `Console`: the guest's VMM broke the console's rings; its console
     /// is off until the guest is restarted (`mgmt`'s log says so).
     ConsoleBroken,
+    /// `UploadPiece`, `UploadEnd`: no upload is under way (none began, or
+    /// it ended, or another began since).
+    NotUploading,
+    /// `UploadPiece`: not at the end of the bytes so far, `expected`; the
+    /// upload stays as it was, to go on from there.
+    UploadOffset { expected: u32 },
+    /// `UploadPiece`: bytes past the size begun with; the upload stays as
+    /// it was.
+    PastTheEnd { size: u32 },
+    /// `UploadEnd`: only `have` of the `want` bytes came; the upload is
+    /// dropped.
+    Truncated { have: u32, want: u32 },
+    /// `UploadBegin`: the image is larger than `max` bytes, the most an
+    /// upload takes ([`UPLOAD_MAX`]).
+    TooLarge { max: u32 },
 }
 
 /// Why a frame did not decode to a message.
@@ -373,6 +427,22 @@ impl Request {
                 Ok(())
             }
             Verb::Console { name, .. } => check_name(name),
+            // A size past UPLOAD_MAX is mgmt's to refuse (`TooLarge`), saying
+            // what it takes.
+            Verb::UploadBegin { image, size, .. } => {
+                check_name(image)?;
+                if *size == 0 {
+                    return Err(DecodeError::BadField("size: an empty image"));
+                }
+                Ok(())
+            }
+            Verb::UploadPiece { bytes, .. } => {
+                if bytes.is_empty() {
+                    return Err(DecodeError::BadField("an empty piece"));
+                }
+                Ok(())
+            }
+            Verb::UploadEnd => Ok(()),
         }
     }
 
@@ -464,6 +534,9 @@ impl ControlError {
             },
             ControlError::WrongVersion { ours, theirs } if ours == theirs => {
                 Err(DecodeError::BadField("a version mismatch of equal versions"))
+            }
+            ControlError::Truncated { have, want } if have >= want => {
+                Err(DecodeError::BadField("a truncation with every byte"))
             }
             _ => Ok(()),
         }

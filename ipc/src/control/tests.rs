@@ -38,6 +38,15 @@ fn verb() -> impl Strategy<Value = Verb> {
         (name(), any::<u64>(), vec(any::<u8>(), 0..=CONSOLE_INPUT_MAX)).prop_map(|(name, from, input)| {
             Verb::Console { name, from, input: Vec::from_slice(&input).unwrap() }
         }),
+        (name(), 1u32.., any::<[u8; 32]>()).prop_map(|(image, size, sha256)| Verb::UploadBegin {
+            image,
+            size,
+            sha256
+        }),
+        (any::<u32>(), vec(any::<u8>(), 1..=UPLOAD_PIECE_MAX)).prop_map(|(offset, bytes)| {
+            Verb::UploadPiece { offset, bytes: Vec::from_slice(&bytes).unwrap() }
+        }),
+        Just(Verb::UploadEnd),
     ]
 }
 
@@ -110,6 +119,11 @@ fn control_error() -> impl Strategy<Value = ControlError> {
         Just(ControlError::NoMemory),
         Just(ControlError::NotAGuest),
         Just(ControlError::ConsoleBroken),
+        Just(ControlError::NotUploading),
+        any::<u32>().prop_map(|expected| ControlError::UploadOffset { expected }),
+        any::<u32>().prop_map(|size| ControlError::PastTheEnd { size }),
+        (0u32..u32::MAX).prop_map(|have| ControlError::Truncated { have, want: have + 1 }),
+        any::<u32>().prop_map(|max| ControlError::TooLarge { max }),
         (any::<u16>(), any::<u16>())
             .prop_filter("unequal", |(a, b)| a != b)
             .prop_map(|(ours, theirs)| ControlError::WrongVersion { ours, theirs }),
@@ -254,6 +268,8 @@ enum RawVerb<'a> {
     _Shutdown,
     _Create,
     Console { name: &'a str, from: u64, input: &'a [u8] },
+    UploadBegin { image: &'a str, size: u32, sha256: [u8; 32] },
+    UploadPiece { offset: u32, bytes: &'a [u8] },
 }
 
 /// Encodes any serializable value as a frame, unchecked.
@@ -292,10 +308,23 @@ fn out_of_range_fields_are_refused() {
         let frame = raw_frame(raw);
         assert_eq!(requests(&frame), vec![Err(ControlError::Malformed)], "{frame:?}");
     }
+    let upload_bad = [
+        RawVerb::UploadBegin { image: "", size: 1, sha256: [0; 32] },
+        RawVerb::UploadBegin { image: "up", size: 0, sha256: [0; 32] },
+        RawVerb::UploadPiece { offset: 0, bytes: &[] },
+        RawVerb::UploadPiece { offset: 0, bytes: &[1; UPLOAD_PIECE_MAX + 1] },
+    ];
+    for verb in upload_bad {
+        let frame = raw_frame(&Raw { version: VERSION, seq: 1, verb });
+        assert_eq!(requests(&frame), vec![Err(ControlError::Malformed)], "{frame:?}");
+    }
+    // A size past UPLOAD_MAX decodes: mgmt refuses it, saying what it takes.
+    let large = RawVerb::UploadBegin { image: "up", size: UPLOAD_MAX + 1, sha256: [0; 32] };
+    assert!(matches!(&requests(&raw_frame(&Raw { version: VERSION, seq: 1, verb: large }))[..], [Ok(_)]));
     let good = raw_frame(&Raw { version: VERSION, seq: 1, verb: RawVerb::Info { name: "hello" } });
     assert!(matches!(&requests(&good)[..], [Ok(_)]), "the same shape with good values decodes");
     // A variant past the last, and a byte after a whole message.
-    assert_eq!(requests(&raw_frame(&(VERSION, 1u32, 10u8))), vec![Err(ControlError::Malformed)]);
+    assert_eq!(requests(&raw_frame(&(VERSION, 1u32, 15u8))), vec![Err(ControlError::Malformed)]);
     assert_eq!(requests(&raw_frame(&(VERSION, 1u32, 0u8, 0u8))), vec![Err(ControlError::Malformed)]);
     assert!(matches!(&requests(&raw_frame(&(VERSION, 1u32, 0u8)))[..], [Ok(_)]));
 }

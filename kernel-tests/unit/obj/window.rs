@@ -186,6 +186,36 @@ fn stale_references_miss_and_a_freed_chunk_is_refunded() {
 }
 
 #[test]
+fn a_slot_whose_generation_runs_out_is_never_used_again() {
+    let mut p = pool(8);
+    let mut a = quota(8);
+    // Slot 0 has been reused all but once: its last generation goes.
+    p.words[0] = WORN - 1;
+    let x = p.insert(0, &mut a, Obj::new(1)).unwrap();
+    assert_eq!((x.index, x.generation), (0, WORN - 1));
+    let keep = p.insert(0, &mut a, Obj::new(2)).unwrap();
+    p.remove(x).unwrap();
+    assert_eq!(p.words[0], WORN);
+    let y = p.insert(0, &mut a, Obj::new(3)).unwrap();
+    assert_ne!(y.index, 0, "a worn slot takes no new object");
+    for g in [0, 1, WORN - 1, WORN] {
+        assert!(p.get(Ref { index: 0, generation: g }).is_none(), "generation {g:#x} names nothing");
+    }
+    // A chunk of worn slots alone is never backed again: the next owner's
+    // first object goes to a chunk with a usable slot, one page charged.
+    p.discard(keep).unwrap();
+    let last = p.discard(y).unwrap();
+    a.release(last.pages);
+    for i in 0..PER {
+        p.words[i] = WORN;
+    }
+    let mut b = quota(8);
+    let z = p.insert(5, &mut b, Obj::new(4)).unwrap();
+    assert_eq!((usize::from(z.index) / PER, b.used, p.chunk(0)), (1, 1, Some(Chunk::Unbacked)));
+    assert!(p.backing().conserved());
+}
+
+#[test]
 fn an_unanswered_shootdown_retires_the_chunk_and_frees_nothing() {
     let mut p = pool(8);
     let mut a = quota(8);

@@ -37,13 +37,54 @@ fn dmar_units_are_found() {
         s
     };
     let t = table(b"DMAR", &[&drhd(0xfed9_0000), &rmrr, &drhd(0xfed9_1000)]);
-    assert_eq!(parse_dmar(&t).unwrap().as_slice(), &[0xfed9_0000, 0xfed9_1000]);
+    let bases: Vec<u64> = parse_dmar(&t).unwrap().iter().map(|u| u.base).collect();
+    assert_eq!(bases, [0xfed9_0000, 0xfed9_1000]);
+}
+
+/// A DRHD at `base` with `flags` and device scopes `scopes` (type, bus,
+/// path as (device, function) steps).
+type Scope<'a> = (u8, u8, &'a [(u8, u8)]);
+
+fn drhd_with(base: u64, flags: u8, scopes: &[Scope]) -> Vec<u8> {
+    let mut s = drhd(base);
+    s[4] = flags;
+    for &(ty, bus, path) in scopes {
+        let mut d = vec![ty, 6 + 2 * path.len() as u8, 0, 0, 0, bus];
+        for &(dev, func) in path {
+            d.extend_from_slice(&[dev, func]);
+        }
+        s.extend_from_slice(&d);
+    }
+    let len = s.len() as u16;
+    s[2..4].copy_from_slice(&len.to_le_bytes());
+    s
+}
+
+#[test]
+fn a_function_is_translated_by_the_unit_whose_scope_names_it() {
+    let gpu = drhd_with(0xfed9_0000, 0, &[(1, 0, &[(2, 0)]), (2, 0, &[(1, 0)]), (1, 0, &[(1, 0), (0, 1)])]);
+    let rest = drhd_with(0xfed9_1000, 1, &[]);
+    let units = parse_dmar(&table(b"DMAR", &[&gpu, &rest])).unwrap();
+    assert_eq!(
+        units[0].scope.as_slice(),
+        &[0x10],
+        "the endpoint 00:02.0; not the bridge, nor a path of two steps"
+    );
+    assert!(!units[0].all && units[1].all);
+    assert_eq!(unit_of(&units, 0x10), Some(0));
+    assert_eq!(unit_of(&units, 0x20), Some(1), "the rest: INCLUDE_PCI_ALL");
+    assert_eq!(unit_of(&units[..1], 0x20), None, "covered by no unit");
+    let mut cut = drhd_with(0xfed9_0000, 0, &[(1, 0, &[(2, 0)])]);
+    cut[17] = 60; // a scope longer than its unit
+    let units = parse_dmar(&table(b"DMAR", &[&cut])).unwrap();
+    assert!(units[0].scope.is_empty(), "a scope past its unit's end is not read");
 }
 
 #[test]
 fn ivrs_units_are_found_once() {
     let t = table(b"IVRS", &[&ivhd(0x10, 0xfeb8_0000), &ivhd(0x11, 0xfeb8_0000)]);
-    assert_eq!(parse_ivrs(&t).unwrap().as_slice(), &[0xfeb8_0000]);
+    let units = parse_ivrs(&t).unwrap();
+    assert_eq!((units.len(), units[0].base), (1, 0xfeb8_0000));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! timer, end of interrupt, and the inter-processor interrupts that start and
 //! stop CPUs.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::trap::vector;
 
@@ -89,11 +89,93 @@ pub fn timer_current() -> u32 {
     read(TIMER_CURRENT)
 }
 
-/// Starts the periodic timer interrupt, every `count` ticks (divide by 16).
+/// Starts the timer interrupt, every `count` ticks (divide by 16): the
+/// scheduler's tick, a millisecond. The timer stays periodic, so that a CPU
+/// whose timer were not restarted would still tick; it is restarted at each
+/// of its interrupts and when a kernel timer comes due sooner
+/// ([`timer_rearm`]).
 pub fn timer_periodic(count: u32) {
+    TICK_COUNT.store(count.max(1), Ordering::Relaxed);
     write(TIMER_DIVIDE, 0x3);
     write(LVT_TIMER, PERIODIC | u32::from(vector::TIMER));
     write(TIMER_INITIAL, count.max(1));
+    let me = super::cpu::current();
+    let at = super::cpu::rdtsc().saturating_add(tick_tsc());
+    me.tick_at.store(at, Ordering::Relaxed);
+    me.timer_at.store(at, Ordering::Relaxed);
+}
+
+/// The tick's period in timer counts (0 until the timer starts).
+static TICK_COUNT: AtomicU32 = AtomicU32::new(0);
+/// The TSC at which the kernel's first timer is due (`u64::MAX`: none).
+static NEXT_DUE: AtomicU64 = AtomicU64::new(u64::MAX);
+/// The CPU whose timer interrupt comes for it: the one that last changed
+/// it (any CPU fires the timers due, at its own interrupts, but only one
+/// takes an interrupt for them; the rest keep their ticks).
+static DUE_CPU: AtomicUsize = AtomicUsize::new(0);
+
+/// The tick's period in TSC ticks.
+fn tick_tsc() -> u64 {
+    super::cpu::tsc_per_us().saturating_mul(1000)
+}
+
+/// A timer interrupt on this CPU at TSC `now`: whether it is the
+/// scheduler's tick (`policy::tick_at`; else a kernel timer's). The
+/// timer is restarted after it, by its handler.
+pub fn timer_tick(now: u64) -> bool {
+    let me = super::cpu::current();
+    match crate::policy::tick_at(now, me.tick_at.load(Ordering::Relaxed), tick_tsc()) {
+        Some(next) => {
+            me.tick_at.store(next, Ordering::Relaxed);
+            if super::cpu::current_index() == 0 {
+                super::vtd::poll_faults();
+            }
+            true
+        }
+        None => false,
+    }
+}
+
+/// The kernel's first timer is now due at TSC `due` (`u64::MAX`: none):
+/// this CPU takes the interrupt for it from now on, and its timer is
+/// restarted if that makes it fire sooner (never later:
+/// `policy::timer_arm_sooner`). A later one leaves it (it fires early once
+/// and is restarted then). Another CPU's timer may fire it first: any CPU
+/// fires the timers due.
+pub fn timer_due(due: u64) {
+    if NEXT_DUE.swap(due, Ordering::Relaxed) == due {
+        return;
+    }
+    DUE_CPU.store(super::cpu::current_index(), Ordering::Relaxed);
+    let Some((count, period, me)) = started() else { return };
+    let (now, tick_at, armed) =
+        (super::cpu::rdtsc(), me.tick_at.load(Ordering::Relaxed), me.timer_at.load(Ordering::Relaxed));
+    if let Some((at, n)) = crate::policy::timer_arm_sooner(now, tick_at, due, period, count, armed) {
+        me.timer_at.store(at, Ordering::Relaxed);
+        write(TIMER_INITIAL, n);
+    }
+}
+
+/// The tick's period in counts and in TSC ticks, and this CPU's state,
+/// once its timer started.
+fn started() -> Option<(u32, u64, &'static super::cpu::PerCpu)> {
+    let (count, period) = (TICK_COUNT.load(Ordering::Relaxed), tick_tsc());
+    (count != 0 && period != 0).then(|| (count, period, super::cpu::current()))
+}
+
+/// Restarts this CPU's timer after its interrupt, at TSC `now`, for the
+/// earlier of its next tick and the kernel's first timer if this CPU takes
+/// that (`policy::timer_arm`): so a timer fires when it is due, not at the
+/// next millisecond's tick (a guest's TSC-deadline timer, which its VMM
+/// sets as a kernel timer, came up to a tick late, and Linux's early
+/// jiffies took 5 ms each).
+pub fn timer_rearm(now: u64) {
+    let Some((count, period, me)) = started() else { return };
+    let mine = DUE_CPU.load(Ordering::Relaxed) == super::cpu::current_index();
+    let due = if mine { NEXT_DUE.load(Ordering::Relaxed) } else { u64::MAX };
+    let (at, n) = crate::policy::timer_arm(now, me.tick_at.load(Ordering::Relaxed), due, period, count);
+    me.timer_at.store(at, Ordering::Relaxed);
+    write(TIMER_INITIAL, n);
 }
 
 fn send_ipi(dest: u32, low: u32) {

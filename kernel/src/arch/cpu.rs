@@ -11,7 +11,7 @@ use x86_64::structures::tss::TaskStateSegment;
 use x86_64::VirtAddr;
 
 /// The most CPUs this kernel drives; more in the MADT are left offline.
-pub const MAX_CPUS: usize = 64;
+pub use crate::platform::MAX_CPUS;
 
 /// One CPU's kernel state.
 #[repr(C, align(64))]
@@ -50,6 +50,10 @@ pub struct PerCpu {
     pub online: AtomicBool,
     /// Local APIC timer interrupts taken.
     pub ticks: AtomicU64,
+    /// The TSC of this CPU's next scheduler tick, and the TSC by which its
+    /// local APIC timer fires next (`apic::timer_rearm`).
+    pub tick_at: AtomicU64,
+    pub timer_at: AtomicU64,
     /// The CPU's task state segment (interrupt stacks).
     pub tss: Once<TaskStateSegment>,
     /// The CPU's GDT (its TSS descriptor points at `tss`).
@@ -74,6 +78,8 @@ impl PerCpu {
             apic_id: AtomicU32::new(0),
             online: AtomicBool::new(false),
             ticks: AtomicU64::new(0),
+            tick_at: AtomicU64::new(0),
+            timer_at: AtomicU64::new(0),
             tss: Once::new(),
             gdt: Once::new(),
         }

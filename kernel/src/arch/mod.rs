@@ -9,6 +9,7 @@
 
 pub mod apic;
 pub mod cpu;
+pub mod ecam;
 pub mod entry;
 pub mod gdt;
 pub mod ioapic;
@@ -17,3 +18,4 @@ pub mod power;
 pub mod serial;
 pub mod smp;
 pub mod trap;
+pub mod vtd;

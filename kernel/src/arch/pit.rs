@@ -31,10 +31,33 @@ fn inb(port: u16) -> u8 {
     unsafe { Port::<u8>::new(port).read() }
 }
 
-/// Measures the TSC and the local APIC timer over 10 ms of the PIT.
+/// How many windows of the PIT the rates are measured over.
+const WINDOWS: usize = 5;
+
+/// Measures the TSC and the local APIC timer over 10 ms of the PIT, five
+/// times, and keeps the window the TSC found shortest. Every way a window
+/// goes wrong makes it longer, never shorter: the gate opened after the
+/// first TSC read, or the PIT's end seen late (an emulated CPU, as QEMU's
+/// TCG, that its host takes away for a few milliseconds in between: one
+/// window on a loaded host measured a 2.6 GHz TSC at 3.3 to 5.7 GHz).
 pub fn calibrate() -> Calibration {
-    const MS: u64 = 10;
-    let count = (PIT_HZ * MS / 1000) as u16;
+    let mut best = window();
+    for _ in 1..WINDOWS {
+        let w = window();
+        if w.0 < best.0 {
+            best = w;
+        }
+    }
+    let (tsc, apic) = best;
+    Calibration { tsc_per_ms: (tsc / WINDOW_MS).max(1), apic_per_ms: (apic / WINDOW_MS as u32).max(1) }
+}
+
+/// One window's length in milliseconds.
+const WINDOW_MS: u64 = 10;
+
+/// The TSC's and the local APIC timer's ticks over one window of the PIT.
+fn window() -> (u64, u32) {
+    let count = (PIT_HZ * WINDOW_MS / 1000) as u16;
     let b = inb(PORT_B) & !0x02; // speaker off
     outb(PORT_B, b & !0x01); // gate low: hold
     outb(PIT_CMD, 0xB0); // channel 2, lobyte/hibyte, mode 0, binary
@@ -51,7 +74,7 @@ pub fn calibrate() -> Calibration {
     }
     let tsc1 = cpu::rdtsc();
     let apic1 = apic::timer_current();
-    Calibration { tsc_per_ms: ((tsc1 - tsc0) / MS).max(1), apic_per_ms: ((apic0 - apic1) / MS as u32).max(1) }
+    (tsc1.wrapping_sub(tsc0), apic0.wrapping_sub(apic1))
 }
 
 /// Remaps the 8259 PICs to vectors `base..base + 16` and masks every line:

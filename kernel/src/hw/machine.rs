@@ -22,10 +22,7 @@ pub mod cpu {
     }
 
     /// The running CPU's index.
-    #[inline(always)]
-    pub fn current() -> usize {
-        arch::current_index()
-    }
+    pub use crate::arch::cpu::current_index as current;
 
     /// The guest root CPU `c` runs now (0: none).
     #[inline(always)]
@@ -49,9 +46,24 @@ pub mod cpu {
     }
 
     /// Interrupts off.
+    pub use x86_64::instructions::interrupts::disable as interrupts_off;
+
+    /// The kernel's first timer is due at TSC `due` (`u64::MAX`: none):
+    /// this CPU's timer interrupt comes then if sooner than its tick.
+    pub use crate::arch::apic::timer_due;
+
+    /// A timer interrupt from user mode: whether it is the scheduler's
+    /// tick (else a kernel timer's only).
     #[inline(always)]
-    pub fn interrupts_off() {
-        x86_64::instructions::interrupts::disable();
+    pub fn timer_tick() -> bool {
+        crate::arch::apic::timer_tick(arch::rdtsc())
+    }
+
+    /// Restarts this CPU's timer after its interrupt, once the timers due
+    /// have fired: for the first timer's time if before the next tick.
+    #[inline(always)]
+    pub fn timer_rearm() {
+        crate::arch::apic::timer_rearm(arch::rdtsc());
     }
 
     impl Here {
@@ -83,6 +95,13 @@ pub mod cpu {
 
 pub mod irq {
     pub use crate::arch::apic::eoi;
+
+    /// An MSI message (address low, high, data, vector control unmasked)
+    /// for `vector`, fixed delivery, edge, to this CPU's local APIC (SDM
+    /// Vol. 3A 11.11.1-2).
+    pub fn msi_message(vector: u8) -> [u32; 4] {
+        [0xfee0_0000 | (crate::arch::apic::id() & 0xff) << 12, 0, u32::from(vector), 0]
+    }
     pub use crate::arch::ioapic::set_masked;
 
     pub use crate::arch::cpu::kick;
@@ -219,7 +238,7 @@ pub mod space {
 
 pub mod frames {
     pub use crate::mem::kspace::{
-        alloc_contiguous as alloc, free_contiguous as free, free_frames as free_count, leak,
+        alloc_contiguous as alloc, free_contiguous as free, free_frames as free_count, leak, names_memory,
         phys_to_virt as to_virt,
     };
 }
@@ -320,6 +339,62 @@ pub mod io {
             }
         }
     }
+}
+
+pub mod pci {
+    use ipc::syscall::Width;
+
+    pub use crate::arch::ecam::{present, read, write};
+
+    /// PCI Local Bus 3.0 §6.2.2: the command register's bus master bit.
+    const COMMAND: u16 = 0x04;
+    const BUS_MASTER: u32 = 1 << 2;
+
+    /// The kernel's mappings of MSI-X table pages, by physical page: a BAR
+    /// stays where it is for the machine's life, so each is made once.
+    static TABLES: spin::Mutex<heapless::Vec<(u64, u64), 32>> = spin::Mutex::new(heapless::Vec::new());
+
+    /// Writes an MSI-X table entry at physical `pa` (16-aligned, in a BAR
+    /// the caller checked lies in no memory): address, data, then vector
+    /// control last (PCI 3.0 §6.8.2.9: unmasked only once complete). False
+    /// if no mapping could be made.
+    pub fn msix_write(pa: u64, words: [u32; 4]) -> bool {
+        if pa % 16 != 0 {
+            return false; // the entry could straddle the page mapped below
+        }
+        let page = pa & !0xfff;
+        let mut tables = TABLES.lock();
+        let va = match tables.iter().find(|t| t.0 == page) {
+            Some(&(_, va)) => va,
+            None => {
+                let Ok(va) = crate::mem::kspace::map_mmio(page, 4096) else { return false };
+                if tables.push((page, va.as_u64())).is_err() {
+                    return false;
+                }
+                va.as_u64()
+            }
+        };
+        let entry = (va + (pa & 0xfff)) as *mut u32;
+        for (i, w) in [3, 0, 1, 2, 3].into_iter().zip([1, words[0], words[1], words[2], words[3]]) {
+            // SAFETY: `entry` is in the kernel's uncached mapping of the
+            // table's page (made above for `page`), 16-aligned, so its
+            // four dwords lie inside it.
+            unsafe { core::ptr::write_volatile(entry.add(i), w) };
+        }
+        true
+    }
+
+    /// Turns off function `f`'s bus mastering: its DMA stops.
+    pub fn stop_dma(f: u16) {
+        let command = read(f, COMMAND, Width::Word);
+        write(f, COMMAND, Width::Word, command & !BUS_MASTER);
+    }
+}
+
+/// The IOMMU: a device's own DMA space, what is mapped in it, and the
+/// invalidations that make the unit forget it (`arch::vtd`).
+pub mod iommu {
+    pub use crate::arch::vtd::{attach, detach, flush, map, unmap};
 }
 
 pub mod power {

@@ -16,6 +16,10 @@ pub enum HwExit {
     Window,
     /// Its time slice is over (VT-x's preemption timer).
     SliceOver,
+    /// A spin-wait (PAUSE-loop exiting, AMD-V's PAUSE filter) at a PAUSE
+    /// of `len` bytes, not yet run: the vCPU gives way, as at a yield
+    /// (`crate::vm`), and goes on after it.
+    Spin { len: u64 },
     /// An intercepted #DB or #AC, given back to the guest (after the
     /// instruction of `len` bytes, for ICEBP): intercepted so that their
     /// delivery cannot loop inside the CPU, which takes no interrupt then.

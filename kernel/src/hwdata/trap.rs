@@ -9,6 +9,9 @@ pub mod vector {
     pub const TIMER: u8 = 0x20;
     /// Interrupt lines of the I/O APIC: `IRQ_BASE + line`.
     pub const IRQ_BASE: u8 = 0x30;
+    /// Devices' MSI-X vectors (`DeviceIrqBind`): `MSI_BASE..MSI_BASE + MSI_COUNT`.
+    pub const MSI_BASE: u8 = 0x50;
+    pub const MSI_COUNT: u8 = 0x80;
     /// Another CPU wants this one in the kernel (shootdown, kill, wake-up).
     pub const KICK: u8 = 0xF0;
     /// The `syscall` instruction (not an IDT vector: the entry stub's tag).

@@ -22,6 +22,8 @@ static KSPACE: Mutex<Option<Space>> = Mutex::new(None);
 struct Space {
     pt: PageTable,
     mmio_next: u64,
+    /// Every region the firmware's map names, of any kind (the direct map).
+    span: Ranges,
 }
 
 /// Why the kernel's memory could not be set up.
@@ -181,7 +183,8 @@ pub fn build(regions: &[Region], guard: u64, huge_pages: bool) -> Result<(), Set
         }
     }
     let largest = if huge_pages { PageSize::Size1G } else { PageSize::Size2M };
-    for r in memmap::span(regions)?.iter() {
+    let span = memmap::span(regions)?;
+    for r in span.iter() {
         let (va, pa) = (phys_to_virt(PhysAddr::new(r.start)), PhysAddr::new(r.start));
         pt.map_range(&mut mem, va, pa, r.end - r.start, MapFlags::WRITE | MapFlags::GLOBAL, largest)?;
     }
@@ -198,7 +201,7 @@ pub fn build(regions: &[Region], guard: u64, huge_pages: bool) -> Result<(), Set
         Cr3::write(root, Cr3Flags::empty());
         Cr4::update(|f| f.insert(Cr4Flags::PAGE_GLOBAL));
     }
-    *KSPACE.lock() = Some(Space { pt, mmio_next: MMIO_BASE });
+    *KSPACE.lock() = Some(Space { pt, mmio_next: MMIO_BASE, span });
     Ok(())
 }
 
@@ -213,6 +216,12 @@ fn with_space<R>(f: impl FnOnce(&mut Space, &mut Tables) -> Result<R, SetupError
     let mut frames = FRAMES.lock();
     let mut mem = Tables::new(frames.as_mut().ok_or(SetupError::NotReady)?);
     f(space, &mut mem)
+}
+
+/// Whether any of `start..end` is memory the firmware's map names (RAM,
+/// the kernel's, ACPI's, reserved): no device's registers may lie there.
+pub fn names_memory(start: u64, end: u64) -> bool {
+    KSPACE.lock().as_ref().is_none_or(|s| s.span.iter().any(|r| r.start < end && start < r.end))
 }
 
 /// Maps device registers at `pa..pa + len` uncached; returns the address of `pa`.
@@ -368,6 +377,13 @@ pub fn uspace_destroy(pt: PageTable) -> u64 {
 /// frames it took.
 pub fn gspace_new<F: Format>() -> Result<(Table<F>, u64), SetupError> {
     with_space(|_, mem| Ok((Table::<F>::new(mem)?, mem.taken)))
+}
+
+/// The table under a 4-level table's first PML4 entry (made if need be):
+/// the top of a 3-level walk over the first 512 GiB.
+pub fn gspace_first<F: Format>(t: &Table<F>) -> Option<PhysAddr> {
+    let mut frames = FRAMES.lock();
+    t.ensure_top(&mut Tables::new(frames.as_mut()?), 0).ok()
 }
 
 /// Frees a guest-physical address space's tables; returns how many frames.

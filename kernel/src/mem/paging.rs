@@ -1,7 +1,8 @@
 //! Building four-level page tables over any memory that can hold tables (the
-//! kernel's physical memory, or a fake on the host), in two entry formats:
+//! kernel's physical memory, or a fake on the host), in these entry formats:
 //! x86-64 paging (SDM Vol. 3A 4.5; also AMD's nested paging) and Intel's
-//! extended page tables (SDM Vol. 3C 29.3). Same walk, different bits.
+//! extended page tables (SDM Vol. 3C 29.3), and VT-d's second-level tables
+//! for devices (VT-d spec 9.8). Same walk, different bits.
 //!
 //! The builder enforces W^X: a mapping is never both writable and executable.
 
@@ -172,6 +173,24 @@ impl Format for Ept {
     }
 }
 
+/// Intel VT-d second-level entries (VT-d spec 9.8): read and write bits;
+/// a device's DMA never executes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Vtd;
+
+impl Format for Vtd {
+    const PRESENT: u64 = EPT_R | EPT_W;
+    fn leaf(flags: MapFlags, size: PageSize) -> u64 {
+        Ept::leaf(flags - MapFlags::EXEC, size) & !EPT_WB
+    }
+    fn table(_user: bool) -> u64 {
+        EPT_R | EPT_W
+    }
+    fn flags(e: u64) -> MapFlags {
+        Ept::flags(e)
+    }
+}
+
 /// A four-level table of format `F`, named by the frame of its top level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Table<F: Format> {
@@ -185,6 +204,8 @@ pub type PageTable = Table<X86>;
 pub type EptTable = Table<Ept>;
 /// Nested page tables (guest-physical to host-physical, AMD).
 pub type NptTable = Table<Npt>;
+/// A device's DMA space (device address to host-physical, Intel VT-d).
+pub type VtdTable = Table<Vtd>;
 
 fn index(va: VirtAddr, level: usize) -> usize {
     ((va.as_u64() >> (12 + 9 * (level - 1))) & 0x1ff) as usize
@@ -359,14 +380,16 @@ impl<F: Format> Table<F> {
         freed
     }
 
-    /// Makes sure PML4 entry `index` points at a table, so that what is
-    /// mapped under it later shows in every address space sharing it.
-    pub fn ensure_top(&self, mem: &mut impl TableMemory, index: usize) -> Result<(), MapError> {
-        if index < 512 && mem.table(self.root)[index] & F::PRESENT == 0 {
+    /// Makes sure PML4 entry `index` (below 512) points at a table, so that
+    /// what is mapped under it later shows in every address space sharing
+    /// it; that table.
+    pub fn ensure_top(&self, mem: &mut impl TableMemory, index: usize) -> Result<PhysAddr, MapError> {
+        let index = index.min(511);
+        if mem.table(self.root)[index] & F::PRESENT == 0 {
             let t = mem.alloc_table().ok_or(MapError::OutOfMemory)?;
             mem.table(self.root)[index] = t.as_u64() | F::table(false);
         }
-        Ok(())
+        Ok(PhysAddr::new(mem.table(self.root)[index] & ADDR))
     }
 
     /// Copies PML4 entries `entries` of `from` into this table (the shared

@@ -111,31 +111,6 @@ pub fn id(r: Ref) -> DomainId {
     DomainId::new(u32::from(r.index), r.generation)
 }
 
-/// The account domain `d`'s objects are charged to (see `state::limits`):
-/// its ancestor that the root supervises (itself, if the root supervises
-/// it), so that a domain and all it made share one; `None` for the root
-/// itself. `supervisor(x)` is x's supervisor. At most `links` links are
-/// followed (no chain is longer than the domain pool), so even a broken
-/// chain ends: where it ends is the account.
-pub fn account<T: Copy + Eq>(
-    d: T,
-    root: Option<T>,
-    links: usize,
-    supervisor: impl Fn(T) -> Option<T>,
-) -> Option<T> {
-    if Some(d) == root {
-        return None;
-    }
-    let mut x = d;
-    for _ in 0..links {
-        match supervisor(x) {
-            Some(s) if Some(s) != root => x = s,
-            _ => break,
-        }
-    }
-    Some(x)
-}
-
 #[cfg(test)]
 #[path = "../../../kernel-tests/unit/obj/domain.rs"]
 mod tests;

@@ -1,6 +1,7 @@
 //! Kernel objects, one file each, kept in fixed pools (`pool`) or in pools
 //! backed by their owners' quotas (`window`).
 
+pub mod device;
 pub mod domain;
 pub mod endpoint;
 pub mod ioports;

@@ -87,6 +87,19 @@ pub enum ThreadState {
     Dead,
 }
 
+/// A thread's place in a run queue (`state::runq`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub prev: Ref,
+    pub next: Ref,
+    /// The CPU whose queue it is in, if any.
+    pub queue: Option<usize>,
+}
+
+impl Link {
+    pub const NONE: Link = Link { prev: Ref::NONE, next: Ref::NONE, queue: None };
+}
+
 pub struct Thread {
     pub domain: Ref,
     pub ctx: Context,
@@ -104,6 +117,8 @@ pub struct Thread {
     pub bound: Option<Ref>,
     /// For a virtual CPU: its guest state (the thread's domain is the guest).
     pub vcpu: Option<super::vcpu::Vcpu>,
+    /// Its place in a run queue.
+    pub link: Link,
 }
 
 impl Thread {
@@ -118,6 +133,7 @@ impl Thread {
             badge: 0,
             vcpu: None,
             bound: None,
+            link: Link::NONE,
         }
     }
 }

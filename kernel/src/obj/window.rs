@@ -20,8 +20,10 @@
 //! each chunk for some sizes, paid from the owner's quota, where dividing
 //! by an odd number of slots a chunk cost an IPC round trip 30
 //! instructions (+3.6 % on a guest exit answered by its VMM).
-//! A stale reference stays recognisable forever (until its generation
-//! wraps after 2^31 reuses of its slot).
+//! A stale reference stays recognisable forever: a slot whose generation
+//! reaches [`WORN`] (after 2^31 - 1 reuses) is never used again, so no
+//! generation is handed out twice and no stale capability (kept in a
+//! table that was never swept) can come to name a later object.
 //!
 //! When a chunk's last object goes, the chunk is unmapped, the window's
 //! translations are shot down on every CPU, and only then are its frames
@@ -54,6 +56,15 @@ pub const MAX_CHUNK_PAGES: usize = 8;
 /// Set in a slot's word while an object lives there; the rest is its
 /// generation.
 pub const LIVE: u32 = 1 << 31;
+
+/// The last generation: a slot that reaches it is worn out, never live again.
+pub const WORN: u32 = LIVE - 1;
+
+/// Whether a slot with word `w` may take a new object.
+#[inline(always)]
+fn usable(w: u32) -> bool {
+    w & LIVE == 0 && w != WORN
+}
 
 /// The memory under a pool's window: on the machine the kernel's page
 /// tables (every CPU shares the window's translations), on the host a fake.
@@ -176,19 +187,26 @@ impl<T, B: Backing, const N: usize, const C: usize> Pool<T, B, N, C> {
         first..(first + Self::PER).min(N)
     }
 
+    /// Whether chunk `c` has a slot that may take a new object.
+    fn has_usable(&self, c: usize) -> bool {
+        Self::slots_of(c).any(|i| usable(self.words[i]))
+    }
+
     /// Stores `value` for `owner`, in a chunk it holds, or in a new one
     /// charged to `quota` (the owner's). `QuotaExceeded` if the quota (or
     /// the machine's free frames) cannot pay for a new chunk,
     /// `OutOfObjects` if the window has none left; the value comes back.
     pub fn insert(&mut self, owner: u16, quota: &mut Quota, value: T) -> Result<Ref, (Error, T)> {
         let room = |(c, k): (usize, &Chunk)| match *k {
-            Chunk::Backed { owner: o, live } => o == owner && usize::from(live) < Self::slots_of(c).len(),
+            Chunk::Backed { owner: o, live } => {
+                o == owner && usize::from(live) < Self::slots_of(c).len() && self.has_usable(c)
+            }
             _ => false,
         };
         let c = match self.chunks[..self.top].iter().enumerate().position(room) {
             Some(c) => c,
             None => {
-                let free = self.chunks[..self.top].iter().position(|k| *k == Chunk::Unbacked);
+                let free = (0..self.top).find(|&c| self.chunks[c] == Chunk::Unbacked && self.has_usable(c));
                 let Some(c) = free.or((self.top < C).then_some(self.top)) else {
                     return Err((Error::OutOfObjects, value));
                 };
@@ -204,8 +222,8 @@ impl<T, B: Backing, const N: usize, const C: usize> Pool<T, B, N, C> {
                 c
             }
         };
-        let Some(i) = Self::slots_of(c).find(|&i| self.words[i] & LIVE == 0) else {
-            // A backed chunk's count says it has room: it has.
+        let Some(i) = Self::slots_of(c).find(|&i| usable(self.words[i])) else {
+            // The chunk was chosen for a usable slot: it has one.
             return Err((Error::OutOfObjects, value));
         };
         // SAFETY: slot `i` lies in chunk `c` (strides tile chunks), which
@@ -263,7 +281,8 @@ impl<T, B: Backing, const N: usize, const C: usize> Pool<T, B, N, C> {
         Some(self.vacate(i))
     }
 
-    /// Marks live slot `i` free with its next generation, and lets its
+    /// Marks live slot `i` free with its next generation (worn out at
+    /// [`WORN`]: the `& !LIVE` never wraps it to a used one), and lets its
     /// chunk go if it was the last there.
     fn vacate(&mut self, i: usize) -> Refund {
         self.words[i] = self.words[i].wrapping_add(1) & !LIVE;

@@ -5,8 +5,29 @@
 /// The most IOMMU units recorded.
 pub const MAX_UNITS: usize = 8;
 
-/// The register bases of the remapping units a table describes.
-pub type Units = heapless::Vec<u64, MAX_UNITS>;
+/// The most PCI endpoints one unit's device scope lists that are kept.
+pub const MAX_SCOPE: usize = 16;
+
+/// A remapping unit: its register base, whether it covers every PCI
+/// function its others do not (DMAR's INCLUDE_PCI_ALL; every IVHD here),
+/// and the functions (`bus << 8 | devfn`) its scope names directly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unit {
+    pub base: u64,
+    pub all: bool,
+    pub scope: heapless::Vec<u16, MAX_SCOPE>,
+}
+
+/// The remapping units a table describes.
+pub type Units = heapless::Vec<Unit, MAX_UNITS>;
+
+/// The unit that translates function `bdf`: the one whose scope names it,
+/// else the one that takes the rest. A function behind a bridge a scope
+/// names by path is not yet followed: its DMA then stays blocked.
+pub fn unit_of(units: &[Unit], bdf: u16) -> Option<usize> {
+    let named = units.iter().position(|u| u.scope.contains(&bdf));
+    named.or_else(|| units.iter().position(|u| u.all))
+}
 
 /// Why a table was not understood.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,13 +77,35 @@ fn structures(
     Ok(())
 }
 
-/// The DRHD units (type 0) of a DMAR table: their register base addresses.
+/// The DRHD units (type 0) of a DMAR table (VT-d spec 8.3): register
+/// bases, INCLUDE_PCI_ALL, and the endpoints (scope type 1) their device
+/// scopes name by a path of one step.
 pub fn parse_dmar(table: &[u8]) -> Result<Units, TableError> {
     let t = body(table)?;
     let mut units = Units::new();
     structures(t, 2, true, |ty, off| {
         if ty == 0 {
-            units.push(u64_at(t, off + 8)?).ok()?;
+            let mut unit = Unit {
+                base: u64_at(t, off + 8)?,
+                all: t.get(off + 4)? & 1 != 0,
+                scope: heapless::Vec::new(),
+            };
+            let (end, mut at) = (off + usize::from(u16_at(t, off + 2)?), off + 16);
+            while let Some(&[kind, len, _, _, _, bus, dev, func]) =
+                t.get(at..at + 8).filter(|_| at + 8 <= end)
+            {
+                let len = usize::from(len);
+                if len < 6 || at + len > end {
+                    break;
+                }
+                if kind == 1 && len == 8 {
+                    let _ = unit
+                        .scope
+                        .push(u16::from(bus) << 8 | u16::from(dev & 0x1f) << 3 | u16::from(func & 7));
+                }
+                at += len;
+            }
+            units.push(unit).ok()?;
         }
         Some(())
     })?;
@@ -77,8 +120,8 @@ pub fn parse_ivrs(table: &[u8]) -> Result<Units, TableError> {
     structures(t, 2, false, |ty, off| {
         if matches!(ty, 0x10 | 0x11 | 0x40) {
             let base = u64_at(t, off + 8)?;
-            if !units.contains(&base) {
-                units.push(base).ok()?;
+            if !units.iter().any(|u| u.base == base) {
+                units.push(Unit { base, all: true, scope: heapless::Vec::new() }).ok()?;
             }
         }
         Some(())

@@ -11,7 +11,7 @@ use acpi::{AcpiHandler, AcpiTable, AcpiTables, PhysicalMapping};
 use x86_64::PhysAddr;
 
 use super::iommu::{self, Units};
-use crate::arch::cpu::MAX_CPUS;
+use super::MAX_CPUS;
 use crate::mem::kspace::phys_to_virt;
 
 /// ACPI tables are read in place through the direct map.

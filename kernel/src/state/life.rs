@@ -4,7 +4,7 @@
 use ipc::event::Event;
 use ipc::ObjectType;
 
-use super::{kick, Kernel, MAX_THREADS};
+use super::{kick, Kernel};
 use crate::cap::Cap;
 use crate::hw::{self, cpu::MAX_CPUS};
 use crate::mem::shootdown::Release;
@@ -105,13 +105,16 @@ impl Kernel {
             dom.state = DomainState::Dead;
         }
         self.release_waiters_of(d);
-        let threads: heapless::Vec<Ref, MAX_THREADS> =
-            self.threads.iter().filter(|(_, t)| t.domain == d).map(|(r, _)| r).collect();
-        for t in &threads {
-            self.unqueue(*t);
-        }
-        for t in &threads {
-            if let Some(th) = self.threads.get_mut(*t) {
+        // Its threads out of every wait, and stopped; by slot, with no list
+        // of them on the kernel stack (as every walk of them below).
+        let mut from = 0;
+        while let Some(t) = self.threads.next_live(from) {
+            from = usize::from(t.index) + 1;
+            if self.threads.get(t).is_none_or(|th| th.domain != d) {
+                continue;
+            }
+            self.unqueue(t);
+            if let Some(th) = self.threads.get_mut(t) {
                 if let ThreadState::Running(c) = th.state {
                     kick(c);
                 }
@@ -121,7 +124,11 @@ impl Kernel {
         // A guest's vCPUs may still be in it on other CPUs: they leave it
         // (and its VMCBs, VMCSs and tables) before any of it is freed.
         let left = !self.domains.get(d).is_some_and(|x| x.guest) || self.shootdown(d);
-        // Each loop below removes what it found, so it ends.
+        // Each loop below removes what it found, so it ends. Its devices'
+        // DMA stops before any of its memory is freed.
+        while let Some(v) = self.devices.find(|v| v.owner == d) {
+            self.destroy_device(v);
+        }
         while let Some(m) = self.memory.find(|m| m.owner == d) {
             self.destroy_memory(m);
         }
@@ -151,9 +158,11 @@ impl Kernel {
         // Bindings to notifications that are gone (its own, just now).
         let notifications = &self.notifications;
         let gone = |n: Ref| notifications.get(n).is_none();
+        let threads = &self.threads;
+        let mine = |t: Ref| threads.get(t).is_some_and(|th| th.domain == d);
         for (_, irq) in self.irqs.iter_mut() {
             let bound_gone = irq.bound.is_some_and(|(n, _)| gone(n));
-            if irq.waiter.is_some_and(|w| threads.contains(&w)) || bound_gone {
+            if irq.waiter.is_some_and(mine) || bound_gone {
                 irq.waiter = None;
                 irq.bound = None;
                 hw::irq::set_masked(u32::from(irq.line), true);
@@ -162,14 +171,23 @@ impl Kernel {
         for (_, dom) in self.domains.iter_mut() {
             dom.notify = dom.notify.filter(|&(n, _)| !gone(n));
         }
-        for (_, th) in self.threads.iter_mut() {
-            th.reply_to = th.reply_to.filter(|r| !threads.contains(r));
-        }
-        for t in threads {
-            for q in self.runqs.iter_mut() {
-                q.retain(|x| *x != t);
+        // Replies owed to its threads, then the threads.
+        let mut from = 0;
+        while let Some(t) = self.threads.next_live(from) {
+            from = usize::from(t.index) + 1;
+            let to = self.threads.get(t).and_then(|th| th.reply_to);
+            let owed = to.and_then(|r| self.threads.get(r)).is_some_and(|th| th.domain == d);
+            if let Some(th) = self.threads.get_mut(t).filter(|_| owed) {
+                th.reply_to = None;
             }
-            if let Some(th) = self.threads.remove(t) {
+        }
+        let mut from = 0;
+        while let Some(t) = self.threads.next_live(from) {
+            from = usize::from(t.index) + 1;
+            if self.threads.get(t).is_none_or(|th| th.domain != d) {
+                continue;
+            }
+            if let Some(th) = self.remove_thread(t) {
                 match (&th.vcpu, Release::after(left)) {
                     (Some(v), Release::Free) => hw::vm::retire(v, th.cpu),
                     (Some(_), _) => {
@@ -205,11 +223,13 @@ impl Kernel {
                 sup.quota.release(limit);
                 let _ = tables; // page tables were charged to the domain itself
             }
-            super::refund(&mut self.domains, Some(place));
+            super::refund(&mut self.domains, Some(((), place)));
         }
-        // Capabilities to it and its objects are now stale everywhere; purge
-        // them from the tables that still hold them.
-        self.purge_dead_caps();
+        // Capabilities to it and its objects are now stale everywhere:
+        // every lookup checks its object's generation. No table is swept
+        // here (a sweep of every live domain's table made each destroy cost
+        // in proportion to all the domains); a table sheds its stale
+        // capabilities when it fills ([`Kernel::give`]).
     }
 
     /// Whether the object a capability names still exists.
@@ -225,23 +245,24 @@ impl Kernel {
             ObjectType::Notification => self.notifications.get(c.obj.at).is_some(),
             ObjectType::VirqLine => self.virqs.get(c.obj.at).is_some(),
             ObjectType::Doorbell => self.doorbells.get(c.obj.at).is_some(),
+            ObjectType::Device => self.devices.get(c.obj.at).is_some(),
         }
     }
 
-    /// Empties every slot whose object no longer exists (in place: a
-    /// table is too large to move through a kernel stack).
-    fn purge_dead_caps(&mut self) {
-        let mut from = 0;
-        while let Some(r) = self.domains.next_live(from) {
-            from = usize::from(r.index) + 1;
-            for i in 0..crate::cap::table::SLOTS {
-                let Some(cap) = self.domains.get(r).and_then(|d| d.caps.at(i)) else { continue };
-                if !self.is_live(&cap) {
-                    if let Some(d) = self.domains.get_mut(r) {
-                        d.caps.clear(i);
-                    }
+    /// Empties every slot of domain `d`'s table whose object no longer
+    /// exists (in place: a table is too large to move through a kernel
+    /// stack); how many.
+    pub(super) fn purge_dead_caps(&mut self, d: Ref) -> usize {
+        let mut n = 0;
+        for i in 0..crate::cap::table::SLOTS {
+            let Some(cap) = self.domains.get(d).and_then(|x| x.caps.at(i)) else { continue };
+            if !self.is_live(&cap) {
+                if let Some(x) = self.domains.get_mut(d) {
+                    x.caps.clear(i);
+                    n += 1;
                 }
             }
         }
+        n
     }
 }

@@ -46,7 +46,7 @@ impl Kernel {
     /// A shootdown of a mapping of memory `m` did not complete: it may still
     /// be reached through a stale translation, and its frames are never
     /// freed (`Backing::after_shootdown`).
-    fn unflushed(&mut self, m: Ref) {
+    pub(super) fn unflushed(&mut self, m: Ref) {
         if let Some(mem) = self.memory.get_mut(m) {
             mem.backing = mem.backing.after_shootdown(false);
         }
@@ -61,7 +61,7 @@ impl Kernel {
             let _ = self.unmap_memory(m, map.domain, map.va);
         }
         if let Some((mem, refund)) = self.memory.remove(m) {
-            super::refund(&mut self.domains, Some(refund));
+            super::refund(&mut self.domains, Some(((), refund)));
             match mem.backing.on_destroy() {
                 Release::Keep => return,
                 Release::Free => hw::frames::free(mem.base, mem.pages),
@@ -116,50 +116,76 @@ impl Kernel {
         if mem.mappings.is_full() {
             return Err(Error::Busy);
         }
+        if let Err((e, flushed)) = self.map_pages(d, va, base, pages, flags, |_| false) {
+            if !flushed {
+                self.unflushed(m);
+            }
+            return Err(e);
+        }
+        let mem = self.memory.get_mut(m).ok_or(Error::StaleCapability)?;
+        // Checked not full above; nothing ran in between.
+        let _ = mem.mappings.push(crate::obj::memory::Mapping { domain: d, va });
+        Ok(())
+    }
+
+    /// Maps `pages` pages from `base` into domain `d` at `va` with `flags`,
+    /// but for those `skip` names (by page number, left unmapped), charging
+    /// page tables to `d`. On failure nothing stays mapped, and the flag
+    /// says whether every CPU forgot what was (else the frames may never be
+    /// freed).
+    pub fn map_pages(
+        &mut self,
+        d: Ref,
+        va: u64,
+        base: x86_64::PhysAddr,
+        pages: u64,
+        flags: crate::mem::paging::MapFlags,
+        skip: impl Fn(u64) -> bool,
+    ) -> Result<(), (Error, bool)> {
         let end = va.checked_add(pages * 4096).filter(|&e| e <= ipc::syscall::USER_END);
         if end.is_none() {
-            return Err(Error::BadAddress);
+            return Err((Error::BadAddress, true));
         }
-        let dom = self.domain(d)?;
+        let dom = self.domain(d).map_err(|e| (e, true))?;
         if dom.state == DomainState::Dead {
-            return Err(Error::PeerDead);
+            return Err((Error::PeerDead, true));
         }
         if !dom.guest && va < ipc::syscall::USER_MIN {
-            return Err(Error::BadAddress); // a domain's page 0 stays unmapped
+            return Err((Error::BadAddress, true)); // a domain's page 0 stays unmapped
         }
         // Worst case for the page tables this may add.
         let tables_bound = 3 + pages.div_ceil(512) + pages.div_ceil(512 * 512);
         if dom.quota.free() < tables_bound {
-            return Err(Error::QuotaExceeded);
+            return Err((Error::QuotaExceeded, true));
         }
         let (guest, root) = (dom.guest, dom.root);
         // A guest runs code from its RAM: what it may read, it may execute.
         let flags = if guest { flags | crate::mem::paging::MapFlags::EXEC } else { flags };
         let mut taken = 0;
-        for p in 0..pages {
+        for p in (0..pages).filter(|&p| !skip(p)) {
             let r = hw::space::map(guest, root, va + p * 4096, base + p * 4096, flags);
             match r {
                 Ok(n) => taken += n,
                 Err(e) => {
-                    for q in 0..p {
+                    for q in (0..p).filter(|&q| !skip(q)) {
                         let _ = hw::space::unmap(guest, root, va + q * 4096);
                     }
-                    self.domain_mut(d)?.quota.used += taken;
-                    if !self.shootdown(d) {
-                        self.unflushed(m);
+                    if let Ok(dom) = self.domain_mut(d) {
+                        dom.quota.used += taken;
                     }
-                    return Err(match e {
-                        crate::mem::paging::MapError::AlreadyMapped => Error::AlreadyMapped,
-                        crate::mem::paging::MapError::Misaligned => Error::Misaligned,
-                        _ => Error::QuotaExceeded,
-                    });
+                    let flushed = self.shootdown(d);
+                    return Err((
+                        match e {
+                            crate::mem::paging::MapError::AlreadyMapped => Error::AlreadyMapped,
+                            crate::mem::paging::MapError::Misaligned => Error::Misaligned,
+                            _ => Error::QuotaExceeded,
+                        },
+                        flushed,
+                    ));
                 }
             }
         }
-        self.domain_mut(d)?.quota.used += taken;
-        let mem = self.memory.get_mut(m).ok_or(Error::StaleCapability)?;
-        // Checked not full above; nothing ran in between.
-        let _ = mem.mappings.push(crate::obj::memory::Mapping { domain: d, va });
+        self.domain_mut(d).map_err(|e| (e, true))?.quota.used += taken;
         Ok(())
     }
 
@@ -172,7 +198,10 @@ impl Kernel {
         while done < out.len() {
             let at = va + done as u64;
             let (pa, flags) = hw::space::translate(root, at).ok_or(Error::BadAddress)?;
-            if !flags.contains(crate::mem::paging::MapFlags::USER) {
+            // Device registers (uncached) are no memory the direct map reaches.
+            if !flags.contains(crate::mem::paging::MapFlags::USER)
+                || flags.contains(crate::mem::paging::MapFlags::UNCACHED)
+            {
                 return Err(Error::BadAddress);
             }
             let n = ((4096 - (at % 4096)) as usize).min(out.len() - done);
@@ -196,7 +225,7 @@ impl Kernel {
             while done < bytes.len() {
                 let at = va.checked_add(done as u64).ok_or(Error::BadAddress)?;
                 let (pa, flags) = hw::space::translate(root, at).ok_or(Error::BadAddress)?;
-                if !flags.contains(writable) {
+                if !flags.contains(writable) || flags.contains(crate::mem::paging::MapFlags::UNCACHED) {
                     return Err(Error::BadAddress);
                 }
                 let n = ((4096 - (at % 4096)) as usize).min(bytes.len() - done);

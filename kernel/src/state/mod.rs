@@ -10,18 +10,16 @@ use ipc::{CapSlot, Error, ObjectType, Rights};
 use spin::Mutex;
 
 mod life;
-mod limits;
 mod memory;
+pub mod runq;
 pub mod sched;
 mod timer;
-
-pub use limits::Kind;
-
 mod wake;
 
 use crate::cap::Cap;
 use crate::hw;
 use crate::hw::cpu::MAX_CPUS;
+use crate::obj::device::Device;
 use crate::obj::domain::Domain;
 use crate::obj::endpoint::Endpoint;
 use crate::obj::ioports::IoPorts;
@@ -33,6 +31,7 @@ use crate::obj::thread::Thread;
 use crate::obj::timer::Timer;
 use crate::obj::virq::{Doorbell, VirqLine};
 use crate::obj::window::{self, Refund};
+use ipc::syscall::Width;
 
 /// Domains, each made from its supervisor's quota (the root's from
 /// nobody's), besides the quota it is given.
@@ -44,7 +43,15 @@ pub type Domains =
 
 /// The owner of the root domain's place: nobody (no domain has this slot).
 const NOBODY: u16 = u16::MAX;
-pub const MAX_THREADS: usize = 256;
+
+/// Threads and vCPUs, each made from the quota of the domain it runs in
+/// (whose death it dies with).
+pub const MAX_THREADS: usize = 8192;
+
+/// The threads and vCPUs, in object window 8, each chunk paid for by the
+/// domain its threads run in.
+pub type Threads =
+    window::Pool<Thread, hw::window::Window<8>, MAX_THREADS, { window::chunks::<Thread>(MAX_THREADS) }>;
 pub const MAX_IRQS: usize = 24;
 /// Notifications are made from their owners' quotas (`obj::window`):
 /// many cost nothing until made.
@@ -118,10 +125,18 @@ pub const MAX_TIMERS: usize = 4096;
 pub type Timers =
     window::Pool<Timer, hw::window::Window<6>, MAX_TIMERS, { window::chunks::<Timer>(MAX_TIMERS) }>;
 
+/// Device objects, made from their owners' quotas (`obj::window`): a
+/// function of PCI segment 0 has at most one.
+pub const MAX_DEVICES: usize = 256;
+
+/// The devices, in object window 9, each chunk paid for by its owner.
+pub type Devices =
+    window::Pool<Device, hw::window::Window<9>, MAX_DEVICES, { window::chunks::<Device>(MAX_DEVICES) }>;
+
 /// All kernel objects.
 pub struct Kernel {
     pub domains: Domains,
-    pub threads: Pool<Thread, MAX_THREADS>,
+    pub threads: Threads,
     pub memory: Memories,
     pub ioports: PortRanges,
     pub irqs: Pool<Irq, MAX_IRQS>,
@@ -129,8 +144,9 @@ pub struct Kernel {
     pub notifications: Notifications,
     pub virqs: VirqLines,
     pub doorbells: Doorbells,
-    /// Each CPU's runnable threads.
-    pub runqs: [heapless::Vec<Ref, MAX_THREADS>; MAX_CPUS],
+    pub devices: Devices,
+    /// Each CPU's runnable threads (`state::runq`).
+    pub runqs: [runq::RunQueue; MAX_CPUS],
     /// The thread each CPU runs.
     pub current: [Option<Ref>; MAX_CPUS],
     /// A CPU must choose again at its next exit to user mode (a thread with
@@ -202,7 +218,7 @@ impl Kernel {
     pub const fn new() -> Self {
         Self {
             domains: window::Pool::new(hw::window::Window),
-            threads: Pool::new(),
+            threads: window::Pool::new(hw::window::Window),
             memory: window::Pool::new(hw::window::Window),
             ioports: window::Pool::new(hw::window::Window),
             irqs: Pool::new(),
@@ -210,7 +226,8 @@ impl Kernel {
             notifications: window::Pool::new(hw::window::Window),
             virqs: window::Pool::new(hw::window::Window),
             doorbells: window::Pool::new(hw::window::Window),
-            runqs: [const { heapless::Vec::new() }; MAX_CPUS],
+            devices: window::Pool::new(hw::window::Window),
+            runqs: [runq::RunQueue::EMPTY; MAX_CPUS],
             current: [None; MAX_CPUS],
             resched: [false; MAX_CPUS],
             yielded: [None; MAX_CPUS],
@@ -233,6 +250,7 @@ impl Kernel {
             + self.notifications.used()
             + self.virqs.used()
             + self.doorbells.used()
+            + self.devices.used()
             + self.timers.used();
         Stats { free_frames: hw::frames::free_count(), objects: objects as u64 }
     }
@@ -270,6 +288,7 @@ impl Kernel {
             ObjectType::Notification => self.notifications.get(at).map(|_| 0),
             ObjectType::VirqLine => self.virqs.get(at).map(|_| 0),
             ObjectType::Doorbell => self.doorbells.get(at).map(|_| 0),
+            ObjectType::Device => self.devices.get(at).map(|_| 0),
         };
         match epoch {
             Some(e) if cap.original || cap.epoch == e => Ok(cap),
@@ -283,6 +302,7 @@ impl Kernel {
     /// without building a `Result` — the IPC fast paths' lookup. (Written
     /// out, not through a shared helper returning the capability: that
     /// copy cost a call round trip 37 instructions.)
+    #[inline(always)]
     pub fn endpoint_cap(&self, d: Ref, slot: CapSlot, rights: Rights) -> Option<(Ref, u64)> {
         let cap = self.domains.get(d)?.caps.get(slot).ok()?;
         let ok = cap.obj.kind == ObjectType::Endpoint
@@ -294,7 +314,9 @@ impl Kernel {
 
     /// The notification `slot` of domain `d` names, if the capability has
     /// `rights`: [`Self::endpoint_cap`]'s checks for a notification (no
-    /// grant epochs either), the signal fast path's lookup.
+    /// grant epochs either), the lookup of the signal fast path and of
+    /// `Wait` and `Poll`.
+    #[inline(always)]
     pub fn notification_cap(&self, d: Ref, slot: CapSlot, rights: Rights) -> Option<Ref> {
         let cap = self.domains.get(d)?.caps.get(slot).ok()?;
         let ok = cap.obj.kind == ObjectType::Notification
@@ -327,40 +349,76 @@ impl Kernel {
 
     /// Destroys notification `n`, giving its owner back what that freed.
     pub fn destroy_notification(&mut self, n: Ref) {
-        let gone = self.notifications.remove(n);
-        refund(&mut self.domains, gone.map(|(_, r)| r));
+        refund(&mut self.domains, self.notifications.remove(n));
     }
 
     /// Keeps memory object `mem` (its frames and their charge already
     /// taken), its place paid for from its owner's quota.
     pub fn add_memory(&mut self, mem: Memory) -> Result<Ref, Error> {
-        let d = mem.owner;
-        make(&mut self.memory, &mut self.domains, d, mem)
+        make(&mut self.memory, &mut self.domains, mem.owner, mem)
     }
 
     /// Keeps port range `ports`, its place paid for by its owner.
     pub fn add_ioports(&mut self, ports: IoPorts) -> Result<Ref, Error> {
-        let d = ports.owner;
-        make(&mut self.ioports, &mut self.domains, d, ports)
+        make(&mut self.ioports, &mut self.domains, ports.owner, ports)
     }
 
     /// Destroys port range `p`, giving its owner back what that freed.
     pub fn destroy_ioports(&mut self, p: Ref) {
-        let gone = self.ioports.remove(p);
-        refund(&mut self.domains, gone.map(|(_, r)| r));
+        refund(&mut self.domains, self.ioports.remove(p));
+    }
+
+    /// Keeps device `dev`, its place paid for by its owner.
+    pub fn add_device(&mut self, dev: Device) -> Result<Ref, Error> {
+        make(&mut self.devices, &mut self.domains, dev.owner, dev)
+    }
+
+    /// Destroys device `v`, its function's bus mastering turned off first
+    /// (no DMA of its holder's outlives it), giving its owner back what
+    /// that freed.
+    pub fn destroy_device(&mut self, v: Ref) {
+        let (mut freed, mut stale) = ((Ref::NONE, 0), heapless::Vec::new());
+        if let Some(d) = self.devices.get(v) {
+            if let (Some(f), Some(m)) = (d.function, d.msix) {
+                // Its MSI-X entries masked, MSI-X off: no vector of a
+                // later holder's is raised by this one's settings.
+                for pa in d.bound.iter().filter_map(|b| m.entry(&d.bars, b.0)) {
+                    hw::pci::msix_write(pa, [0, 0, 0, 1]);
+                }
+                let control = m.cap + 2;
+                let off = crate::obj::device::msix_control(hw::pci::read(f, control, Width::Word), false);
+                hw::pci::write(f, control, Width::Word, off);
+            }
+            if let Some(f) = d.function {
+                hw::pci::stop_dma(f);
+            }
+            // Then its DMA space: the unit forgets it before any frame it
+            // reached is reused (its memory, the owner's own, is freed
+            // only at the owner's death, after its devices: `state::life`).
+            if let (Some(f), Some(s)) = (d.function, &d.space) {
+                match hw::iommu::detach(f, s.did, s.root) {
+                    Some(n) => freed = (d.owner, n),
+                    None => stale = s.maps.clone(),
+                }
+            }
+        }
+        if let Ok(o) = self.domain_mut(freed.0) {
+            o.quota.release(freed.1);
+        }
+        // The unit may still cache what it reached: never to be reused.
+        stale.iter().for_each(|&(m, _, _)| self.unflushed(m));
+        refund(&mut self.domains, self.devices.remove(v));
     }
 
     /// Makes a VirqLine, paid for from the quota of its guest (whose death
     /// it dies with).
     pub fn add_virq(&mut self, line: VirqLine) -> Result<Ref, Error> {
-        let g = line.guest;
-        make(&mut self.virqs, &mut self.domains, g, line)
+        make(&mut self.virqs, &mut self.domains, line.guest, line)
     }
 
     /// Destroys VirqLine `v`, giving its guest back what that freed.
     pub fn destroy_virq(&mut self, v: Ref) {
-        let gone = self.virqs.remove(v);
-        refund(&mut self.domains, gone.map(|(_, r)| r));
+        refund(&mut self.domains, self.virqs.remove(v));
     }
 
     /// Makes a doorbell on guest `bell.guest`'s port, paid for from that
@@ -398,8 +456,21 @@ impl Kernel {
         if let Some(dom) = self.domains.get_mut(g) {
             dom.bells = bell.next;
         }
-        refund(&mut self.domains, Some(r));
+        refund(&mut self.domains, Some(((), r)));
         true
+    }
+
+    /// Makes thread (or vCPU) `th`, paid for from the quota of the domain
+    /// it runs in.
+    pub fn create_thread(&mut self, th: Thread) -> Result<Ref, Error> {
+        make(&mut self.threads, &mut self.domains, th.domain, th)
+    }
+
+    /// Destroys thread `t`, out of its run queue first, giving its domain
+    /// back what that freed; the thread, for what it held (a vCPU's frames).
+    pub fn remove_thread(&mut self, t: Ref) -> Option<Thread> {
+        self.dequeue(t);
+        refund(&mut self.domains, self.threads.remove(t))
     }
 
     /// Makes an endpoint owned by, and paid for from the quota of, `d`.
@@ -409,8 +480,7 @@ impl Kernel {
 
     /// Destroys endpoint `e`, giving its owner back what that freed.
     pub fn destroy_endpoint(&mut self, e: Ref) {
-        let gone = self.endpoints.remove(e);
-        refund(&mut self.domains, gone.map(|(_, r)| r));
+        refund(&mut self.domains, self.endpoints.remove(e));
     }
 
     /// Keeps domain `dom`, its place paid for from its supervisor's quota
@@ -430,9 +500,24 @@ impl Kernel {
         Ok(d)
     }
 
-    /// Puts `cap` into domain `d`'s table.
+    /// Puts `cap` into domain `d`'s table; a full table first sheds the
+    /// capabilities whose objects are gone (stale since, whoever destroyed
+    /// them: no destroy sweeps the tables).
     pub fn give(&mut self, d: Ref, cap: Cap) -> Result<CapSlot, Error> {
-        self.domain_mut(d)?.caps.insert(cap)
+        match self.domain_mut(d)?.caps.insert(cap) {
+            Err(Error::OutOfSlots) if self.purge_dead_caps(d) > 0 => self.domain_mut(d)?.caps.insert(cap),
+            r => r,
+        }
+    }
+
+    /// Gives `cap` to domain `d`; if that fails, runs `undo` (which takes
+    /// back what was made for it) before saying why.
+    pub fn give_or(&mut self, d: Ref, cap: Cap, undo: impl FnOnce(&mut Self)) -> Result<CapSlot, Error> {
+        let given = self.give(d, cap);
+        if given.is_err() {
+            undo(self);
+        }
+        given
     }
 }
 
@@ -450,10 +535,13 @@ fn make<T, B: window::Backing, const N: usize, const C: usize>(
 
 /// Gives what a window pool's destruction freed back to the quota of its
 /// owner (a domain, by slot: it lives while it holds a chunk).
-fn refund(domains: &mut Domains, r: Option<Refund>) {
-    if let Some(d) = r.and_then(|r| domains.at_mut(r.owner).map(|d| (d, r.pages))) {
-        d.0.quota.release(d.1);
+/// Takes what was removed (if anything), the object it was.
+fn refund<T>(domains: &mut Domains, gone: Option<(T, Refund)>) -> Option<T> {
+    let (value, r) = gone?;
+    if let Some(d) = domains.at_mut(r.owner) {
+        d.quota.release(r.pages);
     }
+    Some(value)
 }
 
 impl Default for Kernel {

@@ -68,7 +68,7 @@ use super::Kernel;
 use crate::hw::trap::{TrapFrame, USER_CS, USER_SS};
 use crate::hw::{self, cpu};
 use crate::obj::pool::Ref;
-use crate::obj::thread::{Context, ThreadState};
+use crate::obj::thread::{Context, Thread, ThreadState};
 use crate::policy;
 
 /// RFLAGS bits user code may hold: CF PF AF ZF SF TF DF OF AC ID (not IOPL,
@@ -161,13 +161,24 @@ pub(crate) fn restore(f: &mut TrapFrame, c: &Context) {
 pub(crate) fn payer(k: &Kernel, t: Ref) -> Ref {
     policy::payer(t, |x| {
         let caller = k.threads.get(x)?.reply_to?;
-        k.threads.get(caller).is_some_and(|c| c.state == ThreadState::AwaitingReply(x)).then_some(caller)
+        let serving =
+            k.threads.get(caller).is_some_and(|c| matches!(c.state, ThreadState::AwaitingReply(s) if s == x));
+        serving.then_some(caller)
     })
+}
+
+/// Thread `t`'s payer ([`payer`]), looked up once if `t` serves no call.
+#[inline(always)]
+pub(crate) fn payer_of<'k>(k: &'k Kernel, t: Ref, th: &'k Thread) -> Option<&'k Thread> {
+    if th.reply_to.is_none() {
+        return Some(th);
+    }
+    k.threads.get(payer(k, t))
 }
 
 /// The credit thread `t` is scheduled by: its payer's.
 pub(crate) fn credit_of(k: &Kernel, t: Ref) -> Option<i64> {
-    k.threads.get(payer(k, t)).map(|th| th.credit)
+    payer_of(k, t, k.threads.get(t)?).map(|th| th.credit)
 }
 
 /// Charges the time since the last charge on CPU `c` to what ran there
@@ -190,7 +201,13 @@ pub(crate) fn charge(k: &mut Kernel, c: usize) {
     k.charged[c] = last + whole * rate;
     let us = whole as i64;
     let Some(t) = k.current[c] else { return };
-    let Some(th) = k.threads.get_mut(payer(k, t)) else { return };
+    // A thread serving no call pays for itself: looked up once.
+    let Some(mut th) = k.threads.get_mut(t) else { return };
+    if th.reply_to.is_some() {
+        let p = payer(k, t);
+        let Some(x) = k.threads.get_mut(p) else { return };
+        th = x;
+    }
     let d = th.domain;
     let Some(dom) = k.domains.get_mut(d) else { return };
     th.credit = crate::policy::burn(th.credit, us, dom.weight);
@@ -204,11 +221,9 @@ pub(crate) fn charge(k: &mut Kernel, c: usize) {
 /// again.
 pub(crate) fn preempt(k: &mut Kernel, c: usize) {
     if let Some(t) = k.current[c].take() {
-        if let Some(th) = k.threads.get_mut(t).filter(|th| th.state == ThreadState::Running(c)) {
-            th.state = ThreadState::Runnable;
-            let home = th.cpu;
-            // Every thread is queued at most once: cannot overflow.
-            let _ = k.runqs[home].push(t);
+        if let Some(home) = k.threads.get(t).filter(|th| th.state == ThreadState::Running(c)).map(|th| th.cpu)
+        {
+            k.enqueue(home, t);
             if home != c {
                 crate::state::kick(home);
             }
@@ -227,10 +242,14 @@ pub(crate) fn preempt(k: &mut Kernel, c: usize) {
 /// domains_hostile's random calls), and so does any server of a paused
 /// client, which then finishes that call.
 pub(crate) fn eligible(k: &mut Kernel, own: Ref, d: Ref, now: u64) -> bool {
-    if k.domains.get(own).is_none_or(|dom| dom.paused) {
+    // Usually one domain, looked up once.
+    if own != d && k.domains.get(own).is_none_or(|dom| dom.paused) {
         return false;
     }
     let Some(dom) = k.domains.get_mut(d) else { return false };
+    if own == d && dom.paused {
+        return false;
+    }
     if dom.cap_percent == 0 {
         return true;
     }
@@ -244,52 +263,36 @@ pub(crate) fn eligible(k: &mut Kernel, own: Ref, d: Ref, now: u64) -> bool {
     dom.budget > 0
 }
 
-/// Whether thread `t` may run now: its domain is not paused, its payer's
-/// is under its cap.
-pub(crate) fn may_run(k: &mut Kernel, t: Ref) -> bool {
-    let Some(own) = k.threads.get(t).map(|th| th.domain) else { return false };
-    let Some(d) = k.threads.get(payer(k, t)).map(|th| th.domain) else { return false };
-    eligible(k, own, d, cpu::now())
-}
-
 /// The runnable thread of CPU `c` with the most credit whose domain is under
 /// its cap, taken off the queue and marked running; resets credit when even
 /// the best has none.
-pub(crate) fn pick(k: &mut Kernel, c: usize) -> Option<crate::obj::pool::Ref> {
+pub(crate) fn pick(k: &mut Kernel, c: usize) -> Option<Ref> {
     let now = cpu::now();
     let yielded = k.yielded[c].take();
     for round in 0..2 {
-        let mut best: Option<(usize, i64)> = None;
-        let mut fallback: Option<usize> = None;
-        let mut i = 0;
-        while i < k.runqs[c].len() {
-            let t = k.runqs[c][i];
-            let Some(own) =
-                k.threads.get(t).filter(|th| th.state == ThreadState::Runnable).map(|th| th.domain)
-            else {
-                k.runqs[c].swap_remove(i);
-                continue;
-            };
+        let mut best: Option<(Ref, i64)> = None;
+        let mut fallback: Option<Ref> = None;
+        let mut at = k.runqs[c].head;
+        while let Some(th) = k.threads.get(at) {
+            let (t, own, runnable) = (at, th.domain, th.state == ThreadState::Runnable);
+            at = th.link.next;
             // A server serving a call runs on its caller's credit and cap.
-            let Some((d, credit)) = k.threads.get(payer(k, t)).map(|th| (th.domain, th.credit)) else {
-                k.runqs[c].swap_remove(i);
+            let payer = payer_of(k, t, th).map(|th| (th.domain, th.credit));
+            let Some((d, credit)) = payer.filter(|_| runnable) else {
+                k.dequeue(t);
                 continue;
             };
             if eligible(k, own, d, now) {
                 if Some(t) == yielded {
-                    fallback = Some(i);
+                    fallback = Some(t);
                 } else if best.is_none_or(|(_, b)| credit > b) {
-                    best = Some((i, credit));
+                    best = Some((t, credit));
                 }
             }
-            i += 1;
         }
-        let (i, credit) = best.or_else(|| fallback.map(|f| (f, i64::MAX)))?;
+        let (t, credit) = best.or_else(|| fallback.map(|f| (f, i64::MAX)))?;
         if credit > 0 || round == 1 {
-            let t = k.runqs[c].remove(i);
-            if let Some(th) = k.threads.get_mut(t) {
-                th.state = ThreadState::Running(c);
-            }
+            k.unlink(t, Some(ThreadState::Running(c)));
             return Some(t);
         }
         // Every thread of this CPU, blocked ones too (credit2): a thread that
@@ -303,11 +306,13 @@ pub(crate) fn pick(k: &mut Kernel, c: usize) -> Option<crate::obj::pool::Ref> {
         // vCPU of an idle CPU waited for good beside a busy thread; found
         // by guest_smp). Only one in debt, so that one paying for several
         // servers here is topped up once.
-        for i in 0..k.runqs[c].len() {
-            let p = payer(k, k.runqs[c][i]);
+        let mut at = k.runqs[c].head;
+        while let Some(next) = k.threads.get(at).map(|th| th.link.next) {
+            let p = payer(k, at);
             if let Some(th) = k.threads.get_mut(p).filter(|th| th.cpu != c && th.credit < 0) {
                 th.credit = crate::policy::reset(th.credit);
             }
+            at = next;
         }
     }
     None

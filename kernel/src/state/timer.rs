@@ -31,8 +31,7 @@ impl Kernel {
         while let Some(&t) = self.timers.get(at) {
             if pred(&t) {
                 self.link(prev, t.next);
-                let gone = self.timers.remove(at);
-                refund(&mut self.domains, gone.map(|(_, r)| r));
+                refund(&mut self.domains, self.timers.remove(at));
             } else {
                 prev = at;
             }
@@ -64,8 +63,7 @@ impl Kernel {
                     self.enqueue_timer(at);
                 }
                 None => {
-                    let gone = self.timers.remove(at);
-                    refund(&mut self.domains, gone.map(|(_, r)| r));
+                    refund(&mut self.domains, self.timers.remove(at));
                 }
             }
         }
@@ -94,5 +92,6 @@ impl Kernel {
             None => self.timer_list = to,
         }
         self.timer_due = self.timers.get(self.timer_list).map_or(u64::MAX, |t| t.due);
+        crate::hw::cpu::timer_due(self.timer_due);
     }
 }

@@ -3,7 +3,7 @@
 
 use ipc::Error;
 
-use super::{kick, HandOver, Kernel, MAX_THREADS};
+use super::{kick, HandOver, Kernel};
 use crate::hw::{self, cpu::MAX_CPUS};
 use crate::obj::pool::Ref;
 use crate::obj::thread::ThreadState;
@@ -11,16 +11,15 @@ use crate::obj::thread::ThreadState;
 impl Kernel {
     /// Makes thread `t` runnable.
     pub fn wake(&mut self, t: Ref) {
-        let Some(th) = self.threads.get_mut(t) else { return };
+        let Some(th) = self.threads.get(t) else { return };
         if matches!(th.state, ThreadState::Dead | ThreadState::Runnable | ThreadState::Running(_)) {
             return;
         }
-        th.state = ThreadState::Runnable;
         let c = th.cpu;
-        // Every thread is queued at most once: cannot overflow.
-        let _ = self.runqs[c].push(t);
-        // By the credit each is scheduled by (a server's is its caller's).
-        let credit = super::sched::credit_of(self, t).unwrap_or(0);
+        // By the credit each is scheduled by (a server's is its caller's),
+        // on the lookup above.
+        let credit = super::sched::payer_of(self, t, th).map_or(0, |p| p.credit);
+        self.enqueue(c, t);
         let busy = self.current[c].and_then(|r| super::sched::credit_of(self, r));
         if busy.is_none_or(|cur| credit > cur) {
             self.resched[c] = true;
@@ -74,16 +73,20 @@ impl Kernel {
     /// another CPU, as [`Self::wake`] does. See `sched`'s docs on hand-over.
     pub fn wake_by(&mut self, t: Ref, by: Ref, c: usize) {
         let waits = |s| !matches!(s, ThreadState::Dead | ThreadState::Runnable | ThreadState::Running(_));
-        let here = self.threads.get(t).is_some_and(|th| th.cpu == c && waits(th.state));
-        if !here || self.current[c] != Some(by) || !super::sched::may_run(self, t) {
+        let Some(th) = self.threads.get(t) else { return };
+        if th.cpu != c || !waits(th.state) || self.current[c] != Some(by) {
             return self.wake(t);
         }
-        let Some(me) = self.threads.get_mut(by).filter(|th| th.state == ThreadState::Running(c)) else {
+        // Whether it may run ([`super::sched::may_run`]), on the lookup above.
+        let own = th.domain;
+        let Some(d) = super::sched::payer_of(self, t, th).map(|p| p.domain) else { return self.wake(t) };
+        if !super::sched::eligible(self, own, d, hw::cpu::now()) {
             return self.wake(t);
-        };
-        me.state = ThreadState::Runnable;
-        // Every thread is queued at most once: cannot overflow.
-        let _ = self.runqs[c].push(by);
+        }
+        if !self.threads.get(by).is_some_and(|th| th.state == ThreadState::Running(c)) {
+            return self.wake(t);
+        }
+        self.enqueue(c, by);
         let Some(th) = self.threads.get_mut(t) else { return };
         th.state = ThreadState::Running(c);
         self.handed[c] = Some(HandOver { to: t, by, rip: th.ctx.rip, rsp: th.ctx.rsp });
@@ -103,27 +106,29 @@ impl Kernel {
     /// depends on domain `d`: callers of its threads, callers queued on its
     /// endpoints, waiters on its notifications.
     pub(super) fn release_waiters_of(&mut self, d: Ref) {
-        let mut victims: heapless::Vec<Ref, MAX_THREADS> = heapless::Vec::new();
-        for (_, th) in self.threads.iter().filter(|(_, th)| th.domain == d) {
-            if let Some(caller) = th.reply_to {
-                let _ = victims.push(caller);
-            }
-        }
-        for (t, th) in self.threads.iter().filter(|(_, th)| th.domain != d) {
-            let stuck = match th.state {
-                ThreadState::Sending(ep) | ThreadState::Receiving(ep) => {
-                    self.endpoints.get(ep).is_some_and(|e| e.owner == d)
-                }
-                ThreadState::AwaitingReply(server) => self.threads.get(server).is_none_or(|s| s.domain == d),
-                ThreadState::WaitingForSignal(n) => self.notifications.get(n).is_some_and(|x| x.owner == d),
-                _ => false,
+        // By slot, acting at each: no list of them on the kernel stack.
+        let mut from = 0;
+        while let Some(t) = self.threads.next_live(from) {
+            from = usize::from(t.index) + 1;
+            let Some(th) = self.threads.get(t) else { continue };
+            let victim = if th.domain == d {
+                th.reply_to // a caller of its thread
+            } else {
+                let stuck = match th.state {
+                    ThreadState::Sending(ep) | ThreadState::Receiving(ep) => {
+                        self.endpoints.get(ep).is_some_and(|e| e.owner == d)
+                    }
+                    ThreadState::AwaitingReply(server) => {
+                        self.threads.get(server).is_none_or(|s| s.domain == d)
+                    }
+                    ThreadState::WaitingForSignal(n) => {
+                        self.notifications.get(n).is_some_and(|x| x.owner == d)
+                    }
+                    _ => false,
+                };
+                stuck.then_some(t)
             };
-            if stuck && !victims.contains(&t) {
-                let _ = victims.push(t);
-            }
-        }
-        for t in victims {
-            let waiting = self.threads.get(t).is_some_and(|th| {
+            let waiting = victim.and_then(|v| self.threads.get(v)).is_some_and(|th| {
                 th.domain != d
                     && matches!(
                         th.state,
@@ -133,9 +138,9 @@ impl Kernel {
                             | ThreadState::WaitingForSignal(_)
                     )
             });
-            if waiting {
-                self.unqueue(t);
-                self.fail_wait(t, Error::PeerDead);
+            if let Some(v) = victim.filter(|_| waiting) {
+                self.unqueue(v);
+                self.fail_wait(v, Error::PeerDead);
             }
         }
     }
@@ -178,6 +183,17 @@ impl Kernel {
                 self.wake(t);
             }
             None => irq.pending = true,
+        }
+    }
+
+    /// A device's MSI-X vector `vector` arrived: its notification is
+    /// signalled (an edge: nothing to mask or acknowledge).
+    pub fn msi_fired(&mut self, vector: u8) {
+        hw::irq::eoi();
+        let to =
+            self.devices.iter().find_map(|(_, d)| d.bound.iter().find(|b| b.1 == vector).map(|b| (b.2, b.3)));
+        if let Some((n, bits)) = to {
+            self.signal(n, bits);
         }
     }
 }

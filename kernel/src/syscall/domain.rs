@@ -10,10 +10,16 @@ use crate::obj::domain::{self, Domain};
 use crate::obj::thread::ThreadState;
 use crate::state::Kernel;
 
+pub fn create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next, Error> {
+    make(k, c, quota_pages, false)
+}
+
+/// A new domain, native or (`guest`) a guest, with `quota_pages` from the
+/// caller's quota.
 // Never inlined into the syscall dispatch: a new domain (its capability
 // table) is built on this frame, which no other syscall should carry.
 #[inline(never)]
-pub fn create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next, Error> {
+pub(super) fn make(k: &mut Kernel, c: Caller, quota_pages: u64, guest: bool) -> Result<Next, Error> {
     if quota_pages == 0 {
         return Err(Error::QuotaExceeded);
     }
@@ -23,27 +29,25 @@ pub fn create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next, Error
             d.quota.release(quota_pages);
         }
     };
-    let Some((root, tables)) = hw::space::create(false) else {
+    let Some((root, tables)) = hw::space::create(guest) else {
         undo(k);
         return Err(Error::QuotaExceeded);
     };
     let mut dom = Domain::new(root, quota_pages, Some(c.domain));
     dom.quota.used = tables;
+    dom.guest = guest;
     let d = match k.add_domain(dom) {
         Ok(d) => d,
         Err((e, root)) => {
-            hw::space::destroy(false, root);
+            hw::space::destroy(guest, root);
             undo(k);
             return Err(e);
         }
     };
-    match k.give(c.domain, Cap::new(ObjectType::Domain, d, Rights::CONTROL | Rights::GRANT)) {
-        Ok(s) => Ok(Next::Return([u64::from(s.0), domain::id(d).0, 0, 0])),
-        Err(e) => {
-            k.destroy_domain(d);
-            Err(e)
-        }
-    }
+    let s = k.give_or(c.domain, Cap::new(ObjectType::Domain, d, Rights::CONTROL | Rights::GRANT), |k| {
+        k.destroy_domain(d)
+    })?;
+    Ok(Next::Return([u64::from(s.0), domain::id(d).0, 0, 0]))
 }
 
 pub fn destroy(k: &mut Kernel, c: Caller, domain: CapSlot) -> Result<Next, Error> {

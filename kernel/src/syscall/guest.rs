@@ -6,53 +6,20 @@ use ipc::{CapSlot, Error, ObjectType, Rights};
 use super::{Caller, Next};
 use crate::cap::Cap;
 use crate::hw;
-use crate::obj::domain::{self, Domain};
 use crate::obj::pool::Ref;
 use crate::obj::thread::{Context, Thread};
 use crate::obj::vcpu::{GuestRegs, Vcpu, HW_FRAMES};
-use crate::state::{Kernel, Kind};
+use crate::state::Kernel;
 
 /// Multiboot's hand-off value in eax.
 const MULTIBOOT_MAGIC: u64 = 0x2BAD_B002;
 
-// Never inlined into the syscall dispatch: a new domain (its capability
-// table) is built on this frame, which no other syscall should carry.
-#[inline(never)]
+/// A guest: a domain whose memory is its EPT or NPT.
 pub fn guest_create(k: &mut Kernel, c: Caller, quota_pages: u64) -> Result<Next, Error> {
     if !hw::vm::supported() {
         return Err(Error::NotSupported);
     }
-    if quota_pages == 0 {
-        return Err(Error::QuotaExceeded);
-    }
-    k.domain_mut(c.domain)?.quota.charge(quota_pages)?;
-    let undo = |k: &mut Kernel| {
-        if let Ok(d) = k.domain_mut(c.domain) {
-            d.quota.release(quota_pages);
-        }
-    };
-    let Some((root, tables)) = hw::space::create(true) else {
-        undo(k);
-        return Err(Error::QuotaExceeded);
-    };
-    let mut dom = Domain::new(root, quota_pages, Some(c.domain));
-    dom.quota.used = tables;
-    dom.guest = true;
-    let d = match k.add_domain(dom) {
-        Ok(d) => d,
-        Err((e, root)) => {
-            hw::space::destroy(true, root);
-            undo(k);
-            return Err(e);
-        }
-    };
-    match k.give(c.domain, Cap::new(ObjectType::Domain, d, Rights::CONTROL | Rights::GRANT)) {
-        Ok(s) => Ok(Next::Return([u64::from(s.0), domain::id(d).0, 0, 0])),
-        Err(e) => {
-            k.destroy_domain(d);
-            Err(e)
-        }
-    }
+    super::domain::make(k, c, quota_pages, true)
 }
 
 /// How a new vCPU starts (see `ipc::syscall::Call::VcpuCreate`).
@@ -76,10 +43,18 @@ pub fn vcpu_create(
     if !k.living(g)?.guest {
         return Err(Error::WrongType);
     }
-    k.admit(g, Kind::Thread)?;
     k.domain_mut(g)?.quota.charge(HW_FRAMES)?;
+    // Its hardware frames given back, should it not be made after all.
+    let undo = move |k: &mut Kernel, vmcs: Option<x86_64::PhysAddr>| {
+        if let Some(vmcs) = vmcs {
+            hw::frames::free(vmcs, HW_FRAMES);
+        }
+        if let Ok(d) = k.domain_mut(g) {
+            d.quota.release(HW_FRAMES);
+        }
+    };
     let Some(vmcs) = hw::frames::alloc(HW_FRAMES) else {
-        k.domain_mut(g)?.quota.release(HW_FRAMES);
+        undo(k, None);
         return Err(Error::QuotaExceeded);
     };
     hw::vm::init(vmcs);
@@ -110,26 +85,13 @@ pub fn vcpu_create(
     let cpu = target.unwrap_or_else(|| k.threads.get(c.thread).map_or(c.cpu, |t| t.cpu));
     let mut th = Thread::new(g, Context::default(), cpu);
     th.vcpu = Some(vcpu);
-    let t = match k.threads.insert(th) {
-        Ok(t) => t,
-        Err(_) => {
-            hw::frames::free(vmcs, HW_FRAMES);
-            k.domain_mut(g)?.quota.release(HW_FRAMES);
-            return Err(Error::OutOfObjects);
-        }
-    };
-    match k.give(c.domain, Cap::new(ObjectType::Thread, t, Rights::CONTROL)) {
-        Ok(s) => {
-            k.wake(t);
-            Ok(Next::Return([u64::from(s.0), 0, 0, 0]))
-        }
-        Err(e) => {
-            k.threads.remove(t);
-            hw::frames::free(vmcs, HW_FRAMES);
-            k.domain_mut(g)?.quota.release(HW_FRAMES);
-            Err(e)
-        }
-    }
+    let t = k.create_thread(th).inspect_err(|_| undo(k, Some(vmcs)))?;
+    let s = k.give_or(c.domain, Cap::new(ObjectType::Thread, t, Rights::CONTROL), |k| {
+        k.remove_thread(t);
+        undo(k, Some(vmcs));
+    })?;
+    k.wake(t);
+    Ok(Next::Return([u64::from(s.0), 0, 0, 0]))
 }
 
 pub fn virq_create(k: &mut Kernel, c: Caller, guest: CapSlot, vector: u8) -> Result<Next, Error> {
@@ -137,15 +99,11 @@ pub fn virq_create(k: &mut Kernel, c: Caller, guest: CapSlot, vector: u8) -> Res
     if !k.living(g)?.guest {
         return Err(Error::WrongType);
     }
-    k.admit(g, Kind::VirqLine)?;
     let v = k.add_virq(crate::obj::virq::VirqLine { guest: g, vector })?;
-    match k.give(c.domain, Cap::new(ObjectType::VirqLine, v, Rights::WRITE | Rights::GRANT)) {
-        Ok(s) => Ok(Next::Return([u64::from(s.0), 0, 0, 0])),
-        Err(e) => {
-            k.destroy_virq(v);
-            Err(e)
-        }
-    }
+    let s = k.give_or(c.domain, Cap::new(ObjectType::VirqLine, v, Rights::WRITE | Rights::GRANT), |k| {
+        k.destroy_virq(v)
+    })?;
+    Ok(Next::Return([u64::from(s.0), 0, 0, 0]))
 }
 
 /// Marks the vector pending in the guest and gets a running vCPU of it out
@@ -203,13 +161,10 @@ pub fn doorbell_create(
     }
     let bell = crate::obj::virq::Doorbell { guest: g, port, ntfn: n, bits, next: Ref::NONE };
     let b = k.add_doorbell(bell)?;
-    match k.give(c.domain, Cap::new(ObjectType::Doorbell, b, Rights::CONTROL)) {
-        Ok(s) => Ok(Next::Return([u64::from(s.0), 0, 0, 0])),
-        Err(e) => {
-            k.destroy_first_doorbell(g); // `b`, made first on its list
-            Err(e)
-        }
-    }
+    let s = k.give_or(c.domain, Cap::new(ObjectType::Doorbell, b, Rights::CONTROL), |k| {
+        k.destroy_first_doorbell(g); // `b`, made first on its list
+    })?;
+    Ok(Next::Return([u64::from(s.0), 0, 0, 0]))
 }
 
 /// The exit counts of reasons `first..first + 4` of guest `guest`'s vCPUs

@@ -8,7 +8,7 @@ use crate::cap::Cap;
 use crate::hw;
 use crate::obj::ioports::IoPorts;
 use crate::obj::thread::ThreadState;
-use crate::state::{Kernel, Kind};
+use crate::state::Kernel;
 
 pub fn console_write(k: &mut Kernel, c: Caller, console: CapSlot, buf: UserBuf) -> Result<Next, Error> {
     k.cap(c.domain, console, ObjectType::Console, Rights::WRITE)?;
@@ -56,16 +56,10 @@ pub fn ports_create(k: &mut Kernel, c: Caller, slot: CapSlot, base: u16, count: 
     if base < parent.base || end > u32::from(parent.base) + u32::from(parent.count) {
         return Err(Error::InsufficientRights);
     }
-    k.admit(c.domain, Kind::IoPorts)?;
     let p = k.add_ioports(wanted)?;
     let rights = (cap.rights & (Rights::READ | Rights::WRITE | Rights::GRANT)) | Rights::REVOKE;
-    match k.give(c.domain, Cap::new(ObjectType::IoPorts, p, rights)) {
-        Ok(s) => Ok(Next::Return([u64::from(s.0), 0, 0, 0])),
-        Err(e) => {
-            k.destroy_ioports(p);
-            Err(e)
-        }
-    }
+    let s = k.give_or(c.domain, Cap::new(ObjectType::IoPorts, p, rights), |k| k.destroy_ioports(p))?;
+    Ok(Next::Return([u64::from(s.0), 0, 0, 0]))
 }
 
 /// Acknowledges the line's last interrupt (unmasks it) and waits for the

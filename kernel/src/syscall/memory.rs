@@ -6,21 +6,15 @@ use ipc::{CapSlot, Error, ObjectType, Rights};
 use super::{Caller, Next};
 use crate::cap::Cap;
 use crate::mem::paging::MapFlags;
-use crate::state::{Kernel, Kind};
+use crate::state::Kernel;
 
 pub fn create(k: &mut Kernel, c: Caller, domain: CapSlot, pages: u64) -> Result<Next, Error> {
     let owner = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
     k.living(owner)?;
-    k.admit(owner, Kind::Memory)?;
     let m = k.create_memory(owner, pages)?;
     let rights = Rights::READ | Rights::WRITE | Rights::EXEC | Rights::GRANT | Rights::REVOKE;
-    match k.give(c.domain, Cap::new(ObjectType::Memory, m, rights)) {
-        Ok(s) => Ok(Next::Return([u64::from(s.0), 0, 0, 0])),
-        Err(e) => {
-            k.destroy_memory(m);
-            Err(e)
-        }
-    }
+    let s = k.give_or(c.domain, Cap::new(ObjectType::Memory, m, rights), |k| k.destroy_memory(m))?;
+    Ok(Next::Return([u64::from(s.0), 0, 0, 0]))
 }
 
 pub fn map(

@@ -3,6 +3,7 @@
 //! arguments `ipc::syscall::Call::decode` has checked.
 
 mod cap;
+mod device;
 mod domain;
 mod guest;
 mod io;
@@ -24,12 +25,7 @@ use crate::state::Kernel;
 
 /// The online CPU a caller named, or `NotSupported`.
 pub fn online(n: u16) -> Result<usize, Error> {
-    let i = usize::from(n);
-    if crate::hw::cpu::is_online(i) {
-        Ok(i)
-    } else {
-        Err(Error::NotSupported)
-    }
+    Some(usize::from(n)).filter(|&i| crate::hw::cpu::is_online(i)).ok_or(Error::NotSupported)
 }
 
 /// Who is calling.
@@ -70,7 +66,7 @@ pub fn handle(k: &mut Kernel, cpu: usize, frame: &mut TrapFrame) -> bool {
     if (ipc::msg::nr::CALL..=ipc::msg::nr::REPLY).contains(&frame.rax) {
         // Messages move between the threads' saved registers.
         th.ctx = crate::state::sched::save(frame);
-        handle_ipc(k, caller);
+        handle_ipc(k, caller, frame);
         return false;
     }
     let args = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9];
@@ -95,11 +91,9 @@ pub fn handle(k: &mut Kernel, cpu: usize, frame: &mut TrapFrame) -> bool {
             let Some(th) = k.threads.get_mut(thread) else { return false };
             th.ctx = crate::state::sched::save(frame);
             th.ctx.set_result(0, [0; 4]);
-            th.state = ThreadState::Runnable;
             let home = th.cpu;
             k.current[cpu] = None;
-            // Every thread is in a queue at most once: cannot overflow.
-            let _ = k.runqs[home].push(thread);
+            k.enqueue(home, thread);
             // It gives way for one choice, keeping its credit: a thread that
             // waits by yielding neither hogs its CPU nor loses its share.
             k.yielded[home] = Some(thread);
@@ -116,10 +110,11 @@ pub fn handle(k: &mut Kernel, cpu: usize, frame: &mut TrapFrame) -> bool {
     }
 }
 
-/// A message syscall, on the saved registers.
-fn handle_ipc(k: &mut Kernel, caller: Caller) {
-    let Some(ctx) = k.threads.get(caller.thread).map(|th| th.ctx) else { return };
-    let result = match ipc::msg::IpcCall::decode(ctx.rax, &ctx.msg_regs()) {
+/// A message syscall, its registers (in `frame`) already saved: decoded
+/// from the frame, not from a copy of the saved context.
+fn handle_ipc(k: &mut Kernel, caller: Caller, f: &TrapFrame) {
+    let regs = [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9, f.r12, f.r13, f.r14, f.r15, f.rbx];
+    let result = match ipc::msg::IpcCall::decode(f.rax, &regs) {
         Some(Ok(call)) => invoke_ipc(k, caller, call).map_err(|e| (e, 0)),
         Some(Err(e)) => Err(e),
         None => Err((Error::UnknownSyscall, 0)),
@@ -195,5 +190,14 @@ fn invoke(k: &mut Kernel, c: Caller, call: Call) -> Result<Next, Error> {
             notify::timer_set(k, c, ntfn, bits, delay_us, period_us)
         }
         Call::DomainPause { domain, paused } => pause::domain_pause(k, c, domain, paused),
+        Call::DeviceCreate { pci, domain, function, dma } => device::create(k, c, pci, domain, function, dma),
+        Call::DeviceConfigRead { dev, width, offset } => device::config_read(k, c, dev, offset, width),
+        Call::DeviceConfigWrite { dev, width, offset, value } => {
+            device::config_write(k, c, dev, offset, width, value)
+        }
+        Call::DeviceMap { dev, bar, va } => device::map(k, c, dev, bar, va),
+        Call::DevicePorts { dev, bar } => device::ports(k, c, dev, bar),
+        Call::DeviceIrqBind { dev, entry, ntfn, bits } => device::irq_bind(k, c, dev, entry, ntfn, bits),
+        Call::DeviceDma { dev, memory } => device::dma(k, c, dev, memory),
     }
 }

@@ -33,9 +33,11 @@ fn transfer(k: &mut Kernel, from: Ref, to: Ref, badge: u64) {
 }
 
 /// Runs `t` next on CPU `cpu` if that is its CPU (the direct switch), else
-/// wakes it on its own.
-fn switch_to(k: &mut Kernel, cpu: usize, t: Ref) {
+/// wakes it on its own; `with` first changes it (on the same lookup).
+#[inline(always)]
+fn switch_to(k: &mut Kernel, cpu: usize, t: Ref, with: impl FnOnce(&mut crate::obj::thread::Thread)) {
     let Some(th) = k.threads.get_mut(t) else { return };
+    with(th);
     if th.cpu == cpu && k.current[cpu].is_none() {
         th.state = ThreadState::Running(cpu);
         k.current[cpu] = Some(t);
@@ -92,10 +94,18 @@ fn check_cap(k: &Kernel, c: Caller, msg: &Message) -> Result<(), Error> {
     Ok(())
 }
 
+/// The endpoint the caller's capability `slot` names, if it has `rights`,
+/// with its badge: the fast paths' lookup (`Kernel::endpoint_cap`), and
+/// only if that fails the full one, which names the error.
+fn endpoint(k: &Kernel, c: Caller, slot: CapSlot, rights: Rights) -> Result<(Ref, u64), Error> {
+    let full = || k.cap(c.domain, slot, ObjectType::Endpoint, rights).map(|cap| (cap.obj.at, cap.badge));
+    k.endpoint_cap(c.domain, slot, rights).map_or_else(full, Ok)
+}
+
 pub fn call(k: &mut Kernel, c: Caller, ep: CapSlot, msg: Message) -> Result<Next, Error> {
-    let cap = k.cap(c.domain, ep, ObjectType::Endpoint, Rights::WRITE)?;
+    let (e, badge) = endpoint(k, c, ep, Rights::WRITE)?;
     check_cap(k, c, &msg)?;
-    call_on(k, c, cap.obj.at, cap.badge)?;
+    call_on(k, c, e, badge)?;
     Ok(Next::Block)
 }
 
@@ -106,11 +116,8 @@ pub fn call_on(k: &mut Kernel, c: Caller, e: Ref, badge: u64) -> Result<(), Erro
     match pop_waiting(k, e, false) {
         Some(server) => {
             transfer(k, c.thread, server, badge);
-            if let Some(s) = k.threads.get_mut(server) {
-                s.reply_to = Some(c.thread);
-            }
             block(k, c, ThreadState::AwaitingReply(server));
-            switch_to(k, c.cpu, server);
+            switch_to(k, c.cpu, server, |s| s.reply_to = Some(c.thread));
         }
         None => {
             enqueue(k, e, c.thread, ThreadState::Sending(e))?;
@@ -129,13 +136,12 @@ pub fn call_on(k: &mut Kernel, c: Caller, e: Ref, badge: u64) -> Result<(), Erro
 pub fn call_with(k: &mut Kernel, c: Caller, e: Ref, badge: u64, regs: &[u64; REGS]) -> Result<(), Error> {
     match pop_waiting(k, e, false) {
         Some(server) => {
-            if let Some(s) = k.threads.get_mut(server) {
+            block(k, c, ThreadState::AwaitingReply(server));
+            switch_to(k, c.cpu, server, |s| {
                 s.ctx.set_msg_regs(regs);
                 s.ctx.rdi = badge;
                 s.reply_to = Some(c.thread);
-            }
-            block(k, c, ThreadState::AwaitingReply(server));
-            switch_to(k, c.cpu, server);
+            });
             Ok(())
         }
         None => {
@@ -155,7 +161,12 @@ fn block(k: &mut Kernel, c: Caller, state: ThreadState) {
 }
 
 pub fn recv(k: &mut Kernel, c: Caller, ep: CapSlot) -> Result<Next, Error> {
-    let e = k.cap(c.domain, ep, ObjectType::Endpoint, Rights::READ)?.obj.at;
+    let (e, _) = endpoint(k, c, ep, Rights::READ)?;
+    recv_on(k, c, e)
+}
+
+/// A receive on endpoint `e`, the capability checked.
+fn recv_on(k: &mut Kernel, c: Caller, e: Ref) -> Result<Next, Error> {
     // A bound notification already signalled comes first.
     let bound = k.threads.get(c.thread).and_then(|t| t.bound);
     if let Some(n) = bound.and_then(|n| k.notifications.get_mut(n)) {
@@ -187,13 +198,16 @@ pub fn recv(k: &mut Kernel, c: Caller, ep: CapSlot) -> Result<Next, Error> {
     }
 }
 
-/// Delivers the caller's reply; returns the caller if it was still waiting.
 /// Delivers the caller's reply; returns the caller if it was still waiting
 /// (and should run). A vCPU's reply is checked first: one that asks for
 /// state a VMM may not set is refused, and the vCPU keeps waiting.
 fn deliver_reply(k: &mut Kernel, c: Caller, msg: &Message) -> Result<Option<Ref>, Error> {
     let Some(caller) = k.threads.get_mut(c.thread).and_then(|t| t.reply_to.take()) else { return Ok(None) };
-    if k.threads.get(caller).is_none_or(|t| t.state != ThreadState::AwaitingReply(c.thread)) {
+    if !k
+        .threads
+        .get(caller)
+        .is_some_and(|t| matches!(t.state, ThreadState::AwaitingReply(s) if s == c.thread))
+    {
         return Ok(None); // it died or was released meanwhile
     }
     if let Some(v) = k.threads.get_mut(caller).and_then(|t| t.vcpu.as_mut()) {
@@ -231,12 +245,12 @@ pub fn reply(k: &mut Kernel, c: Caller, msg: Message) -> Result<Next, Error> {
 
 pub fn reply_recv(k: &mut Kernel, c: Caller, ep: CapSlot, msg: Message) -> Result<Next, Error> {
     check_cap(k, c, &msg)?;
-    k.cap(c.domain, ep, ObjectType::Endpoint, Rights::READ)?;
+    let (e, _) = endpoint(k, c, ep, Rights::READ)?;
     let caller = deliver_reply(k, c, &msg)?;
-    let next = recv(k, c, ep);
+    let next = recv_on(k, c, e);
     if let Some(t) = caller {
         if next == Ok(Next::Block) {
-            switch_to(k, c.cpu, t);
+            switch_to(k, c.cpu, t, |_| {});
         } else {
             k.wake(t);
         }

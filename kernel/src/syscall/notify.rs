@@ -6,40 +6,34 @@ use ipc::{CapSlot, Error, ObjectType, Rights};
 use super::{Caller, Next};
 use crate::cap::Cap;
 use crate::obj::thread::ThreadState;
-use crate::state::{Kernel, Kind};
+use crate::state::Kernel;
 
-/// The domain an endpoint or notification is made for, if its account has
-/// room for one more of `kind`.
-fn owner(k: &Kernel, c: Caller, domain: CapSlot, kind: Kind) -> Result<crate::obj::pool::Ref, Error> {
+/// The domain an endpoint or notification is made for (and from whose
+/// quota).
+fn owner(k: &Kernel, c: Caller, domain: CapSlot) -> Result<crate::obj::pool::Ref, Error> {
     let d = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
     k.living(d)?;
-    k.admit(d, kind)?;
     Ok(d)
 }
 
 fn hand_out(k: &mut Kernel, c: Caller, kind: ObjectType, at: crate::obj::pool::Ref) -> Result<Next, Error> {
     // CONTROL: may mint badged copies (`CapMint`), which clients never get.
     let rights = Rights::READ | Rights::WRITE | Rights::GRANT | Rights::CONTROL;
-    match k.give(c.domain, Cap::new(kind, at, rights)) {
-        Ok(s) => Ok(Next::Return([u64::from(s.0), 0, 0, 0])),
-        Err(e) => {
-            match kind {
-                ObjectType::Endpoint => k.destroy_endpoint(at),
-                _ => k.destroy_notification(at),
-            }
-            Err(e)
-        }
-    }
+    let s = k.give_or(c.domain, Cap::new(kind, at, rights), |k| match kind {
+        ObjectType::Endpoint => k.destroy_endpoint(at),
+        _ => k.destroy_notification(at),
+    })?;
+    Ok(Next::Return([u64::from(s.0), 0, 0, 0]))
 }
 
 pub fn endpoint_create(k: &mut Kernel, c: Caller, domain: CapSlot) -> Result<Next, Error> {
-    let d = owner(k, c, domain, Kind::Endpoint)?;
+    let d = owner(k, c, domain)?;
     let e = k.create_endpoint(d)?;
     hand_out(k, c, ObjectType::Endpoint, e)
 }
 
 pub fn notification_create(k: &mut Kernel, c: Caller, domain: CapSlot) -> Result<Next, Error> {
-    let d = owner(k, c, domain, Kind::Notification)?;
+    let d = owner(k, c, domain)?;
     let n = k.create_notification(d)?;
     hand_out(k, c, ObjectType::Notification, n)
 }
@@ -53,7 +47,12 @@ pub fn signal(k: &mut Kernel, c: Caller, ntfn: CapSlot, bits: u64) -> Result<Nex
 }
 
 pub fn wait(k: &mut Kernel, c: Caller, ntfn: CapSlot, block: bool) -> Result<Next, Error> {
-    let n = k.cap(c.domain, ntfn, ObjectType::Notification, Rights::READ)?.obj.at;
+    // The lean lookup first (a Poll cost 50 instructions more through
+    // `Kernel::cap`); the same checks again on a failure, to name it.
+    let n = match k.notification_cap(c.domain, ntfn, Rights::READ) {
+        Some(n) => n,
+        None => k.cap(c.domain, ntfn, ObjectType::Notification, Rights::READ)?.obj.at,
+    };
     let obj = k.notifications.get_mut(n).ok_or(Error::StaleCapability)?;
     if obj.word != 0 || !block {
         return Ok(Next::Return([core::mem::take(&mut obj.word), 0, 0, 0]));

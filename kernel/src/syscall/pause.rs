@@ -18,28 +18,29 @@ pub fn domain_pause(k: &mut Kernel, c: Caller, domain: CapSlot, paused: bool) ->
     if !above(k, c.domain, d) {
         return Err(Error::InsufficientRights);
     }
-    let mut below = 0u64;
-    for (x, _) in k.domains.iter() {
-        if x == d || above(k, d, x) {
-            below |= 1 << x.index;
-        }
-    }
-    let of = |x: Ref| x.index < 64 && below & (1 << x.index) != 0;
-    for (x, dom) in k.domains.iter_mut() {
-        if of(x) {
-            dom.paused = paused;
+    // By slot, each domain's chain walked (pausing is rare). A mask of
+    // the first 64 slots once stood for "below `d`": a domain past them
+    // set the bit of its slot mod 64, so pausing child 64 paused the root
+    // and child 65 its own supervisor (found by domains_reaper).
+    let of = |k: &Kernel, x: Ref| x == d || above(k, d, x);
+    let mut from = 0;
+    while let Some(x) = k.domains.next_live(from) {
+        from = usize::from(x.index) + 1;
+        if of(k, x) {
+            if let Some(dom) = k.domains.get_mut(x) {
+                dom.paused = paused;
+            }
         }
     }
     for cpu in 0..k.current.len() {
         // A thread's own domain: a pause stops no server of theirs
         // (`sched::eligible`).
-        let running = k.current[cpu].and_then(|t| k.threads.get(t));
+        let running = k.current[cpu].and_then(|t| k.threads.get(t)).map(|th| th.domain);
         // Paused: a CPU running one of them chooses again. Resumed: every
         // online CPU does (an idle one would otherwise wait for its next
         // tick to see their queued threads; found by the host core's
         // random test). Pausing is rare: the kicks cost nothing that counts.
-        let choose =
-            if paused { running.is_some_and(|th| of(th.domain)) } else { crate::hw::cpu::is_online(cpu) };
+        let choose = if paused { running.is_some_and(|x| of(k, x)) } else { crate::hw::cpu::is_online(cpu) };
         if choose {
             k.resched[cpu] = true;
             crate::state::kick(cpu);

@@ -35,11 +35,11 @@ pub fn thread_set_cpu(k: &mut Kernel, c: Caller, thread: CapSlot, target: u16) -
         // Its VMCS is cached by the CPU it ran on: it stays there.
         return Err(Error::Busy);
     }
-    let (old, state) = (th.cpu, th.state);
+    let state = th.state;
     th.cpu = target;
     match state {
         ThreadState::Runnable => {
-            k.runqs[old].retain(|x| *x != t);
+            k.dequeue(t);
             th_requeue(k, t);
         }
         ThreadState::Running(now) if now != target => {

@@ -13,7 +13,7 @@ use super::{Caller, Next};
 use crate::cap::Cap;
 use crate::obj::domain::DomainState;
 use crate::obj::thread::{Context, Thread};
-use crate::state::{Kernel, Kind};
+use crate::state::Kernel;
 
 pub fn create(
     k: &mut Kernel,
@@ -36,17 +36,11 @@ pub fn create(
     if dom.state == DomainState::Dead {
         return Err(Error::PeerDead);
     }
-    k.admit(d, Kind::Thread)?;
-    let th = Thread::new(d, Context::start(entry.get(), stack.get(), arg), home);
-    let t = k.threads.insert(th).map_err(|_| Error::OutOfObjects)?;
-    match k.give(c.domain, Cap::new(ObjectType::Thread, t, Rights::CONTROL)) {
-        Ok(s) => {
-            k.wake(t);
-            Ok(Next::Return([u64::from(s.0), 0, 0, 0]))
-        }
-        Err(e) => {
-            k.threads.remove(t);
-            Err(e)
-        }
-    }
+    // Paid for from `d`'s quota (given it by its creator).
+    let t = k.create_thread(Thread::new(d, Context::start(entry.get(), stack.get(), arg), home))?;
+    let s = k.give_or(c.domain, Cap::new(ObjectType::Thread, t, Rights::CONTROL), |k| {
+        k.remove_thread(t);
+    })?;
+    k.wake(t);
+    Ok(Next::Return([u64::from(s.0), 0, 0, 0]))
 }

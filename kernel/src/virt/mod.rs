@@ -8,6 +8,14 @@ pub mod svm;
 pub mod vcpu;
 pub mod vmx;
 
+/// How long a guest may spin in a PAUSE loop before it exits and gives
+/// way (`HwExit::Spin`): PAUSEs on AMD-V (its filter count), cycles on
+/// VT-x (PLE_WINDOW); KVM's 3,000 and 4,096, near enough for both. Only
+/// on a CPU that has the filter or PAUSE-loop exiting: QEMU's AMD-V has
+/// neither, and its guests spin unexited (their VMM may then wait behind a
+/// spinning sibling vCPU for that one's credit).
+pub const PAUSE_LOOP: u16 = 4096;
+
 use raw_cpuid::CpuId;
 
 /// What a CPU offers for running guests.

@@ -33,6 +33,7 @@ pub fn case() -> SystemTest {
         emulator: Emulator::Qemu(Qemu::with_control()),
         check: check_console,
         drive: Some(drive_console),
+        prepare: None,
     }
 }
 
@@ -40,7 +41,7 @@ pub fn case() -> SystemTest {
 pub const MUTATED: usize = 2000;
 
 /// `ryokan --connect SOCKET console ARGS…` with `input` on its stdin.
-fn console(s: &Session, args: &[&str], input: &[u8]) -> Result<Ran, String> {
+pub(super) fn console(s: &Session, args: &[&str], input: &[u8]) -> Result<Ran, String> {
     let mut child = Command::new(&s.cli)
         .arg("--connect")
         .arg(&s.socket)
@@ -177,14 +178,14 @@ fn name(n: &str) -> ipc::control::Name {
 }
 
 /// A raw line to mgmt: frames out, answers in.
-struct Line {
+pub(super) struct Line {
     stream: UnixStream,
     framer: Framer<MAX_RESPONSE>,
     seq: u32,
 }
 
 impl Line {
-    fn open(s: &Session) -> Result<Line, String> {
+    pub(super) fn open(s: &Session) -> Result<Line, String> {
         let stream = UnixStream::connect(&s.socket).map_err(|e| format!("cannot connect: {e}"))?;
         let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
         Ok(Line { stream, framer: Framer::new(), seq: 7000 })
@@ -207,7 +208,7 @@ impl Line {
         }
     }
 
-    fn call(&mut self, verb: Verb) -> Result<Body, String> {
+    pub(super) fn call(&mut self, verb: Verb) -> Result<Body, String> {
         self.seq += 1;
         let mut buf = [0u8; MAX_REQUEST + 1];
         let frame = Request::new(self.seq, verb).encode(&mut buf).map_err(|e| format!("{e:?}"))?.to_vec();
@@ -392,6 +393,7 @@ pub fn linux_case() -> SystemTest {
         emulator: Emulator::Qemu(Qemu::with_control()),
         check: check_linux_console,
         drive: Some(drive_linux),
+        prepare: None,
     }
 }
 

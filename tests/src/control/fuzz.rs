@@ -1,9 +1,9 @@
 //! The fuzzed control channel: [`FRAMES`] frames straight onto the socket —
-//! random bytes, valid requests (`Create` pieces among them) cut short, frames longer than
-//! `MAX_REQUEST`, requests of other versions — none of which is a request
-//! `mgmt` could carry out (each is checked here with the protocol's own
-//! decoder first). Every one must get exactly one answer, an error, while
-//! the domains run on.
+//! random bytes, valid requests (`Create` and upload pieces among them) cut
+//! short, frames longer than `MAX_REQUEST`, requests of other versions —
+//! none of which is a request `mgmt` could carry out (each is checked here
+//! with the protocol's own decoder first). Every one must get exactly one
+//! answer, an error, while the domains run on.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -52,8 +52,17 @@ pub fn frame(rng: &mut Rng) -> Vec<u8> {
                     sum: rng.next() as u32,
                     bytes: (0..1 + rng.below(96)).map(|_| rng.next() as u8).collect(),
                 };
-                let verb = [Verb::List, Verb::Shutdown, Verb::Stats { name: None }, create]
-                    [rng.below(4) as usize]
+                let begin = Verb::UploadBegin {
+                    image: ipc::control::Name::try_from("fuzzed").unwrap_or_default(),
+                    size: rng.next() as u32,
+                    sha256: [rng.next() as u8; 32],
+                };
+                let piece = Verb::UploadPiece {
+                    offset: rng.next() as u32,
+                    bytes: (0..1 + rng.below(112)).map(|_| rng.next() as u8).collect(),
+                };
+                let verb = [Verb::List, Verb::Shutdown, Verb::Stats { name: None }, create, begin, piece]
+                    [rng.below(6) as usize]
                     .clone();
                 let len = Request::new(rng.next() as u32, verb).encode(&mut buf).map_or(0, |f| f.len() - 1);
                 buf[..rng.below(len.max(1) as u64) as usize].to_vec()

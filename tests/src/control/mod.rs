@@ -13,6 +13,7 @@ mod console;
 mod fuzz;
 #[cfg(test)]
 mod tests;
+mod upload;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,9 +36,11 @@ pub fn cases() -> Vec<SystemTest> {
             emulator: Emulator::Qemu(Qemu::with_control()),
             check: check_cli,
             drive: Some(drive_cli),
+            prepare: None,
         },
         console::case(),
         console::linux_case(),
+        upload::case(),
     ]
 }
 
@@ -55,6 +58,9 @@ pub struct Session {
     pub socket: PathBuf,
     pub serial: PathBuf,
     pub cli: PathBuf,
+    /// The host loopback port forwarded into the system's user network
+    /// (to its guest's TCP port `emulator::FORWARDED_TO`), if it has one.
+    pub host_port: Option<u16>,
 }
 
 /// What one `ryokan` run printed.
@@ -71,6 +77,7 @@ impl Session {
             socket: work_dir.join(Qemu::CONTROL_SOCKET),
             serial: work_dir.join("serial.log"),
             cli: cli_path(),
+            host_port: None,
         }
     }
 

@@ -195,6 +195,33 @@ fn churn_wants_equal_counts() {
 }
 
 #[test]
+fn reaper_wants_both_rounds_and_equal_counts() {
+    let good = "[reaper] reaper: round 1: 200 deaths at once, each seen once\n\
+                [reaper] reaper: round 2: 200 deaths at once, each seen once\n\
+                [reaper] reaper: 400 deaths seen and reaped; free frames 9000 -> 9000, objects 20 -> 20\n\
+                [mgmt] reaper exited with code 0\n";
+    assert_eq!(run("domains_reaper", &format!("{good}{END}")), Ok(()));
+    let lost = good.replace("[reaper] reaper: round 2: 200 deaths at once, each seen once\n", "");
+    fails("domains_reaper", &format!("{lost}{END}"), "round 2");
+    let leak = good.replace("9000 -> 9000", "9000 -> 8996");
+    fails("domains_reaper", &format!("{leak}{END}"), "reaping leaked: free frames 9000 -> 8996");
+    let failed = good.replace("exited with code 0", "exited with code 1");
+    fails("domains_reaper", &format!("{failed}{END}"), "reaper exited with code 0");
+}
+
+#[test]
+fn crowd_wants_every_guest_finished_then_destroyed() {
+    let good = "[crowd] crowd: 100 guests at once, each finished with exit code 0\n\
+                [crowd] crowd: all 100 destroyed\n\
+                [mgmt] crowd exited with code 0\n";
+    assert_eq!(run("guest_crowd", &format!("{good}{END}")), Ok(()));
+    let short = good.replace("[crowd] crowd: 100 guests at once, each finished with exit code 0\n", "");
+    fails("guest_crowd", &format!("{short}{END}"), "100 guests at once");
+    let failed = good.replace("exited with code 0", "exited with code 1");
+    fails("guest_crowd", &format!("{failed}{END}"), "crowd exited with code 0");
+}
+
+#[test]
 fn every_case_boots_a_system_file_of_the_repository() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace");
     for t in cases() {
@@ -234,4 +261,159 @@ fn deaths_wants_every_death_seen() {
     fails("domains_deaths", &format!("{one_lost}{END}"), "appears 13 times, not 14");
     let never_stopped = log.replace("[mgmt] fault-ud15 stopped for good\n", "");
     fails("domains_deaths", &format!("{never_stopped}{END}"), "fault-ud15 stopped for good");
+}
+
+/// A devices.toml run as `mgmt` and `devprobe` report it.
+fn devices_log() -> String {
+    let mut s = String::from(
+        "[mgmt] devprobe: device 00:04.0 (1af4:1042) given without DMA (no IOMMU confines it; \
+         unconfined_dma = true allows it)\n[mgmt] started devprobe (domain 0x1)\n\
+         [devprobe] devprobe: device:00:04.0 is 1af4:1042\n",
+    );
+    for what in DEVPROBE_ANSWERS {
+        s.push_str(&format!("[devprobe] devprobe: {what}: as owed\n"));
+    }
+    s.push_str("[mgmt] devprobe exited with code 0\n");
+    s
+}
+
+#[test]
+fn devices_wants_every_answer_as_owed() {
+    let log = devices_log();
+    assert_eq!(run("devices_probe", &format!("{log}{END}")), Ok(()));
+    let moved = log
+        .replace("BAR 0 moved over the kernel refused: as owed", "BAR 0 moved over the kernel refused: FAIL");
+    fails("devices_probe", &format!("{moved}{END}"), "BAR 0 moved over the kernel refused: as owed");
+    let dma = log.replace("given without DMA", "given; its DMA is NOT confined");
+    fails("devices_probe", &format!("{dma}{END}"), "given without DMA");
+    let failed = log.replace("exited with code 0", "exited with code 1");
+    fails("devices_probe", &format!("{failed}{END}"), "devprobe exited with code 0");
+    fails("devices_probe", &log, "");
+}
+
+#[test]
+fn blk_disk_wants_exactly_both_patterns_in_the_image() {
+    let dir = std::env::temp_dir().join(format!("ryokan-blk-disk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("disk-00-04-0.img");
+    let fresh = || std::fs::write(&path, vec![0u8; crate::emulator::DISK_BYTES as usize]).expect("image");
+    fresh();
+    super::disk::prepare(&dir).expect("prepared");
+    assert!(super::disk::check(&dir).is_err(), "blk's pattern missing");
+    let mut bytes = std::fs::read(&path).expect("read");
+    for i in 0..8 * 512 {
+        bytes[100 * 512 + i] = (i * 13 + 5) as u8 ^ 0xa5;
+    }
+    std::fs::write(&path, &bytes).expect("write");
+    assert!(super::disk::check(&dir).is_err(), "blk-client's pattern missing");
+    for i in 0..2 * 512 {
+        bytes[300 * 512 + i] = (i * 31 + 11) as u8;
+    }
+    std::fs::write(&path, &bytes).expect("write");
+    super::disk::check(&dir).expect("the three patterns, zeros elsewhere");
+    bytes[200 * 512] = 1;
+    std::fs::write(&path, &bytes).expect("write");
+    assert!(super::disk::check(&dir).is_err(), "a stray byte");
+    fresh();
+    assert!(super::disk::check(&dir).is_err(), "the harness's pattern missing");
+    std::fs::remove_dir_all(&dir).expect("cleaned");
+}
+
+/// A dma.toml run as the kernel, `mgmt` and the two domains report it.
+fn dma_log() -> String {
+    let mut s = String::from(
+        "[cpu0] iommu: VT-d unit at 0xfed90000: DMA remapping on, 3-level tables, 1 fault records\n\
+         [mgmt] started dma-witness (domain 0x1)\n[mgmt] started blk-dma (domain 0x2)\n\
+         [dma-witness] dma-witness: 256 KiB filled, checksum 0x1\n",
+    );
+    for aim in super::DMA_AIMS {
+        s.push_str(&format!(
+            "[cpu0] WARN iommu: DMA fault: device 00:04.0 write at {aim:#x} blocked (reason 0x6)\n\
+             [blk-dma] blk-dma: a read into {aim:#x} (RAM): the device answered it done\n"
+        ));
+    }
+    s.push_str(
+        "[blk-dma] blk-dma: the device still serves a read through its own IOVAs\n\
+         [dma-witness] dma-witness: its memory is unchanged after the attack (checksum 0x1)\n\
+         [mgmt] blk-dma exited with code 0\n[mgmt] dma-witness exited with code 0\n",
+    );
+    s
+}
+
+#[test]
+fn dma_attack_wants_every_aim_blocked_and_logged_and_the_witness_unchanged() {
+    let log = dma_log();
+    assert_eq!(run("dma_attack", &format!("{log}{END}")), Ok(()));
+    let unlogged = log.replace("write at 0x100000 blocked", "write at 0x100000 passed");
+    fails("dma_attack", &format!("{unlogged}{END}"), "0x100000 blocked");
+    let unsaid =
+        log.replace("[blk-dma] blk-dma: a read into 0x2000000", "[blk-dma] blk-dma: nothing into 0x2000000");
+    fails("dma_attack", &format!("{unsaid}{END}"), "a read into 0x2000000");
+    let changed = log.replace("its memory is unchanged", "FAIL: its memory changed");
+    fails("dma_attack", &format!("{changed}{END}"), "its memory is unchanged");
+    let broken = log.replace(
+        "[blk-dma] blk-dma: the device still serves",
+        "[blk-dma] blk-dma: the device no longer serves",
+    );
+    fails("dma_attack", &format!("{broken}{END}"), "still serves");
+    let remapping_off = log.replace("DMA remapping on", "DMA remapping FAILED");
+    fails("dma_attack", &format!("{remapping_off}{END}"), "DMA remapping on");
+}
+
+const NET: &str = "\
+[mgmt] control: serving on COM2 (ports 0x2f8, interrupt 3)
+[mgmt] net: device 00:05.0 (1af4:1041) given with DMA (confined where the kernel programs an IOMMU; unconfined_dma: even where it does not)
+[mgmt] started net (domain 0x1)
+[net] net: virtio-net, MAC 52:54:00:12:34:56
+[net] net: DHCP lease: address 10.0.2.15/24, gateway 10.0.2.2
+[net] net: serving frames to net-client as 52:54:00:12:34:57
+[net-client] net-client: its MAC, net's plus one: as owed
+[net-client] net-client: the link up: as owed
+[net-client] net-client: a frame from another address refused: as owed
+[net-client] net-client: a frame too long refused: as owed
+[net-client] net-client: a frame too short refused: as owed
+[net-client] net-client: DHCP lease: address 10.0.2.16/24, gateway 10.0.2.2
+[net-client] net-client: every frame sent taken: as owed
+[net-client] net-client: moved its producer index back
+[mgmt] net-client exited with code 0
+[net] net: client net-client broke its ring (PeerMisbehaved): no longer served
+[net] net: echo: a connection ended after 6144 bytes
+[net] net: echo: a connection ended after 1 bytes
+[net] net: echo: a connection passed 65536 bytes: cut
+[net] net: echo: a connection idle for 5 s: cut
+[mgmt] control: shutdown asked for
+";
+
+#[test]
+fn net_echo_wants_the_lease_the_echo_and_the_cut() {
+    let good = format!("{NET}{END}");
+    assert_eq!(run("net_echo", &good), Ok(()));
+    fails("net_echo", &good.replace("address 10.0.2.15/24", "address 10.0.2.16/24"), "DHCP lease");
+    fails("net_echo", &good.replace("passed 65536 bytes: cut", "passed"), "cut");
+    fails("net_echo", &good.replace("idle for 5 s: cut", "idle"), "idle");
+    fails("net_echo", &good.replace("ended after 6144", "ended after 6000"), "6144");
+    let failed = good.replace("[net] net: echo: a connection ended after 1 bytes", "[net] net: FAIL: x");
+    fails("net_echo", &failed, "failure");
+    fails("net_echo", &good.replace("[mgmt] control: shutdown asked for\n", ""), "shutdown");
+    for what in net::CLIENT_ANSWERS {
+        let owed = format!("net-client: {what}: as owed");
+        fails("net_echo", &good.replace(&owed, &format!("net-client: {what}: FAIL")), what);
+    }
+    fails("net_echo", &good.replace("10.0.2.16/24", "10.0.2.17/24"), "10.0.2.16");
+    fails("net_echo", &good.replace("broke its ring (PeerMisbehaved)", "closed"), "broke its ring");
+    fails(
+        "net_echo",
+        &good.replace("net-client exited with code 0", "net-client exited with code 1"),
+        "code 0",
+    );
+}
+
+#[test]
+fn net_echo_streams_differ_by_seed_and_are_not_constant() {
+    let (a, b) = (net::stream(1, 4096), net::stream(2, 4096));
+    assert_eq!(a, net::stream(1, 4096));
+    assert_ne!(a, b);
+    assert!(a.iter().any(|&x| x != a[0]));
+    let zeros = a.iter().filter(|&&x| x == 0).count();
+    assert!(zeros < 64, "{zeros} zero bytes of 4096");
 }

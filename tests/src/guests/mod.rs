@@ -34,6 +34,7 @@ pub fn cases() -> Vec<SystemTest> {
         emulator,
         check,
         drive: None,
+        prepare: None,
     };
     // Every guest test runs on AMD-V under QEMU (`name`), on VT-x under
     // Bochs (`bochs_name`) and on AMD-V under Bochs (`ryzen_name`).
@@ -347,14 +348,13 @@ fn check_timer(o: &Outcome) -> Result<(), String> {
     let pm = says_prefix(s, g, "guest-timer: PM timer ")?;
     let exit = passed(s, g)?;
     in_order(&[("the rates", rates), ("the ticks", ticked), ("the PM timer", pm), ("the exit", exit)], g)?;
-    let cpu_prefix = format!("{g}: cpu time ");
-    let cpu_us = crate::log::said(s, VMM)
-        .into_iter()
-        .find_map(|(_, m)| m.strip_prefix(cpu_prefix.as_str())?.strip_suffix(" us")?.parse::<u64>().ok())
-        .ok_or("the VMM did not say the guest's CPU time")?;
-    if ms < 45 || cpu_us >= ms * 1000 {
+    // Idled through: over the ticks (its marks), the guest used less than
+    // half the CPU, as a guest halted between 1 ms ticks does; one that
+    // spun, or whose timer came by polling, would use all of it.
+    let (cpu_us, wall_us) = marked(s, g)?;
+    if ms < 45 || cpu_us.saturating_mul(2) >= wall_us {
         return Err(format!(
-            "50 ticks in {ms} ms with {cpu_us} us of CPU time: not a 1 ms timer idled through"
+            "50 ticks in {ms} ms with {cpu_us} us of CPU time in {wall_us} us: not a 1 ms timer idled through"
         ));
     }
     Ok(())
@@ -963,6 +963,7 @@ pub fn linux_cases() -> Vec<SystemTest> {
         emulator,
         check,
         drive: None,
+        prepare: None,
     };
     vec![
         case("linux_boot", "tests/systems/linux.toml", Emulator::Qemu(Qemu::default()), check_linux_boot),
@@ -977,19 +978,70 @@ pub fn linux_cases() -> Vec<SystemTest> {
             "bochs_linux_boot",
             "tests/systems/linux-bochs.toml",
             Emulator::Bochs(Bochs::default()),
-            check_linux_boot_one,
+            check_linux_boot_bochs,
         ),
     ]
 }
 
 fn check_linux_boot(o: &Outcome) -> Result<(), String> {
-    linux_booted(o, 2)
+    linux_booted(o, 2, &HostClock::qemu(o)?)
 }
 
-/// As [`check_linux_boot`], with 1 vCPU (`linux_boot_one`,
-/// `bochs_linux_boot`).
+/// As [`check_linux_boot`], with 1 vCPU (`linux_boot_one`).
 fn check_linux_boot_one(o: &Outcome) -> Result<(), String> {
-    linux_booted(o, 1)
+    linux_booted(o, 1, &HostClock::qemu(o)?)
+}
+
+/// As [`check_linux_boot_one`], on Bochs (`bochs_linux_boot`), whose
+/// clock counts instructions (`clock: sync=none`): the guest's date may
+/// lag the host's by as much as the run took.
+fn check_linux_boot_bochs(o: &Outcome) -> Result<(), String> {
+    linux_booted(o, 1, &HostClock::bochs(o)?)
+}
+
+/// The host's clock as a Linux guest's dates are judged against: Unix
+/// seconds when the run ended, and how far behind it a date said during
+/// the run may be; and whether the guest must have kept time by the TSC.
+///
+/// On Bochs it is not judged, and Linux does mark the TSC unstable there
+/// (issue 11): its clocksource watchdog checks the TSC against
+/// `refined-jiffies` before `acpi_pm` is registered (fs_initcall), and
+/// while jiffies is still its clock source Linux programs each tick 4 ms
+/// after the last one was handled; the VMM's timer for it is a kernel
+/// timer, which fires at the host's next 1 ms tick, so each jiffy took
+/// about 5 ms (refined-jiffies 512 ms against the TSC's 640 ms on Bochs,
+/// as `linux_boot_one` showed on QEMU before the PM timer was named).
+/// QEMU registers `acpi_pm` in time and passes. The cure is a kernel timer that fires when it is due, not at
+/// the next tick.
+struct HostClock {
+    now: i64,
+    lag: i64,
+    tsc: bool,
+}
+
+/// How far behind the host's clock at the run's end a Linux guest's date
+/// may be on QEMU: from init's report to the power-off and the
+/// emulator's exit, a few seconds; and half the run's time more, for a
+/// guest clock that runs slow by the kernel's TSC rate, which on a loaded
+/// host is calibrated high under QEMU's TCG (3.29 GHz for 2.6: a 2-vCPU
+/// boot of 58 s said a date 17 s behind).
+const LINUX_DATE_LAG_S: i64 = 10;
+
+impl HostClock {
+    fn host_now() -> Result<i64, String> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        Ok(now.map_err(|e| e.to_string())?.as_secs() as i64)
+    }
+
+    fn qemu(o: &Outcome) -> Result<Self, String> {
+        let lag = LINUX_DATE_LAG_S + o.duration.as_secs() as i64 / 2;
+        Ok(HostClock { now: Self::host_now()?, lag, tsc: true })
+    }
+
+    fn bochs(o: &Outcome) -> Result<Self, String> {
+        let lag = LINUX_DATE_LAG_S + o.duration.as_secs() as i64;
+        Ok(HostClock { now: Self::host_now()?, lag, tsc: false })
+    }
 }
 
 /// `linux_two` (issue 11 item 2): two Linux guests (1 vCPU each, one per
@@ -1001,10 +1053,11 @@ fn check_linux_boot_one(o: &Outcome) -> Result<(), String> {
 /// first line.
 fn check_linux_two(o: &Outcome) -> Result<(), String> {
     finished(o)?;
+    let host = HostClock::qemu(o)?;
     let s = &o.serial;
     let (before, after) = steady_said(s, "guest-steady")?;
     for guest in ["linux-a", "linux-b"] {
-        let uptime = linux_said(s, guest, 1)?;
+        let uptime = linux_said(s, guest, 1, &host)?;
         let host = o.duration.as_secs_f64();
         if uptime > host {
             return Err(format!(
@@ -1033,9 +1086,9 @@ fn check_linux_two(o: &Outcome) -> Result<(), String> {
 /// guest's uptime at its second sample is within the run's wall-clock time
 /// on the host (a guest clock running fast, from too low a TSC rate, shows
 /// there; one running slow does not).
-fn linux_booted(o: &Outcome, cpus: usize) -> Result<(), String> {
+fn linux_booted(o: &Outcome, cpus: usize, host: &HostClock) -> Result<(), String> {
     finished(o)?;
-    let uptime = linux_said(&o.serial, "linux", cpus)?;
+    let uptime = linux_said(&o.serial, "linux", cpus, host)?;
     let host = o.duration.as_secs_f64();
     if uptime > host {
         return Err(format!("the guest's uptime {uptime} s is more than the run's {host:.1} s on the host"));
@@ -1045,8 +1098,9 @@ fn linux_booted(o: &Outcome, cpus: usize) -> Result<(), String> {
 }
 
 /// What init of guest `guest` said, with `cpus` CPUs: see
-/// [`check_linux_boot`]; its uptime at the second sample.
-fn linux_said(s: &str, guest: &str, cpus: usize) -> Result<f64, String> {
+/// [`check_linux_boot`] and [`linux_clocks`]; its uptime at the second
+/// sample.
+fn linux_said(s: &str, guest: &str, cpus: usize, host: &HostClock) -> Result<f64, String> {
     let started = says_prefix(s, guest, "ryokan-init: started")?;
     let nproc = says(s, guest, &format!("ryokan-init: nproc {cpus}"))?;
     let lines = crate::log::said(s, guest);
@@ -1080,8 +1134,71 @@ fn linux_said(s: &str, guest: &str, cpus: usize) -> Result<f64, String> {
             return Err(format!("CPU {cpu}'s local timer interrupts did not rise: {a} then {b}"));
         }
     }
+    linux_clocks(s, guest, host)?;
     let clean = says(s, guest, "ryokan-init: dmesg clean")?;
     let done = says(s, guest, "ryokan-init: done, powering off")?;
     in_order(&[("started", started), ("nproc", nproc), ("dmesg clean", clean), ("done", done)], guest)?;
     Ok(t2)
+}
+
+/// Guest `guest`'s clocks (issue 11): it kept time by the TSC to the end
+/// (`tsc-early` or `tsc`: never marked unstable against its watchdog, nor
+/// switched to another clock source; on QEMU, see [`HostClock`]), Linux's `rtc_cmos` registered
+/// `rtc0` and read the CMOS clock's date from it, and both that date and
+/// the system clock set from it are the host's: at most [`HostClock`]'s
+/// lag behind the host's clock at the run's end, and not ahead of it.
+fn linux_clocks(s: &str, guest: &str, host: &HostClock) -> Result<(), String> {
+    let lines = crate::log::said(s, guest);
+    let said = |prefix: &str| {
+        lines
+            .iter()
+            .find_map(|(_, m)| m.strip_prefix(prefix))
+            .ok_or_else(|| format!("no line `[{guest}] {prefix}…`"))
+    };
+    let source = said("ryokan-init: clocksource ")?;
+    if host.tsc {
+        // Why, in the reason itself: the serial log a failure prints is cut.
+        let clock_lines = || {
+            let lines: Vec<&str> = lines
+                .iter()
+                .map(|&(_, m)| m)
+                .filter(|m| {
+                    let m = m.to_ascii_lowercase();
+                    ["clocksource", "tsc", "unstable", "watchdog"].iter().any(|w| m.contains(w))
+                })
+                .collect();
+            lines.join("\n  ")
+        };
+        if !matches!(source.trim(), "tsc" | "tsc-early") {
+            return Err(format!(
+                "{guest} kept time by `{source}`, not the TSC; its clock lines:\n  {}",
+                clock_lines()
+            ));
+        }
+        never(s, guest, |m| m.to_ascii_lowercase().contains("unstable"), "a clock marked unstable")
+            .map_err(|e| format!("{e}; its clock lines:\n  {}", clock_lines()))?;
+    }
+    let dated = |what: &str, secs: &str| -> Result<(), String> {
+        let at: i64 = secs.trim().parse().map_err(|_| format!("{guest}'s {what} `{secs}` is not a date"))?;
+        if !(host.now - host.lag..=host.now + 1).contains(&at) {
+            return Err(format!(
+                "{guest}'s {what} said {at}, the host's clock {} at the run's end (at most {} s behind)",
+                host.now, host.lag
+            ));
+        }
+        Ok(())
+    };
+    let rtc = said("ryokan-init: rtc0 ")?;
+    // `rtc_cmos 00:01 <seconds>`: the driver, its PNP device, the date.
+    let secs = rtc
+        .strip_prefix("rtc_cmos ")
+        .and_then(|r| r.split_whitespace().nth(1))
+        .ok_or_else(|| format!("{guest}'s rtc0 is not rtc_cmos's: `{rtc}`"))?;
+    dated("CMOS clock (rtc0)", secs)?;
+    dated("system clock", said("ryokan-init: date ")?)?;
+    lines
+        .iter()
+        .any(|(_, m)| m.contains("] rtc_cmos ") && m.ends_with(": registered as rtc0"))
+        .then_some(())
+        .ok_or_else(|| format!("{guest}: no `rtc_cmos …: registered as rtc0` in its kernel's log"))
 }

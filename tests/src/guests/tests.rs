@@ -459,14 +459,15 @@ fn the_module_sum_is_the_guests() {
     assert_eq!(super::module_sum(&[1, 2]), (1 << 5) ^ 2);
 }
 
-/// guest-timer's lines: 50 ticks in `ms`, `cpu_us` of CPU time.
+/// guest-timer's lines: 50 ticks in `ms`, `cpu_us` of CPU time over them.
 fn timer(ms: u64, cpu_us: u64) -> String {
     format!(
         "[guest-timer] guest-timer: TSC 2600000 kHz, APIC timer 1000000 kHz\n\
+         [vmm] guest-timer: cpu time between marks 1 and 2: {cpu_us} us in {ms}000 us\n\
          [guest-timer] guest-timer: 50 ticks in {ms} ms, halted between them\n\
          [guest-timer] guest-timer: PM timer 35801 ticks in 10 ms\n\
          [vmm] guest-timer: exit port 0xf4: exit code 0\n\
-         [vmm] guest-timer: cpu time {cpu_us} us\n\
+         [vmm] guest-timer: cpu time 72000 us\n\
          [mgmt] guest-timer exited with code 0\n"
     )
 }
@@ -476,7 +477,11 @@ fn the_timer_wants_fifty_idle_milliseconds() {
     assert_eq!(run("guest_timer", &timer(56, 10_059)), Ok(()));
     assert_eq!(run("bochs_guest_timer", &timer(50, 6_040)), Ok(()));
     fails("guest_timer", &timer(30, 10_000), "not a 1 ms timer");
+    fails("guest_timer", &timer(56, 28_000), "not a 1 ms timer");
     fails("guest_timer", &timer(56, 56_000), "not a 1 ms timer");
+    let unmarked = timer(56, 10_000)
+        .replace("[vmm] guest-timer: cpu time between marks 1 and 2: 10000 us in 56000 us\n", "");
+    fails("guest_timer", &unmarked, "between marks");
     fails("guest_timer", &timer(56, 10_000).replace("50 ticks in 56 ms", "49 ticks in 56 ms"), "50 ticks in");
     let no_exit = timer(56, 10_000).replace("[vmm] guest-timer: exit port 0xf4: exit code 0\n", "");
     fails("guest_timer", &no_exit, "exit port");
@@ -564,24 +569,37 @@ fn verdict_wants_the_failing_guest_named_and_nothing_else() {
     fails("guest_verdict", &wrong, "not VMM status [1]");
 }
 
-/// What Debian's kernel and the payload's init print with 2 vCPUs (cut).
-const LINUX: &str = "\
+/// What Debian's kernel and the payload's init print with 2 vCPUs (cut),
+/// its dates `@RTC@` and `@NOW@` (see [`linux`]).
+const LINUX_AT: &str = "\
 [vmm] linux: started: 262144 KiB of RAM, 2 vCPUs, command line `console=ttyS0 panic=-1 ryokan.test`, 1 module(s)
 [linux] [    0.000000] Linux version 6.1.0-48-cloud-amd64
+[linux] [    1.311432] rtc_cmos 00:01: registered as rtc0
 [linux] ryokan-init: started, uptime 2.31 s
 [linux] ryokan-init: nproc 2
 [linux] ryokan-init: sample 1 uptime 2.40 s
 [linux] ryokan-init: irq 1 LOC:        412        380   Local timer interrupts
 [linux] ryokan-init: sample 2 uptime 3.42 s
 [linux] ryokan-init: irq 2 LOC:        702        655   Local timer interrupts
+[linux] ryokan-init: clocksource tsc-early
+[linux] ryokan-init: rtc0 rtc_cmos 00:01 @RTC@
+[linux] ryokan-init: date @NOW@
 [linux] ryokan-init: dmesg clean
 [linux] ryokan-init: done, powering off
 [vmm] linux: powered off (ACPI S5)
 [mgmt] linux exited with code 0
 ";
 
+/// [`LINUX_AT`] with the CMOS clock's date 2 s behind the host's clock
+/// now, and the system clock's 1 s behind.
+fn linux() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    LINUX_AT.replace("@RTC@", &(now - 2).to_string()).replace("@NOW@", &(now - 1).to_string())
+}
+
 #[test]
 fn linux_boot_wants_two_cpus_ticking_a_clean_log_and_a_power_off() {
+    let log = &*linux();
     // A run of 20 s on the host.
     let on = |name: &str, log: &str| {
         let t = linux_cases().into_iter().find(|t| t.name == name).expect("case exists");
@@ -589,29 +607,29 @@ fn linux_boot_wants_two_cpus_ticking_a_clean_log_and_a_power_off() {
         (t.check)(&o)
     };
     let check = |log: &str| on("linux_boot", log);
-    assert_eq!(check(LINUX), Ok(()));
-    let one = LINUX.replace("nproc 2", "nproc 1").replace("        380", "").replace("        655", "");
+    assert_eq!(check(log), Ok(()));
+    let one = one_cpu(log);
     for name in ["linux_boot_one", "bochs_linux_boot"] {
         assert_eq!(on(name, &one), Ok(()), "{name}");
-        assert!(on(name, LINUX).unwrap_err().contains("nproc 1"), "{name}");
+        assert!(on(name, log).unwrap_err().contains("nproc 1"), "{name}");
     }
     for name in ["linux_boot", "linux_boot_one", "bochs_linux_boot"] {
         assert!(cases().iter().any(|t| t.name == name), "{name} registered: it passes");
     }
-    let fast = LINUX.replace("2.40 s", "20.40 s").replace("3.42 s", "21.42 s");
+    let fast = log.replace("2.40 s", "20.40 s").replace("3.42 s", "21.42 s");
     assert!(check(&fast).unwrap_err().contains("uptime 21.42 s is more than the run's 20.0 s"));
     let fails = |log: String, needle: &str| {
         let e = check(&log).expect_err("the check should fail");
         assert!(e.contains(needle), "`{needle}` not in: {e}");
     };
-    fails(LINUX.replace("nproc 2", "nproc 1"), "nproc 2");
-    fails(LINUX.replace("655", "380"), "CPU 1's local timer interrupts did not rise");
-    fails(LINUX.replace("702        655", "702"), "1 CPUs' local timer counts");
-    fails(LINUX.replace("irq 2 LOC", "irq 2 NMI"), "no line `[linux] ryokan-init: irq 2 LOC");
-    fails(LINUX.replace("3.42 s", "2.90 s"), "the guest's clock went from 2.4 s to 2.9 s");
-    fails(LINUX.replace("dmesg clean", "dmesg has errors:"), "dmesg clean");
-    fails(LINUX.replace("[vmm] linux: powered off (ACPI S5)\n", ""), "powered off");
-    let triple = LINUX.replace(
+    fails(log.replace("nproc 2", "nproc 1"), "nproc 2");
+    fails(log.replace("655", "380"), "CPU 1's local timer interrupts did not rise");
+    fails(log.replace("702        655", "702"), "1 CPUs' local timer counts");
+    fails(log.replace("irq 2 LOC", "irq 2 NMI"), "no line `[linux] ryokan-init: irq 2 LOC");
+    fails(log.replace("3.42 s", "2.90 s"), "the guest's clock went from 2.4 s to 2.9 s");
+    fails(log.replace("dmesg clean", "dmesg has errors:"), "dmesg clean");
+    fails(log.replace("[vmm] linux: powered off (ACPI S5)\n", ""), "powered off");
+    let triple = log.replace(
         "[vmm] linux: powered off (ACPI S5)\n[mgmt] linux exited with code 0\n",
         &format!(
             "[vmm] linux: triple fault at rip 0x1000: stopped\n[mgmt] linux exited with code 4\n{}",
@@ -619,16 +637,64 @@ fn linux_boot_wants_two_cpus_ticking_a_clean_log_and_a_power_off() {
         ),
     );
     fails(triple, "guest linux failed");
-    let early = LINUX.replace("[linux] ryokan-init: done, powering off\n", "");
+    let early = log.replace("[linux] ryokan-init: done, powering off\n", "");
     fails(early, "done, powering off");
+    // The clocks: the TSC kept to the end, rtc0 the CMOS clock, both dates
+    // the host's.
+    let source = "clocksource tsc-early";
+    assert_eq!(check(&log.replace(source, "clocksource tsc")), Ok(()), "the refined TSC");
+    fails(log.replace(source, "clocksource refined-jiffies"), "kept time by `refined-jiffies`");
+    fails(log.replace(source, "clocksource acpi_pm"), "not the TSC");
+    let unstable = "[linux] [    1.883211] tsc: Marking TSC unstable due to clocksource watchdog\n";
+    fails(
+        log.replace("[linux] ryokan-init: started", &format!("{unstable}[linux] ryokan-init: started")),
+        "unstable",
+    );
+    fails(
+        log.replace("ryokan-init: dmesg clean", "ryokan-init: dmesg says a clock is unstable:"),
+        "unstable",
+    );
+    fails(log.replace(&format!("{source}\n"), ""), "no line `[linux] ryokan-init: clocksource");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let rtc =
+        |secs: u64| LINUX_AT.replace("@RTC@", &secs.to_string()).replace("@NOW@", &(now - 1).to_string());
+    fails(rtc(now - 3600), "CMOS clock (rtc0) said");
+    fails(rtc(now - 21), "at most 20 s behind");
+    assert_eq!(check(&rtc(now - 19)), Ok(()), "a clock running slow: within half the run's 20 s");
+    fails(rtc(now + 60), "CMOS clock (rtc0) said");
+    let date = LINUX_AT.replace("@RTC@", &(now - 2).to_string()).replace("@NOW@", &(now - 3600).to_string());
+    fails(date, "system clock said");
+    let no_rtc = LINUX_AT.replace(
+        "rtc_cmos 00:01 @RTC@",
+        "cat: can't open '/sys/class/rtc/rtc0/name': No such file or directory",
+    );
+    fails(no_rtc.replace("@NOW@", &now.to_string()), "rtc0 is not rtc_cmos's");
+    fails(
+        log.replace("[linux] [    1.311432] rtc_cmos 00:01: registered as rtc0\n", ""),
+        "registered as rtc0",
+    );
+    // Bochs' clock counts instructions: its dates may lag by the run's
+    // 20 s too, but not more.
+    assert_eq!(on("bochs_linux_boot", &one_cpu(&rtc(now - 25))), Ok(()));
+    assert!(on("bochs_linux_boot", &one_cpu(&rtc(now - 31))).unwrap_err().contains("at most 30 s behind"));
+    assert!(on("linux_boot_one", &one_cpu(&rtc(now - 25))).unwrap_err().contains("at most 20 s behind"));
+    // The clock source is judged on QEMU only (see `HostClock`).
+    let jiffies = one_cpu(&log.replace(source, "clocksource refined-jiffies"));
+    assert!(on("linux_boot_one", &jiffies).unwrap_err().contains("refined-jiffies"));
+    assert_eq!(on("bochs_linux_boot", &jiffies), Ok(()));
+}
+
+/// A log of [`LINUX_AT`]'s with 1 vCPU.
+fn one_cpu(log: &str) -> String {
+    log.replace("nproc 2", "nproc 1").replace("        380", "").replace("        655", "")
 }
 
 /// `linux_two`'s log: `guest-steady`'s first checksum, both guests' boots
-/// (as [`LINUX`] with 1 vCPU, tagged `linux-a` and `linux-b`), the
+/// (as [`linux`] with 1 vCPU, tagged `linux-a` and `linux-b`), the
 /// witness's second checksum after both kernels' first lines, the native
 /// domains.
 fn linux_two_log() -> String {
-    let one = LINUX.replace("nproc 2", "nproc 1").replace("        380", "").replace("        655", "");
+    let one = linux().replace("nproc 2", "nproc 1").replace("        380", "").replace("        655", "");
     let (head, rest) = one.split_at(one.find("[linux] ryokan-init: started").expect("init's first line"));
     let tag = |part: &str, guest: &str| {
         part.replace("[linux]", &format!("[{guest}]"))
@@ -672,11 +738,11 @@ fn linux_two_wants_both_booted_beside_an_unchanged_witness_and_the_native_domain
     fails(log.replace("[hello] hello from a native domain\n", ""), "hello from a native domain");
     // The witness's window must cover both boots: its second checksum
     // before a kernel's first line, or its first after an init, fails.
-    let late = log.replace("[linux-b] [    0.000000] Linux version 6.1.0-48-cloud-amd64\n", "");
-    let late = late.replace(
-        "[linux-b] ryokan-init: started",
-        "[linux-b] [    0.000000] Linux version 6.1.0-48-cloud-amd64\n[linux-b] ryokan-init: started",
-    );
+    let kernel = "[linux-b] [    0.000000] Linux version 6.1.0-48-cloud-amd64\n\
+                  [linux-b] [    1.311432] rtc_cmos 00:01: registered as rtc0\n";
+    let late = log.replace(kernel, "");
+    let late =
+        late.replace("[linux-b] ryokan-init: started", &format!("{kernel}[linux-b] ryokan-init: started"));
     fails(late, "linux-b's first line");
     let init = "[linux-a] ryokan-init: started, uptime 2.31 s\n";
     fails(format!("{init}{}", log.replacen(init, "", 1)), "linux-a's init");

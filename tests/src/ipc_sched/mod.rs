@@ -28,6 +28,7 @@ pub fn cases() -> Vec<SystemTest> {
         emulator,
         check,
         drive: None,
+        prepare: None,
     };
     let tcg = || Emulator::Qemu(Qemu::default());
     let icount = || Emulator::Qemu(Qemu::deterministic());

@@ -10,7 +10,7 @@ use core::fmt::{self, Write};
 use heapless::{String, Vec};
 use ipc::guest::GuestConfig;
 use ipc::manifest::{
-    CapSpec, DomainSpec, Manifest, Name, Restart, MAX_CAPS, MAX_DOMAINS, MAX_GUESTS, MAX_SHARED,
+    CapSpec, DomainSpec, Manifest, Name, PciAddress, Restart, MAX_CAPS, MAX_DOMAINS, MAX_GUESTS, MAX_SHARED,
 };
 use ipc::Rights;
 use user::layout;
@@ -99,6 +99,11 @@ pub enum Grant {
     /// VMM (`CONSOLE_BELL_CAP`, READ|WRITE) and `mgmt`'s own
     /// (`CONSOLE_MGMT_CAP`, WRITE).
     Console { cap: CapName },
+    /// The PCI function `pci` (`device:BB:DD.F`), made from `mgmt`'s `pci`
+    /// for the domain (READ|WRITE), if its IDs are `ids` (when given);
+    /// bus mastering allowed if `dma` (the system file's `unconfined_dma`:
+    /// no IOMMU confines DMA yet).
+    Device { cap: CapName, pci: PciAddress, ids: Option<(u16, u16)>, dma: bool },
 }
 
 impl Grant {
@@ -113,7 +118,8 @@ impl Grant {
             | Grant::Module { cap, .. }
             | Grant::GuestConfig { cap, .. }
             | Grant::Supervisor { cap }
-            | Grant::Console { cap } => cap,
+            | Grant::Console { cap }
+            | Grant::Device { cap, .. } => cap,
         }
     }
 }
@@ -133,6 +139,8 @@ pub enum Refusal {
     /// A capability names a shared region, domain, endpoint or notification
     /// the manifest lacks (`Manifest::decode` refuses such manifests).
     Unknown { name: Name },
+    /// More capabilities and devices than a domain starts with.
+    TooMany,
 }
 
 impl fmt::Display for Note {
@@ -154,6 +162,7 @@ impl fmt::Display for Refusal {
                 )
             }
             Refusal::Unknown { name } => write!(f, "the manifest has no `{name}` to give"),
+            Refusal::TooMany => write!(f, "more than {MAX_CAPS} capabilities and devices to give"),
         }
     }
 }
@@ -268,8 +277,19 @@ fn plan_domain(m: &Manifest, d: &DomainSpec, p: &mut DomainPlan) -> Result<(), R
         };
         let _ = p.grants.push(grant);
     }
+    for dev in m.devices.iter().filter(|x| x.domain == d.name) {
+        let mut cap = CapName::new();
+        // "device:" and "BB:DD.F" fit in 32 bytes.
+        let _ = write!(cap, "{DEVICE_PREFIX}{}", dev.pci);
+        let ids = dev.model.map(|m| m.ids());
+        let grant = Grant::Device { cap, pci: dev.pci, ids, dma: dev.unconfined_dma };
+        p.grants.push(grant).map_err(|_| Refusal::TooMany)?;
+    }
     Ok(())
 }
+
+/// What a domain's device capabilities are called: this and `BB:DD.F`.
+pub const DEVICE_PREFIX: &str = "device:";
 
 #[cfg(test)]
 mod tests;

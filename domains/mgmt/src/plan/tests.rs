@@ -33,6 +33,7 @@ fn manifest(domains: &[DomainSpec]) -> Manifest {
         endpoints,
         notifications,
         guests: Vec::new(),
+        devices: Vec::new(),
     }
 }
 
@@ -268,4 +269,40 @@ fn a_guests_modules_are_granted_in_order() {
     let back = GuestConfig::decode(config.encode(&mut buf).unwrap()).unwrap();
     let strings: std::vec::Vec<_> = back.modules.iter().map(|s| s.as_str()).collect();
     assert_eq!(strings, ["string 0", "string 1", "string 2", "string 3"]);
+}
+
+#[test]
+fn devices_go_to_the_domain_they_name_under_their_address() {
+    use ipc::manifest::{DeviceModel, DeviceSpec, PciAddress};
+    let mut m = manifest(&[domain("blk", &[CapSpec::Console]), domain("other", &[])]);
+    let pci = PciAddress { bus: 0, device: 4, function: 0 };
+    let spec =
+        DeviceSpec { pci, domain: name("blk"), model: Some(DeviceModel::VirtioBlk), unconfined_dma: true };
+    m.devices.push(spec).unwrap();
+    let bare = PciAddress { bus: 1, device: 0x1f, function: 7 };
+    m.devices
+        .push(DeviceSpec { pci: bare, domain: name("blk"), model: None, unconfined_dma: false })
+        .unwrap();
+    assert_eq!(m.validate(), Ok(()));
+    let p = plan(&m);
+    assert_eq!(
+        p.domains[0].grants.as_slice(),
+        [
+            Grant::Device {
+                cap: "device:00:04.0".try_into().unwrap(),
+                pci,
+                ids: Some((0x1af4, 0x1042)),
+                dma: true
+            },
+            Grant::Device { cap: "device:01:1f.7".try_into().unwrap(), pci: bare, ids: None, dma: false },
+        ]
+    );
+    assert!(p.domains[1].grants.is_empty(), "the other domain gets none");
+    // More than a domain starts with is refused, not cut short.
+    let mut m = manifest(&[domain("blk", &[CapSpec::Irq { line: 1 }])]);
+    for device in 0..MAX_CAPS as u8 {
+        let pci = PciAddress { bus: 0, device, function: 0 };
+        let _ = m.devices.push(DeviceSpec { pci, domain: name("blk"), model: None, unconfined_dma: false });
+    }
+    assert_eq!(plan(&m).domains[0].refusal, Some(Refusal::TooMany));
 }

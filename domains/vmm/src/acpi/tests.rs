@@ -69,7 +69,7 @@ fn every_checksum_sums_to_zero_and_every_pointer_agrees() {
 }
 
 #[test]
-fn the_fadt_is_hardware_reduced_with_sleep_and_reset_registers() {
+fn the_fadt_is_hardware_reduced_with_sleep_and_reset_registers_a_pm_timer_and_a_century() {
     let t = build(1).unwrap();
     let fadt = table(&t, t.fadt);
     let flags = u32_at(fadt, 112).unwrap();
@@ -85,7 +85,10 @@ fn the_fadt_is_hardware_reduced_with_sleep_and_reset_registers() {
     assert_eq!((u64_at(fadt, 120), fadt[128]), (Some(0xCF9), 6), "reset register and value");
     assert_eq!((&fadt[244..248], u64_at(fadt, 248)), (&[1u8, 8, 0, 1][..], Some(0x600)), "sleep control");
     assert_eq!((&fadt[256..260], u64_at(fadt, 260)), (&[1u8, 8, 0, 1][..], Some(0x601)), "sleep status");
-    assert_eq!(u32_at(fadt, 76), Some(0), "no PM timer block (hardware-reduced)");
+    assert_ne!(flags & 1 << 8, 0, "TMR_VAL_EXT: a 32-bit PM timer");
+    assert_eq!((u32_at(fadt, 76), fadt[91]), (Some(0x608), 4), "PM_TMR_BLK and PM_TMR_LEN");
+    assert_eq!((&fadt[208..212], u64_at(fadt, 212)), (&[1u8, 32, 0, 3][..], Some(0x608)), "X_PM_TMR_BLK");
+    assert_eq!(fadt[108], 0x32, "CENTURY: the CMOS byte of the century");
     assert_eq!((fadt[8], fadt[131]), (6, 5), "FADT 6.5");
 }
 
@@ -140,9 +143,10 @@ fn apic_ids_from_255_get_x2apic_entries() {
     assert_eq!(&b[68..84], x2(300).as_slice());
 }
 
-/// The DSDT's AML after its `\_S5`.
+/// The DSDT's AML after its `\_S5` (as `iasl -d` disassembles it:
+/// see [`the_dsdt_names_the_soft_off_sleep_type_the_uart_and_the_clock`]).
 const DSDT_SB: &[u8] = &[
-    0x10, 0x39, b'\\', b'_', b'S', b'B', b'_', // ScopeOp PkgLength \_SB_
+    0x10, 0x47, 0x06, b'\\', b'_', b'S', b'B', b'_', // ScopeOp PkgLength (103, 2 bytes) \_SB_
     0x5B, 0x82, 0x31, b'C', b'O', b'M', b'1', // DeviceOp PkgLength COM1
     0x08, b'_', b'H', b'I', b'D', 0x0C, 0x41, 0xD0, 0x05, 0x01, // _HID EisaId ("PNP0501")
     0x08, b'_', b'U', b'I', b'D', 0x00, // _UID Zero
@@ -151,17 +155,69 @@ const DSDT_SB: &[u8] = &[
     0x89, 0x06, 0x00, 0x03, 0x01, 0x04, 0x00, 0x00,
     0x00, // Interrupt (Consumer, Edge, ActiveHigh, Exclusive) { 4 }
     0x79, 0x00, // EndTag
+    0x5B, 0x82, 0x2B, b'R', b'T', b'C', b'_', // DeviceOp PkgLength RTC_
+    0x08, b'_', b'H', b'I', b'D', 0x0C, 0x41, 0xD0, 0x0B, 0x00, // _HID EisaId ("PNP0B00")
+    0x08, b'_', b'C', b'R', b'S', 0x11, 0x16, 0x0A, 0x13, // _CRS Buffer (19)
+    0x47, 0x01, 0x70, 0x00, 0x70, 0x00, 0x01, 0x02, // IO (Decode16, 0x70, 0x70, 1, 2)
+    0x89, 0x06, 0x00, 0x03, 0x01, 0x08, 0x00, 0x00,
+    0x00, // Interrupt (Consumer, Edge, ActiveHigh, Exclusive) { 8 }
+    0x79, 0x00, // EndTag
 ];
 
 #[test]
-fn the_dsdt_names_the_soft_off_sleep_type_and_the_uart() {
+fn the_dsdt_names_the_soft_off_sleep_type_the_uart_and_the_clock() {
     let t = build(1).unwrap();
     let dsdt = table(&t, t.dsdt);
     assert_eq!(dsdt[8], 2, "revision 2: 64-bit AML integers");
     // NameOp "_S5_" PackageOp PkgLength(4) NumElements(1) BytePrefix 5.
     assert_eq!(&dsdt[36..46], [0x08, b'_', b'S', b'5', b'_', 0x12, 4, 1, 0x0A, 5]);
-    assert_eq!(&dsdt[46..], DSDT_SB, "COM1 with its ports and IRQ 4");
-    assert_eq!(u32::from(DSDT_SB[52]), UART_IRQ);
+    assert_eq!(&dsdt[46..], DSDT_SB, "COM1 with its ports and IRQ 4, RTC with its ports and IRQ 8");
+    assert_eq!(u32::from(DSDT_SB[53]), UART_IRQ);
+    assert_eq!(u32::from(DSDT_SB[53 + 45]), RTC_IRQ);
+    assert_eq!(
+        usize::from(DSDT_SB[1] & 0x0F) | usize::from(DSDT_SB[2]) << 4,
+        DSDT_SB.len() - 1,
+        "the scope's PkgLength"
+    );
+}
+
+/// What `iasl -d` (ACPICA's disassembler, when installed) reads in the
+/// DSDT: each device with its resources, the ASL of [`DSDT_SB`]'s
+/// comments. Without iasl the test fails and says how to install it
+/// (`cargo xtask test` installs it with the other host packages).
+#[test]
+fn iasl_disassembles_the_dsdt_to_the_devices_named() {
+    let dir = std::env::temp_dir().join(format!("ryokan-dsdt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let t = build(1).unwrap();
+    std::fs::write(dir.join("dsdt.dat"), table(&t, t.dsdt)).unwrap();
+    let out = std::process::Command::new("iasl").arg("-d").arg("dsdt.dat").current_dir(&dir).output();
+    let out = out.expect("cannot run iasl: install acpica-tools (cargo xtask test does, as root)");
+    assert!(out.status.success(), "iasl -d failed: {}", String::from_utf8_lossy(&out.stderr));
+    let asl = std::fs::read_to_string(dir.join("dsdt.dsl")).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    // Its comments dropped (`// …` to the line's end, `/* … */` within a
+    // line), and its white space, as in each line looked for.
+    let code = asl.lines().map(|l| {
+        let l = l.split("//").next().unwrap_or("");
+        match (l.find("/*"), l.find("*/")) {
+            (Some(a), Some(b)) if a < b => format!("{}{}", &l[..a], &l[b + 2..]),
+            _ => l.to_string(),
+        }
+    });
+    let bare = |s: &str| s.split_whitespace().collect::<String>();
+    let squeezed = bare(&code.collect::<String>());
+    for want in [
+        "Name (_S5, Package (0x01) { 0x05 })",
+        "Scope (\\_SB) { Device (COM1) { Name (_HID, EisaId (\"PNP0501\")) Name (_UID, Zero) \
+         Name (_CRS, ResourceTemplate () { IO (Decode16, 0x03F8, 0x03F8, 0x01, 0x08, ) \
+         Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, ) { 0x00000004, } }) }",
+        "Device (RTC) { Name (_HID, EisaId (\"PNP0B00\")) \
+         Name (_CRS, ResourceTemplate () { IO (Decode16, 0x0070, 0x0070, 0x01, 0x02, ) \
+         Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, ) { 0x00000008, } }) } }",
+    ] {
+        assert!(squeezed.contains(&bare(want)), "`{want}` not in iasl's disassembly:\n{asl}");
+    }
 }
 
 #[test]

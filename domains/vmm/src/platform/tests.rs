@@ -671,6 +671,54 @@ fn console_input_interrupts_on_pin_4_and_output_is_each_byte_sent() {
     assert_eq!(p.on_exit(0, &out(0x3f8 + 7, 1, 1), no_cpu).tx, None, "nor does the scratch register");
 }
 
+/// The VMM's short way for a byte to the UART (`uart_out`) does what
+/// `on_exit` does with it: the byte sent, the line, the interrupt's edge
+/// (then the whole step); and it takes no OUTS, IN or other port.
+#[test]
+fn a_uart_out_alone_is_what_on_exit_makes_of_it() {
+    let string = exit(ExitReason::PortOut, 0x3f8 | 1 << 16 | ipc::vcpu::PORT_STRING, 0, [0; 4]);
+    assert!(!Platform::is_uart_out(&string) && !Platform::is_uart_out(&inp(0x3f8, 1, 0)));
+    assert!(!Platform::is_uart_out(&out(0x400, 1, 0)) && !Platform::is_uart_out(&out(0x3f7, 1, 0)));
+    assert!(Platform::is_uart_out(&out(0x3f8, 1, 0)) && Platform::is_uart_out(&out(0x3ff, 4, 0)));
+    let (mut short, mut full) = (Platform::new(1, 0), Platform::new(1, 0));
+    for p in [&mut short, &mut full] {
+        ioapic_set(p, 0x10 + 2 * UART_PIN as u32 + 1, 0);
+        ioapic_set(p, 0x10 + 2 * UART_PIN as u32, 0x24);
+    }
+    let ier = 0x3f8 + 1;
+    // (0, 0): the guest reads the interrupt identification (lowering it).
+    let writes = [(0x3f8, u64::from(b'h')), (ier, 0x02), (0x3f8, 0xAB00 | u64::from(b'i')), (0x3f8, 0x0a)];
+    let writes = writes.into_iter().chain([(0, 0), (0x3f8, u64::from(b'!')), (ier, 0), (0x3f8, 0x0a)]);
+    let mut edges = 0;
+    for (port, value) in writes {
+        if port == 0 {
+            for p in [&mut short, &mut full] {
+                assert_eq!(p.on_exit(0, &inp(0x3f8 + 2, 1, 0), no_cpu).reply.regs[0] & 0x0F, 0x02);
+            }
+            continue;
+        }
+        let e = out(port, 1, value);
+        let want = full.on_exit(0, &e, no_cpu);
+        let w = short.uart_out(&e);
+        assert!(short.irqs().is_empty(), "no interrupt without its step");
+        let got = if w.rose {
+            edges += 1;
+            short.uart_rose(w.tx)
+        } else {
+            Step { tx: w.tx, ..Step::reply(Action::ADVANCE) }
+        };
+        assert_eq!((got.reply, got.tx, got.note, got.stop), (want.reply, want.tx, want.note, want.stop));
+        assert_eq!(
+            (short.irqs(), short.line()),
+            (full.irqs(), full.line()),
+            "port {port:#x} value {value:#x}"
+        );
+    }
+    assert_eq!(edges, 2, "the enable set while empty, and the byte after the identification read");
+    let w = short.uart_out(&out(0x3f8, 4, 0xFFFF_FF00 | u64::from(b'x')));
+    assert_eq!(w, UartWrite { tx: Some(b'x'), rose: false }, "al only");
+}
+
 #[test]
 fn the_cmos_clock_is_the_wall_clock_plus_the_virtual_time() {
     // 2026-12-03 07:02:54.5 UTC at virtual time 0, 8 MiB of RAM, 2 vCPUs.
@@ -736,4 +784,30 @@ fn tsc_deadline_mode_is_offered_on_the_guests_own_tsc_and_cpuid_says_so() {
     // No TSC rate: not offered.
     let mut p = Platform::new(1, 0).with_tsc_deadline(5);
     assert_eq!(leaf1(&mut p, 1 << 24) & (1 << 24), 0);
+}
+
+#[test]
+fn rdmsr_of_the_tsc_reads_the_guests_tsc_and_wrmsr_is_refused() {
+    let rdmsr = |p: &mut Platform| {
+        let s =
+            p.on_exit(0, &exit(ExitReason::MsrRead, 0, 0, [0xAAAA_AAAA_0000_0000, 0, 0x10, 7 << 32]), no_cpu);
+        (s.reply.inject, s.reply.regs[3] << 32 | s.reply.regs[0])
+    };
+    assert!(Platform::clock_msr(0x10), "the clock is set first");
+    let mut p = Platform::new(1, 2_000_000).with_tsc_deadline(5_000_000_000);
+    assert_eq!(rdmsr(&mut p), (None, 5_000_000_000), "the host's TSC at the start");
+    p.set_clock(1_500_000);
+    assert_eq!(rdmsr(&mut p), (None, 5_003_000_000), "1.5 ms on at 2 GHz, edx:eax");
+    p.set_clock(0x1_0000_0000_0000);
+    let (_, tsc) = rdmsr(&mut p);
+    assert!(tsc >> 32 != 0, "both halves: {tsc:#x}");
+    let w = exit(ExitReason::MsrWrite, 0, 0, [0, 0, 0x10, 0]);
+    assert_eq!(
+        p.on_exit(0, &w, no_cpu).reply.inject,
+        Some((13, Some(0))),
+        "the TSC is not the guest's to set"
+    );
+    // Without a TSC rate the VMM cannot say it: #GP, as for an unknown MSR.
+    let mut p = Platform::new(1, 0);
+    assert_eq!(rdmsr(&mut p).0, Some((13, Some(0))));
 }

@@ -80,6 +80,10 @@ pub extern "C" fn kernel_start(magic: u32, info: u32) -> ! {
         .or_else(|| mbi.rsdp_v1_tag().map(|t| (t.revision(), t.rsdt_address() as u64)));
     let platform = tables::discover(rsdt).unwrap_or_else(|e| fail("ACPI", e));
     report_platform(&platform);
+    ecam(&platform);
+    if let tables::Iommu::Dmar(units) = &platform.iommu {
+        crate::arch::vtd::init(units);
+    }
 
     pit::disable_pic(vector::PIC_BASE);
     #[cfg_attr(feature = "fault-test", allow(unused_variables))]
@@ -315,6 +319,17 @@ fn io_apic(p: &tables::Platform) -> u32 {
     lines
 }
 
+/// Maps segment 0's configuration space, for the Device objects.
+fn ecam(p: &tables::Platform) {
+    let Some(e) = p.ecam.iter().find(|e| e.segment == 0 && e.buses.0 <= e.buses.1) else { return };
+    let (first, last) = e.buses;
+    let len = (u64::from(last - first) + 1) << 20;
+    match kspace::map_mmio(e.base + (u64::from(first) << 20), len) {
+        Ok(va) => crate::arch::ecam::init(va.as_u64(), first, last),
+        Err(err) => log::warn!("pci: ECAM not mapped ({err:?}): no devices"),
+    }
+}
+
 fn report_platform(p: &tables::Platform) {
     log::info!(
         "acpi: MADT: {} CPUs, local APIC at {:#x}, {} I/O APIC(s)",
@@ -336,10 +351,8 @@ fn report_platform(p: &tables::Platform) {
         None => log::info!("acpi: no MCFG: no PCIe ECAM"),
     }
     match &p.iommu {
-        Iommu::Dmar(u) => {
-            log::info!("iommu: DMAR found: Intel VT-d, {} remapping unit(s) at {:x?}", u.len(), u.as_slice())
-        }
-        Iommu::Ivrs(u) => log::info!("iommu: IVRS found: AMD-Vi, {} unit(s) at {:x?}", u.len(), u.as_slice()),
+        Iommu::Dmar(u) => log::info!("iommu: DMAR found: Intel VT-d, {} remapping unit(s)", u.len()),
+        Iommu::Ivrs(u) => log::info!("iommu: IVRS found: AMD-Vi, {} unit(s), not yet programmed", u.len()),
         Iommu::Malformed(t, e) => {
             log::warn!("iommu: {t} table malformed ({e:?}): treated as no IOMMU")
         }

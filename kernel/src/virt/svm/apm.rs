@@ -34,7 +34,9 @@ pub struct Control {
     pub intercept_misc1: u32,
     /// The intercepts of vector 4 ([`misc2`]).
     pub intercept_misc2: u32,
-    _reserved0: [u8; 0x2C],
+    _reserved0: [u8; 0x2A],
+    /// PAUSEs the guest may run before one exits (§15.14.4), from each VMRUN.
+    pub pause_filter_count: u16,
     pub iopm_base: u64,
     pub msrpm_base: u64,
     pub tsc_offset: u64,
@@ -157,6 +159,7 @@ const _: () = {
     assert!(offset_of!(Vmcb, save.star) == 0x600);
     assert!(offset_of!(Vmcb, save.kernel_gs_base) == 0x620);
     assert!(offset_of!(Vmcb, save.sysenter_eip) == 0x638);
+    assert!(offset_of!(Vmcb, control.pause_filter_count) == 0x03E);
     assert!(offset_of!(Vmcb, save.cr2) == 0x640);
     assert!(offset_of!(Vmcb, save.g_pat) == 0x668);
     assert!(size_of::<Vmcb>() <= 4096);
@@ -169,6 +172,7 @@ pub mod misc1 {
     pub const VINTR: u32 = 1 << 4;
     pub const CPUID: u32 = 1 << 18;
     pub const INVD: u32 = 1 << 22;
+    pub const PAUSE: u32 = 1 << 23;
     pub const HLT: u32 = 1 << 24;
     pub const INVLPGA: u32 = 1 << 26;
     pub const IOIO_PROT: u32 = 1 << 27;
@@ -238,6 +242,7 @@ pub mod exit {
     pub const VINTR: u64 = 0x64;
     pub const CPUID: u64 = 0x72;
     pub const INVD: u64 = 0x76;
+    pub const PAUSE: u64 = 0x77;
     pub const HLT: u64 = 0x78;
     pub const INVLPGA: u64 = 0x7A;
     /// I/O; EXITINFO1 is [`super::io`]'s, EXITINFO2 the next rip.

@@ -111,7 +111,12 @@ pub fn setup(vmcb: &Vmcb, rip: u64, rax: u64, npt: u64, asid: u32, sipi: Option<
         | misc1::IOIO_PROT
         | misc1::MSR_PROT
         | misc1::SHUTDOWN;
-    set!(vmcb, control.intercept_misc1, m);
+    // A spin-wait exits after this many PAUSEs (KVM's count). Not on a CPU
+    // without the filter (QEMU's): there every PAUSE would exit, and
+    // guest_smp's delay of 10^6 PAUSEs took 60 s, not 1.
+    let pause = raw_cpuid::CpuId::new().get_svm_info().is_some_and(|s| s.has_pause_filter());
+    set!(vmcb, control.intercept_misc1, if pause { m | misc1::PAUSE } else { m });
+    set!(vmcb, control.pause_filter_count, if pause { crate::virt::PAUSE_LOOP } else { 0 });
     // None of these runs natively.
     set!(vmcb, control.intercept_misc2, misc2::SVM_INSTRUCTIONS | misc2::WBINVD_MONITOR_MWAIT_XSETBV);
     set!(vmcb, control.iopm_base, IOPM.load(Ordering::Acquire));
@@ -303,6 +308,8 @@ pub enum SvmExit {
     },
     /// WBINVD or INVD.
     CacheFlush,
+    /// PAUSE, once the filter's count ran out.
+    Pause,
     /// XSETBV, with the guest's CPL.
     Xsetbv {
         cpl: u8,
@@ -383,6 +390,7 @@ pub fn enter(vmcb: &Vmcb, vmcb_pa: u64, regs: &mut GuestRegs, host_area: u64, ts
             next_rip: get!(vmcb, control.next_rip),
         },
         exit::INVD | exit::WBINVD => SvmExit::CacheFlush,
+        exit::PAUSE => SvmExit::Pause,
         exit::XSETBV => SvmExit::Xsetbv { cpl: get!(vmcb, save.cpl) },
         exit::VMMCALL => SvmExit::Vmmcall,
         exit::NPF => SvmExit::NestedPageFault { gpa: info2, access: nested_access(info1) },

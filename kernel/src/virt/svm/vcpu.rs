@@ -72,6 +72,7 @@ pub fn enter(e: &mut Entry) -> HwExit {
             super::debugreg::write(&vmcb, e.root, &e.regs, dr, info1, next_rip)
         }
         SvmExit::CacheFlush => HwExit::Skip { len: len(2) },
+        SvmExit::Pause => HwExit::Spin { len: len(2) },
         SvmExit::Xsetbv { cpl: 0 } => HwExit::Xsetbv { len: len(3) },
         SvmExit::Xsetbv { .. } => HwExit::Reflect { vector: 13, error: Some(0), len: 0 },
         SvmExit::Cpuid => vmm(ExitReason::Cpuid, len(2), 0, 0),

@@ -155,6 +155,8 @@ pub enum VmxExit {
     InterruptWindow,
     /// The VMX-preemption timer ran out: the guest's time slice is over.
     PreemptionTimer,
+    /// PAUSE-loop exiting: the guest spins.
+    Pause,
     Other(u64),
 }
 
@@ -224,6 +226,7 @@ pub fn setup(rip: u64, eptp: u64, vpid: u16, sipi: Option<u8>, msrs: u64) -> boo
     let proc2 = SecondaryControls::ENABLE_EPT.bits()
         | SecondaryControls::ENABLE_VPID.bits()
         | SecondaryControls::WBINVD_EXITING.bits()
+        | SecondaryControls::PAUSE_LOOP_EXITING.bits()
         | SecondaryControls::UNRESTRICTED_GUEST.bits()
         // RDTSCP is #UD in the guest without it (SDM Vol. 3C 25.3).
         | SecondaryControls::ENABLE_RDTSCP.bits();
@@ -249,6 +252,12 @@ pub fn setup(rip: u64, eptp: u64, vpid: u16, sipi: Option<u8>, msrs: u64) -> boo
     w(control::PINBASED_EXEC_CONTROLS, u64::from(pin));
     w(control::PRIMARY_PROCBASED_EXEC_CONTROLS, u64::from(proc));
     w(control::SECONDARY_PROCBASED_EXEC_CONTROLS, u64::from(proc2));
+    if proc2 & SecondaryControls::PAUSE_LOOP_EXITING.bits() != 0 {
+        // A loop is PAUSEs at most 128 cycles apart (KVM's gap), and exits
+        // once it has run for PAUSE_LOOP cycles.
+        w(control::PLE_GAP, 128);
+        w(control::PLE_WINDOW, u64::from(crate::virt::PAUSE_LOOP));
+    }
     w(control::VMEXIT_CONTROLS, u64::from(exit));
     w(control::VMENTRY_CONTROLS, u64::from(entry));
     // #DB and #AC: a guest could otherwise hold the CPU forever in their
@@ -400,6 +409,7 @@ pub fn enter(regs: &mut GuestRegs, launched: bool) -> VmxExit {
         exit::RDMSR => VmxExit::Rdmsr,
         exit::WRMSR => VmxExit::Wrmsr,
         exit::PREEMPTION_TIMER => VmxExit::PreemptionTimer,
+        exit::PAUSE => VmxExit::Pause,
         exit::EPT_VIOLATION => VmxExit::EptViolation {
             gpa: vmcs::read(ro::GUEST_PHYSICAL_ADDR_FULL),
             access: q() & exit::EPT_ACCESS,

@@ -40,6 +40,7 @@ pub mod exit {
     pub const EPT_VIOLATION: u64 = 48;
     pub const INVEPT: u64 = 50;
     /// The VMX-preemption timer counted down to zero (§25.5.1).
+    pub const PAUSE: u64 = 40;
     pub const PREEMPTION_TIMER: u64 = 52;
     pub const INVVPID: u64 = 53;
     pub const WBINVD: u64 = 54;

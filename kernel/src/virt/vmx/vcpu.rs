@@ -80,6 +80,7 @@ pub fn enter(e: &mut Entry) -> HwExit {
         VmxExit::ExternalInterrupt => HwExit::Interrupt { nmi: false },
         VmxExit::InterruptWindow => HwExit::Window,
         VmxExit::PreemptionTimer => HwExit::SliceOver,
+        VmxExit::Pause => HwExit::Spin { len },
         VmxExit::Nmi => HwExit::Interrupt { nmi: true },
         VmxExit::VmxInstruction => HwExit::Undefined,
         VmxExit::Exception { vector, in_delivery: true, .. } => {

@@ -7,9 +7,11 @@
 //! as made: the line lives on until its guest dies), then notifications,
 //! until its quota is gone (`QuotaExceeded`), and its siblings and `hostile`
 //! itself still make theirs; so with endpoints, doorbells and memory
-//! objects, each in a guest of its own. Meanwhile `witness`, another account, makes
-//! one of each; and destroying the first guests gives their places back,
-//! exactly.
+//! objects, each in a guest of its own, and threads, in a native domain
+//! of its own (paused). Meanwhile `witness`, another account, makes
+//! one of each, while `hostile`, its own quota given to children, gets
+//! `QuotaExceeded` for one more timer or domain; and destroying the first
+//! guests gives their places back, exactly.
 
 use ipc::msg::Message;
 use ipc::syscall::Call;
@@ -27,6 +29,16 @@ const TIMERS: u64 = 100;
 /// kernel's 4,096; notifications (about a hundred, which
 /// `hostile`'s capability table holds).
 const NTFN_QUOTA: u64 = 2;
+/// A native domain's quota for the thread test: its page tables and a few
+/// pages of threads.
+const THREAD_QUOTA: u64 = 4;
+
+/// A thread in (paused) domain `d`, at an address nothing is mapped at.
+fn thread_in(d: CapSlot) -> Result<CapSlot, Error> {
+    // SAFETY: the thread is in `d`, paused, and never runs here.
+    unsafe { sys::thread_create(d, user::layout::IMAGE_BASE, 0x80_0000, 0, None) }
+}
+
 /// The most notifications the test keeps slots for.
 const MOST: usize = 240;
 
@@ -146,16 +158,59 @@ pub fn run(this: CapSlot, witness: Option<CapSlot>) -> Result<(), Failure> {
         made("destroying the guest", sys::domain_destroy(gk))?;
     }
 
-    // Another account still has room for each.
+    // Threads the same way, paid for by the domain they run in (paused:
+    // none of them runs); a sibling still makes one.
+    let (d, _) = made("a domain with a small quota", sys::domain_create(THREAD_QUOTA))?;
+    made("pausing it", sys::domain_pause(d, true))?;
+    let (d2, _) = made("a second such domain", sys::domain_create(THREAD_QUOTA))?;
+    made("pausing it", sys::domain_pause(d2, true))?;
+    let (n, past) = fill_deleting(d, |d, _| thread_in(d))?;
+    expect("threads past their domain's quota", past, Got::Err(QuotaExceeded))?;
+    expect("threads made before the quota was gone", Got::Value(u64::from(n >= 4)), Got::Value(1))?;
+    let slot = made("a thread of the sibling domain", thread_in(d2))?;
+    made("deleting its slot", sys::cap_delete(slot))?;
+    made("destroying the domain", sys::domain_destroy(d))?;
+    let (d3, _) = made("a domain in its place", sys::domain_create(THREAD_QUOTA))?;
+    made("pausing it", sys::domain_pause(d3, true))?;
+    let (again, _) = fill_deleting(d3, |d, _| thread_in(d))?;
+    expect("threads the domain in its place makes", Got::Value(again), Got::Value(n))?;
+    made("destroying it", sys::domain_destroy(d3))?;
+    made("destroying the sibling", sys::domain_destroy(d2))?;
+
+    // Its own quota given away to children (a child's quota is its
+    // supervisor's), `hostile` can set no more timers and make no more
+    // domains; another account still has room for each (and for guests,
+    // VirqLines and notifications).
     let Some(witness) = witness else {
         return expect("a witness", Got::Err(Error::InvalidCapability), Got::Ok);
     };
+    let mut hogs = [CapSlot(0); 24];
+    let mut held = 0;
+    for k in (0..24).rev() {
+        if let Ok((h, _)) = sys::domain_create(1 << k) {
+            hogs[held] = h;
+            held += 1;
+        }
+    }
+    let far = 60_000_000; // µs: none fires meanwhile
+    let (set, past) = fill(4096, |i| result(sys::timer_set(tick, (TIMERS + 1 + i) << 8, far, 0)));
+    expect("a timer past its setter's quota", past, Got::Err(QuotaExceeded))?;
+    let child = result(sys::domain_create(1));
+    expect("a domain past its supervisor's quota", child, Got::Err(QuotaExceeded))?;
     let ask = Message { label: proto::MAKE, ..Message::default() };
     let (_, answer) = made("asking the witness to make objects", sys::ipc_call(witness, &ask))?;
     let names = ["witness's guest", "witness's VirqLine", "witness's notification", "witness's timer"];
     for (what, code) in names.into_iter().zip(answer.words) {
         expect(what, result(Error::from_code(code)), Got::Ok)?;
     }
+    for i in 0..set {
+        made("cancelling a far timer", sys::timer_set(tick, (TIMERS + 1 + i) << 8, 0, 0))?;
+    }
+    for &h in hogs.iter().take(held) {
+        made("destroying a quota hog", sys::domain_destroy(h))?;
+    }
+    let (d, _) = made("a domain once the hogs are gone", sys::domain_create(1))?;
+    made("destroying it", sys::domain_destroy(d))?;
 
     // What is destroyed gives its place back: the first guest's lines and
     // notifications become the second's, as many as there were.

@@ -64,6 +64,11 @@ const SANDBOX_PAGES: u64 = 48;
 /// Where the code page is written before it is mapped into children (no
 /// random call is drawn near it, so it stays free).
 const SCRATCH: u64 = layout::FREE2_BASE + (1 << 40);
+/// `ThreadCreate`s on domain capabilities that start at `park`: fewer than
+/// the two park endpoints queue (2 × 32), less this domain's own threads.
+const PARKERS: u32 = 56;
+/// An entry no thread can have (the kernel's half).
+const KERNEL_ENTRY: u64 = 0xffff_8000_0000_0000;
 /// What a child that runs the code page exits with.
 pub const CHILD_EXIT: u64 = 0x77;
 /// The first port of the range the system file gives (tests/systems/hostile.toml).
@@ -85,8 +90,8 @@ const WAIT_BITS: u64 = 1 << 63;
 // A thread started in this domain blocks in a receive on an endpoint no one
 // ever calls (many threads may wait on one endpoint; on a notification only
 // one may). An endpoint queues at most `QUEUE` receivers, fewer than the
-// threads this domain's account may hold (a quarter of the kernel's 256):
-// a thread the first refuses waits on the second, so that none spins. It
+// threads this domain's quota pays for: a thread the first refuses waits
+// on the second, so that none spins. It
 // uses no stack, so any stack pointer will do. 64-byte aligned, so the code
 // page's copy of it fits its page.
 core::arch::global_asm!(
@@ -179,6 +184,8 @@ struct Fuzzer {
     this: CapSlot,
     console: CapSlot,
     given_ports: Option<CapSlot>,
+    /// `ThreadCreate`s on a domain capability so far (see `PARKERS`).
+    threads: u32,
 }
 
 fn raw(nr: u64, a: [u64; 6]) -> (u64, [u64; 4]) {
@@ -294,7 +301,14 @@ impl Fuzzer {
                 Some(nr)
             }
             THREAD_CREATE => {
-                a[1] = park_entry();
+                // A thread made in this domain parks for good: past what the
+                // two endpoints queue, one would spin. Threads are bounded by
+                // this domain's quota alone, so the rule bounds them here:
+                // past `PARKERS` on a domain, the entry is a kernel address,
+                // refused.
+                let on_domain = self.info(a[0]).is_some_and(|i| i.kind == Some(ObjectType::Domain));
+                self.threads += u32::from(on_domain);
+                a[1] = if self.threads <= PARKERS { park_entry() } else { KERNEL_ENTRY };
                 Some(nr)
             }
             CAP_DELETE => {
@@ -409,6 +423,13 @@ fn wait_beside_a_waiter(f: &mut Fuzzer, parked: CapSlot) -> Result<(), Failure> 
             }
         }
     }
+    // What the hogs left (less than a domain's place costs) goes to far
+    // timers, until one more finds no page to be made from.
+    let fill = |i: u64| i << 8; // bits apart from the run's own
+    let mut filled = 0;
+    while filled < 4096 && sys::timer_set(f.wake, fill(filled + 1), far, 0).is_ok() {
+        filled += 1;
+    }
     if !matches!(sys::timer_set(f.wake, 2, far, 0), Err(Error::QuotaExceeded | Error::OutOfObjects)) {
         return Err(Failure::setup(Error::QuotaExceeded));
     }
@@ -416,6 +437,9 @@ fn wait_beside_a_waiter(f: &mut Fuzzer, parked: CapSlot) -> Result<(), Failure> 
     let nr = f.tame(Nr::Wait as u64, &mut a, &mut [0; REGS]).unwrap_or(Nr::Wait as u64);
     let (rax, r) = raw(nr, a);
     f.untame();
+    for i in 1..=filled {
+        sys::timer_set(f.wake, fill(i), 0, 0).map_err(Failure::setup)?;
+    }
     for &h in hogs.iter().take(held) {
         sys::domain_destroy(h).map_err(Failure::setup)?;
     }
@@ -464,6 +488,7 @@ pub fn run(
         this,
         console,
         given_ports: ports,
+        threads: 0,
     };
     let mut c = Counts {
         calls: 0,

@@ -1,0 +1,138 @@
+//! `blk-dma`: a hostile disk driver (the DMA attack of must-show 3, #12).
+//! It is given the virtio-blk function with DMA, as `blk` is, and points
+//! the data buffer of one read request after another at memory outside
+//! its DMA mapping: the kernel's image, and RAM where other domains'
+//! frames lie. Each device address (IOVA) it was not given is no physical
+//! address: the IOMMU blocks the device's write and the kernel logs the
+//! fault; the device (QEMU's) answers the request done, its write
+//! dropped, and is reset for the next one. Then it reads through its own IOVAs, to show
+//! the device still serves, and signals `dma-witness`, which checks that
+//! its memory is unchanged.
+//!
+//! Not attacked: the interrupt window at 0xFEE0_0000. Until the kernel
+//! programs interrupt remapping, a device's write there is an interrupt
+//! request, which DMA remapping does not translate (VT-d spec 3.15).
+
+#![cfg_attr(target_os = "none", no_std)]
+#![no_main]
+
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use ryokan_virtio::{hal, pci, transport::Platform};
+use user::{sys, time, Caps, StartInfo};
+use virtio_drivers::device::blk::{BlkReq, BlkResp, VirtIOBlk};
+use virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
+use virtio_drivers::transport::pci::PciTransport;
+use virtio_drivers::{BufferDirection, Hal, PhysAddr};
+
+user::entry!(main, heap_kib = 0);
+
+const DEVICE: &str = "device:00:04.0";
+const SECTOR: usize = 512;
+/// Where the data of each hostile read is aimed, and what lies there.
+const AIMS: [(u64, &str); 4] = [
+    (0x0010_0000, "the kernel's image"),
+    (0x0200_0000, "RAM at 32 MiB"),
+    (0x0400_0000, "RAM at 64 MiB"),
+    (0x0800_0000, "RAM at 128 MiB"),
+];
+
+/// The address the next data buffer's device address is replaced with
+/// (0: none).
+static AIM: AtomicU64 = AtomicU64::new(0);
+
+/// `hal::Dma`, but for a data buffer while `AIM` is set: its device
+/// address is `AIM`'s, outside the domain's DMA memory.
+struct Hostile;
+
+// SAFETY: as `hal::Dma`'s, which does all but hand out the aimed address;
+// that buffer is never bounced, so never copied back.
+unsafe impl Hal for Hostile {
+    fn dma_alloc(pages: usize, direction: BufferDirection) -> (PhysAddr, NonNull<u8>) {
+        hal::Dma::dma_alloc(pages, direction)
+    }
+
+    unsafe fn dma_dealloc(paddr: PhysAddr, vaddr: NonNull<u8>, pages: usize) -> i32 {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { hal::Dma::dma_dealloc(paddr, vaddr, pages) }
+    }
+
+    unsafe fn mmio_phys_to_virt(paddr: PhysAddr, size: usize) -> NonNull<u8> {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { hal::Dma::mmio_phys_to_virt(paddr, size) }
+    }
+
+    unsafe fn share(buffer: NonNull<[u8]>, direction: BufferDirection) -> PhysAddr {
+        let aim = AIM.load(Ordering::Relaxed);
+        if aim != 0 && buffer.len() >= SECTOR && direction == BufferDirection::DeviceToDriver {
+            return aim;
+        }
+        // SAFETY: the caller's promise, passed on.
+        unsafe { hal::Dma::share(buffer, direction) }
+    }
+
+    unsafe fn unshare(paddr: PhysAddr, buffer: NonNull<[u8]>, direction: BufferDirection) {
+        if AIMS.iter().any(|&(aim, _)| aim == paddr) {
+            return; // never in the bounce area: nothing to copy back
+        }
+        // SAFETY: the caller's promise, passed on.
+        unsafe { hal::Dma::unshare(paddr, buffer, direction) }
+    }
+}
+
+fn main(start: &'static StartInfo) -> u64 {
+    match run(start) {
+        Ok(()) => 0,
+        Err(why) => {
+            log::info!("blk-dma: FAIL: {why}");
+            1
+        }
+    }
+}
+
+/// The device, reset and set up afresh.
+fn device(dev: user::CapSlot) -> Result<VirtIOBlk<Hostile, Platform<PciTransport>>, &'static str> {
+    let mut root = PciRoot::new(pci::Cam::new(dev));
+    let function = DeviceFunction { bus: 0, device: 4, function: 0 };
+    let transport =
+        PciTransport::new::<Hostile, _>(&mut root, function).map_err(|_| "the virtio-pci transport")?;
+    VirtIOBlk::<Hostile, _>::new(Platform::new(transport)).map_err(|_| "virtio-blk setup")
+}
+
+fn run(start: &'static StartInfo) -> Result<(), &'static str> {
+    let dev = start.slot(DEVICE).ok_or("no device:00:04.0 in the start page")?;
+    let me = start.slot("self").ok_or("no self capability")?;
+    let done = start.slot("notification:dma-done").ok_or("no notification:dma-done")?;
+    hal::init(dev, me)?;
+    sys::device_config_write(dev, 0x04, ipc::syscall::Width::Word, 0x0006).map_err(|_| "command")?;
+    for (aim, what) in AIMS {
+        let mut blk = device(dev)?;
+        let (mut req, mut resp, mut buf) = (BlkReq::default(), BlkResp::default(), [0u8; SECTOR]);
+        AIM.store(aim, Ordering::Relaxed);
+        // SAFETY: `req`, `buf` and `resp` outlive the request: the device
+        // is reset (dropped) before they go.
+        let sent = unsafe { blk.read_blocks_nb(1000, &mut req, &mut buf, &mut resp) };
+        AIM.store(0, Ordering::Relaxed);
+        let token = sent.map_err(|_| "the hostile read was not queued")?;
+        time::delay_ms(20);
+        let outcome = match blk.peek_used() {
+            None => "the device never answered",
+            // SAFETY: the buffers `read_blocks_nb` was given, untouched since.
+            Some(_) => match unsafe { blk.complete_read_blocks(token, &req, &mut buf, &mut resp) } {
+                // QEMU's device does: its write went where the IOMMU let
+                // it, nowhere (the kernel's log says it was blocked).
+                Ok(()) => "the device answered it done",
+                Err(_) => "the device answered an I/O error",
+            },
+        };
+        log::info!("blk-dma: a read into {aim:#x} ({what}): {outcome}");
+        drop(blk);
+    }
+    let mut blk = device(dev)?;
+    let mut buf = [0u8; SECTOR];
+    blk.read_blocks(0, &mut buf).map_err(|_| "a read through its own IOVAs failed")?;
+    log::info!("blk-dma: the device still serves a read through its own IOVAs");
+    sys::signal(done, 1).map_err(|_| "signalling dma-witness")?;
+    Ok(())
+}

@@ -1,0 +1,67 @@
+//! `blk`: the disk driver domain. It drives the virtio-blk PCI function
+//! it was given (`device:00:04.0`) with `virtio-drivers`: its
+//! configuration space through the kernel, its BARs mapped into this
+//! domain, its DMA into one memory object whose device address the kernel
+//! tells (all three `ryokan_virtio`, which `net` shares). It checks the pattern the test harness wrote at
+//! sectors 0..8, writes its own at sectors 100..108 and flushes; then it
+//! serves the block service (`serve.rs`) until every client is done, and
+//! exits 0 if all went as it should.
+
+#![cfg_attr(target_os = "none", no_std)]
+#![no_main]
+
+mod serve;
+
+use ipc::block::pattern;
+use ryokan_virtio::{self as virtio, hal::Dma};
+use user::{sys, Caps, StartInfo};
+use virtio_drivers::device::blk::VirtIOBlk;
+
+user::entry!(main, heap_kib = 0);
+
+const DEVICE: &str = "device:00:04.0";
+const SECTOR: usize = 512;
+
+fn main(start: &'static StartInfo) -> u64 {
+    match run(start) {
+        Ok(()) => 0,
+        Err(why) => {
+            log::info!("blk: FAIL: {why}");
+            1
+        }
+    }
+}
+
+fn run(start: &'static StartInfo) -> Result<(), &'static str> {
+    let me = start.slot("self").ok_or("no self capability")?;
+    let (dev, transport) = virtio::open(start, DEVICE, 4, 0)?;
+    let mut blk = VirtIOBlk::<Dma, _>::new(transport).map_err(|_| "virtio-blk setup")?;
+    if !virtio::transport::accepted() {
+        return Err("the device refused the features offered (FEATURES_OK)");
+    }
+    log::info!("blk: virtio-blk of {} sectors", blk.capacity());
+    let irq = sys::notification_create(me).map_err(|_| "no notification")?;
+    virtio::interrupts_to_notification(dev, irq, &[0])?;
+    let mut buf = [0u8; 8 * SECTOR];
+    blk.read_blocks(0, &mut buf).map_err(|_| "reading sectors 0..8")?;
+    if buf.iter().enumerate().any(|(i, &b)| b != pattern::harness(i)) {
+        return Err("sectors 0..8 are not the harness's pattern");
+    }
+    log::info!("blk: read the harness's pattern at sectors 0..8");
+    if sys::poll(irq) != Ok(1) {
+        return Err("no MSI-X interrupt for the read's completion reached the notification");
+    }
+    log::info!("blk: the read's completion raised MSI-X entry 0, which reached its notification");
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = pattern::blk(i);
+    }
+    blk.write_blocks(100, &buf).map_err(|_| "writing sectors 100..108")?;
+    blk.flush().map_err(|_| "flushing")?;
+    let mut back = [0u8; 8 * SECTOR];
+    blk.read_blocks(100, &mut back).map_err(|_| "reading sectors 100..108 back")?;
+    if back != buf {
+        return Err("sectors 100..108 read back otherwise");
+    }
+    log::info!("blk: wrote its pattern at sectors 100..108, flushed, read it back");
+    serve::serve(start, &mut blk)
+}

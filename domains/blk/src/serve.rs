@@ -1,0 +1,154 @@
+//! The block service over `ipc::ring` (`ipc::block`): each client's
+//! region holds its request ring and its answer ring; every request is
+//! decoded (checked) before it is served, one past the disk's end is
+//! answered `BadAddress` and touches nothing, one `blk` has no bounce
+//! memory left for `QuotaExceeded`. A client that breaks a ring
+//! (`PeerMisbehaved`) is served no more; the others are not disturbed. The
+//! service ends when every client has closed or been dropped.
+
+use ipc::block::{Answer, Op, Request, ANSWERS_AT, MAX_SECTORS, REGION_BYTES, RING, SECTOR};
+use ipc::ring::{Consumer, Producer, Region, Sleep};
+use ipc::{CapSlot, Error};
+use user::{sys, Caps, StartInfo};
+use virtio_drivers::device::blk::VirtIOBlk;
+
+use ryokan_virtio::hal::{self, Dma};
+use ryokan_virtio::Transport;
+
+/// The clients the system file names: each one's region (`shared:<name>`)
+/// and the doorbell it waits on (`notification:<name>-ans`); each rings
+/// this domain's `notification:blk-req`.
+const CLIENTS: [(&str, &str); 2] = [("blk-client", "blk-client-ans"), ("blk-hostile", "blk-hostile-ans")];
+
+struct Client {
+    name: &'static str,
+    requests: Consumer<'static>,
+    answers: Producer<'static>,
+    bell: CapSlot,
+    /// An answer the full ring did not take yet: its bytes.
+    pending: Option<([u8; RING.max_payload()], usize)>,
+    done: bool,
+}
+
+fn attach(start: &StartInfo, name: &'static str, bell: &str) -> Result<Client, &'static str> {
+    let shared = start.shared(name).ok_or("a client's region is missing")?;
+    if (shared.len as usize) < REGION_BYTES {
+        return Err("a client's region is too small");
+    }
+    let bell = start.prefixed("notification:", bell).ok_or("a client's doorbell is missing")?;
+    // SAFETY: mgmt maps the region read-write for this domain's life; only
+    // these two rings use it, each in its own half.
+    let (req, ans) = unsafe {
+        let va = shared.va as *mut u8;
+        (Region::from_raw(va, ANSWERS_AT), Region::from_raw(va.add(ANSWERS_AT), REGION_BYTES - ANSWERS_AT))
+    };
+    let requests = Consumer::new(req.map_err(|_| "a request ring")?, RING).map_err(|_| "a request ring")?;
+    let answers = Producer::new(ans.map_err(|_| "an answer ring")?, RING).map_err(|_| "an answer ring")?;
+    Ok(Client { name, requests, answers, bell, pending: None, done: false })
+}
+
+/// Serves every client until each has closed or been dropped.
+pub fn serve(start: &'static StartInfo, blk: &mut VirtIOBlk<Dma, Transport>) -> Result<(), &'static str> {
+    let mine = start.slot("notification:blk-req").ok_or("no notification:blk-req")?;
+    let [(a, a_bell), (b, b_bell)] = CLIENTS;
+    let mut clients = [attach(start, a, a_bell)?, attach(start, b, b_bell)?];
+    let capacity = blk.capacity();
+    let mut req = [0u8; RING.max_payload()];
+    loop {
+        let mut moved = false;
+        for c in clients.iter_mut().filter(|c| !c.done) {
+            match step(c, blk, capacity, &mut req) {
+                Ok(m) => moved |= m,
+                Err(e) => {
+                    log::info!("blk: client {} broke its ring ({e:?}): no longer served", c.name);
+                    c.done = true;
+                }
+            }
+        }
+        if clients.iter().all(|c| c.done) {
+            log::info!("blk: every client closed or dropped");
+            return Ok(());
+        }
+        if !moved && clients.iter_mut().filter(|c| !c.done).all(sleepy) {
+            sys::wait(mine).map_err(|_| "waiting")?;
+        }
+    }
+}
+
+/// Whether `c` gives nothing to do now, its side ready to sleep.
+fn sleepy(c: &mut Client) -> bool {
+    let answers = c.pending.is_none() || c.answers.prepare_to_sleep() == Ok(Sleep::Wait);
+    answers && c.requests.prepare_to_sleep() == Ok(Sleep::Wait)
+}
+
+/// Moves `c` on by one request (or its pending answer); whether anything moved.
+fn step(
+    c: &mut Client,
+    blk: &mut VirtIOBlk<Dma, Transport>,
+    capacity: u64,
+    req: &mut [u8],
+) -> Result<bool, Error> {
+    if let Some((bytes, n)) = c.pending {
+        match c.answers.push(&bytes[..n]) {
+            Ok(s) => {
+                if s.is_needed() {
+                    sys::signal(c.bell, 1)?;
+                }
+                c.pending = None;
+            }
+            Err(Error::WouldBlock) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+    let (n, signal) = match c.requests.pop(req) {
+        Ok(got) => got,
+        Err(Error::WouldBlock) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if signal.is_needed() {
+        sys::signal(c.bell, 1)?;
+    }
+    let mut out = [0u8; RING.max_payload()];
+    let mut data = [0u8; MAX_SECTORS as usize * SECTOR];
+    let (tag, result, len) = match Request::decode(&req[..n]) {
+        Err((tag, e)) => (tag, Err(e), 0),
+        Ok(r) if r.out_of_range(capacity) => (r.tag, Err(Error::BadAddress), 0),
+        // No room to bounce it: refused, the disk untouched, blk going on.
+        Ok(r)
+            if matches!(r.op, Op::Read | Op::Write | Op::Flush)
+                && !hal::bounce_room_for(r.count as usize * SECTOR) =>
+        {
+            log::info!("blk: client {}: no bounce memory for request {}: refused", c.name, r.tag);
+            (r.tag, Err(Error::QuotaExceeded), 0)
+        }
+        Ok(r) => {
+            let bytes = r.count as usize * SECTOR;
+            let done = match r.op {
+                Op::Read => blk.read_blocks(r.sector as usize, &mut data[..bytes]).map(|_| (0, bytes)),
+                Op::Write => blk.write_blocks(r.sector as usize, r.data).map(|_| (0, 0)),
+                Op::Flush => blk.flush().map(|_| (0, 0)),
+                Op::Capacity => Ok((capacity, 0)),
+                Op::Close => {
+                    c.done = true;
+                    Ok((0, 0))
+                }
+            };
+            match done {
+                Ok((value, len)) => (r.tag, Ok(value), len),
+                Err(_) => (r.tag, Err(Error::NotSupported), 0),
+            }
+        }
+    };
+    let answer = Answer { tag, result, data: &data[..len] };
+    let n = answer.encode(&mut out).ok_or(Error::Malformed)?;
+    match c.answers.push(&out[..n]) {
+        Ok(s) => {
+            if s.is_needed() {
+                sys::signal(c.bell, 1)?;
+            }
+        }
+        Err(Error::WouldBlock) => c.pending = Some((out, n)),
+        Err(e) => return Err(e),
+    }
+    Ok(true)
+}

@@ -1,0 +1,223 @@
+//! Intel VT-d DMA remapping (VT-d spec rev. 3.x): every unit the DMAR
+//! names gets a root table and translation on at boot, so that a function
+//! with no context entry reaches nothing; a Device with DMA gets a context
+//! entry and a second-level table of its own (`attach`), in which
+//! `DeviceDma` maps its owner's memory. Invalidation is register-based
+//! (§6.5.1), global for the context cache and domain-selective for the
+//! IOTLB. Faults are read by polling the fault recording registers at the
+//! bootstrap CPU's tick, each logged once with requester and address and
+//! cleared.
+//!
+//! Not yet done: interrupt remapping (so a device's write to 0xFEEx_xxxx
+//! is still an interrupt request, which DMA remapping does not translate),
+//! queued invalidation, non-coherent units (ECAP.C = 0: the tables would
+//! need cache flushes; such a unit is used with a warning), RMRRs (firmware
+//! DMA, e.g. USB legacy emulation, is blocked), scopes by bridge path, and
+//! AMD-Vi.
+
+use ipc::Error;
+use x86_64::{PhysAddr, VirtAddr};
+
+use crate::mem::kspace;
+use crate::mem::paging::{MapError, MapFlags, Vtd, VtdTable};
+use crate::platform::iommu::{self, Units, MAX_UNITS};
+use crate::platform::vtd::{self, Caps};
+
+/// A unit the kernel drives: its registers (mapped), capabilities and
+/// root table.
+struct Unit {
+    regs: u64,
+    caps: Caps,
+    root: PhysAddr,
+}
+
+static UNITS: spin::Mutex<(Units, heapless::Vec<Unit, MAX_UNITS>)> =
+    spin::Mutex::new((heapless::Vec::new(), heapless::Vec::new()));
+
+impl Unit {
+    /// Register `reg`, a `T` (u32 or u64) at its natural alignment.
+    fn read<T: Copy>(&self, reg: usize) -> T {
+        // SAFETY: `regs` is the kernel's uncached mapping of this unit's
+        // register page (`init`), `reg` one of its registers (below 4 KiB).
+        unsafe { core::ptr::read_volatile((self.regs + reg as u64) as *const T) }
+    }
+    fn write<T>(&self, reg: usize, v: T) {
+        // SAFETY: as in `read`.
+        unsafe { core::ptr::write_volatile((self.regs + reg as u64) as *mut T, v) }
+    }
+
+    /// Waits, boundedly, until `done` holds of the unit.
+    fn wait(&self, done: impl Fn(&Self) -> bool) -> bool {
+        (0..10_000_000).any(|_| done(self)) // each try a register read
+    }
+
+    /// Issues global command `bit` (keeping what is on) and waits for
+    /// its status bit.
+    fn command(&self, bit: u32) -> bool {
+        self.write(vtd::GCMD, self.read::<u32>(vtd::GSTS) & vtd::PERSISTENT | bit);
+        self.wait(|u| u.read::<u32>(vtd::GSTS) & bit != 0)
+    }
+
+    /// Invalidates the context cache and domain `did`'s IOTLB entries
+    /// (`None`: every domain's); false if the unit did not finish.
+    fn invalidate(&self, did: Option<u16>) -> bool {
+        self.write(vtd::CCMD, vtd::CCMD_GLOBAL);
+        let iotlb = did.map_or(1 << 63 | 1 << 60, vtd::iotlb_domain);
+        self.wait(|u| u.read::<u64>(vtd::CCMD) & vtd::BUSY == 0) && {
+            self.write(self.caps.iotlb, iotlb);
+            self.wait(|u| u.read::<u64>(u.caps.iotlb) & vtd::BUSY == 0)
+        }
+    }
+
+    /// The 16-byte entry `i` of the table at `table`, through the direct map.
+    fn entry(table: PhysAddr, i: usize) -> *mut [u64; 2] {
+        (kspace::phys_to_virt(table).as_u64() + 16 * i as u64) as *mut [u64; 2]
+    }
+}
+
+/// Writes entry `e` (high half first, the present bit last).
+fn put(at: *mut [u64; 2], e: [u64; 2]) {
+    // SAFETY: `at` is an entry of a root or context table the kernel
+    // allocated (`Unit::entry`), reached through the direct map; the unit
+    // reads it, so the halves are written volatile, low (present) last.
+    unsafe {
+        core::ptr::write_volatile(&mut (*at)[1], e[1]);
+        core::ptr::write_volatile(&mut (*at)[0], e[0]);
+    }
+}
+
+/// Turns on DMA remapping on every unit of `units` that can serve.
+pub fn init(units: &Units) {
+    let mut all = UNITS.lock();
+    for u in units {
+        let Ok(regs) = kspace::map_mmio(u.base, 4096).map(|v| v.as_u64()) else { continue };
+        let probe = Unit { regs, caps: Caps::default(), root: PhysAddr::zero() };
+        let (cap, ecap): (u64, u64) = (probe.read(vtd::CAP), probe.read(vtd::ECAP));
+        let caps = Caps::decode(cap, ecap).filter(|c| c.iotlb < 4096 && c.faults.0 + 16 * c.faults.1 <= 4096);
+        let (Some(caps), Some(root)) = (caps, kspace::alloc_contiguous(1)) else {
+            log::warn!("iommu: VT-d unit at {:#x} cannot serve (CAP {cap:#x}): left off", u.base);
+            continue;
+        };
+        let unit = Unit { regs, caps, root };
+        unit.write(vtd::FECTL, vtd::IM);
+        unit.write(vtd::RTADDR, root.as_u64());
+        let on = unit.command(vtd::SRTP) && unit.invalidate(None) && unit.command(vtd::TE);
+        let (on, coherent) = (if on { "on" } else { "FAILED" }, if ecap & 1 != 0 { "" } else { "not " });
+        log::info!(
+            "iommu: VT-d unit at {:#x}: DMA remapping {on}, {}-level tables, {} fault records, {coherent}coherent \
+             (tables not flushed from caches); no interrupt remapping yet",
+            u.base,
+            caps.levels,
+            caps.faults.1
+        );
+        if on == "on" && all.1.push(unit).is_ok() {
+            let _ = all.0.push(u.clone());
+        }
+    }
+}
+
+/// Runs `f` on the unit that translates function `bdf`, if one does.
+fn with_unit<R>(bdf: u16, f: impl FnOnce(&Unit) -> R) -> Option<R> {
+    let all = UNITS.lock();
+    iommu::unit_of(&all.0, bdf).and_then(|i| all.1.get(i)).map(f)
+}
+
+impl Unit {
+    /// Function `bdf`'s context entry; its bus's context table made first
+    /// if `make` (then kept for the machine's life, as the root table).
+    fn context(&self, bdf: u16, make: bool) -> Option<*mut [u64; 2]> {
+        let root_entry = Unit::entry(self.root, usize::from(bdf >> 8));
+        // SAFETY: an entry of the unit's root table (`Unit::entry`).
+        let mut context = unsafe { core::ptr::read_volatile(root_entry) }[0];
+        if context & 1 == 0 {
+            context = if make { kspace::alloc_contiguous(1)?.as_u64() } else { return None };
+            put(root_entry, vtd::root_entry(context));
+        }
+        Some(Unit::entry(PhysAddr::new(context & !0xfff), usize::from(bdf & 0xff)))
+    }
+}
+
+/// Gives function `bdf` a DMA space of its own, domain id `did`: its root
+/// and the frames it took. `Ok(None)` where no IOMMU translates.
+pub fn attach(bdf: u16, did: u16) -> Result<Option<(PhysAddr, u64)>, Error> {
+    if UNITS.lock().1.is_empty() {
+        return Ok(None);
+    }
+    with_unit(bdf, |u| {
+        if u32::from(did) >= u.caps.domains || did == 0 {
+            return Err(Error::OutOfObjects);
+        }
+        let at = u.context(bdf, true).ok_or(Error::QuotaExceeded)?;
+        let (table, mut taken) = kspace::gspace_new::<Vtd>().map_err(|_| Error::QuotaExceeded)?;
+        // A 3-level unit walks from what the 4-level table's first entry
+        // holds: device addresses stay below 512 GiB.
+        let top = match u.caps.levels {
+            3 => kspace::gspace_first(&table).inspect(|_| taken += 1),
+            _ => Some(table.root()),
+        };
+        let Some(top) = top else {
+            kspace::gspace_destroy(table);
+            return Err(Error::QuotaExceeded);
+        };
+        put(at, vtd::context_entry(top.as_u64(), u.caps.levels, did));
+        u.invalidate(Some(did));
+        Ok(Some((table.root(), taken)))
+    })
+    .unwrap_or(Err(Error::NotSupported))
+}
+
+/// Takes function `bdf`'s DMA space (root `root`, domain id `did`) away:
+/// its context entry cleared and invalidated, then its tables freed.
+/// Returns the frames freed; `None` (tables kept for good) if the unit did
+/// not finish invalidating.
+pub fn detach(bdf: u16, did: u16, root: PhysAddr) -> Option<u64> {
+    let forgot = with_unit(bdf, |u| {
+        if let Some(at) = u.context(bdf, false) {
+            put(at, [0, 0]);
+        }
+        u.invalidate(Some(did))
+    });
+    if forgot != Some(true) {
+        log::warn!("iommu: invalidation for {bdf:#06x} did not finish: its tables are kept");
+        return None;
+    }
+    Some(kspace::gspace_destroy(VtdTable::from_root(root)))
+}
+
+/// Maps page `pa` at device address `iova` (read and write) in the DMA
+/// space `root`; the frames its tables took.
+pub fn map(root: PhysAddr, iova: u64, pa: PhysAddr) -> Result<u64, MapError> {
+    kspace::uspace_map(&VtdTable::from_root(root), VirtAddr::new(iova), pa, MapFlags::WRITE)
+}
+
+/// Unmaps device address `iova`; the caller invalidates (`flush`).
+pub fn unmap(root: PhysAddr, iova: u64) {
+    let _ = kspace::uspace_unmap(&VtdTable::from_root(root), VirtAddr::new(iova));
+}
+
+/// Makes function `bdf`'s unit forget domain `did`'s translations; false
+/// if it did not finish (what they reached must then never be reused).
+#[must_use]
+pub fn flush(bdf: u16, did: u16) -> bool {
+    with_unit(bdf, |u| u.invalidate(Some(did))) == Some(true)
+}
+
+/// Reads, logs and clears every recorded fault (called at the bootstrap
+/// CPU's tick; a unit that recorded none costs one register read).
+pub fn poll_faults() {
+    let Some(all) = UNITS.try_lock() else { return };
+    for u in &all.1 {
+        if u.read::<u32>(vtd::FSTS) & 0b11 == 0 {
+            continue;
+        }
+        let (at, n) = u.caps.faults;
+        for i in 0..n {
+            let reg = at + 16 * i;
+            let Some((b, addr, why, read)) = vtd::fault(u.read(reg), u.read(reg + 8)) else { continue };
+            let (bus, dev, func, what) = (b >> 8, b >> 3 & 0x1f, b & 7, if read { "read" } else { "write" });
+            log::warn!("iommu: DMA fault: device {bus:02x}:{dev:02x}.{func} {what} at {addr:#x} blocked (reason {why:#x})");
+            u.write(reg + 12, 1u32 << 31); // F, written 1 to clear
+        }
+        u.write(vtd::FSTS, vtd::PFO);
+    }
+}
