@@ -993,30 +993,35 @@ fn check_linux_boot_one(o: &Outcome) -> Result<(), String> {
 }
 
 /// As [`check_linux_boot_one`], on Bochs (`bochs_linux_boot`), whose
-/// clock counts instructions (`clock: sync=none`): the guest's date may
-/// lag the host's by as much as the run took.
+/// clock is the machine's own (see [`Emulated`]).
 fn check_linux_boot_bochs(o: &Outcome) -> Result<(), String> {
-    linux_booted(o, 1, &HostClock::bochs(o)?)
+    linux_booted(o, 1, &HostClock::bochs(o, Bochs::default().ips)?)
 }
 
 /// The host's clock as a Linux guest's dates are judged against: Unix
 /// seconds when the run ended, and how far behind it a date said during
-/// the run may be; and whether the guest must have kept time by the TSC.
-///
-/// On Bochs it is not judged, and Linux does mark the TSC unstable there
-/// (issue 11): its clocksource watchdog checks the TSC against
-/// `refined-jiffies` before `acpi_pm` is registered (fs_initcall), and
-/// while jiffies is still its clock source Linux programs each tick 4 ms
-/// after the last one was handled; the VMM's timer for it is a kernel
-/// timer, which fires at the host's next 1 ms tick, so each jiffy took
-/// about 5 ms (refined-jiffies 512 ms against the TSC's 640 ms on Bochs,
-/// as `linux_boot_one` showed on QEMU before the PM timer was named).
-/// QEMU registers `acpi_pm` in time and passes. The cure is a kernel timer that fires when it is due, not at
-/// the next tick.
+/// the run may be; and, on Bochs, the machine's clock the dates follow
+/// instead.
 struct HostClock {
     now: i64,
     lag: i64,
-    tsc: bool,
+    emulated: Option<Emulated>,
+}
+
+/// Bochs' clock (`clock: sync=none, time0=utc`): the machine's CMOS clock
+/// starts at the host's date when Bochs starts and then runs by the
+/// instructions executed, `ips` a second, skipping ahead over a halted
+/// CPU; the TSC counts the same instructions. So the machine's time runs
+/// ahead of the host's wherever the guest idles or Bochs runs faster than
+/// `ips` (CI's `bochs_linux_boot` saw a date 5 s ahead of the host's clock
+/// at the run's end), and behind it wherever Bochs runs slower. A guest's
+/// date is judged against the machine's time, which its log gives: the
+/// TSC when init started (`ryokan-init: started, … tsc N`: instructions
+/// since the machine's reset), plus the guest's uptime since then.
+struct Emulated {
+    /// The host's clock when the run started (seconds).
+    start: f64,
+    ips: u64,
 }
 
 /// How far behind the host's clock at the run's end a Linux guest's date
@@ -1027,20 +1032,54 @@ struct HostClock {
 /// boot of 58 s said a date 17 s behind).
 const LINUX_DATE_LAG_S: i64 = 10;
 
+/// On Bochs, how far a guest's date may be from the machine's time (see
+/// [`Emulated`]): ahead of it by as long as Bochs took to start after the
+/// run's clock started (its CMOS clock is set then), and behind it by the
+/// second the CMOS clock and `date` count in, and the one the host's clock
+/// at the run's end was cut to.
+const BOCHS_START_S: f64 = 10.0;
+const BOCHS_ROUNDING_S: f64 = 3.0;
+
+impl Emulated {
+    /// The machine's seconds since its reset when guest `guest` took its
+    /// second sample (just before it said its dates): the TSC at init's
+    /// start in seconds, plus the guest's uptime from then to that sample.
+    fn machine_secs(&self, lines: &[(usize, &str)], guest: &str) -> Result<f64, String> {
+        let find = |prefix: &str| lines.iter().find_map(|&(_, m)| m.strip_prefix(prefix));
+        let started = find("ryokan-init: started, uptime ")
+            .ok_or_else(|| format!("no line `[{guest}] ryokan-init: started, uptime …`"))?;
+        let (up, tsc) = started
+            .split_once(" s, tsc ")
+            .and_then(|(u, t)| Some((u.parse::<f64>().ok()?, t.trim().parse::<u64>().ok()?)))
+            .ok_or_else(|| format!("{guest}'s `started, uptime {started}` gives no uptime and TSC"))?;
+        let sample = find("ryokan-init: sample 2 uptime ")
+            .and_then(|t| t.strip_suffix(" s")?.parse::<f64>().ok())
+            .ok_or_else(|| format!("no line `[{guest}] ryokan-init: sample 2 uptime <seconds> s`"))?;
+        let at_start = tsc as f64 / self.ips as f64;
+        if up > at_start {
+            return Err(format!(
+                "{guest}'s uptime {up} s at init's start is more than the machine's {at_start:.1} s since its reset"
+            ));
+        }
+        Ok(at_start + (sample - up))
+    }
+}
+
 impl HostClock {
-    fn host_now() -> Result<i64, String> {
+    fn host_now() -> Result<f64, String> {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-        Ok(now.map_err(|e| e.to_string())?.as_secs() as i64)
+        Ok(now.map_err(|e| e.to_string())?.as_secs_f64())
     }
 
     fn qemu(o: &Outcome) -> Result<Self, String> {
         let lag = LINUX_DATE_LAG_S + o.duration.as_secs() as i64 / 2;
-        Ok(HostClock { now: Self::host_now()?, lag, tsc: true })
+        Ok(HostClock { now: Self::host_now()? as i64, lag, emulated: None })
     }
 
-    fn bochs(o: &Outcome) -> Result<Self, String> {
-        let lag = LINUX_DATE_LAG_S + o.duration.as_secs() as i64;
-        Ok(HostClock { now: Self::host_now()?, lag, tsc: false })
+    fn bochs(o: &Outcome, ips: u64) -> Result<Self, String> {
+        let now = Self::host_now()?;
+        let emulated = Some(Emulated { start: now - o.duration.as_secs_f64(), ips });
+        Ok(HostClock { now: now as i64, lag: LINUX_DATE_LAG_S, emulated })
     }
 }
 
@@ -1085,13 +1124,25 @@ fn check_linux_two(o: &Outcome) -> Result<(), String> {
 /// allows: across `sleep 1` it advances by a second (and under 5), and the
 /// guest's uptime at its second sample is within the run's wall-clock time
 /// on the host (a guest clock running fast, from too low a TSC rate, shows
-/// there; one running slow does not).
+/// there; one running slow does not); on Bochs, within the machine's time
+/// (see [`Emulated`]).
 fn linux_booted(o: &Outcome, cpus: usize, host: &HostClock) -> Result<(), String> {
     finished(o)?;
     let uptime = linux_said(&o.serial, "linux", cpus, host)?;
-    let host = o.duration.as_secs_f64();
-    if uptime > host {
-        return Err(format!("the guest's uptime {uptime} s is more than the run's {host:.1} s on the host"));
+    match &host.emulated {
+        // On Bochs, within the machine's own time since its reset, which
+        // `machine_secs` checks.
+        Some(e) => {
+            e.machine_secs(&crate::log::said(&o.serial, "linux"), "linux")?;
+        }
+        None => {
+            let host = o.duration.as_secs_f64();
+            if uptime > host {
+                return Err(format!(
+                    "the guest's uptime {uptime} s is more than the run's {host:.1} s on the host"
+                ));
+            }
+        }
     }
     says(&o.serial, VMM, "linux: powered off (ACPI S5)")?;
     says(&o.serial, MGMT, "linux exited with code 0").map(drop)
@@ -1143,10 +1194,11 @@ fn linux_said(s: &str, guest: &str, cpus: usize, host: &HostClock) -> Result<f64
 
 /// Guest `guest`'s clocks (issue 11): it kept time by the TSC to the end
 /// (`tsc-early` or `tsc`: never marked unstable against its watchdog, nor
-/// switched to another clock source; on QEMU, see [`HostClock`]), Linux's `rtc_cmos` registered
+/// switched to another clock source), Linux's `rtc_cmos` registered
 /// `rtc0` and read the CMOS clock's date from it, and both that date and
 /// the system clock set from it are the host's: at most [`HostClock`]'s
-/// lag behind the host's clock at the run's end, and not ahead of it.
+/// lag behind the host's clock at the run's end, and not ahead of it; on
+/// Bochs, the machine's time (see [`Emulated`]).
 fn linux_clocks(s: &str, guest: &str, host: &HostClock) -> Result<(), String> {
     let lines = crate::log::said(s, guest);
     let said = |prefix: &str| {
@@ -1156,31 +1208,43 @@ fn linux_clocks(s: &str, guest: &str, host: &HostClock) -> Result<(), String> {
             .ok_or_else(|| format!("no line `[{guest}] {prefix}…`"))
     };
     let source = said("ryokan-init: clocksource ")?;
-    if host.tsc {
-        // Why, in the reason itself: the serial log a failure prints is cut.
-        let clock_lines = || {
-            let lines: Vec<&str> = lines
-                .iter()
-                .map(|&(_, m)| m)
-                .filter(|m| {
-                    let m = m.to_ascii_lowercase();
-                    ["clocksource", "tsc", "unstable", "watchdog"].iter().any(|w| m.contains(w))
-                })
-                .collect();
-            lines.join("\n  ")
-        };
-        if !matches!(source.trim(), "tsc" | "tsc-early") {
-            return Err(format!(
-                "{guest} kept time by `{source}`, not the TSC; its clock lines:\n  {}",
-                clock_lines()
-            ));
-        }
-        never(s, guest, |m| m.to_ascii_lowercase().contains("unstable"), "a clock marked unstable")
-            .map_err(|e| format!("{e}; its clock lines:\n  {}", clock_lines()))?;
+    // Why, in the reason itself: the serial log a failure prints is cut.
+    let clock_lines = || {
+        let lines: Vec<&str> = lines
+            .iter()
+            .map(|&(_, m)| m)
+            .filter(|m| {
+                let m = m.to_ascii_lowercase();
+                ["clocksource", "tsc", "unstable", "watchdog"].iter().any(|w| m.contains(w))
+            })
+            .collect();
+        lines.join("\n  ")
+    };
+    if !matches!(source.trim(), "tsc" | "tsc-early") {
+        return Err(format!(
+            "{guest} kept time by `{source}`, not the TSC; its clock lines:\n  {}",
+            clock_lines()
+        ));
     }
+    never(s, guest, |m| m.to_ascii_lowercase().contains("unstable"), "a clock marked unstable")
+        .map_err(|e| format!("{e}; its clock lines:\n  {}", clock_lines()))?;
+    let machine = match &host.emulated {
+        Some(e) => Some((e.start, e.machine_secs(&lines, guest)?)),
+        None => None,
+    };
     let dated = |what: &str, secs: &str| -> Result<(), String> {
         let at: i64 = secs.trim().parse().map_err(|_| format!("{guest}'s {what} `{secs}` is not a date"))?;
-        if !(host.now - host.lag..=host.now + 1).contains(&at) {
+        if let Some((start, machine)) = machine {
+            let expected = start + machine;
+            let off = at as f64 - expected;
+            if !(-BOCHS_ROUNDING_S..=BOCHS_START_S).contains(&off) {
+                return Err(format!(
+                    "{guest}'s {what} said {at}, {off:+.1} s from the machine's time {expected:.1} (the run's start \
+                     {start:.1} on the host's clock and {machine:.1} s of the machine's since its reset; at most \
+                     {BOCHS_ROUNDING_S} s behind and {BOCHS_START_S} s ahead)"
+                ));
+            }
+        } else if !(host.now - host.lag..=host.now + 1).contains(&at) {
             return Err(format!(
                 "{guest}'s {what} said {at}, the host's clock {} at the run's end (at most {} s behind)",
                 host.now, host.lag

@@ -575,7 +575,7 @@ const LINUX_AT: &str = "\
 [vmm] linux: started: 262144 KiB of RAM, 2 vCPUs, command line `console=ttyS0 panic=-1 ryokan.test`, 1 module(s)
 [linux] [    0.000000] Linux version 6.1.0-48-cloud-amd64
 [linux] [    1.311432] rtc_cmos 00:01: registered as rtc0
-[linux] ryokan-init: started, uptime 2.31 s
+[linux] ryokan-init: started, uptime 2.31 s, tsc 844500000
 [linux] ryokan-init: nproc 2
 [linux] ryokan-init: sample 1 uptime 2.40 s
 [linux] ryokan-init: irq 1 LOC:        412        380   Local timer interrupts
@@ -673,15 +673,58 @@ fn linux_boot_wants_two_cpus_ticking_a_clean_log_and_a_power_off() {
         log.replace("[linux] [    1.311432] rtc_cmos 00:01: registered as rtc0\n", ""),
         "registered as rtc0",
     );
-    // Bochs' clock counts instructions: its dates may lag by the run's
-    // 20 s too, but not more.
-    assert_eq!(on("bochs_linux_boot", &one_cpu(&rtc(now - 25))), Ok(()));
-    assert!(on("bochs_linux_boot", &one_cpu(&rtc(now - 31))).unwrap_err().contains("at most 30 s behind"));
     assert!(on("linux_boot_one", &one_cpu(&rtc(now - 25))).unwrap_err().contains("at most 20 s behind"));
-    // The clock source is judged on QEMU only (see `HostClock`).
+    // Bochs' dates follow the machine's clock (`Emulated`): here the TSC
+    // at init's start says `machine` s since the reset, 1.11 s more at
+    // the second sample, and the run of 20 s started at `now - 20`.
+    let bochs = |machine: f64, rtc: i64| {
+        let tsc = ((machine - 1.11) * 50_000_000.0) as u64;
+        let log = LINUX_AT
+            .replace("tsc 844500000", &format!("tsc {tsc}"))
+            .replace("@RTC@", &(now as i64 + rtc).to_string())
+            .replace("@NOW@", &(now as i64 + rtc).to_string());
+        on("bochs_linux_boot", &one_cpu(&log))
+    };
+    // The machine's time is `now - 5`: a second or two behind it, or up
+    // to Bochs' start ahead, is its date.
+    assert_eq!(bochs(15.0, -6), Ok(()));
+    assert_eq!(bochs(15.0, 3), Ok(()));
+    // Some 5 s behind it, or 12 s ahead.
+    for rtc in [-10, 7] {
+        let e = bochs(15.0, rtc).unwrap_err();
+        assert!(
+            e.contains(&format!("said {}, ", now as i64 + rtc)) && e.contains("from the machine's time"),
+            "{e}"
+        );
+    }
+    // CI's failure: a machine that ran 5 s ahead of the host's clock (25 s
+    // of its time in a run of 20), whose date is rightly 5 s ahead.
+    assert_eq!(bochs(25.0, 5), Ok(()));
+    assert!(on("linux_boot_one", &one_cpu(&rtc(now + 5))).unwrap_err().contains("CMOS clock (rtc0) said"));
+    // A date an hour off, or the host's on a machine far ahead of it.
+    assert!(bochs(15.0, -3600).is_err());
+    assert!(bochs(60.0, 0).unwrap_err().contains("from the machine's time"));
+    // Its uptime within the machine's time since the reset; the TSC said.
+    let e = bochs(2.0, -18).unwrap_err();
+    assert!(e.contains("uptime 2.31 s at init's start is more than the machine's 0.9 s"), "{e}");
+    let untimed = one_cpu(
+        &LINUX_AT
+            .replace(", tsc 844500000", "")
+            .replace("@RTC@", &now.to_string())
+            .replace("@NOW@", &now.to_string()),
+    );
+    assert!(on("bochs_linux_boot", &untimed).unwrap_err().contains("gives no uptime and TSC"));
+    // The clock source is judged on both: Linux turns its watchdog off for
+    // a TSC that is invariant and has IA32_TSC_ADJUST, on Bochs as on QEMU.
     let jiffies = one_cpu(&log.replace(source, "clocksource refined-jiffies"));
     assert!(on("linux_boot_one", &jiffies).unwrap_err().contains("refined-jiffies"));
-    assert_eq!(on("bochs_linux_boot", &jiffies), Ok(()));
+    let jiffies = |machine: f64| {
+        let tsc = ((machine - 1.11) * 50_000_000.0) as u64;
+        let log = LINUX_AT.replace("tsc 844500000", &format!("tsc {tsc}"));
+        let log = log.replace("@RTC@", &(now - 5).to_string()).replace("@NOW@", &(now - 5).to_string());
+        one_cpu(&log.replace(source, "clocksource refined-jiffies"))
+    };
+    assert!(on("bochs_linux_boot", &jiffies(15.0)).unwrap_err().contains("refined-jiffies"));
 }
 
 /// A log of [`LINUX_AT`]'s with 1 vCPU.
