@@ -75,13 +75,11 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             // Its exit found the queue full: sent again, its message still
             // in its registers.
             let (ep, badge) = (v.exit_ep, v.badge);
-            crate::state::sched::charge(&mut k, c);
             return send_exit(k, Caller { thread: t, domain: d, cpu: c }, ep, badge, None);
         }
         let own = any_raised(&v.pending);
         let state = v.state();
-        let prepared = hw::prepare(v, root, epoch, t);
-        let Some(mut entry) = prepared else { return stop(k, c, t) };
+        let Some(mut entry) = hw::prepare(v, root, epoch, t) else { return stop(k, c, t) };
         hw::load_state(me, state);
         entry.root = root;
         if own || shared {
@@ -209,7 +207,6 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                 let mut r = [0u64; ipc::msg::REGS];
                 exit.to_message().to_regs(&mut r);
                 r[2] = NO_CAP;
-                crate::state::sched::charge(&mut k, c);
                 return send_exit(k, Caller { thread: t, domain: d, cpu: c }, ep, badge, Some(&r));
             }
         }
@@ -234,6 +231,12 @@ fn send_exit(
         Some(r) => crate::syscall::msg::call_with(&mut k, c, ep, badge, r),
         None => crate::syscall::msg::call_on(&mut k, c, ep, badge),
     };
+    // Charged unless switched straight to its VMM: that serves on the
+    // vCPU's time, so the next charge charges the same payer (as the fast
+    // path's reply, `sched::from_user`), and an exit answered costs none.
+    if k.current[c.cpu].is_none_or(|s| s == c.thread) {
+        crate::state::sched::charge_for(&mut k, c.cpu, |_| Some(c.thread));
+    }
     let busy = sent == Err(ipc::Error::Busy);
     if let Some(v) = k.threads.get_mut(c.thread).and_then(|th| th.vcpu.as_mut()) {
         v.unsent = busy;
@@ -282,10 +285,8 @@ fn highest(pending: &[u64; 4]) -> Option<u8> {
 /// (they have no routing yet).
 fn raised(k: &Kernel, d: Ref, t: Ref) -> (Option<u8>, Option<u8>) {
     let own = k.threads.get(t).and_then(|th| th.vcpu.as_ref()).and_then(|v| highest(&v.pending));
-    let shared = match k.domains.get(d).map(|dom| highest(&dom.pending_irqs)) {
-        Some(Some(v)) => Some(v).filter(|_| k.first_vcpu(d) == Some(t)),
-        _ => None,
-    };
+    let shared =
+        k.domains.get(d).and_then(|dom| highest(&dom.pending_irqs)).filter(|_| k.first_vcpu(d) == Some(t));
     (own, shared)
 }
 
@@ -331,8 +332,6 @@ fn stop(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'sta
             v.stopped = true;
         }
     }
-    if k.current[c] == Some(t) {
-        k.current[c] = None;
-    }
+    k.current[c] = k.current[c].filter(|&x| x != t);
     k
 }
