@@ -12,6 +12,7 @@
 #![cfg_attr(target_os = "none", no_std)]
 #![no_main]
 
+mod bench;
 mod load;
 mod serve;
 
@@ -73,5 +74,9 @@ fn run(start: &'static StartInfo) -> Result<(), &'static str> {
     if start.name() == LOADED && start.generation == 0 {
         load::run(&mut blk)?;
     }
-    serve::serve(start, &mut blk)
+    let words = bench::Words::find(start);
+    if let Some(w) = &words {
+        bench::interrupt_path(&mut blk, irq, w)?;
+    }
+    serve::serve(start, &mut blk, words.as_ref())
 }

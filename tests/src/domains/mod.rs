@@ -53,6 +53,14 @@ pub fn cases() -> Vec<SystemTest> {
 
 const MGMT: &str = "mgmt";
 
+/// Writes the harness's pattern into the disk image of 00:04.0, if the run has one.
+pub fn prepare_disk(dir: &std::path::Path) -> Result<(), String> {
+    match disk::has_image(dir) {
+        true => disk::prepare(dir),
+        false => Ok(()),
+    }
+}
+
 /// The disk image of `blk_disk`: the harness's pattern before boot, and
 /// the bytes it must hold after.
 mod disk {
@@ -74,6 +82,10 @@ mod disk {
 
     fn image(dir: &Path) -> std::path::PathBuf {
         dir.join(crate::emulator::disk_file(PciAddress { bus: 0, device: 4, function: 0 }))
+    }
+
+    pub fn has_image(dir: &Path) -> bool {
+        image(dir).is_file()
     }
 
     /// Writes the harness's pattern at sectors 0..8 of the fresh image.
