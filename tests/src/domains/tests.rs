@@ -532,6 +532,21 @@ fn blk_restart_wants_the_kill_the_untouched_reuse_and_the_new_instance_serving()
         ),
         (good.replace("[blk-restart] blk: every client closed or dropped\n", ""), "every client closed"),
     ];
+    // blk-reuse's exit after the restart (a slow host) is no flaw; the
+    // restart before its check is.
+    let late = good.replace("[mgmt] blk-reuse exited with code 0\n", "").replace(
+        "[blk-restart] blk: every client closed",
+        "[mgmt] blk-reuse exited with code 0\n[blk-restart] blk: every client closed",
+    );
+    assert_eq!(run_restart(&late, &dir), Ok(()));
+    let check =
+        "[blk-reuse] blk-reuse: every word of its 16384 KiB unchanged 2000 ms after blk-restart's death\n";
+    let early = late.replace(check, "").replace(
+        "[mgmt] blk-client exited with code 0\n",
+        &format!("{check}[mgmt] blk-client exited with code 0\n"),
+    );
+    let e = run_restart(&early, &dir).expect_err("the restart came before the check");
+    assert!(e.contains("`its second start`"), "{e}");
     for (log, needle) in &flaws {
         let e = run_restart(log, &dir).expect_err("the check should fail");
         assert!(e.contains(needle), "`{needle}` not in: {e}");
