@@ -280,7 +280,8 @@ fn check_ioapic(o: &Outcome) -> Result<(), String> {
 
 /// guest-rtc's CMOS clock said a date within a few minutes of the host's
 /// clock now (the run has just ended; Bochs' clock may lag a little), ran
-/// on, could be written, and said what the machine has; then it passed.
+/// on, could be written, interrupted as [`rtc_interrupts`] says, and said
+/// what the machine has; then it passed.
 fn check_rtc(o: &Outcome) -> Result<(), String> {
     let now =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?;
@@ -306,12 +307,66 @@ fn rtc_checked(o: &Outcome, now: i64) -> Result<(), String> {
         .or_else(|_| {
         says(s, g, "guest-rtc: set to 1999-12-31 23:59:59 (binary), 1.1 s later 2000-01-01 00:00:01")
     })?;
+    let irqs = rtc_interrupts(s)?;
     let ok = says(s, g, "guest-rtc: CMOS clock ok")?;
     let exit = passed(s, g)?;
     in_order(
-        &[("the date", said), ("the advance", advanced), ("the set", set), ("ok", ok), ("the exit", exit)],
+        &[
+            ("the date", said),
+            ("the advance", advanced),
+            ("the set", set),
+            ("the periodic interrupts", irqs[0]),
+            ("the unread status C", irqs[1]),
+            ("the alarm", irqs[2]),
+            ("the update-ended interrupts", irqs[3]),
+            ("ok", ok),
+            ("the exit", exit),
+        ],
         g,
     )
+}
+
+/// guest-rtc's interrupts (IRQ 8): the periodic ones at 16 Hz counted
+/// over at least 1 s, no more than its periods and one, no fewer than
+/// three quarters (an emulator's delays coalesce some); one interrupt at 8192 Hz
+/// with status C unread; the alarm; two update-ended interrupts 0.8–1.2 s
+/// apart. Their lines, in that order.
+fn rtc_interrupts(s: &str) -> Result<[usize; 4], String> {
+    let g = "guest-rtc";
+    let number = |line: &str, prefix: &str, suffix: &str| -> Result<(usize, String), String> {
+        let (i, m) = crate::log::said(s, g)
+            .into_iter()
+            .find(|(_, m)| m.starts_with(prefix))
+            .ok_or_else(|| format!("no line starting `[{g}] {prefix}`"))?;
+        let rest = m.strip_prefix(prefix).and_then(|r| r.strip_suffix(suffix));
+        rest.map(|r| (i, r.to_string())).ok_or_else(|| format!("`{m}` is not `{line}`"))
+    };
+    let (periodic, counted) =
+        number("guest-rtc: periodic 16 Hz: <n> interrupts in <us> us", "guest-rtc: periodic 16 Hz: ", " us")?;
+    let parsed = counted
+        .split_once(" interrupts in ")
+        .and_then(|(n, us)| Some((n.parse::<u64>().ok()?, us.parse::<u64>().ok()?)));
+    let (n, us) =
+        parsed.ok_or_else(|| format!("periodic interrupts: `{counted}` is not `<n> interrupts in <us>`"))?;
+    let periods = us * 16 / 1_000_000;
+    if us < 1_000_000 || n > periods + 1 || n < periods * 3 / 4 {
+        return Err(format!(
+            "{n} periodic interrupts in {us} us: want at least 1 s, at most {} and at least {}",
+            periods + 1,
+            periods * 3 / 4
+        ));
+    }
+    let unread = says(s, g, "guest-rtc: 8192 Hz with status C unread: 1 interrupt(s) in 50 ms")?;
+    let alarm = says_prefix(s, g, "guest-rtc: alarm interrupt at second ")?;
+    let (update, ms) = number(
+        "guest-rtc: update-ended interrupts <ms> ms apart",
+        "guest-rtc: update-ended interrupts ",
+        " ms apart",
+    )?;
+    if !ms.parse::<u64>().is_ok_and(|ms| (800..=1200).contains(&ms)) {
+        return Err(format!("update-ended interrupts {ms} ms apart, not 800 to 1200"));
+    }
+    Ok([periodic, unread, alarm, update])
 }
 
 /// `YYYY-MM-DD hh:mm:ss` (UTC) in seconds since 1970.

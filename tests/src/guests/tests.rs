@@ -782,6 +782,10 @@ fn rtc_log(date: &str) -> String {
         "[guest-rtc] guest-rtc: now {date}\n\
          [guest-rtc] guest-rtc: advanced 1 s in 1100 ms\n\
          [guest-rtc] guest-rtc: set to 1999-12-31 23:59:59 (binary), 1.1 s later 2000-01-01 00:00:00\n\
+         [guest-rtc] guest-rtc: periodic 16 Hz: 16 interrupts in 1000123 us\n\
+         [guest-rtc] guest-rtc: 8192 Hz with status C unread: 1 interrupt(s) in 50 ms\n\
+         [guest-rtc] guest-rtc: alarm interrupt at second 4\n\
+         [guest-rtc] guest-rtc: update-ended interrupts 1000 ms apart\n\
          [guest-rtc] guest-rtc: CMOS clock ok\n\
          [vmm] guest-rtc: exit port 0xf4: exit code 0\n\
          [mgmt] guest-rtc exited with code 0\n"
@@ -815,6 +819,30 @@ fn rtc_wants_the_hosts_date_advancing_and_the_written_one_carried() {
         .unwrap_err()
         .contains("CMOS clock ok"));
     assert!(ok(&log.replace("exit code 0\n[mgmt]", "exit code 1\n[mgmt]")).is_err());
+    // The interrupts: 1 s at 16 Hz is 16 periods.
+    let periodic = |n: &str| ok(&log.replace("16 interrupts in 1000123 us", n));
+    assert_eq!(periodic("17 interrupts in 1000123 us"), Ok(()), "the periods and one");
+    assert_eq!(periodic("12 interrupts in 1000123 us"), Ok(()), "three quarters");
+    assert!(periodic("18 interrupts in 1000123 us").unwrap_err().contains("at most 17"), "too many");
+    assert!(periodic("11 interrupts in 1000123 us").unwrap_err().contains("at least 12"), "too few");
+    assert!(periodic("8 interrupts in 500000 us").unwrap_err().contains("at least 1 s"));
+    assert!(periodic("many interrupts in 1000123 us").unwrap_err().contains("is not"));
+    assert!(ok(&log.replace("unread: 1 interrupt(s)", "unread: 2 interrupt(s)"))
+        .unwrap_err()
+        .contains("unread"));
+    assert!(ok(&log.replace("[guest-rtc] guest-rtc: alarm interrupt at second 4\n", ""))
+        .unwrap_err()
+        .contains("alarm"));
+    for apart in ["799", "1201", "x"] {
+        let e = ok(&log.replace("1000 ms apart", &format!("{apart} ms apart"))).unwrap_err();
+        assert!(e.contains("not 800 to 1200"), "{apart}: {e}");
+    }
+    let (p, a) = (
+        "[guest-rtc] guest-rtc: periodic 16 Hz: 16 interrupts in 1000123 us\n",
+        "[guest-rtc] guest-rtc: alarm interrupt at second 4\n",
+    );
+    let swapped = log.replace(p, "@").replace(a, p).replace("@", a);
+    assert!(ok(&swapped).unwrap_err().contains("periodic"), "in order");
 }
 
 #[test]
