@@ -1189,11 +1189,43 @@ fn linux_said(s: &str, guest: &str, cpus: usize, host: &HostClock) -> Result<f64
             return Err(format!("CPU {cpu}'s local timer interrupts did not rise: {a} then {b}"));
         }
     }
+    linux_rtc_irq(s, guest, cpus)?;
     linux_clocks(s, guest, host)?;
     let clean = says(s, guest, "ryokan-init: dmesg clean")?;
     let done = says(s, guest, "ryokan-init: done, powering off")?;
     in_order(&[("started", started), ("nproc", nproc), ("dmesg clean", clean), ("done", done)], guest)?;
     Ok(t2)
+}
+
+/// Linux's `rtc_cmos` took the CMOS clock's alarm on its interrupt: ISA
+/// IRQ 8 on I/O APIC pin 8, edge-triggered (`IO-APIC 8-edge rtc0` in
+/// `/proc/interrupts`, whatever Linux's number for it), its count (`cpus`
+/// CPUs' columns) risen across init's `sleep 1` after it set the alarm a
+/// second on.
+fn linux_rtc_irq(s: &str, guest: &str, cpus: usize) -> Result<(), String> {
+    let lines = crate::log::said(s, guest);
+    let count = |n: u32| -> Result<u64, String> {
+        let prefix = format!("ryokan-init: rtc irq {n} ");
+        let line = lines
+            .iter()
+            .find_map(|(_, m)| m.strip_prefix(&prefix))
+            .ok_or_else(|| format!("no line `[{guest}] {prefix}…` (rtc0's interrupts)"))?;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let counts: Option<Vec<u64>> = words.iter().skip(1).take(cpus).map(|w| w.parse().ok()).collect();
+        match (words.first(), counts, words.get(1 + cpus..)) {
+            (Some(irq), Some(c), Some(["IO-APIC", "8-edge", "rtc0"])) if irq.ends_with(':') => {
+                Ok(c.iter().sum())
+            }
+            _ => Err(format!(
+                "rtc irq {n}: `{line}` is not rtc0 on I/O APIC pin 8, edge, with {cpus} CPUs' counts"
+            )),
+        }
+    };
+    let (before, after) = (count(1)?, count(2)?);
+    if after <= before {
+        return Err(format!("rtc0's interrupts did not rise across its alarm: {before} then {after}"));
+    }
+    Ok(())
 }
 
 /// Guest `guest`'s clocks (issue 11): it kept time by the TSC to the end

@@ -577,10 +577,12 @@ const LINUX_AT: &str = "\
 [linux] [    1.311432] rtc_cmos 00:01: registered as rtc0
 [linux] ryokan-init: started, uptime 2.31 s
 [linux] ryokan-init: nproc 2
+[linux] ryokan-init: rtc irq 1  26:          0          7   IO-APIC   8-edge      rtc0
 [linux] ryokan-init: sample 1 uptime 2.40 s
 [linux] ryokan-init: irq 1 LOC:        412        380   Local timer interrupts
 [linux] ryokan-init: sample 2 uptime 3.42 s
 [linux] ryokan-init: irq 2 LOC:        702        655   Local timer interrupts
+[linux] ryokan-init: rtc irq 2  26:          1          7   IO-APIC   8-edge      rtc0
 [linux] ryokan-init: clocksource tsc-early
 [linux] ryokan-init: rtc0 rtc_cmos 00:01 @RTC@
 [linux] ryokan-init: date @NOW@
@@ -628,6 +630,14 @@ fn linux_boot_wants_two_cpus_ticking_a_clean_log_and_a_power_off() {
     fails(log.replace("irq 2 LOC", "irq 2 NMI"), "no line `[linux] ryokan-init: irq 2 LOC");
     fails(log.replace("3.42 s", "2.90 s"), "the guest's clock went from 2.4 s to 2.9 s");
     fails(log.replace("dmesg clean", "dmesg has errors:"), "dmesg clean");
+    // rtc0's interrupt: risen across the alarm, on pin 8.
+    let rtc_irq = "26:          1          7";
+    assert_eq!(check(&log.replace(rtc_irq, "26:          0          8")), Ok(()), "on either CPU");
+    fails(log.replace(rtc_irq, "26:          0          7"), "did not rise across its alarm: 7 then 7");
+    fails(log.replace(rtc_irq, "26:          1"), "with 2 CPUs' counts");
+    fails(log.replace("8-edge      rtc0", "8-fasteoi      rtc0"), "not rtc0 on I/O APIC pin 8, edge");
+    fails(log.replace("IO-APIC   8-edge      rtc0", "IO-APIC   9-edge      rtc0"), "pin 8");
+    fails(log.replace("rtc irq 1 ", "rtc irq one "), "no line `[linux] ryokan-init: rtc irq 1 …`");
     fails(log.replace("[vmm] linux: powered off (ACPI S5)\n", ""), "powered off");
     let triple = log.replace(
         "[vmm] linux: powered off (ACPI S5)\n[mgmt] linux exited with code 0\n",
@@ -686,7 +696,10 @@ fn linux_boot_wants_two_cpus_ticking_a_clean_log_and_a_power_off() {
 
 /// A log of [`LINUX_AT`]'s with 1 vCPU.
 fn one_cpu(log: &str) -> String {
-    log.replace("nproc 2", "nproc 1").replace("        380", "").replace("        655", "")
+    log.replace("nproc 2", "nproc 1")
+        .replace("        380", "")
+        .replace("        655", "")
+        .replace("          7   IO-APIC", "   IO-APIC")
 }
 
 /// `linux_two`'s log: `guest-steady`'s first checksum, both guests' boots
@@ -694,7 +707,7 @@ fn one_cpu(log: &str) -> String {
 /// witness's second checksum after both kernels' first lines, the native
 /// domains.
 fn linux_two_log() -> String {
-    let one = linux().replace("nproc 2", "nproc 1").replace("        380", "").replace("        655", "");
+    let one = one_cpu(&linux());
     let (head, rest) = one.split_at(one.find("[linux] ryokan-init: started").expect("init's first line"));
     let tag = |part: &str, guest: &str| {
         part.replace("[linux]", &format!("[{guest}]"))
