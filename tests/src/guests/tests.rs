@@ -175,6 +175,42 @@ fn storm_log(cpu_us: u64, rounds: u64, early: bool) -> String {
     )
 }
 
+/// `guest_rtc_storm`'s log: the twin's lines around the steady
+/// neighbour's, their CPU times in the 3 s window `twin_us` and
+/// `steady_us`, `n` interrupts.
+fn rtc_storm_log(twin_us: u64, steady_us: u64, n: u32) -> String {
+    let steady = steady("steady", "0x4c13431c", steady_us, "").replace(" in 1500000 us", " in 3000000 us");
+    format!(
+        "[rtc-storm] guest-rtc-storm: 8192 Hz, status C unread, for 3400 ms\n{steady}\
+         [vmm] rtc-storm: cpu time between marks 1 and 2: {twin_us} us in 3000000 us\n\
+         [rtc-storm] guest-rtc-storm: {n} interrupt(s) in 3400 ms\n\
+         [vmm] rtc-storm: exit port 0xf4: exit code 0\n[mgmt] rtc-storm exited with code 0\n"
+    )
+}
+
+#[test]
+fn the_rtc_twin_and_its_neighbour_want_their_shares_and_one_interrupt() {
+    for name in ["guest_rtc_storm", "bochs_guest_rtc_storm"] {
+        assert_eq!(run(name, &rtc_storm_log(1_501_281, 1_501_369, 1)), Ok(()), "as on QEMU");
+        assert_eq!(run(name, &rtc_storm_log(1_455_000, 1_455_000, 1)), Ok(()), "97 %");
+        fails(name, &rtc_storm_log(1_401_547, 1_401_582, 1), "less than 97 %");
+        fails(name, &rtc_storm_log(1_025_472, 1_026_242, 1), "less than 45 %");
+        fails(name, &rtc_storm_log(1_340_000, 1_660_000, 1), "less than 45 %");
+        fails(name, &rtc_storm_log(1_501_281, 1_501_369, 2), "1 interrupt(s)");
+        fails(name, &rtc_storm_log(1_501_281, 1_501_369, 0), "1 interrupt(s)");
+        let early = rtc_storm_log(1_501_281, 1_501_369, 1)
+            .replace("[rtc-storm] guest-rtc-storm: 1 interrupt(s) in 3400 ms\n", "");
+        let early = early.replace(
+            "[vmm] steady: cpu time between",
+            "[rtc-storm] guest-rtc-storm: 1 interrupt(s) in 3400 ms\n[vmm] steady: cpu time between",
+        );
+        fails(name, &early, "did not last the neighbour's window");
+        let failed = rtc_storm_log(1_501_281, 1_501_369, 1)
+            .replace("exit code 0\n[mgmt] rtc-storm", "exit code 1\n[mgmt] rtc-storm");
+        assert!(run(name, &failed).is_err());
+    }
+}
+
 #[test]
 fn a_storms_neighbour_wants_45_percent_while_it_storms() {
     for name in ["guest_storm", "bochs_guest_storm"] {
