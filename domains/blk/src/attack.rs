@@ -9,9 +9,15 @@
 //! the device still serves, and signals `dma-witness`, which checks that
 //! its memory is unchanged.
 //!
-//! Not attacked: the interrupt window at 0xFEE0_0000. Until the kernel
-//! programs interrupt remapping, a device's write there is an interrupt
-//! request, which DMA remapping does not translate (VT-d spec 3.15).
+//! Last it aims a read at the interrupt window, 0xFEE0_0000, where a
+//! device's write is an interrupt request (VT-d spec 3.15), not memory,
+//! one per dword: the sector it reads was first written (through its own
+//! IOVAs) with MSI data for vectors it was not given, `COMPAT` in the
+//! dwords whose address has bit 4 clear (compatibility-format requests)
+//! and `REMAPPABLE` in the others (remappable-format requests, naming
+//! handles 0-15, `REMAPPABLE` past them, or past the table). Under
+//! interrupt remapping the first are blocked (CFI clear) and the others
+//! find no entry; the kernel logs any vector that arrives unbidden.
 
 #![cfg_attr(target_os = "none", no_std)]
 #![no_main]
@@ -31,12 +37,18 @@ user::entry!(main, heap_kib = 0);
 const DEVICE: &str = "device:00:04.0";
 const SECTOR: usize = 512;
 /// Where the data of each hostile read is aimed, and what lies there.
-const AIMS: [(u64, &str); 4] = [
+const AIMS: [(u64, &str); 5] = [
     (0x0010_0000, "the kernel's image"),
     (0x0200_0000, "RAM at 32 MiB"),
     (0x0400_0000, "RAM at 64 MiB"),
     (0x0800_0000, "RAM at 128 MiB"),
+    (0xfee0_0000, "the interrupt window"),
 ];
+/// The sector the hostile reads read, and what its dwords hold: MSI data
+/// for vectors the kernel gives no one (fixed, edge).
+const AIMED_SECTOR: usize = 1000;
+const COMPAT: u32 = 0xd8;
+const REMAPPABLE: u32 = 0xd9;
 
 /// The address the next data buffer's device address is replaced with
 /// (0: none).
@@ -106,13 +118,18 @@ fn run(start: &'static StartInfo) -> Result<(), &'static str> {
     let done = start.slot("notification:dma-done").ok_or("no notification:dma-done")?;
     hal::init(dev, me)?;
     sys::device_config_write(dev, 0x04, ipc::syscall::Width::Word, 0x0006).map_err(|_| "command")?;
+    let mut stray = [0u8; SECTOR];
+    for (i, d) in stray.chunks_mut(4).enumerate() {
+        d.copy_from_slice(&if (i * 4) & 0x10 == 0 { COMPAT } else { REMAPPABLE }.to_le_bytes());
+    }
+    device(dev)?.write_blocks(AIMED_SECTOR, &stray).map_err(|_| "writing the aimed sector")?;
     for (aim, what) in AIMS {
         let mut blk = device(dev)?;
         let (mut req, mut resp, mut buf) = (BlkReq::default(), BlkResp::default(), [0u8; SECTOR]);
         AIM.store(aim, Ordering::Relaxed);
         // SAFETY: `req`, `buf` and `resp` outlive the request: the device
         // is reset (dropped) before they go.
-        let sent = unsafe { blk.read_blocks_nb(1000, &mut req, &mut buf, &mut resp) };
+        let sent = unsafe { blk.read_blocks_nb(AIMED_SECTOR, &mut req, &mut buf, &mut resp) };
         AIM.store(0, Ordering::Relaxed);
         let token = sent.map_err(|_| "the hostile read was not queued")?;
         time::delay_ms(20);
