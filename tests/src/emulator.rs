@@ -135,7 +135,8 @@ impl Qemu {
             }
             let at = format!("bus=pcie.0,addr={:02x}.{:x}", d.pci.device, d.pci.function);
             // A device handed out raises its interrupts through the
-            // IOMMU's interrupt remapping (TCG needs no split irqchip).
+            // IOMMU's interrupt remapping: said, though QEMU offers it
+            // anyway where the irqchip is not KVM's (TCG needs no split).
             for iommu in self.devices.iter_mut().filter(|d| *d == "intel-iommu") {
                 iommu.push_str(",intremap=on");
             }
