@@ -338,6 +338,7 @@ fn dma_log() -> String {
         "[cpu0] WARN trap: unexpected interrupt vector 0xd8\n\
          [blk-dma] blk-dma: a read into 0xfee00000 (the interrupt window): the device answered it done\n\
          [blk-dma] blk-dma: the device still serves a read through its own IOVAs\n\
+         [blk-dma] blk-dma: its device's completion interrupt arrived through MSI-X entry 0\n\
          [dma-witness] dma-witness: its memory is unchanged after the attack (checksum 0x1)\n\
          [mgmt] blk-dma exited with code 0\n[mgmt] dma-witness exited with code 0\n",
     );
@@ -362,6 +363,8 @@ fn dma_attack_wants_every_aim_blocked_and_logged_and_the_witness_unchanged() {
     fails("dma_attack", &format!("{broken}{END}"), "still serves");
     let remapping_off = log.replace("DMA remapping on", "DMA remapping FAILED");
     fails("dma_attack", &format!("{remapping_off}{END}"), "DMA remapping on");
+    let deaf = log.replace("completion interrupt arrived", "completion interrupt: FAIL");
+    fails("dma_attack", &format!("{deaf}{END}"), "completion interrupt arrived");
     let no_ir = log.replace("interrupt remapping on", "interrupt remapping FAILED");
     fails("dma_attack", &format!("{no_ir}{END}"), "interrupt remapping on");
     let unaimed = log.replace("a read into 0xfee00000", "no read into 0xfee00000");
