@@ -91,7 +91,11 @@ pub fn from_user(frame: &mut TrapFrame) {
             k.msi_fired(v as u8)
         }
         v if v == u64::from(vector::SPURIOUS) => {}
-        _ => hw::irq::eoi(),
+        v if v >= u64::from(vector::PIC_BASE) => hw::irq::eoi(), // the PICs' spurious, KICK
+        v => {
+            log::warn!("trap: unexpected interrupt vector {v:#x}");
+            hw::irq::eoi()
+        }
     }
     run_next(k, c, frame, live);
     me.set_in_kernel(false);

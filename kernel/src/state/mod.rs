@@ -363,8 +363,9 @@ impl Kernel {
             if let (Some(f), Some(m)) = (d.function, d.msix) {
                 // Its MSI-X entries masked, MSI-X off: no vector of a
                 // later holder's is raised by this one's settings.
-                for pa in d.bound.iter().filter_map(|b| m.entry(&d.bars, b.0)) {
-                    hw::pci::msix_write(pa, [0, 0, 0, 1]);
+                for b in &d.bound {
+                    m.entry(&d.bars, b.0).map(|pa| hw::pci::msix_write(pa, [0, 0, 0, 1]));
+                    hw::irq::msi_unroute(b.1); // then its remapping entry
                 }
                 let control = m.cap + 2;
                 let off = crate::obj::device::msix_control(hw::pci::read(f, control, Width::Word), false);
