@@ -195,9 +195,9 @@ fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame,
 /// is no one's, and timers may be due.
 #[inline(always)]
 fn woken(c: usize) -> MutexGuard<'static, Kernel> {
-    let mut k = lock();
-    k.charged[c] = cpu::now();
-    k.fire_timers(cpu::now());
+    let (mut k, now) = (lock(), cpu::now());
+    k.charged[c] = now;
+    k.fire_timers(now);
     k
 }
 
