@@ -41,6 +41,29 @@ const ABOUT: [(&str, &str); 9] = [
     ("ring_msg_64b_cross_cpu", "one 64-byte message through ipc::ring with doorbells, other CPU"),
 ];
 
+/// The device bench (the `devices` part): the blk domain's
+/// (`tests/systems/bench-blk.toml`) and the net domain's
+/// (`tests/systems/bench-net.toml`), each a boot of its own (the TSC
+/// counts both CPUs' instructions); the domains whose figures each reads;
+/// what each figure measures.
+pub const BLK_SYSTEM: &str = "tests/systems/bench-blk.toml";
+pub const NET_SYSTEM: &str = "tests/systems/bench-net.toml";
+const BLK_WHO: [&str; 2] = ["blk", "blk-client"];
+const NET_WHO: [&str; 1] = ["net-client"];
+const DEVICES_ABOUT: [(&str, &str); 5] = [
+    ("net_send_1500", "a client's 1514-byte frame (1500-byte payload) sent through net's service (ipc::net)"),
+    (
+        "blk_read_4k",
+        "a client's 4 KiB read through blk's service (ipc::block), the device's own time taken off",
+    ),
+    ("blk_write_4k", "a client's 4 KiB write through blk's service, the device's own time taken off"),
+    ("device_msi_to_driver_mean", "the same, mean of the rounds (with the ticks some took)"),
+    (
+        "device_msi_to_driver",
+        "virtio-blk's MSI-X until blk runs again, woken from Wait (fewest of the rounds)",
+    ),
+];
+
 /// What each guest figure measures (its name then says where).
 /// (`_mean` ones are the mean of 1000; the others the fewest.)
 const GUEST_ABOUT: [(&str, &str); 10] = [
@@ -63,8 +86,9 @@ pub fn emulator() -> Emulator {
 
 /// The parts of the bench `--only` can name: the native figures
 /// (`bench.toml`), the guest exits on QEMU AMD-V (`exits`), on Bochs VT-x
-/// and AMD-V (`bochs`), and Linux to init (`linux`).
-pub const PARTS: [&str; 4] = ["native", "exits", "bochs", "linux"];
+/// and AMD-V (`bochs`), Linux to init (`linux`) and the blk domain's
+/// paths (`devices`).
+pub const PARTS: [&str; 5] = ["native", "exits", "bochs", "linux", "devices"];
 
 /// Which parts of the bench to run: `--only`'s comma-separated list of
 /// [`PARTS`], or all of them.
@@ -90,18 +114,21 @@ pub fn bench(ws: &Ws, parts: &[&str]) -> Result<ExitCode> {
     prereq::ensure()?;
     let mut figures = Vec::new();
     if parts.contains(&"native") {
-        figures = run_one(ws, SYSTEM, &emulator(), WHO, "bench")?;
+        figures = run_one(ws, SYSTEM, &emulator(), &[WHO], "bench", None)?;
     }
     for (label, emulator) in guest_machines() {
         let part = if label == "svm_qemu" { "exits" } else { "bochs" };
         if !parts.contains(&part) {
             continue;
         }
-        let got = run_one(ws, GUEST_SYSTEM, &emulator, GUEST_WHO, &format!("bench-{label}"))?;
+        let got = run_one(ws, GUEST_SYSTEM, &emulator, &[GUEST_WHO], &format!("bench-{label}"), None)?;
         figures.extend(got.into_iter().map(|(name, n)| (format!("{name}_{label}"), n)));
     }
     if parts.contains(&"linux") {
         figures.extend(linux::figures(ws)?);
+    }
+    if parts.contains(&"devices") {
+        figures.extend(devices(ws)?);
     }
     print!("{}", table(&figures));
     if let Some(r) = linux::ratio(&figures) {
@@ -129,26 +156,64 @@ pub fn guest_machines() -> [(&'static str, Emulator); 3] {
     ]
 }
 
-/// Boots `system` on `emulator` and returns `who`'s figures.
+/// The device bench: the deterministic machine with each system's
+/// devices; the net domain's with the control channel too, over which it
+/// is shut down once its client is done (`net` serves until then).
+fn devices(ws: &Ws) -> Result<Vec<(String, u64)>> {
+    let machine = image::with_devices(ws, Image::System(BLK_SYSTEM), emulator())?;
+    let mut figures = run_one(ws, BLK_SYSTEM, &machine, &BLK_WHO, "bench-blk", None)?;
+    let Emulator::Qemu(mut q) = emulator() else { bail!("the bench machine is QEMU") };
+    q.extra.extend(Qemu::CONTROL.iter().map(|s| s.to_string()));
+    let machine = image::with_devices(ws, Image::System(NET_SYSTEM), Emulator::Qemu(q))?;
+    let mut cmd = ws.cargo();
+    cmd.args(["build", "-p", "ryokan"]);
+    crate::ws::run(&mut cmd)?;
+    std::env::set_var("RYOKAN_CLI", ws.target_dir().join("debug").join("ryokan"));
+    figures.extend(run_one(ws, NET_SYSTEM, &machine, &NET_WHO, "bench-net", Some(shut_down_when_done))?);
+    Ok(figures)
+}
+
+/// The line that says the net bench's client is done.
+const NET_DONE: &str = "[mgmt] net-client exited with code 0";
+
+/// Waits for the net bench's client to finish, then shuts the system down.
+fn shut_down_when_done(s: &ryokan_systest::control::Session) -> Result<(), String> {
+    s.wait_for(NET_DONE, TIMEOUT)?;
+    match s.run(&["shutdown"])? {
+        out if out.ok => Ok(()),
+        out => Err(format!("`ryokan shutdown` failed: {}", out.stderr)),
+    }
+}
+
+/// Boots `system` on `emulator` (driven by `drive`, if given) and returns
+/// the figures of `whos`, each's in turn.
 fn run_one(
     ws: &Ws,
     system: &'static str,
     emulator: &Emulator,
-    who: &str,
+    whos: &[&str],
     dir: &str,
+    drive: Option<runner::Drive>,
 ) -> Result<Vec<(String, u64)>> {
     let iso = image::build_image(ws, Image::System(system))?;
     let work_dir = ws.out_dir().join(dir);
     eprintln!("booting {} in {}", iso.display(), emulator.describe());
-    let o = runner::run(&RunSpec {
+    let spec = RunSpec {
         emulator,
         iso: &iso,
         work_dir: &work_dir,
         timeout: Some(TIMEOUT),
         echo: false,
-        prepare: None,
-    })?;
-    let figures = parse(&o.serial, who);
+        // A disk, if the system has one, holds the harness's pattern (blk checks it).
+        prepare: Some(ryokan_systest::domains::prepare_disk),
+    };
+    let (o, driven) = runner::run_driven(&spec, drive)?;
+    if let Err(e) = driven {
+        eprintln!("{}", log::tail(&o.serial, LOG_TAIL_LINES));
+        bail!("the bench run of {system} was not driven to its end: {e}");
+    }
+    let figures: Vec<(String, u64)> = whos.iter().flat_map(|who| parse(&o.serial, who)).collect();
+    let who = whos.join("`, `");
     if let Verdict::Failure { reason } = &o.verdict {
         eprintln!("{}", log::tail(&o.serial, LOG_TAIL_LINES));
         bail!("the bench run of {system} failed ({:.1} s): {reason}", o.duration.as_secs_f64());
@@ -182,7 +247,7 @@ pub fn parse(serial: &str, who: &str) -> Vec<(String, u64)> {
 /// The figures as a table: name, instructions, what it measures.
 pub fn table(figures: &[(String, u64)]) -> String {
     let about = |name: &str| {
-        let native = ABOUT.iter().find(|(n, _)| *n == name);
+        let native = ABOUT.iter().chain(&DEVICES_ABOUT).find(|(n, _)| *n == name);
         let guest = || GUEST_ABOUT.iter().find(|(n, _)| name.starts_with(n));
         native.or_else(guest).map_or("", |(_, a)| a)
     };
@@ -234,6 +299,45 @@ mod tests {
         let Emulator::Qemu(q) = emulator() else { panic!("QEMU") };
         assert_eq!(q.extra, ["-icount", "shift=0,sleep=off"]);
         assert!(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(SYSTEM).is_file());
+    }
+
+    /// The device bench's figures come from several domains of one log,
+    /// each's in turn; another domain's, and ill-formed ones, are not read.
+    #[test]
+    fn the_device_figures_are_read_from_each_of_their_domains_and_explained() {
+        let log = "\
+[blk] bench: device_msi_to_driver 1044
+[blk] bench: device_msi_to_driver_mean 3567
+[blk] blk: interrupt path: 2 of 300 rounds counted
+[blk-hostile] bench: blk_read_4k 1
+[blk-client] bench: blk_read_4k 82213
+[blk-client] blk-bench: blk_read_4k: 82682 per request with the device's time
+[blk-client] bench: blk_write_4k 81696
+[blk-client] bench: blk_write_4k 8x
+";
+        let figures: Vec<(String, u64)> = BLK_WHO.iter().flat_map(|w| parse(log, w)).collect();
+        let names: Vec<(&str, u64)> = figures.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+        assert_eq!(
+            names,
+            [
+                ("device_msi_to_driver", 1044),
+                ("device_msi_to_driver_mean", 3567),
+                ("blk_read_4k", 82213),
+                ("blk_write_4k", 81696)
+            ]
+        );
+        let net =
+            parse("[net-client] bench: net_send_1500 32669\n[net] bench: net_send_1500 2\n", NET_WHO[0]);
+        assert_eq!(net, [("net_send_1500".to_string(), 32669)]);
+        let t = table(&[figures, net].concat());
+        assert!(t.contains("1044  virtio-blk's MSI-X until blk runs again"), "{t}");
+        assert!(t.contains("3567  the same, mean"), "{t}");
+        assert!(t.contains("82213  a client's 4 KiB read"), "{t}");
+        assert!(t.contains("81696  a client's 4 KiB write"), "{t}");
+        assert!(t.contains("32669  a client's 1514-byte frame"), "{t}");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        assert!(root.join(BLK_SYSTEM).is_file() && root.join(NET_SYSTEM).is_file());
+        assert!(PARTS.contains(&"devices"));
     }
 
     #[test]

@@ -37,9 +37,12 @@ commands:
   sizes                         the kernel's lines of code and binary size
   bench [--only PART,...]       path lengths in instructions (IPC, notifications, rings),
                                 from a boot of tests/systems/bench.toml under QEMU -icount;
-                                guest exits; Linux to init. --only runs some of the parts:
-                                native (IPC etc.), exits (guest exits on QEMU AMD-V), bochs
-                                (guest exits on Bochs VT-x and AMD-V), linux (Linux to init)
+                                guest exits; Linux to init; the blk and net domains' paths.
+                                --only runs some of the parts: native (IPC etc.), exits
+                                (guest exits on QEMU AMD-V), bochs (guest exits on Bochs
+                                VT-x and AMD-V), linux (Linux to init), devices (4 KiB
+                                reads and writes through blk, 1500-byte frames through net,
+                                device MSI to driver)
   profile [cpuid|out|doorbell]  where one guest exit round trip's instructions go, by function
                                 (a traced QEMU run of the guest bench; minutes, GBs of log)
   layers                        the kernel's modules, which uses which, and any cycle (fails on one)

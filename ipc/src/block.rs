@@ -13,6 +13,17 @@
 
 pub mod pattern;
 
+/// The words of the device bench's shared region `bench-stamp`
+/// (`tests/systems/bench-devices.toml`): `stamper`'s latest TSC, the flag
+/// that stops it, and the TSC ticks `blk` has spent waiting for its device
+/// in all it served.
+pub mod bench {
+    pub const STAMP: usize = 0;
+    pub const STOP: usize = 1;
+    pub const DEVICE_WAIT: usize = 2;
+    pub const WORDS: usize = 3;
+}
+
 use crate::error::Error;
 use crate::le_u32 as word;
 use crate::ring::RingLayout;

@@ -5,11 +5,15 @@
 //! tells (all three `ryokan_virtio`, which `net` shares). It checks the pattern the test harness wrote at
 //! sectors 0..8, writes its own at sectors 100..108 and flushes; then it
 //! serves the block service (`serve.rs`) until every client is done, and
-//! exits 0 if all went as it should.
+//! exits 0 if all went as it should. As `blk-restart` (`blk_restart`),
+//! its first instance loads the device instead until it is killed
+//! (`load.rs`), and the instances its supervisor starts after serve.
 
 #![cfg_attr(target_os = "none", no_std)]
 #![no_main]
 
+mod bench;
+mod load;
 mod serve;
 
 use ipc::block::pattern;
@@ -21,6 +25,10 @@ user::entry!(main, heap_kib = 0);
 
 const DEVICE: &str = "device:00:04.0";
 const SECTOR: usize = 512;
+/// The name under which its first instance loads the device until it is
+/// killed, instead of serving (`blk_restart`: `load.rs`); its later
+/// instances serve.
+const LOADED: &str = "blk-restart";
 
 fn main(start: &'static StartInfo) -> u64 {
     match run(start) {
@@ -63,5 +71,12 @@ fn run(start: &'static StartInfo) -> Result<(), &'static str> {
         return Err("sectors 100..108 read back otherwise");
     }
     log::info!("blk: wrote its pattern at sectors 100..108, flushed, read it back");
-    serve::serve(start, &mut blk)
+    if start.name() == LOADED && start.generation == 0 {
+        load::run(&mut blk)?;
+    }
+    let words = bench::Words::find(start);
+    if let Some(w) = &words {
+        bench::interrupt_path(&mut blk, irq, w)?;
+    }
+    serve::serve(start, &mut blk, words.as_ref())
 }

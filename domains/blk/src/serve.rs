@@ -6,14 +6,57 @@
 //! (`PeerMisbehaved`) is served no more; the others are not disturbed. The
 //! service ends when every client has closed or been dropped.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use ipc::block::bench::DEVICE_WAIT;
 use ipc::block::{Answer, Op, Request, ANSWERS_AT, MAX_SECTORS, REGION_BYTES, RING, SECTOR};
 use ipc::ring::{Consumer, Producer, Region, Sleep};
 use ipc::{CapSlot, Error};
-use user::{sys, Caps, StartInfo};
-use virtio_drivers::device::blk::VirtIOBlk;
+use user::{arch, sys, Caps, StartInfo};
+use virtio_drivers::device::blk::{BlkReq, BlkResp, VirtIOBlk};
 
 use ryokan_virtio::hal::{self, Dma};
 use ryokan_virtio::Transport;
+
+use crate::bench::Words;
+
+/// The TSC ticks spent waiting for the device to finish what it was given.
+static WAITED: AtomicU64 = AtomicU64::new(0);
+
+fn waited() -> u64 {
+    WAITED.load(Ordering::Relaxed)
+}
+
+/// Waits (spinning, as `virtio-drivers`' own blocking calls do) until the
+/// device has used a request, the wait counted in `WAITED`.
+fn until_used(blk: &mut VirtIOBlk<Dma, Transport>) {
+    let t0 = arch::rdtsc();
+    while blk.peek_used().is_none() {
+        core::hint::spin_loop();
+    }
+    WAITED.fetch_add(arch::rdtsc().wrapping_sub(t0), Ordering::Relaxed);
+}
+
+/// `VirtIOBlk::read_blocks`, the device's time counted apart.
+fn read(blk: &mut VirtIOBlk<Dma, Transport>, sector: usize, buf: &mut [u8]) -> virtio_drivers::Result {
+    let (mut req, mut resp) = (BlkReq::default(), BlkResp::default());
+    // SAFETY: `req`, `buf` and `resp` are not touched until the request
+    // is completed, just below.
+    let token = unsafe { blk.read_blocks_nb(sector, &mut req, buf, &mut resp) }?;
+    until_used(blk);
+    // SAFETY: the buffers `read_blocks_nb` was given, untouched since.
+    unsafe { blk.complete_read_blocks(token, &req, buf, &mut resp) }
+}
+
+/// `VirtIOBlk::write_blocks`, the device's time counted apart.
+fn write(blk: &mut VirtIOBlk<Dma, Transport>, sector: usize, buf: &[u8]) -> virtio_drivers::Result {
+    let (mut req, mut resp) = (BlkReq::default(), BlkResp::default());
+    // SAFETY: as in `read`.
+    let token = unsafe { blk.write_blocks_nb(sector, &mut req, buf, &mut resp) }?;
+    until_used(blk);
+    // SAFETY: as in `read`.
+    unsafe { blk.complete_write_blocks(token, &req, buf, &mut resp) }
+}
 
 /// The clients the system file names: each one's region (`shared:<name>`)
 /// and the doorbell it waits on (`notification:<name>-ans`); each rings
@@ -47,8 +90,14 @@ fn attach(start: &StartInfo, name: &'static str, bell: &str) -> Result<Client, &
     Ok(Client { name, requests, answers, bell, pending: None, done: false })
 }
 
-/// Serves every client until each has closed or been dropped.
-pub fn serve(start: &'static StartInfo, blk: &mut VirtIOBlk<Dma, Transport>) -> Result<(), &'static str> {
+/// Serves every client until each has closed or been dropped; with the
+/// device bench's words, keeps in them the ticks spent waiting for the
+/// device (`bench.rs`).
+pub fn serve(
+    start: &'static StartInfo,
+    blk: &mut VirtIOBlk<Dma, Transport>,
+    bench: Option<&Words>,
+) -> Result<(), &'static str> {
     let mine = start.slot("notification:blk-req").ok_or("no notification:blk-req")?;
     let [(a, a_bell), (b, b_bell)] = CLIENTS;
     let mut clients = [attach(start, a, a_bell)?, attach(start, b, b_bell)?];
@@ -58,7 +107,12 @@ pub fn serve(start: &'static StartInfo, blk: &mut VirtIOBlk<Dma, Transport>) -> 
         let mut moved = false;
         for c in clients.iter_mut().filter(|c| !c.done) {
             match step(c, blk, capacity, &mut req) {
-                Ok(m) => moved |= m,
+                Ok(m) => {
+                    moved |= m;
+                    if let Some(w) = bench {
+                        w.set(DEVICE_WAIT, waited());
+                    }
+                }
                 Err(e) => {
                     log::info!("blk: client {} broke its ring ({e:?}): no longer served", c.name);
                     c.done = true;
@@ -124,8 +178,8 @@ fn step(
         Ok(r) => {
             let bytes = r.count as usize * SECTOR;
             let done = match r.op {
-                Op::Read => blk.read_blocks(r.sector as usize, &mut data[..bytes]).map(|_| (0, bytes)),
-                Op::Write => blk.write_blocks(r.sector as usize, r.data).map(|_| (0, 0)),
+                Op::Read => read(blk, r.sector as usize, &mut data[..bytes]).map(|_| (0, bytes)),
+                Op::Write => write(blk, r.sector as usize, r.data).map(|_| (0, 0)),
                 Op::Flush => blk.flush().map(|_| (0, 0)),
                 Op::Capacity => Ok((capacity, 0)),
                 Op::Close => {

@@ -18,7 +18,10 @@
 //!   the ACPI PM timer at 0x608 ([`crate::pmtimer`], 32 bits at 3.579545
 //!   MHz of the VMM's virtual time, [`Platform::set_clock`]; its writes
 //!   are ignored); the CMOS clock at 0x70–0x71 ([`crate::rtc`], the wall
-//!   clock `mgmt` read plus the virtual time, [`Platform::with_rtc`]);
+//!   clock `mgmt` read plus the virtual time, [`Platform::with_rtc`];
+//!   its IRQ 8 on I/O APIC pin [`RTC_PIN`], asserted while its IRQF is,
+//!   a kernel timer, bit [`RTC_TIMER_BIT`], armed for the line's next rise
+//!   only while it is low, [`Platform::rtc_fired`]);
 //!   other ports read as all ones and ignore writes (a PC's
 //!   floating bus).
 //! - RDMSR/WRMSR: the local APIC's in x2APIC mode ([`crate::apic`]: how
@@ -91,6 +94,12 @@ pub const DOORBELL_PORT: u16 = 0xf6;
 pub const PIT_TIMER_BIT: u64 = 1 << 16;
 /// The I/O APIC pin the PIT's channel 0 drives (ISA IRQ 0 on GSI 2).
 pub const PIT_PIN: usize = 2;
+/// The bit of the timer notification the CMOS clock's timer signals.
+pub const RTC_TIMER_BIT: u64 = 1 << 17;
+/// The I/O APIC pin of the CMOS clock's interrupt: ISA IRQ 8 (no
+/// override: GSI 8), as the DSDT's `RTC` device says ([`acpi::RTC_IRQ`]).
+/// The pin is asserted while the clock's IRQF is set ([`crate::rtc`]).
+pub const RTC_PIN: usize = 8;
 /// The I/O APIC pin of the UART's interrupt: ISA IRQ 4, as COM1's on a PC
 /// (no override: GSI 4), edge-triggered as ISA's are. The pin sees the
 /// chip's output ([`Uart::interrupt`]) rise after each access that raised
@@ -351,6 +360,8 @@ pub struct Step {
     /// Arm the PIT's timer ([`PIT_TIMER_BIT`]) to go off in this many ns,
     /// or disarm it for 0.
     pub pit_timer: Option<u64>,
+    /// The same for the CMOS clock's timer ([`RTC_TIMER_BIT`]).
+    pub rtc_timer: Option<u64>,
 }
 
 impl Step {
@@ -365,6 +376,7 @@ impl Step {
             timer: None,
             write: None,
             pit_timer: None,
+            rtc_timer: None,
         }
     }
 }
@@ -398,6 +410,11 @@ pub struct Platform {
     /// When the PIT's next IRQ 0 is due (ns), if its timer is armed.
     pit_due: Option<u64>,
     rtc: crate::rtc::Rtc,
+    /// Whether the I/O APIC was told the clock's line is asserted.
+    rtc_line: bool,
+    /// When the clock's line will next rise (virtual ns), if its timer is
+    /// armed for then.
+    rtc_due: Option<u64>,
     /// The wall-clock time (Unix, ns) at virtual time 0.
     wall_ns: u64,
     /// The guest's TSC at virtual time 0 ([`Platform::with_tsc_deadline`]).
@@ -426,6 +443,8 @@ impl Platform {
             pit: crate::pit::Pit::new(),
             pit_due: None,
             rtc: crate::rtc::Rtc::new(crate::rtc::Machine { vcpus: vcpus as u8, ..Default::default() }),
+            rtc_line: false,
+            rtc_due: None,
             wall_ns: 0,
             tsc_base: 0,
             halted: 0,
@@ -551,6 +570,39 @@ impl Platform {
     fn pit_arm(&mut self) -> u64 {
         self.pit_due = self.pit.next_irq0(self.now_ns);
         self.pit_due.map_or(0, |due| due - self.now_ns)
+    }
+
+    /// The CMOS clock's timer ([`RTC_TIMER_BIT`]) went off, the clock set:
+    /// its line as the clock now says (an edge on pin [`RTC_PIN`] if it
+    /// rose), and the timer armed again if a rise is still to come.
+    pub fn rtc_fired(&mut self) -> Step {
+        self.begin();
+        let mut s = Step::reply(Action::empty());
+        self.rtc_due = None;
+        self.rtc_sync(&mut s);
+        s
+    }
+
+    /// After the CMOS clock was accessed or its timer went off: pin
+    /// [`RTC_PIN`] asserted or withdrawn as its IRQ line now is (a rise
+    /// delivering into `s`), and its timer set for the line's next rise if
+    /// that moved ([`Step::rtc_timer`]; disarmed if none is coming).
+    fn rtc_sync(&mut self, s: &mut Step) {
+        let wall = self.wall_ns.saturating_add(self.now_ns);
+        let line = self.rtc.irq(wall);
+        if line != self.rtc_line {
+            self.rtc_line = line;
+            if !line {
+                self.ioapic.lower(RTC_PIN);
+            } else if let Some(d) = self.ioapic.raise(RTC_PIN) {
+                self.deliver(s, d);
+            }
+        }
+        let due = self.rtc.next_irq(wall).map(|w| w.saturating_sub(self.wall_ns));
+        if due != self.rtc_due {
+            self.rtc_due = due;
+            s.rtc_timer = Some(due.map_or(0, |d| d.saturating_sub(self.now_ns).max(1)));
+        }
     }
 
     /// The UART's interrupt output went from `was` to what it is now: at
@@ -948,6 +1000,7 @@ impl Platform {
                 for (i, p) in (0..size).zip(port..) {
                     self.rtc.write(wall, p, (value >> (8 * i)) as u8);
                 }
+                self.rtc_sync(&mut s);
             } else if port != MARK_PORT && !Self::clock_port(port) {
                 s.note = self.note(Note::Port { port, write, rip: exit.rip });
             }
@@ -970,7 +1023,10 @@ impl Platform {
             })
         } else if crate::rtc::owns(port) {
             let wall = self.wall_ns.saturating_add(self.now_ns);
-            (0..size).zip(port..).fold(0, |v, (i, p)| v | u64::from(self.rtc.read(wall, p)) << (8 * i))
+            let v =
+                (0..size).zip(port..).fold(0, |v, (i, p)| v | u64::from(self.rtc.read(wall, p)) << (8 * i));
+            self.rtc_sync(&mut s);
+            v
         } else {
             s.note = self.note(Note::Port { port, write, rip: exit.rip });
             mask

@@ -17,9 +17,32 @@
 //!   the clock holds still while the guest writes it, and runs from the
 //!   written time when cleared), the interrupt enables (6–4, kept), data
 //!   mode (2: binary, else BCD) and 24-hour mode (1: else 12-hour, bit 7
-//!   of the hour meaning PM), 0x02 at reset. Status C (0x0C) reads 0: no
-//!   periodic, alarm or update interrupt is raised (IRQ8 is not modelled
-//!   yet). Status D (0x0D) reads 0x80: the battery is good.
+//!   of the hour meaning PM), 0x02 at reset. Status D (0x0D) reads 0x80:
+//!   the battery is good.
+//! - Interrupts (IRQ 8): Status C (0x0C) holds the flags PF (6, periodic),
+//!   AF (5, alarm) and UF (4, update ended), each set by its event whatever
+//!   Status B's enables say, and IRQF (7), set while a flag and its enable
+//!   (B's PIE, AIE, UIE: the same bits) are both set; reading C returns
+//!   them and clears them all. The IRQ line is IRQF ([`Rtc::irq`]). The
+//!   events come from the guest's clock, computed, never ticked:
+//!   - periodic: every 2^(RS−1) cycles of the 32.768 kHz time base, RS
+//!     being Status A's rate select (3: 122.07 µs, 8192 Hz … 15: 500 ms;
+//!     1 and 2 are 8 and 9, as with this time base; 0 none), aligned to
+//!     the second; none while the divider is held in reset (A's DV bits
+//!     6–5 both set);
+//!   - update ended: at each second's start (the new second is read from
+//!     then on; UIP was set for the 244 µs before), not while SET; SET
+//!     also clears UIE, as the datasheet says;
+//!   - alarm: at an update whose new time matches the alarm bytes (0x01,
+//!     0x03, 0x05, compared in the current data and hour mode), a byte of
+//!     0xC0–0xFF matching any value ("don't care").
+//!
+//!   The flags start clear at the clock's first access (as a PC's firmware
+//!   leaves them) and are brought up to date at each access. Once IRQF is
+//!   set no later event can change the line until C is read, so
+//!   [`Rtc::next_irq`] says when the line will next rise, and only while
+//!   it is low: a guest that never reads C has one interrupt pending and
+//!   costs no timer, whatever its rate.
 //! - The CMOS memory a PC's firmware reports (the layout QEMU and SeaBIOS
 //!   use): 0x14 equipment (a coprocessor), 0x15/0x16 base memory (640 KiB),
 //!   0x17/0x18 and 0x30/0x31 KiB above 1 MiB (at most 0xFFFF), 0x34/0x35
@@ -55,8 +78,29 @@ const STATUS_D: u8 = 0x0D;
 /// The century byte, which the FADT's `CENTURY` field names.
 pub const CENTURY: u8 = 0x32;
 
+const ALARM_SECONDS: u8 = 0x01;
+const ALARM_MINUTES: u8 = 0x03;
+const ALARM_HOURS: u8 = 0x05;
+
 const A_UIP: u8 = 0x80;
+/// Status A's divider bits 6–5 both set: the divider chain is in reset.
+const A_DIVIDER_RESET: u8 = 0x60;
+const A_RATE: u8 = 0x0F;
 const B_SET: u8 = 0x80;
+/// Status B's interrupt enables (PIE, AIE, UIE), at the bits of their
+/// flags in Status C (PF, AF, UF).
+const B_ENABLES: u8 = 0x70;
+const B_PIE: u8 = 0x40;
+const B_AIE: u8 = 0x20;
+const B_UIE: u8 = 0x10;
+const C_IRQF: u8 = 0x80;
+const C_PF: u8 = 0x40;
+const C_AF: u8 = 0x20;
+const C_UF: u8 = 0x10;
+/// The divider's time base: the 32.768 kHz crystal.
+const BASE_HZ: i128 = 32_768;
+/// An alarm byte from 0xC0 matches any value.
+const DONT_CARE: u8 = 0xC0;
 const B_BINARY: u8 = 0x04;
 const B_24H: u8 = 0x02;
 const NS: i128 = 1_000_000_000;
@@ -119,6 +163,11 @@ pub struct Rtc {
     /// normalised until SET is cleared (so that a day of 31 written before
     /// the month does not carry into the next month).
     held: Option<Time>,
+    /// Status C's PF, AF and UF, as set by the events up to `seen`.
+    flags: u8,
+    /// The wall-clock time (ns) the flags are brought up to; None before
+    /// the first access.
+    seen: Option<u64>,
 }
 
 impl Rtc {
@@ -138,7 +187,7 @@ impl Rtc {
         ram[0x5F] = machine.vcpus.saturating_sub(1);
         let sum: u16 = ram[0x10..0x2E].iter().map(|&b| u16::from(b)).sum();
         ram[0x2E..0x30].copy_from_slice(&sum.to_be_bytes());
-        Rtc { index: 0, nmi_masked: false, ram, offset_ns: 0, held: None }
+        Rtc { index: 0, nmi_masked: false, ram, offset_ns: 0, held: None, flags: 0, seen: None }
     }
 
     /// Whether the guest masked NMIs (port 0x70 bit 7).
@@ -152,11 +201,13 @@ impl Rtc {
     }
 
     /// A byte read of `port` at `wall_ns`: the selected byte at 0x71, 0xFF
-    /// elsewhere (the index port is write-only).
-    pub fn read(&self, wall_ns: u64, port: u16) -> u8 {
+    /// elsewhere (the index port is write-only). Reading Status C clears
+    /// its flags.
+    pub fn read(&mut self, wall_ns: u64, port: u16) -> u8 {
         if port != DATA {
             return 0xFF;
         }
+        self.settle(wall_ns);
         let b = self.ram[usize::from(self.index)];
         let t = self.held.unwrap_or_else(|| self.now(wall_ns));
         match self.index {
@@ -170,7 +221,11 @@ impl Rtc {
             CENTURY => self.encode((t.year / 100) as u8),
             STATUS_A if self.held.is_none() && self.updating(wall_ns) => b | A_UIP,
             STATUS_A => b,
-            STATUS_C => 0,
+            STATUS_C => {
+                let c = self.flags | if self.irqf() { C_IRQF } else { 0 };
+                self.flags = 0;
+                c
+            }
             STATUS_D => 0x80,
             _ => b,
         }
@@ -189,6 +244,8 @@ impl Rtc {
     }
 
     fn write_byte(&mut self, wall_ns: u64, value: u8) {
+        // The events so far by the clock and programming they had.
+        self.settle(wall_ns);
         let field = |t: &mut Time, v: u8| match self.index {
             SECONDS => t.second = v,
             MINUTES => t.minute = v,
@@ -218,11 +275,109 @@ impl Rtc {
                     // The written second starts now.
                     self.offset_ns = i128::from(normalise(held)) * NS - i128::from(wall_ns);
                 }
-                self.ram[usize::from(STATUS_B)] = value;
+                // SET clears UIE (no update ends while it is held).
+                self.ram[usize::from(STATUS_B)] = if set { value & !B_UIE } else { value };
             }
             WEEKDAY | STATUS_C | STATUS_D => {} // computed or read-only
             i => self.ram[usize::from(i)] = value,
         }
+    }
+
+    /// Whether the IRQ line is asserted at `wall_ns` (IRQF).
+    pub fn irq(&mut self, wall_ns: u64) -> bool {
+        self.settle(wall_ns);
+        self.irqf()
+    }
+
+    /// When (wall-clock ns, after `wall_ns`) the IRQ line will next rise:
+    /// the first event whose interrupt is enabled; None while it is
+    /// asserted (nothing changes it until Status C is read) or if none is
+    /// enabled or coming.
+    pub fn next_irq(&mut self, wall_ns: u64) -> Option<u64> {
+        self.settle(wall_ns);
+        if self.irqf() {
+            return None;
+        }
+        let b = self.ram[usize::from(STATUS_B)];
+        let g = self.clock_ns(wall_ns);
+        let periodic = self.period().filter(|_| b & B_PIE != 0).map(|p| {
+            let tick = (ticks(g).div_euclid(p) + 1) * p;
+            ceil_div(tick * NS, BASE_HZ)
+        });
+        let updates = self.held.is_none();
+        let second = g.div_euclid(NS);
+        let update = (updates && b & B_UIE != 0).then_some((second + 1) * NS);
+        let alarm = self.alarm_after(second).filter(|_| updates && b & B_AIE != 0).map(|s| s * NS);
+        let next = [periodic, update, alarm].into_iter().flatten().min()?;
+        Some(u64::try_from((next - self.offset_ns).max(0)).unwrap_or(u64::MAX))
+    }
+
+    /// IRQF: a flag set whose interrupt is enabled.
+    fn irqf(&self) -> bool {
+        self.flags & self.ram[usize::from(STATUS_B)] & B_ENABLES != 0
+    }
+
+    /// The guest's clock in ns at `wall_ns` (running, whether or not SET
+    /// holds the registers).
+    fn clock_ns(&self, wall_ns: u64) -> i128 {
+        i128::from(wall_ns) + self.offset_ns
+    }
+
+    /// The periodic interrupt's period in cycles of the time base, if it
+    /// runs.
+    fn period(&self) -> Option<i128> {
+        let a = self.ram[usize::from(STATUS_A)];
+        let rs = a & A_RATE;
+        if rs == 0 || a & A_DIVIDER_RESET == A_DIVIDER_RESET {
+            return None;
+        }
+        Some(1 << if rs <= 2 { rs + 6 } else { rs - 1 })
+    }
+
+    /// Sets the flags of the events from the last access to `wall_ns`
+    /// (none if the time has not moved on).
+    fn settle(&mut self, wall_ns: u64) {
+        let Some(from) = self.seen.filter(|&s| s < wall_ns) else {
+            self.seen = Some(self.seen.map_or(wall_ns, |s| s.max(wall_ns)));
+            return;
+        };
+        self.seen = Some(wall_ns);
+        let (a, b) = (self.clock_ns(from), self.clock_ns(wall_ns));
+        if self.period().is_some_and(|p| ticks(b).div_euclid(p) > ticks(a).div_euclid(p)) {
+            self.flags |= C_PF;
+        }
+        let (sa, sb) = (a.div_euclid(NS), b.div_euclid(NS));
+        if self.held.is_none() && sb > sa {
+            self.flags |= C_UF;
+            if self.alarm_after(sa).is_some_and(|s| s <= sb) {
+                self.flags |= C_AF;
+            }
+        }
+    }
+
+    /// The first second after second `s` (since 1970) whose time of day
+    /// the alarm bytes match, if any does.
+    fn alarm_after(&self, s: i128) -> Option<i128> {
+        let byte = |i: u8| self.ram[usize::from(i)];
+        let matches = |alarm: u8, v: u8| alarm >= DONT_CARE || alarm == v;
+        let secs: [bool; 60] = core::array::from_fn(|v| matches(byte(ALARM_SECONDS), self.encode(v as u8)));
+        let mins: [bool; 60] = core::array::from_fn(|v| matches(byte(ALARM_MINUTES), self.encode(v as u8)));
+        let hours: [bool; 24] = core::array::from_fn(|h| matches(byte(ALARM_HOURS), self.hour(h as u8)));
+        let first = |ok: &[bool], from: usize| (from..ok.len()).find(|&i| ok[i]);
+        // Tomorrow's first match: none at all if a byte matches no value.
+        let tomorrow = DAY_S as usize + first(&hours, 0)? * 3600 + first(&mins, 0)? * 60 + first(&secs, 0)?;
+        let tod = s.rem_euclid(i128::from(DAY_S)) as usize;
+        let (h, m, sec) = (tod / 3600, tod / 60 % 60, tod % 60);
+        // Today's first match after `tod`: each inner search from 0 finds
+        // one, so this looks at fewer than 24 + 60 + 60 values.
+        let today = (h..24).filter(|&hh| hours[hh]).find_map(|hh| {
+            let m0 = if hh == h { m } else { 0 };
+            (m0..60).filter(|&mm| mins[mm]).find_map(|mm| {
+                let s0 = if (hh, mm) == (h, m) { sec + 1 } else { 0 };
+                first(&secs, s0).map(|ss| hh * 3600 + mm * 60 + ss)
+            })
+        });
+        Some(s - tod as i128 + today.unwrap_or(tomorrow) as i128)
     }
 
     /// The guest's clock in whole seconds since 1970 (held while SET).
@@ -290,6 +445,16 @@ impl Rtc {
         let h = self.decode(v & 0x7F) % 12; // 12 AM is 0
         h + if v & 0x80 != 0 { 12 } else { 0 }
     }
+}
+
+/// Whole cycles of the 32.768 kHz time base at the guest's clock `ns`.
+fn ticks(ns: i128) -> i128 {
+    (ns * BASE_HZ).div_euclid(NS)
+}
+
+/// `a / b` rounded up (`b` > 0).
+fn ceil_div(a: i128, b: i128) -> i128 {
+    -(-a).div_euclid(b)
 }
 
 /// `t` in seconds since 1970, its fields carried, within 1970–9999.

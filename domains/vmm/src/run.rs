@@ -7,7 +7,7 @@ use ipc::vcpu::{Action, Exit, ExitReason, Reply};
 use ipc::{CapSlot, Rights};
 use user::sys::Incoming;
 use user::{arch, sys, time};
-use vmm::platform::{MmioWhy, Platform, Step, MARK_PORT, PIT_TIMER_BIT};
+use vmm::platform::{MmioWhy, Platform, Step, MARK_PORT, PIT_TIMER_BIT, RTC_TIMER_BIT};
 use vmm::status;
 
 use crate::console::{say, Console};
@@ -134,12 +134,17 @@ pub fn serve(
                         }
                     }
                 }
-                if bits & PIT_TIMER_BIT != 0 {
-                    platform.set_clock(virtual_ns(start_tsc));
-                    let step = platform.pit_fired();
-                    irqs(guest, &threads, &platform, &step, console);
-                    if let Some(note) = &step.note {
-                        say!(console, "{note}");
+                for (bit, fired) in [
+                    (PIT_TIMER_BIT, Platform::pit_fired as fn(&mut Platform) -> Step),
+                    (RTC_TIMER_BIT, Platform::rtc_fired),
+                ] {
+                    if bits & bit != 0 {
+                        platform.set_clock(virtual_ns(start_tsc));
+                        let step = fired(&mut platform);
+                        irqs(guest, &threads, &platform, &step, console);
+                        if let Some(note) = &step.note {
+                            say!(console, "{note}");
+                        }
                     }
                 }
                 // No exit awaits an answer: only receive.
@@ -375,13 +380,14 @@ fn interrupt(threads: &[Option<CapSlot>], targets: u16, vector: u8, console: &Co
     }
 }
 
-/// The I/O APIC's interrupts of `step` (kept in `platform`), and the PIT's timer it arms
+/// The I/O APIC's interrupts of `step` (kept in `platform`), and the PIT's
+/// and the CMOS clock's timers it arms
 /// (microseconds, rounded up: never early; 0 disarms). Looked at in line,
 /// done out of line: most exits have neither, and a call on each cost a
 /// CPUID round trip 24 instructions.
 #[inline(always)]
 fn irqs(guest: &Guest, threads: &[Option<CapSlot>], platform: &Platform, step: &Step, console: &Console) {
-    if !platform.irqs().is_empty() || step.pit_timer.is_some() {
+    if !platform.irqs().is_empty() || step.pit_timer.is_some() || step.rtc_timer.is_some() {
         raise(guest, threads, platform, step, console);
     }
 }
@@ -391,9 +397,13 @@ fn raise(guest: &Guest, threads: &[Option<CapSlot>], platform: &Platform, step: 
     for &(targets, vector) in platform.irqs() {
         interrupt(threads, targets, vector, console);
     }
-    if let Some(ns) = step.pit_timer {
-        if let Err(e) = sys::timer_set(guest.timers, PIT_TIMER_BIT, ns.div_ceil(1000), 0) {
-            say!(console, "cannot set the PIT's timer: {e:?}");
+    for (ns, bit, what) in
+        [(step.pit_timer, PIT_TIMER_BIT, "the PIT's"), (step.rtc_timer, RTC_TIMER_BIT, "the CMOS clock's")]
+    {
+        if let Some(ns) = ns {
+            if let Err(e) = sys::timer_set(guest.timers, bit, ns.div_ceil(1000), 0) {
+                say!(console, "cannot set {what} timer: {e:?}");
+            }
         }
     }
 }

@@ -3,29 +3,10 @@
 
 use super::pool::Ref;
 
-/// The user registers of a thread, as saved on kernel entry.
-#[derive(Clone, Copy, Debug, Default)]
-#[repr(C)]
-pub struct Context {
-    pub rax: u64,
-    pub rbx: u64,
-    pub rcx: u64,
-    pub rdx: u64,
-    pub rsi: u64,
-    pub rdi: u64,
-    pub rbp: u64,
-    pub r8: u64,
-    pub r9: u64,
-    pub r10: u64,
-    pub r11: u64,
-    pub r12: u64,
-    pub r13: u64,
-    pub r14: u64,
-    pub r15: u64,
-    pub rip: u64,
-    pub rsp: u64,
-    pub rflags: u64,
-}
+registers!(
+    /// The user registers of a thread, as saved on kernel entry.
+    Context { rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15, rip, rsp, rflags }
+);
 
 impl Context {
     /// A fresh context at `entry` on `stack`, `arg` in rdi, interrupts on.

@@ -77,50 +77,8 @@ pub const fn msr_frame(hw: u64) -> u64 {
     hw + 2 * 4096
 }
 
-/// The guest's general registers (and CR2) while the kernel holds them; the
-/// VMCS has the rest.
-#[derive(Clone, Copy, Debug, Default)]
-#[repr(C)]
-pub struct GuestRegs {
-    pub rax: u64,
-    pub rbx: u64,
-    pub rcx: u64,
-    pub rdx: u64,
-    pub rsi: u64,
-    pub rdi: u64,
-    pub rbp: u64,
-    pub r8: u64,
-    pub r9: u64,
-    pub r10: u64,
-    pub r11: u64,
-    pub r12: u64,
-    pub r13: u64,
-    pub r14: u64,
-    pub r15: u64,
-    pub cr2: u64,
-}
-
-impl GuestRegs {
-    /// Takes `r`'s values, register by register: inline moves where a
-    /// plain `=` of the whole struct became a call to `memmove` on every
-    /// guest exit (39 instructions and the call).
-    #[inline(always)]
-    pub fn set(&mut self, r: &GuestRegs) {
-        self.rax = r.rax;
-        self.rbx = r.rbx;
-        self.rcx = r.rcx;
-        self.rdx = r.rdx;
-        self.rsi = r.rsi;
-        self.rdi = r.rdi;
-        self.rbp = r.rbp;
-        self.r8 = r.r8;
-        self.r9 = r.r9;
-        self.r10 = r.r10;
-        self.r11 = r.r11;
-        self.r12 = r.r12;
-        self.r13 = r.r13;
-        self.r14 = r.r14;
-        self.r15 = r.r15;
-        self.cr2 = r.cr2;
-    }
-}
+registers!(
+    /// The guest's general registers (and CR2) while the kernel holds them;
+    /// the VMCS has the rest.
+    GuestRegs { rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15, cr2 }
+);

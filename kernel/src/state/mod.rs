@@ -33,13 +33,19 @@ use crate::obj::virq::{Doorbell, VirqLine};
 use crate::obj::window::{self, Refund};
 use ipc::syscall::Width;
 
+/// The pool of up to `$max` `$t`s in object window `$w` (`obj::window`).
+macro_rules! pool {
+    ($t:ty, $w:literal, $max:ident) => {
+        window::Pool<$t, hw::window::Window<$w>, $max, { window::chunks::<$t>($max) }>
+    };
+}
+
 /// Domains, each made from its supervisor's quota (the root's from
 /// nobody's), besides the quota it is given.
 pub const MAX_DOMAINS: usize = 4096;
 
 /// The domains, in object window 7.
-pub type Domains =
-    window::Pool<Domain, hw::window::Window<7>, MAX_DOMAINS, { window::chunks::<Domain>(MAX_DOMAINS) }>;
+pub type Domains = pool!(Domain, 7, MAX_DOMAINS);
 
 /// The owner of the root domain's place: nobody (no domain has this slot).
 const NOBODY: u16 = u16::MAX;
@@ -50,8 +56,7 @@ pub const MAX_THREADS: usize = 8192;
 
 /// The threads and vCPUs, in object window 8, each chunk paid for by the
 /// domain its threads run in.
-pub type Threads =
-    window::Pool<Thread, hw::window::Window<8>, MAX_THREADS, { window::chunks::<Thread>(MAX_THREADS) }>;
+pub type Threads = pool!(Thread, 8, MAX_THREADS);
 pub const MAX_IRQS: usize = 24;
 /// Notifications are made from their owners' quotas (`obj::window`):
 /// many cost nothing until made.
@@ -62,35 +67,23 @@ pub const MAX_NOTIFICATIONS: usize = 4096;
 pub const MAX_MEMORY: usize = 8192;
 
 /// The memory objects, in object window 2.
-pub type Memories =
-    window::Pool<Memory, hw::window::Window<2>, MAX_MEMORY, { window::chunks::<Memory>(MAX_MEMORY) }>;
+pub type Memories = pool!(Memory, 2, MAX_MEMORY);
 
 /// Port ranges, made from their owners' quotas (`obj::window`).
 pub const MAX_IOPORTS: usize = 1024;
 
 /// The port ranges, in object window 3.
-pub type PortRanges =
-    window::Pool<IoPorts, hw::window::Window<3>, MAX_IOPORTS, { window::chunks::<IoPorts>(MAX_IOPORTS) }>;
+pub type PortRanges = pool!(IoPorts, 3, MAX_IOPORTS);
 
 /// Endpoints, made from their owners' quotas (`obj::window`).
 pub const MAX_ENDPOINTS: usize = 4096;
 
 /// The endpoints, in object window 1, each chunk paid for by its owner.
-pub type Endpoints = window::Pool<
-    Endpoint,
-    hw::window::Window<1>,
-    MAX_ENDPOINTS,
-    { window::chunks::<Endpoint>(MAX_ENDPOINTS) },
->;
+pub type Endpoints = pool!(Endpoint, 1, MAX_ENDPOINTS);
 
 /// The notifications, in object window 0, each chunk of them paid for by
 /// its owner domain (by its slot in `domains`).
-pub type Notifications = window::Pool<
-    Notification,
-    hw::window::Window<0>,
-    MAX_NOTIFICATIONS,
-    { window::chunks::<Notification>(MAX_NOTIFICATIONS) },
->;
+pub type Notifications = pool!(Notification, 0, MAX_NOTIFICATIONS);
 /// VirqLines, made from their guests' quotas (`obj::window`). 4,096 (16
 /// chunks of 256, 16 KiB of slot words here) rather than 1,024: at 16 bytes
 /// a line, 1,024 would be four pages, so that any guest given four spare
@@ -99,39 +92,27 @@ pub type Notifications = window::Pool<
 pub const MAX_VIRQLINES: usize = 4096;
 
 /// The VirqLines, in object window 4, each chunk paid for by its guest.
-pub type VirqLines = window::Pool<
-    VirqLine,
-    hw::window::Window<4>,
-    MAX_VIRQLINES,
-    { window::chunks::<VirqLine>(MAX_VIRQLINES) },
->;
+pub type VirqLines = pool!(VirqLine, 4, MAX_VIRQLINES);
 
 /// Doorbells, made from their guests' quotas (`obj::window`).
 pub const MAX_DOORBELLS: usize = 4096;
 
 /// The doorbells, in object window 5, each chunk paid for by its guest.
-pub type Doorbells = window::Pool<
-    Doorbell,
-    hw::window::Window<5>,
-    MAX_DOORBELLS,
-    { window::chunks::<Doorbell>(MAX_DOORBELLS) },
->;
+pub type Doorbells = pool!(Doorbell, 5, MAX_DOORBELLS);
 
 /// Timers, made from the quotas of the domains that set them.
 pub const MAX_TIMERS: usize = 4096;
 
 /// The timers, in object window 6, each chunk paid for by the domain
 /// that set them.
-pub type Timers =
-    window::Pool<Timer, hw::window::Window<6>, MAX_TIMERS, { window::chunks::<Timer>(MAX_TIMERS) }>;
+pub type Timers = pool!(Timer, 6, MAX_TIMERS);
 
 /// Device objects, made from their owners' quotas (`obj::window`): a
 /// function of PCI segment 0 has at most one.
 pub const MAX_DEVICES: usize = 256;
 
 /// The devices, in object window 9, each chunk paid for by its owner.
-pub type Devices =
-    window::Pool<Device, hw::window::Window<9>, MAX_DEVICES, { window::chunks::<Device>(MAX_DEVICES) }>;
+pub type Devices = pool!(Device, 9, MAX_DEVICES);
 
 /// All kernel objects.
 pub struct Kernel {

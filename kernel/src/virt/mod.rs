@@ -1,6 +1,20 @@
 //! Hardware virtualization: which of Intel VT-x with EPT or AMD-V with NPT
 //! this CPU offers, and switching it on (VMXON, or EFER.SVME).
 
+/// Assembler lines for `svm_enter` and `vmx_enter`: `$op` for each of
+/// rbx, rcx, rdx, rsi, rbp and r8-r15 (`\r`) at its offset (`gpr`) in
+/// the `GuestRegs` at rdi; rax, rdi and CR2 are the stubs' own.
+macro_rules! guest_gprs {
+    ($op:literal) => {
+        concat!(
+            ".set gpr, 8\n.irp r, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15\n",
+            ".ifnc \\r, rdi\n",
+            $op,
+            "\n.endif\n.set gpr, gpr + 8\n.endr\n"
+        )
+    };
+}
+
 pub mod grave;
 pub mod msrs;
 pub mod state;

@@ -26,24 +26,17 @@ pub(super) fn apply_regs(v: &mut Vcpu, r: &ipc::vcpu::Reply) {
 /// General register `i` of `regs` in the x86 encoding's order
 /// (`ipc::vstate::reg`); None for rsp, which the VMCS or VMCB holds.
 pub(super) fn gpr(regs: &mut GuestRegs, i: usize) -> Option<&mut u64> {
-    Some(match i {
-        0 => &mut regs.rax,
-        1 => &mut regs.rcx,
-        2 => &mut regs.rdx,
-        3 => &mut regs.rbx,
-        5 => &mut regs.rbp,
-        6 => &mut regs.rsi,
-        7 => &mut regs.rdi,
-        8 => &mut regs.r8,
-        9 => &mut regs.r9,
-        10 => &mut regs.r10,
-        11 => &mut regs.r11,
-        12 => &mut regs.r12,
-        13 => &mut regs.r13,
-        14 => &mut regs.r14,
-        15 => &mut regs.r15,
-        _ => return None,
-    })
+    use ipc::vstate::reg::RSP;
+    // The registers but rsp, in order: rsp's place skipped.
+    let i = match i {
+        RSP => return None,
+        i if i > RSP => i - 1,
+        i => i,
+    };
+    let r = regs;
+    let low = [&mut r.rax, &mut r.rcx, &mut r.rdx, &mut r.rbx, &mut r.rbp, &mut r.rsi, &mut r.rdi, &mut r.r8];
+    let high = [&mut r.r9, &mut r.r10, &mut r.r11, &mut r.r12, &mut r.r13, &mut r.r14, &mut r.r15];
+    low.into_iter().chain(high).nth(i)
 }
 
 /// The general registers of `regs` in the x86 encoding's order, rsp given.

@@ -8,6 +8,7 @@
 
 pub(crate) mod expect;
 mod net;
+mod restart;
 #[cfg(test)]
 mod tests;
 
@@ -46,17 +47,26 @@ pub fn cases() -> Vec<SystemTest> {
         },
         case("dma_attack", "tests/systems/dma.toml", qemu(), check_dma_attack),
         net::case(),
+        restart::case(),
     ]
 }
 
 const MGMT: &str = "mgmt";
+
+/// Writes the harness's pattern into the disk image of 00:04.0, if the run has one.
+pub fn prepare_disk(dir: &std::path::Path) -> Result<(), String> {
+    match disk::has_image(dir) {
+        true => disk::prepare(dir),
+        false => Ok(()),
+    }
+}
 
 /// The disk image of `blk_disk`: the harness's pattern before boot, and
 /// the bytes it must hold after.
 mod disk {
     use std::path::Path;
 
-    use ipc::block::pattern::{blk as ours, client as clients, harness as theirs};
+    use ipc::block::pattern::{blk as ours, client as clients, harness as theirs, load};
     use ipc::manifest::PciAddress;
 
     const SECTOR: usize = 512;
@@ -65,9 +75,17 @@ mod disk {
     /// (2 sectors): sector 300.
     const OURS_AT: usize = 100 * SECTOR;
     const CLIENTS_AT: usize = 300 * SECTOR;
+    /// Where `blk_restart`'s load writes (domains/blk/src/load.rs): 48
+    /// sectors from 1024.
+    const LOAD_AT: usize = 1024 * SECTOR;
+    const LOAD: usize = 48 * SECTOR;
 
     fn image(dir: &Path) -> std::path::PathBuf {
         dir.join(crate::emulator::disk_file(PciAddress { bus: 0, device: 4, function: 0 }))
+    }
+
+    pub fn has_image(dir: &Path) -> bool {
+        image(dir).is_file()
     }
 
     /// Writes the harness's pattern at sectors 0..8 of the fresh image.
@@ -84,12 +102,22 @@ mod disk {
     /// `blk-client`'s at 300..302, and zeros everywhere else (the hostile
     /// client's refused writes among them).
     pub fn check(dir: &Path) -> Result<(), String> {
+        check_with(dir, false)
+    }
+
+    /// As [`check`], and the load's pattern at sectors 1024..1072 (`blk_restart`).
+    pub fn check_loaded(dir: &Path) -> Result<(), String> {
+        check_with(dir, true)
+    }
+
+    fn check_with(dir: &Path, loaded: bool) -> Result<(), String> {
         let path = image(dir);
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let want = |i: usize| match i {
             i if i < PATTERN => theirs(i),
             i if (OURS_AT..OURS_AT + PATTERN).contains(&i) => ours(i - OURS_AT),
             i if (CLIENTS_AT..CLIENTS_AT + 2 * SECTOR).contains(&i) => clients(i - CLIENTS_AT),
+            i if loaded && (LOAD_AT..LOAD_AT + LOAD).contains(&i) => load(i - LOAD_AT),
             _ => 0,
         };
         match bytes.iter().enumerate().find(|&(i, &b)| b != want(i)) {

@@ -417,3 +417,146 @@ fn net_echo_streams_differ_by_seed_and_are_not_constant() {
     let zeros = a.iter().filter(|&&x| x == 0).count();
     assert!(zeros < 64, "{zeros} zero bytes of 4096");
 }
+
+/// A blk-restart.toml run as the kernel, `mgmt` and the domains report it.
+fn restart_log() -> String {
+    let given = "[mgmt] blk-restart: device 00:04.0 (1af4:1042) given with DMA (confined where the kernel programs an IOMMU; unconfined_dma: even where it does not)\n";
+    let checks = "[blk-restart] blk: read the harness's pattern at sectors 0..8\n\
+                  [blk-restart] blk: wrote its pattern at sectors 100..108, flushed, read it back\n";
+    let mut s = format!(
+        "[cpu0] iommu: VT-d unit at 0xfed90000: DMA remapping on, 3-level tables, 1 fault records\n\
+         {given}[mgmt] started blk-restart (domain 0x1)\n[mgmt] started blk-reuse (domain 0x2)\n{checks}\
+         [blk-restart] blk: load: 4 requests of 12 KiB at once (2 reads, 2 writes at sectors 1024..1072), batch after batch, until killed\n\
+         [mgmt] killed blk-restart (exit code 137)\n\
+         [mgmt] restarting blk-restart in 4000 ms (restart 1 of 1)\n\
+         [cpu0] WARN iommu: DMA fault: device 00:04.0 write at 0x100001000 blocked (reason 0x2)\n\
+         [blk-reuse] blk-reuse: blk-restart is gone (129424 frames free): took 16384 KiB in 128 objects of 32 pages, filled\n\
+         [blk-reuse] blk-reuse: every word of its 16384 KiB unchanged 2000 ms after blk-restart's death\n\
+         [mgmt] blk-reuse exited with code 0\n{given}[mgmt] started blk-restart (domain 0x100000001)\n{checks}"
+    );
+    for what in super::BLK_CLIENT_ANSWERS {
+        s.push_str(&format!("[blk-client] blk-client: {what}: as owed\n"));
+    }
+    for what in super::BLK_HOSTILE_ANSWERS {
+        s.push_str(&format!("[blk-hostile] blk-hostile: {what}: as owed\n"));
+    }
+    s.push_str(
+        "[blk-restart] blk: client blk-hostile broke its ring (PeerMisbehaved): no longer served\n\
+         [mgmt] blk-client exited with code 0\n[mgmt] blk-hostile exited with code 0\n\
+         [blk-restart] blk: every client closed or dropped\n[mgmt] blk-restart exited with code 0\n",
+    );
+    s.push_str(END);
+    s
+}
+
+/// A work dir holding a disk image as `blk_restart` must leave it, or
+/// (`loaded` false) without the load's pattern.
+fn restart_dir(tag: &str, loaded: bool) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ryokan-blk-restart-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut bytes = vec![0u8; crate::emulator::DISK_BYTES as usize];
+    use ipc::block::pattern;
+    for i in 0..8 * 512 {
+        bytes[i] = pattern::harness(i);
+        bytes[100 * 512 + i] = pattern::blk(i);
+    }
+    for i in 0..2 * 512 {
+        bytes[300 * 512 + i] = pattern::client(i);
+    }
+    for i in 0..48 * 512 {
+        bytes[1024 * 512 + i] = if loaded { pattern::load(i) } else { 0 };
+    }
+    std::fs::write(dir.join("disk-00-04-0.img"), bytes).expect("image");
+    dir
+}
+
+fn run_restart(serial: &str, dir: &std::path::Path) -> Result<(), String> {
+    let exit = Exit::Code(33);
+    let o = Outcome {
+        verdict: judge::judge(judge::EmulatorKind::Qemu, exit, serial),
+        serial: serial.to_string(),
+        exit,
+        duration: Duration::from_secs(1),
+        work_dir: dir.to_path_buf(),
+    };
+    super::restart::check(&o)
+}
+
+#[test]
+fn blk_restart_wants_the_kill_the_untouched_reuse_and_the_new_instance_serving() {
+    let dir = restart_dir("good", true);
+    let good = restart_log();
+    assert_eq!(run_restart(&good, &dir), Ok(()));
+    let flaws: [(String, &str); 10] = [
+        (good.replace("every word of its 16384 KiB unchanged", "FAIL: a word changed"), "unchanged"),
+        // The witness took its memory before the kill: it proves nothing.
+        (
+            good.replacen(
+                "[blk-restart] blk: load:",
+                "[blk-reuse] blk-reuse: blk-restart is gone (1 frames free): x\n[blk-restart] blk: load:",
+                1,
+            )
+            .replacen(
+                "[blk-reuse] blk-reuse: blk-restart is gone (129424",
+                "[blk-reuse] gone (1",
+                1,
+            ),
+            "`blk-reuse's taking the freed memory` (line 7) does not come after",
+        ),
+        (good.replace("[mgmt] started blk-restart (domain 0x100000001)\n", ""), "appears 1 times, not 2"),
+        (good.replacen("[blk-restart] blk: load: 4", "[blk-restart] blk: load: 3", 1), "appears 0 times"),
+        (
+            good.replace("[mgmt] killed blk-restart (exit code 137)\n", ""),
+            "no line `[mgmt] killed blk-restart (exit code 137)`",
+        ),
+        (good.replace("device 00:04.0 write at", "device 00:05.0 write at"), "an IOMMU fault not of"),
+        (
+            good.replace(
+                "[mgmt] restarting blk-restart",
+                "[cpu0] iommu: DMA fault: device 00:04.0 early\n[mgmt] restarting blk-restart",
+            )
+            .replacen(
+                "[blk-restart] blk: load:",
+                "[cpu0] iommu: DMA fault: device 00:04.0 x\n[blk-restart] blk: load:",
+                1,
+            ),
+            "an IOMMU fault not of",
+        ),
+        (
+            good.replace("a read past the end refused: as owed", "a read past the end refused: FAIL"),
+            "a read past the end",
+        ),
+        (
+            good.replace("[mgmt] blk-reuse exited with code 0\n", "[mgmt] blk-reuse exited with code 1\n"),
+            "blk-reuse exited with code 0",
+        ),
+        (good.replace("[blk-restart] blk: every client closed or dropped\n", ""), "every client closed"),
+    ];
+    // blk-reuse's exit after the restart (a slow host) is no flaw; the
+    // restart before its check is.
+    let late = good.replace("[mgmt] blk-reuse exited with code 0\n", "").replace(
+        "[blk-restart] blk: every client closed",
+        "[mgmt] blk-reuse exited with code 0\n[blk-restart] blk: every client closed",
+    );
+    assert_eq!(run_restart(&late, &dir), Ok(()));
+    let check =
+        "[blk-reuse] blk-reuse: every word of its 16384 KiB unchanged 2000 ms after blk-restart's death\n";
+    let early = late.replace(check, "").replace(
+        "[mgmt] blk-client exited with code 0\n",
+        &format!("{check}[mgmt] blk-client exited with code 0\n"),
+    );
+    let e = run_restart(&early, &dir).expect_err("the restart came before the check");
+    assert!(e.contains("`its second start`"), "{e}");
+    for (log, needle) in &flaws {
+        let e = run_restart(log, &dir).expect_err("the check should fail");
+        assert!(e.contains(needle), "`{needle}` not in: {e}");
+    }
+    // The load's writes missing from the image (or reused memory's words
+    // in their place) fail the image check.
+    let bare = restart_dir("bare", false);
+    let e = run_restart(&good, &bare).expect_err("the load's pattern is missing");
+    assert!(e.contains("byte 524288"), "{e}");
+    assert!(super::disk::check(&bare).is_ok(), "blk_disk's check knows no load");
+    std::fs::remove_dir_all(&dir).expect("cleaned");
+    std::fs::remove_dir_all(&bare).expect("cleaned");
+}

@@ -811,3 +811,83 @@ fn rdmsr_of_the_tsc_reads_the_guests_tsc_and_wrmsr_is_refused() {
     let mut p = Platform::new(1, 0);
     assert_eq!(rdmsr(&mut p).0, Some((13, Some(0))));
 }
+
+/// CMOS register `r` = `v` through ports 0x70 and 0x71: the data write's step.
+fn cmos_put(p: &mut Platform, r: u8, v: u8) -> Step {
+    p.on_exit(0, &out(0x70, 1, u64::from(r)), no_cpu);
+    p.on_exit(0, &out(0x71, 1, u64::from(v)), no_cpu)
+}
+
+/// CMOS register `r` read through ports 0x70 and 0x71, and the read's step.
+fn cmos_get(p: &mut Platform, r: u8) -> (u8, Step) {
+    p.on_exit(0, &out(0x70, 1, u64::from(r)), no_cpu);
+    let s = p.on_exit(0, &inp(0x71, 1, 0), no_cpu);
+    (s.reply.regs[0] as u8, s)
+}
+
+#[test]
+fn the_cmos_clocks_interrupts_come_on_pin_8_timed_by_its_own_timer() {
+    // 2026-12-03 07:02:54.0 at virtual time 0.
+    let wall = 1_796_281_374 * 1_000_000_000;
+    let mut p = Platform::new(2, 1_000_000).with_rtc(crate::rtc::Machine::default(), wall);
+    // Pin 8: vector 0x38, edge, to APIC 1.
+    ioapic_set(&mut p, 0x10 + 2 * RTC_PIN as u32 + 1, 1 << 24);
+    ioapic_set(&mut p, 0x10 + 2 * RTC_PIN as u32, 0x38);
+    assert_eq!(cmos_put(&mut p, 0x0A, 0x2F).rtc_timer, None, "2 Hz, not enabled: no timer");
+    let s = cmos_put(&mut p, 0x0B, 0x42); // PIE, 24-hour
+    assert_eq!((s.rtc_timer, p.irqs()), (Some(500_000_000), &[][..]), "armed for 0.5 s");
+    assert_eq!(cmos_get(&mut p, 0x00).1.rtc_timer, None, "a read that moves nothing sets no timer");
+    p.set_clock(499_999_999);
+    let s = p.rtc_fired();
+    assert_eq!((s.rtc_timer, p.irqs()), (Some(1), &[][..]), "early: armed again for the rest");
+    p.set_clock(500_000_000);
+    let s = p.rtc_fired();
+    assert_eq!((s.rtc_timer, p.irqs()), (None, &[(0b10, 0x38)][..]), "the edge; pending: no timer");
+    p.set_clock(3_000_000_000);
+    assert!(p.rtc_fired().rtc_timer.is_none() && p.irqs().is_empty(), "none more until C is read");
+    let (c, s) = cmos_get(&mut p, 0x0C);
+    assert_eq!((c, s.rtc_timer, p.irqs()), (0xC0 | 0x10, Some(500_000_000), &[][..]), "read: armed again");
+    // Nothing enabled: the timer disarmed. The update-ended interrupt
+    // enabled with UF pending: at once.
+    p.set_clock(3_200_000_000);
+    assert_eq!(cmos_put(&mut p, 0x0B, 0x02).rtc_timer, Some(0), "disarmed");
+    p.set_clock(4_100_000_000);
+    let s = cmos_put(&mut p, 0x0B, 0x12);
+    assert_eq!((s.rtc_timer, p.irqs()), (None, &[(0b10, 0x38)][..]), "UF of 4.0 s pending");
+    // A level-triggered entry: asserted until C is read, so the EOI
+    // delivers again while it is, not after.
+    let (c, s) = cmos_get(&mut p, 0x0C);
+    assert_eq!((c, s.rtc_timer), (0x90 | 0x40, Some(900_000_000)), "UF and PF; the next second");
+    ioapic_set(&mut p, 0x10 + 2 * RTC_PIN as u32 + 1, 0);
+    ioapic_set(&mut p, 0x10 + 2 * RTC_PIN as u32, 0x8039);
+    p.set_clock(5_000_000_000);
+    p.rtc_fired();
+    assert_eq!(p.irqs(), &[(0b01, 0x39)]);
+    xapic_eoi(&mut p, 0);
+    assert_eq!(p.irqs(), &[(0b01, 0x39)], "still asserted: again at the EOI");
+    cmos_get(&mut p, 0x0C);
+    xapic_eoi(&mut p, 0);
+    assert_eq!(p.irqs(), &[], "lowered by the read: nothing at the EOI");
+}
+
+/// The hostile twin: 8192 Hz, PIE on, Status C never read. One interrupt,
+/// then no timer and no delivery for the rest of it.
+#[test]
+fn a_guest_that_never_reads_status_c_costs_one_interrupt() {
+    let mut p = Platform::new(1, 1_000_000).with_rtc(crate::rtc::Machine::default(), 0);
+    ioapic_set(&mut p, 0x10 + 2 * RTC_PIN as u32, 0x38);
+    cmos_put(&mut p, 0x0A, 0x23);
+    let first = cmos_put(&mut p, 0x0B, 0x42).rtc_timer.expect("armed");
+    assert_eq!(first, 122_071);
+    let (mut delivered, mut timers) = (0, 0);
+    for t in (first..2_000_000_000).step_by(122_071) {
+        p.set_clock(t);
+        let s = p.rtc_fired();
+        delivered += p.irqs().len();
+        timers += usize::from(s.rtc_timer.is_some());
+        let s = cmos_get(&mut p, 0x00).1; // the guest goes on reading the time
+        delivered += p.irqs().len();
+        timers += usize::from(s.rtc_timer.is_some());
+    }
+    assert_eq!((delivered, timers), (1, 0), "one interrupt, no timer after it");
+}

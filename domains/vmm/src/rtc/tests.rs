@@ -173,6 +173,9 @@ proptest! {
                 prop_assert!(s < 60);
             }
             prop_assert!((1..=7).contains(&get(&mut rtc, wall, WEEKDAY)));
+            // The next rise is later, and only timed while the line is low.
+            let (low, next) = (!rtc.irq(wall), rtc.next_irq(wall));
+            prop_assert!(next.is_none_or(|n| low && (n > wall || n == u64::MAX)), "{:?} at {}", next, wall);
             rtc.write(wall, INDEX, index | if rtc.nmi_masked() { 0x80 } else { 0 });
         }
     }
@@ -197,4 +200,166 @@ fn the_wall_clock_runs_on_by_the_tsc_from_mgmts_reading() {
         clock(&mut rtc, wall_ns(&leap, 5_000, 1_000) + LEAP_DAY % 1_000_000_000),
         clock(&mut rtc, LEAP_DAY)
     );
+}
+
+/// A second's start (2024-02-29 13:45:30.0), as Unix ns.
+const SECOND: u64 = LEAP_DAY - 500_000_000;
+const S: u64 = 1_000_000_000;
+
+/// Runs the clock from `from` for `ns` as a guest's handler would: at each
+/// rise of the IRQ line it reads Status C. The times the line rose at.
+fn serve(rtc: &mut Rtc, from: u64, ns: u64) -> Vec<u64> {
+    let mut at = Vec::new();
+    let mut now = from;
+    while let Some(next) = rtc.next_irq(now).filter(|&n| n <= from + ns) {
+        assert!(next > now, "the next rise is later than now");
+        assert!(!rtc.irq(next - 1), "not before it is due");
+        assert!(rtc.irq(next), "due at {next}");
+        at.push(next);
+        assert_ne!(get(rtc, next, STATUS_C) & C_IRQF, 0);
+        assert!(!rtc.irq(next), "the read lowered the line");
+        now = next;
+    }
+    at
+}
+
+#[test]
+fn the_periodic_rate_is_status_as_rate_select() {
+    for rs in 1..=15u8 {
+        let mut rtc = Rtc::new(Machine::default());
+        put(&mut rtc, SECOND, STATUS_A, 0x20 | rs);
+        put(&mut rtc, SECOND, STATUS_B, B_24H | B_PIE);
+        let hz = 32_768u64 >> if rs <= 2 { rs + 6 } else { rs - 1 };
+        let at = serve(&mut rtc, SECOND, S);
+        assert_eq!(at.len() as u64, hz, "rate select {rs}: {hz} Hz");
+        // Each the k-th cycle of 2^n of the 32.768 kHz time base, the first ns it is reached.
+        let cycles = 32_768 / hz;
+        for (k, &t) in (1..).zip(&at) {
+            assert_eq!(t - SECOND, (k * cycles * S).div_ceil(32_768), "rate select {rs}, interrupt {k}");
+        }
+    }
+    let mut rtc = Rtc::new(Machine::default());
+    put(&mut rtc, SECOND, STATUS_B, B_24H | B_PIE);
+    put(&mut rtc, SECOND, STATUS_A, 0x20);
+    assert!(serve(&mut rtc, SECOND, S).is_empty(), "rate select 0: none");
+    put(&mut rtc, SECOND, STATUS_A, 0x66);
+    assert!(serve(&mut rtc, SECOND, S).is_empty(), "the divider in reset: none");
+    assert_eq!(get(&mut rtc, SECOND + 2 * S, STATUS_C) & C_PF, 0);
+    put(&mut rtc, SECOND + 2 * S, STATUS_A, 0x26);
+    assert_eq!(serve(&mut rtc, SECOND + 2 * S, S).len(), 1024, "runs again (0x26 is 1024 Hz)");
+}
+
+#[test]
+fn status_c_flags_are_set_whatever_the_enables_and_cleared_on_read() {
+    let mut rtc = Rtc::new(Machine::default());
+    put(&mut rtc, SECOND, STATUS_A, 0x2F); // 2 Hz
+    assert_eq!(get(&mut rtc, SECOND, STATUS_C), 0, "clear at the first access");
+    assert_eq!(rtc.next_irq(SECOND), None, "nothing enabled: no interrupt to time");
+    assert_eq!(get(&mut rtc, SECOND + S / 2 - 1, STATUS_C), 0);
+    assert_eq!(get(&mut rtc, SECOND + S / 2, STATUS_C), C_PF, "the periodic flag, no IRQF");
+    assert_eq!(get(&mut rtc, SECOND + S / 2, STATUS_C), 0, "cleared by the read");
+    assert_eq!(get(&mut rtc, SECOND + S, STATUS_C), C_PF | C_UF, "and the update at the second");
+    assert_eq!(get(&mut rtc, SECOND + 3 * S, STATUS_C), C_PF | C_UF, "no alarm: it is 00:00:00 at reset");
+    // A flag pending when its interrupt is enabled raises the line at
+    // once; disabling it lowers the line, the flag stays until read.
+    let t = SECOND + 4 * S;
+    assert!(!rtc.irq(t));
+    put(&mut rtc, t, STATUS_B, B_24H | B_UIE);
+    assert!(rtc.irq(t), "UF pending, UIE set");
+    assert_eq!(rtc.next_irq(t), None, "asserted: nothing to time until C is read");
+    put(&mut rtc, t, STATUS_B, B_24H);
+    assert!(!rtc.irq(t));
+    assert_eq!(get(&mut rtc, t, STATUS_C), C_PF | C_UF, "IRQF follows the enables");
+    put(&mut rtc, t, STATUS_B, B_24H | B_PIE | B_AIE | B_UIE);
+    assert_eq!(get(&mut rtc, t, STATUS_C), 0, "read: nothing pending");
+    assert_eq!(rtc.next_irq(t), Some(t + S / 2), "the sooner of the periodic and the update");
+    assert_eq!(get(&mut rtc, t + S / 2, STATUS_C), C_IRQF | C_PF);
+    assert_eq!(get(&mut rtc, t + S, STATUS_C), C_IRQF | C_PF | C_UF);
+}
+
+#[test]
+fn update_ended_once_a_second_and_set_stops_it() {
+    let mut rtc = Rtc::new(Machine::default());
+    put(&mut rtc, LEAP_DAY, STATUS_A, 0x20); // no periodic interrupt
+    put(&mut rtc, LEAP_DAY, STATUS_B, B_24H | B_UIE);
+    let at = serve(&mut rtc, LEAP_DAY, 5 * S);
+    assert_eq!(at, (1..=5).map(|k| SECOND + k * S).collect::<Vec<_>>(), "at each second's start");
+    for &t in &at {
+        assert_eq!(get(&mut rtc, t - 1, STATUS_A) & A_UIP, A_UIP, "UIP just before");
+    }
+    // SET: the clock holds, no update ends, and UIE is cleared.
+    let t = SECOND + 6 * S;
+    put(&mut rtc, t, STATUS_B, B_SET | B_24H | B_UIE);
+    assert_eq!(get(&mut rtc, t, STATUS_B), B_SET | B_24H, "SET clears UIE");
+    assert_eq!(get(&mut rtc, t, STATUS_C) & C_UF, C_UF, "the update before SET");
+    assert_eq!(get(&mut rtc, t + 3 * S, STATUS_C), 0, "none while SET");
+    // Running again from the time written: the first second ends 1 s on.
+    put(&mut rtc, t + 3 * S, SECONDS, 0x10);
+    put(&mut rtc, t + 3 * S + S / 4, STATUS_B, B_24H | B_UIE);
+    assert_eq!(rtc.next_irq(t + 3 * S + S / 4), Some(t + 4 * S + S / 4));
+    assert_eq!(get(&mut rtc, t + 4 * S + S / 4, SECONDS), 0x11);
+    assert_eq!(get(&mut rtc, t + 4 * S + S / 4, STATUS_C), C_IRQF | C_UF);
+}
+
+#[test]
+fn the_alarm_matches_its_bytes_and_their_dont_care_values() {
+    // 13:45:30.5 now.
+    let alarm = |h: u8, m: u8, s: u8, b: u8| {
+        let mut rtc = Rtc::new(Machine::default());
+        put(&mut rtc, LEAP_DAY, STATUS_A, 0x20); // no periodic interrupt
+        put(&mut rtc, LEAP_DAY, STATUS_B, b);
+        put(&mut rtc, LEAP_DAY, ALARM_HOURS, h);
+        put(&mut rtc, LEAP_DAY, ALARM_MINUTES, m);
+        put(&mut rtc, LEAP_DAY, ALARM_SECONDS, s);
+        put(&mut rtc, LEAP_DAY, STATUS_B, b | B_AIE);
+        rtc
+    };
+    let next = |mut rtc: Rtc| rtc.next_irq(LEAP_DAY).map(|t| (t - SECOND) / S);
+    assert_eq!(next(alarm(0x13, 0x45, 0x35, B_24H)), Some(5), "13:45:35 BCD");
+    assert_eq!(next(alarm(13, 45, 35, B_24H | B_BINARY)), Some(5), "binary");
+    assert_eq!(next(alarm(13, 45, 60, B_24H | B_BINARY)), None, "second 60: no such second");
+    assert_eq!(next(alarm(0x13, 0x45, 0x30, B_24H)), Some(86_400), "passed: tomorrow");
+    assert_eq!(next(alarm(0x81, 0x45, 0x35, 0)), Some(5), "1 PM in 12-hour mode");
+    assert_eq!(next(alarm(0x13, 0x45, 0x35, 0)), None, "12-hour mode has no hour 13");
+    assert_eq!(next(alarm(0xC0, 0xFF, 0xC5, B_24H)), Some(1), "all don't care: every second");
+    assert_eq!(next(alarm(0xFF, 0xC0, 0x00, B_24H)), Some(30), "every minute at :00");
+    assert_eq!(next(alarm(0xFF, 0x00, 0x00, B_24H)), Some(14 * 60 + 30), "every hour at :00:00");
+    let noon_tomorrow = 86_400 - (13 * 3600 + 45 * 60 + 30) + 12 * 3600;
+    assert_eq!(next(alarm(0x12, 0xC0, 0xC0, B_24H)), Some(noon_tomorrow), "12:00:00 tomorrow");
+    assert_eq!(next(alarm(0x14, 0xC0, 0x07, B_24H)), Some(14 * 60 + 30 + 7), "14:00:07");
+    assert_eq!(next(alarm(0xBF, 0xC0, 0xC0, B_24H)), None, "0xBF is no hour and not don't care");
+    // Taken: AF at 13:45:35 with IRQF, and only then.
+    let mut rtc = alarm(0x13, 0x45, 0x35, B_24H);
+    assert_eq!(get(&mut rtc, SECOND + 5 * S - 1, STATUS_C), C_UF);
+    assert_eq!(get(&mut rtc, SECOND + 5 * S, STATUS_C), C_IRQF | C_AF | C_UF);
+    assert_eq!(get(&mut rtc, SECOND + 6 * S, STATUS_C), C_UF, "not the next second");
+    // Passed over between two reads, it is still flagged.
+    let mut rtc = alarm(0x13, 0x45, 0x35, B_24H);
+    assert_eq!(get(&mut rtc, SECOND + 100 * S, STATUS_C), C_IRQF | C_AF | C_UF);
+    // The clock set past it (SET held over the alarm's second): none.
+    let mut rtc = alarm(0x13, 0x45, 0x35, B_24H);
+    put(&mut rtc, LEAP_DAY, STATUS_B, B_SET | B_24H | B_AIE);
+    put(&mut rtc, LEAP_DAY, SECONDS, 0x40);
+    put(&mut rtc, LEAP_DAY + 10 * S, STATUS_B, B_24H | B_AIE);
+    assert_eq!(get(&mut rtc, LEAP_DAY + 20 * S, STATUS_C), C_UF, "13:45:40 to :50: no alarm");
+}
+
+/// The hostile twin: the fastest rate, PIE set, and Status C never read.
+/// One interrupt is pending, after which nothing needs timing, however
+/// long it runs; a read of C then lets the next one come.
+#[test]
+fn a_guest_that_never_reads_status_c_has_one_interrupt_pending() {
+    let mut rtc = Rtc::new(Machine::default());
+    put(&mut rtc, SECOND, STATUS_A, 0x23); // 8192 Hz
+    put(&mut rtc, SECOND, STATUS_B, B_24H | B_PIE);
+    let first = rtc.next_irq(SECOND).unwrap_or(0);
+    assert_eq!(first, SECOND + 122_071, "122.07 us");
+    for t in (first..first + 10 * S).step_by(97_003) {
+        assert!(rtc.irq(t));
+        assert_eq!(rtc.next_irq(t), None, "no timer while it is pending at {t}");
+    }
+    let t = first + 10 * S;
+    assert_eq!(get(&mut rtc, t, STATUS_C), C_IRQF | C_PF | C_UF, "the 81,920 periods as one");
+    assert!(!rtc.irq(t));
+    assert!(rtc.next_irq(t).is_some_and(|n| n > t && n - t <= 122_071));
 }

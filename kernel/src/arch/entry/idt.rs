@@ -39,41 +39,17 @@ trap_common:
 1:
     .globl trap_saved
 trap_saved:                          /* the syscall stub joins here */
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
+    .irp r, rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15
+    push \r
+    .endr
     mov rdi, rsp
     cld
     call {dispatch}
     .globl trap_return
 trap_return:                         /* rsp: a TrapFrame */
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop r11
-    pop r10
-    pop r9
-    pop r8
-    pop rbp
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
+    .irp r, r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax
+    pop \r
+    .endr
     test qword ptr [rsp + 24], 3     /* back to user mode? */
     jz 2f
     swapgs

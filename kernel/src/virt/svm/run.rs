@@ -181,16 +181,9 @@ global_asm!(
     .section .text.svm_enter, "ax"
     .globl svm_enter
 svm_enter:
-    push rbp
-    push rbx
-    push r12
-    push r13
-    push r14
-    push r15
-    push rcx
-    push rdi
-    push rsi
-    push rdx
+    .irp r, rbp, rbx, r12, r13, r14, r15, rcx, rdi, rsi, rdx
+    push \r
+    .endr
     test rcx, rcx
     jz 1f
     mov rax, rcx
@@ -204,19 +197,9 @@ svm_enter:
     vmsave rax                       /* host FS, GS, TR, LDTR, KernelGsBase, STAR... */
     mov rax, rsi
     vmload rax                       /* the guest's */
-    mov rbx, [rdi + 8]
-    mov rcx, [rdi + 16]
-    mov rdx, [rdi + 24]
-    mov rsi, [rdi + 32]
-    mov rbp, [rdi + 48]
-    mov r8, [rdi + 56]
-    mov r9, [rdi + 64]
-    mov r10, [rdi + 72]
-    mov r11, [rdi + 80]
-    mov r12, [rdi + 88]
-    mov r13, [rdi + 96]
-    mov r14, [rdi + 104]
-    mov r15, [rdi + 112]
+"#,
+    guest_gprs!(r"mov \r, [rdi + gpr]"),
+    r#"
     mov rdi, [rdi + 40]
     sti                              /* GIF is clear: nothing is taken yet, */
     vmrun rax                        /* but a host interrupt now exits the guest */
@@ -224,19 +207,9 @@ svm_enter:
     vmsave rax
     push rdi
     mov rdi, [rsp + 24]
-    mov [rdi + 8], rbx
-    mov [rdi + 16], rcx
-    mov [rdi + 24], rdx
-    mov [rdi + 32], rsi
-    mov [rdi + 48], rbp
-    mov [rdi + 56], r8
-    mov [rdi + 64], r9
-    mov [rdi + 72], r10
-    mov [rdi + 80], r11
-    mov [rdi + 88], r12
-    mov [rdi + 96], r13
-    mov [rdi + 104], r14
-    mov [rdi + 112], r15
+"#,
+    guest_gprs!(r"mov [rdi + gpr], \r"),
+    r#"
     pop rax
     mov [rdi + 40], rax
     pop rax
@@ -251,12 +224,9 @@ svm_enter:
     mov ecx, {tsc_aux}
     wrmsr
 2:  stgi
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop rbx
-    pop rbp
+    .irp r, r15, r14, r13, r12, rbx, rbp
+    pop \r
+    .endr
     ret
 "#,
     tsc_aux = const ipc::msr::index::TSC_AUX,

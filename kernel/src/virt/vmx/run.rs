@@ -32,12 +32,9 @@ global_asm!(
     .section .text.vmx_enter, "ax"
     .globl vmx_enter
 vmx_enter:
-    push rbp
-    push rbx
-    push r12
-    push r13
-    push r14
-    push r15
+    .irp r, rbp, rbx, r12, r13, r14, r15
+    push \r
+    .endr
     push rdi
     mov rax, {host_rsp}
     vmwrite rax, rsp
@@ -45,31 +42,18 @@ vmx_enter:
     mov cr2, rax
     test rsi, rsi
     mov rax, [rdi]
-    mov rbx, [rdi + 8]
-    mov rcx, [rdi + 16]
-    mov rdx, [rdi + 24]
-    mov rsi, [rdi + 32]
-    mov rbp, [rdi + 48]
-    mov r8, [rdi + 56]
-    mov r9, [rdi + 64]
-    mov r10, [rdi + 72]
-    mov r11, [rdi + 80]
-    mov r12, [rdi + 88]
-    mov r13, [rdi + 96]
-    mov r14, [rdi + 104]
-    mov r15, [rdi + 112]
+"#,
+    guest_gprs!(r"mov \r, [rdi + gpr]"),
+    r#"
     mov rdi, [rdi + 40]
     jnz 1f
     vmlaunch
     jmp 2f
 1:  vmresume
 2:  pop rdi
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop rbx
-    pop rbp
+    .irp r, r15, r14, r13, r12, rbx, rbp
+    pop \r
+    .endr
     mov eax, 1
     ret
 
@@ -78,30 +62,17 @@ vmx_exit:
     push rdi
     mov rdi, [rsp + 8]
     mov [rdi], rax
-    mov [rdi + 8], rbx
-    mov [rdi + 16], rcx
-    mov [rdi + 24], rdx
-    mov [rdi + 32], rsi
-    mov [rdi + 48], rbp
-    mov [rdi + 56], r8
-    mov [rdi + 64], r9
-    mov [rdi + 72], r10
-    mov [rdi + 80], r11
-    mov [rdi + 88], r12
-    mov [rdi + 96], r13
-    mov [rdi + 104], r14
-    mov [rdi + 112], r15
+"#,
+    guest_gprs!(r"mov [rdi + gpr], \r"),
+    r#"
     pop rax
     mov [rdi + 40], rax
     mov rax, cr2
     mov [rdi + 120], rax
     pop rdi
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop rbx
-    pop rbp
+    .irp r, r15, r14, r13, r12, rbx, rbp
+    pop \r
+    .endr
     xor eax, eax
     ret
 "#,

@@ -16,6 +16,18 @@
 //!   carries into a new century.
 //! - Its CMOS memory says 640 KiB of base memory and, above 1 MiB, what
 //!   Multiboot's mem_upper says.
+//! - Its interrupts, IRQ 8 through the I/O APIC (pin 8, vector 0x68, the
+//!   local APIC in x2APIC mode), the handler reading status C and
+//!   counting its flags: the periodic one at 16 Hz over 1 s by the TSC
+//!   (`guest-rtc: periodic 16 Hz: <n> interrupts in <us> us`; no more
+//!   than the periods plus one, no fewer than three quarters: under QEMU's
+//!   TCG one takes about 2 ms and a few are late by more, so a fast rate
+//!   would coalesce); at 8192 Hz with
+//!   status C unread, one interrupt in 50 ms and then status C saying
+//!   IRQF and PF; the alarm two seconds on (this hour, any minute: a
+//!   don't-care byte), at its own second (`guest-rtc: alarm interrupt at
+//!   second <s>`); two update-ended interrupts 0.8–1.2 s apart
+//!   (`guest-rtc: update-ended interrupts <ms> ms apart`).
 //!
 //! Any check that fails is a `guest-rtc: FAIL <what>` line and exit code 1.
 
@@ -161,11 +173,263 @@ guest_main64:
 2:  cmpl %eax, %ebx
     movq $msg_extended, %rsi
     jne fail
+    call interrupts
     movq $msg_ok, %rsi
     call puts64
     ret
 
+/* The clock's interrupts: IRQ 8 on I/O APIC pin 8, to vector 0x68 at
+   APIC ID 0, the local APIC in x2APIC mode; status B is binary and
+   24-hour from here on (as set above). */
+interrupts:
+    movq $irq_rtc, %rax
+    movl $0x68, %ecx
+    call gate64_set
+    movl $0x1B, %ecx                /* x2APIC on, SVR enabled */
+    rdmsr
+    orl $0xC00, %eax
+    wrmsr
+    movl $0x80F, %ecx
+    movl $0x1FF, %eax
+    xorl %edx, %edx
+    wrmsr
+    movb $0x21, %al                 /* pin 8's destination: APIC ID 0 */
+    xorl %edx, %edx
+    call ioapic_write
+    movb $0x20, %al                 /* edge, fixed, vector 0x68 */
+    movl $0x68, %edx
+    call ioapic_write
+
+    /* Periodic, 16 Hz, for 1 s. */
+    movw $(0x0A | 0x2C << 8), %ax
+    call cmos_write
+    movb $0x0C, %al                 /* nothing pending */
+    call cmos
+    call stamp
+    movw $(0x0B | 0x46 << 8), %ax   /* PIE, binary, 24-hour */
+    call cmos_write
+    movq $1000000, %rax
+    call spin_sti64
+    movw $(0x0B | 0x06 << 8), %ax
+    call cmos_write
+    call since_us
+    movq %rax, %r13                 /* us */
+    movq count_p, %r12
+    movq $msg_periodic, %rsi
+    call puts64
+    movq %r12, %rax
+    call put_dec64
+    movq $msg_periodic_in, %rsi
+    call puts64
+    movq %r13, %rax
+    call put_dec64
+    movq $msg_us, %rsi
+    call puts64
+    movq %r13, %rax                 /* periods in the interval */
+    shlq $4, %rax
+    xorl %edx, %edx
+    movq $1000000, %rcx
+    divq %rcx
+    leaq 1(%rax), %rcx
+    movq $msg_periodic_many, %rsi
+    cmpq %rcx, %r12
+    ja fail
+    leaq (%rax,%rax,2), %rax        /* three quarters of them */
+    shrq $2, %rax
+    movq $msg_periodic_few, %rsi
+    cmpq %rax, %r12
+    jb fail
+
+    /* The fastest rate, status C never read: one interrupt in 50 ms
+       (after 10 ms for an interrupt still on its way to be taken). */
+    movq $10000, %rax
+    call spin_sti64
+    movb $1, c_unread
+    movq count_irq, %r12
+    movw $(0x0A | 0x23 << 8), %ax   /* 8192 Hz */
+    call cmos_write
+    movw $(0x0B | 0x46 << 8), %ax
+    call cmos_write
+    movq $50000, %rax
+    call spin_sti64
+    movq count_irq, %r13
+    subq %r12, %r13
+    movb $0x0C, %al
+    call cmos
+    movb %al, %bl
+    movb $0, c_unread
+    movw $(0x0B | 0x06 << 8), %ax
+    call cmos_write
+    movw $(0x0A | 0x26 << 8), %ax
+    call cmos_write
+    movb $0x0C, %al
+    call cmos
+    movq $msg_unread, %rsi
+    call puts64
+    movq %r13, %rax
+    call put_dec64
+    movq $msg_unread_in, %rsi
+    call puts64
+    movq $msg_unread_many, %rsi
+    cmpq $1, %r13
+    jne fail
+    andb $0xC0, %bl
+    movq $msg_unread_flags, %rsi
+    cmpb $0xC0, %bl
+    jne fail
+
+    /* The alarm: this hour, any minute, two seconds on. */
+    movb $0x00, %al
+    call cmos
+    addb $2, %al
+    cmpb $60, %al
+    jb 1f
+    subb $60, %al
+1:  movb %al, alarm_second
+    movb %al, %ah
+    movb $0x01, %al
+    call cmos_write
+    movw $(0x03 | 0xC0 << 8), %ax   /* minutes: don't care */
+    call cmos_write
+    movb $0x04, %al
+    call cmos
+    movb %al, %ah
+    movb $0x05, %al
+    call cmos_write
+    movb $0x0C, %al
+    call cmos
+    movq $count_a, %rdi
+    movw $(0x0B | 0x26 << 8), %ax   /* AIE */
+    call cmos_write
+    movq count_a, %rax
+    incq %rax
+    call wait_count64
+    jnc 2f
+    call wait_count64
+    movq $msg_no_alarm, %rsi
+    jc fail
+2:  movb $0x00, %al
+    call cmos
+    movb %al, %bl
+    movw $(0x0B | 0x06 << 8), %ax
+    call cmos_write
+    movq $msg_alarm, %rsi
+    call puts64
+    movzbl %bl, %eax
+    call put_dec64
+    call newline64
+    movq $msg_alarm_second, %rsi
+    cmpb alarm_second, %bl
+    jne fail
+
+    /* Update-ended: two of them, a second apart. */
+    movb $0x0C, %al
+    call cmos
+    movq $count_u, %rdi
+    movw $(0x0B | 0x16 << 8), %ax   /* UIE */
+    call cmos_write
+    movq count_u, %rax
+    addq $2, %rax
+    call wait_count64
+    jnc 3f
+    call wait_count64
+    movq $msg_no_update, %rsi
+    jc fail
+3:  movw $(0x0B | 0x06 << 8), %ax
+    call cmos_write
+    movq uf_last, %rax
+    subq uf_prev, %rax
+    xorl %edx, %edx
+    movl long_tsc_khz, %ecx
+    divq %rcx
+    movq %rax, %r13                 /* ms */
+    movq $msg_update, %rsi
+    call puts64
+    movq %r13, %rax
+    call put_dec64
+    movq $msg_update_apart, %rsi
+    call puts64
+    movq $msg_update_not_second, %rsi
+    cmpq $800, %r13
+    jb fail
+    cmpq $1200, %r13
+    ja fail
+    ret
+
+/* The clock's interrupt: status C read (unless c_unread), its flags
+   counted, the TSC of each update noted; then EOI. */
+irq_rtc:
+    pushq %rax
+    pushq %rcx
+    pushq %rdx
+    incq count_irq
+    cmpb $0, c_unread
+    jne 1f
+    movb $0x0C, %al
+    outb %al, $0x70
+    inb $0x71, %al
+    testb $0x40, %al
+    jz 2f
+    incq count_p
+2:  testb $0x20, %al
+    jz 3f
+    incq count_a
+3:  testb $0x10, %al
+    jz 1f
+    incq count_u
+    movq uf_last, %rcx
+    movq %rcx, uf_prev
+    rdtsc
+    shlq $32, %rdx
+    orq %rdx, %rax
+    movq %rax, uf_last
+1:  movl $0x80B, %ecx
+    xorl %eax, %eax
+    xorl %edx, %edx
+    wrmsr
+    popq %rdx
+    popq %rcx
+    popq %rax
+    iretq
+
+/* I/O APIC register %al = %edx. */
+ioapic_write:
+    pushq %rbx
+    movl $0xFEC00000, %ebx
+    movb %al, (%rbx)
+    movl %edx, 0x10(%rbx)
+    popq %rbx
+    ret
+
+stamp:
+    pushq %rax
+    pushq %rdx
+    rdtsc
+    shlq $32, %rdx
+    orq %rdx, %rax
+    movq %rax, stamp_tsc
+    popq %rdx
+    popq %rax
+    ret
+
+/* %rax = microseconds since the stamp, by the TSC. */
+since_us:
+    pushq %rcx
+    pushq %rdx
+    rdtsc
+    shlq $32, %rdx
+    orq %rdx, %rax
+    subq stamp_tsc, %rax
+    movl $1000, %ecx
+    mulq %rcx
+    movl long_tsc_khz, %ecx
+    divq %rcx
+    popq %rdx
+    popq %rcx
+    ret
+
 fail:
+    cli
     pushq %rsi
     movq $msg_fail, %rsi
     call puts64
@@ -368,10 +632,61 @@ msg_base:
     .asciz "CMOS base memory is not 640 KiB"
 msg_extended:
     .asciz "CMOS memory above 1 MiB is not Multiboot's mem_upper"
+msg_periodic:
+    .asciz "guest-rtc: periodic 16 Hz: "
+msg_periodic_in:
+    .asciz " interrupts in "
+msg_us:
+    .asciz " us\n"
+msg_periodic_many:
+    .asciz "more periodic interrupts than periods (plus one)"
+msg_periodic_few:
+    .asciz "fewer periodic interrupts than three quarters of the periods"
+msg_unread:
+    .asciz "guest-rtc: 8192 Hz with status C unread: "
+msg_unread_in:
+    .asciz " interrupt(s) in 50 ms\n"
+msg_unread_many:
+    .asciz "not one interrupt with status C unread"
+msg_unread_flags:
+    .asciz "status C unread did not say IRQF and PF"
+msg_no_alarm:
+    .asciz "no alarm interrupt within 4 s"
+msg_alarm:
+    .asciz "guest-rtc: alarm interrupt at second "
+msg_alarm_second:
+    .asciz "the alarm came at a second other than its own"
+msg_no_update:
+    .asciz "no two update-ended interrupts within 4 s"
+msg_update:
+    .asciz "guest-rtc: update-ended interrupts "
+msg_update_apart:
+    .asciz " ms apart\n"
+msg_update_not_second:
+    .asciz "update-ended interrupts not 0.8-1.2 s apart"
 msg_ok:
     .asciz "guest-rtc: CMOS clock ok\n"
 
     .section .bss.guest_main, "aw", @nobits
+    .balign 8
+count_irq:
+    .skip 8
+count_p:
+    .skip 8
+count_a:
+    .skip 8
+count_u:
+    .skip 8
+uf_prev:
+    .skip 8
+uf_last:
+    .skip 8
+stamp_tsc:
+    .skip 8
+c_unread:
+    .skip 1
+alarm_second:
+    .skip 1
     .balign 8
 mem_upper:
     .skip 4
