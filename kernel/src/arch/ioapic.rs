@@ -49,10 +49,6 @@ fn write_entry(pin: u32, entry: u64) {
     access(redirection(pin), Some(entry as u32));
 }
 
-fn read_entry(pin: u32) -> u64 {
-    u64::from(access(redirection(pin), None)) | u64::from(access(redirection(pin) + 1, None)) << 32
-}
-
 /// Takes over the I/O APIC mapped at `va` serving GSIs from `gsi_base`:
 /// every pin masked. Returns the number of pins.
 pub fn init(va: u64, gsi_base: u32) -> u32 {
@@ -88,6 +84,6 @@ pub fn route(gsi: u32, vector: u8, dest: u32, level: bool, active_low: bool) {
 /// Masks or unmasks `gsi`.
 pub fn set_masked(gsi: u32, masked: bool) {
     let Some(p) = pin(gsi) else { return };
-    let e = read_entry(p);
+    let e = u64::from(access(redirection(p), None)) | u64::from(access(redirection(p) + 1, None)) << 32;
     write_entry(p, if masked { e | MASKED } else { e & !MASKED });
 }

@@ -416,11 +416,12 @@ impl Kernel {
     }
 
     /// Guest `g`'s doorbell on `port`: its notification and bits. Walks
-    /// that guest's list alone (an exit's lookup).
+    /// that guest's list alone (an exit's lookup, beside the vCPU it holds:
+    /// the pools are passed apart).
     #[inline(always)]
-    pub fn doorbell_at(&self, g: Ref, port: u16) -> Option<(Ref, u64)> {
-        let mut b = self.domains.get(g)?.bells;
-        while let Some(bell) = self.doorbells.get(b) {
+    pub fn doorbell_at(domains: &Domains, doorbells: &Doorbells, g: Ref, port: u16) -> Option<(Ref, u64)> {
+        let mut b = domains.get(g)?.bells;
+        while let Some(bell) = doorbells.get(b) {
             if bell.port == port {
                 return Some((bell.ntfn, bell.bits));
             }
