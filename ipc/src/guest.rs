@@ -202,8 +202,10 @@ pub mod status {
     /// The guest can never run again: an exception faults in its own
     /// delivery (`ExitReason::ExceptionLoop`).
     pub const STUCK: u64 = 8;
-    /// The guest reset its machine (the ACPI reset register, a `reboot`):
-    /// restarting it in place is not done yet, so the guest ends there.
+    /// The guest reset its machine (the ACPI reset register or the
+    /// keyboard controller's reset, a `reboot`) in a loop: its VMM restarts
+    /// a guest that resets, but not one that resets again and again soon
+    /// after it boots (`vmm::reboot`), which ends with this status.
     pub const RESET: u64 = 9;
 
     /// What status `code` means, for a user: "it triple-faulted".
@@ -218,7 +220,7 @@ pub mod status {
             SETUP => "it could not be set up (bad configuration or kernel image)",
             HOSTILE_ACCEPTED => "the kernel accepted a reply it must refuse",
             STUCK => "it is stuck in an exception that faults in its own delivery",
-            RESET => "it reset its machine (a reboot), which does not restart it yet",
+            RESET => "it reset its machine in a loop (rebooting again and again soon after each boot): not restarted",
             _ => "its VMM ended with an unknown status",
         }
     }

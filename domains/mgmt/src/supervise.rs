@@ -364,7 +364,9 @@ impl Supervisor {
 
     /// A VMM hands over its guest's domain: kept with its instance if the
     /// call is what `ipc::guest::HANDOVER` says, from a running VMM that
-    /// did not hand one over yet; else dropped, and said.
+    /// did not hand one over yet, or whose guest is gone (a reboot: the
+    /// VMM made it again, `vmm::reboot`; the stale capability is dropped);
+    /// else dropped, and said.
     fn on_handover(&mut self, badge: u64, msg: &Message) {
         let i = usize::try_from(badge.wrapping_sub(1)).unwrap_or(usize::MAX);
         let is_vmm = self
@@ -373,10 +375,16 @@ impl Supervisor {
             .get(i)
             .is_some_and(|d| d.grants.iter().any(|g| matches!(g, Grant::GuestConfig { .. })));
         let is_domain = |s: CapSlot| sys::cap_info(s).is_ok_and(|c| c.kind == Some(ObjectType::Domain));
-        let inst = self.running.get_mut(i).and_then(Option::as_mut).filter(|inst| inst.guest.is_none());
+        let inst = self
+            .running
+            .get_mut(i)
+            .and_then(Option::as_mut)
+            .filter(|inst| inst.guest.is_none_or(|g| !is_domain(g)));
         match (msg.cap, inst) {
             (Some(slot), Some(inst)) if is_vmm && msg.label == HANDOVER && is_domain(slot) => {
-                inst.guest = Some(slot);
+                if let Some(gone) = inst.guest.replace(slot) {
+                    let _ = sys::cap_delete(gone);
+                }
                 // A share set by hand outlives the guest's restarts.
                 if let Some((w, c)) = self.shares.get(i).copied().flatten() {
                     if let Err(e) = sys::sched_set(slot, w, c) {

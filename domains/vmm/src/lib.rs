@@ -5,7 +5,8 @@
 //! tells a guest ([`cpuid`]), the serial port ([`uart`]), the local APICs
 //! that start a guest's other vCPUs ([`apic`], and their xAPIC page,
 //! [`xapic`]), the I/O APIC ([`ioapic`]), the PIT ([`pit`]), the CMOS RTC
-//! ([`rtc`]), the ACPI PM timer ([`pmtimer`]), MMIO instruction decoding
+//! ([`rtc`]), the ACPI PM timer ([`pmtimer`]), a reboot's restart and its
+//! bound ([`reboot`]), MMIO instruction decoding
 //! ([`mmio`], with [`bus`] for access sizes), and what each VM
 //! exit gets ([`platform`]), with the exit codes the VMM ends with
 //! ([`status`]).
@@ -44,6 +45,7 @@ pub mod pit;
 pub mod platform;
 pub mod pmtimer;
 pub mod ram;
+pub mod reboot;
 pub mod rtc;
 #[cfg(any(test, feature = "samples"))]
 pub mod samples;

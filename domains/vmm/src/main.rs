@@ -10,7 +10,8 @@
 //! the configured CPU share and its RAM, loads the kernel and what it is
 //! told at boot (the Multiboot information, or for Linux the zero page and
 //! ACPI tables, [`vmm::linux`]), starts its first vCPU, and answers the
-//! vCPU's exits ([`vmm::platform`]) until the guest stops, when it says the
+//! vCPU's exits ([`vmm::platform`]) until the guest stops (a reset, a
+//! reboot, restarts it in place: [`vmm::reboot`]), when it says the
 //! guest's CPU time (`cpu time <us> us`; also between the guest's marks,
 //! see [`vmm::platform::MARK_PORT`]). Its lines are
 //! `[vmm] <guest>: …`, the guest's serial output `[<guest>] <line>`. It
@@ -89,7 +90,7 @@ fn main(start: &'static StartInfo) -> u64 {
         }
     }
     let bell = start.slot(ipc::guest::CONSOLE_BELL_CAP);
-    let guest = match setup::boot(this, &config, image, &modules, bell) {
+    let mut guest = match setup::boot(this, &config, image, &modules, bell, None) {
         Ok(g) => g,
         Err(e) => {
             say!(console, "cannot start the guest: {e}");
@@ -111,9 +112,52 @@ fn main(start: &'static StartInfo) -> u64 {
     // Where `cargo xtask bench` counts a Linux guest's boot from.
     say!(console, "first entry after TSC {}", guest.entry_tsc);
     let mut link = link::Link::open(start, this, &console);
-    let code = run::serve(&guest, &console, link.as_mut(), (hostile, bad_entry), usize::from(config.vcpus));
+    let vcpus = usize::from(config.vcpus);
+    let (mut platform, start_tsc) = run::platform(&guest, vcpus);
+    let mut restarts = vmm::reboot::Restarts::new(0);
+    // The CPU time of the boots before this one.
+    let mut cpu_us = 0;
+    let code = loop {
+        if let Err(e) = sys::notification_bind(guest.timers) {
+            say!(console, "cannot bind the timer notification: {e:?}: stopped");
+            break status::UNHANDLED;
+        }
+        let probes = (hostile && restarts.boot() == 1, bad_entry);
+        let code = run::serve(&guest, (&mut platform, start_tsc), &console, link.as_mut(), probes, vcpus);
+        if code != status::RESET {
+            break code;
+        }
+        // A reset: the guest is made again (vmm::reboot), unless in a loop.
+        let boot = match restarts.reset(run::virtual_ns(start_tsc)) {
+            Ok(boot) => boot,
+            Err(reset_loop) => {
+                say!(console, "{reset_loop}");
+                break code;
+            }
+        };
+        cpu_us += sys::domain_info(guest.domain).map_or(0, |i| i.cpu_us);
+        let timers = platform.timers_to_disarm();
+        for bit in (0..64).map(|b| 1u64 << b).filter(|b| timers & b != 0) {
+            let _ = sys::timer_set(guest.timers, bit, 0, 0);
+        }
+        platform.reset();
+        if let Err(e) = guest.destroy() {
+            say!(console, "cannot destroy the guest to restart it: {e:?}: stopped");
+            return status::UNHANDLED;
+        }
+        let kept = Some((guest.exits, guest.bell));
+        guest = match setup::boot(this, &config, image, &modules, Some(guest.timers), kept) {
+            Ok(g) => g,
+            Err(e) => {
+                say!(console, "cannot restart the guest: {e}");
+                return status::SETUP;
+            }
+        };
+        say!(console, "restarted: boot {boot}");
+        hand_over(start, &guest, &console, false);
+    };
     match sys::domain_info(guest.domain) {
-        Ok(info) => say!(console, "cpu time {} us", info.cpu_us),
+        Ok(info) => say!(console, "cpu time {} us", cpu_us + info.cpu_us),
         Err(e) => say!(console, "cannot read the guest's CPU time: {e:?}"),
     }
     if let Err(e) = sys::domain_destroy(guest.domain) {

@@ -98,6 +98,11 @@ impl Default for Msrs {
 }
 
 impl Msrs {
+    /// These MSRs after a reset: every vCPU's as at power-on.
+    pub fn after_reset(&self) -> Self {
+        Msrs::new(self.amd)
+    }
+
     /// The policy of a CPU that is AMD's (`amd`) or not.
     pub fn new(amd: bool) -> Self {
         Msrs { amd, ..Msrs::default() }

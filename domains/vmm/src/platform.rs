@@ -13,8 +13,13 @@
 //!   clean end with success; another sleep type is ignored and said, as
 //!   the DSDT offers none) and its status register (reads 0, writes
 //!   ignored); the reset register ([`crate::acpi::RESET_PORT`]: a write
-//!   with RST_CPU, bit 2, resets the machine, which ends the guest with
-//!   [`crate::status::RESET`]: restarting it is not done yet; reads 0);
+//!   with RST_CPU, bit 2, resets the machine; reads 0) and the keyboard
+//!   controller's pulse of the reset line (command 0xFE to
+//!   [`KBD_COMMAND_PORT`], Linux's `reboot=k` and its fallback; other
+//!   commands are ignored, and reads of the port are the floating bus's,
+//!   as no i8042 is there): the step stops the guest with
+//!   [`crate::status::RESET`], which the VMM takes as its cue to restart
+//!   it ([`crate::reboot`]; [`Platform::reset`] is the platform after);
 //!   the ACPI PM timer at 0x608 ([`crate::pmtimer`], 32 bits at 3.579545
 //!   MHz of the VMM's virtual time, [`Platform::set_clock`]; its writes
 //!   are ignored); the CMOS clock at 0x70–0x71 ([`crate::rtc`], the wall
@@ -100,6 +105,10 @@ pub const RTC_TIMER_BIT: u64 = 1 << 17;
 /// override: GSI 8), as the DSDT's `RTC` device says ([`acpi::RTC_IRQ`]).
 /// The pin is asserted while the clock's IRQF is set ([`crate::rtc`]).
 pub const RTC_PIN: usize = 8;
+/// The i8042 keyboard controller's command port; command
+/// [`KBD_RESET`] pulses the CPU's reset line.
+pub const KBD_COMMAND_PORT: u16 = 0x64;
+pub const KBD_RESET: u8 = 0xFE;
 /// The I/O APIC pin of the UART's interrupt: ISA IRQ 4, as COM1's on a PC
 /// (no override: GSI 4), edge-triggered as ISA's are. The pin sees the
 /// chip's output ([`Uart::interrupt`]) rise after each access that raised
@@ -216,9 +225,11 @@ pub enum Note {
     },
     /// The guest powered its machine off (ACPI S5).
     PowerOff,
-    /// The guest reset its machine.
+    /// The guest reset its machine, through the reset register (or the
+    /// keyboard controller, `keyboard`).
     Reset {
         rip: u64,
+        keyboard: bool,
     },
     /// A sleep state the platform does not have.
     Sleep {
@@ -320,9 +331,13 @@ impl fmt::Display for Note {
                 write!(f, "IPI {icr:#x} at rip {rip:#x} not delivered (not modelled yet)")
             }
             Note::PowerOff => write!(f, "powered off (ACPI S5)"),
-            Note::Reset { rip } => {
-                write!(f, "reset (reset register {:#x}) at rip {rip:#x}: a reset does not restart the guest yet: stopped", acpi::RESET_PORT)
+            Note::Reset { rip, keyboard: false } => {
+                write!(f, "reset (reset register {:#x}) at rip {rip:#x}", acpi::RESET_PORT)
             }
+            Note::Reset { rip, keyboard: true } => write!(
+                f,
+                "reset (keyboard controller {KBD_COMMAND_PORT:#x}, command {KBD_RESET:#x}) at rip {rip:#x}"
+            ),
             Note::Sleep { value, rip } => write!(
                 f,
                 "sleep control {value:#x} at rip {rip:#x}: no such sleep state (only S5, soft-off): ignored"
@@ -861,6 +876,38 @@ impl Platform {
         s
     }
 
+    /// The platform after the guest reset its machine ([`Note::Reset`]),
+    /// as a PC's after a reset: every device as at power-on (the UART, the
+    /// local APICs, their MSRs, the I/O APIC, the PIT, the PM timer; no
+    /// vCPU started or halted, no timer due) but the CMOS clock, which
+    /// keeps what a PC's battery keeps ([`crate::rtc::Rtc::reset`]: the
+    /// guest's date, its memory 0x0E–0x7F). The virtual time runs on (it
+    /// never goes back), and the notes said stay counted: a guest that
+    /// reboots says no more than one that does not. The VMM disarms the
+    /// timers it armed for the old boot ([`Platform::timers_to_disarm`]).
+    pub fn reset(&mut self) {
+        let n = self.apics.vcpus();
+        self.apics = if self.apics.tsc_deadline() {
+            Apics::with_tsc_deadline(n, u64::from(self.tsc_khz))
+        } else {
+            Apics::new(n)
+        };
+        self.uart = Uart::default();
+        self.msrs = self.msrs.after_reset();
+        self.pmtimer = crate::pmtimer::PmTimer::default();
+        self.ioapic = crate::ioapic::IoApic::new();
+        self.pit = crate::pit::Pit::new();
+        self.rtc.reset();
+        (self.pit_due, self.rtc_line, self.rtc_due, self.halted) = (None, false, None, 0);
+        self.begin();
+    }
+
+    /// The bits of the timer notification a reset disarms: every vCPU's
+    /// APIC timer, the PIT's and the CMOS clock's.
+    pub fn timers_to_disarm(&self) -> u64 {
+        ((1u64 << self.apics.vcpus()) - 1) | PIT_TIMER_BIT | RTC_TIMER_BIT
+    }
+
     /// vCPU `vcpu`, started by the guest, could not be made: it never
     /// runs, and the guest stops as halted once the others have halted
     /// (not wait for it for ever).
@@ -953,8 +1000,13 @@ impl Platform {
                 Some(s)
             }
             acpi::SLEEP_CONTROL_PORT | acpi::SLEEP_STATUS_PORT => Some(Step::reply(Action::ADVANCE)),
-            acpi::RESET_PORT if value & RST_CPU != 0 => Some(self.stop(status::RESET, Note::Reset { rip })),
+            acpi::RESET_PORT if value & RST_CPU != 0 => {
+                Some(self.stop(status::RESET, Note::Reset { rip, keyboard: false }))
+            }
             acpi::RESET_PORT => Some(Step::reply(Action::ADVANCE)),
+            KBD_COMMAND_PORT if value == KBD_RESET => {
+                Some(self.stop(status::RESET, Note::Reset { rip, keyboard: true }))
+            }
             _ => None,
         }
     }

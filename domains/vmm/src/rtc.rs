@@ -190,6 +190,18 @@ impl Rtc {
         Rtc { index: 0, nmi_masked: false, ram, offset_ns: 0, held: None, flags: 0, seen: None }
     }
 
+    /// The clock after its machine's reset (a guest's reboot), keeping
+    /// what a PC's battery keeps: the guest's date and time (the offset it
+    /// set), the alarm bytes and the memory 0x0E–0x7F. Status A and B go
+    /// back to their values at power-on (so SET and the interrupt enables
+    /// are clear; a time half-written under SET is dropped, its writer
+    /// gone), no flag is pending, the index is 0 and NMIs are unmasked.
+    pub fn reset(&mut self) {
+        self.ram[usize::from(STATUS_A)] = 0x26;
+        self.ram[usize::from(STATUS_B)] = B_24H;
+        (self.index, self.nmi_masked, self.held, self.flags, self.seen) = (0, false, None, 0, None);
+    }
+
     /// Whether the guest masked NMIs (port 0x70 bit 7).
     pub fn nmi_masked(&self) -> bool {
         self.nmi_masked

@@ -47,7 +47,7 @@ fn timed_or_mmio(
 }
 
 /// The guest's virtual time: ns since `start_tsc`, by the TSC.
-fn virtual_ns(start_tsc: u64) -> u64 {
+pub fn virtual_ns(start_tsc: u64) -> u64 {
     let ticks = u128::from(time::now().wrapping_sub(start_tsc));
     let per_ms = u128::from(time::tsc_per_ms().max(1));
     u64::try_from(ticks * 1_000_000 / per_ms).unwrap_or(u64::MAX)
@@ -59,10 +59,27 @@ fn cpu(leaf: u32, subleaf: u32) -> [u32; 4] {
     [r.eax, r.ebx, r.ecx, r.edx]
 }
 
-/// Answers the exits of the guest's `vcpus` vCPUs until it stops; returns
-/// the VMM's exit status. With `hostile`, first tries replies the kernel
-/// must refuse; with `bad_entry`, has the CPU refuse an entry
-/// ([`bad_entry`]).
+/// The platform of `guest` with `vcpus` vCPUs, and the TSC at its virtual
+/// time 0 (now): it lives across the guest's reboots.
+pub fn platform(guest: &Guest, vcpus: usize) -> (Platform, u64) {
+    let tsc_khz = u32::try_from(time::tsc_per_ms()).unwrap_or(u32::MAX);
+    // "AuthenticAMD": ebx of leaf 0 is "Auth", edx "enti", ecx "cAMD".
+    let [_, ebx, ecx, edx] = cpu(0, 0);
+    let amd = (ebx, edx, ecx) == (0x6874_7541, 0x6974_6E65, 0x444D_4163);
+    let start_tsc = time::now();
+    let machine = vmm::rtc::Machine { below_4g: guest.ram.end, above_4g: 0, vcpus: vcpus as u8 };
+    let wall = guest.wall.map_or(0, |w| vmm::rtc::wall_ns(&w, start_tsc, u64::from(tsc_khz)));
+    let platform =
+        Platform::new(vcpus, tsc_khz).with_tsc_deadline(start_tsc).on_amd(amd).with_rtc(machine, wall);
+    (platform, start_tsc)
+}
+
+/// Answers the exits of the guest's `vcpus` vCPUs on `platform` (its
+/// virtual time 0 at `start_tsc`) until it stops; returns the VMM's exit
+/// status ([`status::RESET`]: the guest reset its machine, for the caller
+/// to restart it, [`vmm::reboot`]). With `hostile`, first tries replies
+/// the kernel must refuse; with `bad_entry`, has the CPU refuse an entry
+/// ([`bad_entry`]). The timer notification is bound to this thread.
 ///
 /// Every vCPU calls the one exit endpoint, vCPU `i` with badge `i`, so one
 /// thread serves them all, one exit at a time (those of the others queue
@@ -79,24 +96,12 @@ fn cpu(leaf: u32, subleaf: u32) -> [u32; 4] {
 /// UART access.
 pub fn serve(
     guest: &Guest,
+    (platform, start_tsc): (&mut Platform, u64),
     console: &Console,
     mut link: Option<&mut Link>,
     (hostile, bad_entry): (bool, bool),
     vcpus: usize,
 ) -> u64 {
-    let tsc_khz = u32::try_from(time::tsc_per_ms()).unwrap_or(u32::MAX);
-    // "AuthenticAMD": ebx of leaf 0 is "Auth", edx "enti", ecx "cAMD".
-    let [_, ebx, ecx, edx] = cpu(0, 0);
-    let amd = (ebx, edx, ecx) == (0x6874_7541, 0x6974_6E65, 0x444D_4163);
-    let start_tsc = time::now();
-    let machine = vmm::rtc::Machine { below_4g: guest.ram.end, above_4g: 0, vcpus: vcpus as u8 };
-    let wall = guest.wall.map_or(0, |w| vmm::rtc::wall_ns(&w, start_tsc, u64::from(tsc_khz)));
-    let mut platform =
-        Platform::new(vcpus, tsc_khz).with_tsc_deadline(start_tsc).on_amd(amd).with_rtc(machine, wall);
-    if let Err(e) = sys::notification_bind(guest.timers) {
-        say!(console, "cannot bind the timer notification: {e:?}: stopped");
-        return status::UNHANDLED;
-    }
     let mut marks = Marks::default();
     // Each started vCPU's thread, for its interrupts.
     let mut threads: [Option<CapSlot>; vmm::apic::MAX_VCPUS] = [None; vmm::apic::MAX_VCPUS];
@@ -129,8 +134,8 @@ pub fn serve(
                 if let Some(l) = link.as_deref_mut() {
                     l.flush();
                     if bits & CONSOLE_INPUT_BIT != 0 {
-                        if let Some(step) = l.feed(&mut platform, console) {
-                            irqs(guest, &threads, &platform, &step, console);
+                        if let Some(step) = l.feed(platform, console) {
+                            irqs(guest, &threads, platform, &step, console);
                         }
                     }
                 }
@@ -140,8 +145,8 @@ pub fn serve(
                 ] {
                     if bits & bit != 0 {
                         platform.set_clock(virtual_ns(start_tsc));
-                        let step = fired(&mut platform);
-                        irqs(guest, &threads, &platform, &step, console);
+                        let step = fired(platform);
+                        irqs(guest, &threads, platform, &step, console);
                         if let Some(note) = &step.note {
                             say!(console, "{note}");
                         }
@@ -189,8 +194,8 @@ pub fn serve(
             matches!(exit.reason, ExitReason::PortIn | ExitReason::PortOut) && Platform::uart_port(port);
         if let Some(l) = link.as_deref_mut() {
             if uart {
-                if let Some(step) = l.feed(&mut platform, console) {
-                    irqs(guest, &threads, &platform, &step, console);
+                if let Some(step) = l.feed(platform, console) {
+                    irqs(guest, &threads, platform, &step, console);
                 }
             } else {
                 l.flush();
@@ -218,7 +223,7 @@ pub fn serve(
                 continue;
             }
         } else if clock_out || matches!(exit.reason, ExitReason::MemoryFault | ExitReason::PortIn) {
-            timed_or_mmio(&mut platform, guest, thread(), vcpu, &exit, start_tsc)
+            timed_or_mmio(platform, guest, thread(), vcpu, &exit, start_tsc)
         } else {
             if matches!(exit.reason, ExitReason::MsrRead | ExitReason::MsrWrite)
                 && Platform::clock_msr(exit.regs[2] as u32)
@@ -249,7 +254,7 @@ pub fn serve(
         if let Some((targets, vector)) = step.ipi {
             interrupt(&threads, targets, vector, console);
         }
-        irqs(guest, &threads, &platform, &step, console);
+        irqs(guest, &threads, platform, &step, console);
         if let Some((v, delay_ns, period_ns)) = step.timer {
             // Microseconds, rounded up: a timer never fires early. A delay
             // of 0 disarms it. A period shorter than the kernel keeps is

@@ -36,6 +36,28 @@ pub struct Guest {
     pub wall: Option<ipc::guest::WallClock>,
     /// The TSC just before its first vCPU was made (and could first run).
     pub entry_tsc: u64,
+    /// The notification its doorbell signals.
+    pub bell: CapSlot,
+    /// The capabilities made for this boot alone (its RAM's memory
+    /// objects, its doorbell), deleted with it ([`Guest::destroy`]).
+    made: heapless::Vec<CapSlot, MADE_MAX>,
+}
+
+/// At most 3 GiB of RAM in 64 MiB chunks, and the doorbell.
+const MADE_MAX: usize = 49;
+
+impl Guest {
+    /// Destroys the guest's domain (all it owns: its vCPUs, wherever they
+    /// run, RAM, tables, doorbell) and deletes the VMM's capabilities to
+    /// what went with it; the exit endpoint, the doorbell's and the
+    /// timers' notifications stay, for a next boot ([`boot`]'s `kept`).
+    pub fn destroy(&self) -> Result<(), Error> {
+        let destroyed = sys::domain_destroy(self.domain);
+        for &slot in self.made.iter().chain([&self.domain, &self.vcpu0]) {
+            let _ = sys::cap_delete(slot);
+        }
+        destroyed
+    }
 }
 
 /// Why the guest could not be made.
@@ -83,13 +105,16 @@ enum Load<'a> {
 type Told<'a> = heapless::Vec<info::Module<'a>, MAX_GUEST_MODULES>;
 
 /// Checks the kernel `file` and that `modules` fit beside it, makes the
-/// guest of `config` and starts it.
+/// guest of `config` and starts it; its exits on the endpoint and its
+/// doorbell on the notification `kept` names (a reboot's, those of the
+/// boot before), else on new ones.
 pub fn boot<'a>(
     this: CapSlot,
     config: &'a GuestConfig,
     file: &'a [u8],
     modules: &'a [&'a [u8]],
     timers: Option<CapSlot>,
+    kept: Option<(CapSlot, CapSlot)>,
 ) -> Result<Guest, SetupError> {
     let ram_end = u64::from(config.memory_kib) * 1024;
     let load = match vmm::kernel::identify(file, ram_end) {
@@ -125,10 +150,11 @@ pub fn boot<'a>(
     };
     let quota = ram::guest_quota_pages(ram_end, u64::from(config.vcpus));
     let (domain, _) = sys::guest_create(quota).map_err(failed("creating the guest"))?;
-    match build(this, domain, config, &load, timers) {
-        Ok((exits, vcpu0, timers, entry_tsc)) => {
+    let mut made = heapless::Vec::new();
+    match build(this, domain, config, &load, (timers, kept), &mut made) {
+        Ok((exits, vcpu0, timers, bell, entry_tsc)) => {
             let ram = Ram { end: ram_end };
-            Ok(Guest { domain, exits, vcpu0, timers, ram, wall: config.wall, entry_tsc })
+            Ok(Guest { domain, exits, vcpu0, timers, ram, wall: config.wall, entry_tsc, bell, made })
         }
         Err(e) => {
             // Everything made so far belongs to the guest, or is harmless.
@@ -182,8 +208,9 @@ fn build(
     domain: CapSlot,
     config: &GuestConfig,
     what: &Load<'_>,
-    timers: Option<CapSlot>,
-) -> Result<(CapSlot, CapSlot, CapSlot, u64), SetupError> {
+    (timers, kept): (Option<CapSlot>, Option<(CapSlot, CapSlot)>),
+    made: &mut heapless::Vec<CapSlot, MADE_MAX>,
+) -> Result<(CapSlot, CapSlot, CapSlot, CapSlot, u64), SetupError> {
     if (config.weight, config.cap_percent) != (DEFAULT_WEIGHT, 0) {
         sys::sched_set(domain, config.weight, config.cap_percent).map_err(failed("setting its CPU share"))?;
     }
@@ -192,15 +219,23 @@ fn build(
     for chunk in ram::chunks(ram_end) {
         let mem =
             sys::memory_create(domain, (chunk.end - chunk.start) / PAGE).map_err(failed("making its RAM"))?;
+        // At most MADE_MAX - 1 chunks (3 GiB): it fits.
+        let _ = made.push(mem);
         sys::memory_map(mem, domain, chunk.start, rw).map_err(failed("mapping its RAM into it"))?;
         sys::memory_map(mem, this, RAM_VA + chunk.start, rw)
             .map_err(failed("mapping its RAM into the VMM"))?;
     }
     let ram = Ram { end: ram_end };
     let (entry, arg) = load(&ram, config, what)?;
-    let exits = sys::endpoint_create(this).map_err(failed("making the exit endpoint"))?;
-    let bell = sys::notification_create(this).map_err(failed("making the doorbell notification"))?;
-    sys::doorbell_create(domain, DOORBELL_PORT, bell, 1).map_err(failed("making the doorbell"))?;
+    let (exits, bell) = match kept {
+        Some(k) => k,
+        None => (
+            sys::endpoint_create(this).map_err(failed("making the exit endpoint"))?,
+            sys::notification_create(this).map_err(failed("making the doorbell notification"))?,
+        ),
+    };
+    let door = sys::doorbell_create(domain, DOORBELL_PORT, bell, 1).map_err(failed("making the doorbell"))?;
+    let _ = made.push(door);
     // The vCPU starts on this thread's CPU (where mgmt put it: the guest's
     // `cpu`, if it has one), so that an exit and its reply switch directly.
     // The console's notification, if mgmt gave one (it signals input
@@ -211,7 +246,7 @@ fn build(
     };
     let entry_tsc = user::arch::rdtsc();
     let vcpu0 = sys::vcpu_create(domain, exits, entry, arg).map_err(failed("making the vCPU"))?;
-    Ok((exits, vcpu0, timers, entry_tsc))
+    Ok((exits, vcpu0, timers, bell, entry_tsc))
 }
 
 /// Guest RAM as the VMM sees it: mapped read-write at `RAM_VA + gpa` for

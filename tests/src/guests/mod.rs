@@ -116,6 +116,15 @@ pub fn cases() -> Vec<SystemTest> {
     all.push(case("guest_triple_bzimage", triple, qemu(), check_triple_bzimage));
     all.push(case("bochs_guest_triple_bzimage", triple, bochs(), check_triple_bzimage));
     all.extend(all3!("guest_long", "tests/systems/guest-long.toml", check_long));
+    all.push(case("guest_reboot", "tests/systems/guest-reboot.toml", qemu(), check_reboot));
+    all.push(case("bochs_guest_reboot", "tests/systems/guest-reboot.toml", bochs(), check_reboot));
+    all.push(case("guest_reset_loop", "tests/systems/guest-reset-loop.toml", qemu(), check_reset_loop));
+    all.push(case(
+        "bochs_guest_reset_loop",
+        "tests/systems/guest-reset-loop.toml",
+        bochs(),
+        check_reset_loop,
+    ));
     // Not on Bochs' AMD model: there the two would run one after the other
     // (see guest_weights), with nothing between their rounds to leak.
     all.push(case("guest_long_two", "tests/systems/guest-long-two.toml", qemu(), check_long_two));
@@ -919,6 +928,74 @@ fn check_long(o: &Outcome) -> Result<(), String> {
     finished(o)?;
     long_said(&o.serial, "long-a", 1, 3)?;
     never(&o.serial, MGMT, |m| m.contains("faulted"), "a faulted domain")
+}
+
+/// `guest-reboot` booted three times, restarted by its VMM after each of
+/// its two resets (the reset register, then the keyboard controller), its
+/// boot count kept in CMOS memory across them, and ended with success;
+/// `mgmt` saw its VMM exit once, at the end (the restarts are the VMM's).
+fn check_reboot(o: &Outcome) -> Result<(), String> {
+    finished(o)?;
+    let s = &o.serial;
+    let g = "guest-reboot";
+    let mut events = Vec::new();
+    for (boot, how, restarted) in [
+        (1, "resetting through the reset register 0xcf9", "reset (reset register 0xcf9) at rip "),
+        (
+            2,
+            "resetting through the keyboard controller (0xfe to port 0x64)",
+            "reset (keyboard controller 0x64, command 0xfe) at rip ",
+        ),
+    ] {
+        events.push(("a boot", says(s, g, &format!("guest-reboot: boot {boot}"))?));
+        events.push(("its reset", says(s, g, &format!("guest-reboot: {how}"))?));
+        events.push(("the VMM's note", says_prefix(s, VMM, &format!("{g}: {restarted}"))?));
+        events.push(("the restart", says(s, VMM, &format!("{g}: restarted: boot {}", boot + 1))?));
+    }
+    events.push(("the third boot", says(s, g, "guest-reboot: boot 3")?));
+    events.push(("its end", says(s, g, "guest-reboot: three boots, done")?));
+    events.push(("the exit", passed(s, g)?));
+    in_order(&events, g)?;
+    if count(s, g, |m| m.starts_with("guest-reboot: boot ")).len() != 3 {
+        return Err(format!("{g} did not boot exactly three times"));
+    }
+    if count(s, MGMT, |m| m.starts_with(&format!("{g} exited"))).len() != 1 {
+        return Err(format!("mgmt saw {g}'s VMM exit more than once: its restarts are the VMM's"));
+    }
+    never(
+        s,
+        MGMT,
+        |m| m.contains("faulted") || m.contains("handover refused"),
+        "a fault or a refused handover",
+    )
+}
+
+/// `reset-loop` reset at every boot: its VMM restarted it
+/// [`vmm::reboot::QUICK_MAX`] (8) times and then stopped it as in a reset
+/// loop (VMM status RESET), which alone failed the run; its neighbour on
+/// the same CPU, `guest-steady`, ran to its end, its memory unchanged,
+/// after the loop had begun.
+fn check_reset_loop(o: &Outcome) -> Result<(), String> {
+    finished_failing(o, &[("reset-loop", &[status::RESET])])?;
+    let s = &o.serial;
+    let g = "reset-loop";
+    let boots = count(s, g, |m| m == "guest-reset-loop: resetting").len();
+    if boots != 9 {
+        return Err(format!("{g} booted {boots} times, not 9 (the first and 8 restarts)"));
+    }
+    let last = says(s, VMM, &format!("{g}: restarted: boot 9"))?;
+    never(s, VMM, |m| m == format!("{g}: restarted: boot 10"), "a tenth boot")?;
+    let stopped = says(
+        s,
+        VMM,
+        &format!("{g}: 9 resets in a row, each less than 1000 ms into its boot: a reset loop, not restarted: stopped"),
+    )?;
+    let done = says(s, MGMT, &format!("{g} exited with code {}", status::RESET))?;
+    in_order(&[("the last restart", last), ("the loop stopped", stopped), ("the VMM's exit", done)], g)?;
+    let first = says(s, g, "guest-reset-loop: resetting")?;
+    let (_, after) = steady_said(s, "steady")?;
+    in_order(&[("the loop's start", first), ("the neighbour's end", after)], "the loop and its neighbour")?;
+    never(s, MGMT, |m| m.contains("faulted"), "a faulted domain")
 }
 
 /// Two 64-bit guests on one CPU, each with its own MSRs all along, and

@@ -1003,3 +1003,101 @@ fn a_triple_faulting_bzimage_must_fail_the_run_at_its_first_instruction() {
     let other = log.replace(&failed("bad-bzimage", 4), &failed("bad-bzimage", 3));
     fails("guest_triple_bzimage", &other, "not VMM status");
 }
+
+/// What `guest-reboot` and its VMM print over its three boots.
+const REBOOT: &str = "\
+[vmm] guest-reboot: started: 4096 KiB of RAM, 1 vCPU, command line ``, 0 module(s)
+[guest-reboot] guest-reboot: boot 1
+[guest-reboot] guest-reboot: resetting through the reset register 0xcf9
+[vmm] guest-reboot: reset (reset register 0xcf9) at rip 0x100123
+[vmm] guest-reboot: restarted: boot 2
+[guest-reboot] guest-reboot: boot 2
+[guest-reboot] guest-reboot: resetting through the keyboard controller (0xfe to port 0x64)
+[vmm] guest-reboot: reset (keyboard controller 0x64, command 0xfe) at rip 0x100140
+[vmm] guest-reboot: restarted: boot 3
+[guest-reboot] guest-reboot: boot 3
+[guest-reboot] guest-reboot: three boots, done
+[vmm] guest-reboot: exit port 0xf4: exit code 0
+[vmm] guest-reboot: cpu time 812 us
+[mgmt] guest-reboot exited with code 0
+[mgmt] hello exited with code 0
+";
+
+#[test]
+fn reboot_wants_three_boots_each_reset_restarted_and_one_exit() {
+    for name in ["guest_reboot", "bochs_guest_reboot"] {
+        assert_eq!(run(name, REBOOT), Ok(()), "{name}");
+    }
+    // A reset that stopped the guest (no restart): it ends halted or so.
+    let stopped = REBOOT.split("[vmm] guest-reboot: restarted: boot 2\n").next().unwrap().to_string()
+        + "[vmm] guest-reboot: halted\n[mgmt] guest-reboot exited with code 2\n";
+    fails("guest_reboot", &stopped, "restarted: boot 2");
+    // The keyboard controller's reset not taken.
+    fails(
+        "guest_reboot",
+        &REBOOT.replace("keyboard controller 0x64, command 0xfe", "port 0x64"),
+        "reset (keyboard",
+    );
+    // A boot count lost across the reset: boot 1 again (and a fourth boot line).
+    let lost =
+        REBOOT.replace("[guest-reboot] guest-reboot: boot 2\n", "[guest-reboot] guest-reboot: boot 1\n");
+    fails("guest_reboot", &lost, "guest-reboot: boot 2");
+    let extra = REBOOT.replace(
+        "[guest-reboot] guest-reboot: three boots, done\n",
+        "[guest-reboot] guest-reboot: three boots, done\n[guest-reboot] guest-reboot: boot 4\n",
+    );
+    fails("guest_reboot", &extra, "exactly three times");
+    // The guest's own failure (its RAM kept, say).
+    let dirty = REBOOT.replace(
+        "[guest-reboot] guest-reboot: boot 3\n",
+        "[guest-reboot] guest-reboot: FAIL its RAM kept the boot before's (a .bss word was set)\n\
+         [guest-reboot] guest-reboot: boot 3\n",
+    );
+    fails("guest_reboot", &dirty, "failure");
+    // mgmt saw the VMM exit at a reset (a restart by mgmt, not the VMM).
+    let twice = REBOOT.replace(
+        "[vmm] guest-reboot: restarted: boot 2\n",
+        "[vmm] guest-reboot: restarted: boot 2\n[mgmt] guest-reboot exited with code 9\n",
+    );
+    fails("guest_reboot", &twice, "more than once");
+    let refused =
+        format!("{REBOOT}[mgmt] warning: guest-reboot: a handover refused (label 0x1, badge 0x2)\n");
+    fails("guest_reboot", &refused, "refused handover");
+}
+
+/// `reset-loop`'s nine boots, its VMM's restarts and stop, beside `steady`.
+fn reset_loop(boots: u32, restarted: u32) -> String {
+    let mut log =
+        String::from("[vmm] reset-loop: started: 4096 KiB of RAM, 1 vCPU, command line ``, 0 module(s)\n");
+    for boot in 1..=boots {
+        log += "[reset-loop] guest-reset-loop: resetting\n[vmm] reset-loop: reset (reset register 0xcf9) at rip 0x100050\n";
+        if boot <= restarted {
+            log += &format!("[vmm] reset-loop: restarted: boot {}\n", boot + 1);
+        }
+        if boot == 2 {
+            log += &steady("steady", "0x4c13431c", 990_000, "");
+        }
+    }
+    log += "[vmm] reset-loop: 9 resets in a row, each less than 1000 ms into its boot: \
+            a reset loop, not restarted: stopped\n[vmm] reset-loop: cpu time 40 us\n\
+            [mgmt] reset-loop exited with code 9\n[mgmt] hello exited with code 0\n";
+    log + &failed("reset-loop", status::RESET)
+}
+
+#[test]
+fn a_reset_loop_is_stopped_after_eight_restarts_and_its_neighbour_runs_on() {
+    for name in ["guest_reset_loop", "bochs_guest_reset_loop"] {
+        assert_eq!(run(name, &reset_loop(9, 8)), Ok(()), "{name}");
+    }
+    fails("guest_reset_loop", &reset_loop(10, 9), "booted 10 times");
+    fails("guest_reset_loop", &reset_loop(3, 2), "booted 3 times");
+    let ok = reset_loop(9, 8);
+    let not_stopped = ok.replace("a reset loop, not restarted: stopped", "stopped");
+    fails("guest_reset_loop", &not_stopped, "a reset loop, not restarted");
+    let touched = ok.replace("checksum after 0x4c13431c", "checksum after 0x0");
+    fails("guest_reset_loop", &touched, "checksum changed");
+    let other_status = ok.replace("(VMM status 9)", "(VMM status 2)");
+    fails("guest_reset_loop", &other_status, "not VMM status [9]");
+    let neighbour_failed = format!("{ok}{}", failed("steady", status::FAILED));
+    fails("guest_reset_loop", &neighbour_failed, "other guests failed the run too");
+}

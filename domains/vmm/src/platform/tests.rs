@@ -271,7 +271,71 @@ fn acpi_power_off_ends_the_guest_cleanly_and_reset_stops_it() {
     assert_eq!(p.on_exit(0, &inp(0xCF9, 1, 0xFF), no_cpu).reply.regs[0], 0);
     let s = p.on_exit(0, &out(0xCF9, 1, 6), no_cpu);
     assert_eq!((s.reply.actions, s.stop), (Action::STOP, Some(status::RESET)));
-    assert!(s.note.unwrap().to_string().starts_with("reset (reset register 0xcf9)"));
+    assert_eq!(s.note.unwrap().to_string(), "reset (reset register 0xcf9) at rip 0x100040");
+    // The keyboard controller's reset pulse; its other commands are ignored.
+    let mut p = Platform::new(1, 0);
+    assert_eq!(p.on_exit(0, &inp(0x64, 1, 0), no_cpu).reply.regs[0], 0xFF, "no i8042: the floating bus");
+    let s = p.on_exit(0, &out(0x64, 1, 0xAD), no_cpu);
+    assert_eq!((s.reply.actions, s.stop), (Action::ADVANCE, None));
+    let s = p.on_exit(0, &out(0x64, 1, 0xFE), no_cpu);
+    assert_eq!((s.reply.actions, s.stop), (Action::STOP, Some(status::RESET)));
+    assert_eq!(s.note.unwrap().to_string(), "reset (keyboard controller 0x64, command 0xfe) at rip 0x100040");
+    // A triple fault is no reset: a failure.
+    let s = p.on_exit(0, &exit(ExitReason::TripleFault, 0, 0, [0; 4]), no_cpu);
+    assert_eq!(s.stop, Some(status::TRIPLE_FAULT));
+}
+
+#[test]
+fn a_reset_puts_the_devices_back_but_the_cmos_clock_keeps_its_date_and_memory() {
+    let wrmsr =
+        |msr: u64, value: u64| exit(ExitReason::MsrWrite, 0, 0, [value & 0xFFFF_FFFF, 0, msr, value >> 32]);
+    let rdmsr = |msr: u64| exit(ExitReason::MsrRead, 0, 0, [0, 0, msr, 0]);
+    let mut p = Platform::new(2, 1_000_000).with_tsc_deadline(0).with_rtc(Default::default(), 1 << 40);
+    p.set_clock(1_000_000);
+    // The guest's CMOS memory and clock (the year 1999 in BCD), its
+    // vCPU 1 started, the PIT's channel 0 counting, an MTRR changed, an
+    // APIC timer armed, a line half-written on the UART.
+    for (index, value) in [(0x40, 0xA5), (0x7F, 0x5A), (0x09, 0x99)] {
+        p.on_exit(0, &out(0x70, 1, index), no_cpu);
+        p.on_exit(0, &out(0x71, 1, value), no_cpu);
+    }
+    p.on_exit(0, &wrmsr(0x1B, 0xFEE0_0D00), no_cpu);
+    p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x4500), no_cpu);
+    assert_eq!(p.on_exit(0, &wrmsr(0x830, (1 << 32) | 0x4608), no_cpu).start, Some((1, 8)));
+    p.on_exit(0, &out(0x43, 1, 0x34), no_cpu);
+    p.on_exit(0, &out(0x40, 1, 0x00), no_cpu);
+    assert!(p.on_exit(0, &out(0x40, 1, 0x10), no_cpu).pit_timer.is_some_and(|ns| ns > 0));
+    p.on_exit(0, &wrmsr(0x2FF, 0), no_cpu);
+    p.on_exit(0, &wrmsr(0x832, 0x30), no_cpu);
+    assert!(p.on_exit(0, &wrmsr(0x838, 1000), no_cpu).timer.is_some());
+    assert_eq!(p.on_exit(0, &rdmsr(0x838), no_cpu).reply.regs[0], 1000);
+    p.on_exit(0, &out(0x3f8, 1, u64::from(b'x')), no_cpu);
+    p.on_exit(0, &out(0x3f9, 1, 1), no_cpu); // IER: the receive interrupt
+    let s = p.on_exit(0, &out(0xCF9, 1, 6), no_cpu);
+    assert_eq!((s.stop, p.line().map(|l| l.as_str())), (Some(status::RESET), Some("x")), "the line flushed");
+
+    p.reset();
+    p.set_clock(2_000_000);
+    assert_eq!(p.timers_to_disarm(), 0b11 | PIT_TIMER_BIT | RTC_TIMER_BIT);
+    let cmos = |p: &mut Platform, index: u64| {
+        p.on_exit(0, &out(0x70, 1, index), no_cpu);
+        p.on_exit(0, &inp(0x71, 1, 0), no_cpu).reply.regs[0]
+    };
+    assert_eq!(
+        [0x40, 0x7F, 0x09, 0x0B].map(|i| cmos(&mut p, i)),
+        [0xA5, 0x5A, 0x99, 0x02],
+        "kept; status B reset"
+    );
+    assert_eq!(p.on_exit(0, &rdmsr(0x2FF), no_cpu).reply.regs[0], crate::msr::DEF_TYPE_RESET, "MTRRs reset");
+    let s = p.on_exit(0, &rdmsr(0x838), no_cpu);
+    assert_eq!(s.reply.actions, Action::INJECT, "the APIC back in xAPIC mode: x2APIC MSRs #GP");
+    p.on_exit(0, &wrmsr(0x1B, 0xFEE0_0D00), no_cpu);
+    assert_eq!(p.on_exit(0, &rdmsr(0x838), no_cpu).reply.regs[0], 0, "the APIC timer reset");
+    assert_eq!(p.on_exit(0, &inp(0x3f9, 1, 0), no_cpu).reply.regs[0], 0, "the UART's IER reset");
+    assert_eq!(p.pit_fired().pit_timer, None, "the PIT's channel 0 idle");
+    // vCPU 1 waits for INIT and start-up again: a halt of vCPU 0 is the last.
+    let s = p.on_exit(0, &exit(ExitReason::Hlt, 0, 0, [0; 4]), no_cpu);
+    assert_eq!(s.stop, Some(status::HALTED), "vCPU 1 is not started after the reset");
 }
 
 #[test]

@@ -363,3 +363,47 @@ fn a_guest_that_never_reads_status_c_has_one_interrupt_pending() {
     assert!(!rtc.irq(t));
     assert!(rtc.next_irq(t).is_some_and(|n| n > t && n - t <= 122_071));
 }
+
+#[test]
+fn a_reset_keeps_the_date_the_alarm_and_the_memory_and_clears_the_rest() {
+    let mut rtc = Rtc::new(Machine { below_4g: 32 << 20, above_4g: 0, vcpus: 2 });
+    // The guest sets its clock to 2025-03-01 08:00:00, an alarm and NVRAM.
+    put(&mut rtc, LEAP_DAY, STATUS_B, B_SET | B_24H);
+    for (i, v) in [(SECONDS, 0x00), (MINUTES, 0x00), (HOURS, 0x08), (DAY, 0x01), (MONTH, 0x03), (YEAR, 0x25)]
+    {
+        put(&mut rtc, LEAP_DAY, i, v);
+    }
+    put(&mut rtc, LEAP_DAY, STATUS_B, B_24H);
+    put(&mut rtc, LEAP_DAY, 0x01, 0x15);
+    for i in 0x0E..0x80 {
+        if i != i32::from(CENTURY) {
+            put(&mut rtc, LEAP_DAY, i as u8, (i as u8) ^ 0x5A);
+        }
+    }
+    // Then programs what a reset clears: periodic 2 Hz, PIE and UIE, binary
+    // mode, a flag pending, a time half-written under SET and NMIs masked.
+    put(&mut rtc, LEAP_DAY, STATUS_A, 0x2F);
+    put(&mut rtc, LEAP_DAY, STATUS_B, B_PIE | B_UIE | B_BINARY | B_24H);
+    assert!(rtc.irq(LEAP_DAY + 2 * S), "its interrupt pending");
+    put(&mut rtc, LEAP_DAY + 2 * S, STATUS_B, B_SET | B_BINARY | B_24H);
+    put(&mut rtc, LEAP_DAY + 2 * S, HOURS, 23);
+    rtc.write(LEAP_DAY + 2 * S, INDEX, 0x80 | 0x40);
+    let memory: Vec<u8> = (0x0E..0x80).map(|i| rtc.ram[i]).collect();
+
+    rtc.reset();
+    let later = LEAP_DAY + 3 * S;
+    assert!(!rtc.nmi_masked() && !rtc.irq(later), "NMIs unmasked, no interrupt");
+    assert_eq!(rtc.next_irq(later), None, "every enable clear");
+    assert_eq!(rtc.read(later, DATA), get(&mut rtc, later, SECONDS), "index 0");
+    assert_eq!([STATUS_A, STATUS_B, STATUS_C].map(|i| get(&mut rtc, later, i)), [0x26, 0x02, 0]);
+    assert_eq!(
+        clock(&mut rtc, later),
+        [0x03, 0, 0x08, 7, 0x01, 0x03, 0x25, 0x20],
+        "the guest's date runs on (3 s after it was set), not the 23 h written under SET"
+    );
+    assert_eq!(get(&mut rtc, later, 0x01), 0x15, "the alarm kept");
+    let kept: Vec<u8> = (0x0E..0x80).map(|i| get(&mut rtc, later, i)).collect();
+    assert_eq!(kept[..0x32 - 0x0E], memory[..0x32 - 0x0E], "NVRAM 0x0E-0x31 kept");
+    assert_eq!(kept[0x33 - 0x0E..], memory[0x33 - 0x0E..], "NVRAM 0x33-0x7F kept");
+    assert_eq!(get(&mut rtc, later, 0x5F), 0x5F ^ 0x5A, "the guest's own byte over the firmware's");
+}
