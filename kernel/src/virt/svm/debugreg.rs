@@ -22,7 +22,7 @@ use crate::mem::guest::{mov_to_dr, Paging};
 use crate::mem::kspace;
 use crate::mem::paging::NptTable;
 use crate::obj::vcpu::GuestRegs;
-use crate::virt::vcpu::HwExit;
+use crate::virt::vcpu::{gprs, HwExit};
 
 /// The DR intercepts' word (APM Vol. 2 B.1): writes of DR0-3, DR5, DR7.
 pub const INTERCEPT_WRITES: u32 = apm::intercept_dr_write(0)
@@ -76,12 +76,7 @@ pub fn write(vmcb: &Vmcb, npt: u64, regs: &GuestRegs, dr: u8, info1: u64, next_r
             _ => return ud,
         }
     };
-    let r = regs;
-    let all = [
-        r.rax, r.rcx, r.rdx, r.rbx, s.rsp, r.rbp, r.rsi, r.rdi, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13,
-        r.r14, r.r15,
-    ];
-    let mut value = all[usize::from(gpr & 15)];
+    let mut value = gprs(regs, s.rsp)[usize::from(gpr & 15)];
     if !paging.long() {
         value &= 0xFFFF_FFFF;
     }
