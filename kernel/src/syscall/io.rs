@@ -22,11 +22,7 @@ pub fn console_write(k: &mut Kernel, c: Caller, console: CapSlot, buf: UserBuf) 
 fn ports(k: &Kernel, c: Caller, slot: CapSlot, right: Rights, port: u16, width: Width) -> Result<(), Error> {
     let cap = k.cap(c.domain, slot, ObjectType::IoPorts, right)?;
     let range = k.ioports.get(cap.obj.at).ok_or(Error::StaleCapability)?;
-    if range.covers(port, width as u16) {
-        Ok(())
-    } else {
-        Err(Error::InsufficientRights)
-    }
+    range.covers(port, width as u16).then_some(()).ok_or(Error::InsufficientRights)
 }
 
 pub fn port_read(k: &mut Kernel, c: Caller, slot: CapSlot, port: u16, width: Width) -> Result<Next, Error> {
