@@ -167,19 +167,14 @@ pub fn build(regions: &[Region], guard: u64, huge_pages: bool) -> Result<(), Set
     let mut frames = FRAMES.lock();
     let mut mem = Tables::new(frames.as_mut().ok_or(SetupError::NotReady)?);
     let pt = PageTable::new(&mut mem)?;
-    let (text, rodata, data) = (
-        section(&raw const __text_start, &raw const __text_end),
-        section(&raw const __rodata_start, &raw const __rodata_end),
-        section(&raw const __data_start, &raw const __data_end),
-    );
-    for (range, flags) in [
-        (text, MapFlags::EXEC | MapFlags::GLOBAL),
-        (rodata, MapFlags::GLOBAL),
-        (data, MapFlags::WRITE | MapFlags::GLOBAL),
-    ] {
+    let text = section(&raw const __text_start, &raw const __text_end);
+    let rodata = section(&raw const __rodata_start, &raw const __rodata_end);
+    let data = section(&raw const __data_start, &raw const __data_end);
+    // All global: every address space shares the kernel's half.
+    for (range, flags) in [(text, MapFlags::EXEC), (rodata, MapFlags::empty()), (data, MapFlags::WRITE)] {
         for va in range.step_by(PAGE_SIZE as usize).filter(|&va| va != guard) {
             let pa = PhysAddr::new(va - KERNEL_VMA);
-            pt.map(&mut mem, VirtAddr::new(va), pa, PageSize::Size4K, flags)?;
+            pt.map(&mut mem, VirtAddr::new(va), pa, PageSize::Size4K, flags | MapFlags::GLOBAL)?;
         }
     }
     let largest = if huge_pages { PageSize::Size1G } else { PageSize::Size2M };

@@ -94,11 +94,9 @@ impl Platform {
     /// and active low (ACPI 6.5 5.2.12.5).
     pub fn trigger(&self, gsi: u32) -> (bool, bool) {
         match self.overrides.iter().find(|o| o.1 == gsi) {
-            Some(&(_, _, flags)) => {
-                let active_low = flags & 0b11 == 0b11;
-                let level = (flags >> 2) & 0b11 == 0b11;
-                (level, active_low)
-            }
+            // The MPS INTI flags: trigger mode (3:2) and polarity (1:0),
+            // 0b11 meaning level and active low.
+            Some(&(_, _, flags)) => ((flags >> 2) & 0b11 == 0b11, flags & 0b11 == 0b11),
             None => (gsi >= 16, gsi >= 16),
         }
     }

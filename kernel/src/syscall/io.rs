@@ -74,10 +74,7 @@ pub fn irq_wait(k: &mut Kernel, c: Caller, irq: CapSlot) -> Result<Next, Error> 
     }
     obj.waiter = Some(c.thread);
     hw::irq::set_masked(u32::from(obj.line), false);
-    if let Some(th) = k.threads.get_mut(c.thread) {
-        th.state = ThreadState::WaitingForIrq(at);
-    }
-    k.current[c.cpu] = None;
+    super::msg::block(k, c, ThreadState::WaitingForIrq(at));
     Ok(Next::Block)
 }
 

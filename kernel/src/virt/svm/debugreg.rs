@@ -35,10 +35,8 @@ pub const INTERCEPT_WRITES: u32 = apm::intercept_dr_write(0)
 /// Guest-physical memory of the guest whose nested tables are at `npt`:
 /// the 8 bytes at `gpa` (8-aligned).
 fn read_u64(npt: u64, gpa: u64) -> Option<u64> {
-    let (pa, _) = kspace::uspace_translate(
-        &NptTable::from_root(x86_64::PhysAddr::new(npt)),
-        VirtAddr::try_new(gpa).ok()?,
-    )?;
+    let table = NptTable::from_root(x86_64::PhysAddr::new(npt));
+    let (pa, _) = kspace::uspace_translate(&table, VirtAddr::try_new(gpa).ok()?)?;
     let va = kspace::phys_to_virt(pa).as_ptr::<u64>();
     // SAFETY: `pa` is a frame the guest's nested tables map, so the kernel
     // owns it and the direct map covers it; 8-aligned, inside the frame.
