@@ -267,6 +267,9 @@ pub struct Machine {
     pub dma_spaces: BTreeMap<u16, (u64, u16)>,
     /// Whether the unit finishes invalidating.
     pub iommu_answers: bool,
+    /// Interrupt remapping entries made (with `iommu`): vector (the
+    /// handle) to the requester they are for.
+    pub remapped: BTreeMap<u8, u16>,
 }
 
 /// The fake's PCI functions: a virtio-like function at 00:04.0 (a
@@ -404,6 +407,7 @@ impl Machine {
             iommu: false,
             dma_spaces: BTreeMap::new(),
             iommu_answers: true,
+            remapped: BTreeMap::new(),
         }
     }
 
@@ -544,9 +548,20 @@ pub mod irq {
         });
     }
 
-    /// The fake's CPUs have APIC ID 0.
-    pub fn msi_message(vector: u8) -> [u32; 4] {
-        [0xfee0_0000, 0, u32::from(vector), 0]
+    /// The fake's CPUs have APIC ID 0. With an IOMMU, interrupts are
+    /// remapped (an entry made, if the unit answers); else direct.
+    pub fn msi_message(vector: u8, source: u16) -> Option<[u32; 4]> {
+        with(|m| {
+            if !m.iommu {
+                return Some([0xfee0_0000, 0, u32::from(vector), 0]);
+            }
+            m.iommu_answers.then(|| m.remapped.insert(vector, source))?;
+            Some([crate::platform::vtd::msi_address(vector.into()), 0, u32::from(vector), 0])
+        })
+    }
+
+    pub fn msi_unroute(vector: u8) {
+        with(|m| m.remapped.remove(&vector));
     }
 
     pub fn set_masked(gsi: u32, masked: bool) {

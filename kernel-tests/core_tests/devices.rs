@@ -347,6 +347,34 @@ fn msix_vectors_reach_the_bound_notification_and_no_other() {
 }
 
 #[test]
+fn under_interrupt_remapping_an_entry_names_its_function_alone_until_it_goes() {
+    run(2, RAM, |s| {
+        s.m(|m| m.iommu = true);
+        let (c, dev) = holder(s, PCI_FUNCTION);
+        let ntfn = s.call(c.thread, Call::NotificationCreate { domain: c.me }).slot();
+        s.call(c.thread, Call::DeviceIrqBind { dev, entry: 1, ntfn, bits: 0x10 }).ok();
+        let written = s.m(|m| m.msix[&entry(1)]);
+        let vector = written[2] as u8;
+        let handle = (written[0] >> 5 & 0x7fff) as u8;
+        assert_eq!(written[0] & 0xfff0_001c, 0xfee0_0010, "remappable format, no subhandle");
+        assert_eq!(handle, vector, "the handle is the vector");
+        assert_eq!(s.m(|m| m.remapped.clone()), [(vector, PCI_FUNCTION)].into(), "for 00:04.0 alone");
+        s.interrupt(0, vector);
+        assert_eq!(s.call(c.thread, Call::Poll { ntfn }).ok()[0], 0x10);
+        // A unit that does not take the entry: the binding is refused and
+        // its MSI-X entry left unwritten.
+        s.m(|m| m.iommu_answers = false);
+        let e = s.call(c.thread, Call::DeviceIrqBind { dev, entry: 0, ntfn, bits: 0x20 }).err();
+        assert_eq!(e, Error::OutOfObjects);
+        assert!(s.m(|m| !m.msix.contains_key(&entry(0))), "entry 0 unwritten");
+        s.m(|m| m.iommu_answers = true);
+        // With its holder gone its entry goes too.
+        s.call(s.root_thread, Call::DomainDestroy { domain: c.slot }).ok();
+        assert!(s.m(|m| m.remapped.is_empty()), "no remapping entry left");
+    });
+}
+
+#[test]
 fn a_function_without_msix_binds_nothing() {
     run(2, RAM, |s| {
         s.m(|m| m.pci.get_mut(&PCI_FUNCTION).expect("function")[0x51] = 0); // the list ends at the vendor's

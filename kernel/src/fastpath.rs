@@ -18,26 +18,39 @@ use crate::state::Kernel;
 /// RFLAGS bits user code may hold (see `sched`).
 const USER_FLAGS: u64 = 0x0025_4DD5;
 
-/// Tries the fast path for the syscall in `frame` on CPU `c`; true if done
-/// (the frame then holds the partner's context, ready to return to).
+/// What a fast path that was taken leaves to its caller (`None`: not taken).
+pub enum Fast {
+    /// Nothing: the frame holds the context of the thread now current, and
+    /// its address space is loaded.
+    Done,
+    /// The thread now current is for the caller to look at: a vCPU, which
+    /// the scheduler's loop enters, or a signal's (either of the two).
+    Look,
+}
+
+type Done = Option<Fast>;
+
+/// Tries the fast path for the syscall in `frame` on CPU `c`; if taken,
+/// what is left to do ([`Fast`]; a thread's address space loaded here,
+/// where its domain is at hand, saves the caller looking it up).
 ///
 /// A `Signal` is told from the messages by its capability argument (rdx,
 /// which it does not use, is 0 from `ipc::syscall::Call::encode`, never
 /// `NO_CAP`): the messages' checks stay what they were, and a signal costs
 /// them nothing. One with rdx = `NO_CAP` takes the full path.
-pub fn try_fast(k: &mut Kernel, c: usize, frame: &mut TrapFrame) -> bool {
+pub fn try_fast(k: &mut Kernel, c: usize, frame: &mut TrapFrame) -> Done {
     if frame.vector != vector::SYSCALL || k.resched[c] {
-        return false;
+        return None;
     }
     if frame.rdx != NO_CAP {
-        return frame.rax == SIGNAL && try_signal(k, c, frame);
+        return (frame.rax == SIGNAL && try_signal(k, c, frame)).then_some(Fast::Look);
     }
-    let Some((me, d)) = running(k, c) else { return false };
-    let Some(ep_slot) = u32::try_from(frame.rdi).ok().map(CapSlot) else { return false };
+    let (me, d) = running(k, c)?;
+    let ep_slot = u32::try_from(frame.rdi).ok().map(CapSlot)?;
     match frame.rax {
         nr::CALL => fast_call(k, c, me, d, ep_slot, frame),
         nr::REPLY_RECV => fast_reply_recv(k, c, me, ep_slot, frame),
-        _ => false,
+        _ => None,
     }
 }
 
@@ -90,16 +103,12 @@ fn fast_signal(k: &mut Kernel, c: usize, me: Ref, d: Ref, slot: CapSlot, frame: 
     true
 }
 
-fn fast_call(k: &mut Kernel, c: usize, me: Ref, d: Ref, ep_slot: CapSlot, frame: &mut TrapFrame) -> bool {
-    let Some((ep, badge)) = k.endpoint_cap(d, ep_slot, Rights::WRITE) else { return false };
-    let Some(&server) = k.endpoints.get(ep).and_then(|e| e.receivers.front()) else { return false };
-    if !k
-        .threads
+fn fast_call(k: &mut Kernel, c: usize, me: Ref, d: Ref, ep_slot: CapSlot, frame: &mut TrapFrame) -> Done {
+    let (ep, badge) = k.endpoint_cap(d, ep_slot, Rights::WRITE)?;
+    let &server = k.endpoints.get(ep).and_then(|e| e.receivers.front())?;
+    k.threads
         .get(server)
-        .is_some_and(|s| matches!(s.state, ThreadState::Receiving(e) if e == ep) && s.cpu == c)
-    {
-        return false;
-    }
+        .filter(|s| matches!(s.state, ThreadState::Receiving(e) if e == ep) && s.cpu == c)?;
     if let Some(e) = k.endpoints.get_mut(ep) {
         e.receivers.pop_front();
     }
@@ -107,28 +116,26 @@ fn fast_call(k: &mut Kernel, c: usize, me: Ref, d: Ref, ep_slot: CapSlot, frame:
         save(&mut t.ctx, frame);
         t.state = ThreadState::AwaitingReply(server);
     }
-    let Some(s) = k.threads.get_mut(server) else { return false };
+    let s = k.threads.get_mut(server)?;
     s.reply_to = Some(me);
     s.state = ThreadState::Running(c);
     enter(frame, &s.ctx, badge);
+    let to = s.domain;
     k.current[c] = Some(server);
-    true
+    switch_to(k, to);
+    Some(Fast::Done)
 }
 
-fn fast_reply_recv(k: &mut Kernel, c: usize, me: Ref, ep_slot: CapSlot, frame: &mut TrapFrame) -> bool {
-    let Some((d, caller, bound)) = k.threads.get(me).map(|t| (t.domain, t.reply_to, t.bound)) else {
-        return false;
-    };
+fn fast_reply_recv(k: &mut Kernel, c: usize, me: Ref, ep_slot: CapSlot, frame: &mut TrapFrame) -> Done {
+    let (d, caller, bound) = k.threads.get(me).map(|t| (t.domain, t.reply_to, t.bound))?;
     if bound.is_some_and(|n| k.notifications.get(n).is_some_and(|x| x.word != 0)) {
-        return false; // its notification is signalled: the full path delivers it
+        return None; // its notification is signalled: the full path delivers it
     }
-    let Some(caller) = caller else { return false };
+    let caller = caller?;
     let waiting = |t: &crate::obj::thread::Thread| {
         matches!(t.state, ThreadState::AwaitingReply(s) if s == me) && t.cpu == c
     };
-    let Some(is_vcpu) = k.threads.get(caller).filter(|t| waiting(t)).map(|t| t.vcpu.is_some()) else {
-        return false;
-    };
+    let is_vcpu = k.threads.get(caller).filter(|t| waiting(t)).map(|t| t.vcpu.is_some())?;
     // A vCPU's reply is checked now; a refused or stopping one takes the
     // full path, which answers the VMM with the error.
     let vcpu_reply = if is_vcpu {
@@ -136,31 +143,42 @@ fn fast_reply_recv(k: &mut Kernel, c: usize, me: Ref, ep_slot: CapSlot, frame: &
         let msg = ipc::msg::Message { label: frame.rsi, words, cap: None };
         match ipc::vcpu::Reply::decode(&msg) {
             Ok(r) if !r.actions.contains(ipc::vcpu::Action::STOP) => Some(r),
-            _ => return false,
+            _ => return None,
         }
     } else {
         None
     };
-    let Some((ep, _)) = k.endpoint_cap(d, ep_slot, Rights::READ) else { return false };
-    let Some(e) = k.endpoints.get_mut(ep) else { return false };
+    let (ep, _) = k.endpoint_cap(d, ep_slot, Rights::READ)?;
+    let e = k.endpoints.get_mut(ep)?;
     if e.dead || !e.senders.is_empty() || e.receivers.push_back(me).is_err() {
-        return false;
+        return None;
     }
     if let Some(t) = k.threads.get_mut(me) {
         save(&mut t.ctx, frame);
         t.reply_to = None;
         t.state = ThreadState::Receiving(ep);
     }
-    let Some(t) = k.threads.get_mut(caller) else { return false };
+    let t = k.threads.get_mut(caller)?;
     t.state = ThreadState::Running(c);
     k.current[c] = Some(caller);
     if let (Some(r), Some(v)) = (vcpu_reply, t.vcpu.as_mut()) {
         // The frame is the VMM's until the scheduler's loop enters the guest.
         v.reply = Some(r);
-        return true;
+        return Some(Fast::Look);
     }
     enter(frame, &t.ctx, 0);
-    true
+    let to = t.domain;
+    switch_to(k, to);
+    Some(Fast::Done)
+}
+
+/// Loads the address space of domain `d` (the current thread's) if it is
+/// not loaded (or is loaded from before a shootdown).
+#[inline(always)]
+pub(crate) fn switch_to(k: &Kernel, d: Ref) {
+    if let Some(dom) = k.domains.get(d) {
+        crate::hw::space::switch(dom.root.as_u64(), dom.tlb_epoch);
+    }
 }
 
 /// Saves what of a blocking thread's context outlives its wait: whatever

@@ -7,6 +7,7 @@ use ipc::event::{Event, Fault};
 use spin::MutexGuard;
 use x86_64::VirtAddr;
 
+use crate::fastpath::{switch_to, Fast};
 use crate::hw::trap::{vector, TrapFrame};
 use crate::hw::{self, cpu};
 use crate::obj::domain;
@@ -25,7 +26,12 @@ pub fn from_user(frame: &mut TrapFrame) {
     // CPU (a call's server runs on its caller's time, a reply goes back to
     // the thread whose time it was), so the next charge, on whatever entry,
     // charges the same thread (see the module's docs on donation).
-    if crate::fastpath::try_fast(&mut k, c, frame) {
+    if let Some(left) = crate::fastpath::try_fast(&mut k, c, frame) {
+        if matches!(left, Fast::Done) && !k.resched[c] {
+            drop(k); // its address space loaded: the thread in the frame runs
+            me.set_in_kernel(false);
+            return;
+        }
         // The thread now current, looked up once for both questions.
         let now = k.current[c].and_then(|t| k.threads.get(t)).map(|t| (t.vcpu.is_some(), t.domain));
         match now {
@@ -91,7 +97,11 @@ pub fn from_user(frame: &mut TrapFrame) {
             k.msi_fired(v as u8)
         }
         v if v == u64::from(vector::SPURIOUS) => {}
-        _ => hw::irq::eoi(),
+        v if v >= u64::from(vector::PIC_BASE) => hw::irq::eoi(), // the PICs' spurious, KICK
+        v => {
+            log::warn!("trap: unexpected interrupt vector {v:#x}");
+            hw::irq::eoi()
+        }
     }
     run_next(k, c, frame, live);
     me.set_in_kernel(false);
@@ -128,23 +138,24 @@ fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame,
         }
         let running = k.current[c].and_then(|t| {
             let th = k.threads.get(t).filter(|th| th.state == ThreadState::Running(c))?;
-            Some((t, th.domain))
+            Some((t, th.domain, th.vcpu.is_some()))
         });
-        if let Some((_, d)) = running.filter(|&(t, _)| live == Some(t)) {
+        if let Some((_, d, _)) = running.filter(|&(t, ..)| live == Some(t)) {
             // The caller goes on: its registers are in the frame already.
             switch_to(&k, d);
             return;
         }
-        let next = running.map(|(t, _)| t).or_else(|| pick(&mut k, c));
-        if let Some(t) = next {
+        // A vCPU that still runs is known for one by the lookup above.
+        let next = running.map(|(t, _, vcpu)| (t, vcpu)).or_else(|| Some((pick(&mut k, c)?, false)));
+        if let Some((t, vcpu)) = next {
             k.current[c] = Some(t);
             if let Some(l) = live.take() {
                 if let Some(th) = k.threads.get_mut(l) {
                     th.ctx = save(frame);
                 }
             }
-            let Some(th) = k.threads.get(t) else { continue };
-            if th.vcpu.is_some() {
+            let th = if vcpu { None } else { k.threads.get(t) };
+            if vcpu || th.is_some_and(|th| th.vcpu.is_some()) {
                 // A guest runs until it exits to its VMM or loses the CPU.
                 // The address space loaded stays (its VMM's, usually, which
                 // its exit then returns to without a switch): a CPU in a
@@ -157,10 +168,11 @@ fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame,
                 }
                 continue;
             }
+            let Some(th) = th else { continue };
             let (ctx, d) = (&th.ctx, th.domain);
             let Some(dom) = k.domains.get(d) else { continue };
             let (root, epoch) = (dom.root.as_u64(), dom.tlb_epoch);
-            if !is_canonical(ctx.rip) || !is_canonical(ctx.rsp) {
+            if VirtAddr::try_new(ctx.rip).is_err() || VirtAddr::try_new(ctx.rsp).is_err() {
                 // Only a kernel bug could produce this; stop the domain
                 // rather than fault in ring 0 on the way out.
                 let fault = Fault { vector: 13, error: 0, ip: ctx.rip, address: 0 };
@@ -187,23 +199,10 @@ fn run_next(mut k: MutexGuard<'static, Kernel>, c: usize, frame: &mut TrapFrame,
 /// is no one's, and timers may be due.
 #[inline(always)]
 fn woken(c: usize) -> MutexGuard<'static, Kernel> {
-    let mut k = lock();
-    k.charged[c] = cpu::now();
-    k.fire_timers(cpu::now());
+    let (mut k, now) = (lock(), cpu::now());
+    k.charged[c] = now;
+    k.fire_timers(now);
     k
-}
-
-/// Loads the address space of domain `d` (the current thread's) if it is
-/// not loaded (or is loaded from before a shootdown).
-#[inline(always)]
-fn switch_to(k: &Kernel, d: Ref) {
-    if let Some(dom) = k.domains.get(d) {
-        hw::space::switch(dom.root.as_u64(), dom.tlb_epoch);
-    }
-}
-
-fn is_canonical(va: u64) -> bool {
-    VirtAddr::try_new(va).is_ok()
 }
 
 /// Puts the thread CPU `c` runs next into `frame`, idling until there is

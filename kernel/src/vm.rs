@@ -30,7 +30,7 @@ use crate::hw::guest::HwExit;
 use crate::hw::vm as hw;
 use crate::obj::pool::Ref;
 use crate::obj::thread::ThreadState;
-use crate::state::Kernel;
+use crate::state::{Domains, Doorbells, Kernel};
 use crate::syscall::Caller;
 
 /// Runs vCPU thread `t` on CPU `c` until it blocks, stops or loses the CPU;
@@ -42,12 +42,12 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
     // makes nothing but those (exceptions delivered into exceptions,
     // CVE-2015-8104) still gives up the CPU when one is over. Timed from
     // the first such exit, so that the exits a VMM answers pay nothing.
-    let (mut again, mut kept_since) = (false, None);
+    let (mut again, mut kept_since, slice) = (false, None, cpu::tsc_per_us() * crate::policy::SLICE_US);
     loop {
         if again {
             let now = cpu::now();
             let since = *kept_since.get_or_insert(now);
-            if now.wrapping_sub(since) > cpu::tsc_per_us() * crate::policy::SLICE_US {
+            if now.wrapping_sub(since) > slice {
                 crate::state::sched::charge(&mut k, c);
                 crate::state::sched::preempt(&mut k, c);
                 return k;
@@ -103,7 +103,8 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
         // Charged only where another thread may run next: an exit the
         // kernel handles and the guest goes on from is the same payer's
         // time as what follows (`sched`'s docs on donation).
-        let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) else {
+        let kk = &mut *k; // the fields apart: a doorbell's lookup beside `v`
+        let Some(v) = kk.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) else {
             crate::state::sched::charge(&mut k, c);
             return k;
         };
@@ -183,6 +184,11 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                     // failed VMRUN the VMCB holds the host's state.
                     v.stopped = true;
                 }
+                if let Some((n, bits)) = doorbell(&kk.domains, &kk.doorbells, d, &exit) {
+                    v.reply = Some(ipc::vcpu::Reply::only(Action::ADVANCE));
+                    kk.signal(n, bits);
+                    continue;
+                }
                 if exit.reason == ExitReason::Hlt && hw::interrupts_on(entry.hw) {
                     // Idle until an interrupt (a halt with interrupts off
                     // goes to the VMM: nothing can end it).
@@ -195,12 +201,6 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                         }
                         k.current[c] = None;
                         return k;
-                    }
-                    continue;
-                }
-                if doorbell(&mut k, d, &exit) {
-                    if let Some(v) = k.threads.get_mut(t).and_then(|th| th.vcpu.as_mut()) {
-                        v.reply = Some(ipc::vcpu::Reply::only(Action::ADVANCE));
                     }
                     continue;
                 }
@@ -254,16 +254,11 @@ fn send_exit(
     }
 }
 
-/// An `OUT` to a doorbell port of guest `d`: signal its notification
-/// right here; true if it was one.
-fn doorbell(k: &mut Kernel, d: Ref, exit: &Exit) -> bool {
-    if exit.reason != ExitReason::PortOut {
-        return false;
-    }
+/// An `OUT` to a doorbell port of guest `d`: its notification and bits,
+/// to be signalled right here.
+fn doorbell(domains: &Domains, doorbells: &Doorbells, d: Ref, exit: &Exit) -> Option<(Ref, u64)> {
     let port = (exit.qualification & 0xFFFF) as u16;
-    let Some((n, bits)) = k.doorbell_at(d, port) else { return false };
-    k.signal(n, bits);
-    true
+    (exit.reason == ExitReason::PortOut).then(|| Kernel::doorbell_at(domains, doorbells, d, port)).flatten()
 }
 
 /// Whether any vector is set in `pending` (an OR, not an array compare,

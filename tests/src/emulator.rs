@@ -134,6 +134,12 @@ impl Qemu {
                 ));
             }
             let at = format!("bus=pcie.0,addr={:02x}.{:x}", d.pci.device, d.pci.function);
+            // A device handed out raises its interrupts through the
+            // IOMMU's interrupt remapping: said, though QEMU offers it
+            // anyway where the irqchip is not KVM's (TCG needs no split).
+            for iommu in self.devices.iter_mut().filter(|d| *d == "intel-iommu") {
+                iommu.push_str(",intremap=on");
+            }
             let virtio = "disable-legacy=on,iommu_platform=on";
             let k = self.disks.len() + self.devices.len() + self.netdevs.len();
             match model {
@@ -380,7 +386,7 @@ mod tests {
         let args = q.args("x.iso", QemuSerial::Stdio).join(" ");
         assert!(
             args.contains(
-                "-drive file=disk-00-04-0.img,if=none,id=disk0,format=raw -device intel-iommu \
+                "-drive file=disk-00-04-0.img,if=none,id=disk0,format=raw -device intel-iommu,intremap=on \
              -device virtio-blk-pci,drive=disk0,bus=pcie.0,addr=04.0,disable-legacy=on,iommu_platform=on \
              -device virtio-net-pci,netdev=net3,bus=pcie.0,addr=06.0,disable-legacy=on,iommu_platform=on"
             ),

@@ -71,6 +71,7 @@ fn a_function_is_translated_by_the_unit_whose_scope_names_it() {
         "the endpoint 00:02.0; not the bridge, nor a path of two steps"
     );
     assert!(!units[0].all && units[1].all);
+    assert_eq!(units[0].ioapic, None, "no I/O APIC named");
     assert_eq!(unit_of(&units, 0x10), Some(0));
     assert_eq!(unit_of(&units, 0x20), Some(1), "the rest: INCLUDE_PCI_ALL");
     assert_eq!(unit_of(&units[..1], 0x20), None, "covered by no unit");
@@ -78,6 +79,22 @@ fn a_function_is_translated_by_the_unit_whose_scope_names_it() {
     cut[17] = 60; // a scope longer than its unit
     let units = parse_dmar(&table(b"DMAR", &[&cut])).unwrap();
     assert!(units[0].scope.is_empty(), "a scope past its unit's end is not read");
+}
+
+#[test]
+fn the_io_apic_a_unit_names_is_found_with_its_requester_id() {
+    // QEMU's q35: I/O APIC 0 at ff:00.0 (a pseudo-bus).
+    let qemu = drhd_with(0xfed9_0000, 1, &[(3, 0xff, &[(0, 0)])]);
+    let units = parse_dmar(&table(b"DMAR", &[&qemu])).unwrap();
+    assert_eq!(units[0].ioapic, Some((0, 0xff00)));
+    assert!(units[0].scope.is_empty(), "an I/O APIC is no endpoint");
+    // One by a path of two steps is not followed; the next is taken, the
+    // one after it not.
+    let mut two =
+        drhd_with(0xfed9_0000, 1, &[(3, 0, &[(1, 0), (0, 0)]), (3, 0xfe, &[(1, 2)]), (3, 0, &[(3, 0)])]);
+    two[16 + 10 + 4] = 2; // the second's enumeration id
+    let units = parse_dmar(&table(b"DMAR", &[&two])).unwrap();
+    assert_eq!(units[0].ioapic, Some((2, 0xfe0a)));
 }
 
 #[test]

@@ -32,27 +32,21 @@ fn access(reg: u32, write: Option<u32>) -> u32 {
     }
     let _guard = LOCK.lock();
     // SAFETY: `base` is the uncached mapping of the I/O APIC's register page;
-    // IOREGSEL and IOWIN are its two 32-bit registers.
+    // IOREGSEL and IOWIN are its two 32-bit registers (reading the window
+    // back after a write has no effect).
     unsafe {
         core::ptr::write_volatile((base as usize + IOREGSEL) as *mut u32, reg);
         let win = (base as usize + IOWIN) as *mut u32;
-        match write {
-            Some(v) => {
-                core::ptr::write_volatile(win, v);
-                v
-            }
-            None => core::ptr::read_volatile(win),
+        if let Some(v) = write {
+            core::ptr::write_volatile(win, v);
         }
+        core::ptr::read_volatile(win)
     }
 }
 
 fn write_entry(pin: u32, entry: u64) {
     access(redirection(pin) + 1, Some((entry >> 32) as u32));
     access(redirection(pin), Some(entry as u32));
-}
-
-fn read_entry(pin: u32) -> u64 {
-    u64::from(access(redirection(pin), None)) | u64::from(access(redirection(pin) + 1, None)) << 32
 }
 
 /// Takes over the I/O APIC mapped at `va` serving GSIs from `gsi_base`:
@@ -62,9 +56,7 @@ pub fn init(va: u64, gsi_base: u32) -> u32 {
     GSI_BASE.store(gsi_base, Ordering::SeqCst);
     let pins = ((access(REG_VERSION, None) >> 16) & 0xff) + 1;
     PINS.store(pins, Ordering::SeqCst);
-    for pin in 0..pins {
-        write_entry(pin, MASKED);
-    }
+    (0..pins).for_each(|pin| write_entry(pin, MASKED));
     pins
 }
 
@@ -73,22 +65,25 @@ fn pin(gsi: u32) -> Option<u32> {
     (p < PINS.load(Ordering::Relaxed)).then_some(p)
 }
 
-/// Routes `gsi` to `vector` on the CPU with local APIC id `dest`, masked.
+/// Routes `gsi` to `vector` on the CPU with local APIC id `dest`, masked:
+/// under interrupt remapping through the entry (handle) `vector`, which
+/// only the I/O APIC's requests match (the redirection entry's vector
+/// and trigger mode kept, as VT-d §5.1.5.1 asks); else directly. A line
+/// whose entry could not be made stays in the compatibility format, which
+/// remapping blocks.
 pub fn route(gsi: u32, vector: u8, dest: u32, level: bool, active_low: bool) {
     let Some(p) = pin(gsi) else { return };
-    let mut e = u64::from(vector) | MASKED | u64::from(dest) << 56;
-    if level {
-        e |= LEVEL;
-    }
-    if active_low {
-        e |= ACTIVE_LOW;
-    }
-    write_entry(p, e);
+    let to = match crate::arch::vtd::remap(vector, Some((dest, None, level))) {
+        Some(true) => crate::platform::vtd::ioapic_handle(u16::from(vector)),
+        _ => u64::from(dest) << 56,
+    };
+    let modes = if level { LEVEL } else { 0 } | if active_low { ACTIVE_LOW } else { 0 };
+    write_entry(p, u64::from(vector) | MASKED | to | modes);
 }
 
 /// Masks or unmasks `gsi`.
 pub fn set_masked(gsi: u32, masked: bool) {
     let Some(p) = pin(gsi) else { return };
-    let e = read_entry(p);
+    let e = u64::from(access(redirection(p), None)) | u64::from(access(redirection(p) + 1, None)) << 32;
     write_entry(p, if masked { e | MASKED } else { e & !MASKED });
 }

@@ -2,18 +2,30 @@
 //! names gets a root table and translation on at boot, so that a function
 //! with no context entry reaches nothing; a Device with DMA gets a context
 //! entry and a second-level table of its own (`attach`), in which
-//! `DeviceDma` maps its owner's memory. Invalidation is register-based
-//! (§6.5.1), global for the context cache and domain-selective for the
-//! IOTLB. Faults are read by polling the fault recording registers at the
-//! bootstrap CPU's tick, each logged once with requester and address and
-//! cleared.
+//! `DeviceDma` maps its owner's memory.
 //!
-//! Not yet done: interrupt remapping (so a device's write to 0xFEEx_xxxx
-//! is still an interrupt request, which DMA remapping does not translate),
-//! queued invalidation, non-coherent units (ECAP.C = 0: the tables would
-//! need cache flushes; such a unit is used with a warning), RMRRs (firmware
-//! DMA, e.g. USB legacy emulation, is blocked), scopes by bridge path, and
-//! AMD-Vi.
+//! Interrupt remapping (ch. 5), where every unit has it (ECAP.IR, and
+//! queued invalidation, ECAP.QI, which its entry cache needs): one table
+//! of 256 entries that every unit reads, entry (handle) `v` delivering
+//! vector `v`, for requests from one requester id only (SVT 01: the
+//! function a binding's MSI-X entry is of, or the I/O APIC the DMAR names
+//! for its lines); compatibility-format requests are blocked (CFI clear).
+//! So a device's write into 0xFEEx_xxxx raises nothing but what its own
+//! entries say. An entry is made when a vector is bound (`remap`) and
+//! taken away when its binding ends (`unremap`), the units' entry caches
+//! told each time.
+//!
+//! Invalidation is queued (§6.5.2; a unit without ECAP.QI is not used:
+//! the interrupt entry cache has no register-based invalidation): global
+//! for the context cache and domain-selective for the IOTLB. Faults, of DMA (reasons below 20h) and
+//! of interrupt requests (20h-26h), are read by polling the fault
+//! recording registers at the bootstrap CPU's tick, each logged once with
+//! requester and address or handle, and cleared.
+//!
+//! Not yet done: non-coherent units (ECAP.C = 0: the tables would need
+//! cache flushes; such a unit is used with a warning), RMRRs (firmware
+//! DMA, e.g. USB legacy emulation, is blocked), scopes by bridge path,
+//! x2APIC destinations above 255 (EIME), and AMD-Vi.
 
 use ipc::Error;
 use x86_64::{PhysAddr, VirtAddr};
@@ -23,16 +35,21 @@ use crate::mem::paging::{MapError, MapFlags, Vtd, VtdTable};
 use crate::platform::iommu::{self, Units, MAX_UNITS};
 use crate::platform::vtd::{self, Caps};
 
-/// A unit the kernel drives: its registers (mapped), capabilities and
-/// root table.
+/// A unit the kernel drives: its registers (mapped), capabilities, and
+/// root table, which the pages of its invalidation queue (256
+/// descriptors) and of the dword its waits write follow.
 struct Unit {
     regs: u64,
     caps: Caps,
     root: PhysAddr,
 }
 
-static UNITS: spin::Mutex<(Units, heapless::Vec<Unit, MAX_UNITS>)> =
-    spin::Mutex::new((heapless::Vec::new(), heapless::Vec::new()));
+/// Interrupt remapping, on: the table, and the requester id of the I/O
+/// APIC's requests (`None`: the DMAR names it not; its entries any's).
+type Remapping = (PhysAddr, Option<u16>);
+
+static UNITS: spin::Mutex<(Units, heapless::Vec<Unit, MAX_UNITS>, Option<Remapping>)> =
+    spin::Mutex::new((heapless::Vec::new(), heapless::Vec::new(), None));
 
 impl Unit {
     /// Register `reg`, a `T` (u32 or u64) at its natural alignment.
@@ -61,12 +78,25 @@ impl Unit {
     /// Invalidates the context cache and domain `did`'s IOTLB entries
     /// (`None`: every domain's); false if the unit did not finish.
     fn invalidate(&self, did: Option<u16>) -> bool {
-        self.write(vtd::CCMD, vtd::CCMD_GLOBAL);
-        let iotlb = did.map_or(1 << 63 | 1 << 60, vtd::iotlb_domain);
-        self.wait(|u| u.read::<u64>(vtd::CCMD) & vtd::BUSY == 0) && {
-            self.write(self.caps.iotlb, iotlb);
-            self.wait(|u| u.read::<u64>(u.caps.iotlb) & vtd::BUSY == 0)
+        self.queued(&[vtd::QI_CONTEXT, vtd::qi_iotlb(did)])
+    }
+
+    /// Has the unit run descriptors `ds` from its queue, and waits until
+    /// it has; false if it did not finish.
+    fn queued(&self, ds: &[[u64; 2]]) -> bool {
+        let q = self.root + 4096u64;
+        let status = kspace::phys_to_virt(q + 4096u64).as_mut_ptr::<u32>();
+        // SAFETY: the first dword of the page after the queue, the unit's
+        // own (`init`), through the direct map; the unit writes it.
+        unsafe { core::ptr::write_volatile(status, 0) };
+        let mut tail = self.read::<u64>(vtd::IQT) % 4096;
+        for d in ds.iter().chain(&[vtd::qi_wait(q.as_u64() + 4096)]) {
+            put(Unit::entry(q, tail as usize / 16), *d);
+            tail = (tail + 16) % 4096;
         }
+        self.write(vtd::IQT, tail);
+        // SAFETY: as above.
+        self.wait(|_| unsafe { core::ptr::read_volatile(status) } == 1)
     }
 
     /// The 16-byte entry `i` of the table at `table`, through the direct map.
@@ -75,45 +105,72 @@ impl Unit {
     }
 }
 
-/// Writes entry `e` (high half first, the present bit last).
+/// Writes entry `e`: its present bit (bit 0) last if set, first if clear.
 fn put(at: *mut [u64; 2], e: [u64; 2]) {
-    // SAFETY: `at` is an entry of a root or context table the kernel
-    // allocated (`Unit::entry`), reached through the direct map; the unit
-    // reads it, so the halves are written volatile, low (present) last.
-    unsafe {
-        core::ptr::write_volatile(&mut (*at)[1], e[1]);
-        core::ptr::write_volatile(&mut (*at)[0], e[0]);
+    for i in if e[0] & 1 != 0 { [1, 0] } else { [0, 1] } {
+        // SAFETY: `at` is an entry of a table or queue the kernel
+        // allocated (`Unit::entry`), reached through the direct map; the
+        // unit reads it, so the halves are written volatile.
+        unsafe { core::ptr::write_volatile(&mut (*at)[i], e[i]) };
     }
 }
 
-/// Turns on DMA remapping on every unit of `units` that can serve.
-pub fn init(units: &Units) {
+/// Turns on DMA remapping on every unit of `units` that can serve, and
+/// interrupt remapping if every one can (`ioapic`: the id of the I/O APIC
+/// the kernel drives).
+pub fn init(units: &Units, ioapic: Option<u8>) {
     let mut all = UNITS.lock();
     for u in units {
         let Ok(regs) = kspace::map_mmio(u.base, 4096).map(|v| v.as_u64()) else { continue };
         let probe = Unit { regs, caps: Caps::default(), root: PhysAddr::zero() };
         let (cap, ecap): (u64, u64) = (probe.read(vtd::CAP), probe.read(vtd::ECAP));
-        let caps = Caps::decode(cap, ecap).filter(|c| c.iotlb < 4096 && c.faults.0 + 16 * c.faults.1 <= 4096);
-        let (Some(caps), Some(root)) = (caps, kspace::alloc_contiguous(1)) else {
+        let caps = Caps::decode(cap, ecap).filter(|c| c.faults.0 + 16 * c.faults.1 <= 4096);
+        let (Some(caps), Some(root)) = (caps, kspace::alloc_contiguous(3)) else {
             log::warn!("iommu: VT-d unit at {:#x} cannot serve (CAP {cap:#x}): left off", u.base);
             continue;
         };
         let unit = Unit { regs, caps, root };
         unit.write(vtd::FECTL, vtd::IM);
         unit.write(vtd::RTADDR, root.as_u64());
-        let on = unit.command(vtd::SRTP) && unit.invalidate(None) && unit.command(vtd::TE);
+        unit.write(vtd::IQA, root.as_u64() + 4096); // 256 descriptors of 128 bits
+        let on = unit.command(vtd::QIE) && unit.command(vtd::SRTP);
+        let on = on && unit.invalidate(None) && unit.command(vtd::TE);
         let (on, coherent) = (if on { "on" } else { "FAILED" }, if ecap & 1 != 0 { "" } else { "not " });
-        log::info!(
-            "iommu: VT-d unit at {:#x}: DMA remapping {on}, {}-level tables, {} fault records, {coherent}coherent \
-             (tables not flushed from caches); no interrupt remapping yet",
-            u.base,
-            caps.levels,
-            caps.faults.1
-        );
+        let (base, levels, records) = (u.base, caps.levels, caps.faults.1);
+        log::info!("iommu: VT-d unit at {base:#x}: DMA remapping {on}, {levels}-level tables, {records} fault records, {coherent}coherent (tables not flushed from caches)");
         if on == "on" && all.1.push(unit).is_ok() {
             let _ = all.0.push(u.clone());
         }
     }
+    let every = !all.1.is_empty() && all.1.iter().all(|u| u.caps.remaps);
+    let Some(table) = every.then(|| kspace::alloc_contiguous(1)).flatten() else {
+        return log::warn!("iommu: no interrupt remapping (a unit lacks it): devices may raise any vector");
+    };
+    let on = all.1.iter().all(|u| {
+        u.write(vtd::IRTA, table.as_u64() | 7); // 2^(7+1) entries (§11.4.10.1)
+        u.command(vtd::SIRTP) && u.queued(&[vtd::qi_iec(None)]) && u.command(vtd::IRE)
+    });
+    let ioapic = all.0.iter().find_map(|u| u.ioapic.filter(|a| Some(a.0) == ioapic)).map(|a| a.1);
+    let state = if on { "on: compatibility format blocked" } else { "FAILED" };
+    log::info!("iommu: interrupt remapping {state}; entries for one requester (the I/O APIC: {ioapic:x?})");
+    all.2 = on.then_some((table, ioapic));
+}
+
+/// Points interrupt handle `vector` at `vector` on local APIC `dest`,
+/// edge or `level`, for requests of function `source` alone (`None`: the
+/// I/O APIC's), if `to` is `Some((dest, source, level))`; else takes the
+/// entry away (its binding ended: its requests fault from now on). The
+/// units' entry caches are told. `Some(true)`: the handle is the vector;
+/// `Some(false)`: no remapping (the compatibility format is used);
+/// `None`: a unit did not finish invalidating (an entry taken away may
+/// then still be cached, for its function alone, whose MSI-X the caller
+/// masked first).
+pub fn remap(vector: u8, to: Option<(u32, Option<u16>, bool)>) -> Option<bool> {
+    let all = UNITS.lock();
+    let Some((table, ioapic)) = all.2 else { return Some(false) };
+    let entry = to.map_or([0, 0], |(dest, source, level)| vtd::irte(vector, dest, level, source.or(ioapic)));
+    put(Unit::entry(table, usize::from(vector)), entry);
+    all.1.iter().all(|u| u.queued(&[vtd::qi_iec(Some(u16::from(vector)))])).then_some(true)
 }
 
 /// Runs `f` on the unit that translates function `bdf`, if one does.
@@ -214,8 +271,16 @@ pub fn poll_faults() {
         for i in 0..n {
             let reg = at + 16 * i;
             let Some((b, addr, why, read)) = vtd::fault(u.read(reg), u.read(reg + 8)) else { continue };
-            let (bus, dev, func, what) = (b >> 8, b >> 3 & 0x1f, b & 7, if read { "read" } else { "write" });
-            log::warn!("iommu: DMA fault: device {bus:02x}:{dev:02x}.{func} {what} at {addr:#x} blocked (reason {why:#x})");
+            let (bus, dev, func) = (b >> 8, b >> 3 & 0x1f, b & 7);
+            let kind = if why >= 0x20 { "interrupt" } else { "DMA" };
+            let what = if why >= 0x20 {
+                "request for handle"
+            } else if read {
+                "read at"
+            } else {
+                "write at"
+            };
+            log::warn!("iommu: {kind} fault: device {bus:02x}:{dev:02x}.{func} {what} {addr:#x} blocked (reason {why:#x})");
             u.write(reg + 12, 1u32 << 31); // F, written 1 to clear
         }
         u.write(vtd::FSTS, vtd::PFO);

@@ -97,12 +97,24 @@ pub mod irq {
     pub use crate::arch::apic::eoi;
 
     /// An MSI message (address low, high, data, vector control unmasked)
-    /// for `vector`, fixed delivery, edge, to this CPU's local APIC (SDM
-    /// Vol. 3A 11.11.1-2).
-    pub fn msi_message(vector: u8) -> [u32; 4] {
-        [0xfee0_0000 | (crate::arch::apic::id() & 0xff) << 12, 0, u32::from(vector), 0]
+    /// for `vector`, fixed delivery, edge, to this CPU's local APIC, from
+    /// function `source`: under interrupt remapping naming the entry made
+    /// for it (VT-d §5.1.5.2), else directly (SDM Vol. 3A 11.11.1-2).
+    /// `None`: the entry could not be made.
+    pub fn msi_message(vector: u8, source: u16) -> Option<[u32; 4]> {
+        let apic = crate::arch::apic::id();
+        let remapped = crate::arch::vtd::remap(vector, Some((apic, Some(source), false)))?;
+        let address =
+            if remapped { vtd::msi_address(vector.into()) } else { 0xfee0_0000 | (apic & 0xff) << 12 };
+        Some([address, 0, u32::from(vector), 0])
     }
+
     pub use crate::arch::ioapic::set_masked;
+    /// The binding of `vector` ended: its remapping entry goes.
+    pub fn msi_unroute(vector: u8) {
+        let _ = crate::arch::vtd::remap(vector, None);
+    }
+    use crate::platform::vtd;
 
     pub use crate::arch::cpu::kick;
 }

@@ -158,12 +158,10 @@ impl DmaSpace {
 pub const MAX_BOUND: usize = 8;
 
 impl Device {
-    /// The root's device: every function of segment 0.
+    /// The root's device: every function of segment 0 (no function's
+    /// configuration read: nothing open, no BARs, no MSI-X).
     pub fn segment(owner: Ref) -> Self {
-        let (bars, msix) = ([Bar::default(); BARS], None);
-        let bound = heapless::Vec::new();
-        let open = heapless::Vec::new();
-        Device { function: None, owner, dma: false, open, bars, msix, bound, space: None }
+        Device { function: None, ..Device::function(0, owner, false, |_| 0) }
     }
 
     /// Function `function`, found by `read` (a configuration byte at an

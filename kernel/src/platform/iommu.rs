@@ -10,12 +10,15 @@ pub const MAX_SCOPE: usize = 16;
 
 /// A remapping unit: its register base, whether it covers every PCI
 /// function its others do not (DMAR's INCLUDE_PCI_ALL; every IVHD here),
-/// and the functions (`bus << 8 | devfn`) its scope names directly.
+/// the functions (`bus << 8 | devfn`) its scope names directly, and the
+/// first I/O APIC it names (its id, and the requester id its interrupt
+/// requests carry).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unit {
     pub base: u64,
     pub all: bool,
     pub scope: heapless::Vec<u16, MAX_SCOPE>,
+    pub ioapic: Option<(u8, u16)>,
 }
 
 /// The remapping units a table describes.
@@ -78,8 +81,8 @@ fn structures(
 }
 
 /// The DRHD units (type 0) of a DMAR table (VT-d spec 8.3): register
-/// bases, INCLUDE_PCI_ALL, and the endpoints (scope type 1) their device
-/// scopes name by a path of one step.
+/// bases, INCLUDE_PCI_ALL, and the endpoints (scope type 1) and I/O
+/// APICs (type 3) their device scopes name by a path of one step.
 pub fn parse_dmar(table: &[u8]) -> Result<Units, TableError> {
     let t = body(table)?;
     let mut units = Units::new();
@@ -89,19 +92,22 @@ pub fn parse_dmar(table: &[u8]) -> Result<Units, TableError> {
                 base: u64_at(t, off + 8)?,
                 all: t.get(off + 4)? & 1 != 0,
                 scope: heapless::Vec::new(),
+                ioapic: None,
             };
             let (end, mut at) = (off + usize::from(u16_at(t, off + 2)?), off + 16);
-            while let Some(&[kind, len, _, _, _, bus, dev, func]) =
+            while let Some(&[kind, len, _, _, id, bus, dev, func]) =
                 t.get(at..at + 8).filter(|_| at + 8 <= end)
             {
                 let len = usize::from(len);
                 if len < 6 || at + len > end {
                     break;
                 }
+                let bdf = u16::from(bus) << 8 | u16::from(dev & 0x1f) << 3 | u16::from(func & 7);
                 if kind == 1 && len == 8 {
-                    let _ = unit
-                        .scope
-                        .push(u16::from(bus) << 8 | u16::from(dev & 0x1f) << 3 | u16::from(func & 7));
+                    let _ = unit.scope.push(bdf);
+                }
+                if kind == 3 && len == 8 && unit.ioapic.is_none() {
+                    unit.ioapic = Some((id, bdf));
                 }
                 at += len;
             }
@@ -121,7 +127,7 @@ pub fn parse_ivrs(table: &[u8]) -> Result<Units, TableError> {
         if matches!(ty, 0x10 | 0x11 | 0x40) {
             let base = u64_at(t, off + 8)?;
             if !units.iter().any(|u| u.base == base) {
-                units.push(Unit { base, all: true, scope: heapless::Vec::new() }).ok()?;
+                units.push(Unit { base, all: true, scope: heapless::Vec::new(), ioapic: None }).ok()?;
             }
         }
         Some(())

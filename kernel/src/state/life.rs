@@ -200,18 +200,16 @@ impl Kernel {
                 *c = None;
             }
         }
-        let Some(dom) = self.domains.get(d) else { return };
-        let root = dom.root;
-        // No CPU may keep these page tables loaded once they are freed.
-        let unloaded = hw::space::unload(root.as_u64()) && left;
         // What is needed of it is read first, and it is dropped where it
         // lies: a domain (its capability table) is too large to move
         // through a kernel stack.
-        let Some((guest, supervisor, limit)) =
-            self.domains.get(d).map(|x| (x.guest, x.supervisor, x.quota.limit))
+        let Some((root, guest, supervisor, limit)) =
+            self.domains.get(d).map(|x| (x.root, x.guest, x.supervisor, x.quota.limit))
         else {
             return;
         };
+        // No CPU may keep these page tables loaded once they are freed.
+        let unloaded = hw::space::unload(root.as_u64()) && left;
         if let Some(place) = self.domains.discard(d) {
             let tables = if Release::after(unloaded) == Release::Leak {
                 hw::frames::leak(0, "page tables a CPU may still use (uncounted)");

@@ -363,8 +363,9 @@ impl Kernel {
             if let (Some(f), Some(m)) = (d.function, d.msix) {
                 // Its MSI-X entries masked, MSI-X off: no vector of a
                 // later holder's is raised by this one's settings.
-                for pa in d.bound.iter().filter_map(|b| m.entry(&d.bars, b.0)) {
-                    hw::pci::msix_write(pa, [0, 0, 0, 1]);
+                for b in &d.bound {
+                    m.entry(&d.bars, b.0).map(|pa| hw::pci::msix_write(pa, [0, 0, 0, 1]));
+                    hw::irq::msi_unroute(b.1); // then its remapping entry
                 }
                 let control = m.cap + 2;
                 let off = crate::obj::device::msix_control(hw::pci::read(f, control, Width::Word), false);
@@ -415,11 +416,12 @@ impl Kernel {
     }
 
     /// Guest `g`'s doorbell on `port`: its notification and bits. Walks
-    /// that guest's list alone (an exit's lookup).
+    /// that guest's list alone (an exit's lookup, beside the vCPU it holds:
+    /// the pools are passed apart).
     #[inline(always)]
-    pub fn doorbell_at(&self, g: Ref, port: u16) -> Option<(Ref, u64)> {
-        let mut b = self.domains.get(g)?.bells;
-        while let Some(bell) = self.doorbells.get(b) {
+    pub fn doorbell_at(domains: &Domains, doorbells: &Doorbells, g: Ref, port: u16) -> Option<(Ref, u64)> {
+        let mut b = domains.get(g)?.bells;
+        while let Some(bell) = doorbells.get(b) {
             if bell.port == port {
                 return Some((bell.ntfn, bell.bits));
             }

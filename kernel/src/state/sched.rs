@@ -249,7 +249,7 @@ pub(crate) fn preempt(k: &mut Kernel, c: usize) {
 /// otherwise never run again, its payer being paused; found by
 /// domains_hostile's random calls), and so does any server of a paused
 /// client, which then finishes that call.
-pub(crate) fn eligible(k: &mut Kernel, own: Ref, d: Ref, now: u64) -> bool {
+pub(crate) fn eligible(k: &mut Kernel, own: Ref, d: Ref) -> bool {
     // Usually one domain, looked up once.
     if own != d && k.domains.get(own).is_none_or(|dom| dom.paused) {
         return false;
@@ -261,6 +261,9 @@ pub(crate) fn eligible(k: &mut Kernel, own: Ref, d: Ref, now: u64) -> bool {
     if dom.cap_percent == 0 {
         return true;
     }
+    // The time read only for a capped domain: every signal handed over and
+    // every choice asks.
+    let now = cpu::now();
     if now >= dom.period_end {
         let period = crate::policy::CAP_PERIOD_US as u64 * cpu::tsc_per_us();
         let budget = crate::policy::cap_budget(dom.cap_percent);
@@ -275,7 +278,6 @@ pub(crate) fn eligible(k: &mut Kernel, own: Ref, d: Ref, now: u64) -> bool {
 /// its cap, taken off the queue and marked running; resets credit when even
 /// the best has none.
 pub(crate) fn pick(k: &mut Kernel, c: usize) -> Option<Ref> {
-    let now = cpu::now();
     let yielded = k.yielded[c].take();
     for round in 0..2 {
         let mut best: Option<(Ref, i64)> = None;
@@ -290,7 +292,7 @@ pub(crate) fn pick(k: &mut Kernel, c: usize) -> Option<Ref> {
                 k.dequeue(t);
                 continue;
             };
-            if eligible(k, own, d, now) {
+            if eligible(k, own, d) {
                 if Some(t) == yielded {
                     fallback = Some(t);
                 } else if best.is_none_or(|(_, b)| credit > b) {

@@ -80,7 +80,7 @@ impl Kernel {
         // Whether it may run ([`super::sched::may_run`]), on the lookup above.
         let own = th.domain;
         let Some(d) = super::sched::payer_of(self, t, th).map(|p| p.domain) else { return self.wake(t) };
-        if !super::sched::eligible(self, own, d, hw::cpu::now()) {
+        if !super::sched::eligible(self, own, d) {
             return self.wake(t);
         }
         if !self.threads.get(by).is_some_and(|th| th.state == ThreadState::Running(c)) {

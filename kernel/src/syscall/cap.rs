@@ -21,17 +21,13 @@ pub fn grant(
     rights: Rights,
 ) -> Result<Next, Error> {
     let target = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
-    let cap = k.cap(c.domain, slot, cap_kind(k, c, slot)?, Rights::GRANT)?;
+    let cap = k.resolve(c.domain, slot).and_then(|cap| cap.check(cap.obj.kind, Rights::GRANT))?;
     let new = k.copy(cap, rights, None)?;
     if k.domain(target)?.state == DomainState::Dead {
         return Err(Error::PeerDead);
     }
     let s = k.give(target, new)?;
     Ok(Next::Return([u64::from(s.0), 0, 0, 0]))
-}
-
-fn cap_kind(k: &Kernel, c: Caller, slot: CapSlot) -> Result<ObjectType, Error> {
-    Ok(k.resolve(c.domain, slot)?.obj.kind)
 }
 
 /// A badged copy of an unbadged endpoint or notification capability with

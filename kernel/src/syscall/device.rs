@@ -10,6 +10,7 @@ use crate::hw::trap::vector::{MSI_BASE, MSI_COUNT};
 use crate::mem::paging::{MapError, MapFlags};
 use crate::obj::device::{self, Device, DmaSpace};
 use crate::obj::ioports::IoPorts;
+use crate::obj::pool::Ref;
 use crate::state::Kernel;
 
 /// PCI Local Bus 3.0 §6.2.1: no function answers with vendor ID FFFFh;
@@ -60,11 +61,12 @@ pub fn create(
     Ok(Next::Return([u64::from(s.0), 0, 0, 0]))
 }
 
-/// The device `slot` names, a function (not the segment), with `rights`.
-fn function(k: &Kernel, c: Caller, slot: CapSlot, rights: Rights) -> Result<(u16, &Device), Error> {
+/// The device `slot` names, a function (not the segment), with `rights`:
+/// its place, the function, the Device.
+fn function(k: &Kernel, c: Caller, slot: CapSlot, rights: Rights) -> Result<(Ref, u16, &Device), Error> {
     let at = k.cap(c.domain, slot, ObjectType::Device, rights)?.obj.at;
     let dev = k.devices.get(at).ok_or(Error::StaleCapability)?;
-    Ok((dev.function.ok_or(Error::InsufficientRights)?, dev))
+    Ok((at, dev.function.ok_or(Error::InsufficientRights)?, dev))
 }
 
 pub fn config_read(
@@ -74,7 +76,7 @@ pub fn config_read(
     offset: u16,
     width: Width,
 ) -> Result<Next, Error> {
-    let (f, _) = function(k, c, dev, Rights::READ)?;
+    let (_, f, _) = function(k, c, dev, Rights::READ)?;
     Ok(Next::Return([u64::from(hw::pci::read(f, offset, width)), 0, 0, 0]))
 }
 
@@ -86,7 +88,7 @@ pub fn config_write(
     width: Width,
     value: u32,
 ) -> Result<Next, Error> {
-    let (f, d) = function(k, c, dev, Rights::WRITE)?;
+    let (_, f, d) = function(k, c, dev, Rights::WRITE)?;
     if !d.writable(offset, width as u16) {
         return Err(Error::InsufficientRights);
     }
@@ -96,16 +98,16 @@ pub fn config_write(
 
 /// The function `slot` names (READ and WRITE), its holder the caller: the
 /// Device's owner, whose death ends the Device and its mappings together.
-fn held(k: &Kernel, c: Caller, slot: CapSlot) -> Result<&Device, Error> {
-    let (_, d) = function(k, c, slot, Rights::READ | Rights::WRITE)?;
-    if d.owner != c.domain {
+fn held(k: &Kernel, c: Caller, slot: CapSlot) -> Result<(Ref, u16, &Device), Error> {
+    let held = function(k, c, slot, Rights::READ | Rights::WRITE)?;
+    if held.2.owner != c.domain {
         return Err(Error::InsufficientRights);
     }
-    Ok(d)
+    Ok(held)
 }
 
 pub fn map(k: &mut Kernel, c: Caller, dev: CapSlot, bar: u8, va: UserAddr) -> Result<Next, Error> {
-    let d = held(k, c, dev)?;
+    let (_, _, d) = held(k, c, dev)?;
     let (b, msix) = (d.bars[usize::from(bar)], d.msix);
     device::placement(&b)?;
     if b.size / 4096 > MEMORY_MAX_PAGES {
@@ -126,7 +128,7 @@ pub fn map(k: &mut Kernel, c: Caller, dev: CapSlot, bar: u8, va: UserAddr) -> Re
 const FIRST_PORT: u64 = 0x1000;
 
 pub fn ports(k: &mut Kernel, c: Caller, dev: CapSlot, bar: u8) -> Result<Next, Error> {
-    let b = held(k, c, dev)?.bars[usize::from(bar)];
+    let b = held(k, c, dev)?.2.bars[usize::from(bar)];
     if b.size == 0 || !b.io {
         return Err(Error::NotSupported);
     }
@@ -149,9 +151,8 @@ pub fn irq_bind(
     bits: u64,
 ) -> Result<Next, Error> {
     let n = k.cap(c.domain, ntfn, ObjectType::Notification, Rights::WRITE)?.obj.at;
-    let at = k.cap(c.domain, dev, ObjectType::Device, Rights::READ | Rights::WRITE)?.obj.at;
-    let d = held(k, c, dev)?;
-    let (f, m) = (d.function.ok_or(Error::InsufficientRights)?, d.msix.ok_or(Error::NotSupported)?);
+    let (at, f, d) = held(k, c, dev)?;
+    let m = d.msix.ok_or(Error::NotSupported)?;
     let pa = m.entry(&d.bars, entry).ok_or(Error::NotSupported)?;
     let table = d.bars[usize::from(m.table.0)];
     device::placement(&table)?;
@@ -166,7 +167,9 @@ pub fn irq_bind(
     }
     let used = |v: u8| k.devices.iter().any(|(_, x)| x.bound.iter().any(|b| b.1 == v));
     let vector = (MSI_BASE..MSI_BASE + MSI_COUNT).find(|&v| !used(v)).ok_or(Error::OutOfObjects)?;
-    if !hw::pci::msix_write(pa, hw::irq::msi_message(vector)) {
+    let message = hw::irq::msi_message(vector, f).ok_or(Error::OutOfObjects)?;
+    if !hw::pci::msix_write(pa, message) {
+        hw::irq::msi_unroute(vector);
         return Err(Error::OutOfObjects);
     }
     let d = k.devices.get_mut(at).ok_or(Error::StaleCapability)?;
@@ -183,13 +186,12 @@ pub fn irq_bind(
 /// given `unconfined_dma`).
 pub fn dma(k: &mut Kernel, c: Caller, dev: CapSlot, memory: CapSlot) -> Result<Next, Error> {
     let m = k.cap(c.domain, memory, ObjectType::Memory, Rights::WRITE)?.obj.at;
-    let at = k.cap(c.domain, dev, ObjectType::Device, Rights::READ | Rights::WRITE)?.obj.at;
-    let d = held(k, c, dev)?;
+    let (at, f, d) = held(k, c, dev)?;
     let mem = k.memory.get(m).ok_or(Error::StaleCapability)?;
     if !d.dma || mem.owner != c.domain || mem.backing != crate::obj::memory::Backing::Allocated {
         return Err(Error::InsufficientRights);
     }
-    let (base, pages, f) = (mem.base, mem.pages, d.function.ok_or(Error::InsufficientRights)?);
+    let (base, pages) = (mem.base, mem.pages);
     let Some(space) = &d.space else { return Ok(Next::Return([base.as_u64(), pages * 4096, 0, 0])) };
     let (root, did, iova) = (space.root, space.did, space.place(m, pages)?);
     // Worst case for the tables this may add.

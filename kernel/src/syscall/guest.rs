@@ -156,7 +156,7 @@ pub fn doorbell_create(
     if !k.living(g)?.guest {
         return Err(Error::WrongType);
     }
-    if k.doorbell_at(g, port).is_some() {
+    if Kernel::doorbell_at(&k.domains, &k.doorbells, g, port).is_some() {
         return Err(Error::AlreadyMapped);
     }
     let bell = crate::obj::virq::Doorbell { guest: g, port, ntfn: n, bits, next: Ref::NONE };

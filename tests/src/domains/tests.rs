@@ -323,6 +323,8 @@ fn blk_disk_wants_exactly_both_patterns_in_the_image() {
 fn dma_log() -> String {
     let mut s = String::from(
         "[cpu0] iommu: VT-d unit at 0xfed90000: DMA remapping on, 3-level tables, 1 fault records\n\
+         [cpu0] iommu: interrupt remapping on: compatibility format blocked; entries for one requester \
+         (the I/O APIC: Some(ff00))\n\
          [mgmt] started dma-witness (domain 0x1)\n[mgmt] started blk-dma (domain 0x2)\n\
          [dma-witness] dma-witness: 256 KiB filled, checksum 0x1\n",
     );
@@ -333,7 +335,10 @@ fn dma_log() -> String {
         ));
     }
     s.push_str(
-        "[blk-dma] blk-dma: the device still serves a read through its own IOVAs\n\
+        "[cpu0] WARN trap: unexpected interrupt vector 0xd8\n\
+         [blk-dma] blk-dma: a read into 0xfee00000 (the interrupt window): the device answered it done\n\
+         [blk-dma] blk-dma: the device still serves a read through its own IOVAs\n\
+         [blk-dma] blk-dma: its device's completion interrupt arrived through MSI-X entry 0\n\
          [dma-witness] dma-witness: its memory is unchanged after the attack (checksum 0x1)\n\
          [mgmt] blk-dma exited with code 0\n[mgmt] dma-witness exited with code 0\n",
     );
@@ -358,6 +363,16 @@ fn dma_attack_wants_every_aim_blocked_and_logged_and_the_witness_unchanged() {
     fails("dma_attack", &format!("{broken}{END}"), "still serves");
     let remapping_off = log.replace("DMA remapping on", "DMA remapping FAILED");
     fails("dma_attack", &format!("{remapping_off}{END}"), "DMA remapping on");
+    let deaf = log.replace("completion interrupt arrived", "completion interrupt: FAIL");
+    fails("dma_attack", &format!("{deaf}{END}"), "completion interrupt arrived");
+    let no_ir = log.replace("interrupt remapping on", "interrupt remapping FAILED");
+    fails("dma_attack", &format!("{no_ir}{END}"), "interrupt remapping on");
+    let unaimed = log.replace("a read into 0xfee00000", "no read into 0xfee00000");
+    fails("dma_attack", &format!("{unaimed}{END}"), "a read into 0xfee00000");
+    let stray = log.replace("vector 0xd8", "vector 0xd9");
+    fails("dma_attack", &format!("{stray}{END}"), "remappable-format request");
+    let from_user = format!("{log}[cpu1] WARN trap: unexpected interrupt vector 0xd9\n");
+    fails("dma_attack", &format!("{from_user}{END}"), "the remapping must have stopped arrived");
 }
 
 const NET: &str = "\

@@ -82,7 +82,7 @@ pub extern "C" fn kernel_start(magic: u32, info: u32) -> ! {
     report_platform(&platform);
     ecam(&platform);
     if let tables::Iommu::Dmar(units) = &platform.iommu {
-        crate::arch::vtd::init(units);
+        crate::arch::vtd::init(units, platform.io_apics.first().map(|a| a.0));
     }
 
     pit::disable_pic(vector::PIC_BASE);
