@@ -140,12 +140,7 @@ pub fn start_root(
     let base = k.memory.get(page).map(|x| x.base).ok_or(Error::OutOfObjects)?;
     // SAFETY: `StartInfo` is plain `repr(C)` data with no padding holes that
     // matter to the reader; its bytes are what the domain reads back.
-    let raw = unsafe {
-        core::slice::from_raw_parts(
-            (&start as *const StartInfo).cast::<u8>(),
-            core::mem::size_of::<StartInfo>(),
-        )
-    };
+    let raw = unsafe { core::slice::from_raw_parts((&raw const start).cast::<u8>(), size_of::<StartInfo>()) };
     write_phys(base, raw);
     k.map_memory(page, d, START_INFO_VA, MapFlags::empty())?;
 

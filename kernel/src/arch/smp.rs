@@ -128,9 +128,7 @@ pub fn start(index: usize, apic_id: u32, stack_top: u64, cr3: u64, entry: u64, t
     put(P_STACK, stack_top);
     put(P_ENTRY, entry);
     put(P_INDEX, index as u64);
-    let Some(percpu) = cpu::cpu(index) else {
-        return false;
-    };
+    let Some(percpu) = cpu::cpu(index) else { return false };
     apic::send_init(apic_id);
     delay_us(10_000, tsc_per_ms);
     for _ in 0..2 {

@@ -40,13 +40,9 @@ pub struct FrameAllocator<'a> {
 impl<'a> FrameAllocator<'a> {
     /// How many `u64` words of bitmap the ranges need.
     pub fn bitmap_words(ranges: &[Range<u64>]) -> usize {
-        match (ranges.first(), ranges.last()) {
-            (Some(first), Some(last)) => {
-                let frames = (last.end - first.start) / PAGE_SIZE;
-                frames.div_ceil(64) as usize
-            }
-            _ => 0,
-        }
+        let frames =
+            ranges.first().zip(ranges.last()).map_or(0, |(first, last)| (last.end - first.start) / PAGE_SIZE);
+        frames.div_ceil(64) as usize
     }
 
     /// An allocator whose free frames are exactly those of `ranges` (sorted,

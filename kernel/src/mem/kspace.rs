@@ -167,19 +167,14 @@ pub fn build(regions: &[Region], guard: u64, huge_pages: bool) -> Result<(), Set
     let mut frames = FRAMES.lock();
     let mut mem = Tables::new(frames.as_mut().ok_or(SetupError::NotReady)?);
     let pt = PageTable::new(&mut mem)?;
-    let (text, rodata, data) = (
-        section(&raw const __text_start, &raw const __text_end),
-        section(&raw const __rodata_start, &raw const __rodata_end),
-        section(&raw const __data_start, &raw const __data_end),
-    );
-    for (range, flags) in [
-        (text, MapFlags::EXEC | MapFlags::GLOBAL),
-        (rodata, MapFlags::GLOBAL),
-        (data, MapFlags::WRITE | MapFlags::GLOBAL),
-    ] {
+    let text = section(&raw const __text_start, &raw const __text_end);
+    let rodata = section(&raw const __rodata_start, &raw const __rodata_end);
+    let data = section(&raw const __data_start, &raw const __data_end);
+    // All global: every address space shares the kernel's half.
+    for (range, flags) in [(text, MapFlags::EXEC), (rodata, MapFlags::empty()), (data, MapFlags::WRITE)] {
         for va in range.step_by(PAGE_SIZE as usize).filter(|&va| va != guard) {
             let pa = PhysAddr::new(va - KERNEL_VMA);
-            pt.map(&mut mem, VirtAddr::new(va), pa, PageSize::Size4K, flags)?;
+            pt.map(&mut mem, VirtAddr::new(va), pa, PageSize::Size4K, flags | MapFlags::GLOBAL)?;
         }
     }
     let largest = if huge_pages { PageSize::Size1G } else { PageSize::Size2M };
@@ -335,6 +330,12 @@ pub fn uspace_new() -> Result<(PageTable, u64), SetupError> {
     })
 }
 
+/// Runs `f` on the page-table memory; None before `init_frames`.
+fn with_tables<R>(f: impl FnOnce(&mut Tables) -> R) -> Option<R> {
+    let mut frames = FRAMES.lock();
+    Some(f(&mut Tables::new(frames.as_mut()?)))
+}
+
 /// Maps one user page; returns the table frames it took.
 pub fn uspace_map<F: Format>(
     pt: &Table<F>,
@@ -342,35 +343,25 @@ pub fn uspace_map<F: Format>(
     pa: PhysAddr,
     flags: MapFlags,
 ) -> Result<u64, MapError> {
-    let mut frames = FRAMES.lock();
-    let mut mem = Tables::new(frames.as_mut().ok_or(MapError::OutOfMemory)?);
-    pt.map(&mut mem, va, pa, PageSize::Size4K, flags | MapFlags::USER)?;
-    Ok(mem.taken)
+    let map =
+        |mem: &mut Tables| pt.map(mem, va, pa, PageSize::Size4K, flags | MapFlags::USER).map(|()| mem.taken);
+    with_tables(map).unwrap_or(Err(MapError::OutOfMemory))
 }
 
 /// Unmaps one user page. The caller shoots down stale translations.
 pub fn uspace_unmap<F: Format>(pt: &Table<F>, va: VirtAddr) -> Result<PhysAddr, MapError> {
-    let mut frames = FRAMES.lock();
-    let mut mem = Tables::new(frames.as_mut().ok_or(MapError::OutOfMemory)?);
-    pt.unmap(&mut mem, va).map(|(pa, _)| pa)
+    with_tables(|mem| pt.unmap(mem, va).map(|(pa, _)| pa)).unwrap_or(Err(MapError::OutOfMemory))
 }
 
 /// Where a user address leads, and with what rights.
 pub fn uspace_translate<F: Format>(pt: &Table<F>, va: VirtAddr) -> Option<(PhysAddr, MapFlags)> {
-    let mut frames = FRAMES.lock();
-    let mut mem = Tables::new(frames.as_mut()?);
-    pt.translate(&mut mem, va)
+    with_tables(|mem| pt.translate(mem, va)).flatten()
 }
 
 /// Frees an address space's tables (not what they map); returns how many
 /// frames that gave back, the PML4 included.
 pub fn uspace_destroy(pt: PageTable) -> u64 {
-    let mut frames = FRAMES.lock();
-    let Some(frames) = frames.as_mut() else { return 0 };
-    let mut mem = Tables::new(frames);
-    let n = pt.free_tables(&mut mem, 0..256);
-    mem.free_table(pt.root());
-    n + 1
+    destroy(pt, 0..256)
 }
 
 /// A new, empty guest-physical address space (EPT). Returns it and the
@@ -382,18 +373,23 @@ pub fn gspace_new<F: Format>() -> Result<(Table<F>, u64), SetupError> {
 /// The table under a 4-level table's first PML4 entry (made if need be):
 /// the top of a 3-level walk over the first 512 GiB.
 pub fn gspace_first<F: Format>(t: &Table<F>) -> Option<PhysAddr> {
-    let mut frames = FRAMES.lock();
-    t.ensure_top(&mut Tables::new(frames.as_mut()?), 0).ok()
+    with_tables(|mem| t.ensure_top(mem, 0).ok()).flatten()
 }
 
 /// Frees a guest-physical address space's tables; returns how many frames.
 pub fn gspace_destroy<F: Format>(ept: Table<F>) -> u64 {
-    let mut frames = FRAMES.lock();
-    let Some(frames) = frames.as_mut() else { return 0 };
-    let mut mem = Tables::new(frames);
-    let n = ept.free_tables(&mut mem, 0..512);
-    mem.free_table(ept.root());
-    n + 1
+    destroy(ept, 0..512)
+}
+
+/// Frees the tables under PML4 entries `entries` of `t`, and its PML4;
+/// returns how many frames that gave back.
+fn destroy<F: Format>(t: Table<F>, entries: Range<usize>) -> u64 {
+    let free = |mem: &mut Tables| {
+        let n = t.free_tables(mem, entries);
+        mem.free_table(t.root());
+        n + 1
+    };
+    with_tables(free).unwrap_or(0)
 }
 
 /// `n` zeroed, physically contiguous frames.

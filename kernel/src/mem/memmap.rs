@@ -78,7 +78,7 @@ pub fn available(regions: &[Region]) -> Result<Ranges, MemMapError> {
     for r in regions.iter().filter(|r| r.kind == RegionKind::Available) {
         let (start, end) = (align_up(r.start, PAGE_SIZE), align_down(r.end, PAGE_SIZE));
         if start < end {
-            out.push(start..end).map_err(|_| MemMapError::TooManyRanges)?;
+            push(&mut out, start..end)?;
         }
     }
     merge(&mut out);
@@ -108,15 +108,11 @@ pub fn usable(regions: &[Region], reserved: &[Reservation]) -> Result<Ranges, Me
         }
         let mut next = Ranges::new();
         for r in ranges.iter() {
-            if re <= r.start || r.end <= rs {
-                next.push(r.clone()).map_err(|_| MemMapError::TooManyRanges)?;
-                continue;
-            }
-            if r.start < rs {
-                next.push(r.start..rs).map_err(|_| MemMapError::TooManyRanges)?;
-            }
-            if re < r.end {
-                next.push(re..r.end).map_err(|_| MemMapError::TooManyRanges)?;
+            // What of `r` lies below the reservation, and above it.
+            for piece in [r.start..rs.min(r.end), re.max(r.start)..r.end] {
+                if piece.start < piece.end {
+                    push(&mut next, piece)?;
+                }
             }
         }
         ranges = next;
@@ -129,8 +125,7 @@ pub fn usable(regions: &[Region], reserved: &[Reservation]) -> Result<Ranges, Me
 pub fn span(regions: &[Region]) -> Result<Ranges, MemMapError> {
     let mut out = Ranges::new();
     for r in regions.iter().filter(|r| r.start < r.end) {
-        out.push(align_down(r.start, PAGE_SIZE)..align_up(r.end, PAGE_SIZE))
-            .map_err(|_| MemMapError::TooManyRanges)?;
+        push(&mut out, align_down(r.start, PAGE_SIZE)..align_up(r.end, PAGE_SIZE))?;
     }
     merge(&mut out);
     Ok(out)
@@ -142,6 +137,10 @@ pub fn frames(ranges: &[Range<u64>]) -> u64 {
 }
 
 /// Sorts ranges and merges those that overlap or touch.
+fn push(ranges: &mut Ranges, r: Range<u64>) -> Result<(), MemMapError> {
+    ranges.push(r).map_err(|_| MemMapError::TooManyRanges)
+}
+
 fn merge(ranges: &mut Ranges) {
     ranges.sort_unstable_by_key(|r| r.start);
     let mut out = Ranges::new();

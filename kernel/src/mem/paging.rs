@@ -6,6 +6,8 @@
 //!
 //! The builder enforces W^X: a mapping is never both writable and executable.
 
+use core::ops::Range;
+
 use bitflags::bitflags;
 use x86_64::{PhysAddr, VirtAddr};
 
@@ -150,17 +152,7 @@ impl Format for Ept {
     const PRESENT: u64 = EPT_R | EPT_W | EPT_X;
     const WRITE_AND_EXEC: bool = true;
     fn leaf(flags: MapFlags, size: PageSize) -> u64 {
-        let mut e = EPT_R | EPT_WB;
-        if flags.contains(MapFlags::WRITE) {
-            e |= EPT_W;
-        }
-        if flags.contains(MapFlags::EXEC) {
-            e |= EPT_X;
-        }
-        if size != PageSize::Size4K {
-            e |= PS;
-        }
-        e
+        EPT_R | EPT_WB | huge(size) | bits_of(flags, &[(MapFlags::WRITE, EPT_W), (MapFlags::EXEC, EPT_X)])
     }
     fn table(_user: bool) -> u64 {
         EPT_R | EPT_W | EPT_X
@@ -211,37 +203,52 @@ fn index(va: VirtAddr, level: usize) -> usize {
     ((va.as_u64() >> (12 + 9 * (level - 1))) & 0x1ff) as usize
 }
 
+/// The x86-64 entry bits of each flag but `EXEC` (which is NX clear).
+const X86_BITS: [(MapFlags, u64); 4] =
+    [(MapFlags::WRITE, RW), (MapFlags::USER, US), (MapFlags::GLOBAL, G), (MapFlags::UNCACHED, PCD | PWT)];
+
 fn leaf_bits(flags: MapFlags, size: PageSize) -> u64 {
-    let mut e = P;
-    if flags.contains(MapFlags::WRITE) {
-        e |= RW;
+    P | huge(size) | bits_of(flags, &X86_BITS) | if flags.contains(MapFlags::EXEC) { 0 } else { NX }
+}
+
+/// The bits of `table` whose flags `flags` has.
+fn bits_of(flags: MapFlags, table: &[(MapFlags, u64)]) -> u64 {
+    table.iter().filter(|&&(f, _)| flags.contains(f)).fold(0, |e, &(_, bits)| e | bits)
+}
+
+/// PS for a leaf above level 1 (a 2 MiB or 1 GiB page).
+fn huge(size: PageSize) -> u64 {
+    if size == PageSize::Size4K {
+        0
+    } else {
+        PS
     }
-    if !flags.contains(MapFlags::EXEC) {
-        e |= NX;
-    }
-    if flags.contains(MapFlags::USER) {
-        e |= US;
-    }
-    if flags.contains(MapFlags::GLOBAL) {
-        e |= G;
-    }
-    if flags.contains(MapFlags::UNCACHED) {
-        e |= PCD | PWT;
-    }
-    if size != PageSize::Size4K {
-        e |= PS;
-    }
-    e
 }
 
 fn flags_of(e: u64) -> MapFlags {
     let mut f = MapFlags::empty();
-    f.set(MapFlags::WRITE, e & RW != 0);
     f.set(MapFlags::EXEC, e & NX == 0);
-    f.set(MapFlags::USER, e & US != 0);
-    f.set(MapFlags::GLOBAL, e & G != 0);
-    f.set(MapFlags::UNCACHED, e & PCD != 0);
+    for (flag, bits) in X86_BITS {
+        f.set(flag, e & bits == bits);
+    }
     f
+}
+
+/// Frees every table below entries `at` of the level-`level` table at
+/// `table`, clearing those entries; returns how many.
+fn free_in<F: Format, M: TableMemory>(mem: &mut M, table: PhysAddr, level: usize, at: Range<usize>) -> u64 {
+    let mut freed = 0;
+    for i in at.filter(|&i| i < 512) {
+        let e = mem.table(table)[i];
+        if e & F::PRESENT == 0 || e & PS != 0 || level == 1 {
+            continue;
+        }
+        let child = PhysAddr::new(e & ADDR);
+        freed += free_in::<F, _>(mem, child, level - 1, 0..512) + 1;
+        mem.free_table(child);
+        mem.table(table)[i] = 0;
+    }
+    freed
 }
 
 impl<F: Format> Table<F> {
@@ -353,31 +360,8 @@ impl<F: Format> Table<F> {
 
     /// Frees every table below PML4 entries `entries` (their leaves are not
     /// the table's to free), clearing those entries. Returns how many.
-    pub fn free_tables(&self, mem: &mut impl TableMemory, entries: core::ops::Range<usize>) -> u64 {
-        fn walk<F: Format>(mem: &mut impl TableMemory, table: PhysAddr, level: usize) -> u64 {
-            let mut freed = 0;
-            for i in 0..512 {
-                let e = mem.table(table)[i];
-                if e & F::PRESENT == 0 || e & PS != 0 || level == 1 {
-                    continue;
-                }
-                let child = PhysAddr::new(e & ADDR);
-                freed += walk::<F>(mem, child, level - 1) + 1;
-                mem.free_table(child);
-            }
-            freed
-        }
-        let mut freed = 0;
-        for i in entries.filter(|&i| i < 512) {
-            let e = mem.table(self.root)[i];
-            if e & F::PRESENT != 0 {
-                let child = PhysAddr::new(e & ADDR);
-                freed += walk::<F>(mem, child, 3) + 1;
-                mem.free_table(child);
-                mem.table(self.root)[i] = 0;
-            }
-        }
-        freed
+    pub fn free_tables(&self, mem: &mut impl TableMemory, entries: Range<usize>) -> u64 {
+        free_in::<F, _>(mem, self.root, 4, entries)
     }
 
     /// Makes sure PML4 entry `index` (below 512) points at a table, so that
@@ -394,7 +378,7 @@ impl<F: Format> Table<F> {
 
     /// Copies PML4 entries `entries` of `from` into this table (the shared
     /// kernel half of every address space).
-    pub fn share(&self, mem: &mut impl TableMemory, from: &Table<F>, entries: core::ops::Range<usize>) {
+    pub fn share(&self, mem: &mut impl TableMemory, from: &Table<F>, entries: Range<usize>) {
         for i in entries.filter(|&i| i < 512) {
             let e = mem.table(from.root)[i];
             mem.table(self.root)[i] = e;

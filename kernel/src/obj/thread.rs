@@ -15,12 +15,8 @@ impl Context {
     }
 
     /// Sets a syscall's outcome: `rax` = 0 or the error code, results after.
-    pub fn set_result(&mut self, code: u64, results: [u64; 4]) {
-        self.rax = code;
-        self.rdi = results[0];
-        self.rsi = results[1];
-        self.rdx = results[2];
-        self.r10 = results[3];
+    pub fn set_result(&mut self, code: u64, [a, b, c, d]: [u64; 4]) {
+        [self.rax, self.rdi, self.rsi, self.rdx, self.r10] = [code, a, b, c, d];
     }
 
     /// The message registers (see `ipc::msg`).

@@ -52,8 +52,9 @@ raw_table!(Dmar, Signature::DMAR);
 raw_table!(Ivrs, Signature::IVRS);
 
 /// The IOMMU the firmware describes.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub enum Iommu {
+    #[default]
     None,
     /// Intel VT-d: the DRHD register bases.
     Dmar(Units),
@@ -72,7 +73,7 @@ pub struct Ecam {
 }
 
 /// What the kernel learns from ACPI.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Platform {
     pub lapic_base: u64,
     /// Local APIC ids of the CPUs that are enabled, in MADT order.
@@ -93,11 +94,9 @@ impl Platform {
     /// and active low (ACPI 6.5 5.2.12.5).
     pub fn trigger(&self, gsi: u32) -> (bool, bool) {
         match self.overrides.iter().find(|o| o.1 == gsi) {
-            Some(&(_, _, flags)) => {
-                let active_low = flags & 0b11 == 0b11;
-                let level = (flags >> 2) & 0b11 == 0b11;
-                (level, active_low)
-            }
+            // The MPS INTI flags: trigger mode (3:2) and polarity (1:0),
+            // 0b11 meaning level and active low.
+            Some(&(_, _, flags)) => ((flags >> 2) & 0b11 == 0b11, flags & 0b11 == 0b11),
             None => (gsi >= 16, gsi >= 16),
         }
     }
@@ -123,26 +122,15 @@ pub fn discover(rsdt: Option<(u8, u64)>) -> Result<Platform, AcpiError> {
     }
     .map_err(AcpiError::Tables)?;
     let madt = tables.find_table::<Madt>().map_err(AcpiError::Tables)?;
-    let mut p = Platform {
-        lapic_base: u64::from(madt.get().local_apic_address),
-        cpus: heapless::Vec::new(),
-        cpus_ignored: 0,
-        io_apics: heapless::Vec::new(),
-        ecam: heapless::Vec::new(),
-        overrides: heapless::Vec::new(),
-        iommu: Iommu::None,
-    };
+    let mut p = Platform { lapic_base: u64::from(madt.get().local_apic_address), ..Platform::default() };
     for entry in madt.get().entries() {
         let cpu = match entry {
             // Bit 0: enabled; bit 1: online capable (ACPI 6.3 5.2.12.2).
             MadtEntry::LocalApic(e) if e.flags & 0b11 != 0 => Some(u32::from(e.apic_id)),
             MadtEntry::LocalX2Apic(e) if e.flags & 0b11 != 0 => Some(e.x2apic_id),
             MadtEntry::IoApic(e) => {
-                let _ = p.io_apics.push((
-                    e.io_apic_id,
-                    u64::from(e.io_apic_address),
-                    e.global_system_interrupt_base,
-                ));
+                let (id, base) = (e.io_apic_id, u64::from(e.io_apic_address));
+                let _ = p.io_apics.push((id, base, e.global_system_interrupt_base));
                 None
             }
             MadtEntry::InterruptSourceOverride(e) if e.bus == 0 => {

@@ -75,10 +75,7 @@ pub fn wait(k: &mut Kernel, c: Caller, block: bool) -> Result<Next, Error> {
         return Err(Error::Busy);
     }
     dom.waiter = Some(c.thread);
-    if let Some(th) = k.threads.get_mut(c.thread) {
-        th.state = ThreadState::WaitingForEvent;
-    }
-    k.current[c.cpu] = None;
+    super::msg::block(k, c, ThreadState::WaitingForEvent);
     Ok(Next::Block)
 }
 

@@ -22,11 +22,7 @@ pub fn console_write(k: &mut Kernel, c: Caller, console: CapSlot, buf: UserBuf) 
 fn ports(k: &Kernel, c: Caller, slot: CapSlot, right: Rights, port: u16, width: Width) -> Result<(), Error> {
     let cap = k.cap(c.domain, slot, ObjectType::IoPorts, right)?;
     let range = k.ioports.get(cap.obj.at).ok_or(Error::StaleCapability)?;
-    if range.covers(port, width as u16) {
-        Ok(())
-    } else {
-        Err(Error::InsufficientRights)
-    }
+    range.covers(port, width as u16).then_some(()).ok_or(Error::InsufficientRights)
 }
 
 pub fn port_read(k: &mut Kernel, c: Caller, slot: CapSlot, port: u16, width: Width) -> Result<Next, Error> {
@@ -78,10 +74,7 @@ pub fn irq_wait(k: &mut Kernel, c: Caller, irq: CapSlot) -> Result<Next, Error> 
     }
     obj.waiter = Some(c.thread);
     hw::irq::set_masked(u32::from(obj.line), false);
-    if let Some(th) = k.threads.get_mut(c.thread) {
-        th.state = ThreadState::WaitingForIrq(at);
-    }
-    k.current[c.cpu] = None;
+    super::msg::block(k, c, ThreadState::WaitingForIrq(at));
     Ok(Next::Block)
 }
 

@@ -153,7 +153,8 @@ pub fn call_with(k: &mut Kernel, c: Caller, e: Ref, badge: u64, regs: &[u64; REG
     }
 }
 
-fn block(k: &mut Kernel, c: Caller, state: ThreadState) {
+/// Blocks the caller in `state`: its CPU runs it no longer.
+pub(super) fn block(k: &mut Kernel, c: Caller, state: ThreadState) {
     if let Some(me) = k.threads.get_mut(c.thread) {
         me.state = state;
     }

@@ -68,10 +68,7 @@ pub fn wait(k: &mut Kernel, c: Caller, ntfn: CapSlot, block: bool) -> Result<Nex
         return Err(Error::Busy);
     }
     obj.waiter = Some(c.thread);
-    if let Some(me) = k.threads.get_mut(c.thread) {
-        me.state = ThreadState::WaitingForSignal(n);
-    }
-    k.current[c.cpu] = None;
+    super::msg::block(k, c, ThreadState::WaitingForSignal(n));
     Ok(Next::Block)
 }
 

@@ -25,10 +25,7 @@ pub fn create(
     cpu: Option<u16>,
 ) -> Result<Next, Error> {
     let d = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
-    let home = match cpu {
-        None => k.least_loaded_cpu(),
-        Some(n) => super::online(n)?,
-    };
+    let home = cpu.map(super::online).transpose()?.unwrap_or_else(|| k.least_loaded_cpu());
     let dom = k.domain(d)?;
     if dom.guest {
         return Err(Error::WrongType);

@@ -57,9 +57,6 @@ pub fn vcpu_state_write(k: &mut Kernel, c: Caller, vcpu: CapSlot, buf: UserBuf) 
     if !(fresh || in_exit(state) && !v.stopped) {
         return Err(Error::Busy);
     }
-    v.staged = Some(match v.staged {
-        Some(old) => old.then(&write),
-        None => write,
-    });
+    v.staged = Some(v.staged.map_or(write, |old| old.then(&write)));
     Ok(Next::Return([0; 4]))
 }

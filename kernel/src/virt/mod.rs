@@ -32,15 +32,16 @@ pub const PAUSE_LOOP: u16 = 4096;
 
 use raw_cpuid::CpuId;
 
-/// What a CPU offers for running guests.
+/// What a CPU offers for running guests (as [`MODE`] holds it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Virt {
     /// Intel VT-x with EPT, in VMX root operation now.
-    Vmx,
+    Vmx = 1,
     /// AMD-V with nested paging, enabled now.
-    Svm,
+    Svm = 2,
     /// Neither: guests are unavailable; domains still run.
-    None,
+    None = 0,
 }
 
 /// Why a CPU that has the feature could not enable it.
@@ -61,8 +62,8 @@ static MODE: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0)
 /// What the machine offers for guests (what the bootstrap CPU enabled).
 pub fn available() -> Virt {
     match MODE.load(core::sync::atomic::Ordering::Relaxed) {
-        1 => Virt::Vmx,
-        2 => Virt::Svm,
+        m if m == Virt::Vmx as u8 => Virt::Vmx,
+        m if m == Virt::Svm as u8 => Virt::Svm,
         _ => Virt::None,
     }
 }
@@ -88,20 +89,12 @@ pub fn enable() -> Virt {
         }
         None => log::info!("virt: no VT-x with EPT or AMD-V with NPT: guests are unavailable"),
     }
-    let virt = match result {
-        Some(Ok(v)) => v,
-        _ => Virt::None,
-    };
+    let virt = result.and_then(Result::ok).unwrap_or(Virt::None);
     if virt != Virt::None {
         msrs::host_init();
     }
     if crate::arch::cpu::current_index() == 0 {
-        let mode = match virt {
-            Virt::Vmx => 1,
-            Virt::Svm => 2,
-            Virt::None => 0,
-        };
-        MODE.store(mode, core::sync::atomic::Ordering::Relaxed);
+        MODE.store(virt as u8, core::sync::atomic::Ordering::Relaxed);
     }
     virt
 }

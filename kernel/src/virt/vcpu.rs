@@ -73,11 +73,15 @@ pub(super) fn take_staged(v: &mut Vcpu) -> (Option<u64>, Option<u64>, Option<u64
 /// on CPU `cpu_of`; None where this CPU cannot read it (VT-x: a VMCS is
 /// readable only on the CPU that caches it).
 pub fn state_read(v: &Vcpu, cpu_of: usize) -> Option<ipc::vstate::State> {
-    match super::available() {
-        Virt::Vmx if cpu_of == crate::arch::cpu::current_index() => super::vmx::vcpu::state_read(v),
-        Virt::Svm => Some(super::svm::vcpu::state_read(v)),
-        _ => None,
-    }
+    let mut s = match super::available() {
+        Virt::Vmx if cpu_of == crate::arch::cpu::current_index() => super::vmx::vcpu::state_read(v)?,
+        // A VMCB is plain memory: any CPU reads it.
+        Virt::Svm => super::svm::run::Vmcb::at(v.vmcs.as_u64()).read_state(),
+        _ => return None,
+    };
+    s.gprs = gprs(&v.regs, s.gprs[ipc::vstate::reg::RSP]);
+    s.cr2 = v.regs.cr2;
+    Some(s)
 }
 
 /// Readies vCPU `v` (thread `t`) of a guest with second-level root `root`

@@ -13,7 +13,7 @@ use crate::arch::{apic, cpu, gdt, pit, smp};
 use crate::mem::kspace;
 use crate::mem::layout::{IST_COUNT, KERNEL_VMA};
 use crate::mem::memmap::{self, Region, RegionKind, Reservation};
-use crate::platform::tables::{self, Iommu};
+use crate::platform::tables::{self, Ecam, Iommu};
 use crate::{klog, virt};
 
 const MULTIBOOT2_MAGIC: u32 = 0x36D7_6289;
@@ -331,23 +331,15 @@ fn ecam(p: &tables::Platform) {
 }
 
 fn report_platform(p: &tables::Platform) {
-    log::info!(
-        "acpi: MADT: {} CPUs, local APIC at {:#x}, {} I/O APIC(s)",
-        p.cpus.len(),
-        p.lapic_base,
-        p.io_apics.len()
-    );
+    let (cpus, lapic, io_apics) = (p.cpus.len(), p.lapic_base, p.io_apics.len());
+    log::info!("acpi: MADT: {cpus} CPUs, local APIC at {lapic:#x}, {io_apics} I/O APIC(s)");
     for &(id, base, gsi) in &p.io_apics {
         log::info!("acpi: I/O APIC {id} at {base:#x}, GSI base {gsi}");
     }
     match p.ecam.first() {
-        Some(e) => log::info!(
-            "acpi: MCFG: PCIe ECAM segment {} buses {}-{} at {:#x}",
-            e.segment,
-            e.buses.0,
-            e.buses.1,
-            e.base
-        ),
+        Some(&Ecam { base, segment, buses: (first, last) }) => {
+            log::info!("acpi: MCFG: PCIe ECAM segment {segment} buses {first}-{last} at {base:#x}")
+        }
         None => log::info!("acpi: no MCFG: no PCIe ECAM"),
     }
     match &p.iommu {

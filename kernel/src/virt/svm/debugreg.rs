@@ -22,7 +22,7 @@ use crate::mem::guest::{mov_to_dr, Paging};
 use crate::mem::kspace;
 use crate::mem::paging::NptTable;
 use crate::obj::vcpu::GuestRegs;
-use crate::virt::vcpu::HwExit;
+use crate::virt::vcpu::{gprs, HwExit};
 
 /// The DR intercepts' word (APM Vol. 2 B.1): writes of DR0-3, DR5, DR7.
 pub const INTERCEPT_WRITES: u32 = apm::intercept_dr_write(0)
@@ -35,10 +35,8 @@ pub const INTERCEPT_WRITES: u32 = apm::intercept_dr_write(0)
 /// Guest-physical memory of the guest whose nested tables are at `npt`:
 /// the 8 bytes at `gpa` (8-aligned).
 fn read_u64(npt: u64, gpa: u64) -> Option<u64> {
-    let (pa, _) = kspace::uspace_translate(
-        &NptTable::from_root(x86_64::PhysAddr::new(npt)),
-        VirtAddr::try_new(gpa).ok()?,
-    )?;
+    let table = NptTable::from_root(x86_64::PhysAddr::new(npt));
+    let (pa, _) = kspace::uspace_translate(&table, VirtAddr::try_new(gpa).ok()?)?;
     let va = kspace::phys_to_virt(pa).as_ptr::<u64>();
     // SAFETY: `pa` is a frame the guest's nested tables map, so the kernel
     // owns it and the direct map covers it; 8-aligned, inside the frame.
@@ -76,12 +74,7 @@ pub fn write(vmcb: &Vmcb, npt: u64, regs: &GuestRegs, dr: u8, info1: u64, next_r
             _ => return ud,
         }
     };
-    let r = regs;
-    let all = [
-        r.rax, r.rcx, r.rdx, r.rbx, s.rsp, r.rbp, r.rsi, r.rdi, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13,
-        r.r14, r.r15,
-    ];
-    let mut value = all[usize::from(gpr & 15)];
+    let mut value = gprs(regs, s.rsp)[usize::from(gpr & 15)];
     if !paging.long() {
         value &= 0xFFFF_FFFF;
     }

@@ -9,7 +9,7 @@ use crate::arch::cpu;
 use crate::obj::pool::Ref;
 use crate::obj::vcpu::Vcpu;
 use crate::virt::msrs;
-use crate::virt::vcpu::{apply_regs, gprs, take_staged, Entry, HwExit};
+use crate::virt::vcpu::{apply_regs, take_staged, Entry, HwExit};
 
 pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
     let pa = v.vmcs.as_u64();
@@ -95,13 +95,4 @@ pub fn enter(e: &mut Entry) -> HwExit {
         SvmExit::Invalid => vmm(ExitReason::EntryFailed, 0, u64::MAX, 0),
         SvmExit::Other(raw) => vmm(ExitReason::Other, 0, raw, 0),
     }
-}
-
-/// The state of vCPU `v`, in an exit (its VMCB is plain memory: any CPU
-/// reads it).
-pub fn state_read(v: &Vcpu) -> ipc::vstate::State {
-    let mut s = svm::Vmcb::at(v.vmcs.as_u64()).read_state();
-    s.gprs = gprs(&v.regs, s.gprs[ipc::vstate::reg::RSP]);
-    s.cr2 = v.regs.cr2;
-    s
 }

@@ -9,7 +9,7 @@ use super::vmcs;
 use crate::arch::cpu;
 use crate::obj::pool::Ref;
 use crate::obj::vcpu::Vcpu;
-use crate::virt::vcpu::{apply_regs, gprs, take_staged, Entry, HwExit};
+use crate::virt::vcpu::{apply_regs, take_staged, Entry, HwExit};
 
 pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
     let me = cpu::current();
@@ -120,7 +120,8 @@ pub fn enter(e: &mut Entry) -> HwExit {
 }
 
 /// The state of vCPU `v`, in an exit, whose VMCS this CPU caches (made
-/// current here if it is not); None if the CPU refused it.
+/// current here if it is not), but its registers the VMCS does not hold;
+/// None if the CPU refused it.
 pub fn state_read(v: &Vcpu) -> Option<ipc::vstate::State> {
     let me = cpu::current();
     let pa = v.vmcs.as_u64();
@@ -130,8 +131,5 @@ pub fn state_read(v: &Vcpu) -> Option<ipc::vstate::State> {
         }
         me.current_vmcs.store(pa, Ordering::Relaxed);
     }
-    let mut s = run::read_state();
-    s.gprs = gprs(&v.regs, s.gprs[ipc::vstate::reg::RSP]);
-    s.cr2 = v.regs.cr2;
-    Some(s)
+    Some(run::read_state())
 }
