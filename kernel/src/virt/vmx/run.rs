@@ -18,7 +18,7 @@ use x86::vmx::vmcs::control::{
 };
 use x86::vmx::vmcs::{guest, host, ro};
 use x86_64::registers::control::{Cr0, Cr0Flags, Cr3, Cr4, Cr4Flags};
-use x86_64::registers::debug::Dr6Flags;
+use x86_64::registers::debug::{Dr6, Dr6Flags};
 use x86_64::registers::model_specific::{Efer, Msr};
 use x86_64::registers::rflags::RFlags;
 
@@ -388,13 +388,7 @@ fn exception(q: u64, len: u64, vmm: impl Fn(ExitReason, u64, u64) -> HwExit) -> 
 /// Sets the bits a #DB the kernel intercepted would have set in the
 /// guest's DR6 (VT-x keeps the guest's DR6 in the CPU).
 fn debug_status(bits: u64) {
-    let dr6: u64;
-    // SAFETY: DR6 holds the guest's status bits; setting B0-B3, BD and BS
-    // (bits the CPU itself sets on a #DB) has no other effect.
-    unsafe {
-        core::arch::asm!("mov {}, dr6", out(reg) dr6, options(nomem, nostack, preserves_flags));
-        core::arch::asm!("mov dr6, {}", in(reg) (dr6 & !Dr6Flags::TRAP.bits()) | bits, options(nomem, nostack, preserves_flags));
-    }
+    crate::virt::state::write_dr6((Dr6::read_raw() & !Dr6Flags::TRAP.bits()) | bits);
 }
 
 /// Whether the guest runs in ring 0 (SS.DPL, SDM Vol. 3C 24.4.1).
