@@ -38,6 +38,18 @@ macro_rules! get {
 const RFLAGS_RESERVED: u64 = 1 << 1;
 /// DR7's L0-G3: some breakpoint is enabled.
 const BREAKPOINT_ENABLES: u64 = 0xFF;
+/// The save area's ES, CS, SS, DS, FS, GS, LDTR and TR (`ipc::vstate`'s
+/// order), each an `apm::Segment`.
+const SEGMENTS: [usize; 8] = [
+    offset_of!(Layout, save.es),
+    offset_of!(Layout, save.cs),
+    offset_of!(Layout, save.ss),
+    offset_of!(Layout, save.ds),
+    offset_of!(Layout, save.fs),
+    offset_of!(Layout, save.gs),
+    offset_of!(Layout, save.ldtr),
+    offset_of!(Layout, save.tr),
+];
 
 /// The I/O and MSR permission maps, all ones: every port and MSR access
 /// exits. Shared by every vCPU, never written after they are made.
@@ -135,29 +147,20 @@ pub fn setup(vmcb: &Vmcb, rip: u64, rax: u64, npt: u64, asid: u32, sipi: Option<
     // exit. Without it a guest that spins with IF clear holds off the timer
     // and keeps its CPU for as long as it likes.
     set!(vmcb, control.vintr, vintr::V_INTR_MASKING);
-    // ES, CS, SS, DS, FS, GS: flat 32-bit, or real mode.
-    let segments = [
-        offset_of!(Layout, save.es),
-        offset_of!(Layout, save.cs),
-        offset_of!(Layout, save.ss),
-        offset_of!(Layout, save.ds),
-        offset_of!(Layout, save.fs),
-        offset_of!(Layout, save.gs),
-    ];
-    for (i, at) in segments.into_iter().enumerate() {
-        let code = i == 1;
-        let (selector, attrib, limit, base) = match sipi {
-            None if code => (0x08, attrib::CODE32, u32::MAX, 0),
-            None => (0x10, attrib::DATA32, u32::MAX, 0),
-            Some(v) if code => (u16::from(v) << 8, attrib::CODE16, 0xFFFF, u64::from(v) << 12),
-            Some(_) => (0, attrib::DATA16, 0xFFFF, 0),
+    // ES, CS, SS, DS, FS, GS: flat 32-bit, or real mode; LDTR, TR.
+    for (i, at) in SEGMENTS.into_iter().enumerate() {
+        let (selector, attrib, limit, base) = match (i, sipi) {
+            (6, _) => (0, attrib::LDT, 0, 0),
+            (7, _) => (0, attrib::TSS_BUSY, 0xFFFF, 0),
+            (1, None) => (0x08, attrib::CODE32, u32::MAX, 0),
+            (_, None) => (0x10, attrib::DATA32, u32::MAX, 0),
+            (1, Some(v)) => (u16::from(v) << 8, attrib::CODE16, 0xFFFF, u64::from(v) << 12),
+            (_, Some(_)) => (0, attrib::DATA16, 0xFFFF, 0),
         };
         vmcb.segment(at, selector, attrib, limit, base);
     }
     vmcb.segment(offset_of!(Layout, save.gdtr), 0, 0, 0xFFFF, 0);
-    vmcb.segment(offset_of!(Layout, save.ldtr), 0, attrib::LDT, 0, 0);
     vmcb.segment(offset_of!(Layout, save.idtr), 0, 0, 0xFFFF, 0);
-    vmcb.segment(offset_of!(Layout, save.tr), 0, attrib::TSS_BUSY, 0xFFFF, 0);
     set!(vmcb, save.cpl, 0);
     // SVME: required in guest state (APM 15.5.1).
     set!(vmcb, save.efer, EferFlags::SECURE_VIRTUAL_MACHINE_ENABLE.bits());
@@ -523,16 +526,7 @@ impl Vmcb {
             cr4: get!(self, save.cr4),
             efer: get!(self, save.efer) & !EferFlags::SECURE_VIRTUAL_MACHINE_ENABLE.bits(),
             interruptibility: get!(self, control.interrupt_shadow) & apm::INTERRUPT_SHADOW,
-            segments: [
-                seg(get!(self, save.es)),
-                seg(get!(self, save.cs)),
-                seg(get!(self, save.ss)),
-                seg(get!(self, save.ds)),
-                seg(get!(self, save.fs)),
-                seg(get!(self, save.gs)),
-                seg(get!(self, save.ldtr)),
-                seg(get!(self, save.tr)),
-            ],
+            segments: SEGMENTS.map(|at| seg(self.r(at, |l| &l.save.es))),
             gdtr: table(get!(self, save.gdtr)),
             idtr: table(get!(self, save.idtr)),
         }

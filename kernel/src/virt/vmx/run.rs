@@ -102,6 +102,19 @@ const RFLAGS_RESERVED: u64 = 1 << 1;
 /// The DR6 bits a #DB's exit qualification reports: B0-B3, BD and BS.
 const DR6_DB_BITS: u64 = Dr6Flags::TRAP.bits() | Dr6Flags::ACCESS_DETECTED.bits() | Dr6Flags::STEP.bits();
 
+/// The guest fields of ES, CS, SS, DS, FS, GS, LDTR and TR (`ipc::vstate`'s
+/// order): selector, limit, access rights, base.
+const SEGMENTS: [[u32; 4]; 8] = [
+    [guest::ES_SELECTOR, guest::ES_LIMIT, guest::ES_ACCESS_RIGHTS, guest::ES_BASE],
+    [guest::CS_SELECTOR, guest::CS_LIMIT, guest::CS_ACCESS_RIGHTS, guest::CS_BASE],
+    [guest::SS_SELECTOR, guest::SS_LIMIT, guest::SS_ACCESS_RIGHTS, guest::SS_BASE],
+    [guest::DS_SELECTOR, guest::DS_LIMIT, guest::DS_ACCESS_RIGHTS, guest::DS_BASE],
+    [guest::FS_SELECTOR, guest::FS_LIMIT, guest::FS_ACCESS_RIGHTS, guest::FS_BASE],
+    [guest::GS_SELECTOR, guest::GS_LIMIT, guest::GS_ACCESS_RIGHTS, guest::GS_BASE],
+    [guest::LDTR_SELECTOR, guest::LDTR_LIMIT, guest::LDTR_ACCESS_RIGHTS, guest::LDTR_BASE],
+    [guest::TR_SELECTOR, guest::TR_LIMIT, guest::TR_ACCESS_RIGHTS, guest::TR_BASE],
+];
+
 /// Arms the VMX-preemption timer of the current VMCS to end the guest's
 /// time slice one slice from now, if the CPU has the timer. Without it
 /// the local APIC tick ends slices (its interrupt exits the guest), as on
@@ -246,36 +259,21 @@ pub fn setup(rip: u64, eptp: u64, vpid: u16, sipi: Option<u8>, msrs: u64) -> boo
     w(control::CR4_GUEST_HOST_MASK, vmxe);
     w(control::CR4_READ_SHADOW, 0);
     w(guest::CR3, 0);
-    let segments = [
-        (guest::ES_SELECTOR, guest::ES_LIMIT, guest::ES_ACCESS_RIGHTS, guest::ES_BASE),
-        (guest::CS_SELECTOR, guest::CS_LIMIT, guest::CS_ACCESS_RIGHTS, guest::CS_BASE),
-        (guest::SS_SELECTOR, guest::SS_LIMIT, guest::SS_ACCESS_RIGHTS, guest::SS_BASE),
-        (guest::DS_SELECTOR, guest::DS_LIMIT, guest::DS_ACCESS_RIGHTS, guest::DS_BASE),
-        (guest::FS_SELECTOR, guest::FS_LIMIT, guest::FS_ACCESS_RIGHTS, guest::FS_BASE),
-        (guest::GS_SELECTOR, guest::GS_LIMIT, guest::GS_ACCESS_RIGHTS, guest::GS_BASE),
-    ];
-    for (i, fields) in segments.into_iter().enumerate() {
-        let code = i == 1;
-        // (selector, limit, access rights, base)
-        let (sel, limit, rights, base) = match sipi {
-            None if code => (0x08, 0xFFFF_FFFF, access::CODE32, 0),
-            None => (0x10, 0xFFFF_FFFF, access::DATA32, 0),
-            Some(v) if code => (u64::from(v) << 8, 0xFFFF, access::CODE16, u64::from(v) << 12),
-            Some(_) => (0, 0xFFFF, access::DATA16, 0),
+    for (i, fields) in SEGMENTS.into_iter().enumerate() {
+        // (selector, limit, access rights, base) of ES, CS, SS, DS, FS, GS,
+        // LDTR (unusable) and TR.
+        let (sel, limit, rights, base) = match (i, sipi) {
+            (6, _) => (0, 0, access::UNUSABLE, 0),
+            (7, _) => (0, 0xFFFF, access::TSS_BUSY, 0),
+            (1, None) => (0x08, 0xFFFF_FFFF, access::CODE32, 0),
+            (_, None) => (0x10, 0xFFFF_FFFF, access::DATA32, 0),
+            (1, Some(v)) => (u64::from(v) << 8, 0xFFFF, access::CODE16, u64::from(v) << 12),
+            (_, Some(_)) => (0, 0xFFFF, access::DATA16, 0),
         };
-        w(fields.0, sel);
-        w(fields.1, limit);
-        w(fields.2, rights);
-        w(fields.3, base);
+        for (field, value) in fields.into_iter().zip([sel, limit, rights, base]) {
+            w(field, value);
+        }
     }
-    w(guest::LDTR_SELECTOR, 0);
-    w(guest::LDTR_LIMIT, 0);
-    w(guest::LDTR_ACCESS_RIGHTS, access::UNUSABLE);
-    w(guest::LDTR_BASE, 0);
-    w(guest::TR_SELECTOR, 0);
-    w(guest::TR_LIMIT, 0xFFFF);
-    w(guest::TR_ACCESS_RIGHTS, access::TSS_BUSY);
-    w(guest::TR_BASE, 0);
     w(guest::GDTR_LIMIT, 0xFFFF);
     w(guest::GDTR_BASE, 0);
     w(guest::IDTR_LIMIT, 0xFFFF);
@@ -468,7 +466,7 @@ pub fn read_state() -> ipc::vstate::State {
     use ipc::vstate::{Segment, State};
     let r = vmcs::read;
     let shadowed = |real, mask, shadow| (r(real) & !r(mask)) | (r(shadow) & r(mask));
-    let segment = |sel, limit, rights, base| {
+    let segment = |[sel, limit, rights, base]: [u32; 4]| {
         let ar = r(rights);
         let attrib = if ar & access::UNUSABLE != 0 { 0 } else { ((ar & 0xFF) | ((ar >> 4) & 0xF00)) as u16 };
         Segment { base: r(base), limit: r(limit) as u32, selector: r(sel) as u16, attrib }
@@ -486,16 +484,7 @@ pub fn read_state() -> ipc::vstate::State {
         cr4: shadowed(guest::CR4, control::CR4_GUEST_HOST_MASK, control::CR4_READ_SHADOW),
         efer: r(guest::IA32_EFER_FULL),
         interruptibility: r(guest::INTERRUPTIBILITY_STATE) & sdm::BLOCKING_STI_OR_MOV_SS,
-        segments: [
-            segment(guest::ES_SELECTOR, guest::ES_LIMIT, guest::ES_ACCESS_RIGHTS, guest::ES_BASE),
-            segment(guest::CS_SELECTOR, guest::CS_LIMIT, guest::CS_ACCESS_RIGHTS, guest::CS_BASE),
-            segment(guest::SS_SELECTOR, guest::SS_LIMIT, guest::SS_ACCESS_RIGHTS, guest::SS_BASE),
-            segment(guest::DS_SELECTOR, guest::DS_LIMIT, guest::DS_ACCESS_RIGHTS, guest::DS_BASE),
-            segment(guest::FS_SELECTOR, guest::FS_LIMIT, guest::FS_ACCESS_RIGHTS, guest::FS_BASE),
-            segment(guest::GS_SELECTOR, guest::GS_LIMIT, guest::GS_ACCESS_RIGHTS, guest::GS_BASE),
-            segment(guest::LDTR_SELECTOR, guest::LDTR_LIMIT, guest::LDTR_ACCESS_RIGHTS, guest::LDTR_BASE),
-            segment(guest::TR_SELECTOR, guest::TR_LIMIT, guest::TR_ACCESS_RIGHTS, guest::TR_BASE),
-        ],
+        segments: SEGMENTS.map(segment),
         gdtr: table(guest::GDTR_LIMIT, guest::GDTR_BASE),
         idtr: table(guest::IDTR_LIMIT, guest::IDTR_BASE),
     }
