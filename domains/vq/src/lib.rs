@@ -46,6 +46,7 @@
 
 #![cfg_attr(not(any(test, feature = "mock")), no_std)]
 
+pub mod blk;
 mod chain;
 mod desc;
 mod layout;
@@ -115,6 +116,8 @@ pub struct Error {
     pub head: Option<Head>,
 }
 
+#[cfg(test)]
+mod blk_tests;
 #[cfg(test)]
 mod prop;
 #[cfg(test)]
