@@ -9,7 +9,7 @@
 //! bound ([`reboot`]), MMIO instruction decoding
 //! ([`mmio`], with [`bus`] for access sizes), the PCI bus ([`pci`]) with
 //! a virtio-blk function per disk ([`virtio_pci`], [`virtio_blk`],
-//! [`msix`]), and what each VM
+//! [`msix`]) and their queues ([`disks`]), and what each VM
 //! exit gets ([`platform`]), with the exit codes the VMM ends with
 //! ([`status`]).
 //!
@@ -33,6 +33,7 @@ pub mod bus;
 pub mod bzimage;
 pub mod console_link;
 pub mod cpuid;
+pub mod disks;
 pub mod emulate;
 pub mod info;
 pub mod initrd;

@@ -25,7 +25,7 @@ impl Head {
 
 /// One queue, from the moment the driver enabled it (for virtio-pci,
 /// `queue_enable`) until the device resets.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Queue {
     layout: Layout,
     event_idx: bool,
