@@ -115,3 +115,99 @@ fn too_many_disks_are_left_off() {
     assert_eq!(cfg(&mut b, MAX_FUNCTIONS as u32, 0), 0x1042_1af4);
     assert_eq!(cfg(&mut b, MAX_FUNCTIONS as u32 + 1, 0), u32::MAX);
 }
+
+use proptest::prelude::*;
+
+/// One access a hostile guest makes: a configuration port, BAR 0 or the
+/// notify BAR, at any offset and width, of any value.
+#[derive(Clone, Debug)]
+enum Access {
+    Port { port: u16, size: u8, value: u32, write: bool },
+    Mmio { offset: u64, size: u8, value: u64, write: bool },
+}
+
+/// The common configuration's fields: offset and width.
+const FIELDS: [(u64, u8); 13] = [
+    (0x00, 4),
+    (0x04, 4),
+    (0x08, 4),
+    (0x0C, 4),
+    (0x10, 2),
+    (0x14, 1),
+    (0x16, 2),
+    (0x18, 2),
+    (0x1A, 2),
+    (0x1C, 2),
+    (0x20, 8),
+    (0x28, 8),
+    (0x30, 8),
+];
+
+fn access() -> impl Strategy<Value = Access> {
+    let size = prop_oneof![Just(1u8), Just(2), Just(4), Just(8), any::<u8>()];
+    prop_oneof![
+        (0xCF8u16..0xD00, size.clone(), any::<u32>(), any::<bool>())
+            .prop_map(|(port, size, value, write)| Access::Port { port, size, value, write }),
+        // The address register pointed at a register of 00:00.0-00:02.0.
+        (0u32..3, 0u32..64).prop_map(|(dev, reg)| Access::Port {
+            port: CONFIG_ADDRESS,
+            size: 4,
+            value: ENABLE | dev << 11 | reg << 2,
+            write: true,
+        }),
+        (0u64..0x4100, size, any::<u64>(), any::<bool>())
+            .prop_map(|(offset, size, value, write)| Access::Mmio { offset, size, value, write }),
+        // A common-configuration field at its own width, as a driver writes it.
+        (proptest::sample::select(&FIELDS[..]), any::<u64>())
+            .prop_map(|((offset, size), value)| { Access::Mmio { offset, size, value, write: true } }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Random accesses to the configuration space, BAR 0 and the notify
+    /// BAR: no panic; the device never shows a status the rules forbid
+    /// (DEVICE_NEEDS_RESET set by the driver, FEATURES_OK with features
+    /// not offered or without VERSION_1, DRIVER_OK without FEATURES_OK);
+    /// a BAR decodes only inside its window; the IDs never change.
+    #[test]
+    fn hostile_accesses_keep_the_rules(accesses in proptest::collection::vec(access(), 1..200)) {
+        use crate::virtio_pci::common::{status::*, F_VERSION_1};
+        let mem = MockMemory::new(0, 0x10000);
+        let mut b = bus(2);
+        for a in accesses {
+            match a {
+                Access::Port { port, size, value, write: true } => {
+                    b.port_write(port, size, value);
+                }
+                Access::Port { port, size, .. } => {
+                    b.port_read(port, size);
+                }
+                Access::Mmio { offset, size, value, write } => {
+                    let gpa = MMIO_WINDOW.start + offset;
+                    if write {
+                        b.mmio_write(gpa, size, value, &mem);
+                    } else {
+                        b.mmio_read(gpa, size);
+                    }
+                }
+            }
+            for f in b.functions().iter() {
+                let c = f.common();
+                let s = c.status();
+                if s & FEATURES_OK != 0 {
+                    let offered = Disk { sectors: 8, read_only: true }.features() | F_VERSION_1;
+                    prop_assert_eq!(c.features() & !offered, 0);
+                    prop_assert!(c.features() & F_VERSION_1 != 0);
+                }
+                prop_assert!(s & DRIVER_OK == 0 || s & FEATURES_OK != 0);
+                prop_assert_eq!(f.config_read(0), 0x1042_1af4);
+            }
+            for gpa in [MMIO_WINDOW.start - 1, MMIO_WINDOW.end, 0xFEE0_0000, 0] {
+                prop_assert!(b.mmio_target(gpa).is_none());
+            }
+        }
+        prop_assert_eq!(mem.strays(), 0);
+    }
+}
