@@ -270,6 +270,10 @@ pub struct Machine {
     /// Interrupt remapping entries made (with `iommu`): vector (the
     /// handle) to the requester they are for.
     pub remapped: BTreeMap<u8, u16>,
+    /// Faults the unit recorded that the kernel has not taken, and how
+    /// many more it lost (`iommu::take_fault`).
+    pub dma_faults: std::collections::VecDeque<crate::hwdata::dma::DmaFault>,
+    pub dma_lost: u64,
 }
 
 /// The fake's PCI functions: a virtio-like function at 00:04.0 (a
@@ -408,6 +412,8 @@ impl Machine {
             dma_spaces: BTreeMap::new(),
             iommu_answers: true,
             remapped: BTreeMap::new(),
+            dma_faults: Default::default(),
+            dma_lost: 0,
         }
     }
 
@@ -1050,6 +1056,14 @@ pub mod iommu {
             m.events.push(Event::IommuFlush { bdf, did });
             m.iommu_answers
         })
+    }
+
+    pub fn faulted() -> bool {
+        with(|m| !m.dma_faults.is_empty() || m.dma_lost != 0)
+    }
+
+    pub fn take_fault() -> Result<crate::hwdata::dma::DmaFault, u64> {
+        with(|m| m.dma_faults.pop_front().ok_or(core::mem::take(&mut m.dma_lost)))
     }
 
     /// Where function `bdf`'s DMA to `iova` lands, if anywhere (the test's

@@ -2,7 +2,7 @@
 //! shared data as on the machine, and the fake where the machine has
 //! `machine.rs`.
 
-pub use crate::hwdata::{guest, trap};
+pub use crate::hwdata::{dma, guest, trap};
 
 #[path = "fake.rs"]
 pub mod fake;

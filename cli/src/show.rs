@@ -21,6 +21,7 @@ pub struct EntryJson<'a> {
     pub cap_percent: u8,
     pub restarts: u32,
     pub cpu_us: u64,
+    pub iommu_faults: u64,
 }
 
 pub fn kind(k: Kind) -> &'static str {
@@ -54,6 +55,7 @@ pub fn entry_json(e: &Entry) -> EntryJson<'_> {
         cap_percent: e.cap_percent,
         restarts: e.restarts,
         cpu_us: e.cpu_us,
+        iommu_faults: e.iommu_faults,
     }
 }
 
@@ -124,11 +126,12 @@ pub fn info(e: &Entry) -> String {
         out.push_str(&format!("ram:      {}\nvcpus:    {}\n", memory(e.guest_memory_kib), e.vcpus));
     }
     out.push_str(&format!(
-        "weight:   {}\ncap:      {}\nrestarts: {}\ncpu time: {} ms\n",
+        "weight:   {}\ncap:      {}\nrestarts: {}\ncpu time: {} ms\nfaults:   {} (its devices' requests the IOMMU blocked)\n",
         e.weight,
         cap(e.cap_percent),
         e.restarts,
-        ms(e.cpu_us)
+        ms(e.cpu_us),
+        e.iommu_faults
     ));
     out
 }

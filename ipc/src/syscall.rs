@@ -218,7 +218,9 @@ syscalls! {
     /// the caller supervises no domain (the wait could never end).
     DomainWait = 22 { block @ 0: bool = Flag },
     /// What the kernel knows of a domain the caller controls: [CPU time used
-    /// in microseconds, weight, cap percent, 1 if running else 0].
+    /// in microseconds, weight, cap percent, state]; state's bit 0 is 1 if
+    /// it runs, its bits 63:1 count the requests of the devices it holds
+    /// that the IOMMU blocked (saturating).
     DomainInfo = 23 { domain @ 0: CapSlot = Slot },
     /// A new, empty guest (a virtual machine) supervised by the caller, with
     /// `quota_pages` of the caller's quota. Memory mapped into it lands in its

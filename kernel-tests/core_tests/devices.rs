@@ -485,3 +485,33 @@ fn an_unfinished_invalidation_keeps_the_frames_from_reuse() {
         assert!(leaked, "the 3 pages it reached are never handed out again");
     });
 }
+
+#[test]
+fn iommu_faults_are_charged_to_the_devices_holder_and_the_rest_to_the_root() {
+    run(2, RAM, |s| {
+        let (r, pci, me) = (s.root_thread, s.caps.pci, s.caps.me);
+        let c = s.child(256, Some(1));
+        let other = s.child(256, Some(1));
+        s.call(r, Call::DeviceCreate { pci, domain: c.slot, function: PCI_FUNCTION, dma: true }).slot();
+        let fault =
+            |bdf, addr| crate::hwdata::dma::DmaFault { bdf, addr, irq: false, write: true, reason: 6 };
+        let faults = |s: &mut Sim, d| s.call(r, Call::DomainInfo { domain: d }).ok()[3];
+        assert_eq!(faults(s, c.slot), 1, "running, no fault yet");
+        // A flood from the held function, and two from one nobody holds.
+        s.m(|m| {
+            m.dma_faults.extend((0..1000).map(|i| fault(PCI_FUNCTION, 0x1000 * i)));
+            m.dma_faults.extend([fault(PCI_OTHER, 0xfee0_0000), fault(PCI_OTHER, 0)]);
+            m.dma_lost = 5;
+        });
+        s.tick(0, 1000);
+        assert!(s.m(|m| m.dma_faults.is_empty() && m.dma_lost == 0), "every fault taken at the tick");
+        assert_eq!(faults(s, c.slot), 1 | 1000 << 1, "the holder's: running, 1000 faults");
+        assert_eq!(faults(s, other.slot), 1, "a bystander is charged nothing");
+        assert_eq!(faults(s, me) >> 1, 2, "an unheld function's are the segment's holder's");
+        // Charged while its holder runs or not: a dead holder's device still counts.
+        s.call(c.thread, Call::Exit { code: 0 });
+        s.m(|m| m.dma_faults.push_back(fault(PCI_FUNCTION, 0)));
+        s.tick(0, 1000);
+        assert_eq!(faults(s, c.slot), 1001 << 1, "dead, 1001 faults");
+    });
+}

@@ -209,3 +209,11 @@ fn only_the_tick_is_a_tick() {
     }
     assert_eq!((ticks, next), (1, at + PERIOD));
 }
+
+#[test]
+fn a_fault_flood_is_logged_a_few_times_only() {
+    let logged = (1..=1_000_000u64).filter(|&n| fault_logged(n)).count();
+    assert_eq!(logged, FAULTS_LOGGED as usize + 16, "the first 8, then 16, 32, ... 2^19");
+    assert!((1..=FAULTS_LOGGED).all(fault_logged), "each of the first in full");
+    assert!(!fault_logged(FAULTS_LOGGED + 1) && fault_logged(1 << 40));
+}

@@ -88,6 +88,16 @@ pub fn tick_at(now: u64, tick_at: u64, period: u64) -> Option<u64> {
     Some(if next <= now { now.saturating_add(period) } else { next })
 }
 
+/// The first faults of a device logged each in full; past them only its
+/// `n`th for `n` a power of two, so a device faulting without end cannot
+/// flood the console (every one is still counted and charged).
+pub const FAULTS_LOGGED: u64 = 8;
+
+/// Whether a device's `n`th IOMMU fault (from 1) is logged.
+pub fn fault_logged(n: u64) -> bool {
+    n <= FAULTS_LOGGED || n.is_power_of_two()
+}
+
 /// When a CPU's timer is to fire next, at TSC `now`: at the earlier of its
 /// next tick (`tick_at`) and the kernel's first timer (`due`), not sooner
 /// than [`TIMER_MIN`] of a tick from now (a time already past fires then).

@@ -382,16 +382,19 @@ pub struct DomainInfo {
     /// 0 for no cap.
     pub cap_percent: u8,
     pub running: bool,
+    /// Requests of the devices it holds that the IOMMU blocked.
+    pub dma_faults: u64,
 }
 
-/// CPU time, weight, cap and state of a domain this one controls.
+/// CPU time, weight, cap, state and IOMMU faults of a domain this one controls.
 pub fn domain_info(domain: CapSlot) -> Result<DomainInfo, Error> {
     let r = call(Call::DomainInfo { domain })?;
     Ok(DomainInfo {
         cpu_us: r[0],
         weight: u16::try_from(r[1]).unwrap_or(u16::MAX),
         cap_percent: u8::try_from(r[2]).unwrap_or(u8::MAX),
-        running: r[3] != 0,
+        running: r[3] & 1 != 0,
+        dma_faults: r[3] >> 1,
     })
 }
 

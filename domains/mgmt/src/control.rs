@@ -170,6 +170,7 @@ impl Supervisor {
             cap_percent: shown.map_or(cap_percent, |x| x.cap_percent),
             restarts: self.tracker.restarts(i),
             cpu_us: info.map_or(0, |x| x.cpu_us) + guest_info.map_or(0, |x| x.cpu_us),
+            iommu_faults: info.map_or(0, |x| x.dma_faults),
         })
     }
 

@@ -41,6 +41,12 @@ pub enum Report<'a> {
         name: &'a str,
     },
     AllStopped,
+    /// The devices it held made this many requests the IOMMU blocked
+    /// (the kernel's count, charged to it: `DomainInfo`).
+    DmaFaults {
+        name: &'a str,
+        faults: u64,
+    },
     /// Its first thread stays on the kernel's choice of CPU.
     CpuUnavailable {
         name: &'a str,
@@ -68,6 +74,9 @@ impl fmt::Display for Report<'_> {
             Report::StoppedForGood { name } => write!(f, "{name} stopped for good"),
             Report::Killed { name } => write!(f, "killed {name} (exit code {EXIT_KILLED})"),
             Report::AllStopped => write!(f, "all domains stopped: shutting down"),
+            Report::DmaFaults { name, faults } => {
+                write!(f, "{name}: its devices made {faults} requests the IOMMU blocked")
+            }
             Report::CpuUnavailable { name, cpu, error } => {
                 write!(f, "{name}: cpu {cpu} unavailable: {error:?}")
             }
@@ -100,6 +109,10 @@ mod tests {
             (Report::StoppedForGood { name: "shm-b" }, "shm-b stopped for good"),
             (Report::AllStopped, "all domains stopped: shutting down"),
             (Report::Killed { name: "hog" }, "killed hog (exit code 137)"),
+            (
+                Report::DmaFaults { name: "blk-dma", faults: 3 },
+                "blk-dma: its devices made 3 requests the IOMMU blocked",
+            ),
             (
                 Report::CpuUnavailable { name: "hello", cpu: 7, error: Error::NotSupported },
                 "hello: cpu 7 unavailable: NotSupported",

@@ -430,6 +430,10 @@ impl Supervisor {
             *p = false;
         }
         if let Some(inst) = self.running.get_mut(i).and_then(Option::take) {
+            if let Some(faults) = sys::domain_info(inst.domain).ok().map(|x| x.dma_faults).filter(|&n| n > 0)
+            {
+                log::info!("{}", Report::DmaFaults { name, faults });
+            }
             spawn::destroy(inst);
         }
         match self.tracker.on_event(i, event, arch::rdtsc()) {

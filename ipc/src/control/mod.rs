@@ -40,7 +40,7 @@ pub use frame::{encode, FrameEvent, Framer};
 pub use upload::{checksum, Upload, ENTRY_MAX, PIECE_MAX};
 
 /// The protocol's version; both messages begin with it.
-pub const VERSION: u16 = 4;
+pub const VERSION: u16 = 5;
 /// The most bytes a request frame holds (COBS-encoded, without its 0x00).
 pub const MAX_REQUEST: usize = 128;
 /// The most bytes a response frame holds (COBS-encoded, without its 0x00).
@@ -246,6 +246,9 @@ pub struct Entry {
     /// CPU time of this instance in microseconds (a guest's: its vCPUs'
     /// and its VMM's).
     pub cpu_us: u64,
+    /// Requests of the devices this instance holds that the IOMMU
+    /// blocked (the kernel's count, charged to it).
+    pub iommu_faults: u64,
 }
 
 /// What `Stats` reports.

@@ -59,18 +59,21 @@ fn entry() -> impl Strategy<Value = Entry> {
     ];
     (name(), any::<bool>(), state, any::<u64>(), any::<u32>(), 1u32.., 1u8.., 1u16.., 0u8..=100)
         .prop_flat_map(|(name, guest, state, id, memory_kib, gmem, vcpus, weight, cap_percent)| {
-            (any::<u32>(), any::<u64>()).prop_map(move |(restarts, cpu_us)| Entry {
-                name: name.clone(),
-                kind: if guest { Kind::Guest } else { Kind::Domain },
-                state,
-                id,
-                memory_kib,
-                guest_memory_kib: if guest { gmem } else { 0 },
-                vcpus: if guest { vcpus } else { 0 },
-                weight,
-                cap_percent,
-                restarts,
-                cpu_us,
+            (any::<u32>(), any::<u64>(), any::<u64>()).prop_map(move |(restarts, cpu_us, iommu_faults)| {
+                Entry {
+                    name: name.clone(),
+                    kind: if guest { Kind::Guest } else { Kind::Domain },
+                    state,
+                    id,
+                    memory_kib,
+                    guest_memory_kib: if guest { gmem } else { 0 },
+                    vcpus: if guest { vcpus } else { 0 },
+                    weight,
+                    cap_percent,
+                    restarts,
+                    cpu_us,
+                    iommu_faults,
+                }
             })
         })
 }
@@ -343,6 +346,7 @@ fn responses_with_bad_fields_are_refused() {
         cap_percent: 0,
         restarts: 0,
         cpu_us: 0,
+        iommu_faults: 0,
     };
     let check = |e: &Entry| {
         let mut f = raw_frame(&Response::new(1, Body::Info(e.clone())));
@@ -428,6 +432,7 @@ fn the_largest_list_fits_a_response() {
         cap_percent: 100,
         restarts: u32::MAX,
         cpu_us: u64::MAX,
+        iommu_faults: u64::MAX,
     };
     let list = Body::List((0..MAX_ENTRIES).map(|_| e.clone()).collect());
     let mut buf = [0u8; MAX_RESPONSE + 1];

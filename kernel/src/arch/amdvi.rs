@@ -24,7 +24,7 @@
 //! of the unit's own; a unit that does not finish in time is reported as
 //! the VT-d one is (`detach` keeps the tables). Events are read at the
 //! bootstrap CPU's tick from the head to the tail the unit wrote, each
-//! logged once as VT-d's faults are; an overflowed log is restarted
+//! queued for the core as VT-d's faults are; an overflowed log is restarted
 //! empty. Not yet done (the design is silent; these choices are this
 //! file's): several PCI segments, the IVHD's device ranges and aliases
 //! (every IVHD is taken to cover every function), the exclusion range
@@ -37,6 +37,7 @@ use heapless::Vec;
 use ipc::Error;
 use x86_64::PhysAddr;
 
+use crate::hwdata::dma::DmaFault;
 use crate::mem::kspace;
 use crate::mem::paging::{Amdvi, AmdviTable};
 use crate::platform::amdvi;
@@ -238,7 +239,7 @@ pub fn flush(bdf: u16, did: u16) -> bool {
     STATE.lock().unit(bdf).is_some_and(|u| u.run(&[amdvi::cmd_pages(did)]))
 }
 
-/// Reads and logs every event the units wrote since the last call (at
+/// Reads and queues (`iommu::record`) every event the units wrote since the last call (at
 /// the bootstrap CPU's tick; a unit with none costs two register reads).
 pub fn poll_faults() {
     let Some(s) = STATE.try_lock() else { return };
@@ -246,12 +247,9 @@ pub fn poll_faults() {
         let (mut head, tail) = (u.read(amdvi::EVT_HEAD) % 4096, u.read(amdvi::EVT_TAIL) % 4096);
         while head != tail {
             // SAFETY: an entry of the unit's event log (`init`), 16-aligned.
-            let (b, addr, code, write, irq) =
+            let (bdf, addr, reason, write, irq) =
                 amdvi::event(unsafe { read_volatile((u.at(LOG) + head) as *const _) });
-            let what = if irq { "interrupt fault" } else { "DMA fault" };
-            let rw = if write { "write" } else { "read" };
-            let (bus, dev, func) = (b >> 8, b >> 3 & 0x1f, b & 7);
-            log::warn!("iommu: {what}: device {bus:02x}:{dev:02x}.{func} {rw} at {addr:#x} blocked (event {code:#x})");
+            super::iommu::record(DmaFault { bdf, addr, irq, write, reason });
             head = (head + 16) % 4096;
         }
         u.write(amdvi::EVT_HEAD, head);

@@ -5,12 +5,17 @@
 //! function to a DMA space of its own; map and unmap device addresses in
 //! it; flush what its unit cached; detach it on its Device's end (its
 //! DMA stopped and the unit's caches told before its tables go); point an
-//! interrupt entry at a vector or take it away; read the faults.
+//! interrupt entry at a vector or take it away; read the faults, which
+//! the vendor's `poll_faults` queues here at the bootstrap CPU's tick
+//! (`record`) and the core takes (`take_fault`) to log and charge them.
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use ipc::Error;
 use x86_64::{PhysAddr, VirtAddr};
 
 use super::{amdvi, vtd};
+use crate::hwdata::dma::DmaFault;
 use crate::mem::kspace;
 use crate::mem::paging::{AmdviTable, MapError, MapFlags, VtdTable};
 
@@ -54,4 +59,38 @@ pub fn unmap(root: PhysAddr, iova: u64) {
         true => kspace::uspace_unmap(&AmdviTable::from_root(root), VirtAddr::new(iova)),
         false => kspace::uspace_unmap(&VtdTable::from_root(root), VirtAddr::new(iova)),
     };
+}
+
+/// The faults read and not yet taken, oldest first: at most a tick's worth
+/// of a flood (VT-d's records are fewer, and AMD-Vi's log says overflow);
+/// what does not fit is counted in `LOST`. Taken with interrupts off
+/// on both sides (the tick's handler, the core), so never by a CPU that
+/// holds it.
+static FAULTS: spin::Mutex<heapless::Deque<DmaFault, 64>> = spin::Mutex::new(heapless::Deque::new());
+static PENDING: AtomicBool = AtomicBool::new(false);
+static LOST: AtomicU64 = AtomicU64::new(0);
+
+/// A unit recorded `f`.
+pub(super) fn record(f: DmaFault) {
+    if FAULTS.lock().push_back(f).is_err() {
+        LOST.fetch_add(1, Ordering::Relaxed);
+    }
+    PENDING.store(true, Ordering::Release);
+}
+
+/// Whether a fault waits to be taken (one load, for the timer's path).
+#[inline(always)]
+pub fn faulted() -> bool {
+    PENDING.load(Ordering::Relaxed)
+}
+
+/// The oldest fault not yet taken, else how many did not fit since the
+/// last call (`Err(0)`: none).
+pub fn take_fault() -> Result<DmaFault, u64> {
+    let mut q = FAULTS.lock();
+    let f = q.pop_front();
+    if q.is_empty() {
+        PENDING.store(false, Ordering::Relaxed);
+    }
+    f.ok_or_else(|| LOST.swap(0, Ordering::Relaxed))
 }

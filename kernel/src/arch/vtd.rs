@@ -19,8 +19,8 @@
 //! the interrupt entry cache has no register-based invalidation): global
 //! for the context cache and domain-selective for the IOTLB. Faults, of DMA (reasons below 20h) and
 //! of interrupt requests (20h-26h), are read by polling the fault
-//! recording registers at the bootstrap CPU's tick, each logged once with
-//! requester and address or handle, and cleared.
+//! recording registers at the bootstrap CPU's tick, each queued for the
+//! core (`iommu::record`: logged and charged in `state::faults`), and cleared.
 //!
 //! Not yet done: non-coherent units (ECAP.C = 0: the tables would need
 //! cache flushes; such a unit is used with a warning), RMRRs (firmware
@@ -31,6 +31,7 @@
 use ipc::Error;
 use x86_64::PhysAddr;
 
+use crate::hwdata::dma::DmaFault;
 use crate::mem::kspace;
 use crate::mem::paging::{Vtd, VtdTable};
 use crate::platform::iommu::{self, Units, MAX_UNITS};
@@ -249,7 +250,7 @@ pub fn flush(bdf: u16, did: u16) -> bool {
     with_unit(bdf, |u| u.invalidate(Some(did))) == Some(true)
 }
 
-/// Reads, logs and clears every recorded fault (called at the bootstrap
+/// Reads, queues (`iommu::record`) and clears every recorded fault (at the bootstrap
 /// CPU's tick; a unit that recorded none costs one register read).
 pub fn poll_faults() {
     let Some(all) = UNITS.try_lock() else { return };
@@ -261,16 +262,7 @@ pub fn poll_faults() {
         for i in 0..n {
             let reg = at + 16 * i;
             let Some((b, addr, why, read)) = vtd::fault(u.read(reg), u.read(reg + 8)) else { continue };
-            let (bus, dev, func) = (b >> 8, b >> 3 & 0x1f, b & 7);
-            let kind = if why >= 0x20 { "interrupt" } else { "DMA" };
-            let what = if why >= 0x20 {
-                "request for handle"
-            } else if read {
-                "read at"
-            } else {
-                "write at"
-            };
-            log::warn!("iommu: {kind} fault: device {bus:02x}:{dev:02x}.{func} {what} {addr:#x} blocked (reason {why:#x})");
+            super::iommu::record(DmaFault { bdf: b, addr, irq: why >= 0x20, write: !read, reason: why });
             u.write(reg + 12, 1u32 << 31); // F, written 1 to clear
         }
         u.write(vtd::FSTS, vtd::PFO);

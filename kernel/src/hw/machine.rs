@@ -406,7 +406,7 @@ pub mod pci {
 /// The IOMMU: a device's own DMA space, what is mapped in it, and the
 /// invalidations that make the unit forget it (`arch::iommu`).
 pub mod iommu {
-    pub use crate::arch::iommu::{attach, detach, flush, map, unmap};
+    pub use crate::arch::iommu::{attach, detach, faulted, flush, map, take_fault, unmap};
 }
 
 pub mod power {

@@ -26,7 +26,7 @@
 //! The pure data both sides share lives below both, in `hwdata` (the trap
 //! frame and vectors, a vCPU entry and its exit), re-exported here.
 
-pub use crate::hwdata::{guest, trap};
+pub use crate::hwdata::{dma, guest, trap};
 
 #[cfg(target_os = "none")]
 mod machine;

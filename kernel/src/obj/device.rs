@@ -117,6 +117,9 @@ pub struct Device {
     pub bound: heapless::Vec<(u16, u8, Ref, u64), MAX_BOUND>,
     /// Where its DMA reaches under the IOMMU; `None`: no IOMMU (or no DMA).
     pub space: Option<DmaSpace>,
+    /// How many of its requests the IOMMU blocked (`state::faults`), and
+    /// the last one's address and kind (a repeat is not logged again).
+    pub faults: (u64, Option<(u64, bool, bool)>),
 }
 
 /// A function's own DMA space at the IOMMU: device addresses (IOVAs) the
@@ -191,8 +194,8 @@ impl Device {
             Msix { cap: at, entries, table: place(dword(at + 4)), pba: place(dword(at + 8)) }
         });
         let bars = [Bar::default(); BARS];
-        let bound = heapless::Vec::new();
-        Device { function: Some(function), owner, dma, open, bars, msix, bound, space: None }
+        let (bound, faults) = (heapless::Vec::new(), (0, None));
+        Device { function: Some(function), owner, dma, open, bars, msix, bound, space: None, faults }
     }
 }
 

@@ -79,6 +79,8 @@ pub struct Domain {
     pub paused: bool,
     /// A guest's first doorbell (`obj::virq`), or `Ref::NONE`.
     pub bells: Ref,
+    /// Requests of the devices it holds that the IOMMU blocked.
+    pub dma_faults: u64,
 }
 
 impl Domain {
@@ -102,6 +104,7 @@ impl Domain {
             pending_irqs: [0; 4],
             paused: false,
             bells: Ref::NONE,
+            dma_faults: 0,
         }
     }
 }

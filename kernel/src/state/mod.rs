@@ -9,6 +9,7 @@
 use ipc::{CapSlot, Error, ObjectType, Rights};
 use spin::Mutex;
 
+mod faults;
 mod life;
 mod memory;
 pub mod runq;

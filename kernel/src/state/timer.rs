@@ -8,6 +8,7 @@
 use ipc::Error;
 
 use super::{make, refund, Kernel};
+use crate::hw;
 use crate::obj::pool::Ref;
 use crate::obj::timer::Timer;
 
@@ -39,11 +40,16 @@ impl Kernel {
         }
     }
 
-    /// Fires the timers due at TSC `now`.
+    /// Fires the timers due at TSC `now`; and, as every timer interrupt
+    /// comes here, takes the faults the IOMMU's units recorded at the tick
+    /// (`state::faults`).
     #[inline(always)]
     pub fn fire_timers(&mut self, now: u64) {
         if now >= self.timer_due {
             self.fire_due(now);
+        }
+        if hw::iommu::faulted() {
+            self.charge_faults();
         }
     }
 

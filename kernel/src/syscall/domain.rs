@@ -89,5 +89,6 @@ pub fn info(k: &mut Kernel, c: Caller, domain: CapSlot) -> Result<Next, Error> {
     let d = k.cap(c.domain, domain, ObjectType::Domain, Rights::CONTROL)?.obj.at;
     let dom = k.domain(d)?;
     let alive = u64::from(dom.state == crate::obj::domain::DomainState::Running);
-    Ok(Next::Return([dom.runtime_us, u64::from(dom.weight), u64::from(dom.cap_percent), alive]))
+    let state = alive | dom.dma_faults.min(u64::MAX >> 1) << 1;
+    Ok(Next::Return([dom.runtime_us, u64::from(dom.weight), u64::from(dom.cap_percent), state]))
 }

@@ -209,15 +209,21 @@ fn check_list(s: &Session) -> Result<(), String> {
     let entries = list.as_array().ok_or(format!("`list --json` is no array: {list}"))?;
     ensure(entries.len() == NAMES.len(), || format!("`list --json` has {} entries: {list}", entries.len()))?;
     for e in entries {
-        for key in ["memory_kib", "guest_memory_kib", "vcpus", "weight", "cap_percent", "restarts", "cpu_us"]
-        {
+        let keys = ["memory_kib", "guest_memory_kib", "vcpus", "weight", "cap_percent", "restarts", "cpu_us"];
+        for key in keys.into_iter().chain(["iommu_faults"]) {
             field(e, key)?;
         }
         ensure(text(e, "state")? == "running", || format!("not running: {e}"))?;
     }
     let g = s.info("guest-spin")?;
-    let want =
-        [("vcpus", 1), ("guest_memory_kib", 4096), ("cap_percent", 10), ("weight", 256), ("restarts", 0)];
+    let want = [
+        ("vcpus", 1),
+        ("guest_memory_kib", 4096),
+        ("cap_percent", 10),
+        ("weight", 256),
+        ("restarts", 0),
+        ("iommu_faults", 0),
+    ];
     for (k, v) in want {
         ensure(field(&g, k)? == v, || format!("guest-spin's {k} is not {v}: {g}"))?;
     }

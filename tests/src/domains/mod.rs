@@ -526,11 +526,38 @@ fn dma_attack(o: &Outcome, iommu: Iommu) -> Result<(), String> {
     let s = &o.serial;
     kernel_says(s, iommu.unit)?;
     kernel_says(s, iommu.remapping)?;
+    let started = "started blk-dma (domain ";
+    let id =
+        crate::log::said(s, MGMT).into_iter().find_map(|(_, m)| m.strip_prefix(started)?.strip_suffix(')'));
+    let id = id.ok_or_else(|| format!("no line `[{MGMT}] {started}...)`"))?.to_string();
     for aim in DMA_AIMS {
         if iommu.reports_faults {
-            kernel_says(s, &format!("iommu: DMA fault: device 00:04.0 write at {aim:#x} blocked"))?;
+            // Logged with the device and the address, and charged to
+            // blk-dma, the domain holding the device.
+            let fault = format!("iommu: DMA fault: device 00:04.0 write at {aim:#x} blocked");
+            kernel_says(s, &fault)?;
+            let charged = format!(", charged to domain {id} (the device's fault ");
+            if !s.lines().any(|l| l.starts_with("[cpu") && l.contains(&fault) && l.contains(&charged)) {
+                return Err(format!("the fault `{fault}` was not charged to blk-dma (`{charged}`)"));
+            }
         }
         says_prefix(s, "blk-dma", &format!("blk-dma: a read into {aim:#x} ("))?;
+    }
+    if iommu.reports_faults {
+        // mgmt reads the kernel's count at blk-dma's end: every fault.
+        let prefix = "blk-dma: its devices made ";
+        let n = crate::log::said(s, MGMT).into_iter().find_map(|(_, m)| {
+            m.strip_prefix(prefix)?.strip_suffix(" requests the IOMMU blocked")?.parse::<usize>().ok()
+        });
+        match n {
+            Some(n) if n >= DMA_AIMS.len() => {}
+            n => {
+                return Err(format!(
+                    "mgmt's count of blk-dma's faults is {n:?}, not at least {}",
+                    DMA_AIMS.len()
+                ))
+            }
+        }
     }
     says_prefix(s, "blk-dma", "blk-dma: a read into 0xfee00000 (the interrupt window): ")?;
     let stray =

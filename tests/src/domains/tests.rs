@@ -330,7 +330,8 @@ fn dma_log() -> String {
     );
     for aim in super::DMA_AIMS {
         s.push_str(&format!(
-            "[cpu0] WARN iommu: DMA fault: device 00:04.0 write at {aim:#x} blocked (reason 0x6)\n\
+            "[cpu0] WARN iommu: DMA fault: device 00:04.0 write at {aim:#x} blocked (reason 0x6), \
+             charged to domain 0x2 (the device's fault 1)\n\
              [blk-dma] blk-dma: a read into {aim:#x} (RAM): the device answered it done\n"
         ));
     }
@@ -340,7 +341,8 @@ fn dma_log() -> String {
          [blk-dma] blk-dma: the device still serves a read through its own IOVAs\n\
          [blk-dma] blk-dma: its device's completion interrupt arrived through MSI-X entry 0\n\
          [dma-witness] dma-witness: its memory is unchanged after the attack (checksum 0x1)\n\
-         [mgmt] blk-dma exited with code 0\n[mgmt] dma-witness exited with code 0\n",
+         [mgmt] blk-dma exited with code 0\n[mgmt] blk-dma: its devices made 4 requests the IOMMU blocked\n\
+         [mgmt] dma-witness exited with code 0\n",
     );
     s
 }
@@ -367,6 +369,12 @@ fn dma_attack_wants_every_aim_blocked_and_logged_and_the_witness_unchanged() {
     fails("dma_attack", &format!("{deaf}{END}"), "completion interrupt arrived");
     let no_ir = log.replace("interrupt remapping on", "interrupt remapping FAILED");
     fails("dma_attack", &format!("{no_ir}{END}"), "interrupt remapping on");
+    let uncharged = log.replace("charged to domain 0x2 (", "charged to domain 0x1 (");
+    fails("dma_attack", &format!("{uncharged}{END}"), "was not charged to blk-dma");
+    let uncounted = log.replace("made 4 requests", "made 3 requests");
+    fails("dma_attack", &format!("{uncounted}{END}"), "count of blk-dma's faults is Some(3)");
+    let unreported = log.replace("[mgmt] blk-dma: its devices made", "[mgmt] blk-dma: nothing made");
+    fails("dma_attack", &format!("{unreported}{END}"), "count of blk-dma's faults is None");
     let unaimed = log.replace("a read into 0xfee00000", "no read into 0xfee00000");
     fails("dma_attack", &format!("{unaimed}{END}"), "a read into 0xfee00000");
     let stray = log.replace("vector 0xd8", "vector 0xd9");
