@@ -110,6 +110,10 @@ pub struct DeviceSpec {
     pub model: Option<DeviceModel>,
     /// Hand it out even where no IOMMU confines its DMA (the boot log says so).
     pub unconfined_dma: bool,
+    /// The interrupt line (GSI) its INTx pin reaches, as the platform's
+    /// ACPI `_PRT` says (the kernel reads no AML): given to its domain as
+    /// `intx:BB:DD.F`, its interrupts' fallback where it has no MSI-X.
+    pub intx: Option<u8>,
 }
 
 /// The most guests a manifest runs.
@@ -308,6 +312,15 @@ impl Manifest {
             if !d.pci.valid() || !known || twice || self.guests.iter().any(|g| g.name == d.domain) {
                 return err(Problem::BadDevice, None);
             }
+            // An INTx line is one device's, and no domain's `{ irq = N }`
+            // too: its interrupts reach no one but the device's driver.
+            if let Some(line) = d.intx {
+                let shared = self.devices[..i].iter().any(|o| o.intx == Some(line))
+                    || self.domains.iter().any(|o| o.caps.contains(&CapSpec::Irq { line }));
+                if line >= 24 || shared {
+                    return err(Problem::BadDevice, None);
+                }
+            }
         }
         for list in [&self.endpoints, &self.notifications] {
             for (i, n) in list.iter().enumerate() {
@@ -468,6 +481,7 @@ mod tests {
             domain: name("hello"),
             model: Some(DeviceModel::VirtioBlk),
             unconfined_dma: false,
+            intx: None,
         };
         let mut m = sample();
         m.devices.push(dev(0)).unwrap();
@@ -481,6 +495,21 @@ mod tests {
         let mut m = sample();
         m.devices.push(DeviceSpec { pci: PciAddress { bus: 0, device: 32, function: 0 }, ..dev(0) }).unwrap();
         assert_eq!(m.validate().unwrap_err().problem, Problem::BadDevice);
+        // An INTx line: below 24, one device's, no domain's IRQ as well.
+        let mut m = sample();
+        m.devices.push(DeviceSpec { intx: Some(20), ..dev(0) }).unwrap();
+        assert_eq!(m.validate(), Ok(()));
+        m.devices.push(DeviceSpec { intx: Some(20), ..dev(1) }).unwrap();
+        assert_eq!(m.validate().unwrap_err().problem, Problem::BadDevice, "a line twice");
+        for line in [24, 255] {
+            let mut m = sample();
+            m.devices.push(DeviceSpec { intx: Some(line), ..dev(0) }).unwrap();
+            assert_eq!(m.validate().unwrap_err().problem, Problem::BadDevice, "line {line}");
+        }
+        let mut m = sample();
+        m.devices.push(DeviceSpec { intx: Some(4), ..dev(0) }).unwrap();
+        m.domains[0].caps.push(CapSpec::Irq { line: 4 }).unwrap();
+        assert_eq!(m.validate().unwrap_err().problem, Problem::BadDevice, "a domain's IRQ too");
     }
 
     #[test]
@@ -491,6 +520,7 @@ mod tests {
             domain: name("hello"),
             model: Some(DeviceModel::VirtioBlk),
             unconfined_dma: false,
+            intx: None,
         };
         m.devices.push(blk.clone()).unwrap();
         let disk = DiskSpec { blk: name("hello"), first_sector: 8, sectors: Some(16), read_only: false };

@@ -48,6 +48,7 @@ pub fn lower(f: &SystemFile) -> Result<heapless::Vec<DeviceSpec, MAX_DEVICES>, L
             domain: lower::name(&t.domain)?,
             model: model(t)?,
             unconfined_dma: t.unconfined_dma.as_ref().is_some_and(|u| *u.get_ref()),
+            intx: t.intx.as_ref().map(|l| *l.get_ref()),
         };
         devices
             .push(spec)
@@ -66,6 +67,9 @@ pub fn check(src: &Source<'_>, f: &SystemFile) -> Result<(), Located> {
             let at = src.at(first.get_ref().pci.span().start);
             return Err(Located::new(t.pci.span(), format!("device {pci} is already given at {at}")));
         }
+        if let Some(intx) = &t.intx {
+            intx_line(src, f, i, intx)?;
+        }
         let name = t.domain.get_ref();
         if f.guest.iter().any(|g| g.get_ref().name.get_ref() == name) {
             return Err(Located::new(
@@ -80,6 +84,35 @@ pub fn check(src: &Source<'_>, f: &SystemFile) -> Result<(), Located> {
             return Err(Located::new(
                 t.domain.span(),
                 format!("no [[domain]] named `{name}` to give device {pci} to"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Device `i`'s INTx line `intx`: one of the I/O APIC's 24, one device's,
+/// and no domain's `{ irq = N }` as well (its interrupts are its driver's).
+fn intx_line(src: &Source<'_>, f: &SystemFile, i: usize, intx: &toml::Spanned<u8>) -> Result<(), Located> {
+    let line = *intx.get_ref();
+    if line >= 24 {
+        return Err(Located::new(intx.span(), format!("INTx line {line} does not exist: lines are 0 to 23")));
+    }
+    let earlier = f.device[..i].iter().filter_map(|o| o.get_ref().intx.as_ref());
+    if let Some(first) = earlier.into_iter().find(|o| *o.get_ref() == line) {
+        let at = src.at(first.span().start);
+        return Err(Located::new(intx.span(), format!("line {line} is already a device's INTx at {at}")));
+    }
+    for d in &f.domain {
+        let d = d.get_ref();
+        if let Some(c) = d.caps.iter().find(|c| matches!(c.get_ref(), super::cap::Cap::Irq(l) if *l == line))
+        {
+            let at = src.at(c.span().start);
+            return Err(Located::new(
+                intx.span(),
+                format!(
+                    "line {line} is given to `{}` at {at} too: a device's INTx line is its driver's alone",
+                    d.name.get_ref()
+                ),
             ));
         }
     }

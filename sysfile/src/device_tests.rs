@@ -61,6 +61,19 @@ fn bad_addresses_models_and_keys_are_refused_at_their_key() {
 }
 
 #[test]
+fn an_intx_line_is_one_devices_and_its_drivers_alone() {
+    let intx = GOOD.replace("unconfined_dma = true", "unconfined_dma = true\nintx = 20");
+    assert_eq!(compile("system.toml", &intx).expect("compiles").manifest.devices[0].intx, Some(20));
+    assert_eq!(compile("system.toml", GOOD).expect("compiles").manifest.devices[0].intx, None);
+    refused(&intx.replace("intx = 20", "intx = 24"), 11, "INTx line 24 does not exist");
+    refused(&intx.replace("intx = 20", "intx = 256"), 11, "invalid value");
+    let twice = format!("{intx}\n[[device]]\npci = \"00:05.0\"\ndomain = \"blk\"\nintx = 20\n");
+    refused(&twice, 21, "line 20 is already a device's INTx at system.toml:11:8");
+    let irq = intx.replace("memory = \"1M\"\n", "memory = \"1M\"\ncaps = [{ irq = 20 }]\n");
+    refused(&irq, 12, "line 20 is given to `blk` at system.toml:5:9 too");
+}
+
+#[test]
 fn a_snippet_cannot_hand_out_devices() {
     let snippet = GOOD.split("[[guest]]").next().unwrap_or_default();
     let e = compile_entry("system.toml", snippet).expect_err("refused");

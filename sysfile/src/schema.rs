@@ -66,6 +66,9 @@ pub struct DeviceTable {
     pub model: Option<Spanned<String>>,
     /// Hand it out even where no IOMMU confines its DMA; false if absent.
     pub unconfined_dma: Option<Spanned<bool>>,
+    /// The interrupt line (GSI) its INTx pin reaches, as the platform's
+    /// ACPI `_PRT` says; none if absent.
+    pub intx: Option<Spanned<u8>>,
 }
 
 /// One `[[guest]]`. Checked for range when lowered (`super::guest`).

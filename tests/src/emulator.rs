@@ -49,6 +49,9 @@ pub struct Qemu {
     /// first user network's guest (`hostfwd`): the runner picks a free one
     /// just before boot, where there is a user network.
     pub host_port: Option<u16>,
+    /// Whether the virtio devices offer MSI-X (else `vectors=0`: their
+    /// drivers fall back to INTx).
+    pub msix: bool,
 }
 
 /// The guest's TCP port a user network's forwarded host port reaches (echo).
@@ -75,6 +78,7 @@ impl Default for Qemu {
             disks: Vec::new(),
             netdevs: Vec::new(),
             host_port: None,
+            msix: true,
         }
     }
 }
@@ -140,7 +144,10 @@ impl Qemu {
             for iommu in self.devices.iter_mut().filter(|d| *d == "intel-iommu" || *d == "amd-iommu") {
                 iommu.push_str(",intremap=on");
             }
-            let virtio = "disable-legacy=on,iommu_platform=on";
+            let virtio = match self.msix {
+                true => "disable-legacy=on,iommu_platform=on",
+                false => "disable-legacy=on,iommu_platform=on,vectors=0",
+            };
             let k = self.disks.len() + self.devices.len() + self.netdevs.len();
             match model {
                 DeviceModel::VirtioBlk => {
@@ -364,6 +371,7 @@ mod tests {
             disks: Vec::new(),
             netdevs: Vec::new(),
             host_port: None,
+            msix: true,
         };
         let args = q.args("x.iso", QemuSerial::Stdio).join(" ");
         assert!(args.contains("-cpu max,-svm -smp 4 -m 128M"), "{args}");
@@ -378,6 +386,7 @@ mod tests {
             domain: "blk".try_into().unwrap(),
             model,
             unconfined_dma: true,
+            intx: None,
         };
         let devices =
             [dev(4, Some(DeviceModel::VirtioBlk)), dev(5, None), dev(6, Some(DeviceModel::VirtioNet))];
@@ -393,6 +402,9 @@ mod tests {
             "{args}"
         );
         assert!(args.ends_with("-netdev user,id=net3"), "{args}");
+        let intx = Qemu { msix: false, ..Qemu::default() }.with_pci(&devices[..1]).unwrap();
+        let args = intx.args("x.iso", QemuSerial::Stdio).join(" ");
+        assert!(args.contains("addr=04.0,disable-legacy=on,iommu_platform=on,vectors=0"), "{args}");
         let q = Qemu { host_port: Some(40007), ..q };
         let args = q.args("x.iso", QemuSerial::Stdio).join(" ");
         assert!(args.ends_with("-netdev user,id=net3,hostfwd=tcp:127.0.0.1:40007-:7"), "{args}");

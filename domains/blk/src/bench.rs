@@ -52,7 +52,7 @@ impl Words {
 /// Measures the interrupt path (see the module's docs), logs it, stops `stamper`.
 pub fn interrupt_path(
     blk: &mut VirtIOBlk<Dma, Transport>,
-    irq: CapSlot,
+    (irq, irqs): (CapSlot, ryokan_virtio::Interrupts),
     words: &Words,
 ) -> Result<(), &'static str> {
     // `stamper` may start after this domain: its first stamp first.
@@ -74,6 +74,10 @@ pub fn interrupt_path(
         let token =
             unsafe { blk.read_blocks_nb(0, &mut req, &mut buf, &mut resp) }.map_err(|_| "queueing")?;
         sys::wait(irq).map_err(|_| "waiting for the device's interrupt")?;
+        if let ryokan_virtio::Interrupts::Intx(_) = irqs {
+            let _ = blk.ack_interrupt();
+            irqs.ack()?;
+        }
         let (woken, stamp) = (arch::rdtsc(), words.get(STAMP));
         if stamp > asleep {
             let n = woken.wrapping_sub(stamp);

@@ -24,6 +24,9 @@ use virtio_drivers::device::blk::VirtIOBlk;
 user::entry!(main, heap_kib = 0);
 
 const DEVICE: &str = "device:00:04.0";
+/// Its INTx line, if the system file gave one (`intx`): the fallback of a
+/// function without MSI-X.
+const INTX: &str = "intx:00:04.0";
 const SECTOR: usize = 512;
 /// The name under which its first instance loads the device until it is
 /// killed, instead of serving (`blk_restart`: `load.rs`); its later
@@ -49,17 +52,34 @@ fn run(start: &'static StartInfo) -> Result<(), &'static str> {
     }
     log::info!("blk: virtio-blk of {} sectors", blk.capacity());
     let irq = sys::notification_create(me).map_err(|_| "no notification")?;
-    virtio::interrupts_to_notification(dev, irq, &[0])?;
+    let irqs = virtio::interrupts_to_notification(dev, irq, &[0], start.slot(INTX))?;
     let mut buf = [0u8; 8 * SECTOR];
     blk.read_blocks(0, &mut buf).map_err(|_| "reading sectors 0..8")?;
     if buf.iter().enumerate().any(|(i, &b)| b != pattern::harness(i)) {
         return Err("sectors 0..8 are not the harness's pattern");
     }
     log::info!("blk: read the harness's pattern at sectors 0..8");
-    if sys::poll(irq) != Ok(1) {
-        return Err("no MSI-X interrupt for the read's completion reached the notification");
+    if sys::poll(irq) != Ok(irqs.bit()) {
+        return Err("no interrupt for the read's completion reached the notification");
     }
-    log::info!("blk: the read's completion raised MSI-X entry 0, which reached its notification");
+    match irqs {
+        virtio::Interrupts::Msix => {
+            log::info!("blk: the read's completion raised MSI-X entry 0, which reached its notification")
+        }
+        virtio::Interrupts::Intx(_) => {
+            // Level-triggered: the ISR's read lowers the line, then the
+            // kernel unmasks it; a second read raises it again.
+            let _ = blk.ack_interrupt();
+            irqs.ack()?;
+            blk.read_blocks(0, &mut buf).map_err(|_| "reading sectors 0..8 again")?;
+            if sys::poll(irq) != Ok(irqs.bit()) {
+                return Err("no INTx interrupt for the second read's completion (the line not unmasked)");
+            }
+            let _ = blk.ack_interrupt();
+            irqs.ack()?;
+            log::info!("blk: no MSI-X: the reads' completions raised its INTx line, twice, which reached its notification")
+        }
+    }
     for (i, b) in buf.iter_mut().enumerate() {
         *b = pattern::blk(i);
     }
@@ -76,7 +96,7 @@ fn run(start: &'static StartInfo) -> Result<(), &'static str> {
     }
     let words = bench::Words::find(start);
     if let Some(w) = &words {
-        bench::interrupt_path(&mut blk, irq, w)?;
+        bench::interrupt_path(&mut blk, (irq, irqs), w)?;
     }
     serve::serve(start, &mut blk, words.as_ref())
 }

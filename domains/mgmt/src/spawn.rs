@@ -197,8 +197,11 @@ fn give(env: &mut Env, plan: &DomainPlan, index: usize, inst: &mut Instance) -> 
                     sys::cap_grant(inst.domain, mem, rights).map_err(failed("granting a shared region"))?;
                 push(inst, cap, slot, ObjectType::Memory, bytes)?;
             }
-            Grant::Irq { cap, .. } => {
-                let line = env.start.slot(cap).ok_or(Failure::Unavailable("the interrupt line"))?;
+            Grant::Irq { cap, line } => {
+                // mgmt's own `irq:<line>`, under the grant's name (a
+                // device's INTx line is `intx:BB:DD.F` to its driver).
+                let line = env.start.slot(&alloc::format!("{}{line}", user::start::IRQ_PREFIX));
+                let line = line.ok_or(Failure::Unavailable("the interrupt line"))?;
                 let slot =
                     sys::cap_grant(inst.domain, line, Rights::CONTROL).map_err(failed("granting an IRQ"))?;
                 push(inst, cap, slot, ObjectType::Irq, 0)?;

@@ -25,6 +25,8 @@ use user::{sys, Caps, StartInfo};
 user::entry!(main, heap_kib = 512);
 
 const DEVICE: &str = "device:00:05.0";
+/// Its INTx line, if the system file gave one: a function without MSI-X's.
+const INTX: &str = "intx:00:05.0";
 /// The notification's bit for the timer (the device's MSI-X entry 0 is
 /// bit 0, `ryokan_virtio::interrupts_to_notification`).
 const TIMER: u64 = 2;
@@ -58,7 +60,10 @@ fn run(start: &'static StartInfo) -> Result<(), &'static str> {
         Some(n) => n,
         None => sys::notification_create(me).map_err(|_| "no notification")?,
     };
-    ryokan_virtio::interrupts_to_notification(dev, ntfn, &[0, 1])?;
+    let irqs = ryokan_virtio::interrupts_to_notification(dev, ntfn, &[0, 1], start.slot(INTX))?;
+    if let ryokan_virtio::Interrupts::Intx(_) = irqs {
+        log::info!("net: no MSI-X: its interrupts come on its INTx line");
+    }
     let mut client = frames::attach(start, nic.mac())?;
     let mac = nic.mac();
     log::info!("net: virtio-net, MAC {}", Mac(mac));
@@ -67,7 +72,7 @@ fn run(start: &'static StartInfo) -> Result<(), &'static str> {
     let mut sockets = SocketSet::new(alloc::vec::Vec::new());
     let dhcp = sockets.add(dhcpv4::Socket::new());
     let mut echo = echo::Echo::new(&mut sockets);
-    let mut leased = false;
+    let (mut leased, mut heard) = (false, false);
     loop {
         let t = now();
         iface.poll(t, &mut Station(&mut nic), &mut sockets);
@@ -123,6 +128,15 @@ fn run(start: &'static StartInfo) -> Result<(), &'static str> {
             continue;
         }
         sys::timer_set(ntfn, TIMER, delay, 0).map_err(|_| "setting a timer")?;
-        sys::wait(ntfn).map_err(|_| "waiting")?;
+        let bits = sys::wait(ntfn).map_err(|_| "waiting")?;
+        if let ryokan_virtio::Interrupts::Intx(_) = irqs {
+            if bits & irqs.bit() != 0 && !heard {
+                heard = true;
+                log::info!("net: its first interrupt came on its INTx line");
+            }
+            // The ISR's read lowers the line; then it is unmasked.
+            nic.ack_interrupt();
+            irqs.ack()?;
+        }
     }
 }

@@ -50,6 +50,11 @@ impl Nic {
         Ok(Nic { net, rx, dropped: 0, broken: false, client: None })
     }
 
+    /// Reads the device's ISR status, which lowers its INTx line.
+    pub fn ack_interrupt(&mut self) {
+        let _ = self.net.ack_interrupt();
+    }
+
     pub fn mac(&self) -> [u8; 6] {
         self.net.mac_address()
     }

@@ -52,10 +52,59 @@ const COMMON_CFG: u32 = 1;
 const QUEUE_SELECT: u64 = 0x16;
 const QUEUE_MSIX_VECTOR: u64 = 0x1a;
 
-/// Binds MSI-X entry 0 to notification `ntfn` (bit 1) through the kernel
-/// and points each of `queues`' interrupts at it.
-pub fn interrupts_to_notification(dev: CapSlot, ntfn: CapSlot, queues: &[u16]) -> Result<(), &'static str> {
-    sys::device_irq_bind(dev, 0, ntfn, 1).map_err(|_| "the kernel bound no MSI-X entry")?;
+/// How a function's interrupts reach its driver's notification: MSI-X's
+/// as bit 0, INTx's as bit 3 ([`Self::bit`]; a driver's clients may ring
+/// the same notification with bit 0, and its timers use the others).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interrupts {
+    /// MSI-X entry 0, every queue's vector.
+    Msix,
+    /// Its INTx line (`intx:BB:DD.F`, level-triggered, masked by the
+    /// kernel from each interrupt on): after each the driver reads the
+    /// device's ISR status, which lowers the line, then calls [`Self::ack`].
+    Intx(CapSlot),
+}
+
+impl Interrupts {
+    /// The notification's bit they raise.
+    pub fn bit(self) -> u64 {
+        match self {
+            Interrupts::Msix => 1,
+            Interrupts::Intx(_) => 1 << 3,
+        }
+    }
+
+    /// After the device's ISR status was read: INTx's line unmasked for
+    /// the next interrupt (nothing for MSI-X).
+    pub fn ack(self) -> Result<(), &'static str> {
+        match self {
+            Interrupts::Msix => Ok(()),
+            Interrupts::Intx(line) => sys::irq_wait(line).map_err(|_| "acknowledging the INTx line"),
+        }
+    }
+}
+
+/// Binds MSI-X entry 0 to notification `ntfn` through the kernel
+/// and points each of `queues`' interrupts at it; for a function without
+/// MSI-X (the kernel says `NotSupported`), binds its INTx line `intx` (the
+/// driver's `intx:BB:DD.F`, if the system file gave one) instead, the
+/// virtio-pci fallback (virtio 1.2 §4.1.4.5: the ISR status then says why).
+pub fn interrupts_to_notification(
+    dev: CapSlot,
+    ntfn: CapSlot,
+    queues: &[u16],
+    intx: Option<CapSlot>,
+) -> Result<Interrupts, &'static str> {
+    match sys::device_irq_bind(dev, 0, ntfn, 1) {
+        Ok(()) => {}
+        Err(ipc::Error::NotSupported) => {
+            let line = intx.ok_or("the function has no MSI-X and no INTx line was given (`intx`)")?;
+            let intx = Interrupts::Intx(line);
+            sys::irq_bind(line, ntfn, intx.bit()).map_err(|_| "the kernel bound no INTx line")?;
+            return Ok(intx);
+        }
+        Err(_) => return Err("the kernel bound no MSI-X entry"),
+    }
     let byte = |at: u16| sys::device_config_read(dev, at, Width::Byte).unwrap_or(0) as u16;
     let mut at = byte(0x34) & 0xfc;
     let mut common = None;
@@ -85,5 +134,5 @@ pub fn interrupts_to_notification(dev: CapSlot, ntfn: CapSlot, queues: &[u16]) -
             return Err("the device took no MSI-X vector for a queue");
         }
     }
-    Ok(())
+    Ok(Interrupts::Msix)
 }

@@ -20,6 +20,8 @@ use expect::{count, in_order, never, says, says_prefix};
 /// The domain tests, in the order they are listed.
 pub fn cases() -> Vec<SystemTest> {
     let qemu = || Emulator::Qemu(Qemu::default());
+    // Its devices offer no MSI-X: their drivers fall back to INTx.
+    let no_msix = Emulator::Qemu(Qemu { msix: false, ..Qemu::default() });
     let case = |name, file, emulator, check| SystemTest {
         name,
         image: Image::System(file),
@@ -45,6 +47,10 @@ pub fn cases() -> Vec<SystemTest> {
             prepare: Some(disk::prepare),
             ..case("blk_disk", "tests/systems/blk.toml", qemu(), check_blk)
         },
+        SystemTest {
+            prepare: Some(disk::prepare),
+            ..case("blk_intx", "tests/systems/blk-intx.toml", no_msix, check_blk_intx)
+        },
         case("dma_attack", "tests/systems/dma.toml", qemu(), check_dma_attack),
         net::case(),
         restart::case(),
@@ -54,6 +60,7 @@ pub fn cases() -> Vec<SystemTest> {
         },
         case("amdvi_dma_attack", "tests/systems/dma.toml", amd(Qemu::default()), check_amdvi_dma_attack),
         net::amdvi_case(),
+        net::intx_case(),
     ]
 }
 
@@ -442,22 +449,34 @@ const BLK_HOSTILE_ANSWERS: [&str; 5] = [
 /// image file holds exactly those bytes (`disk::check`); the boot log says
 /// its DMA is not confined.
 fn check_blk(o: &Outcome) -> Result<(), String> {
-    blk(o, VTD)
+    blk(o, VTD, MSIX)
 }
 
 /// As `blk_disk`, under AMD-Vi.
 fn check_amdvi_blk(o: &Outcome) -> Result<(), String> {
-    blk(o, AMDVI)
+    blk(o, AMDVI, MSIX)
 }
 
-fn blk(o: &Outcome, iommu: Iommu) -> Result<(), String> {
+/// As `blk_disk`, the function without MSI-X: its completions come on its
+/// INTx line (`tests/systems/blk-intx.toml`), and nothing of MSI-X is said.
+fn check_blk_intx(o: &Outcome) -> Result<(), String> {
+    blk(o, VTD, INTX)?;
+    never(&o.serial, "blk", |m| m.contains("MSI-X entry"), "an MSI-X interrupt")
+}
+
+/// How blk says its device's completion reached it.
+const MSIX: &str = "blk: the read's completion raised MSI-X entry 0, which reached its notification";
+const INTX: &str =
+    "blk: no MSI-X: the reads' completions raised its INTx line, twice, which reached its notification";
+
+fn blk(o: &Outcome, iommu: Iommu, interrupt: &str) -> Result<(), String> {
     finished(o)?;
     let s = &o.serial;
     says(s, MGMT, "blk: device 00:04.0 (1af4:1042) given with DMA (confined where the kernel programs an IOMMU; unconfined_dma: even where it does not)")?;
     kernel_says(s, iommu.unit)?;
     says(s, "blk", "virtio: 131072 bytes of DMA memory at device address 0x100000000")?;
     says(s, "blk", "blk: read the harness's pattern at sectors 0..8")?;
-    says(s, "blk", "blk: the read's completion raised MSI-X entry 0, which reached its notification")?;
+    says(s, "blk", interrupt)?;
     says(s, "blk", "blk: wrote its pattern at sectors 100..108, flushed, read it back")?;
     for what in BLK_CLIENT_ANSWERS {
         says(s, "blk-client", &format!("blk-client: {what}: as owed"))?;

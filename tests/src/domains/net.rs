@@ -68,6 +68,24 @@ pub fn amdvi_case() -> SystemTest {
     }
 }
 
+/// `net_echo` with a function that offers no MSI-X: net's interrupts come
+/// on its INTx line (`tests/systems/net-intx.toml`).
+pub fn intx_case() -> SystemTest {
+    SystemTest {
+        name: "net_intx",
+        image: Image::System("tests/systems/net-intx.toml"),
+        emulator: Emulator::Qemu(Qemu { msix: false, ..Qemu::with_control() }),
+        check: check_intx,
+        ..case()
+    }
+}
+
+fn check_intx(o: &Outcome) -> Result<(), String> {
+    check(o)?;
+    says(&o.serial, "net", "net: no MSI-X: its interrupts come on its INTx line")?;
+    says(&o.serial, "net", "net: its first interrupt came on its INTx line").map(drop)
+}
+
 /// `n` pseudo-random bytes from `seed` (xorshift64*).
 pub(super) fn stream(seed: u64, n: usize) -> Vec<u8> {
     let mut x = seed | 1;

@@ -284,12 +284,21 @@ fn plan_domain(m: &Manifest, d: &DomainSpec, p: &mut DomainPlan) -> Result<(), R
         let ids = dev.model.map(|m| m.ids());
         let grant = Grant::Device { cap, pci: dev.pci, ids, dma: dev.unconfined_dma };
         p.grants.push(grant).map_err(|_| Refusal::TooMany)?;
+        if let Some(line) = dev.intx {
+            let mut cap = CapName::new();
+            // "intx:" and "BB:DD.F" fit in 32 bytes.
+            let _ = write!(cap, "{INTX_PREFIX}{}", dev.pci);
+            p.grants.push(Grant::Irq { cap, line }).map_err(|_| Refusal::TooMany)?;
+        }
     }
     Ok(())
 }
 
 /// What a domain's device capabilities are called: this and `BB:DD.F`.
 pub const DEVICE_PREFIX: &str = "device:";
+/// What the interrupt line a device's INTx pin reaches is called in its
+/// driver's domain (the system file's `intx`): this and `BB:DD.F`.
+pub const INTX_PREFIX: &str = "intx:";
 
 #[cfg(test)]
 mod tests;

@@ -278,12 +278,17 @@ fn devices_go_to_the_domain_they_name_under_their_address() {
     use ipc::manifest::{DeviceModel, DeviceSpec, PciAddress};
     let mut m = manifest(&[domain("blk", &[CapSpec::Console]), domain("other", &[])]);
     let pci = PciAddress { bus: 0, device: 4, function: 0 };
-    let spec =
-        DeviceSpec { pci, domain: name("blk"), model: Some(DeviceModel::VirtioBlk), unconfined_dma: true };
+    let spec = DeviceSpec {
+        pci,
+        domain: name("blk"),
+        model: Some(DeviceModel::VirtioBlk),
+        unconfined_dma: true,
+        intx: Some(20),
+    };
     m.devices.push(spec).unwrap();
     let bare = PciAddress { bus: 1, device: 0x1f, function: 7 };
     m.devices
-        .push(DeviceSpec { pci: bare, domain: name("blk"), model: None, unconfined_dma: false })
+        .push(DeviceSpec { pci: bare, domain: name("blk"), model: None, unconfined_dma: false, intx: None })
         .unwrap();
     assert_eq!(m.validate(), Ok(()));
     let p = plan(&m);
@@ -296,6 +301,7 @@ fn devices_go_to_the_domain_they_name_under_their_address() {
                 ids: Some((0x1af4, 0x1042)),
                 dma: true
             },
+            Grant::Irq { cap: "intx:00:04.0".try_into().unwrap(), line: 20 },
             Grant::Device { cap: "device:01:1f.7".try_into().unwrap(), pci: bare, ids: None, dma: false },
         ]
     );
@@ -304,7 +310,13 @@ fn devices_go_to_the_domain_they_name_under_their_address() {
     let mut m = manifest(&[domain("blk", &[CapSpec::Irq { line: 1 }])]);
     for device in 0..MAX_CAPS as u8 {
         let pci = PciAddress { bus: 0, device, function: 0 };
-        let _ = m.devices.push(DeviceSpec { pci, domain: name("blk"), model: None, unconfined_dma: false });
+        let _ = m.devices.push(DeviceSpec {
+            pci,
+            domain: name("blk"),
+            model: None,
+            unconfined_dma: false,
+            intx: None,
+        });
     }
     assert_eq!(plan(&m).domains[0].refusal, Some(Refusal::TooMany));
 }
