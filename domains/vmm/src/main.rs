@@ -208,6 +208,7 @@ fn config(start: &StartInfo, this: CapSlot, console: &Console) -> Result<GuestCo
             cap_percent: 0,
             modules: heapless::Vec::new(),
             wall: None,
+            disks: heapless::Vec::new(),
         });
     };
     let len =
