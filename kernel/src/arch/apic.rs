@@ -120,7 +120,7 @@ pub fn timer_tick(now: u64) -> bool {
         Some(next) => {
             me.tick_at.store(next, Ordering::Relaxed);
             if super::cpu::current_index() == 0 {
-                super::vtd::poll_faults();
+                super::iommu::poll_faults();
             }
             true
         }
