@@ -14,11 +14,13 @@
 #![cfg_attr(target_os = "none", no_std)]
 #![no_main]
 
-use ipc::net::{mac_of, Event, Op, Request, EVENTS_AT, MAX_FRAME, REGION_BYTES, RING};
-use ipc::ring::{Consumer, Producer, Region};
+use ipc::net::{mac_of, Event, Op, Request, MAX_FRAME, RING};
+use ipc::ring::{Consumer, Producer};
 use ipc::Error;
 use samples::link::{self, Bells};
-use user::{arch, Caps, StartInfo};
+use user::{arch, StartInfo};
+
+mod service;
 
 user::entry!(main, heap_kib = 0);
 
@@ -35,25 +37,7 @@ struct Service {
 
 impl Service {
     fn attach(start: &StartInfo) -> Result<Self, &'static str> {
-        let shared = start.shared("net-client").ok_or("no region for the frame service")?;
-        if (shared.len as usize) < REGION_BYTES {
-            return Err("the frame service's region is too small");
-        }
-        let bells = Bells {
-            mine: start.slot("notification:net-client-ans").ok_or("no doorbell of our own")?,
-            peer: start.slot("notification:net-req").ok_or("no notification:net-req")?,
-        };
-        let base = shared.va as *mut u8;
-        // SAFETY: mgmt maps the region read-write for our life; these two
-        // rings, each in its own part, are all that use it.
-        let (req, ev) = unsafe {
-            (
-                Region::from_raw(base, EVENTS_AT),
-                Region::from_raw(base.add(EVENTS_AT), REGION_BYTES - EVENTS_AT),
-            )
-        };
-        let tx = Producer::new(req.map_err(|_| "the request ring")?, RING).map_err(|_| "the request ring")?;
-        let rx = Consumer::new(ev.map_err(|_| "the event ring")?, RING).map_err(|_| "the event ring")?;
+        let (service::Link { tx, rx, bells }, _) = service::attach(start)?;
         Ok(Service { tx, rx, bells, tag: 0 })
     }
 

@@ -12,8 +12,8 @@
 extern crate alloc;
 
 use core::sync::atomic::{AtomicU32, Ordering};
-use ipc::net::{mac_of, Event, Op, Request, EVENTS_AT, MAX_FRAME, REGION_BYTES, RING};
-use ipc::ring::{Consumer, Producer, Region};
+use ipc::net::{mac_of, Event, Op, Request, MAX_FRAME, RING};
+use ipc::ring::{Consumer, Producer};
 
 use ipc::Error;
 use samples::link::{self, Bells};
@@ -21,8 +21,9 @@ use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::socket::dhcpv4;
 use smoltcp::wire::{EthernetAddress, HardwareAddress};
 use station::{now, Frames, Mac, Station};
-use user::{sys, Caps, StartInfo};
+use user::{sys, StartInfo};
 
+mod service;
 mod station;
 
 user::entry!(main, heap_kib = 256);
@@ -44,25 +45,7 @@ struct Service {
 
 impl Service {
     fn attach(start: &StartInfo) -> Result<Self, &'static str> {
-        let shared = start.shared("net-client").ok_or("no region for the frame service")?;
-        if (shared.len as usize) < REGION_BYTES {
-            return Err("the frame service's region is too small");
-        }
-        let bells = Bells {
-            mine: start.slot("notification:net-client-ans").ok_or("no doorbell of our own")?,
-            peer: start.slot("notification:net-req").ok_or("no notification:net-req")?,
-        };
-        let base = shared.va as *mut u8;
-        // SAFETY: mgmt maps the region read-write for our life; these two
-        // rings, each in its own part, are all that use it.
-        let (req, ev) = unsafe {
-            (
-                Region::from_raw(base, EVENTS_AT),
-                Region::from_raw(base.add(EVENTS_AT), REGION_BYTES - EVENTS_AT),
-            )
-        };
-        let tx = Producer::new(req.map_err(|_| "the request ring")?, RING).map_err(|_| "the request ring")?;
-        let rx = Consumer::new(ev.map_err(|_| "the event ring")?, RING).map_err(|_| "the event ring")?;
+        let (service::Link { tx, rx, bells }, base) = service::attach(start)?;
         Ok(Service { base, tx, rx, bells, tag: 0, wrong: 0 })
     }
 

@@ -11,9 +11,49 @@ use crate::obj::vcpu::{GuestRegs, Vcpu};
 
 pub use crate::hwdata::guest::{Entry, HwExit};
 
-/// The regs-affecting part of a VMM's reply (the vendor part is applied by
-/// the caller).
-pub(super) fn apply_regs(v: &mut Vcpu, r: &ipc::vcpu::Reply) {
+/// What a prepared vCPU's hardware state does for the core, on either
+/// vendor: the VMCB (`svm::run::Vmcb`) or the current VMCS
+/// (`vmx::run::Current`).
+pub(super) trait Hw {
+    /// The guest's rip.
+    fn rip(&self) -> u64;
+    fn set_rip(&self, rip: u64);
+    /// Ends the interrupt shadow of an STI or MOV SS, for a guest moved
+    /// past the instruction it covered (a HLT after `sti` that an
+    /// interrupt ended, a CPUID after `mov ss`).
+    fn end_shadow(&self);
+    /// Queues hardware exception `vector` for the next entry (in real mode
+    /// without its error code).
+    fn inject(&self, vector: u8, error: Option<u32>);
+    /// Writes a VMM's checked rsp, rip and rflags (`ipc::vstate::Write`).
+    fn set_state(&self, rsp: Option<u64>, rip: Option<u64>, rflags: Option<u64>);
+    /// Whether the guest can take an external interrupt now: IF set, no
+    /// interrupt shadow, no event already queued.
+    fn interruptible(&self) -> bool;
+    /// The guest's RFLAGS.IF, whatever shadow an STI or MOV SS casts.
+    fn interrupts_on(&self) -> bool;
+    /// Queues external interrupt `vector` for the next entry.
+    fn inject_interrupt(&self, vector: u8);
+    /// Asks (or stops asking) for an exit as soon as the guest can take an
+    /// interrupt.
+    fn want_window(&self, on: bool);
+}
+
+/// Does to vCPU `v` and its hardware state `hw`, before an entry, what a
+/// staged state write (`VcpuStateWrite`) and the VMM's checked reply ask.
+pub(super) fn apply(v: &mut Vcpu, hw: &impl Hw) {
+    if v.staged.is_some() {
+        let (rsp, rip, rflags) = take_staged(v);
+        hw.set_state(rsp, rip, rflags);
+    }
+    let Some(r) = v.reply.take() else { return };
+    if r.actions.contains(Action::ADVANCE) {
+        hw.set_rip(hw.rip() + v.exit_len.min(15));
+        hw.end_shadow();
+    }
+    if r.actions.contains(Action::SET_RIP) {
+        hw.set_rip(r.rip);
+    }
     let regs = [&mut v.regs.rax, &mut v.regs.rbx, &mut v.regs.rcx, &mut v.regs.rdx];
     let flags = [Action::SET_RAX, Action::SET_RBX, Action::SET_RCX, Action::SET_RDX];
     for ((reg, flag), value) in regs.into_iter().zip(flags).zip(r.regs) {
@@ -21,6 +61,20 @@ pub(super) fn apply_regs(v: &mut Vcpu, r: &ipc::vcpu::Reply) {
             *reg = value;
         }
     }
+    if let Some((vector, error)) = r.inject {
+        hw.inject(vector, error);
+    }
+}
+
+/// Runs trait [`Hw`]'s `$f` on the hardware state of the prepared vCPU
+/// whose VMCS or VMCB is at `$hw`.
+macro_rules! on_hw {
+    ($hw:expr, $f:ident($($a:expr),*)) => {
+        match super::available() {
+            Virt::Svm => super::svm::run::Vmcb::at($hw).$f($($a),*),
+            _ => super::vmx::run::Current.$f($($a),*),
+        }
+    };
 }
 
 /// A port access's reason and qualification (`ipc::vcpu::Exit`): `port`
@@ -64,7 +118,7 @@ pub(super) fn gprs(regs: &GuestRegs, rsp: u64) -> [u64; 16] {
 /// an entry pays only the check that there is one.
 #[cold]
 #[inline(never)]
-pub(super) fn take_staged(v: &mut Vcpu) -> (Option<u64>, Option<u64>, Option<u64>) {
+fn take_staged(v: &mut Vcpu) -> (Option<u64>, Option<u64>, Option<u64>) {
     let Some(w) = v.staged.take() else { return (None, None, None) };
     for i in 0..16 {
         if w.mask & (1 << i) != 0 {
@@ -115,36 +169,24 @@ pub fn enter(e: &mut Entry) -> HwExit {
 
 /// Whether the prepared vCPU (`hw`) can take an external interrupt now.
 pub fn interruptible(hw: u64) -> bool {
-    match super::available() {
-        Virt::Svm => super::svm::run::interruptible(&super::svm::run::Vmcb::at(hw)),
-        _ => super::vmx::run::interruptible(),
-    }
+    on_hw!(hw, interruptible())
 }
 
 /// Whether the guest of the prepared vCPU (`hw`) has interrupts on
 /// (RFLAGS.IF), whatever shadow an STI or MOV SS casts.
 pub fn interrupts_on(hw: u64) -> bool {
-    match super::available() {
-        Virt::Svm => super::svm::run::interrupts_on(&super::svm::run::Vmcb::at(hw)),
-        _ => super::vmx::run::interrupts_on(),
-    }
+    on_hw!(hw, interrupts_on())
 }
 
 /// Queues external interrupt `vector` for the next entry.
 pub fn inject_interrupt(hw: u64, vector: u8) {
-    match super::available() {
-        Virt::Svm => super::svm::run::inject_interrupt(&super::svm::run::Vmcb::at(hw), vector),
-        _ => super::vmx::run::inject_interrupt(vector),
-    }
+    on_hw!(hw, inject_interrupt(vector))
 }
 
 /// Asks (or stops asking) for an exit as soon as the guest can take an
 /// interrupt.
 pub fn want_window(hw: u64, on: bool) {
-    match super::available() {
-        Virt::Svm => super::svm::run::want_window(&super::svm::run::Vmcb::at(hw), on),
-        _ => super::vmx::run::want_window(on),
-    }
+    on_hw!(hw, want_window(on))
 }
 
 /// Whether a vCPU's hardware state may be cached by the CPU it last ran on

@@ -24,6 +24,14 @@
 //! - `wait_count64`: waits, interrupts on, until the 64-bit count at
 //!   `%rdi` reaches `%rax`, for at most 2 s; carry set if it did not
 //!   (interrupts off again after; keeps every register).
+//! - `fail_line64`: fails the guest with a line `<guest_name>: FAIL
+//!   <the line at %rsi>` (interrupts off).
+//! - `x2apic_on64`: the local APIC in x2APIC mode, enabled (SVR 0x1FF;
+//!   clobbers `%eax`, `%ecx`, `%edx`).
+//! - `ioapic_read64`: `%eax` = I/O APIC register `%al`; `ioapic_write64`:
+//!   register `%al` = `%edx` (keeps every register).
+//! - `cmos_read64`: `%al` = CMOS register `%al` (the index port's bit 7 as
+//!   given); `cmos_write64`: register `%al` = `%ah` (both keep the rest).
 
 core::arch::global_asm!(
     r#"
@@ -128,6 +136,71 @@ gate64_set:
     movl $0, 12(%rdi)
     popq %rdi
     popq %rax
+    ret
+
+    .global fail_line64
+fail_line64:
+    cli
+    pushq %rsi
+    movq $guest_name, %rsi
+    call puts64
+    movq $long_msg_fail, %rsi
+    call puts64
+    popq %rsi
+    call puts64
+    call newline64
+    jmp guest_fail64
+
+    .global x2apic_on64
+x2apic_on64:
+    movl $0x1B, %ecx                /* IA32_APIC_BASE: EXTD and EN */
+    rdmsr
+    orl $0xC00, %eax
+    wrmsr
+    movl $0x80F, %ecx               /* SVR: enabled, vector 0xFF */
+    movl $0x1FF, %eax
+    xorl %edx, %edx
+    wrmsr
+    ret
+
+    .global ioapic_read64
+ioapic_read64:
+    pushq %rbx
+    movl $0xFEC00000, %ebx
+    movzbl %al, %eax
+    movl %eax, (%rbx)
+    movl 0x10(%rbx), %eax
+    popq %rbx
+    ret
+
+    .global ioapic_write64
+ioapic_write64:
+    pushq %rbx
+    movl $0xFEC00000, %ebx
+    movb %al, (%rbx)
+    movl %edx, 0x10(%rbx)
+    popq %rbx
+    ret
+
+    .global cmos_read64
+cmos_read64:
+    pushq %rdx
+    movw $0x70, %dx
+    outb %al, %dx
+    movw $0x71, %dx
+    inb %dx, %al
+    popq %rdx
+    ret
+
+    .global cmos_write64
+cmos_write64:
+    pushq %rdx
+    movw $0x70, %dx
+    outb %al, %dx
+    movb %ah, %al
+    movw $0x71, %dx
+    outb %al, %dx
+    popq %rdx
     ret
 
     /* The printing routines in a section of their own, which a guest that
@@ -368,6 +441,8 @@ long_msg_no_rate:
     .asciz ": FAIL no TSC rate in CPUID 0x40000010\n"
 long_msg_exception:
     .asciz ": FAIL exception "
+long_msg_fail:
+    .asciz ": FAIL "
 long_msg_error:
     .asciz " error "
 long_msg_at:

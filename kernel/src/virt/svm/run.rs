@@ -17,7 +17,7 @@ use super::apm::{self, attrib, event, exit, io, misc1, misc2, vintr, Vmcb as Lay
 use crate::mem::kspace;
 use crate::obj::vcpu::GuestRegs;
 use crate::virt::msrs;
-use crate::virt::vcpu::{port, Entry, HwExit};
+use crate::virt::vcpu::{port, Entry, Hw, HwExit};
 
 /// Writes VMCB field `$f`, a path into [`apm::Vmcb`]: at its offset and of
 /// its type (a value of another type does not compile).
@@ -386,67 +386,74 @@ impl Vmcb {
     }
 }
 
-/// The guest's rip and the next rip the CPU saved (0 without next-RIP save,
-/// as under QEMU TCG).
-pub fn rip(vmcb: &Vmcb) -> (u64, u64) {
-    (get!(vmcb, save.rip), get!(vmcb, control.next_rip))
-}
-
-pub fn set_rip(vmcb: &Vmcb, rip: u64) {
-    set!(vmcb, save.rip, rip);
-}
-
-/// Ends the interrupt shadow of an STI or MOV SS, for a guest moved past
-/// the instruction it covered (APM Vol. 2 15.21.5: the shadow lasts one
-/// instruction), as `vmx::run::end_shadow` does.
-pub fn end_shadow(vmcb: &Vmcb) {
-    let shadow = get!(vmcb, control.interrupt_shadow);
-    if shadow & apm::INTERRUPT_SHADOW != 0 {
-        set!(vmcb, control.interrupt_shadow, shadow & !apm::INTERRUPT_SHADOW);
-    }
-}
-
-/// Queues a hardware exception for the next VMRUN; in real mode without
-/// its error code, as on VT-x (`vmx::run::inject`).
-pub fn inject(vmcb: &Vmcb, vector: u8, error: Option<u32>) {
-    let mut e = u64::from(vector) | (event::EXCEPTION << event::TYPE_SHIFT) | event::VALID;
-    if let Some(code) = error.filter(|_| get!(vmcb, save.cr0) & Cr0Flags::PROTECTED_MODE_ENABLE.bits() != 0) {
-        e |= event::ERROR_CODE | u64::from(code) << event::ERROR_CODE_SHIFT;
-    }
-    set!(vmcb, control.event_inject, e);
-}
-
 /// Asks for a full TLB flush of the guest's ASID at the next VMRUN.
 pub fn flush_tlb(vmcb: &Vmcb) {
     set!(vmcb, control.tlb_control, apm::TLB_FLUSH_ALL);
 }
 
-/// Whether the guest can take an external interrupt now.
-pub fn interruptible(vmcb: &Vmcb) -> bool {
-    interrupts_on(vmcb)
-        && get!(vmcb, control.interrupt_shadow) & apm::INTERRUPT_SHADOW == 0
-        && get!(vmcb, control.event_inject) & event::VALID == 0
-}
+/// The interrupt shadow lasts one instruction (APM Vol. 2 15.21.5); an
+/// exception in real mode goes without its error code, as on VT-x; the
+/// interrupt window is a virtual interrupt pending (V_IRQ, ignoring the
+/// TPR) with VINTR intercepted (APM 15.21.4).
+impl Hw for Vmcb {
+    fn rip(&self) -> u64 {
+        get!(self, save.rip)
+    }
 
-/// The guest's RFLAGS.IF.
-pub fn interrupts_on(vmcb: &Vmcb) -> bool {
-    get!(vmcb, save.rflags) & RFlags::INTERRUPT_FLAG.bits() != 0
-}
+    fn set_rip(&self, rip: u64) {
+        set!(self, save.rip, rip);
+    }
 
-/// Queues external interrupt `vector` for the next VMRUN.
-pub fn inject_interrupt(vmcb: &Vmcb, vector: u8) {
-    let e = u64::from(vector) | (event::EXTERNAL_INTERRUPT << event::TYPE_SHIFT) | event::VALID;
-    set!(vmcb, control.event_inject, e);
-}
+    fn end_shadow(&self) {
+        let shadow = get!(self, control.interrupt_shadow);
+        if shadow & apm::INTERRUPT_SHADOW != 0 {
+            set!(self, control.interrupt_shadow, shadow & !apm::INTERRUPT_SHADOW);
+        }
+    }
 
-/// Asks (or stops asking) for an exit once the guest can take an interrupt:
-/// a virtual interrupt pending (V_IRQ, ignoring the TPR) with VINTR
-/// intercepted (APM 15.21.4).
-pub fn want_window(vmcb: &Vmcb, on: bool) {
-    let m = get!(vmcb, control.intercept_misc1);
-    set!(vmcb, control.intercept_misc1, if on { m | misc1::VINTR } else { m & !misc1::VINTR });
-    let ask = if on { vintr::V_IRQ | vintr::V_INTR_PRIO_HIGHEST | vintr::V_IGN_TPR } else { 0 };
-    set!(vmcb, control.vintr, vintr::V_INTR_MASKING | ask);
+    fn inject(&self, vector: u8, error: Option<u32>) {
+        let mut e = u64::from(vector) | (event::EXCEPTION << event::TYPE_SHIFT) | event::VALID;
+        if let Some(code) =
+            error.filter(|_| get!(self, save.cr0) & Cr0Flags::PROTECTED_MODE_ENABLE.bits() != 0)
+        {
+            e |= event::ERROR_CODE | u64::from(code) << event::ERROR_CODE_SHIFT;
+        }
+        set!(self, control.event_inject, e);
+    }
+
+    fn set_state(&self, rsp: Option<u64>, rip: Option<u64>, rflags: Option<u64>) {
+        if let Some(v) = rsp {
+            set!(self, save.rsp, v);
+        }
+        if let Some(v) = rip {
+            set!(self, save.rip, v);
+        }
+        if let Some(v) = rflags {
+            set!(self, save.rflags, v);
+        }
+    }
+
+    fn interruptible(&self) -> bool {
+        self.interrupts_on()
+            && get!(self, control.interrupt_shadow) & apm::INTERRUPT_SHADOW == 0
+            && get!(self, control.event_inject) & event::VALID == 0
+    }
+
+    fn interrupts_on(&self) -> bool {
+        get!(self, save.rflags) & RFlags::INTERRUPT_FLAG.bits() != 0
+    }
+
+    fn inject_interrupt(&self, vector: u8) {
+        let e = u64::from(vector) | (event::EXTERNAL_INTERRUPT << event::TYPE_SHIFT) | event::VALID;
+        set!(self, control.event_inject, e);
+    }
+
+    fn want_window(&self, on: bool) {
+        let m = get!(self, control.intercept_misc1);
+        set!(self, control.intercept_misc1, if on { m | misc1::VINTR } else { m & !misc1::VINTR });
+        let ask = if on { vintr::V_IRQ | vintr::V_INTR_PRIO_HIGHEST | vintr::V_IGN_TPR } else { 0 };
+        set!(self, control.vintr, vintr::V_INTR_MASKING | ask);
+    }
 }
 
 impl Vmcb {
@@ -529,19 +536,6 @@ impl Vmcb {
             segments: SEGMENTS.map(|at| seg(self.r(at, |l| &l.save.es))),
             gdtr: table(get!(self, save.gdtr)),
             idtr: table(get!(self, save.idtr)),
-        }
-    }
-
-    /// Writes a VMM's checked rsp, rip and rflags (`ipc::vstate::Write`).
-    pub fn set_state(&self, rsp: Option<u64>, rip: Option<u64>, rflags: Option<u64>) {
-        if let Some(v) = rsp {
-            set!(self, save.rsp, v);
-        }
-        if let Some(v) = rip {
-            set!(self, save.rip, v);
-        }
-        if let Some(v) = rflags {
-            set!(self, save.rflags, v);
         }
     }
 }

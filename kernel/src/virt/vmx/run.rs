@@ -26,7 +26,7 @@ use super::sdm::{self, access, event, exit, io};
 use super::vmcs;
 use crate::arch::{cpu, gdt};
 pub use crate::obj::vcpu::GuestRegs;
-use crate::virt::vcpu::{port, Entry, HwExit};
+use crate::virt::vcpu::{port, Entry, Hw, HwExit};
 
 // Enter with the VMCS current; returns 0 after a VM exit, 1 if the entry
 // itself failed (SDM Vol. 3C 26, 30.4). HOST_RSP is where the regs pointer
@@ -313,7 +313,7 @@ pub fn enter(e: &mut Entry) -> HwExit {
     // DR6 stays in the CPU: kept in the state frame for when a domain's
     // single step clobbers it (`state::restore_dr6`).
     crate::virt::state::save_dr6(crate::obj::vcpu::state_frame(e.hw));
-    let (rip, len) = (rip(), vmcs::read(ro::VMEXIT_INSTRUCTION_LEN));
+    let (rip, len) = (Current.rip(), vmcs::read(ro::VMEXIT_INSTRUCTION_LEN));
     let vmm = |reason, qualification, gpa| HwExit::Vmm(Exit { reason, rip, len, qualification, gpa, regs });
     // The qualification is read only for the exits that have one.
     let q = || vmcs::read(ro::EXIT_QUALIFICATION);
@@ -394,68 +394,76 @@ fn ring0() -> bool {
     vmcs::read(guest::SS_ACCESS_RIGHTS) & access::DPL == 0
 }
 
-/// The guest's rip.
-pub fn rip() -> u64 {
-    vmcs::read(guest::RIP)
-}
+/// The current VMCS, as the internal vCPU interface reaches it.
+pub struct Current;
 
-/// Sets the guest's rip.
-pub fn set_rip(rip: u64) {
-    vmcs::write(guest::RIP, rip);
-}
-
-/// Ends the interrupt shadow of an STI or MOV SS, for a guest moved past
-/// the instruction it covered (a HLT after `sti` that an interrupt ended,
-/// a CPUID after `mov ss`): the shadow lasts one instruction (SDM Vol. 2B,
-/// STI; the interruptibility state, Vol. 3C §24.4.2; KVM clears it whenever
-/// it skips an instruction). Kept standing, it would let the next instruction
-/// run first, and `sti; hlt; cli` would never take its interrupt.
-pub fn end_shadow() {
-    let state = vmcs::read(guest::INTERRUPTIBILITY_STATE);
-    if state & sdm::BLOCKING_STI_OR_MOV_SS != 0 {
-        vmcs::write(guest::INTERRUPTIBILITY_STATE, state & !sdm::BLOCKING_STI_OR_MOV_SS);
+/// The interrupt shadow lasts one instruction (SDM Vol. 2B, STI; the
+/// interruptibility state, Vol. 3C §24.4.2; KVM clears it whenever it
+/// skips an instruction): kept standing, it would let the next instruction
+/// run first, and `sti; hlt; cli` would never take its interrupt. An
+/// exception in real mode goes without its error code: no exception pushes
+/// one there, and VT-x refuses to deliver one (SDM Vol. 3C 26.2.1.3, an
+/// invalid control field), so a VMM's #GP(0) would stop a real-mode guest
+/// on VT-x only (KVM drops it likewise). The interrupt window is
+/// interrupt-window exiting (SDM Vol. 3C 25.6.2).
+impl Hw for Current {
+    fn rip(&self) -> u64 {
+        vmcs::read(guest::RIP)
     }
-}
 
-/// Queues a hardware exception for the next entry. In real mode without
-/// its error code: no exception pushes one there, and VT-x refuses to
-/// deliver one (SDM Vol. 3C 26.2.1.3, an invalid control field), so a
-/// VMM's #GP(0) would stop a real-mode guest on VT-x only (KVM drops it
-/// likewise).
-pub fn inject(vector: u8, error: Option<u32>) {
-    let mut info = u64::from(vector) | (event::HARDWARE_EXCEPTION << event::TYPE_SHIFT) | event::VALID;
-    if let Some(e) = error.filter(|_| vmcs::read(guest::CR0) & Cr0Flags::PROTECTED_MODE_ENABLE.bits() != 0) {
-        info |= event::ERROR_CODE;
-        vmcs::write(control::VMENTRY_EXCEPTION_ERR_CODE, u64::from(e));
+    fn set_rip(&self, rip: u64) {
+        vmcs::write(guest::RIP, rip);
     }
-    vmcs::write(control::VMENTRY_INTERRUPTION_INFO_FIELD, info);
-}
 
-/// Whether the guest can take an external interrupt now: IF set, no
-/// interrupt shadow, no event already queued.
-pub fn interruptible() -> bool {
-    interrupts_on()
-        && vmcs::read(guest::INTERRUPTIBILITY_STATE) & sdm::BLOCKING_STI_OR_MOV_SS == 0
-        && vmcs::read(control::VMENTRY_INTERRUPTION_INFO_FIELD) & event::VALID == 0
-}
+    fn end_shadow(&self) {
+        let state = vmcs::read(guest::INTERRUPTIBILITY_STATE);
+        if state & sdm::BLOCKING_STI_OR_MOV_SS != 0 {
+            vmcs::write(guest::INTERRUPTIBILITY_STATE, state & !sdm::BLOCKING_STI_OR_MOV_SS);
+        }
+    }
 
-/// The guest's RFLAGS.IF.
-pub fn interrupts_on() -> bool {
-    vmcs::read(guest::RFLAGS) & RFlags::INTERRUPT_FLAG.bits() != 0
-}
+    fn inject(&self, vector: u8, error: Option<u32>) {
+        let mut info = u64::from(vector) | (event::HARDWARE_EXCEPTION << event::TYPE_SHIFT) | event::VALID;
+        if let Some(e) =
+            error.filter(|_| vmcs::read(guest::CR0) & Cr0Flags::PROTECTED_MODE_ENABLE.bits() != 0)
+        {
+            info |= event::ERROR_CODE;
+            vmcs::write(control::VMENTRY_EXCEPTION_ERR_CODE, u64::from(e));
+        }
+        vmcs::write(control::VMENTRY_INTERRUPTION_INFO_FIELD, info);
+    }
 
-/// Queues external interrupt `vector` for the next entry.
-pub fn inject_interrupt(vector: u8) {
-    let info = u64::from(vector) | (event::EXTERNAL_INTERRUPT << event::TYPE_SHIFT) | event::VALID;
-    vmcs::write(control::VMENTRY_INTERRUPTION_INFO_FIELD, info);
-}
+    fn set_state(&self, rsp: Option<u64>, rip: Option<u64>, rflags: Option<u64>) {
+        for (field, value) in [(guest::RSP, rsp), (guest::RIP, rip), (guest::RFLAGS, rflags)] {
+            if let Some(v) = value {
+                vmcs::write(field, v);
+            }
+        }
+    }
 
-/// Asks (or stops asking) for an exit as soon as the guest can take an
-/// interrupt (SDM Vol. 3C 25.6.2: interrupt-window exiting).
-pub fn want_window(on: bool) {
-    let proc = vmcs::read(control::PRIMARY_PROCBASED_EXEC_CONTROLS);
-    let window = u64::from(Proc::INTERRUPT_WINDOW_EXITING.bits());
-    vmcs::write(control::PRIMARY_PROCBASED_EXEC_CONTROLS, if on { proc | window } else { proc & !window });
+    fn interruptible(&self) -> bool {
+        self.interrupts_on()
+            && vmcs::read(guest::INTERRUPTIBILITY_STATE) & sdm::BLOCKING_STI_OR_MOV_SS == 0
+            && vmcs::read(control::VMENTRY_INTERRUPTION_INFO_FIELD) & event::VALID == 0
+    }
+
+    fn interrupts_on(&self) -> bool {
+        vmcs::read(guest::RFLAGS) & RFlags::INTERRUPT_FLAG.bits() != 0
+    }
+
+    fn inject_interrupt(&self, vector: u8) {
+        let info = u64::from(vector) | (event::EXTERNAL_INTERRUPT << event::TYPE_SHIFT) | event::VALID;
+        vmcs::write(control::VMENTRY_INTERRUPTION_INFO_FIELD, info);
+    }
+
+    fn want_window(&self, on: bool) {
+        let proc = vmcs::read(control::PRIMARY_PROCBASED_EXEC_CONTROLS);
+        let window = u64::from(Proc::INTERRUPT_WINDOW_EXITING.bits());
+        vmcs::write(
+            control::PRIMARY_PROCBASED_EXEC_CONTROLS,
+            if on { proc | window } else { proc & !window },
+        );
+    }
 }
 
 /// The guest state of the current VMCS but its general registers (rsp
@@ -487,15 +495,5 @@ pub fn read_state() -> ipc::vstate::State {
         segments: SEGMENTS.map(segment),
         gdtr: table(guest::GDTR_LIMIT, guest::GDTR_BASE),
         idtr: table(guest::IDTR_LIMIT, guest::IDTR_BASE),
-    }
-}
-
-/// Writes a VMM's checked rsp, rip and rflags (`ipc::vstate::Write`)
-/// into the current VMCS.
-pub fn set_state(rsp: Option<u64>, rip: Option<u64>, rflags: Option<u64>) {
-    for (field, value) in [(guest::RSP, rsp), (guest::RIP, rip), (guest::RFLAGS, rflags)] {
-        if let Some(v) = value {
-            vmcs::write(field, v);
-        }
     }
 }

@@ -2,14 +2,12 @@
 
 use core::sync::atomic::Ordering;
 
-use ipc::vcpu::Action;
-
 use super::run;
 use super::vmcs;
 use crate::arch::cpu;
 use crate::obj::pool::Ref;
 use crate::obj::vcpu::Vcpu;
-use crate::virt::vcpu::{apply_regs, take_staged, Entry};
+use crate::virt::vcpu::{apply, Entry};
 
 pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
     let me = cpu::current();
@@ -34,23 +32,7 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
     if v.host_cr3 != cr3 && vmcs::write(x86::vmx::vmcs::host::CR3, cr3) {
         v.host_cr3 = cr3;
     }
-    if v.staged.is_some() {
-        let (rsp, rip, rflags) = take_staged(v);
-        run::set_state(rsp, rip, rflags);
-    }
-    if let Some(r) = v.reply.take() {
-        if r.actions.contains(Action::ADVANCE) {
-            run::set_rip(run::rip() + v.exit_len.min(15));
-            run::end_shadow();
-        }
-        if r.actions.contains(Action::SET_RIP) {
-            run::set_rip(r.rip);
-        }
-        apply_regs(v, &r);
-        if let Some((vector, error)) = r.inject {
-            run::inject(vector, error);
-        }
-    }
+    apply(v, &run::Current);
     if v.ept_epoch != epoch {
         vmcs::invept_all();
         v.ept_epoch = epoch;

@@ -52,38 +52,31 @@ guest_main64:
     movq $irq_level, %rax
     movl $0x63, %ecx
     call gate64_set
-    movl $0x1B, %ecx                /* x2APIC on, SVR enabled */
-    rdmsr
-    orl $0xC00, %eax
-    wrmsr
-    movl $0x80F, %ecx
-    movl $0x1FF, %eax
-    xorl %edx, %edx
-    wrmsr
+    call x2apic_on64
 
     /* Version, and entry 2 masked at reset. */
     movb $0x01, %al
-    call ioapic_read
+    call ioapic_read64
     movq $msg_version, %rsi
     cmpl $0x00170011, %eax
-    jne fail
+    jne fail_line64
     movb $0x14, %al
-    call ioapic_read
+    call ioapic_read64
     movq $msg_reset_mask, %rsi
     btl $16, %eax
-    jnc fail
+    jnc fail_line64
 
     /* Pin 2 -> 0x60, APIC ID 0, edge, fixed; read back. */
     movb $0x15, %al
     xorl %edx, %edx
-    call ioapic_write
+    call ioapic_write64
     movb $0x14, %al
     movl $0x60, %edx
-    call ioapic_write
-    call ioapic_read
+    call ioapic_write64
+    call ioapic_read64
     movq $msg_readback, %rsi
     cmpl $0x60, %eax
-    jne fail
+    jne fail_line64
     /* The PIT: channel 0, lobyte/hibyte, mode 2, 1193 (1 kHz). */
     movb $0x34, %al
     outb %al, $0x43
@@ -102,16 +95,16 @@ guest_main64:
     imulq $9, %rcx
     movq $msg_pit_fast, %rsi
     cmpq %rcx, %rax
-    jb fail
+    jb fail_line64
     movq $msg_wrong_vector, %rsi
     cmpq $0, count_b
-    jne fail
+    jne fail_line64
 
     /* Masked: nothing in 20 ms (after 10 ms to settle: an interrupt
        raised before the mask may still be on its way). */
     movb $0x14, %al
     movl $(0x60 | 1 << 16), %edx
-    call ioapic_write
+    call ioapic_write64
     movq $10000, %rax
     call spin_sti64
     movq count_a, %r12
@@ -119,23 +112,23 @@ guest_main64:
     call spin_sti64
     movq $msg_masked, %rsi
     cmpq count_a, %r12
-    jne fail
+    jne fail_line64
 
     /* Routed to 0x61: there, not at 0x60. */
     movb $0x14, %al
     movl $0x61, %edx
-    call ioapic_write
+    call ioapic_write64
     movq $count_b, %rdi
     movq $5, %rax
     movq $msg_rerouted, %rsi
     call wait_count
     movq $msg_old_vector, %rsi
     cmpq count_a, %r12
-    jne fail
+    jne fail_line64
     /* Masked again, and the PIT stopped (mode 0, no count). */
     movb $0x14, %al
     movl $(0x61 | 1 << 16), %edx
-    call ioapic_write
+    call ioapic_write64
     movb $0x30, %al
     outb %al, $0x43
     movq $msg_pit_ok, %rsi
@@ -144,10 +137,10 @@ guest_main64:
     /* The UART's transmitter interrupt on pin 4 -> 0x62. */
     movb $0x19, %al
     xorl %edx, %edx
-    call ioapic_write
+    call ioapic_write64
     movb $0x18, %al
     movl $0x62, %edx
-    call ioapic_write
+    call ioapic_write64
     call uart_irq_on
     movq $count_u, %rdi
     movq $1, %rax
@@ -158,27 +151,27 @@ guest_main64:
     call uart_irq_off
     movq $msg_uart_twice, %rsi
     cmpq $1, count_u
-    jne fail
+    jne fail_line64
 
     /* To APIC ID 5, which nobody has: not here. */
     movb $0x19, %al
     movl $(5 << 24), %edx
-    call ioapic_write
+    call ioapic_write64
     call uart_irq_on
     movq $10000, %rax
     call spin_sti64
     call uart_irq_off
     movq $msg_uart_elsewhere, %rsi
     cmpq $1, count_u
-    jne fail
+    jne fail_line64
 
     /* Level-triggered, to 0x63 at APIC ID 0: remote IRR set until EOI. */
     movb $0x19, %al
     xorl %edx, %edx
-    call ioapic_write
+    call ioapic_write64
     movb $0x18, %al
     movl $(0x63 | 1 << 15), %edx
-    call ioapic_write
+    call ioapic_write64
     call uart_irq_on
     movq $count_l, %rdi
     movq $1, %rax
@@ -189,36 +182,17 @@ guest_main64:
     call uart_irq_off
     movq $msg_level_twice, %rsi
     cmpq $1, count_l
-    jne fail
+    jne fail_line64
     movq $msg_level_irr, %rsi
     btl $14, level_entry
-    jnc fail
+    jnc fail_line64
     movb $0x18, %al
-    call ioapic_read
+    call ioapic_read64
     movq $msg_level_eoi, %rsi
     btl $14, %eax
-    jc fail
+    jc fail_line64
     movq $msg_uart_ok, %rsi
     call puts64
-    ret
-
-/* %eax = I/O APIC register %al. */
-ioapic_read:
-    pushq %rbx
-    movl $IOAPIC, %ebx
-    movzbl %al, %eax
-    movl %eax, (%rbx)
-    movl 0x10(%rbx), %eax
-    popq %rbx
-    ret
-
-/* I/O APIC register %al = %edx (keeps %eax). */
-ioapic_write:
-    pushq %rbx
-    movl $IOAPIC, %ebx
-    movb %al, (%rbx)
-    movl %edx, 0x10(%rbx)
-    popq %rbx
     ret
 
 uart_irq_on:
@@ -252,7 +226,7 @@ stamp:
    the line at %rsi if it does not within 2 s. */
 wait_count:
     call wait_count64
-    jc fail
+    jc fail_line64
     ret
 
 /* The handlers: count (and the TSC), then EOI. */
@@ -288,28 +262,17 @@ eoi:
     jmp eoi
     counted irq_level, count_l
     movb $0x18, %al
-    call ioapic_read
+    call ioapic_read64
     movl %eax, level_entry
     movw $0x3FA, %dx
     inb %dx, %al
     jmp eoi
 
-fail:
-    cli
-    pushq %rsi
-    movq $msg_fail, %rsi
-    call puts64
-    popq %rsi
-    call puts64
-    call newline64
-    jmp guest_fail64
 
     .section .rodata.guest_main, "a"
     .global guest_name
 guest_name:
     .asciz "guest-ioapic"
-msg_fail:
-    .asciz "guest-ioapic: FAIL "
 msg_version:
     .asciz "the version register is not 0x00170011"
 msg_reset_mask:

@@ -39,15 +39,15 @@ guest_main:
 guest_main64:
     cmpq $0, dirty
     movq $msg_dirty, %rsi
-    jne fail
+    jne fail_line64
     movq $1, dirty
     movb $0x0B, %al
-    call cmos_read
+    call cmos_read64
     cmpb $0x02, %al
     movq $msg_status_b, %rsi
-    jne fail
+    jne fail_line64
     movb $COUNT, %al
-    call cmos_read
+    call cmos_read64
     movzbq %al, %rbx
     movq $msg_boot, %rsi
     call puts64
@@ -57,17 +57,17 @@ guest_main64:
     cmpq $2, %rbx
     je 3f
     movq $msg_count, %rsi
-    ja fail
+    ja fail_line64
     /* The next boot's count. */
-    leaq 1(%rbx), %rcx
+    leaq 1(%rbx), %rax
+    movb %al, %ah
     movb $COUNT, %al
-    call cmos_write
+    call cmos_write64
     cmpq $1, %rbx
     je 2f
     /* Boot 1: binary mode, then the ACPI reset register. */
-    movb $0x0B, %al
-    movb $0x06, %cl
-    call cmos_write
+    movw $(0x0B | 0x06 << 8), %ax
+    call cmos_write64
     movq $msg_cf9, %rsi
     call puts64
     movb $0x06, %al
@@ -87,43 +87,11 @@ guest_main64:
     call puts64
     ret
 
-fail:
-    cli
-    pushq %rsi
-    movq $msg_fail, %rsi
-    call puts64
-    popq %rsi
-    call puts64
-    call newline64
-    jmp guest_fail64
-
-/* CMOS byte %al into %al. */
-cmos_read:
-    pushq %rdx
-    movw $0x70, %dx
-    outb %al, %dx
-    movw $0x71, %dx
-    inb %dx, %al
-    popq %rdx
-    ret
-
-/* CMOS byte %al := %cl. */
-cmos_write:
-    pushq %rdx
-    movw $0x70, %dx
-    outb %al, %dx
-    movw $0x71, %dx
-    movb %cl, %al
-    outb %al, %dx
-    popq %rdx
-    ret
 
     .section .rodata.guest_main, "a"
     .global guest_name
 guest_name:
     .asciz "guest-reboot"
-msg_fail:
-    .asciz "guest-reboot: FAIL "
 msg_dirty:
     .asciz "its RAM kept the boot before's (a .bss word was set)"
 msg_status_b:

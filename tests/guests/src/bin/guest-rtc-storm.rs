@@ -35,14 +35,7 @@ guest_main64:
     movq $irq_rtc, %rax
     movl $0x68, %ecx
     call gate64_set
-    movl $0x1B, %ecx                /* x2APIC on, SVR enabled */
-    rdmsr
-    orl $0xC00, %eax
-    wrmsr
-    movl $0x80F, %ecx
-    movl $0x1FF, %eax
-    xorl %edx, %edx
-    wrmsr
+    call x2apic_on64
     movl $0xFEC00000, %ebx          /* pin 8: APIC ID 0, edge, vector 0x68 */
     movl $0x21, (%rbx)
     movl $0, 0x10(%rbx)

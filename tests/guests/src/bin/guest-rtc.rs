@@ -58,15 +58,15 @@ guest_main64:
     call tsc_rates64
     /* Status B and D as at reset. */
     movb $0x0B, %al
-    call cmos
+    call cmos_read64
     cmpb $0x02, %al
     movq $msg_status_b, %rsi
-    jne fail
+    jne fail_line64
     movb $0x8D, %al                 /* NMIs masked, register 0x0D */
-    call cmos
+    call cmos_read64
     cmpb $0x80, %al
     movq $msg_status_d, %rsi
-    jne fail
+    jne fail_line64
 
     /* Now, in BCD. */
     call read_time
@@ -77,7 +77,7 @@ guest_main64:
     call check_fields
     cmpl $2025, year
     movq $msg_year, %rsi
-    jb fail
+    jb fail_line64
     call seconds_of_day
     movq %rax, %r12
 
@@ -99,30 +99,30 @@ guest_main64:
     call puts64
     cmpq $1, %r13
     movq $msg_not_advancing, %rsi
-    jb fail
+    jb fail_line64
     cmpq $2, %r13
-    ja fail
+    ja fail_line64
 
     /* Binary mode, SET: 1999-12-31 23:59:59. */
     movb $0x0B, %al
     movb $0x86, %ah                 /* SET, binary, 24-hour */
-    call cmos_write
+    call cmos_write64
     movw $(0x32 | 19 << 8), %ax
-    call cmos_write
+    call cmos_write64
     movw $(0x09 | 99 << 8), %ax
-    call cmos_write
+    call cmos_write64
     movw $(0x08 | 12 << 8), %ax
-    call cmos_write
+    call cmos_write64
     movw $(0x07 | 31 << 8), %ax
-    call cmos_write
+    call cmos_write64
     movw $(0x04 | 23 << 8), %ax
-    call cmos_write
+    call cmos_write64
     movw $(0x02 | 59 << 8), %ax
-    call cmos_write
+    call cmos_write64
     movw $(0x00 | 59 << 8), %ax
-    call cmos_write
+    call cmos_write64
     movw $(0x0B | 0x06 << 8), %ax   /* SET cleared: it runs */
-    call cmos_write
+    call cmos_write64
     movq $1100000, %rax
     call spin_us64
     call read_time
@@ -132,38 +132,38 @@ guest_main64:
     call newline64
     movq $msg_carry, %rsi
     cmpl $2000, year
-    jne fail
+    jne fail_line64
     cmpb $1, month
-    jne fail
+    jne fail_line64
     cmpb $1, day
-    jne fail
+    jne fail_line64
     cmpb $0, hour
-    jne fail
+    jne fail_line64
     cmpb $0, minute
-    jne fail
+    jne fail_line64
     cmpb $1, second
-    ja fail
+    ja fail_line64
     movb $0x06, %al
-    call cmos
+    call cmos_read64
     cmpb $7, %al
     movq $msg_weekday, %rsi
-    jne fail
+    jne fail_line64
 
     /* The CMOS memory: base memory, and memory above 1 MiB. */
     movb $0x15, %al
-    call cmos
+    call cmos_read64
     movb %al, %bl
     movb $0x16, %al
-    call cmos
+    call cmos_read64
     movb %al, %bh
     cmpw $640, %bx
     movq $msg_base, %rsi
-    jne fail
+    jne fail_line64
     movb $0x17, %al
-    call cmos
+    call cmos_read64
     movb %al, %bl
     movb $0x18, %al
-    call cmos
+    call cmos_read64
     movb %al, %bh
     movzwl %bx, %ebx
     movl mem_upper, %eax
@@ -172,7 +172,7 @@ guest_main64:
     movl $0xFFFF, %eax
 2:  cmpl %eax, %ebx
     movq $msg_extended, %rsi
-    jne fail
+    jne fail_line64
     call interrupts
     movq $msg_ok, %rsi
     call puts64
@@ -185,33 +185,26 @@ interrupts:
     movq $irq_rtc, %rax
     movl $0x68, %ecx
     call gate64_set
-    movl $0x1B, %ecx                /* x2APIC on, SVR enabled */
-    rdmsr
-    orl $0xC00, %eax
-    wrmsr
-    movl $0x80F, %ecx
-    movl $0x1FF, %eax
-    xorl %edx, %edx
-    wrmsr
+    call x2apic_on64
     movb $0x21, %al                 /* pin 8's destination: APIC ID 0 */
     xorl %edx, %edx
-    call ioapic_write
+    call ioapic_write64
     movb $0x20, %al                 /* edge, fixed, vector 0x68 */
     movl $0x68, %edx
-    call ioapic_write
+    call ioapic_write64
 
     /* Periodic, 16 Hz, for 1 s. */
     movw $(0x0A | 0x2C << 8), %ax
-    call cmos_write
+    call cmos_write64
     movb $0x0C, %al                 /* nothing pending */
-    call cmos
+    call cmos_read64
     call stamp
     movw $(0x0B | 0x46 << 8), %ax   /* PIE, binary, 24-hour */
-    call cmos_write
+    call cmos_write64
     movq $1000000, %rax
     call spin_sti64
     movw $(0x0B | 0x06 << 8), %ax
-    call cmos_write
+    call cmos_write64
     call since_us
     movq %rax, %r13                 /* us */
     movq count_p, %r12
@@ -233,12 +226,12 @@ interrupts:
     leaq 1(%rax), %rcx
     movq $msg_periodic_many, %rsi
     cmpq %rcx, %r12
-    ja fail
+    ja fail_line64
     leaq (%rax,%rax,2), %rax        /* three quarters of them */
     shrq $2, %rax
     movq $msg_periodic_few, %rsi
     cmpq %rax, %r12
-    jb fail
+    jb fail_line64
 
     /* The fastest rate, status C never read: one interrupt in 50 ms
        (after 10 ms for an interrupt still on its way to be taken). */
@@ -247,23 +240,23 @@ interrupts:
     movb $1, c_unread
     movq count_irq, %r12
     movw $(0x0A | 0x23 << 8), %ax   /* 8192 Hz */
-    call cmos_write
+    call cmos_write64
     movw $(0x0B | 0x46 << 8), %ax
-    call cmos_write
+    call cmos_write64
     movq $50000, %rax
     call spin_sti64
     movq count_irq, %r13
     subq %r12, %r13
     movb $0x0C, %al
-    call cmos
+    call cmos_read64
     movb %al, %bl
     movb $0, c_unread
     movw $(0x0B | 0x06 << 8), %ax
-    call cmos_write
+    call cmos_write64
     movw $(0x0A | 0x26 << 8), %ax
-    call cmos_write
+    call cmos_write64
     movb $0x0C, %al
-    call cmos
+    call cmos_read64
     movq $msg_unread, %rsi
     call puts64
     movq %r13, %rax
@@ -272,15 +265,15 @@ interrupts:
     call puts64
     movq $msg_unread_many, %rsi
     cmpq $1, %r13
-    jne fail
+    jne fail_line64
     andb $0xC0, %bl
     movq $msg_unread_flags, %rsi
     cmpb $0xC0, %bl
-    jne fail
+    jne fail_line64
 
     /* The alarm: this hour, any minute, two seconds on. */
     movb $0x00, %al
-    call cmos
+    call cmos_read64
     addb $2, %al
     cmpb $60, %al
     jb 1f
@@ -288,31 +281,31 @@ interrupts:
 1:  movb %al, alarm_second
     movb %al, %ah
     movb $0x01, %al
-    call cmos_write
+    call cmos_write64
     movw $(0x03 | 0xC0 << 8), %ax   /* minutes: don't care */
-    call cmos_write
+    call cmos_write64
     movb $0x04, %al
-    call cmos
+    call cmos_read64
     movb %al, %ah
     movb $0x05, %al
-    call cmos_write
+    call cmos_write64
     movb $0x0C, %al
-    call cmos
+    call cmos_read64
     movq $count_a, %rdi
     movw $(0x0B | 0x26 << 8), %ax   /* AIE */
-    call cmos_write
+    call cmos_write64
     movq count_a, %rax
     incq %rax
     call wait_count64
     jnc 2f
     call wait_count64
     movq $msg_no_alarm, %rsi
-    jc fail
+    jc fail_line64
 2:  movb $0x00, %al
-    call cmos
+    call cmos_read64
     movb %al, %bl
     movw $(0x0B | 0x06 << 8), %ax
-    call cmos_write
+    call cmos_write64
     movq $msg_alarm, %rsi
     call puts64
     movzbl %bl, %eax
@@ -320,23 +313,23 @@ interrupts:
     call newline64
     movq $msg_alarm_second, %rsi
     cmpb alarm_second, %bl
-    jne fail
+    jne fail_line64
 
     /* Update-ended: two of them, a second apart. */
     movb $0x0C, %al
-    call cmos
+    call cmos_read64
     movq $count_u, %rdi
     movw $(0x0B | 0x16 << 8), %ax   /* UIE */
-    call cmos_write
+    call cmos_write64
     movq count_u, %rax
     addq $2, %rax
     call wait_count64
     jnc 3f
     call wait_count64
     movq $msg_no_update, %rsi
-    jc fail
+    jc fail_line64
 3:  movw $(0x0B | 0x06 << 8), %ax
-    call cmos_write
+    call cmos_write64
     movq uf_last, %rax
     subq uf_prev, %rax
     xorl %edx, %edx
@@ -351,9 +344,9 @@ interrupts:
     call puts64
     movq $msg_update_not_second, %rsi
     cmpq $800, %r13
-    jb fail
+    jb fail_line64
     cmpq $1200, %r13
-    ja fail
+    ja fail_line64
     ret
 
 /* The clock's interrupt: status C read (unless c_unread), its flags
@@ -392,15 +385,6 @@ irq_rtc:
     popq %rax
     iretq
 
-/* I/O APIC register %al = %edx. */
-ioapic_write:
-    pushq %rbx
-    movl $0xFEC00000, %ebx
-    movb %al, (%rbx)
-    movl %edx, 0x10(%rbx)
-    popq %rbx
-    ret
-
 stamp:
     pushq %rax
     pushq %rdx
@@ -428,40 +412,10 @@ since_us:
     popq %rcx
     ret
 
-fail:
-    cli
-    pushq %rsi
-    movq $msg_fail, %rsi
-    call puts64
-    popq %rsi
-    call puts64
-    call newline64
-    jmp guest_fail64
-
-/* %al = CMOS register %al (the index port's bit 7 as given). */
-cmos:
-    pushq %rdx
-    movw $0x70, %dx
-    outb %al, %dx
-    movw $0x71, %dx
-    inb %dx, %al
-    popq %rdx
-    ret
-
-/* CMOS register %al = %ah. */
-cmos_write:
-    pushq %rdx
-    movw $0x70, %dx
-    outb %al, %dx
-    movb %ah, %al
-    movw $0x71, %dx
-    outb %al, %dx
-    popq %rdx
-    ret
 
 /* One field: %al = register %al in the mode of status B (BCD or binary). */
 field:
-    call cmos
+    call cmos_read64
     testb $0x04, mode_b
     jnz 1f
     pushq %rcx
@@ -480,10 +434,10 @@ read_time:
     pushq %rax
     pushq %rbx
     movb $0x0B, %al
-    call cmos
+    call cmos_read64
     movb %al, mode_b
 1:  movb $0x0A, %al
-    call cmos
+    call cmos_read64
     testb $0x80, %al
     jnz 1b
     call read_once
@@ -528,19 +482,19 @@ read_once:
 check_fields:
     movq $msg_range, %rsi
     cmpb $1, month
-    jb fail
+    jb fail_line64
     cmpb $12, month
-    ja fail
+    ja fail_line64
     cmpb $1, day
-    jb fail
+    jb fail_line64
     cmpb $31, day
-    ja fail
+    ja fail_line64
     cmpb $23, hour
-    ja fail
+    ja fail_line64
     cmpb $59, minute
-    ja fail
+    ja fail_line64
     cmpb $59, second
-    ja fail
+    ja fail_line64
     ret
 
 /* %rax = hour * 3600 + minute * 60 + second. */
@@ -604,8 +558,6 @@ put2:
     .global guest_name
 guest_name:
     .asciz "guest-rtc"
-msg_fail:
-    .asciz "guest-rtc: FAIL "
 msg_status_b:
     .asciz "status B is not 0x02 (BCD, 24-hour) at reset"
 msg_status_d:
