@@ -20,6 +20,14 @@
 //! read the system file, never from a VMM; `blk` puts every request of
 //! client `n` through its [`Window`], so a VMM, even a hostile one,
 //! reaches only its own region, and writes nothing on a read-only one.
+//!
+//! Limits of this slice (issue 13): `blk` serves a client until it closes
+//! (a VMM closes its disks when its guest stops for good) or breaks its
+//! ring; a VMM that dies without closing is served on, so `blk`, and the
+//! system, does not stop by itself then. A restarted VMM makes its ring
+//! ends afresh over the region, which `blk`'s ends take for a peer moving
+//! an index back: that client is dropped, and the new VMM's disks get no
+//! answer. (A VMM waiting on `blk` has no time-out either.)
 
 use core::fmt::Write;
 
