@@ -35,8 +35,8 @@ pub const INIT: &str = include_str!("linux/init.sh");
 /// `lib/modules/<release>/kernel/`), in an order in which each one's
 /// dependencies come before it.
 pub const MODULES: &[&str] = &[
-    "drivers/virtio/virtio.ko",
     "drivers/virtio/virtio_ring.ko",
+    "drivers/virtio/virtio.ko",
     "drivers/virtio/virtio_pci_modern_dev.ko",
     "drivers/virtio/virtio_pci_legacy_dev.ko",
     "drivers/virtio/virtio_pci.ko",
@@ -182,7 +182,8 @@ fn unpack(deb: &Path, dest: &Path) -> Result<()> {
 }
 
 /// The initramfs's cpio archive: busybox as /bin/busybox (and /bin/sh),
-/// /init, the directories init mounts on, /dev/console, and [`MODULES`].
+/// /init, the directories init mounts on, /dev/console, and [`MODULES`]
+/// (their order in `lib/modules/order`, for init's `insmod`).
 pub fn initramfs(busybox: &[u8], modules: &Path, release: &str) -> Result<Vec<u8>> {
     let mut c = Cpio::new();
     for d in ["bin", "dev", "proc", "sys", "tmp", "lib", "lib/modules"] {
@@ -208,6 +209,9 @@ pub fn initramfs(busybox: &[u8], modules: &Path, release: &str) -> Result<Vec<u8
     for d in &dirs {
         c.dir(d)?;
     }
+    // The order init loads them in (`insmod`, each after its dependencies).
+    let order: String = MODULES.iter().map(|m| format!("{m}\n")).collect();
+    c.file("lib/modules/order", 0o644, order.as_bytes())?;
     for m in MODULES {
         let path = modules.join("kernel").join(m);
         let bytes = fs::read(&path)

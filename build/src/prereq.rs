@@ -31,6 +31,10 @@ const NEEDS: &[Need] = &[
     Need { what: "mformat", present: command, packages: &["mtools"] },
     // The VMM's DSDT host test checks its AML with ACPICA's disassembler.
     Need { what: "iasl", present: command, packages: &["acpica-tools"] },
+    // linux_disk builds an ext4 image (`mke2fs -d`) and reads it back
+    // (`debugfs`, `e2fsck -fn`); /usr/sbin, which may not be on PATH.
+    Need { what: "/usr/sbin/mke2fs", present: path, packages: &["e2fsprogs"] },
+    Need { what: "/usr/sbin/debugfs", present: path, packages: &["e2fsprogs"] },
     Need { what: "/usr/lib/grub/i386-pc", present: path, packages: &["grub-pc-bin"] },
     Need { what: "/usr/share/bochs/BIOS-bochs-latest", present: path, packages: &["bochsbios"] },
     Need { what: "/usr/share/bochs/VGABIOS-lgpl-latest", present: path, packages: &["bochs", "vgabios"] },

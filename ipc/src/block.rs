@@ -11,6 +11,7 @@
 //! cannot decode is answered `Malformed` under the tag it carried (0 if
 //! none), one past the disk's end `BadAddress`.
 
+pub mod clients;
 pub mod pattern;
 
 /// The words of the device bench's shared region `bench-stamp`

@@ -7,13 +7,22 @@
 //! [`GuestConfig::modules`], which holds their strings. The VMM is the boot
 //! module [`VMM_IMAGE`], started as a domain named after the guest with
 //! [`vmm_quota_kib`] of memory.
+//!
+//! A guest's disks ([`GuestConfig::disks`]) are told to its VMM as the
+//! system file gave them (`manifest::DiskSpec`: the blk domain, the
+//! region's first sector and length, read-only). Design choice (the design
+//! is silent): the VMM is told the region too, to answer a request past
+//! its disk's end itself, but it is not what keeps a guest inside its
+//! region: the blk domain, told each client's region by `mgmt`, refuses
+//! whatever leaves it, whatever a VMM asks.
 
 use heapless::String;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::manifest::{DiskSpec, MAX_GUEST_DISKS};
 
-pub const GUEST_CONFIG_VERSION: u32 = 3;
+pub const GUEST_CONFIG_VERSION: u32 = 4;
 /// The most guest RAM one VMM gives a guest (3 GiB: below the 32-bit hole).
 pub const MAX_GUEST_MEMORY_KIB: u32 = 3 << 20;
 /// The name of the VMM's capability to its configuration.
@@ -80,7 +89,7 @@ pub const CONSOLE_INPUT_BIT: u64 = 1 << 32;
 /// The bit of `mgmt`'s notification that says a guest's output came.
 pub const CONSOLE_OUTPUT_BIT: u64 = 1 << 3;
 /// The most bytes a configuration encodes to.
-pub const CONFIG_MAX: usize = 512;
+pub const CONFIG_MAX: usize = 1024;
 /// The CPU weight of a domain or guest nobody set one for.
 pub const DEFAULT_WEIGHT: u16 = 256;
 
@@ -117,6 +126,9 @@ pub struct GuestConfig {
     /// read from the machine's own CMOS clock, and the TSC then (None: it
     /// read none, and the guest's clock starts at 1970-01-01 00:00:00).
     pub wall: Option<WallClock>,
+    /// The guest's virtual disks, in order (`vda`, `vdb`, …): each a region
+    /// of the disk a blk domain drives.
+    pub disks: heapless::Vec<DiskSpec, MAX_GUEST_DISKS>,
 }
 
 /// A date and time of day (UTC, as the machine's CMOS clock keeps it) and
@@ -158,7 +170,8 @@ impl GuestConfig {
             && self.weight > 0
             && self.cap_percent <= 100
             && self.modules.iter().all(|m| printable(m))
-            && self.wall.as_ref().is_none_or(WallClock::valid);
+            && self.wall.as_ref().is_none_or(WallClock::valid)
+            && self.disks.iter().all(disk_ok);
         if ok {
             Ok(())
         } else {
@@ -226,6 +239,13 @@ pub mod status {
     }
 }
 
+/// A disk names a blk domain (printable, not empty) and a region that is
+/// not empty and does not wrap.
+fn disk_ok(d: &DiskSpec) -> bool {
+    let fits = d.sectors.is_none_or(|n| n > 0 && d.first_sector.checked_add(n).is_some());
+    !d.blk.is_empty() && printable(&d.blk) && fits
+}
+
 /// Printable ASCII only: a module's string becomes a C string in guest
 /// memory, and a NUL would cut it.
 pub fn printable(s: &str) -> bool {
@@ -256,6 +276,13 @@ mod tests {
                 second: 54,
                 tsc: 1 << 40,
             }),
+            disks: heapless::Vec::from_slice(&[DiskSpec {
+                blk: String::try_from("blk").unwrap(),
+                first_sector: 2048,
+                sectors: Some(32768),
+                read_only: false,
+            }])
+            .unwrap(),
         }
     }
 
@@ -304,6 +331,21 @@ mod tests {
             w.minute = 60;
         }
         assert_eq!(c.validate(), Err(Error::Malformed));
+        let bad: [fn(&mut DiskSpec); 5] = [
+            |d| d.sectors = Some(0),
+            |d| d.first_sector = u64::MAX,
+            |d| d.blk.clear(),
+            |d| d.blk = String::try_from("b\nk").unwrap(),
+            |d| (d.first_sector, d.sectors) = (1, Some(u64::MAX)),
+        ];
+        for (i, spoil) in bad.iter().enumerate() {
+            let mut c = sample();
+            spoil(&mut c.disks[0]);
+            assert_eq!(c.validate(), Err(Error::Malformed), "disk case {i}");
+        }
+        let mut c = sample();
+        (c.disks[0].first_sector, c.disks[0].sectors, c.disks[0].read_only) = (u64::MAX, None, true);
+        assert_eq!(c.validate(), Ok(()), "the rest of the disk from any sector");
     }
 
     #[test]
@@ -328,6 +370,13 @@ mod tests {
         (c.memory_kib, c.weight, c.cap_percent) = (MAX_GUEST_MEMORY_KIB, u16::MAX, 100);
         let longest = String::try_from("z".repeat(MODULE_STRING_MAX).as_str()).unwrap();
         c.modules = core::iter::repeat_n(longest, MAX_GUEST_MODULES).collect();
+        let disk = DiskSpec {
+            blk: String::try_from("w".repeat(24).as_str()).unwrap(),
+            first_sector: u64::MAX - 1,
+            sectors: Some(1),
+            read_only: true,
+        };
+        c.disks = core::iter::repeat_n(disk, MAX_GUEST_DISKS).collect();
         let mut buf = [0u8; CONFIG_MAX];
         assert!(c.encode(&mut buf).is_ok());
         assert_eq!(vmm_quota_kib(MAX_GUEST_MEMORY_KIB), (3 << 20) + 4096 + (3 << 20) / 128);

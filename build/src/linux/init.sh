@@ -46,6 +46,33 @@ rtc_irqs 2
 echo "ryokan-init: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 echo "ryokan-init: rtc0 $(cat /sys/class/rtc/rtc0/name 2>&1) $(cat /sys/class/rtc/rtc0/since_epoch 2>&1)"
 echo "ryokan-init: date $(date -u +%s)"
+# With `ryokan.disk` (linux_disk): /dev/vda, the ext4 file system the
+# harness built on a region of the blk domain's disk. Mounted, its
+# known.bin's SHA-256 said, new.bin (known.bin four times) written and
+# synced, unmounted: the harness reads new.bin back from the image.
+if grep -qw ryokan.disk /proc/cmdline; then
+    for m in $(cat /lib/modules/order); do
+        insmod "/lib/modules/$(uname -r)/kernel/$m" || echo "ryokan-init: disk: insmod $m failed"
+    done
+    mkdir -p /mnt
+    if mount -t ext4 /dev/vda /mnt; then
+        echo "ryokan-init: disk: mounted /dev/vda ($(cat /sys/block/vda/size) sectors)"
+        echo "ryokan-init: disk: $(sha256sum /mnt/known.bin)"
+        cat /mnt/known.bin /mnt/known.bin /mnt/known.bin /mnt/known.bin > /mnt/new.bin
+        sync
+        echo "ryokan-init: disk: wrote $(sha256sum /mnt/new.bin)"
+        umount /mnt
+        if dmesg | grep -q -i -E 'I/O error|EXT4-fs error|blk_update_request'; then
+            echo "ryokan-init: disk: unmounted, with I/O errors:"
+            dmesg | grep -i -E 'I/O error|EXT4-fs error|blk_update_request'
+        else
+            echo "ryokan-init: disk: unmounted, no I/O errors"
+        fi
+    else
+        echo "ryokan-init: disk: cannot mount /dev/vda"
+        dmesg | tail -20
+    fi
+fi
 # The kernel's log, less its command line (which may say `panic=-1`).
 log() { dmesg | grep -v -i 'command line'; }
 if log | grep -q -E 'BUG|WARNING|Call Trace|panic'; then

@@ -61,6 +61,15 @@ fn the_initramfs_holds_busybox_init_a_console_and_the_modules() {
         let name = format!("lib/modules/6.1.0-1-cloud-amd64/kernel/{m}");
         assert_eq!(get(&name).3, m.as_bytes());
     }
+    // The order init loads them in, each after what it needs.
+    let order = String::from_utf8(get("lib/modules/order").3.clone()).unwrap();
+    assert_eq!(order.lines().collect::<Vec<_>>(), MODULES);
+    let at = |m: &str| order.lines().position(|l| l.ends_with(m)).unwrap();
+    // (virtio.ko needs virtio_ring's virtio_break_device: `depends=` in its modinfo.)
+    assert!(at("/virtio_ring.ko") < at("/virtio.ko") && at("/virtio.ko") < at("/virtio_pci.ko"));
+    assert!(
+        at("/virtio_pci_modern_dev.ko") < at("/virtio_pci.ko") && at("/virtio_pci.ko") < at("/virtio_blk.ko")
+    );
     // Every entry's directory comes before it.
     for (i, e) in entries.iter().enumerate() {
         if let Some((parent, _)) = e.0.rsplit_once('/') {

@@ -4,8 +4,10 @@
 //! domain, its DMA into one memory object whose device address the kernel
 //! tells (all three `ryokan_virtio`, which `net` shares). It checks the pattern the test harness wrote at
 //! sectors 0..8, writes its own at sectors 100..108 and flushes; then it
-//! serves the block service (`serve.rs`) until every client is done, and
-//! exits 0 if all went as it should. As `blk-restart` (`blk_restart`),
+//! serves the block service (`serve.rs`) until every client is done (the
+//! system file's clients, with the whole disk, and the guests' disks
+//! `mgmt` wired to it, each with only its region), and exits 0 if all
+//! went as it should. As `blk-restart` (`blk_restart`),
 //! its first instance loads the device instead until it is killed
 //! (`load.rs`), and the instances its supervisor starts after serve.
 
@@ -21,7 +23,9 @@ use ryokan_virtio::{self as virtio, hal::Dma};
 use user::{sys, Caps, StartInfo};
 use virtio_drivers::device::blk::VirtIOBlk;
 
-user::entry!(main, heap_kib = 0);
+// A stack of 256 KiB: each client keeps an answer the full ring did not
+// take yet (4 KiB), up to 6 clients.
+user::entry!(main, heap_kib = 0, stack_kib = 256);
 
 const DEVICE: &str = "device:00:04.0";
 /// Its INTx line, if the system file gave one (`intx`): the fallback of a

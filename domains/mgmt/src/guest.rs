@@ -2,8 +2,10 @@
 //! guest's kernel image and modules (`mgmt`'s boot modules or uploaded
 //! images, read-only) and its configuration (a page `mgmt` fills with the
 //! postcard `GuestConfig`, read-only, the capability's size the encoding's
-//! length).
+//! length); and what a `blk` domain is given about the guests' disks it
+//! serves (`ipc::block::clients`), likewise.
 
+use ipc::block::clients::{Clients, CLIENTS_MAX};
 use ipc::guest::{GuestConfig, WallClock, CONFIG_MAX};
 use ipc::syscall::Width;
 use ipc::{CapSlot, ObjectType, Rights};
@@ -29,13 +31,29 @@ pub fn give_config(env: &Env, inst: &mut Instance, cap: &str, config: &GuestConf
     let mut buf = [0u8; CONFIG_MAX];
     let config = GuestConfig { wall: env.wall, ..config.clone() };
     let bytes = config.encode(&mut buf).map_err(failed("encoding the guest's configuration"))?;
+    give_page(env, inst, cap, bytes, "the guest's configuration")
+}
+
+/// Gives a `blk` instance a page holding `clients` as `cap`.
+pub fn give_clients(env: &Env, inst: &mut Instance, cap: &str, clients: &Clients) -> Result<(), Failure> {
+    let mut buf = [0u8; CLIENTS_MAX];
+    let bytes = clients.encode(&mut buf).map_err(failed("encoding the guests' disks"))?;
+    give_page(env, inst, cap, bytes, "the guests' disks")
+}
+
+/// Gives the instance a page of its own holding `bytes`, read-only, as
+/// `cap` (whose size is their length).
+fn give_page(
+    env: &Env,
+    inst: &mut Instance,
+    cap: &str,
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<(), Failure> {
     let len = bytes.len();
     let page = memory(inst, 1)?;
-    env.modules
-        .fill(page, 1, |dst| dst[..len].copy_from_slice(bytes))
-        .map_err(failed("writing the guest's configuration"))?;
-    let slot = sys::cap_grant(inst.domain, page, Rights::READ)
-        .map_err(failed("granting the guest's configuration"))?;
+    env.modules.fill(page, 1, |dst| dst[..len].copy_from_slice(bytes)).map_err(failed(what))?;
+    let slot = sys::cap_grant(inst.domain, page, Rights::READ).map_err(failed(what))?;
     push(inst, cap, slot, ObjectType::Memory, len as u64)
 }
 

@@ -58,7 +58,10 @@ use user::{Caps, StartInfo};
 
 use crate::modules::Modules;
 
-user::entry!(main, heap_kib = 512, stack_kib = 256);
+// A stack of 512 KiB: a plan (`mgmt::plan::Plan`, 66 KiB since a domain
+// may be given 24 grants, its guests' disks' channels among them) is built
+// by value, and `ryokan create` builds one more beside the running one.
+user::entry!(main, heap_kib = 512, stack_kib = 512);
 
 fn main(start: &'static StartInfo) -> u64 {
     let Some(this) = start.self_domain() else {

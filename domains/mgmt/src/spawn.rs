@@ -220,6 +220,7 @@ fn give(env: &mut Env, plan: &DomainPlan, index: usize, inst: &mut Instance) -> 
             }
             Grant::Module { cap, module } => crate::guest::give_module(env, inst, cap, module)?,
             Grant::GuestConfig { cap, config } => crate::guest::give_config(env, inst, cap, config)?,
+            Grant::BlkClients { cap, clients } => crate::guest::give_clients(env, inst, cap, clients)?,
             Grant::Supervisor { cap } => {
                 let ep = env.supervisor.ok_or(Failure::Unavailable("mgmt's supervision endpoint"))?;
                 let badge = index as u64 + 1;

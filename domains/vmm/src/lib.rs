@@ -29,6 +29,7 @@
 
 pub mod acpi;
 pub mod apic;
+pub mod backing;
 pub mod bus;
 pub mod bzimage;
 pub mod console_link;

@@ -117,11 +117,24 @@ pub fn stub(code32_start: u32) -> [u8; STUB_LEN] {
 
 /// Plans the boot of `image` in guest RAM `[0, ram_end)` with `vcpus`
 /// vCPUs, `cmdline` and an initrd of `initrd_len` bytes, on a TSC of
-/// `tsc_khz`.
+/// `tsc_khz`, on a machine with no PCI bus.
 pub fn plan(
     image: &BzImage<'_>,
     ram_end: u64,
     vcpus: u32,
+    cmdline: &str,
+    initrd_len: Option<u64>,
+    tsc_khz: u64,
+) -> Result<Boot, LinuxError> {
+    plan_on(image, ram_end, (vcpus, false), cmdline, initrd_len, tsc_khz)
+}
+
+/// As [`plan`], on a machine with a PCI bus if `pci` (a guest with disks:
+/// the DSDT has `PCI0`, [`acpi::with_pci`]).
+pub fn plan_on(
+    image: &BzImage<'_>,
+    ram_end: u64,
+    (vcpus, pci): (u32, bool),
     cmdline: &str,
     initrd_len: Option<u64>,
     tsc_khz: u64,
@@ -132,7 +145,7 @@ pub fn plan(
         .map(|len| initrd::place(len, image.initrd_addr_max, ram_end, &placement))
         .transpose()
         .map_err(LinuxError::Initrd)?;
-    let tables = acpi::build(vcpus).map_err(LinuxError::Acpi)?;
+    let tables = if pci { acpi::with_pci(vcpus) } else { acpi::build(vcpus) }.map_err(LinuxError::Acpi)?;
     let cmdline = command_line(cmdline, tsc_khz)?;
     let mut zero_page = [0u8; PAGE as usize];
     let info = BootInfo { ram_end, cmdline: &cmdline, initrd: initrd.clone(), rsdp: tables.rsdp };

@@ -20,13 +20,17 @@
 //! 3 unmapped memory, 4 triple fault, 5 an exit it cannot handle, 6 no
 //! guest could be made, 7 the kernel accepted a forbidden reply (the
 //! `hostile-vmm` test mode, [`hostile`]) or ran a vCPU on after its entry
-//! failed (the `bad-entry` test mode, [`bad_entry`]).
+//! failed (the `bad-entry` test mode, [`bad_entry`]), or `blk` answered a
+//! request past a disk's region (the `ryokan.disk-attack` test mode,
+//! [`disk_link::attack`]). The guest's disks ([`disk_link`]) are each a
+//! client of a `blk` domain; they are closed when the guest stops.
 
 #![cfg_attr(target_os = "none", no_std)]
 #![no_main]
 
 mod bad_entry;
 mod console;
+mod disk_link;
 mod hostile;
 mod link;
 mod run;
@@ -46,8 +50,11 @@ use crate::console::{say, Console};
 // A heap for iced-x86, whose decoder builds its tables there once, at the
 // first MMIO exit (`vmm::mmio`; between 256 and 512 KiB: 256 is too little),
 // charged to the VMM's own 4 MiB; and for the ACPI tables of a Linux guest
-// while they are built (`vmm::acpi`, about 1 KiB for 16 vCPUs).
-user::entry!(main, heap_kib = 512);
+// while they are built (`vmm::acpi`, about 1 KiB for 16 vCPUs). A stack
+// of 256 KiB: a disk's request to `blk` and its answer are a ring slot
+// each (4 KiB) on it, below the exit path's frames, which the 64 KiB
+// default did not hold.
+user::entry!(main, heap_kib = 512, stack_kib = 256);
 
 /// Where the VMM maps its configuration, the guest's kernel image and its
 /// modules (each at most guest RAM's 3 GiB, so 4 GiB apart).
@@ -89,8 +96,42 @@ fn main(start: &'static StartInfo) -> u64 {
             return status::SETUP;
         }
     }
+    let mut disks = match disk_link::open(start, &config) {
+        Ok(d) => d,
+        Err((k, why)) => {
+            say!(console, "cannot start the guest: disk {k}: {why}");
+            return status::SETUP;
+        }
+    };
+    for (k, d) in disks.iter().enumerate() {
+        let blk = config.disks.get(k).map_or("", |s| s.blk.as_str());
+        let ro = if vq::blk::Disk::read_only(d) { ", read-only" } else { "" };
+        say!(console, "disk {k}: {} sectors of {blk}'s disk{ro}", vq::blk::Disk::sectors(d));
+    }
+    let attack = config.cmdline.split(' ').any(|w| w == disk_link::ATTACK);
+    let code = if attack && !disk_link::attack(&mut disks, &console) {
+        status::HOSTILE_ACCEPTED
+    } else {
+        run_guest(start, this, &config, (image, &modules), &console, &mut disks)
+    };
+    // blk serves a client until it closes: each disk is closed, the guest gone.
+    for d in disks.iter_mut() {
+        let _ = d.close();
+    }
+    code
+}
+
+/// Boots the guest and serves it, through its resets, until it stops.
+fn run_guest(
+    start: &StartInfo,
+    this: CapSlot,
+    config: &GuestConfig,
+    (image, modules): (&'static [u8], &[&'static [u8]]),
+    console: &Console,
+    disks: &mut disk_link::Disks,
+) -> u64 {
     let bell = start.slot(ipc::guest::CONSOLE_BELL_CAP);
-    let mut guest = match setup::boot(this, &config, image, &modules, bell, None) {
+    let mut guest = match setup::boot(this, config, image, modules, bell, None) {
         Ok(g) => g,
         Err(e) => {
             say!(console, "cannot start the guest: {e}");
@@ -99,7 +140,7 @@ fn main(start: &'static StartInfo) -> u64 {
     };
     let has = |flag: &str| config.cmdline.split(' ').any(|w| w == flag);
     let (hostile, bad_entry) = (has(hostile::FLAG), has(bad_entry::FLAG));
-    hand_over(start, &guest, &console, hostile);
+    hand_over(start, &guest, console, hostile);
     say!(
         console,
         "started: {} KiB of RAM, {} vCPU{}, command line `{}`, {} module(s)",
@@ -111,9 +152,16 @@ fn main(start: &'static StartInfo) -> u64 {
     );
     // Where `cargo xtask bench` counts a Linux guest's boot from.
     say!(console, "first entry after TSC {}", guest.entry_tsc);
-    let mut link = link::Link::open(start, this, &console);
+    let mut link = link::Link::open(start, this, console);
     let vcpus = usize::from(config.vcpus);
-    let (mut platform, start_tsc) = run::platform(&guest, vcpus);
+    let shown: heapless::Vec<vmm::virtio_blk::Disk, { ipc::manifest::MAX_GUEST_DISKS }> = disks
+        .iter()
+        .map(|d| vmm::virtio_blk::Disk {
+            sectors: vq::blk::Disk::sectors(d),
+            read_only: vq::blk::Disk::read_only(d),
+        })
+        .collect();
+    let (mut platform, start_tsc) = run::platform(&guest, vcpus, &shown);
     let mut restarts = vmm::reboot::Restarts::new(0);
     // The CPU time of the boots before this one.
     let mut cpu_us = 0;
@@ -123,7 +171,8 @@ fn main(start: &'static StartInfo) -> u64 {
             break status::UNHANDLED;
         }
         let probes = (hostile && restarts.boot() == 1, bad_entry);
-        let code = run::serve(&guest, (&mut platform, start_tsc), &console, link.as_mut(), probes, vcpus);
+        let code =
+            run::serve(&guest, (&mut platform, start_tsc), console, link.as_mut(), probes, (vcpus, disks));
         if code != status::RESET {
             break code;
         }
@@ -146,7 +195,7 @@ fn main(start: &'static StartInfo) -> u64 {
             return status::UNHANDLED;
         }
         let kept = Some((guest.exits, guest.bell));
-        guest = match setup::boot(this, &config, image, &modules, Some(guest.timers), kept) {
+        guest = match setup::boot(this, config, image, modules, Some(guest.timers), kept) {
             Ok(g) => g,
             Err(e) => {
                 say!(console, "cannot restart the guest: {e}");
@@ -154,7 +203,7 @@ fn main(start: &'static StartInfo) -> u64 {
             }
         };
         say!(console, "restarted: boot {boot}");
-        hand_over(start, &guest, &console, false);
+        hand_over(start, &guest, console, false);
     };
     match sys::domain_info(guest.domain) {
         Ok(info) => say!(console, "cpu time {} us", cpu_us + info.cpu_us),
@@ -208,6 +257,7 @@ fn config(start: &StartInfo, this: CapSlot, console: &Console) -> Result<GuestCo
             cap_percent: 0,
             modules: heapless::Vec::new(),
             wall: None,
+            disks: heapless::Vec::new(),
         });
     };
     let len =

@@ -11,6 +11,7 @@ use vmm::platform::{MmioWhy, Platform, Step, MARK_PORT, PIT_TIMER_BIT, RTC_TIMER
 use vmm::status;
 
 use crate::console::{say, Console};
+use crate::disk_link::Disks;
 use crate::link::Link;
 use crate::setup::Guest;
 use crate::{bad_entry, hostile};
@@ -61,7 +62,7 @@ fn cpu(leaf: u32, subleaf: u32) -> [u32; 4] {
 
 /// The platform of `guest` with `vcpus` vCPUs, and the TSC at its virtual
 /// time 0 (now): it lives across the guest's reboots.
-pub fn platform(guest: &Guest, vcpus: usize) -> (Platform, u64) {
+pub fn platform(guest: &Guest, vcpus: usize, disks: &[vmm::virtio_blk::Disk]) -> (Platform, u64) {
     let tsc_khz = u32::try_from(time::tsc_per_ms()).unwrap_or(u32::MAX);
     // "AuthenticAMD": ebx of leaf 0 is "Auth", edx "enti", ecx "cAMD".
     let [_, ebx, ecx, edx] = cpu(0, 0);
@@ -69,8 +70,11 @@ pub fn platform(guest: &Guest, vcpus: usize) -> (Platform, u64) {
     let start_tsc = time::now();
     let machine = vmm::rtc::Machine { below_4g: guest.ram.end, above_4g: 0, vcpus: vcpus as u8 };
     let wall = guest.wall.map_or(0, |w| vmm::rtc::wall_ns(&w, start_tsc, u64::from(tsc_khz)));
-    let platform =
-        Platform::new(vcpus, tsc_khz).with_tsc_deadline(start_tsc).on_amd(amd).with_rtc(machine, wall);
+    let platform = Platform::new(vcpus, tsc_khz)
+        .with_tsc_deadline(start_tsc)
+        .on_amd(amd)
+        .with_rtc(machine, wall)
+        .with_disks(disks);
     (platform, start_tsc)
 }
 
@@ -94,13 +98,17 @@ pub fn platform(guest: &Guest, vcpus: usize) -> (Platform, u64) {
 /// came ([`ipc::guest::CONSOLE_INPUT_BIT`]); each byte it sends goes out,
 /// pushed at a newline, a full message, or its first exit that is not a
 /// UART access.
+///
+/// A kick of a disk's queue ([`Step::kick`]) is served here, from the
+/// guest's disk `disks[f]` (a client of its `blk` domain), before the
+/// exit is answered; its interrupt goes out with the step's.
 pub fn serve(
     guest: &Guest,
     (platform, start_tsc): (&mut Platform, u64),
     console: &Console,
     mut link: Option<&mut Link>,
     (hostile, bad_entry): (bool, bool),
-    vcpus: usize,
+    (vcpus, disks): (usize, &mut Disks),
 ) -> u64 {
     let mut marks = Marks::default();
     // Each started vCPU's thread, for its interrupts.
@@ -232,6 +240,11 @@ pub fn serve(
             }
             platform.on_exit(vcpu, &exit, cpu)
         };
+        if let Some((f, q)) = step.kick {
+            if let Some(d) = disks.get_mut(usize::from(f)) {
+                platform.serve_disk(f, q, &guest.ram, d);
+            }
+        }
         if let Some(w) = step.write {
             let done = thread().ok_or(ipc::Error::InvalidCapability);
             if let Err(e) = done.and_then(|t| sys::vcpu_state_write(t, &vmm::emulate::write_of(w))) {

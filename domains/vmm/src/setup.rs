@@ -134,10 +134,10 @@ pub fn boot<'a>(
                 return Err(SetupError::LinuxModules(modules.len()));
             }
             let initrd = modules.first().copied();
-            let boot = linux::plan(
+            let boot = linux::plan_on(
                 &image,
                 ram_end,
-                u32::from(config.vcpus),
+                (u32::from(config.vcpus), !config.disks.is_empty()),
                 &config.cmdline,
                 initrd.map(|m| m.len() as u64),
                 user::time::tsc_per_ms(),

@@ -7,6 +7,7 @@
 //! code <n>`: 0 success, 1 failure reported, 3 unmapped memory, 4 triple
 //! fault, 7 a forbidden reply accepted).
 
+mod disk;
 #[cfg(test)]
 mod tests;
 
@@ -132,6 +133,8 @@ pub fn cases() -> Vec<SystemTest> {
     // Issue 11: Debian's kernel, [`linux_cases`]: with 2 vCPUs and with 1
     // on QEMU, two at once on QEMU, and with 1 on Bochs VT-x (67 s).
     all.extend(linux_cases());
+    // Issue 13: guests' disks backed by the blk domain.
+    all.extend(disk::cases());
     let icount = Emulator::Qemu(Qemu::deterministic());
     all.push(case("guest_bench", "tests/systems/guest-bench.toml", icount, check_bench));
     all

@@ -5,7 +5,9 @@
 //! [`GuestConfig`] as `guest-config`, and its Multiboot modules (boot
 //! modules too) as `guest-module:<i>` ([`module_cap`]), and its console ([`Grant::Console`]). The VMM sets the guest's CPU
 //! share on the guest domain it creates, whose vCPUs are charged to it;
-//! `mgmt` sets the same on the VMM domain.
+//! `mgmt` sets the same on the VMM domain. Its disks go into the
+//! configuration as the manifest gives them, and their channels to the
+//! `blk` domains are added after ([`super::disks`]).
 
 use heapless::{String, Vec};
 use ipc::guest::{
@@ -51,11 +53,12 @@ fn grants(g: &GuestSpec, p: &mut DomainPlan) -> Result<(), Refusal> {
         modules: g.modules.iter().map(|m| m.string.clone()).collect(),
         // Set at each start, when the VMM is given it (`guest::give_config`).
         wall: None,
+        disks: g.disks.clone(),
     };
     let cap = |s: &str| CapName::try_from(s).map_err(|_| Refusal::Unknown { name: Name::new() });
     let module = Grant::Module { cap: cap(MODULE_CAP)?, module: prefixed(MODULE_PREFIX, &g.image)? };
     let config = Grant::GuestConfig { cap: cap(CONFIG_CAP)?, config: alloc::boxed::Box::new(config) };
-    // 4 + MAX_GUEST_MODULES grants fit in MAX_CAPS (a test says so).
+    // 4 + MAX_GUEST_MODULES grants fit in MAX_GRANTS (a test says so).
     let _ = p.grants.push(module);
     let _ = p.grants.push(config);
     for (i, m) in g.modules.iter().enumerate() {

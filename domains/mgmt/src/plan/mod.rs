@@ -10,7 +10,8 @@ use core::fmt::{self, Write};
 use heapless::{String, Vec};
 use ipc::guest::GuestConfig;
 use ipc::manifest::{
-    CapSpec, DomainSpec, Manifest, Name, PciAddress, Restart, MAX_CAPS, MAX_DOMAINS, MAX_GUESTS, MAX_SHARED,
+    CapSpec, DomainSpec, Manifest, Name, PciAddress, Restart, MAX_CAPS, MAX_DOMAINS, MAX_GUESTS,
+    MAX_GUEST_DISKS, MAX_SHARED,
 };
 use ipc::Rights;
 use user::layout;
@@ -27,19 +28,30 @@ pub type ModuleName = String<32>;
 pub const DEFAULT_WEIGHT: u16 = ipc::guest::DEFAULT_WEIGHT;
 /// The most domains a plan starts: the manifest's, and a VMM per guest.
 pub const MAX_PLANNED: usize = MAX_DOMAINS + MAX_GUESTS;
+/// The most capabilities a domain is given besides `self` and `console`:
+/// the system file's, its devices, and its guests' disks' channels
+/// ([`disks`]); a start page holds 48.
+pub const MAX_GRANTS: usize = 24;
+/// The most shared regions a plan makes: the manifest's and one per
+/// guest disk; and notifications: the manifest's, one per guest disk and
+/// one per `blk` domain.
+pub const MAX_PLANNED_SHARED: usize = MAX_SHARED + MAX_GUESTS * MAX_GUEST_DISKS;
+pub const MAX_PLANNED_NOTIFICATIONS: usize = MAX_PLANNED_SHARED + MAX_DOMAINS;
 
+mod disks;
 mod guest;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     /// The manifest's domains, then its guests' VMMs.
     pub domains: Vec<DomainPlan, MAX_PLANNED>,
-    /// The manifest's shared regions, in order: `mgmt` creates each once.
-    pub shared: Vec<SharedPlan, MAX_SHARED>,
+    /// The manifest's shared regions, in order, then the guests' disks'
+    /// ([`disks`]): `mgmt` creates each once.
+    pub shared: Vec<SharedPlan, MAX_PLANNED_SHARED>,
     /// The manifest's endpoints, in order: `mgmt` creates and owns each.
     pub endpoints: Vec<Name, MAX_SHARED>,
-    /// The manifest's notifications, likewise.
-    pub notifications: Vec<Name, MAX_SHARED>,
+    /// The manifest's notifications, likewise, then the guests' disks'.
+    pub notifications: Vec<Name, MAX_PLANNED_NOTIFICATIONS>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,7 +73,7 @@ pub struct DomainPlan {
     /// The CPU to move its first thread to.
     pub cpu: Option<u16>,
     /// In start-page order.
-    pub grants: Vec<Grant, MAX_CAPS>,
+    pub grants: Vec<Grant, MAX_GRANTS>,
     /// Capabilities of the manifest left out, to be logged.
     pub notes: Vec<Note, MAX_CAPS>,
     /// Why the domain cannot be started at all.
@@ -104,6 +116,10 @@ pub enum Grant {
     /// bus mastering allowed if `dma` (the system file's `unconfined_dma`:
     /// no IOMMU confines DMA yet).
     Device { cap: CapName, pci: PciAddress, ids: Option<(u16, u16)>, dma: bool },
+    /// A page holding `clients` (postcard), read-only, for a `blk`
+    /// domain: the guests' disks it serves and their regions
+    /// (`ipc::block::clients`). Boxed as `GuestConfig` is.
+    BlkClients { cap: CapName, clients: alloc::boxed::Box<ipc::block::clients::Clients> },
 }
 
 impl Grant {
@@ -119,7 +135,8 @@ impl Grant {
             | Grant::GuestConfig { cap, .. }
             | Grant::Supervisor { cap }
             | Grant::Console { cap }
-            | Grant::Device { cap, .. } => cap,
+            | Grant::Device { cap, .. }
+            | Grant::BlkClients { cap, .. } => cap,
         }
     }
 }
@@ -162,7 +179,9 @@ impl fmt::Display for Refusal {
                 )
             }
             Refusal::Unknown { name } => write!(f, "the manifest has no `{name}` to give"),
-            Refusal::TooMany => write!(f, "more than {MAX_CAPS} capabilities and devices to give"),
+            Refusal::TooMany => {
+                write!(f, "more than {MAX_GRANTS} capabilities, devices and guest disks to give")
+            }
         }
     }
 }
@@ -194,19 +213,21 @@ pub fn plan(m: &Manifest) -> Plan {
         }
         p
     });
-    Plan {
+    let mut plan = Plan {
         domains: domains.chain(m.guests.iter().map(guest::plan)).collect(),
         shared: shared.collect(),
         endpoints: m.endpoints.clone(),
-        notifications: m.notifications.clone(),
-    }
+        notifications: m.notifications.iter().cloned().collect(),
+    };
+    disks::wire(m, &mut plan);
+    plan
 }
 
 fn plan_domain(m: &Manifest, d: &DomainSpec, p: &mut DomainPlan) -> Result<(), Refusal> {
     p.module = prefixed(MODULE_PREFIX, &d.image)?;
     let (mut ports, mut shared) = (0, 0);
     for spec in &d.caps {
-        // Both vectors hold MAX_CAPS, as many as a domain's caps: pushes fit.
+        // Both vectors hold at least MAX_CAPS, as many as a domain's caps: pushes fit.
         let grant = match spec {
             CapSpec::Console => continue,
             CapSpec::Irq { line } => {
@@ -283,6 +304,11 @@ fn plan_domain(m: &Manifest, d: &DomainSpec, p: &mut DomainPlan) -> Result<(), R
         let _ = write!(cap, "{DEVICE_PREFIX}{}", dev.pci);
         let ids = dev.model.map(|m| m.ids());
         let grant = Grant::Device { cap, pci: dev.pci, ids, dma: dev.unconfined_dma };
+        // The system file's capabilities and devices: MAX_CAPS at most (the
+        // rest of MAX_GRANTS is for the guests' disks' channels).
+        if p.grants.len() >= MAX_CAPS {
+            return Err(Refusal::TooMany);
+        }
         p.grants.push(grant).map_err(|_| Refusal::TooMany)?;
         if let Some(line) = dev.intx {
             let mut cap = CapName::new();

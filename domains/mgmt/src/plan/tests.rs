@@ -320,3 +320,142 @@ fn devices_go_to_the_domain_they_name_under_their_address() {
     }
     assert_eq!(plan(&m).domains[0].refusal, Some(Refusal::TooMany));
 }
+
+fn disk_guest(n: &str, disks: &[ipc::manifest::DiskSpec]) -> ipc::manifest::GuestSpec {
+    ipc::manifest::GuestSpec {
+        name: name(n),
+        image: name("vmlinuz"),
+        cmdline: heapless::String::new(),
+        memory_kib: 4 << 10,
+        vcpus: 1,
+        restart: Restart::Never,
+        weight: 256,
+        cap_percent: 0,
+        cpu: None,
+        modules: heapless::Vec::new(),
+        disks: Vec::from_slice(disks).unwrap(),
+    }
+}
+
+fn blk_manifest(blk_caps: &[CapSpec]) -> Manifest {
+    use ipc::manifest::{DeviceModel, DeviceSpec, PciAddress};
+    let mut m = manifest(&[domain("hello", &[]), domain("blk", blk_caps)]);
+    let pci = PciAddress { bus: 0, device: 4, function: 0 };
+    let dev =
+        DeviceSpec { pci, domain: name("blk"), model: Some(DeviceModel::VirtioBlk), unconfined_dma: true };
+    m.devices.push(dev).unwrap();
+    m
+}
+
+#[test]
+fn each_guest_disk_gets_a_channel_to_its_blk_and_blk_its_regions() {
+    use ipc::block::clients::{Client, Clients};
+    use ipc::manifest::DiskSpec;
+    let disk =
+        |first_sector, sectors, read_only| DiskSpec { blk: name("blk"), first_sector, sectors, read_only };
+    let mut m = blk_manifest(&[]);
+    m.guests.push(disk_guest("a", &[disk(2048, Some(100), false), disk(4096, None, true)])).unwrap();
+    m.guests.push(disk_guest("b", &[disk(8192, Some(8), false)])).unwrap();
+    assert_eq!(m.validate(), Ok(()));
+    let p = plan(&m);
+    assert!(p.domains.iter().all(|d| d.refusal.is_none()), "{:?}", p.domains);
+    // The manifest's 2 regions and 1 notification first, then per disk a
+    // region and a notification, then blk's request notification.
+    assert_eq!(p.shared.len(), 2 + 3);
+    assert!(p.shared[2..].iter().all(|s| s.pages == 32), "128 KiB each");
+    assert_eq!(p.shared[2].name, "a:vd0");
+    assert_eq!(p.notifications.len(), 1 + 3 + 1);
+    let rw = Rights::READ | Rights::WRITE;
+    let blk = &p.domains[1];
+    let notification =
+        |c: &str, notification, rights| Grant::Notification { cap: cap(c), notification, rights };
+    let shared = |c: &str, region, ordinal| Grant::Shared {
+        cap: cap(c),
+        region,
+        writable: true,
+        va: layout::shared_va(ordinal),
+    };
+    assert_eq!(
+        blk.grants[1..7],
+        [
+            notification("notification:blk-req", 2, rw),
+            shared("shared:guest-disk:0", 2, 0),
+            notification("notification:guest-disk:0", 1, Rights::WRITE),
+            shared("shared:guest-disk:1", 3, 1),
+            notification("notification:guest-disk:1", 3, Rights::WRITE),
+            shared("shared:guest-disk:2", 4, 2),
+        ]
+    );
+    let Some(Grant::BlkClients { cap: c, clients }) = blk.grants.last() else { panic!("{:?}", blk.grants) };
+    assert_eq!(c.as_str(), "blk-clients");
+    let client = |g: &str, first_sector, sectors, read_only| Client {
+        guest: name(g),
+        first_sector,
+        sectors,
+        read_only,
+    };
+    let want = [
+        client("a", 2048, Some(100), false),
+        client("a", 4096, None, true),
+        client("b", 8192, Some(8), false),
+    ];
+    assert_eq!(clients.list.as_slice(), want);
+    let mut buf = [0u8; ipc::block::clients::CLIENTS_MAX];
+    assert_eq!(Clients::decode(clients.encode(&mut buf).unwrap()).as_ref(), Ok(&**clients));
+    let a = &p.domains[2];
+    let from = a.grants.iter().position(|g| g.cap() == "shared:disk:0").unwrap();
+    assert_eq!(
+        a.grants[from..],
+        [
+            shared("shared:disk:0", 2, 0),
+            notification("notification:disk:0", 1, rw),
+            notification("notification:disk-req:0", 2, Rights::WRITE),
+            shared("shared:disk:1", 3, 1),
+            notification("notification:disk:1", 3, rw),
+            notification("notification:disk-req:1", 2, Rights::WRITE),
+        ]
+    );
+    let b = &p.domains[3];
+    assert_eq!(b.grants.iter().filter(|g| g.cap().starts_with("shared:disk:")).count(), 1);
+    assert!(b.grants.contains(&notification("notification:disk-req:0", 2, Rights::WRITE)));
+    assert!(p.domains[0].grants.is_empty(), "a domain with no disks gets nothing");
+}
+
+#[test]
+fn a_blk_waiting_on_the_system_files_blk_req_is_rung_there() {
+    use ipc::manifest::DiskSpec;
+    let waits = CapSpec::Notification { name: name("doorbell"), wait: true };
+    let mut m = blk_manifest(&[waits]);
+    m.notifications[0] = name("blk-req");
+    m.domains[1].caps[0] = CapSpec::Notification { name: name("blk-req"), wait: true };
+    let d = DiskSpec { blk: name("blk"), first_sector: 0, sectors: None, read_only: false };
+    m.guests.push(disk_guest("a", &[d])).unwrap();
+    assert_eq!(m.validate(), Ok(()));
+    let p = plan(&m);
+    assert_eq!(p.notifications.len(), 2, "blk-req and the guest's answers: no other");
+    let a = &p.domains[2];
+    let rung =
+        Grant::Notification { cap: cap("notification:disk-req:0"), notification: 0, rights: Rights::WRITE };
+    assert!(a.grants.contains(&rung), "{:?}", a.grants);
+    assert_eq!(p.domains[1].grants.iter().filter(|g| g.cap() == "notification:blk-req").count(), 1);
+    // Given blk-req only to signal, blk could not wait for its guests: refused.
+    m.domains[1].caps[0] = CapSpec::Notification { name: name("blk-req"), wait: false };
+    let p = plan(&m);
+    assert!(p.domains[1].refusal.is_some() && p.domains[2].refusal.is_some());
+}
+
+#[test]
+fn more_disks_than_a_blk_serves_are_refused_not_cut_short() {
+    use ipc::block::clients::MAX_CLIENTS;
+    use ipc::manifest::DiskSpec;
+    let mut m = blk_manifest(&[]);
+    let d = |i: u64| DiskSpec { blk: name("blk"), first_sector: i * 8, sectors: Some(8), read_only: true };
+    for g in 0..=MAX_CLIENTS as u64 / 2 {
+        m.guests.push(disk_guest(&format!("g{g}"), &[d(2 * g), d(2 * g + 1)])).unwrap();
+    }
+    assert_eq!(m.validate(), Ok(()));
+    let p = plan(&m);
+    assert_eq!(p.domains[1].refusal, Some(Refusal::TooMany));
+    assert_eq!(p.domains[2].refusal, None, "the first guests' disks are planned");
+    assert_eq!(p.domains.last().unwrap().refusal, Some(Refusal::TooMany));
+}

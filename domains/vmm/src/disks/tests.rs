@@ -147,3 +147,23 @@ fn one_kick_serves_at_most_a_queue_of_chains() {
     assert_eq!(d.serve(0, 0, &mem, &mut disk).chains, 16);
     assert_eq!(drv.used(&mem).len(), 16);
 }
+
+#[test]
+fn a_kick_is_served_from_blks_region_and_past_the_end_blk_is_not_asked() {
+    use crate::backing::tests::{client, connect, region, Lie};
+    let (mut d, mem, mut drv, _) = up();
+    let words = region();
+    // The guest's 16 sectors are sectors 100..116 of blk's disk.
+    let mut disk = connect(&words, &client(100, Some(16), false), Lie::None);
+    let head = read(&mem, &mut drv, 3, 2);
+    assert_eq!(d.serve(0, 0, &mem, &mut disk).chains, 1);
+    assert_eq!(drv.used(&mem), [(u32::from(head), 1025)]);
+    assert_eq!(mem.peek(0x7F00, 1), [S_OK]);
+    assert_eq!(mem.peek(0x8000, 1024), [vec![103; 512], vec![104; 512]].concat());
+    let asked = disk.bells().asked;
+    read(&mem, &mut drv, 15, 2);
+    assert_eq!(d.serve(0, 0, &mem, &mut disk).chains, 1);
+    assert_eq!(mem.peek(0x7F00, 1), [S_IOERR], "VIRTIO_BLK_S_IOERR past the end");
+    assert_eq!(disk.bells().asked, asked, "blk was not asked");
+    assert_eq!(mem.strays(), 0);
+}

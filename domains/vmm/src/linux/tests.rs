@@ -78,6 +78,11 @@ fn a_sample_kernel_is_planned_with_its_initrd_tables_and_zero_page() {
         }
     }
     let without = plan(&image, 64 * MIB, 1, "", None, 1).unwrap();
+    // A guest with disks: its DSDT has the PCI root, the rest as without.
+    let pci = plan_on(&image, 64 * MIB, (1, true), "", None, 1).unwrap();
+    assert_eq!(pci.tables.bytes, crate::acpi::with_pci(1).unwrap().bytes);
+    assert_ne!(pci.tables.bytes, without.tables.bytes);
+    assert_eq!((pci.zero_page.len(), pci.entry), (without.zero_page.len(), without.entry));
     assert_eq!((without.initrd, u32_at(&without.zero_page, 0x218)), (None, 0));
 }
 
