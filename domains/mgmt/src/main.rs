@@ -82,7 +82,7 @@ fn main(start: &'static StartInfo) -> u64 {
             return 1;
         }
     };
-    let plan = Box::new(mgmt::plan::plan(&manifest));
+    let plan = mgmt::plan::plan(&manifest);
     drop(manifest);
     supervise::run(start, this, modules, plan)
 }

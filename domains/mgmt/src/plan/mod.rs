@@ -193,7 +193,9 @@ fn prefixed<const N: usize>(prefix: &'static str, name: &Name) -> Result<String<
 }
 
 /// Plans every domain of a manifest (one `Manifest::decode` has validated).
-pub fn plan(m: &Manifest) -> Plan {
+/// On the heap, filled in place: sized for a hundred guests, a plan is a
+/// third of a megabyte, which no stack of `mgmt`'s should carry twice.
+pub fn plan(m: &Manifest) -> alloc::boxed::Box<Plan> {
     let shared = m.shared.iter().map(|s| SharedPlan { name: s.name.clone(), pages: u64::from(s.kib) / 4 });
     let domains = m.domains.iter().map(|d| {
         let sched = (d.weight, d.cap_percent);
@@ -213,12 +215,16 @@ pub fn plan(m: &Manifest) -> Plan {
         }
         p
     });
-    let mut plan = Plan {
-        domains: domains.chain(m.guests.iter().map(guest::plan)).collect(),
+    let mut plan = alloc::boxed::Box::new(Plan {
+        domains: Vec::new(),
         shared: shared.collect(),
         endpoints: m.endpoints.clone(),
         notifications: m.notifications.iter().cloned().collect(),
-    };
+    });
+    for d in domains.chain(m.guests.iter().map(guest::plan)) {
+        // As many as the manifest's domains and guests: every push fits.
+        let _ = plan.domains.push(d);
+    }
     disks::wire(m, &mut plan);
     plan
 }

@@ -341,8 +341,13 @@ fn blk_manifest(blk_caps: &[CapSpec]) -> Manifest {
     use ipc::manifest::{DeviceModel, DeviceSpec, PciAddress};
     let mut m = manifest(&[domain("hello", &[]), domain("blk", blk_caps)]);
     let pci = PciAddress { bus: 0, device: 4, function: 0 };
-    let dev =
-        DeviceSpec { pci, domain: name("blk"), model: Some(DeviceModel::VirtioBlk), unconfined_dma: true };
+    let dev = DeviceSpec {
+        pci,
+        domain: name("blk"),
+        model: Some(DeviceModel::VirtioBlk),
+        unconfined_dma: true,
+        intx: None,
+    };
     m.devices.push(dev).unwrap();
     m
 }
