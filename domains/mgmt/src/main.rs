@@ -58,7 +58,7 @@ use user::{Caps, StartInfo};
 
 use crate::modules::Modules;
 
-user::entry!(main, heap_kib = 512, stack_kib = 256);
+user::entry!(main, heap_kib = 2048, stack_kib = 1024);
 
 fn main(start: &'static StartInfo) -> u64 {
     let Some(this) = start.self_domain() else {
