@@ -132,6 +132,23 @@ pub struct GuestSpec {
     pub cpu: Option<u16>,
     /// Its Multiboot modules, in order.
     pub modules: Vec<GuestModule, { crate::guest::MAX_GUEST_MODULES }>,
+    /// Its virtual disks, in order (Linux's `vda`, `vdb`, …).
+    pub disks: Vec<DiskSpec, MAX_GUEST_DISKS>,
+}
+
+/// The most disks a guest has.
+pub const MAX_GUEST_DISKS: usize = 4;
+
+/// A guest's virtual disk: a region of the physical disk a `[[domain]]`
+/// drives (the domain of a `[[device]]` of model virtio-blk), in sectors
+/// of 512 bytes, or the rest of that disk from `first_sector` if
+/// `sectors` is `None`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskSpec {
+    pub blk: Name,
+    pub first_sector: u64,
+    pub sectors: Option<u64>,
+    pub read_only: bool,
 }
 
 /// A Multiboot module of a guest: a boot module (its bytes) and the
@@ -223,6 +240,9 @@ pub enum Problem {
     /// A device with an address out of range, given twice, to no domain of
     /// the manifest, or to a guest's VMM.
     BadDevice,
+    /// A guest's disk on no domain that drives a virtio-blk device, of no
+    /// sectors, or ending past the last sector a `u64` counts.
+    BadDisk,
 }
 
 /// A problem, with the index of the domain or shared region it concerns.
@@ -234,6 +254,20 @@ pub struct ManifestError {
 }
 
 impl Manifest {
+    /// Whether `d` lies on a domain that drives a virtio-blk device (or
+    /// one of no stated model) and has a sector count that fits.
+    fn disk_ok(&self, d: &DiskSpec) -> bool {
+        let blk = self
+            .devices
+            .iter()
+            .any(|v| v.domain == d.blk && matches!(v.model, None | Some(DeviceModel::VirtioBlk)));
+        let fits = match d.sectors {
+            None => true,
+            Some(n) => n > 0 && d.first_sector.checked_add(n).is_some(),
+        };
+        blk && fits
+    }
+
     /// Checks the manifest for consistency.
     pub fn validate(&self) -> Result<(), ManifestError> {
         let err = |problem, domain| Err(ManifestError { problem, domain });
@@ -263,6 +297,9 @@ impl Manifest {
             }
             if g.modules.iter().any(|m| m.module.is_empty() || !crate::guest::printable(&m.string)) {
                 return err(Problem::BadModule, None);
+            }
+            if !g.disks.iter().all(|d| self.disk_ok(d)) {
+                return err(Problem::BadDisk, None);
             }
         }
         for (i, d) in self.devices.iter().enumerate() {
@@ -444,6 +481,55 @@ mod tests {
         let mut m = sample();
         m.devices.push(DeviceSpec { pci: PciAddress { bus: 0, device: 32, function: 0 }, ..dev(0) }).unwrap();
         assert_eq!(m.validate().unwrap_err().problem, Problem::BadDevice);
+    }
+
+    #[test]
+    fn guest_disks_lie_on_a_blk_domain_and_fit() {
+        let mut m = sample();
+        let blk = DeviceSpec {
+            pci: PciAddress { bus: 0, device: 4, function: 0 },
+            domain: name("hello"),
+            model: Some(DeviceModel::VirtioBlk),
+            unconfined_dma: false,
+        };
+        m.devices.push(blk.clone()).unwrap();
+        let disk = DiskSpec { blk: name("hello"), first_sector: 8, sectors: Some(16), read_only: false };
+        let mut disks = Vec::new();
+        disks.push(disk.clone()).unwrap();
+        let guest = GuestSpec {
+            name: name("g"),
+            image: name("g"),
+            cmdline: String::new(),
+            memory_kib: 4096,
+            vcpus: 1,
+            restart: Restart::Never,
+            weight: 256,
+            cap_percent: 0,
+            cpu: None,
+            modules: Vec::new(),
+            disks,
+        };
+        m.guests.push(guest).unwrap();
+        assert_eq!(m.validate(), Ok(()));
+        let mut buf = [0u8; 1024];
+        let bytes = m.encode(&mut buf).unwrap().to_vec();
+        assert_eq!(Manifest::decode(&bytes).as_ref(), Ok(&m));
+        let bad = [
+            DiskSpec { blk: name("nobody"), ..disk.clone() },
+            DiskSpec { sectors: Some(0), ..disk.clone() },
+            DiskSpec { first_sector: u64::MAX - 8, ..disk.clone() },
+        ];
+        for d in bad {
+            let mut b = m.clone();
+            b.guests[0].disks[0] = d.clone();
+            assert_eq!(b.validate().unwrap_err().problem, Problem::BadDisk, "{d:?}");
+        }
+        let mut b = m.clone();
+        b.devices[0].model = Some(DeviceModel::VirtioNet);
+        assert_eq!(b.validate().unwrap_err().problem, Problem::BadDisk, "a NIC's domain");
+        let mut b = m.clone();
+        b.guests[0].disks[0].sectors = None;
+        assert_eq!(b.validate(), Ok(()), "the rest of the disk");
     }
 
     #[test]

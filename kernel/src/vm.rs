@@ -30,6 +30,7 @@ use crate::hw::guest::HwExit;
 use crate::hw::vm as hw;
 use crate::obj::pool::Ref;
 use crate::obj::thread::ThreadState;
+use crate::obj::vcpu::Vcpu;
 use crate::state::{Domains, Doorbells, Kernel};
 use crate::syscall::Caller;
 
@@ -123,34 +124,20 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                     return k;
                 }
             }
-            HwExit::Undefined => {
-                v.reply = Some(ipc::vcpu::Reply {
-                    inject: Some((6, None)),
-                    ..ipc::vcpu::Reply::only(Action::INJECT)
-                });
-            }
+            HwExit::Undefined => answer(v, None, Some((6, None))),
             HwExit::Window => {}
             HwExit::Reflect { vector, error, len } => {
-                v.exit_len = len;
-                let advance = if len != 0 { Action::ADVANCE } else { Action::empty() };
-                v.reply = Some(ipc::vcpu::Reply {
-                    inject: Some((vector, error)),
-                    ..ipc::vcpu::Reply::only(Action::INJECT | advance)
-                });
+                answer(v, (len != 0).then_some(len), Some((vector, error)))
             }
-            HwExit::Skip { len } => {
-                v.exit_len = len;
-                v.reply = Some(ipc::vcpu::Reply::only(Action::ADVANCE));
-            }
+            HwExit::Skip { len } => answer(v, Some(len), None),
             HwExit::Xsetbv { len } => {
                 let r = &entry.regs;
                 let value = (r.rdx << 32) | (r.rax & 0xFFFF_FFFF);
-                v.reply = Some(if r.rcx as u32 == 0 && hw::set_xcr0(value) {
-                    v.exit_len = len;
-                    ipc::vcpu::Reply::only(Action::ADVANCE)
+                if r.rcx as u32 == 0 && hw::set_xcr0(value) {
+                    answer(v, Some(len), None);
                 } else {
-                    ipc::vcpu::Reply { inject: Some((13, Some(0))), ..ipc::vcpu::Reply::only(Action::INJECT) }
-                });
+                    answer(v, None, Some((13, Some(0))));
+                }
             }
             HwExit::SliceOver => {
                 crate::state::sched::charge(&mut k, c);
@@ -166,8 +153,7 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
                 // exit only once the spinning first had used its credit: a
                 // timer's deletion spun for 56 s (an RCU stall). Only where
                 // the CPU counts PAUSEs (`virt::PAUSE_LOOP`).
-                v.exit_len = len;
-                v.reply = Some(ipc::vcpu::Reply::only(Action::ADVANCE));
+                answer(v, Some(len), None);
                 crate::state::sched::charge(&mut k, c);
                 crate::state::sched::preempt(&mut k, c);
                 k.yielded[c] = Some(t);
@@ -211,6 +197,18 @@ pub fn run(mut k: MutexGuard<'static, Kernel>, c: usize, t: Ref) -> MutexGuard<'
             }
         }
     }
+}
+
+/// The kernel's own answer to vCPU `v`'s exit, taken at its next entry
+/// as a VMM's reply is: past the instruction of `len` bytes (if given),
+/// with exception `inject` (if given) queued.
+fn answer(v: &mut Vcpu, len: Option<u64>, inject: Option<(u8, Option<u32>)>) {
+    let mut actions = if inject.is_some() { Action::INJECT } else { Action::empty() };
+    if let Some(len) = len {
+        v.exit_len = len;
+        actions |= Action::ADVANCE;
+    }
+    v.reply = Some(ipc::vcpu::Reply { inject, ..ipc::vcpu::Reply::only(actions) });
 }
 
 /// Sends vCPU `c.thread`'s exit (`regs`, or the message already in its

@@ -211,6 +211,7 @@ pub fn lower(t: &GuestTable, files: &[ModuleFile], kernels: &[ModuleFile]) -> Re
         cap_percent,
         cpu: lower::cpu(t.cpu.as_ref())?,
         modules: modules(t, files)?,
+        disks: heapless::Vec::new(), // `super::disk::lower`, which needs the file's devices
     })
 }
 

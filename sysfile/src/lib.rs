@@ -13,6 +13,9 @@ mod channel_tests;
 mod device;
 #[cfg(test)]
 mod device_tests;
+mod disk;
+#[cfg(test)]
+mod disk_tests;
 mod guest;
 #[cfg(test)]
 mod guest_tests;
@@ -200,6 +203,7 @@ fn compile_with(file: &str, text: &str, entry_only: bool) -> Result<Compiled, Co
     lower::check_names(&src, &parsed).map_err(|e| src.error(e))?;
     guest::check_names(&src, &parsed).map_err(|e| src.error(e))?;
     device::check(&src, &parsed).map_err(|e| src.error(e))?;
+    disk::check_overlaps(&src, &parsed).map_err(|e| src.error(e))?;
     if let Err(problem) = manifest.validate() {
         return Err(src.error(locate::locate(&src, &parsed, &manifest, problem)));
     }

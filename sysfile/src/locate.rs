@@ -84,6 +84,7 @@ pub fn locate(src: &Source<'_>, f: &SystemFile, m: &Manifest, e: ManifestError) 
         | Problem::TooManySharers
         | Problem::BadModule
         | Problem::BadDevice
+        | Problem::BadDisk
         | Problem::NoDomains => {
             let with = |k: usize| {
                 let mut m = m.clone();

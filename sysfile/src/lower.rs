@@ -96,7 +96,8 @@ pub fn lower(f: &SystemFile) -> Result<Manifest, Located> {
             .map_err(|_| Located::new(d.span(), format!("too many [[domain]]s: at most {MAX_DOMAINS}")))?;
     }
     for g in &f.guest {
-        let spec = super::guest::lower(g.get_ref(), &files, &kernels)?;
+        let mut spec = super::guest::lower(g.get_ref(), &files, &kernels)?;
+        spec.disks = super::disk::lower(g.get_ref(), f)?;
         m.guests.push(spec).map_err(|_| {
             Located::new(g.span(), format!("too many [[guest]]s: at most {}", ipc::manifest::MAX_GUESTS))
         })?;

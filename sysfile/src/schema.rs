@@ -94,6 +94,24 @@ pub struct GuestTable {
     /// Its Multiboot modules, in order; none if absent.
     #[serde(default)]
     pub modules: Vec<Spanned<ModuleTable>>,
+    /// Its virtual disks, in order; none if absent (`super::disk`).
+    #[serde(default)]
+    pub disks: Vec<Spanned<DiskTable>>,
+}
+
+/// One of a guest's `disks`: a region of the physical disk a `[[domain]]`
+/// drives.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskTable {
+    /// The `[[domain]]` driving the physical disk (a `[[device]]`'s).
+    pub blk: Spanned<String>,
+    /// Where the region starts on the physical disk; 0 if absent.
+    pub start: Option<Spanned<Size>>,
+    /// Its size; the rest of the physical disk if absent.
+    pub size: Option<Spanned<Size>>,
+    /// False if absent.
+    pub read_only: Option<Spanned<bool>>,
 }
 
 /// One of a guest's `modules`.

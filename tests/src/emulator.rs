@@ -137,7 +137,7 @@ impl Qemu {
             // A device handed out raises its interrupts through the
             // IOMMU's interrupt remapping: said, though QEMU offers it
             // anyway where the irqchip is not KVM's (TCG needs no split).
-            for iommu in self.devices.iter_mut().filter(|d| *d == "intel-iommu") {
+            for iommu in self.devices.iter_mut().filter(|d| *d == "intel-iommu" || *d == "amd-iommu") {
                 iommu.push_str(",intremap=on");
             }
             let virtio = "disable-legacy=on,iommu_platform=on";

@@ -32,8 +32,10 @@
 //!   0–15 and maps none of them to the I/O APIC) an interrupt a driver uses
 //!   must be named by a device's `_CRS`, from which Linux maps its GSI:
 //!   the 8250 driver's `request_irq` of an ISA port's fixed IRQ 4 fails
-//!   otherwise and the console takes no writes from user space. (Devices
-//!   such as virtio-mmio's `LNRO0005` go here too.)
+//!   otherwise and the console takes no writes from user space. A guest
+//!   with disks ([`with_pci`]) also has the PCI host bridge `PCI0`, in a
+//!   second `\_SB` scope after these, so that the tables of a guest
+//!   without one are as they were.
 //! - MADT: the local APIC at 0xFEE0_0000, one processor entry per vCPU
 //!   (a Local APIC structure for APIC IDs below 255 and a Local x2APIC
 //!   structure from 255, ACPI 6.5 5.2.12.12), the I/O APIC (ID
@@ -51,7 +53,10 @@ extern crate alloc;
 use alloc::vec::Vec;
 use core::fmt;
 
-use acpi_tables::aml::{Device, EISAName, Interrupt, Name, Package, Path, ResourceTemplate, Scope, IO};
+use acpi_tables::aml::{
+    AddressSpace as Window, AddressSpaceCacheable, Device, EISAName, Interrupt, Name, Package, Path,
+    ResourceTemplate, Scope, IO,
+};
 use acpi_tables::fadt::{FADTBuilder, Flags};
 use acpi_tables::gas::{AccessSize, AddressSpace, GAS};
 use acpi_tables::madt::{EnabledStatus, IoApic, LocalInterruptController, ProcessorLocalApic, MADT};
@@ -216,7 +221,34 @@ fn madt(vcpus: u32) -> MADT {
     madt
 }
 
-fn dsdt() -> Sdt {
+/// The PCI host bridge (`PCI0`, [`with_pci`]): bus 0 only, its
+/// configuration ports, and the I/O and memory windows its BARs decode in.
+fn write_pci0(aml: &mut Vec<u8>) {
+    let (io, mem) = (crate::pci::IO_WINDOW, crate::pci::MMIO_WINDOW);
+    let buses = Window::<u16>::new_bus_number(0, 0);
+    let config = IO::new(crate::pci::CONFIG_ADDRESS, crate::pci::CONFIG_ADDRESS, 1, 8);
+    let io_window = Window::<u16>::new_io(io.start as u16, (io.end - 1) as u16, None);
+    let mem_window = Window::<u32>::new_memory(
+        AddressSpaceCacheable::NotCacheable,
+        true,
+        mem.start as u32,
+        (mem.end - 1) as u32,
+        None,
+    );
+    let crs = ResourceTemplate::new(alloc::vec![&buses, &config, &io_window, &mem_window]);
+    let (hid, cid, seg, bbn, uid, crs) = (
+        Name::new(Path::new("_HID"), &EISAName::new("PNP0A08")),
+        Name::new(Path::new("_CID"), &EISAName::new("PNP0A03")),
+        Name::new(Path::new("_SEG"), &0u8),
+        Name::new(Path::new("_BBN"), &0u8),
+        Name::new(Path::new("_UID"), &0u8),
+        Name::new(Path::new("_CRS"), &crs),
+    );
+    let pci0 = Device::new(Path::new("PCI0"), alloc::vec![&hid, &cid, &seg, &bbn, &uid, &crs]);
+    Scope::new(Path::new("\\_SB_"), alloc::vec![&pci0]).to_aml_bytes(aml);
+}
+
+fn dsdt(pci: bool) -> Sdt {
     let mut dsdt = Sdt::new(*b"DSDT", 36, 2, OEM_ID, OEM_TABLE_ID, OEM_REVISION);
     let mut aml = Vec::new();
     Name::new(Path::new("_S5_"), &Package::new(alloc::vec![&S5_SLP_TYP])).to_aml_bytes(&mut aml);
@@ -236,6 +268,9 @@ fn dsdt() -> Sdt {
         (Name::new(Path::new("_HID"), &EISAName::new("PNP0B00")), Name::new(Path::new("_CRS"), &rtc_crs));
     let rtc = Device::new(Path::new("RTC_"), alloc::vec![&rtc_hid, &rtc_crs]);
     Scope::new(Path::new("\\_SB_"), alloc::vec![&com1, &rtc]).to_aml_bytes(&mut aml);
+    if pci {
+        write_pci0(&mut aml);
+    }
     dsdt.append_slice(&aml);
     dsdt
 }
@@ -270,6 +305,21 @@ fn place(blob: &mut Vec<u8>, table: &dyn Aml) -> u64 {
 
 /// The tables of a guest with `vcpus` vCPUs (APIC IDs 0, 1, …).
 pub fn build(vcpus: u32) -> Result<Tables, BadVcpus> {
+    tables(vcpus, false)
+}
+
+/// The tables of a guest with `vcpus` vCPUs and a PCI bus
+/// ([`crate::pci`]): the DSDT also has `\_SB.PCI0`, a PCI Express host
+/// bridge (`PNP0A08`, compatible with `PNP0A03`) of segment 0 and bus 0
+/// whose `_CRS` names bus 0, the configuration ports 0xCF8–0xCFF, and the
+/// I/O and memory windows [`crate::pci::IO_WINDOW`] and
+/// [`crate::pci::MMIO_WINDOW`]. No MCFG: Linux reaches the configuration
+/// space through the ports (the functions have nothing past 0x100).
+pub fn with_pci(vcpus: u32) -> Result<Tables, BadVcpus> {
+    tables(vcpus, true)
+}
+
+fn tables(vcpus: u32, pci: bool) -> Result<Tables, BadVcpus> {
     if vcpus == 0 || vcpus > MAX_VCPUS {
         return Err(BadVcpus { vcpus });
     }
@@ -279,7 +329,7 @@ pub fn build(vcpus: u32) -> Result<Tables, BadVcpus> {
     let rsdp_at = ACPI_GPA;
     let xsdt_at = rsdp_at + Rsdp::len().next_multiple_of(ALIGN) as u64;
     blob.resize((xsdt_at - ACPI_GPA) as usize + 36 + 2 * 8, 0);
-    let dsdt = place(&mut blob, &dsdt());
+    let dsdt = place(&mut blob, &dsdt(pci));
     let fadt = place(&mut blob, &fadt(dsdt));
     let madt = place(&mut blob, &madt(vcpus));
     let mut xsdt = XSDT::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION);

@@ -7,7 +7,9 @@
 //! [`xapic`]), the I/O APIC ([`ioapic`]), the PIT ([`pit`]), the CMOS RTC
 //! ([`rtc`]), the ACPI PM timer ([`pmtimer`]), a reboot's restart and its
 //! bound ([`reboot`]), MMIO instruction decoding
-//! ([`mmio`], with [`bus`] for access sizes), and what each VM
+//! ([`mmio`], with [`bus`] for access sizes), the PCI bus ([`pci`]) with
+//! a virtio-blk function per disk ([`virtio_pci`], [`virtio_blk`],
+//! [`msix`]) and their queues ([`disks`]), and what each VM
 //! exit gets ([`platform`]), with the exit codes the VMM ends with
 //! ([`status`]).
 //!
@@ -31,6 +33,7 @@ pub mod bus;
 pub mod bzimage;
 pub mod console_link;
 pub mod cpuid;
+pub mod disks;
 pub mod emulate;
 pub mod info;
 pub mod initrd;
@@ -39,8 +42,10 @@ pub mod kernel;
 mod le;
 pub mod linux;
 pub mod mmio;
+pub mod msix;
 pub mod msr;
 pub mod multiboot;
+pub mod pci;
 pub mod pit;
 pub mod platform;
 pub mod pmtimer;
@@ -50,6 +55,8 @@ pub mod rtc;
 #[cfg(any(test, feature = "samples"))]
 pub mod samples;
 pub mod uart;
+pub mod virtio_blk;
+pub mod virtio_pci;
 pub mod xapic;
 pub mod zeropage;
 

@@ -377,6 +377,9 @@ pub struct Step {
     pub pit_timer: Option<u64>,
     /// The same for the CMOS clock's timer ([`RTC_TIMER_BIT`]).
     pub rtc_timer: Option<u64>,
+    /// The guest kicked queue `.1` of disk `.0`: serve it
+    /// ([`Platform::serve_disk`]).
+    pub kick: Option<(u8, u16)>,
 }
 
 impl Step {
@@ -392,6 +395,7 @@ impl Step {
             write: None,
             pit_timer: None,
             rtc_timer: None,
+            kick: None,
         }
     }
 }
@@ -438,8 +442,10 @@ pub struct Platform {
     halted: u16,
     /// The last step's finished line of guest output ([`Platform::line`]).
     line: Option<Line>,
-    /// The last step's interrupts from the I/O APIC ([`Platform::irqs`]).
+    /// The last step's interrupts from the I/O APIC and MSI-X ([`Platform::irqs`]).
     irqs: heapless::Vec<(u16, u8), { crate::ioapic::LINES }>,
+    /// The PCI bus with the guest's disks, if it has any ([`Platform::with_disks`]).
+    disks: Option<crate::disks::Disks>,
 }
 
 impl Platform {
@@ -465,6 +471,48 @@ impl Platform {
             halted: 0,
             line: None,
             irqs: heapless::Vec::new(),
+            disks: None,
+        }
+    }
+
+    /// The platform with a PCI bus and one virtio-blk function for each
+    /// of `disks` ([`crate::disks`]); none without disks, so that a guest
+    /// without them sees the platform it saw before.
+    pub fn with_disks(mut self, disks: &[crate::virtio_blk::Disk]) -> Self {
+        self.disks = (!disks.is_empty()).then(|| crate::disks::Disks::new(disks));
+        self
+    }
+
+    /// Serves queue `q` of disk `f` after the guest kicked it ([`Step::kick`])
+    /// from `disk`, over guest RAM `ram`; the interrupt it sends, if any,
+    /// is in [`Platform::irqs`]. How many chains it took.
+    pub fn serve_disk(
+        &mut self,
+        f: u8,
+        q: u16,
+        ram: &impl vq::GuestMemory,
+        disk: &mut impl vq::blk::Disk,
+    ) -> u32 {
+        self.begin();
+        let Some(d) = &mut self.disks else { return 0 };
+        let served = d.serve(usize::from(f), q, ram, disk);
+        if let Some(m) = served.irq {
+            self.deliver_msi(m);
+        }
+        served.chains
+    }
+
+    /// An MSI-X message for the local APICs (fixed or lowest-priority;
+    /// `msix::Message` decoded nothing else).
+    fn deliver_msi(&mut self, m: crate::msix::Message) {
+        let mut targets = self.apics.targets(u32::from(m.dest), m.logical);
+        if m.lowest_priority {
+            targets &= targets.wrapping_neg(); // the first of them
+        }
+        if targets != 0 && !self.irqs.contains(&(targets, m.vector)) {
+            // Full only with 24 different messages in one step: dropped
+            // then, as a message to a busy bus would be retried by nobody.
+            let _ = self.irqs.push((targets, m.vector));
         }
     }
 
@@ -784,16 +832,19 @@ impl Platform {
     pub fn mmio_device(&self, gpa: u64) -> bool {
         gpa.wrapping_sub(crate::xapic::BASE) < crate::xapic::SIZE
             || gpa.wrapping_sub(crate::ioapic::BASE) < crate::ioapic::SIZE
+            || self.disks.as_ref().is_some_and(|d| d.owns_gpa(gpa))
     }
 
     /// Completes the MMIO exit `exit` of vCPU `vcpu` (at a device's address,
     /// [`Platform::mmio_device`]) as `decoded` says, its general registers
-    /// `regs` as read at the exit (or why it could not be decoded).
+    /// `regs` as read at the exit (or why it could not be decoded); `ram`
+    /// is the guest's RAM, where a disk's queues must lie.
     pub fn mmio(
         &mut self,
         vcpu: usize,
         exit: &Exit,
         decoded: Result<crate::emulate::Decoded, MmioWhy>,
+        ram: &impl vq::GuestMemory,
     ) -> Step {
         self.begin();
         let (gpa, rip) = (exit.gpa, exit.rip);
@@ -807,6 +858,20 @@ impl Platform {
         // The exit gives no instruction length for a fault: the decoder's.
         let mut s = Step::reply(Action::SET_RIP);
         s.reply.rip = next_rip;
+        if let Some(d) = self.disks.as_mut().filter(|d| d.owns_gpa(gpa)) {
+            match access.op {
+                crate::mmio::Op::Read { .. } => {
+                    let value = d.mmio_read(gpa, access.size);
+                    s.write = crate::emulate::completion(&access, &regs, value);
+                }
+                crate::mmio::Op::Write { value } => {
+                    for m in d.mmio_write(gpa, access.size, value, ram) {
+                        self.deliver_msi(m);
+                    }
+                }
+            }
+            return s;
+        }
         let io = gpa.wrapping_sub(crate::ioapic::BASE);
         if io < crate::ioapic::SIZE {
             // An access crossing the page's end reaches only its bytes.
@@ -898,6 +963,9 @@ impl Platform {
         self.ioapic = crate::ioapic::IoApic::new();
         self.pit = crate::pit::Pit::new();
         self.rtc.reset();
+        if let Some(d) = &mut self.disks {
+            d.reset();
+        }
         (self.pit_due, self.rtc_line, self.rtc_due, self.halted) = (None, false, None, 0);
         self.begin();
     }
@@ -1025,6 +1093,22 @@ impl Platform {
             // as they were: a guest that relies on it must not go on wrong.
             let rep = exit.qualification & ipc::vcpu::PORT_REP != 0;
             return self.stop(status::UNHANDLED, Note::StringPort { port, write, rep, rip: exit.rip });
+        }
+        if let Some(d) = self.disks.as_mut().filter(|d| d.owns_port(port)) {
+            return if write {
+                let (irqs, kick) = d.port_out(port, size as u8, (exit.regs[0] & mask) as u32);
+                let mut s = Step::reply(Action::ADVANCE);
+                s.kick = kick.map(|(f, q)| (f as u8, q));
+                for m in irqs {
+                    self.deliver_msi(m);
+                }
+                s
+            } else {
+                let mut s = Step::reply(Action::ADVANCE | Action::SET_RAX);
+                let value = u64::from(d.port_in(port, size as u8));
+                s.reply.regs[0] = if size == 4 { value } else { (exit.regs[0] & !mask) | (value & mask) };
+                s
+            };
         }
         let uart = port.wrapping_sub(uart::BASE);
         if write {

@@ -41,7 +41,7 @@ fn timed_or_mmio(
             Some(Err(e)) => Err(MmioWhy::State(e.code())),
             None => Err(MmioWhy::State(ipc::Error::InvalidCapability.code())),
         };
-        return platform.mmio(vcpu, exit, decoded);
+        return platform.mmio(vcpu, exit, decoded, &guest.ram);
     }
     platform.on_exit(vcpu, exit, |_, _| [0; 4])
 }

@@ -275,6 +275,22 @@ impl vmm::mmio::GuestMemory for Ram {
     }
 }
 
+/// What the disks' queues are checked against and served through
+/// (`vmm::disks`): the same volatile accesses, inside the RAM only.
+impl vq::GuestMemory for Ram {
+    fn contains(&self, gpa: u64, len: u64) -> bool {
+        gpa.checked_add(len).is_some_and(|end| end <= self.end)
+    }
+
+    fn read(&self, gpa: u64, buf: &mut [u8]) -> bool {
+        vmm::mmio::GuestMemory::read(self, gpa, buf)
+    }
+
+    fn write(&self, gpa: u64, data: &[u8]) -> bool {
+        Ram::write(self, gpa, data).is_ok()
+    }
+}
+
 impl Ram {
     /// Copies `bytes` to guest-physical `gpa`, byte by byte with volatile
     /// writes (the guest may run and change its RAM at any time).

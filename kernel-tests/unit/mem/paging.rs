@@ -135,6 +135,40 @@ fn ept_entries_have_ept_bits() {
     assert_eq!(npt.translate(&mut m, VirtAddr::new(0x1000)).unwrap().1, rwx | MapFlags::USER);
 }
 
+/// AMD-Vi's I/O page tables: each table entry says the level of the
+/// table it names (the unit walks by it), a leaf says 0, read always and
+/// write as asked; nothing executes, and the same walk frees them.
+#[test]
+fn amdvi_entries_say_their_next_level_and_permissions() {
+    let mut m = FakeMemory::default();
+    let io = AmdviTable::new(&mut m).unwrap();
+    let iova = VirtAddr::new(0x1_0000_2000);
+    io.map(&mut m, iova, PhysAddr::new(0x4000_0000), PageSize::Size4K, MapFlags::WRITE | MapFlags::USER)
+        .unwrap();
+    io.map(&mut m, iova + 0x1000u64, PhysAddr::new(0x5000_0000), PageSize::Size4K, MapFlags::empty())
+        .unwrap();
+    let (ir, iw) = (1u64 << 61, 1u64 << 62);
+    let mut t = io.root();
+    for (level, i) in [(4, 0), (3, 4), (2, 0)] {
+        let e = m.tables[&t.as_u64()][i];
+        assert_eq!(
+            e & !ADDR,
+            1 | (level - 1) << 9 | ir | iw,
+            "the level-{level} entry names a level-{} table",
+            level - 1
+        );
+        t = PhysAddr::new(e & ADDR);
+    }
+    assert_eq!(m.tables[&t.as_u64()][2], 0x4000_0000 | 1 | ir | iw, "a leaf: next level 0, read and write");
+    assert_eq!(m.tables[&t.as_u64()][3], 0x5000_0000 | 1 | ir, "read only");
+    assert_eq!(io.translate(&mut m, iova + 0x1008u64), Some((PhysAddr::new(0x5000_0008), MapFlags::USER)));
+    assert_eq!(
+        io.map(&mut m, iova, PhysAddr::new(0), PageSize::Size4K, MapFlags::WRITE | MapFlags::EXEC),
+        Err(MapError::WritableAndExecutable)
+    );
+    assert_eq!(io.free_tables(&mut m, 0..512), 3);
+}
+
 #[test]
 fn freeing_the_lower_half_returns_every_table() {
     let mut m = FakeMemory::default();

@@ -104,6 +104,42 @@ fn ivrs_units_are_found_once() {
     assert_eq!((units.len(), units[0].base), (1, 0xfeb8_0000));
 }
 
+/// An IVHD of type `ty` (0x10: 24-byte header, else 40) with device
+/// entries `entries`.
+fn ivhd_with(ty: u8, base: u64, entries: &[&[u8]]) -> Vec<u8> {
+    let mut s = ivhd(ty, base);
+    s.resize(if ty == 0x10 { 24 } else { 40 }, 0);
+    entries.iter().for_each(|e| s.extend_from_slice(e));
+    let len = s.len() as u16;
+    s[2..4].copy_from_slice(&len.to_le_bytes());
+    s
+}
+
+#[test]
+fn the_io_apic_an_ivhd_names_is_found_with_its_requester_id() {
+    // QEMU's with intremap=on: a range of all (types 3 and 4), then the
+    // special entry of I/O APIC 0 at 00:14.0 (type 48h, variety 1).
+    let select = [3u8, 0, 0, 0];
+    let end = [4u8, 0xff, 0xff, 0];
+    let hpet = [0x48u8, 0, 0, 0, 0, 0xa8, 0, 2];
+    let ioapic = [0x48u8, 0, 0, 0, 0, 0xa0, 0, 1];
+    let t = table(b"IVRS", &[&ivhd_with(0x10, 0xfed8_0000, &[&select, &end, &hpet, &ioapic])]);
+    assert_eq!(parse_ivrs(&t).unwrap()[0].ioapic, Some((0, 0x00a0)), "the I/O APIC, not the HPET");
+    // Named in the second block of the same unit (type 11h); a variable
+    // entry (type F0h) ends its block's walk.
+    let late = table(b"IVRS", &[&ivhd(0x10, 0xfed8_0000), &ivhd_with(0x11, 0xfed8_0000, &[&ioapic])]);
+    assert_eq!(parse_ivrs(&late).unwrap()[0].ioapic, Some((0, 0x00a0)));
+    let hid = [0xf0u8, 0, 0, 0, 0, 0, 0, 0];
+    let hidden = table(b"IVRS", &[&ivhd_with(0x10, 0xfed8_0000, &[&hid, &ioapic])]);
+    assert_eq!(parse_ivrs(&hidden).unwrap()[0].ioapic, None);
+    // An entry cut by its block's end is not read.
+    let mut cut = ivhd_with(0x10, 0xfed8_0000, &[&ioapic]);
+    cut[2] = 28;
+    cut.truncate(28);
+    let cut = table(b"IVRS", &[&cut]);
+    assert_eq!(parse_ivrs(&cut).map(|u| u[0].ioapic), Ok(None));
+}
+
 #[test]
 fn hostile_lengths_are_refused() {
     let mut zero = drhd(1);

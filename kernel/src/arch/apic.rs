@@ -1,24 +1,16 @@
 //! The local APIC in xAPIC mode (SDM Vol. 3A ch. 11): per-CPU set-up, the
 //! timer, end of interrupt, and the inter-processor interrupts that start and
-//! stop CPUs.
+//! stop CPUs. The register offsets are the `x86` crate's (`x86::apic::xapic`).
 
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use super::trap::vector;
+use x86::apic::xapic::{
+    XAPIC_EOI, XAPIC_ICR0, XAPIC_ICR1, XAPIC_ID, XAPIC_LVT_ERROR, XAPIC_LVT_LINT0, XAPIC_LVT_LINT1,
+    XAPIC_LVT_TIMER, XAPIC_SVR, XAPIC_TIMER_CURRENT_COUNT, XAPIC_TIMER_DIV_CONF, XAPIC_TIMER_INIT_COUNT,
+    XAPIC_TPR,
+};
 
-const ID: usize = 0x20;
-const TPR: usize = 0x80;
-const EOI: usize = 0xB0;
-const SVR: usize = 0xF0;
-const ICR_LOW: usize = 0x300;
-const ICR_HIGH: usize = 0x310;
-const LVT_TIMER: usize = 0x320;
-const LVT_LINT0: usize = 0x350;
-const LVT_LINT1: usize = 0x360;
-const LVT_ERROR: usize = 0x370;
-const TIMER_INITIAL: usize = 0x380;
-const TIMER_CURRENT: usize = 0x390;
-const TIMER_DIVIDE: usize = 0x3E0;
+use super::trap::vector;
 
 const MASKED: u32 = 1 << 16;
 const PERIODIC: u32 = 1 << 17;
@@ -39,54 +31,54 @@ fn base() -> Option<u64> {
     }
 }
 
-fn read(reg: usize) -> u32 {
+fn read(reg: u32) -> u32 {
     match base() {
         // SAFETY: `base` is the uncached mapping of this CPU's local APIC
         // page and `reg` one of its 32-bit registers.
-        Some(b) => unsafe { core::ptr::read_volatile((b as usize + reg) as *const u32) },
+        Some(b) => unsafe { core::ptr::read_volatile((b as usize + reg as usize) as *const u32) },
         None => 0,
     }
 }
 
-fn write(reg: usize, val: u32) {
+fn write(reg: u32, val: u32) {
     if let Some(b) = base() {
         // SAFETY: as in `read`.
-        unsafe { core::ptr::write_volatile((b as usize + reg) as *mut u32, val) }
+        unsafe { core::ptr::write_volatile((b as usize + reg as usize) as *mut u32, val) }
     }
 }
 
 /// Enables this CPU's local APIC: spurious vector, all priorities accepted,
 /// LINT0 (the masked PIC) masked, LINT1 as NMI, errors masked.
 pub fn init_cpu() {
-    write(SVR, 0x100 | u32::from(vector::SPURIOUS));
-    write(TPR, 0);
-    write(LVT_LINT0, MASKED);
-    write(LVT_LINT1, 0x400); // NMI delivery
-    write(LVT_ERROR, MASKED);
-    write(LVT_TIMER, MASKED);
+    write(XAPIC_SVR, 0x100 | u32::from(vector::SPURIOUS));
+    write(XAPIC_TPR, 0);
+    write(XAPIC_LVT_LINT0, MASKED);
+    write(XAPIC_LVT_LINT1, 0x400); // NMI delivery
+    write(XAPIC_LVT_ERROR, MASKED);
+    write(XAPIC_LVT_TIMER, MASKED);
 }
 
 /// This CPU's local APIC id.
 pub fn id() -> u32 {
-    read(ID) >> 24
+    read(XAPIC_ID) >> 24
 }
 
 /// Signals the end of the interrupt being handled.
 pub fn eoi() {
-    write(EOI, 0);
+    write(XAPIC_EOI, 0);
 }
 
 /// Starts the timer counting down from `initial` (divide by 16), one-shot and
 /// masked: for calibration.
 pub fn timer_start_counting(initial: u32) {
-    write(TIMER_DIVIDE, 0x3);
-    write(LVT_TIMER, MASKED);
-    write(TIMER_INITIAL, initial);
+    write(XAPIC_TIMER_DIV_CONF, 0x3);
+    write(XAPIC_LVT_TIMER, MASKED);
+    write(XAPIC_TIMER_INIT_COUNT, initial);
 }
 
 /// The timer's current count.
 pub fn timer_current() -> u32 {
-    read(TIMER_CURRENT)
+    read(XAPIC_TIMER_CURRENT_COUNT)
 }
 
 /// Starts the timer interrupt, every `count` ticks (divide by 16): the
@@ -96,9 +88,9 @@ pub fn timer_current() -> u32 {
 /// ([`timer_rearm`]).
 pub fn timer_periodic(count: u32) {
     TICK_COUNT.store(count.max(1), Ordering::Relaxed);
-    write(TIMER_DIVIDE, 0x3);
-    write(LVT_TIMER, PERIODIC | u32::from(vector::TIMER));
-    write(TIMER_INITIAL, count.max(1));
+    write(XAPIC_TIMER_DIV_CONF, 0x3);
+    write(XAPIC_LVT_TIMER, PERIODIC | u32::from(vector::TIMER));
+    write(XAPIC_TIMER_INIT_COUNT, count.max(1));
     let me = super::cpu::current();
     let at = super::cpu::rdtsc().saturating_add(tick_tsc());
     me.tick_at.store(at, Ordering::Relaxed);
@@ -128,7 +120,7 @@ pub fn timer_tick(now: u64) -> bool {
         Some(next) => {
             me.tick_at.store(next, Ordering::Relaxed);
             if super::cpu::current_index() == 0 {
-                super::vtd::poll_faults();
+                super::iommu::poll_faults();
             }
             true
         }
@@ -152,7 +144,7 @@ pub fn timer_due(due: u64) {
         (super::cpu::rdtsc(), me.tick_at.load(Ordering::Relaxed), me.timer_at.load(Ordering::Relaxed));
     if let Some((at, n)) = crate::policy::timer_arm_sooner(now, tick_at, due, period, count, armed) {
         me.timer_at.store(at, Ordering::Relaxed);
-        write(TIMER_INITIAL, n);
+        write(XAPIC_TIMER_INIT_COUNT, n);
     }
 }
 
@@ -175,14 +167,14 @@ pub fn timer_rearm(now: u64) {
     let due = if mine { NEXT_DUE.load(Ordering::Relaxed) } else { u64::MAX };
     let (at, n) = crate::policy::timer_arm(now, me.tick_at.load(Ordering::Relaxed), due, period, count);
     me.timer_at.store(at, Ordering::Relaxed);
-    write(TIMER_INITIAL, n);
+    write(XAPIC_TIMER_INIT_COUNT, n);
 }
 
 fn send_ipi(dest: u32, low: u32) {
-    write(ICR_HIGH, dest << 24);
-    write(ICR_LOW, low);
+    write(XAPIC_ICR1, dest << 24);
+    write(XAPIC_ICR0, low);
     for _ in 0..1_000_000 {
-        if read(ICR_LOW) & DELIVERY_PENDING == 0 {
+        if read(XAPIC_ICR0) & DELIVERY_PENDING == 0 {
             return;
         }
         core::hint::spin_loop();

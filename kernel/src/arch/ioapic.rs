@@ -73,7 +73,7 @@ fn pin(gsi: u32) -> Option<u32> {
 /// remapping blocks.
 pub fn route(gsi: u32, vector: u8, dest: u32, level: bool, active_low: bool) {
     let Some(p) = pin(gsi) else { return };
-    let to = match crate::arch::vtd::remap(vector, Some((dest, None, level))) {
+    let to = match crate::arch::iommu::remap(vector, Some((dest, None, level))) {
         Some(true) => crate::platform::vtd::ioapic_handle(u16::from(vector)),
         _ => u64::from(dest) << 56,
     };

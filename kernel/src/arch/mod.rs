@@ -7,12 +7,14 @@
 //! entry), the top of the kernel, which call the core; the rest is below
 //! the core, which reaches it through `hw`, and never names `entry`.
 
+pub mod amdvi;
 pub mod apic;
 pub mod cpu;
 pub mod ecam;
 pub mod entry;
 pub mod gdt;
 pub mod ioapic;
+pub mod iommu;
 pub mod pit;
 pub mod power;
 pub mod serial;

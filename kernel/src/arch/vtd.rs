@@ -25,13 +25,14 @@
 //! Not yet done: non-coherent units (ECAP.C = 0: the tables would need
 //! cache flushes; such a unit is used with a warning), RMRRs (firmware
 //! DMA, e.g. USB legacy emulation, is blocked), scopes by bridge path,
-//! x2APIC destinations above 255 (EIME), and AMD-Vi.
+//! and x2APIC destinations above 255 (EIME). AMD-Vi is `arch::amdvi`, both
+//! behind `arch::iommu`.
 
 use ipc::Error;
-use x86_64::{PhysAddr, VirtAddr};
+use x86_64::PhysAddr;
 
 use crate::mem::kspace;
-use crate::mem::paging::{MapError, MapFlags, Vtd, VtdTable};
+use crate::mem::paging::{Vtd, VtdTable};
 use crate::platform::iommu::{self, Units, MAX_UNITS};
 use crate::platform::vtd::{self, Caps};
 
@@ -239,17 +240,6 @@ pub fn detach(bdf: u16, did: u16, root: PhysAddr) -> Option<u64> {
         return None;
     }
     Some(kspace::gspace_destroy(VtdTable::from_root(root)))
-}
-
-/// Maps page `pa` at device address `iova` (read and write) in the DMA
-/// space `root`; the frames its tables took.
-pub fn map(root: PhysAddr, iova: u64, pa: PhysAddr) -> Result<u64, MapError> {
-    kspace::uspace_map(&VtdTable::from_root(root), VirtAddr::new(iova), pa, MapFlags::WRITE)
-}
-
-/// Unmaps device address `iova`; the caller invalidates (`flush`).
-pub fn unmap(root: PhysAddr, iova: u64) {
-    let _ = kspace::uspace_unmap(&VtdTable::from_root(root), VirtAddr::new(iova));
 }
 
 /// Makes function `bdf`'s unit forget domain `did`'s translations; false

@@ -103,7 +103,7 @@ pub mod irq {
     /// `None`: the entry could not be made.
     pub fn msi_message(vector: u8, source: u16) -> Option<[u32; 4]> {
         let apic = crate::arch::apic::id();
-        let remapped = crate::arch::vtd::remap(vector, Some((apic, Some(source), false)))?;
+        let remapped = crate::arch::iommu::remap(vector, Some((apic, Some(source), false)))?;
         let address =
             if remapped { vtd::msi_address(vector.into()) } else { 0xfee0_0000 | (apic & 0xff) << 12 };
         Some([address, 0, u32::from(vector), 0])
@@ -112,7 +112,7 @@ pub mod irq {
     pub use crate::arch::ioapic::set_masked;
     /// The binding of `vector` ended: its remapping entry goes.
     pub fn msi_unroute(vector: u8) {
-        let _ = crate::arch::vtd::remap(vector, None);
+        let _ = crate::arch::iommu::remap(vector, None);
     }
     use crate::platform::vtd;
 
@@ -404,9 +404,9 @@ pub mod pci {
 }
 
 /// The IOMMU: a device's own DMA space, what is mapped in it, and the
-/// invalidations that make the unit forget it (`arch::vtd`).
+/// invalidations that make the unit forget it (`arch::iommu`).
 pub mod iommu {
-    pub use crate::arch::vtd::{attach, detach, flush, map, unmap};
+    pub use crate::arch::iommu::{attach, detach, flush, map, unmap};
 }
 
 pub mod power {

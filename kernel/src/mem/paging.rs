@@ -1,8 +1,9 @@
 //! Building four-level page tables over any memory that can hold tables (the
 //! kernel's physical memory, or a fake on the host), in these entry formats:
 //! x86-64 paging (SDM Vol. 3A 4.5; also AMD's nested paging) and Intel's
-//! extended page tables (SDM Vol. 3C 29.3), and VT-d's second-level tables
-//! for devices (VT-d spec 9.8). Same walk, different bits.
+//! extended page tables (SDM Vol. 3C 29.3), and the tables of devices' DMA:
+//! VT-d's second-level tables (VT-d spec 9.8) and AMD-Vi's I/O page tables
+//! (AMD IOMMU spec 2.2.3). Same walk, different bits.
 //!
 //! The builder enforces W^X: a mapping is never both writable and executable.
 
@@ -97,8 +98,9 @@ pub trait Format: Copy {
     const WRITE_AND_EXEC: bool = false;
     /// A leaf mapping a page of `size` with `flags`.
     fn leaf(flags: MapFlags, size: PageSize) -> u64;
-    /// A non-leaf entry (its leaves decide the access); `user` for user tables.
-    fn table(user: bool) -> u64;
+    /// A non-leaf entry (its leaves decide the access); `user` for user
+    /// tables; `level`, of the table it names (1 = PT), only AMD-Vi's say.
+    fn table(user: bool, level: usize) -> u64;
     /// The rights a leaf grants.
     fn flags(e: u64) -> MapFlags;
 }
@@ -122,7 +124,7 @@ impl Format for Npt {
     fn leaf(flags: MapFlags, size: PageSize) -> u64 {
         leaf_bits(flags | MapFlags::USER, size)
     }
-    fn table(_user: bool) -> u64 {
+    fn table(_user: bool, _level: usize) -> u64 {
         P | RW | US
     }
     fn flags(e: u64) -> MapFlags {
@@ -135,7 +137,7 @@ impl Format for X86 {
     fn leaf(flags: MapFlags, size: PageSize) -> u64 {
         leaf_bits(flags, size)
     }
-    fn table(user: bool) -> u64 {
+    fn table(user: bool, _level: usize) -> u64 {
         P | RW | if user { US } else { 0 }
     }
     fn flags(e: u64) -> MapFlags {
@@ -154,7 +156,7 @@ impl Format for Ept {
     fn leaf(flags: MapFlags, size: PageSize) -> u64 {
         EPT_R | EPT_WB | huge(size) | bits_of(flags, &[(MapFlags::WRITE, EPT_W), (MapFlags::EXEC, EPT_X)])
     }
-    fn table(_user: bool) -> u64 {
+    fn table(_user: bool, _level: usize) -> u64 {
         EPT_R | EPT_W | EPT_X
     }
     fn flags(e: u64) -> MapFlags {
@@ -175,11 +177,33 @@ impl Format for Vtd {
     fn leaf(flags: MapFlags, size: PageSize) -> u64 {
         Ept::leaf(flags - MapFlags::EXEC, size) & !EPT_WB
     }
-    fn table(_user: bool) -> u64 {
+    fn table(_user: bool, _level: usize) -> u64 {
         EPT_R | EPT_W
     }
     fn flags(e: u64) -> MapFlags {
         Ept::flags(e)
+    }
+}
+
+/// AMD-Vi I/O page table entries (AMD IOMMU spec 2.2.3): present, a
+/// table entry's next level (0 in a leaf), read and write permissions;
+/// a device's DMA never executes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Amdvi;
+
+const IO_R: u64 = 1 << 61;
+const IO_W: u64 = 1 << 62;
+
+impl Format for Amdvi {
+    const PRESENT: u64 = P;
+    fn leaf(flags: MapFlags, size: PageSize) -> u64 {
+        P | IO_R | huge(size) | bits_of(flags, &[(MapFlags::WRITE, IO_W)])
+    }
+    fn table(_user: bool, level: usize) -> u64 {
+        P | IO_R | IO_W | (level as u64 & 7) << 9
+    }
+    fn flags(e: u64) -> MapFlags {
+        Ept::flags((e & IO_W) >> 61)
     }
 }
 
@@ -198,6 +222,8 @@ pub type EptTable = Table<Ept>;
 pub type NptTable = Table<Npt>;
 /// A device's DMA space (device address to host-physical, Intel VT-d).
 pub type VtdTable = Table<Vtd>;
+/// A device's DMA space under AMD-Vi.
+pub type AmdviTable = Table<Amdvi>;
 
 fn index(va: VirtAddr, level: usize) -> usize {
     ((va.as_u64() >> (12 + 9 * (level - 1))) & 0x1ff) as usize
@@ -288,13 +314,13 @@ impl<F: Format> Table<F> {
             let e = mem.table(table)[i];
             table = if e & F::PRESENT == 0 {
                 let t = mem.alloc_table().ok_or(MapError::OutOfMemory)?;
-                mem.table(table)[i] = t.as_u64() | F::table(flags.contains(MapFlags::USER));
+                mem.table(table)[i] = t.as_u64() | F::table(flags.contains(MapFlags::USER), level - 1);
                 t
             } else if e & PS != 0 {
                 return Err(MapError::AlreadyMapped);
             } else {
                 if flags.contains(MapFlags::USER) {
-                    mem.table(table)[i] |= F::table(true);
+                    mem.table(table)[i] |= F::table(true, level - 1);
                 }
                 PhysAddr::new(e & ADDR)
             };
@@ -371,7 +397,7 @@ impl<F: Format> Table<F> {
         let index = index.min(511);
         if mem.table(self.root)[index] & F::PRESENT == 0 {
             let t = mem.alloc_table().ok_or(MapError::OutOfMemory)?;
-            mem.table(self.root)[index] = t.as_u64() | F::table(false);
+            mem.table(self.root)[index] = t.as_u64() | F::table(false, 3);
         }
         Ok(PhysAddr::new(mem.table(self.root)[index] & ADDR))
     }

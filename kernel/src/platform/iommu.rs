@@ -119,15 +119,28 @@ pub fn parse_dmar(table: &[u8]) -> Result<Units, TableError> {
 }
 
 /// The IVHD blocks (types 0x10, 0x11, 0x40) of an IVRS table: their IOMMU
-/// register base addresses, once each.
+/// register base addresses, once each, and the first I/O APIC their
+/// special device entries (type 48h, variety 1) name. Device entries of
+/// types below 40h are 4 bytes, below 80h 8; the variable-length ones
+/// (ACPI names) end the walk of their block.
 pub fn parse_ivrs(table: &[u8]) -> Result<Units, TableError> {
     let t = body(table)?;
     let mut units = Units::new();
     structures(t, 2, false, |ty, off| {
         if matches!(ty, 0x10 | 0x11 | 0x40) {
             let base = u64_at(t, off + 8)?;
-            if !units.iter().any(|u| u.base == base) {
-                units.push(Unit { base, all: true, scope: heapless::Vec::new(), ioapic: None }).ok()?;
+            let (end, mut at) =
+                (off + usize::from(u16_at(t, off + 2)?), off + if ty == 0x10 { 24 } else { 40 });
+            let mut ioapic = None;
+            while let Some(&kind) = t.get(at).filter(|&&k| at < end && k < 0x80) {
+                if let (0x48, Some(&[_, _, _, _, id, lo, hi, 1])) = (kind, t.get(at..(at + 8).min(end))) {
+                    ioapic = ioapic.or(Some((id, u16::from_le_bytes([lo, hi]))));
+                }
+                at += if kind < 0x40 { 4 } else { 8 };
+            }
+            match units.iter_mut().find(|u| u.base == base) {
+                Some(u) => u.ioapic = u.ioapic.or(ioapic),
+                None => units.push(Unit { base, all: true, scope: heapless::Vec::new(), ioapic }).ok()?,
             }
         }
         Some(())

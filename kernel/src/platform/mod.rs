@@ -4,6 +4,7 @@
 /// The most CPUs this kernel drives; more in the MADT are left offline.
 pub const MAX_CPUS: usize = 64;
 
+pub mod amdvi;
 pub mod iommu;
 pub mod vtd;
 

@@ -16,11 +16,16 @@
 //! supports ([`mask`]), whatever the guest's XCR0, so that every component
 //! a guest could reach by raising its XCR0 holds its own values or the
 //! initial ones, never another guest's.
+//!
+//! XCR0, DR0–DR3, DR7 and DR6 reads go through the `x86_64` crate's
+//! registers (`xcontrol`, `debug`); it has no DR6 write ([`write_dr6`]).
 
 use core::arch::asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
+use x86_64::registers::debug::{DebugAddressRegister, Dr0, Dr1, Dr2, Dr3, Dr6, Dr7};
+use x86_64::registers::xcontrol::XCr0;
 use x86_64::PhysAddr;
 
 use crate::arch::cpu;
@@ -118,7 +123,7 @@ fn switch(pa: u64) {
             // forgotten first, under the kernel lock): 4 KiB, 64-byte aligned.
             unsafe {
                 if mask != 0 {
-                    core::ptr::write_volatile(at.add(XCR0_AT).cast::<u64>(), xgetbv());
+                    core::ptr::write_volatile(at.add(XCR0_AT).cast::<u64>(), XCr0::read_raw());
                     xsetbv(mask);
                 }
                 save_fpu(at, mask);
@@ -178,12 +183,15 @@ pub fn forget(pa: u64) {
 /// DR6 as the guest left it (VT-x keeps it in the CPU): into its frame.
 pub fn save_dr6(pa: u64) {
     let at = kspace::phys_to_virt(PhysAddr::new(pa)).as_mut_ptr::<u8>();
-    let dr6: u64;
-    // SAFETY: reading DR6 has no side effect; the frame is the vCPU's own.
-    unsafe {
-        asm!("mov {}, dr6", out(reg) dr6, options(nomem, nostack, preserves_flags));
-        core::ptr::write_volatile(at.add(DR_AT + 32).cast::<u64>(), dr6);
-    }
+    // SAFETY: the frame is the vCPU's own.
+    unsafe { core::ptr::write_volatile(at.add(DR_AT + 32).cast::<u64>(), Dr6::read_raw()) };
+}
+
+/// Writes DR6 (its status bits: nothing else changes).
+pub fn write_dr6(value: u64) {
+    // SAFETY: DR6 holds only status bits, which the CPU sets on a #DB and
+    // nothing in the host reads.
+    unsafe { asm!("mov dr6, {}", in(reg) value, options(nomem, nostack, preserves_flags)) };
 }
 
 /// After a host #DB (a domain single-stepping), DR6 is reloaded from the
@@ -192,38 +200,22 @@ pub fn restore_dr6() {
     let pa = cpu::current().guest_state.load(Ordering::Relaxed);
     if pa != 0 {
         let at = kspace::phys_to_virt(PhysAddr::new(pa)).as_mut_ptr::<u8>();
-        // SAFETY: a live vCPU's frame (see `switch`); writing DR6 only
-        // changes status bits.
-        unsafe {
-            let dr6 = core::ptr::read_volatile(at.add(DR_AT + 32).cast::<u64>());
-            asm!("mov dr6, {}", in(reg) dr6, options(nomem, nostack, preserves_flags));
-        }
+        // SAFETY: a live vCPU's frame (see `switch`).
+        write_dr6(unsafe { core::ptr::read_volatile(at.add(DR_AT + 32).cast::<u64>()) });
     }
 }
 
 /// Disables every breakpoint in the host (AMD-V restores the host's DR7
 /// only as the save area holds it; a guest's must never stay armed).
 pub fn disarm() {
-    // SAFETY: DR7 = 0x400 disables all breakpoints (SDM Vol. 3B 18.2.4).
-    unsafe { asm!("mov dr7, {}", in(reg) 0x400u64, options(nomem, nostack, preserves_flags)) };
-}
-
-fn xgetbv() -> u64 {
-    let (lo, hi): (u32, u32);
-    // SAFETY: CR4.OSXSAVE is set (in `with_fpu`); reading XCR0 has no effect.
-    unsafe {
-        asm!("xgetbv", in("ecx") 0u32, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags))
-    };
-    u64::from(hi) << 32 | u64::from(lo)
+    // DR7 = 0x400 disables all breakpoints (SDM Vol. 3B 18.2.4).
+    Dr7::write_raw(0x400);
 }
 
 fn xsetbv(value: u64) {
     // SAFETY: CR4.OSXSAVE is set (in `with_fpu`) and `value` enables x87
     // and only components the CPU has ([`mask`], or a valid guest XCR0).
-    unsafe {
-        asm!("xsetbv", in("ecx") 0u32, in("eax") value as u32, in("edx") (value >> 32) as u32,
-             options(nomem, nostack, preserves_flags));
-    }
+    unsafe { XCr0::write_raw(value) };
 }
 
 /// # Safety
@@ -257,28 +249,24 @@ unsafe fn restore_fpu(at: *const u8, mask: u64) {
 /// # Safety
 /// `at`: five writable words.
 unsafe fn save_debug(at: *mut u64) {
-    let (d0, d1, d2, d3, d6): (u64, u64, u64, u64, u64);
-    // SAFETY: reading debug registers in ring 0 has no side effect.
-    unsafe {
-        asm!("mov {}, dr0", "mov {}, dr1", "mov {}, dr2", "mov {}, dr3", "mov {}, dr6",
-             out(reg) d0, out(reg) d1, out(reg) d2, out(reg) d3, out(reg) d6,
-             options(nomem, nostack, preserves_flags));
-        for (i, v) in [d0, d1, d2, d3, d6].into_iter().enumerate() {
-            core::ptr::write_volatile(at.add(i), v);
-        }
+    for (i, v) in
+        [Dr0::read(), Dr1::read(), Dr2::read(), Dr3::read(), Dr6::read_raw()].into_iter().enumerate()
+    {
+        // SAFETY: per the contract.
+        unsafe { core::ptr::write_volatile(at.add(i), v) };
     }
 }
 
 /// # Safety
 /// `at`: five readable words.
+/// Breakpoint addresses are inert while the host's DR7 is 0x400 (a
+/// guest's own DR7 comes from its VMCS or VMCB).
 unsafe fn restore_debug(at: *const u64) {
-    // SAFETY: per the contract; breakpoint addresses are inert while the
-    // host's DR7 is 0x400 (a guest's own DR7 comes from its VMCS or VMCB).
-    unsafe {
-        let r = |i| core::ptr::read_volatile(at.add(i));
-        let (d0, d1, d2, d3, d6) = (r(0), r(1), r(2), r(3), r(4) & 0xFFFF_FFFF);
-        asm!("mov dr0, {}", "mov dr1, {}", "mov dr2, {}", "mov dr3, {}", "mov dr6, {}",
-             in(reg) d0, in(reg) d1, in(reg) d2, in(reg) d3, in(reg) d6,
-             options(nomem, nostack, preserves_flags));
-    }
+    // SAFETY: per the contract.
+    let r = |i| unsafe { core::ptr::read_volatile(at.add(i)) };
+    Dr0::write(r(0));
+    Dr1::write(r(1));
+    Dr2::write(r(2));
+    Dr3::write(r(3));
+    write_dr6(r(4) & 0xFFFF_FFFF);
 }

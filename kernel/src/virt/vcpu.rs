@@ -3,7 +3,7 @@
 //! (`crate::vm`) only sees this: prepare an entry, enter, a vendor-neutral
 //! exit, and interrupt injection.
 
-use ipc::vcpu::Action;
+use ipc::vcpu::{Action, ExitReason};
 
 use super::Virt;
 use crate::obj::pool::Ref;
@@ -21,6 +21,16 @@ pub(super) fn apply_regs(v: &mut Vcpu, r: &ipc::vcpu::Reply) {
             *reg = value;
         }
     }
+}
+
+/// A port access's reason and qualification (`ipc::vcpu::Exit`): `port`
+/// (its low 16 bits), `size` bytes, and the IN, string and REP bits of the
+/// vendor's `info` (`bits`, in that order).
+pub(super) fn port(port: u64, size: u64, info: u64, [input, string, rep]: [u64; 3]) -> (ExitReason, u64) {
+    let flag = |bit: u64, flag: u64| if info & bit != 0 { flag } else { 0 };
+    let q =
+        (port & 0xFFFF) | size << 16 | flag(string, ipc::vcpu::PORT_STRING) | flag(rep, ipc::vcpu::PORT_REP);
+    (if info & input != 0 { ExitReason::PortIn } else { ExitReason::PortOut }, q)
 }
 
 /// General register `i` of `regs` in the x86 encoding's order
@@ -98,8 +108,8 @@ pub fn prepare(v: &mut Vcpu, root: u64, epoch: u64, t: Ref) -> Option<Entry> {
 /// Runs the guest until it exits.
 pub fn enter(e: &mut Entry) -> HwExit {
     match super::available() {
-        Virt::Svm => super::svm::vcpu::enter(e),
-        _ => super::vmx::vcpu::enter(e),
+        Virt::Svm => super::svm::run::enter(e),
+        _ => super::vmx::run::enter(e),
     }
 }
 

@@ -48,7 +48,51 @@ pub fn cases() -> Vec<SystemTest> {
         case("dma_attack", "tests/systems/dma.toml", qemu(), check_dma_attack),
         net::case(),
         restart::case(),
+        SystemTest {
+            prepare: Some(disk::prepare),
+            ..case("amdvi_blk_disk", "tests/systems/blk.toml", amd(Qemu::default()), check_amdvi_blk)
+        },
+        case("amdvi_dma_attack", "tests/systems/dma.toml", amd(Qemu::default()), check_amdvi_dma_attack),
+        net::amdvi_case(),
     ]
+}
+
+/// The IOMMU a test runs under: QEMU's device, what the kernel says when
+/// it turns on its DMA remapping and its interrupt remapping, and whether
+/// the emulated unit reports the faults it blocks.
+///
+/// QEMU 7.2's `amd-iommu` never writes an event to its log: in
+/// `amdvi_log_event` (hw/i386/amd_iommu.c) the overflow test is
+/// `amdvi_test_mask`, which returns the status register OR'd with the
+/// mask, never 0, so every event is dropped (and `amdvi_encode_event`
+/// would put the address at bit 63 only); a unit that is not present in
+/// a walk's table entry of 0 reports nothing either. There the kernel
+/// cannot log what it is never told: the twins judge the blocking by
+/// the witness and the device, and the event decoding is host-tested.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Iommu {
+    pub device: &'static str,
+    pub unit: &'static str,
+    pub remapping: &'static str,
+    pub reports_faults: bool,
+}
+
+pub(crate) const VTD: Iommu = Iommu {
+    device: "intel-iommu",
+    unit: "iommu: VT-d unit at 0xfed90000: DMA remapping on",
+    remapping: "iommu: interrupt remapping on: compatibility format blocked",
+    reports_faults: true,
+};
+pub(crate) const AMDVI: Iommu = Iommu {
+    device: "amd-iommu",
+    unit: "iommu: AMD-Vi unit at 0xfed80000: DMA remapping on",
+    remapping: "iommu: interrupt remapping on: own tables, others aborted (I/O APIC 0x00a0)",
+    reports_faults: false,
+};
+
+/// Machine `q` with QEMU's AMD IOMMU in place of its Intel one.
+pub(crate) fn amd(q: Qemu) -> Emulator {
+    Emulator::Qemu(Qemu { devices: vec![AMDVI.device.to_string()], ..q })
 }
 
 const MGMT: &str = "mgmt";
@@ -398,10 +442,19 @@ const BLK_HOSTILE_ANSWERS: [&str; 5] = [
 /// image file holds exactly those bytes (`disk::check`); the boot log says
 /// its DMA is not confined.
 fn check_blk(o: &Outcome) -> Result<(), String> {
+    blk(o, VTD)
+}
+
+/// As `blk_disk`, under AMD-Vi.
+fn check_amdvi_blk(o: &Outcome) -> Result<(), String> {
+    blk(o, AMDVI)
+}
+
+fn blk(o: &Outcome, iommu: Iommu) -> Result<(), String> {
     finished(o)?;
     let s = &o.serial;
     says(s, MGMT, "blk: device 00:04.0 (1af4:1042) given with DMA (confined where the kernel programs an IOMMU; unconfined_dma: even where it does not)")?;
-    kernel_says(s, "iommu: VT-d unit at 0xfed90000: DMA remapping on")?;
+    kernel_says(s, iommu.unit)?;
     says(s, "blk", "virtio: 131072 bytes of DMA memory at device address 0x100000000")?;
     says(s, "blk", "blk: read the harness's pattern at sectors 0..8")?;
     says(s, "blk", "blk: the read's completion raised MSI-X entry 0, which reached its notification")?;
@@ -453,12 +506,30 @@ const DMA_AIMS: [u64; 4] = [0x0010_0000, 0x0200_0000, 0x0400_0000, 0x0800_0000];
 /// `vtd_mem_ir_write` in hw/i386/intel_iommu.c): there 0xd8 arrives, and
 /// the kernel logs it as unexpected, signals no one and runs on.
 fn check_dma_attack(o: &Outcome) -> Result<(), String> {
+    dma_attack(o, VTD)
+}
+
+/// As `dma_attack`, under AMD-Vi: there a message's format does not
+/// matter (the unit finds its entry by the vector in its data, in the
+/// device's own table), so neither 0xd8 nor 0xd9 may arrive.
+fn check_amdvi_dma_attack(o: &Outcome) -> Result<(), String> {
+    dma_attack(o, AMDVI)?;
+    let kernel = o.serial.lines().filter(|l| l.starts_with("[cpu"));
+    match kernel.clone().find(|l| l.contains("unexpected interrupt vector 0xd8")) {
+        Some(l) => Err(format!("a request with no entry in the device's table arrived: {l}")),
+        None => Ok(()),
+    }
+}
+
+fn dma_attack(o: &Outcome, iommu: Iommu) -> Result<(), String> {
     finished(o)?;
     let s = &o.serial;
-    kernel_says(s, "iommu: VT-d unit at 0xfed90000: DMA remapping on")?;
-    kernel_says(s, "iommu: interrupt remapping on: compatibility format blocked")?;
+    kernel_says(s, iommu.unit)?;
+    kernel_says(s, iommu.remapping)?;
     for aim in DMA_AIMS {
-        kernel_says(s, &format!("iommu: DMA fault: device 00:04.0 write at {aim:#x} blocked"))?;
+        if iommu.reports_faults {
+            kernel_says(s, &format!("iommu: DMA fault: device 00:04.0 write at {aim:#x} blocked"))?;
+        }
         says_prefix(s, "blk-dma", &format!("blk-dma: a read into {aim:#x} ("))?;
     }
     says_prefix(s, "blk-dma", "blk-dma: a read into 0xfee00000 (the interrupt window): ")?;

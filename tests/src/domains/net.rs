@@ -58,6 +58,16 @@ pub fn case() -> SystemTest {
     }
 }
 
+/// `net_echo` under AMD-Vi.
+pub fn amdvi_case() -> SystemTest {
+    SystemTest {
+        name: "amdvi_net_echo",
+        emulator: super::amd(Qemu::with_control()),
+        check: check_amdvi,
+        ..case()
+    }
+}
+
 /// `n` pseudo-random bytes from `seed` (xorshift64*).
 pub(super) fn stream(seed: u64, n: usize) -> Vec<u8> {
     let mut x = seed | 1;
@@ -228,6 +238,17 @@ fn drive(s: &Session) -> Result<(), String> {
         return Err(format!("`ryokan shutdown` failed: {}", out.stderr));
     }
     Ok(())
+}
+
+/// As [`check`], and the kernel drove AMD-Vi, whose unit blocked none of
+/// the device's DMA.
+fn check_amdvi(o: &Outcome) -> Result<(), String> {
+    check(o)?;
+    super::kernel_says(&o.serial, super::AMDVI.unit)?;
+    match o.serial.lines().find(|l| l.contains("iommu: DMA fault")) {
+        Some(l) => Err(format!("the device's own DMA faulted: {l}")),
+        None => Ok(()),
+    }
 }
 
 /// The lease from QEMU's user network (10.0.2.15, gateway 10.0.2.2), the

@@ -203,6 +203,7 @@ fn a_guest_becomes_its_vmm_after_the_domains() {
         cap_percent: 0,
         cpu: Some(0),
         modules: heapless::Vec::new(),
+        disks: heapless::Vec::new(),
     };
     m.guests.push(spec).unwrap();
     assert_eq!(m.validate(), Ok(()));
@@ -248,6 +249,7 @@ fn a_guests_modules_are_granted_in_order() {
         cap_percent: 0,
         cpu: None,
         modules: (0..MAX_GUEST_MODULES).map(module).collect(),
+        disks: heapless::Vec::new(),
     };
     m.guests.push(spec).unwrap();
     assert_eq!(m.validate(), Ok(()));

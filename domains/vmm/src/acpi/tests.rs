@@ -283,3 +283,47 @@ fn the_acpi_crate_reads_them_back() {
     assert_eq!(overrides, [(0, 0, 2, 0)]);
     assert_eq!(nmis, 1);
 }
+
+/// The DSDT of a guest with a PCI bus: the same as without, and then the
+/// host bridge with its resources, as `iasl -d` reads it.
+#[test]
+fn with_pci_the_dsdt_names_the_host_bridge_and_its_windows() {
+    let (plain, pci) = (build(1).unwrap(), with_pci(1).unwrap());
+    let (a, b) = (table(&plain, plain.dsdt), table(&pci, pci.dsdt));
+    assert_eq!(&b[36..a.len()], &a[36..], "the devices without PCI come first, unchanged");
+    let sb = &b[a.len()..];
+    assert_eq!((sb[0], &sb[3..8]), (0x10, &b"\\_SB_"[..]), "ScopeOp \\_SB_ again");
+    assert_eq!(usize::from(sb[1] & 0x0F) | usize::from(sb[2]) << 4, sb.len() - 1, "its PkgLength (2 bytes)");
+    let dir = std::env::temp_dir().join(format!("ryokan-dsdt-pci-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("dsdt.dat"), b).unwrap();
+    let out = std::process::Command::new("iasl").arg("-d").arg("dsdt.dat").current_dir(&dir).output();
+    let out = out.expect("cannot run iasl: install acpica-tools (cargo xtask test does, as root)");
+    assert!(out.status.success(), "iasl -d failed: {}", String::from_utf8_lossy(&out.stderr));
+    let asl = std::fs::read_to_string(dir.join("dsdt.dsl")).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let bare = |s: &str| s.split_whitespace().collect::<String>();
+    // Comments dropped as in the test above.
+    let code: String = asl
+        .lines()
+        .map(|l| {
+            let l = l.split("//").next().unwrap_or("");
+            match (l.find("/*"), l.find("*/")) {
+                (Some(a), Some(b)) if a < b => format!("{}{}", &l[..a], &l[b + 2..]),
+                _ => l.to_string(),
+            }
+        })
+        .collect();
+    let squeezed = bare(&code);
+    for want in [
+        "Device (PCI0) { Name (_HID, EisaId (\"PNP0A08\")) Name (_CID, EisaId (\"PNP0A03\")) \
+         Name (_SEG, Zero) Name (_BBN, Zero) Name (_UID, Zero)",
+        "WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode, 0x0000, 0x0000, 0x0000, 0x0000, 0x0001,",
+        "IO (Decode16, 0x0CF8, 0x0CF8, 0x01, 0x08, )",
+        "WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange, 0x0000, 0xC000, 0xFFFF, 0x0000, 0x4000,",
+        "DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite, 0x00000000, \
+         0xC0000000, 0xFEBFFFFF, 0x00000000, 0x3EC00000,",
+    ] {
+        assert!(squeezed.contains(&bare(want)), "`{want}` not in iasl's disassembly:\n{asl}");
+    }
+}

@@ -394,13 +394,13 @@ fn xapic_loads_and_stores_complete_through_the_decoder() {
     gprs[1] = 0xFFFF_FFFF_0000_0000;
     let state = flat(gprs);
     let d = crate::emulate::decode(&mem, &state, 0xfee0_0030);
-    let s = p.mmio(0, &mmio_exit(0xfee0_0030, 1), d.map_err(MmioWhy::Refused));
+    let s = p.mmio(0, &mmio_exit(0xfee0_0030, 1), d.map_err(MmioWhy::Refused), &NO_RAM);
     assert_eq!((s.reply.actions, s.reply.rip, s.stop), (Action::SET_RIP, 0x10_0043, None));
     assert_eq!(s.write, Some((1, 0x0006_0014)), "the version, ecx's top cleared");
     // mov dword [0xfee000b0], 0: an EOI, a store (no register written).
     let mem = Mem { at: 0x10_0040, bytes: vec![0xC7, 0x05, 0xB0, 0x00, 0xE0, 0xFE, 0, 0, 0, 0] };
     let d = crate::emulate::decode(&mem, &state, 0xfee0_00b0);
-    let s = p.mmio(0, &mmio_exit(0xfee0_00b0, 2), d.map_err(MmioWhy::Refused));
+    let s = p.mmio(0, &mmio_exit(0xfee0_00b0, 2), d.map_err(MmioWhy::Refused), &NO_RAM);
     assert_eq!((s.reply.actions, s.reply.rip, s.write, s.stop), (Action::SET_RIP, 0x10_004a, None, None));
     // The ICR's high half then its low: an INIT IPI to vCPU 1 (asks to start nothing yet).
     assert!(p.mmio_device(0xfee0_0fff) && !p.mmio_device(0xfee0_1000) && !p.mmio_device(0xfedf_ffff));
@@ -414,21 +414,21 @@ fn mmio_the_vmm_cannot_complete_stops_the_guest_saying_why() {
     let mut gprs = [0u64; 16];
     gprs[6] = 0xfee0_0000;
     let d = crate::emulate::decode(&mem, &flat(gprs), 0xfee0_0000);
-    let s = p.mmio(0, &mmio_exit(0xfee0_0000, 1), d.map_err(MmioWhy::Refused));
+    let s = p.mmio(0, &mmio_exit(0xfee0_0000, 1), d.map_err(MmioWhy::Refused), &NO_RAM);
     assert_eq!((s.reply.actions, s.stop), (Action::STOP, Some(status::UNHANDLED)));
     let note = s.note.expect("a note").to_string();
     assert_eq!(note, "MMIO at guest-physical 0xfee00000 from rip 0x100040 not emulated (String): stopped");
     // The instruction's page is not RAM.
     let empty = Mem { at: 0, bytes: Vec::new() };
     let d = crate::emulate::decode(&empty, &flat(gprs), 0xfee0_0000);
-    let s = p.mmio(0, &mmio_exit(0xfee0_0000, 1), d.map_err(MmioWhy::Refused));
+    let s = p.mmio(0, &mmio_exit(0xfee0_0000, 1), d.map_err(MmioWhy::Refused), &NO_RAM);
     assert_eq!(s.stop, Some(status::UNHANDLED));
     assert!(s.note.expect("note").to_string().contains("NotMapped { linear: 1048640 }"));
     // The state unreadable; an instruction fetch from the device's page.
-    let s = p.mmio(0, &mmio_exit(0xfee0_0000, 1), Err(MmioWhy::State(18)));
+    let s = p.mmio(0, &mmio_exit(0xfee0_0000, 1), Err(MmioWhy::State(18)), &NO_RAM);
     assert_eq!(s.stop, Some(status::UNHANDLED));
     assert!(s.note.expect("note").to_string().contains("state unreadable: error 18"));
-    let s = p.mmio(0, &mmio_exit(0xfee0_0000, 4), Err(MmioWhy::State(0)));
+    let s = p.mmio(0, &mmio_exit(0xfee0_0000, 4), Err(MmioWhy::State(0)), &NO_RAM);
     assert_eq!(s.stop, Some(status::UNMAPPED), "no code runs from a device");
 }
 
@@ -454,7 +454,7 @@ fn ioapic_store(p: &mut Platform, vcpu: usize, offset: u64, value: u32) -> Step 
     let mut gprs = [0u64; 16];
     (gprs[0], gprs[1]) = (gpa, u64::from(value));
     let d = crate::emulate::decode(&mem, &flat(gprs), gpa);
-    let s = p.mmio(vcpu, &mmio_exit(gpa, 2), d.map_err(MmioWhy::Refused));
+    let s = p.mmio(vcpu, &mmio_exit(gpa, 2), d.map_err(MmioWhy::Refused), &NO_RAM);
     assert_eq!((s.reply.actions, s.reply.rip, s.stop), (Action::SET_RIP, 0x10_0042, None));
     s
 }
@@ -466,7 +466,7 @@ fn ioapic_load(p: &mut Platform, offset: u64) -> u64 {
     let mut gprs = [0u64; 16];
     gprs[0] = gpa;
     let d = crate::emulate::decode(&mem, &flat(gprs), gpa);
-    let s = p.mmio(0, &mmio_exit(gpa, 1), d.map_err(MmioWhy::Refused));
+    let s = p.mmio(0, &mmio_exit(gpa, 1), d.map_err(MmioWhy::Refused), &NO_RAM);
     assert_eq!(s.stop, None);
     s.write.expect("a load writes ecx").1
 }
@@ -481,7 +481,7 @@ fn ioapic_set(p: &mut Platform, index: u32, value: u32) -> Step {
 fn xapic_eoi(p: &mut Platform, vcpu: usize) -> Step {
     let mem = Mem { at: 0x10_0040, bytes: vec![0xC7, 0x05, 0xB0, 0x00, 0xE0, 0xFE, 0, 0, 0, 0] };
     let d = crate::emulate::decode(&mem, &flat([0; 16]), 0xfee0_00b0);
-    p.mmio(vcpu, &mmio_exit(0xfee0_00b0, 2), d.map_err(MmioWhy::Refused))
+    p.mmio(vcpu, &mmio_exit(0xfee0_00b0, 2), d.map_err(MmioWhy::Refused), &NO_RAM)
 }
 
 #[test]
@@ -650,7 +650,7 @@ fn hostile_ioapic_programming_is_refused_without_harm() {
         "lowest priority: one"
     );
     // An execute access of the page stops the guest.
-    let s = p.mmio(0, &mmio_exit(crate::ioapic::BASE, 4), Err(MmioWhy::State(0)));
+    let s = p.mmio(0, &mmio_exit(crate::ioapic::BASE, 4), Err(MmioWhy::State(0)), &NO_RAM);
     assert_eq!(s.stop, Some(status::UNMAPPED));
 }
 
@@ -954,4 +954,71 @@ fn a_guest_that_never_reads_status_c_costs_one_interrupt() {
         timers += usize::from(s.rtc_timer.is_some());
     }
     assert_eq!((delivered, timers), (1, 0), "one interrupt, no timer after it");
+}
+
+/// No guest RAM: the platforms of the MMIO tests have no disks, whose
+/// queues would lie in it.
+struct NoRam;
+
+impl vq::GuestMemory for NoRam {
+    fn contains(&self, _: u64, _: u64) -> bool {
+        false
+    }
+    fn read(&self, _: u64, _: &mut [u8]) -> bool {
+        false
+    }
+    fn write(&self, _: u64, _: &[u8]) -> bool {
+        false
+    }
+}
+
+const NO_RAM: NoRam = NoRam;
+
+/// A guest with a disk: the PCI configuration ports and the notify
+/// register are the bus's (a kick is a step's `kick`), and a reset puts the
+/// bus back as firmware left it.
+#[test]
+fn a_guest_with_disks_has_a_pci_bus() {
+    let disk = crate::virtio_blk::Disk { sectors: 64, read_only: true };
+    let mut p = Platform::new(2, 0).with_disks(&[disk]);
+    let s = p.on_exit(0, &out(0xCF8, 4, 0x8000_0800), no_cpu);
+    assert_eq!((s.reply.actions, s.note), (Action::ADVANCE, None));
+    let s = p.on_exit(0, &inp(0xCFC, 4, 0xDEAD_0000_0000), no_cpu);
+    assert_eq!(s.reply.regs[0], 0x1042_1af4, "00:01.0 is virtio-blk");
+    let s = p.on_exit(0, &inp(0xCFE, 2, 0xFFFF_FFFF_FFFF_0000), no_cpu);
+    assert_eq!(s.reply.regs[0], 0xFFFF_FFFF_FFFF_1042, "a 16-bit IN keeps rax's top");
+    // Move BAR 0, then reset: back where firmware put it.
+    p.on_exit(0, &out(0xCF8, 4, 0x8000_0810), no_cpu);
+    p.on_exit(0, &out(0xCFC, 4, 0xD000_0000), no_cpu);
+    assert!(p.mmio_device(0xD000_0000) && !p.mmio_device(0xC000_0000));
+    // Not live: the notify register kicks nothing.
+    assert_eq!(p.on_exit(0, &out(0xC000, 2, 0), no_cpu).kick, None);
+    p.reset();
+    assert!(p.mmio_device(0xC000_0000) && !p.mmio_device(0xD000_0000));
+    struct Nothing;
+    impl vq::blk::Disk for Nothing {
+        fn sectors(&self) -> u64 {
+            0
+        }
+        fn read_only(&self) -> bool {
+            true
+        }
+        fn read(&mut self, _: u64, _: &mut [u8]) -> bool {
+            false
+        }
+        fn write(&mut self, _: u64, _: &[u8]) -> bool {
+            false
+        }
+        fn flush(&mut self) -> bool {
+            false
+        }
+        fn id(&self) -> &[u8] {
+            b""
+        }
+    }
+    assert_eq!(p.serve_disk(0, 0, &NO_RAM, &mut Nothing), 0, "no live queue");
+    assert!(p.irqs().is_empty());
+    // Without disks, no bus (as before).
+    let mut plain = Platform::new(1, 0).with_disks(&[]);
+    assert!(plain.on_exit(0, &out(0xCF8, 4, 0x8000_0800), no_cpu).note.is_some(), "an ignored port");
 }

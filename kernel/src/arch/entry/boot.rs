@@ -81,8 +81,10 @@ pub extern "C" fn kernel_start(magic: u32, info: u32) -> ! {
     let platform = tables::discover(rsdt).unwrap_or_else(|e| fail("ACPI", e));
     report_platform(&platform);
     ecam(&platform);
-    if let tables::Iommu::Dmar(units) = &platform.iommu {
-        crate::arch::vtd::init(units, platform.io_apics.first().map(|a| a.0));
+    match (&platform.iommu, platform.io_apics.first().map(|a| a.0)) {
+        (tables::Iommu::Dmar(units), ioapic) => crate::arch::vtd::init(units, ioapic),
+        (tables::Iommu::Ivrs(units), ioapic) => crate::arch::amdvi::init(units, ioapic),
+        _ => {}
     }
 
     pit::disable_pic(vector::PIC_BASE);
@@ -344,7 +346,7 @@ fn report_platform(p: &tables::Platform) {
     }
     match &p.iommu {
         Iommu::Dmar(u) => log::info!("iommu: DMAR found: Intel VT-d, {} remapping unit(s)", u.len()),
-        Iommu::Ivrs(u) => log::info!("iommu: IVRS found: AMD-Vi, {} unit(s), not yet programmed", u.len()),
+        Iommu::Ivrs(u) => log::info!("iommu: IVRS found: AMD-Vi, {} unit(s)", u.len()),
         Iommu::Malformed(t, e) => {
             log::warn!("iommu: {t} table malformed ({e:?}): treated as no IOMMU")
         }

@@ -9,12 +9,11 @@
 //! 15.33.1) or, without them, from the instruction, read through the
 //! guest's page tables (`mem::guest`).
 
-use core::arch::asm;
-
 use x86_64::VirtAddr;
 
 use x86::irq::{GENERAL_PROTECTION_FAULT_VECTOR as GP, INVALID_OPCODE_VECTOR as UD};
 use x86_64::registers::control::Cr4Flags;
+use x86_64::registers::debug::{DebugAddressRegister, Dr0, Dr1, Dr2, Dr3};
 
 use super::apm;
 use super::run::Vmcb;
@@ -90,16 +89,13 @@ pub fn write(vmcb: &Vmcb, npt: u64, regs: &GuestRegs, dr: u8, info1: u64, next_r
 }
 
 /// Loads breakpoint address `dr` (0-3) into the CPU: inert while the
-/// host's DR7 is 0x400; the guest's own DR7 arms it in the guest.
+/// host's DR7 is 0x400 (VMRUN loads the guest's, #VMEXIT disarms); the
+/// guest's own DR7 arms it in the guest.
 fn set_address(dr: u8, value: u64) {
-    // SAFETY: writing DR0-DR3 has no effect while no DR7 enables them; the
-    // host's never does (VMRUN loads the guest's, #VMEXIT disarms).
-    unsafe {
-        match dr {
-            0 => asm!("mov dr0, {}", in(reg) value, options(nomem, nostack, preserves_flags)),
-            1 => asm!("mov dr1, {}", in(reg) value, options(nomem, nostack, preserves_flags)),
-            2 => asm!("mov dr2, {}", in(reg) value, options(nomem, nostack, preserves_flags)),
-            _ => asm!("mov dr3, {}", in(reg) value, options(nomem, nostack, preserves_flags)),
-        }
+    match dr {
+        0 => Dr0::write(value),
+        1 => Dr1::write(value),
+        2 => Dr2::write(value),
+        _ => Dr3::write(value),
     }
 }

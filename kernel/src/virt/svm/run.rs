@@ -1,19 +1,23 @@
 //! Running a guest on AMD-V: the VMCB of a vCPU (AMD APM Vol. 2 15.5 and
 //! appendix B), VMRUN with the hidden state switched by VMLOAD/VMSAVE, and
-//! reading why the guest left.
+//! reading why the guest left, decoded straight into the vendor-neutral
+//! `HwExit` (no AMD-V exit type between: one match, not two).
 
 use core::arch::global_asm;
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use ipc::vcpu::{Exit, ExitReason};
 use x86::irq::{ALIGNMENT_CHECK_VECTOR, DEBUG_VECTOR};
 use x86_64::registers::control::Cr0Flags;
 use x86_64::registers::model_specific::EferFlags;
 use x86_64::registers::rflags::RFlags;
 
-use super::apm::{self, attrib, event, exit, misc1, misc2, vintr, Vmcb as Layout};
+use super::apm::{self, attrib, event, exit, io, misc1, misc2, vintr, Vmcb as Layout};
 use crate::mem::kspace;
 use crate::obj::vcpu::GuestRegs;
+use crate::virt::msrs;
+use crate::virt::vcpu::{port, Entry, HwExit};
 
 /// Writes VMCB field `$f`, a path into [`apm::Vmcb`]: at its offset and of
 /// its type (a value of another type does not compile).
@@ -34,6 +38,18 @@ macro_rules! get {
 const RFLAGS_RESERVED: u64 = 1 << 1;
 /// DR7's L0-G3: some breakpoint is enabled.
 const BREAKPOINT_ENABLES: u64 = 0xFF;
+/// The save area's ES, CS, SS, DS, FS, GS, LDTR and TR (`ipc::vstate`'s
+/// order), each an `apm::Segment`.
+const SEGMENTS: [usize; 8] = [
+    offset_of!(Layout, save.es),
+    offset_of!(Layout, save.cs),
+    offset_of!(Layout, save.ss),
+    offset_of!(Layout, save.ds),
+    offset_of!(Layout, save.fs),
+    offset_of!(Layout, save.gs),
+    offset_of!(Layout, save.ldtr),
+    offset_of!(Layout, save.tr),
+];
 
 /// The I/O and MSR permission maps, all ones: every port and MSR access
 /// exits. Shared by every vCPU, never written after they are made.
@@ -131,29 +147,20 @@ pub fn setup(vmcb: &Vmcb, rip: u64, rax: u64, npt: u64, asid: u32, sipi: Option<
     // exit. Without it a guest that spins with IF clear holds off the timer
     // and keeps its CPU for as long as it likes.
     set!(vmcb, control.vintr, vintr::V_INTR_MASKING);
-    // ES, CS, SS, DS, FS, GS: flat 32-bit, or real mode.
-    let segments = [
-        offset_of!(Layout, save.es),
-        offset_of!(Layout, save.cs),
-        offset_of!(Layout, save.ss),
-        offset_of!(Layout, save.ds),
-        offset_of!(Layout, save.fs),
-        offset_of!(Layout, save.gs),
-    ];
-    for (i, at) in segments.into_iter().enumerate() {
-        let code = i == 1;
-        let (selector, attrib, limit, base) = match sipi {
-            None if code => (0x08, attrib::CODE32, u32::MAX, 0),
-            None => (0x10, attrib::DATA32, u32::MAX, 0),
-            Some(v) if code => (u16::from(v) << 8, attrib::CODE16, 0xFFFF, u64::from(v) << 12),
-            Some(_) => (0, attrib::DATA16, 0xFFFF, 0),
+    // ES, CS, SS, DS, FS, GS: flat 32-bit, or real mode; LDTR, TR.
+    for (i, at) in SEGMENTS.into_iter().enumerate() {
+        let (selector, attrib, limit, base) = match (i, sipi) {
+            (6, _) => (0, attrib::LDT, 0, 0),
+            (7, _) => (0, attrib::TSS_BUSY, 0xFFFF, 0),
+            (1, None) => (0x08, attrib::CODE32, u32::MAX, 0),
+            (_, None) => (0x10, attrib::DATA32, u32::MAX, 0),
+            (1, Some(v)) => (u16::from(v) << 8, attrib::CODE16, 0xFFFF, u64::from(v) << 12),
+            (_, Some(_)) => (0, attrib::DATA16, 0xFFFF, 0),
         };
         vmcb.segment(at, selector, attrib, limit, base);
     }
     vmcb.segment(offset_of!(Layout, save.gdtr), 0, 0, 0xFFFF, 0);
-    vmcb.segment(offset_of!(Layout, save.ldtr), 0, attrib::LDT, 0, 0);
     vmcb.segment(offset_of!(Layout, save.idtr), 0, 0, 0xFFFF, 0);
-    vmcb.segment(offset_of!(Layout, save.tr), 0, attrib::TSS_BUSY, 0xFFFF, 0);
     set!(vmcb, save.cpl, 0);
     // SVME: required in guest state (APM 15.5.1).
     set!(vmcb, save.efer, EferFlags::SECURE_VIRTUAL_MACHINE_ENABLE.bits());
@@ -236,72 +243,18 @@ unsafe extern "C" {
     fn svm_enter(regs: *mut GuestRegs, vmcb: u64, host_area: u64, tsc_aux: u64);
 }
 
-/// Why the guest left, as AMD-V tells it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SvmExit {
-    Interrupt,
-    Nmi,
-    Shutdown,
-    Cpuid,
-    Hlt,
-    Io {
-        port: u16,
-        size: u8,
-        input: bool,
-        string: bool,
-        rep: bool,
-        next_rip: u64,
-    },
-    Msr {
-        write: bool,
-    },
-    NestedPageFault {
-        gpa: u64,
-        access: u64,
-    },
-    Vmmcall,
-    /// VMRUN, VMLOAD, VMSAVE, STGI, CLGI, SKINIT, INVLPGA, MONITOR, MWAIT:
-    /// the guest gets #UD.
-    SvmInstruction,
-    /// An intercepted exception (#DB: the VMCB's DR6 has its bits), and
-    /// whether it arose in the delivery of the same exception.
-    Exception {
-        vector: u8,
-        error: Option<u32>,
-        in_delivery: bool,
-    },
-    /// A write of DR`dr` (see `super::debugreg`).
-    DrWrite {
-        dr: u8,
-        info1: u64,
-        next_rip: u64,
-    },
-    /// WBINVD or INVD.
-    CacheFlush,
-    /// PAUSE, once the filter's count ran out.
-    Pause,
-    /// XSETBV, with the guest's CPL.
-    Xsetbv {
-        cpl: u8,
-    },
-    /// VMRUN refused the guest's state (VMEXIT_INVALID): nothing of the
-    /// VMCB is read (see `enter`).
-    Invalid,
-    /// The guest can take the virtual interrupt we asked about.
-    InterruptWindow,
-    Other(u64),
-}
-
-/// Enters the guest of `vmcb` (at `vmcb_pa`), whose TSC_AUX is `tsc_aux`,
-/// until it exits.
-pub fn enter(vmcb: &Vmcb, vmcb_pa: u64, regs: &mut GuestRegs, host_area: u64, tsc_aux: u64) -> SvmExit {
-    set!(vmcb, save.rax, regs.rax);
-    set!(vmcb, save.cr2, regs.cr2);
+/// Enters the guest of `e` (its VMCB at `e.hw`) until it exits, and says
+/// why, with the vendor taken out.
+pub fn enter(e: &mut Entry) -> HwExit {
+    let vmcb = Vmcb::at(e.hw);
+    set!(vmcb, save.rax, e.regs.rax);
+    set!(vmcb, save.cr2, e.regs.cr2);
+    let host = crate::arch::cpu::current().svm_host.load(Ordering::Relaxed);
     // SAFETY: the VMCB is set up (see `setup`), the host save area is this
     // CPU's and VM_HSAVE_PA is set; the stub saves and restores every host
     // register and switches the guest's; interrupts are off (GIF cleared
-    // around VMRUN). `tsc_aux` is not 0 only where the MSR exists.
-    unsafe { svm_enter(regs, vmcb_pa, host_area, tsc_aux) };
+    // around VMRUN). The TSC_AUX is not 0 only where the MSR exists.
+    unsafe { svm_enter(&mut e.regs, e.hw, host, msrs::tsc_aux(e.hw)) };
     let code = get!(vmcb, control.exit_code);
     // VMEXIT_INVALID is -1, and its low half is what counts: QEMU writes a
     // 32-bit -1 (0xFFFF_FFFF) into the 64-bit field, and KVM reads the low
@@ -310,61 +263,74 @@ pub fn enter(vmcb: &Vmcb, vmcb_pa: u64, regs: &mut GuestRegs, host_area: u64, ts
     if code as u32 == exit::INVALID {
         // No guest ran; the VMCB's save area may hold what the CPU ran, the
         // host (QEMU writes its own rax and rip there, when it refuses
-        // before loading the guest's): none of it is read, and the other
-        // registers are as the stub loaded them. Nor is its DR7: a refusal
-        // after the guest's was loaded leaves it to disarm.
+        // before loading the guest's): none of it is read (nor its rip: the
+        // VMM is told 0), and the other registers are as the stub loaded
+        // them. Nor is its DR7: a refusal after the guest's was loaded
+        // leaves it to disarm.
         crate::virt::state::disarm();
-        return SvmExit::Invalid;
+        let regs = [e.regs.rax, e.regs.rbx, e.regs.rcx, e.regs.rdx];
+        let reason = ExitReason::EntryFailed;
+        return HwExit::Vmm(Exit { reason, rip: 0, len: 0, qualification: u64::MAX, gpa: 0, regs });
     }
     if get!(vmcb, save.dr7) & BREAKPOINT_ENABLES != 0 {
         crate::virt::state::disarm();
     }
-    regs.rax = get!(vmcb, save.rax);
-    regs.cr2 = get!(vmcb, save.cr2);
+    e.regs.rax = get!(vmcb, save.rax);
+    e.regs.cr2 = get!(vmcb, save.cr2);
     set!(vmcb, control.tlb_control, 0);
     set!(vmcb, control.event_inject, 0);
-    let info1 = get!(vmcb, control.exit_info1);
-    let info2 = get!(vmcb, control.exit_info2);
+    let (info1, info2) = (get!(vmcb, control.exit_info1), get!(vmcb, control.exit_info2));
+    let (rip, next) = (get!(vmcb, save.rip), get!(vmcb, control.next_rip));
+    let regs = [e.regs.rax, e.regs.rbx, e.regs.rcx, e.regs.rdx];
+    // Without next-RIP saving (QEMU TCG) the length comes from the
+    // instruction each exit implies (EMULATORS.md).
+    let len = |fixed: u64| if next > rip && next - rip <= 15 { next - rip } else { fixed };
+    let vmm =
+        |reason, len, qualification, gpa| HwExit::Vmm(Exit { reason, rip, len, qualification, gpa, regs });
     match code {
-        exit::INTR => SvmExit::Interrupt,
-        exit::NMI => SvmExit::Nmi,
-        exit::CPUID => SvmExit::Cpuid,
-        exit::HLT => SvmExit::Hlt,
-        exit::IOIO => SvmExit::Io {
-            port: (info1 >> apm::io::PORT_SHIFT) as u16,
-            size: ((info1 >> apm::io::SIZE_SHIFT) & apm::io::SIZE_MASK) as u8,
-            input: info1 & apm::io::IN != 0,
-            string: info1 & apm::io::STRING != 0,
-            rep: info1 & apm::io::REP != 0,
-            next_rip: info2,
-        },
-        exit::MSR => SvmExit::Msr { write: info1 & exit::MSR_WRITE != 0 },
-        exit::VINTR => SvmExit::InterruptWindow,
-        exit::SHUTDOWN => SvmExit::Shutdown,
+        exit::INTR => HwExit::Interrupt { nmi: false },
+        exit::NMI => HwExit::Interrupt { nmi: true },
+        exit::VINTR => HwExit::Window,
+        // VMRUN, VMLOAD, VMSAVE, STGI, CLGI, SKINIT, INVLPGA, MONITOR, MWAIT.
         exit::VMRUN
         | exit::VMLOAD..=exit::SKINIT
         | exit::INVLPGA
-        | exit::MONITOR..=exit::MWAIT_CONDITIONAL => SvmExit::SvmInstruction,
-        exit::EXCP_DB => SvmExit::Exception {
-            vector: DEBUG_VECTOR,
-            error: None,
-            in_delivery: delivering(vmcb, DEBUG_VECTOR),
-        },
-        exit::EXCP_AC => {
-            let in_delivery = delivering(vmcb, ALIGNMENT_CHECK_VECTOR);
-            SvmExit::Exception { vector: ALIGNMENT_CHECK_VECTOR, error: Some(info1 as u32), in_delivery }
+        | exit::MONITOR..=exit::MWAIT_CONDITIONAL => HwExit::Undefined,
+        // An intercepted exception (#DB: the VMCB's DR6 has its bits).
+        exit::EXCP_DB | exit::EXCP_AC => {
+            let vector = if code == exit::EXCP_DB { DEBUG_VECTOR } else { ALIGNMENT_CHECK_VECTOR };
+            if delivering(&vmcb, vector) {
+                vmm(ExitReason::ExceptionLoop, 0, u64::from(vector), 0)
+            } else {
+                let error = (vector == ALIGNMENT_CHECK_VECTOR).then_some(info1 as u32);
+                HwExit::Reflect { vector, error, len: 0 }
+            }
         }
-        code @ exit::DR0_WRITE..=exit::DR15_WRITE => SvmExit::DrWrite {
-            dr: (code - exit::DR0_WRITE) as u8,
-            info1,
-            next_rip: get!(vmcb, control.next_rip),
-        },
-        exit::INVD | exit::WBINVD => SvmExit::CacheFlush,
-        exit::PAUSE => SvmExit::Pause,
-        exit::XSETBV => SvmExit::Xsetbv { cpl: get!(vmcb, save.cpl) },
-        exit::VMMCALL => SvmExit::Vmmcall,
-        exit::NPF => SvmExit::NestedPageFault { gpa: info2, access: nested_access(info1) },
-        code => SvmExit::Other(code),
+        exit::DR0_WRITE..=exit::DR15_WRITE => {
+            super::debugreg::write(&vmcb, e.root, &e.regs, (code - exit::DR0_WRITE) as u8, info1, next)
+        }
+        exit::INVD | exit::WBINVD => HwExit::Skip { len: len(2) },
+        exit::PAUSE => HwExit::Spin { len: len(2) },
+        exit::XSETBV if get!(vmcb, save.cpl) == 0 => HwExit::Xsetbv { len: len(3) },
+        exit::XSETBV => HwExit::Reflect { vector: 13, error: Some(0), len: 0 },
+        exit::CPUID => vmm(ExitReason::Cpuid, len(2), 0, 0),
+        exit::HLT => vmm(ExitReason::Hlt, len(1), 0, 0),
+        exit::IOIO => {
+            let size = (info1 >> io::SIZE_SHIFT) & io::SIZE_MASK;
+            let (reason, q) = port(info1 >> io::PORT_SHIFT, size, info1, [io::IN, io::STRING, io::REP]);
+            vmm(reason, info2.wrapping_sub(rip).min(15), q, 0)
+        }
+        exit::MSR => {
+            let write = info1 & exit::MSR_WRITE != 0;
+            match msrs::kept(e.regs.rcx) {
+                Some(m) => super::msrs::exit(&vmcb, m, write, &mut e.regs, e.hw, len(2)),
+                None => vmm(if write { ExitReason::MsrWrite } else { ExitReason::MsrRead }, len(2), 0, 0),
+            }
+        }
+        exit::NPF => vmm(ExitReason::MemoryFault, 0, nested_access(info1), info2),
+        exit::SHUTDOWN => vmm(ExitReason::TripleFault, 0, 0, 0),
+        exit::VMMCALL => vmm(ExitReason::Hypercall, len(3), 0, 0),
+        code => vmm(ExitReason::Other, 0, code, 0),
     }
 }
 
@@ -560,16 +526,7 @@ impl Vmcb {
             cr4: get!(self, save.cr4),
             efer: get!(self, save.efer) & !EferFlags::SECURE_VIRTUAL_MACHINE_ENABLE.bits(),
             interruptibility: get!(self, control.interrupt_shadow) & apm::INTERRUPT_SHADOW,
-            segments: [
-                seg(get!(self, save.es)),
-                seg(get!(self, save.cs)),
-                seg(get!(self, save.ss)),
-                seg(get!(self, save.ds)),
-                seg(get!(self, save.fs)),
-                seg(get!(self, save.gs)),
-                seg(get!(self, save.ldtr)),
-                seg(get!(self, save.tr)),
-            ],
+            segments: SEGMENTS.map(|at| seg(self.r(at, |l| &l.save.es))),
             gdtr: table(get!(self, save.gdtr)),
             idtr: table(get!(self, save.idtr)),
         }

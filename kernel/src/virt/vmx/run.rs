@@ -1,9 +1,12 @@
 //! Running a guest on VT-x: the VMCS of a vCPU (set up on first launch, on
-//! the CPU it stays on), entering the guest, and reading why it left.
+//! the CPU it stays on), entering the guest, and reading why it left,
+//! decoded straight into the vendor-neutral `HwExit` (no VT-x exit type
+//! between: one match, not two).
 
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicU32, Ordering};
 
+use ipc::vcpu::{Exit, ExitReason};
 use x86::irq::{ALIGNMENT_CHECK_VECTOR, DEBUG_VECTOR};
 use x86::msr::{
     IA32_VMX_BASIC, IA32_VMX_ENTRY_CTLS, IA32_VMX_EXIT_CTLS, IA32_VMX_MISC, IA32_VMX_PINBASED_CTLS,
@@ -15,7 +18,7 @@ use x86::vmx::vmcs::control::{
 };
 use x86::vmx::vmcs::{guest, host, ro};
 use x86_64::registers::control::{Cr0, Cr0Flags, Cr3, Cr4, Cr4Flags};
-use x86_64::registers::debug::Dr6Flags;
+use x86_64::registers::debug::{Dr6, Dr6Flags};
 use x86_64::registers::model_specific::{Efer, Msr};
 use x86_64::registers::rflags::RFlags;
 
@@ -23,6 +26,7 @@ use super::sdm::{self, access, event, exit, io};
 use super::vmcs;
 use crate::arch::{cpu, gdt};
 pub use crate::obj::vcpu::GuestRegs;
+use crate::virt::vcpu::{port, Entry, HwExit};
 
 // Enter with the VMCS current; returns 0 after a VM exit, 1 if the entry
 // itself failed (SDM Vol. 3C 26, 30.4). HOST_RSP is where the regs pointer
@@ -84,53 +88,6 @@ unsafe extern "C" {
     fn vmx_exit();
 }
 
-/// Why the guest left, as VT-x tells it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VmxExit {
-    ExternalInterrupt,
-    Nmi,
-    TripleFault,
-    Cpuid,
-    Hlt,
-    Io {
-        port: u16,
-        size: u8,
-        input: bool,
-        string: bool,
-        rep: bool,
-    },
-    Rdmsr,
-    Wrmsr,
-    EptViolation {
-        gpa: u64,
-        access: u64,
-    },
-    Vmcall,
-    /// A VMX instruction, MONITOR or MWAIT: the guest gets #UD.
-    VmxInstruction,
-    /// #DB (with the DR6 bits it would have set) or #AC, intercepted.
-    Exception {
-        vector: u8,
-        error: Option<u32>,
-        dr6: u64,
-        software: bool,
-        /// It arose in the delivery of the same exception.
-        in_delivery: bool,
-    },
-    /// WBINVD or INVD: without devices of its own a guest's caches need no
-    /// flush, and its memory stays coherent.
-    CacheFlush,
-    Xsetbv,
-    EntryFailed(u64),
-    /// The guest can take an interrupt now (we asked to be told).
-    InterruptWindow,
-    /// The VMX-preemption timer ran out: the guest's time slice is over.
-    PreemptionTimer,
-    /// PAUSE-loop exiting: the guest spins.
-    Pause,
-    Other(u64),
-}
-
 /// The VMX-preemption timer's value for one time slice
 /// (`crate::policy::SLICE_US`; the timer counts down once every 2^n TSC
 /// ticks, n = IA32_VMX_MISC[4:0], SDM 25.5.1), worked out by `setup`; 0
@@ -144,6 +101,19 @@ const RFLAGS_RESERVED: u64 = 1 << 1;
 
 /// The DR6 bits a #DB's exit qualification reports: B0-B3, BD and BS.
 const DR6_DB_BITS: u64 = Dr6Flags::TRAP.bits() | Dr6Flags::ACCESS_DETECTED.bits() | Dr6Flags::STEP.bits();
+
+/// The guest fields of ES, CS, SS, DS, FS, GS, LDTR and TR (`ipc::vstate`'s
+/// order): selector, limit, access rights, base.
+const SEGMENTS: [[u32; 4]; 8] = [
+    [guest::ES_SELECTOR, guest::ES_LIMIT, guest::ES_ACCESS_RIGHTS, guest::ES_BASE],
+    [guest::CS_SELECTOR, guest::CS_LIMIT, guest::CS_ACCESS_RIGHTS, guest::CS_BASE],
+    [guest::SS_SELECTOR, guest::SS_LIMIT, guest::SS_ACCESS_RIGHTS, guest::SS_BASE],
+    [guest::DS_SELECTOR, guest::DS_LIMIT, guest::DS_ACCESS_RIGHTS, guest::DS_BASE],
+    [guest::FS_SELECTOR, guest::FS_LIMIT, guest::FS_ACCESS_RIGHTS, guest::FS_BASE],
+    [guest::GS_SELECTOR, guest::GS_LIMIT, guest::GS_ACCESS_RIGHTS, guest::GS_BASE],
+    [guest::LDTR_SELECTOR, guest::LDTR_LIMIT, guest::LDTR_ACCESS_RIGHTS, guest::LDTR_BASE],
+    [guest::TR_SELECTOR, guest::TR_LIMIT, guest::TR_ACCESS_RIGHTS, guest::TR_BASE],
+];
 
 /// Arms the VMX-preemption timer of the current VMCS to end the guest's
 /// time slice one slice from now, if the CPU has the timer. Without it
@@ -289,36 +259,21 @@ pub fn setup(rip: u64, eptp: u64, vpid: u16, sipi: Option<u8>, msrs: u64) -> boo
     w(control::CR4_GUEST_HOST_MASK, vmxe);
     w(control::CR4_READ_SHADOW, 0);
     w(guest::CR3, 0);
-    let segments = [
-        (guest::ES_SELECTOR, guest::ES_LIMIT, guest::ES_ACCESS_RIGHTS, guest::ES_BASE),
-        (guest::CS_SELECTOR, guest::CS_LIMIT, guest::CS_ACCESS_RIGHTS, guest::CS_BASE),
-        (guest::SS_SELECTOR, guest::SS_LIMIT, guest::SS_ACCESS_RIGHTS, guest::SS_BASE),
-        (guest::DS_SELECTOR, guest::DS_LIMIT, guest::DS_ACCESS_RIGHTS, guest::DS_BASE),
-        (guest::FS_SELECTOR, guest::FS_LIMIT, guest::FS_ACCESS_RIGHTS, guest::FS_BASE),
-        (guest::GS_SELECTOR, guest::GS_LIMIT, guest::GS_ACCESS_RIGHTS, guest::GS_BASE),
-    ];
-    for (i, fields) in segments.into_iter().enumerate() {
-        let code = i == 1;
-        // (selector, limit, access rights, base)
-        let (sel, limit, rights, base) = match sipi {
-            None if code => (0x08, 0xFFFF_FFFF, access::CODE32, 0),
-            None => (0x10, 0xFFFF_FFFF, access::DATA32, 0),
-            Some(v) if code => (u64::from(v) << 8, 0xFFFF, access::CODE16, u64::from(v) << 12),
-            Some(_) => (0, 0xFFFF, access::DATA16, 0),
+    for (i, fields) in SEGMENTS.into_iter().enumerate() {
+        // (selector, limit, access rights, base) of ES, CS, SS, DS, FS, GS,
+        // LDTR (unusable) and TR.
+        let (sel, limit, rights, base) = match (i, sipi) {
+            (6, _) => (0, 0, access::UNUSABLE, 0),
+            (7, _) => (0, 0xFFFF, access::TSS_BUSY, 0),
+            (1, None) => (0x08, 0xFFFF_FFFF, access::CODE32, 0),
+            (_, None) => (0x10, 0xFFFF_FFFF, access::DATA32, 0),
+            (1, Some(v)) => (u64::from(v) << 8, 0xFFFF, access::CODE16, u64::from(v) << 12),
+            (_, Some(_)) => (0, 0xFFFF, access::DATA16, 0),
         };
-        w(fields.0, sel);
-        w(fields.1, limit);
-        w(fields.2, rights);
-        w(fields.3, base);
+        for (field, value) in fields.into_iter().zip([sel, limit, rights, base]) {
+            w(field, value);
+        }
     }
-    w(guest::LDTR_SELECTOR, 0);
-    w(guest::LDTR_LIMIT, 0);
-    w(guest::LDTR_ACCESS_RIGHTS, access::UNUSABLE);
-    w(guest::LDTR_BASE, 0);
-    w(guest::TR_SELECTOR, 0);
-    w(guest::TR_LIMIT, 0xFFFF);
-    w(guest::TR_ACCESS_RIGHTS, access::TSS_BUSY);
-    w(guest::TR_BASE, 0);
     w(guest::GDTR_LIMIT, 0xFFFF);
     w(guest::GDTR_BASE, 0);
     w(guest::IDTR_LIMIT, 0xFFFF);
@@ -339,96 +294,104 @@ pub fn setup(rip: u64, eptp: u64, vpid: u16, sipi: Option<u8>, msrs: u64) -> boo
     ok
 }
 
-/// Enters the guest of the current VMCS with `regs` until it exits.
-pub fn enter(regs: &mut GuestRegs, launched: bool) -> VmxExit {
+/// Enters the guest of the current VMCS (at `e.hw`) until it exits, and
+/// says why, with the vendor taken out.
+pub fn enter(e: &mut Entry) -> HwExit {
     // SAFETY: the current VMCS is set up (see `setup`) with this CPU's host
     // state; the stubs save and restore every register the guest can see
     // and every callee-saved host register; interrupts are off.
-    let failed = unsafe { vmx_enter(regs, u64::from(launched)) };
-    if failed != 0 {
-        return VmxExit::EntryFailed(vmcs::read(ro::VM_INSTRUCTION_ERROR));
+    let failed = unsafe { vmx_enter(&mut e.regs, u64::from(e.launched)) };
+    let regs = [e.regs.rax, e.regs.rbx, e.regs.rcx, e.regs.rdx];
+    let reason = if failed != 0 { 0 } else { vmcs::read(ro::EXIT_REASON) };
+    if failed != 0 || reason & exit::ENTRY_FAILURE != 0 {
+        // Nothing of the VMCS is read (its exit fields are an older exit's),
+        // as on AMD-V (`ipc::vcpu::ExitReason::EntryFailed`).
+        let code = if failed != 0 { vmcs::read(ro::VM_INSTRUCTION_ERROR) } else { reason & exit::BASIC };
+        let failed = ExitReason::EntryFailed;
+        return HwExit::Vmm(Exit { reason: failed, rip: 0, len: 0, qualification: code, gpa: 0, regs });
     }
-    let reason = vmcs::read(ro::EXIT_REASON);
-    if reason & exit::ENTRY_FAILURE != 0 {
-        return VmxExit::EntryFailed(reason & exit::BASIC);
-    }
+    // DR6 stays in the CPU: kept in the state frame for when a domain's
+    // single step clobbers it (`state::restore_dr6`).
+    crate::virt::state::save_dr6(crate::obj::vcpu::state_frame(e.hw));
+    let (rip, len) = (rip(), vmcs::read(ro::VMEXIT_INSTRUCTION_LEN));
+    let vmm = |reason, qualification, gpa| HwExit::Vmm(Exit { reason, rip, len, qualification, gpa, regs });
     // The qualification is read only for the exits that have one.
     let q = || vmcs::read(ro::EXIT_QUALIFICATION);
     match reason & exit::BASIC {
-        exit::EXCEPTION_OR_NMI => exception(q()),
-        exit::EXTERNAL_INTERRUPT => VmxExit::ExternalInterrupt,
-        exit::TRIPLE_FAULT => VmxExit::TripleFault,
-        exit::CPUID => VmxExit::Cpuid,
-        exit::INTERRUPT_WINDOW => VmxExit::InterruptWindow,
-        exit::HLT => VmxExit::Hlt,
-        exit::INVD | exit::WBINVD => VmxExit::CacheFlush,
-        exit::VMCALL => VmxExit::Vmcall,
+        exit::EXCEPTION_OR_NMI => exception(q(), len, vmm),
+        exit::EXTERNAL_INTERRUPT => HwExit::Interrupt { nmi: false },
+        exit::INTERRUPT_WINDOW => HwExit::Window,
+        // The VMX-preemption timer ran out: the guest's time slice is over.
+        exit::PREEMPTION_TIMER => HwExit::SliceOver,
+        exit::PAUSE => HwExit::Spin { len },
+        // A VMX instruction, MONITOR or MWAIT.
         exit::VMCLEAR..=exit::VMXON | exit::MWAIT | exit::MONITOR | exit::INVEPT | exit::INVVPID => {
-            VmxExit::VmxInstruction
+            HwExit::Undefined
         }
-        exit::XSETBV => VmxExit::Xsetbv,
+        exit::INVD | exit::WBINVD => HwExit::Skip { len },
+        // A fault of CPL > 0 precedes the exit (SDM Vol. 3C 25.1.1); checked
+        // anyway.
+        exit::XSETBV if ring0() => HwExit::Xsetbv { len },
+        exit::XSETBV => HwExit::Reflect { vector: 13, error: Some(0), len: 0 },
+        exit::CPUID => vmm(ExitReason::Cpuid, 0, 0),
+        exit::HLT => vmm(ExitReason::Hlt, 0, 0),
         exit::IO => {
             let q = q();
-            VmxExit::Io {
-                port: (q >> io::PORT_SHIFT) as u16,
-                size: (q & io::SIZE_LESS_ONE) as u8 + 1,
-                input: q & io::IN != 0,
-                string: q & io::STRING != 0,
-                rep: q & io::REP != 0,
-            }
+            let (reason, q) =
+                port(q >> io::PORT_SHIFT, (q & io::SIZE_LESS_ONE) + 1, q, [io::IN, io::STRING, io::REP]);
+            vmm(reason, q, 0)
         }
-        exit::RDMSR => VmxExit::Rdmsr,
-        exit::WRMSR => VmxExit::Wrmsr,
-        exit::PREEMPTION_TIMER => VmxExit::PreemptionTimer,
-        exit::PAUSE => VmxExit::Pause,
-        exit::EPT_VIOLATION => VmxExit::EptViolation {
-            gpa: vmcs::read(ro::GUEST_PHYSICAL_ADDR_FULL),
-            access: q() & exit::EPT_ACCESS,
+        r @ (exit::RDMSR | exit::WRMSR) => match crate::virt::msrs::kept(e.regs.rcx) {
+            Some(m) => super::msrs::exit(m, r == exit::WRMSR, &mut e.regs, e.hw, len),
+            None if r == exit::WRMSR => vmm(ExitReason::MsrWrite, 0, 0),
+            None => vmm(ExitReason::MsrRead, 0, 0),
         },
-        r => VmxExit::Other(r),
+        exit::EPT_VIOLATION => {
+            vmm(ExitReason::MemoryFault, q() & exit::EPT_ACCESS, vmcs::read(ro::GUEST_PHYSICAL_ADDR_FULL))
+        }
+        exit::TRIPLE_FAULT => vmm(ExitReason::TripleFault, 0, 0),
+        exit::VMCALL => vmm(ExitReason::Hypercall, 0, 0),
+        r => vmm(ExitReason::Other, r, 0),
     }
 }
 
 /// Exit reason 0: an NMI, or an exception the bitmap intercepts (SDM Vol.
-/// 3C 27.2.2: interruption information; for #DB the qualification holds
-/// the DR6 bits B0-B3, BD and BS, which the CPU left unset).
-fn exception(q: u64) -> VmxExit {
+/// 3C 27.2.2: interruption information; for #DB the qualification `q`
+/// holds the DR6 bits B0-B3, BD and BS, which the CPU left unset): given
+/// back to the guest (after the instruction of `len` bytes, for ICEBP),
+/// or to the VMM (`vmm`) if it arose in the delivery of the same one.
+fn exception(q: u64, len: u64, vmm: impl Fn(ExitReason, u64, u64) -> HwExit) -> HwExit {
     let info = vmcs::read(ro::VMEXIT_INTERRUPTION_INFO);
     let (vector, kind) = ((info & event::VECTOR) as u8, (info >> event::TYPE_SHIFT) & event::TYPE_MASK);
     if kind == event::NMI {
-        return VmxExit::Nmi;
+        return HwExit::Interrupt { nmi: true };
     }
-    let error = (info & event::ERROR_CODE != 0).then(|| vmcs::read(ro::VMEXIT_INTERRUPTION_ERR_CODE) as u32);
     // It arose while the CPU delivered the same exception (SDM Vol. 3C
     // 27.2.4: IDT-vectoring information, valid, a hardware exception).
     let during = vmcs::read(ro::IDT_VECTORING_INFO);
-    let in_delivery = during & event::VALID != 0
+    if during & event::VALID != 0
         && (during >> event::TYPE_SHIFT) & event::TYPE_MASK == event::HARDWARE_EXCEPTION
-        && during & event::VECTOR == u64::from(vector);
+        && during & event::VECTOR == u64::from(vector)
+    {
+        return vmm(ExitReason::ExceptionLoop, u64::from(vector), 0);
+    }
+    let error = (info & event::ERROR_CODE != 0).then(|| vmcs::read(ro::VMEXIT_INTERRUPTION_ERR_CODE) as u32);
+    if vector == DEBUG_VECTOR {
+        debug_status(q & DR6_DB_BITS);
+    }
     let software = kind == event::PRIVILEGED_SOFTWARE_EXCEPTION;
-    VmxExit::Exception { vector, error, dr6: q & DR6_DB_BITS, software, in_delivery }
+    HwExit::Reflect { vector, error, len: if software { len } else { 0 } }
 }
 
 /// Sets the bits a #DB the kernel intercepted would have set in the
 /// guest's DR6 (VT-x keeps the guest's DR6 in the CPU).
-pub fn debug_status(bits: u64) {
-    let dr6: u64;
-    // SAFETY: DR6 holds the guest's status bits; setting B0-B3, BD and BS
-    // (bits the CPU itself sets on a #DB) has no other effect.
-    unsafe {
-        core::arch::asm!("mov {}, dr6", out(reg) dr6, options(nomem, nostack, preserves_flags));
-        core::arch::asm!("mov dr6, {}", in(reg) (dr6 & !Dr6Flags::TRAP.bits()) | bits, options(nomem, nostack, preserves_flags));
-    }
+fn debug_status(bits: u64) {
+    crate::virt::state::write_dr6((Dr6::read_raw() & !Dr6Flags::TRAP.bits()) | bits);
 }
 
 /// Whether the guest runs in ring 0 (SS.DPL, SDM Vol. 3C 24.4.1).
-pub fn ring0() -> bool {
+fn ring0() -> bool {
     vmcs::read(guest::SS_ACCESS_RIGHTS) & access::DPL == 0
-}
-
-/// The guest's rip and the exiting instruction's length.
-pub fn rip_and_len() -> (u64, u64) {
-    (rip(), vmcs::read(ro::VMEXIT_INSTRUCTION_LEN))
 }
 
 /// The guest's rip.
@@ -503,7 +466,7 @@ pub fn read_state() -> ipc::vstate::State {
     use ipc::vstate::{Segment, State};
     let r = vmcs::read;
     let shadowed = |real, mask, shadow| (r(real) & !r(mask)) | (r(shadow) & r(mask));
-    let segment = |sel, limit, rights, base| {
+    let segment = |[sel, limit, rights, base]: [u32; 4]| {
         let ar = r(rights);
         let attrib = if ar & access::UNUSABLE != 0 { 0 } else { ((ar & 0xFF) | ((ar >> 4) & 0xF00)) as u16 };
         Segment { base: r(base), limit: r(limit) as u32, selector: r(sel) as u16, attrib }
@@ -521,16 +484,7 @@ pub fn read_state() -> ipc::vstate::State {
         cr4: shadowed(guest::CR4, control::CR4_GUEST_HOST_MASK, control::CR4_READ_SHADOW),
         efer: r(guest::IA32_EFER_FULL),
         interruptibility: r(guest::INTERRUPTIBILITY_STATE) & sdm::BLOCKING_STI_OR_MOV_SS,
-        segments: [
-            segment(guest::ES_SELECTOR, guest::ES_LIMIT, guest::ES_ACCESS_RIGHTS, guest::ES_BASE),
-            segment(guest::CS_SELECTOR, guest::CS_LIMIT, guest::CS_ACCESS_RIGHTS, guest::CS_BASE),
-            segment(guest::SS_SELECTOR, guest::SS_LIMIT, guest::SS_ACCESS_RIGHTS, guest::SS_BASE),
-            segment(guest::DS_SELECTOR, guest::DS_LIMIT, guest::DS_ACCESS_RIGHTS, guest::DS_BASE),
-            segment(guest::FS_SELECTOR, guest::FS_LIMIT, guest::FS_ACCESS_RIGHTS, guest::FS_BASE),
-            segment(guest::GS_SELECTOR, guest::GS_LIMIT, guest::GS_ACCESS_RIGHTS, guest::GS_BASE),
-            segment(guest::LDTR_SELECTOR, guest::LDTR_LIMIT, guest::LDTR_ACCESS_RIGHTS, guest::LDTR_BASE),
-            segment(guest::TR_SELECTOR, guest::TR_LIMIT, guest::TR_ACCESS_RIGHTS, guest::TR_BASE),
-        ],
+        segments: SEGMENTS.map(segment),
         gdtr: table(guest::GDTR_LIMIT, guest::GDTR_BASE),
         idtr: table(guest::IDTR_LIMIT, guest::IDTR_BASE),
     }
