@@ -166,6 +166,9 @@ fn main(start: &'static StartInfo) -> u64 {
     code
 }
 
+/// The most times a guest's handover is tried.
+const HANDOVER_TRIES: u32 = 16;
+
 /// Hands the guest's domain to `mgmt` (`ipc::guest::HANDOVER` on
 /// `endpoint:mgmt`), so that it can report and steer the guest itself;
 /// without that capability (a VMM run alone) there is no one to tell.
@@ -186,8 +189,20 @@ fn hand_over(start: &StartInfo, guest: &setup::Guest, console: &Console, hostile
             }
         }
     }
-    if let Err(e) = call(HANDOVER, Some(guest.domain)) {
-        say!(console, "cannot hand the guest to mgmt: {e:?}: it is seen as its VMM");
+    // `Busy`: mgmt's endpoint has a full queue of callers (a hundred VMMs
+    // starting at once); tried again after 1, 2, 4, … 1,024 yields.
+    let mut tries = 1;
+    let refused = loop {
+        match call(HANDOVER, Some(guest.domain)) {
+            Err(ipc::Error::Busy) if tries < HANDOVER_TRIES => {
+                (0..1u32 << (tries - 1).min(10)).for_each(|_| sys::yield_now());
+                tries += 1;
+            }
+            done => break done.err(),
+        }
+    };
+    if let Some(e) = refused {
+        say!(console, "cannot hand the guest to mgmt: {e:?} (tried {tries} times): it is seen as its VMM");
     }
     if hostile {
         let _ = call(HANDOVER, Some(guest.domain));
