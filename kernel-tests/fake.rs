@@ -339,7 +339,7 @@ pub struct Windows {
 }
 
 /// Object windows the fake has, and the bytes of each.
-pub const WINDOWS: usize = 10;
+pub const WINDOWS: usize = 12;
 pub const WINDOW_BYTES: usize = 64 << 20;
 
 impl Windows {

@@ -117,7 +117,7 @@ pub struct DeviceSpec {
 }
 
 /// The most guests a manifest runs.
-pub const MAX_GUESTS: usize = 8;
+pub const MAX_GUESTS: usize = 100;
 
 /// A guest: its kernel image (a boot module), command line, memory, vCPUs,
 /// and the same restart and schedule settings as a domain (they apply to its

@@ -93,18 +93,19 @@ impl Checker {
                 return Err(format!("memory {r:?}'s frames are not its own: {:?}", m.ram.runs.get(&head)));
             }
             self.claims.push((head, x.pages));
-            for map in &x.mappings {
-                let Some(d) = k.domains.get(map.domain) else {
-                    return Err(format!("memory {r:?} is mapped into a destroyed domain"));
-                };
-                let pa =
-                    crate::hw::fake::space::lookup_in(m, d.guest, d.root, map.va).map(|(pa, _)| pa.as_u64());
-                if pa != Some(head) {
-                    return Err(format!(
-                        "memory {r:?} mapped at {:#x} in {:?} leads to {pa:x?}",
-                        map.va, map.domain
-                    ));
-                }
+        }
+        // Mappings: each of a live object, in a live domain that pays for
+        // its record, leading to the object's frames.
+        for (r, map) in k.maps.iter().take(k.maps.used()) {
+            let (Some(x), Some(d)) = (k.memory.get(map.memory), k.domains.get(map.domain)) else {
+                return Err(format!("mapping {r:?} outlived its memory or its domain: {map:?}"));
+            };
+            if k.maps.owner(r) != Some(map.domain.index) {
+                return Err(format!("mapping {r:?} is paid for by {:?}, not its domain", k.maps.owner(r)));
+            }
+            let pa = crate::hw::fake::space::lookup_in(m, d.guest, d.root, map.va).map(|(pa, _)| pa.as_u64());
+            if x.pages > 0 && pa != Some(x.base.as_u64()) {
+                return Err(format!("mapping {r:?} ({map:?}) leads to {pa:x?}"));
             }
         }
 
@@ -315,7 +316,7 @@ impl Checker {
         let windows = k.notifications.held().chain(k.endpoints.held()).chain(k.memory.held());
         let windows = windows.chain(k.ioports.held()).chain(k.virqs.held());
         let windows = windows.chain(k.doorbells.held()).chain(k.timers.held()).chain(k.threads.held());
-        let windows = windows.chain(k.devices.held());
+        let windows = windows.chain(k.devices.held()).chain(k.maps.held());
         // A domain's place is its supervisor's (the root's, nobody's).
         for (owner, pages) in windows.chain(k.domains.held()) {
             match held.get_mut(usize::from(owner)) {

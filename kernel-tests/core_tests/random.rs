@@ -64,6 +64,9 @@ const QUOTA: u64 = 300;
 const SLOTS_KEPT: usize = 48;
 /// Where each child has a read-write page of the root's making.
 const STATE_BUF: u64 = 0x18_0000;
+/// Where the root maps its shared image into each child (as `mgmt` maps
+/// one guest image into every VMM).
+const IMAGE_VA: u64 = 0x1c_0000;
 
 /// A pool reference as a map key.
 type Key = (u16, u32);
@@ -86,6 +89,9 @@ struct World {
     children: Vec<(CapSlot, Ref)>,
     /// The root's shared endpoint and notification.
     shared: (CapSlot, CapSlot),
+    /// The root's image, mapped into every child and granted to it (which
+    /// may map it anywhere, and into its sibling); now and then revoked.
+    image: CapSlot,
     /// The root's port ranges to hand out (0x60 + 8 n, 8 ports each).
     ports: Vec<CapSlot>,
     /// Per syscall number: calls that ran (succeeded or blocked), refused.
@@ -116,6 +122,7 @@ fn random_calls_from_hostile_domains_keep_every_invariant() {
             vcpus: BTreeMap::new(),
             children: Vec::new(),
             shared: (CapSlot(0), CapSlot(0)),
+            image: CapSlot(0),
             ports: Vec::new(),
             done: BTreeMap::new(),
             checks: 0,
@@ -128,6 +135,7 @@ fn random_calls_from_hostile_domains_keep_every_invariant() {
         let ep = s.call(r, Call::EndpointCreate { domain: s.caps.me }).slot();
         let n = s.call(r, Call::NotificationCreate { domain: s.caps.me }).slot();
         w.shared = (ep, n);
+        w.image = s.call(r, Call::MemoryCreate { domain: s.caps.me, pages: 2 }).slot();
         for i in 0..8 {
             let base = 0x60 + i * 8;
             w.ports.push(s.call(r, Call::IoPortsCreate { ports: s.caps.ioports, base, count: 8 }).slot());
@@ -210,6 +218,9 @@ fn spawn(s: &mut Sim, w: &mut World) {
     let ports = w.ports[w.rng.below(w.ports.len() as u64) as usize];
     slots.extend(grant(s, ports, rwg, ObjectType::IoPorts));
     slots.extend(grant(s, s.caps.pci, Rights::CONTROL, ObjectType::Device));
+    slots.extend(grant(s, w.image, Rights::READ | Rights::GRANT, ObjectType::Memory));
+    let va = UserAddr::page(IMAGE_VA).expect("va");
+    let _ = s.call(r, Call::MemoryMap { memory: w.image, domain: c.slot, va, rights: Rights::READ });
     if let Some(&(sibling, _)) = w.children.last() {
         slots.extend(grant(s, sibling, Rights::CONTROL | Rights::GRANT, ObjectType::Domain));
     }
@@ -365,6 +376,14 @@ fn root_work(s: &mut Sim, w: &mut World) {
         w.slots.remove(&key(d));
         w.maps.remove(&key(d));
         w.vcpus.remove(&key(d));
+    }
+    // The image's copies go stale, and its mappings but the root's go.
+    if w.rng.one_in(64) {
+        let image = s.obj(s.root, w.image);
+        s.call(r, Call::CapRevoke { slot: w.image }).ok();
+        let root = s.root;
+        let left = s.k().maps.iter().filter(|(_, x)| x.memory == image && x.domain != root).count();
+        assert_eq!(left, 0, "a revoked image still mapped in a child");
     }
     while w.children.len() < HOSTILE
         && s.call(r, Call::Stats).ok()[3] + QUOTA * 2 < s.call(r, Call::Stats).ok()[2]

@@ -117,7 +117,6 @@ pub fn start_root(
             owner: d,
             backing: Backing::Boot,
             epoch: 0,
-            mappings: heapless::Vec::new(),
         };
         let r = k.add_memory(mem)?;
         give(k, &name, Cap::new(ObjectType::Memory, r, Rights::READ | Rights::GRANT), bytes)?;

@@ -339,6 +339,10 @@ impl Supervisor {
     /// failure) if any guest's last instance failed, each said.
     fn verdict(&self) -> u64 {
         let mut code = 0;
+        let (passed, guests) = self.verdicts.finished();
+        if guests > 0 {
+            log::info!("{passed} of {guests} guests finished");
+        }
         for (i, failure) in self.verdicts.failures() {
             let name = self.plan.domains.get(i).map_or("?", |d| d.name.as_str());
             log::error!("{}", verdict::Line { name, failure });

@@ -12,6 +12,10 @@
 //!   gives no verdict: it clears the guest's, since the instance that would
 //!   have said is gone by the operator's choice.
 //! - A guest still running at shutdown (`ryokan shutdown`) has none either.
+//! - At the end `mgmt` says how many guests finished (`N of M guests
+//!   finished`): those whose last instance passed; one stopped by hand or
+//!   still running is not counted (the design is silent; a count of the
+//!   successes lets a crowd of guests be judged by one line).
 //! - Native domains do not judge the run: their supervision policy is what
 //!   handles their failures (the system tests check their exits).
 
@@ -51,17 +55,24 @@ impl fmt::Display for Failure {
 pub struct Verdicts {
     /// None: not a guest; Some(None): no failure; Some(Some(f)): failed.
     guests: Vec<Option<Option<Failure>>, MAX_PLANNED>,
+    /// Whether domain `i`'s last instance passed (a guest's only).
+    passed: Vec<bool, MAX_PLANNED>,
 }
 
 impl Verdicts {
     /// `is_guest` says, for each domain of the plan, whether it is a guest's VMM.
     pub fn new(is_guest: impl IntoIterator<Item = bool>) -> Self {
-        Self { guests: is_guest.into_iter().map(|g| g.then_some(None)).take(MAX_PLANNED).collect() }
+        let guests: Vec<_, MAX_PLANNED> =
+            is_guest.into_iter().map(|g| g.then_some(None)).take(MAX_PLANNED).collect();
+        Self { passed: guests.iter().map(|_| false).collect(), guests }
     }
 
     /// Domain `i`'s instance ended on its own with `event`.
     pub fn ended(&mut self, i: usize, event: &Event) {
         let Some(Some(v)) = self.guests.get_mut(i) else { return };
+        if let Some(p) = self.passed.get_mut(i) {
+            *p = matches!(*event, Event::Exited { code: status::PASSED, .. });
+        }
         *v = match *event {
             Event::Exited { code: status::PASSED, .. } => None,
             Event::Exited { code, .. } => Some(Failure::Status(code)),
@@ -81,6 +92,9 @@ impl Verdicts {
     }
 
     fn set(&mut self, i: usize, to: Option<Failure>) {
+        if let Some(p) = self.passed.get_mut(i) {
+            *p = false;
+        }
         if let Some(Some(v)) = self.guests.get_mut(i) {
             *v = to;
         }
@@ -89,6 +103,11 @@ impl Verdicts {
     /// Every guest whose last instance failed, with how, by index.
     pub fn failures(&self) -> impl Iterator<Item = (usize, Failure)> + '_ {
         self.guests.iter().enumerate().filter_map(|(i, v)| Some((i, (*v)??)))
+    }
+
+    /// Guests whose last instance passed, and guests.
+    pub fn finished(&self) -> (usize, usize) {
+        (self.passed.iter().filter(|&&p| p).count(), self.guests.iter().filter(|g| g.is_some()).count())
     }
 
     /// Whether the run succeeds: no guest failed.
@@ -127,12 +146,14 @@ mod tests {
     fn a_guest_that_fails_fails_the_run_and_natives_do_not() {
         let mut v = Verdicts::new([false, true, true]);
         assert!(v.success(), "nothing ended yet");
+        assert_eq!(v.finished(), (0, 2), "none finished yet");
         v.ended(0, &exited(101));
         assert!(v.success(), "a native domain's exit is its policy's business");
         v.ended(1, &exited(status::PASSED));
         v.ended(2, &exited(status::TRIPLE_FAULT));
         assert_eq!(v.failures().collect::<std::vec::Vec<_>>(), [(2, Failure::Status(4))]);
         assert!(!v.success());
+        assert_eq!(v.finished(), (1, 2), "one passed, the native not counted");
         let line = Line { name: "guest-triple", failure: Failure::Status(4) }.to_string();
         assert_eq!(line, "verdict: guest guest-triple failed: it triple-faulted (VMM status 4)");
     }
@@ -143,8 +164,10 @@ mod tests {
         v.ended(0, &exited(status::FAILED));
         v.ended(0, &exited(status::PASSED));
         assert!(v.success(), "restarted to a success");
-        v.ended(1, &exited(status::UNMAPPED));
+        assert_eq!(v.finished(), (1, 2), "restarted to a success");
+        v.ended(1, &exited(status::PASSED));
         v.clear(1);
+        assert_eq!(v.finished(), (1, 2), "one cleared by hand did not finish");
         assert!(v.success(), "killed or destroyed by hand, or started anew");
         v.not_started(0);
         assert_eq!(v.failures().collect::<std::vec::Vec<_>>(), [(0, Failure::NotStarted)]);

@@ -215,6 +215,9 @@ fn run_guest(
     code
 }
 
+/// The most times a guest's handover is tried: for some 30 s.
+const HANDOVER_TRIES: u32 = 40;
+
 /// Hands the guest's domain to `mgmt` (`ipc::guest::HANDOVER` on
 /// `endpoint:mgmt`), so that it can report and steer the guest itself;
 /// without that capability (a VMM run alone) there is no one to tell.
@@ -235,8 +238,30 @@ fn hand_over(start: &StartInfo, guest: &setup::Guest, console: &Console, hostile
             }
         }
     }
-    if let Err(e) = call(HANDOVER, Some(guest.domain)) {
-        say!(console, "cannot hand the guest to mgmt: {e:?}: it is seen as its VMM");
+    // `Busy`: mgmt's endpoint has a full queue of callers (a hundred VMMs
+    // starting at once, while mgmt starts the rest): tried again after 1,
+    // 2, 4, … ms, then every 1,024 ms (a timer on a notification of its
+    // own, made at the first refusal; yields if none can be had). Yields
+    // alone were too few on a loaded host.
+    let (mut tries, mut pause) = (1, None);
+    let refused = loop {
+        match call(HANDOVER, Some(guest.domain)) {
+            Err(ipc::Error::Busy) if tries < HANDOVER_TRIES => {
+                if pause.is_none() {
+                    pause = start.self_domain().and_then(|d| sys::notification_create(d).ok());
+                }
+                let us = 1000 << (tries - 1).min(10);
+                match pause {
+                    Some(n) if sys::timer_set(n, 1, us, 0).is_ok() => drop(sys::wait(n)),
+                    _ => (0..1024).for_each(|_| sys::yield_now()),
+                }
+                tries += 1;
+            }
+            done => break done.err(),
+        }
+    };
+    if let Some(e) = refused {
+        say!(console, "cannot hand the guest to mgmt: {e:?} (tried {tries} times): it is seen as its VMM");
     }
     if hostile {
         let _ = call(HANDOVER, Some(guest.domain));

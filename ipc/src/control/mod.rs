@@ -44,7 +44,7 @@ pub const VERSION: u16 = 5;
 /// The most bytes a request frame holds (COBS-encoded, without its 0x00).
 pub const MAX_REQUEST: usize = 128;
 /// The most bytes a response frame holds (COBS-encoded, without its 0x00).
-pub const MAX_RESPONSE: usize = 4096;
+pub const MAX_RESPONSE: usize = 32768;
 /// The longest domain or guest name (that of the manifest).
 pub const NAME_MAX: usize = 24;
 /// The most domains and guests a list holds: the manifest's domains and a

@@ -76,31 +76,60 @@ impl Cap {
 }
 
 #[derive(Clone, Copy)]
-struct Slot {
+pub struct Slot {
     generation: u32,
     cap: Option<Cap>,
 }
 
-/// A table of [`SLOTS`] capabilities.
+/// An empty slot.
+pub const EMPTY: Slot = Slot { generation: 0, cap: None };
+
+/// A table of [`SLOTS`] capabilities in place, or of more elsewhere (the
+/// root's, which holds a capability for each domain it starts).
 pub struct CapTable {
-    slots: [Slot; SLOTS],
+    inline: [Slot; SLOTS],
+    wide: Option<&'static mut [Slot]>,
 }
 
 impl CapTable {
     pub const fn new() -> Self {
-        Self { slots: [Slot { generation: 0, cap: None }; SLOTS] }
+        Self { inline: [EMPTY; SLOTS], wide: None }
+    }
+
+    /// The table of the empty `slots` (at most 4,096: a handle's index has
+    /// 12 bits) in place of the slots it has (empty too).
+    pub fn widen(&mut self, slots: &'static mut [Slot]) {
+        self.wide = Some(slots);
+    }
+
+    #[inline(always)]
+    fn slots(&self) -> &[Slot] {
+        self.wide.as_deref().unwrap_or(&self.inline)
+    }
+
+    fn slots_mut(&mut self) -> &mut [Slot] {
+        self.wide.as_deref_mut().unwrap_or(&mut self.inline)
+    }
+
+    /// How many slots it has.
+    pub fn capacity(&self) -> usize {
+        self.slots().len()
     }
 
     /// Puts `cap` in the first free slot.
     pub fn insert(&mut self, cap: Cap) -> Result<CapSlot, Error> {
-        let (index, slot) =
-            self.slots.iter_mut().enumerate().find(|(_, s)| s.cap.is_none()).ok_or(Error::OutOfSlots)?;
+        let (index, slot) = self
+            .slots_mut()
+            .iter_mut()
+            .enumerate()
+            .find(|(_, s)| s.cap.is_none())
+            .ok_or(Error::OutOfSlots)?;
         slot.cap = Some(cap);
         Ok(CapSlot::new(index, slot.generation))
     }
 
     fn slot(&self, s: CapSlot) -> Result<&Slot, Error> {
-        let slot = self.slots.get(s.index()).ok_or(Error::InvalidCapability)?;
+        let slot = self.slots().get(s.index()).ok_or(Error::InvalidCapability)?;
         // A handle from an earlier generation is stale; one from a later
         // generation, or for an empty slot, was never issued: forged.
         if s.generation() < slot.generation {
@@ -120,7 +149,7 @@ impl CapTable {
     /// Empties `s`; the handle becomes stale.
     pub fn remove(&mut self, s: CapSlot) -> Result<Cap, Error> {
         let cap = self.get(s)?;
-        let slot = &mut self.slots[s.index()];
+        let slot = &mut self.slots_mut()[s.index()];
         slot.cap = None;
         slot.generation = (slot.generation + 1) & CapSlot::MAX_GENERATION;
         Ok(cap)
@@ -128,13 +157,13 @@ impl CapTable {
 
     /// The capability in slot number `i`, if any.
     pub fn at(&self, i: usize) -> Option<Cap> {
-        self.slots.get(i).and_then(|s| s.cap)
+        self.slots().get(i).and_then(|s| s.cap)
     }
 
     /// Empties slot number `i` (if it held a capability, its handles
     /// become stale).
     pub fn clear(&mut self, i: usize) {
-        if let Some(slot) = self.slots.get_mut(i).filter(|s| s.cap.is_some()) {
+        if let Some(slot) = self.slots_mut().get_mut(i).filter(|s| s.cap.is_some()) {
             slot.cap = None;
             slot.generation = (slot.generation + 1) & CapSlot::MAX_GENERATION;
         }
@@ -143,7 +172,7 @@ impl CapTable {
     /// Empties every slot whose capability matches `pred`; returns how many.
     pub fn remove_where(&mut self, mut pred: impl FnMut(&Cap) -> bool) -> usize {
         let mut n = 0;
-        for slot in self.slots.iter_mut() {
+        for slot in self.slots_mut().iter_mut() {
             if slot.cap.as_ref().is_some_and(&mut pred) {
                 slot.cap = None;
                 slot.generation = (slot.generation + 1) & CapSlot::MAX_GENERATION;
@@ -155,7 +184,7 @@ impl CapTable {
 
     /// Capabilities held.
     pub fn len(&self) -> usize {
-        self.slots.iter().filter(|s| s.cap.is_some()).count()
+        self.slots().iter().filter(|s| s.cap.is_some()).count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -164,7 +193,7 @@ impl CapTable {
 
     /// Every capability held, with its slot.
     pub fn iter(&self) -> impl Iterator<Item = (CapSlot, &Cap)> {
-        self.slots
+        self.slots()
             .iter()
             .enumerate()
             .filter_map(|(i, s)| Some((CapSlot::new(i, s.generation), s.cap.as_ref()?)))

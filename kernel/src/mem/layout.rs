@@ -13,8 +13,9 @@ pub const OBJECTS_BASE: u64 = 0xFFFF_D000_0000_0000;
 /// The virtual space of one object window.
 pub const WINDOW_SPAN: u64 = 1 << 32;
 /// The object windows: notifications, endpoints, memory objects, port
-/// ranges, VirqLines, doorbells, timers, domains, threads, devices (`state`).
-pub const WINDOWS: u64 = 10;
+/// ranges, VirqLines, doorbells, timers, domains, threads, devices, the
+/// root's capability table, mappings (`state`).
+pub const WINDOWS: u64 = 12;
 
 // All of them under the one PML4 entry made at boot (`kspace`), which
 // every address space shares.

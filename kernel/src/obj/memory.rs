@@ -7,12 +7,13 @@ use x86_64::PhysAddr;
 use super::pool::Ref;
 use crate::mem::shootdown::Release;
 
-/// The most mappings of one object.
-pub const MAX_MAPPINGS: usize = 8;
-
-/// Where the object is mapped.
+/// A mapping of memory object `memory` into `domain` at `va`: a record
+/// of its own (`state::Mappings`), paid for from the quota of the domain
+/// mapped into, whose destruction removes it, so that an object has as
+/// many mappings as their domains can pay for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mapping {
+    pub memory: Ref,
     pub domain: Ref,
     pub va: u64,
 }
@@ -61,5 +62,4 @@ pub struct Memory {
     pub backing: Backing,
     /// Grant epoch: copies made before the last revocation are stale.
     pub epoch: u32,
-    pub mappings: heapless::Vec<Mapping, MAX_MAPPINGS>,
 }

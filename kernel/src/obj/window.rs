@@ -15,7 +15,9 @@
 //! word with the reference's generation and `LIVE`, one compare, and then
 //! reads the slot at `base + i * stride` (no chunk-table walk): a live
 //! slot's chunk is always backed. The stride is the object's size rounded
-//! up to a power of two (a page or more: whole chunks), so that slots tile
+//! up to a power of two (a page or more: whole chunks), or more where a
+//! pool must have room for more owners than its slots fill chunks
+//! ([`chunks_for`]), so that slots tile
 //! chunks exactly and the address is a shift: that costs up to half of
 //! each chunk for some sizes, paid from the owner's quota, where dividing
 //! by an odd number of slots a chunk cost an IPC round trip 30
@@ -137,7 +139,24 @@ pub const fn chunks<T>(n: usize) -> usize {
     n.div_ceil(per_chunk::<T>())
 }
 
-/// Up to `N` objects of type `T` in `C` chunks (`C` is [`chunks`]`::<T>(N)`)
+/// The `T`s a chunk of a pool of `n` in `c` chunks holds: as many as fit,
+/// halved until the `n` need `c` chunks (no fewer: a chunk is one owner's).
+const fn per<T>(n: usize, c: usize) -> usize {
+    let mut p = per_chunk::<T>();
+    while p > 1 && n.div_ceil(p) < c {
+        p /= 2;
+    }
+    p
+}
+
+/// The chunks of a pool of `n` `T`s with room for `owners` owners (or `n`,
+/// if fewer): its `C`, at least [`chunks`], its chunks holding fewer.
+pub const fn chunks_for<T>(n: usize, owners: usize) -> usize {
+    n.div_ceil(per::<T>(n, owners))
+}
+
+/// Up to `N` objects of type `T` in `C` chunks (`C` is [`chunks`]`::<T>(N)`,
+/// or more: [`chunks_for`])
 /// over the window `B` backs.
 pub struct Pool<T, B: Backing, const N: usize, const C: usize> {
     words: [u32; N],
@@ -154,7 +173,9 @@ pub struct Pool<T, B: Backing, const N: usize, const C: usize> {
 impl<T, B: Backing, const N: usize, const C: usize> Pool<T, B, N, C> {
     const PAGES: usize = chunk_pages::<T>();
     const BYTES: usize = Self::PAGES * PAGE;
-    const PER: usize = per_chunk::<T>();
+    /// The objects a chunk holds (fewer than fit, for room for `C` owners).
+    pub const PER: usize = per::<T>(N, C);
+    const STRIDE: usize = Self::BYTES / Self::PER;
     const CHECK: () = assert!(
         size_of::<T>() > 0
             && align_of::<T>() <= PAGE
@@ -162,6 +183,8 @@ impl<T, B: Backing, const N: usize, const C: usize> Pool<T, B, N, C> {
             && N <= 1 << 16
             && C == N.div_ceil(Self::PER)
             && C <= u16::MAX as usize
+            && (Self::PER == 1 || Self::STRIDE.is_power_of_two())
+            && Self::STRIDE >= stride::<T>()
     );
 
     pub const fn new(backing: B) -> Self {
@@ -172,7 +195,7 @@ impl<T, B: Backing, const N: usize, const C: usize> Pool<T, B, N, C> {
     /// Where slot `i` lives.
     #[inline(always)]
     fn slot(&self, i: usize) -> *mut T {
-        self.backing.base().wrapping_add(i * stride::<T>()).cast()
+        self.backing.base().wrapping_add(i * Self::STRIDE).cast()
     }
 
     /// Whether `r` names a live object.

@@ -132,14 +132,9 @@ impl Kernel {
         while let Some(m) = self.memory.find(|m| m.owner == d) {
             self.destroy_memory(m);
         }
-        // Its mappings of others' memory.
-        let mapping = |k: &Self| {
-            k.memory.iter().find_map(|(r, m)| m.mappings.iter().find(|x| x.domain == d).map(|x| (r, x.va)))
-        };
-        while let Some((m, va)) = mapping(self) {
-            if self.unmap_memory(m, d, va).is_err() {
-                break;
-            }
+        // Its mappings of others' memory (their records its own).
+        while let Some(r) = self.maps.find(|x| x.domain == d) {
+            self.unmap(r);
         }
         while let Some(p) = self.ioports.find(|p| p.owner == d) {
             self.destroy_ioports(p);
@@ -252,7 +247,7 @@ impl Kernel {
     /// stack); how many.
     pub(super) fn purge_dead_caps(&mut self, d: Ref) -> usize {
         let mut n = 0;
-        for i in 0..crate::cap::table::SLOTS {
+        for i in 0..self.domains.get(d).map_or(0, |x| x.caps.capacity()) {
             let Some(cap) = self.domains.get(d).and_then(|x| x.caps.at(i)) else { continue };
             if !self.is_live(&cap) {
                 if let Some(x) = self.domains.get_mut(d) {

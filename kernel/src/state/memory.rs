@@ -7,27 +7,33 @@ use super::Kernel;
 use crate::hw;
 use crate::mem::shootdown::Release;
 use crate::obj::domain::DomainState;
-use crate::obj::memory::{Backing, Memory};
+use crate::obj::memory::{Backing, Mapping, Memory};
 use crate::obj::pool::Ref;
 
 impl Kernel {
     /// Removes mapping `va` of memory `m` from domain `d`'s address space.
     pub fn unmap_memory(&mut self, m: Ref, d: Ref, va: u64) -> Result<(), Error> {
-        let mem = self.memory.get_mut(m).ok_or(Error::StaleCapability)?;
-        let i = mem.mappings.iter().position(|x| x.domain == d && x.va == va).ok_or(Error::NotMapped)?;
-        mem.mappings.swap_remove(i);
-        let pages = mem.pages;
-        if let Some(dom) = self.domains.get(d) {
+        self.memory.get(m).ok_or(Error::StaleCapability)?;
+        let r = self.maps.find(|x| x.memory == m && x.domain == d && x.va == va).ok_or(Error::NotMapped)?;
+        self.unmap(r);
+        Ok(())
+    }
+
+    /// Removes mapping `r`: its record (whatever else fails, so that every
+    /// walk of the records that removes them ends), then its pages.
+    pub fn unmap(&mut self, r: Ref) {
+        let Some(x) = super::refund(&mut self.domains, self.maps.remove(r)) else { return };
+        let pages = self.memory.get(x.memory).map_or(0, |mem| mem.pages);
+        if let Some(dom) = self.domains.get(x.domain) {
             let (guest, root) = (dom.guest, dom.root);
             for p in 0..pages {
                 // The mapping was recorded, so each page is mapped.
-                let _ = hw::space::unmap(guest, root, va + p * 4096);
+                let _ = hw::space::unmap(guest, root, x.va + p * 4096);
             }
-            if !self.shootdown(d) {
-                self.unflushed(m);
+            if !self.shootdown(x.domain) {
+                self.unflushed(x.memory);
             }
         }
-        Ok(())
     }
 
     /// Makes sure no CPU uses stale translations of domain `d`'s address
@@ -55,10 +61,11 @@ impl Kernel {
     /// Destroys memory object `m`: unmaps it everywhere, frees its frames,
     /// returns its pages to its owner's quota.
     pub fn destroy_memory(&mut self, m: Ref) {
-        let Some(mem) = self.memory.get(m) else { return };
-        let mappings = mem.mappings.clone();
-        for map in mappings {
-            let _ = self.unmap_memory(m, map.domain, map.va);
+        if self.memory.get(m).is_none() {
+            return;
+        }
+        while let Some(r) = self.maps.find(|x| x.memory == m) {
+            self.unmap(r);
         }
         if let Some((mem, refund)) = self.memory.remove(m) {
             super::refund(&mut self.domains, Some(((), refund)));
@@ -85,15 +92,7 @@ impl Kernel {
             release(self);
             return Err(Error::QuotaExceeded);
         };
-        let mem = Memory {
-            base,
-            pages,
-            bytes: pages * 4096,
-            owner,
-            backing: Backing::Allocated,
-            epoch: 0,
-            mappings: heapless::Vec::new(),
-        };
+        let mem = Memory { base, pages, bytes: pages * 4096, owner, backing: Backing::Allocated, epoch: 0 };
         let made = self.add_memory(mem);
         if made.is_err() {
             hw::frames::free(base, pages);
@@ -102,8 +101,8 @@ impl Kernel {
         made
     }
 
-    /// Maps memory `m` into domain `d` at `va` with `flags`, charging page
-    /// tables to `d`.
+    /// Maps memory `m` into domain `d` at `va` with `flags`, charging its
+    /// record and page tables to `d`.
     pub fn map_memory(
         &mut self,
         m: Ref,
@@ -113,18 +112,14 @@ impl Kernel {
     ) -> Result<(), Error> {
         let mem = self.memory.get(m).ok_or(Error::StaleCapability)?;
         let (base, pages) = (mem.base, mem.pages);
-        if mem.mappings.is_full() {
-            return Err(Error::Busy);
-        }
+        let r = super::make(&mut self.maps, &mut self.domains, d, Mapping { memory: m, domain: d, va })?;
         if let Err((e, flushed)) = self.map_pages(d, va, base, pages, flags, |_| false) {
+            super::refund(&mut self.domains, self.maps.remove(r));
             if !flushed {
                 self.unflushed(m);
             }
             return Err(e);
         }
-        let mem = self.memory.get_mut(m).ok_or(Error::StaleCapability)?;
-        // Checked not full above; nothing ran in between.
-        let _ = mem.mappings.push(crate::obj::memory::Mapping { domain: d, va });
         Ok(())
     }
 

@@ -25,7 +25,7 @@ use crate::obj::domain::Domain;
 use crate::obj::endpoint::Endpoint;
 use crate::obj::ioports::IoPorts;
 use crate::obj::irq::Irq;
-use crate::obj::memory::Memory;
+use crate::obj::memory::{Mapping, Memory};
 use crate::obj::notification::Notification;
 use crate::obj::pool::{Pool, Ref};
 use crate::obj::thread::Thread;
@@ -34,12 +34,17 @@ use crate::obj::virq::{Doorbell, VirqLine};
 use crate::obj::window::{self, Refund};
 use ipc::syscall::Width;
 
-/// The pool of up to `$max` `$t`s in object window `$w` (`obj::window`).
+/// The pool of up to `$max` `$t`s in object window `$w` (`obj::window`),
+/// with room for [`OWNERS`] owners.
 macro_rules! pool {
     ($t:ty, $w:literal, $max:ident) => {
-        window::Pool<$t, hw::window::Window<$w>, $max, { window::chunks::<$t>($max) }>
+        window::Pool<$t, hw::window::Window<$w>, $max, { window::chunks_for::<$t>($max, OWNERS) }>
     };
 }
+
+/// The owners each object window has room for (a chunk each, at least):
+/// 100 guests, their VMMs and the rest of a system.
+pub const OWNERS: usize = 256;
 
 /// Domains, each made from its supervisor's quota (the root's from
 /// nobody's), besides the quota it is given.
@@ -60,8 +65,9 @@ pub const MAX_THREADS: usize = 8192;
 pub type Threads = pool!(Thread, 8, MAX_THREADS);
 pub const MAX_IRQS: usize = 24;
 /// Notifications are made from their owners' quotas (`obj::window`):
-/// many cost nothing until made.
-pub const MAX_NOTIFICATIONS: usize = 4096;
+/// many cost nothing until made. 16,384: [`OWNERS`] chunks of a page's
+/// worth (64).
+pub const MAX_NOTIFICATIONS: usize = 16384;
 
 /// Memory objects, each kept in memory paid for by its owner
 /// (`obj::window`), besides the pages it holds.
@@ -69,6 +75,13 @@ pub const MAX_MEMORY: usize = 8192;
 
 /// The memory objects, in object window 2.
 pub type Memories = pool!(Memory, 2, MAX_MEMORY);
+
+/// Mappings of memory objects, each paid for by the domain mapped into.
+pub const MAX_MAPPINGS: usize = 8192;
+
+/// The mappings, in object window 11 (window 10 holds the root's
+/// capability table: `state::ROOT_SLOTS`).
+pub type Mappings = pool!(Mapping, 11, MAX_MAPPINGS);
 
 /// Port ranges, made from their owners' quotas (`obj::window`).
 pub const MAX_IOPORTS: usize = 1024;
@@ -85,12 +98,11 @@ pub type Endpoints = pool!(Endpoint, 1, MAX_ENDPOINTS);
 /// The notifications, in object window 0, each chunk of them paid for by
 /// its owner domain (by its slot in `domains`).
 pub type Notifications = pool!(Notification, 0, MAX_NOTIFICATIONS);
-/// VirqLines, made from their guests' quotas (`obj::window`). 4,096 (16
-/// chunks of 256, 16 KiB of slot words here) rather than 1,024: at 16 bytes
-/// a line, 1,024 would be four pages, so that any guest given four spare
-/// pages could take every line; now one must be given 16, and it is its
-/// VMM's own quota that gave them.
-pub const MAX_VIRQLINES: usize = 4096;
+/// VirqLines, made from their guests' quotas (`obj::window`). 32,768
+/// ([`OWNERS`] chunks of 128, 128 KiB of slot words here): a guest's page
+/// holds a hundred lines and more, and no guest given a few spare pages
+/// can take every line (it would need 256, from its VMM's own quota).
+pub const MAX_VIRQLINES: usize = 32768;
 
 /// The VirqLines, in object window 4, each chunk paid for by its guest.
 pub type VirqLines = pool!(VirqLine, 4, MAX_VIRQLINES);
@@ -120,6 +132,7 @@ pub struct Kernel {
     pub domains: Domains,
     pub threads: Threads,
     pub memory: Memories,
+    pub maps: Mappings,
     pub ioports: PortRanges,
     pub irqs: Pool<Irq, MAX_IRQS>,
     pub endpoints: Endpoints,
@@ -202,6 +215,7 @@ impl Kernel {
             domains: window::Pool::new(hw::window::Window),
             threads: window::Pool::new(hw::window::Window),
             memory: window::Pool::new(hw::window::Window),
+            maps: window::Pool::new(hw::window::Window),
             ioports: window::Pool::new(hw::window::Window),
             irqs: Pool::new(),
             endpoints: window::Pool::new(hw::window::Window),
@@ -470,13 +484,16 @@ impl Kernel {
     /// Keeps domain `dom`, its place paid for from its supervisor's quota
     /// (the root's from nobody's); if it cannot be, the root of its address
     /// space comes back (for the caller to destroy).
-    pub fn add_domain(&mut self, dom: Domain) -> Result<Ref, (Error, x86_64::PhysAddr)> {
+    pub fn add_domain(&mut self, mut dom: Domain) -> Result<Ref, (Error, x86_64::PhysAddr)> {
         let sup = dom.supervisor;
         let (owner, mut quota) = match sup.map(|s| self.domains.get(s).map(|x| (s.index, x.quota))) {
             Some(Some(x)) => x,
             Some(None) => return Err((Error::StaleCapability, dom.root)),
             None => (NOBODY, crate::obj::domain::Quota { limit: u64::MAX, used: 0 }),
         };
+        if sup.is_none() {
+            dom.caps.widen(root_slots().ok_or((Error::QuotaExceeded, dom.root))?);
+        }
         let d = self.domains.insert(owner, &mut quota, dom).map_err(|(e, dom)| (e, dom.root))?;
         if let Some(x) = sup.and_then(|s| self.domains.get_mut(s)) {
             x.quota = quota;
@@ -502,6 +519,26 @@ impl Kernel {
             undo(self);
         }
         given
+    }
+}
+
+/// The root's capability table: [`ROOT_SLOTS`] slots in object window 10,
+/// backed once (by nobody's quota, as the root's place), never freed.
+pub const ROOT_SLOTS: usize = 4096;
+
+fn root_slots() -> Option<&'static mut [crate::cap::table::Slot]> {
+    use crate::cap::table::{Slot, EMPTY};
+    use window::Backing;
+    let mut w = hw::window::Window::<10>;
+    w.back(0, (ROOT_SLOTS * core::mem::size_of::<Slot>()).div_ceil(window::PAGE)).then_some(())?;
+    let at: *mut Slot = w.base().cast();
+    // SAFETY: the window's first pages, just backed (page aligned, so
+    // aligned for slots), hold the slots, each written before the slice
+    // is made; nothing else uses window 10 (the root is made once), and
+    // the table lives as long as the kernel.
+    unsafe {
+        (0..ROOT_SLOTS).for_each(|i| at.add(i).write(EMPTY));
+        Some(core::slice::from_raw_parts_mut(at, ROOT_SLOTS))
     }
 }
 

@@ -51,10 +51,8 @@ pub fn revoke(k: &mut Kernel, c: Caller, slot: CapSlot) -> Result<Next, Error> {
     let m = cap.obj.at;
     let mem = k.memory.get_mut(m).ok_or(Error::StaleCapability)?;
     mem.epoch = mem.epoch.wrapping_add(1);
-    let elsewhere: heapless::Vec<_, { crate::obj::memory::MAX_MAPPINGS }> =
-        mem.mappings.iter().filter(|x| x.domain != c.domain).copied().collect();
-    for x in elsewhere {
-        k.unmap_memory(m, x.domain, x.va)?;
+    while let Some(x) = k.maps.find(|x| x.memory == m && x.domain != c.domain) {
+        k.unmap(x);
     }
     let mut from = 0;
     while let Some(r) = k.domains.next_live(from) {

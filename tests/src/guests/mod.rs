@@ -66,6 +66,9 @@ pub fn cases() -> Vec<SystemTest> {
     // Bochs' AMD model runs both to the end but one after the other (see
     // guest_weights below): there only that they finish is checked.
     all.push(case("guest_two", "tests/systems/guest-two.toml", counted(), check_two_at_once));
+    // Issue #10 item 4: a hundred guests at once, in 1 GiB.
+    let roomy = Emulator::Qemu(Qemu { memory_mib: 1024, ..Qemu::default() });
+    all.push(case("guest_hundred", "tests/systems/guest-hundred.toml", roomy, check_hundred));
     all.push(case("bochs_guest_two", "tests/systems/guest-two.toml", bochs(), check_two_at_once));
     all.push(case("ryzen_guest_two", "tests/systems/guest-two.toml", ryzen(), check_two));
     // Not on Bochs' AMD model: there a guest spinning with IF clear is not
@@ -209,6 +212,27 @@ fn hello_said(s: &str, guest: &str, kib: u32, cmdline: &str) -> Result<(), Strin
 fn check_hello(o: &Outcome) -> Result<(), String> {
     finished(o)?;
     hello_said(&o.serial, "guest-hello", 8192, "console=ttyS0 greeting=hello")
+}
+
+/// The guests of `guest_hundred`: `hello-00` to `hello-99`.
+const HUNDRED: usize = 100;
+
+/// `guest_hundred`: every one of the hundred guests said hello and passed,
+/// no handover was refused (`Busy`: mgmt's endpoint full), and mgmt
+/// counted them all.
+fn check_hundred(o: &Outcome) -> Result<(), String> {
+    finished(o)?;
+    let s = &o.serial;
+    for who in [VMM, MGMT] {
+        never(s, who, |m| m.contains("Busy") || m.contains("cannot hand"), "a refused handover")?;
+    }
+    for i in 0..HUNDRED {
+        let guest = format!("hello-{i:02}");
+        let hello = says(s, &guest, "hello from a guest")?;
+        let exit = passed(s, &guest)?;
+        in_order(&[("hello", hello), ("the exit port", exit)], &guest)?;
+    }
+    says(s, MGMT, &format!("{HUNDRED} of {HUNDRED} guests finished")).map(drop)
 }
 
 /// The modules `guest-mods` is given in guest-mods.toml: file (beside it)

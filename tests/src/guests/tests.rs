@@ -125,6 +125,24 @@ fn two_wants_both_guests_to_finish_at_once() {
     fails("guest_two", &spin(), "hello from a guest");
 }
 
+#[test]
+fn hundred_wants_every_guest_to_pass_none_refused_and_the_count() {
+    let guests: String = (0..100).map(|i| hello(&format!("hello-{i:02}"), 4096, "")).collect();
+    let log = format!("{guests}[mgmt] 100 of 100 guests finished\n");
+    assert_eq!(run("guest_hundred", &log), Ok(()));
+    fails("guest_hundred", &log.replace("[hello-42] hello from a guest\n", ""), "[hello-42] hello");
+    let exit = "[vmm] hello-99: exit port 0xf4: exit code 0\n";
+    fails("guest_hundred", &log.replace(exit, ""), "hello-99: exit port");
+    let busy =
+        "[vmm] hello-07: cannot hand the guest to mgmt: Busy (tried 16 times): it is seen as its VMM\n";
+    fails("guest_hundred", &format!("{busy}{log}"), "a refused handover");
+    let short = log.replace("100 of 100", "99 of 100");
+    fails("guest_hundred", &short, "100 of 100 guests finished");
+    let lines: Vec<&str> = log.lines().collect();
+    let late = format!("{}\n{}\n{}\n", lines[9], lines[..9].join("\n"), lines[10..].join("\n"));
+    fails("guest_hundred", &late, "does not come after");
+}
+
 /// What `guest-steady` prints as `who` (checksum `after`), and its VMM's
 /// window line (`cpu_us` between the marks); `between` goes after its
 /// first checksum.
