@@ -239,17 +239,9 @@ fn a_guests_modules_are_granted_in_order() {
         string: heapless::String::try_from(format!("string {i}").as_str()).unwrap(),
     };
     let spec = GuestSpec {
-        name: name("guest-mods"),
         image: name("guest-mods"),
-        cmdline: heapless::String::new(),
-        memory_kib: 4 << 10,
-        vcpus: 1,
-        restart: Restart::Never,
-        weight: 256,
-        cap_percent: 0,
-        cpu: None,
         modules: (0..MAX_GUEST_MODULES).map(module).collect(),
-        disks: heapless::Vec::new(),
+        ..disk_guest("guest-mods", &[])
     };
     m.guests.push(spec).unwrap();
     assert_eq!(m.validate(), Ok(()));
